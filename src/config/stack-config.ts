@@ -1,0 +1,233 @@
+/**
+ * Configuration of one newtos host: interfaces and how they attach (virtual
+ * switch, TAP, Ethernet over UDP / VXLAN), addresses, routes, the packet filter,
+ * placement of the servers, resource limits and protocol tunables.
+ *
+ * The same validation serves code (`createStack(config)`) and files
+ * (`loadStackConfigFile`): every problem is reported with the field's path and,
+ * for files, the line and column. Nothing is half-applied: a configuration with
+ * any issue is refused whole.
+ */
+import { readFileSync } from 'node:fs';
+import { NewtosError } from '../errors.js';
+import { parseLocatedJson, type SourcePosition } from './located-json.js';
+import {
+  type ConfigIssue, IssueSink, type Validator, arrayOf, boolean, describe, integer, object, oneOf,
+  optional, required, string, taggedUnion,
+} from './schema.js';
+
+export interface Ipv4Prefix {
+  /** Address as an unsigned 32-bit number. */
+  readonly address: number;
+  readonly prefixLength: number;
+  /** The text it was written as, e.g. "10.0.0.2/24". */
+  readonly text: string;
+}
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type LinkConfig =
+  | { readonly type: 'vswitch'; readonly switch: string }
+  | { readonly type: 'tap'; readonly device: string; readonly vnetHeader?: boolean }
+  | { readonly type: 'udp'; readonly mode: 'dgram' | 'stream' | 'vxlan'; readonly local: Endpoint; readonly remote: Endpoint; readonly vni?: number };
+
+export interface InterfaceConfig {
+  readonly name: string;
+  readonly link: LinkConfig;
+  readonly mac?: string;
+  readonly mtu?: number;
+  readonly addresses: readonly Ipv4Prefix[];
+  readonly checksumOffload?: boolean;
+}
+
+export interface RouteConfig {
+  readonly destination: Ipv4Prefix;
+  readonly gateway?: number;
+  readonly interface?: string;
+}
+
+export type Placement = 'isolated' | 'monolithic' | 'postmessage';
+
+export interface StackConfig {
+  readonly name?: string;
+  readonly interfaces: readonly InterfaceConfig[];
+  readonly routes?: readonly RouteConfig[];
+  readonly forwarding?: boolean;
+  /** Packet-filter rules in newtos's rule text format. */
+  readonly filter?: string;
+  readonly placement?: Placement;
+  readonly replicas?: number;
+  readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
+  readonly tcp?: {
+    readonly congestionControl?: 'cubic' | 'newreno';
+    readonly sendBufferBytes?: number;
+    readonly receiveBufferBytes?: number;
+    readonly mslMs?: number;
+    readonly synCookies?: boolean;
+  };
+}
+
+const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+
+/** Dotted quad to uint32, or undefined when the text is not exactly an IPv4 address. */
+export function parseIpv4(text: string): number | undefined {
+  if (!IPV4.test(text)) return undefined;
+  const p = text.split('.').map(Number);
+  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+}
+
+const ipv4: Validator<number> = (v, path, sink) => {
+  const n = typeof v === 'string' ? parseIpv4(v) : undefined;
+  return n !== undefined ? n : sink.add(path, `must be an IPv4 address like '10.0.0.1', not ${describe(v)}`);
+};
+
+const ipv4Prefix: Validator<Ipv4Prefix> = (v, path, sink) => {
+  if (typeof v === 'string') {
+    const [addr, len, extra] = v.split('/');
+    const address = addr === undefined ? undefined : parseIpv4(addr);
+    const prefixLength = len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len) ? Number(len) : undefined;
+    if (address !== undefined && prefixLength !== undefined && extra === undefined) return { address, prefixLength, text: v };
+  }
+  return sink.add(path, `must be an IPv4 prefix like '10.0.0.2/24', not ${describe(v)}`);
+};
+
+const endpoint: Validator<Endpoint> = (v, path, sink) => {
+  const m = typeof v === 'string' ? /^([^:]+):([0-9]{1,5})$/.exec(v) : null;
+  if (m !== null && Number(m[2]) <= 65535) return { host: m[1]!, port: Number(m[2]) };
+  return sink.add(path, `must be 'host:port' with a port from 0 to 65535, not ${describe(v)}`);
+};
+
+const mac = string(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, "a MAC address like '02:00:00:00:00:01'");
+const ifName = string(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'an interface name (letter first, at most 15 of A-Z a-z 0-9 _ . -)');
+
+const link: Validator<LinkConfig> = taggedUnion<LinkConfig>('type', {
+  vswitch: object({ type: required(oneOf(['vswitch'])), switch: required(string(/^.+$/, 'a switch name')) }),
+  tap: object({ type: required(oneOf(['tap'])), device: required(ifName), vnetHeader: optional(boolean()) }),
+  udp: object({
+    type: required(oneOf(['udp'])), mode: required(oneOf(['dgram', 'stream', 'vxlan'])),
+    local: required(endpoint), remote: required(endpoint), vni: optional(integer(0, 0xffffff)),
+  }),
+});
+
+const interfaceConfig = object({
+  name: required(ifName),
+  link: required(link),
+  mac: optional(mac),
+  mtu: optional(integer(68, 65535)),
+  addresses: required(arrayOf(ipv4Prefix)),
+  checksumOffload: optional(boolean()),
+});
+
+const routeConfig = object({
+  destination: required(ipv4Prefix),
+  gateway: optional(ipv4),
+  interface: optional(ifName),
+});
+
+const stackConfig = object({
+  name: optional(string(/^[A-Za-z0-9_.-]{1,32}$/, 'a name of 1 to 32 letters, digits, _ . -')),
+  interfaces: required(arrayOf(interfaceConfig, { min: 1, max: 16 })),
+  routes: optional(arrayOf(routeConfig)),
+  forwarding: optional(boolean()),
+  filter: optional(string()),
+  placement: optional(oneOf(['isolated', 'monolithic', 'postmessage'])),
+  replicas: optional(integer(1, 16)),
+  limits: optional(object({
+    maxHeapMb: optional(integer(16, 16384)),
+    maxSockets: optional(integer(1, 1_000_000)),
+    poolBuffers: optional(integer(64, 1_000_000)),
+  })),
+  tcp: optional(object({
+    congestionControl: optional(oneOf(['cubic', 'newreno'])),
+    sendBufferBytes: optional(integer(4096, 64 * 1024 * 1024)),
+    receiveBufferBytes: optional(integer(4096, 64 * 1024 * 1024)),
+    mslMs: optional(integer(0, 600_000)),
+    synCookies: optional(boolean()),
+  })),
+});
+
+/** Checks that span fields: unique names, routes naming known interfaces. */
+function crossCheck(config: StackConfig, sink: IssueSink): void {
+  const names = new Set<string>();
+  config.interfaces.forEach((ifc, i) => {
+    if (names.has(ifc.name)) sink.add(['interfaces', i, 'name'], `'${ifc.name}' is used by an earlier interface`);
+    names.add(ifc.name);
+    if (ifc.link.type === 'udp' && ifc.link.mode !== 'vxlan' && ifc.link.vni !== undefined) {
+      sink.add(['interfaces', i, 'link', 'vni'], "only applies to mode 'vxlan'");
+    }
+  });
+  config.routes?.forEach((r, i) => {
+    if (r.interface !== undefined && !names.has(r.interface)) {
+      sink.add(['routes', i, 'interface'], `names no interface of this host (have: ${[...names].join(', ')})`);
+    }
+    if (r.gateway === undefined && r.interface === undefined) {
+      sink.add(['routes', i], "needs a 'gateway' or an 'interface'");
+    }
+  });
+}
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: StackConfig }
+  | { readonly ok: false; readonly issues: readonly (ConfigIssue & { readonly position?: SourcePosition })[] };
+
+/** Validate a configuration given as a plain value (from code or parsed JSON). */
+export function validateStackConfig(value: unknown): ConfigResult {
+  const sink = new IssueSink();
+  const config = stackConfig(value, [], sink) as StackConfig | undefined;
+  if (config !== undefined) crossCheck(config, sink);
+  if (config === undefined || sink.issues.length > 0) return { ok: false, issues: sink.issues };
+  return { ok: true, config };
+}
+
+/** Parse and validate configuration text; issues carry line and column. */
+export function parseStackConfig(text: string): ConfigResult {
+  const parsed = parseLocatedJson(text);
+  if (!parsed.ok) return { ok: false, issues: [{ path: '(syntax)', reason: parsed.reason, position: parsed.position }] };
+  const result = validateStackConfig(parsed.value);
+  if (result.ok) return result;
+  return {
+    ok: false,
+    issues: result.issues.map((issue) => {
+      // The position of the field itself, or of the nearest enclosing value that exists.
+      let key = issue.path;
+      let position = parsed.positions.get(key);
+      while (position === undefined && key.length > 0) {
+        key = key.replace(/(\.[^.[\]]+|\[[0-9]+\])$/, '');
+        if (key === issue.path) break;
+        position = parsed.positions.get(key === '' ? '' : key);
+        if (key === '') break;
+      }
+      return position === undefined ? issue : { ...issue, position };
+    }),
+  };
+}
+
+export function formatConfigIssues(file: string, issues: ConfigResult & { ok: false }): string {
+  return issues.issues.map((i) => {
+    const where = 'position' in i && i.position !== undefined ? `${file}:${i.position.line}:${i.position.column}` : file;
+    return `${where}: ${i.path}: ${i.reason}`;
+  }).join('\n');
+}
+
+/** Read a JSON configuration file; throws ERR_NEWTOS_CONFIG listing every issue with its line. */
+export function loadStackConfigFile(file: string): StackConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new NewtosError('ERR_NEWTOS_CONFIG', `cannot read configuration file ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  const result = parseStackConfig(text);
+  if (!result.ok) throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\n${formatConfigIssues(file, result)}`);
+  return result.config;
+}
+
+/** Validate a configuration given in code; throws ERR_NEWTOS_CONFIG listing every issue. */
+export function checkStackConfig(value: unknown): StackConfig {
+  const result = validateStackConfig(value);
+  if (!result.ok) throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\n${formatConfigIssues('config', result)}`);
+  return result.config;
+}
