@@ -1,0 +1,304 @@
+/*
+ * newtos TAP addon: the few system calls Node cannot make itself.
+ *
+ * It only opens /dev/net/tun as a TAP device (TUNSETIFF), sets offloads, and
+ * moves whole frames between the device and caller-provided memory (a Uint8Array,
+ * usually over a SharedArrayBuffer packet pool): one read(2)/write(2) per frame,
+ * many frames per call, no copies through JavaScript. poll(2) lets a driver
+ * worker block on the device instead of spinning. All frame handling (parsing,
+ * virtio-net headers, counters by reason) stays in TypeScript.
+ *
+ * Exports (all synchronous; errors throw an Error whose `code` is the errno name):
+ *   open(name, flags)                         -> { fd, name }
+ *       flags: bit 0 IFF_VNET_HDR, bit 1 IFF_MULTI_QUEUE
+ *   close(fd)
+ *   setOffload(fd, tunFlags)                  TUNSETOFFLOAD (TUN_F_CSUM | TUN_F_TSO4 ...)
+ *   setVnetHdrSize(fd, size)                  TUNSETVNETHDRSZ
+ *   readBatch(fd, memory, offsets, capacity, lengths, max, stats) -> frames stored
+ *   writeBatch(fd, memory, offsets, lengths, count, stats)        -> frames consumed
+ *   wait(fd, events, timeoutMs)               -> revents (0 on timeout or EINTR)
+ *       events/revents: 1 readable, 2 writable, 4 error/hangup
+ *
+ * readBatch fills slot i (memory[offsets[i] .. offsets[i]+capacity)) with one frame
+ * and lengths[i] with its length, stopping at EAGAIN or `max`. A frame larger than
+ * `capacity` is dropped (stats[0]++) and its slot reused. Other read errors stop
+ * the batch (stats[1]++, stats[2] = errno).
+ * writeBatch writes frames 0..count-1 and returns how many it consumed; it stops
+ * early only at EAGAIN (the caller keeps the rest). A frame the kernel refuses
+ * (EINVAL, EIO when the link is down) is consumed and counted (stats[1]++,
+ * stats[2] = errno); stats[3] += bytes the kernel accepted. stats is a
+ * Uint32Array of at least 4 entries.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <node_api.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define CHECK(call)                                                          \
+  do {                                                                       \
+    if ((call) != napi_ok) {                                                 \
+      napi_throw_error(env, "ERR_TAP_ADDON", "N-API call failed: " #call);   \
+      return NULL;                                                           \
+    }                                                                        \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  const char *name = strerrorname_np(err);
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_throw_error(env, name != NULL ? name : "EUNKNOWN", msg);
+  return NULL;
+}
+
+static int get_i32(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+/* A typed array's bytes and element count; element type must match `want`. */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *count) {
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  if (napi_get_typedarray_info(env, v, &type, count, data, &ab, &off) != napi_ok) return 0;
+  return type == want;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IFNAMSIZ] = {0};
+  size_t name_len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "name must be a string (may be empty)");
+    return NULL;
+  }
+  int32_t flags = 0;
+  if (argc >= 2) get_i32(env, argv[1], &flags);
+
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  if (flags & 1) ifr.ifr_flags |= IFF_VNET_HDR;
+  if (flags & 2) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  memcpy(ifr.ifr_name, name, name_len < IFNAMSIZ - 1 ? name_len : IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "ioctl TUNSETIFF", err);
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "fcntl O_NONBLOCK", err);
+  }
+  napi_value result, jfd, jname;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int32(env, fd, &jfd));
+  ifr.ifr_name[IFNAMSIZ - 1] = 0;
+  CHECK(napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &jname));
+  CHECK(napi_set_named_property(env, result, "fd", jfd));
+  CHECK(napi_set_named_property(env, result, "name", jname));
+  return result;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !get_i32(env, argv[0], &fd)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fd must be a number");
+    return NULL;
+  }
+  if (close(fd) < 0) return throw_errno(env, "close", errno);
+  return NULL;
+}
+
+static napi_value ioctl_int(napi_env env, napi_callback_info info, unsigned long req, const char *what) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd, value;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || !get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &value)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fd and value must be numbers");
+    return NULL;
+  }
+  /* TUNSETOFFLOAD takes the flags by value; TUNSETVNETHDRSZ by pointer. */
+  int rc = req == TUNSETOFFLOAD ? ioctl(fd, req, (unsigned long)(uint32_t)value) : ioctl(fd, req, &value);
+  if (rc < 0) return throw_errno(env, what, errno);
+  return NULL;
+}
+
+static napi_value js_set_offload(napi_env env, napi_callback_info info) {
+  return ioctl_int(env, info, TUNSETOFFLOAD, "ioctl TUNSETOFFLOAD");
+}
+
+static napi_value js_set_vnet_hdr_size(napi_env env, napi_callback_info info) {
+  return ioctl_int(env, info, TUNSETVNETHDRSZ, "ioctl TUNSETVNETHDRSZ");
+}
+
+/* readBatch(fd, memory: Uint8Array, offsets: Uint32Array, capacity, lengths: Uint32Array, max, stats: Uint32Array) */
+static napi_value js_read_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, capacity, max;
+  uint8_t *mem;
+  uint32_t *offsets, *lengths, *stats;
+  size_t mem_len, n_offsets, n_lengths, n_stats;
+  if (argc < 7 || !get_i32(env, argv[0], &fd)
+      || !get_typed(env, argv[1], napi_uint8_array, (void **)&mem, &mem_len)
+      || !get_typed(env, argv[2], napi_uint32_array, (void **)&offsets, &n_offsets)
+      || !get_i32(env, argv[3], &capacity)
+      || !get_typed(env, argv[4], napi_uint32_array, (void **)&lengths, &n_lengths)
+      || !get_i32(env, argv[5], &max)
+      || !get_typed(env, argv[6], napi_uint32_array, (void **)&stats, &n_stats) || n_stats < 3) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+        "readBatch(fd, Uint8Array, Uint32Array, capacity, Uint32Array, max, Uint32Array[3])");
+    return NULL;
+  }
+  if (capacity <= 0 || max < 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "capacity must be > 0 and max >= 0");
+    return NULL;
+  }
+  size_t limit = (size_t)max;
+  if (limit > n_offsets) limit = n_offsets;
+  if (limit > n_lengths) limit = n_lengths;
+  for (size_t i = 0; i < limit; i++) {
+    if ((size_t)offsets[i] + (size_t)capacity > mem_len) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "a slot lies outside the memory view");
+      return NULL;
+    }
+  }
+  size_t count = 0;
+  while (count < limit) {
+    /* A scratch byte after the slot: an oversized frame then reads as
+       capacity + 1 (or more, as tun reports the whole frame's length)
+       instead of looking like a frame that exactly fills the slot. */
+    uint8_t spare;
+    struct iovec iov[2] = {
+      { mem + offsets[count], (size_t)capacity },
+      { &spare, 1 },
+    };
+    ssize_t n = readv(fd, iov, 2);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      stats[1]++;
+      stats[2] = (uint32_t)errno;
+      break;
+    }
+    if (n > capacity) {
+      stats[0]++;
+      continue; /* dropped: slot reused for the next frame */
+    }
+    lengths[count++] = (uint32_t)n;
+  }
+  napi_value result;
+  CHECK(napi_create_uint32(env, (uint32_t)count, &result));
+  return result;
+}
+
+/* writeBatch(fd, memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count, stats: Uint32Array) */
+static napi_value js_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, count;
+  uint8_t *mem;
+  uint32_t *offsets, *lengths, *stats;
+  size_t mem_len, n_offsets, n_lengths, n_stats;
+  if (argc < 6 || !get_i32(env, argv[0], &fd)
+      || !get_typed(env, argv[1], napi_uint8_array, (void **)&mem, &mem_len)
+      || !get_typed(env, argv[2], napi_uint32_array, (void **)&offsets, &n_offsets)
+      || !get_typed(env, argv[3], napi_uint32_array, (void **)&lengths, &n_lengths)
+      || !get_i32(env, argv[4], &count)
+      || !get_typed(env, argv[5], napi_uint32_array, (void **)&stats, &n_stats) || n_stats < 4) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+        "writeBatch(fd, Uint8Array, Uint32Array, Uint32Array, count, Uint32Array[4])");
+    return NULL;
+  }
+  size_t limit = count < 0 ? 0 : (size_t)count;
+  if (limit > n_offsets) limit = n_offsets;
+  if (limit > n_lengths) limit = n_lengths;
+  for (size_t i = 0; i < limit; i++) {
+    if ((size_t)offsets[i] + (size_t)lengths[i] > mem_len) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "a frame lies outside the memory view");
+      return NULL;
+    }
+  }
+  size_t done = 0;
+  while (done < limit) {
+    ssize_t n = write(fd, mem + offsets[done], lengths[done]);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      stats[1]++;
+      stats[2] = (uint32_t)errno;
+    } else {
+      stats[3] += (uint32_t)n;
+    }
+    done++;
+  }
+  napi_value result;
+  CHECK(napi_create_uint32(env, (uint32_t)done, &result));
+  return result;
+}
+
+/* wait(fd, events, timeoutMs) -> revents */
+static napi_value js_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd, events, timeout;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || !get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &events) || !get_i32(env, argv[2], &timeout)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "wait(fd, events, timeoutMs)");
+    return NULL;
+  }
+  struct pollfd p = { .fd = fd, .events = 0, .revents = 0 };
+  if (events & 1) p.events |= POLLIN;
+  if (events & 2) p.events |= POLLOUT;
+  int rc = poll(&p, 1, timeout);
+  uint32_t out = 0;
+  if (rc < 0 && errno != EINTR) return throw_errno(env, "poll", errno);
+  if (rc > 0) {
+    if (p.revents & POLLIN) out |= 1;
+    if (p.revents & POLLOUT) out |= 2;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) out |= 4;
+  }
+  napi_value result;
+  CHECK(napi_create_uint32(env, out, &result));
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setOffload", NULL, js_set_offload, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setVnetHdrSize", NULL, js_set_vnet_hdr_size, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "readBatch", NULL, js_read_batch, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "wait", NULL, js_wait, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE_INIT() {
+  return init(env, exports);
+}

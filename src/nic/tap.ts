@@ -1,0 +1,263 @@
+/**
+ * Linux TAP device backend: the kernel is a peer on an Ethernet link.
+ *
+ * Node cannot issue ioctl(2), so a tiny N-API addon (native/tap.c, built by
+ * `npm install`) opens /dev/net/tun (TUNSETIFF with IFF_TAP | IFF_NO_PI),
+ * makes the fd non-blocking, and reads/writes batches of frames straight into
+ * and out of the driver's packet memory. Everything about frames (drop checks,
+ * counters, capture) is here in TypeScript.
+ *
+ * The device is not persistent: closing the fd removes it. It may be moved to
+ * another network namespace (`ip link set X netns NS`) while open; the fd stays
+ * attached. Only one thread should use one TapBackend; the addon is
+ * context-aware, so each worker can load it and open its own device or queue.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { NewtosError } from '../errors.js';
+import {
+  ETH_HEADER_LEN, NicCounters, VLAN_TAG_LEN, randomLocalMac, wallClockMs,
+  type FrameHook, type FrameSlots, type NicBackend,
+} from './backend.js';
+
+/** The addon's surface (see native/tap.c for the exact contract). */
+export interface TapAddon {
+  open(name: string, flags: number): { fd: number; name: string };
+  close(fd: number): void;
+  setOffload(fd: number, tunFlags: number): void;
+  setVnetHdrSize(fd: number, size: number): void;
+  readBatch(fd: number, memory: Uint8Array, offsets: Uint32Array, capacity: number,
+    lengths: Uint32Array, max: number, stats: Uint32Array): number;
+  writeBatch(fd: number, memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array,
+    count: number, stats: Uint32Array): number;
+  wait(fd: number, events: number, timeoutMs: number): number;
+}
+
+export const TAP_OPEN_VNET_HDR = 1;
+export const TAP_OPEN_MULTI_QUEUE = 2;
+export const WAIT_READABLE = 1;
+export const WAIT_WRITABLE = 2;
+export const WAIT_ERROR = 4;
+
+const ADDON_URL = new URL('../../../native/build/Release/tap.node', import.meta.url);
+const STATUS_URL = new URL('../../../native/build/status.json', import.meta.url);
+
+/**
+ * Loads the addon, or throws NewtosError ERR_TAP_UNAVAILABLE saying why (not
+ * Linux, build failed at install time and its reason, load error).
+ * NEWTOS_TAP_ADDON overrides the path.
+ */
+export function loadTapAddon(): TapAddon {
+  if (process.platform !== 'linux') {
+    throw new NewtosError('ERR_TAP_UNAVAILABLE', `TAP devices need Linux; this is ${process.platform}`);
+  }
+  const path = process.env.NEWTOS_TAP_ADDON ?? fileURLToPath(ADDON_URL);
+  if (!existsSync(path)) {
+    let why = 'run `npm install` (or `node scripts/build-native.mjs`) to build it';
+    try {
+      const status = JSON.parse(readFileSync(STATUS_URL, 'utf8')) as { ok: boolean; reason: string };
+      if (!status.ok) why = `its build failed at install time: ${status.reason}`;
+    } catch {
+      // no status file: the install script never ran
+    }
+    throw new NewtosError('ERR_TAP_UNAVAILABLE', `the TAP addon ${path} is missing (${why})`);
+  }
+  try {
+    return createRequire(import.meta.url)(path) as TapAddon;
+  } catch (e) {
+    throw new NewtosError('ERR_TAP_UNAVAILABLE', `the TAP addon ${path} failed to load: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export interface TapOptions {
+  /** Interface name (≤ 15 bytes); empty or absent: the kernel picks tapN. */
+  readonly name?: string;
+  /** IP MTU the driver uses on this link (default 1500); set the kernel side with `ip link set mtu`. */
+  readonly mtu?: number;
+  /** MAC of the newtos host on this link; random locally administered if absent. */
+  readonly mac?: Uint8Array;
+  /** IFF_MULTI_QUEUE: several TapBackends may open the same name, one per queue. */
+  readonly multiQueue?: boolean;
+  /** Injected addon (tests); loaded with loadTapAddon() if absent. */
+  readonly addon?: TapAddon;
+}
+
+export class TapBackend implements NicBackend {
+  readonly kind = 'tap';
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  readonly counters = new NicCounters();
+  /** The file descriptor of /dev/net/tun bound to this device. */
+  readonly fd: number;
+  private readonly addon: TapAddon;
+  private readonly stats = new Uint32Array(4);
+  private hook: FrameHook | null = null;
+  private closed = false;
+  /** Scratch for transmit batches that contain frames to drop. */
+  private scratchOffsets = new Uint32Array(0);
+  private scratchLengths = new Uint32Array(0);
+
+  private constructor(addon: TapAddon, fd: number, name: string, mtu: number, mac: Uint8Array) {
+    this.addon = addon;
+    this.fd = fd;
+    this.name = name;
+    this.mtu = mtu;
+    this.mac = mac;
+  }
+
+  /** Opens (creates) the TAP device. Throws ERR_TAP_UNAVAILABLE or the errno code (EPERM, EBUSY...). */
+  static open(options: TapOptions = {}): TapBackend {
+    const addon = options.addon ?? loadTapAddon();
+    const mtu = options.mtu ?? 1500;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+      throw new NewtosError('ERR_INVALID_ARG_VALUE', `The argument 'mtu' must be an integer in 68..65535, got ${mtu}`);
+    }
+    const name = options.name ?? '';
+    if (Buffer.byteLength(name) > 15) {
+      throw new NewtosError('ERR_INVALID_ARG_VALUE', `The argument 'name' must be at most 15 bytes, got '${name}'`);
+    }
+    const flags = options.multiQueue === true ? TAP_OPEN_MULTI_QUEUE : 0;
+    const { fd, name: actual } = addon.open(name, flags);
+    const mac = options.mac ?? randomLocalMac((n) => randomBytes(n));
+    return new TapBackend(addon, fd, actual, mtu, mac);
+  }
+
+  private maxFrame(): number {
+    return this.mtu + ETH_HEADER_LEN + VLAN_TAG_LEN;
+  }
+
+  receive(slots: FrameSlots, max: number): number {
+    this.assertOpen();
+    const stats = this.stats;
+    stats[0] = 0; stats[1] = 0;
+    let n = this.addon.readBatch(this.fd, slots.memory, slots.offsets, slots.capacity, slots.lengths, max, stats);
+    if (stats[0]! > 0) this.counters.drop('rx-oversize', stats[0]);
+    if (stats[1]! > 0) {
+      this.counters.drop('rx-error', stats[1]);
+      this.counters.lastError = errnoName(stats[2]!);
+    }
+    // Runts and frames over the MTU: drop and close up the gap (rare path).
+    const maxFrame = this.maxFrame();
+    let out = 0;
+    for (let i = 0; i < n; i++) {
+      const len = slots.lengths[i]!;
+      if (len < ETH_HEADER_LEN || len > maxFrame) {
+        this.counters.drop(len < ETH_HEADER_LEN ? 'rx-runt' : 'rx-oversize');
+        continue;
+      }
+      if (out !== i) {
+        const from = slots.offsets[i]!;
+        slots.memory.copyWithin(slots.offsets[out]!, from, from + len);
+        slots.lengths[out] = len;
+      }
+      this.counters.rxBytes += len;
+      out++;
+    }
+    n = out;
+    this.counters.rxFrames += n;
+    if (this.hook !== null && n > 0) {
+      const now = wallClockMs();
+      for (let i = 0; i < n; i++) {
+        const off = slots.offsets[i]!;
+        this.hook('rx', slots.memory.subarray(off, off + slots.lengths[i]!), now);
+      }
+    }
+    return n;
+  }
+
+  transmit(slots: FrameSlots, count: number): number {
+    this.assertOpen();
+    count = Math.min(count, slots.offsets.length, slots.lengths.length);
+    const maxFrame = this.maxFrame();
+    let bad = 0;
+    for (let i = 0; i < count; i++) {
+      const len = slots.lengths[i]!;
+      if (len < ETH_HEADER_LEN || len > maxFrame) bad++;
+    }
+    if (bad === 0) return this.writeAll(slots.memory, slots.offsets, slots.lengths, count);
+    // Some frames must be dropped: send the good ones through scratch arrays,
+    // mapping "consumed" back onto the caller's indices.
+    if (this.scratchOffsets.length < count) {
+      this.scratchOffsets = new Uint32Array(count);
+      this.scratchLengths = new Uint32Array(count);
+    }
+    let consumed = 0;
+    while (consumed < count) {
+      // Drop leading bad frames, then send the run of good ones after them.
+      const len = slots.lengths[consumed]!;
+      if (len < ETH_HEADER_LEN || len > maxFrame) {
+        this.counters.drop(len < ETH_HEADER_LEN ? 'tx-runt' : 'tx-oversize');
+        consumed++;
+        continue;
+      }
+      let run = 0;
+      while (consumed + run < count) {
+        const l = slots.lengths[consumed + run]!;
+        if (l < ETH_HEADER_LEN || l > maxFrame) break;
+        this.scratchOffsets[run] = slots.offsets[consumed + run]!;
+        this.scratchLengths[run] = l;
+        run++;
+      }
+      const sent = this.writeAll(slots.memory, this.scratchOffsets, this.scratchLengths, run);
+      consumed += sent;
+      if (sent < run) break; // device full: the caller retries from `consumed`
+    }
+    return consumed;
+  }
+
+  private writeAll(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
+    const stats = this.stats;
+    stats[0] = 0; stats[1] = 0; stats[3] = 0;
+    const done = this.addon.writeBatch(this.fd, memory, offsets, lengths, count, stats);
+    if (stats[1]! > 0) {
+      this.counters.drop('tx-error', stats[1]);
+      this.counters.lastError = errnoName(stats[2]!);
+    }
+    this.counters.txFrames += done - stats[1]!;
+    this.counters.txBytes += stats[3]!;
+    if (this.hook !== null && done > 0) {
+      const now = wallClockMs();
+      for (let i = 0; i < done; i++) {
+        const off = offsets[i]!;
+        this.hook('tx', memory.subarray(off, off + lengths[i]!), now);
+      }
+    }
+    return done;
+  }
+
+  /** poll(2) for readability up to timeoutMs (0: just check). */
+  waitReadable(timeoutMs: number): boolean {
+    this.assertOpen();
+    return (this.addon.wait(this.fd, WAIT_READABLE, Math.max(0, Math.floor(timeoutMs))) & WAIT_READABLE) !== 0;
+  }
+
+  /** poll(2) for writability (the device's queue has room) up to timeoutMs. */
+  waitWritable(timeoutMs: number): boolean {
+    this.assertOpen();
+    return (this.addon.wait(this.fd, WAIT_WRITABLE, Math.max(0, Math.floor(timeoutMs))) & WAIT_WRITABLE) !== 0;
+  }
+
+  setFrameHook(hook: FrameHook | null): void {
+    this.hook = hook;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.addon.close(this.fd);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new NewtosError('ERR_NIC_CLOSED', `TAP ${this.name} is closed`);
+  }
+}
+
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, no]) => [no, name]));
+
+function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
