@@ -99,7 +99,9 @@ export function parseLocatedJson(text: string): LocatedJson {
         skipWs();
         expect(':');
         path.push(key);
-        obj[key] = parseValue(path);
+        // defineProperty, not assignment: a "__proto__" key must become an own
+        // property (as JSON.parse makes it), not replace the prototype.
+        Object.defineProperty(obj, key, { value: parseValue(path), enumerable: true, writable: true, configurable: true });
         path.pop();
         skipWs();
         if (text[i] === ',') { i++; continue; }
