@@ -73,7 +73,10 @@ function main() {
   if (result.error || result.status !== 0 || !existsSync(built)) {
     const tail = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-8).join('\n');
     if (tail) console.warn(tail);
-    return warn(result.error ? result.error.message : `node-gyp exited with ${result.status}`);
+    const firstError = `${result.stdout ?? ''}${result.stderr ?? ''}`.split('\n')
+      .find((l) => /error|not found|No such file/i.test(l) && !l.startsWith('gyp ERR!'));
+    return warn(result.error ? result.error.message
+      : `node-gyp exited with ${result.status}${firstError ? `: ${firstError.trim()}` : ''}`);
   }
   record(true, '');
   console.log(`newtos: built ${built}`);
