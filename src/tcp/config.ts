@@ -1,0 +1,121 @@
+/**
+ * The TCP engine's injected dependencies, options and events: everything the
+ * socket layer (TCP server, net.Socket-compatible API) needs to know to drive it.
+ *
+ * Output path (zero-copy ready): for each segment the engine asks the injected
+ * `SegmentAllocator` for a buffer of exactly the segment's length, builds the
+ * header and copies the payload from the send ring into it, and hands it to
+ * `transmit(src, dst, bytes)`. The buffer then belongs to the caller (it may be
+ * a subarray of a pool buffer with IP headroom in front). `alloc` returning
+ * undefined is back-pressure: the engine keeps the data queued and retries on
+ * the next call into it (or `retryOutput`), it never throws and loses nothing
+ * but pure ACKs (which later traffic repeats).
+ */
+import type { Rng } from '../core/rng.js';
+
+/** Where segments are built. Returns a buffer of exactly `len` bytes, or undefined when out of buffers. */
+export interface SegmentAllocator {
+  alloc(len: number): Uint8Array | undefined;
+}
+
+/** Receives each built segment (a full TCP header + payload, checksum filled unless offloaded). */
+export type TransmitFn = (src: number, dst: number, bytes: Uint8Array) => void;
+
+/** Event kinds for the socket layer. `conn` is the connection id; for `incoming`, the listener id. */
+export const TcpEventType = {
+  /** Active open completed (SYN-SENT → ESTABLISHED). */
+  Connected: 1,
+  /** A listener has a connection ready for `accept` (conn = listener id). */
+  Incoming: 2,
+  /** New in-order data in the receive buffer. */
+  Readable: 3,
+  /** Send buffer space was freed after the application found it full. */
+  Writable: 4,
+  /** The peer's FIN arrived and all data before it was made readable: end of stream. */
+  End: 5,
+  /** The connection is gone (after `error`, or a normal close completed). The id is freed afterwards. */
+  Closed: 6,
+  /** A fatal error; `code` is a Node error code (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, EPIPE). */
+  Error: 7,
+} as const;
+export type TcpEventType = (typeof TcpEventType)[keyof typeof TcpEventType];
+
+export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'ENETUNREACH';
+
+/** Called synchronously from inside engine calls. Must not re-enter the engine for the same connection's input. */
+export type TcpEventFn = (type: TcpEventType, conn: number, code?: TcpErrorCode) => void;
+
+export type CongestionAlgorithm = 'cubic' | 'newreno';
+
+/** Per-connection settings (defaults in DEFAULT_CONNECTION_OPTIONS). */
+export interface ConnectionOptions {
+  /** Send buffer (send ring) capacity in bytes. */
+  sendBufferSize: number;
+  /** Receive buffer (receive ring) capacity in bytes; the advertised window comes from its free space. */
+  recvBufferSize: number;
+  /** MSS we advertise and the ceiling for what we send (path MTU minus 40). */
+  mss: number;
+  /** Disable Nagle's algorithm (RFC 9293 §3.7.4). */
+  noDelay: boolean;
+  /** Keepalive probes (RFC 9293 §3.8.4): off when 0, else idle time in ms before the first probe. */
+  keepAliveIdle: number;
+  keepAliveInterval: number;
+  keepAliveCount: number;
+  /** RFC 5482/9293 user timeout in ms: give up when data stays unacknowledged this long (0 = only by retry count). */
+  userTimeout: number;
+  congestion: CongestionAlgorithm;
+  /** Offer/accept RFC 7323 timestamps, window scaling, RFC 2018 SACK. */
+  timestamps: boolean;
+  windowScaling: boolean;
+  sack: boolean;
+  /** Delayed ACK upper bound in ms (RFC 9293 §3.8.6.3: < 0.5 s; Linux 40 ms min). */
+  delayedAckMs: number;
+}
+
+export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
+  sendBufferSize: 256 * 1024,
+  recvBufferSize: 256 * 1024,
+  mss: 1460,
+  noDelay: false,
+  keepAliveIdle: 0,
+  keepAliveInterval: 75_000,
+  keepAliveCount: 9,
+  userTimeout: 0,
+  congestion: 'cubic',
+  timestamps: true,
+  windowScaling: true,
+  sack: true,
+  delayedAckMs: 40,
+};
+
+export interface TcpEngineOptions {
+  rng: Rng;
+  allocator: SegmentAllocator;
+  transmit: TransmitFn;
+  onEvent?: TcpEventFn;
+  /** Skip computing and verifying checksums (the NIC or a trusted in-memory link does it). */
+  checksumOffload?: boolean;
+  /** Maximum segment lifetime in ms; TIME-WAIT lasts 2 MSL (RFC 9293 §3.4.2). Default 30 s (Linux's 60 s TIME-WAIT). */
+  msl?: number;
+  /** SYN retransmissions before ETIMEDOUT (Linux tcp_syn_retries = 6). */
+  synRetries?: number;
+  /** Data retransmissions before ETIMEDOUT (Linux tcp_retries2 = 15). */
+  dataRetries?: number;
+  /** RTO bounds in ms (RFC 6298 §2: min 1 s SHOULD; Linux uses 200 ms). */
+  minRto?: number;
+  maxRto?: number;
+  initialRto?: number;
+  /** SYN queue bound per listener (half-open connections); beyond it, SYN cookies. */
+  synQueueSize?: number;
+  /** 'auto': cookies when the SYN queue is full (Linux tcp_syncookies = 1); 'always'; 'never' (drop). */
+  synCookies?: 'auto' | 'always' | 'never';
+  /** RFC 5961 §7: challenge ACKs per second, engine-wide (Linux tcp_challenge_ack_limit 1000). */
+  challengeAckLimit?: number;
+  /** RFC 6056 ephemeral port range (Linux default 32768–60999). */
+  ephemeralPortMin?: number;
+  ephemeralPortMax?: number;
+  /** Max out-of-order ranges kept per connection (memory bound on the OOO queue). */
+  maxOooRanges?: number;
+  /** Defaults for connections created by connect() and by listeners. */
+  defaults?: Partial<ConnectionOptions>;
+}

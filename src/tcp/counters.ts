@@ -1,0 +1,45 @@
+/**
+ * Named counters of one TCP engine (gVisor's tcpip.TCPStats habit: every drop
+ * path has its own counter). Plain data: the TCP server copies it into its
+ * statistics block.
+ */
+export class TcpCounters {
+  // input
+  segmentsIn = 0;
+  dropTruncated = 0;
+  dropBadDataOffset = 0;
+  dropBadChecksum = 0;
+  dropNoSocket = 0;
+  dropOutOfWindow = 0;
+  dropPaws = 0;
+  dropBadAck = 0;
+  dropListenNonSyn = 0;
+  dropSynQueueFull = 0;
+  dropBadCookie = 0;
+  dropOooLimit = 0;
+  dropNoRoom = 0;
+  dropInvalidAddress = 0;
+  // output
+  segmentsOut = 0;
+  retransmits = 0;
+  fastRetransmits = 0;
+  rtoTimeouts = 0;
+  sackRecoveries = 0;
+  newRenoRecoveries = 0;
+  rstsOut = 0;
+  challengeAcks = 0;
+  challengeAcksSuppressed = 0;
+  allocFailures = 0;
+  delayedAcks = 0;
+  zeroWindowProbes = 0;
+  keepAliveProbes = 0;
+  // connections
+  activeOpens = 0;
+  passiveOpens = 0;
+  synCookiesSent = 0;
+  synCookiesAccepted = 0;
+  connectionsReset = 0;
+  connectionsTimedOut = 0;
+  icmpErrors = 0;
+  pmtuUpdates = 0;
+}

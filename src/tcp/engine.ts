@@ -1,0 +1,926 @@
+/**
+ * TcpEngine: the sans-IO TCP of one host. It demultiplexes segments to
+ * connections and listeners, runs their timers from one heap, and offers the
+ * application calls (connect, listen, accept, send, receive, shutdown, close,
+ * abort). No clock, no randomness, no I/O of its own: `now` is passed into every
+ * call, the Rng, the segment allocator, the transmit function and the event
+ * callback are injected (config.ts).
+ *
+ * Read first: RFC 9293 §3.10 (event processing), then input.ts, output.ts,
+ * recovery.ts, timers.ts. Addresses are IPv4 uint32 numbers; connection and
+ * listener ids are small integers (separate id spaces), reused after release.
+ *
+ * Connection lifetime: an id is valid from connect()/accept() until the
+ * application calls close() or abort() AND the protocol has reached CLOSED
+ * (TIME-WAIT and orphaned FIN-WAIT-2 continue after close() without an id the
+ * application can use; no events are emitted for a released connection).
+ */
+import type { Rng } from '../core/rng.js';
+import { NewtosError } from '../errors.js';
+import {
+  TcpFlag, TcpSegment, emitTcpHeader, parseTcpInto, tcpHeaderLenFor, writeTcpChecksum, type TcpHeaderFields,
+} from '../wire/tcp.js';
+import {
+  DEFAULT_CONNECTION_OPTIONS, TcpEventType, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
+  type TcpEngineOptions, type TcpEventFn, type TransmitFn,
+} from './config.js';
+import type { EngineContext } from './context.js';
+import { TcpCounters } from './counters.js';
+import { armKeepalive, connectionError, segmentArrives } from './input.js';
+import { COOKIE_MSS_TABLE, Listener, cookieMssIndex } from './listener.js';
+import { DEFAULT_MSS, MAX_WSCALE, TS_OPTION_LEN, negotiateOptions, windowScaleFor } from './options.js';
+import { output, sendSegment, sendSyn } from './output.js';
+import { KeyedTcpSecrets, type TcpSecrets } from './secrets.js';
+import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seqnum.js';
+import { TcpState, stateName } from './state.js';
+import { Tcb } from './tcb.js';
+import type { RttEstimatorOptions } from './rtt-estimator.js';
+import { connectionTimer, nextDeadline } from './timers.js';
+
+export interface ConnectParams {
+  localAddr: number;
+  remoteAddr: number;
+  remotePort: number;
+  /** 0 or absent: an ephemeral port (RFC 6056). */
+  localPort?: number;
+  options?: Partial<ConnectionOptions>;
+}
+
+export interface ListenParams {
+  /** 0 = any local address. */
+  addr: number;
+  port: number;
+  /** Accept queue bound (established connections not yet accepted). Default 128. */
+  backlog?: number;
+  options?: Partial<ConnectionOptions>;
+}
+
+export type IcmpErrorKind = 'port-unreachable' | 'protocol-unreachable' | 'host-unreachable' | 'net-unreachable' | 'frag-needed';
+
+/** An ICMP error about a segment we sent (from the quoted IP header + 8 bytes of TCP). */
+export interface TcpIcmpError {
+  kind: IcmpErrorKind;
+  /** Our address and port (the quoted segment's source). */
+  localAddr: number;
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+  /** The quoted segment's sequence number (RFC 5927 §4.1 check). */
+  seq: number;
+  /** Next-hop MTU for 'frag-needed' (RFC 1191). */
+  mtu?: number;
+}
+
+export interface ConnectionInfo {
+  state: string;
+  localAddr: number;
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+  sndMss: number;
+  sndWndScale: number;
+  rcvWndScale: number;
+  timestamps: boolean;
+  sack: boolean;
+  srtt: number;
+  rto: number;
+  cwnd: number;
+  ssthresh: number;
+  sndWnd: number;
+  bytesInFlight: number;
+  recvQueued: number;
+  sendQueued: number;
+  congestion: string;
+}
+
+/** Timer heap entry count above which stale entries are purged. */
+const SYN_COOKIE_PERIOD_MS = 64_000;
+
+export class TcpEngine implements EngineContext {
+  readonly counters = new TcpCounters();
+  readonly allocator: SegmentAllocator;
+  readonly transmit: TransmitFn;
+  readonly checksumOffload: boolean;
+  readonly hdr: TcpHeaderFields = {
+    srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, mss: -1, windowScale: -1,
+    sackPermitted: false, hasTimestamp: false, tsVal: 0, tsEcr: 0, sack: new Uint32Array(0), sackCount: 0,
+  };
+  readonly msl: number;
+  readonly synRetries: number;
+  readonly dataRetries: number;
+  readonly minRto: number;
+  readonly maxRto: number;
+  readonly initialRto: number;
+  readonly synQueueSize: number;
+  readonly synCookies: 'auto' | 'always' | 'never';
+  readonly challengeAckLimit: number;
+  readonly portMin: number;
+  readonly portMax: number;
+  readonly maxOooRanges: number;
+  readonly defaults: ConnectionOptions;
+
+  private readonly rng: Rng;
+  private readonly rttOptions: RttEstimatorOptions;
+  private readonly onEvent: TcpEventFn | undefined;
+  private readonly secrets: TcpSecrets;
+  private readonly seg = new TcpSegment();
+  private readonly conns: (Tcb | undefined)[] = [];
+  private readonly freeIds: number[] = [];
+  private readonly listeners: (Listener | undefined)[] = [];
+  private readonly freeListenerIds: number[] = [];
+  /** Demux: key remoteAddr * 65536 + remotePort → chain of Tcbs (nextInBucket). */
+  private readonly table = new Map<number, Tcb>();
+  /** Listeners by local port. */
+  private readonly byPort = new Map<number, Listener[]>();
+  // Timer heap (parallel arrays: deadline, connection id).
+  private readonly heapAt: number[] = [];
+  private readonly heapId: number[] = [];
+  private readonly blocked: Tcb[] = [];
+  private challengeWindowStart = -Infinity;
+  private challengeCount = 0;
+
+  constructor(options: TcpEngineOptions) {
+    this.rng = options.rng;
+    this.allocator = options.allocator;
+    this.transmit = options.transmit;
+    this.onEvent = options.onEvent;
+    this.checksumOffload = options.checksumOffload ?? false;
+    this.msl = options.msl ?? 30_000;
+    this.synRetries = options.synRetries ?? 6;
+    this.dataRetries = options.dataRetries ?? 15;
+    this.minRto = options.minRto ?? 200;
+    this.maxRto = options.maxRto ?? 120_000;
+    this.initialRto = options.initialRto ?? 1000;
+    this.synQueueSize = options.synQueueSize ?? 256;
+    this.synCookies = options.synCookies ?? 'auto';
+    this.challengeAckLimit = options.challengeAckLimit ?? 1000;
+    this.portMin = options.ephemeralPortMin ?? 32768;
+    this.portMax = options.ephemeralPortMax ?? 60999;
+    this.maxOooRanges = options.maxOooRanges ?? 32;
+    this.defaults = { ...DEFAULT_CONNECTION_OPTIONS, ...options.defaults };
+    this.secrets = new KeyedTcpSecrets(this.rng);
+    this.rttOptions = { minRtoMs: this.minRto, maxRtoMs: this.maxRto, initialRtoMs: this.initialRto };
+  }
+
+  // =================================================================== input
+
+  /** A TCP segment (the IPv4 payload) from src to dst arrived. */
+  onSegment(src: number, dst: number, bytes: Uint8Array, now: number): void {
+    const c = this.counters;
+    c.segmentsIn++;
+    const seg = this.seg;
+    const err = parseTcpInto(bytes, src, dst, seg, !this.checksumOffload);
+    if (err !== null) {
+      if (err === 'truncated') c.dropTruncated++;
+      else if (err === 'bad-data-offset') c.dropBadDataOffset++;
+      else c.dropBadChecksum++;
+      return;
+    }
+    if (seg.srcPort === 0 || seg.dstPort === 0 || src === 0 || src === 0xffffffff || (src >>> 28) === 0xe) {
+      c.dropInvalidAddress++;
+      return;
+    }
+    const t = this.lookup(dst, seg.dstPort, src, seg.srcPort);
+    if (t !== undefined) {
+      if (t.state === TcpState.TimeWait && this.timeWaitReuse(t, seg)) {
+        t.state = TcpState.Closed;
+        this.connectionClosed(t);
+      } else {
+        segmentArrives(this, t, seg, now);
+        return;
+      }
+    }
+    const l = this.findListener(dst, seg.dstPort);
+    if (l !== undefined) {
+      this.listenSegment(l, src, dst, seg, now);
+      return;
+    }
+    c.dropNoSocket++;
+    this.replyRst(src, dst, seg);
+  }
+
+  /**
+   * RFC 9293 §3.10.7.4 note / RFC 6191: a new SYN may reopen a TIME-WAIT
+   * connection when its sequence number (or timestamp) is beyond the old ones.
+   */
+  private timeWaitReuse(t: Tcb, seg: TcpSegment): boolean {
+    if ((seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) !== TcpFlag.SYN) return false;
+    if (t.tsEnabled && seg.hasTimestamp) return seqGt(seg.tsVal, t.tsRecent);
+    return seqGt(seg.seq, t.rcvNxt);
+  }
+
+  /** RFC 9293 §3.10.7.1: segment for no connection: RST unless it is one. */
+  private replyRst(src: number, dst: number, seg: TcpSegment): void {
+    if ((seg.flags & TcpFlag.RST) !== 0) return;
+    if ((seg.flags & TcpFlag.ACK) !== 0) {
+      // <SEQ=SEG.ACK><CTL=RST>
+      this.sendStateless(dst, src, seg.dstPort, seg.srcPort, seg.ack, 0, TcpFlag.RST, 0);
+    } else {
+      // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+      const len = seg.payloadLen + ((seg.flags & TcpFlag.SYN) !== 0 ? 1 : 0) + ((seg.flags & TcpFlag.FIN) !== 0 ? 1 : 0);
+      this.sendStateless(dst, src, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), TcpFlag.RST | TcpFlag.ACK, 0);
+    }
+    this.counters.rstsOut++;
+  }
+
+  /** Build a segment that belongs to no control block (RST replies, SYN-cookie SYN-ACKs). */
+  private sendStateless(
+    src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number, window: number,
+    mss = -1, wscale = -1, sackOk = false, ts = false, tsVal = 0, tsEcr = 0,
+  ): void {
+    const h = this.hdr;
+    h.srcPort = sport; h.dstPort = dport; h.seq = seq; h.ack = ack; h.flags = flags; h.window = window; h.urgent = 0;
+    h.mss = mss; h.windowScale = wscale; h.sackPermitted = sackOk; h.hasTimestamp = ts; h.tsVal = tsVal; h.tsEcr = tsEcr;
+    h.sackCount = 0;
+    const len = tcpHeaderLenFor(h);
+    const buf = this.allocator.alloc(len);
+    if (buf === undefined) {
+      this.counters.allocFailures++;
+      return;
+    }
+    emitTcpHeader(h, buf);
+    if (!this.checksumOffload) writeTcpChecksum(buf, src, dst);
+    this.counters.segmentsOut++;
+    this.transmit(src, dst, buf);
+  }
+
+  // ---------------------------------------------------------------- LISTEN
+
+  private findListener(addr: number, port: number): Listener | undefined {
+    const list = this.byPort.get(port);
+    if (list === undefined) return undefined;
+    let any: Listener | undefined;
+    for (const l of list) {
+      if (l.addr === addr) return l;
+      if (l.addr === 0) any = l;
+    }
+    return any;
+  }
+
+  /** RFC 9293 §3.10.7.2 "If the state is LISTEN". */
+  private listenSegment(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): void {
+    const f = seg.flags;
+    if ((f & TcpFlag.RST) !== 0) return; // "An incoming RST segment could not be valid ... ignored"
+    if ((f & TcpFlag.ACK) !== 0) {
+      // Maybe the third segment of a SYN-cookie handshake; otherwise <SEQ=SEG.ACK><CTL=RST>.
+      if ((f & TcpFlag.SYN) === 0 && this.synCookies !== 'never' && this.acceptCookie(l, src, dst, seg, now)) return;
+      this.counters.dropListenNonSyn++;
+      this.replyRst(src, dst, seg);
+      return;
+    }
+    if ((f & TcpFlag.SYN) === 0) {
+      this.counters.dropListenNonSyn++;
+      return;
+    }
+    if (l.acceptQueue.length >= l.backlog) {
+      // Linux drops SYNs while the accept queue is full; the peer retries.
+      this.counters.dropSynQueueFull++;
+      return;
+    }
+    if (this.synCookies === 'always' || (l.synCount >= this.synQueueSize && this.synCookies === 'auto')) {
+      this.sendCookieSynAck(l, src, dst, seg, now);
+      return;
+    }
+    if (l.synCount >= this.synQueueSize) {
+      this.counters.dropSynQueueFull++;
+      return;
+    }
+    const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
+    t.listenerId = l.id;
+    t.inSynQueue = true;
+    l.synCount++;
+    this.counters.passiveOpens++;
+    t.irs = seg.seq;
+    t.rcvNxt = seqAdd(seg.seq, 1);
+    t.lastAckSent = t.rcvNxt;
+    negotiateOptions(t, seg);
+    t.tsRecentAge = now;
+    t.iss = this.secrets.isn(dst, seg.dstPort, src, seg.srcPort, now);
+    t.sndUna = t.iss;
+    t.sndNxt = t.sndMax = seqAdd(t.iss, 1);
+    t.sndBufSeq = t.sndNxt;
+    t.state = TcpState.SynReceived;
+    this.insert(t);
+    t.rttTime = now;
+    sendSyn(this, t, now);
+    t.rtoAt = now + t.rtt.rto;
+    this.timersChanged(t);
+  }
+
+  /**
+   * SYN cookie (RFC 4987 §3.6, Linux syncookies.c layout simplified): the ISS is
+   * hash(4-tuple, peer ISN, time counter) with the MSS table index in the low 3
+   * bits; with timestamps, our TSval's low 5 bits carry SACK-permitted and the
+   * window scale so they survive without state.
+   */
+  private cookieFor(src: number, dst: number, seg: TcpSegment, counter: number, mssIdx: number): number {
+    const h = this.secrets.hash(dst, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, 0), counter);
+    return ((h & ~7) | mssIdx) >>> 0;
+  }
+
+  private sendCookieSynAck(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): void {
+    const o = l.opts;
+    const peerMss = seg.mss >= 0 ? seg.mss : DEFAULT_MSS;
+    const idx = cookieMssIndex(Math.min(peerMss, o.mss));
+    const counter = Math.floor(now / SYN_COOKIE_PERIOD_MS);
+    const iss = this.cookieFor(src, dst, seg, counter, idx);
+    const ts = seg.hasTimestamp && o.timestamps;
+    const wsOk = ts && seg.windowScale >= 0 && o.windowScaling;
+    const sackOk = ts && seg.sackPermitted && o.sack;
+    const ws = windowScaleFor(o.recvBufferSize);
+    let tsVal = 0;
+    if (ts) {
+      const base = (Math.floor(now) + this.secrets.hash(dst, seg.dstPort, src, seg.srcPort, 0x75, 0)) >>> 0;
+      tsVal = ((base & ~0x1f) | (sackOk ? 0x10 : 0) | (wsOk ? Math.min(seg.windowScale, MAX_WSCALE) : 0xf)) >>> 0;
+    }
+    this.counters.synCookiesSent++;
+    this.sendStateless(
+      dst, src, seg.dstPort, seg.srcPort, iss, seqAdd(seg.seq, 1), TcpFlag.SYN | TcpFlag.ACK,
+      Math.min(65535, o.recvBufferSize), o.mss, wsOk ? ws : -1, sackOk, ts, tsVal, seg.tsVal,
+    );
+  }
+
+  private acceptCookie(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): boolean {
+    if (l.acceptQueue.length >= l.backlog) return false;
+    const iss = seqAdd(seg.ack, -1);
+    const peerIsn = seqAdd(seg.seq, -1);
+    const idx = iss & 7;
+    const counter = Math.floor(now / SYN_COOKIE_PERIOD_MS);
+    const probe = this.seg;
+    const savedSeq = probe.seq;
+    probe.seq = peerIsn;
+    let okCookie = false;
+    for (let age = 0; age <= 1 && !okCookie; age++) {
+      if (this.cookieFor(src, dst, probe, counter - age, idx) === iss) okCookie = true;
+    }
+    probe.seq = savedSeq;
+    if (!okCookie) {
+      this.counters.dropBadCookie++;
+      return false;
+    }
+    this.counters.synCookiesAccepted++;
+    this.counters.passiveOpens++;
+    const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
+    t.listenerId = l.id;
+    t.irs = peerIsn;
+    t.rcvNxt = seg.seq;
+    t.lastAckSent = t.rcvNxt;
+    t.iss = iss;
+    t.sndUna = t.iss;
+    t.sndNxt = t.sndMax = seqAdd(iss, 1);
+    t.sndBufSeq = t.sndNxt;
+    const o = l.opts;
+    t.tsEnabled = seg.hasTimestamp && o.timestamps && seg.tsEcr !== 0;
+    let mss = COOKIE_MSS_TABLE[idx]!;
+    if (t.tsEnabled) {
+      const bits = seg.tsEcr & 0x1f;
+      t.sackEnabled = (bits & 0x10) !== 0;
+      const ws = bits & 0xf;
+      if (ws !== 0xf) {
+        // Like Linux's TS cookies: the bits hold the PEER's shift; ours follows from our buffer.
+        t.offeredWscale = true;
+        t.sndWndScale = Math.min(ws, MAX_WSCALE);
+        t.rcvWndScale = windowScaleFor(o.recvBufferSize);
+      }
+      t.tsRecent = seg.tsVal;
+      t.tsRecentAge = now;
+      t.tsOffset = (seg.tsEcr + 64 - Math.floor(now)) >>> 0;
+      mss -= TS_OPTION_LEN;
+    }
+    t.sndMss = Math.max(64, Math.min(mss, o.mss - (t.tsEnabled ? TS_OPTION_LEN : 0)));
+    t.state = TcpState.SynReceived;
+    this.insert(t);
+    segmentArrives(this, t, seg, now);
+    return true;
+  }
+
+  // =================================================================== context
+
+  emit(type: TcpEventType, conn: number, code?: TcpErrorCode): void {
+    if (this.onEvent === undefined) return;
+    if (type !== TcpEventType.Incoming) {
+      const t = this.conns[conn];
+      if (t === undefined || t.released) return;
+    }
+    this.onEvent(type, conn, code);
+  }
+
+  challengeAckAllowed(now: number): boolean {
+    if (now - this.challengeWindowStart >= 1000) {
+      this.challengeWindowStart = now;
+      this.challengeCount = 0;
+    }
+    return ++this.challengeCount <= this.challengeAckLimit;
+  }
+
+  passiveEstablished(t: Tcb): void {
+    const l = this.listeners[t.listenerId];
+    if (t.inSynQueue) {
+      t.inSynQueue = false;
+      if (l !== undefined) l.synCount--;
+    }
+    if (l === undefined) {
+      // The listener went away meanwhile: reset the connection.
+      this.abortTcb(t, 0);
+      return;
+    }
+    l.acceptQueue.push(t.id);
+    this.emit(TcpEventType.Incoming, l.id);
+  }
+
+  connectionClosed(t: Tcb): void {
+    t.state = TcpState.Closed;
+    t.rtoAt = t.delackAt = t.keepaliveAt = t.closeAt = Infinity;
+    this.remove(t);
+    const l = t.listenerId >= 0 ? this.listeners[t.listenerId] : undefined;
+    if (t.inSynQueue) {
+      t.inSynQueue = false;
+      if (l !== undefined) l.synCount--;
+    }
+    if (t.listenerId >= 0 && !t.accepted) {
+      if (l !== undefined) {
+        const i = l.acceptQueue.indexOf(t.id);
+        if (i >= 0) l.acceptQueue.splice(i, 1);
+      }
+      t.released = true;
+    }
+    if (t.released) this.free(t);
+  }
+
+  timersChanged(t: Tcb): void {
+    const d = nextDeadline(t);
+    if (d < t.heapAt) {
+      t.heapAt = d;
+      this.heapPush(d, t.id);
+    }
+  }
+
+  outputBlocked(t: Tcb): void {
+    if (!t.outputBlocked) {
+      t.outputBlocked = true;
+      this.blocked.push(t);
+    }
+  }
+
+  // =================================================================== timers
+
+  /** The earliest time onTimer has work (Infinity: none). May be early; never late. */
+  pollAt(): number {
+    if (this.blocked.length > 0) return -Infinity;
+    return this.heapAt.length > 0 ? this.heapAt[0]! : Infinity;
+  }
+
+  onTimer(now: number): void {
+    this.retryOutput(now);
+    while (this.heapAt.length > 0 && this.heapAt[0]! <= now) {
+      const at = this.heapAt[0]!;
+      const id = this.heapId[0]!;
+      this.heapPop();
+      const t = this.conns[id];
+      if (t === undefined || t.heapAt !== at) continue;
+      t.heapAt = Infinity;
+      if (nextDeadline(t) <= now) connectionTimer(this, t, now);
+      if (this.conns[id] === t && t.state !== TcpState.Closed) this.timersChanged(t);
+    }
+  }
+
+  /** Retry output of connections that found no buffer (call when buffers were returned). */
+  retryOutput(now: number): void {
+    if (this.blocked.length === 0) return;
+    const list = this.blocked.splice(0);
+    for (const t of list) {
+      t.outputBlocked = false;
+      if (this.conns[t.id] === t && t.state !== TcpState.Closed) output(this, t, now);
+    }
+  }
+
+  private heapPush(at: number, id: number): void {
+    const a = this.heapAt;
+    const b = this.heapId;
+    let i = a.length;
+    a.push(at);
+    b.push(id);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= at) break;
+      a[i] = a[p]!;
+      b[i] = b[p]!;
+      i = p;
+    }
+    a[i] = at;
+    b[i] = id;
+  }
+
+  private heapPop(): void {
+    const a = this.heapAt;
+    const b = this.heapId;
+    const lastAt = a.pop()!;
+    const lastId = b.pop()!;
+    const n = a.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && a[c + 1]! < a[c]!) c++;
+      if (a[c]! >= lastAt) break;
+      a[i] = a[c]!;
+      b[i] = b[c]!;
+      i = c;
+    }
+    a[i] = lastAt;
+    b[i] = lastId;
+  }
+
+  // =================================================================== demux
+
+  private key(remoteAddr: number, remotePort: number): number {
+    return remoteAddr * 65536 + remotePort;
+  }
+
+  private lookup(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): Tcb | undefined {
+    let t = this.table.get(this.key(remoteAddr, remotePort)) ?? null;
+    while (t !== null) {
+      if (t.localPort === localPort && t.localAddr === localAddr) return t;
+      t = t.nextInBucket;
+    }
+    return undefined;
+  }
+
+  private insert(t: Tcb): void {
+    const k = this.key(t.remoteAddr, t.remotePort);
+    t.nextInBucket = this.table.get(k) ?? null;
+    this.table.set(k, t);
+  }
+
+  private remove(t: Tcb): void {
+    const k = this.key(t.remoteAddr, t.remotePort);
+    let p = this.table.get(k);
+    if (p === undefined) return;
+    if (p === t) {
+      if (t.nextInBucket === null) this.table.delete(k);
+      else this.table.set(k, t.nextInBucket);
+      t.nextInBucket = null;
+      return;
+    }
+    while (p.nextInBucket !== null) {
+      if (p.nextInBucket === t) {
+        p.nextInBucket = t.nextInBucket;
+        t.nextInBucket = null;
+        return;
+      }
+      p = p.nextInBucket;
+    }
+  }
+
+  private newTcb(opts: ConnectionOptions, la: number, lp: number, ra: number, rp: number): Tcb {
+    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
+    const t = new Tcb(id, opts, this.rttOptions, this.maxOooRanges, la, lp, ra, rp);
+    t.tsOffset = this.rng.nextU32();
+    this.conns[id] = t;
+    return t;
+  }
+
+  private free(t: Tcb): void {
+    if (this.conns[t.id] !== t) return;
+    this.conns[t.id] = undefined;
+    this.freeIds.push(t.id);
+  }
+
+  private conn(id: number): Tcb {
+    const t = this.conns[id];
+    if (t === undefined || t.released) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no connection ${id}`);
+    return t;
+  }
+
+  // =================================================================== application calls
+
+  /** Active open (RFC 9293 §3.10.1 OPEN, active). Returns the connection id; the SYN goes out now. */
+  connect(p: ConnectParams, now: number): number {
+    const opts = this.connectionOptions(p.options);
+    let port = p.localPort ?? 0;
+    if (port === 0) {
+      port = this.ephemeralPort(p.localAddr, p.remoteAddr, p.remotePort);
+    } else if (this.lookup(p.localAddr, port, p.remoteAddr, p.remotePort) !== undefined) {
+      throw new NewtosError('EADDRINUSE', `${port} is in use for this remote address`);
+    }
+    const t = this.newTcb(opts, p.localAddr, port, p.remoteAddr, p.remotePort);
+    t.accepted = true;
+    this.counters.activeOpens++;
+    t.iss = this.secrets.isn(p.localAddr, port, p.remoteAddr, p.remotePort, now);
+    t.sndUna = t.iss;
+    t.sndNxt = t.sndMax = seqAdd(t.iss, 1);
+    t.sndBufSeq = t.sndNxt;
+    t.recover = t.iss;
+    t.rcvWndScale = opts.windowScaling ? windowScaleFor(opts.recvBufferSize) : 0;
+    t.state = TcpState.SynSent;
+    this.insert(t);
+    t.rttTime = now;
+    sendSyn(this, t, now);
+    t.rtoAt = now + t.rtt.rto;
+    this.timersChanged(t);
+    return t.id;
+  }
+
+  /**
+   * RFC 6056 §3.3.3 (Algorithm 3, "Simple Hash-Based"): start at an offset from a
+   * keyed hash of the destination, plus a per-engine counter, and walk the range.
+   */
+  private portCounter = 0;
+  private ephemeralPort(la: number, ra: number, rp: number): number {
+    const n = this.portMax - this.portMin + 1;
+    const offset = this.secrets.hash(la, 0, ra, rp, 0xe9, 0);
+    for (let i = 0; i < n; i++) {
+      const port = this.portMin + ((offset + this.portCounter + i) % n);
+      if (this.lookup(la, port, ra, rp) === undefined && this.findListenerExact(port) === undefined) {
+        this.portCounter += i + 1 + (this.rng.nextU32() & 7);
+        return port;
+      }
+    }
+    throw new NewtosError('EADDRNOTAVAIL', 'no ephemeral port free for this destination');
+  }
+
+  private findListenerExact(port: number): Listener | undefined {
+    const list = this.byPort.get(port);
+    return list !== undefined && list.length > 0 ? list[0] : undefined;
+  }
+
+  private connectionOptions(o: Partial<ConnectionOptions> | undefined): ConnectionOptions {
+    return o === undefined ? this.defaults : { ...this.defaults, ...o };
+  }
+
+  /** Passive open. Returns the listener id. */
+  listen(p: ListenParams): number {
+    const list = this.byPort.get(p.port) ?? [];
+    for (const l of list) {
+      if (l.addr === p.addr || l.addr === 0 || p.addr === 0) throw new NewtosError('EADDRINUSE', `port ${p.port} is already listening`);
+    }
+    const id = this.freeListenerIds.length > 0 ? this.freeListenerIds.pop()! : this.listeners.length;
+    const l = new Listener(id, p.addr, p.port, p.backlog ?? 128, this.connectionOptions(p.options));
+    this.listeners[id] = l;
+    list.push(l);
+    this.byPort.set(p.port, list);
+    return id;
+  }
+
+  /** The next established connection of a listener, or -1 when none is ready. */
+  accept(listenerId: number): number {
+    const l = this.listeners[listenerId];
+    if (l === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no listener ${listenerId}`);
+    const id = l.acceptQueue.shift();
+    if (id === undefined) return -1;
+    this.conns[id]!.accepted = true;
+    return id;
+  }
+
+  /** Stop listening; connections not yet accepted are reset. */
+  closeListener(listenerId: number, now: number): void {
+    const l = this.listeners[listenerId];
+    if (l === undefined) return;
+    this.listeners[listenerId] = undefined;
+    this.freeListenerIds.push(listenerId);
+    const list = this.byPort.get(l.port)!;
+    list.splice(list.indexOf(l), 1);
+    if (list.length === 0) this.byPort.delete(l.port);
+    for (const id of l.acceptQueue.splice(0)) {
+      const t = this.conns[id];
+      if (t !== undefined) this.abortTcb(t, now);
+    }
+    for (const t of this.conns) {
+      if (t !== undefined && t.listenerId === listenerId && t.inSynQueue) this.abortTcb(t, now);
+    }
+  }
+
+  /**
+   * Queue bytes for sending. Returns how many were accepted (less than
+   * data.length when the send buffer is full: a Writable event follows when
+   * space frees). Throws EPIPE after shutdown/close or when the connection is gone.
+   */
+  send(conn: number, data: Uint8Array, now: number): number {
+    const t = this.conn(conn);
+    const s = t.state;
+    if (t.finQueued || !(s === TcpState.Established || s === TcpState.CloseWait || s === TcpState.SynSent || s === TcpState.SynReceived)) {
+      throw new NewtosError('EPIPE', 'This socket has been ended by the other party or shut down');
+    }
+    const n = t.sendBuf.write(data);
+    if (n < data.length) t.wantWritable = true;
+    if (n > 0) output(this, t, now);
+    return n;
+  }
+
+  /** Free space in the send buffer. */
+  sendSpace(conn: number): number {
+    return this.conn(conn).sendBuf.freeSpace();
+  }
+
+  /**
+   * The application appended `n` bytes to the send ring itself (shared-memory
+   * fast path: sendBuffer(conn).write(...)). Sends what may go now.
+   */
+  sendQueued(conn: number, now: number): void {
+    const t = this.conn(conn);
+    if (!t.finQueued) output(this, t, now);
+  }
+
+  /** The socket buffers (for zero-copy use by the socket layer). */
+  sendBuffer(conn: number): Tcb['sendBuf'] {
+    return this.conn(conn).sendBuf;
+  }
+
+  recvBuffer(conn: number): Tcb['recvBuf'] {
+    return this.conn(conn).recvBuf;
+  }
+
+  /** Bytes ready to read. */
+  readable(conn: number): number {
+    return this.conn(conn).recvBuf.available();
+  }
+
+  /** Whether the peer's FIN has been received (after all data before it). */
+  ended(conn: number): boolean {
+    return this.conn(conn).endReported;
+  }
+
+  /** Copy received bytes into dst and consume them. Returns the count (0: nothing now; see ended()). */
+  receive(conn: number, dst: Uint8Array, now: number): number {
+    const t = this.conn(conn);
+    const n = t.recvBuf.read(dst);
+    if (n > 0) this.consumed(t, now);
+    return n;
+  }
+
+  /** The application consumed bytes from recvBuffer(conn) itself: maybe open the window. */
+  received(conn: number, now: number): void {
+    this.consumed(this.conn(conn), now);
+  }
+
+  private consumed(t: Tcb, now: number): void {
+    const s = t.state;
+    if (s !== TcpState.Established && s !== TcpState.FinWait1 && s !== TcpState.FinWait2) return;
+    // Window update (Linux tcp_cleanup_rbuf): when the advertised window has shrunk to
+    // half the buffer or less and reading lets it at least double, say so now.
+    const cap = t.recvBuf.capacity;
+    const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+    const free = t.recvBuf.freeSpace();
+    if (2 * cur <= cap && free >= 2 * cur && free - cur >= Math.min(t.advMss, cap >>> 1)) {
+      t.ackNow = true;
+      output(this, t, now);
+    }
+  }
+
+  /** Half-close (RFC 9293 CLOSE on the sending side): FIN after the queued data. */
+  shutdown(conn: number, now: number): void {
+    this.shutdownTcb(this.conn(conn), now);
+  }
+
+  private shutdownTcb(t: Tcb, now: number): void {
+    if (t.finQueued) return;
+    switch (t.state) {
+      case TcpState.SynSent:
+        // "Delete the TCB and return 'error: closing' responses to any queued SENDs".
+        t.state = TcpState.Closed;
+        this.emit(TcpEventType.Closed, t.id);
+        this.connectionClosed(t);
+        return;
+      case TcpState.SynReceived:
+        break; // FIN-WAIT-1 once established (input.ts)
+      case TcpState.Established:
+        t.state = TcpState.FinWait1;
+        break;
+      case TcpState.CloseWait:
+        t.state = TcpState.LastAck;
+        break;
+      default:
+        return;
+    }
+    t.finQueued = true;
+    t.finSeq = seqAdd(t.sndBufSeq, t.sendBuf.available());
+    output(this, t, now);
+  }
+
+  /**
+   * Full close: shutdown, and release the id. Unread received data makes it an
+   * abort (RST), as Linux does (RFC 2525 §2.17).
+   */
+  close(conn: number, now: number): void {
+    const t = this.conn(conn);
+    if (t.state === TcpState.Closed) {
+      t.released = true;
+      this.free(t);
+      return;
+    }
+    if (t.recvBuf.available() > 0 && t.state !== TcpState.TimeWait) {
+      this.abortTcb(t, now);
+      return;
+    }
+    t.released = true;
+    this.shutdownTcb(t, now);
+    if (t.state === TcpState.FinWait2 && t.closeAt === Infinity) {
+      t.closeAt = now + 2 * this.msl;
+      this.timersChanged(t);
+    }
+  }
+
+  /** RFC 9293 ABORT: RST to the peer when synchronized, connection gone, id released. */
+  abort(conn: number, now: number): void {
+    this.abortTcb(this.conn(conn), now);
+  }
+
+  private abortTcb(t: Tcb, now: number): void {
+    const s = t.state;
+    if (s === TcpState.SynReceived || s === TcpState.Established || s === TcpState.FinWait1
+        || s === TcpState.FinWait2 || s === TcpState.CloseWait) {
+      // <SEQ=SND.NXT><CTL=RST>
+      this.counters.rstsOut++;
+      sendSegment(this, t, TcpFlag.RST, t.sndNxt, 0, now);
+    }
+    t.released = true;
+    this.connectionClosed(t);
+  }
+
+  setNoDelay(conn: number, noDelay: boolean, now: number): void {
+    const t = this.conn(conn);
+    (t.opts as { noDelay: boolean }).noDelay = noDelay;
+    output(this, t, now);
+  }
+
+  /** Enable (idle > 0, ms) or disable (0) keepalive probes. */
+  setKeepAlive(conn: number, idleMs: number, now: number): void {
+    const t = this.conn(conn);
+    (t.opts as { keepAliveIdle: number }).keepAliveIdle = idleMs;
+    armKeepalive(t, now);
+    this.timersChanged(t);
+  }
+
+  /** ICMP error for one of our segments (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191). */
+  onIcmpError(e: TcpIcmpError, now: number): void {
+    const t = this.lookup(e.localAddr, e.localPort, e.remoteAddr, e.remotePort);
+    if (t === undefined) return;
+    // RFC 5927 §4.1: only for a sequence number we have in flight.
+    if (!(seqLe(t.sndUna, e.seq) && seqLt(e.seq, t.sndMax)) && !(t.state === TcpState.SynSent && e.seq === t.iss)) return;
+    this.counters.icmpErrors++;
+    switch (e.kind) {
+      case 'port-unreachable':
+      case 'protocol-unreachable':
+        // Hard errors abort only a connection being opened (Linux; RFC 1122 makes them "hard").
+        if (t.state === TcpState.SynSent) connectionError(this, t, 'ECONNREFUSED');
+        return;
+      case 'host-unreachable':
+      case 'net-unreachable':
+        // Soft errors (RFC 1122 §4.2.3.9): only fatal while connecting.
+        if (t.state === TcpState.SynSent) connectionError(this, t, 'EHOSTUNREACH');
+        return;
+      case 'frag-needed': {
+        const mtu = e.mtu ?? 0;
+        if (mtu < 68) return;
+        const mss = Math.max(88, mtu - 40 - (t.tsEnabled ? TS_OPTION_LEN : 0));
+        if (mss >= t.sndMss) return;
+        this.counters.pmtuUpdates++;
+        t.sndMss = mss;
+        t.cc.setMss(mss);
+        // RFC 1191 §6.5: resend the segments that were too big, now smaller.
+        if (t.sndNxt !== t.sndUna) {
+          t.sndNxt = t.sndUna;
+          output(this, t, now);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Snapshot of one connection (tests, statistics, getsockopt-like calls). */
+  info(conn: number): ConnectionInfo {
+    const t = this.conns[conn];
+    if (t === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no connection ${conn}`);
+    return {
+      state: stateName(t.state),
+      localAddr: t.localAddr,
+      localPort: t.localPort,
+      remoteAddr: t.remoteAddr,
+      remotePort: t.remotePort,
+      sndMss: t.sndMss,
+      sndWndScale: t.sndWndScale,
+      rcvWndScale: t.rcvWndScale,
+      timestamps: t.tsEnabled,
+      sack: t.sackEnabled,
+      srtt: t.rtt.srtt ?? 0,
+      rto: t.rtt.rto,
+      cwnd: t.cc.cwnd,
+      ssthresh: t.cc.ssthresh,
+      sndWnd: t.sndWnd,
+      bytesInFlight: seqDiff(t.sndMax, t.sndUna),
+      recvQueued: t.recvBuf.available(),
+      sendQueued: t.sendBuf.available(),
+      congestion: t.cc.name,
+    };
+  }
+
+  /** Number of live control blocks (including TIME-WAIT), for tests and statistics. */
+  connectionCount(): number {
+    let n = 0;
+    for (const t of this.conns) if (t !== undefined) n++;
+    return n;
+  }
+}

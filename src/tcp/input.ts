@@ -1,0 +1,345 @@
+/**
+ * Segment arrival for a connection that exists (gVisor rcv.go / connect.go):
+ * RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (all other states), with PAWS
+ * (RFC 7323 §5), the RFC 5961 RST/SYN/ACK checks, in-place reassembly into
+ * the receive ring, delayed ACKs and FIN handling. LISTEN is listener.ts.
+ */
+import { TcpFlag, type TcpSegment } from '../wire/tcp.js';
+import { TcpEventType } from './config.js';
+import type { EngineContext } from './context.js';
+import { negotiateOptions } from './options.js';
+import { output, sendChallengeAck, sendSegment, sendSyn } from './output.js';
+import { processAck, rttSample } from './recovery.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seqnum.js';
+import { TcpState } from './state.js';
+import type { Tcb } from './tcb.js';
+
+/** RFC 7323 §5.5: TS.Recent older than 24 days is invalid for PAWS. */
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+
+export function segmentArrives(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void {
+  if (t.state === TcpState.SynSent) synSent(ctx, t, seg, now);
+  else synchronized(ctx, t, seg, now);
+  if (t.state !== TcpState.Closed) output(ctx, t, now);
+}
+
+/** Reply <SEQ=SEG.ACK><CTL=RST> from within a connection. */
+function rstForAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void {
+  ctx.counters.rstsOut++;
+  sendSegment(ctx, t, TcpFlag.RST, seg.ack, 0, now);
+}
+
+/** The connection failed: report, and go to CLOSED. */
+export function connectionError(ctx: EngineContext, t: Tcb, code: 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EHOSTUNREACH'): void {
+  if (code === 'ECONNRESET' || code === 'ECONNREFUSED') ctx.counters.connectionsReset++;
+  if (code === 'ETIMEDOUT') ctx.counters.connectionsTimedOut++;
+  // A passive connection nobody accepted yet disappears silently (back to LISTEN).
+  const visible = t.listenerId < 0 || t.accepted;
+  t.state = TcpState.Closed;
+  if (visible) ctx.emit(TcpEventType.Error, t.id, code);
+  ctx.connectionClosed(t);
+}
+
+function establish(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void {
+  t.state = TcpState.Established;
+  t.sndBufSeq = seqAdd(t.iss, 1);
+  // RFC 7323 §2.2: the window of a <SYN> or <SYN,ACK> is never scaled; later ones are.
+  const scaled = (seg.flags & TcpFlag.SYN) === 0;
+  t.sndWnd = scaled ? seg.window * 2 ** t.sndWndScale : seg.window;
+  t.maxSndWnd = t.sndWnd;
+  t.sndWl1 = seg.seq;
+  t.sndWl2 = seg.ack;
+  t.cc.setMss(t.sndMss);
+  // Karn: the SYN exchange gives an RTT sample only if nothing was retransmitted.
+  if (t.retries === 0 && t.rttTime >= 0) rttSample(t, now - t.rttTime);
+  t.rttTime = -1;
+  t.retries = 0;
+  t.rtoAt = Infinity;
+  t.lastProgress = now;
+  t.recover = t.iss;
+  armKeepalive(t, now);
+  ctx.timersChanged(t);
+}
+
+export function armKeepalive(t: Tcb, now: number): void {
+  t.keepaliveProbes = 0;
+  t.keepaliveAt = t.opts.keepAliveIdle > 0 ? now + t.opts.keepAliveIdle : Infinity;
+}
+
+/** RFC 9293 §3.10.7.3. */
+function synSent(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void {
+  const f = seg.flags;
+  const hasAck = (f & TcpFlag.ACK) !== 0;
+  // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is set)"
+  if (hasAck && (seqLe(seg.ack, t.iss) || seqGt(seg.ack, t.sndMax))) {
+    ctx.counters.dropBadAck++;
+    if ((f & TcpFlag.RST) === 0) rstForAck(ctx, t, seg, now);
+    return;
+  }
+  if ((f & TcpFlag.RST) !== 0) {
+    // "If the ACK was acceptable, then signal to the user 'error: connection reset',
+    // drop the segment, enter CLOSED state" — a refused connection. Else drop.
+    if (hasAck) connectionError(ctx, t, 'ECONNREFUSED');
+    return;
+  }
+  if ((f & TcpFlag.SYN) === 0) return;
+  t.irs = seg.seq;
+  t.rcvNxt = seqAdd(seg.seq, 1);
+  t.lastAckSent = t.rcvNxt;
+  negotiateOptions(t, seg);
+  if (t.tsEnabled) t.tsRecentAge = now;
+  if (hasAck) {
+    t.sndUna = seg.ack;
+    establish(ctx, t, seg, now);
+    t.ackNow = true;
+    ctx.emit(TcpEventType.Connected, t.id);
+    return;
+  }
+  // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment and send it".
+  t.state = TcpState.SynReceived;
+  t.offeredWscale = t.offeredWscale && t.opts.windowScaling;
+  sendSyn(ctx, t, now);
+}
+
+/** RFC 9293 §3.10.7.4 segment acceptability, on the window we advertised. */
+function acceptable(t: Tcb, seg: TcpSegment, segLen: number): boolean {
+  const wnd = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+  const seq = seg.seq;
+  if (segLen === 0) {
+    if (wnd === 0) return seq === t.rcvNxt;
+    return seqLe(t.rcvNxt, seq) && seqLt(seq, seqAdd(t.rcvNxt, wnd));
+  }
+  if (wnd === 0) return false;
+  const last = seqAdd(seq, segLen - 1);
+  const end = seqAdd(t.rcvNxt, wnd);
+  return (seqLe(t.rcvNxt, seq) && seqLt(seq, end)) || (seqLe(t.rcvNxt, last) && seqLt(last, end));
+}
+
+function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void {
+  const f = seg.flags;
+  const rst = (f & TcpFlag.RST) !== 0;
+  t.lastRecv = now;
+  if (t.keepaliveAt !== Infinity || t.keepaliveProbes > 0) armKeepalive(t, now);
+  // RFC 7323 §5.3 R1 (PAWS), before the sequence check.
+  if (t.tsEnabled && seg.hasTimestamp && !rst && seqLt(seg.tsVal, t.tsRecent) && now - t.tsRecentAge < PAWS_IDLE_MS) {
+    ctx.counters.dropPaws++;
+    t.ackNow = true;
+    return;
+  }
+  if ((f & TcpFlag.SYN) !== 0 && seg.seq === t.irs) {
+    if (t.state === TcpState.SynReceived && (f & TcpFlag.ACK) === 0) {
+      // The peer repeats its SYN (our SYN-ACK was lost): repeat the SYN-ACK.
+      sendSyn(ctx, t, now);
+      return;
+    }
+    // A repeated SYN-ACK, or the SYN-ACK of a simultaneous open: the SYN is old
+    // (RFC 9293 §3.10.7.4: "only the new parts should be processed"), keep the rest.
+    seg.flags = f & ~TcpFlag.SYN;
+    seg.seq = seqAdd(seg.seq, 1);
+    synchronized(ctx, t, seg, now);
+    return;
+  }
+  const segLen = seg.payloadLen + ((f & TcpFlag.SYN) !== 0 ? 1 : 0) + ((f & TcpFlag.FIN) !== 0 ? 1 : 0);
+  if (!acceptable(t, seg, segLen)) {
+    // TIME-WAIT: a retransmitted FIN is answered (and restarts the 2 MSL wait) below.
+    ctx.counters.dropOutOfWindow++;
+    if (!rst) {
+      t.ackNow = true;
+      if (t.state === TcpState.TimeWait && (f & TcpFlag.FIN) !== 0) t.closeAt = now + 2 * ctx.msl;
+    }
+    return;
+  }
+  // RFC 7323 §4.3: TS.Recent is updated from segments that cover Last.ACK.sent.
+  if (t.tsEnabled && seg.hasTimestamp && seqGe(seg.tsVal, t.tsRecent) && seqLe(seg.seq, t.lastAckSent)) {
+    t.tsRecent = seg.tsVal;
+    t.tsRecentAge = now;
+  }
+  if (rst) {
+    // RFC 5961 §3.2: reset only on an exact match; in-window otherwise gets a challenge ACK.
+    if (seg.seq !== t.rcvNxt) {
+      sendChallengeAck(ctx, t, now);
+      return;
+    }
+    switch (t.state) {
+      case TcpState.SynReceived:
+        connectionError(ctx, t, t.listenerId >= 0 ? 'ECONNRESET' : 'ECONNREFUSED');
+        return;
+      case TcpState.Established: case TcpState.FinWait1: case TcpState.FinWait2: case TcpState.CloseWait:
+        connectionError(ctx, t, 'ECONNRESET');
+        return;
+      default:
+        // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete the TCB, and return".
+        t.state = TcpState.Closed;
+        ctx.connectionClosed(t);
+        return;
+    }
+  }
+  if ((f & TcpFlag.SYN) !== 0) {
+    // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK, whatever its sequence number.
+    sendChallengeAck(ctx, t, now);
+    return;
+  }
+  if ((f & TcpFlag.ACK) === 0) return; // "if the ACK bit is off, drop the segment and return"
+  if (t.state === TcpState.SynReceived) {
+    // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state"; else <SEQ=SEG.ACK><CTL=RST>.
+    if (!(seqLt(t.sndUna, seg.ack) && seqLe(seg.ack, t.sndMax))) {
+      ctx.counters.dropBadAck++;
+      rstForAck(ctx, t, seg, now);
+      return;
+    }
+    t.sndUna = seg.ack;
+    if (seqLt(t.sndNxt, t.sndUna)) t.sndNxt = t.sndUna;
+    establish(ctx, t, seg, now);
+    if (t.listenerId >= 0) ctx.passiveEstablished(t);
+    else ctx.emit(TcpEventType.Connected, t.id);
+    if (t.finQueued) t.state = TcpState.FinWait1; // close() while still SYN-RECEIVED
+  } else {
+    if (!processAck(ctx, t, seg, now)) return;
+    if (t.persisting && t.sndWnd > 0) {
+      t.persisting = false;
+      t.rtoAt = Infinity;
+    }
+    t.persistProbes = 0;
+    const finAcked = t.finQueued && t.sndUna === seqAdd(t.finSeq, 1);
+    switch (t.state) {
+      case TcpState.FinWait1:
+        if (finAcked) {
+          t.state = TcpState.FinWait2;
+          // Linux tcp_fin_timeout: an orphaned FIN-WAIT-2 does not wait forever.
+          if (t.released) t.closeAt = now + 2 * ctx.msl;
+        }
+        break;
+      case TcpState.Closing:
+        if (finAcked) enterTimeWait(ctx, t, now);
+        return;
+      case TcpState.LastAck:
+        if (finAcked) {
+          t.state = TcpState.Closed;
+          ctx.emit(TcpEventType.Closed, t.id);
+          ctx.connectionClosed(t);
+        }
+        return;
+      default:
+        break;
+    }
+  }
+  if (seg.payloadLen > 0) {
+    if (t.state === TcpState.Established || t.state === TcpState.FinWait1 || t.state === TcpState.FinWait2) {
+      receiveData(ctx, t, seg, now);
+    } else {
+      t.ackNow = true; // data after the peer's FIN: RFC 9293 "ignore the segment text"
+    }
+  }
+  if ((f & TcpFlag.FIN) !== 0) {
+    if (t.state === TcpState.TimeWait) {
+      // Retransmitted FIN: acknowledge it and restart the 2 MSL timeout.
+      t.ackNow = true;
+      t.closeAt = now + 2 * ctx.msl;
+      ctx.timersChanged(t);
+      return;
+    }
+    if (!t.rcvFinKnown && (t.state === TcpState.Established || t.state === TcpState.FinWait1 || t.state === TcpState.FinWait2 || t.state === TcpState.SynReceived)) {
+      t.rcvFinKnown = true;
+      t.rcvFinSeq = seqAdd(seg.seq, seg.payloadLen);
+    }
+  }
+  if (t.rcvFinKnown && t.rcvNxt === t.rcvFinSeq) processFin(ctx, t, now);
+}
+
+function enterTimeWait(ctx: EngineContext, t: Tcb, now: number): void {
+  t.state = TcpState.TimeWait;
+  t.rtoAt = Infinity;
+  t.persisting = false;
+  t.keepaliveAt = Infinity;
+  t.closeAt = now + 2 * ctx.msl;
+  ctx.timersChanged(t);
+  ctx.emit(TcpEventType.Closed, t.id);
+}
+
+/** RFC 9293 §3.10.7.4 "eighth, check the FIN bit", once all data before it is in. */
+function processFin(ctx: EngineContext, t: Tcb, now: number): void {
+  t.rcvFinKnown = false;
+  t.rcvNxt = seqAdd(t.rcvNxt, 1);
+  t.ackNow = true;
+  if (!t.endReported) {
+    t.endReported = true;
+    ctx.emit(TcpEventType.End, t.id);
+  }
+  switch (t.state) {
+    case TcpState.SynReceived:
+    case TcpState.Established:
+      t.state = TcpState.CloseWait;
+      break;
+    case TcpState.FinWait1:
+      if (t.sndUna === seqAdd(t.finSeq, 1)) enterTimeWait(ctx, t, now);
+      else t.state = TcpState.Closing;
+      break;
+    case TcpState.FinWait2:
+      enterTimeWait(ctx, t, now);
+      break;
+    default:
+      break;
+  }
+}
+
+/** Place segment text in the receive ring: in order at the tail, out of order at its offset. */
+function receiveData(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void {
+  let seq = seg.seq;
+  let off = seg.headerLen;
+  let len = seg.payloadLen;
+  const d = seqDiff(t.rcvNxt, seq);
+  if (d > 0) {
+    // Already received in part: keep only the new bytes.
+    off += d;
+    len -= d;
+    seq = t.rcvNxt;
+    if (len <= 0) {
+      t.ackNow = true;
+      return;
+    }
+  }
+  // Trim to the space the ring has (at least the window we advertised).
+  const offset = seqDiff(seq, t.rcvNxt);
+  const room = t.recvBuf.freeSpace() - offset;
+  if (len > room) {
+    len = room;
+    t.rcvFinKnown = false;
+    if (len <= 0) {
+      ctx.counters.dropNoRoom++;
+      t.ackNow = true;
+      return;
+    }
+  }
+  const bytes = seg.bytes.subarray(off, off + len);
+  if (offset === 0) {
+    const hadHoles = !t.ooo.isEmpty();
+    const written = t.recvBuf.writeAt(0, bytes);
+    let advance = written;
+    if (hadHoles) {
+      t.ooo.add(0, written);
+      advance = t.ooo.popFront();
+    }
+    t.recvBuf.advanceTail(advance);
+    t.rcvNxt = seqAdd(t.rcvNxt, advance);
+    ctx.emit(TcpEventType.Readable, t.id);
+    // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: ACK at least every second full-sized
+    // segment, within the delayed-ACK bound; at once when a hole was filled.
+    if (hadHoles) {
+      t.ackNow = true;
+    } else if (++t.ackPending >= 2) {
+      t.ackNow = true;
+    } else if (t.delackAt === Infinity) {
+      t.delackAt = now + t.opts.delayedAckMs;
+      ctx.timersChanged(t);
+    }
+    return;
+  }
+  if (!t.ooo.add(offset, len)) {
+    ctx.counters.dropOooLimit++;
+    t.ackNow = true;
+    return;
+  }
+  t.recvBuf.writeAt(offset, bytes);
+  // RFC 5681 §4.2: "an immediate ACK when an out-of-order segment arrives".
+  t.ackNow = true;
+}

@@ -1,0 +1,235 @@
+/**
+ * Sending (gVisor snd.go): building segments into allocator buffers, deciding
+ * what data may go now (send window, congestion window, Nagle, sender-side SWS
+ * avoidance), the window we advertise (receiver-side SWS avoidance), pure ACKs,
+ * RSTs, SYNs.
+ *
+ * Read first: RFC 9293 §3.8.6 (window management, SWS both sides, Nagle in
+ * §3.7.4), RFC 7323 §3 and §4 (window scale, timestamps on every segment),
+ * RFC 2018 §4 (SACK blocks in ACKs).
+ *
+ * Hot path: one allocator buffer per segment, header fields written from a
+ * scratch object, payload copied straight from the send ring into the buffer.
+ */
+import { TcpFlag, emitTcpHeader, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
+import type { EngineContext } from './context.js';
+import { seqDiff, seqGt, seqLt } from './seqnum.js';
+import { pipeBytes, nextLostHole, sackedEndAt } from './recovery.js';
+import { TcpState } from './state.js';
+import type { Tcb } from './tcb.js';
+
+/** Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4). */
+export function tsNow(t: Tcb, now: number): number {
+  return (Math.floor(now) + t.tsOffset) >>> 0;
+}
+
+/**
+ * The window to advertise, updating RCV.ADV. RFC 9293 §3.8.6.2.2 (receiver
+ * SWS avoidance): the right edge only moves when it can move by at least
+ * min(RCV.BUFF / 2, Eff.snd.MSS); RFC 9293 §3.8.6: the window is never shrunk.
+ */
+export function advertiseWindow(t: Tcb): number {
+  const free = t.recvBuf.freeSpace();
+  const maxWnd = Math.min(free, 65535 * 2 ** t.rcvWndScale);
+  const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+  if (maxWnd > cur) {
+    const threshold = Math.min(t.recvBuf.capacity >>> 1, t.advMss);
+    if (maxWnd - cur >= threshold || cur === 0 && maxWnd >= threshold) {
+      // Round down to what the scaled field can express (never promise more than free).
+      const field = Math.floor(maxWnd / 2 ** t.rcvWndScale);
+      t.rcvAdv = (t.rcvNxt + field * 2 ** t.rcvWndScale) >>> 0;
+    }
+  }
+  return Math.floor(Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt)) / 2 ** t.rcvWndScale);
+}
+
+/**
+ * Build and transmit one segment of connection t: flags, sequence number,
+ * `len` payload bytes taken from the send ring at `seq` (0 for none).
+ * Returns false when no buffer could be allocated (back-pressure).
+ */
+export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: number, len: number, now: number): boolean {
+  const h = ctx.hdr;
+  const syn = (flags & TcpFlag.SYN) !== 0;
+  h.srcPort = t.localPort;
+  h.dstPort = t.remotePort;
+  h.seq = seq;
+  h.ack = (flags & TcpFlag.ACK) !== 0 ? t.rcvNxt : 0;
+  h.flags = flags;
+  h.urgent = 0;
+  if (syn) {
+    // RFC 7323 §2.2: the window field of a SYN is never scaled.
+    const free = t.recvBuf.freeSpace();
+    h.window = Math.min(free, 65535);
+    t.rcvAdv = (t.rcvNxt + h.window) >>> 0;
+    h.mss = t.advMss;
+    const synAck = (flags & TcpFlag.ACK) !== 0;
+    // On a SYN-ACK only echo what the peer offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
+    h.windowScale = (synAck ? t.offeredWscale : t.opts.windowScaling) ? t.rcvWndScale : -1;
+    h.sackPermitted = synAck ? t.sackEnabled : t.opts.sack;
+    h.hasTimestamp = synAck ? t.tsEnabled : t.opts.timestamps;
+  } else {
+    h.window = (flags & TcpFlag.RST) !== 0 && (flags & TcpFlag.ACK) === 0 ? 0 : advertiseWindow(t);
+    h.mss = -1;
+    h.windowScale = -1;
+    h.sackPermitted = false;
+    h.hasTimestamp = t.tsEnabled;
+  }
+  h.tsVal = tsNow(t, now);
+  h.tsEcr = h.hasTimestamp && (flags & TcpFlag.ACK) !== 0 ? t.tsRecent : 0;
+  h.sackCount = 0;
+  if (t.sackEnabled && !syn && (flags & TcpFlag.ACK) !== 0 && !t.ooo.isEmpty()) {
+    // RFC 2018 §4: most recently received block first (Assembler orders by recency).
+    const blocks = t.ooo.sackBlocks(t.rcvNxt, 4);
+    const flat = t.sackOut;
+    for (let i = 0; i < blocks.length; i++) {
+      flat[2 * i] = blocks[i]!.start;
+      flat[2 * i + 1] = blocks[i]!.end;
+    }
+    h.sack = flat;
+    h.sackCount = blocks.length;
+  }
+  const hl = tcpHeaderLenFor(h);
+  const total = hl + len;
+  const buf = ctx.allocator.alloc(total);
+  if (buf === undefined) {
+    ctx.counters.allocFailures++;
+    ctx.outputBlocked(t);
+    return false;
+  }
+  emitTcpHeader(h, buf);
+  if (len > 0) t.sendBuf.copyOut(seqDiff(seq, t.sndBufSeq), buf, hl, len);
+  if (!ctx.checksumOffload) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
+  if ((flags & TcpFlag.ACK) !== 0) {
+    t.lastAckSent = t.rcvNxt;
+    t.ackPending = 0;
+    t.ackNow = false;
+    if (t.delackAt !== Infinity) t.delackAt = Infinity;
+  }
+  ctx.counters.segmentsOut++;
+  ctx.transmit(t.localAddr, t.remoteAddr, buf);
+  return true;
+}
+
+/** SYN (active open) or SYN-ACK (passive / simultaneous open), from ISS. */
+export function sendSyn(ctx: EngineContext, t: Tcb, now: number): boolean {
+  const flags = t.state === TcpState.SynSent ? TcpFlag.SYN : TcpFlag.SYN | TcpFlag.ACK;
+  return sendSegment(ctx, t, flags, t.iss, 0, now);
+}
+
+export function sendAck(ctx: EngineContext, t: Tcb, now: number): boolean {
+  return sendSegment(ctx, t, TcpFlag.ACK, t.sndNxt, 0, now);
+}
+
+/** RFC 5961 challenge ACK, subject to the engine-wide rate limit (§7). */
+export function sendChallengeAck(ctx: EngineContext, t: Tcb, now: number): void {
+  if (ctx.challengeAckAllowed(now)) {
+    ctx.counters.challengeAcks++;
+    sendAck(ctx, t, now);
+  } else {
+    ctx.counters.challengeAcksSuppressed++;
+  }
+}
+
+/** States in which data and FIN may be (re)transmitted. */
+function canSend(s: number): boolean {
+  return s === TcpState.Established || s === TcpState.CloseWait || s === TcpState.FinWait1
+    || s === TcpState.Closing || s === TcpState.LastAck;
+}
+
+/**
+ * Send whatever the windows and the application allow, then a pending ACK if
+ * no segment carried it. Called after every input, application call and timer.
+ */
+export function output(ctx: EngineContext, t: Tcb, now: number): void {
+  if (canSend(t.state)) sendData(ctx, t, now);
+  if (t.ackNow && t.state !== TcpState.Closed && t.state !== TcpState.SynSent && t.state !== TcpState.Listen) {
+    sendAck(ctx, t, now);
+  }
+}
+
+function sendData(ctx: EngineContext, t: Tcb, now: number): void {
+  const mss = t.sndMss;
+  // RFC 6675 §5 (3)/(4): while in recovery, retransmit lost holes first.
+  if (t.inRecovery && t.sackEnabled) {
+    for (;;) {
+      if (t.cc.cwnd - pipeBytes(t) < mss) return;
+      const hole = nextLostHole(t, mss);
+      if (hole < 0) break;
+      const len = Math.min(mss, t.holeLen);
+      if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
+      ctx.counters.retransmits++;
+      t.highRxt = (hole + len) >>> 0;
+      t.rttTime = -1; // Karn
+      armRto(ctx, t, now);
+    }
+  }
+  for (;;) {
+    let seq = t.sndNxt;
+    // After an RTO, SND.NXT walks back over data the receiver already SACKed (RFC 6675 §5.1).
+    if (seqLt(seq, t.sndMax) && t.sackedBytes > 0) {
+      const end = sackedEndAt(t, seq);
+      if (end !== seq) {
+        t.sndNxt = seq = end;
+        continue;
+      }
+    }
+    const queued = t.sendBuf.available();
+    const dataEnd = (t.sndBufSeq + queued) >>> 0;
+    const avail = Math.max(0, seqDiff(dataEnd, seq));
+    const flight = t.inRecovery ? pipeBytes(t) : seqDiff(seq, t.sndUna);
+    const wndRoom = seqDiff((t.sndUna + t.sndWnd) >>> 0, seq);
+    // RFC 3042 limited transmit: the first two duplicate ACKs each allow one new segment.
+    if (flight === 0 && avail > 0) t.cc.onIdle(now, t.rtt.rto);
+    const cwnd = t.inRecovery ? t.cc.cwnd : t.cc.cwnd + Math.min(t.dupAcks, 2) * mss;
+    const cwndRoom = cwnd - flight;
+    let len = Math.min(avail, mss, wndRoom, cwndRoom);
+    if (len < 0) len = 0;
+    // The FIN goes with (or right after) the last byte of queued data, also when resent after an RTO.
+    const fin = t.finQueued && ((seq + len) >>> 0) === t.finSeq;
+    if (len === 0 && !fin) break;
+    if (len < avail) {
+      // Not everything queued fits: only full segments, except a window-limited
+      // piece of at least half the peer's largest window (RFC 9293 §3.8.6.2.1).
+      if (len < mss && !(len === wndRoom && len >= t.maxSndWnd >>> 1 && len > 0)) break;
+    } else if (len < mss && len > 0 && !fin && !t.opts.noDelay && flight > 0 && seqGe(seq, t.sndMax)) {
+      // Nagle (RFC 9293 §3.7.4): a short segment waits while data is unacknowledged.
+      break;
+    }
+    let flags = TcpFlag.ACK;
+    if (fin) flags |= TcpFlag.FIN;
+    if (len > 0 && len === avail) flags |= TcpFlag.PSH;
+    if (!sendSegment(ctx, t, flags, seq, len, now)) return;
+    const end = (seq + len + (fin ? 1 : 0)) >>> 0;
+    if (seqLt(seq, t.sndMax)) {
+      ctx.counters.retransmits++;
+      t.rttTime = -1; // Karn: never time a retransmitted segment
+    } else if (t.rttTime < 0 && !t.tsEnabled) {
+      t.rttSeq = end;
+      t.rttTime = now;
+    }
+    t.sndNxt = end;
+    if (seqGt(end, t.sndMax)) t.sndMax = end;
+    armRto(ctx, t, now);
+  }
+  // Zero window with data waiting and nothing in flight: the persist timer probes (RFC 9293 §3.8.6.1).
+  if (t.sndWnd === 0 && t.sndNxt === t.sndUna && t.rtoAt === Infinity
+      && (t.sendBuf.available() > seqDiff(t.sndNxt, t.sndBufSeq) || (t.finQueued && !seqGt(t.sndMax, t.finSeq)))) {
+    t.persisting = true;
+    t.rtoAt = now + t.rtt.rto;
+    ctx.timersChanged(t);
+  }
+}
+
+function seqGe(a: number, b: number): boolean {
+  return ((a - b) | 0) >= 0;
+}
+
+/** RFC 6298 §5.1: start the timer when a segment is sent and it is not running. */
+export function armRto(ctx: EngineContext, t: Tcb, now: number): void {
+  if (t.rtoAt === Infinity || t.persisting) {
+    t.persisting = false;
+    t.rtoAt = now + t.rtt.rto;
+    ctx.timersChanged(t);
+  }
+}

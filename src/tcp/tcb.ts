@@ -1,0 +1,165 @@
+/**
+ * The transmission control block (RFC 9293 §3.3.1): everything one connection
+ * remembers. Kept as plain numeric/boolean fields so that a later step can lay it
+ * out in shared memory and resume connections after a TCP server restart; the
+ * only non-plain members are the two socket buffers (ByteRings, already
+ * shared-memory capable), the out-of-order interval set, the SACK scoreboard and
+ * the congestion controller, each of which has a small plain state.
+ *
+ * Sequence variables are unsigned 32-bit numbers compared with seqnum.ts.
+ * Data in the send ring starts at `sndBufSeq` (the sequence number of the
+ * ring's head byte); data in the receive ring ends at RCV.NXT (the ring's tail).
+ */
+import { ByteRing } from '../sockbuf/byte-ring.js';
+import { Assembler } from './assembler.js';
+import type { ConnectionOptions } from './config.js';
+import { createCongestionControl, type CongestionControl } from './congestion/index.js';
+import { RttEstimator, type RttEstimatorOptions } from './rtt-estimator.js';
+import { TcpState } from './state.js';
+
+export class Tcb {
+  /** Connection id the socket layer knows this connection by. */
+  readonly id: number;
+  state: TcpState = TcpState.Closed;
+  localAddr: number;
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+  /** Listener id that created this connection (passive open), else -1. */
+  listenerId = -1;
+  /** The passive connection has been handed to accept() (or was active). */
+  accepted = false;
+  /** Counted in its listener's SYN queue (SYN-RECEIVED from a SYN, not a cookie). */
+  inSynQueue = false;
+  /** The application called close(): the id is freed once the protocol reaches CLOSED. */
+  released = false;
+  /** Next connection in the same demux hash bucket (intrusive chain). */
+  nextInBucket: Tcb | null = null;
+
+  // ---- send sequence space (RFC 9293 §3.3.1) ----
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  /** Highest sequence number sent + 1 (SND.NXT can be pulled back by an RTO). */
+  sndMax = 0;
+  /** Send window in bytes (already scaled). */
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  /** Largest window the peer has offered (RFC 5961 MAX.SND.WND, sender SWS). */
+  maxSndWnd = 0;
+  /** Sequence number of the send ring's head byte. */
+  sndBufSeq = 0;
+  /** The application shut down its sending side: FIN at finSeq. */
+  finQueued = false;
+  finSeq = 0;
+  /** Effective send MSS (payload bytes, options already subtracted). */
+  sndMss = 536;
+  /** MSS we advertise. */
+  advMss = 1460;
+
+  // ---- receive sequence space ----
+  irs = 0;
+  rcvNxt = 0;
+  /** Right edge of the window we last advertised (RCV.NXT + RCV.WND then). */
+  rcvAdv = 0;
+  /** The peer's FIN is known (possibly out of order) at rcvFinSeq. */
+  rcvFinKnown = false;
+  rcvFinSeq = 0;
+  /** RCV.NXT carried by our last ACK (RFC 7323 Last.ACK.sent). */
+  lastAckSent = 0;
+
+  // ---- options (RFC 7323, RFC 2018) ----
+  sndWndScale = 0;
+  rcvWndScale = 0;
+  /** Whether we offered window scaling in our SYN (it applies only if both did). */
+  offeredWscale = false;
+  tsEnabled = false;
+  /** TS.Recent and when it was set (ms), for PAWS. */
+  tsRecent = 0;
+  tsRecentAge = 0;
+  /** Added to our millisecond clock to form TSval (random per connection). */
+  tsOffset = 0;
+  sackEnabled = false;
+
+  // ---- RTT and retransmission (RFC 6298) ----
+  readonly rtt: RttEstimator;
+  /** Consecutive RTO expirations (back-off exponent). */
+  retries = 0;
+  /** Karn's timing of one segment when timestamps are off: sequence and send time (-1 idle). */
+  rttSeq = 0;
+  rttTime = -1;
+  /** When SND.UNA last advanced (user timeout). */
+  lastProgress = 0;
+
+  // ---- loss recovery (RFC 5681, 6582, 6675) ----
+  dupAcks = 0;
+  inRecovery = false;
+  /** RFC 6582/6675 "recover": SND.MAX when recovery started. */
+  recover = 0;
+  /** Highest sequence retransmitted during this recovery (RFC 6675 HighRxt). */
+  highRxt = 0;
+  /** SACKed ranges above SND.UNA, flattened [start, end) pairs sorted by start (RFC 6675 scoreboard). */
+  sacked: number[] = [];
+  /** Bytes SACKed above SND.UNA. */
+  sackedBytes = 0;
+  /** Length of the hole nextLostHole() found. */
+  holeLen = 0;
+  /** Scratch for the SACK blocks of our outgoing ACKs. */
+  readonly sackOut = new Uint32Array(8);
+
+  // ---- ACK generation ----
+  /** Full-sized segments received since our last ACK. */
+  ackPending = 0;
+  /** An ACK must go out on the next output (immediate ACK). */
+  ackNow = false;
+
+  // ---- timers: absolute ms, Infinity when off ----
+  rtoAt = Infinity;
+  /** The rto timer runs as the persist timer (zero window probing). */
+  persisting = false;
+  delackAt = Infinity;
+  keepaliveAt = Infinity;
+  /** TIME-WAIT expiry, FIN-WAIT-2 timeout. */
+  closeAt = Infinity;
+  keepaliveProbes = 0;
+  /** Zero-window probes sent without an ACK in reply. */
+  persistProbes = 0;
+  lastRecv = 0;
+  /** The deadline last registered in the engine's timer heap (to avoid duplicates). */
+  heapAt = Infinity;
+
+  // ---- application-facing flags ----
+  /** The application found the send buffer full: emit Writable when space frees. */
+  wantWritable = false;
+  /** End of stream was reported. */
+  endReported = false;
+  /** Output could not allocate a buffer: retry later. */
+  outputBlocked = false;
+  synOptionsMss = -1;
+
+  readonly opts: ConnectionOptions;
+  readonly sendBuf: ByteRing;
+  readonly recvBuf: ByteRing;
+  readonly ooo: Assembler;
+  /** Congestion controller (cwnd, ssthresh); created with the configured MSS, re-sized on establishment. */
+  readonly cc: CongestionControl;
+
+  constructor(
+    id: number, opts: ConnectionOptions, rtt: RttEstimatorOptions, maxOooRanges: number,
+    localAddr: number, localPort: number, remoteAddr: number, remotePort: number,
+  ) {
+    this.id = id;
+    this.opts = opts;
+    this.cc = createCongestionControl(opts.congestion, { mss: opts.mss, now: 0 });
+    this.rtt = new RttEstimator(rtt);
+    this.localAddr = localAddr;
+    this.localPort = localPort;
+    this.remoteAddr = remoteAddr;
+    this.remotePort = remotePort;
+    this.sendBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.sendBufferSize)), 0, opts.sendBufferSize);
+    this.recvBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.recvBufferSize)), 0, opts.recvBufferSize);
+    this.ooo = new Assembler({ maxRanges: maxOooRanges });
+    this.advMss = opts.mss;
+  }
+}
