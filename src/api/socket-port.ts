@@ -30,3 +30,19 @@ export interface SocketPort {
   /** The app is done with the socket: FIN (graceful) or RST (abort) and release the block. */
   close(abort: boolean): void;
 }
+
+/** What a listening server needs from the stack. */
+export interface ListenerPort {
+  /** Bound address (port resolved when 0 was asked). */
+  local(): SocketAddressInfo;
+  /** Stop accepting; resolves when the stack has removed the listener. */
+  close(): void;
+  /** Whether waiting for connections keeps the process alive. */
+  setRef(ref: boolean): void;
+}
+
+/** Events a listener receives from the stack client. */
+export interface ListenerSink {
+  onConnection(socket: import('./net-socket.js').NetSocket): void;
+  onError(error: Error): void;
+}
