@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { contiguousSlots, formatMac, type FrameSlots } from '../../src/nic/backend.js';
 import { TapBackend, loadTapAddon, type TapAddon } from '../../src/nic/tap.js';
+import { PcapCapture } from '../../src/nic/capture.js';
+import { readPcap } from '../../src/wire/pcap.js';
 import { createRig, requireRoot, rigUnavailableReason } from '../support/netns.js';
 import { ArpPingResponder, ipv4 } from '../support/frames.js';
 
@@ -47,8 +49,11 @@ test('tap: the kernel pings through a TAP device answered from TypeScript', asyn
   await rig.up(ns, tap.name);
 
   const responder = new ArpPingResponder(OUR_MAC, ipv4('10.201.0.2'));
+  const { capture, bytes } = PcapCapture.inMemory();
+  capture.attach(tap);
   const ping = rig.exec(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.201.0.2'], { allowFailure: true, timeoutMs: 15_000 });
   await serve(tap, responder, ping);
+  capture.close();
   const result = await ping;
   assert.equal(result.code, 0, `ping failed:\n${result.stdout}${result.stderr}`);
   assert.match(result.stdout, /3 received/);
@@ -59,6 +64,19 @@ test('tap: the kernel pings through a TAP device answered from TypeScript', asyn
   const c = tap.counters;
   assert.ok(c.rxFrames >= 4 && c.txFrames >= 4, JSON.stringify(c.snapshot()));
   assert.equal(c.dropped(), 0, JSON.stringify(c.snapshot().drops));
+  // The capture saw the exchange: ARP request in, reply out, echo requests in, replies out.
+  const file = readPcap(bytes());
+  assert.ok(file.ok);
+  const kinds = file.value.records.map((r) => {
+    const d = r.data;
+    const type = (d[12]! << 8) | d[13]!;
+    if (type === 0x0806) return `arp-${d[21]}`;
+    if (type === 0x0800 && d[23] === 1) return `icmp-${d[14 + (d[14]! & 15) * 4]}`;
+    return 'other';
+  });
+  assert.ok(kinds.includes('arp-1') && kinds.includes('arp-2'), kinds.join(','));
+  assert.equal(kinds.filter((k) => k === 'icmp-8').length, 3, kinds.join(','));
+  assert.equal(kinds.filter((k) => k === 'icmp-0').length, 3, kinds.join(','));
 });
 
 test('tap: frames larger than the slot are dropped and counted, the link keeps working', async (t) => {
