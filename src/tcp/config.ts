@@ -12,6 +12,7 @@
  * but pure ACKs (which later traffic repeats).
  */
 import type { Rng } from '../core/rng.js';
+import type { ByteRing } from '../sockbuf/byte-ring.js';
 
 /** Where segments are built. Returns a buffer of exactly `len` bytes, or undefined when out of buffers. */
 export interface SegmentAllocator {
@@ -88,8 +89,21 @@ export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
   delayedAckMs: 40,
 };
 
+/**
+ * Where connections' send and receive rings live. The TCP server places them
+ * in the socket table shared with the application (fast sockets); without a
+ * provider each connection gets private rings. `acquire` returning undefined
+ * means no memory: an active open fails with ENOBUFS, a SYN is dropped.
+ * `release` is called once the engine will never touch the rings again.
+ */
+export interface ConnectionBufferProvider {
+  acquire(sendSize: number, recvSize: number): { send: ByteRing; recv: ByteRing; tag: number } | undefined;
+  release(tag: number): void;
+}
+
 export interface TcpEngineOptions {
   rng: Rng;
+  buffers?: ConnectionBufferProvider;
   allocator: SegmentAllocator;
   transmit: TransmitFn;
   onEvent?: TcpEventFn;

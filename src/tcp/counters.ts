@@ -10,6 +10,8 @@ export class TcpCounters {
   dropBadDataOffset = 0;
   dropBadChecksum = 0;
   dropNoSocket = 0;
+  /** No buffer memory (socket table full) for a new connection. */
+  dropNoBuffers = 0;
   dropOutOfWindow = 0;
   dropPaws = 0;
   dropBadAck = 0;

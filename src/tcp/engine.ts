@@ -16,12 +16,13 @@
  * application can use; no events are emitted for a released connection).
  */
 import type { Rng } from '../core/rng.js';
+import type { ByteRing } from '../sockbuf/byte-ring.js';
 import { NewtosError } from '../errors.js';
 import {
   TcpFlag, TcpSegment, emitTcpHeader, parseTcpInto, tcpHeaderLenFor, writeTcpChecksum, type TcpHeaderFields,
 } from '../wire/tcp.js';
 import {
-  DEFAULT_CONNECTION_OPTIONS, TcpEventType, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
+  DEFAULT_CONNECTION_OPTIONS, TcpEventType, type ConnectionBufferProvider, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
   type TcpEngineOptions, type TcpEventFn, type TransmitFn,
 } from './config.js';
 import type { EngineContext } from './context.js';
@@ -122,6 +123,7 @@ export class TcpEngine implements EngineContext {
   private readonly rng: Rng;
   private readonly rttOptions: RttEstimatorOptions;
   private readonly onEvent: TcpEventFn | undefined;
+  private readonly buffers: ConnectionBufferProvider | undefined;
   private readonly secrets: TcpSecrets;
   private readonly seg = new TcpSegment();
   private readonly conns: (Tcb | undefined)[] = [];
@@ -144,6 +146,7 @@ export class TcpEngine implements EngineContext {
     this.allocator = options.allocator;
     this.transmit = options.transmit;
     this.onEvent = options.onEvent;
+    this.buffers = options.buffers;
     this.checksumOffload = options.checksumOffload ?? false;
     this.msl = options.msl ?? 30_000;
     this.synRetries = options.synRetries ?? 6;
@@ -286,6 +289,7 @@ export class TcpEngine implements EngineContext {
       return;
     }
     const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
+    if (t === undefined) return;
     t.listenerId = l.id;
     t.inSynQueue = true;
     l.synCount++;
@@ -358,9 +362,10 @@ export class TcpEngine implements EngineContext {
       this.counters.dropBadCookie++;
       return false;
     }
+    const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
+    if (t === undefined) return false;
     this.counters.synCookiesAccepted++;
     this.counters.passiveOpens++;
-    const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
     t.listenerId = l.id;
     t.irs = peerIsn;
     t.rcvNxt = seg.seq;
@@ -573,9 +578,17 @@ export class TcpEngine implements EngineContext {
     }
   }
 
-  private newTcb(opts: ConnectionOptions, la: number, lp: number, ra: number, rp: number): Tcb {
+  private newTcb(opts: ConnectionOptions, la: number, lp: number, ra: number, rp: number): Tcb | undefined {
+    let rings: { send: ByteRing; recv: ByteRing; tag: number } | undefined;
+    if (this.buffers !== undefined) {
+      rings = this.buffers.acquire(opts.sendBufferSize, opts.recvBufferSize);
+      if (rings === undefined) {
+        this.counters.dropNoBuffers++;
+        return undefined;
+      }
+    }
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
-    const t = new Tcb(id, opts, this.rttOptions, this.maxOooRanges, la, lp, ra, rp);
+    const t = new Tcb(id, opts, this.rttOptions, this.maxOooRanges, la, lp, ra, rp, rings);
     t.tsOffset = this.rng.nextU32();
     this.conns[id] = t;
     return t;
@@ -585,6 +598,18 @@ export class TcpEngine implements EngineContext {
     if (this.conns[t.id] !== t) return;
     this.conns[t.id] = undefined;
     this.freeIds.push(t.id);
+    if (t.bufferTag >= 0) this.buffers?.release(t.bufferTag);
+  }
+
+  /** The buffer provider's tag of a connection's rings (-1 for private rings). */
+  bufferTag(conn: number): number {
+    return this.conn(conn).bufferTag;
+  }
+
+  /** Bytes in the send ring not yet sent once (0: everything queued has gone out). */
+  unsentBytes(conn: number): number {
+    const t = this.conn(conn);
+    return Math.max(0, t.sendBuf.available() - Math.max(0, seqDiff(t.sndNxt, t.sndBufSeq)));
   }
 
   private conn(id: number): Tcb {
@@ -605,6 +630,7 @@ export class TcpEngine implements EngineContext {
       throw new NewtosError('EADDRINUSE', `${port} is in use for this remote address`);
     }
     const t = this.newTcb(opts, p.localAddr, port, p.remoteAddr, p.remotePort);
+    if (t === undefined) throw new NewtosError('ENOBUFS', 'no buffer memory for a new connection');
     t.accepted = true;
     this.counters.activeOpens++;
     t.iss = this.secrets.isn(p.localAddr, port, p.remoteAddr, p.remotePort, now);

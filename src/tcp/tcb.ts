@@ -139,6 +139,8 @@ export class Tcb {
   synOptionsMss = -1;
 
   readonly opts: ConnectionOptions;
+  /** The buffer provider's tag for sendBuf/recvBuf (-1: private rings). */
+  readonly bufferTag: number = -1;
   readonly sendBuf: ByteRing;
   readonly recvBuf: ByteRing;
   readonly ooo: Assembler;
@@ -148,6 +150,7 @@ export class Tcb {
   constructor(
     id: number, opts: ConnectionOptions, rtt: RttEstimatorOptions, maxOooRanges: number,
     localAddr: number, localPort: number, remoteAddr: number, remotePort: number,
+    rings?: { send: ByteRing; recv: ByteRing; tag: number },
   ) {
     this.id = id;
     this.opts = opts;
@@ -157,8 +160,14 @@ export class Tcb {
     this.localPort = localPort;
     this.remoteAddr = remoteAddr;
     this.remotePort = remotePort;
-    this.sendBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.sendBufferSize)), 0, opts.sendBufferSize);
-    this.recvBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.recvBufferSize)), 0, opts.recvBufferSize);
+    if (rings !== undefined) {
+      this.sendBuf = rings.send;
+      this.recvBuf = rings.recv;
+      this.bufferTag = rings.tag;
+    } else {
+      this.sendBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.sendBufferSize)), 0, opts.sendBufferSize);
+      this.recvBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.recvBufferSize)), 0, opts.recvBufferSize);
+    }
     this.ooo = new Assembler({ maxRanges: maxOooRanges });
     this.advMss = opts.mss;
   }
