@@ -158,7 +158,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       if (hole < 0) break;
       const len = Math.min(mss, t.holeLen);
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
-      ctx.counters.retransmits++;
+      markRetransmit(ctx, t, now);
       t.highRxt = (hole + len) >>> 0;
       t.rttTime = -1; // Karn
       armRto(ctx, t, now);
@@ -202,7 +202,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     if (!sendSegment(ctx, t, flags, seq, len, now)) return;
     const end = (seq + len + (fin ? 1 : 0)) >>> 0;
     if (seqLt(seq, t.sndMax)) {
-      ctx.counters.retransmits++;
+      markRetransmit(ctx, t, now);
       t.rttTime = -1; // Karn: never time a retransmitted segment
     } else if (t.rttTime < 0 && !t.tsEnabled) {
       t.rttSeq = end;
@@ -223,6 +223,13 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
 
 function seqGe(a: number, b: number): boolean {
   return ((a - b) | 0) >= 0;
+}
+
+/** Count a retransmission and remember when it happened (timestamp Karn rule, recovery.ts). */
+export function markRetransmit(ctx: EngineContext, t: Tcb, now: number): void {
+  ctx.counters.retransmits++;
+  t.hasRetransmitted = true;
+  t.rtxTsVal = tsNow(t, now);
 }
 
 /** RFC 6298 §5.1: start the timer when a segment is sent and it is not running. */

@@ -12,7 +12,7 @@
 import type { TcpSegment } from '../wire/tcp.js';
 import { TcpEventType } from './config.js';
 import type { EngineContext } from './context.js';
-import { sendChallengeAck, sendSegment, tsNow } from './output.js';
+import { markRetransmit, sendChallengeAck, sendSegment, tsNow } from './output.js';
 import { seqDiff, seqGe, seqGt, seqLe, seqLt } from './seqnum.js';
 import type { Tcb } from './tcb.js';
 import { TcpFlag } from '../wire/tcp.js';
@@ -217,7 +217,9 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
   // RTT: RFC 7323 §4.1 timestamps on ACKs of new data, else Karn-timed segment (RFC 6298 §3).
   let rtt = -1;
   if (t.tsEnabled && seg.hasTimestamp && seg.tsEcr !== 0) {
-    rtt = seqDiff(tsNow(t, now), seg.tsEcr);
+    // Karn's rule for timestamps: an echo older than our last retransmission may be
+    // a duplicate's stale TS.Recent (RFC 7323 §4.3 keeps it), which inflates RTO.
+    if (!(t.hasRetransmitted && seqLt(seg.tsEcr, t.rtxTsVal))) rtt = seqDiff(tsNow(t, now), seg.tsEcr);
   } else if (t.rttTime >= 0 && seqGe(ack, t.rttSeq)) {
     rtt = now - t.rttTime;
   }
@@ -292,7 +294,7 @@ export function retransmitHead(ctx: EngineContext, t: Tcb, now: number): void {
   if (t.finQueued && ((t.sndUna + len) >>> 0) === t.finSeq) flags |= TcpFlag.FIN;
   if (len === 0 && (flags & TcpFlag.FIN) === 0) return;
   if (!sendSegment(ctx, t, flags, t.sndUna, len, now)) return;
-  ctx.counters.retransmits++;
+  markRetransmit(ctx, t, now);
   t.rttTime = -1;
   const end = (t.sndUna + len + ((flags & TcpFlag.FIN) !== 0 ? 1 : 0)) >>> 0;
   if (seqGt(end, t.highRxt)) t.highRxt = end;

@@ -89,6 +89,9 @@ export class Tcb {
   /** Karn's timing of one segment when timestamps are off: sequence and send time (-1 idle). */
   rttSeq = 0;
   rttTime = -1;
+  /** Our TSval when we last retransmitted (timestamp samples must echo at least this). */
+  rtxTsVal = 0;
+  hasRetransmitted = false;
   /** When SND.UNA last advanced (user timeout). */
   lastProgress = 0;
 

@@ -11,7 +11,7 @@ import { TcpFlag } from '../wire/tcp.js';
 import { TcpEventType } from './config.js';
 import type { EngineContext } from './context.js';
 import { connectionError } from './input.js';
-import { output, sendSegment, sendSyn } from './output.js';
+import { markRetransmit, output, sendSegment, sendSyn } from './output.js';
 import { seqAdd, seqDiff } from './seqnum.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
@@ -71,7 +71,7 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
       connectionError(ctx, t, 'ETIMEDOUT');
       return;
     }
-    ctx.counters.retransmits++;
+    markRetransmit(ctx, t, now);
     ctx.counters.rtoTimeouts++;
     t.rtt.backoff();
     t.rttTime = -1;

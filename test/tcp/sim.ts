@@ -1,0 +1,251 @@
+/**
+ * A simulated link between two TCP engines in virtual time: one-way delay,
+ * bandwidth (serialisation, drop-tail queue), random loss, duplication,
+ * reordering (extra delay) and corruption (one flipped byte, which the
+ * receiver's checksum must catch). Deterministic from a seed.
+ */
+import { createHash } from 'node:crypto';
+import { SeededRng } from '../../src/core/rng.js';
+import { TcpEventType, type ConnectionOptions, type TcpEngineOptions } from '../../src/tcp/config.js';
+import { TcpEngine } from '../../src/tcp/engine.js';
+
+export interface LinkConfig {
+  delayMs: number;
+  /** Bits per ms (1 Gbit/s = 1e6). */
+  bandwidth: number;
+  loss: number;
+  duplicate: number;
+  reorder: number;
+  /** Extra delay of a reordered packet, ms. */
+  reorderDelayMs: number;
+  corrupt: number;
+  /** Packets the bottleneck queue holds before dropping. */
+  queueLimit: number;
+}
+
+export const DEFAULT_LINK: LinkConfig = {
+  delayMs: 5, bandwidth: 100_000, loss: 0, duplicate: 0, reorder: 0, reorderDelayMs: 3, corrupt: 0, queueLimit: 200,
+};
+
+interface Packet { at: number; seq: number; to: 0 | 1; src: number; dst: number; bytes: Uint8Array }
+
+export const ADDR_A = 0x0a000001;
+export const ADDR_B = 0x0a000002;
+
+export interface TransferResult {
+  ok: boolean;
+  bytes: number;
+  virtualMs: number;
+  sentHash: string;
+  recvHash: string;
+  segments: number;
+  retransmits: number;
+  timeouts: number;
+  dropsBadChecksum: number;
+  events: string[];
+}
+
+/** Bulk transfer of `total` bytes from A (client) to B (server), then close both ways. */
+export function transfer(
+  seed: number, total: number, link: Partial<LinkConfig> = {}, conn: Partial<ConnectionOptions> = {},
+  engineOpts: Partial<TcpEngineOptions> = {}, maxVirtualMs = 3_600_000,
+): TransferResult {
+  const cfg = { ...DEFAULT_LINK, ...link };
+  const rng = new SeededRng(seed);
+  const rand = (): number => rng.nextU32() / 0x100000000;
+  const queue: Packet[] = [];
+  let pktSeq = 0;
+  const linkFree = [0, 0];
+  const inQueue = [0, 0];
+  let now = 0;
+  let segments = 0;
+
+  const push = (p: Packet): void => {
+    // Binary heap on (at, seq).
+    queue.push(p);
+    let i = queue.length - 1;
+    while (i > 0) {
+      const j = (i - 1) >> 1;
+      const a = queue[j]!;
+      if (a.at < p.at || (a.at === p.at && a.seq < p.seq)) break;
+      queue[i] = a;
+      i = j;
+    }
+    queue[i] = p;
+  };
+  const pop = (): Packet => {
+    const top = queue[0]!;
+    const last = queue.pop()!;
+    if (queue.length > 0) {
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= queue.length) break;
+        const r = c + 1;
+        if (r < queue.length && (queue[r]!.at < queue[c]!.at || (queue[r]!.at === queue[c]!.at && queue[r]!.seq < queue[c]!.seq))) c = r;
+        const q = queue[c]!;
+        if (last.at < q.at || (last.at === q.at && last.seq < q.seq)) break;
+        queue[i] = q;
+        i = c;
+      }
+      queue[i] = last;
+    }
+    return top;
+  };
+
+  const send = (to: 0 | 1) => (src: number, dst: number, bytes: Uint8Array): void => {
+    segments++;
+    if (rand() < cfg.loss) return;
+    const dir = to;
+    if (inQueue[dir]! >= cfg.queueLimit) return; // drop-tail
+    const start = Math.max(now, linkFree[dir]!);
+    const done = start + (bytes.length + 40) * 8 / cfg.bandwidth;
+    linkFree[dir] = done;
+    inQueue[dir]!++;
+    let at = done + cfg.delayMs;
+    if (rand() < cfg.reorder) at += rand() * cfg.reorderDelayMs;
+    let data = bytes;
+    if (rand() < cfg.corrupt && data.length > 0) {
+      data = data.slice();
+      data[Math.floor(rand() * data.length)]! ^= 1 + Math.floor(rand() * 255);
+    }
+    push({ at, seq: pktSeq++, to, src, dst, bytes: data });
+    if (rand() < cfg.duplicate) push({ at: at + 0.01, seq: pktSeq++, to, src, dst, bytes: data.slice() });
+  };
+
+  const events: string[] = [];
+  const mk = (to: 0 | 1, s: number): TcpEngine => new TcpEngine({
+    rng: new SeededRng(s),
+    allocator: { alloc: (len) => new Uint8Array(len) },
+    transmit: send(to),
+    onEvent: (type, id, code) => {
+      events.push(`${now.toFixed(1)} ${to === 1 ? 'A' : 'B'} ${type}${code ? ' ' + code : ''}`);
+      if (to === 1) onA(type, id); else onB(type, id);
+    },
+    defaults: conn,
+    ...engineOpts,
+  });
+  // A's packets go to B (index 1 = towards B), B's to A (index 0).
+  const a = mk(1, seed * 2 + 1);
+  const b = mk(0, seed * 2 + 2);
+
+  // Source data: deterministic pseudo-random bytes.
+  const dataRng = new SeededRng(seed ^ 0x5eed);
+  const chunk = new Uint8Array(64 * 1024);
+  const sentHash = createHash('sha256');
+  const recvHash = createHash('sha256');
+  let produced = 0;
+  let pendingChunk = 0; // bytes of `chunk` not yet accepted
+  let chunkOff = 0;
+  let received = 0;
+  let aConn = -1;
+  let bConn = -1;
+  let aClosed = false;
+  let bEnded = false;
+  let bClosed = false;
+  const readBuf = new Uint8Array(256 * 1024);
+
+  function pump(): void {
+    if (aConn < 0 || aClosed) return;
+    for (;;) {
+      if (pendingChunk === 0) {
+        if (produced >= total) {
+          a.shutdown(aConn, now);
+          aClosed = true;
+          return;
+        }
+        const n = Math.min(chunk.length, total - produced);
+        for (let i = 0; i < n; i += 4) {
+          const v = dataRng.nextU32();
+          chunk[i] = v; chunk[i + 1] = v >>> 8; chunk[i + 2] = v >>> 16; chunk[i + 3] = v >>> 24;
+        }
+        sentHash.update(chunk.subarray(0, n));
+        produced += n;
+        pendingChunk = n;
+        chunkOff = 0;
+      }
+      const acc = a.send(aConn, chunk.subarray(chunkOff, chunkOff + pendingChunk), now);
+      chunkOff += acc;
+      pendingChunk -= acc;
+      if (pendingChunk > 0) return;
+    }
+  }
+  function drain(): void {
+    if (bConn < 0) return;
+    for (;;) {
+      const n = b.receive(bConn, readBuf, now);
+      if (n === 0) break;
+      recvHash.update(readBuf.subarray(0, n));
+      received += n;
+    }
+  }
+  function onA(type: number, id: number): void {
+    if (type === TcpEventType.Connected || type === TcpEventType.Writable) pumpPending = true;
+    if (type === TcpEventType.Error) failed = true;
+    void id;
+  }
+  function onB(type: number, id: number): void {
+    if (type === TcpEventType.Incoming) {
+      bConn = b.accept(id);
+      drain();
+    } else if (type === TcpEventType.Readable) {
+      drainPending = true;
+    } else if (type === TcpEventType.End) {
+      bEnded = true;
+      endPending = true;
+    } else if (type === TcpEventType.Error) {
+      failed = true;
+    }
+  }
+  let failed = false;
+  let pumpPending = false;
+  let drainPending = false;
+  let endPending = false;
+
+  const listener = b.listen({ addr: ADDR_B, port: 80 });
+  void listener;
+  aConn = a.connect({ localAddr: ADDR_A, remoteAddr: ADDR_B, remotePort: 80 }, now);
+
+  while (!failed) {
+    if (pumpPending) {
+      pumpPending = false;
+      pump();
+    }
+    if (drainPending) {
+      drainPending = false;
+      drain();
+    }
+    if (endPending && !bClosed) {
+      endPending = false;
+      drain();
+      b.close(bConn, now);
+      bClosed = true;
+    }
+    const next = Math.min(queue.length > 0 ? queue[0]!.at : Infinity, a.pollAt(), b.pollAt());
+    if (next === Infinity || next > maxVirtualMs) break;
+    now = Math.max(now, next);
+    if (queue.length > 0 && queue[0]!.at <= now) {
+      const p = pop();
+      inQueue[p.to === 1 ? 1 : 0]!--;
+      (p.to === 1 ? b : a).onSegment(p.src, p.dst, p.bytes, now);
+    } else {
+      a.onTimer(now);
+      b.onTimer(now);
+    }
+    if (bEnded && bClosed && (a.info(aConn).state === 'TIME-WAIT' || a.info(aConn).state === 'CLOSED')) break;
+  }
+  const sh = sentHash.digest('hex');
+  const rh = recvHash.digest('hex');
+  return {
+    ok: !failed && bEnded && received === total && sh === rh,
+    bytes: received,
+    virtualMs: now,
+    sentHash: sh,
+    recvHash: rh,
+    segments,
+    retransmits: a.counters.retransmits,
+    timeouts: a.counters.rtoTimeouts,
+    dropsBadChecksum: a.counters.dropBadChecksum + b.counters.dropBadChecksum,
+    events: events.slice(-10),
+  };
+}
