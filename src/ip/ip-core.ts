@@ -1,0 +1,724 @@
+/**
+ * The sans-IO IPv4 core of the IP server: Ethernet in, Ethernet out, datagrams
+ * up to transports and down from them. Read RFC 791 (IPv4), RFC 792 (ICMP),
+ * RFC 1122 §3 (host requirements), RFC 1812 §4-5 (router requirements) first.
+ *
+ * Inputs (each returns the IpOutput[] it caused):
+ *   onFrame(ifIndex, frame, now)   an Ethernet frame received on an interface
+ *   send(datagram, now)            a datagram from a transport
+ *   sendIcmpError(...)             a transport asks for an ICMP error (UDP port unreachable)
+ *   onVerdict(id, verdict, now)    the packet filter's answer to a verdict-request
+ *   onTimer(now)                   when now >= pollAt(): ARP, reassembly and verdict timeouts
+ *   announce(now)                  gratuitous ARP on every interface
+ *
+ * Input path:  frame → Ethernet/VLAN/MAC checks → ARP core | IPv4 validation →
+ *   local?  reassembly → verdict(in) → ICMP | deliver to transport
+ *   else    forwarding? route, TTL → verdict(in) → TTL-1 → output path
+ * Output path: route → verdict(out) → fragment (or frag-needed) → ARP → frame.
+ *
+ * Packet-filter verdicts are asynchronous: with `config.filter` the core emits
+ * a verdict-request and parks the packet until onVerdict (or a timeout); the
+ * PF server can restart meanwhile and the core re-asks (pendingVerdictRequests).
+ * pf-sync.ts wires a PfCore in directly for tests and monolithic placement.
+ *
+ * Ownership: a frame given to onFrame may be modified in place (TTL on
+ * forward, link header on output) and outputs may be views into it; a
+ * TransportSend payload's headroom is written over with the headers.
+ */
+import { ArpCore, type ArpOutput } from '../arp/arp-core.js';
+import { parseArp, emitArp, ARP_PACKET_LEN } from '../wire/arp.js';
+import { updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
+import {
+  EtherType, MAC_BROADCAST, emitEthernet, ETH_HEADER_LEN, ETH_VLAN_HEADER_LEN, isMulticastMac, parseEthernet,
+} from '../wire/ethernet.js';
+import { IcmpType, UnreachableCode, TimeExceededCode, emitIcmp, icmpLen, parseIcmp } from '../wire/icmp.js';
+import {
+  IPV4_CHECKSUM, IPV4_MAX_PACKET_LEN, IPV4_MIN_HEADER_LEN, IPV4_TTL, IpProtocol, type Ipv4Repr, emitIpv4, ipv4HeaderLen, parseIpv4,
+} from '../wire/ipv4.js';
+import {
+  inPrefix, isLimitedBroadcast, isLoopback, isMulticast, isReservedClassE, isThisNetwork, subnetBroadcast,
+} from '../wire/ipv4-address.js';
+import type { Rng } from '../core/rng.js';
+import type { Verdict, VerdictRequest, Direction } from '../pf/verdict.js';
+import { buildIcmpError, icmpErrorSuppressed } from './icmp-error.js';
+import { fragmentDatagram } from './fragmentation.js';
+import { Reassembler } from './reassembly.js';
+import { RouteTable, type Route } from './route-table.js';
+import { buildTcpReset } from './tcp-reset.js';
+import { TokenBucket } from './token-bucket.js';
+import {
+  DEFAULT_IP_CONFIG, FRAME_DROP_REASONS, IP_DROP_REASONS, TX_DROP_REASONS, zeroCounts,
+  type FrameDropReason, type IpConfig, type IpCounters, type IpDropReason, type IpInterfaceConfig, type IpOutput,
+  type TransportSend,
+} from './ip-types.js';
+
+/** Room kept before every IP header we build: an Ethernet header with an 802.1Q tag. */
+export const LINK_HEADROOM = ETH_VLAN_HEADER_LEN;
+/** Room before locally built transport/ICMP messages: link header + a 20-byte IP header. */
+export const SEND_HEADROOM = LINK_HEADROOM + IPV4_MIN_HEADER_LEN;
+
+const ALL_HOSTS = 0xe0000001;
+
+/** An IPv4 packet at buf[ip, ip + len), with free bytes before it for the link header. */
+interface OutPacket {
+  readonly buf: Uint8Array;
+  readonly ip: number;
+  readonly len: number;
+}
+
+interface Iface {
+  readonly index: number;
+  readonly config: IpInterfaceConfig;
+  readonly arp: ArpCore<OutPacket>;
+}
+
+interface SendContext {
+  /** Locally originated (errors go to the transport) or forwarded (errors go to the source). */
+  readonly local: boolean;
+  readonly token: number;
+}
+
+type Pending =
+  | { readonly kind: 'local-in'; readonly deadline: number; readonly ifIndex: number; readonly datagram: Uint8Array; readonly linkBroadcast: boolean }
+  | {
+    readonly kind: 'forward-in'; readonly deadline: number; readonly ifIndex: number; readonly pkt: OutPacket;
+    readonly outIf: number; readonly nextHop: number;
+  }
+  | {
+    readonly kind: 'out'; readonly deadline: number; readonly ifIndex: number; readonly pkt: OutPacket;
+    readonly nextHop: number; readonly ctx: SendContext;
+  };
+
+export interface IpCoreDeps {
+  readonly rng: Rng;
+}
+
+export class IpCore {
+  readonly counters: IpCounters = {
+    rxFrames: 0, rxArp: 0, rxPackets: 0, frameDrops: zeroCounts(FRAME_DROP_REASONS), drops: zeroCounts(IP_DROP_REASONS),
+    delivered: 0, forwarded: 0, fragmentsHeld: 0, reassembled: 0, reassemblyTimeouts: 0, loopback: 0,
+    txPackets: 0, txFrames: 0, txFragments: 0, txDrops: zeroCounts(TX_DROP_REASONS),
+    echoReplies: 0, icmpErrorsSent: 0, icmpErrorsRateLimited: 0, icmpErrorsSuppressed: 0, verdictRequests: 0, verdictUnknown: 0,
+  };
+  private cfg: IpConfig;
+  private readonly ifaces: Iface[];
+  private readonly ifByName = new Map<string, number>();
+  private readonly routes: RouteTable;
+  private readonly reassembler: Reassembler;
+  private readonly icmpBucket: TokenBucket;
+  private readonly pending = new Map<number, Pending>();
+  private pendingInCount = 0;
+  private nextVerdictId = 1;
+  private nextIdent: number;
+  private out: IpOutput[] = [];
+
+  constructor(config: Partial<IpConfig> & Pick<IpConfig, 'interfaces'>, deps: IpCoreDeps, now = 0) {
+    this.cfg = { ...DEFAULT_IP_CONFIG, ...config };
+    this.ifaces = this.cfg.interfaces.map((c, index) => {
+      this.ifByName.set(c.name, index);
+      return { index, config: c, arp: new ArpCore<OutPacket>(c.mac, c.addresses.map((a) => a.address), this.cfg.arp, now) };
+    });
+    this.routes = new RouteTable();
+    for (const i of this.ifaces) {
+      for (const a of i.config.addresses) {
+        if (a.prefixLen < 32) this.routes.add({ prefix: a.address, prefixLen: a.prefixLen, gateway: 0, iface: i.config.name });
+      }
+    }
+    for (const r of this.cfg.routes) this.routes.add(r);
+    this.reassembler = new Reassembler(this.cfg.reassembly);
+    this.icmpBucket = new TokenBucket(this.cfg.icmpErrorsPerSecond, this.cfg.icmpErrorBurst, now);
+    this.nextIdent = deps.rng.nextU32() & 0xffff;
+  }
+
+  /** The configuration as plain data (routes as currently installed). */
+  currentConfig(): IpConfig {
+    return { ...this.cfg, routes: this.cfg.routes.slice() };
+  }
+
+  addRoute(route: Route): void {
+    this.cfg = { ...this.cfg, routes: [...this.cfg.routes, route] };
+    this.routes.add(route);
+  }
+
+  removeRoute(prefix: number, prefixLen: number, gateway?: number): number {
+    this.cfg = {
+      ...this.cfg,
+      routes: this.cfg.routes.filter((r) => !(r.prefix === prefix && r.prefixLen === prefixLen && (gateway === undefined || r.gateway === gateway))),
+    };
+    return this.routes.remove(prefix, prefixLen, gateway);
+  }
+
+  /** Packets waiting for an input verdict (part of the input balance). */
+  get pendingIn(): number { return this.pendingInCount; }
+
+  /** rxPackets + reassembled − (delivered + forwarded + fragmentsHeld + pendingIn + drops); always 0. */
+  inputBalance(): number {
+    const c = this.counters;
+    let drops = 0;
+    for (const k of IP_DROP_REASONS) drops += c.drops[k];
+    return c.rxPackets + c.reassembled - (c.delivered + c.forwarded + c.fragmentsHeld + this.pendingInCount + drops);
+  }
+
+  arpSnapshot(ifIndex: number): ReturnType<ArpCore<OutPacket>['snapshot']> {
+    return this.ifaces[ifIndex]?.arp.snapshot() ?? [];
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  onFrame(ifIndex: number, frame: Uint8Array, now: number): IpOutput[] {
+    const out = this.begin();
+    this.counters.rxFrames++;
+    const iface = this.ifaces[ifIndex];
+    if (iface === undefined) return this.frameDrop('frame-bad-interface');
+    const eth = parseEthernet(frame);
+    if (!eth.ok) return this.frameDrop(`frame-${eth.reason}`);
+    const e = eth.value;
+    if ((e.vlan?.vid ?? null) !== (iface.config.vlan ?? null)) return this.frameDrop('frame-vlan-mismatch');
+    const linkBroadcast = isMulticastMac(e.dst);
+    if (e.dst !== iface.config.mac && !linkBroadcast) return this.frameDrop('frame-not-for-us');
+    const hl = e.vlan === null ? ETH_HEADER_LEN : ETH_VLAN_HEADER_LEN;
+    if (e.ethertype === EtherType.ARP) {
+      const a = parseArp(frame, hl);
+      if (!a.ok) return this.frameDrop(`arp-${a.reason}`);
+      this.counters.rxArp++;
+      const arpOut: ArpOutput<OutPacket>[] = [];
+      iface.arp.onArp(a.value, now, arpOut);
+      this.handleArp(iface, arpOut, now);
+      return this.end(out);
+    }
+    if (e.ethertype !== EtherType.IPv4) return this.frameDrop('frame-unknown-ethertype');
+    this.counters.rxPackets++;
+    this.ipInput(iface, frame, hl, linkBroadcast, now);
+    return this.end(out);
+  }
+
+  send(d: TransportSend, now: number): IpOutput[] {
+    const out = this.begin();
+    this.sendLocal(d, now);
+    return this.end(out);
+  }
+
+  /**
+   * A transport asks for an ICMP error about `datagram` (a whole IPv4 datagram
+   * as delivered), e.g. UDP port unreachable (RFC 1122 §4.1.3.1).
+   */
+  sendIcmpError(
+    datagram: Uint8Array, kind: 'dest-unreachable' | 'parameter-problem', code: number, now: number, linkBroadcast = false,
+  ): IpOutput[] {
+    const out = this.begin();
+    const r = parseIpv4(datagram, 0, datagram.length, false);
+    if (r.ok) this.icmpErrorAbout(r.value, datagram.subarray(0, ipv4HeaderLen(r.value) + r.value.payloadLen), kind, code, 0, linkBroadcast, now);
+    return this.end(out);
+  }
+
+  onVerdict(id: number, verdict: Verdict, now: number): IpOutput[] {
+    const out = this.begin();
+    const p = this.pending.get(id);
+    if (p === undefined) {
+      this.counters.verdictUnknown++;
+      return this.end(out);
+    }
+    this.pending.delete(id);
+    if (p.kind !== 'out') this.pendingInCount--;
+    if (verdict.action === 'allow') this.continueAfterVerdict(p, now);
+    else this.refuse(p, verdict, now);
+    return this.end(out);
+  }
+
+  onTimer(now: number): IpOutput[] {
+    const out = this.begin();
+    for (const iface of this.ifaces) {
+      const arpOut: ArpOutput<OutPacket>[] = [];
+      iface.arp.onTimer(now, arpOut);
+      this.handleArp(iface, arpOut, now);
+    }
+    for (const x of this.reassembler.onTimer(now)) {
+      this.counters.reassemblyTimeouts++;
+      // RFC 1122 §3.3.2: time exceeded (code 1) only if fragment zero arrived.
+      if (x.firstFragmentQuote !== null) {
+        const q = x.firstFragmentQuote;
+        const r = parseIpv4(q, 0, q.length, false);
+        const repr = r.ok ? r.value : quotedRepr(q);
+        if (repr !== null) this.icmpErrorAbout(repr, q, 'time-exceeded', TimeExceededCode.ReassemblyTimeout, 0, false, now);
+      }
+    }
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) break;
+      this.pending.delete(id);
+      if (p.kind === 'out') {
+        this.counters.txDrops['verdict-timeout']++;
+        if (p.ctx.local) this.sendError('ENOBUFS', 0, p.ctx.token, 0);
+      } else {
+        this.pendingInCount--;
+        this.counters.drops['verdict-timeout']++;
+      }
+    }
+    return this.end(out);
+  }
+
+  /** When onTimer next has work (ms); Infinity when nothing is pending. */
+  pollAt(): number {
+    let at = this.reassembler.pollAt();
+    for (const i of this.ifaces) at = Math.min(at, i.arp.pollAt());
+    const first = this.pending.values().next();
+    if (!first.done) at = Math.min(at, first.value.deadline);
+    return at;
+  }
+
+  announce(_now: number): IpOutput[] {
+    const out = this.begin();
+    for (const iface of this.ifaces) {
+      const arpOut: ArpOutput<OutPacket>[] = [];
+      iface.arp.announce(arpOut);
+      this.handleArp(iface, arpOut, _now);
+    }
+    return this.end(out);
+  }
+
+  /** The verdict requests still unanswered, to ask again after a packet-filter restart. */
+  pendingVerdictRequests(): VerdictRequest[] {
+    const list: VerdictRequest[] = [];
+    for (const [id, p] of this.pending) list.push(this.verdictRequest(id, p));
+    return list;
+  }
+
+  // ---------------------------------------------------------------- input path
+
+  private ipInput(iface: Iface, bytes: Uint8Array, off: number, linkBroadcast: boolean, now: number): void {
+    const p = parseIpv4(bytes, off);
+    if (!p.ok) return this.drop(p.reason);
+    const r = p.value;
+    const src = r.src; const dst = r.dst;
+    // RFC 1812 §5.3.7 / RFC 1122 §3.2.1.3: martian sources and destinations.
+    if (isMulticast(src) || isReservedClassE(src) || isLoopback(src) || this.isSubnetBroadcast(src) ||
+      this.localIf(src) !== -1 || (isThisNetwork(src) && !isLimitedBroadcast(dst))) return this.drop('martian-source');
+    if (isLoopback(dst) || isThisNetwork(dst)) return this.drop('martian-destination');
+    let local = this.localIf(dst) !== -1 || isLimitedBroadcast(dst) || this.isSubnetBroadcast(dst);
+    if (isMulticast(dst)) {
+      if (dst !== ALL_HOSTS) return this.drop('multicast-not-joined');
+      local = true;
+    }
+    const total = ipv4HeaderLen(r) + r.payloadLen;
+    if (!local) return this.forwardInput(iface, r, bytes, off, total, linkBroadcast, now);
+    if (r.moreFragments || r.fragmentOffset !== 0) {
+      const res = this.reassembler.add(r, bytes, off, now);
+      if (res.type === 'dropped') return this.drop(res.reason);
+      this.counters.fragmentsHeld++;
+      if (res.type === 'held') return;
+      this.counters.reassembled++;
+      return this.askIn({ kind: 'local-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index, datagram: res.datagram, linkBroadcast }, now);
+    }
+    this.askIn({
+      kind: 'local-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index,
+      datagram: bytes.subarray(off, off + total), linkBroadcast,
+    }, now);
+  }
+
+  private forwardInput(
+    iface: Iface, r: Ipv4Repr, bytes: Uint8Array, off: number, total: number, linkBroadcast: boolean, now: number,
+  ): void {
+    if (!this.cfg.forwarding || linkBroadcast) return this.drop('not-for-us');
+    const datagram = bytes.subarray(off, off + total);
+    const choice = this.routes.lookup(r.dst);
+    const outIf = choice === null ? -1 : (this.ifByName.get(choice.route.iface) ?? -1);
+    if (choice === null || outIf === -1) {
+      this.icmpErrorAbout(r, datagram, 'dest-unreachable', UnreachableCode.Net, 0, false, now);
+      return this.drop('no-route');
+    }
+    // RFC 1812 §5.3.1: a router MUST NOT forward a datagram whose TTL would reach 0.
+    if (r.ttl <= 1) {
+      this.icmpErrorAbout(r, datagram, 'time-exceeded', TimeExceededCode.TtlExceeded, 0, false, now);
+      return this.drop('ttl-exceeded');
+    }
+    this.askIn({
+      kind: 'forward-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index,
+      pkt: { buf: bytes, ip: off, len: total }, outIf, nextHop: choice.nextHop,
+    }, now);
+  }
+
+  private askIn(p: Pending, now: number): void {
+    if (!this.cfg.filter) return this.continueAfterVerdict(p, now);
+    if (this.pending.size >= this.cfg.maxPendingVerdicts) return this.drop('verdict-queue-full');
+    this.pendingInCount++;
+    this.ask(p);
+  }
+
+  private ask(p: Pending): void {
+    const id = this.nextVerdictId++;
+    this.pending.set(id, p);
+    this.counters.verdictRequests++;
+    this.out.push(this.verdictRequest(id, p));
+  }
+
+  private verdictRequest(id: number, p: Pending): VerdictRequest {
+    const direction: Direction = p.kind === 'out' ? 'out' : 'in';
+    const packet = p.kind === 'local-in' ? p.datagram : p.pkt.buf.subarray(p.pkt.ip, p.pkt.ip + p.pkt.len);
+    return { type: 'verdict-request', id, direction, ifName: this.ifaces[p.ifIndex]!.config.name, packet };
+  }
+
+  private continueAfterVerdict(p: Pending, now: number): void {
+    switch (p.kind) {
+      case 'local-in': return this.localInput(p.ifIndex, p.datagram, p.linkBroadcast, now);
+      case 'forward-in': {
+        this.counters.forwarded++;
+        const b = p.pkt.buf; const at = p.pkt.ip;
+        // Too big with DF: report before touching the TTL, so the quote is the datagram as received (as Linux does).
+        if (p.pkt.len > this.ifaces[p.outIf]!.config.mtu && (b[at + 6]! & 0x40) !== 0) {
+          return this.transmit(p.pkt, p.outIf, p.nextHop, { local: false, token: 0 }, now);
+        }
+        // RFC 1812 §5.3.1: decrement TTL; RFC 1624: update the checksum incrementally.
+        const oldWord = (b[at + IPV4_TTL]! << 8) | b[at + IPV4_TTL + 1]!;
+        b[at + IPV4_TTL] = b[at + IPV4_TTL]! - 1;
+        const newWord = (b[at + IPV4_TTL]! << 8) | b[at + IPV4_TTL + 1]!;
+        const ck = updateChecksum16((b[at + IPV4_CHECKSUM]! << 8) | b[at + IPV4_CHECKSUM + 1]!, oldWord, newWord);
+        b[at + IPV4_CHECKSUM] = ck >>> 8; b[at + IPV4_CHECKSUM + 1] = ck;
+        return this.askOut(p.pkt, p.outIf, p.nextHop, { local: false, token: 0 }, now);
+      }
+      case 'out': return this.transmit(p.pkt, p.ifIndex, p.nextHop, p.ctx, now);
+    }
+  }
+
+  private localInput(ifIndex: number, datagram: Uint8Array, linkBroadcast: boolean, now: number): void {
+    const p = parseIpv4(datagram, 0, datagram.length, false);
+    if (!p.ok) return this.drop(p.reason); // Cannot happen: validated before the verdict.
+    const r = p.value;
+    const hlen = ipv4HeaderLen(r);
+    const payload = datagram.subarray(hlen, hlen + r.payloadLen);
+    if (r.protocol === IpProtocol.ICMP) return this.icmpInput(ifIndex, r, datagram, payload, linkBroadcast, now);
+    if (this.cfg.transports.includes(r.protocol)) {
+      this.counters.delivered++;
+      this.out.push({ type: 'deliver', protocol: r.protocol, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload });
+      return;
+    }
+    // RFC 1122 §3.2.2.1: protocol unreachable for a transport we do not have.
+    this.icmpErrorAbout(r, datagram, 'dest-unreachable', UnreachableCode.Protocol, 0, linkBroadcast, now);
+    this.drop('unknown-protocol');
+  }
+
+  private icmpInput(ifIndex: number, r: Ipv4Repr, datagram: Uint8Array, payload: Uint8Array, linkBroadcast: boolean, now: number): void {
+    const ic = parseIcmp(payload);
+    if (!ic.ok) return this.drop(`icmp-${ic.reason}`);
+    const m = ic.value;
+    switch (m.kind) {
+      case 'echo-request': {
+        const toGroup = linkBroadcast || this.localIf(r.dst) === -1;
+        if (toGroup && !this.cfg.echoBroadcasts) return this.drop('echo-broadcast-ignored');
+        this.counters.delivered++;
+        this.counters.echoReplies++;
+        // RFC 1122 §3.2.2.6: the reply carries the request's data; its source is
+        // the address the request was sent to (or ours on that interface for broadcasts).
+        const reply = { kind: 'echo-reply' as const, ident: m.ident, seq: m.seq, data: m.data };
+        const buf = new Uint8Array(SEND_HEADROOM + icmpLen(reply));
+        emitIcmp(reply, buf, SEND_HEADROOM);
+        const src = toGroup ? this.ifaceAddress(ifIndex, r.src) : r.dst;
+        this.sendLocal({ protocol: IpProtocol.ICMP, src, dst: r.src, payload: buf.subarray(SEND_HEADROOM), headroom: SEND_HEADROOM, tos: r.tos }, now);
+        return;
+      }
+      case 'dest-unreachable':
+      case 'time-exceeded':
+      case 'parameter-problem': {
+        const q = quotedRepr(m.data);
+        if (q === null) return this.drop('icmp-bad-quote');
+        this.counters.delivered++;
+        const type = m.kind === 'dest-unreachable' ? IcmpType.DestUnreachable : m.kind === 'time-exceeded' ? IcmpType.TimeExceeded : IcmpType.ParameterProblem;
+        this.out.push({
+          type: 'icmp-error', protocol: q.protocol, icmpType: type, icmpCode: m.code,
+          nextHopMtu: m.kind === 'dest-unreachable' ? m.nextHopMtu : 0, reporter: r.src, origSrc: q.src, origDst: q.dst,
+          quoted: m.data.subarray(ipv4HeaderLen(q)),
+        });
+        return;
+      }
+      default:
+        // Echo replies and other messages go to whoever listens for ICMP.
+        this.counters.delivered++;
+        this.out.push({ type: 'deliver', protocol: IpProtocol.ICMP, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload });
+    }
+  }
+
+  // ---------------------------------------------------------------- output path
+
+  private sendLocal(d: TransportSend, now: number): void {
+    const token = d.token ?? 0;
+    const total = IPV4_MIN_HEADER_LEN + d.payload.length;
+    if (total > IPV4_MAX_PACKET_LEN) {
+      this.counters.txDrops['too-big']++;
+      return this.sendError('EMSGSIZE', d.dst, token, 0);
+    }
+    let ifIndex: number;
+    let nextHop: number;
+    const localIf = this.localIf(d.dst);
+    if (localIf !== -1 || isLoopback(d.dst)) return this.loopback(d, localIf);
+    if (isLimitedBroadcast(d.dst)) {
+      ifIndex = d.src !== 0 ? this.localIf(d.src) : 0;
+      nextHop = d.dst;
+      if (ifIndex === -1 || this.ifaces[ifIndex] === undefined) {
+        this.counters.txDrops['no-route']++;
+        return this.sendError('ENETUNREACH', d.dst, token, 0);
+      }
+    } else {
+      const choice = this.routes.lookup(d.dst);
+      ifIndex = choice === null ? -1 : (this.ifByName.get(choice.route.iface) ?? -1);
+      if (choice === null || ifIndex === -1) {
+        this.counters.txDrops['no-route']++;
+        return this.sendError('ENETUNREACH', d.dst, token, 0);
+      }
+      nextHop = choice.nextHop;
+    }
+    const src = d.src !== 0 ? d.src : this.ifaceAddress(ifIndex, nextHop);
+    if (src === 0) {
+      this.counters.txDrops['no-source-address']++;
+      return this.sendError('EHOSTUNREACH', d.dst, token, 0);
+    }
+    if (d.src === 0) completeTransportChecksum(d.protocol, d.payload, src);
+    const repr: Ipv4Repr = {
+      tos: d.tos ?? 0, ident: this.nextIdent, dontFragment: d.dontFragment ?? false, moreFragments: false, fragmentOffset: 0,
+      ttl: d.ttl ?? this.cfg.defaultTtl, protocol: d.protocol, src, dst: d.dst, options: EMPTY, payloadLen: d.payload.length,
+    };
+    this.nextIdent = (this.nextIdent + 1) & 0xffff;
+    let pkt: OutPacket;
+    if (d.headroom >= SEND_HEADROOM && d.payload.byteOffset >= SEND_HEADROOM) {
+      // Prepend in place: the headers go into the payload buffer's headroom.
+      const buf = new Uint8Array(d.payload.buffer, d.payload.byteOffset - SEND_HEADROOM, SEND_HEADROOM + d.payload.length);
+      pkt = { buf, ip: LINK_HEADROOM, len: total };
+    } else {
+      const buf = new Uint8Array(SEND_HEADROOM + d.payload.length);
+      buf.set(d.payload, SEND_HEADROOM);
+      pkt = { buf, ip: LINK_HEADROOM, len: total };
+    }
+    emitIpv4(repr, pkt.buf, pkt.ip);
+    this.counters.txPackets++;
+    this.askOut(pkt, ifIndex, nextHop, { local: true, token }, now);
+  }
+
+  private loopback(d: TransportSend, localIf: number): void {
+    const src = d.src !== 0 ? d.src : d.dst;
+    const repr: Ipv4Repr = {
+      tos: d.tos ?? 0, ident: this.nextIdent, dontFragment: false, moreFragments: false, fragmentOffset: 0,
+      ttl: d.ttl ?? this.cfg.defaultTtl, protocol: d.protocol, src, dst: d.dst, options: EMPTY, payloadLen: d.payload.length,
+    };
+    this.nextIdent = (this.nextIdent + 1) & 0xffff;
+    const datagram = new Uint8Array(IPV4_MIN_HEADER_LEN + d.payload.length);
+    emitIpv4(repr, datagram, 0);
+    datagram.set(d.payload, IPV4_MIN_HEADER_LEN);
+    this.counters.loopback++;
+    this.out.push({
+      type: 'deliver', protocol: d.protocol, src, dst: d.dst, ttl: repr.ttl, tos: repr.tos, ifIndex: localIf, datagram,
+      payload: datagram.subarray(IPV4_MIN_HEADER_LEN),
+    });
+  }
+
+  private askOut(pkt: OutPacket, ifIndex: number, nextHop: number, ctx: SendContext, now: number): void {
+    if (!this.cfg.filter) return this.transmit(pkt, ifIndex, nextHop, ctx, now);
+    if (this.pending.size >= this.cfg.maxPendingVerdicts) {
+      this.counters.txDrops['verdict-queue-full']++;
+      if (ctx.local) this.sendError('ENOBUFS', 0, ctx.token, 0);
+      return;
+    }
+    this.ask({ kind: 'out', deadline: now + this.cfg.verdictTimeoutMs, ifIndex, pkt, nextHop, ctx });
+  }
+
+  private transmit(pkt: OutPacket, ifIndex: number, nextHop: number, ctx: SendContext, now: number): void {
+    const iface = this.ifaces[ifIndex]!;
+    const mtu = iface.config.mtu;
+    if (pkt.len <= mtu) return this.linkOut(iface, pkt, nextHop, now);
+    const p = parseIpv4(pkt.buf, pkt.ip, pkt.ip + pkt.len, false);
+    if (!p.ok) return; // Cannot happen: we built or validated it.
+    const r = p.value;
+    if (r.dontFragment) {
+      this.counters.txDrops['frag-needed']++;
+      // RFC 1191 §4: report the next-hop MTU.
+      if (ctx.local) return this.sendError('EMSGSIZE', r.dst, ctx.token, mtu);
+      this.icmpErrorAbout(r, pkt.buf.subarray(pkt.ip, pkt.ip + pkt.len), 'dest-unreachable', UnreachableCode.FragmentationNeeded, mtu, false, now);
+      return;
+    }
+    const hlen = ipv4HeaderLen(r);
+    const frags = fragmentDatagram(r, pkt.buf.subarray(pkt.ip + hlen, pkt.ip + pkt.len), mtu, LINK_HEADROOM);
+    if (frags === null) {
+      this.counters.txDrops['too-big']++;
+      if (ctx.local) this.sendError('EMSGSIZE', r.dst, ctx.token, mtu);
+      return;
+    }
+    this.counters.txFragments += frags.length;
+    for (const f of frags) this.linkOut(iface, { buf: f, ip: LINK_HEADROOM, len: f.length - LINK_HEADROOM }, nextHop, now);
+  }
+
+  private linkOut(iface: Iface, pkt: OutPacket, nextHop: number, now: number): void {
+    let mac: number | null;
+    if (isLimitedBroadcast(nextHop) || this.isSubnetBroadcastOn(iface, nextHop)) mac = MAC_BROADCAST;
+    else if (isMulticast(nextHop)) mac = 0x01005e000000 + (nextHop & 0x7fffff); // RFC 1112 §6.4
+    else {
+      const arpOut: ArpOutput<OutPacket>[] = [];
+      mac = iface.arp.resolve(nextHop, pkt, now, arpOut);
+      this.handleArp(iface, arpOut, now);
+    }
+    if (mac !== null) this.emitFrame(iface, pkt, mac);
+  }
+
+  private emitFrame(iface: Iface, pkt: OutPacket, mac: number): void {
+    const vlan = iface.config.vlan ?? null;
+    const ehl = vlan === null ? ETH_HEADER_LEN : ETH_VLAN_HEADER_LEN;
+    let buf = pkt.buf;
+    let ip = pkt.ip;
+    if (ip < ehl) {
+      buf = new Uint8Array(ehl + pkt.len);
+      buf.set(pkt.buf.subarray(pkt.ip, pkt.ip + pkt.len), ehl);
+      ip = ehl;
+    }
+    emitEthernet({ dst: mac, src: iface.config.mac, ethertype: EtherType.IPv4, vlan: vlan === null ? null : { pcp: 0, dei: false, vid: vlan } }, buf, ip - ehl);
+    this.counters.txFrames++;
+    this.out.push({ type: 'frame', ifIndex: iface.index, frame: buf.subarray(ip - ehl, ip + pkt.len) });
+  }
+
+  private handleArp(iface: Iface, arpOut: ArpOutput<OutPacket>[], _now: number): void {
+    for (const a of arpOut) {
+      switch (a.type) {
+        case 'arp-transmit': {
+          const vlan = iface.config.vlan ?? null;
+          const frame = new Uint8Array((vlan === null ? ETH_HEADER_LEN : ETH_VLAN_HEADER_LEN) + ARP_PACKET_LEN);
+          const hl = emitEthernet({ dst: a.dstMac, src: iface.config.mac, ethertype: EtherType.ARP, vlan: vlan === null ? null : { pcp: 0, dei: false, vid: vlan } }, frame, 0);
+          emitArp(a.repr, frame, hl);
+          this.counters.txFrames++;
+          this.out.push({ type: 'frame', ifIndex: iface.index, frame });
+          break;
+        }
+        case 'arp-resolved':
+          for (const p of a.packets) this.emitFrame(iface, p, a.mac);
+          break;
+        case 'arp-dropped':
+          // RFC 1812 §4.3.2 suggests host unreachable for forwarded packets; not sent (see report).
+          this.counters.txDrops[`arp-${a.reason}`] += a.packets.length;
+          break;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- refusal and ICMP errors
+
+  private refuse(p: Pending, verdict: Verdict, now: number): void {
+    if (p.kind === 'out') {
+      this.counters.txDrops.filtered++;
+      if (p.ctx.local) return this.sendError('EPERM', 0, p.ctx.token, 0);
+    } else {
+      this.counters.drops.filtered++;
+    }
+    if (verdict.action !== 'reject') return;
+    const datagram = p.kind === 'local-in' ? p.datagram : p.pkt.buf.subarray(p.pkt.ip, p.pkt.ip + p.pkt.len);
+    const r = parseIpv4(datagram, 0, datagram.length, false);
+    if (!r.ok) return;
+    const hlen = ipv4HeaderLen(r.value);
+    if (r.value.protocol === IpProtocol.TCP && r.value.fragmentOffset === 0) {
+      const rst = buildTcpReset(datagram.subarray(hlen, hlen + r.value.payloadLen), r.value.src, r.value.dst, SEND_HEADROOM);
+      if (rst !== null && icmpErrorSuppressed(r.value, datagram, hlen, false, (a) => this.isSubnetBroadcast(a)) === null) {
+        this.sendLocal({ protocol: IpProtocol.TCP, src: r.value.dst, dst: r.value.src, payload: rst.subarray(SEND_HEADROOM), headroom: SEND_HEADROOM }, now);
+      }
+      return;
+    }
+    this.icmpErrorAbout(r.value, datagram, 'dest-unreachable', verdict.icmpCode, 0, p.kind === 'local-in' && p.linkBroadcast, now);
+  }
+
+  /** Send an ICMP error about `orig` (whose bytes are `datagram`) if RFC 1122 and the rate limit allow. */
+  private icmpErrorAbout(
+    orig: Ipv4Repr, datagram: Uint8Array, kind: 'dest-unreachable' | 'time-exceeded' | 'parameter-problem',
+    code: number, value: number, linkBroadcast: boolean, now: number,
+  ): void {
+    const hlen = ipv4HeaderLen(orig);
+    if (icmpErrorSuppressed(orig, datagram, hlen, linkBroadcast, (a) => this.isSubnetBroadcast(a)) !== null) {
+      this.counters.icmpErrorsSuppressed++;
+      return;
+    }
+    if (!this.icmpBucket.take(now)) {
+      this.counters.icmpErrorsRateLimited++;
+      return;
+    }
+    this.counters.icmpErrorsSent++;
+    const msg = buildIcmpError(kind, code, value, datagram, SEND_HEADROOM);
+    // Source: the address the datagram was sent to when it is ours, else the outgoing interface's.
+    const src = this.localIf(orig.dst) !== -1 ? orig.dst : 0;
+    this.sendLocal({ protocol: IpProtocol.ICMP, src, dst: orig.src, payload: msg.subarray(SEND_HEADROOM), headroom: SEND_HEADROOM, tos: 0xc0 }, now);
+  }
+
+  private sendError(code: 'EHOSTUNREACH' | 'ENETUNREACH' | 'EMSGSIZE' | 'EPERM' | 'ENOBUFS', dst: number, token: number, nextHopMtu: number): void {
+    this.out.push({ type: 'send-error', code, dst, token, nextHopMtu });
+  }
+
+  // ---------------------------------------------------------------- addresses
+
+  /** Index of the interface owning `address`, or -1. */
+  private localIf(address: number): number {
+    for (const i of this.ifaces) for (const a of i.config.addresses) if (a.address === address) return i.index;
+    return -1;
+  }
+
+  private isSubnetBroadcastOn(iface: Iface, address: number): boolean {
+    for (const a of iface.config.addresses) {
+      if (a.prefixLen < 31 && subnetBroadcast(a.address, a.prefixLen) === address) return true;
+    }
+    return false;
+  }
+
+  private isSubnetBroadcast(address: number): boolean {
+    for (const i of this.ifaces) if (this.isSubnetBroadcastOn(i, address)) return true;
+    return false;
+  }
+
+  /** Our address on interface `ifIndex`, preferring one on the same subnet as `peer`; 0 if none. */
+  private ifaceAddress(ifIndex: number, peer: number): number {
+    const addrs = this.ifaces[ifIndex]?.config.addresses ?? [];
+    for (const a of addrs) if (inPrefix(peer, a.address, a.prefixLen)) return a.address;
+    return addrs[0]?.address ?? 0;
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private begin(): IpOutput[] {
+    this.out = [];
+    return this.out;
+  }
+
+  private end(out: IpOutput[]): IpOutput[] {
+    return out;
+  }
+
+  private frameDrop(reason: FrameDropReason): IpOutput[] {
+    this.counters.frameDrops[reason]++;
+    return this.out;
+  }
+
+  private drop(reason: IpDropReason): void {
+    this.counters.drops[reason]++;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A transport that let the core choose the source address computed its
+ * checksum with source 0.0.0.0; add the chosen source to the pseudo-header sum
+ * (RFC 1624 incremental update). UDP's "zero means none" is preserved.
+ */
+function completeTransportChecksum(protocol: number, seg: Uint8Array, src: number): void {
+  const at = protocol === IpProtocol.UDP ? 6 : protocol === IpProtocol.TCP ? 16 : -1;
+  if (at < 0 || seg.length < at + 2) return;
+  const old = (seg[at]! << 8) | seg[at + 1]!;
+  if (protocol === IpProtocol.UDP && old === 0) return;
+  let ck = updateChecksum32(old, 0, src);
+  if (protocol === IpProtocol.UDP && ck === 0) ck = 0xffff;
+  seg[at] = ck >>> 8; seg[at + 1] = ck;
+}
+
+/**
+ * The header quoted in an ICMP error: only the header must be complete (the
+ * quote is usually cut after 8 payload bytes, so total length is not checked).
+ */
+function quotedRepr(q: Uint8Array): Ipv4Repr | null {
+  if (q.length < IPV4_MIN_HEADER_LEN || q[0]! >>> 4 !== 4) return null;
+  const hlen = (q[0]! & 0x0f) << 2;
+  if (hlen < IPV4_MIN_HEADER_LEN || hlen > q.length) return null;
+  const ff = (q[6]! << 8) | q[7]!;
+  const u32 = (at: number): number => ((q[at]! << 24) | (q[at + 1]! << 16) | (q[at + 2]! << 8) | q[at + 3]!) >>> 0;
+  return {
+    tos: q[1]!, ident: (q[4]! << 8) | q[5]!, dontFragment: (ff & 0x4000) !== 0, moreFragments: (ff & 0x2000) !== 0,
+    fragmentOffset: (ff & 0x1fff) << 3, ttl: q[8]!, protocol: q[9]!, src: u32(12), dst: u32(16),
+    options: q.subarray(IPV4_MIN_HEADER_LEN, hlen), payloadLen: q.length - hlen,
+  };
+}
