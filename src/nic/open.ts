@@ -1,0 +1,54 @@
+/**
+ * Opens the NIC backend an interface's configuration names (src/config):
+ * what the driver server calls at start and after a restart ("link
+ * re-attached"). Virtual-switch ports are in-process objects, so the caller
+ * passes a resolver for them.
+ *
+ * Stream links: the configuration has `local` and `remote` but no direction.
+ * A remote port of 0 means "listen on local" (QEMU connects to us); otherwise
+ * newtos connects to remote (QEMU was started with `-netdev socket,listen=...`).
+ */
+import { NewtosError } from '../errors.js';
+import type { InterfaceConfig } from '../config/stack-config.js';
+import { parseMac, type NicBackend } from './backend.js';
+import { StreamLink } from './stream-link.js';
+import { TapBackend } from './tap.js';
+import { UdpLink, VxlanLink } from './udp-link.js';
+
+export interface OpenNicDeps {
+  /** Returns a port on the named in-process virtual switch. */
+  readonly vswitchPort?: (switchName: string, ifc: InterfaceConfig) => NicBackend;
+}
+
+export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {}): Promise<NicBackend> {
+  const mac = ifc.mac === undefined ? undefined : parseMac(ifc.mac);
+  if (ifc.mac !== undefined && mac === undefined) {
+    throw new NewtosError('ERR_INVALID_ARG_VALUE', `interface ${ifc.name}: bad MAC '${ifc.mac}'`);
+  }
+  const common = { ...(mac === undefined ? {} : { mac }), ...(ifc.mtu === undefined ? {} : { mtu: ifc.mtu }) };
+  const link = ifc.link;
+  switch (link.type) {
+    case 'tap':
+      if (link.vnetHeader === true) {
+        throw new NewtosError('ERR_TAP_VNET_UNSUPPORTED', `interface ${ifc.name}: vnetHeader (IFF_VNET_HDR offloads) is not implemented yet`);
+      }
+      return TapBackend.open({ name: link.device, ...common });
+    case 'udp': {
+      const local = { address: link.local.host, port: link.local.port };
+      const remote = { address: link.remote.host, port: link.remote.port };
+      if (link.mode === 'dgram') return UdpLink.open({ local, remote, ...common });
+      if (link.mode === 'vxlan') {
+        if (link.vni === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `interface ${ifc.name}: vxlan needs a vni`);
+        return VxlanLink.open({ local, remote, vni: link.vni, ...common });
+      }
+      return remote.port === 0
+        ? StreamLink.open({ mode: 'listen', host: local.address, port: local.port, ...common })
+        : StreamLink.open({ mode: 'connect', host: remote.address, port: remote.port, ...common });
+    }
+    case 'vswitch':
+      if (deps.vswitchPort === undefined) {
+        throw new NewtosError('ERR_VSWITCH_UNAVAILABLE', `interface ${ifc.name}: no virtual switch resolver given`);
+      }
+      return deps.vswitchPort(link.switch, ifc);
+  }
+}
