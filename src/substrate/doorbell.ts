@@ -1,0 +1,134 @@
+/**
+ * Doorbell: one word per server thread that producers ring after publishing,
+ * plus the sleeper's own "sleeping" flag (the thesis's MWAIT stand-in).
+ *
+ * Protocol (layout.ts BELL_*)
+ * - The sleeper (the thread that owns the doorbell, and only it) parks like
+ *   this:  v = load(COUNT); store(SLEEPING, 1); re-check every input;
+ *          if still nothing: Atomics.wait(COUNT, v, timeout); store(SLEEPING, 0).
+ * - A producer, after its Atomics.store of a ring's TAIL:
+ *          if load(SLEEPING) == 1: add(COUNT, 1); notify(COUNT).
+ * - Why no wake-up is lost: all of these are sequentially consistent. Either
+ *   the producer's load of SLEEPING comes after the sleeper's store of 1 (then
+ *   it bumps COUNT; the sleeper's wait either sees COUNT != v and returns at
+ *   once, or is already waiting and is notified), or it comes before, and then
+ *   the producer's TAIL store also precedes the sleeper's re-check, which sees
+ *   the message and does not park.
+ * - Only the sleeper writes SLEEPING. A producer that cleared it could race
+ *   with the sleeper's next "store 1" and erase it, and the next producer
+ *   would skip its notify: a lost wake-up.
+ * - CONTROL is set by the supervisor when it posted a control message on the
+ *   thread's MessagePort; the loop swaps it back to 0 and drains the port.
+ *
+ * The application thread, which must not block, uses `waitAsync()` below: it
+ * keeps a ref'd timer while the asynchronous wait is pending, because on
+ * Node 20 a pending Atomics.waitAsync alone does not keep a thread alive.
+ */
+import { BELL_CONTROL, BELL_COUNT, BELL_SLEEPING, BELL_WORDS } from './layout.js';
+
+export function createDoorbell(): SharedArrayBuffer {
+  return new SharedArrayBuffer(BELL_WORDS * 4);
+}
+
+/** Producer-side handle: ring a thread's doorbell. */
+export class DoorbellRinger {
+  private readonly w: Int32Array;
+  /** Notifies actually sent (the sleeper was parked or about to). */
+  notifies = 0;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.w = new Int32Array(sab);
+  }
+
+  /** Call after publishing. Costs one load when the owner is awake. */
+  ring(): boolean {
+    if (Atomics.load(this.w, BELL_SLEEPING) === 0) return false;
+    Atomics.add(this.w, BELL_COUNT, 1);
+    Atomics.notify(this.w, BELL_COUNT, 1);
+    this.notifies++;
+    return true;
+  }
+
+  /** Rings regardless of the sleeping flag (supervisor control, shutdown). */
+  ringAlways(): void {
+    Atomics.add(this.w, BELL_COUNT, 1);
+    Atomics.notify(this.w, BELL_COUNT);
+  }
+
+  /** Supervisor: flags a pending control message and wakes the owner. */
+  signalControl(): void {
+    Atomics.store(this.w, BELL_CONTROL, 1);
+    this.ringAlways();
+  }
+}
+
+/** Result of a park. */
+export type ParkResult = 'woken' | 'timed-out' | 'not-parked';
+
+/** Owner-side handle: park until rung. Only the owning thread may use it. */
+export class DoorbellSleeper {
+  readonly words: Int32Array;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.words = new Int32Array(sab);
+  }
+
+  /**
+   * Parks until the doorbell rings or `timeoutMs` passes. `stillIdle` is
+   * called after the sleeping flag is raised; it must re-check every input
+   * and return false if anything arrived (then we do not park).
+   */
+  park(timeoutMs: number, stillIdle: () => boolean): ParkResult {
+    const w = this.words;
+    const v = Atomics.load(w, BELL_COUNT);
+    Atomics.store(w, BELL_SLEEPING, 1);
+    if (!stillIdle()) {
+      Atomics.store(w, BELL_SLEEPING, 0);
+      return 'not-parked';
+    }
+    const r = Atomics.wait(w, BELL_COUNT, v, timeoutMs);
+    Atomics.store(w, BELL_SLEEPING, 0);
+    return r === 'timed-out' ? 'timed-out' : 'woken';
+  }
+
+  /** Non-blocking park for a thread that may not block (the application thread). */
+  async parkAsync(timeoutMs: number, stillIdle: () => boolean): Promise<ParkResult> {
+    const w = this.words;
+    const v = Atomics.load(w, BELL_COUNT);
+    Atomics.store(w, BELL_SLEEPING, 1);
+    if (!stillIdle()) {
+      Atomics.store(w, BELL_SLEEPING, 0);
+      return 'not-parked';
+    }
+    const r = await waitAsync(w, BELL_COUNT, v, timeoutMs);
+    Atomics.store(w, BELL_SLEEPING, 0);
+    return r === 'timed-out' ? 'timed-out' : 'woken';
+  }
+
+  /** True (and cleared) if the supervisor flagged a control message. */
+  takeControl(): boolean {
+    if (Atomics.load(this.words, BELL_CONTROL) === 0) return false;
+    return Atomics.exchange(this.words, BELL_CONTROL, 0) !== 0;
+  }
+}
+
+/** Atomics.waitAsync (ES2024; in Node 20, missing from the ES2022 lib typings). */
+type AtomicsWaitAsync = (w: Int32Array, index: number, value: number, timeout?: number) =>
+  | { async: false; value: 'not-equal' | 'timed-out' }
+  | { async: true; value: Promise<'ok' | 'timed-out'> };
+
+/**
+ * Atomics.waitAsync that keeps the thread alive while pending: a ref'd timer
+ * is held until the wait settles (Node 20 lets a thread exit with only a
+ * pending waitAsync). Resolves 'ok', 'not-equal' or 'timed-out'.
+ */
+export function waitAsync(
+  w: Int32Array, index: number, value: number, timeoutMs: number,
+): Promise<'ok' | 'not-equal' | 'timed-out'> {
+  const res = (Atomics as unknown as { waitAsync: AtomicsWaitAsync }).waitAsync(
+    w, index, value, Number.isFinite(timeoutMs) ? timeoutMs : undefined);
+  if (!res.async) return Promise.resolve(res.value);
+  // The keep-alive: a ref'd interval, cleared when the wait settles.
+  const keepAlive = setInterval(() => { /* keep the event loop alive */ }, 1 << 30);
+  return res.value.then((v) => { clearInterval(keepAlive); return v; });
+}

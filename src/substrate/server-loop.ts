@@ -1,0 +1,262 @@
+/**
+ * The server loop: one per thread, driving one server (isolated placement)
+ * or several (monolithic placement). Each iteration:
+ *
+ *   1. drain every input (up to `batch` messages each) into the cores'
+ *      onMessage; a core that returns false blocks that input (back-pressure);
+ *   2. run cores' poll(now) when they had work, were woken, or pollAt is due;
+ *   3. publish every output (one tail store per ring) and ring consumers;
+ *   4. only then free the input slots read (one head store per ring), so a
+ *      crash between 3 and 4 re-delivers (duplicates, deduped by seq) and a
+ *      crash before 3 loses nothing (unpublished outputs vanish, inputs are
+ *      read again) — the restart protocol's foundation;
+ *   5. when idle: spin while the adaptive policy predicts a message sooner
+ *      than a park + wake-up costs, else park on the doorbell until rung or
+ *      the earliest pollAt (doorbell.ts has the no-lost-wake-up protocol).
+ *
+ * Polling policy (the thesis's "efficient polling" future work):
+ * - 'busy': never park. 'sleep': park as soon as idle. 'adaptive': keep an
+ *   EWMA of the gaps between batches; spin only if that gap is below twice
+ *   the park+wake cost (~30 us measured here), for at most about two gaps;
+ *   and not at all while the system block says more threads are runnable
+ *   than there are cores (a spinner would steal the core of a thread that
+ *   has work).
+ */
+import { performance } from 'node:perf_hooks';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { InEndpoint, OutEndpoint } from './channel.js';
+import type { DoorbellSleeper } from './doorbell.js';
+import type { ServerCore } from './server.js';
+import type { ControlBlock } from './stats.js';
+import type { PacketPool, PoolDirectory } from './pool.js';
+import { BELL_CONTROL, ServerState, SYS_CORES, SYS_RUNNABLE } from './layout.js';
+
+export type PollingMode = 'adaptive' | 'busy' | 'sleep';
+
+export interface PollingOptions {
+  readonly mode: PollingMode;
+  /** Estimated cost of parking and being woken, microseconds. */
+  readonly parkCostUs: number;
+  /** Longest spin before parking, microseconds. */
+  readonly maxSpinUs: number;
+  /** Longest park (the heartbeat advances at least this often), ms. */
+  readonly maxParkMs: number;
+  /** Messages taken from one input per iteration. */
+  readonly batch: number;
+}
+
+export const DEFAULT_POLLING: PollingOptions = {
+  mode: 'adaptive', parkCostUs: 30, maxSpinUs: 200, maxParkMs: 50, batch: 256,
+};
+
+/** Decides how long an idle loop spins before parking. Pure: time is passed in. */
+export class AdaptivePolling {
+  private gapEwma: number;
+  private lastWork = -Infinity;
+  private readonly parkCost: number;
+  private readonly maxSpin: number;
+
+  constructor(readonly mode: PollingMode, parkCostUs: number, maxSpinUs: number) {
+    this.parkCost = parkCostUs / 1000;
+    this.maxSpin = maxSpinUs / 1000;
+    this.gapEwma = 10 * this.parkCost;
+  }
+
+  /** An iteration found work at `now`. */
+  onWork(now: number): void {
+    if (this.lastWork !== -Infinity) {
+      const gap = Math.min(now - this.lastWork, 10 * this.parkCost);
+      this.gapEwma += (gap - this.gapEwma) / 8;
+    }
+    this.lastWork = now;
+  }
+
+  /** Recent mean gap between batches, ms. */
+  get meanGapMs(): number { return this.gapEwma; }
+
+  /** Until when (ms) an idle loop should keep spinning; <= now means park now. */
+  spinUntil(runnable: number, cores: number): number {
+    if (this.mode === 'busy') return Infinity;
+    if (this.mode === 'sleep') return -Infinity;
+    if (runnable > cores) return -Infinity;
+    if (this.gapEwma > 2 * this.parkCost) return -Infinity;
+    return this.lastWork + Math.min(2 * this.gapEwma + this.parkCost, this.maxSpin);
+  }
+}
+
+/** Control messages the supervisor posts on a thread's control port. */
+export type ControlMessage =
+  | { readonly kind: 'peer-restarted'; readonly target: string; readonly peer: string; readonly generation: number }
+  | { readonly kind: 'fault'; readonly target: string; readonly fault: FaultKind }
+  | { readonly kind: 'reattach'; readonly target: string; readonly endpoint: string; readonly direction: 'in' | 'out'; readonly port: MessagePort }
+  | { readonly kind: 'stop' };
+
+export type FaultKind = 'crash' | 'hang' | 'exit' | 'oom';
+
+/** One server as the loop drives it. */
+export interface HostedServer {
+  readonly name: string;
+  readonly core: ServerCore;
+  readonly inputs: readonly InEndpoint[];
+  readonly outputs: readonly OutEndpoint[];
+  readonly cb: ControlBlock;
+  readonly pools: readonly PacketPool[];
+  readonly buffers: PoolDirectory;
+  /** Re-points a port-transport endpoint after its peer restarted. */
+  reattach?(endpoint: string, direction: 'in' | 'out', port: MessagePort): void;
+}
+
+export interface LoopOptions {
+  readonly servers: readonly HostedServer[];
+  readonly sleeper: DoorbellSleeper;
+  /** System block (layout.ts SYS_*). */
+  readonly system: Int32Array;
+  readonly polling: PollingOptions;
+  readonly control: MessagePort | null;
+  /** Clock in ms (performance.now by default). */
+  readonly now?: () => number;
+}
+
+/** A blocked output has room again (the producer should retry). */
+function spaceAgain(outputs: readonly OutEndpoint[]): boolean {
+  for (let i = 0; i < outputs.length; i++) if (outputs[i]!.spaceAvailable()) return true;
+  return false;
+}
+
+export class ServerLoop {
+  private readonly servers: readonly HostedServer[];
+  private readonly leader: ControlBlock;
+  private readonly policy: AdaptivePolling;
+  private readonly now: () => number;
+  private readonly blocked: boolean[][];
+  private stopped = false;
+  private pendingFault: { server: HostedServer; fault: FaultKind; at: number } | null = null;
+  private woken = true;
+
+  constructor(private readonly o: LoopOptions) {
+    this.servers = o.servers;
+    this.leader = o.servers[0]!.cb;
+    this.policy = new AdaptivePolling(o.polling.mode, o.polling.parkCostUs, o.polling.maxSpinUs);
+    this.now = o.now ?? (() => performance.now());
+    this.blocked = o.servers.map((s) => s.inputs.map(() => false));
+  }
+
+  /** Runs until a 'stop' control message. Throws (crashing the thread) on an injected crash. */
+  run(): void {
+    const sys = this.o.system;
+    Atomics.add(sys, SYS_RUNNABLE, 1);
+    for (const s of this.servers) s.cb.state = ServerState.Running;
+    try {
+      while (!this.stopped) this.iterate();
+    } finally {
+      Atomics.sub(sys, SYS_RUNNABLE, 1);
+    }
+    for (const s of this.servers) { s.core.onStop?.(); s.cb.state = ServerState.Stopped; }
+  }
+
+  /** One pass: drain, poll, publish, release, then spin or park if idle. */
+  iterate(): void {
+    const t0 = this.now();
+    if (this.o.control !== null && this.o.sleeper.takeControl()) this.drainControl();
+    if (this.stopped) return;
+    let work = 0;
+    const batch = this.o.polling.batch;
+    for (let si = 0; si < this.servers.length; si++) {
+      const s = this.servers[si]!;
+      s.cb.beat();
+      const core = s.core;
+      let taken = 0;
+      const blocked = this.blocked[si]!;
+      for (let ci = 0; ci < s.inputs.length; ci++) {
+        const ch = s.inputs[ci]!;
+        blocked[ci] = false;
+        for (let n = 0; n < batch; n++) {
+          const m = ch.peek();
+          if (m === null) break;
+          if (!core.onMessage(m, ch, t0)) { blocked[ci] = true; s.cb.addBackpressure(); break; }
+          ch.advance();
+          taken++;
+        }
+      }
+      if (core.poll !== undefined && (taken > 0 || this.woken || (core.pollAt?.() ?? Infinity) <= t0 || spaceAgain(s.outputs))) core.poll(t0);
+      if (taken > 0) { s.cb.addIn(taken); s.cb.markFirstMessage(); }
+      work += taken;
+    }
+    this.woken = false;
+    // Publish before release: see the file comment.
+    for (const s of this.servers) {
+      let sent = 0;
+      for (const out of s.outputs) sent += out.flush();
+      if (sent > 0) { s.cb.addOut(sent); work += sent; }
+    }
+    // Fire an injected fault mid-stream: on an iteration that moved messages
+    // (or soon anyway, for a server with no traffic).
+    if (this.pendingFault !== null && (work > 0 || t0 - this.pendingFault.at > 2)) this.fault(this.pendingFault.server, this.pendingFault.fault);
+    for (const s of this.servers) for (const ch of s.inputs) ch.release();
+    const t1 = this.now();
+    if (work > 0) {
+      this.policy.onWork(t1);
+      this.leader.addBusy(t1 - t0);
+      return;
+    }
+    this.idle(t1);
+    this.leader.addIdle(this.now() - t0);
+  }
+
+  private idle(now: number): void {
+    const sys = this.o.system;
+    const until = this.policy.spinUntil(Atomics.load(sys, SYS_RUNNABLE), Atomics.load(sys, SYS_CORES) || 1);
+    if (now < until) { this.leader.addSpins(1); return; }
+    let due = Infinity;
+    for (const s of this.servers) { const t = s.core.pollAt?.() ?? Infinity; if (t < due) due = t; }
+    const timeout = Math.min(due - now, this.pendingFault !== null ? 1 : this.o.polling.maxParkMs);
+    if (timeout <= 0) return;
+    Atomics.sub(sys, SYS_RUNNABLE, 1);
+    const r = this.o.sleeper.park(timeout, () => this.stillIdle());
+    Atomics.add(sys, SYS_RUNNABLE, 1);
+    if (r !== 'not-parked') this.leader.addPark(r === 'woken');
+    this.woken = true;
+  }
+
+  /** Re-check after raising the sleeping flag: anything that should keep us up? */
+  private stillIdle(): boolean {
+    for (let si = 0; si < this.servers.length; si++) {
+      const s = this.servers[si]!;
+      const blocked = this.blocked[si]!;
+      for (let ci = 0; ci < s.inputs.length; ci++) if (!blocked[ci] && s.inputs[ci]!.hasMessage()) return false;
+      for (const out of s.outputs) if (out.spaceAvailable()) return false;
+    }
+    if (this.o.control !== null && Atomics.load(this.o.sleeper.words, BELL_CONTROL) !== 0) return false;
+    return true;
+  }
+
+  private drainControl(): void {
+    const port = this.o.control!;
+    for (;;) {
+      const got = receiveMessageOnPort(port);
+      if (got === undefined) break;
+      const m = got.message as ControlMessage;
+      if (m.kind === 'stop') { this.stopped = true; continue; }
+      const s = this.servers.find((x) => x.name === m.target);
+      if (s === undefined) continue;
+      if (m.kind === 'peer-restarted') s.core.onPeerRestart?.(m.peer, m.generation, this.now());
+      else if (m.kind === 'fault') this.pendingFault = { server: s, fault: m.fault, at: this.now() };
+      else if (m.kind === 'reattach') s.reattach?.(m.endpoint, m.direction, m.port);
+    }
+    this.woken = true;
+  }
+
+  /**
+   * Injected faults fire after outputs are published and before inputs are
+   * freed: the worst moment, so the tests see re-delivered duplicates.
+   */
+  private fault(s: HostedServer, fault: FaultKind): void {
+    s.cb.markFault();
+    if (fault === 'crash') throw new Error(`injected crash in ${s.name}`);
+    if (fault === 'exit') process.exit(70);
+    if (fault === 'hang') for (;;) { /* spin forever without a heartbeat */ }
+    // 'oom': grow the heap until the worker's resourceLimits kill the thread.
+    const hog: unknown[] = [];
+    for (;;) hog.push(new Array<number>(1 << 16).fill(hog.length));
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The server contract: what a driver, IP, PF, TCP, UDP or SOCK server writes
+ * against. Placement (its own worker, several per worker, or MessagePort
+ * transport) is manifest configuration; the server code is the same.
+ *
+ * A server is an ES module whose `createServer` export is a ServerFactory:
+ *
+ * ```ts
+ * // src/ip/server.ts
+ * import type { ServerContext, ServerCore } from '../substrate/index.js';
+ * export function createServer(ctx: ServerContext): ServerCore {
+ *   const down = ctx.outputs.driver!;            // granted by the manifest
+ *   const rules = ctx.store.get('routes');       // survives restarts
+ *   return {
+ *     onMessage(msg, from, now) {                // one message, in place
+ *       const out = down.reserve();
+ *       if (out === null) return false;          // full: leave msg queued
+ *       out.copyFrom(msg); down.commit();
+ *       return true;                             // consumed
+ *     },
+ *     poll(now) { ... },                         // timers due
+ *     pollAt() { return nextTimer; },            // absolute ms, Infinity = none
+ *     onPeerRestart(peer, gen, now) { ... },     // re-send outstanding requests
+ *   };
+ * }
+ * ```
+ *
+ * The manifest names the module (`servers[].module`, a path or file URL of
+ * the compiled .js) and grants endpoints: `channels: [{ from: 'ip.driver',
+ * to: 'driver.ip' }]` gives server `ip` the output `ctx.outputs.driver` and
+ * server `driver` the input `ctx.inputs.ip`. Pools named in `pools[]` are
+ * owned by one server (`ctx.pools[name]`, a PacketPool) and readable by their
+ * borrowers (`ctx.buffers`, a PoolDirectory).
+ *
+ * Rules the loop relies on
+ * - onMessage gets a MessageView that is valid only during the call. Return
+ *   true when the message is consumed, false to leave it queued (back-
+ *   pressure; the loop retries later and stops draining that input now).
+ * - Everything a message causes must be durable (committed on an output,
+ *   held in a pool with `ctx.buffers.hold`, written to shared memory or the
+ *   data store) before onMessage returns true: the loop publishes outputs
+ *   and only then frees the input slots, so a crash re-delivers, never loses.
+ *   A restarted server may therefore see a message twice: dedup by sequence
+ *   number (restart-protocol.ts).
+ * - Messages carry the sender's generation (set by the loop) and a sequence
+ *   number (chosen by the server). `onPeerRestart` runs when a peer came back
+ *   with a new generation: cancel or re-send what you had outstanding with it
+ *   (MINIX ndev style), and drop replies stamped with its old generation.
+ * - Never block, never call Atomics.wait, setTimeout or Date.now in a core:
+ *   time is the `now` argument (ms, fractional) and `ctx.now()`; timers are
+ *   `pollAt()`. The loop parks the thread until the next message or timer.
+ */
+import type { InChannel, OutChannel } from './channel.js';
+import type { MessageView } from './message.js';
+import type { PacketPool, PoolDirectory } from './pool.js';
+import type { ControlBlock } from './stats.js';
+import type { DataStore } from './data-store.js';
+
+export interface ServerContext {
+  /** The server's name in the manifest. */
+  readonly name: string;
+  /** Index of the server in the manifest (identifies it as a buffer holder). */
+  readonly index: number;
+  /** Generation of this incarnation (1 for the first start; +1 per restart). */
+  readonly generation: number;
+  /** Granted inputs by local endpoint name. */
+  readonly inputs: Readonly<Record<string, InChannel>>;
+  /** Granted outputs by local endpoint name. */
+  readonly outputs: Readonly<Record<string, OutChannel>>;
+  /** Pools this server owns, by pool name. */
+  readonly pools: Readonly<Record<string, PacketPool>>;
+  /** Resolves rich pointers into the pools this server may read. */
+  readonly buffers: PoolDirectory;
+  /** Small key/value state that outlives restarts (this server's namespace). */
+  readonly store: DataStore;
+  /** This server's shared-memory counters. */
+  readonly stats: ControlBlock;
+  /** Manifest `servers[].options`, verbatim. */
+  readonly options: Readonly<Record<string, unknown>>;
+  /** Monotonic ms (same clock as the `now` the loop passes). */
+  now(): number;
+  /** Records an event in the supervisor's log (off the data path). */
+  log(event: string, detail?: Readonly<Record<string, unknown>>): void;
+}
+
+export interface ServerCore {
+  /** One message from `from`. true = consumed; false = back-pressure, keep it queued. */
+  onMessage(msg: MessageView, from: InChannel, now: number): boolean;
+  /** Called when `pollAt()` is due (and after every batch). Do timer work here. */
+  poll?(now: number): void;
+  /** Absolute ms of the next timer, or Infinity. */
+  pollAt?(): number;
+  /** A peer restarted with a new generation. */
+  onPeerRestart?(peer: string, generation: number, now: number): void;
+  /** Orderly shutdown. */
+  onStop?(): void;
+}
+
+/** What a server module exports as `createServer`. */
+export type ServerFactory = (ctx: ServerContext) => ServerCore | Promise<ServerCore>;

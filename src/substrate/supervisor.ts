@@ -1,0 +1,642 @@
+/**
+ * The supervisor: the microkernel and reincarnation-server roles, off the
+ * data path. From a validated manifest it creates every ring, doorbell,
+ * control block and packet pool, starts each thread (placement group) on a
+ * warm spare worker with only the endpoints the manifest grants its servers,
+ * and then only watches:
+ *
+ * - crash: the worker's 'error' (uncaught exception; ERR_WORKER_OUT_OF_MEMORY
+ *   when resourceLimits are hit) or 'exit' events;
+ * - hang: a server's heartbeat word unchanged for hangTimeoutMs while its
+ *   input rings hold messages (the thread is then terminated).
+ *
+ * Restart: buffers the dead servers HELD go back to their owners (pool.ts),
+ * generation + 1, the thread's channels (same rings: nothing published is
+ * lost) are handed to a warm spare that already loaded the server modules,
+ * so the successor runs within a few ms instead of a worker start (~20-25
+ * ms here). Once it says 'running', every peer gets a 'peer-restarted'
+ * control message (onPeerRestart: re-send outstanding requests, drop replies
+ * of the old generation). Quick successive restarts back off exponentially;
+ * more than maxRestarts within windowMs marks the server failed (crash loop).
+ * Every event is appended to `events` with a timestamp and emitted as 'event'.
+ *
+ * Statistics (`snapshot()`) are read straight from shared memory, never by
+ * asking a server. `inject()` crashes, hangs, exits or OOMs any server.
+ */
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { createRing, ringCounters, ringOccupancy } from './ring.js';
+import { createDoorbell, DoorbellRinger } from './doorbell.js';
+import { createPool, poolCensus, PoolGeometry, reclaimHeldBy } from './pool.js';
+import { ControlBlock, createControlBlock, monotonicMs, type ServerCounters } from './stats.js';
+import { SupervisorDataStore, type StoreWrite } from './data-store.js';
+import { formatIssues, validateManifest, type ChannelSpec, type Manifest, type ManifestIssue, type PoolManifestSpec, type ServerSpec } from './manifest.js';
+import type { ChannelGrant, HostAssignment, HostReport, ServerAssignment } from './host.js';
+import type { ControlMessage, FaultKind } from './server-loop.js';
+import {
+  BELL_SLEEPING, MSG_OFFSET, MSG_POOL, MSG_WORDS, RING_HEAD, RING_HEADER_WORDS, RING_TAIL, ServerState,
+  SYS_CORES, SYS_RUNNABLE, SYS_WORDS,
+} from './layout.js';
+import { NewtosError } from '../errors.js';
+
+export type SupervisorEventType =
+  | 'spawn' | 'spare-ready' | 'running' | 'crash' | 'oom' | 'exit' | 'hang' | 'backoff' | 'restart'
+  | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log';
+
+export interface SupervisorEvent {
+  /** Monotonic ms (stats.ts monotonicMs). */
+  readonly t: number;
+  /** Wall-clock ms since the epoch. */
+  readonly wall: number;
+  readonly type: SupervisorEventType;
+  readonly server?: string;
+  readonly generation?: number;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+/** One restart, from death to the successor's first processed message. */
+export interface Recovery {
+  readonly server: string;
+  readonly generation: number;
+  readonly cause: 'crash' | 'oom' | 'exit' | 'hang';
+  /** When the server died (the injected fault's own timestamp when known). */
+  readonly downAt: number;
+  /** When the supervisor noticed. */
+  readonly detectedAt: number;
+  runningAt: number;
+  firstMessageAt: number;
+  /** firstMessageAt - downAt, ms (NaN until the successor processed a message). */
+  recoveryMs: number;
+}
+
+export interface ChannelStats {
+  readonly endpoint: string;
+  readonly peer: string;
+  readonly transport: 'ring' | 'port';
+  /** Messages published (outputs) or freed (inputs) on the ring, ever. */
+  readonly messages: number;
+  readonly occupancy: number;
+}
+
+export interface ServerSnapshot extends ServerCounters {
+  readonly name: string;
+  /** Name of the first server of its thread (owner of the loop counters). */
+  readonly thread: string;
+  readonly stateName: string;
+  readonly inputs: readonly ChannelStats[];
+  readonly outputs: readonly ChannelStats[];
+}
+
+export interface PoolSnapshot {
+  readonly name: string;
+  readonly owner: string;
+  readonly buffers: number;
+  readonly free: number;
+  readonly held: number;
+  readonly inFlight: number;
+  readonly returned: number;
+}
+
+export interface SystemSnapshot {
+  readonly at: number;
+  readonly runnableThreads: number;
+  readonly cores: number;
+  readonly servers: readonly ServerSnapshot[];
+  readonly pools: readonly PoolSnapshot[];
+}
+
+export interface SupervisorStartOptions {
+  /** Override the worker entry (tests). */
+  readonly workerEntry?: URL;
+  /** Override the number of cores the polling policy assumes. */
+  readonly cores?: number;
+}
+
+interface ServerRt {
+  readonly spec: ServerSpec;
+  readonly index: number;
+  readonly cb: ControlBlock;
+  group: GroupRt;
+  readonly inputs: ChannelRt[];
+  readonly outputs: ChannelRt[];
+  lastHeartbeat: number;
+  lastBeatChange: number;
+}
+
+interface ChannelRt {
+  readonly spec: ChannelSpec;
+  readonly from: ServerRt;
+  readonly fromEndpoint: string;
+  readonly to: ServerRt;
+  readonly toEndpoint: string;
+  readonly sab: SharedArrayBuffer | null;
+  /** For port transport: the ends not yet handed out. */
+  fromPort: MessagePort | null;
+  toPort: MessagePort | null;
+}
+
+interface PoolRt {
+  readonly spec: PoolManifestSpec;
+  readonly id: number;
+  readonly sab: SharedArrayBuffer;
+  readonly owner: ServerRt;
+  readonly geometry: PoolGeometry;
+}
+
+interface GroupRt {
+  readonly id: number;
+  readonly servers: ServerRt[];
+  readonly doorbell: SharedArrayBuffer;
+  readonly ringer: DoorbellRinger;
+  readonly limitsKey: string;
+  worker: Worker | null;
+  control: MessagePort | null;
+  state: 'starting' | 'running' | 'dead' | 'failed' | 'stopping' | 'stopped';
+  loopStarted: boolean;
+  deathHandled: boolean;
+  restartTimes: number[];
+  consecutive: number;
+  lastRestartAt: number;
+  pendingRecoveries: Recovery[];
+  running: Promise<void>;
+  resolveRunning: () => void;
+}
+
+interface Spare {
+  readonly worker: Worker;
+  readonly ready: Promise<boolean>;
+}
+
+const STATE_NAMES = ['starting', 'running', 'dead', 'failed', 'stopped'];
+const REFILL_DELAY_MS = 100;
+
+export class Supervisor extends EventEmitter {
+  readonly manifest: Manifest;
+  readonly events: SupervisorEvent[] = [];
+  readonly recoveries: Recovery[] = [];
+  readonly store = new SupervisorDataStore();
+  private readonly servers: ServerRt[] = [];
+  private readonly byName = new Map<string, ServerRt>();
+  private readonly channels: ChannelRt[] = [];
+  private readonly pools: PoolRt[] = [];
+  private readonly groups: GroupRt[] = [];
+  private readonly system = new SharedArrayBuffer(SYS_WORDS * 4);
+  private readonly sys = new Int32Array(this.system);
+  private readonly spares = new Map<string, Spare[]>();
+  private readonly workerEntry: URL;
+  private readonly modules: string[];
+  private hangTimer: NodeJS.Timeout | null = null;
+  private firstMsgTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+
+  private constructor(manifest: Manifest, opts: SupervisorStartOptions) {
+    super();
+    this.manifest = manifest;
+    this.workerEntry = opts.workerEntry ?? new URL('./worker-host.js', import.meta.url);
+    this.modules = [...new Set(manifest.servers.map((s) => s.module))];
+    Atomics.store(this.sys, SYS_CORES, opts.cores ?? availableParallelism());
+    this.build();
+  }
+
+  /** Validates the manifest (throws ERR_MANIFEST naming each bad field), builds and starts everything. */
+  static async start(manifest: unknown, opts: SupervisorStartOptions = {}): Promise<Supervisor> {
+    const r = validateManifest(manifest);
+    if (!r.ok) throw manifestError(r.issues);
+    const sup = new Supervisor(r.value, opts);
+    await sup.startAll();
+    return sup;
+  }
+
+  // ---------------------------------------------------------------- build
+
+  private build(): void {
+    const m = this.manifest;
+    m.servers.forEach((spec, index) => {
+      const cb = new ControlBlock(createControlBlock());
+      cb.prepareSuccessor(1, false);
+      const rt: ServerRt = {
+        spec, index, cb, group: undefined as unknown as GroupRt, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0,
+      };
+      this.servers.push(rt); this.byName.set(spec.name, rt);
+    });
+    m.groups.forEach((names, id) => {
+      const doorbell = createDoorbell();
+      const servers = names.map((n) => this.byName.get(n)!);
+      const limits = servers.find((s) => s.spec.resourceLimits)?.spec.resourceLimits;
+      let resolveRunning = (): void => {};
+      const running = new Promise<void>((res) => { resolveRunning = res; });
+      const g: GroupRt = {
+        id, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
+        worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
+        restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning,
+      };
+      for (const s of servers) s.group = g;
+      this.groups.push(g);
+    });
+    for (const spec of m.channels) {
+      const [fromName, fromEndpoint] = spec.from.split('.') as [string, string];
+      const [toName, toEndpoint] = spec.to.split('.') as [string, string];
+      const from = this.byName.get(fromName)!; const to = this.byName.get(toName)!;
+      const ch: ChannelRt = {
+        spec, from, fromEndpoint, to, toEndpoint,
+        sab: spec.transport === 'ring' ? createRing(spec.capacity, MSG_WORDS) : null,
+        fromPort: null, toPort: null,
+      };
+      if (spec.transport === 'port') { const mc = new MessageChannel(); ch.fromPort = mc.port1; ch.toPort = mc.port2; }
+      from.outputs.push(ch); to.inputs.push(ch);
+      this.channels.push(ch);
+    }
+    m.pools.forEach((spec, id) => {
+      const sab = createPool({ id, bufSize: spec.bufSize, count: spec.count });
+      this.pools.push({ spec, id, sab, owner: this.byName.get(spec.owner)!, geometry: new PoolGeometry(sab) });
+    });
+  }
+
+  private async startAll(): Promise<void> {
+    const takes = this.groups.map((g) => this.spawn(g.limitsKey, this.resourceLimitsOf(g)));
+    for (const key of new Set(this.groups.map((g) => g.limitsKey))) this.fillSpares(key);
+    const workers = await Promise.all(takes.map(async (s) => { await s.ready; return s.worker; }));
+    this.groups.forEach((g, i) => this.activate(g, workers[i]!));
+    await Promise.all(this.groups.map((g) => g.running));
+    this.hangTimer = setInterval(() => this.checkHangs(), this.manifest.supervisor.hangCheckMs);
+    this.hangTimer.unref();
+  }
+
+  private resourceLimitsOf(g: GroupRt): ServerSpec['resourceLimits'] {
+    return g.servers.find((s) => s.spec.resourceLimits)?.spec.resourceLimits;
+  }
+
+  // ---------------------------------------------------------------- workers
+
+  private spawn(limitsKey: string, limits: ServerSpec['resourceLimits']): Spare {
+    const worker = new Worker(this.workerEntry, {
+      workerData: { preload: this.modules },
+      ...(limits ? { resourceLimits: limits } : {}),
+    });
+    this.log('spawn', undefined, undefined, { limits: limitsKey });
+    const ready = new Promise<boolean>((resolve) => {
+      const done = (ok: boolean): void => {
+        worker.off('message', onMsg); worker.off('error', onErr); worker.off('exit', onExit);
+        resolve(ok);
+      };
+      const onMsg = (m: { kind?: string }): void => { if (m.kind === 'spare-ready') done(true); };
+      const onErr = (err: Error): void => { this.log('crash', undefined, undefined, { spare: true, error: String(err) }); done(false); };
+      const onExit = (): void => done(false);
+      worker.on('message', onMsg); worker.on('error', onErr); worker.on('exit', onExit);
+    });
+    return { worker, ready };
+  }
+
+  private fillSpares(key: string): void {
+    if (this.stopping) return;
+    const list = this.spares.get(key) ?? [];
+    this.spares.set(key, list);
+    const limits = JSON.parse(key) as ServerSpec['resourceLimits'];
+    while (list.length < this.manifest.supervisor.spares) {
+      const s = this.spawn(key, Object.keys(limits ?? {}).length > 0 ? limits : undefined);
+      list.push(s);
+      void s.ready.then((ok) => {
+        if (ok) this.log('spare-ready');
+        else { const i = list.indexOf(s); if (i >= 0) list.splice(i, 1); }
+      });
+    }
+  }
+
+  /**
+   * A ready spare for the group. The replacement spare is started a little
+   * later (REFILL_DELAY_MS): a worker start burns ~20 ms of CPU, which on a
+   * 2-core machine would delay the successor we are starting right now.
+   */
+  private async takeSpare(g: GroupRt): Promise<Worker> {
+    const list = this.spares.get(g.limitsKey) ?? [];
+    const refill = (): void => { setTimeout(() => this.fillSpares(g.limitsKey), REFILL_DELAY_MS).unref(); };
+    while (list.length > 0) {
+      const s = list.shift()!;
+      refill();
+      if (await s.ready) return s.worker;
+    }
+    const s = this.spawn(g.limitsKey, this.resourceLimitsOf(g));
+    refill();
+    if (!(await s.ready)) throw new NewtosError('ERR_WORKER_START', 'a server thread failed to start');
+    return s.worker;
+  }
+
+  /** Hands a ready worker the group's assignment. */
+  private activate(g: GroupRt, worker: Worker): void {
+    const generationOf = (s: ServerRt): number => s.cb.generation;
+    const control = new MessageChannel();
+    const transfer: MessagePort[] = [control.port2];
+    const peerBell = (s: ServerRt): SharedArrayBuffer => s.group.doorbell;
+    const assignments: ServerAssignment[] = g.servers.map((s) => {
+      const inputs: ChannelGrant[] = s.inputs.map((c) => {
+        let port: MessagePort | undefined;
+        if (c.spec.transport === 'port') { port = this.portEnd(c, 'to', g); transfer.push(port); }
+        return { endpoint: c.toEndpoint, peer: c.from.spec.name, transport: c.spec.transport, ...(c.sab ? { sab: c.sab } : {}), ...(port ? { port } : {}), peerBell: peerBell(c.from) };
+      });
+      const outputs: ChannelGrant[] = s.outputs.map((c) => {
+        let port: MessagePort | undefined;
+        if (c.spec.transport === 'port') { port = this.portEnd(c, 'from', g); transfer.push(port); }
+        return { endpoint: c.fromEndpoint, peer: c.to.spec.name, transport: c.spec.transport, ...(c.sab ? { sab: c.sab } : {}), ...(port ? { port } : {}), peerBell: peerBell(c.to) };
+      });
+      return {
+        name: s.spec.name, index: s.index, generation: generationOf(s), module: s.spec.module, options: s.spec.options,
+        controlBlock: s.cb.sab, inputs, outputs,
+        ownedPools: this.pools.filter((p) => p.owner === s).map((p) => ({ name: p.spec.name, sab: p.sab })),
+        readablePools: this.pools.filter((p) => p.spec.readers.includes(s.spec.name)).map((p) => p.sab),
+        store: this.store.snapshot(s.spec.name),
+      };
+    });
+    const assignment: HostAssignment = {
+      servers: assignments, doorbell: g.doorbell, system: this.system, polling: this.manifest.polling, control: control.port2,
+    };
+    g.control?.close();
+    g.worker = worker; g.control = control.port1; g.state = 'starting'; g.loopStarted = false; g.deathHandled = false;
+    for (const s of g.servers) { s.cb.state = ServerState.Starting; s.lastHeartbeat = -1; }
+    worker.on('message', (m: HostReport | { kind: 'running' } | { kind: 'stopped' } | { kind: 'exiting'; code: number }) => this.onReport(g, worker, m));
+    worker.on('error', (err: Error & { code?: string }) => {
+      if (g.worker !== worker) return;
+      void this.onDeath(g, err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : 'crash', { error: err.message, code: err.code });
+    });
+    worker.on('exit', (code) => {
+      if (g.worker !== worker) return;
+      if (g.state === 'stopping' || g.state === 'stopped') { g.state = 'stopped'; return; }
+      void this.onDeath(g, 'exit', { code });
+    });
+    worker.postMessage({ kind: 'activate', assignment }, transfer);
+  }
+
+  /**
+   * The port end of channel `c` for group `g`'s side. On a restart the old
+   * pair died with the thread: make a new pair and re-attach the live peer.
+   */
+  private portEnd(c: ChannelRt, side: 'from' | 'to', g: GroupRt): MessagePort {
+    let end = side === 'from' ? c.fromPort : c.toPort;
+    if (end === null) {
+      const mc = new MessageChannel();
+      end = mc.port1;
+      const other = mc.port2;
+      const peer = side === 'from' ? c.to : c.from;
+      if (peer.group === g) {
+        if (side === 'from') c.toPort = other; else c.fromPort = other;
+      } else {
+        this.control(peer.group, {
+          kind: 'reattach', target: peer.spec.name, endpoint: side === 'from' ? c.toEndpoint : c.fromEndpoint,
+          direction: side === 'from' ? 'in' : 'out', port: other,
+        }, [other]);
+      }
+    }
+    if (side === 'from') c.fromPort = null; else c.toPort = null;
+    return end;
+  }
+
+  private onReport(g: GroupRt, worker: Worker, m: HostReport | { kind: 'running' } | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'exiting'; code: number }): void {
+    if (m.kind === 'store-set' || m.kind === 'store-delete') { this.store.apply(m as StoreWrite); return; }
+    if (m.kind === 'exiting') {
+      // process.exit() in the thread: its exit handlers ran, no more JS runs
+      // there; the 'exit' event would come ~20 ms later.
+      if (g.worker === worker && g.state !== 'stopping' && g.state !== 'stopped') void this.onDeath(g, 'exit', { code: m.code });
+      return;
+    }
+    if (m.kind === 'log') { this.log('log', m.server, undefined, { event: m.event, ...(m.detail ?? {}) }); return; }
+    if (g.worker !== worker) return;
+    if (m.kind === 'running') {
+      g.state = 'running'; g.loopStarted = true;
+      const now = monotonicMs();
+      for (const s of g.servers) {
+        this.log('running', s.spec.name, s.cb.generation);
+        s.lastBeatChange = now;
+      }
+      for (const r of g.pendingRecoveries) r.runningAt = now;
+      if (g.pendingRecoveries.length > 0) this.notifyPeers(g);
+      g.resolveRunning();
+    } else if (m.kind === 'stopped') {
+      g.state = 'stopped';
+      for (const s of g.servers) this.log('stopped', s.spec.name, s.cb.generation);
+    }
+  }
+
+  // ---------------------------------------------------------------- failure handling
+
+  private async onDeath(g: GroupRt, cause: Recovery['cause'], detail: Record<string, unknown>): Promise<void> {
+    if (g.deathHandled || this.stopping) return;
+    g.deathHandled = true;
+    const detectedAt = monotonicMs();
+    g.state = 'dead';
+    const old = g.worker;
+    for (const s of g.servers) {
+      s.cb.state = ServerState.Dead;
+      this.log(cause, s.spec.name, s.cb.generation, detail);
+    }
+    if (cause === 'hang' && old !== null) await old.terminate();
+    // The dead loop may have counted itself runnable; a parked one had not.
+    const bell = new Int32Array(g.doorbell);
+    if (g.loopStarted && Atomics.load(bell, BELL_SLEEPING) === 0) Atomics.sub(this.sys, SYS_RUNNABLE, 1);
+    Atomics.store(bell, BELL_SLEEPING, 0);
+    g.loopStarted = false;
+    // Crash-loop limit and back-off.
+    const p = this.manifest.supervisor.restart;
+    g.restartTimes = g.restartTimes.filter((t) => detectedAt - t < p.windowMs);
+    if (g.restartTimes.length >= p.maxRestarts) {
+      g.state = 'failed';
+      for (const s of g.servers) { s.cb.state = ServerState.Failed; this.log('failed', s.spec.name, s.cb.generation, { restartsInWindow: g.restartTimes.length, windowMs: p.windowMs }); }
+      return;
+    }
+    g.consecutive = detectedAt - g.lastRestartAt < p.backoffResetMs ? g.consecutive + 1 : 0;
+    const delay = g.consecutive === 0 ? 0 : Math.min(p.backoffBaseMs * 2 ** (g.consecutive - 1), p.backoffMaxMs);
+    g.pendingRecoveries = g.servers.map((s) => ({
+      server: s.spec.name, generation: s.cb.generation + 1, cause,
+      downAt: s.cb.faultAt > 0 ? s.cb.faultAt : detectedAt, detectedAt, runningAt: NaN, firstMessageAt: NaN, recoveryMs: NaN,
+    }));
+    if (delay > 0) {
+      for (const s of g.servers) this.log('backoff', s.spec.name, s.cb.generation, { delayMs: delay });
+      await new Promise((r) => setTimeout(r, delay));
+      if (this.stopping) return;
+    }
+    g.restartTimes.push(monotonicMs());
+    g.lastRestartAt = monotonicMs();
+    // Give back what the dead servers held, then the new generation.
+    for (const s of g.servers) this.reclaim(s);
+    for (const s of g.servers) s.cb.prepareSuccessor(s.cb.generation + 1, true);
+    this.recoveries.push(...g.pendingRecoveries);
+    for (const r of g.pendingRecoveries) this.log('restart', r.server, r.generation, { cause, delayMs: delay });
+    this.watchFirstMessages();
+    const worker = await this.takeSpare(g);
+    if (this.stopping) { await worker.terminate(); return; }
+    this.activate(g, worker);
+  }
+
+  /** pool.ts reclaimHeldBy for every pool, exempting buffers still queued to `s`. */
+  private reclaim(s: ServerRt): void {
+    for (const p of this.pools) {
+      if (p.owner === s) continue; // the owner's successor resets its own pools
+      const queued = new Set<number>();
+      const geometry = p.geometry;
+      for (const c of s.inputs) {
+        if (c.sab === null) continue;
+        const w = new Int32Array(c.sab);
+        const cap = c.spec.capacity;
+        const tail = Atomics.load(w, RING_TAIL);
+        for (let i = Atomics.load(w, RING_HEAD); i !== tail; i = (i + 1) | 0) {
+          const at = RING_HEADER_WORDS + (i & (cap - 1)) * MSG_WORDS;
+          if ((w[at + MSG_POOL]! & 0xffff) === p.id) {
+            const idx = geometry.indexOf(w[at + MSG_OFFSET]! >>> 0);
+            if (idx >= 0) queued.add(idx);
+          }
+        }
+      }
+      const n = reclaimHeldBy(p.sab, s.index, queued);
+      if (n > 0) this.log('reclaim', s.spec.name, s.cb.generation, { pool: p.spec.name, buffers: n });
+    }
+  }
+
+  private notifyPeers(g: GroupRt): void {
+    const notified = new Set<string>();
+    for (const s of g.servers) {
+      for (const c of [...s.inputs, ...s.outputs]) {
+        const peer = c.from === s ? c.to : c.from;
+        if (peer.group === g) continue;
+        const key = `${peer.spec.name}<${s.spec.name}`;
+        if (notified.has(key)) continue;
+        notified.add(key);
+        this.control(peer.group, { kind: 'peer-restarted', target: peer.spec.name, peer: s.spec.name, generation: s.cb.generation });
+        this.log('peer-notified', peer.spec.name, peer.cb.generation, { peer: s.spec.name, peerGeneration: s.cb.generation });
+      }
+    }
+    g.pendingRecoveries = [];
+  }
+
+  private watchFirstMessages(): void {
+    if (this.firstMsgTimer !== null) return;
+    this.firstMsgTimer = setInterval(() => {
+      let pending = 0;
+      for (const r of this.recoveries) {
+        if (!Number.isNaN(r.firstMessageAt)) continue;
+        const s = this.byName.get(r.server)!;
+        if (s.cb.generation !== r.generation) continue; // superseded
+        const at = s.cb.firstMessageAt;
+        if (at > 0) {
+          r.firstMessageAt = at;
+          r.recoveryMs = at - r.downAt;
+          this.log('first-message', r.server, r.generation, { recoveryMs: r.recoveryMs, cause: r.cause });
+        } else pending++;
+      }
+      if (pending === 0 && this.firstMsgTimer !== null) { clearInterval(this.firstMsgTimer); this.firstMsgTimer = null; }
+    }, 1);
+    this.firstMsgTimer.unref();
+  }
+
+  private checkHangs(): void {
+    const now = monotonicMs();
+    const timeout = this.manifest.supervisor.hangTimeoutMs;
+    for (const g of this.groups) {
+      if (g.state !== 'running' || !g.loopStarted) continue;
+      for (const s of g.servers) {
+        const hb = s.cb.heartbeat;
+        if (hb !== s.lastHeartbeat) { s.lastHeartbeat = hb; s.lastBeatChange = now; continue; }
+        if (now - s.lastBeatChange < timeout) continue;
+        let queued = 0;
+        for (const c of s.inputs) if (c.sab !== null) queued += ringOccupancy(new Int32Array(c.sab));
+        if (queued > 0) {
+          void this.onDeath(g, 'hang', { heartbeat: hb, queued, silentMs: Math.round(now - s.lastBeatChange) });
+          break;
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** Fault injection: make a named server crash, hang, exit or run out of memory. */
+  inject(server: string, fault: FaultKind): void {
+    const s = this.byName.get(server);
+    if (s === undefined) throw new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${server}"`);
+    this.log('fault-injected', server, s.cb.generation, { fault });
+    this.control(s.group, { kind: 'fault', target: server, fault });
+  }
+
+  /** Current generation of a server. */
+  generation(server: string): number {
+    return this.byName.get(server)?.cb.generation ?? 0;
+  }
+
+  /** Resolves when every thread is running (e.g. after a restart). */
+  async whenRunning(server: string, generation: number, timeoutMs = 5000): Promise<void> {
+    const s = this.byName.get(server);
+    if (s === undefined) throw new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${server}"`);
+    const t0 = monotonicMs();
+    while (!(s.cb.generation >= generation && s.group.state === 'running')) {
+      if (monotonicMs() - t0 > timeoutMs) throw new NewtosError('ETIMEDOUT', `${server} did not reach generation ${generation}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** Statistics of every server, read from shared memory. */
+  snapshot(): SystemSnapshot {
+    const chan = (c: ChannelRt, out: boolean): ChannelStats => {
+      const w = c.sab === null ? null : new Int32Array(c.sab);
+      const counters = w === null ? { published: 0, freed: 0 } : ringCounters(w);
+      return {
+        endpoint: out ? c.fromEndpoint : c.toEndpoint, peer: out ? c.to.spec.name : c.from.spec.name,
+        transport: c.spec.transport, messages: out ? counters.published : counters.freed,
+        occupancy: w === null ? 0 : ringOccupancy(w),
+      };
+    };
+    return {
+      at: monotonicMs(),
+      runnableThreads: Atomics.load(this.sys, SYS_RUNNABLE),
+      cores: Atomics.load(this.sys, SYS_CORES),
+      servers: this.servers.map((s) => {
+        const c = s.cb.snapshot();
+        return {
+          ...c, name: s.spec.name, thread: s.group.servers[0]!.spec.name, stateName: STATE_NAMES[c.state] ?? String(c.state),
+          inputs: s.inputs.map((x) => chan(x, false)), outputs: s.outputs.map((x) => chan(x, true)),
+        };
+      }),
+      pools: this.pools.map((p) => ({ name: p.spec.name, owner: p.owner.spec.name, buffers: p.spec.count, ...poolCensus(p.sab) })),
+    };
+  }
+
+  /** Stops every thread (orderly 'stop', then terminate after `graceMs`) and the spares. */
+  async stop(graceMs = 1000): Promise<void> {
+    this.stopping = true;
+    if (this.hangTimer) clearInterval(this.hangTimer);
+    if (this.firstMsgTimer) clearInterval(this.firstMsgTimer);
+    const waits: Promise<unknown>[] = [];
+    for (const g of this.groups) {
+      const w = g.worker;
+      if (w === null || g.state === 'dead' || g.state === 'failed' || g.state === 'stopped') { if (w) waits.push(w.terminate()); continue; }
+      g.state = 'stopping';
+      waits.push(new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { void w.terminate().then(() => resolve()); }, graceMs);
+        w.once('exit', () => { clearTimeout(timer); resolve(); });
+        this.control(g, { kind: 'stop' });
+      }));
+    }
+    for (const list of this.spares.values()) for (const s of list.splice(0)) waits.push(s.worker.terminate());
+    await Promise.all(waits);
+    for (const g of this.groups) g.control?.close();
+  }
+
+  private control(g: GroupRt, m: ControlMessage, transfer: MessagePort[] = []): void {
+    if (g.control === null) return;
+    g.control.postMessage(m, transfer);
+    g.ringer.signalControl();
+  }
+
+  private log(type: SupervisorEventType, server?: string, generation?: number, detail?: Record<string, unknown>): void {
+    const e: SupervisorEvent = {
+      t: monotonicMs(), wall: Date.now(), type,
+      ...(server !== undefined ? { server } : {}), ...(generation !== undefined ? { generation } : {}), ...(detail ? { detail } : {}),
+    };
+    this.events.push(e);
+    if (this.events.length > 100_000) this.events.splice(0, this.events.length - 50_000);
+    this.emit('event', e);
+  }
+}
+
+export function manifestError(issues: readonly ManifestIssue[]): NewtosError & { issues: readonly ManifestIssue[] } {
+  const err = new NewtosError('ERR_MANIFEST', `invalid manifest: ${formatIssues(issues)}`) as NewtosError & { issues: readonly ManifestIssue[] };
+  err.issues = issues;
+  return err;
+}

@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { createRing } from '../../src/substrate/ring.js';
+import { createDoorbell, DoorbellRinger, DoorbellSleeper, waitAsync } from '../../src/substrate/doorbell.js';
+import { AdaptivePolling } from '../../src/substrate/server-loop.js';
+import type { DoorbellStressResult } from '../../src/substrate/examples/doorbell-stress.js';
+import { BELL_SLEEPING } from '../../src/substrate/layout.js';
+
+function run(data: object): Promise<DoorbellStressResult> {
+  const url = new URL('../../src/substrate/examples/doorbell-stress.js', import.meta.url);
+  return new Promise((resolve, reject) => {
+    const w = new Worker(fileURLToPath(url), { workerData: data });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+}
+
+test('a producer does not notify an awake consumer, and does notify a sleeping one', () => {
+  const bell = createDoorbell();
+  const ringer = new DoorbellRinger(bell);
+  assert.equal(ringer.ring(), false);
+  const sleeper = new DoorbellSleeper(bell);
+  // stillIdle runs with the flag raised: a ring from there must stop the park.
+  const r = sleeper.park(10_000, () => { assert.equal(ringer.ring(), true); return true; });
+  assert.equal(r, 'woken');
+  assert.equal(new Int32Array(bell)[BELL_SLEEPING], 0, 'the sleeper cleared its own flag');
+  assert.equal(sleeper.park(10_000, () => false), 'not-parked');
+  assert.equal(sleeper.park(1, () => true), 'timed-out');
+});
+
+test('doorbell stress with random pauses on both sides: no lost wake-up, no lost message', async () => {
+  const count = 30_000;
+  for (const seed of [1, 99]) {
+    const ring = createRing(64, 1);
+    const bell = createDoorbell();
+    const [p, c] = await Promise.all([
+      run({ role: 'producer', ring, bell, count, seed: seed * 7 + 3, parkTimeoutMs: 10_000 }),
+      run({ role: 'consumer', ring, bell, count, seed, parkTimeoutMs: 10_000 }),
+    ]);
+    assert.equal(c.received, count);
+    assert.equal(c.errors, 0, 'every message, in order');
+    assert.equal(c.timeouts, 0, 'no park outlived a waiting message (a lost wake-up would time out after 10 s)');
+    assert.ok(c.parks > 100, `the consumer really parked (${c.parks})`);
+    assert.ok(p.notifies >= c.wakeups);
+    console.log(`# doorbell stress seed ${seed}: ${c.parks} parks, ${c.wakeups} wake-ups, ${p.notifies} notifies`);
+  }
+});
+
+test('waitAsync keeps the application thread alive and resolves on a ring from another thread', async () => {
+  const bell = createDoorbell();
+  const sleeper = new DoorbellSleeper(bell);
+  const code = `
+    const { workerData } = require('node:worker_threads');
+    const w = new Int32Array(workerData);
+    const until = Date.now() + 30; while (Date.now() < until) {}
+    while (Atomics.load(w, ${BELL_SLEEPING}) === 0) {}
+    Atomics.add(w, 0, 1); Atomics.notify(w, 0);`;
+  const wk = new Worker(code, { eval: true, workerData: bell });
+  const r = await sleeper.parkAsync(10_000, () => true);
+  assert.equal(r, 'woken');
+  await new Promise((res) => wk.once('exit', res));
+  assert.equal(await waitAsync(new Int32Array(bell), 0, 12345, 1000), 'not-equal');
+});
+
+test('adaptive polling spins only when the next message is likely sooner than a park', () => {
+  const p = new AdaptivePolling('adaptive', 30, 200);
+  assert.equal(p.spinUntil(1, 2), -Infinity, 'no history: park');
+  for (let t = 0; t < 1; t += 0.005) p.onWork(t); // a message every 5 us
+  assert.ok(p.meanGapMs < 0.01);
+  const until = p.spinUntil(1, 2);
+  assert.ok(until > 0.995 && until <= 0.995 + 0.2, `spins a little past the last arrival (${until})`);
+  assert.equal(p.spinUntil(3, 2), -Infinity, 'more runnable threads than cores: park');
+  for (let t = 1; t < 20; t += 1) p.onWork(t); // a message every ms
+  assert.equal(p.spinUntil(1, 2), -Infinity, 'sparse traffic: park');
+  assert.equal(new AdaptivePolling('busy', 30, 200).spinUntil(9, 2), Infinity);
+  assert.equal(new AdaptivePolling('sleep', 30, 200).spinUntil(0, 2), -Infinity);
+});
