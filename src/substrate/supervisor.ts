@@ -353,7 +353,7 @@ export class Supervisor extends EventEmitter {
     g.control?.close();
     g.worker = worker; g.control = control.port1; g.state = 'starting'; g.loopStarted = false; g.deathHandled = false;
     for (const s of g.servers) { s.cb.state = ServerState.Starting; s.lastHeartbeat = -1; }
-    worker.on('message', (m: HostReport | { kind: 'running' } | { kind: 'stopped' } | { kind: 'exiting'; code: number }) => this.onReport(g, worker, m));
+    worker.on('message', (m: HostReport | { kind: 'running' } | { kind: 'stopped' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string }) => this.onReport(g, worker, m));
     worker.on('error', (err: Error & { code?: string }) => {
       if (g.worker !== worker) return;
       void this.onDeath(g, err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : 'crash', { error: err.message, code: err.code });
@@ -390,8 +390,13 @@ export class Supervisor extends EventEmitter {
     return end;
   }
 
-  private onReport(g: GroupRt, worker: Worker, m: HostReport | { kind: 'running' } | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'exiting'; code: number }): void {
+  private onReport(g: GroupRt, worker: Worker, m: HostReport | { kind: 'running' } | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string }): void {
     if (m.kind === 'store-set' || m.kind === 'store-delete') { this.store.apply(m as StoreWrite); return; }
+    if (m.kind === 'crashing') {
+      // An uncaught error left the server loop; the thread runs no more server code.
+      if (g.worker === worker && g.state !== 'stopping' && g.state !== 'stopped') void this.onDeath(g, 'crash', { error: m.error });
+      return;
+    }
     if (m.kind === 'exiting') {
       // process.exit() in the thread: its exit handlers ran, no more JS runs
       // there; the 'exit' event would come ~20 ms later.

@@ -24,7 +24,14 @@ async function main(): Promise<void> {
       // An exit() anywhere in a server: tell the supervisor at once.
       process.on('exit', (code) => { if (!stopping) port.postMessage({ kind: 'exiting', code }); });
       port.postMessage({ kind: 'running' });
-      loop.run();
+      try {
+        loop.run();
+      } catch (err) {
+        // Tell the supervisor before the thread unwinds; then crash for real.
+        stopping = true;
+        port.postMessage({ kind: 'crashing', error: err instanceof Error ? err.message : String(err) });
+        throw err;
+      }
       stopping = true;
       port.postMessage({ kind: 'stopped' });
       port.close();
