@@ -787,8 +787,8 @@ export class TcpEngine implements EngineContext {
     // half the buffer or less and reading lets it at least double, say so now.
     const cap = t.recvBuf.capacity;
     const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
-    const free = t.recvBuf.freeSpace();
-    if (2 * cur <= cap && free >= 2 * cur && free - cur >= Math.min(t.advMss, cap >>> 1)) {
+    const maxWnd = Math.min(t.recvBuf.freeSpace(), 65535 * 2 ** t.rcvWndScale);
+    if (2 * cur <= maxWnd && maxWnd - cur >= Math.min(t.advMss, cap >>> 1)) {
       t.ackNow = true;
       output(this, t, now);
     }

@@ -197,6 +197,7 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
     if (!processAck(ctx, t, seg, now)) return;
     if (t.persisting && t.sndWnd > 0) {
       t.persisting = false;
+      t.persistBackoff = 0;
       t.rtoAt = Infinity;
     }
     t.persistProbes = 0;

@@ -14,7 +14,7 @@
 import { TcpFlag, emitTcpHeader, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
 import type { EngineContext } from './context.js';
 import { seqDiff, seqGt, seqLt } from './seqnum.js';
-import { pipeBytes, nextLostHole, sackedEndAt } from './recovery.js';
+import { pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
 
@@ -150,11 +150,17 @@ export function output(ctx: EngineContext, t: Tcb, now: number): void {
 
 function sendData(ctx: EngineContext, t: Tcb, now: number): void {
   const mss = t.sndMss;
-  // RFC 6675 §5 (3)/(4): while in recovery, retransmit lost holes first.
+  // RFC 6675 §5 (3)/(4): while in recovery, NextSeg: lost holes first (rule 1), then
+  // new data (rule 2, the loop below), then holes not yet deemed lost (rule 3).
   if (t.inRecovery && t.sackEnabled) {
     for (;;) {
       if (t.cc.cwnd - pipeBytes(t) < mss) return;
-      const hole = nextLostHole(t, mss);
+      let hole = nextLostHole(t, false);
+      if (hole < 0) {
+        const unsent = seqDiff((t.sndBufSeq + t.sendBuf.available()) >>> 0, t.sndNxt) > 0;
+        if (unsent && seqDiff((t.sndUna + t.sndWnd) >>> 0, t.sndNxt) > 0) break;
+        hole = nextLostHole(t, true);
+      }
       if (hole < 0) break;
       const len = Math.min(mss, t.holeLen);
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
@@ -177,7 +183,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     const queued = t.sendBuf.available();
     const dataEnd = (t.sndBufSeq + queued) >>> 0;
     const avail = Math.max(0, seqDiff(dataEnd, seq));
-    const flight = t.inRecovery ? pipeBytes(t) : seqDiff(seq, t.sndUna);
+    const flight = t.inRecovery ? pipeBytes(t) : seqDiff(seq, t.sndUna) - (t.sackedBytes > 0 ? sackedBelow(t, seq) : 0);
     const wndRoom = seqDiff((t.sndUna + t.sndWnd) >>> 0, seq);
     // RFC 3042 limited transmit: the first two duplicate ACKs each allow one new segment.
     if (flight === 0 && avail > 0) t.cc.onIdle(now, t.rtt.rto);

@@ -147,9 +147,25 @@ export function pipeBytes(t: Tcb): number {
   return Math.max(0, outstanding - t.sackedBytes - lost + retrans);
 }
 
-/** RFC 6675 NextSeg (1): the first lost, not yet retransmitted byte, or -1; its hole length in t.holeLen. */
-export function nextLostHole(t: Tcb, _mss: number): number {
-  const edge = lossEdge(t);
+/** SACKed bytes below seq. */
+export function sackedBelow(t: Tcb, seq: number): number {
+  const a = t.sacked;
+  let n = 0;
+  for (let i = 0; i < a.length; i += 2) {
+    if (!seqLt(a[i]!, seq)) break;
+    n += seqDiff(seqLt(a[i + 1]!, seq) ? a[i + 1]! : seq, a[i]!);
+  }
+  return n;
+}
+
+/**
+ * RFC 6675 NextSeg rule (1): the first lost, not yet retransmitted byte; with
+ * `rule3`, the first unSACKed byte above HighRxt below the highest SACKed byte
+ * (rule (3)). -1 if none; the hole's length in t.holeLen.
+ */
+export function nextLostHole(t: Tcb, rule3: boolean): number {
+  const a0 = t.sacked;
+  const edge = rule3 ? (a0.length > 0 ? a0[a0.length - 1]! : t.sndUna) : lossEdge(t);
   let s = seqGt(t.highRxt, t.sndUna) ? t.highRxt : t.sndUna;
   const a = t.sacked;
   for (let i = 0; i <= a.length; i += 2) {

@@ -128,6 +128,8 @@ export class Tcb {
   keepaliveProbes = 0;
   /** Zero-window probes sent without an ACK in reply. */
   persistProbes = 0;
+  /** Persist timer back-off exponent (kept while the window stays closed). */
+  persistBackoff = 0;
   lastRecv = 0;
   /** The deadline last registered in the engine's timer heap (to avoid duplicates). */
   heapAt = Infinity;

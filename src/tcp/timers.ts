@@ -62,7 +62,8 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
     }
     ctx.counters.zeroWindowProbes++;
     sendSegment(ctx, t, TcpFlag.ACK, seqAdd(t.sndUna, -1), 0, now);
-    t.rtoAt = now + Math.min(ctx.maxRto, t.rtt.rto * 2 ** t.persistProbes);
+    t.persistBackoff++;
+    t.rtoAt = now + Math.min(ctx.maxRto, t.rtt.rto * 2 ** t.persistBackoff);
     ctx.timersChanged(t);
     return;
   }

@@ -182,12 +182,11 @@ export class Harness {
     const seqRel = p.seq ?? 0;
     const payload = new Uint8Array(p.len);
     for (let i = 0; i < p.len; i++) payload[i] = patternByte(seqRel - 1 + i);
-    if (p.ack !== undefined && this.iss === undefined) this.fail('ack before the engine ISS is known');
     const repr: TcpRepr = {
       srcPort: PEER_PORT,
       dstPort: this.enginePort,
       seq: (PEER_ISN + seqRel) >>> 0,
-      ack: p.ack !== undefined ? (this.iss! + p.ack) >>> 0 : 0,
+      ack: p.ack !== undefined ? ((this.iss ?? 0) + p.ack) >>> 0 : 0,
       flags: p.flags,
       window: p.win ?? 65535,
       ...o,
@@ -206,7 +205,7 @@ export class Harness {
   private parseOptions(text: string, incoming: boolean): Partial<TcpRepr> & { any?: Set<string> } {
     const out: { mss?: number; windowScale?: number; sackPermitted?: boolean; timestamp?: { val: number; ecr: number }; sack?: SackBlock[] } = {};
     const any = new Set<string>();
-    if (text.trim() === '') return out;
+    if (text.trim() === '') return { ...out, any };
     for (const part of text.split(',').map((s) => s.trim())) {
       const w = part.split(/\s+/);
       switch (w[0]) {
@@ -255,7 +254,7 @@ export class Harness {
         this.iss = (got.seq - p.seq) >>> 0;
         if (this.enginePort === LOCAL_PORT || this.listener < 0) this.enginePort = got.srcPort;
       }
-      const rel = (got.seq - this.iss!) | 0;
+      const rel = (got.seq - (this.iss ?? 0)) | 0;
       if (rel !== p.seq) this.fail(`seq ${rel}, expected ${p.seq}: ${desc}`);
       if ((got.payload?.length ?? 0) !== p.len) this.fail(`length ${got.payload?.length ?? 0}, expected ${p.len}: ${desc}`);
     }
@@ -310,7 +309,7 @@ export class Harness {
       }
       case 'read': {
         const n = Number(w[1]);
-        const buf = new Uint8Array(n + 1);
+        const buf = new Uint8Array(n);
         const got = e.receive(this.conn, buf, this.now);
         if (got !== n) this.fail(`read ${got} bytes, expected ${n}`);
         break;
@@ -367,6 +366,24 @@ export class Harness {
 }
 
 /** Run a script on a fresh harness; returns it for further checks. */
+/** Passive open without options from the peer (MSS 1000, no SACK/TS/scaling), RTT 10 ms. */
+export const PASSIVE = `
+  0    listen
+  0    < S 0:0(0) win 65535 <mss 1000>
+  0    > S. 0:0(0) ack 1 <mss 1460>
+  +10  < . 1:1(0) ack 1 win 65535
+  +0   accept
+`;
+
+/** Passive open with SACK-permitted (no timestamps), MSS 1000. */
+export const PASSIVE_SACK = `
+  0    listen
+  0    < S 0:0(0) win 65535 <mss 1000,sackOK>
+  0    > S. 0:0(0) ack 1 <mss 1460,sackOK>
+  +10  < . 1:1(0) ack 1 win 65535
+  +0   accept
+`;
+
 export function runScript(script: string, options: Partial<TcpEngineOptions> = {}): Harness {
   const h = new Harness(options);
   h.run(script);
