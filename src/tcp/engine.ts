@@ -370,6 +370,8 @@ export class TcpEngine implements EngineContext {
     t.irs = peerIsn;
     t.rcvNxt = seg.seq;
     t.lastAckSent = t.rcvNxt;
+    // The window our cookie SYN-ACK advertised (unscaled, RFC 7323 §2.2).
+    t.rcvAdv = seqAdd(t.rcvNxt, Math.min(65535, l.opts.recvBufferSize));
     t.iss = iss;
     t.sndUna = t.iss;
     t.sndNxt = t.sndMax = seqAdd(iss, 1);
@@ -856,9 +858,9 @@ export class TcpEngine implements EngineContext {
     const s = t.state;
     if (s === TcpState.SynReceived || s === TcpState.Established || s === TcpState.FinWait1
         || s === TcpState.FinWait2 || s === TcpState.CloseWait) {
-      // <SEQ=SND.NXT><CTL=RST>
+      // <SEQ=SND.NXT><CTL=RST>; with ACK set, as Linux sends it (tcp_send_active_reset).
       this.counters.rstsOut++;
-      sendSegment(this, t, TcpFlag.RST, t.sndNxt, 0, now);
+      sendSegment(this, t, TcpFlag.RST | TcpFlag.ACK, t.sndNxt, 0, now);
     }
     t.released = true;
     this.connectionClosed(t);

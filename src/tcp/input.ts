@@ -242,6 +242,8 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
     if (!t.rcvFinKnown && (t.state === TcpState.Established || t.state === TcpState.FinWait1 || t.state === TcpState.FinWait2 || t.state === TcpState.SynReceived)) {
       t.rcvFinKnown = true;
       t.rcvFinSeq = seqAdd(seg.seq, seg.payloadLen);
+      // A FIN beyond a hole is out-of-order data too: ACK at once (RFC 5681 §4.2).
+      if (t.rcvNxt !== t.rcvFinSeq) t.ackNow = true;
     }
   }
   if (t.rcvFinKnown && t.rcvNxt === t.rcvFinSeq) processFin(ctx, t, now);
