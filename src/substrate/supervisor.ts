@@ -161,6 +161,7 @@ interface GroupRt {
   pendingRecoveries: Recovery[];
   running: Promise<void>;
   resolveRunning: () => void;
+  activatedAt: number;
 }
 
 interface Spare {
@@ -229,7 +230,7 @@ export class Supervisor extends EventEmitter {
       const g: GroupRt = {
         id, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
         worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
-        restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning,
+        restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
       };
       for (const s of servers) s.group = g;
       this.groups.push(g);
@@ -353,7 +354,7 @@ export class Supervisor extends EventEmitter {
     g.control?.close();
     g.worker = worker; g.control = control.port1; g.state = 'starting'; g.loopStarted = false; g.deathHandled = false;
     for (const s of g.servers) { s.cb.state = ServerState.Starting; s.lastHeartbeat = -1; }
-    worker.on('message', (m: HostReport | { kind: 'running' } | { kind: 'stopped' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string }) => this.onReport(g, worker, m));
+    worker.on('message', (m: HostReport | { kind: 'running'; receivedAt: number; builtAt: number } | { kind: 'stopped' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string }) => this.onReport(g, worker, m));
     worker.on('error', (err: Error & { code?: string }) => {
       if (g.worker !== worker) return;
       void this.onDeath(g, err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : 'crash', { error: err.message, code: err.code });
@@ -363,6 +364,7 @@ export class Supervisor extends EventEmitter {
       if (g.state === 'stopping' || g.state === 'stopped') { g.state = 'stopped'; return; }
       void this.onDeath(g, 'exit', { code });
     });
+    g.activatedAt = monotonicMs();
     worker.postMessage({ kind: 'activate', assignment }, transfer);
   }
 
@@ -390,7 +392,7 @@ export class Supervisor extends EventEmitter {
     return end;
   }
 
-  private onReport(g: GroupRt, worker: Worker, m: HostReport | { kind: 'running' } | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string }): void {
+  private onReport(g: GroupRt, worker: Worker, m: HostReport | { kind: 'running'; receivedAt: number; builtAt: number } | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string }): void {
     if (m.kind === 'store-set' || m.kind === 'store-delete') { this.store.apply(m as StoreWrite); return; }
     if (m.kind === 'crashing') {
       // An uncaught error left the server loop; the thread runs no more server code.
@@ -408,8 +410,9 @@ export class Supervisor extends EventEmitter {
     if (m.kind === 'running') {
       g.state = 'running'; g.loopStarted = true;
       const now = monotonicMs();
+      const detail = { activatedAt: g.activatedAt, receivedAt: m.receivedAt, builtAt: m.builtAt };
       for (const s of g.servers) {
-        this.log('running', s.spec.name, s.cb.generation);
+        this.log('running', s.spec.name, s.cb.generation, detail);
         s.lastBeatChange = now;
       }
       for (const r of g.pendingRecoveries) r.runningAt = now;

@@ -9,6 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { buildHost, moduleUrl, type HostAssignment, type HostReport } from './host.js';
+import { monotonicMs } from './stats.js';
 
 interface ActivateMessage { readonly kind: 'activate'; readonly assignment: HostAssignment }
 
@@ -19,11 +20,13 @@ async function main(): Promise<void> {
   const report = (r: HostReport): void => port.postMessage(r);
   let stopping = false;
   port.once('message', (msg: ActivateMessage) => {
+    const receivedAt = monotonicMs();
     void (async () => {
       const loop = await buildHost(msg.assignment, report);
+      const builtAt = monotonicMs();
       // An exit() anywhere in a server: tell the supervisor at once.
       process.on('exit', (code) => { if (!stopping) port.postMessage({ kind: 'exiting', code }); });
-      port.postMessage({ kind: 'running' });
+      port.postMessage({ kind: 'running', receivedAt, builtAt });
       try {
         loop.run();
       } catch (err) {
