@@ -29,3 +29,5 @@ export type {
 } from './supervisor.js';
 export { chainManifest, createSinkResults, exampleModule } from './examples/chain.js';
 export { SINK_RESULT } from './examples/sink.js';
+export { runSubstrateDemo } from './demo.js';
+export type { SubstrateDemoOptions, SubstrateDemoSummary } from './demo.js';
