@@ -257,6 +257,6 @@ export class ServerLoop {
     if (fault === 'hang') for (;;) { /* spin forever without a heartbeat */ }
     // 'oom': grow the heap until the worker's resourceLimits kill the thread.
     const hog: unknown[] = [];
-    for (;;) hog.push(new Array<number>(1 << 16).fill(hog.length));
+    for (;;) hog.push(new Array<number>(1 << 20).fill(hog.length));
   }
 }

@@ -15,6 +15,8 @@ export interface ChainOptions {
   readonly capacity?: number;
   readonly polling?: Record<string, unknown>;
   readonly supervisor?: Record<string, unknown>;
+  /** worker resourceLimits for relay1 (OOM tests). */
+  readonly relay1Limits?: Record<string, number>;
 }
 
 export function exampleModule(name: 'source' | 'relay' | 'sink'): string {
@@ -31,7 +33,7 @@ export function chainManifest(o: ChainOptions, results: SharedArrayBuffer): Reco
   return {
     servers: [
       { name: 'source', module: exampleModule('source'), options: { count: o.count, ratePerMs: o.ratePerMs ?? 0, ...(o.usePool ? { pool: 'frames' } : {}) } },
-      { name: 'relay1', module: exampleModule('relay') },
+      { name: 'relay1', module: exampleModule('relay'), ...(o.relay1Limits ? { resourceLimits: o.relay1Limits } : {}) },
       { name: 'relay2', module: exampleModule('relay') },
       { name: 'sink', module: exampleModule('sink'), options: { results } },
     ],

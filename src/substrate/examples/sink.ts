@@ -25,6 +25,9 @@ export function createServer(ctx: ServerContext): ServerCore {
     onMessage(msg) {
       if (msg.type !== EXAMPLE_MSG.DATA) return true;
       const seq = msg.seq;
+      // A pointer of a pool owner's dead generation: drop it before the dedup
+      // sees the seq, so the owner's successor can send that seq again.
+      if (msg.hasBuffer && !ctx.buffers.isCurrent(msg)) { Atomics.add(r, SINK_RESULT.STALE, 1); return true; }
       const verdict = dedup.accept(seq);
       if (verdict === 'duplicate') { Atomics.add(r, SINK_RESULT.DUPLICATES, 1); return true; }
       if (verdict === 'gap') Atomics.add(r, SINK_RESULT.GAPS, 1);

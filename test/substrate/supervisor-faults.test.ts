@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Supervisor } from '../../src/substrate/supervisor.js';
+import { chainManifest, createSinkResults, type ChainOptions } from '../../src/substrate/examples/chain.js';
+import { SINK_RESULT } from '../../src/substrate/examples/sink.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out: ${what}`);
+    await sleep(5);
+  }
+}
+
+async function chain(o: ChainOptions): Promise<{ sup: Supervisor; r: Int32Array }> {
+  const results = createSinkResults();
+  return { sup: await Supervisor.start(chainManifest(o, results)), r: new Int32Array(results) };
+}
+
+function exactlyOnce(r: Int32Array, count: number): void {
+  assert.equal(Atomics.load(r, SINK_RESULT.RECEIVED), count);
+  assert.equal(Atomics.load(r, SINK_RESULT.GAPS), 0);
+  assert.equal(Atomics.load(r, SINK_RESULT.BAD_PAYLOAD), 0);
+}
+
+test('out of memory under worker resourceLimits is detected as oom and restarted; nothing lost', async () => {
+  const count = 40_000;
+  const { sup, r } = await chain({ count, ratePerMs: 40, relay1Limits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }, supervisor: { spares: 1, hangTimeoutMs: 10_000 } });
+  try {
+    await sleep(200);
+    sup.inject('relay1', 'oom');
+    await sup.whenRunning('relay1', 2, 20_000);
+    await until(() => Atomics.load(r, SINK_RESULT.NEXT) >= count, 30_000, 'all messages');
+    exactlyOnce(r, count);
+    assert.equal(sup.recoveries[0]!.cause, 'oom');
+    assert.ok(sup.events.some((e) => e.type === 'oom' && e.server === 'relay1'));
+  } finally {
+    await sup.stop();
+  }
+});
+
+test('crash loop: past maxRestarts within the window the server is marked failed, with back-off between restarts', async () => {
+  const { sup } = await chain({
+    count: 1_000_000, ratePerMs: 20,
+    supervisor: { spares: 1, restart: { maxRestarts: 2, windowMs: 60_000, backoffBaseMs: 30, backoffResetMs: 60_000 } },
+  });
+  try {
+    for (let g = 1; g <= 2; g++) {
+      sup.inject('relay2', 'crash');
+      await sup.whenRunning('relay2', g + 1, 10_000);
+    }
+    sup.inject('relay2', 'crash');
+    await until(() => sup.events.some((e) => e.type === 'failed' && e.server === 'relay2'), 10_000, 'failed event');
+    const relay2 = sup.snapshot().servers.find((s) => s.name === 'relay2')!;
+    assert.equal(relay2.stateName, 'failed');
+    assert.equal(relay2.restarts, 2);
+    const backoffs = sup.events.filter((e) => e.type === 'backoff' && e.server === 'relay2').map((e) => e.detail!.delayMs);
+    assert.deepEqual(backoffs, [30], 'the second quick restart waited backoffBaseMs');
+    for (const e of sup.events) assert.ok(e.t > 0 && e.wall > 0, 'every event has timestamps');
+  } finally {
+    await sup.stop();
+  }
+});
+
+test('data store outlives a restart: the source resumes from its stored position, the sink dedups the overlap', async () => {
+  const count = 60_000;
+  const { sup, r } = await chain({ count, ratePerMs: 30, supervisor: { spares: 1 } });
+  try {
+    await until(() => Atomics.load(r, SINK_RESULT.RECEIVED) > 20_000, 20_000, 'progress');
+    const stored = sup.store.get('source', 'sent') as number;
+    assert.ok(stored >= 4096, `source stored its position (${stored})`);
+    sup.inject('source', 'crash');
+    await sup.whenRunning('source', 2, 10_000);
+    await until(() => Atomics.load(r, SINK_RESULT.NEXT) >= count, 30_000, 'all messages');
+    exactlyOnce(r, count);
+    assert.ok(Atomics.load(r, SINK_RESULT.DUPLICATES) > 0, 'the successor re-sent from its stored position');
+    assert.equal(sup.store.get('source', 'sent'), count);
+    assert.ok(sup.events.some((e) => e.type === 'peer-notified' && e.server === 'relay1' && e.detail!.peer === 'source'));
+  } finally {
+    await sup.stop();
+  }
+});
+
+test('inject on an unknown server throws ERR_UNKNOWN_SERVER', async () => {
+  const { sup } = await chain({ count: 10 });
+  try {
+    assert.throws(() => sup.inject('nope', 'crash'), { code: 'ERR_UNKNOWN_SERVER' });
+  } finally {
+    await sup.stop();
+  }
+});
