@@ -43,11 +43,13 @@ export type NicDropReason =
   | 'tx-oversize' //      longer than MTU + Ethernet header
   | 'tx-runt' //          shorter than an Ethernet header
   | 'tx-no-peer' //       nowhere to send yet (e.g. a listening stream without a client)
+  | 'tx-link-loss' //     virtual switch: lost by the configured loss impairment
+  | 'tx-egress-full' //   virtual switch: a flooded copy found a port's pipe full
   | 'tx-error'; //        the OS refused the frame (link down, socket error)
 
 export const NIC_DROP_REASONS: readonly NicDropReason[] = [
   'rx-oversize', 'rx-runt', 'rx-queue-full', 'rx-bad-encap', 'rx-wrong-vni', 'rx-foreign-peer',
-  'rx-error', 'tx-oversize', 'tx-runt', 'tx-no-peer', 'tx-error',
+  'rx-error', 'tx-oversize', 'tx-runt', 'tx-no-peer', 'tx-link-loss', 'tx-egress-full', 'tx-error',
 ];
 
 /** Per-link counters. Plain numbers; read by the driver's statistics. */

@@ -1,0 +1,444 @@
+/**
+ * The in-process virtual switch: any number of newtos hosts (in any threads)
+ * on one Ethernet segment in shared memory, needing no privileges.
+ *
+ * There is no switch thread. Each port's own driver does its share of the
+ * switching when it transmits: it learns its frames' source MACs into its own
+ * row of a shared MAC table, looks the destination up in every port's row, and
+ * copies the frame into the one-way pipe from itself to that port (every
+ * destination when the MAC is a group address or not yet known: flooding).
+ * A pipe is an SPSC byte ring (src/sockbuf/byte-ring.ts) per ordered pair of
+ * ports, so every ring still has exactly one producer and one consumer.
+ *
+ * Each frame is a record in the pipe:
+ *   +0 u32 frame length | +4 u32 flags (bit 0: reorder) | +8 f64 deliver-at
+ *   (wall-clock ms) | +16 frame bytes
+ * The receiving port copies due records straight into its pool slots. So a
+ * frame is copied twice across the switch, as a NIC's DMA out and in would.
+ *
+ * Impairments, for tests, decided by the sender with a seeded RNG: loss (drop),
+ * delay (deliver-at in the future), link rate (deliver-at paced by
+ * serialisation time, so a full pipe pushes back on the sender), and
+ * reordering (the receiver holds a marked frame back until the next one has
+ * been delivered, or 1 ms has passed).
+ *
+ * Shared memory and who writes what:
+ *   control SAB (Int32 words):
+ *     [0] magic  [1] ports  [2] mtu  [3] ring capacity   (written once at create)
+ *     per port p at PORT_BASE + p * PORT_WORDS:
+ *       +0  MAC-table generation   (written only by port p: Atomics.add after a change)
+ *       +1  MAC count             (only port p)
+ *       +2.. MAC entries, 2 words each (only port p; published by the count/generation store)
+ *   rings SAB: ring (i → j) at ringIndex(i, j) * ringStride.
+ *   doorbells: one substrate doorbell (src/substrate/doorbell.ts) per port. A
+ *     sender rings port p's after a batch; p parks on it. The driver that owns
+ *     port p may use that same doorbell as its server doorbell, so one park
+ *     waits for both its rings and the switch.
+ * A port's MACs are read by other ports whenever the sum of generations moved.
+ */
+import { NewtosError, invalidArg } from '../errors.js';
+import { SeededRng, type Rng } from '../core/rng.js';
+import { ByteRing } from '../sockbuf/byte-ring.js';
+import { DoorbellRinger, DoorbellSleeper, createDoorbell } from '../substrate/doorbell.js';
+import {
+  ETH_HEADER_LEN, NicCounters, VLAN_TAG_LEN, wallClockMs,
+  type FrameHook, type FrameSlots, type NicBackend,
+} from './backend.js';
+
+const MAGIC = 0x56535754; // 'VSWT'
+const H_MAGIC = 0;
+const H_PORTS = 1;
+const H_MTU = 2;
+const H_RING = 3;
+const PORT_BASE = 16;
+const MAX_MACS = 16;
+const P_GEN = 0;
+const P_COUNT = 1;
+const P_MACS = 2;
+const PORT_WORDS = 48; // 2 + 2 * MAX_MACS, rounded up to whole 64-byte lines
+
+const REC_HEADER = 16;
+const FLAG_REORDER = 1;
+/** How long a held-back (reordered) frame waits for a successor at most. */
+const REORDER_HOLD_MS = 1;
+
+export interface VswitchImpairments {
+  /** Probability of dropping a frame, 0..1. */
+  readonly loss?: number;
+  /** One-way delay in ms added to every frame. */
+  readonly delayMs?: number;
+  /** Probability that a frame is delivered after its successor, 0..1. */
+  readonly reorder?: number;
+  /** Egress rate of each port in bits per second (absent: unlimited). */
+  readonly rateBps?: number;
+  /** Seed of the impairment RNG (each port derives its own). */
+  readonly seed?: number;
+}
+
+export interface VswitchOptions {
+  readonly ports: number;
+  /** IP MTU of the segment, 68..65535 (default 1500). */
+  readonly mtu?: number;
+  /** Bytes of each one-way pipe (default: room for 64 full frames, at least 256 KiB). */
+  readonly ringBytes?: number;
+  readonly impairments?: VswitchImpairments;
+}
+
+/** Plain data: post it to a worker and attach a port there. */
+export interface VswitchDescriptor {
+  readonly control: SharedArrayBuffer;
+  readonly rings: SharedArrayBuffer;
+  readonly ports: number;
+  readonly mtu: number;
+  readonly ringCapacity: number;
+  readonly impairments: VswitchImpairments;
+  /** Port p's doorbell: rung by senders to p, parked on by p's owner. */
+  readonly doorbells: readonly SharedArrayBuffer[];
+}
+
+function ringStride(capacity: number): number {
+  return (ByteRing.bytesNeeded(capacity) + 63) & ~63;
+}
+
+function ringIndex(ports: number, from: number, to: number): number {
+  return from * (ports - 1) + (to < from ? to : to - 1);
+}
+
+/** Creates the shared memory of a switch. */
+export function createVswitch(options: VswitchOptions): VswitchDescriptor {
+  const ports = options.ports;
+  if (!Number.isInteger(ports) || ports < 2 || ports > 64) throw invalidArg('ports', 'must be an integer in 2..64');
+  const mtu = options.mtu ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw invalidArg('mtu', 'must be an integer in 68..65535');
+  const maxRecord = REC_HEADER + mtu + ETH_HEADER_LEN + VLAN_TAG_LEN;
+  const ringCapacity = options.ringBytes ?? Math.max(256 * 1024, 64 * maxRecord);
+  if (!Number.isInteger(ringCapacity) || ringCapacity < maxRecord) {
+    throw invalidArg('ringBytes', `must hold at least one full frame (${maxRecord} bytes)`);
+  }
+  const imp = options.impairments ?? {};
+  for (const [name, p] of [['loss', imp.loss], ['reorder', imp.reorder]] as const) {
+    if (p !== undefined && !(p >= 0 && p <= 1)) throw invalidArg(`impairments.${name}`, 'must be in 0..1');
+  }
+  if (imp.delayMs !== undefined && !(imp.delayMs >= 0)) throw invalidArg('impairments.delayMs', 'must be >= 0');
+  if (imp.rateBps !== undefined && !(imp.rateBps > 0)) throw invalidArg('impairments.rateBps', 'must be > 0');
+  const control = new SharedArrayBuffer((PORT_BASE + ports * PORT_WORDS) * 4);
+  const words = new Int32Array(control);
+  words[H_PORTS] = ports;
+  words[H_MTU] = mtu;
+  words[H_RING] = ringCapacity;
+  Atomics.store(words, H_MAGIC, MAGIC);
+  const rings = new SharedArrayBuffer(ports * (ports - 1) * ringStride(ringCapacity));
+  const doorbells = Array.from({ length: ports }, () => createDoorbell());
+  return { control, rings, ports, mtu, ringCapacity, impairments: { ...imp }, doorbells };
+}
+
+export type VswitchPortOptions = {
+  /** MAC of the host on this port; published to the MAC table at once. */
+  readonly mac: Uint8Array;
+  /** Override of the impairment RNG (tests). */
+  readonly rng?: Rng;
+};
+
+/** One host's port on a switch: a NicBackend, usable in the thread that attached it. */
+export class VswitchPort implements NicBackend {
+  readonly kind = 'vswitch';
+  readonly name: string;
+  readonly mtu: number;
+  readonly mac: Uint8Array;
+  readonly counters = new NicCounters();
+  private readonly words: Int32Array;
+  private readonly ports: number;
+  private readonly out: (ByteRing | undefined)[] = [];
+  private readonly in: (ByteRing | undefined)[] = [];
+  private readonly rng: Rng;
+  private readonly imp: VswitchImpairments;
+  private readonly header = new Uint8Array(REC_HEADER);
+  private readonly headerView = new DataView(this.header.buffer);
+  /** Ports to wake at the end of a transmit batch (one doorbell per batch). */
+  private readonly bells: Uint8Array;
+  private readonly ringers: DoorbellRinger[];
+  private readonly sleeper: DoorbellSleeper;
+  private hook: FrameHook | null = null;
+  private closed = false;
+  /** Known MAC (as a 48-bit number) → port, rebuilt when generations move. */
+  private macCache = new Map<number, number>();
+  private macCacheGen = -1;
+  /** Pacing: when this port's egress link is next free (wall-clock ms). */
+  private busyUntil = 0;
+  /** Round-robin start among input pipes. */
+  private nextIn = 0;
+  /** A reordered frame held back: copy and when it was held. */
+  private held: { frame: Uint8Array; since: number } | null = null;
+  private listener: (() => void) | null = null;
+  private listening = false;
+
+  constructor(readonly descriptor: VswitchDescriptor, readonly port: number, options: VswitchPortOptions) {
+    const words = new Int32Array(descriptor.control);
+    if (Atomics.load(words, H_MAGIC) !== MAGIC) throw new NewtosError('ERR_VSWITCH_BAD_MEMORY', 'not a virtual switch');
+    if (!Number.isInteger(port) || port < 0 || port >= descriptor.ports) {
+      throw invalidArg('port', `must be in 0..${descriptor.ports - 1}`);
+    }
+    this.words = words;
+    this.ports = descriptor.ports;
+    this.bells = new Uint8Array(descriptor.ports);
+    this.ringers = descriptor.doorbells.map((d) => new DoorbellRinger(d));
+    this.sleeper = new DoorbellSleeper(descriptor.doorbells[port]!);
+    this.mtu = descriptor.mtu;
+    this.mac = options.mac.slice(0, 6);
+    this.name = `vswitch port ${port}`;
+    this.imp = descriptor.impairments;
+    this.rng = options.rng ?? new SeededRng(((descriptor.impairments.seed ?? 1) * 7919 + port) >>> 0);
+    const stride = ringStride(descriptor.ringCapacity);
+    for (let other = 0; other < this.ports; other++) {
+      if (other === port) { this.out.push(undefined); this.in.push(undefined); continue; }
+      this.out.push(new ByteRing(descriptor.rings, ringIndex(this.ports, port, other) * stride, descriptor.ringCapacity));
+      this.in.push(new ByteRing(descriptor.rings, ringIndex(this.ports, other, port) * stride, descriptor.ringCapacity));
+    }
+    this.learn(this.mac);
+  }
+
+  private base(p: number): number {
+    return PORT_BASE + p * PORT_WORDS;
+  }
+
+  // ---- MAC table ------------------------------------------------------
+
+  /** Adds a unicast source MAC to this port's row (single writer: this port). */
+  private learn(mac: Uint8Array, at = 0): void {
+    if ((mac[at]! & 1) !== 0) return; // group addresses are never sources
+    const key = macKey(mac, at);
+    if (this.macCache.get(key) === this.port) return;
+    const b = this.base(this.port);
+    const count = Atomics.load(this.words, b + P_COUNT);
+    for (let i = 0; i < count; i++) {
+      if (entryKey(this.words, b + P_MACS + 2 * i) === key) return;
+    }
+    // Full row: overwrite entries round-robin (oldest first).
+    const slot = count < MAX_MACS ? count : Atomics.load(this.words, b + P_GEN) % MAX_MACS;
+    this.words[b + P_MACS + 2 * slot] = Math.floor(key / 2 ** 32);
+    this.words[b + P_MACS + 2 * slot + 1] = key % 2 ** 32 | 0;
+    if (count < MAX_MACS) Atomics.store(this.words, b + P_COUNT, count + 1);
+    Atomics.add(this.words, b + P_GEN, 1);
+  }
+
+  private lookup(mac: Uint8Array, at: number): number | undefined {
+    let gen = 0;
+    for (let p = 0; p < this.ports; p++) gen += Atomics.load(this.words, this.base(p) + P_GEN);
+    if (gen !== this.macCacheGen) {
+      const cache = new Map<number, number>();
+      for (let p = 0; p < this.ports; p++) {
+        const b = this.base(p);
+        const count = Atomics.load(this.words, b + P_COUNT);
+        for (let i = 0; i < count; i++) cache.set(entryKey(this.words, b + P_MACS + 2 * i), p);
+      }
+      this.macCache = cache;
+      this.macCacheGen = gen;
+    }
+    return this.macCache.get(macKey(mac, at));
+  }
+
+  // ---- transmit -------------------------------------------------------
+
+  transmit(slots: FrameSlots, count: number): number {
+    this.assertOpen();
+    const limit = Math.min(count, slots.offsets.length, slots.lengths.length);
+    const maxFrame = this.mtu + ETH_HEADER_LEN + VLAN_TAG_LEN;
+    const now = wallClockMs();
+    const bells = this.bells;
+    let i = 0;
+    for (; i < limit; i++) {
+      const off = slots.offsets[i]!;
+      const len = slots.lengths[i]!;
+      if (len < ETH_HEADER_LEN) { this.counters.drop('tx-runt'); continue; }
+      if (len > maxFrame) { this.counters.drop('tx-oversize'); continue; }
+      const mem = slots.memory;
+      this.learn(mem, off + 6);
+      const dest = (mem[off]! & 1) !== 0 ? undefined : this.lookup(mem, off);
+      if (dest === this.port) continue; // addressed to ourselves: a switch does not hairpin
+      const need = REC_HEADER + len;
+      if (dest !== undefined && this.out[dest]!.freeSpace() < need) break; // pipe full: back-pressure
+      const imp = this.imp;
+      if (imp.loss !== undefined && imp.loss > 0 && this.rng.nextU32() < imp.loss * 2 ** 32) {
+        this.counters.drop('tx-link-loss');
+        continue;
+      }
+      let deliverAt = now;
+      if (imp.rateBps !== undefined) {
+        this.busyUntil = Math.max(now, this.busyUntil) + (len * 8 * 1000) / imp.rateBps;
+        deliverAt = this.busyUntil;
+      }
+      if (imp.delayMs !== undefined) deliverAt += imp.delayMs;
+      const flags = imp.reorder !== undefined && imp.reorder > 0 && this.rng.nextU32() < imp.reorder * 2 ** 32
+        ? FLAG_REORDER : 0;
+      this.headerView.setUint32(0, len, true);
+      this.headerView.setUint32(4, flags, true);
+      this.headerView.setFloat64(8, deliverAt, true);
+      const frame = mem.subarray(off, off + len);
+      if (dest !== undefined) {
+        this.put(this.out[dest]!, frame);
+        bells[dest] = 1;
+      } else {
+        for (let p = 0; p < this.ports; p++) {
+          if (p === this.port) continue;
+          const ring = this.out[p]!;
+          if (ring.freeSpace() < need) { this.counters.drop('tx-egress-full'); continue; }
+          this.put(ring, frame);
+          bells[p] = 1;
+        }
+      }
+      this.counters.txFrames++;
+      this.counters.txBytes += len;
+      if (this.hook !== null) this.hook('tx', frame, now);
+    }
+    for (let p = 0; p < this.ports; p++) {
+      if (bells[p] === 0) continue;
+      bells[p] = 0;
+      this.ringers[p]!.ring();
+    }
+    return i;
+  }
+
+  private put(ring: ByteRing, frame: Uint8Array): void {
+    ring.writeAt(0, this.header);
+    ring.writeAt(REC_HEADER, frame);
+    ring.advanceTail(REC_HEADER + frame.length);
+  }
+
+  // ---- receive --------------------------------------------------------
+
+  receive(slots: FrameSlots, max: number): number {
+    this.assertOpen();
+    const limit = Math.min(max, slots.offsets.length, slots.lengths.length);
+    const now = wallClockMs();
+    let n = 0;
+    const deliverHeld = (): void => {
+      const held = this.held!;
+      this.held = null;
+      if (held.frame.length > slots.capacity) { this.counters.drop('rx-oversize'); return; }
+      slots.memory.set(held.frame, slots.offsets[n]!);
+      this.accept(slots, n++, held.frame.length, now);
+    };
+    if (this.held !== null && now - this.held.since >= REORDER_HOLD_MS && n < limit) deliverHeld();
+    for (let k = 0; k < this.ports && n < limit; k++) {
+      const from = (this.nextIn + k) % this.ports;
+      const ring = this.in[from];
+      if (ring === undefined) continue;
+      while (n < limit && ring.available() >= REC_HEADER) {
+        ring.copyOut(0, this.header);
+        const len = this.headerView.getUint32(0, true);
+        const flags = this.headerView.getUint32(4, true);
+        if (this.headerView.getFloat64(8, true) > now) break; // not due yet (FIFO per pipe)
+        if ((flags & FLAG_REORDER) !== 0 && this.held === null) {
+          const frame = new Uint8Array(len);
+          ring.copyOut(REC_HEADER, frame);
+          ring.consume(REC_HEADER + len);
+          this.held = { frame, since: now };
+          continue;
+        }
+        if (len > slots.capacity) {
+          this.counters.drop('rx-oversize');
+        } else {
+          ring.copyOut(REC_HEADER, slots.memory, slots.offsets[n]!, len);
+          this.accept(slots, n++, len, now);
+          if (this.held !== null && n < limit) deliverHeld();
+        }
+        ring.consume(REC_HEADER + len);
+      }
+    }
+    this.nextIn = (this.nextIn + 1) % this.ports;
+    return n;
+  }
+
+  private accept(slots: FrameSlots, i: number, len: number, now: number): void {
+    slots.lengths[i] = len;
+    this.counters.rxFrames++;
+    this.counters.rxBytes += len;
+    if (this.hook !== null) {
+      const off = slots.offsets[i]!;
+      this.hook('rx', slots.memory.subarray(off, off + len), now);
+    }
+  }
+
+  /**
+   * When frames are waiting but not yet due (delay, rate, a held reordered
+   * frame): the wall-clock ms at which the earliest becomes due; 0 if one is
+   * due now; Infinity if the input pipes are empty.
+   */
+  nextDueMs(): number {
+    let due = this.held === null ? Infinity : this.held.since + REORDER_HOLD_MS;
+    for (const ring of this.in) {
+      if (ring === undefined || ring.available() < REC_HEADER) continue;
+      ring.copyOut(0, this.header);
+      due = Math.min(due, this.headerView.getFloat64(8, true));
+    }
+    return due;
+  }
+
+  /**
+   * Blocks (Atomics.wait on the port's doorbell) up to timeoutMs until a frame
+   * is due; true if one is.
+   */
+  waitReadable(timeoutMs: number): boolean {
+    this.assertOpen();
+    const deadline = wallClockMs() + timeoutMs;
+    for (;;) {
+      const now = wallClockMs();
+      const due = this.nextDueMs();
+      if (due <= now) return true;
+      const wait = Math.min(deadline, due) - now;
+      if (wait <= 0) return false;
+      this.sleeper.park(wait, () => this.nextDueMs() > wallClockMs());
+    }
+  }
+
+  /**
+   * For a port served by an event loop: `listener` runs when frames may be
+   * due (parks with Atomics.waitAsync; keeps the thread alive while set).
+   */
+  setReadableListener(listener: (() => void) | null): void {
+    this.listener = listener;
+    if (listener !== null && !this.listening) void this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    this.listening = true;
+    try {
+      while (this.listener !== null && !this.closed) {
+        const now = wallClockMs();
+        const due = this.nextDueMs();
+        if (due <= now) {
+          this.listener();
+          await new Promise((r) => setImmediate(r));
+          continue;
+        }
+        await this.sleeper.parkAsync(due === Infinity ? 1000 : due - now, () => this.nextDueMs() > wallClockMs());
+      }
+    } finally {
+      this.listening = false;
+    }
+  }
+
+  setFrameHook(hook: FrameHook | null): void {
+    this.hook = hook;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener = null;
+    // Wake our own async listener, if parked, so it sees `closed` and ends.
+    new DoorbellRinger(this.descriptor.doorbells[this.port]!).ringAlways();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new NewtosError('ERR_NIC_CLOSED', `${this.name} is closed`);
+  }
+}
+
+function macKey(b: Uint8Array, at: number): number {
+  return ((b[at]! << 8) | b[at + 1]!) * 2 ** 32 + (((b[at + 2]! << 24) | (b[at + 3]! << 16) | (b[at + 4]! << 8) | b[at + 5]!) >>> 0);
+}
+
+function entryKey(words: Int32Array, at: number): number {
+  return (words[at]! & 0xffff) * 2 ** 32 + (words[at + 1]! >>> 0);
+}

@@ -1,0 +1,183 @@
+// The in-process virtual switch: learning, flooding, MTU, back-pressure,
+// impairments (loss, delay, rate, reordering), and two real worker threads
+// exchanging frames through it into their own substrate packet pools.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { contiguousSlots, type FrameSlots } from '../../src/nic/backend.js';
+import { VswitchPort, createVswitch, type VswitchOptions } from '../../src/nic/vswitch.js';
+import type { VswitchWorkerData, VswitchWorkerResult } from './vswitch-worker.js';
+
+const MAC = [0, 1, 2, 3].map((i) => Uint8Array.from([0x02, 0x73, 0x77, 0, 0, i]));
+const BROADCAST = new Uint8Array(6).fill(0xff);
+
+function frame(dst: Uint8Array, src: Uint8Array, seq: number, len = 100): Uint8Array {
+  const f = new Uint8Array(len);
+  f.set(dst, 0); f.set(src, 6); f[12] = 0x88; f[13] = 0xb5;
+  new DataView(f.buffer).setUint32(14, seq);
+  for (let i = 18; i < len; i++) f[i] = (seq + i) & 0xff;
+  return f;
+}
+
+function seqOf(f: Uint8Array): number {
+  return new DataView(f.buffer, f.byteOffset).getUint32(14);
+}
+
+function sw(options: VswitchOptions): VswitchPort[] {
+  const d = createVswitch(options);
+  return Array.from({ length: options.ports }, (_, p) => new VswitchPort(d, p, { mac: MAC[p]! }));
+}
+
+function send(port: VswitchPort, frames: Uint8Array[], slotSize = 2048): number {
+  const slots = contiguousSlots(new Uint8Array(frames.length * slotSize), frames.length, slotSize);
+  frames.forEach((f, i) => { slots.memory.set(f, slots.offsets[i]!); slots.lengths[i] = f.length; });
+  return port.transmit(slots, frames.length);
+}
+
+function recv(port: VswitchPort, max = 64, slotSize = 2048): Uint8Array[] {
+  const slots: FrameSlots = contiguousSlots(new Uint8Array(max * slotSize), max, slotSize);
+  const out: Uint8Array[] = [];
+  for (;;) {
+    const n = port.receive(slots, max);
+    for (let i = 0; i < n; i++) out.push(slots.memory.slice(slots.offsets[i]!, slots.offsets[i]! + slots.lengths[i]!));
+    if (n < max) return out;
+  }
+}
+
+test('vswitch: broadcast floods, unicast goes only to the learnt port', () => {
+  const [a, b, c] = sw({ ports: 3 });
+  // Every port published its own MAC at attach, so unicast is known at once.
+  assert.equal(send(a!, [frame(MAC[1]!, MAC[0]!, 1)]), 1);
+  assert.deepEqual(recv(b!).map(seqOf), [1]);
+  assert.deepEqual(recv(c!), []);
+  send(a!, [frame(BROADCAST, MAC[0]!, 2)]);
+  assert.deepEqual(recv(b!).map(seqOf), [2]);
+  assert.deepEqual(recv(c!).map(seqOf), [2]);
+  // An unknown destination floods too; a source MAC is learnt from traffic.
+  const guest = Uint8Array.from([0x02, 0xaa, 0, 0, 0, 1]);
+  send(a!, [frame(guest, MAC[0]!, 3)]);
+  assert.equal(recv(b!).length + recv(c!).length, 2);
+  send(c!, [frame(MAC[0]!, guest, 4)]); // the guest speaks behind port c
+  assert.deepEqual(recv(a!).map(seqOf), [4]);
+  send(a!, [frame(guest, MAC[0]!, 5)]);
+  assert.deepEqual(recv(c!).map(seqOf), [5]);
+  assert.deepEqual(recv(b!), []);
+  assert.equal(b!.counters.rxFrames, 3);
+});
+
+test('vswitch: MTU 1500..65535: oversize frames dropped at the sender, 64 KiB frames pass', () => {
+  const [a, b] = sw({ ports: 2, mtu: 65535 });
+  const big = frame(MAC[1]!, MAC[0]!, 7, 65535 + 14);
+  assert.equal(send(a!, [big, frame(MAC[1]!, MAC[0]!, 8, 65535 + 19)], 70000), 2);
+  assert.equal(a!.counters.drops['tx-oversize'], 1);
+  const got = recv(b!, 2, 70000);
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0], big);
+  // Into slots too small for it: counted, not delivered.
+  send(a!, [big], 70000);
+  assert.deepEqual(recv(b!, 2, 2048), []);
+  assert.equal(b!.counters.drops['rx-oversize'], 1);
+  const [c] = sw({ ports: 2, mtu: 1500 });
+  assert.equal(send(c!, [frame(MAC[1]!, MAC[0]!, 9, 1519)]), 1);
+  assert.equal(c!.counters.drops['tx-oversize'], 1);
+});
+
+test('vswitch: a full pipe pushes back on unicast; flooding drops per port and counts it', () => {
+  const [a, b] = sw({ ports: 2, ringBytes: 8 * 1024 });
+  const frames = Array.from({ length: 20 }, (_, i) => frame(MAC[1]!, MAC[0]!, i, 1000));
+  const accepted = send(a!, frames);
+  assert.ok(accepted > 0 && accepted < 20, `accepted ${accepted}`);
+  assert.deepEqual(recv(b!).map(seqOf), frames.slice(0, accepted).map(seqOf));
+  assert.equal(send(a!, frames.slice(accepted)), Math.min(20 - accepted, accepted));
+  const bcast = Array.from({ length: 20 }, (_, i) => frame(BROADCAST, MAC[0]!, 100 + i, 1000));
+  assert.equal(send(a!, bcast), 20);
+  assert.ok(a!.counters.drops['tx-egress-full'] > 0);
+});
+
+test('vswitch: loss drops the configured share, deterministically from the seed', () => {
+  const run = (): number[] => {
+    const [a, b] = sw({ ports: 2, ringBytes: 1 << 20, impairments: { loss: 0.3, seed: 42 } });
+    const frames = Array.from({ length: 1000 }, (_, i) => frame(MAC[1]!, MAC[0]!, i, 64));
+    for (let i = 0; i < 1000; i += 100) send(a!, frames.slice(i, i + 100));
+    const got = recv(b!, 1000).map(seqOf);
+    assert.equal(got.length + a!.counters.drops['tx-link-loss'], 1000);
+    return got;
+  };
+  const first = run();
+  assert.ok(first.length > 600 && first.length < 800, `${first.length} of 1000 delivered`);
+  assert.deepEqual(run(), first);
+});
+
+test('vswitch: delay and link rate hold frames until due; waitReadable wakes for them', () => {
+  const [a, b] = sw({ ports: 2, impairments: { delayMs: 30 } });
+  const t0 = performance.now();
+  send(a!, [frame(MAC[1]!, MAC[0]!, 1)]);
+  assert.deepEqual(recv(b!), []);
+  assert.ok(b!.nextDueMs() > Date.now());
+  assert.equal(b!.waitReadable(2000), true);
+  assert.deepEqual(recv(b!).map(seqOf), [1]);
+  assert.ok(performance.now() - t0 >= 25, `delivered after ${performance.now() - t0} ms`);
+
+  // 10 frames of 1250 bytes at 1 Mbit/s: 10 ms each on the wire.
+  const [c, d] = sw({ ports: 2, impairments: { rateBps: 1e6 } });
+  const t1 = performance.now();
+  send(c!, Array.from({ length: 10 }, (_, i) => frame(MAC[1]!, MAC[0]!, i, 1250)));
+  const got: number[] = [];
+  while (got.length < 10 && d!.waitReadable(2000)) got.push(...recv(d!).map(seqOf));
+  assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.ok(performance.now() - t1 >= 90, `10 frames took ${performance.now() - t1} ms`);
+});
+
+test('vswitch: reordering delivers every frame, some after their successor', () => {
+  const [a, b] = sw({ ports: 2, impairments: { reorder: 0.25, seed: 7 } });
+  const frames = Array.from({ length: 200 }, (_, i) => frame(MAC[1]!, MAC[0]!, i, 80));
+  send(a!, frames);
+  const got: number[] = [];
+  while (got.length < 200 && b!.waitReadable(500)) got.push(...recv(b!).map(seqOf));
+  assert.deepEqual([...got].sort((x, y) => x - y), frames.map(seqOf));
+  const inversions = got.filter((s, i) => i > 0 && s < got[i - 1]!).length;
+  assert.ok(inversions > 10, `${inversions} inversions`);
+});
+
+function runWorker(data: VswitchWorkerData): Promise<VswitchWorkerResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./vswitch-worker.js', import.meta.url), { workerData: data });
+    w.once('message', (m: VswitchWorkerResult) => resolve(m));
+    w.once('error', reject);
+    w.once('exit', (code) => { if (code !== 0) reject(new Error(`worker exited ${code}`)); });
+  });
+}
+
+test('vswitch: two worker threads exchange 20000 frames into their own packet pools, in order, intact', async () => {
+  const descriptor = createVswitch({ ports: 2, mtu: 1500 });
+  const frames = 20000;
+  const common = { descriptor, frames, frameLen: 1514 };
+  const [source, echo] = await Promise.all([
+    runWorker({ ...common, role: 'source', port: 0, mac: [...MAC[0]!], peerMac: [...MAC[1]!] }),
+    runWorker({ ...common, role: 'echo', port: 1, mac: [...MAC[1]!], peerMac: [...MAC[0]!] }),
+  ]);
+  assert.equal(source.sent, frames);
+  assert.equal(source.received, frames);
+  assert.equal(echo.received, frames);
+  assert.ok(source.inOrder, 'echoes arrive in order');
+  assert.ok(source.contentOk, 'echoed bytes intact');
+});
+
+test('vswitch: an event-loop port is told when frames arrive (Atomics.waitAsync), and stops on close', async () => {
+  const [a, b] = sw({ ports: 2, impairments: { delayMs: 5 } });
+  const got: number[] = [];
+  let resolveAll: () => void = () => {};
+  const all = new Promise<void>((r) => { resolveAll = r; });
+  b!.setReadableListener(() => {
+    got.push(...recv(b!).map(seqOf));
+    if (got.length === 30) resolveAll();
+  });
+  for (let i = 0; i < 3; i++) {
+    send(a!, Array.from({ length: 10 }, (_, k) => frame(MAC[1]!, MAC[0]!, i * 10 + k)));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await all;
+  assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => i));
+  await b!.close();
+  assert.throws(() => b!.receive(contiguousSlots(new Uint8Array(2048), 1, 2048), 1), { code: 'ERR_NIC_CLOSED' });
+});
