@@ -69,6 +69,11 @@ export const BELL_COUNT = 0;
 export const BELL_SLEEPING = LINE_WORDS;
 /** 1 when the supervisor has posted a control message on the thread's control port. */
 export const BELL_CONTROL = 2 * LINE_WORDS;
+/**
+ * 1 while the owner's loop counts itself in SYS_RUNNABLE. Written by the
+ * owner; after the owner died, by the supervisor (to take the count back).
+ */
+export const BELL_COUNTED = 2 * LINE_WORDS + 1;
 export const BELL_WORDS = 3 * LINE_WORDS;
 
 // ---------------------------------------------------------------------------

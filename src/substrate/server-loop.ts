@@ -29,7 +29,7 @@ import type { DoorbellSleeper } from './doorbell.js';
 import type { ServerCore } from './server.js';
 import type { ControlBlock } from './stats.js';
 import type { PacketPool, PoolDirectory } from './pool.js';
-import { BELL_CONTROL, ServerState, SYS_CORES, SYS_RUNNABLE } from './layout.js';
+import { BELL_CONTROL, BELL_COUNTED, ServerState, SYS_CORES, SYS_RUNNABLE } from './layout.js';
 
 export type PollingMode = 'adaptive' | 'busy' | 'sleep';
 
@@ -143,13 +143,12 @@ export class ServerLoop {
 
   /** Runs until a 'stop' control message. Throws (crashing the thread) on an injected crash. */
   run(): void {
-    const sys = this.o.system;
-    Atomics.add(sys, SYS_RUNNABLE, 1);
+    this.setRunnable(true);
     for (const s of this.servers) s.cb.state = ServerState.Running;
     try {
       while (!this.stopped) this.iterate();
     } finally {
-      Atomics.sub(sys, SYS_RUNNABLE, 1);
+      this.setRunnable(false);
     }
     for (const s of this.servers) { s.core.onStop?.(); s.cb.state = ServerState.Stopped; }
   }
@@ -211,11 +210,19 @@ export class ServerLoop {
     for (const s of this.servers) { const t = s.core.pollAt?.() ?? Infinity; if (t < due) due = t; }
     const timeout = Math.min(due - now, this.pendingFault !== null ? 1 : this.o.polling.maxParkMs);
     if (timeout <= 0) return;
-    Atomics.sub(sys, SYS_RUNNABLE, 1);
+    this.setRunnable(false);
     const r = this.o.sleeper.park(timeout, () => this.stillIdle());
-    Atomics.add(sys, SYS_RUNNABLE, 1);
+    this.setRunnable(true);
     if (r !== 'not-parked') this.leader.addPark(r === 'woken');
     this.woken = true;
+  }
+
+  /** Counts this thread in (or out of) SYS_RUNNABLE, remembering it in BELL_COUNTED for the supervisor. */
+  private setRunnable(on: boolean): void {
+    const bell = this.o.sleeper.words;
+    if ((Atomics.load(bell, BELL_COUNTED) === 1) === on) return;
+    Atomics.store(bell, BELL_COUNTED, on ? 1 : 0);
+    if (on) Atomics.add(this.o.system, SYS_RUNNABLE, 1); else Atomics.sub(this.o.system, SYS_RUNNABLE, 1);
   }
 
   /** Re-check after raising the sleeping flag: anything that should keep us up? */

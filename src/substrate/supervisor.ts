@@ -35,7 +35,7 @@ import { formatIssues, validateManifest, type ChannelSpec, type Manifest, type M
 import type { ChannelGrant, HostAssignment, HostReport, ServerAssignment } from './host.js';
 import type { ControlMessage, FaultKind } from './server-loop.js';
 import {
-  BELL_SLEEPING, MSG_OFFSET, MSG_POOL, MSG_WORDS, RING_HEAD, RING_HEADER_WORDS, RING_TAIL, ServerState,
+  BELL_COUNTED, BELL_SLEEPING, MSG_OFFSET, MSG_POOL, MSG_WORDS, RING_HEAD, RING_HEADER_WORDS, RING_TAIL, ServerState,
   SYS_CORES, SYS_RUNNABLE, SYS_WORDS,
 } from './layout.js';
 import { NewtosError } from '../errors.js';
@@ -437,9 +437,9 @@ export class Supervisor extends EventEmitter {
       this.log(cause, s.spec.name, s.cb.generation, detail);
     }
     if (cause === 'hang' && old !== null) await old.terminate();
-    // The dead loop may have counted itself runnable; a parked one had not.
+    // Take back the dead loop's runnable count if it still held one.
     const bell = new Int32Array(g.doorbell);
-    if (g.loopStarted && Atomics.load(bell, BELL_SLEEPING) === 0) Atomics.sub(this.sys, SYS_RUNNABLE, 1);
+    if (Atomics.exchange(bell, BELL_COUNTED, 0) === 1) Atomics.sub(this.sys, SYS_RUNNABLE, 1);
     Atomics.store(bell, BELL_SLEEPING, 0);
     g.loopStarted = false;
     // Crash-loop limit and back-off.

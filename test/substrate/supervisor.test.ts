@@ -27,7 +27,7 @@ test('chain in workers: crash, hang and exit of each relay mid-stream; sink gets
   const r = new Int32Array(results);
   const sup = await Supervisor.start(chainManifest({
     count, ratePerMs: 40, usePool: true,
-    supervisor: { spares: 2, hangTimeoutMs: 150, hangCheckMs: 10, restart: { backoffResetMs: 100 } },
+    supervisor: { spares: 2, hangTimeoutMs: 400, hangCheckMs: 10, restart: { backoffResetMs: 100 } },
   }, results));
   try {
     const faults: [string, 'crash' | 'hang' | 'exit'][] = [
@@ -50,12 +50,17 @@ test('chain in workers: crash, hang and exit of each relay mid-stream; sink gets
     assert.ok(Atomics.load(r, SINK_RESULT.PEER_RESTARTS) >= 2, 'sink was told relay2 restarted');
     await waitUntil(() => sup.recoveries.every((x) => !Number.isNaN(x.recoveryMs)), 2000, 'recovery times');
     const recs: Recovery[] = sup.recoveries;
-    assert.equal(recs.length, 6);
+    // Six injected faults; on a heavily loaded machine a thread starved of CPU
+    // for hangTimeoutMs with work queued is (correctly, by the rule) taken for
+    // hung and restarted too, so more restarts are allowed, never fewer.
+    if (recs.length !== 6) console.log(`# extra restarts: ${recs.map((x) => `${x.server}/${x.cause}`).join(', ')}`);
+    assert.ok(recs.length >= 6);
     for (const [server, fault] of faults) assert.ok(recs.some((x) => x.server === server && x.cause === (fault === 'hang' ? 'hang' : fault)), `${server} ${fault}`);
     const snap = sup.snapshot();
     const relay1 = snap.servers.find((s) => s.name === 'relay1')!;
-    assert.equal(relay1.restarts, 3);
-    assert.equal(relay1.generation, 4);
+    assert.ok(relay1.restarts >= 3);
+    assert.ok(snap.runnableThreads >= 0 && snap.runnableThreads <= 4, `runnable count stays sane across deaths (${snap.runnableThreads})`);
+    assert.equal(relay1.generation, relay1.restarts + 1);
     assert.equal(snap.servers.find((s) => s.name === 'sink')!.inputs[0]!.messages >= count, true);
     const types = new Set(sup.events.map((e) => e.type));
     for (const t of ['fault-injected', 'crash', 'hang', 'exit', 'restart', 'running', 'peer-notified', 'first-message']) assert.ok(types.has(t as never), t);
