@@ -569,7 +569,7 @@ export class Supervisor extends EventEmitter {
   }
 
   /** Resolves when every thread is running (e.g. after a restart). */
-  async whenRunning(server: string, generation: number, timeoutMs = 5000): Promise<void> {
+  async whenRunning(server: string, generation: number, timeoutMs = 30_000): Promise<void> {
     const s = this.byName.get(server);
     if (s === undefined) throw new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${server}"`);
     const t0 = monotonicMs();

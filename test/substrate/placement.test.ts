@@ -10,7 +10,7 @@ async function runChain(o: ChainOptions): Promise<{ r: Int32Array; sup: Supervis
   const r = new Int32Array(results);
   const sup = await Supervisor.start(chainManifest(o, results));
   const t0 = Date.now();
-  while (Atomics.load(r, SINK_RESULT.NEXT) < o.count && Date.now() - t0 < 30_000) await new Promise((res) => setTimeout(res, 5));
+  while (Atomics.load(r, SINK_RESULT.NEXT) < o.count && Date.now() - t0 < 90_000) await new Promise((res) => setTimeout(res, 5));
   return { r, sup };
 }
 

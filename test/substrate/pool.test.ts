@@ -111,15 +111,15 @@ test('reclaim after a borrower worker is killed: the supervisor gives its buffer
   try {
     const r = new Int32Array(results);
     const t0 = Date.now();
-    while (Atomics.load(r, 0) < 256 && Date.now() - t0 < 10_000) await new Promise((res) => setTimeout(res, 5));
+    while (Atomics.load(r, 0) < 256 && Date.now() - t0 < 60_000) await new Promise((res) => setTimeout(res, 5));
     assert.equal(Atomics.load(r, 0), 256, 'hoarder holds the whole pool');
     const snap = sup.snapshot().pools[0]!;
     assert.equal(snap.held, 256);
     assert.ok(sup.snapshot().servers[0]!.poolExhausted > 0, 'source saw exhaustion as back-pressure');
     sup.inject('hoarder', 'crash');
-    await sup.whenRunning('hoarder', 2);
+    await sup.whenRunning('hoarder', 2, 60_000);
     // The successor hoards again from the returned buffers: the source could allocate.
-    while (Atomics.load(r, 0) < 512 && Date.now() - t0 < 10_000) await new Promise((res) => setTimeout(res, 5));
+    while (Atomics.load(r, 0) < 512 && Date.now() - t0 < 60_000) await new Promise((res) => setTimeout(res, 5));
     assert.equal(Atomics.load(r, 0), 512);
     assert.ok(sup.events.some((e) => e.type === 'reclaim' && e.server === 'hoarder' && (e.detail?.buffers as number) > 0));
   } finally {

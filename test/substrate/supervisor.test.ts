@@ -38,8 +38,8 @@ test('chain in workers: crash, hang and exit of each relay mid-stream; sink gets
       const gen = sup.generation(server);
       const before = Atomics.load(r, SINK_RESULT.RECEIVED);
       sup.inject(server, fault);
-      await sup.whenRunning(server, gen + 1, 5000);
-      await waitUntil(() => Atomics.load(r, SINK_RESULT.RECEIVED) > before + 100, 5000, `${server} flowing after ${fault}`);
+      await sup.whenRunning(server, gen + 1, 60_000);
+      await waitUntil(() => Atomics.load(r, SINK_RESULT.RECEIVED) > before + 100, 60_000, `${server} flowing after ${fault}`);
     }
     await waitUntil(() => Atomics.load(r, SINK_RESULT.NEXT) >= count, 60_000, 'all messages at the sink');
     await sleep(50);
@@ -48,7 +48,7 @@ test('chain in workers: crash, hang and exit of each relay mid-stream; sink gets
     assert.equal(Atomics.load(r, SINK_RESULT.BAD_PAYLOAD), 0, 'payloads intact');
     assert.equal(Atomics.load(r, SINK_RESULT.CHECKSUM), expectedChecksum(count), 'in order');
     assert.ok(Atomics.load(r, SINK_RESULT.PEER_RESTARTS) >= 2, 'sink was told relay2 restarted');
-    await waitUntil(() => sup.recoveries.every((x) => !Number.isNaN(x.recoveryMs)), 2000, 'recovery times');
+    await waitUntil(() => sup.recoveries.every((x) => !Number.isNaN(x.recoveryMs)), 30_000, 'recovery times');
     const recs: Recovery[] = sup.recoveries;
     // Six injected faults; on a heavily loaded machine a thread starved of CPU
     // for hangTimeoutMs with work queued is (correctly, by the rule) taken for
