@@ -7,6 +7,9 @@
  *   addon's batched calls, with the Linux IP stack doing real work per frame.
  *   Frames of 98 bytes (ping's default size) and of 1514 bytes.
  * - UDP link: frames/s between two newtos UDP links on loopback (node:dgram).
+ * - Virtual switch: two worker threads, one sending numbered frames, one
+ *   echoing them back in place from its packet pool; frames/s and Gbit/s
+ *   crossing the switch (both directions counted), MTU 1500 and 65535.
  * - RSS: frames/s steered by the software Toeplitz hash.
  *
  * A figure that could not be measured (no root, no addon) is null.
@@ -17,7 +20,10 @@ import { contiguousSlots, formatMac, type FrameSlots } from '../src/nic/backend.
 import { RssSteering } from '../src/nic/rss.js';
 import { TapBackend } from '../src/nic/tap.js';
 import { UdpLink } from '../src/nic/udp-link.js';
+import { Worker } from 'node:worker_threads';
+import { createVswitch } from '../src/nic/vswitch.js';
 import { Rig, rigUnavailableReason } from '../test/support/netns.js';
+import type { VswitchWorkerData, VswitchWorkerResult } from '../test/nic/vswitch-worker.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -121,6 +127,28 @@ async function benchUdp(frameLen: number): Promise<number> {
   }
 }
 
+function runWorker(data: VswitchWorkerData): Promise<VswitchWorkerResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('../test/nic/vswitch-worker.js', import.meta.url), { workerData: data });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+}
+
+async function benchVswitch(mtu: number, frames: number): Promise<{ fps: number; gbps: number }> {
+  const descriptor = createVswitch({ ports: 2, mtu });
+  const frameLen = mtu + 14;
+  const a = [0x02, 0, 0, 0, 0, 1];
+  const b = [0x02, 0, 0, 0, 0, 2];
+  const [source] = await Promise.all([
+    runWorker({ role: 'source', descriptor, port: 0, mac: a, peerMac: b, frames, frameLen }),
+    runWorker({ role: 'echo', descriptor, port: 1, mac: b, peerMac: a, frames, frameLen }),
+  ]);
+  if (!source.inOrder || !source.contentOk || source.received !== frames) throw new Error('vswitch bench: frames lost or damaged');
+  const crossings = 2 * frames;
+  return { fps: crossings / (source.elapsedMs / 1000), gbps: (crossings * frameLen * 8) / (source.elapsedMs / 1000) / 1e9 };
+}
+
 function benchRss(): number {
   const rss = new RssSteering({ queues: 4 });
   const frame = echoRequest(OUR_MAC, ip('10.0.0.1'), ip('10.0.0.2'), 64, 1);
@@ -143,6 +171,8 @@ async function main(): Promise<void> {
   const tapLarge = await benchTap(1514);
   const udpSmall = await benchUdp(98);
   const udpLarge = await benchUdp(1514);
+  const vs1500 = await benchVswitch(1500, Math.round(100_000 * seconds));
+  const vs64k = await benchVswitch(65535, Math.round(5_000 * seconds));
   const rss = benchRss();
   const result = {
     seconds,
@@ -152,6 +182,10 @@ async function main(): Promise<void> {
     tap_1514B_read_gbps: tapLarge?.read_gbps ?? null,
     udp_link_98B_fps: udpSmall,
     udp_link_1514B_fps: udpLarge,
+    vswitch_mtu1500_fps: vs1500.fps,
+    vswitch_mtu1500_gbps: vs1500.gbps,
+    vswitch_mtu65535_fps: vs64k.fps,
+    vswitch_mtu65535_gbps: vs64k.gbps,
     rss_steer_fps: rss,
     tap_skipped_because: tapSmall === null ? rigUnavailableReason() : null,
   };
@@ -164,6 +198,7 @@ async function main(): Promise<void> {
   console.log(`TAP, 1514-byte frames read: ${k(result.tap_1514B_read_fps)} frames/s (${result.tap_1514B_read_gbps?.toFixed(2) ?? 'n/a'} Gbit/s)`);
   if (result.tap_skipped_because !== null) console.log(`  (TAP skipped: ${result.tap_skipped_because})`);
   console.log(`UDP link on loopback: ${k(udpSmall)} frames/s at 98 B, ${k(udpLarge)} frames/s at 1514 B`);
+  console.log(`Virtual switch, 2 workers, echo: ${k(vs1500.fps)} frames/s (${vs1500.gbps.toFixed(2)} Gbit/s) at MTU 1500, ${k(vs64k.fps)} frames/s (${vs64k.gbps.toFixed(2)} Gbit/s) at MTU 65535`);
   console.log(`RSS steering (Toeplitz 4-tuple): ${k(rss)} frames/s`);
 }
 
