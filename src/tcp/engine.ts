@@ -139,6 +139,12 @@ export class TcpEngine implements EngineContext {
   private readonly heapId: number[] = [];
   private readonly blocked: Tcb[] = [];
   private challengeWindowStart = -Infinity;
+  // Pending events (parallel arrays, reused) and the engine-call nesting depth.
+  private readonly evType: TcpEventType[] = [];
+  private readonly evConn: number[] = [];
+  private readonly evCode: (TcpErrorCode | undefined)[] = [];
+  private evCount = 0;
+  private depth = 0;
   private challengeCount = 0;
 
   constructor(options: TcpEngineOptions) {
@@ -169,37 +175,42 @@ export class TcpEngine implements EngineContext {
 
   /** A TCP segment (the IPv4 payload) from src to dst arrived. */
   onSegment(src: number, dst: number, bytes: Uint8Array, now: number): void {
-    const c = this.counters;
-    c.segmentsIn++;
-    const seg = this.seg;
-    const err = parseTcpInto(bytes, src, dst, seg, !this.checksumOffload);
-    if (err !== null) {
-      if (err === 'truncated') c.dropTruncated++;
-      else if (err === 'bad-data-offset') c.dropBadDataOffset++;
-      else c.dropBadChecksum++;
-      return;
-    }
-    if (seg.srcPort === 0 || seg.dstPort === 0 || src === 0 || src === 0xffffffff || (src >>> 28) === 0xe) {
-      c.dropInvalidAddress++;
-      return;
-    }
-    const t = this.lookup(dst, seg.dstPort, src, seg.srcPort);
-    if (t !== undefined) {
-      if (t.state === TcpState.TimeWait && this.timeWaitReuse(t, seg)) {
-        t.state = TcpState.Closed;
-        this.connectionClosed(t);
-      } else {
-        segmentArrives(this, t, seg, now);
+    this.depth++;
+    try {
+      const c = this.counters;
+      c.segmentsIn++;
+      const seg = this.seg;
+      const err = parseTcpInto(bytes, src, dst, seg, !this.checksumOffload);
+      if (err !== null) {
+        if (err === 'truncated') c.dropTruncated++;
+        else if (err === 'bad-data-offset') c.dropBadDataOffset++;
+        else c.dropBadChecksum++;
         return;
       }
+      if (seg.srcPort === 0 || seg.dstPort === 0 || src === 0 || src === 0xffffffff || (src >>> 28) === 0xe) {
+        c.dropInvalidAddress++;
+        return;
+      }
+      const t = this.lookup(dst, seg.dstPort, src, seg.srcPort);
+      if (t !== undefined) {
+        if (t.state === TcpState.TimeWait && this.timeWaitReuse(t, seg)) {
+          t.state = TcpState.Closed;
+          this.connectionClosed(t);
+        } else {
+          segmentArrives(this, t, seg, now);
+          return;
+        }
+      }
+      const l = this.findListener(dst, seg.dstPort);
+      if (l !== undefined) {
+        this.listenSegment(l, src, dst, seg, now);
+        return;
+      }
+      c.dropNoSocket++;
+      this.replyRst(src, dst, seg);
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
-    const l = this.findListener(dst, seg.dstPort);
-    if (l !== undefined) {
-      this.listenSegment(l, src, dst, seg, now);
-      return;
-    }
-    c.dropNoSocket++;
-    this.replyRst(src, dst, seg);
   }
 
   /**
@@ -403,13 +414,36 @@ export class TcpEngine implements EngineContext {
 
   // =================================================================== context
 
+  /**
+   * Events are queued and delivered when the outermost engine call returns, so a
+   * callback may call back into the engine (receive, send, close) safely.
+   */
   emit(type: TcpEventType, conn: number, code?: TcpErrorCode): void {
     if (this.onEvent === undefined) return;
-    if (type !== TcpEventType.Incoming) {
-      const t = this.conns[conn];
-      if (t === undefined || t.released) return;
+    const i = this.evCount++;
+    this.evType[i] = type;
+    this.evConn[i] = conn;
+    this.evCode[i] = code;
+  }
+
+  private flushEvents(): void {
+    const fn = this.onEvent!;
+    this.depth++;
+    try {
+      for (let i = 0; i < this.evCount; i++) {
+        const type = this.evType[i]!;
+        const conn = this.evConn[i]!;
+        if (type !== TcpEventType.Incoming) {
+          // Nothing more for a connection the application has let go of.
+          const t = this.conns[conn];
+          if (t === undefined || t.released) continue;
+        }
+        fn(type, conn, this.evCode[i]);
+      }
+    } finally {
+      this.evCount = 0;
+      this.depth--;
     }
-    this.onEvent(type, conn, code);
   }
 
   challengeAckAllowed(now: number): boolean {
@@ -471,33 +505,60 @@ export class TcpEngine implements EngineContext {
 
   // =================================================================== timers
 
-  /** The earliest time onTimer has work (Infinity: none). May be early; never late. */
+  /**
+   * The earliest time onTimer has work (Infinity: none). Output that found no
+   * buffer is retried by onTimer and by retryOutput, which the owner calls when
+   * it returns buffers to the allocator.
+   */
   pollAt(): number {
-    if (this.blocked.length > 0) return -Infinity;
-    return this.heapAt.length > 0 ? this.heapAt[0]! : Infinity;
+    // Timers that were stopped or moved later leave stale heap entries: settle them here.
+    while (this.heapAt.length > 0) {
+      const at = this.heapAt[0]!;
+      const t = this.conns[this.heapId[0]!];
+      if (t === undefined || t.heapAt !== at) {
+        this.heapPop();
+        continue;
+      }
+      const d = nextDeadline(t);
+      if (d <= at) return at;
+      this.heapPop();
+      t.heapAt = Infinity;
+      this.timersChanged(t);
+    }
+    return Infinity;
   }
 
   onTimer(now: number): void {
-    this.retryOutput(now);
-    while (this.heapAt.length > 0 && this.heapAt[0]! <= now) {
-      const at = this.heapAt[0]!;
-      const id = this.heapId[0]!;
-      this.heapPop();
-      const t = this.conns[id];
-      if (t === undefined || t.heapAt !== at) continue;
-      t.heapAt = Infinity;
-      if (nextDeadline(t) <= now) connectionTimer(this, t, now);
-      if (this.conns[id] === t && t.state !== TcpState.Closed) this.timersChanged(t);
+    this.depth++;
+    try {
+      this.retryOutput(now);
+      while (this.heapAt.length > 0 && this.heapAt[0]! <= now) {
+        const at = this.heapAt[0]!;
+        const id = this.heapId[0]!;
+        this.heapPop();
+        const t = this.conns[id];
+        if (t === undefined || t.heapAt !== at) continue;
+        t.heapAt = Infinity;
+        if (nextDeadline(t) <= now) connectionTimer(this, t, now);
+        if (this.conns[id] === t && t.state !== TcpState.Closed) this.timersChanged(t);
+      }
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
   }
 
   /** Retry output of connections that found no buffer (call when buffers were returned). */
   retryOutput(now: number): void {
-    if (this.blocked.length === 0) return;
-    const list = this.blocked.splice(0);
-    for (const t of list) {
-      t.outputBlocked = false;
-      if (this.conns[t.id] === t && t.state !== TcpState.Closed) output(this, t, now);
+    this.depth++;
+    try {
+      if (this.blocked.length === 0) return;
+      const list = this.blocked.splice(0);
+      for (const t of list) {
+        t.outputBlocked = false;
+        if (this.conns[t.id] === t && t.state !== TcpState.Closed) output(this, t, now);
+      }
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
   }
 
@@ -624,30 +685,35 @@ export class TcpEngine implements EngineContext {
 
   /** Active open (RFC 9293 §3.10.1 OPEN, active). Returns the connection id; the SYN goes out now. */
   connect(p: ConnectParams, now: number): number {
-    const opts = this.connectionOptions(p.options);
-    let port = p.localPort ?? 0;
-    if (port === 0) {
-      port = this.ephemeralPort(p.localAddr, p.remoteAddr, p.remotePort);
-    } else if (this.lookup(p.localAddr, port, p.remoteAddr, p.remotePort) !== undefined) {
-      throw new NewtosError('EADDRINUSE', `${port} is in use for this remote address`);
+    this.depth++;
+    try {
+      const opts = this.connectionOptions(p.options);
+      let port = p.localPort ?? 0;
+      if (port === 0) {
+        port = this.ephemeralPort(p.localAddr, p.remoteAddr, p.remotePort);
+      } else if (this.lookup(p.localAddr, port, p.remoteAddr, p.remotePort) !== undefined) {
+        throw new NewtosError('EADDRINUSE', `${port} is in use for this remote address`);
+      }
+      const t = this.newTcb(opts, p.localAddr, port, p.remoteAddr, p.remotePort);
+      if (t === undefined) throw new NewtosError('ENOBUFS', 'no buffer memory for a new connection');
+      t.accepted = true;
+      this.counters.activeOpens++;
+      t.iss = this.secrets.isn(p.localAddr, port, p.remoteAddr, p.remotePort, now);
+      t.sndUna = t.iss;
+      t.sndNxt = t.sndMax = seqAdd(t.iss, 1);
+      t.sndBufSeq = t.sndNxt;
+      t.recover = t.iss;
+      t.rcvWndScale = opts.windowScaling ? windowScaleFor(opts.recvBufferSize) : 0;
+      t.state = TcpState.SynSent;
+      this.insert(t);
+      t.rttTime = now;
+      sendSyn(this, t, now);
+      t.rtoAt = now + t.rtt.rto;
+      this.timersChanged(t);
+      return t.id;
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
-    const t = this.newTcb(opts, p.localAddr, port, p.remoteAddr, p.remotePort);
-    if (t === undefined) throw new NewtosError('ENOBUFS', 'no buffer memory for a new connection');
-    t.accepted = true;
-    this.counters.activeOpens++;
-    t.iss = this.secrets.isn(p.localAddr, port, p.remoteAddr, p.remotePort, now);
-    t.sndUna = t.iss;
-    t.sndNxt = t.sndMax = seqAdd(t.iss, 1);
-    t.sndBufSeq = t.sndNxt;
-    t.recover = t.iss;
-    t.rcvWndScale = opts.windowScaling ? windowScaleFor(opts.recvBufferSize) : 0;
-    t.state = TcpState.SynSent;
-    this.insert(t);
-    t.rttTime = now;
-    sendSyn(this, t, now);
-    t.rtoAt = now + t.rtt.rto;
-    this.timersChanged(t);
-    return t.id;
   }
 
   /**
@@ -703,19 +769,24 @@ export class TcpEngine implements EngineContext {
 
   /** Stop listening; connections not yet accepted are reset. */
   closeListener(listenerId: number, now: number): void {
-    const l = this.listeners[listenerId];
-    if (l === undefined) return;
-    this.listeners[listenerId] = undefined;
-    this.freeListenerIds.push(listenerId);
-    const list = this.byPort.get(l.port)!;
-    list.splice(list.indexOf(l), 1);
-    if (list.length === 0) this.byPort.delete(l.port);
-    for (const id of l.acceptQueue.splice(0)) {
-      const t = this.conns[id];
-      if (t !== undefined) this.abortTcb(t, now);
-    }
-    for (const t of this.conns) {
-      if (t !== undefined && t.listenerId === listenerId && t.inSynQueue) this.abortTcb(t, now);
+    this.depth++;
+    try {
+      const l = this.listeners[listenerId];
+      if (l === undefined) return;
+      this.listeners[listenerId] = undefined;
+      this.freeListenerIds.push(listenerId);
+      const list = this.byPort.get(l.port)!;
+      list.splice(list.indexOf(l), 1);
+      if (list.length === 0) this.byPort.delete(l.port);
+      for (const id of l.acceptQueue.splice(0)) {
+        const t = this.conns[id];
+        if (t !== undefined) this.abortTcb(t, now);
+      }
+      for (const t of this.conns) {
+        if (t !== undefined && t.listenerId === listenerId && t.inSynQueue) this.abortTcb(t, now);
+      }
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
   }
 
@@ -725,15 +796,20 @@ export class TcpEngine implements EngineContext {
    * space frees). Throws EPIPE after shutdown/close or when the connection is gone.
    */
   send(conn: number, data: Uint8Array, now: number): number {
-    const t = this.conn(conn);
-    const s = t.state;
-    if (t.finQueued || !(s === TcpState.Established || s === TcpState.CloseWait || s === TcpState.SynSent || s === TcpState.SynReceived)) {
-      throw new NewtosError('EPIPE', 'This socket has been ended by the other party or shut down');
+    this.depth++;
+    try {
+      const t = this.conn(conn);
+      const s = t.state;
+      if (t.finQueued || !(s === TcpState.Established || s === TcpState.CloseWait || s === TcpState.SynSent || s === TcpState.SynReceived)) {
+        throw new NewtosError('EPIPE', 'This socket has been ended by the other party or shut down');
+      }
+      const n = t.sendBuf.write(data);
+      if (n < data.length) t.wantWritable = true;
+      if (n > 0) output(this, t, now);
+      return n;
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
-    const n = t.sendBuf.write(data);
-    if (n < data.length) t.wantWritable = true;
-    if (n > 0) output(this, t, now);
-    return n;
   }
 
   /** Free space in the send buffer. */
@@ -746,8 +822,13 @@ export class TcpEngine implements EngineContext {
    * fast path: sendBuffer(conn).write(...)). Sends what may go now.
    */
   sendQueued(conn: number, now: number): void {
-    const t = this.conn(conn);
-    if (!t.finQueued) output(this, t, now);
+    this.depth++;
+    try {
+      const t = this.conn(conn);
+      if (!t.finQueued) output(this, t, now);
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
+    }
   }
 
   /** The socket buffers (for zero-copy use by the socket layer). */
@@ -771,15 +852,25 @@ export class TcpEngine implements EngineContext {
 
   /** Copy received bytes into dst and consume them. Returns the count (0: nothing now; see ended()). */
   receive(conn: number, dst: Uint8Array, now: number): number {
-    const t = this.conn(conn);
-    const n = t.recvBuf.read(dst);
-    if (n > 0) this.consumed(t, now);
-    return n;
+    this.depth++;
+    try {
+      const t = this.conn(conn);
+      const n = t.recvBuf.read(dst);
+      if (n > 0) this.consumed(t, now);
+      return n;
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
+    }
   }
 
   /** The application consumed bytes from recvBuffer(conn) itself: maybe open the window. */
   received(conn: number, now: number): void {
-    this.consumed(this.conn(conn), now);
+    this.depth++;
+    try {
+      this.consumed(this.conn(conn), now);
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
+    }
   }
 
   private consumed(t: Tcb, now: number): void {
@@ -798,7 +889,12 @@ export class TcpEngine implements EngineContext {
 
   /** Half-close (RFC 9293 CLOSE on the sending side): FIN after the queued data. */
   shutdown(conn: number, now: number): void {
-    this.shutdownTcb(this.conn(conn), now);
+    this.depth++;
+    try {
+      this.shutdownTcb(this.conn(conn), now);
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
+    }
   }
 
   private shutdownTcb(t: Tcb, now: number): void {
@@ -831,27 +927,37 @@ export class TcpEngine implements EngineContext {
    * abort (RST), as Linux does (RFC 2525 §2.17).
    */
   close(conn: number, now: number): void {
-    const t = this.conn(conn);
-    if (t.state === TcpState.Closed) {
+    this.depth++;
+    try {
+      const t = this.conn(conn);
+      if (t.state === TcpState.Closed) {
+        t.released = true;
+        this.free(t);
+        return;
+      }
+      if (t.recvBuf.available() > 0 && t.state !== TcpState.TimeWait) {
+        this.abortTcb(t, now);
+        return;
+      }
       t.released = true;
-      this.free(t);
-      return;
-    }
-    if (t.recvBuf.available() > 0 && t.state !== TcpState.TimeWait) {
-      this.abortTcb(t, now);
-      return;
-    }
-    t.released = true;
-    this.shutdownTcb(t, now);
-    if (t.state === TcpState.FinWait2 && t.closeAt === Infinity) {
-      t.closeAt = now + 2 * this.msl;
-      this.timersChanged(t);
+      this.shutdownTcb(t, now);
+      if (t.state === TcpState.FinWait2 && t.closeAt === Infinity) {
+        t.closeAt = now + 2 * this.msl;
+        this.timersChanged(t);
+      }
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
   }
 
   /** RFC 9293 ABORT: RST to the peer when synchronized, connection gone, id released. */
   abort(conn: number, now: number): void {
-    this.abortTcb(this.conn(conn), now);
+    this.depth++;
+    try {
+      this.abortTcb(this.conn(conn), now);
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
+    }
   }
 
   private abortTcb(t: Tcb, now: number): void {
@@ -867,54 +973,69 @@ export class TcpEngine implements EngineContext {
   }
 
   setNoDelay(conn: number, noDelay: boolean, now: number): void {
-    const t = this.conn(conn);
-    (t.opts as { noDelay: boolean }).noDelay = noDelay;
-    output(this, t, now);
+    this.depth++;
+    try {
+      const t = this.conn(conn);
+      (t.opts as { noDelay: boolean }).noDelay = noDelay;
+      output(this, t, now);
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
+    }
   }
 
   /** Enable (idle > 0, ms) or disable (0) keepalive probes. */
   setKeepAlive(conn: number, idleMs: number, now: number): void {
-    const t = this.conn(conn);
-    (t.opts as { keepAliveIdle: number }).keepAliveIdle = idleMs;
-    armKeepalive(t, now);
-    this.timersChanged(t);
+    this.depth++;
+    try {
+      const t = this.conn(conn);
+      (t.opts as { keepAliveIdle: number }).keepAliveIdle = idleMs;
+      armKeepalive(t, now);
+      this.timersChanged(t);
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
+    }
   }
 
   /** ICMP error for one of our segments (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191). */
   onIcmpError(e: TcpIcmpError, now: number): void {
-    const t = this.lookup(e.localAddr, e.localPort, e.remoteAddr, e.remotePort);
-    if (t === undefined) return;
-    // RFC 5927 §4.1: only for a sequence number we have in flight.
-    if (!(seqLe(t.sndUna, e.seq) && seqLt(e.seq, t.sndMax)) && !(t.state === TcpState.SynSent && e.seq === t.iss)) return;
-    this.counters.icmpErrors++;
-    switch (e.kind) {
-      case 'port-unreachable':
-      case 'protocol-unreachable':
-        // Hard errors abort only a connection being opened (Linux; RFC 1122 makes them "hard").
-        if (t.state === TcpState.SynSent) connectionError(this, t, 'ECONNREFUSED');
-        return;
-      case 'host-unreachable':
-      case 'net-unreachable':
-        // Soft errors (RFC 1122 §4.2.3.9): only fatal while connecting.
-        if (t.state === TcpState.SynSent) connectionError(this, t, 'EHOSTUNREACH');
-        return;
-      case 'frag-needed': {
-        const mtu = e.mtu ?? 0;
-        if (mtu < 68) return;
-        const mss = Math.max(88, mtu - 40 - (t.tsEnabled ? TS_OPTION_LEN : 0));
-        if (mss >= t.sndMss) return;
-        this.counters.pmtuUpdates++;
-        t.sndMss = mss;
-        t.cc.setMss(mss);
-        // RFC 1191 §6.5: resend the segments that were too big, now smaller.
-        if (t.sndNxt !== t.sndUna) {
-          t.sndNxt = t.sndUna;
-          output(this, t, now);
+    this.depth++;
+    try {
+      const t = this.lookup(e.localAddr, e.localPort, e.remoteAddr, e.remotePort);
+      if (t === undefined) return;
+      // RFC 5927 §4.1: only for a sequence number we have in flight.
+      if (!(seqLe(t.sndUna, e.seq) && seqLt(e.seq, t.sndMax)) && !(t.state === TcpState.SynSent && e.seq === t.iss)) return;
+      this.counters.icmpErrors++;
+      switch (e.kind) {
+        case 'port-unreachable':
+        case 'protocol-unreachable':
+          // Hard errors abort only a connection being opened (Linux; RFC 1122 makes them "hard").
+          if (t.state === TcpState.SynSent) connectionError(this, t, 'ECONNREFUSED');
+          return;
+        case 'host-unreachable':
+        case 'net-unreachable':
+          // Soft errors (RFC 1122 §4.2.3.9): only fatal while connecting.
+          if (t.state === TcpState.SynSent) connectionError(this, t, 'EHOSTUNREACH');
+          return;
+        case 'frag-needed': {
+          const mtu = e.mtu ?? 0;
+          if (mtu < 68) return;
+          const mss = Math.max(88, mtu - 40 - (t.tsEnabled ? TS_OPTION_LEN : 0));
+          if (mss >= t.sndMss) return;
+          this.counters.pmtuUpdates++;
+          t.sndMss = mss;
+          t.cc.setMss(mss);
+          // RFC 1191 §6.5: resend the segments that were too big, now smaller.
+          if (t.sndNxt !== t.sndUna) {
+            t.sndNxt = t.sndUna;
+            output(this, t, now);
+          }
+          return;
         }
-        return;
+        default:
+          return;
       }
-      default:
-        return;
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
   }
 

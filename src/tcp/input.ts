@@ -119,7 +119,10 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
   const f = seg.flags;
   const rst = (f & TcpFlag.RST) !== 0;
   t.lastRecv = now;
-  if (t.keepaliveAt !== Infinity || t.keepaliveProbes > 0) armKeepalive(t, now);
+  if (t.keepaliveAt !== Infinity || t.keepaliveProbes > 0) {
+    armKeepalive(t, now);
+    ctx.timersChanged(t);
+  }
   // RFC 7323 §5.3 R1 (PAWS), before the sequence check.
   if (t.tsEnabled && seg.hasTimestamp && !rst && seqLt(seg.tsVal, t.tsRecent) && now - t.tsRecentAge < PAWS_IDLE_MS) {
     ctx.counters.dropPaws++;

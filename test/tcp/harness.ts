@@ -348,7 +348,7 @@ export class Harness {
       case 'icmp':
         e.onIcmpError({
           kind: w[1] as IcmpErrorKind, localAddr: LOCAL, localPort: this.enginePort, remoteAddr: REMOTE,
-          remotePort: PEER_PORT, seq: this.iss ?? 0, ...(w[2] ? { mtu: Number(w[2]) } : {}),
+          remotePort: PEER_PORT, seq: ((this.iss ?? 0) + (this.safeState() === 'SYN-SENT' ? 0 : 1)) >>> 0, ...(w[2] ? { mtu: Number(w[2]) } : {}),
         }, this.now);
         break;
       default:
