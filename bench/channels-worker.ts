@@ -29,17 +29,27 @@ function waitStart(): void {
   Atomics.wait(s, 0, 0);
 }
 
+/**
+ * Fruitless polls before a 20 us nap: pure spinners on an oversubscribed
+ * machine collapse to the scheduler's time slice (see ring-pump.ts).
+ */
+const NAP_AFTER = 1000;
+const napWord = new Int32Array(new SharedArrayBuffer(4));
+function nap(): void { Atomics.wait(napWord, 0, 0, 0.02); }
+
 function ringProducer(o: Extract<BenchRole, { role: 'ring-producer' }>): BenchResult {
   const w = new RingWriter(o.sab);
   const words = w.words;
   waitStart();
   const t0 = performance.now();
   let i = 0;
+  let idle = 0;
   while (i < o.count) {
     let k = 0;
     while (k < o.batch && i < o.count) {
       const at = w.reserve();
-      if (at < 0) break;
+      if (at < 0) { if (++idle >= NAP_AFTER) { idle = 0; w.publish(); nap(); } break; }
+      idle = 0;
       words[at] = i; words[at + 1] = i ^ 0x5a5a5a5a;
       w.commit(); i++; k++;
     }
@@ -53,10 +63,11 @@ function ringConsumer(o: Extract<BenchRole, { role: 'ring-consumer' }>): BenchRe
   const words = r.words;
   waitStart();
   const t0 = performance.now();
-  let n = 0; let sum = 0;
+  let n = 0; let sum = 0; let idle = 0;
   while (n < o.count) {
     const at = r.peek();
-    if (at < 0) { r.release(); continue; }
+    if (at < 0) { r.release(); if (++idle >= NAP_AFTER) { idle = 0; nap(); } continue; }
+    idle = 0;
     sum = (sum + words[at]!) | 0;
     r.advance(); n++;
     if (r.unreleased >= o.batch) r.release();

@@ -121,7 +121,7 @@ const us = (x: number): string => `${x.toFixed(1)} us`;
 async function main(): Promise<void> {
   const k = quick ? 0.2 : 1;
   say(`bench:channels — 32-byte messages between two worker threads ${tag}`);
-  say('(a machine shared with other builds depresses every figure)');
+  say('(a machine shared with other builds depresses every figure; ring pumps busy-poll and nap 20 us after 1000 empty polls)');
   const runs = quick ? 1 : 3;
   const ringBatched = await best(runs, () => ringThroughput(Math.round(20e6 * k), 64));
   say(`ring, batched (64/publish):        ${M(ringBatched)} ${tag}`);

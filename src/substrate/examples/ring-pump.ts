@@ -3,7 +3,11 @@
  * producer writes `count` messages (seq = i, arg0 = mix(i)) in batches of
  * 1..maxBatch published with one tail store each; the consumer checks that
  * every seq arrives in order and folds a checksum over (seq, arg0). Used by
- * the two-worker ring test and by bench/channels.ts. Both sides busy-poll.
+ * the two-worker ring test. Both sides busy-poll, but after NAP_AFTER
+ * fruitless polls they nap for a few tens of microseconds: two pure spinners
+ * on an oversubscribed machine (more runnable threads than cores) otherwise
+ * collapse to the scheduler's time slice, each spinning while the other waits
+ * for a core.
  *
  * workerData: { role: 'producer' | 'consumer', sab, count, maxBatch, seed }
  * posts: { role, count, checksum, errors, ms }
@@ -42,11 +46,16 @@ export function pumpFold(acc: number, seq: number, arg0: number): number {
   return (Math.imul(acc ^ seq, 16777619) + arg0) | 0;
 }
 
+const NAP_AFTER = 1000;
+const napWord = new Int32Array(new SharedArrayBuffer(4));
+function nap(): void { Atomics.wait(napWord, 0, 0, 0.02); }
+
 function produce(d: RingPumpData): RingPumpResult {
   const w = new RingWriter(d.sab);
   const v = new MessageView(w.words);
   let rnd = d.seed | 1;
   let i = 0;
+  let idle = 0;
   let checksum = 0;
   const t0 = performance.now();
   while (i < d.count) {
@@ -56,7 +65,12 @@ function produce(d: RingPumpData): RingPumpResult {
     let k = 0;
     while (k < batch) {
       const at = w.reserve();
-      if (at < 0) { if (w.pending > 0) w.publish(); continue; }
+      if (at < 0) {
+        if (w.pending > 0) w.publish();
+        if (++idle >= NAP_AFTER) { idle = 0; nap(); }
+        continue;
+      }
+      idle = 0;
       const a = pumpMix(i);
       v.at(at).set(EXAMPLE_MSG.DATA, 1, i).setArg(0, a);
       checksum = pumpFold(checksum, i, a);
@@ -72,12 +86,18 @@ function consume(d: RingPumpData): RingPumpResult {
   const r = new RingReader(d.sab);
   const v = new MessageView(r.words);
   let expect = 0;
+  let idle = 0;
   let errors = 0;
   let checksum = 0;
   const t0 = performance.now();
   while (expect < d.count) {
     const at = r.peek();
-    if (at < 0) { r.release(); continue; }
+    if (at < 0) {
+      r.release();
+      if (++idle >= NAP_AFTER) { idle = 0; nap(); }
+      continue;
+    }
+    idle = 0;
     v.at(at);
     const seq = v.seq;
     if (seq !== expect >>> 0 || v.type !== EXAMPLE_MSG.DATA) errors++;
