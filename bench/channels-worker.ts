@@ -104,7 +104,7 @@ function portConsumer(o: Extract<BenchRole, { role: 'port-consumer' }>): Promise
   });
 }
 
-const nap = new Int32Array(new SharedArrayBuffer(4));
+const pingNap = new Int32Array(new SharedArrayBuffer(4));
 
 function pingProducer(o: Extract<BenchRole, { role: 'ping-producer' }>): BenchResult {
   const w = o.port ? null : new RingWriter(o.sab);
@@ -115,7 +115,7 @@ function pingProducer(o: Extract<BenchRole, { role: 'ping-producer' }>): BenchRe
     // Random spacing in [0.5, 1.5] x spacingUs so the consumer cannot phase-lock.
     x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
     const gapUs = o.spacingUs * (0.5 + ((x >>> 0) % 1000) / 1000);
-    if (gapUs >= 200) Atomics.wait(nap, 0, 0, gapUs / 1000);
+    if (gapUs >= 200) Atomics.wait(pingNap, 0, 0, gapUs / 1000);
     else { const until = performance.now() + gapUs / 1000; while (performance.now() < until) { /* busy */ } }
     const t = nowNs();
     if (w === null) { o.port!.postMessage([t % 1e9, Math.floor(t / 1e9)]); continue; }
