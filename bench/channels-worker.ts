@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
+import { availableParallelism, loadavg } from 'node:os';
 import { RingReader, RingWriter } from '../src/substrate/ring.js';
 import { DoorbellRinger, DoorbellSleeper } from '../src/substrate/doorbell.js';
 import { AdaptivePolling } from '../src/substrate/server-loop.js';
@@ -146,6 +147,9 @@ function pingConsumer(o: Extract<BenchRole, { role: 'ping-consumer' }>): Promise
   const policy = new AdaptivePolling(o.mode === 'adaptive' ? 'adaptive' : o.mode, 30, 200);
   const dst = [0, 0];
   let parks = 0; let spins = 0;
+  // Like the server loop: the machine's load average counts as runnable threads.
+  const runnable = Math.max(2, loadavg()[0]!);
+  const cores = availableParallelism();
   waitStart();
   while (lat.length < o.count) {
     if (r.tryRead(dst)) {
@@ -154,7 +158,7 @@ function pingConsumer(o: Extract<BenchRole, { role: 'ping-consumer' }>): Promise
       policy.onWork(performance.now());
       continue;
     }
-    if (performance.now() < policy.spinUntil(1, 2)) { spins++; continue; }
+    if (performance.now() < policy.spinUntil(runnable, cores)) { spins++; continue; }
     sleeper.park(1000, () => r.available() === 0);
     parks++;
   }

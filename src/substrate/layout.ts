@@ -134,6 +134,11 @@ export const ServerState = {
 export const SYS_RUNNABLE = 0;
 /** Cores available (written once by the supervisor). */
 export const SYS_CORES = 1;
+/**
+ * The machine's 1-minute load average x 100 (written by the supervisor every
+ * hang check). It sees what SYS_RUNNABLE cannot: other processes' threads.
+ */
+export const SYS_LOADAVG_X100 = 2;
 export const SYS_WORDS = LINE_WORDS;
 
 // ---------------------------------------------------------------------------

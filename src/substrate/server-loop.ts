@@ -20,7 +20,8 @@
  *   the park+wake cost (~30 us measured here), for at most about two gaps;
  *   and not at all while the system block says more threads are runnable
  *   than there are cores (a spinner would steal the core of a thread that
- *   has work).
+ *   has work): our own runnable threads, or the machine's load average when
+ *   other processes make it higher.
  */
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
@@ -29,7 +30,7 @@ import type { DoorbellSleeper } from './doorbell.js';
 import type { ServerCore } from './server.js';
 import type { ControlBlock } from './stats.js';
 import type { PacketPool, PoolDirectory } from './pool.js';
-import { BELL_CONTROL, BELL_COUNTED, ServerState, SYS_CORES, SYS_RUNNABLE } from './layout.js';
+import { BELL_CONTROL, BELL_COUNTED, ServerState, SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE } from './layout.js';
 
 export type PollingMode = 'adaptive' | 'busy' | 'sleep';
 
@@ -204,7 +205,9 @@ export class ServerLoop {
 
   private idle(now: number): void {
     const sys = this.o.system;
-    const until = this.policy.spinUntil(Atomics.load(sys, SYS_RUNNABLE), Atomics.load(sys, SYS_CORES) || 1);
+    // Runnable threads: ours (exact) or the whole machine's (load average), whichever is more.
+    const runnable = Math.max(Atomics.load(sys, SYS_RUNNABLE), Atomics.load(sys, SYS_LOADAVG_X100) / 100);
+    const until = this.policy.spinUntil(runnable, Atomics.load(sys, SYS_CORES) || 1);
     if (now < until) { this.leader.addSpins(1); return; }
     let due = Infinity;
     for (const s of this.servers) { const t = s.core.pollAt?.() ?? Infinity; if (t < due) due = t; }

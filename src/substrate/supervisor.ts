@@ -24,7 +24,7 @@
  * asking a server. `inject()` crashes, hangs, exits or OOMs any server.
  */
 import { EventEmitter } from 'node:events';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { createRing, ringCounters, ringOccupancy } from './ring.js';
 import { createDoorbell, DoorbellRinger } from './doorbell.js';
@@ -36,7 +36,7 @@ import type { ChannelGrant, HostAssignment, HostReport, ServerAssignment } from 
 import type { ControlMessage, FaultKind } from './server-loop.js';
 import {
   BELL_COUNTED, BELL_SLEEPING, MSG_OFFSET, MSG_POOL, MSG_WORDS, RING_HEAD, RING_HEADER_WORDS, RING_TAIL, ServerState,
-  SYS_CORES, SYS_RUNNABLE, SYS_WORDS,
+  SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE, SYS_WORDS,
 } from './layout.js';
 import { NewtosError } from '../errors.js';
 
@@ -197,6 +197,7 @@ export class Supervisor extends EventEmitter {
     this.workerEntry = opts.workerEntry ?? new URL('./worker-host.js', import.meta.url);
     this.modules = [...new Set(manifest.servers.map((s) => s.module))];
     Atomics.store(this.sys, SYS_CORES, opts.cores ?? availableParallelism());
+    Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(loadavg()[0]! * 100));
     this.build();
   }
 
@@ -535,6 +536,7 @@ export class Supervisor extends EventEmitter {
   }
 
   private checkHangs(): void {
+    Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(loadavg()[0]! * 100));
     const now = monotonicMs();
     const timeout = this.manifest.supervisor.hangTimeoutMs;
     for (const g of this.groups) {
