@@ -14,8 +14,11 @@
  *   close(fd)
  *   setOffload(fd, tunFlags)                  TUNSETOFFLOAD (TUN_F_CSUM | TUN_F_TSO4 ...)
  *   setVnetHdrSize(fd, size)                  TUNSETVNETHDRSZ
- *   readBatch(fd, memory, offsets, capacity, lengths, max, stats) -> frames stored
- *   writeBatch(fd, memory, offsets, lengths, count, stats)        -> frames consumed
+ *   readBatch(fd, memory, offsets, capacity, lengths, max, stats[, headers, hdrLen]) -> frames stored
+ *   writeBatch(fd, memory, offsets, lengths, count, stats[, headers, hdrLen])        -> frames consumed
+ *       With IFF_VNET_HDR, `headers` (a Uint8Array of at least n * hdrLen bytes)
+ *       holds frame i's virtio-net header at i * hdrLen; readv/writev put it
+ *       there and the frame itself in the slot, so lengths never include it.
  *   wait(fd, events, timeoutMs)               -> revents (0 on timeout or EINTR)
  *       events/revents: 1 readable, 2 writable, 4 error/hangup
  *
@@ -40,6 +43,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define CHECK(call)                                                          \
@@ -71,6 +75,18 @@ static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
   if (napi_get_typedarray_info(env, v, &type, count, data, &ab, &off) != napi_ok) return 0;
   return type == want;
+}
+
+/* Optional (headers: Uint8Array, hdrLen: 0..64) for IFF_VNET_HDR. */
+static int get_vnet_args(napi_env env, napi_value jh, napi_value jl, uint8_t **hdrs, size_t *hdrs_len, int32_t *hdr_len) {
+  napi_valuetype t;
+  if (napi_typeof(env, jh, &t) == napi_ok && (t == napi_undefined || t == napi_null)) return 1;
+  if (!get_typed(env, jh, napi_uint8_array, (void **)hdrs, hdrs_len) || !get_i32(env, jl, hdr_len)
+      || *hdr_len < 0 || *hdr_len > 64) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "headers must be a Uint8Array and hdrLen in 0..64");
+    return 0;
+  }
+  return 1;
 }
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -153,10 +169,12 @@ static napi_value js_set_vnet_hdr_size(napi_env env, napi_callback_info info) {
 
 /* readBatch(fd, memory: Uint8Array, offsets: Uint32Array, capacity, lengths: Uint32Array, max, stats: Uint32Array) */
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 9;
+  napi_value argv[9];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd, capacity, max;
+  int32_t fd, capacity, max, hdr_len = 0;
+  uint8_t *hdrs = NULL;
+  size_t hdrs_len = 0;
   uint8_t *mem;
   uint32_t *offsets, *lengths, *stats;
   size_t mem_len, n_offsets, n_lengths, n_stats;
@@ -175,9 +193,11 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "capacity must be > 0 and max >= 0");
     return NULL;
   }
+  if (argc >= 9 && !get_vnet_args(env, argv[7], argv[8], &hdrs, &hdrs_len, &hdr_len)) return NULL;
   size_t limit = (size_t)max;
   if (limit > n_offsets) limit = n_offsets;
   if (limit > n_lengths) limit = n_lengths;
+  if (hdr_len > 0 && limit > hdrs_len / (size_t)hdr_len) limit = hdrs_len / (size_t)hdr_len;
   for (size_t i = 0; i < limit; i++) {
     if ((size_t)offsets[i] + (size_t)capacity > mem_len) {
       napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "a slot lies outside the memory view");
@@ -190,11 +210,12 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
        capacity + 1 (or more, as tun reports the whole frame's length)
        instead of looking like a frame that exactly fills the slot. */
     uint8_t spare;
-    struct iovec iov[2] = {
+    struct iovec iov[3] = {
+      { hdrs + count * (size_t)hdr_len, (size_t)hdr_len },
       { mem + offsets[count], (size_t)capacity },
       { &spare, 1 },
     };
-    ssize_t n = readv(fd, iov, 2);
+    ssize_t n = hdr_len > 0 ? readv(fd, iov, 3) : readv(fd, iov + 1, 2);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
@@ -202,7 +223,8 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
       stats[2] = (uint32_t)errno;
       break;
     }
-    if (n > capacity) {
+    n -= hdr_len;
+    if (n < 0 || n > capacity) {
       stats[0]++;
       continue; /* dropped: slot reused for the next frame */
     }
@@ -215,10 +237,12 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
 
 /* writeBatch(fd, memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count, stats: Uint32Array) */
 static napi_value js_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 8;
+  napi_value argv[8];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd, count;
+  int32_t fd, count, hdr_len = 0;
+  uint8_t *hdrs = NULL;
+  size_t hdrs_len = 0;
   uint8_t *mem;
   uint32_t *offsets, *lengths, *stats;
   size_t mem_len, n_offsets, n_lengths, n_stats;
@@ -232,9 +256,11 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
         "writeBatch(fd, Uint8Array, Uint32Array, Uint32Array, count, Uint32Array[4])");
     return NULL;
   }
+  if (argc >= 8 && !get_vnet_args(env, argv[6], argv[7], &hdrs, &hdrs_len, &hdr_len)) return NULL;
   size_t limit = count < 0 ? 0 : (size_t)count;
   if (limit > n_offsets) limit = n_offsets;
   if (limit > n_lengths) limit = n_lengths;
+  if (hdr_len > 0 && limit > hdrs_len / (size_t)hdr_len) limit = hdrs_len / (size_t)hdr_len;
   for (size_t i = 0; i < limit; i++) {
     if ((size_t)offsets[i] + (size_t)lengths[i] > mem_len) {
       napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "a frame lies outside the memory view");
@@ -243,14 +269,18 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
   }
   size_t done = 0;
   while (done < limit) {
-    ssize_t n = write(fd, mem + offsets[done], lengths[done]);
+    struct iovec iov[2] = {
+      { hdrs + done * (size_t)hdr_len, (size_t)hdr_len },
+      { mem + offsets[done], lengths[done] },
+    };
+    ssize_t n = hdr_len > 0 ? writev(fd, iov, 2) : write(fd, mem + offsets[done], lengths[done]);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
       stats[1]++;
       stats[2] = (uint32_t)errno;
     } else {
-      stats[3] += (uint32_t)n;
+      stats[3] += (uint32_t)(n - hdr_len);
     }
     done++;
   }

@@ -29,10 +29,7 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
   const link = ifc.link;
   switch (link.type) {
     case 'tap':
-      if (link.vnetHeader === true) {
-        throw new NewtosError('ERR_TAP_VNET_UNSUPPORTED', `interface ${ifc.name}: vnetHeader (IFF_VNET_HDR offloads) is not implemented yet`);
-      }
-      return TapBackend.open({ name: link.device, ...common });
+      return TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader === true, ...common });
     case 'udp': {
       const local = { address: link.local.host, port: link.local.port };
       const remote = { address: link.remote.host, port: link.remote.port };

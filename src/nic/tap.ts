@@ -22,6 +22,11 @@ import {
   ETH_HEADER_LEN, NicCounters, VLAN_TAG_LEN, randomLocalMac, wallClockMs,
   type FrameHook, type FrameSlots, type NicBackend,
 } from './backend.js';
+import { fold16, pseudoHeaderSum } from '../wire/checksum.js';
+import {
+  VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
+  completePartialChecksum, emitVirtioNetHdr, NO_OFFLOAD, parseVirtioNetHdr,
+} from '../wire/virtio-net.js';
 
 /** The addon's surface (see native/tap.c for the exact contract). */
 export interface TapAddon {
@@ -30,9 +35,9 @@ export interface TapAddon {
   setOffload(fd: number, tunFlags: number): void;
   setVnetHdrSize(fd: number, size: number): void;
   readBatch(fd: number, memory: Uint8Array, offsets: Uint32Array, capacity: number,
-    lengths: Uint32Array, max: number, stats: Uint32Array): number;
+    lengths: Uint32Array, max: number, stats: Uint32Array, headers?: Uint8Array, hdrLen?: number): number;
   writeBatch(fd: number, memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array,
-    count: number, stats: Uint32Array): number;
+    count: number, stats: Uint32Array, headers?: Uint8Array, hdrLen?: number): number;
   wait(fd: number, events: number, timeoutMs: number): number;
 }
 
@@ -41,6 +46,11 @@ export const TAP_OPEN_MULTI_QUEUE = 2;
 export const WAIT_READABLE = 1;
 export const WAIT_WRITABLE = 2;
 export const WAIT_ERROR = 4;
+/** TUNSETOFFLOAD flags (linux/if_tun.h): what we accept from the kernel. */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+/** Largest super-frame with IFF_VNET_HDR: a 64 KiB IPv4 packet plus Ethernet and a VLAN tag. */
+const MAX_SUPER_FRAME = 65535 + ETH_HEADER_LEN + VLAN_TAG_LEN;
 
 const ADDON_URL = new URL('../../../native/build/Release/tap.node', import.meta.url);
 const STATUS_URL = new URL('../../../native/build/status.json', import.meta.url);
@@ -81,6 +91,14 @@ export interface TapOptions {
   readonly mac?: Uint8Array;
   /** IFF_MULTI_QUEUE: several TapBackends may open the same name, one per queue. */
   readonly multiQueue?: boolean;
+  /**
+   * IFF_VNET_HDR with checksum offload and TSO (TUN_F_CSUM | TUN_F_TSO4): the
+   * kernel may hand us IPv4 TCP super-frames up to 64 KiB with partial
+   * checksums (we complete them), and we may hand it IPv4 TCP frames larger
+   * than the MTU, which it cuts into MTU-sized segments (TSO). Receive slots
+   * should then hold 65553 bytes.
+   */
+  readonly vnetHdr?: boolean;
   /** Injected addon (tests); loaded with loadTapAddon() if absent. */
   readonly addon?: TapAddon;
 }
@@ -97,11 +115,18 @@ export class TapBackend implements NicBackend {
   private readonly stats = new Uint32Array(4);
   private hook: FrameHook | null = null;
   private closed = false;
+  /** IFF_VNET_HDR: a virtio-net header travels with every frame. */
+  readonly vnetHdr: boolean;
+  /** Offload events (vnetHdr only). */
+  readonly offload = { rxPartialChecksums: 0, rxSuperFrames: 0, txSuperFrames: 0 };
+  private rxHeaders = new Uint8Array(0);
+  private txHeaders = new Uint8Array(0);
   /** Scratch for transmit batches that contain frames to drop. */
   private scratchOffsets = new Uint32Array(0);
   private scratchLengths = new Uint32Array(0);
 
-  private constructor(addon: TapAddon, fd: number, name: string, mtu: number, mac: Uint8Array) {
+  private constructor(addon: TapAddon, fd: number, name: string, mtu: number, mac: Uint8Array, vnetHdr: boolean) {
+    this.vnetHdr = vnetHdr;
     this.addon = addon;
     this.fd = fd;
     this.name = name;
@@ -120,10 +145,19 @@ export class TapBackend implements NicBackend {
     if (Buffer.byteLength(name) > 15) {
       throw new NewtosError('ERR_INVALID_ARG_VALUE', `The argument 'name' must be at most 15 bytes, got '${name}'`);
     }
-    const flags = options.multiQueue === true ? TAP_OPEN_MULTI_QUEUE : 0;
+    const vnet = options.vnetHdr === true;
+    const flags = (options.multiQueue === true ? TAP_OPEN_MULTI_QUEUE : 0) | (vnet ? TAP_OPEN_VNET_HDR : 0);
     const { fd, name: actual } = addon.open(name, flags);
+    if (vnet) {
+      try {
+        addon.setOffload(fd, TUN_F_CSUM | TUN_F_TSO4);
+      } catch (e) {
+        addon.close(fd);
+        throw e;
+      }
+    }
     const mac = options.mac ?? randomLocalMac((n) => randomBytes(n));
-    return new TapBackend(addon, fd, actual, mtu, mac);
+    return new TapBackend(addon, fd, actual, mtu, mac, vnet);
   }
 
   private maxFrame(): number {
@@ -134,7 +168,14 @@ export class TapBackend implements NicBackend {
     this.assertOpen();
     const stats = this.stats;
     stats[0] = 0; stats[1] = 0;
-    let n = this.addon.readBatch(this.fd, slots.memory, slots.offsets, slots.capacity, slots.lengths, max, stats);
+    let n: number;
+    if (this.vnetHdr) {
+      if (this.rxHeaders.length < max * VIRTIO_NET_HDR_LEN) this.rxHeaders = new Uint8Array(max * VIRTIO_NET_HDR_LEN);
+      n = this.addon.readBatch(this.fd, slots.memory, slots.offsets, slots.capacity, slots.lengths, max, stats,
+        this.rxHeaders, VIRTIO_NET_HDR_LEN);
+    } else {
+      n = this.addon.readBatch(this.fd, slots.memory, slots.offsets, slots.capacity, slots.lengths, max, stats);
+    }
     if (stats[0]! > 0) this.counters.drop('rx-oversize', stats[0]);
     if (stats[1]! > 0) {
       this.counters.drop('rx-error', stats[1]);
@@ -145,7 +186,21 @@ export class TapBackend implements NicBackend {
     let out = 0;
     for (let i = 0; i < n; i++) {
       const len = slots.lengths[i]!;
-      if (len < ETH_HEADER_LEN || len > maxFrame) {
+      let limit = maxFrame;
+      if (this.vnetHdr) {
+        const h = parseVirtioNetHdr(this.rxHeaders, i * VIRTIO_NET_HDR_LEN);
+        if (!h.ok) { this.counters.drop('rx-bad-encap'); continue; }
+        if (h.value.gsoType !== VIRTIO_NET_HDR_GSO_NONE) { limit = MAX_SUPER_FRAME; this.offload.rxSuperFrames++; }
+        if ((h.value.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
+          const at = slots.offsets[i]!;
+          if (!completePartialChecksum(slots.memory.subarray(at, at + len), len, h.value.csumStart, h.value.csumOffset)) {
+            this.counters.drop('rx-bad-encap');
+            continue;
+          }
+          this.offload.rxPartialChecksums++;
+        }
+      }
+      if (len < ETH_HEADER_LEN || len > limit) {
         this.counters.drop(len < ETH_HEADER_LEN ? 'rx-runt' : 'rx-oversize');
         continue;
       }
@@ -176,7 +231,7 @@ export class TapBackend implements NicBackend {
     let bad = 0;
     for (let i = 0; i < count; i++) {
       const len = slots.lengths[i]!;
-      if (len < ETH_HEADER_LEN || len > maxFrame) bad++;
+      if (len < ETH_HEADER_LEN || (len > maxFrame && !this.canSegment(slots.memory, slots.offsets[i]!, len))) bad++;
     }
     if (bad === 0) return this.writeAll(slots.memory, slots.offsets, slots.lengths, count);
     // Some frames must be dropped: send the good ones through scratch arrays,
@@ -189,7 +244,7 @@ export class TapBackend implements NicBackend {
     while (consumed < count) {
       // Drop leading bad frames, then send the run of good ones after them.
       const len = slots.lengths[consumed]!;
-      if (len < ETH_HEADER_LEN || len > maxFrame) {
+      if (len < ETH_HEADER_LEN || (len > maxFrame && !this.canSegment(slots.memory, slots.offsets[consumed]!, len))) {
         this.counters.drop(len < ETH_HEADER_LEN ? 'tx-runt' : 'tx-oversize');
         consumed++;
         continue;
@@ -197,7 +252,7 @@ export class TapBackend implements NicBackend {
       let run = 0;
       while (consumed + run < count) {
         const l = slots.lengths[consumed + run]!;
-        if (l < ETH_HEADER_LEN || l > maxFrame) break;
+        if (l < ETH_HEADER_LEN || (l > maxFrame && !this.canSegment(slots.memory, slots.offsets[consumed + run]!, l))) break;
         this.scratchOffsets[run] = slots.offsets[consumed + run]!;
         this.scratchLengths[run] = l;
         run++;
@@ -212,7 +267,19 @@ export class TapBackend implements NicBackend {
   private writeAll(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
     const stats = this.stats;
     stats[0] = 0; stats[1] = 0; stats[3] = 0;
-    const done = this.addon.writeBatch(this.fd, memory, offsets, lengths, count, stats);
+    let done: number;
+    if (this.vnetHdr) {
+      if (this.txHeaders.length < count * VIRTIO_NET_HDR_LEN) this.txHeaders = new Uint8Array(count * VIRTIO_NET_HDR_LEN);
+      const maxFrame = this.maxFrame();
+      for (let i = 0; i < count; i++) {
+        const at = i * VIRTIO_NET_HDR_LEN;
+        if (lengths[i]! > maxFrame) this.prepareTso(memory, offsets[i]!, lengths[i]!, at);
+        else emitVirtioNetHdr(this.txHeaders, at, NO_OFFLOAD);
+      }
+      done = this.addon.writeBatch(this.fd, memory, offsets, lengths, count, stats, this.txHeaders, VIRTIO_NET_HDR_LEN);
+    } else {
+      done = this.addon.writeBatch(this.fd, memory, offsets, lengths, count, stats);
+    }
     if (stats[1]! > 0) {
       this.counters.drop('tx-error', stats[1]);
       this.counters.lastError = errnoName(stats[2]!);
@@ -227,6 +294,38 @@ export class TapBackend implements NicBackend {
       }
     }
     return done;
+  }
+
+  /** With IFF_VNET_HDR, an IPv4 TCP frame over the MTU goes to the kernel for TSO. */
+  private canSegment(m: Uint8Array, off: number, len: number): boolean {
+    if (!this.vnetHdr || len > MAX_SUPER_FRAME || len < ETH_HEADER_LEN + 40) return false;
+    if (m[off + 12] !== 0x08 || m[off + 13] !== 0x00 || m[off + 23] !== 6) return false;
+    const ihl = (m[off + 14]! & 0x0f) * 4;
+    const tcpAt = ETH_HEADER_LEN + ihl;
+    if (ihl < 20 || tcpAt + 20 > len) return false;
+    const thl = (m[off + tcpAt + 12]! >> 4) * 4;
+    return thl >= 20 && this.mtu - ihl - thl > 0 && tcpAt + thl < len;
+  }
+
+  /**
+   * virtio-net header for TSO of the IPv4 TCP frame at memory[off, off+len):
+   * GSO TCPV4 with gso_size = MTU - headers, and a partial checksum — the TCP
+   * checksum field is set to the folded pseudo-header sum (Linux's
+   * CHECKSUM_PARTIAL convention), which the kernel's segmentation adjusts per
+   * segment. Rewrites the frame's TCP checksum field in place.
+   */
+  private prepareTso(m: Uint8Array, off: number, len: number, at: number): void {
+    const ihl = (m[off + 14]! & 0x0f) * 4;
+    const tcpAt = ETH_HEADER_LEN + ihl;
+    const thl = (m[off + tcpAt + 12]! >> 4) * 4;
+    const v = new DataView(m.buffer, m.byteOffset + off, len);
+    const pseudo = fold16(pseudoHeaderSum(v.getUint32(26), v.getUint32(30), 6, len - tcpAt));
+    v.setUint16(tcpAt + 16, pseudo);
+    emitVirtioNetHdr(this.txHeaders, at, {
+      flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, gsoType: VIRTIO_NET_HDR_GSO_TCPV4, hdrLen: tcpAt + thl,
+      gsoSize: this.mtu - ihl - thl, csumStart: tcpAt, csumOffset: 16,
+    });
+    this.offload.txSuperFrames++;
   }
 
   /** poll(2) for readability up to timeoutMs (0: just check). */
