@@ -1,0 +1,146 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PfCore } from '../../src/pf/pf-core.js';
+import { parseRuleSet } from '../../src/pf/rule-parser.js';
+import type { RuleSet } from '../../src/pf/rules.js';
+import type { Direction, Verdict } from '../../src/pf/verdict.js';
+import { emitIpv4, type Ipv4Repr } from '../../src/wire/ipv4.js';
+import { capturedFrame } from '../fixtures/frames.js';
+
+function rules(text: string): RuleSet {
+  const r = parseRuleSet(text);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+}
+
+const A = 0x0a630001; const B = 0x0a630002;
+
+/** An IPv4 packet with a transport header: ports/flags for TCP/UDP, type/code/ident for ICMP. */
+function pkt(p: { proto: number; src?: number; dst?: number; sport?: number; dport?: number; flags?: number; type?: number; code?: number; ident?: number; fragOff?: number; inner?: Uint8Array }): Uint8Array {
+  let l4: Uint8Array;
+  if (p.proto === 6) { l4 = new Uint8Array(20); l4[12] = 0x50; l4[13] = p.flags ?? 0x02; }
+  else if (p.proto === 17) l4 = new Uint8Array(8);
+  else if (p.proto === 1) { l4 = new Uint8Array(8 + (p.inner?.length ?? 0)); l4[0] = p.type ?? 8; l4[1] = p.code ?? 0; l4[4] = (p.ident ?? 0) >>> 8; l4[5] = p.ident ?? 0; if (p.inner) l4.set(p.inner, 8); }
+  else l4 = new Uint8Array(8);
+  if (p.proto === 6 || p.proto === 17) { l4[0] = (p.sport ?? 1000) >>> 8; l4[1] = p.sport ?? 1000; l4[2] = (p.dport ?? 80) >>> 8; l4[3] = p.dport ?? 80; }
+  const repr: Ipv4Repr = {
+    tos: 0, ident: 1, dontFragment: false, moreFragments: false, fragmentOffset: p.fragOff ?? 0, ttl: 64, protocol: p.proto,
+    src: p.src ?? A, dst: p.dst ?? B, options: new Uint8Array(0), payloadLen: l4.length,
+  };
+  const b = new Uint8Array(20 + l4.length);
+  emitIpv4(repr, b);
+  b.set(l4, 20);
+  return b;
+}
+
+const R = `
+default drop
+allow in on eth0 proto tcp to 10.99.0.2 port 22 flags S/SA
+drop in proto tcp from 10.99.0.0/24 port 1000-1999
+reject in proto udp to any port 53
+reject with admin-prohibited in proto udp
+allow in proto icmp icmp-type echo-request
+allow in from !10.0.0.0/8
+allow out
+`;
+
+const table: { name: string; dir: Direction; ifName: string; packet: Uint8Array; verdict: Verdict; rule: number | null }[] = [
+  { name: 'SYN to ssh on eth0', dir: 'in', ifName: 'eth0', packet: pkt({ proto: 6, dport: 22, flags: 0x02 }), verdict: { action: 'allow' }, rule: 0 },
+  { name: 'SYN to ssh on eth1 (iface mismatch) falls to the port rule', dir: 'in', ifName: 'eth1', packet: pkt({ proto: 6, sport: 1500, dport: 22 }), verdict: { action: 'drop' }, rule: 1 },
+  { name: 'SYN+ACK to ssh does not match S/SA', dir: 'in', ifName: 'eth0', packet: pkt({ proto: 6, sport: 5000, dport: 22, flags: 0x12 }), verdict: { action: 'drop' }, rule: null },
+  { name: 'UDP 53 rejected with port unreachable', dir: 'in', ifName: 'eth0', packet: pkt({ proto: 17, dport: 53 }), verdict: { action: 'reject', icmpCode: 3 }, rule: 2 },
+  { name: 'other UDP rejected admin-prohibited', dir: 'in', ifName: 'eth0', packet: pkt({ proto: 17, dport: 54 }), verdict: { action: 'reject', icmpCode: 13 }, rule: 3 },
+  { name: 'echo request allowed', dir: 'in', ifName: 'eth0', packet: pkt({ proto: 1, type: 8 }), verdict: { action: 'allow' }, rule: 4 },
+  { name: 'echo reply (not matched) from 10/8: default drop', dir: 'in', ifName: 'eth0', packet: pkt({ proto: 1, type: 0 }), verdict: { action: 'drop' }, rule: null },
+  { name: 'anything from outside 10/8 (negated prefix)', dir: 'in', ifName: 'eth0', packet: pkt({ proto: 47, src: 0xc0a80001 }), verdict: { action: 'allow' }, rule: 5 },
+  { name: 'out allowed', dir: 'out', ifName: 'eth0', packet: pkt({ proto: 17 }), verdict: { action: 'allow' }, rule: 6 },
+  { name: 'non-first fragment never matches port rules', dir: 'in', ifName: 'eth0', packet: pkt({ proto: 17, dport: 53, fragOff: 8 }), verdict: { action: 'reject', icmpCode: 13 }, rule: 3 },
+];
+
+for (const c of table) {
+  test(`match: ${c.name}`, () => {
+    const pf = new PfCore(rules(R));
+    assert.deepEqual(pf.check({ direction: c.dir, ifName: c.ifName, packet: c.packet }, 0), c.verdict);
+    const hits = pf.hits();
+    assert.deepEqual(hits.map((h, i) => (h > 0 ? i : -1)).filter((i) => i >= 0), c.rule === null ? [] : [c.rule]);
+    assert.equal(pf.counters.defaultHits, c.rule === null ? 1 : 0);
+  });
+}
+
+test('garbage is dropped and counted as unparseable', () => {
+  const pf = new PfCore(rules('default allow'));
+  assert.deepEqual(pf.check({ direction: 'in', ifName: 'x', packet: new Uint8Array(5) }, 0), { action: 'drop' });
+  assert.equal(pf.counters.unparseable, 1);
+});
+
+const STATEFUL = `
+default drop
+allow out keep state
+`;
+
+test('keep state: replies of connections we opened pass, unsolicited traffic does not', () => {
+  const pf = new PfCore(rules(STATEFUL));
+  const syn = pkt({ proto: 6, src: B, dst: A, sport: 40001, dport: 8080, flags: 0x02 });
+  const synAck = pkt({ proto: 6, src: A, dst: B, sport: 8080, dport: 40001, flags: 0x12 });
+  const stranger = pkt({ proto: 6, src: A, dst: B, sport: 8080, dport: 40002, flags: 0x12 });
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: synAck }, 0).action, 'drop', 'before the SYN');
+  assert.equal(pf.check({ direction: 'out', ifName: 'e', packet: syn }, 1).action, 'allow');
+  assert.equal(pf.stateCount, 1);
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: synAck }, 2).action, 'allow');
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: stranger }, 2).action, 'drop');
+  assert.equal(pf.counters.stateHits, 1);
+});
+
+test('keep state: UDP replies and ICMP echo replies; ICMP errors about our flows are related', () => {
+  const pf = new PfCore(rules(STATEFUL));
+  const q = pkt({ proto: 17, src: B, dst: A, sport: 5353, dport: 53 });
+  pf.check({ direction: 'out', ifName: 'e', packet: q }, 0);
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: pkt({ proto: 17, src: A, dst: B, sport: 53, dport: 5353 }) }, 1).action, 'allow');
+  pf.check({ direction: 'out', ifName: 'e', packet: pkt({ proto: 1, src: B, dst: A, type: 8, ident: 77 }) }, 0);
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: pkt({ proto: 1, src: A, dst: B, type: 0, ident: 77 }) }, 1).action, 'allow');
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: pkt({ proto: 1, src: A, dst: B, type: 0, ident: 78 }) }, 1).action, 'drop');
+  // Port unreachable quoting our UDP query (header + 8 bytes).
+  const err = pkt({ proto: 1, src: A, dst: B, type: 3, code: 3, inner: q.subarray(0, 28) });
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: err }, 2).action, 'allow');
+  const unrelated = pkt({ proto: 1, src: A, dst: B, type: 3, code: 3, inner: pkt({ proto: 17, src: B, dst: A, sport: 1, dport: 2 }).subarray(0, 28) });
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: unrelated }, 2).action, 'drop');
+});
+
+test('captured Linux TCP handshake passes a stateful host filter (client side)', () => {
+  const pf = new PfCore(rules(STATEFUL));
+  const ip = (info: string) => capturedFrame(info).subarray(14);
+  assert.equal(pf.check({ direction: 'out', ifName: 'e', packet: ip('40001 \u2192 8080 [SYN]') }, 0).action, 'allow');
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: ip('8080 \u2192 40001 [SYN, ACK]') }, 1).action, 'allow');
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: ip('8080 \u2192 40001 [FIN, ACK]') }, 2).action, 'allow');
+});
+
+test('state timeouts: idle entries expire; FIN shortens TCP entries', () => {
+  const pf = new PfCore(rules(STATEFUL), { udpIdleMs: 1000, tcpIdleMs: 100_000, tcpClosingMs: 500, sweepIntervalMs: 100 });
+  pf.check({ direction: 'out', ifName: 'e', packet: pkt({ proto: 17, src: B, dst: A, sport: 1, dport: 2 }) }, 0);
+  const reply = pkt({ proto: 17, src: A, dst: B, sport: 2, dport: 1 });
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: reply }, 900).action, 'allow', 'refreshes');
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: reply }, 1899).action, 'allow');
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: reply }, 2900).action, 'drop', 'expired');
+  pf.check({ direction: 'out', ifName: 'e', packet: pkt({ proto: 6, src: B, dst: A, sport: 3, dport: 4, flags: 0x02 }) }, 3000);
+  pf.check({ direction: 'in', ifName: 'e', packet: pkt({ proto: 6, src: A, dst: B, sport: 4, dport: 3, flags: 0x11 }) }, 3001);
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: pkt({ proto: 6, src: A, dst: B, sport: 4, dport: 3, flags: 0x10 }) }, 3600).action, 'drop');
+  assert.ok(pf.pollAt() < Infinity);
+  pf.onTimer(10_000);
+  assert.equal(pf.stateCount, 0);
+  assert.equal(pf.pollAt(), Infinity);
+});
+
+test('state table bound: rule verdict still applies, no state created', () => {
+  const pf = new PfCore(rules(STATEFUL), { maxStates: 2 });
+  for (let p = 1; p <= 3; p++) pf.check({ direction: 'out', ifName: 'e', packet: pkt({ proto: 17, src: B, dst: A, sport: p, dport: 9 }) }, 0);
+  assert.equal(pf.stateCount, 2);
+  assert.equal(pf.counters.stateTableFull, 1);
+});
+
+test('setRules keeps states and restarts hit counters', () => {
+  const pf = new PfCore(rules(STATEFUL));
+  pf.check({ direction: 'out', ifName: 'e', packet: pkt({ proto: 17, src: B, dst: A, sport: 1, dport: 2 }) }, 0);
+  pf.setRules(rules('default drop'));
+  assert.deepEqual(pf.hits(), []);
+  assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: pkt({ proto: 17, src: A, dst: B, sport: 2, dport: 1 }) }, 1).action, 'allow');
+});
