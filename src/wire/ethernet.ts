@@ -139,16 +139,20 @@ export class EthernetFrame {
 export function parseEthernet(
   bytes: Uint8Array, offset = 0, end = bytes.length,
 ): ParseResult<EthernetRepr, EthernetParseError> {
-  const checked = EthernetFrame.check(bytes, offset, end);
-  if (!checked.ok) return checked;
-  const f = checked.value;
-  const tci = f.tci;
-  return ok({
-    dst: f.dst,
-    src: f.src,
-    ethertype: f.ethertype,
-    vlan: f.tagged ? { pcp: tci >>> 13, dei: (tci & 0x1000) !== 0, vid: tci & 0x0fff } : null,
-  });
+  // Same checks as EthernetFrame.check, without building the view (hot path).
+  if (offset < 0 || end > bytes.length || end - offset < ETH_HEADER_LEN) return fail('truncated');
+  const type = (bytes[offset + ETH_TYPE]! << 8) | bytes[offset + ETH_TYPE + 1]!;
+  let ethertype = type;
+  let vlan: VlanTag | null = null;
+  if (type === EtherType.VLAN) {
+    if (end - offset < ETH_VLAN_HEADER_LEN) return fail('truncated-vlan');
+    ethertype = (bytes[offset + ETH_VLAN_INNER_TYPE]! << 8) | bytes[offset + ETH_VLAN_INNER_TYPE + 1]!;
+    if (ethertype === EtherType.VLAN || ethertype === 0x88a8) return fail('stacked-vlan');
+    const tci = (bytes[offset + ETH_VLAN_TCI]! << 8) | bytes[offset + ETH_VLAN_TCI + 1]!;
+    vlan = { pcp: tci >>> 13, dei: (tci & 0x1000) !== 0, vid: tci & 0x0fff };
+  }
+  if (ethertype < 0x0600) return fail('not-ethernet-ii');
+  return ok({ dst: readMac(bytes, offset + ETH_DST), src: readMac(bytes, offset + ETH_SRC), ethertype, vlan });
 }
 
 export function ethernetHeaderLen(repr: EthernetRepr): number {

@@ -61,6 +61,24 @@ function u32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
+/** The validation behind Ipv4Packet.check and parseIpv4: null when the header is sound. */
+function checkIpv4(bytes: Uint8Array, offset: number, end: number, checksum: boolean): Ipv4ParseError | null {
+  if (offset < 0 || end > bytes.length || end - offset < IPV4_MIN_HEADER_LEN) return 'truncated';
+  const vihl = bytes[offset]!;
+  if (vihl >>> 4 !== 4) return 'bad-version';
+  const hlen = (vihl & 0x0f) << 2;
+  if (hlen < IPV4_MIN_HEADER_LEN) return 'bad-header-length';
+  if (hlen > end - offset) return 'truncated';
+  const total = u16(bytes, offset + IPV4_TOTAL_LEN);
+  if (total < hlen) return 'bad-total-length';
+  if (total > end - offset) return 'truncated';
+  const ff = u16(bytes, offset + IPV4_FLAGS_FRAG);
+  // RFC 791: the datagram cannot extend past 65535 octets.
+  if (((ff & FRAG_OFFSET_MASK) << 3) + total - hlen > IPV4_MAX_PACKET_LEN) return 'bad-fragment';
+  if (checksum && !verifyChecksum(bytes, offset, offset + hlen)) return 'bad-checksum';
+  return null;
+}
+
 /** Checked view: after `check`, header and total length lie within the bytes. */
 export class Ipv4Packet {
   private constructor(readonly bytes: Uint8Array, readonly offset: number) {}
@@ -68,20 +86,8 @@ export class Ipv4Packet {
   static check(
     bytes: Uint8Array, offset = 0, end = bytes.length, checksum = true,
   ): ParseResult<Ipv4Packet, Ipv4ParseError> {
-    if (offset < 0 || end > bytes.length || end - offset < IPV4_MIN_HEADER_LEN) return fail('truncated');
-    const vihl = bytes[offset]!;
-    if (vihl >>> 4 !== 4) return fail('bad-version');
-    const hlen = (vihl & 0x0f) << 2;
-    if (hlen < IPV4_MIN_HEADER_LEN) return fail('bad-header-length');
-    if (hlen > end - offset) return fail('truncated');
-    const total = u16(bytes, offset + IPV4_TOTAL_LEN);
-    if (total < hlen) return fail('bad-total-length');
-    if (total > end - offset) return fail('truncated');
-    const ff = u16(bytes, offset + IPV4_FLAGS_FRAG);
-    // RFC 791: the datagram cannot extend past 65535 octets.
-    if (((ff & FRAG_OFFSET_MASK) << 3) + total - hlen > IPV4_MAX_PACKET_LEN) return fail('bad-fragment');
-    if (checksum && !verifyChecksum(bytes, offset, offset + hlen)) return fail('bad-checksum');
-    return ok(new Ipv4Packet(bytes, offset));
+    const err = checkIpv4(bytes, offset, end, checksum);
+    return err === null ? ok(new Ipv4Packet(bytes, offset)) : fail(err);
   }
 
   get headerLen(): number { return (this.bytes[this.offset]! & 0x0f) << 2; }
@@ -111,23 +117,22 @@ export class Ipv4Packet {
 export function parseIpv4(
   bytes: Uint8Array, offset = 0, end = bytes.length, checksum = true,
 ): ParseResult<Ipv4Repr, Ipv4ParseError> {
-  const c = Ipv4Packet.check(bytes, offset, end, checksum);
-  if (!c.ok) return c;
-  const p = c.value;
+  const err = checkIpv4(bytes, offset, end, checksum);
+  if (err !== null) return fail(err);
   const ff = u16(bytes, offset + IPV4_FLAGS_FRAG);
-  const hlen = p.headerLen;
+  const hlen = (bytes[offset]! & 0x0f) << 2;
   return ok({
-    tos: p.tos,
-    ident: p.ident,
+    tos: bytes[offset + IPV4_TOS]!,
+    ident: u16(bytes, offset + IPV4_IDENT),
     dontFragment: (ff & FLAG_DF) !== 0,
     moreFragments: (ff & FLAG_MF) !== 0,
     fragmentOffset: (ff & FRAG_OFFSET_MASK) << 3,
-    ttl: p.ttl,
-    protocol: p.protocol,
-    src: p.src,
-    dst: p.dst,
-    options: p.options(),
-    payloadLen: p.totalLen - hlen,
+    ttl: bytes[offset + IPV4_TTL]!,
+    protocol: bytes[offset + IPV4_PROTOCOL]!,
+    src: u32(bytes, offset + IPV4_SRC),
+    dst: u32(bytes, offset + IPV4_DST),
+    options: hlen === IPV4_MIN_HEADER_LEN ? EMPTY : bytes.subarray(offset + IPV4_OPTIONS, offset + hlen),
+    payloadLen: u16(bytes, offset + IPV4_TOTAL_LEN) - hlen,
   });
 }
 
