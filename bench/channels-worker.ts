@@ -4,7 +4,7 @@
  * Every role waits on a start flag so both sides begin together, then posts
  * one result object.
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { availableParallelism, loadavg } from 'node:os';
 import { RingReader, RingWriter } from '../src/substrate/ring.js';
@@ -17,7 +17,7 @@ export type BenchRole =
   | { role: 'port-producer'; port: MessagePort; count: number; batch: number; slotWords: number }
   | { role: 'port-consumer'; port: MessagePort; count: number; batch: number }
   | { role: 'ping-producer'; sab: SharedArrayBuffer; bell: SharedArrayBuffer; count: number; spacingUs: number; port?: MessagePort }
-  | { role: 'ping-consumer'; sab: SharedArrayBuffer; bell: SharedArrayBuffer; count: number; mode: 'busy' | 'adaptive' | 'sleep' | 'port'; port?: MessagePort };
+  | { role: 'ping-consumer'; sab: SharedArrayBuffer; bell: SharedArrayBuffer; count: number; mode: 'busy' | 'adaptive' | 'sleep' | 'port' | 'port-busy' | 'port-adaptive'; port?: MessagePort };
 
 export interface BenchResult { ms: number; count: number; checksum: number; latenciesUs?: number[]; parks?: number; spins?: number }
 
@@ -119,7 +119,7 @@ function pingProducer(o: Extract<BenchRole, { role: 'ping-producer' }>): BenchRe
     if (gapUs >= 200) Atomics.wait(pingNap, 0, 0, gapUs / 1000);
     else { const until = performance.now() + gapUs / 1000; while (performance.now() < until) { /* busy */ } }
     const t = nowNs();
-    if (w === null) { o.port!.postMessage([t % 1e9, Math.floor(t / 1e9)]); continue; }
+    if (w === null) { o.port!.postMessage([t % 1e9, Math.floor(t / 1e9)]); bell.ring(); continue; }
     while (!w.tryWrite([t % 1e9, Math.floor(t / 1e9)])) { /* full */ }
     w.publish();
     bell.ring();
@@ -142,6 +142,7 @@ function pingConsumer(o: Extract<BenchRole, { role: 'ping-consumer' }>): Promise
       waitStart();
     });
   }
+  if (o.mode === 'port-busy' || o.mode === 'port-adaptive') return portPoll(o);
   const r = new RingReader(o.sab);
   const sleeper = new DoorbellSleeper(o.bell);
   const policy = new AdaptivePolling(o.mode === 'adaptive' ? 'adaptive' : o.mode, 30, 200);
@@ -160,6 +161,34 @@ function pingConsumer(o: Extract<BenchRole, { role: 'ping-consumer' }>): Promise
     }
     if (performance.now() < policy.spinUntil(runnable, cores)) { spins++; continue; }
     sleeper.park(1000, () => r.available() === 0);
+    parks++;
+  }
+  return { ms: 0, count: lat.length, checksum: 0, latenciesUs: lat, parks, spins };
+}
+
+/** A postMessage consumer that polls its port (receiveMessageOnPort) like a server loop would. */
+function portPoll(o: Extract<BenchRole, { role: 'ping-consumer' }>): BenchResult {
+  const lat: number[] = [];
+  const sleeper = new DoorbellSleeper(o.bell);
+  const policy = new AdaptivePolling(o.mode === 'port-busy' ? 'busy' : 'adaptive', 30, 200);
+  const runnable = Math.max(2, loadavg()[0]!);
+  const cores = availableParallelism();
+  let parks = 0; let spins = 0;
+  let pending: number[] | null = null;
+  waitStart();
+  while (lat.length < o.count) {
+    const m = pending ?? (receiveMessageOnPort(o.port!)?.message as number[] | undefined) ?? null;
+    pending = null;
+    if (m !== null) {
+      lat.push(latency(m[0]!, m[1]!));
+      policy.onWork(performance.now());
+      continue;
+    }
+    if (performance.now() < policy.spinUntil(runnable, cores)) { spins++; continue; }
+    sleeper.park(1000, () => {
+      pending = (receiveMessageOnPort(o.port!)?.message as number[] | undefined) ?? null;
+      return pending === null;
+    });
     parks++;
   }
   return { ms: 0, count: lat.length, checksum: 0, latenciesUs: lat, parks, spins };

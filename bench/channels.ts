@@ -78,11 +78,11 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
 }
 
-async function wakeLatency(mode: 'busy' | 'adaptive' | 'sleep' | 'port', count: number, spacingUs: number): Promise<Lat> {
+async function wakeLatency(mode: 'busy' | 'adaptive' | 'sleep' | 'port' | 'port-busy' | 'port-adaptive', count: number, spacingUs: number): Promise<Lat> {
   const sab = createRing(1024, 2);
   const bell = createDoorbell();
   let res: BenchResult;
-  if (mode === 'port') {
+  if (mode.startsWith('port')) {
     const mc = new MessageChannel();
     [, res] = await pair(
       { role: 'ping-producer', sab, bell, count, spacingUs, port: mc.port1 },
@@ -140,12 +140,17 @@ async function main(): Promise<void> {
   const adaptiveDense = await wakeLatency('adaptive', n * 5, 20);
   const sleep = await wakeLatency('sleep', n, 500);
   const port = await wakeLatency('port', n, 500);
+  const portBusy = await wakeLatency('port-busy', n, 500);
+  const portAdaptive = await wakeLatency('port-adaptive', n, 500);
   say('one-way wake-up latency, send timestamp -> received (p50 / p99):');
   say(`  ring, consumer busy-polling:              ${us(busy.p50)} / ${us(busy.p99)} ${tag}`);
   say(`  ring, adaptive, sparse (~500 us gaps):    ${us(adaptiveSparse.p50)} / ${us(adaptiveSparse.p99)}  parks ${adaptiveSparse.parks} spins ${adaptiveSparse.spins} ${tag}`);
   say(`  ring, adaptive, dense (~20 us gaps):      ${us(adaptiveDense.p50)} / ${us(adaptiveDense.p99)}  parks ${adaptiveDense.parks} spins ${adaptiveDense.spins} ${tag}`);
   say(`  ring, consumer always parks (sleeping):   ${us(sleep.p50)} / ${us(sleep.p99)} ${tag}`);
-  say(`  postMessage, event-loop consumer:         ${us(port.p50)} / ${us(port.p99)} ${tag}`);
+  say(`  postMessage, consumer busy-polling port:  ${us(portBusy.p50)} / ${us(portBusy.p99)} ${tag}`);
+  say(`  postMessage, adaptive (port + doorbell):  ${us(portAdaptive.p50)} / ${us(portAdaptive.p99)} ${tag}`);
+  say(`  postMessage, sleeping (event-loop wake):  ${us(port.p50)} / ${us(port.p99)} ${tag}`);
+  say(`  ratio postMessage / ring, sleeping: ${(port.p50 / sleep.p50).toFixed(1)}x; busy: ${(portBusy.p50 / busy.p50).toFixed(1)}x ${tag}`);
 
   const pairCount = Math.round(3e6 * k);
   const serversBusy = await best(runs, () => serverPair('busy', pairCount));
@@ -168,6 +173,8 @@ async function main(): Promise<void> {
       wake_adaptive_sparse_p50_us: Number(adaptiveSparse.p50.toFixed(2)),
       wake_adaptive_dense_p50_us: Number(adaptiveDense.p50.toFixed(2)),
       wake_postmessage_p50_us: Number(port.p50.toFixed(2)),
+      wake_postmessage_busy_p50_us: Number(portBusy.p50.toFixed(2)),
+      wake_postmessage_adaptive_p50_us: Number(portAdaptive.p50.toFixed(2)),
       servers_busy_msgs_per_s: Math.round(serversBusy),
       servers_adaptive_msgs_per_s: Math.round(serversAdaptive),
       adaptive_vs_busy: Number((serversAdaptive / serversBusy).toFixed(3)),
