@@ -80,6 +80,8 @@ interface Entry<P> {
   /** When the next request is due; Infinity when not probing. */
   nextProbeAt: number;
   queue: P[];
+  /** Our address used as sender in requests (the one on the target's subnet). */
+  senderIp: number;
 }
 
 export interface ArpEntrySnapshot {
@@ -116,8 +118,9 @@ export class ArpCore<P> {
   /**
    * The MAC for `ip` if usable now, else null after queueing `packet` (which
    * the caller must not reuse) until resolution succeeds or fails.
+   * `senderIp` is our address to put in requests (default: our first address).
    */
-  resolve(ip: number, packet: P, now: number, out: ArpOutput<P>[]): number | null {
+  resolve(ip: number, packet: P, now: number, out: ArpOutput<P>[], senderIp = this.addresses[0] ?? 0): number | null {
     const mac = this.lookup(ip, now, out);
     if (mac !== null) return mac;
     let e = this.entries.get(ip);
@@ -127,7 +130,7 @@ export class ArpCore<P> {
         out.push({ type: 'arp-dropped', ip, reason: 'cache-full', packets: [packet] });
         return null;
       }
-      e = { state: 'incomplete', mac: MAC_ZERO, updatedAt: now, lastUsed: now, probes: 0, nextProbeAt: now, queue: [] };
+      e = { state: 'incomplete', mac: MAC_ZERO, updatedAt: now, lastUsed: now, probes: 0, nextProbeAt: now, queue: [], senderIp };
       this.entries.set(ip, e);
     }
     if (e.queue.length >= this.config.maxQueuePerAddress) {
@@ -175,6 +178,7 @@ export class ArpCore<P> {
       else if (forUs && this.makeRoom(now, out)) {
         this.entries.set(repr.senderIp, {
           state: 'reachable', mac: repr.senderMac, updatedAt: now, lastUsed: now, probes: 0, nextProbeAt: Infinity, queue: [],
+          senderIp: repr.targetIp,
         });
       }
     }
@@ -275,7 +279,7 @@ export class ArpCore<P> {
     const unicast = e.state === 'stale';
     out.push({
       type: 'arp-transmit', dstMac: unicast ? e.mac : MAC_BROADCAST,
-      repr: { operation: ArpOperation.Request, senderMac: this.mac, senderIp: this.addresses[0] ?? 0, targetMac: MAC_ZERO, targetIp: ip },
+      repr: { operation: ArpOperation.Request, senderMac: this.mac, senderIp: e.senderIp, targetMac: MAC_ZERO, targetIp: ip },
     });
   }
 

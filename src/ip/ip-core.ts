@@ -548,7 +548,7 @@ export class IpCore {
     else if (isMulticast(nextHop)) mac = 0x01005e000000 + (nextHop & 0x7fffff); // RFC 1112 §6.4
     else {
       const arpOut: ArpOutput<OutPacket>[] = [];
-      mac = iface.arp.resolve(nextHop, pkt, now, arpOut);
+      mac = iface.arp.resolve(nextHop, pkt, now, arpOut, this.ifaceAddress(iface.index, nextHop));
       this.handleArp(iface, arpOut, now);
     }
     if (mac !== null) this.emitFrame(iface, pkt, mac);

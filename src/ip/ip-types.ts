@@ -127,9 +127,9 @@ export const IP_DROP_REASONS = [
   'reassembly-too-many-fragments', 'reassembly-memory', 'reassembly-too-big',
 ] as const;
 export type IpDropReason = (typeof IP_DROP_REASONS)[number];
-// Every reassembly drop reason is an IP drop reason.
-type _AssertReassembly = ReassemblyDropReason extends IpDropReason ? true : never;
-export const _assertReassembly: _AssertReassembly = true;
+// Compile-time check: every reassembly drop reason is also an IP drop reason.
+const reassemblyReasonsAreIpReasons = (r: ReassemblyDropReason): IpDropReason => r;
+void reassemblyReasonsAreIpReasons;
 
 export const TX_DROP_REASONS = [
   'no-route', 'frag-needed', 'filtered', 'verdict-queue-full', 'verdict-timeout', 'too-big',

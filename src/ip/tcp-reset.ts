@@ -3,19 +3,17 @@
  * RFC 9293 §3.10.7.1: if the segment had ACK, <SEQ=SEG.ACK><CTL=RST>; else
  * <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. Never answer a RST.
  *
- * Only the fixed 20-byte header is read and written, at RFC 9293 §3.1 offsets
- * (the full TCP codec with options is src/wire/tcp.ts, owned by the TCP engine).
+ * Only the fixed 20-byte header is read and written (offsets from the TCP codec,
+ * src/wire/tcp.ts); the RST carries no options.
  */
-import { pseudoHeaderSum, sum16, fold16 } from '../wire/checksum.js';
-import { IpProtocol } from '../wire/ipv4.js';
+import { TCP_HEADER_MIN, TcpField, TcpFlag, writeTcpChecksum } from '../wire/tcp.js';
 
-const TCP_SEQ = 4;
-const TCP_ACK = 8;
-const TCP_DATA_OFF = 12;
-const TCP_FLAGS = 13;
-const TCP_CHECKSUM = 16;
-export const TCP_MIN_HEADER = 20;
-const FIN = 0x01; const SYN = 0x02; const RST = 0x04; const ACK = 0x10;
+const TCP_SEQ = TcpField.SEQ;
+const TCP_ACK = TcpField.ACK;
+const TCP_DATA_OFF = TcpField.DATA_OFFSET;
+const TCP_FLAGS = TcpField.FLAGS;
+const TCP_MIN_HEADER = TCP_HEADER_MIN;
+const { FIN, SYN, RST, ACK } = TcpFlag;
 
 function u32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
@@ -46,8 +44,7 @@ export function buildTcpReset(seg: Uint8Array, src: number, dst: number, headroo
     t[TCP_FLAGS] = RST | ACK;
   }
   t[TCP_DATA_OFF] = 5 << 4;
-  // Reply goes dst → src.
-  const ck = ~fold16(sum16(t, 0, TCP_MIN_HEADER, pseudoHeaderSum(dst, src, IpProtocol.TCP, TCP_MIN_HEADER))) & 0xffff;
-  t[TCP_CHECKSUM] = ck >>> 8; t[TCP_CHECKSUM + 1] = ck;
+  // The reply goes dst → src.
+  writeTcpChecksum(t, dst, src);
   return buf;
 }

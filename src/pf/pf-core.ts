@@ -16,7 +16,7 @@ import { IcmpType } from '../wire/icmp.js';
 import { inPrefix } from '../wire/ipv4-address.js';
 import { summarizePacket, type PacketSummary } from './packet-summary.js';
 import { TcpFlag, type AddressMatch, type PortRange, type Rule, type RuleSet } from './rules.js';
-import type { Direction, Verdict } from './verdict.js';
+import { ALLOW, DROP, type Direction, type Verdict } from './verdict.js';
 
 export interface PfConfig {
   readonly maxStates: number;
@@ -59,9 +59,6 @@ export interface PfRequest {
 }
 
 interface State { expiresAt: number; closing: boolean; readonly protocol: number }
-
-const ALLOW: Verdict = { action: 'allow' };
-const DROP: Verdict = { action: 'drop' };
 
 export class PfCore {
   readonly config: PfConfig;

@@ -8,6 +8,7 @@
  * rules are tried in order and the FIRST match decides (nftables/iptables
  * style, not pf's last-match). No match: `defaultAction`.
  */
+import { TcpFlag } from '../wire/tcp.js';
 import type { Direction } from './verdict.js';
 
 export type RuleAction = 'allow' | 'drop' | 'reject';
@@ -51,7 +52,7 @@ export interface RuleSet {
   readonly rules: readonly Rule[];
 }
 
-export const TcpFlag = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80 } as const;
+export { TcpFlag };
 
 /** pf's flag letters. */
 export const TCP_FLAG_LETTERS: Readonly<Record<string, number>> = {

@@ -180,3 +180,11 @@ test('cache bound: full of incomplete entries refuses new ones; stale ones are e
   b.resolve(6, 'y', 2, []);
   assert.deepEqual(b.snapshot().map((e) => e.ip).sort(), [5, 6]);
 });
+
+test('requests carry the sender address the caller chose (our address on the target subnet)', () => {
+  const a = new ArpCore<string>(OUR_MAC, [OUR_IP, 0xc0a80001]);
+  const out: ArpOutput<string>[] = [];
+  a.resolve(0xc0a80002, 'p', 0, out, 0xc0a80001);
+  a.onTimer(1000, out);
+  assert.deepEqual(transmits(out).map((t) => t.type === 'arp-transmit' && t.repr.senderIp), [0xc0a80001, 0xc0a80001]);
+});

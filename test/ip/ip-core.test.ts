@@ -381,3 +381,13 @@ test('config is plain data and survives a JSON round trip into a new core', () =
   assert.deepEqual(again.currentConfig(), ip.currentConfig());
   assert.equal(ip.removeRoute(0x0b000000, 8), 1);
 });
+
+test('an interface with two subnets asks ARP from the address on the target subnet', () => {
+  const { IpCore } = { IpCore: coreAsB().constructor as typeof import('../../src/ip/ip-core.js').IpCore };
+  const ip = new IpCore({
+    interfaces: [{ name: 'eth0', mac: MAC_B, mtu: 1500, addresses: [{ address: IP_B, prefixLen: 24 }, { address: 0xc0a80001, prefixLen: 24 }] }],
+  }, { rng: { nextU32: () => 1 } });
+  const f = frames(ip.send({ protocol: 17, src: 0, dst: 0xc0a80002, payload: new Uint8Array(8), headroom: 0 }, 0));
+  const a = parseArp(f[0]!.frame, 14);
+  assert.ok(a.ok && a.value.senderIp === 0xc0a80001 && a.value.targetIp === 0xc0a80002);
+});
