@@ -9,14 +9,45 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { buildHost, moduleUrl, type HostAssignment, type HostReport } from './host.js';
-import { monotonicMs } from './stats.js';
+import { ControlBlock, createControlBlock, monotonicMs } from './stats.js';
+import { createRing } from './ring.js';
+import { createDoorbell, DoorbellSleeper } from './doorbell.js';
+import { RingIn, RingOut } from './channel.js';
+import { DEFAULT_POLLING, ServerLoop } from './server-loop.js';
+import { PoolDirectory } from './pool.js';
+import { MSG_WORDS, SYS_WORDS } from './layout.js';
 
 interface ActivateMessage { readonly kind: 'activate'; readonly assignment: HostAssignment }
+
+/**
+ * Runs the substrate's hot path once on private memory (a ring between two
+ * endpoints, a no-op core, a few loop iterations) so a successor does not pay
+ * for compiling it after a crash. No server code runs, nothing is reported.
+ */
+function warmUp(): void {
+  const ring = createRing(64, MSG_WORDS);
+  const bell = createDoorbell();
+  const out = new RingOut('out', 'self', ring, bell);
+  const inp = new RingIn('in', 'self', ring, bell);
+  const cb = new ControlBlock(createControlBlock());
+  const loop = new ServerLoop({
+    servers: [{ name: 'warm-up', core: { onMessage: () => true }, inputs: [inp], outputs: [out], cb, pools: [], buffers: new PoolDirectory(0) }],
+    sleeper: new DoorbellSleeper(bell),
+    system: new Int32Array(new SharedArrayBuffer(SYS_WORDS * 4)),
+    polling: { ...DEFAULT_POLLING, mode: 'busy' },
+    control: null,
+  });
+  for (let round = 0; round < 50; round++) {
+    for (let k = 0; k < 32; k++) out.send(0, k, k);
+    loop.iterate();
+  }
+}
 
 async function main(): Promise<void> {
   const port = parentPort!;
   const preload = ((workerData as { preload?: string[] } | null)?.preload) ?? [];
   for (const m of preload) await import(moduleUrl(m));
+  warmUp();
   const report = (r: HostReport): void => port.postMessage(r);
   let stopping = false;
   port.once('message', (msg: ActivateMessage) => {
