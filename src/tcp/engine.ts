@@ -28,7 +28,8 @@ import {
 import type { EngineContext } from './context.js';
 import { TcpCounters } from './counters.js';
 import { armKeepalive, connectionError, segmentArrives } from './input.js';
-import { COOKIE_MSS_TABLE, Listener, cookieMssIndex } from './listener.js';
+import { Listener } from './listener.js';
+import { SYN_COOKIE_PERIOD_MS, SynCookies, decodeCookieTimestamp, encodeCookieTimestamp } from './syn-cookies.js';
 import { DEFAULT_MSS, MAX_WSCALE, TS_OPTION_LEN, negotiateOptions, windowScaleFor } from './options.js';
 import { output, sendSegment, sendSyn } from './output.js';
 import { KeyedTcpSecrets, type TcpSecrets } from './secrets.js';
@@ -94,8 +95,6 @@ export interface ConnectionInfo {
   congestion: string;
 }
 
-/** Timer heap entry count above which stale entries are purged. */
-const SYN_COOKIE_PERIOD_MS = 64_000;
 
 export class TcpEngine implements EngineContext {
   readonly counters = new TcpCounters();
@@ -125,6 +124,7 @@ export class TcpEngine implements EngineContext {
   private readonly onEvent: TcpEventFn | undefined;
   private readonly buffers: ConnectionBufferProvider | undefined;
   private readonly secrets: TcpSecrets;
+  private readonly cookies: SynCookies;
   private readonly seg = new TcpSegment();
   private readonly conns: (Tcb | undefined)[] = [];
   private readonly freeIds: number[] = [];
@@ -168,6 +168,7 @@ export class TcpEngine implements EngineContext {
     this.maxOooRanges = options.maxOooRanges ?? 32;
     this.defaults = { ...DEFAULT_CONNECTION_OPTIONS, ...options.defaults };
     this.secrets = new KeyedTcpSecrets(this.rng);
+    this.cookies = SynCookies.fromRng(this.rng);
     this.rttOptions = { minRtoMs: this.minRto, maxRtoMs: this.maxRto, initialRtoMs: this.initialRto };
   }
 
@@ -323,56 +324,41 @@ export class TcpEngine implements EngineContext {
   }
 
   /**
-   * SYN cookie (RFC 4987 §3.6, Linux syncookies.c layout simplified): the ISS is
-   * hash(4-tuple, peer ISN, time counter) with the MSS table index in the low 3
-   * bits; with timestamps, our TSval's low 5 bits carry SACK-permitted and the
-   * window scale so they survive without state.
+   * SYN cookie SYN-ACK (RFC 4987 §3.6, syn-cookies.ts: Linux's layout): no
+   * state is kept; the ISS encodes the MSS, and with timestamps our TSval's low
+   * bits carry the peer's window scale and SACK-permitted.
    */
-  private cookieFor(src: number, dst: number, seg: TcpSegment, counter: number, mssIdx: number): number {
-    const h = this.secrets.hash(dst, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, 0), counter);
-    return ((h & ~7) | mssIdx) >>> 0;
-  }
-
   private sendCookieSynAck(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): void {
     const o = l.opts;
     const peerMss = seg.mss >= 0 ? seg.mss : DEFAULT_MSS;
-    const idx = cookieMssIndex(Math.min(peerMss, o.mss));
-    const counter = Math.floor(now / SYN_COOKIE_PERIOD_MS);
-    const iss = this.cookieFor(src, dst, seg, counter, idx);
+    const iss = this.cookies.encode(dst, seg.dstPort, src, seg.srcPort, seg.seq, Math.min(peerMss, o.mss), now);
     const ts = seg.hasTimestamp && o.timestamps;
     const wsOk = ts && seg.windowScale >= 0 && o.windowScaling;
     const sackOk = ts && seg.sackPermitted && o.sack;
-    const ws = windowScaleFor(o.recvBufferSize);
     let tsVal = 0;
     if (ts) {
       const base = (Math.floor(now) + this.secrets.hash(dst, seg.dstPort, src, seg.srcPort, 0x75, 0)) >>> 0;
-      tsVal = ((base & ~0x1f) | (sackOk ? 0x10 : 0) | (wsOk ? Math.min(seg.windowScale, MAX_WSCALE) : 0xf)) >>> 0;
+      tsVal = encodeCookieTimestamp(base, { wscale: wsOk ? seg.windowScale : undefined, sackPermitted: sackOk });
     }
+    l.lastOverflow = now;
     this.counters.synCookiesSent++;
     this.sendStateless(
       dst, src, seg.dstPort, seg.srcPort, iss, seqAdd(seg.seq, 1), TcpFlag.SYN | TcpFlag.ACK,
-      Math.min(65535, o.recvBufferSize), o.mss, wsOk ? ws : -1, sackOk, ts, tsVal, seg.tsVal,
+      Math.min(65535, o.recvBufferSize), o.mss, wsOk ? windowScaleFor(o.recvBufferSize) : -1, sackOk, ts, tsVal, seg.tsVal,
     );
   }
 
   private acceptCookie(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): boolean {
     if (l.acceptQueue.length >= l.backlog) return false;
-    const iss = seqAdd(seg.ack, -1);
-    const peerIsn = seqAdd(seg.seq, -1);
-    const idx = iss & 7;
-    const counter = Math.floor(now / SYN_COOKIE_PERIOD_MS);
-    const probe = this.seg;
-    const savedSeq = probe.seq;
-    probe.seq = peerIsn;
-    let okCookie = false;
-    for (let age = 0; age <= 1 && !okCookie; age++) {
-      if (this.cookieFor(src, dst, probe, counter - age, idx) === iss) okCookie = true;
-    }
-    probe.seq = savedSeq;
-    if (!okCookie) {
+    // Linux tcp_synq_no_recent_overflow: cookie ACKs only shortly after cookies were sent.
+    if (this.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return false;
+    const cookieMss = this.cookies.validate(dst, seg.dstPort, src, seg.srcPort, seg.seq, seg.ack, now);
+    if (cookieMss === undefined) {
       this.counters.dropBadCookie++;
       return false;
     }
+    const iss = seqAdd(seg.ack, -1);
+    const peerIsn = seqAdd(seg.seq, -1);
     const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
     if (t === undefined) return false;
     this.counters.synCookiesAccepted++;
@@ -389,15 +375,14 @@ export class TcpEngine implements EngineContext {
     t.sndBufSeq = t.sndNxt;
     const o = l.opts;
     t.tsEnabled = seg.hasTimestamp && o.timestamps && seg.tsEcr !== 0;
-    let mss = COOKIE_MSS_TABLE[idx]!;
+    let mss = cookieMss;
     if (t.tsEnabled) {
-      const bits = seg.tsEcr & 0x1f;
-      t.sackEnabled = (bits & 0x10) !== 0;
-      const ws = bits & 0xf;
-      if (ws !== 0xf) {
-        // Like Linux's TS cookies: the bits hold the PEER's shift; ours follows from our buffer.
+      const c = decodeCookieTimestamp(seg.tsEcr);
+      t.sackEnabled = c.sackPermitted && o.sack;
+      if (c.wscale !== undefined && o.windowScaling) {
+        // The bits hold the PEER's shift; ours follows from our buffer, as in the SYN-ACK.
         t.offeredWscale = true;
-        t.sndWndScale = Math.min(ws, MAX_WSCALE);
+        t.sndWndScale = Math.min(c.wscale, MAX_WSCALE);
         t.rcvWndScale = windowScaleFor(o.recvBufferSize);
       }
       t.tsRecent = seg.tsVal;

@@ -18,6 +18,8 @@ export class Listener {
   readonly acceptQueue: number[] = [];
   /** Half-open (SYN-RECEIVED) connections created from this listener. */
   synCount = 0;
+  /** When this listener last answered with a SYN cookie (ms; cookie ACKs are accepted for a while after). */
+  lastOverflow = -Infinity;
 
   constructor(id: number, addr: number, port: number, backlog: number, opts: ConnectionOptions) {
     this.id = id;
@@ -26,16 +28,4 @@ export class Listener {
     this.backlog = backlog;
     this.opts = opts;
   }
-}
-
-/**
- * Linux's SYN-cookie MSS table (net/ipv4/syncookies.c msstab): the cookie
- * carries an index into it in 2 bits (we use 3 bits, the rest spare).
- */
-export const COOKIE_MSS_TABLE = [536, 1300, 1440, 1460, 4312, 8960, 9000, 65495] as const;
-
-export function cookieMssIndex(mss: number): number {
-  let i = COOKIE_MSS_TABLE.length - 1;
-  while (i > 0 && COOKIE_MSS_TABLE[i]! > mss) i--;
-  return i;
 }
