@@ -50,6 +50,7 @@ function establish(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): vo
   t.sndWl1 = seg.seq;
   t.sndWl2 = seg.ack;
   t.cc.setMss(t.sndMss);
+  t.scoreboard.setMss(t.sndMss);
   // Karn: the SYN exchange gives an RTT sample only if nothing was retransmitted.
   if (t.retries === 0 && t.rttTime >= 0) rttSample(t, now - t.rttTime);
   t.rttTime = -1;

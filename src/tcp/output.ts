@@ -165,6 +165,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       const len = Math.min(mss, t.holeLen);
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
       markRetransmit(ctx, t, now);
+      t.scoreboard.markRetransmitted(hole, len);
       t.highRxt = (hole + len) >>> 0;
       t.rttTime = -1; // Karn
       armRto(ctx, t, now);
@@ -173,7 +174,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
   for (;;) {
     let seq = t.sndNxt;
     // After an RTO, SND.NXT walks back over data the receiver already SACKed (RFC 6675 §5.1).
-    if (seqLt(seq, t.sndMax) && t.sackedBytes > 0) {
+    if (seqLt(seq, t.sndMax) && t.sackEnabled && t.scoreboard.sackedBytes > 0) {
       const end = sackedEndAt(t, seq);
       if (end !== seq) {
         t.sndNxt = seq = end;
@@ -183,7 +184,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     const queued = t.sendBuf.available();
     const dataEnd = (t.sndBufSeq + queued) >>> 0;
     const avail = Math.max(0, seqDiff(dataEnd, seq));
-    const flight = t.inRecovery ? pipeBytes(t) : seqDiff(seq, t.sndUna) - (t.sackedBytes > 0 ? sackedBelow(t, seq) : 0);
+    const flight = t.inRecovery ? pipeBytes(t) : seqDiff(seq, t.sndUna) - (t.sackEnabled && t.scoreboard.sackedBytes > 0 ? sackedBelow(t, seq) : 0);
     const wndRoom = seqDiff((t.sndUna + t.sndWnd) >>> 0, seq);
     // RFC 3042 limited transmit: the first two duplicate ACKs each allow one new segment.
     if (flight === 0 && avail > 0) t.cc.onIdle(now, t.rtt.rto);

@@ -19,8 +19,6 @@ import { TcpFlag } from '../wire/tcp.js';
 
 /** RFC 5681 §3.2 / RFC 6675 DupThresh. */
 export const DUP_THRESH = 3;
-/** Bound on scoreboard ranges (memory bound; older information is merged away). */
-const MAX_SACKED_RANGES = 32;
 
 // ---------------------------------------------------------------- RTT (RFC 6298)
 
@@ -31,156 +29,59 @@ export function rttSample(t: Tcb, r: number): void {
 
 // ---------------------------------------------------------------- scoreboard
 
-/** Record the SACK blocks of seg (RFC 2018 §5, RFC 6675 §5 "Update"). Returns bytes newly SACKed. */
+/** Reused SACK block objects handed to the scoreboard (no allocation per ACK). */
+const blockPool: { start: number; end: number }[] = [
+  { start: 0, end: 0 }, { start: 0, end: 0 }, { start: 0, end: 0 }, { start: 0, end: 0 },
+];
+const blockList: { start: number; end: number }[] = [];
+
+/** Record the SACK blocks of seg (RFC 2018 §5, RFC 6675 Update()). Returns octets newly SACKed. */
 export function updateScoreboard(t: Tcb, seg: TcpSegment): number {
-  let added = 0;
+  blockList.length = 0;
   for (let i = 0; i < seg.sackCount; i++) {
-    let l = seg.sack[2 * i]!;
-    const r = seg.sack[2 * i + 1]!;
-    // Ignore D-SACKs below SND.UNA, blocks beyond what we sent, and nonsense.
-    if (!seqLt(l, r) || !seqGt(r, t.sndUna) || seqGt(r, t.sndMax)) continue;
-    if (seqLt(l, t.sndUna)) l = t.sndUna;
-    added += insertRange(t, l, r);
+    const b = blockPool[i]!;
+    b.start = seg.sack[2 * i]!;
+    b.end = seg.sack[2 * i + 1]!;
+    blockList.push(b);
   }
-  return added;
+  return t.scoreboard.update(t.sndUna, blockList, t.sndMax);
 }
 
-function insertRange(t: Tcb, l: number, r: number): number {
-  const a = t.sacked;
-  // Find the first range that ends at or after l.
-  let i = 0;
-  while (i < a.length && seqLt(a[i + 1]!, l)) i += 2;
-  let j = i;
-  let newStart = l;
-  let newEnd = r;
-  let covered = 0;
-  while (j < a.length && seqLe(a[j]!, r)) {
-    if (seqLt(a[j]!, newStart)) newStart = a[j]!;
-    if (seqGt(a[j + 1]!, newEnd)) newEnd = a[j + 1]!;
-    covered += seqDiff(a[j + 1]!, a[j]!);
-    j += 2;
-  }
-  const before = t.sackedBytes;
-  a.splice(i, j - i, newStart, newEnd);
-  t.sackedBytes += seqDiff(newEnd, newStart) - covered;
-  if (a.length > 2 * MAX_SACKED_RANGES) {
-    // Forget the highest range (the sender then just resends more than needed).
-    const e = a.pop()!;
-    const s = a.pop()!;
-    t.sackedBytes -= seqDiff(e, s);
-  }
-  return t.sackedBytes - before;
-}
-
-/** SND.UNA advanced: forget SACK information at or below it. */
+/** SND.UNA advanced: forget SACK information below it. */
 export function trimScoreboard(t: Tcb): void {
-  const a = t.sacked;
-  if (a.length === 0) return;
-  let k = 0;
-  while (k < a.length && seqLe(a[k + 1]!, t.sndUna)) {
-    t.sackedBytes -= seqDiff(a[k + 1]!, a[k]!);
-    k += 2;
-  }
-  if (k > 0) a.splice(0, k);
-  if (a.length > 0 && seqLt(a[0]!, t.sndUna)) {
-    t.sackedBytes -= seqDiff(t.sndUna, a[0]!);
-    a[0] = t.sndUna;
-  }
-}
-
-export function clearScoreboard(t: Tcb): void {
-  t.sacked.length = 0;
-  t.sackedBytes = 0;
+  t.scoreboard.advance(t.sndUna);
 }
 
 /** If seq lies in a SACKed range, the end of that range; else seq. */
 export function sackedEndAt(t: Tcb, seq: number): number {
-  const a = t.sacked;
-  for (let i = 0; i < a.length; i += 2) {
-    if (seqLt(seq, a[i]!)) return seq;
-    if (seqLt(seq, a[i + 1]!)) return a[i + 1]!;
-  }
-  return seq;
+  return t.scoreboard.skipSacked(seq);
+}
+
+/** SACKed octets in [SND.UNA, seq). */
+export function sackedBelow(t: Tcb, seq: number): number {
+  return t.scoreboard.sackedIn(t.sndUna, seq);
 }
 
 /**
- * RFC 6675 IsLost, by ranges: every unSACKed byte below the returned edge has
- * more than (DupThresh - 1) * SMSS SACKed bytes above it, so it is lost.
- */
-function lossEdge(t: Tcb): number {
-  const a = t.sacked;
-  const need = (DUP_THRESH - 1) * t.sndMss;
-  let acc = 0;
-  for (let i = a.length - 2; i >= 0; i -= 2) {
-    acc += seqDiff(a[i + 1]!, a[i]!);
-    if (acc > need) return a[i]!;
-  }
-  return t.sndUna;
-}
-
-/**
- * RFC 6675 SetPipe: bytes in flight. With SACK: outstanding minus SACKed minus
- * lost, plus lost bytes already retransmitted (below HighRxt). Without SACK
- * (NewReno), each duplicate ACK stands for one segment that left the network.
+ * RFC 6675 SetPipe: octets in flight. With SACK, the scoreboard's count (not
+ * SACKed and not lost, plus retransmitted). Without SACK (NewReno), each
+ * duplicate ACK stands for one segment that left the network.
  */
 export function pipeBytes(t: Tcb): number {
-  const outstanding = seqDiff(t.sndMax, t.sndUna);
-  if (!t.sackEnabled) return Math.max(0, outstanding - t.dupAcks * t.sndMss);
-  const edge = lossEdge(t);
-  const rxtEdge = seqLt(t.highRxt, edge) ? t.highRxt : edge;
-  let lost = 0;
-  let retrans = 0;
-  let cur = t.sndUna;
-  const a = t.sacked;
-  for (let i = 0; i <= a.length; i += 2) {
-    const holeEnd = i < a.length ? a[i]! : t.sndMax;
-    // The hole [cur, holeEnd) clipped to below the loss edge is lost.
-    const le = seqLt(holeEnd, edge) ? holeEnd : edge;
-    if (seqGt(le, cur)) {
-      lost += seqDiff(le, cur);
-      const re = seqLt(le, rxtEdge) ? le : rxtEdge;
-      if (seqGt(re, cur)) retrans += seqDiff(re, cur);
-    }
-    if (i < a.length) cur = a[i + 1]!;
-    if (!seqLt(cur, edge)) break;
-  }
-  return Math.max(0, outstanding - t.sackedBytes - lost + retrans);
-}
-
-/** SACKed bytes below seq. */
-export function sackedBelow(t: Tcb, seq: number): number {
-  const a = t.sacked;
-  let n = 0;
-  for (let i = 0; i < a.length; i += 2) {
-    if (!seqLt(a[i]!, seq)) break;
-    n += seqDiff(seqLt(a[i + 1]!, seq) ? a[i + 1]! : seq, a[i]!);
-  }
-  return n;
+  if (!t.sackEnabled) return Math.max(0, seqDiff(t.sndMax, t.sndUna) - t.dupAcks * t.sndMss);
+  return t.scoreboard.pipe(t.sndUna, t.sndMax);
 }
 
 /**
- * RFC 6675 NextSeg rule (1): the first lost, not yet retransmitted byte; with
- * `rule3`, the first unSACKed byte above HighRxt below the highest SACKed byte
- * (rule (3)). -1 if none; the hole's length in t.holeLen.
+ * RFC 6675 NextSeg for retransmissions: rule (1) (lost, not yet retransmitted),
+ * or with `rule3` rule (3) (any unSACKed, not retransmitted octet below the
+ * highest SACKed one). Returns the sequence number or -1; the length in t.holeLen.
  */
 export function nextLostHole(t: Tcb, rule3: boolean): number {
-  const a0 = t.sacked;
-  const edge = rule3 ? (a0.length > 0 ? a0[a0.length - 1]! : t.sndUna) : lossEdge(t);
-  let s = seqGt(t.highRxt, t.sndUna) ? t.highRxt : t.sndUna;
-  const a = t.sacked;
-  for (let i = 0; i <= a.length; i += 2) {
-    const hs = i === 0 ? t.sndUna : a[i - 1]!;
-    const he = i < a.length ? a[i]! : t.sndMax;
-    if (!seqLt(s, edge)) return -1;
-    if (seqLt(s, hs)) s = hs;
-    if (seqLt(s, he)) {
-      const end = seqLt(he, edge) ? he : edge;
-      if (!seqLt(s, end)) return -1;
-      t.holeLen = seqDiff(end, s);
-      return s;
-    }
-  }
-  return -1;
+  const n = t.scoreboard.nextSeg(t.sndUna, t.sndMax, 0);
+  if (n === undefined || (n.rule === 3 && !rule3)) return -1;
+  t.holeLen = n.len;
+  return n.seq;
 }
 
 // ---------------------------------------------------------------- ACK processing
@@ -284,7 +185,8 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
 function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   t.dupAcks++;
   if (t.inRecovery) return; // pipe shrinks (pipeBytes); output() sends what fits
-  const lost = t.sackEnabled && t.sackedBytes > (DUP_THRESH - 1) * t.sndMss;
+  // RFC 6675 §5: recovery also starts when IsLost(HighACK + 1).
+  const lost = t.sackEnabled && t.scoreboard.sackedBytes > 0 && t.scoreboard.isLost(t.sndUna);
   if (t.dupAcks < DUP_THRESH && !lost) return;
   // RFC 6582 §3.2 step 2: no new recovery for losses from the previous window.
   if (!t.sackEnabled && !seqGt((t.sndUna - 1) >>> 0, t.recover) && t.recover !== t.iss) return;
@@ -303,14 +205,13 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
 export function retransmitHead(ctx: EngineContext, t: Tcb, now: number): void {
   const dataEnd = (t.sndBufSeq + t.sendBuf.available()) >>> 0;
   let len = Math.min(t.sndMss, Math.max(0, seqDiff(dataEnd, t.sndUna)));
-  if (t.sackEnabled && t.sacked.length > 0 && seqLt(t.sacked[0]!, (t.sndUna + len) >>> 0)) {
-    len = seqDiff(t.sacked[0]!, t.sndUna);
-  }
+  if (t.sackEnabled) len = Math.min(len, t.scoreboard.distanceToSacked(t.sndUna));
   let flags = TcpFlag.ACK;
   if (t.finQueued && ((t.sndUna + len) >>> 0) === t.finSeq) flags |= TcpFlag.FIN;
   if (len === 0 && (flags & TcpFlag.FIN) === 0) return;
   if (!sendSegment(ctx, t, flags, t.sndUna, len, now)) return;
   markRetransmit(ctx, t, now);
+  if (t.sackEnabled) t.scoreboard.markRetransmitted(t.sndUna, len);
   t.rttTime = -1;
   const end = (t.sndUna + len + ((flags & TcpFlag.FIN) !== 0 ? 1 : 0)) >>> 0;
   if (seqGt(end, t.highRxt)) t.highRxt = end;

@@ -277,6 +277,28 @@ export class SackScoreboard {
     this.highRxtOffset = Math.max(this.highRxtOffset, e);
   }
 
+  /** The first octet at or after `seq` that is not SACKed (`seq` itself when it is not). */
+  skipSacked(seq: number): number {
+    const x = seqDiff(seq, this.base);
+    if (x < 0) return seq >>> 0;
+    return (this.base + this.sacked.firstUncovered(x)) >>> 0;
+  }
+
+  /** Octets SACKed within [from, to). */
+  sackedIn(from: number, to: number): number {
+    const e = seqDiff(to, this.base);
+    if (e <= 0) return 0;
+    return this.sacked.overlap(Math.max(0, seqDiff(from, this.base)), e);
+  }
+
+  /** Distance from `seq` to the first SACKed octet at or after it (Infinity if none). */
+  distanceToSacked(seq: number): number {
+    const x = seqDiff(seq, this.base);
+    if (x < 0) return Infinity;
+    if (this.sacked.find(x) >= 0) return 0;
+    return this.sacked.nextStartAfter(x) - x;
+  }
+
   isSacked(seq: number): boolean {
     const x = seqDiff(seq, this.base);
     return x >= 0 && this.sacked.find(x) >= 0;

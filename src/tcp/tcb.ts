@@ -14,6 +14,7 @@ import { ByteRing } from '../sockbuf/byte-ring.js';
 import { Assembler } from './assembler.js';
 import type { ConnectionOptions } from './config.js';
 import { createCongestionControl, type CongestionControl } from './congestion/index.js';
+import { SackScoreboard } from './sack-scoreboard.js';
 import { RttEstimator, type RttEstimatorOptions } from './rtt-estimator.js';
 import { TcpState } from './state.js';
 
@@ -102,10 +103,6 @@ export class Tcb {
   recover = 0;
   /** Highest sequence retransmitted during this recovery (RFC 6675 HighRxt). */
   highRxt = 0;
-  /** SACKed ranges above SND.UNA, flattened [start, end) pairs sorted by start (RFC 6675 scoreboard). */
-  sacked: number[] = [];
-  /** Bytes SACKed above SND.UNA. */
-  sackedBytes = 0;
   /** Length of the hole nextLostHole() found. */
   holeLen = 0;
   /** Scratch for the SACK blocks of our outgoing ACKs. */
@@ -149,6 +146,8 @@ export class Tcb {
   readonly sendBuf: ByteRing;
   readonly recvBuf: ByteRing;
   readonly ooo: Assembler;
+  /** The sender's SACK scoreboard (RFC 6675). */
+  readonly scoreboard: SackScoreboard;
   /** Congestion controller (cwnd, ssthresh); created with the configured MSS, re-sized on establishment. */
   readonly cc: CongestionControl;
 
@@ -174,6 +173,7 @@ export class Tcb {
       this.recvBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.recvBufferSize)), 0, opts.recvBufferSize);
     }
     this.ooo = new Assembler({ maxRanges: maxOooRanges });
+    this.scoreboard = new SackScoreboard({ mss: opts.mss });
     this.advMss = opts.mss;
   }
 }

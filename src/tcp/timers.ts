@@ -98,6 +98,8 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
   // RFC 6298 §5.5: back off the timer.
   t.rtt.backoff();
   t.rttTime = -1;
+  // RFC 6675 §5.1: keep the SACK information, forget what was retransmitted.
+  t.scoreboard.clearRetransmitted();
   // Go back: resend from SND.UNA (output skips what the receiver SACKed).
   t.sndNxt = t.sndUna;
 }
