@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { PASSIVE, PASSIVE_SACK, runScript } from './harness.js';
 
 // ESTABLISHED: receiving (delayed ACKs, out-of-order, SACK blocks, windows) and
@@ -148,4 +149,49 @@ test('receiver SWS avoidance: reading a little does not open a tiny window', () 
     +40  read 1900
     +0   > . 1:1(0) ack 4001 win 2000
   `, { defaults: { recvBufferSize: 4000 } });
+});
+
+test('out-of-order memory bound: a segment that would open one hole too many is dropped', () => {
+  const h = runScript(PASSIVE_SACK + `
+    +0   < . 1001:1101(100) ack 1 win 65535
+    +0   > . 1:1(0) ack 1 <sack 1001:1101>
+    +0   < . 2001:2101(100) ack 1 win 65535
+    +0   > . 1:1(0) ack 1 <sack 2001:2101 1001:1101>
+    +0   < . 3001:3101(100) ack 1 win 65535
+    +0   > . 1:1(0) ack 1 <sack 2001:2101 1001:1101>
+  `, { maxOooRanges: 2 });
+  assert.equal(h.engine.counters.dropOooLimit, 1);
+});
+
+test('data queued in SYN-SENT goes out with the handshake ACK', () => {
+  runScript(`
+    0    connect
+    0    > S 0:0(0)
+    +0   send 100
+    +10  < S. 0:0(0) ack 1 win 65535 <mss 1000>
+    +0   > P. 1:101(100) ack 1
+    +0   event connected
+  `);
+});
+
+test('send after shutdown: EPIPE', () => {
+  const h = runScript(PASSIVE + `
+    +0   shutdown
+    +0   > F. 1:1(0) ack 1
+  `);
+  assert.throws(() => h.engine.send(h.conn, new Uint8Array(1), h.now), { code: 'EPIPE' });
+});
+
+test('window scaling: a 1 MiB buffer advertises with shift 5, windows scaled both ways', () => {
+  runScript(`
+    0    listen
+    0    < S 0:0(0) win 65535 <mss 1460,nop,wscale 2>
+    0    > S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 5>
+    +10  < . 1:1(0) ack 1 win 1000
+    +0   accept
+    +0   info sndWnd 4000
+    +0   < . 1:1001(1000) ack 1 win 1000
+    +0   < . 1001:2001(1000) ack 1 win 1000
+    +0   > . 1:1(0) ack 2001 win 32705
+  `, { defaults: { recvBufferSize: 1 << 20 } });
 });
