@@ -128,6 +128,11 @@ export interface TcpEngineOptions {
   /** RFC 6056 ephemeral port range (Linux default 32768–60999). */
   ephemeralPortMin?: number;
   ephemeralPortMax?: number;
+  /**
+   * Extra condition on ephemeral ports (e.g. software RSS: the 4-tuple must hash to
+   * this replica). Called with a candidate port; false skips it.
+   */
+  portFilter?: (localAddr: number, localPort: number, remoteAddr: number, remotePort: number) => boolean;
   /** Max out-of-order ranges kept per connection (memory bound on the OOO queue). */
   maxOooRanges?: number;
   /** Defaults for connections created by connect() and by listeners. */

@@ -28,6 +28,7 @@ import {
 import type { EngineContext } from './context.js';
 import { TcpCounters } from './counters.js';
 import { armKeepalive, connectionError, segmentArrives } from './input.js';
+import { EphemeralPorts } from './ephemeral-ports.js';
 import { Listener } from './listener.js';
 import { SYN_COOKIE_PERIOD_MS, SynCookies, decodeCookieTimestamp, encodeCookieTimestamp } from './syn-cookies.js';
 import { DEFAULT_MSS, MAX_WSCALE, TS_OPTION_LEN, negotiateOptions, windowScaleFor } from './options.js';
@@ -125,6 +126,8 @@ export class TcpEngine implements EngineContext {
   private readonly buffers: ConnectionBufferProvider | undefined;
   private readonly secrets: TcpSecrets;
   private readonly cookies: SynCookies;
+  private readonly ports: EphemeralPorts;
+  private readonly portFilter: TcpEngineOptions['portFilter'];
   private readonly seg = new TcpSegment();
   private readonly conns: (Tcb | undefined)[] = [];
   private readonly freeIds: number[] = [];
@@ -169,6 +172,8 @@ export class TcpEngine implements EngineContext {
     this.defaults = { ...DEFAULT_CONNECTION_OPTIONS, ...options.defaults };
     this.secrets = new KeyedTcpSecrets(this.rng);
     this.cookies = SynCookies.fromRng(this.rng);
+    this.ports = new EphemeralPorts({ rng: this.rng, min: this.portMin, max: this.portMax });
+    this.portFilter = options.portFilter;
     this.rttOptions = { minRtoMs: this.minRto, maxRtoMs: this.maxRto, initialRtoMs: this.initialRto };
   }
 
@@ -701,22 +706,13 @@ export class TcpEngine implements EngineContext {
     }
   }
 
-  /**
-   * RFC 6056 §3.3.3 (Algorithm 3, "Simple Hash-Based"): start at an offset from a
-   * keyed hash of the destination, plus a per-engine counter, and walk the range.
-   */
-  private portCounter = 0;
+  /** RFC 6056 Algorithm 4 (ephemeral-ports.ts), filtered by tuples in use and the owner's portFilter. */
   private ephemeralPort(la: number, ra: number, rp: number): number {
-    const n = this.portMax - this.portMin + 1;
-    const offset = this.secrets.hash(la, 0, ra, rp, 0xe9, 0);
-    for (let i = 0; i < n; i++) {
-      const port = this.portMin + ((offset + this.portCounter + i) % n);
-      if (this.lookup(la, port, ra, rp) === undefined && this.findListenerExact(port) === undefined) {
-        this.portCounter += i + 1 + (this.rng.nextU32() & 7);
-        return port;
-      }
-    }
-    throw new NewtosError('EADDRNOTAVAIL', 'no ephemeral port free for this destination');
+    const port = this.ports.allocate(la, ra, rp, (p) =>
+      this.lookup(la, p, ra, rp) === undefined && this.findListenerExact(p) === undefined
+      && (this.portFilter === undefined || this.portFilter(la, p, ra, rp)));
+    if (port === undefined) throw new NewtosError('EADDRNOTAVAIL', 'no ephemeral port free for this destination');
+    return port;
   }
 
   private findListenerExact(port: number): Listener | undefined {

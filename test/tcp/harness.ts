@@ -94,7 +94,7 @@ export class Harness {
       this.now = Math.max(this.now, at);
       this.engine.onTimer(this.now);
     }
-    this.now = t;
+    this.now = Math.max(this.now, t);
   }
 
   info(): ConnectionInfo {
@@ -111,7 +111,7 @@ export class Harness {
   }
 
   run(script: string): void {
-    let last = 0;
+    let last = this.now;
     for (const raw of script.split('\n')) {
       this.lineNo++;
       const text = raw.replace(/\/\/.*$/, '').trim();
