@@ -641,7 +641,8 @@ export class TcpEngine implements EngineContext {
       }
     }
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
-    const t = new Tcb(id, opts, this.rttOptions, this.maxOooRanges, la, lp, ra, rp, rings);
+    // A private copy: setNoDelay / setKeepAlive change one connection only.
+    const t = new Tcb(id, { ...opts }, this.rttOptions, this.maxOooRanges, la, lp, ra, rp, rings);
     t.tsOffset = this.rng.nextU32();
     this.conns[id] = t;
     return t;

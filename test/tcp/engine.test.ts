@@ -86,3 +86,13 @@ test('sim: a transfer is deterministic for a seed (replayable)', () => {
   assert.equal(a.segments, b.segments);
   assert.equal(a.virtualMs, b.virtualMs);
 });
+
+test('setNoDelay changes one connection, not the defaults of others', () => {
+  const h = new Harness();
+  const a = h.engine.connect({ localAddr: LOCAL, remoteAddr: REMOTE, remotePort: 80 }, 0);
+  h.engine.setNoDelay(a, true, 0);
+  assert.equal(h.engine.defaults.noDelay, false);
+  const b = h.engine.connect({ localAddr: LOCAL, remoteAddr: REMOTE, remotePort: 81 }, 0);
+  assert.notEqual(a, b);
+  assert.equal(h.engine.defaults.noDelay, false);
+});
