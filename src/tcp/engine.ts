@@ -813,6 +813,11 @@ export class TcpEngine implements EngineContext {
     }
   }
 
+  /** Ask for a Writable event when acknowledged data frees send-buffer space (fast-socket writers). */
+  notifyWritable(conn: number): void {
+    this.conn(conn).wantWritable = true;
+  }
+
   /** The socket buffers (for zero-copy use by the socket layer). */
   sendBuffer(conn: number): Tcb['sendBuf'] {
     return this.conn(conn).sendBuf;
