@@ -34,16 +34,24 @@ export const TcpEventType = {
   Writable: 4,
   /** The peer's FIN arrived and all data before it was made readable: end of stream. */
   End: 5,
-  /** The connection is gone (after `error`, or a normal close completed). The id is freed afterwards. */
+  /**
+   * The protocol finished: the connection reached TIME-WAIT or CLOSED after a
+   * normal close (not sent after `Error`, nor after the application's close()).
+   * The id stays valid (readable data remains readable) until close()/abort().
+   */
   Closed: 6,
-  /** A fatal error; `code` is a Node error code (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, EPIPE). */
+  /** A fatal error, the connection is CLOSED; `code` is a Node error code (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH). */
   Error: 7,
 } as const;
 export type TcpEventType = (typeof TcpEventType)[keyof typeof TcpEventType];
 
 export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'ENETUNREACH';
 
-/** Called synchronously from inside engine calls. Must not re-enter the engine for the same connection's input. */
+/**
+ * Events are queued inside the engine and delivered, in order, just before the
+ * outermost engine call (onSegment, onTimer, send, ...) returns; the callback
+ * may call back into the engine. Nothing is delivered for released connections.
+ */
 export type TcpEventFn = (type: TcpEventType, conn: number, code?: TcpErrorCode) => void;
 
 export type CongestionAlgorithm = 'cubic' | 'newreno';
