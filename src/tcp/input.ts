@@ -53,6 +53,9 @@ function establish(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): vo
   t.scoreboard.setMss(t.sndMss);
   // Karn: the SYN exchange gives an RTT sample only if nothing was retransmitted.
   if (t.retries === 0 && t.rttTime >= 0) rttSample(t, now - t.rttTime);
+  // RFC 6298 §5.7: "if the timer expires awaiting the ACK of a SYN segment ... the RTO
+  // MUST be re-initialized to 3 seconds when data transmission begins".
+  else if (t.retries > 0 && t.rtt.rto < 3000) t.rtt.reinitialize(3000);
   t.rttTime = -1;
   t.retries = 0;
   t.rtoAt = Infinity;

@@ -70,6 +70,20 @@ test('SYN retransmission backs off 1, 2, 4 s and gives up with ETIMEDOUT', () =>
   `, { synRetries: 3 });
 });
 
+test('after a retransmitted SYN the RTO starts at 3 s (RFC 6298 §5.7)', () => {
+  runScript(`
+    0     connect
+    0     > S 0:0(0)
+    1000  > S 0:0(0)
+    1100  < S. 0:0(0) ack 1 win 65535 <mss 1000>
+    +0    > . 1:1(0) ack 1
+    +0    info rto 3000
+    +0    send 100
+    +0    > P. 1:101(100) ack 1
+    +3000 > P. 1:101(100) ack 1
+  `);
+});
+
 test('RST to our SYN: ECONNREFUSED', () => {
   runScript(`
     0    connect
