@@ -66,10 +66,16 @@ interface OutPacket {
   readonly len: number;
 }
 
+/** What waits in an ARP queue: the packet and who to tell if resolution fails. */
+interface Queued {
+  readonly pkt: OutPacket;
+  readonly ctx: SendContext;
+}
+
 interface Iface {
   readonly index: number;
   readonly config: IpInterfaceConfig;
-  readonly arp: ArpCore<OutPacket>;
+  readonly arp: ArpCore<Queued>;
 }
 
 interface SendContext {
@@ -116,7 +122,7 @@ export class IpCore {
     this.cfg = { ...DEFAULT_IP_CONFIG, ...config };
     this.ifaces = this.cfg.interfaces.map((c, index) => {
       this.ifByName.set(c.name, index);
-      return { index, config: c, arp: new ArpCore<OutPacket>(c.mac, c.addresses.map((a) => a.address), this.cfg.arp, now) };
+      return { index, config: c, arp: new ArpCore<Queued>(c.mac, c.addresses.map((a) => a.address), this.cfg.arp, now) };
     });
     this.routes = new RouteTable();
     for (const i of this.ifaces) {
@@ -159,7 +165,7 @@ export class IpCore {
     return c.rxPackets + c.reassembled - (c.delivered + c.forwarded + c.fragmentsHeld + this.pendingInCount + drops);
   }
 
-  arpSnapshot(ifIndex: number): ReturnType<ArpCore<OutPacket>['snapshot']> {
+  arpSnapshot(ifIndex: number): ReturnType<ArpCore<Queued>['snapshot']> {
     return this.ifaces[ifIndex]?.arp.snapshot() ?? [];
   }
 
@@ -181,7 +187,7 @@ export class IpCore {
       const a = parseArp(frame, hl);
       if (!a.ok) return this.frameDrop(`arp-${a.reason}`);
       this.counters.rxArp++;
-      const arpOut: ArpOutput<OutPacket>[] = [];
+      const arpOut: ArpOutput<Queued>[] = [];
       iface.arp.onArp(a.value, now, arpOut);
       this.handleArp(iface, arpOut, now);
       return this.end(out);
@@ -228,7 +234,7 @@ export class IpCore {
   onTimer(now: number): IpOutput[] {
     const out = this.begin();
     for (const iface of this.ifaces) {
-      const arpOut: ArpOutput<OutPacket>[] = [];
+      const arpOut: ArpOutput<Queued>[] = [];
       iface.arp.onTimer(now, arpOut);
       this.handleArp(iface, arpOut, now);
     }
@@ -268,7 +274,7 @@ export class IpCore {
   announce(_now: number): IpOutput[] {
     const out = this.begin();
     for (const iface of this.ifaces) {
-      const arpOut: ArpOutput<OutPacket>[] = [];
+      const arpOut: ArpOutput<Queued>[] = [];
       iface.arp.announce(arpOut);
       this.handleArp(iface, arpOut, _now);
     }
@@ -520,7 +526,7 @@ export class IpCore {
   private transmit(pkt: OutPacket, ifIndex: number, nextHop: number, ctx: SendContext, now: number): void {
     const iface = this.ifaces[ifIndex]!;
     const mtu = iface.config.mtu;
-    if (pkt.len <= mtu) return this.linkOut(iface, pkt, nextHop, now);
+    if (pkt.len <= mtu) return this.linkOut(iface, pkt, nextHop, ctx, now);
     const p = parseIpv4(pkt.buf, pkt.ip, pkt.ip + pkt.len, false);
     if (!p.ok) return; // Cannot happen: we built or validated it.
     const r = p.value;
@@ -539,16 +545,16 @@ export class IpCore {
       return;
     }
     this.counters.txFragments += frags.length;
-    for (const f of frags) this.linkOut(iface, { buf: f, ip: LINK_HEADROOM, len: f.length - LINK_HEADROOM }, nextHop, now);
+    for (const f of frags) this.linkOut(iface, { buf: f, ip: LINK_HEADROOM, len: f.length - LINK_HEADROOM }, nextHop, ctx, now);
   }
 
-  private linkOut(iface: Iface, pkt: OutPacket, nextHop: number, now: number): void {
+  private linkOut(iface: Iface, pkt: OutPacket, nextHop: number, ctx: SendContext, now: number): void {
     let mac: number | null;
     if (isLimitedBroadcast(nextHop) || this.isSubnetBroadcastOn(iface, nextHop)) mac = MAC_BROADCAST;
     else if (isMulticast(nextHop)) mac = 0x01005e000000 + (nextHop & 0x7fffff); // RFC 1112 §6.4
     else {
-      const arpOut: ArpOutput<OutPacket>[] = [];
-      mac = iface.arp.resolve(nextHop, pkt, now, arpOut, this.ifaceAddress(iface.index, nextHop));
+      const arpOut: ArpOutput<Queued>[] = [];
+      mac = iface.arp.resolve(nextHop, { pkt, ctx }, now, arpOut, this.ifaceAddress(iface.index, nextHop));
       this.handleArp(iface, arpOut, now);
     }
     if (mac !== null) this.emitFrame(iface, pkt, mac);
@@ -569,7 +575,7 @@ export class IpCore {
     this.out.push({ type: 'frame', ifIndex: iface.index, frame: buf.subarray(ip - ehl, ip + pkt.len) });
   }
 
-  private handleArp(iface: Iface, arpOut: ArpOutput<OutPacket>[], _now: number): void {
+  private handleArp(iface: Iface, arpOut: ArpOutput<Queued>[], _now: number): void {
     for (const a of arpOut) {
       switch (a.type) {
         case 'arp-transmit': {
@@ -582,14 +588,26 @@ export class IpCore {
           break;
         }
         case 'arp-resolved':
-          for (const p of a.packets) this.emitFrame(iface, p, a.mac);
+          for (const q of a.packets) this.emitFrame(iface, q.pkt, a.mac);
           break;
         case 'arp-dropped':
-          // RFC 1812 §4.3.2 suggests host unreachable for forwarded packets; not sent (see report).
           this.counters.txDrops[`arp-${a.reason}`] += a.packets.length;
+          if (a.reason === 'unresolved') for (const q of a.packets) this.hostUnreachable(q, _now);
           break;
       }
     }
+  }
+
+  /**
+   * The next hop never answered ARP: tell the local transport (EHOSTUNREACH,
+   * once per datagram: only for its first fragment) or the source of a
+   * forwarded datagram (ICMP host unreachable, RFC 1812 §5.2.7.1).
+   */
+  private hostUnreachable(q: Queued, now: number): void {
+    const r = parseIpv4(q.pkt.buf, q.pkt.ip, q.pkt.ip + q.pkt.len, false);
+    if (!r.ok || r.value.fragmentOffset !== 0) return;
+    if (q.ctx.local) return this.sendError('EHOSTUNREACH', r.value.dst, q.ctx.token, 0);
+    this.icmpErrorAbout(r.value, q.pkt.buf.subarray(q.pkt.ip, q.pkt.ip + q.pkt.len), 'dest-unreachable', UnreachableCode.Host, 0, false, now);
   }
 
   // ---------------------------------------------------------------- refusal and ICMP errors

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SEND_HEADROOM } from '../../src/ip/ip-core.js';
+import type { IpOutput } from '../../src/ip/ip-types.js';
 import { parseIpv4, IpProtocol } from '../../src/wire/ipv4.js';
 import { parseIcmp } from '../../src/wire/icmp.js';
 import { parseEthernet, MAC_BROADCAST } from '../../src/wire/ethernet.js';
@@ -390,4 +391,24 @@ test('an interface with two subnets asks ARP from the address on the target subn
   const f = frames(ip.send({ protocol: 17, src: 0, dst: 0xc0a80002, payload: new Uint8Array(8), headroom: 0 }, 0));
   const a = parseArp(f[0]!.frame, 14);
   assert.ok(a.ok && a.value.senderIp === 0xc0a80001 && a.value.targetIp === 0xc0a80002);
+});
+
+test('ARP never answered: local sender gets EHOSTUNREACH once per datagram; forwarded source gets host unreachable', () => {
+  const ip = coreAsB({ arp: { retransmitMs: 1000, maxProbes: 3 } });
+  const o1 = ip.send({ protocol: 17, src: 0, dst: 0x0a630063, payload: new Uint8Array(3000), headroom: 0, token: 5 }, 0);
+  assert.equal(frames(o1).length, 1, 'one ARP request for three fragments');
+  let errors: IpOutput[] = [];
+  for (let t = 1000; t <= 3000; t += 1000) errors = errors.concat(ip.onTimer(t));
+  assert.deepEqual(ofType(errors, 'send-error'), [{ type: 'send-error', code: 'EHOSTUNREACH', dst: 0x0a630063, token: 5, nextHopMtu: 0 }]);
+  assert.equal(ip.counters.txDrops['arp-unresolved'], 3);
+
+  const r = router();
+  r.onFrame(0, ipFrame(MAC_B, MAC_A, { src: IP_A, dst: 0x0a630177, protocol: 17 }, new Uint8Array(8)), 0);
+  let outs: IpOutput[] = [];
+  for (let t = 1000; t <= 3000; t += 1000) outs = outs.concat(r.onTimer(t));
+  const f = frames(outs).filter((x) => x.ifIndex === 0);
+  assert.equal(f.length, 1);
+  const i = icmpOfFrame(f[0]!.frame);
+  assert.ok(i.icmp.ok && i.icmp.value.kind === 'dest-unreachable' && i.icmp.value.code === 1);
+  assert.equal(i.ip.dst, IP_A);
 });
