@@ -22,7 +22,17 @@ export interface FrameSlots {
   readonly lengths: Uint32Array;
   /** Bytes each slot can hold; `receive` drops longer frames ('rx-oversize'). */
   readonly capacity: number;
+  /**
+   * Optional per-slot receive flags, written by `receive` when present
+   * (RX_FLAG_*; 0 when the backend knows nothing more).
+   */
+  readonly flags?: Uint8Array;
 }
+
+/** The frame's transport checksum is known good (kernel DATA_VALID, or a partial checksum we completed). */
+export const RX_FLAG_CSUM_VERIFIED = 1;
+/** A GSO super-frame from the kernel: larger than the MTU, one TCP segment of up to 64 KiB. */
+export const RX_FLAG_SUPER_FRAME = 2;
 
 /** Contiguous slots memory[base + i * stride] (a simple pool, or a test). */
 export function contiguousSlots(memory: Uint8Array, count: number, stride: number, base = 0): FrameSlots {

@@ -74,6 +74,7 @@ export abstract class QueuedLink implements NicBackend {
       const off = slots.offsets[n]!;
       slots.memory.set(frame, off);
       slots.lengths[n] = frame.length;
+      if (slots.flags !== undefined) slots.flags[n] = 0;
       this.counters.rxFrames++;
       this.counters.rxBytes += frame.length;
       if (this.hook !== null) this.hook('rx', slots.memory.subarray(off, off + frame.length), now);

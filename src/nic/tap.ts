@@ -19,12 +19,12 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { NewtosError } from '../errors.js';
 import {
-  ETH_HEADER_LEN, NicCounters, VLAN_TAG_LEN, randomLocalMac, wallClockMs,
+  ETH_HEADER_LEN, NicCounters, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, VLAN_TAG_LEN, randomLocalMac, wallClockMs,
   type FrameHook, type FrameSlots, type NicBackend,
 } from './backend.js';
 import { fold16, pseudoHeaderSum } from '../wire/checksum.js';
 import {
-  VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
+  VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
   completePartialChecksum, emitVirtioNetHdr, NO_OFFLOAD, parseVirtioNetHdr,
 } from '../wire/virtio-net.js';
 
@@ -187,16 +187,23 @@ export class TapBackend implements NicBackend {
     for (let i = 0; i < n; i++) {
       const len = slots.lengths[i]!;
       let limit = maxFrame;
+      let flags = 0;
       if (this.vnetHdr) {
         const h = parseVirtioNetHdr(this.rxHeaders, i * VIRTIO_NET_HDR_LEN);
         if (!h.ok) { this.counters.drop('rx-bad-encap'); continue; }
-        if (h.value.gsoType !== VIRTIO_NET_HDR_GSO_NONE) { limit = MAX_SUPER_FRAME; this.offload.rxSuperFrames++; }
+        if (h.value.gsoType !== VIRTIO_NET_HDR_GSO_NONE) {
+          limit = MAX_SUPER_FRAME;
+          flags |= RX_FLAG_SUPER_FRAME;
+          this.offload.rxSuperFrames++;
+        }
+        if ((h.value.flags & VIRTIO_NET_HDR_F_DATA_VALID) !== 0) flags |= RX_FLAG_CSUM_VERIFIED;
         if ((h.value.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
           const at = slots.offsets[i]!;
           if (!completePartialChecksum(slots.memory.subarray(at, at + len), len, h.value.csumStart, h.value.csumOffset)) {
             this.counters.drop('rx-bad-encap');
             continue;
           }
+          flags |= RX_FLAG_CSUM_VERIFIED;
           this.offload.rxPartialChecksums++;
         }
       }
@@ -209,6 +216,7 @@ export class TapBackend implements NicBackend {
         slots.memory.copyWithin(slots.offsets[out]!, from, from + len);
         slots.lengths[out] = len;
       }
+      if (slots.flags !== undefined) slots.flags[out] = flags;
       this.counters.rxBytes += len;
       out++;
     }

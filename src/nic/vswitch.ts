@@ -351,6 +351,7 @@ export class VswitchPort implements NicBackend {
 
   private accept(slots: FrameSlots, i: number, len: number, now: number): void {
     slots.lengths[i] = len;
+    if (slots.flags !== undefined) slots.flags[i] = 0;
     this.counters.rxFrames++;
     this.counters.rxBytes += len;
     if (this.hook !== null) {

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
-import { contiguousSlots, formatMac } from '../../src/nic/backend.js';
+import { RX_FLAG_CSUM_VERIFIED, contiguousSlots, formatMac } from '../../src/nic/backend.js';
 import { TapBackend } from '../../src/nic/tap.js';
 import { internetChecksum, pseudoHeaderSum, verifyChecksum } from '../../src/wire/checksum.js';
 import { readPcap } from '../../src/wire/pcap.js';
@@ -62,18 +62,20 @@ test('tap vnet: a kernel UDP datagram arrives with a partial checksum, which we 
   const { tap, ns } = await vnetTap(rig, t, '10.205.1.1/24');
   await rig.ip(ns, 'neigh', 'add', '10.205.1.2', 'lladdr', formatMac(OUR_MAC), 'dev', tap.name);
   await rig.exec(ns, ['bash', '-c', 'echo newtos-offload-check > /dev/udp/10.205.1.2/9']);
-  const rx = contiguousSlots(new Uint8Array(8 * SLOT), 8, SLOT);
+  const rx = { ...contiguousSlots(new Uint8Array(8 * SLOT), 8, SLOT), flags: new Uint8Array(8).fill(0xff) };
   let udp: Uint8Array | undefined;
+  let udpFlags = 0;
   for (let i = 0; i < 200 && udp === undefined; i++) {
     tap.waitReadable(10);
     const n = tap.receive(rx, 8);
     for (let k = 0; k < n; k++) {
       const f = rx.memory.subarray(rx.offsets[k]!, rx.offsets[k]! + rx.lengths[k]!);
-      if (f[12] === 0x08 && f[13] === 0 && f[23] === 17) udp = f.slice();
+      if (f[12] === 0x08 && f[13] === 0 && f[23] === 17) { udp = f.slice(); udpFlags = rx.flags[k]!; }
     }
   }
   assert.ok(udp !== undefined, 'the UDP datagram arrived');
   assert.ok(tap.offload.rxPartialChecksums >= 1, JSON.stringify(tap.offload));
+  assert.equal(udpFlags, RX_FLAG_CSUM_VERIFIED);
   const v = new DataView(udp.buffer);
   const udpLen = v.getUint16(38);
   assert.notEqual(v.getUint16(40), 0, 'checksum filled in');
