@@ -88,7 +88,12 @@ function synSent(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void
   }
   if ((f & TcpFlag.SYN) === 0) return;
   t.irs = seg.seq;
+  // Our SYN offered RCV.ADV - RCV.NXT (RCV.NXT was not known then): the same
+  // window now starts at IRS + 1. Left relative to the old RCV.NXT, RCV.ADV
+  // would be a random distance from the real one (a closed or bogus window).
+  const offered = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
   t.rcvNxt = seqAdd(seg.seq, 1);
+  t.rcvAdv = seqAdd(t.rcvNxt, offered);
   t.lastAckSent = t.rcvNxt;
   negotiateOptions(t, seg);
   if (t.tsEnabled) t.tsRecentAge = now;

@@ -32,6 +32,19 @@ test('SYN-SENT → ESTABLISHED: active open, options echoed', () => {
   `);
 });
 
+test('SYN-SENT: the receive window starts at the peer\'s ISN + 1, whatever the ISN', () => {
+  // Found against Linux: RCV.ADV was set relative to RCV.NXT = 0 when the SYN went
+  // out and kept after RCV.NXT became IRS + 1, so the first ACK advertised a
+  // random (16-bit truncated) window that never reopened.
+  runScript(`
+    0    connect
+    0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val * ecr 0,nop,wscale 3>
+    +5   < S. 2147000000:2147000000(0) ack 1 win 65160 <mss 1460,sackOK,TS val 7 ecr *,nop,wscale 7>
+    +0   > . 1:1(0) ack 2147000001 win 32768 <nop,nop,TS val * ecr 7>
+    +0   event connected
+  `);
+});
+
 test('no options from the peer: MSS 536, no scaling, no timestamps, no SACK', () => {
   runScript(`
     0    listen
