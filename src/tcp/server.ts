@@ -1,0 +1,409 @@
+/**
+ * The TCP server: a thin worker entry around TcpEngine (DESIGN.md, one server
+ * one folder). It wires the engine to its channels and to the socket table it
+ * shares with the application:
+ *
+ * - Connections' send and receive rings are socket blocks in the socket table
+ *   (a ConnectionBufferProvider), so the application writes and reads them
+ *   directly (fast sockets). The application sends KICK only when this server
+ *   asked for it: S_TX_ARMED when every queued byte has been sent once, and
+ *   S_RX_ARMED when the receive window has shrunk to half the buffer.
+ * - Segments are built straight into buffers of this server's pool with
+ *   headroom for the IPv4 and Ethernet headers and lent to IP by rich pointer.
+ * - Received segments are read in place from the driver's buffer (pointer from
+ *   IP), the engine copies the payload into the socket's receive ring, and the
+ *   buffer goes back to its owner.
+ * - Engine events become socket-block flags and one event-sequence bump each;
+ *   the application is woken only when it sleeps.
+ *
+ * Inputs: ip (SEG_DELIVER, ICMP_ERROR), sock (CONNECT, LISTEN, UNLISTEN),
+ * app (KICK, SET_OPTION). Outputs: ip (SEG_SEND), sock (replies, ACCEPTED,
+ * RELEASED). Pool: `tcp`.
+ */
+import { webcrypto } from 'node:crypto';
+import { cryptoRng } from '../core/rng.js';
+import type { InChannel } from '../substrate/channel.js';
+import type { MessageView } from '../substrate/message.js';
+import type { PacketPool } from '../substrate/pool.js';
+import type { ServerContext, ServerCore } from '../substrate/server.js';
+import {
+  ServerFlag, SocketState, AppFlag, SOCKET_ERROR_CODES, type SocketErrorCode,
+} from '../sockets/socket-block.js';
+import { SocketTable } from '../sockets/socket-table.js';
+import { IP_MSG, SocketOption, TCP_MSG, TxFlag } from '../stack/protocol.js';
+import type { ConnectionOptions, TcpErrorCode } from './config.js';
+import { TcpEventType } from './config.js';
+import { TcpEngine, type IcmpErrorKind } from './engine.js';
+import { NewtosError } from '../errors.js';
+
+export interface TcpServerOptions {
+  /** The socket table shared with the application (createSocketTable). */
+  readonly socketTable: SharedArrayBuffer;
+  /** Local addresses with prefix lengths, to choose a source address for connect. */
+  readonly addresses: readonly { address: number; prefixLength: number }[];
+  readonly checksumOffload?: boolean;
+  readonly mslMs?: number;
+  readonly synCookies?: 'auto' | 'always' | 'never';
+  readonly connection?: Partial<ConnectionOptions>;
+}
+
+interface SlotState {
+  conn: number;
+  /** The engine released the rings. */
+  engineDone: boolean;
+  /** The application was told about the socket (connect reply or accept). */
+  handedOut: boolean;
+  /** The application set Close (or Abort). */
+  appClosed: boolean;
+  /** App flags already acted on. */
+  seenFlags: number;
+  txArmed: boolean;
+  rxArmed: boolean;
+}
+
+interface PendingTx { i: number; off: number; len: number; src: number; dst: number }
+
+function errorIndex(code: string): number {
+  const i = SOCKET_ERROR_CODES.indexOf(code as SocketErrorCode);
+  return i < 0 ? 1 : i + 1;
+}
+
+const ICMP_KIND: Record<number, IcmpErrorKind> = {
+  [(3 << 8) | 0]: 'net-unreachable',
+  [(3 << 8) | 1]: 'host-unreachable',
+  [(3 << 8) | 2]: 'protocol-unreachable',
+  [(3 << 8) | 3]: 'port-unreachable',
+  [(3 << 8) | 4]: 'frag-needed',
+};
+
+export function createServer(ctx: ServerContext): ServerCore {
+  const opts = ctx.options as unknown as TcpServerOptions;
+  const table = new SocketTable(opts.socketTable);
+  const pool: PacketPool | undefined = ctx.pools['tcp'];
+  const toIp = ctx.outputs['ip'];
+  const toSock = ctx.outputs['sock'];
+  if (pool === undefined || toIp === undefined || toSock === undefined) throw new Error('tcp server needs pool "tcp" and outputs "ip", "sock"');
+  const fromIp = ctx.inputs['ip'];
+  const fromSock = ctx.inputs['sock'];
+  const checksumOffload = opts.checksumOffload ?? false;
+
+  const slots: (SlotState | undefined)[] = new Array(table.slots);
+  const freeSlots: number[] = [];
+  for (let s = table.slots - 1; s >= 0; s--) freeSlots.push(s);
+  const live = new Set<number>();
+  const pendingTx: PendingTx[] = [];
+  /** Messages to SOCK that did not fit; sent first on the next poll. */
+  const pendingSock: { type: number; args: number[] }[] = [];
+  let lastAlloc = { i: -1, off: 0 };
+  let now = ctx.now();
+
+  const sendSock = (type: number, args: number[]): void => {
+    if (pendingSock.length === 0) {
+      const m = toSock.reserve();
+      if (m !== null) {
+        m.setType(type); m.setSeq(0);
+        for (let k = 0; k < 6; k++) m.setArg(k, args[k] ?? 0);
+        toSock.commit();
+        return;
+      }
+    }
+    pendingSock.push({ type, args });
+  };
+
+  const maybeFree = (slot: number): void => {
+    const st = slots[slot];
+    if (st === undefined || !st.engineDone || (st.handedOut && !st.appClosed)) return;
+    slots[slot] = undefined;
+    live.delete(slot);
+    freeSlots.push(slot);
+    if (st.handedOut) sendSock(TCP_MSG.RELEASED, [slot]);
+  };
+
+  const engine: TcpEngine = new TcpEngine({
+    rng: cryptoRng((a) => webcrypto.getRandomValues(a)),
+    checksumOffload,
+    msl: opts.mslMs ?? 30_000,
+    synCookies: opts.synCookies ?? 'auto',
+    defaults: {
+      ...opts.connection,
+      sendBufferSize: table.sendCapacity,
+      recvBufferSize: table.recvCapacity,
+    },
+    buffers: {
+      acquire: () => {
+        const slot = freeSlots.pop();
+        if (slot === undefined) return undefined;
+        table.recycle(slot);
+        const block = table.block(slot);
+        slots[slot] = { conn: -1, engineDone: false, handedOut: false, appClosed: false, seenFlags: 0, txArmed: false, rxArmed: false };
+        live.add(slot);
+        return { send: block.send, recv: block.recv, tag: slot };
+      },
+      release: (slot) => {
+        const st = slots[slot];
+        if (st === undefined) return;
+        st.engineDone = true;
+        const block = table.block(slot);
+        block.serverSetFlags(ServerFlag.Closed);
+        block.serverSetState(SocketState.Closed);
+        block.serverPublish();
+        maybeFree(slot);
+      },
+    },
+    allocator: {
+      alloc: (len) => {
+        if (pendingTx.length >= 256 || len > pool.payloadCapacity) return undefined;
+        const i = pool.alloc();
+        if (i < 0) return undefined;
+        const off = pool.payloadOffset(i);
+        lastAlloc = { i, off };
+        return pool.bytes.subarray(off, off + len);
+      },
+    },
+    transmit: (src, dst, bytes) => {
+      const { i, off } = lastAlloc;
+      lastAlloc = { i: -1, off: 0 };
+      if (i < 0) throw new Error('tcp server: transmit without alloc');
+      const tx: PendingTx = { i, off, len: bytes.length, src, dst };
+      if (pendingTx.length > 0 || !sendSegment(tx)) pendingTx.push(tx);
+    },
+    onEvent: (type, conn, code) => onEngineEvent(type, conn, code),
+  });
+
+  function sendSegment(tx: PendingTx): boolean {
+    const m = toIp!.reserve();
+    if (m === null) return false;
+    m.setType(TCP_MSG.SEG_SEND); m.setSeq(0);
+    pool!.lend(m, tx.i, tx.len, tx.off);
+    m.setArg(0, tx.src); m.setArg(1, tx.dst); m.setArg(2, checksumOffload ? TxFlag.ChecksumPartial : 0);
+    for (let k = 3; k < 6; k++) m.setArg(k, 0);
+    toIp!.commit();
+    return true;
+  }
+
+  function slotOf(conn: number): number {
+    return engine.bufferTag(conn);
+  }
+
+  function onEngineEvent(type: TcpEventType, conn: number, code?: TcpErrorCode): void {
+    if (type === TcpEventType.Incoming) {
+      for (let id = engine.accept(conn); id >= 0; id = engine.accept(conn)) acceptConnection(conn, id);
+      return;
+    }
+    const slot = slotOf(conn);
+    const st = slots[slot];
+    if (st === undefined) return;
+    st.conn = conn;
+    const block = table.block(slot);
+    switch (type) {
+      case TcpEventType.Connected:
+        block.serverSetState(SocketState.Open);
+        block.serverSetFlags(ServerFlag.Connected);
+        break;
+      case TcpEventType.End:
+        block.serverSetFlags(ServerFlag.PeerFin);
+        break;
+      case TcpEventType.Error:
+        block.serverSetError((code ?? 'ECONNRESET') as SocketErrorCode);
+        break;
+      case TcpEventType.Closed:
+        block.serverSetFlags(ServerFlag.Closed);
+        break;
+      default:
+        break; // Readable, Writable: the rings already say it
+    }
+    block.serverPublish();
+  }
+
+  function acceptConnection(listenerId: number, conn: number): void {
+    const slot = slotOf(conn);
+    const st = slots[slot];
+    if (st === undefined) return;
+    st.conn = conn;
+    st.handedOut = true;
+    const info = engine.info(conn);
+    const block = table.block(slot);
+    block.serverSetState(SocketState.Open);
+    block.serverSetFlags(ServerFlag.Connected);
+    block.serverPublish();
+    sendSock(TCP_MSG.ACCEPTED, [listenerId, slot, info.remoteAddr, info.remotePort, info.localAddr, info.localPort]);
+  }
+
+  function sourceFor(dst: number): number {
+    let best = opts.addresses[0]?.address ?? 0;
+    let bestLen = -1;
+    for (const a of opts.addresses) {
+      const mask = a.prefixLength === 0 ? 0 : (0xffffffff << (32 - a.prefixLength)) >>> 0;
+      if (((a.address & mask) >>> 0) === ((dst & mask) >>> 0) && a.prefixLength > bestLen) {
+        best = a.address;
+        bestLen = a.prefixLength;
+      }
+    }
+    return best;
+  }
+
+  function onConnect(msg: MessageView): void {
+    const req = msg.arg(0);
+    const remote = msg.arg(1);
+    const local = msg.arg(3) === 0 ? sourceFor(remote) : msg.arg(3);
+    try {
+      const conn = engine.connect({ localAddr: local, remoteAddr: remote, remotePort: msg.arg(2), localPort: msg.arg(4) }, now);
+      const slot = slotOf(conn);
+      const st = slots[slot]!;
+      st.conn = conn;
+      st.handedOut = true;
+      table.block(slot).serverSetState(SocketState.Connecting);
+      const info = engine.info(conn);
+      sendSock(TCP_MSG.CONNECT_REPLY, [req, slot, 0, info.localAddr, info.localPort]);
+    } catch (e) {
+      const code = e instanceof NewtosError ? e.code : 'ENOBUFS';
+      sendSock(TCP_MSG.CONNECT_REPLY, [req, -1, errorIndex(code), 0, 0]);
+    }
+  }
+
+  function onListen(msg: MessageView): void {
+    const req = msg.arg(0);
+    const addr = msg.arg(1);
+    let port = msg.arg(2);
+    const backlog = msg.arg(3);
+    let id = -1;
+    let error = 0;
+    const tryListen = (p: number): boolean => {
+      try {
+        id = engine.listen({ addr, port: p, backlog });
+        port = p;
+        return true;
+      } catch (e) {
+        error = errorIndex(e instanceof NewtosError ? e.code : 'EADDRINUSE');
+        return false;
+      }
+    };
+    if (port !== 0) tryListen(port);
+    else {
+      // Port 0: an ephemeral port nobody listens on.
+      for (let k = 0; k < 64 && id < 0; k++) {
+        const p = 32768 + Math.floor(Math.random() * 28232);
+        if (tryListen(p)) error = 0;
+      }
+    }
+    sendSock(TCP_MSG.LISTEN_REPLY, id >= 0 ? [req, id, 0, port] : [req, -1, error || errorIndex('EADDRINUSE'), 0]);
+  }
+
+  function onKick(slot: number): void {
+    const st = slots[slot];
+    if (st === undefined || st.conn < 0 || st.engineDone) {
+      if (st !== undefined) {
+        const flags = table.block(slot).appFlags();
+        if ((flags & AppFlag.Close) !== 0) { st.appClosed = true; maybeFree(slot); }
+      }
+      return;
+    }
+    const block = table.block(slot);
+    const flags = block.appFlags();
+    const fresh = flags & ~st.seenFlags;
+    st.seenFlags |= fresh;
+    const conn = st.conn;
+    if ((fresh & AppFlag.NoDelay) !== 0) engine.setNoDelay(conn, true, now);
+    engine.sendQueued(conn, now);
+    if (slots[slot] === undefined) return;
+    engine.received(conn, now);
+    if (slots[slot] === undefined) return;
+    if ((fresh & AppFlag.Abort) !== 0) {
+      st.appClosed = true;
+      engine.abort(conn, now);
+    } else if ((fresh & AppFlag.Close) !== 0) {
+      st.appClosed = true;
+      engine.close(conn, now);
+    } else if ((fresh & AppFlag.ShutWr) !== 0) {
+      engine.shutdown(conn, now);
+    }
+    if (slots[slot] !== undefined) maybeFree(slot);
+  }
+
+  function onOption(msg: MessageView): void {
+    const st = slots[msg.arg(0)];
+    if (st === undefined || st.conn < 0 || st.engineDone) return;
+    if (msg.arg(1) === SocketOption.NoDelay) engine.setNoDelay(st.conn, msg.arg(2) !== 0, now);
+    else if (msg.arg(1) === SocketOption.KeepAlive) engine.setKeepAlive(st.conn, msg.arg(2), now);
+  }
+
+  function onIcmpError(msg: MessageView): void {
+    const kind = ICMP_KIND[msg.arg(0)];
+    const quoted = msg.hasBuffer ? ctx.buffers.resolve(msg) : null;
+    if (kind !== undefined && quoted !== null && quoted.length >= 8) {
+      const seq = ((quoted[4]! << 24) | (quoted[5]! << 16) | (quoted[6]! << 8) | quoted[7]!) >>> 0;
+      engine.onIcmpError({
+        kind, localAddr: msg.arg(2), remoteAddr: msg.arg(3),
+        localPort: msg.arg(4) >>> 16, remotePort: msg.arg(4) & 0xffff, seq,
+        ...(kind === 'frag-needed' ? { mtu: msg.arg(1) } : {}),
+      }, now);
+    }
+    if (msg.hasBuffer) ctx.buffers.giveBack(msg);
+  }
+
+  /** Keep the arming words true: TX armed when nothing is left unsent, RX armed when the window is small. */
+  function rearm(): void {
+    for (const slot of live) {
+      const st = slots[slot]!;
+      if (st.conn < 0 || st.engineDone) continue;
+      const block = table.block(slot);
+      const unsent = engine.unsentBytes(st.conn);
+      if (unsent === 0 && !st.txArmed) {
+        st.txArmed = true;
+        if (block.serverArmTx()) engine.sendQueued(st.conn, now);
+      } else if (unsent > 0 && st.txArmed) {
+        st.txArmed = false;
+        block.serverDisarmTx();
+      }
+      if (slots[slot] === undefined || st.engineDone) continue;
+      const small = block.recv.freeSpace() < (block.recv.capacity >>> 1);
+      if (small && !st.rxArmed) { st.rxArmed = true; block.serverArmRx(); engine.received(st.conn, now); }
+      else if (!small && st.rxArmed) { st.rxArmed = false; block.serverDisarmRx(); }
+    }
+  }
+
+  return {
+    onMessage(msg: MessageView, from: InChannel, t: number): boolean {
+      now = t;
+      if (from === fromIp) {
+        if (msg.type === IP_MSG.SEG_DELIVER) {
+          const bytes = ctx.buffers.resolve(msg);
+          if (bytes !== null) engine.onSegment(msg.arg(0), msg.arg(1), bytes, now);
+          ctx.buffers.giveBack(msg);
+        } else if (msg.type === IP_MSG.ICMP_ERROR) {
+          onIcmpError(msg);
+        }
+        return true;
+      }
+      if (from === fromSock) {
+        if (pendingSock.length > 64) return false; // SOCK is not reading: back-pressure
+        if (msg.type === TCP_MSG.CONNECT) onConnect(msg);
+        else if (msg.type === TCP_MSG.LISTEN) onListen(msg);
+        else if (msg.type === TCP_MSG.UNLISTEN) engine.closeListener(msg.arg(0), now);
+        return true;
+      }
+      // The application: kicks and options.
+      if (msg.type === TCP_MSG.KICK) onKick(msg.arg(0));
+      else if (msg.type === TCP_MSG.SET_OPTION) onOption(msg);
+      return true;
+    },
+    poll(t: number): void {
+      now = t;
+      while (pendingSock.length > 0) {
+        const m = toSock.reserve();
+        if (m === null) break;
+        const p = pendingSock.shift()!;
+        m.setType(p.type); m.setSeq(0);
+        for (let k = 0; k < 6; k++) m.setArg(k, p.args[k] ?? 0);
+        toSock.commit();
+      }
+      while (pendingTx.length > 0 && sendSegment(pendingTx[0]!)) pendingTx.shift();
+      if (engine.pollAt() <= now) engine.onTimer(now);
+      else if (pendingTx.length === 0) engine.retryOutput(now);
+      rearm();
+    },
+    pollAt(): number {
+      return pendingTx.length > 0 || pendingSock.length > 0 ? now + 1 : engine.pollAt();
+    },
+  };
+}
