@@ -1,0 +1,256 @@
+/**
+ * The IP server: IpCore (ARP, ICMP, routing, fragments) wired to its channels.
+ *
+ * Buffers. Frames from the driver and segments from TCP/UDP arrive by rich
+ * pointer and are processed in place: the core prepends the IPv4 and Ethernet
+ * headers into the transport's headroom and the same buffer goes on to the
+ * driver; a received frame's payload goes on to TCP/UDP as a pointer into the
+ * driver's buffer. Nothing is copied on those paths. Packets the core builds
+ * itself (ARP, ICMP, RST, fragments, reassembled datagrams) live in private
+ * memory and are copied once into this server's `ip` pool to travel.
+ *
+ * A buffer the core keeps past the message that brought it (waiting for a
+ * filter verdict or for ARP) is *held*; it is transferred when the core emits
+ * it, given back when the core reports the send failed, and given back by a
+ * sweep after HELD_MAX_MS otherwise (the core does not report every internal
+ * drop, e.g. ARP queue overflow or a fragmented original).
+ *
+ * The packet filter: with `filter: true` every packet in and out waits for a
+ * VERDICT from the PF server; IP holds the packet, PF only reads it. After a PF
+ * restart every pending request is asked again (onPeerRestart).
+ */
+import { webcrypto } from 'node:crypto';
+import { cryptoRng } from '../core/rng.js';
+import type { InChannel } from '../substrate/channel.js';
+import { MessageView, type RichPointer } from '../substrate/message.js';
+import { MSG_WORDS } from '../substrate/layout.js';
+import type { PacketPool } from '../substrate/pool.js';
+import type { ServerContext, ServerCore } from '../substrate/server.js';
+import { DRIVER_MSG, Direction, IP_MSG, PF_MSG, TCP_MSG, UDP_MSG, Verdict as VerdictCode } from '../stack/protocol.js';
+import type { Verdict } from '../pf/verdict.js';
+import { IpCore } from './ip-core.js';
+import type { IpConfig, IpOutput } from './ip-types.js';
+
+export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'>;
+
+const HELD_MAX_MS = 5_000;
+const CONFIG_KEY = 'config';
+
+interface Held { ptr: RichPointer; since: number }
+
+interface Outgoing { channel: string; type: number; ptr: RichPointer | null; args: number[] }
+
+export function createServer(ctx: ServerContext): ServerCore {
+  const stored = ctx.store.get(CONFIG_KEY) as IpServerOptions | undefined;
+  const config = stored ?? (ctx.options as unknown as IpServerOptions);
+  if (stored === undefined) ctx.store.set(CONFIG_KEY, config);
+  let now = ctx.now();
+  const core = new IpCore(config, { rng: cryptoRng((a) => webcrypto.getRandomValues(a)) }, now);
+  const pool: PacketPool | undefined = ctx.pools['ip'];
+  if (pool === undefined) throw new Error('ip server needs pool "ip"');
+  const fromDriver = ctx.inputs['driver'];
+  const fromPf = ctx.inputs['pf'];
+  const filterOn = config.filter === true && ctx.outputs['pf'] !== undefined;
+
+  /** Buffers the core still references, by pool id << 24 | buffer index. */
+  const held = new Map<number, Held>();
+  /** Outputs that did not fit in their channel; flushed first on each poll. */
+  const backlog: Outgoing[] = [];
+  const scratch = new MessageView(new Int32Array(MSG_WORDS));
+  const counters = { privateCopies: 0, heldSwept: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0 };
+
+  const key = (p: RichPointer): number => {
+    const pg = ctx.buffers.geometry(p.pool);
+    return pg === undefined ? -1 : p.pool * 0x1000000 + pg.indexOf(p.offset);
+  };
+
+  const withScratch = (p: RichPointer): MessageView => scratch.setPointer(p.pool, p.poolGen, p.offset, p.length);
+
+  const post = (o: Outgoing): void => {
+    if (backlog.length > 0 || !tryPost(o)) { backlog.push(o); counters.backlogged++; }
+  };
+
+  const tryPost = (o: Outgoing): boolean => {
+    const out = ctx.outputs[o.channel];
+    if (out === undefined) return true; // no such peer in this host: drop
+    const m = out.reserve();
+    if (m === null) return false;
+    m.setType(o.type); m.setSeq(0);
+    if (o.ptr === null) m.setPointer(0xffff, 0, 0, 0);
+    else m.setPointer(o.ptr.pool, o.ptr.poolGen, o.ptr.offset, o.ptr.length);
+    for (let i = 0; i < 6; i++) m.setArg(i, o.args[i] ?? 0);
+    out.commit();
+    return true;
+  };
+
+  /** A pointer for bytes the core produced: in place when they lie in a pool, else one copy into ours. */
+  const pointerFor = (bytes: Uint8Array): { ptr: RichPointer; inPlace: boolean } | null => {
+    const p = ctx.buffers.pointerOf(bytes);
+    if (p !== null) return { ptr: p, inPlace: true };
+    if (bytes.length > pool.payloadCapacity) return null;
+    const i = pool.alloc();
+    if (i < 0) return null;
+    const off = pool.payloadOffset(i);
+    pool.bytes.set(bytes, off);
+    counters.privateCopies++;
+    return { ptr: { pool: pool.id, poolGen: pool.generation, offset: off, length: bytes.length }, inPlace: false };
+  };
+
+  /** The buffer a pointer names is leaving with a message: if we held it, say so to the pool. */
+  const departing = (p: RichPointer): void => {
+    const k = key(p);
+    if (held.delete(k)) ctx.buffers.transfer(withScratch(p));
+  };
+
+  const transportChannel = (protocol: number): string | undefined => (protocol === 6 ? 'tcp' : protocol === 17 ? 'udp' : undefined);
+
+  const ifIndexOf = (name: string): number => Math.max(0, config.interfaces.findIndex((i) => i.name === name));
+
+  /** Emit the core's outputs. Returns the keys of pool buffers that left in a message. */
+  const handle = (outs: IpOutput[]): Set<number> => {
+    const left = new Set<number>();
+    for (const o of outs) {
+      switch (o.type) {
+        case 'frame': {
+          const loc = pointerFor(o.frame);
+          if (loc === null) break;
+          if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
+          post({ channel: 'driver', type: DRIVER_MSG.FRAME_TX, ptr: loc.ptr, args: [o.ifIndex, 0] });
+          break;
+        }
+        case 'deliver': {
+          const ch = transportChannel(o.protocol);
+          if (ch === undefined) break;
+          const loc = pointerFor(o.payload);
+          if (loc === null) break;
+          if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
+          post({ channel: ch, type: IP_MSG.SEG_DELIVER, ptr: loc.ptr, args: [o.src, o.dst, o.ifIndex, 0, o.ttl] });
+          break;
+        }
+        case 'icmp-error': {
+          const ch = transportChannel(o.protocol);
+          if (ch === undefined) break;
+          const q = o.quoted;
+          const ports = q.length >= 4 ? ((q[0]! << 24) | (q[1]! << 16) | (q[2]! << 8) | q[3]!) >>> 0 : 0;
+          const loc = q.length > 0 ? pointerFor(q.slice()) : null; // always a private copy: small
+          post({
+            channel: ch, type: IP_MSG.ICMP_ERROR, ptr: loc?.ptr ?? null,
+            args: [(o.icmpType << 8) | o.icmpCode, o.nextHopMtu, o.origSrc, o.origDst, ports, o.protocol],
+          });
+          break;
+        }
+        case 'verdict-request': {
+          // PF reads the packet where it lies and never holds it; a private packet gets a copy in our pool.
+          const loc = pointerFor(o.packet);
+          if (loc === null) { handle(core.onVerdict(o.id, { action: 'drop' }, now)); break; }
+          if (!loc.inPlace) held.set(key(loc.ptr), { ptr: loc.ptr, since: now });
+          post({
+            channel: 'pf', type: IP_MSG.VERDICT_REQUEST, ptr: loc.ptr,
+            args: [o.id, o.direction === 'in' ? Direction.In : Direction.Out, ifIndexOf(o.ifName)],
+          });
+          break;
+        }
+        case 'send-error': {
+          const h = held.get(o.token);
+          if (h !== undefined) { held.delete(o.token); ctx.buffers.giveBack(withScratch(h.ptr)); }
+          break;
+        }
+      }
+    }
+    return left;
+  };
+
+  /** After the core saw a pooled buffer: it left, it is still referenced (hold it), or it is done (give it back). */
+  const settle = (msg: MessageView, left: Set<number>, maybeRetained: boolean): void => {
+    const p: RichPointer = { pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length };
+    const k = key(p);
+    if (left.has(k)) return;
+    if (maybeRetained) {
+      if (ctx.buffers.hold(msg)) held.set(k, { ptr: p, since: now });
+    } else {
+      ctx.buffers.giveBack(msg);
+    }
+  };
+
+  const fromFrame = (msg: MessageView): void => {
+    const frame = ctx.buffers.resolve(msg);
+    if (frame === null) { counters.staleInputs++; return; }
+    const outs = core.onFrame(msg.arg(0), frame, now);
+    const retained = outs.some((o) => o.type === 'verdict-request' && o.packet.buffer === frame.buffer &&
+      o.packet.byteOffset >= frame.byteOffset && o.packet.byteOffset < frame.byteOffset + frame.length);
+    settle(msg, handle(outs), retained);
+  };
+
+  const fromTransport = (msg: MessageView, protocol: number): void => {
+    const payload = ctx.buffers.resolve(msg);
+    if (payload === null) { counters.staleInputs++; return; }
+    const k = key({ pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length });
+    const outs = core.send({
+      protocol, src: msg.arg(0), dst: msg.arg(1), payload, headroom: ctx.buffers.headroom(msg), token: k,
+    }, now);
+    const left = handle(outs);
+    const failed = outs.some((o) => o.type === 'send-error' && o.token === k);
+    // Not sent and not failed: the core keeps it (verdict pending, ARP queue) or copied it
+    // (fragments); the sweep returns what it never emits.
+    settle(msg, left, !failed);
+  };
+
+  const verdictOf = (code: number): Verdict => {
+    switch (code) {
+      case VerdictCode.Accept: return { action: 'allow' };
+      case VerdictCode.RejectRst: return { action: 'reject', icmpCode: 3 };
+      case VerdictCode.RejectIcmp: return { action: 'reject', icmpCode: 13 };
+      default: return { action: 'drop' };
+    }
+  };
+
+  const sweep = (): void => {
+    for (const [k, h] of held) {
+      if (now - h.since > HELD_MAX_MS) {
+        held.delete(k);
+        counters.heldSwept++;
+        if (h.ptr.pool === pool.id) pool.free(pool.indexOf(h.ptr.offset));
+        else ctx.buffers.giveBack(withScratch(h.ptr));
+      }
+    }
+  };
+
+  // Say who we are on every link (gratuitous ARP, RFC 5227 §3 announcement).
+  handle(core.announce(now));
+
+  return {
+    onMessage(msg: MessageView, from: InChannel, t: number): boolean {
+      now = t;
+      if (backlog.length > 256) return false;
+      if (from === fromDriver) {
+        if (msg.type === DRIVER_MSG.FRAME_RX) fromFrame(msg);
+        else if (msg.hasBuffer) ctx.buffers.giveBack(msg);
+        return true;
+      }
+      if (from === fromPf) {
+        if (msg.type === PF_MSG.VERDICT) handle(core.onVerdict(msg.arg(0), verdictOf(msg.arg(1)), now));
+        return true;
+      }
+      if (msg.type === TCP_MSG.SEG_SEND) fromTransport(msg, 6);
+      else if (msg.type === UDP_MSG.DGRAM_SEND) fromTransport(msg, 17);
+      else { counters.unknownMessages++; if (msg.hasBuffer) ctx.buffers.giveBack(msg); }
+      return true;
+    },
+    poll(t: number): void {
+      now = t;
+      while (backlog.length > 0 && tryPost(backlog[0]!)) backlog.shift();
+      if (core.pollAt() <= now) handle(core.onTimer(now));
+      if (held.size > 0) sweep();
+    },
+    pollAt(): number {
+      if (backlog.length > 0) return now + 1;
+      return Math.min(core.pollAt(), held.size > 0 ? now + HELD_MAX_MS : Infinity);
+    },
+    onPeerRestart(peer: string): void {
+      // MINIX ndev style: the filter lost our questions; ask them all again.
+      if (peer === 'pf' && filterOn) {
+        for (const r of core.pendingVerdictRequests()) handle([r]);
+      }
+    },
+  };
+}

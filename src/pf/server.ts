@@ -1,0 +1,69 @@
+/**
+ * The PF server: PfCore behind a channel. IP asks "verdict for this packet?"
+ * with a rich pointer into a pool; PF reads the bytes where they lie and
+ * answers. It never holds a packet, so a PF crash only means IP asks again.
+ * Rules come from the data store (set from the host configuration on first
+ * start), so a restarted filter has the same rules at once.
+ */
+import type { InChannel } from '../substrate/channel.js';
+import type { MessageView } from '../substrate/message.js';
+import type { ServerContext, ServerCore } from '../substrate/server.js';
+import { Direction, IP_MSG, PF_MSG, Verdict as VerdictCode } from '../stack/protocol.js';
+import { PfCore } from './pf-core.js';
+import { parseRuleSet } from './rule-parser.js';
+
+export interface PfServerOptions {
+  /** Rule text (docs/pf-rules.md). Empty: "default allow". */
+  readonly rules: string;
+  /** Interface names by index, as IP numbers them. */
+  readonly interfaces: readonly string[];
+}
+
+export function createServer(ctx: ServerContext): ServerCore {
+  const opts = ctx.options as unknown as PfServerOptions;
+  const text = (ctx.store.get('rules') as string | undefined) ?? (opts.rules.trim() === '' ? 'default allow' : opts.rules);
+  ctx.store.set('rules', text);
+  const parsed = parseRuleSet(text);
+  if (!parsed.ok) throw new Error(`pf: invalid rules: ${parsed.errors.map((e) => `line ${e.line}: ${e.reason}`).join('; ')}`);
+  const core = new PfCore(parsed.value);
+  const toIp = ctx.outputs['ip'];
+  if (toIp === undefined) throw new Error('pf server needs output "ip"');
+  let now = ctx.now();
+
+  return {
+    onMessage(msg: MessageView, _from: InChannel, t: number): boolean {
+      now = t;
+      if (msg.type !== IP_MSG.VERDICT_REQUEST) return true;
+      const out = toIp.reserve();
+      if (out === null) return false;
+      const packet = ctx.buffers.resolve(msg);
+      let code: number = VerdictCode.Drop;
+      const rule = 0; // rule numbers: see PfCore.hits()
+      if (packet !== null) {
+        const v = core.check({
+          direction: msg.arg(1) === Direction.In ? 'in' : 'out',
+          ifName: opts.interfaces[msg.arg(2)] ?? '',
+          packet,
+        }, now);
+        // Re-check the generation after reading: an owner restart may have recycled the bytes.
+        if (ctx.buffers.isCurrent(msg)) {
+          code = v.action === 'allow' ? VerdictCode.Accept : v.action === 'drop' ? VerdictCode.Drop
+            : v.icmpCode === 3 ? VerdictCode.RejectRst : VerdictCode.RejectIcmp;
+        }
+      }
+      out.setType(PF_MSG.VERDICT); out.setSeq(0);
+      out.setPointer(0xffff, 0, 0, 0);
+      out.setArg(0, msg.arg(0)); out.setArg(1, code); out.setArg(2, rule);
+      for (let i = 3; i < 6; i++) out.setArg(i, 0);
+      toIp.commit();
+      return true;
+    },
+    poll(t: number): void {
+      now = t;
+      if (core.pollAt() <= now) core.onTimer(now);
+    },
+    pollAt(): number {
+      return core.pollAt();
+    },
+  };
+}
