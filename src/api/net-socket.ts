@@ -16,7 +16,7 @@
  */
 import { Duplex } from 'node:stream';
 import { NewtosError } from '../errors.js';
-import { AppFlag, ServerFlag, type SocketErrorCode } from '../sockets/socket-block.js';
+import { AppFlag, AppWait, ServerFlag, type SocketErrorCode } from '../sockets/socket-block.js';
 import type { SocketAddressInfo, SocketPort } from './socket-port.js';
 
 const READ_CHUNK = 64 * 1024;
@@ -323,11 +323,12 @@ export class NetSocket extends Duplex {
     this.waiting = true;
     const block = port.block;
     const seq = block.eventSeq();
-    block.setAppWaiting(true);
+    const wantWrite = this.pendingWrite !== undefined || this.finalCallback !== undefined;
+    block.setAppWaiting(AppWait.State | (this.readWanted ? AppWait.Readable : 0) | (wantWrite ? AppWait.Writable : 0));
     port.waitForEvent(seq, this.isRefd).then(() => {
       this.waiting = false;
       if (this.port !== port) return;
-      block.setAppWaiting(false);
+      block.setAppWaiting(0);
       this.onEvent();
     }, (err: unknown) => {
       this.waiting = false;

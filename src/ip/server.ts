@@ -173,7 +173,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   };
 
   const fromFrame = (msg: MessageView): void => {
-    const frame = ctx.buffers.resolve(msg);
+    const frame = ctx.buffers.view(msg);
     if (frame === null) { counters.staleInputs++; return; }
     const outs = core.onFrame(msg.arg(0), frame, now);
     const retained = outs.some((o) => o.type === 'verdict-request' && o.packet.buffer === frame.buffer &&
@@ -182,7 +182,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   };
 
   const fromTransport = (msg: MessageView, protocol: number): void => {
-    const payload = ctx.buffers.resolve(msg);
+    const payload = ctx.buffers.view(msg);
     if (payload === null) { counters.staleInputs++; return; }
     const k = key({ pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length });
     const outs = core.send({

@@ -36,7 +36,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (msg.type !== IP_MSG.VERDICT_REQUEST) return true;
       const out = toIp.reserve();
       if (out === null) return false;
-      const packet = ctx.buffers.resolve(msg);
+      const packet = ctx.buffers.view(msg);
       let code: number = VerdictCode.Drop;
       const rule = 0; // rule numbers: see PfCore.hits()
       if (packet !== null) {

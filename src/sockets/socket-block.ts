@@ -59,6 +59,14 @@ export const ServerFlag = {
   FinSent: 16,
 } as const;
 
+/** What a sleeping app waits for (A_WAITING bits). */
+export const AppWait = {
+  Readable: 1,
+  Writable: 2,
+  /** Anything else: connect, close, errors (always published). */
+  State: 4,
+} as const;
+
 export const AppFlag = {
   ShutWr: 1,
   Close: 2,
@@ -240,8 +248,14 @@ export class SocketBlock {
     this.counters[C_APP_CONTROL_MSGS]! += 1;
   }
 
-  setAppWaiting(on: boolean): void {
-    Atomics.store(this.ctrl, A_WAITING, on ? 1 : 0);
+  /** AppWait bits while sleeping, 0 when awake. Only the app stores this word. */
+  setAppWaiting(bits: number): void {
+    Atomics.store(this.ctrl, A_WAITING, bits);
+  }
+
+  /** Server side: what the app sleeps for (0: it is awake). */
+  appWaiting(): number {
+    return Atomics.load(this.ctrl, A_WAITING);
   }
 
   /** Operations done without a message vs messages sent, for the fast-socket share. */

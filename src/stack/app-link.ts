@@ -20,6 +20,8 @@ export interface AppChannelMemory {
   readonly ring: SharedArrayBuffer;
   /** Doorbell of the thread at the other end (for outputs) or of the app (for inputs). */
   readonly doorbell: SharedArrayBuffer;
+  /** For inputs: the producer's doorbell, rung after freeing slots when it waits for space. */
+  readonly producerDoorbell?: SharedArrayBuffer;
 }
 
 type Args = [number, number, number, number, number, number];
@@ -90,6 +92,7 @@ export class AppOutput {
 export class AppInput {
   private readonly reader: RingReader;
   private readonly sleeper: DoorbellSleeper;
+  private readonly producer: DoorbellRinger | undefined;
   private readonly view: MessageView;
   private running = false;
   private stopped = false;
@@ -97,6 +100,7 @@ export class AppInput {
   constructor(mem: AppChannelMemory) {
     this.reader = new RingReader(mem.ring);
     this.sleeper = new DoorbellSleeper(mem.doorbell);
+    this.producer = mem.producerDoorbell === undefined ? undefined : new DoorbellRinger(mem.producerDoorbell);
     this.view = new MessageView(this.reader.words);
   }
 
@@ -122,7 +126,10 @@ export class AppInput {
       this.reader.advance();
       n++;
     }
-    if (n > 0) this.reader.release();
+    if (n > 0) {
+      this.reader.release();
+      if (this.reader.writerWaiting()) this.producer?.ring();
+    }
     return n;
   }
 

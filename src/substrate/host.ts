@@ -63,7 +63,7 @@ export function moduleUrl(module: string): string {
 
 export async function buildHost(a: HostAssignment, report: (r: HostReport) => void): Promise<ServerLoop> {
   const hosted: HostedServer[] = [];
-  for (const s of a.servers) hosted.push(await buildServer(s, report));
+  for (const s of a.servers) hosted.push(await buildServer(s, a.doorbell, report));
   return new ServerLoop({
     servers: hosted,
     sleeper: new DoorbellSleeper(a.doorbell),
@@ -73,7 +73,7 @@ export async function buildHost(a: HostAssignment, report: (r: HostReport) => vo
   });
 }
 
-async function buildServer(s: ServerAssignment, report: (r: HostReport) => void): Promise<HostedServer> {
+async function buildServer(s: ServerAssignment, doorbell: SharedArrayBuffer, report: (r: HostReport) => void): Promise<HostedServer> {
   const inputs: InEndpoint[] = [];
   const outputs: OutEndpoint[] = [];
   const inByName: Record<string, InEndpoint> = {};
@@ -103,6 +103,7 @@ async function buildServer(s: ServerAssignment, report: (r: HostReport) => void)
     store: new LocalDataStore(s.name, s.store, report),
     stats: cb,
     options: s.options,
+    doorbell,
     now: () => performance.now(),
     log: (event, detail) => report({ kind: 'log', server: s.name, event, ...(detail ? { detail } : {}) }),
   };

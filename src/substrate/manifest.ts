@@ -15,7 +15,7 @@
  *   "supervisor": { "spares": 2, "hangTimeoutMs": 250, "restart": { "maxRestarts": 5, ... } } }
  * ```
  */
-import { POOL_FRAME_BUF, POOL_SEGMENT_BUF } from './layout.js';
+import { BELL_WORDS, POOL_FRAME_BUF, POOL_SEGMENT_BUF } from './layout.js';
 import { DEFAULT_POLLING, type PollingMode, type PollingOptions } from './server-loop.js';
 
 export interface ResourceLimits {
@@ -81,6 +81,19 @@ export interface Manifest {
   readonly groups: readonly (readonly string[])[];
   readonly polling: PollingOptions;
   readonly supervisor: SupervisorOptions;
+  /**
+   * Parties that are not servers: threads the supervisor does not start or
+   * watch, such as the application's main thread. Channels may join them
+   * (always over a ring); `Supervisor.external(name)` hands out their ends.
+   */
+  readonly externals: readonly string[];
+  /**
+   * Doorbells made elsewhere, by server name: the thread that hosts that server
+   * parks on this doorbell instead of a new one. A device that rings its
+   * consumer (the virtual switch rings the port's doorbell when a frame
+   * arrives) then wakes the server's thread directly.
+   */
+  readonly doorbells: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 export interface ManifestIssue {
@@ -148,13 +161,34 @@ export function validateManifest(input: unknown): ManifestResult {
     servers.push({ name: s.name, module: s.module, options: isObj(s.options) ? s.options : {}, ...(resourceLimits ? { resourceLimits } : {}) });
   });
 
+  // doorbells made elsewhere (a device's), by server name
+  const doorbells: Record<string, SharedArrayBuffer> = {};
+  if (input.doorbells !== undefined) {
+    if (!isObj(input.doorbells)) bad('doorbells', 'must be an object of server name to SharedArrayBuffer');
+    else for (const [k, v] of Object.entries(input.doorbells)) {
+      if (!names.has(k)) bad(`doorbells.${k}`, `unknown server "${k}"`);
+      else if (!(v instanceof SharedArrayBuffer) || v.byteLength < BELL_WORDS * 4) bad(`doorbells.${k}`, 'must be a doorbell SharedArrayBuffer (createDoorbell())');
+      else doorbells[k] = v;
+    }
+  }
+
+  // externals (not servers: e.g. the application thread)
+  const externals: string[] = [];
+  if (input.externals !== undefined && !Array.isArray(input.externals)) bad('externals', 'must be an array of names');
+  else (input.externals as unknown[] | undefined ?? []).forEach((x: unknown, i: number) => {
+    if (typeof x !== 'string' || !NAME.test(x)) bad(`externals[${i}]`, 'must match [A-Za-z][A-Za-z0-9_-]{0,63}');
+    else if (names.has(x) || externals.includes(x)) bad(`externals[${i}]`, `"${x}" is already a server or external`);
+    else externals.push(x);
+  });
+  const isExternal = (end: string | null): boolean => end !== null && externals.includes(end.split('.')[0]!);
+
   // channels
   const channels: ChannelSpec[] = [];
   const usedEnds = new Set<string>();
   const endpoint = (v: unknown, field: string, dir: 'out' | 'in'): string | null => {
     if (typeof v !== 'string' || !/^[^.]+\.[^.]+$/.test(v)) { bad(field, 'must be "server.endpoint"'); return null; }
     const [srv] = v.split('.');
-    if (!names.has(srv!)) { bad(field, `unknown server "${srv}"`); return null; }
+    if (!names.has(srv!) && !externals.includes(srv!)) { bad(field, `unknown server "${srv}"`); return null; }
     const key = `${dir}:${v}`;
     if (usedEnds.has(key)) { bad(field, `endpoint "${v}" is already used by another channel`); return null; }
     usedEnds.add(key);
@@ -171,6 +205,8 @@ export function validateManifest(input: unknown): ManifestResult {
     const transport = c.transport ?? 'ring';
     if (transport !== 'ring' && transport !== 'port') bad(`${f}.transport`, 'must be "ring" or "port"');
     if (from !== null && to !== null && from.split('.')[0] === to.split('.')[0]) bad(f, 'a channel must join two different servers');
+    if (isExternal(from) && isExternal(to)) bad(f, 'a channel must have a server at one end');
+    if ((isExternal(from) || isExternal(to)) && transport !== 'ring') bad(`${f}.transport`, 'a channel to an external party must be a "ring"');
     if (from !== null && to !== null) channels.push({ from, to, capacity, transport: transport as 'ring' | 'port' });
   });
 
@@ -273,10 +309,14 @@ export function validateManifest(input: unknown): ManifestResult {
   }
 
   for (const k of Object.keys(input)) {
-    if (!['servers', 'channels', 'pools', 'placement', 'polling', 'supervisor'].includes(k)) bad(k, 'unknown field');
+    if (!['servers', 'channels', 'pools', 'placement', 'polling', 'supervisor', 'externals', 'doorbells'].includes(k)) bad(k, 'unknown field');
   }
   if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, value: { servers, channels, pools, groups, polling, supervisor } };
+  for (const [gi, grp] of groups.entries()) {
+    const given = new Set(grp.map((n) => doorbells[n]).filter((d) => d !== undefined));
+    if (given.size > 1) bad(`placement.groups[${gi}]`, 'servers placed together were given different doorbells');
+  }
+  return { ok: true, value: { servers, channels, pools, groups, polling, supervisor, externals, doorbells } };
 }
 
 /** "field: reason; field: reason" for an error message. */

@@ -53,7 +53,7 @@ import {
   POOL_GEN, POOL_HEADROOM, POOL_ID, POOL_MAGIC, POOL_MAGIC_WORD, POOL_STATE0,
 } from './layout.js';
 import { invalidArg } from '../errors.js';
-import type { MessageView } from './message.js';
+import type { MessageView, RichPointer } from './message.js';
 
 /** Describes a pool's geometry, as the supervisor creates it. */
 export interface PoolSpec {
@@ -238,6 +238,32 @@ export class PoolDirectory {
     const i = p.indexOf(msg.offset);
     if (i < 0 || msg.offset + msg.length > p.bufferStart(i) + p.bufSize) { this.badPointers++; return null; }
     return p.bytes;
+  }
+
+  /** The pointer's bytes as a view of exactly [offset, offset + length), or null (see resolve). */
+  view(msg: MessageView): Uint8Array | null {
+    const bytes = this.resolve(msg);
+    return bytes === null ? null : bytes.subarray(msg.offset, msg.offset + msg.length);
+  }
+
+  /** The geometry of a granted pool, by id. */
+  geometry(poolId: number): PoolGeometry | undefined {
+    return this.pools[poolId];
+  }
+
+  /**
+   * The rich pointer naming `view`, when it lies inside one buffer of a granted
+   * pool (bytes a core produced in place, e.g. after prepending headers); null
+   * for private memory. Lets a server forward what a sans-IO core returned.
+   */
+  pointerOf(view: Uint8Array): RichPointer | null {
+    for (const p of this.pools) {
+      if (p === undefined || p.bytes.buffer !== view.buffer) continue;
+      const i = p.indexOf(view.byteOffset);
+      if (i < 0 || view.byteOffset + view.length > p.bufferStart(i) + p.bufSize) return null;
+      return { pool: p.id, poolGen: p.generation, offset: view.byteOffset, length: view.length };
+    }
+    return null;
   }
 
   /** True when the pointer's pool generation is still the owner's current one. */

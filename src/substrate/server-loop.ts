@@ -235,6 +235,7 @@ export class ServerLoop {
       const blocked = this.blocked[si]!;
       for (let ci = 0; ci < s.inputs.length; ci++) if (!blocked[ci] && s.inputs[ci]!.hasMessage()) return false;
       for (const out of s.outputs) if (out.spaceAvailable()) return false;
+      if (s.core.hasWork?.() === true) return false;
     }
     if (this.o.control !== null && Atomics.load(this.o.sleeper.words, BELL_CONTROL) !== 0) return false;
     return true;

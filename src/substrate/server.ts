@@ -77,6 +77,12 @@ export interface ServerContext {
   readonly stats: ControlBlock;
   /** Manifest `servers[].options`, verbatim. */
   readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * The doorbell of the thread this server runs in. A server that owns a device
+   * (the NIC driver) may hand it to the device so that the device wakes the
+   * thread; it must then also implement `hasWork`.
+   */
+  readonly doorbell: SharedArrayBuffer;
   /** Monotonic ms (same clock as the `now` the loop passes). */
   now(): number;
   /** Records an event in the supervisor's log (off the data path). */
@@ -90,6 +96,12 @@ export interface ServerCore {
   poll?(now: number): void;
   /** Absolute ms of the next timer, or Infinity. */
   pollAt?(): number;
+  /**
+   * Work outside the server's channels (a device queue): the loop asks after
+   * raising its sleeping flag and does not park while this says true, so a
+   * device that rings only sleeping threads never loses a wake-up.
+   */
+  hasWork?(): boolean;
   /** A peer restarted with a new generation. */
   onPeerRestart?(peer: string, generation: number, now: number): void;
   /** Orderly shutdown. */

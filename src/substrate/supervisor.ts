@@ -172,6 +172,28 @@ interface Spare {
 const STATE_NAMES = ['starting', 'running', 'dead', 'failed', 'stopped'];
 const REFILL_DELAY_MS = 100;
 
+export interface ExternalInput {
+  readonly ring: SharedArrayBuffer;
+  /** The external party's own doorbell (wait on it). */
+  readonly doorbell: SharedArrayBuffer;
+  /** The producing server's doorbell (ring it after freeing slots if the producer waits). */
+  readonly producerDoorbell: SharedArrayBuffer;
+  readonly peer: string;
+}
+
+export interface ExternalOutput {
+  readonly ring: SharedArrayBuffer;
+  /** The consuming server's doorbell (ring it after publishing). */
+  readonly doorbell: SharedArrayBuffer;
+  readonly peer: string;
+}
+
+export interface ExternalEnds {
+  readonly doorbell: SharedArrayBuffer;
+  readonly inputs: Readonly<Record<string, ExternalInput>>;
+  readonly outputs: Readonly<Record<string, ExternalOutput>>;
+}
+
 export class Supervisor extends EventEmitter {
   readonly manifest: Manifest;
   readonly events: SupervisorEvent[] = [];
@@ -179,6 +201,8 @@ export class Supervisor extends EventEmitter {
   readonly store = new SupervisorDataStore();
   private readonly servers: ServerRt[] = [];
   private readonly byName = new Map<string, ServerRt>();
+  /** External parties (manifest.externals): a stand-in ServerRt each, never started or watched. */
+  private readonly externalRts = new Map<string, ServerRt>();
   private readonly channels: ChannelRt[] = [];
   private readonly pools: PoolRt[] = [];
   private readonly groups: GroupRt[] = [];
@@ -223,7 +247,7 @@ export class Supervisor extends EventEmitter {
       this.servers.push(rt); this.byName.set(spec.name, rt);
     });
     m.groups.forEach((names, id) => {
-      const doorbell = createDoorbell();
+      const doorbell = names.map((n) => m.doorbells[n]).find((d) => d !== undefined) ?? createDoorbell();
       const servers = names.map((n) => this.byName.get(n)!);
       const limits = servers.find((s) => s.spec.resourceLimits)?.spec.resourceLimits;
       let resolveRunning = (): void => {};
@@ -236,10 +260,12 @@ export class Supervisor extends EventEmitter {
       for (const s of servers) s.group = g;
       this.groups.push(g);
     });
+    for (const name of m.externals) this.externalRts.set(name, this.externalStandIn(name));
+    const party = (name: string): ServerRt => this.byName.get(name) ?? this.externalRts.get(name)!;
     for (const spec of m.channels) {
       const [fromName, fromEndpoint] = spec.from.split('.') as [string, string];
       const [toName, toEndpoint] = spec.to.split('.') as [string, string];
-      const from = this.byName.get(fromName)!; const to = this.byName.get(toName)!;
+      const from = party(fromName); const to = party(toName);
       const ch: ChannelRt = {
         spec, from, fromEndpoint, to, toEndpoint,
         sab: spec.transport === 'ring' ? createRing(spec.capacity, MSG_WORDS) : null,
@@ -253,6 +279,39 @@ export class Supervisor extends EventEmitter {
       const sab = createPool({ id, bufSize: spec.bufSize, count: spec.count });
       this.pools.push({ spec, id, sab, owner: this.byName.get(spec.owner)!, geometry: new PoolGeometry(sab) });
     });
+  }
+
+  /** A ServerRt for an external party: only its doorbell and channel lists are used. */
+  private externalStandIn(name: string): ServerRt {
+    const doorbell = createDoorbell();
+    const group = {
+      id: -1, servers: [], doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: '', worker: null, control: null,
+      state: 'running', loopStarted: false, deathHandled: false, restartTimes: [], consecutive: 0,
+      lastRestartAt: -Infinity, pendingRecoveries: [], running: Promise.resolve(), resolveRunning: () => {},
+    } as GroupRt;
+    const cb = new ControlBlock(createControlBlock());
+    const rt: ServerRt = {
+      spec: { name, module: '', options: {} }, index: -1, cb, group, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0,
+    };
+    group.servers.push(rt);
+    return rt;
+  }
+
+  /**
+   * The channel ends of an external party (manifest.externals), for the thread
+   * that plays it (the application): per endpoint the ring and the doorbell to
+   * ring after publishing (outputs: the consumer's) or to wait on (inputs: its
+   * own), and for inputs also the producer's doorbell, to ring after freeing
+   * slots when the producer waits for space.
+   */
+  external(name: string): ExternalEnds {
+    const rt = this.externalRts.get(name);
+    if (rt === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `"${name}" is not an external party of this manifest`);
+    const inputs: Record<string, ExternalInput> = {};
+    const outputs: Record<string, ExternalOutput> = {};
+    for (const c of rt.inputs) inputs[c.toEndpoint] = { ring: c.sab!, doorbell: rt.group.doorbell, producerDoorbell: c.from.group.doorbell, peer: c.from.spec.name };
+    for (const c of rt.outputs) outputs[c.fromEndpoint] = { ring: c.sab!, doorbell: c.to.group.doorbell, peer: c.to.spec.name };
+    return { doorbell: rt.group.doorbell, inputs, outputs };
   }
 
   private async startAll(): Promise<void> {
@@ -505,6 +564,11 @@ export class Supervisor extends EventEmitter {
       for (const c of [...s.inputs, ...s.outputs]) {
         const peer = c.from === s ? c.to : c.from;
         if (peer.group === g) continue;
+        if (peer.index < 0) {
+          // An external party (the application): it learns of restarts through an event.
+          this.emit('peer-restarted', { external: peer.spec.name, server: s.spec.name, generation: s.cb.generation });
+          continue;
+        }
         const key = `${peer.spec.name}<${s.spec.name}`;
         if (notified.has(key)) continue;
         notified.add(key);

@@ -27,7 +27,7 @@ import type { MessageView } from '../substrate/message.js';
 import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import {
-  ServerFlag, SocketState, AppFlag, SOCKET_ERROR_CODES, type SocketErrorCode,
+  ServerFlag, SocketState, AppFlag, AppWait, SOCKET_ERROR_CODES, type SocketErrorCode,
 } from '../sockets/socket-block.js';
 import { SocketTable } from '../sockets/socket-table.js';
 import { IP_MSG, SocketOption, TCP_MSG, TxFlag } from '../stack/protocol.js';
@@ -291,7 +291,7 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   function onKick(slot: number): void {
     const st = slots[slot];
-    if (st === undefined || st.conn < 0 || st.engineDone) {
+    if (st === undefined || st.conn < 0 || st.engineDone || st.appClosed) {
       if (st !== undefined) {
         const flags = table.block(slot).appFlags();
         if ((flags & AppFlag.Close) !== 0) { st.appClosed = true; maybeFree(slot); }
@@ -322,14 +322,14 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   function onOption(msg: MessageView): void {
     const st = slots[msg.arg(0)];
-    if (st === undefined || st.conn < 0 || st.engineDone) return;
+    if (st === undefined || st.conn < 0 || st.engineDone || st.appClosed) return;
     if (msg.arg(1) === SocketOption.NoDelay) engine.setNoDelay(st.conn, msg.arg(2) !== 0, now);
     else if (msg.arg(1) === SocketOption.KeepAlive) engine.setKeepAlive(st.conn, msg.arg(2), now);
   }
 
   function onIcmpError(msg: MessageView): void {
     const kind = ICMP_KIND[msg.arg(0)];
-    const quoted = msg.hasBuffer ? ctx.buffers.resolve(msg) : null;
+    const quoted = msg.hasBuffer ? ctx.buffers.view(msg) : null;
     if (kind !== undefined && quoted !== null && quoted.length >= 8) {
       const seq = ((quoted[4]! << 24) | (quoted[5]! << 16) | (quoted[6]! << 8) | quoted[7]!) >>> 0;
       engine.onIcmpError({
@@ -345,7 +345,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   function rearm(): void {
     for (const slot of live) {
       const st = slots[slot]!;
-      if (st.conn < 0 || st.engineDone) continue;
+      // After close/abort the engine owns the connection alone (its id is no longer the app's).
+      if (st.conn < 0 || st.engineDone || st.appClosed) continue;
       const block = table.block(slot);
       const unsent = engine.unsentBytes(st.conn);
       if (unsent === 0 && !st.txArmed) {
@@ -355,7 +356,15 @@ export function createServer(ctx: ServerContext): ServerCore {
         st.txArmed = false;
         block.serverDisarmTx();
       }
-      if (slots[slot] === undefined || st.engineDone) continue;
+      if (slots[slot] === undefined || st.engineDone || st.appClosed) continue;
+      // The app writes the send ring itself, so the engine cannot know it found it
+      // full: wake an app that sleeps for space once a good share is free again.
+      const waiting = block.appWaiting();
+      if (waiting !== 0) {
+        const room = block.send.freeSpace();
+        if (((waiting & AppWait.Writable) !== 0 && room >= Math.min(block.send.capacity >>> 2, 64 * 1024)) ||
+          ((waiting & AppWait.Readable) !== 0 && block.recv.available() > 0)) block.serverPublish();
+      }
       const small = block.recv.freeSpace() < (block.recv.capacity >>> 1);
       if (small && !st.rxArmed) { st.rxArmed = true; block.serverArmRx(); engine.received(st.conn, now); }
       else if (!small && st.rxArmed) { st.rxArmed = false; block.serverDisarmRx(); }
@@ -367,7 +376,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       now = t;
       if (from === fromIp) {
         if (msg.type === IP_MSG.SEG_DELIVER) {
-          const bytes = ctx.buffers.resolve(msg);
+          const bytes = ctx.buffers.view(msg);
           if (bytes !== null) engine.onSegment(msg.arg(0), msg.arg(1), bytes, now);
           ctx.buffers.giveBack(msg);
         } else if (msg.type === IP_MSG.ICMP_ERROR) {

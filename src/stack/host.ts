@@ -1,0 +1,173 @@
+/**
+ * createStack(config): one newtos host, as a set of servers started by the
+ * supervisor from a manifest built here (DESIGN.md "The pieces"), plus the
+ * application's side (StackClient) in the calling thread.
+ *
+ *   driver ⇄ ip ⇄ pf        ip ⇄ tcp ⇄ sock ⇄ app        app → tcp (kicks)
+ *
+ * Placement is the configuration's `placement`: 'isolated' (a worker per
+ * server), 'monolithic' (all servers in one worker) or 'postmessage' (isolated,
+ * with the server-to-server channels over MessagePort instead of shared rings).
+ */
+import { randomBytes } from 'node:crypto';
+import { NewtosError } from '../errors.js';
+import { checkStackConfig, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
+import { Supervisor, type ExternalEnds, type SystemSnapshot } from '../substrate/supervisor.js';
+import { createSocketTable, SocketTable } from '../sockets/socket-table.js';
+import type { VswitchDescriptor } from '../nic/vswitch.js';
+import type { IpServerOptions } from '../ip/server.js';
+import type { TcpServerOptions } from '../tcp/server.js';
+import type { PfServerOptions } from '../pf/server.js';
+import type { DriverServerOptions } from '../driver/server.js';
+import { AppInput, AppOutput } from './app-link.js';
+import { StackClient } from './client.js';
+
+/** An in-process virtual switch that hosts attach to by name. */
+export interface SwitchAttachment {
+  readonly descriptor: VswitchDescriptor;
+  /** Next free port. */
+  nextPort: number;
+}
+
+export interface StackOptions {
+  /** Switches by name, for interfaces with link type 'vswitch'. */
+  readonly switches?: Readonly<Record<string, SwitchAttachment>>;
+  /** Polling policy override for every server thread. */
+  readonly polling?: { mode: 'adaptive' | 'busy' | 'sleep' };
+}
+
+const moduleOf = (rel: string): string => new URL(rel, import.meta.url).href;
+
+function macText(mac: number): string {
+  return Array.from({ length: 6 }, (_, i) => ((mac / 2 ** (8 * (5 - i))) & 0xff).toString(16).padStart(2, '0')).join(':');
+}
+
+function macNumber(text: string): number {
+  return parseInt(text.replace(/:/g, ''), 16);
+}
+
+export class Stack {
+  readonly net: StackClient['net'];
+  readonly http: StackClient['http'];
+
+  private constructor(
+    readonly config: StackConfig,
+    readonly supervisor: Supervisor,
+    readonly client: StackClient,
+  ) {
+    this.net = client.net;
+    this.http = client.http;
+  }
+
+  static async start(input: unknown, options: StackOptions = {}): Promise<Stack> {
+    const config = checkStackConfig(input);
+    const placement = config.placement ?? 'isolated';
+    const ifaces: InterfaceConfig[] = config.interfaces.map((ifc) => ({
+      ...ifc,
+      mac: ifc.mac ?? macText(((0x02 << 40) + randomBytes(5).readUIntBE(0, 5))),
+      mtu: ifc.mtu ?? 1500,
+    }));
+    const mtu = Math.max(...ifaces.map((i) => i.mtu ?? 1500));
+    const vswitchPorts: DriverServerOptions['vswitchPorts'] = {};
+    let driverDoorbell: SharedArrayBuffer | undefined;
+    for (const ifc of ifaces) {
+      if (ifc.link.type !== 'vswitch') continue;
+      const sw = options.switches?.[ifc.link.switch];
+      if (sw === undefined) throw new NewtosError('ERR_NEWTOS_CONFIG', `interface ${ifc.name}: no virtual switch named '${ifc.link.switch}'`);
+      if (sw.nextPort >= sw.descriptor.ports) throw new NewtosError('ERR_NEWTOS_CONFIG', `virtual switch '${ifc.link.switch}' has no free port`);
+      if ((ifc.mtu ?? 1500) > sw.descriptor.mtu) throw new NewtosError('ERR_NEWTOS_CONFIG', `interface ${ifc.name}: MTU ${ifc.mtu} exceeds the switch's ${sw.descriptor.mtu}`);
+      const port = sw.nextPort++;
+      (vswitchPorts as Record<string, { descriptor: VswitchDescriptor; port: number }>)[ifc.name] = { descriptor: sw.descriptor, port };
+      // The driver's thread parks on the port's doorbell, which senders ring.
+      driverDoorbell ??= sw.descriptor.doorbells[port];
+    }
+    const maxSockets = config.limits?.maxSockets ?? 256;
+    const sendBytes = config.tcp?.sendBufferBytes ?? 256 * 1024;
+    const recvBytes = config.tcp?.receiveBufferBytes ?? 256 * 1024;
+    const socketTable = createSocketTable({ slots: maxSockets, sendCapacity: sendBytes, recvCapacity: recvBytes });
+    const addresses = ifaces.flatMap((i) => i.addresses.map((a) => ({ address: a.address, prefixLength: a.prefixLength })));
+
+    const ipOptions: IpServerOptions = {
+      interfaces: ifaces.map((i) => ({
+        name: i.name, mac: macNumber(i.mac!), mtu: i.mtu ?? 1500,
+        addresses: i.addresses.map((a) => ({ address: a.address, prefixLen: a.prefixLength })),
+      })),
+      routes: (config.routes ?? []).map((r) => ({
+        prefix: r.destination.address, prefixLen: r.destination.prefixLength, gateway: r.gateway ?? 0,
+        iface: r.interface ?? ifaces.find((i) => i.addresses.some((a) => r.gateway !== undefined &&
+          ((a.address ^ r.gateway) >>> (32 - a.prefixLength || 32)) === 0))?.name ?? ifaces[0]!.name,
+      })),
+      forwarding: config.forwarding ?? false,
+      filter: true,
+    };
+    const tcpOptions: TcpServerOptions = {
+      socketTable, addresses,
+      ...(config.tcp?.mslMs !== undefined ? { mslMs: config.tcp.mslMs } : {}),
+      ...(config.tcp?.synCookies === false ? { synCookies: 'never' as const } : {}),
+      connection: { mss: mtu - 40, ...(config.tcp?.congestionControl ? { congestion: config.tcp.congestionControl } : {}) },
+    };
+    const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
+    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts };
+    const transport = placement === 'postmessage' ? 'port' : 'ring';
+    const frameSize = mtu > 1500 ? 'segment' : 'frame';
+    const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
+    const server = (name: string, module: string, opts: object): object => ({
+      name, module: moduleOf(module), options: opts, ...(limits ? { resourceLimits: limits } : {}),
+    });
+    const link = (from: string, to: string, t = transport, capacity = 1024): object => ({ from, to, transport: t, capacity });
+    const manifest = {
+      servers: [
+        server('driver', '../driver/server.js', driverOptions),
+        server('ip', '../ip/server.js', ipOptions),
+        server('pf', '../pf/server.js', pfOptions),
+        server('tcp', '../tcp/server.js', tcpOptions),
+        server('sock', '../sock/server.js', {}),
+      ],
+      externals: ['app'],
+      channels: [
+        link('driver.ip', 'ip.driver'), link('ip.driver', 'driver.ip'),
+        link('ip.pf', 'pf.ip'), link('pf.ip', 'ip.pf'),
+        link('ip.tcp', 'tcp.ip'), link('tcp.ip', 'ip.tcp'),
+        link('sock.tcp', 'tcp.sock', transport, 256), link('tcp.sock', 'sock.tcp', transport, 256),
+        link('app.sock', 'sock.app', 'ring', 256), link('sock.app', 'app.sock', 'ring', 256),
+        link('app.tcp', 'tcp.app', 'ring', 1024),
+      ],
+      pools: [
+        { name: 'rx', owner: 'driver', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
+        { name: 'ip', owner: 'ip', size: frameSize, count: 256 },
+        { name: 'tcp', owner: 'tcp', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
+      ],
+      placement: { mode: placement === 'monolithic' ? 'monolithic' : 'isolated' },
+      ...(options.polling !== undefined ? { polling: options.polling } : {}),
+      ...(driverDoorbell !== undefined ? { doorbells: { driver: driverDoorbell } } : {}),
+    };
+    const supervisor = await Supervisor.start(manifest);
+    const ends: ExternalEnds = supervisor.external('app');
+    const client = new StackClient({
+      toSock: new AppOutput(ends.outputs['sock']!),
+      fromSock: new AppInput(ends.inputs['sock']!),
+      toTcp: [new AppOutput(ends.outputs['tcp']!)],
+      tcpTables: [new SocketTable(socketTable)],
+    });
+    return new Stack(config, supervisor, client);
+  }
+
+  /** Statistics of every server, read from shared memory (no message to any server). */
+  snapshot(): SystemSnapshot {
+    return this.supervisor.snapshot();
+  }
+
+  /** Fast-socket operation counts of this application. */
+  socketStats(): ReturnType<StackClient['socketStats']> {
+    return this.client.socketStats();
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+    await this.supervisor.stop();
+  }
+}
+
+export function createStack(config: unknown, options?: StackOptions): Promise<Stack> {
+  return Stack.start(config, options);
+}

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createVswitch } from '../../src/nic/vswitch.js';
+import { createStack, type Stack } from '../../src/stack/host.js';
+import type { NetSocket } from '../../src/api/net-socket.js';
+
+type Placement = 'isolated' | 'monolithic' | 'postmessage';
+
+async function twoHosts(placement: Placement, mtu = 1500): Promise<[Stack, Stack]> {
+  const sw = { descriptor: createVswitch({ ports: 2, mtu }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, placement,
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip], mtu }],
+  }, { switches: { sw0: sw } });
+  const a = await host('a', '10.0.0.1/24');
+  const b = await host('b', '10.0.0.2/24');
+  return [a, b];
+}
+
+function sha(buf: Uint8Array): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+/** Echo `size` random bytes from b to a's echo server and back; returns the received bytes' hash and the sent hash. */
+async function echoRoundTrip(a: Stack, b: Stack, size: number): Promise<{ sent: string; got: string }> {
+  const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+  await new Promise<void>((resolve) => server.listen(7, resolve));
+  const data = randomBytes(size);
+  const chunks: Buffer[] = [];
+  const client = b.net.connect({ port: 7, host: '10.0.0.1' });
+  await new Promise<void>((resolve, reject) => {
+    client.on('error', reject);
+    client.on('connect', () => { client.end(data); });
+    client.on('data', (c: Buffer) => chunks.push(c));
+    client.on('end', () => resolve());
+  });
+  server.close();
+  return { sent: sha(data), got: sha(Buffer.concat(chunks)) };
+}
+
+for (const placement of ['monolithic', 'isolated'] as const) {
+  test(`echo over TCP between two hosts on the virtual switch (${placement})`, { timeout: 60_000 }, async () => {
+    const [a, b] = await twoHosts(placement);
+    try {
+      const r = await echoRoundTrip(a, b, 2 * 1024 * 1024);
+      assert.equal(r.got, r.sent);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+}
