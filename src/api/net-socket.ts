@@ -322,9 +322,18 @@ export class NetSocket extends Duplex {
     if (port === undefined || this.waiting) return;
     this.waiting = true;
     const block = port.block;
+    // Order matters (no lost wake-up): read the event sequence, say we sleep, then
+    // look once more. An event published before the look is seen by it; one
+    // published after it changed the sequence, so the wait returns at once.
     const seq = block.eventSeq();
     const wantWrite = this.pendingWrite !== undefined || this.finalCallback !== undefined;
     block.setAppWaiting(AppWait.State | (this.readWanted ? AppWait.Readable : 0) | (wantWrite ? AppWait.Writable : 0));
+    if (this.readyNow(block)) {
+      block.setAppWaiting(0);
+      this.waiting = false;
+      queueMicrotask(() => { if (this.port === port) this.onEvent(); });
+      return;
+    }
     port.waitForEvent(seq, this.isRefd).then(() => {
       this.waiting = false;
       if (this.port !== port) return;
@@ -334,6 +343,16 @@ export class NetSocket extends Duplex {
       this.waiting = false;
       this.destroy(err instanceof Error ? err : new Error(String(err)));
     });
+  }
+
+  /** Could any waiting operation progress now? (memory reads only) */
+  private readyNow(block: SocketPort['block']): boolean {
+    const flags = block.serverFlags();
+    if ((flags & (ServerFlag.Error | ServerFlag.Closed)) !== 0) return true;
+    if (this.connectingNow) return (flags & ServerFlag.Connected) !== 0;
+    if (this.readWanted && (block.recv.available() > 0 || (flags & ServerFlag.PeerFin) !== 0)) return true;
+    if (this.pendingWrite !== undefined && block.send.freeSpace() > 0) return true;
+    return false;
   }
 
   private touch(): void {
