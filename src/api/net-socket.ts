@@ -319,15 +319,21 @@ export class NetSocket extends Duplex {
 
   private armWait(): void {
     const port = this.port;
-    if (port === undefined || this.waiting) return;
-    this.waiting = true;
+    if (port === undefined) return;
     const block = port.block;
+    if (this.waiting) {
+      // Already asleep on the event word, maybe for something else: widen what we
+      // wait for, then look once more (the same order as below).
+      block.setAppWaiting(this.waitBits());
+      if (this.readyNow(block)) queueMicrotask(() => { if (this.port === port) this.onEvent(); });
+      return;
+    }
+    this.waiting = true;
     // Order matters (no lost wake-up): read the event sequence, say we sleep, then
     // look once more. An event published before the look is seen by it; one
     // published after it changed the sequence, so the wait returns at once.
     const seq = block.eventSeq();
-    const wantWrite = this.pendingWrite !== undefined || this.finalCallback !== undefined;
-    block.setAppWaiting(AppWait.State | (this.readWanted ? AppWait.Readable : 0) | (wantWrite ? AppWait.Writable : 0));
+    block.setAppWaiting(this.waitBits());
     if (this.readyNow(block)) {
       block.setAppWaiting(0);
       this.waiting = false;
@@ -343,6 +349,11 @@ export class NetSocket extends Duplex {
       this.waiting = false;
       this.destroy(err instanceof Error ? err : new Error(String(err)));
     });
+  }
+
+  private waitBits(): number {
+    const wantWrite = this.pendingWrite !== undefined || this.finalCallback !== undefined;
+    return AppWait.State | (this.readWanted ? AppWait.Readable : 0) | (wantWrite ? AppWait.Writable : 0);
   }
 
   /** Could any waiting operation progress now? (memory reads only) */

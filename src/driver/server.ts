@@ -160,6 +160,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     return true;
   };
 
+  const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
+  let nextDebug = 0;
   const hasTap = links.some((l) => l.vswitch === null);
   let txBlocked = false;
   let now = ctx.now();
@@ -173,6 +175,10 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     },
     poll(t: number): void {
       now = t;
+      if (debugEveryMs > 0 && now >= nextDebug) {
+        nextDebug = now + debugEveryMs;
+        ctx.log('driver-debug', { ...counters, due: links.map((l) => (l.vswitch?.nextDueMs() ?? NaN) - wallClockMs()), posted: links.map((l) => Array.from(l.posted).filter((x) => x >= 0).length), poolAvail: pool.available, links: links.map((l) => l.backend.counters.snapshot()) });
+      }
       receive();
     },
     pollAt(): number {

@@ -57,6 +57,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   /** Outputs that did not fit in their channel; flushed first on each poll. */
   const backlog: Outgoing[] = [];
   const scratch = new MessageView(new Int32Array(MSG_WORDS));
+  const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
+  let nextDebug = 0;
   const counters = { privateCopies: 0, heldSwept: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0 };
 
   const key = (p: RichPointer): number => {
@@ -238,6 +240,16 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     poll(t: number): void {
       now = t;
+      if (debugEveryMs > 0 && now >= nextDebug) {
+        nextDebug = now + debugEveryMs;
+        const c = core.counters;
+        const nz = (r: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== 0));
+        ctx.log('ip-debug', {
+          ...counters, held: held.size, backlog: backlog.length, rxFrames: c.rxFrames, rxPackets: c.rxPackets, delivered: c.delivered,
+          txPackets: c.txPackets, txFrames: c.txFrames, drops: nz(c.drops), txDrops: nz(c.txDrops), frameDrops: nz(c.frameDrops),
+          verdictRequests: c.verdictRequests, verdictUnknown: c.verdictUnknown,
+        });
+      }
       while (backlog.length > 0 && tryPost(backlog[0]!)) backlog.shift();
       if (core.pollAt() <= now) handle(core.onTimer(now));
       if (held.size > 0) sweep();

@@ -288,7 +288,7 @@ export class Supervisor extends EventEmitter {
       id: -1, servers: [], doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: '', worker: null, control: null,
       state: 'running', loopStarted: false, deathHandled: false, restartTimes: [], consecutive: 0,
       lastRestartAt: -Infinity, pendingRecoveries: [], running: Promise.resolve(), resolveRunning: () => {},
-    } as GroupRt;
+    } as unknown as GroupRt;
     const cb = new ControlBlock(createControlBlock());
     const rt: ServerRt = {
       spec: { name, module: '', options: {} }, index: -1, cb, group, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0,

@@ -219,9 +219,13 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     if (seqGt(end, t.sndMax)) t.sndMax = end;
     armRto(ctx, t, now);
   }
-  // Zero window with data waiting and nothing in flight: the persist timer probes (RFC 9293 §3.8.6.1).
-  if (t.sndWnd === 0 && t.sndNxt === t.sndUna && t.rtoAt === Infinity
-      && (t.sendBuf.available() > seqDiff(t.sndNxt, t.sndBufSeq) || (t.finQueued && !seqGt(t.sndMax, t.finSeq)))) {
+  // A window too small to send into (zero, or below a segment while sender SWS
+  // avoidance holds the data back) with data waiting and nothing in flight: no ACK
+  // will come to open it, so the persist timer probes (RFC 9293 §3.8.6.1; RFC 1122
+  // §4.2.3.4's override timeout, as Linux's probe timer does).
+  const waiting = t.sendBuf.available() - seqDiff(t.sndNxt, t.sndBufSeq);
+  if (t.sndNxt === t.sndUna && t.rtoAt === Infinity
+      && ((waiting > 0 && t.sndWnd < Math.min(waiting, t.sndMss)) || (t.sndWnd === 0 && t.finQueued && !seqGt(t.sndMax, t.finSeq)))) {
     t.persisting = true;
     t.rtoAt = now + t.rtt.rto;
     ctx.timersChanged(t);

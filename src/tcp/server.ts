@@ -59,6 +59,8 @@ interface SlotState {
   seenFlags: number;
   txArmed: boolean;
   rxArmed: boolean;
+  /** Receive-ring free space at the last look (app reads grow it). */
+  lastRecvFree: number;
 }
 
 interface PendingTx { i: number; off: number; len: number; src: number; dst: number }
@@ -95,6 +97,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   /** Messages to SOCK that did not fit; sent first on the next poll. */
   const pendingSock: { type: number; args: number[] }[] = [];
   let lastAlloc = { i: -1, off: 0 };
+  const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
+  let nextDebug = 0;
   let now = ctx.now();
 
   const sendSock = (type: number, args: number[]): void => {
@@ -135,7 +139,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (slot === undefined) return undefined;
         table.recycle(slot);
         const block = table.block(slot);
-        slots[slot] = { conn: -1, engineDone: false, handedOut: false, appClosed: false, seenFlags: 0, txArmed: false, rxArmed: false };
+        slots[slot] = { conn: -1, engineDone: false, handedOut: false, appClosed: false, seenFlags: 0, txArmed: false, rxArmed: false, lastRecvFree: block.recv.capacity };
         live.add(slot);
         return { send: block.send, recv: block.recv, tag: slot };
       },
@@ -365,9 +369,21 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (((waiting & AppWait.Writable) !== 0 && room >= Math.min(block.send.capacity >>> 2, 64 * 1024)) ||
           ((waiting & AppWait.Readable) !== 0 && block.recv.available() > 0)) block.serverPublish();
       }
-      const small = block.recv.freeSpace() < (block.recv.capacity >>> 1);
-      if (small && !st.rxArmed) { st.rxArmed = true; block.serverArmRx(); engine.received(st.conn, now); }
-      else if (!small && st.rxArmed) { st.rxArmed = false; block.serverDisarmRx(); }
+      // The app reads the receive ring itself, maybe before we look: let the
+      // engine compare the window it advertised with the free space now (it
+      // decides whether an update is worth a segment). Armed below half free,
+      // the app also kicks us, so an update goes out while we would sleep.
+      const free = block.recv.freeSpace();
+      engine.received(st.conn, now);
+      st.lastRecvFree = free;
+      if (slots[slot] === undefined) continue;
+      const small = free < (block.recv.capacity >>> 1);
+      if (small && !st.rxArmed) {
+        st.rxArmed = true;
+        block.serverArmRx();
+        // Re-check after arming: the app may have read just before.
+        if (block.recv.freeSpace() > free) engine.received(st.conn, now);
+      } else if (!small && st.rxArmed) { st.rxArmed = false; block.serverDisarmRx(); }
     }
   }
 
@@ -398,6 +414,19 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     poll(t: number): void {
       now = t;
+      if (debugEveryMs > 0 && now >= nextDebug) {
+        nextDebug = now + debugEveryMs;
+        for (const slot of live) {
+          const st = slots[slot]!;
+          if (st.conn < 0 || st.engineDone || st.appClosed) continue;
+          const b = table.block(slot);
+          ctx.log('tcp-debug', {
+            slot, ...engine.info(st.conn), unsent: engine.unsentBytes(st.conn), txArmed: st.txArmed, rxArmed: st.rxArmed,
+            ringSend: b.send.available(), ringRecvFree: b.recv.freeSpace(), appWaiting: b.appWaiting(), pendingTx: pendingTx.length,
+            pollAt: engine.pollAt() - now, counters: { ...engine.counters },
+          });
+        }
+      }
       while (pendingSock.length > 0) {
         const m = toSock.reserve();
         if (m === null) break;

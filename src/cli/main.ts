@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+/**
+ * The newtos command line.
+ *
+ *   newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]
+ *   newtos up --tap DEV --ip A.B.C.D/N [--gw A.B.C.D] [--http DIR] [--echo PORT]
+ *             [--placement P] [--stats-port PORT] [--config FILE]
+ *   newtos stats --port PORT [--prometheus]
+ */
+import { parseArgs } from 'node:util';
+import { NewtosError } from '../errors.js';
+
+const USAGE = `usage:
+  newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]
+  newtos up --tap DEV --ip A.B.C.D/N [--gw A.B.C.D] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
+  newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
+  newtos stats --port PORT [--prometheus]`;
+
+function fail(message: string): never {
+  process.stderr.write(`newtos: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'demo': {
+      const { values } = parseArgs({ args: rest, options: { placement: { type: 'string' }, mtu: { type: 'string' } }, strict: true });
+      const placement = values.placement ?? 'isolated';
+      if (!['isolated', 'monolithic', 'postmessage'].includes(placement)) fail(`--placement must be isolated, monolithic or postmessage, not '${placement}'`);
+      const mtu = values.mtu === undefined ? 1500 : Number(values.mtu);
+      if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) fail(`--mtu must be an integer from 576 to 65535, not '${values.mtu}'`);
+      const { runDemo } = await import('./demo.js');
+      const r = await runDemo({ placement: placement as 'isolated', mtu });
+      process.exitCode = r.allOk ? 0 : 1;
+      return;
+    }
+    case 'up': {
+      const { runUp } = await import('./up.js');
+      await runUp(rest);
+      return;
+    }
+    case 'stats': {
+      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, prometheus: { type: 'boolean' } }, strict: true });
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) fail('--port must name the stats port of a running `newtos up`');
+      const res = await fetch(`http://127.0.0.1:${port}/${values.prometheus === true ? 'metrics' : 'stats'}`);
+      process.stdout.write(await res.text());
+      return;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      fail(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof NewtosError || (e instanceof Error && 'code' in e)) {
+    process.stderr.write(`newtos: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  if (e instanceof TypeError && /parseArgs|Unknown option|ERR_PARSE_ARGS/.test(String((e as { code?: string }).code ?? e.message))) fail(e.message);
+  throw e;
+});

@@ -1,0 +1,80 @@
+/**
+ * `newtos up`: one newtos host attached to Linux through a TAP device (or any
+ * link a configuration file names), optionally serving a directory over http
+ * and echoing on a TCP port, with its statistics on a loopback http port.
+ * Runs until SIGINT/SIGTERM.
+ */
+import http from 'node:http';
+import { createReadStream, statSync } from 'node:fs';
+import { join, normalize, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { NewtosError } from '../errors.js';
+import { loadStackConfigFile, type StackConfig } from '../config/stack-config.js';
+import { createStack } from '../stack/host.js';
+import { statsPrometheus, statsTable } from '../stack/stats-text.js';
+
+export async function runUp(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args, strict: true,
+    options: {
+      tap: { type: 'string' }, ip: { type: 'string' }, gw: { type: 'string' }, http: { type: 'string' },
+      echo: { type: 'string' }, placement: { type: 'string' }, 'stats-port': { type: 'string' }, config: { type: 'string' },
+      mtu: { type: 'string' },
+    },
+  });
+  let config: StackConfig | Record<string, unknown>;
+  if (values.config !== undefined) config = loadStackConfigFile(values.config);
+  else {
+    if (values.tap === undefined || values.ip === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', 'up needs --tap DEV and --ip A.B.C.D/N (or --config FILE)');
+    config = {
+      name: 'up',
+      interfaces: [{ name: 'eth0', link: { type: 'tap', device: values.tap }, addresses: [values.ip], ...(values.mtu ? { mtu: Number(values.mtu) } : {}) }],
+      ...(values.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: values.gw }] } : {}),
+      ...(values.placement !== undefined ? { placement: values.placement } : {}),
+    };
+  }
+  const stack = await createStack(config);
+  const name = (stack.config.name ?? 'newtos');
+  const closers: (() => void)[] = [];
+  if (values.http !== undefined) {
+    const root = resolve(values.http);
+    const server = http.createServer((req, res) => {
+      const path = normalize(join(root, decodeURIComponent((req.url ?? '/').split('?')[0]!)));
+      if (!path.startsWith(root)) { res.writeHead(403); res.end(); return; }
+      let size: number;
+      try { const st = statSync(path); if (!st.isFile()) throw new Error('not a file'); size = st.size; } catch { res.writeHead(404); res.end(); return; }
+      res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
+      createReadStream(path).pipe(res);
+    });
+    const l = stack.http.serve(server, 80);
+    closers.push(() => l.close());
+    process.stdout.write(`${name}: serving ${root} over http on port 80\n`);
+  }
+  if (values.echo !== undefined) {
+    const port = Number(values.echo);
+    const l = stack.net.createServer((s) => s.pipe(s)).listen(port);
+    closers.push(() => l.close());
+    process.stdout.write(`${name}: echo on tcp port ${port}\n`);
+  }
+  let statsServer: http.Server | undefined;
+  if (values['stats-port'] !== undefined) {
+    statsServer = http.createServer((req, res) => {
+      const snap = stack.snapshot();
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(statsPrometheus(name, snap, stack.socketStats()));
+      } else {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(statsTable(name, snap) + '\n');
+      }
+    }).listen(Number(values['stats-port']), '127.0.0.1');
+  }
+  process.stdout.write(`${name}: up (${stack.config.interfaces.map((i) => `${i.name} ${i.addresses.map((a) => a.text).join(',')}`).join('; ')})\n`);
+  await new Promise<void>((r) => {
+    process.once('SIGINT', r);
+    process.once('SIGTERM', r);
+  });
+  for (const c of closers) c();
+  statsServer?.close();
+  await stack.close();
+}

@@ -1,0 +1,52 @@
+/**
+ * Renderings of a stack's statistics, all read from shared memory (no message
+ * to any server): a fixed-width table for the live view and Prometheus text
+ * exposition format for scraping.
+ */
+import type { SystemSnapshot } from '../substrate/supervisor.js';
+import type { SocketOpStats } from '../sockets/socket-block.js';
+import { withoutMessagePct } from '../sockets/socket-block.js';
+
+export function statsTable(host: string, s: SystemSnapshot, previous?: SystemSnapshot): string {
+  const dt = previous === undefined ? 0 : s.at - previous.at;
+  const rows = [`${host.padEnd(10)} server  state     msgs in   msgs out  queue  busy%  parks  wakeups  restarts`];
+  for (const sv of s.servers) {
+    const prev = previous?.servers.find((p) => p.name === sv.name);
+    const busy = prev === undefined ? sv.busyMs / Math.max(1, sv.busyMs + sv.idleMs)
+      : (sv.busyMs - prev.busyMs) / Math.max(1e-9, dt);
+    const queue = sv.inputs.reduce((n, c) => n + c.occupancy, 0);
+    rows.push(`${''.padEnd(10)} ${sv.name.padEnd(7)} ${sv.stateName.padEnd(9)} ${String(sv.msgsIn).padStart(8)} ${String(sv.msgsOut).padStart(10)} ${String(queue).padStart(6)} ${(100 * Math.min(1, busy)).toFixed(0).padStart(5)}% ${String(sv.parks).padStart(6)} ${String(sv.wakeups).padStart(8)} ${String(sv.restarts).padStart(9)}`);
+  }
+  return rows.join('\n');
+}
+
+function metric(lines: string[], name: string, help: string, type: 'counter' | 'gauge', samples: [Record<string, string>, number][]): void {
+  lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  for (const [labels, v] of samples) {
+    const l = Object.entries(labels).map(([k, x]) => `${k}="${x.replace(/["\\\n]/g, '_')}"`).join(',');
+    lines.push(`${name}{${l}} ${Number.isFinite(v) ? v : 0}`);
+  }
+}
+
+/** Prometheus text format (version 0.0.4). */
+export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats): string {
+  const lines: string[] = [];
+  const per = (f: (x: SystemSnapshot['servers'][number]) => number): [Record<string, string>, number][] =>
+    s.servers.map((sv) => [{ host, server: sv.name }, f(sv)]);
+  metric(lines, 'newtos_server_messages_in_total', 'Messages a server consumed.', 'counter', per((x) => x.msgsIn));
+  metric(lines, 'newtos_server_messages_out_total', 'Messages a server published.', 'counter', per((x) => x.msgsOut));
+  metric(lines, 'newtos_server_restarts_total', 'Restarts of a server.', 'counter', per((x) => x.restarts));
+  metric(lines, 'newtos_server_parks_total', 'Times the server thread parked.', 'counter', per((x) => x.parks));
+  metric(lines, 'newtos_server_wakeups_total', 'Parks ended by a doorbell.', 'counter', per((x) => x.wakeups));
+  metric(lines, 'newtos_server_spins_total', 'Idle iterations spent polling.', 'counter', per((x) => x.spins));
+  metric(lines, 'newtos_server_backpressure_total', 'Messages left queued because an output was full.', 'counter', per((x) => x.backpressure));
+  metric(lines, 'newtos_server_busy_seconds_total', 'Time the server loop did work.', 'counter', per((x) => x.busyMs / 1000));
+  metric(lines, 'newtos_server_idle_seconds_total', 'Time the server loop was idle.', 'counter', per((x) => x.idleMs / 1000));
+  metric(lines, 'newtos_server_queue_depth', 'Messages waiting in a server\'s input rings.', 'gauge', per((x) => x.inputs.reduce((n, c) => n + c.occupancy, 0)));
+  if (sockets !== undefined) {
+    metric(lines, 'newtos_socket_data_operations_total', 'Socket reads and writes done in shared memory.', 'counter', [[{ host }, sockets.dataOps]]);
+    metric(lines, 'newtos_socket_messages_total', 'Socket control and wake-up messages.', 'counter', [[{ host }, sockets.controlMessages + sockets.appWakeMessages + sockets.serverWakeMessages]]);
+    metric(lines, 'newtos_socket_ops_without_message_ratio', 'Share of socket operations done without a message.', 'gauge', [[{ host }, withoutMessagePct(sockets) / 100]]);
+  }
+  return lines.join('\n') + '\n';
+}
