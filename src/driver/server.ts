@@ -65,6 +65,13 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         return vswitch;
       },
     });
+    if (process.env['NEWTOS_TRACE_FRAMES'] !== undefined) {
+      backend.setFrameHook((dir, f) => {
+        if (f.length < 54 || f[12] !== 8 || f[13] !== 0 || f[23] !== 6) { ctx.log('frame', { dir, len: f.length, type: (f[12]! << 8) | f[13]! }); return; }
+        const dv = new DataView(f.buffer, f.byteOffset, f.length);
+        ctx.log('frame', { dir, len: f.length, sp: dv.getUint16(34), dp: dv.getUint16(36), seq: dv.getUint32(38), ack: dv.getUint32(42), fl: f[47], win: dv.getUint16(48) });
+      });
+    }
     const posted = new Int32Array(RX_POSTED).fill(-1);
     const offsets = new Uint32Array(RX_POSTED);
     links.push({

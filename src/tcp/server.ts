@@ -423,7 +423,10 @@ export function createServer(ctx: ServerContext): ServerCore {
           ctx.log('tcp-debug', {
             slot, ...engine.info(st.conn), unsent: engine.unsentBytes(st.conn), txArmed: st.txArmed, rxArmed: st.rxArmed,
             ringSend: b.send.available(), ringRecvFree: b.recv.freeSpace(), appWaiting: b.appWaiting(), pendingTx: pendingTx.length,
-            pollAt: engine.pollAt() - now, counters: { ...engine.counters },
+            pollAt: engine.pollAt() - now,
+            internals: ((t: { rcvAdv: number; rcvNxt: number; recvBuf: { freeSpace(): number; capacity: number }; sndWl1: number; sndWl2: number; sndUna: number } | undefined) => t === undefined ? null
+              : { advWnd: (t.rcvAdv - t.rcvNxt) | 0, engineFree: t.recvBuf.freeSpace(), sameRing: t.recvBuf === b.recv, wl1: t.sndWl1, wl2: t.sndWl2, una: t.sndUna })(
+              (engine as unknown as { conns: ({ rcvAdv: number; rcvNxt: number; recvBuf: { freeSpace(): number; capacity: number }; sndWl1: number; sndWl2: number; sndUna: number } | undefined)[] }).conns[st.conn]),
           });
         }
       }
