@@ -59,7 +59,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   const scratch = new MessageView(new Int32Array(MSG_WORDS));
   const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
   let nextDebug = 0;
-  const counters = { privateCopies: 0, heldSwept: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0 };
+  const counters = { privateCopies: 0, heldSwept: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0, badIcmpRequests: 0 };
 
   const key = (p: RichPointer): number => {
     const pg = ctx.buffers.geometry(p.pool);
@@ -123,10 +123,15 @@ export function createServer(ctx: ServerContext): ServerCore {
         case 'deliver': {
           const ch = transportChannel(o.protocol);
           if (ch === undefined) break;
-          const loc = pointerFor(o.payload);
+          // The IPv4 header travels just before the pointer (a5), so UDP can quote the
+          // whole datagram in a port unreachable (SEND_ICMP_ERROR) without a copy.
+          const hlen = o.datagram.buffer === o.payload.buffer ? o.payload.byteOffset - o.datagram.byteOffset : 0;
+          const withHeader = hlen >= 20 && hlen <= 60;
+          const loc = pointerFor(withHeader ? o.datagram.subarray(0, hlen + o.payload.length) : o.payload);
           if (loc === null) break;
           if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
-          post({ channel: ch, type: IP_MSG.SEG_DELIVER, ptr: loc.ptr, args: [o.src, o.dst, o.ifIndex, 0, o.ttl] });
+          const ptr = withHeader ? { ...loc.ptr, offset: loc.ptr.offset + hlen, length: loc.ptr.length - hlen } : loc.ptr;
+          post({ channel: ch, type: IP_MSG.SEG_DELIVER, ptr, args: [o.src, o.dst, o.ifIndex, 0, o.ttl, withHeader ? hlen : 0] });
           break;
         }
         case 'icmp-error': {
@@ -197,6 +202,16 @@ export function createServer(ctx: ServerContext): ServerCore {
     settle(msg, left, !failed);
   };
 
+  /** A transport asks for an ICMP error about a datagram it was delivered (UDP: port unreachable). */
+  const icmpErrorRequest = (msg: MessageView): void => {
+    const datagram = msg.hasBuffer ? ctx.buffers.view(msg) : null;
+    const type = msg.arg(0) >>> 8;
+    if (datagram === null || (type !== 3 && type !== 12)) counters.badIcmpRequests++;
+    else handle(core.sendIcmpError(datagram, type === 3 ? 'dest-unreachable' : 'parameter-problem', msg.arg(0) & 0xff, now));
+    // The core copied what it quotes: the buffer goes back to its owner (the driver's rx pool).
+    if (msg.hasBuffer) ctx.buffers.giveBack(msg);
+  };
+
   const verdictOf = (code: number): Verdict => {
     switch (code) {
       case VerdictCode.Accept: return { action: 'allow' };
@@ -235,6 +250,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       }
       if (msg.type === TCP_MSG.SEG_SEND) fromTransport(msg, 6);
       else if (msg.type === UDP_MSG.DGRAM_SEND) fromTransport(msg, 17);
+      else if (msg.type === IP_MSG.SEND_ICMP_ERROR) icmpErrorRequest(msg);
       else { counters.unknownMessages++; if (msg.hasBuffer) ctx.buffers.giveBack(msg); }
       return true;
     },

@@ -74,9 +74,10 @@ export const AppFlag = {
   NoDelay: 8,
 } as const;
 
-/** Error codes that can cross from the server to the app, by index. */
+/** Error codes that can cross from the server to the app, by index (append only: indexes are wire values). */
 export const SOCKET_ERROR_CODES = [
   'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRINUSE', 'EPIPE', 'ECONNABORTED',
+  'EADDRNOTAVAIL', 'EINVAL', 'EAGAIN', 'ENOBUFS',
 ] as const;
 export type SocketErrorCode = (typeof SOCKET_ERROR_CODES)[number];
 

@@ -14,6 +14,7 @@
  *   ip → tcp|udp     ICMP_ERROR      an ICMP error about a packet we sent
  *   tcp → ip         TCP_SEG_SEND    ptr: TCP segment with headroom for IPv4+Ethernet
  *   udp → ip         UDP_DGRAM_SEND  ptr: UDP datagram with headroom
+ *   tcp|udp → ip     SEND_ICMP_ERROR ptr: a delivered IPv4 datagram to quote (port unreachable)
  *   sock → tcp|udp   control requests; tcp|udp → sock replies and accept notices
  *   app → sock       control requests; sock → app replies and accepts
  *   app → tcp|udp    KICK            "look at my socket block" (data path wake-up)
@@ -40,7 +41,11 @@ export const TxFlag = {
 } as const;
 
 export const IP_MSG = {
-  /** a0 source address, a1 destination address, a2 interface index, a3 bit0: checksum verified, a4 TTL. */
+  /**
+   * a0 source address, a1 destination address, a2 interface index, a3 bit0: checksum verified, a4 TTL,
+   * a5 length of the IPv4 header lying in the buffer just before the pointer (0: not there). With it a
+   * transport can quote the whole datagram in SEND_ICMP_ERROR.
+   */
   SEG_DELIVER: MSG_BLOCK.IP + 0x01,
   /**
    * a0 ICMP type << 8 | code, a1 next-hop MTU (fragmentation needed) or 0,
@@ -50,6 +55,13 @@ export const IP_MSG = {
   ICMP_ERROR: MSG_BLOCK.IP + 0x02,
   /** a0 request id, a1 Direction, a2 interface index. ptr: the IPv4 packet. */
   VERDICT_REQUEST: MSG_BLOCK.IP + 0x03,
+  /**
+   * tcp|udp → ip: send an ICMP error about a delivered datagram (UDP port unreachable,
+   * RFC 1122 §4.1.3.1); IP applies RFC 1122 §3.2.2's suppressions and its rate limit.
+   * a0 ICMP type << 8 | code. ptr: the whole IPv4 datagram (SEG_DELIVER's pointer moved back by
+   * its a5); IP gives the buffer back.
+   */
+  SEND_ICMP_ERROR: MSG_BLOCK.IP + 0x04,
 } as const;
 
 export const Direction = { In: 0, Out: 1 } as const;
@@ -91,11 +103,11 @@ export const UDP_MSG = {
   DGRAM_SEND: MSG_BLOCK.UDP + 0x01,
   /** sock → udp. a0 request id, a1 local address, a2 local port (0 = ephemeral). */
   BIND: MSG_BLOCK.UDP + 0x10,
-  /** udp → sock. a0 request id, a1 slot or -1, a2 error index + 1, a3 bound port. */
+  /** udp → sock. a0 request id, a1 slot or -1, a2 error index + 1, a3 bound port, a4 bound address. */
   BIND_REPLY: MSG_BLOCK.UDP + 0x11,
-  /** app → udp. a0 slot. */
+  /** app → udp. a0 slot: records are waiting in the socket's send ring (sent only when S_TX_ARMED). */
   KICK: MSG_BLOCK.UDP + 0x12,
-  /** sock → udp. a0 slot. */
+  /** sock → udp. a0 slot: send what is queued, unbind, free the slot. */
   CLOSE: MSG_BLOCK.UDP + 0x13,
 } as const;
 
@@ -114,7 +126,7 @@ export const SOCK_MSG = {
   UNLISTEN: MSG_BLOCK.SOCK + 0x06,
   /** app → sock. a0 app socket id, a1 local address, a2 local port. */
   UDP_BIND: MSG_BLOCK.SOCK + 0x07,
-  /** sock → app. a0 app socket id, a1 replica << 24 | slot (or -1), a2 error index + 1, a3 bound port. */
+  /** sock → app. a0 app socket id, a1 replica << 24 | slot (or -1), a2 error index + 1, a3 bound port, a4 bound address. */
   UDP_BIND_REPLY: MSG_BLOCK.SOCK + 0x08,
   /** app → sock. a0 replica << 24 | slot. */
   UDP_CLOSE: MSG_BLOCK.SOCK + 0x09,
