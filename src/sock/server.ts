@@ -15,7 +15,8 @@
 import type { InChannel, OutChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { SOCK_MSG, TCP_MSG, packSocketHandle } from '../stack/protocol.js';
+import { SOCKET_ERROR_CODES } from '../sockets/socket-block.js';
+import { SOCK_MSG, TCP_MSG, UDP_MSG, packSocketHandle, unpackSocketHandle } from '../stack/protocol.js';
 
 export interface SockCounters {
   connects: number;
@@ -23,19 +24,25 @@ export interface SockCounters {
   accepts: number;
   connectFailures: number;
   releases: number;
+  udpBinds: number;
+  udpCloses: number;
   unknownMessages: number;
 }
+
+const EINVAL_PLUS_ONE = SOCKET_ERROR_CODES.indexOf('EINVAL') + 1;
 
 export function createServer(ctx: ServerContext): ServerCore {
   const toApp = ctx.outputs['app'];
   const toTcp = ctx.outputs['tcp'];
   if (toApp === undefined || toTcp === undefined) throw new Error('sock server needs outputs "app" and "tcp"');
   const fromApp = ctx.inputs['app'];
+  // UDP is optional: a host may run without it.
+  const toUdp = ctx.outputs['udp'];
   // TCP listener id → application listener id, and the reverse, persisted.
   const saved = ctx.store.get('listeners') as [number, number][] | undefined;
   const tcpToApp = new Map<number, number>(saved ?? []);
   const appToTcp = new Map<number, number>([...tcpToApp].map(([t, a]) => [a, t]));
-  const counters: SockCounters = { connects: 0, listens: 0, accepts: 0, connectFailures: 0, releases: 0, unknownMessages: 0 };
+  const counters: SockCounters = { connects: 0, listens: 0, accepts: 0, connectFailures: 0, releases: 0, udpBinds: 0, udpCloses: 0, unknownMessages: 0 };
   const persist = (): void => ctx.store.set('listeners', [...tcpToApp]);
 
   const send = (out: OutChannel, type: number, a: readonly number[]): boolean => {
@@ -65,6 +72,13 @@ export function createServer(ctx: ServerContext): ServerCore {
         persist();
         return true;
       }
+      case SOCK_MSG.UDP_BIND:
+        counters.udpBinds++;
+        if (toUdp === undefined) return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [msg.arg(0), -1, EINVAL_PLUS_ONE, 0, 0]);
+        return send(toUdp, UDP_MSG.BIND, [msg.arg(0), msg.arg(1), msg.arg(2)]);
+      case SOCK_MSG.UDP_CLOSE:
+        counters.udpCloses++;
+        return toUdp === undefined || send(toUdp, UDP_MSG.CLOSE, [unpackSocketHandle(msg.arg(0)).slot]);
       default:
         counters.unknownMessages++;
         return true;
@@ -97,6 +111,12 @@ export function createServer(ctx: ServerContext): ServerCore {
         // A listener the app closed meanwhile: the app will refuse (abort) the socket.
         return send(toApp, SOCK_MSG.ACCEPT, [
           appId ?? 0, packSocketHandle(0, msg.arg(1)), msg.arg(2), msg.arg(3), msg.arg(4), msg.arg(5),
+        ]);
+      }
+      case UDP_MSG.BIND_REPLY: {
+        const slot = msg.argI32(1);
+        return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [
+          msg.arg(0), slot < 0 ? -1 : packSocketHandle(0, slot), msg.arg(2), msg.arg(3), msg.arg(4),
         ]);
       }
       case TCP_MSG.RELEASED:

@@ -1,0 +1,314 @@
+/**
+ * The UDP server: a thin worker entry around UdpCore (RFC 768, RFC 1122 §4.1),
+ * with datagram sockets as fast sockets (DESIGN.md "Fast sockets").
+ *
+ * Sockets. Every datagram socket is a block of the UDP socket table shared
+ * with the application (socket-table.ts); its rings carry datagram records
+ * (dgram-record.ts: u16 length, u32 address, u16 port, payload). The server
+ * owns slot allocation: BIND from SOCK allocates a slot and binds it in the
+ * core, CLOSE from SOCK sends what is still queued, unbinds and frees it.
+ *
+ * App → network. The application writes a record into the send ring and sends
+ * KICK only when this server armed S_TX_ARMED (it does so whenever it drained
+ * the ring; the arm-then-recheck pair of socket-block.ts means a record is
+ * never left behind). A slot is always either armed or in `busy`, which the
+ * poll drains. Each record becomes a datagram built in place in a buffer of
+ * the `udp` pool: the payload is copied once from the ring to
+ * POOL_HEADROOM + 8, the core writes the UDP header in front
+ * (UdpCore.emitInPlace), and the buffer goes to IP by rich pointer
+ * (DGRAM_SEND) with the headroom for IPv4 and Ethernet.
+ *
+ * Network → app. SEG_DELIVER points into the driver's frame; the core
+ * demultiplexes; the payload is copied once into the socket's receive ring as
+ * a record (dropped and counted when the ring has no room: UDP may), the
+ * socket's event sequence is bumped (the app is woken only if it sleeps), and
+ * the frame goes back to its owner. A datagram for a port nobody bound is
+ * handed back to IP (SEND_ICMP_ERROR, pointer moved back over the IPv4 header
+ * IP left in front) for an ICMP port unreachable (RFC 1122 §4.1.3.1).
+ *
+ * Restarts. Bindings (slot, address, port) are kept in the data store; a
+ * successor binds them again, and the socket table (shared memory) still
+ * holds every socket's rings.
+ *
+ * Inputs: ip (SEG_DELIVER, ICMP_ERROR), sock (BIND, CLOSE), app (KICK).
+ * Outputs: ip (DGRAM_SEND, SEND_ICMP_ERROR), sock (BIND_REPLY). Pool: `udp`.
+ */
+import { webcrypto } from 'node:crypto';
+import { cryptoRng } from '../core/rng.js';
+import type { InChannel, OutChannel } from '../substrate/channel.js';
+import type { MessageView } from '../substrate/message.js';
+import { NO_POOL } from '../substrate/layout.js';
+import type { PacketPool } from '../substrate/pool.js';
+import type { ServerContext, ServerCore } from '../substrate/server.js';
+import { AppWait, SOCKET_ERROR_CODES, ServerFlag, SocketState, type SocketErrorCode } from '../sockets/socket-block.js';
+import { SocketTable } from '../sockets/socket-table.js';
+import { IP_MSG, UDP_MSG } from '../stack/protocol.js';
+import { UDP_HEADER_LEN } from '../wire/udp.js';
+import { DgramRecordCodec } from './dgram-record.js';
+import { UdpCore } from './udp-core.js';
+import { UdpStatsWriter } from './udp-stats.js';
+
+export interface UdpServerOptions {
+  /** The UDP socket table shared with the application (createSocketTable). */
+  readonly socketTable: SharedArrayBuffer;
+  /** Counters in shared memory (createUdpStats). */
+  readonly stats: SharedArrayBuffer;
+  /** Our addresses (binding to any other is EADDRNOTAVAIL). */
+  readonly addresses: readonly number[];
+}
+
+interface Binding { readonly slot: number; readonly address: number; readonly port: number }
+
+const BINDINGS_KEY = 'bindings';
+/** Records sent from one socket before the next socket gets a turn. */
+const SEND_BUDGET = 64;
+/** ICMP type << 8 | code of port unreachable (RFC 792). */
+const PORT_UNREACHABLE = (3 << 8) | 3;
+
+function errorIndex(code: string): number {
+  const i = SOCKET_ERROR_CODES.indexOf(code as SocketErrorCode);
+  return i < 0 ? SOCKET_ERROR_CODES.indexOf('EINVAL') + 1 : i + 1;
+}
+
+export function createServer(ctx: ServerContext): ServerCore {
+  const opts = ctx.options as unknown as UdpServerOptions;
+  const table = new SocketTable(opts.socketTable);
+  const stats = new UdpStatsWriter(opts.stats);
+  const pool: PacketPool | undefined = ctx.pools['udp'];
+  const toIp = ctx.outputs['ip'];
+  const toSock = ctx.outputs['sock'];
+  if (pool === undefined || toIp === undefined || toSock === undefined) throw new Error('udp server needs pool "udp" and outputs "ip", "sock"');
+  const fromIp = ctx.inputs['ip'];
+  const fromSock = ctx.inputs['sock'];
+  const local = new Set(opts.addresses.map((a) => a >>> 0));
+  const core = new UdpCore({ rng: cryptoRng((a) => webcrypto.getRandomValues(a)), isLocalAddress: (a) => local.has(a >>> 0) });
+  const records = new DgramRecordCodec();
+  /** Largest payload one pool buffer takes after the UDP header. */
+  const maxPayload = pool.payloadCapacity - UDP_HEADER_LEN;
+
+  const bound = new Map<number, Binding>();
+  const freeSlots: number[] = [];
+  /** Slots whose send ring may hold records and which are not armed. */
+  const busy = new Set<number>();
+  /** Replies to SOCK that did not fit; sent first on the next poll. */
+  const pendingSock: number[][] = [];
+  let now = ctx.now();
+
+  const persist = (): void => ctx.store.set(BINDINGS_KEY, [...bound.values()]);
+
+  const put = (out: OutChannel, type: number, args: readonly number[]): boolean => {
+    const m = out.reserve();
+    if (m === null) return false;
+    m.setType(type); m.setSeq(0); m.setPointer(NO_POOL, 0, 0, 0);
+    for (let k = 0; k < 6; k++) m.setArg(k, args[k] ?? 0);
+    out.commit();
+    return true;
+  };
+
+  const replySock = (args: number[]): void => {
+    if (pendingSock.length > 0 || !put(toSock, UDP_MSG.BIND_REPLY, args)) pendingSock.push(args);
+  };
+
+  // A successor takes over the bindings of its predecessor; everything else is in the socket table.
+  const saved = ctx.store.get(BINDINGS_KEY) as Binding[] | undefined;
+  for (const b of saved ?? []) {
+    if (core.bind(b.slot, b.address, b.port).ok) { bound.set(b.slot, b); busy.add(b.slot); }
+  }
+  for (let s = table.slots - 1; s >= 0; s--) if (!bound.has(s)) freeSlots.push(s);
+
+  // ---- control -----------------------------------------------------------------
+
+  function onBind(msg: MessageView): void {
+    const req = msg.arg(0);
+    const address = msg.arg(1);
+    const slot = freeSlots.pop();
+    if (slot === undefined) {
+      stats.add('bindFailures');
+      replySock([req, -1, errorIndex('ENOBUFS'), 0, 0]);
+      return;
+    }
+    const r = core.bind(slot, address, msg.arg(2));
+    if (!r.ok) {
+      freeSlots.push(slot);
+      stats.add('bindFailures');
+      replySock([req, -1, errorIndex(r.code), 0, 0]);
+      return;
+    }
+    table.recycle(slot);
+    const block = table.block(slot);
+    block.serverSetState(SocketState.Open);
+    // The ring is empty: ask for a kick with the first record.
+    block.serverArmTx();
+    bound.set(slot, { slot, address, port: r.port });
+    persist();
+    stats.add('binds');
+    replySock([req, slot, 0, r.port, address]);
+  }
+
+  function onClose(slot: number): void {
+    if (!bound.has(slot)) return;
+    // What the app queued before closing still goes out (as far as buffers allow now).
+    drain(slot, Infinity);
+    core.unbind(slot);
+    bound.delete(slot);
+    busy.delete(slot);
+    persist();
+    const block = table.block(slot);
+    block.serverDisarmTx();
+    block.serverSetState(SocketState.Closed);
+    block.serverSetFlags(ServerFlag.Closed);
+    block.serverPublish();
+    freeSlots.push(slot);
+    stats.add('closes');
+  }
+
+  // ---- app → network -----------------------------------------------------------
+
+  /**
+   * Send up to `budget` records of `slot`. Returns true when the ring is empty
+   * (nothing left to do), false when it stopped on the budget or for lack of
+   * a pool buffer or channel room.
+   */
+  function drain(slot: number, budget: number): boolean {
+    const block = table.block(slot);
+    const ring = block.send;
+    let sent = 0;
+    let empty = false;
+    for (;;) {
+      const p = records.peek(ring);
+      if (p.kind === 'empty') { empty = true; break; }
+      if (p.kind === 'corrupt') {
+        // Not a record: the app broke the format. Discard what is there and go on.
+        stats.add('dropBadRecord');
+        ring.consume(ring.available());
+        continue;
+      }
+      const h = p.header;
+      if (h.length > maxPayload) {
+        stats.add('dropTooBig');
+        records.consume(ring, h);
+        continue;
+      }
+      if (sent >= budget) break;
+      const m = toIp!.reserve();
+      if (m === null) { stats.add('sendStalls'); break; }
+      const i = pool!.alloc();
+      if (i < 0) { stats.add('sendStalls'); break; }
+      const off = pool!.payloadOffset(i);
+      records.copyPayload(ring, h, pool!.bytes, off + UDP_HEADER_LEN);
+      const d = core.emitInPlace(slot, h.address, h.port, pool!.bytes, off, h.length);
+      records.consume(ring, h);
+      if (d === null) { pool!.free(i); continue; }
+      m.setType(UDP_MSG.DGRAM_SEND); m.setSeq(0);
+      pool!.lend(m, i, UDP_HEADER_LEN + h.length, off);
+      m.setArg(0, d.src); m.setArg(1, d.dst); m.setArg(2, 0);
+      for (let k = 3; k < 6; k++) m.setArg(k, 0);
+      toIp!.commit();
+      stats.add('sent');
+      sent++;
+    }
+    // An app that sleeps until its send ring has room again.
+    if (sent > 0 && (block.appWaiting() & AppWait.Writable) !== 0) block.serverPublish();
+    return empty;
+  }
+
+  /** Drain a slot and arm it when empty (arm, then look again: see socket-block.ts). */
+  function service(slot: number): void {
+    if (!bound.has(slot)) { busy.delete(slot); return; }
+    const block = table.block(slot);
+    for (;;) {
+      if (!drain(slot, SEND_BUDGET)) { busy.add(slot); return; }
+      if (!block.serverArmTx()) { busy.delete(slot); return; }
+      // A record arrived between the drain and the arm: keep going, disarmed.
+      block.serverDisarmTx();
+    }
+  }
+
+  function onKick(slot: number): void {
+    stats.add('kicks');
+    if (!bound.has(slot)) return;
+    table.block(slot).serverDisarmTx();
+    service(slot);
+  }
+
+  // ---- network → app ---------------------------------------------------------------
+
+  function onDeliver(msg: MessageView): void {
+    const payload = ctx.buffers.view(msg);
+    if (payload === null) { stats.add('unknownMessages'); return; }
+    const hlen = msg.arg(5);
+    const quotable = hlen >= 20 && ctx.buffers.headroom(msg) >= hlen;
+    const bytes = ctx.buffers.resolve(msg)!;
+    const datagram = quotable ? bytes.subarray(msg.offset - hlen, msg.offset + msg.length) : payload;
+    const r = core.onDatagram({ src: msg.arg(0), dst: msg.arg(1), payload, datagram });
+    stats.add('received');
+    switch (r.type) {
+      case 'deliver': {
+        stats.add('delivered');
+        const block = table.block(r.socket);
+        if (records.write(block.recv, r.srcAddr, r.srcPort, r.data)) block.serverPublish();
+        else stats.add('dropRecvRingFull');
+        break;
+      }
+      case 'port-unreachable': {
+        stats.add('dropNoPort');
+        if (quotable) {
+          // The frame goes on to IP with the datagram (IP gives it back to its owner).
+          const m = toIp!.reserve();
+          if (m !== null) {
+            m.setType(IP_MSG.SEND_ICMP_ERROR); m.setSeq(0);
+            m.setPointer(msg.pool, msg.poolGen, msg.offset - hlen, msg.length + hlen);
+            m.setArg(0, PORT_UNREACHABLE);
+            for (let k = 1; k < 6; k++) m.setArg(k, 0);
+            toIp!.commit();
+            stats.add('portUnreachableRequested');
+            return;
+          }
+        }
+        stats.add('portUnreachableNotSent');
+        break;
+      }
+      case 'drop':
+        stats.add(r.reason === 'truncated' ? 'dropTruncated' : r.reason === 'bad-length' ? 'dropBadLength' : 'dropBadChecksum');
+        break;
+    }
+    ctx.buffers.giveBack(msg);
+  }
+
+  function onIcmpError(msg: MessageView): void {
+    stats.add('icmpErrorsIn');
+    if (msg.arg(0) === PORT_UNREACHABLE) stats.add('icmpPortUnreachableIn');
+    if (msg.hasBuffer) ctx.buffers.giveBack(msg);
+  }
+
+  return {
+    onMessage(msg: MessageView, from: InChannel, t: number): boolean {
+      now = t;
+      if (from === fromIp) {
+        if (msg.type === IP_MSG.SEG_DELIVER) onDeliver(msg);
+        else if (msg.type === IP_MSG.ICMP_ERROR) onIcmpError(msg);
+        else { stats.add('unknownMessages'); if (msg.hasBuffer) ctx.buffers.giveBack(msg); }
+        return true;
+      }
+      if (from === fromSock) {
+        if (pendingSock.length > 64) return false; // SOCK is not reading: back-pressure
+        if (msg.type === UDP_MSG.BIND) onBind(msg);
+        else if (msg.type === UDP_MSG.CLOSE) onClose(msg.arg(0));
+        else stats.add('unknownMessages');
+        return true;
+      }
+      // The application: kicks.
+      if (msg.type === UDP_MSG.KICK && msg.arg(0) < table.slots) onKick(msg.arg(0));
+      else stats.add('unknownMessages');
+      return true;
+    },
+    poll(t: number): void {
+      now = t;
+      while (pendingSock.length > 0 && put(toSock, UDP_MSG.BIND_REPLY, pendingSock[0]!)) pendingSock.shift();
+      if (busy.size > 0) for (const slot of [...busy]) service(slot);
+    },
+    pollAt(): number {
+      return busy.size > 0 || pendingSock.length > 0 ? now + 1 : Infinity;
+    },
+  };
+}
