@@ -18,6 +18,7 @@ import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, addOpStats, type SocketOpStat
 import type { SocketTable } from '../sockets/socket-table.js';
 import { SOCK_MSG, SocketOption, TCP_MSG, unpackSocketHandle } from './protocol.js';
 import type { AppInput, AppOutput } from './app-link.js';
+import { UdpClient } from './udp-client.js';
 import type http from 'node:http';
 
 export function formatIpv4(a: number): string {
@@ -39,6 +40,9 @@ export interface ClientLinks {
   /** Per replica: the app → TCP kick channel and the TCP socket table. */
   readonly toTcp: readonly AppOutput[];
   readonly tcpTables: readonly SocketTable[];
+  /** Per replica: the app → UDP kick channel and the UDP socket table (absent: no UDP). */
+  readonly toUdp?: readonly AppOutput[];
+  readonly udpTables?: readonly SocketTable[];
 }
 
 interface PendingConnect {
@@ -80,7 +84,13 @@ export class StackClient implements ListenProvider {
     agent: (options?: http.AgentOptions): http.Agent => createHttpAgent(this.net, options),
   };
 
+  private readonly udp: UdpClient;
+  /** `dgram`-compatible surface (UDP over fast datagram sockets). */
+  readonly dgram: UdpClient['dgram'];
+
   constructor(private readonly links: ClientLinks) {
+    this.udp = new UdpClient(links.toSock, links.toUdp ?? [], links.udpTables ?? []);
+    this.dgram = this.udp.dgram;
     links.fromSock.start((msg) => this.onMessage(msg));
   }
 
@@ -191,6 +201,9 @@ export class StackClient implements ListenProvider {
         entry.sink.onConnection(socket);
         return;
       }
+      case SOCK_MSG.UDP_BIND_REPLY:
+        this.udp.onBindReply(msg);
+        return;
       default:
         return;
     }
@@ -213,6 +226,7 @@ export class StackClient implements ListenProvider {
   socketStats(): SocketOpStats & { messagesToSock: number } {
     const total = { ...this.closedStats };
     for (const p of this.ports) addOpStats(total, p.block.opStats());
+    addOpStats(total, this.udp.opStats());
     return { ...total, messagesToSock: this.links.toSock.sent };
   }
 
@@ -222,6 +236,8 @@ export class StackClient implements ListenProvider {
     this.links.fromSock.stop();
     this.links.toSock.close();
     for (const t of this.links.toTcp) t.close();
+    this.udp.close();
+    for (const t of this.links.toUdp ?? []) t.close();
     for (const p of this.connects.values()) p.socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
     this.connects.clear();
   }

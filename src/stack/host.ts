@@ -19,6 +19,8 @@ import type { IpServerOptions } from '../ip/server.js';
 import type { TcpServerOptions } from '../tcp/server.js';
 import type { PfServerOptions } from '../pf/server.js';
 import type { DriverServerOptions } from '../driver/server.js';
+import type { UdpServerOptions } from '../udp/server.js';
+import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js';
 import { AppInput, AppOutput } from './app-link.js';
 import { StackClient } from './client.js';
 
@@ -49,12 +51,15 @@ function macNumber(text: string): number {
 export class Stack {
   readonly net: StackClient['net'];
   readonly http: StackClient['http'];
+  readonly dgram: StackClient['dgram'];
 
   private constructor(
     readonly config: StackConfig,
     readonly supervisor: Supervisor,
     readonly client: StackClient,
+    private readonly udpStatsMemory: SharedArrayBuffer,
   ) {
+    this.dgram = client.dgram;
     this.net = client.net;
     this.http = client.http;
   }
@@ -85,6 +90,9 @@ export class Stack {
     const sendBytes = config.tcp?.sendBufferBytes ?? 256 * 1024;
     const recvBytes = config.tcp?.receiveBufferBytes ?? 256 * 1024;
     const socketTable = createSocketTable({ slots: maxSockets, sendCapacity: sendBytes, recvCapacity: recvBytes });
+    // UDP sockets: a send ring holds at least one largest datagram record (RFC 768 over IPv4: 65507 bytes).
+    const udpTable = createSocketTable({ slots: maxSockets, sendCapacity: 128 * 1024, recvCapacity: 256 * 1024 });
+    const udpStats = createUdpStats();
     const addresses = ifaces.flatMap((i) => i.addresses.map((a) => ({ address: a.address, prefixLength: a.prefixLength })));
 
     const ipOptions: IpServerOptions = {
@@ -106,6 +114,7 @@ export class Stack {
       ...(config.tcp?.synCookies === false ? { synCookies: 'never' as const } : {}),
       connection: { mss: mtu - 40, ...(config.tcp?.congestionControl ? { congestion: config.tcp.congestionControl } : {}) },
     };
+    const udpOptions: UdpServerOptions = { socketTable: udpTable, stats: udpStats, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
     const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
@@ -121,6 +130,7 @@ export class Stack {
         server('ip', '../ip/server.js', ipOptions),
         server('pf', '../pf/server.js', pfOptions),
         server('tcp', '../tcp/server.js', tcpOptions),
+        server('udp', '../udp/server.js', udpOptions),
         server('sock', '../sock/server.js', {}),
       ],
       externals: ['app'],
@@ -131,11 +141,17 @@ export class Stack {
         link('sock.tcp', 'tcp.sock', transport, 256), link('tcp.sock', 'sock.tcp', transport, 256),
         link('app.sock', 'sock.app', 'ring', 256), link('sock.app', 'app.sock', 'ring', 256),
         link('app.tcp', 'tcp.app', 'ring', 1024),
+        link('ip.udp', 'udp.ip'), link('udp.ip', 'ip.udp'),
+        link('sock.udp', 'udp.sock', transport, 256), link('udp.sock', 'sock.udp', transport, 256),
+        link('app.udp', 'udp.app', 'ring', 1024),
       ],
       pools: [
         { name: 'rx', owner: 'driver', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
-        { name: 'ip', owner: 'ip', size: frameSize, count: 256 },
+        // Segment-size: reassembled datagrams (UDP up to 65507 bytes) travel to PF and UDP from here.
+        { name: 'ip', owner: 'ip', size: 'segment', count: 256 },
         { name: 'tcp', owner: 'tcp', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
+        // Datagrams up to 65507 bytes are built whole (IP fragments them): segment-size buffers.
+        { name: 'udp', owner: 'udp', size: 'segment', count: 256 },
       ],
       placement: { mode: placement === 'monolithic' ? 'monolithic' : 'isolated' },
       ...(options.polling !== undefined ? { polling: options.polling } : {}),
@@ -148,13 +164,20 @@ export class Stack {
       fromSock: new AppInput(ends.inputs['sock']!),
       toTcp: [new AppOutput(ends.outputs['tcp']!)],
       tcpTables: [new SocketTable(socketTable)],
+      toUdp: [new AppOutput(ends.outputs['udp']!)],
+      udpTables: [new SocketTable(udpTable)],
     });
-    return new Stack(config, supervisor, client);
+    return new Stack(config, supervisor, client, udpStats);
   }
 
   /** Statistics of every server, read from shared memory (no message to any server). */
   snapshot(): SystemSnapshot {
     return this.supervisor.snapshot();
+  }
+
+  /** The UDP server's counters, read from shared memory. */
+  udpStats(): UdpStats {
+    return readUdpStats(this.udpStatsMemory);
   }
 
   /** Fast-socket operation counts of this application. */
