@@ -160,6 +160,36 @@ for (const placement of ['isolated', 'monolithic'] as const) {
         s.close();
       });
 
+      await t.test('the UDP server crashes and restarts: bound sockets keep receiving and sending', { skip: placement !== 'isolated' && 'a crash in monolithic placement restarts every server of the host' }, async () => {
+        const sa = a.dgram.createSocket('udp4');
+        const sb = b.dgram.createSocket('udp4');
+        await bound(sa, 4003);
+        await bound(sb, 4004);
+        const atA: string[] = [];
+        const atB: string[] = [];
+        sa.on('message', (m: Buffer) => atA.push(m.toString()));
+        sb.on('message', (m: Buffer) => atB.push(m.toString()));
+        sb.send('before', 4003, '10.0.0.1');
+        assert.ok(await until(() => atA.includes('before'), 5_000), 'before the crash');
+        a.supervisor.inject('udp', 'crash');
+        await a.supervisor.whenRunning('udp', 2, 30_000);
+        for (let tries = 0; !atA.includes('after') && tries < 50; tries++) {
+          sb.send('after', 4003, '10.0.0.1');
+          await until(() => atA.includes('after'), 100);
+        }
+        assert.ok(atA.includes('after'), 'the successor delivers to the socket bound before the crash');
+        sa.send('from a', 4004, '10.0.0.2');
+        assert.ok(await until(() => atB.includes('from a'), 5_000), 'the socket sends through the successor');
+        // The binding survived: the port is still taken.
+        const dup = a.dgram.createSocket('udp4');
+        dup.bind(4003);
+        const [err] = await once(dup, 'error') as [Error & { code: string }];
+        assert.equal(err.code, 'EADDRINUSE');
+        dup.close();
+        sa.close();
+        sb.close();
+      });
+
       await t.test('argument validation throws synchronously with Node codes', () => {
         const s = a.dgram.createSocket('udp4');
         assert.throws(() => s.send('x', 0, '10.0.0.2'), { code: 'ERR_SOCKET_BAD_PORT', name: 'RangeError' });
