@@ -134,6 +134,7 @@ class DatagramPort implements DgramPort {
   private onMessage: ((msg: Buffer, rinfo: DgramRemoteInfo) => void) | undefined;
   private closed = false;
   private running = false;
+  private kickScheduled = false;
   /** Keeps the event loop alive while the socket is open and ref'd (a pending waitAsync does not). */
   private readonly keepAlive: NodeJS.Timeout;
 
@@ -181,11 +182,21 @@ class DatagramPort implements DgramPort {
       wrote = true;
       q.cb(null);
     }
-    if (wrote && Atomics.load(b.ctrl, S_TX_ARMED) !== 0) {
-      b.counters[C_APP_WAKE_MSGS]! += 1;
-      this.toUdp.send(UDP_MSG.KICK, this.slot);
+    // One kick per turn of the event loop at most: an app sending in a loop publishes record
+    // after record and the server, once kicked, drains them all. The armed word is read after
+    // the records were published (in the microtask), which is all the Dekker pair needs.
+    if (wrote && !this.kickScheduled) {
+      this.kickScheduled = true;
+      queueMicrotask(this.kickIfArmed);
     }
   }
+
+  private readonly kickIfArmed = (): void => {
+    this.kickScheduled = false;
+    if (this.closed || Atomics.load(this.block.ctrl, S_TX_ARMED) === 0) return;
+    this.block.counters[C_APP_WAKE_MSGS]! += 1;
+    this.toUdp.send(UDP_MSG.KICK, this.slot);
+  };
 
   start(onMessage: (msg: Buffer, rinfo: DgramRemoteInfo) => void): void {
     this.onMessage = onMessage;
@@ -224,7 +235,8 @@ class DatagramPort implements DgramPort {
       const seq = b.eventSeq();
       b.setAppWaiting(AppWait.Readable | (this.queue.length > 0 ? AppWait.Writable : 0));
       b.counters[C_APP_READINESS_CHECKS]! += 1;
-      const ready = b.recv.available() > 0 || (this.queue.length > 0 && b.send.freeSpace() > 0) ||
+      const ready = b.recv.available() > 0 ||
+        (this.queue.length > 0 && b.send.freeSpace() >= DgramRecordCodec.size(this.queue[0]!.data.length)) ||
         (b.serverFlags() & ServerFlag.Closed) !== 0;
       if (!ready && !this.closed) {
         const r = atomicsWaitAsync(b.ctrl, S_EVENT_SEQ, seq);
