@@ -4,7 +4,14 @@
  * what users can observe: argument validation and its error codes (thrown
  * synchronously), the implicit bind on the first send, sends queued while
  * binding, 'listening' / 'message' / 'close' / 'error' events, send callbacks
- * (or 'error' without one), address() and ref/unref.
+ * (or 'error' without one), address() and ref/unref, and connected sockets
+ * (connect / disconnect / remoteAddress; only the peer's datagrams are
+ * delivered; an ICMP port unreachable from the peer is an 'error' with
+ * ECONNREFUSED, as Linux reports it on a connected socket).
+ *
+ * One deliberate difference: bind() validates its port like send() does
+ * (ERR_SOCKET_BAD_PORT); Node 20 hands it to libuv unchecked, so bind(70000)
+ * there binds port 4464.
  *
  * Only 'udp4' exists (newtos has no IPv6). No DNS: addresses are IPv4
  * literals; 'localhost' is 127.0.0.1 as Node's default lookup gives it.
@@ -28,8 +35,11 @@ export interface DgramPort {
   local(): DgramAddressInfo;
   /** Queue one datagram; `cb` runs once it is in the socket's send buffer (or failed). */
   send(address: string, port: number, data: Uint8Array, cb: (err: Error | null) => void): void;
-  /** Start delivering received datagrams. */
-  start(onMessage: (msg: Buffer, rinfo: DgramRemoteInfo) => void): void;
+  /**
+   * Start delivering received datagrams, and ICMP port unreachable about a datagram this
+   * socket sent to `remote` (in order with the datagrams).
+   */
+  start(onMessage: (msg: Buffer, rinfo: DgramRemoteInfo) => void, onPortUnreachable?: (remote: DgramAddressInfo) => void): void;
   setRef(ref: boolean): void;
   close(): void;
 }
@@ -89,6 +99,9 @@ export class DgramSocket extends EventEmitter {
   private port: DgramPort | undefined;
   private closed = false;
   private refed = true;
+  /** Connected peer (connect()), and a connect waiting for the bind. */
+  private remote: DgramAddressInfo | undefined;
+  private connecting = false;
   /** Sends issued before the bind completed (Node's state.queue). */
   private queue: (() => void)[] = [];
 
@@ -136,11 +149,9 @@ export class DgramSocket extends EventEmitter {
       this.port = bound;
       this.state = BindState.Bound;
       bound.setRef(this.refed);
-      bound.start((msg, rinfo) => this.emit('message', msg, rinfo));
+      bound.start((msg, rinfo) => this.onDatagram(msg, rinfo), (remote) => this.onPortUnreachable(remote));
       this.emit('listening');
-      const q = this.queue;
-      this.queue = [];
-      for (const send of q) send();
+      this.flushQueue();
     }, (err: Error) => {
       this.state = BindState.Unbound;
       this.queue = [];
@@ -155,9 +166,15 @@ export class DgramSocket extends EventEmitter {
    * send(msg[, offset, length], port[, address][, callback]) as in Node:
    * msg is a string, Buffer, TypedArray, DataView or an array of them.
    */
+  /** On a connected socket. */
+  send(msg: DgramMessage, callback?: SendCallback): void;
   send(msg: DgramMessage, port: number | string, address?: string | SendCallback, callback?: SendCallback): void;
   send(msg: DgramMessage, offset: number, length: number, port: number | string, address?: string | SendCallback, callback?: SendCallback): void;
   send(msg: unknown, offset?: unknown, length?: unknown, port?: unknown, address?: unknown, callback?: unknown): void {
+    if (this.remote !== undefined || this.connecting) {
+      this.sendConnected(msg, offset, length, port, address, callback);
+      return;
+    }
     let data: Uint8Array;
     // Node's rule: an address or a (non-function) 4th argument means the offset/length form.
     if (address || (port && typeof port !== 'function')) {
@@ -186,6 +203,88 @@ export class DgramSocket extends EventEmitter {
     const doSend = (): void => this.doSend(host, portNum, bytes, cb);
     if (this.state !== BindState.Bound) { this.queue.push(doSend); return; }
     doSend();
+  }
+
+  /** Node's send on a connected socket: (msg[, offset, length][, callback]); a port or address is an error. */
+  private sendConnected(msg: unknown, offset: unknown, length: unknown, port: unknown, address: unknown, callback: unknown): void {
+    let data: Uint8Array;
+    if (typeof length === 'number') {
+      data = toBytes(msg);
+      const off = (offset as number) >>> 0;
+      const len = length >>> 0;
+      if (off > data.byteLength) throw nodeError('ERR_BUFFER_OUT_OF_BOUNDS', '"offset" is outside of buffer bounds', RangeError);
+      if (off + len > data.byteLength) throw nodeError('ERR_BUFFER_OUT_OF_BOUNDS', '"length" is outside of buffer bounds', RangeError);
+      data = data.subarray(off, off + len);
+      if (typeof port === 'function') callback = port;
+      else if (port || address) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
+    } else {
+      data = Array.isArray(msg) ? Buffer.concat(msg.map((m) => toBytes(m))) : toBytes(msg);
+      callback = offset;
+    }
+    const cb = typeof callback === 'function' ? callback as SendCallback : undefined;
+    this.healthCheck();
+    const bytes = Buffer.from(data);
+    const doSend = (): void => { if (this.remote !== undefined) this.doSend(this.remote.address, this.remote.port, bytes, cb); };
+    if (this.state !== BindState.Bound || this.remote === undefined) { this.queue.push(doSend); return; }
+    doSend();
+  }
+
+  /** Run what waited for the bind (and a connect's completion), in order. */
+  private flushQueue(): void {
+    if (this.state !== BindState.Bound) return;
+    const q = this.queue;
+    this.queue = [];
+    for (const f of q) f();
+  }
+
+  // ---- connected sockets --------------------------------------------------------
+
+  /** connect(port[, address][, callback]): the default peer; implicit bind like send. */
+  connect(port: unknown, address?: string | (() => void), callback?: () => void): void {
+    const p = validateDgramPort(port, false);
+    if (typeof address === 'function') { callback = address; address = undefined; }
+    if (address !== undefined && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    this.healthCheck();
+    if (this.remote !== undefined || this.connecting) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
+    this.connecting = true;
+    if (typeof callback === 'function') this.once('connect', callback);
+    const host = address === undefined || address === '' ? '127.0.0.1' : address === 'localhost' ? '127.0.0.1' : address;
+    const finish = (): void => {
+      if (this.closed) return;
+      this.connecting = false;
+      this.remote = { address: host, family: 'IPv4', port: p };
+      this.emit('connect');
+    };
+    if (this.state === BindState.Unbound) this.bind({ port: 0 });
+    // Sends issued from now on wait behind the connect (in the queue) until it completes.
+    this.queue.unshift(finish);
+    if (this.state === BindState.Bound) process.nextTick(() => this.flushQueue());
+  }
+
+  disconnect(): void {
+    this.healthCheck();
+    if (this.remote === undefined) throw nodeError('ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    this.remote = undefined;
+  }
+
+  remoteAddress(): DgramAddressInfo {
+    this.healthCheck();
+    if (this.remote === undefined) throw nodeError('ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    return { ...this.remote };
+  }
+
+  private onDatagram(msg: Buffer, rinfo: DgramRemoteInfo): void {
+    // A connected socket receives only from its peer (Linux filters in udp4_lib_lookup).
+    if (this.remote !== undefined && (rinfo.address !== this.remote.address || rinfo.port !== this.remote.port)) return;
+    this.emit('message', msg, rinfo);
+  }
+
+  private onPortUnreachable(remote: DgramAddressInfo): void {
+    const r = this.remote;
+    if (r === undefined || r.address !== remote.address || r.port !== remote.port) return;
+    const err = new NewtosError('ECONNREFUSED', 'recvmsg ECONNREFUSED') as NewtosError & { syscall: string; address: string; port: number };
+    err.syscall = 'recvmsg'; err.address = r.address; err.port = r.port;
+    this.emit('error', err);
   }
 
   private doSend(host: string, port: number, bytes: Uint8Array, cb: SendCallback | undefined): void {

@@ -132,6 +132,7 @@ class DatagramPort implements DgramPort {
   private readonly records = new DgramRecordCodec();
   private readonly queue: QueuedSend[] = [];
   private onMessage: ((msg: Buffer, rinfo: DgramRemoteInfo) => void) | undefined;
+  private onUnreachable: ((remote: DgramAddressInfo) => void) | undefined;
   private closed = false;
   private running = false;
   private kickScheduled = false;
@@ -198,8 +199,9 @@ class DatagramPort implements DgramPort {
     this.toUdp.send(UDP_MSG.KICK, this.slot);
   };
 
-  start(onMessage: (msg: Buffer, rinfo: DgramRemoteInfo) => void): void {
+  start(onMessage: (msg: Buffer, rinfo: DgramRemoteInfo) => void, onPortUnreachable?: (remote: DgramAddressInfo) => void): void {
     this.onMessage = onMessage;
+    this.onUnreachable = onPortUnreachable;
     if (this.running) return;
     this.running = true;
     void this.loop();
@@ -210,6 +212,12 @@ class DatagramPort implements DgramPort {
     const b = this.block;
     for (;;) {
       const p = this.records.peek(b.recv);
+      if (p.kind === 'port-unreachable') {
+        this.records.consumeNotice(b.recv);
+        this.onUnreachable?.({ address: formatIpv4(p.address), family: 'IPv4', port: p.port });
+        if (this.closed) return false;
+        continue;
+      }
       if (p.kind !== 'record') {
         // The server writes whole records only; anything else is a broken invariant, not input.
         if (p.kind === 'corrupt') throw new NewtosError('ERR_INTERNAL', 'corrupt record in a UDP receive ring');

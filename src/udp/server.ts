@@ -177,7 +177,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     for (;;) {
       const p = records.peek(ring);
       if (p.kind === 'empty') { empty = true; break; }
-      if (p.kind === 'corrupt') {
+      if (p.kind === 'corrupt' || p.kind === 'port-unreachable') {
         // Not a record: the app broke the format. Discard what is there and go on.
         stats.add('dropBadRecord');
         ring.consume(ring.available());
@@ -277,7 +277,20 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   function onIcmpError(msg: MessageView): void {
     stats.add('icmpErrorsIn');
-    if (msg.arg(0) === PORT_UNREACHABLE) stats.add('icmpPortUnreachableIn');
+    if (msg.arg(0) === PORT_UNREACHABLE) {
+      stats.add('icmpPortUnreachableIn');
+      // Tell the socket that sent the datagram, in its receive ring (a connected socket reports
+      // ECONNREFUSED, as Linux does, RFC 1122 §4.1.3.3): quoted source = us, destination = them.
+      const localAddr = msg.arg(2);
+      const localPort = msg.arg(4) >>> 16;
+      for (const b of bound.values()) {
+        if (b.port !== localPort || (b.address !== 0 && b.address !== localAddr)) continue;
+        const block = table.block(b.slot);
+        if (records.writeNotice(block.recv, msg.arg(3), msg.arg(4) & 0xffff)) block.serverPublish();
+        else stats.add('dropRecvRingFull');
+        break;
+      }
+    }
     if (msg.hasBuffer) ctx.buffers.giveBack(msg);
   }
 

@@ -113,3 +113,27 @@ test('createSocket types: udp4 only', () => {
   assert.throws(() => new DgramSocket(fakeBinder(), 'udp6'), { code: 'ERR_SOCKET_BAD_TYPE', name: 'TypeError' });
   assert.throws(() => new DgramSocket(fakeBinder(), { type: 'tcp' as 'udp4' }), { code: 'ERR_SOCKET_BAD_TYPE' });
 });
+
+test('connect: implicit bind, connect event, sends to the peer, Node errors for misuse', async () => {
+  const binder = fakeBinder();
+  const s = new DgramSocket(binder, 'udp4');
+  assert.throws(() => s.remoteAddress(), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+  assert.throws(() => s.disconnect(), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+  assert.throws(() => s.connect(0, '10.0.0.1'), { code: 'ERR_SOCKET_BAD_PORT' });
+  s.connect(53, '10.0.0.1');
+  assert.throws(() => s.connect(54, '10.0.0.1'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
+  s.send('early'); // waits for the connect
+  await once(s, 'connect');
+  assert.deepEqual(s.remoteAddress(), { address: '10.0.0.1', family: 'IPv4', port: 53 });
+  assert.throws(() => s.send('x', 0, 1, 53, '10.0.0.1'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
+  await new Promise<void>((resolve) => s.send('late', () => resolve()));
+  assert.deepEqual(binder.sent.map((x) => [x.data.toString(), x.address, x.port]), [['early', '10.0.0.1', 53], ['late', '10.0.0.1', 53]]);
+  // Only the peer is heard.
+  const got: string[] = [];
+  s.on('message', (m: Buffer) => got.push(m.toString()));
+  binder.deliver!(Buffer.from('peer'), { address: '10.0.0.1', family: 'IPv4', port: 53, size: 4 });
+  binder.deliver!(Buffer.from('other'), { address: '10.0.0.7', family: 'IPv4', port: 53, size: 5 });
+  assert.deepEqual(got, ['peer']);
+  s.disconnect();
+  s.close();
+});

@@ -160,6 +160,38 @@ for (const placement of ['isolated', 'monolithic'] as const) {
         s.close();
       });
 
+      await t.test('connected sockets: only the peer is heard; port unreachable from the peer is ECONNREFUSED', async () => {
+        const echo = a.dgram.createSocket('udp4');
+        await bound(echo, 4006);
+        echo.on('message', (m: Buffer, r: DgramRemoteInfo) => echo.send(m, r.port, r.address));
+        const c = b.dgram.createSocket('udp4');
+        const heard: string[] = [];
+        c.on('message', (m: Buffer) => heard.push(m.toString()));
+        await new Promise<void>((resolve) => c.connect(4006, '10.0.0.1', resolve));
+        assert.deepEqual(c.remoteAddress(), { address: '10.0.0.1', family: 'IPv4', port: 4006 });
+        // Node's rule: with offset and length, a port or address on a connected socket throws.
+        assert.throws(() => c.send('xyz', 0, 1, 4006, '10.0.0.1'), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' });
+        c.send('ping');
+        assert.ok(await until(() => heard.includes('ping'), 5_000), 'echo from the peer');
+        // Someone else on a writes to c's port: a connected socket does not hear it.
+        const other = a.dgram.createSocket('udp4');
+        other.send('stranger', c.address().port, '10.0.0.2');
+        c.send('ping2');
+        assert.ok(await until(() => heard.includes('ping2'), 5_000));
+        await new Promise((r) => setTimeout(r, 50));
+        assert.ok(!heard.includes('stranger'), 'a datagram from another peer was delivered to a connected socket');
+        // A connected socket whose peer has no socket: ECONNREFUSED.
+        const d = b.dgram.createSocket('udp4');
+        d.connect(4099, '10.0.0.1');
+        await once(d, 'connect');
+        d.send('hello?');
+        const [err] = await once(d, 'error') as [Error & { code: string; syscall: string }];
+        assert.equal(err.code, 'ECONNREFUSED');
+        d.disconnect();
+        assert.throws(() => d.remoteAddress(), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+        for (const s of [echo, c, other, d]) s.close();
+      });
+
       await t.test('the UDP server crashes and restarts: bound sockets keep receiving and sending', { skip: placement !== 'isolated' && 'a crash in monolithic placement restarts every server of the host' }, async () => {
         const sa = a.dgram.createSocket('udp4');
         const sb = b.dgram.createSocket('udp4');

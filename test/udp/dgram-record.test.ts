@@ -49,7 +49,7 @@ test('bytes that are not a record are reported corrupt, never thrown', () => {
   r.write(Uint8Array.of(1, 2, 3)); // shorter than a header
   assert.equal(new DgramRecordCodec().peek(r).kind, 'corrupt');
   const r2 = ring(64);
-  r2.write(Uint8Array.of(0xff, 0xff, 0, 0, 0, 0, 0, 0)); // length beyond what is there (and beyond the maximum)
+  r2.write(Uint8Array.of(0xff, 0xfe, 0, 0, 0, 0, 0, 0)); // length beyond what is there (and beyond the maximum)
   assert.equal(new DgramRecordCodec().peek(r2).kind, 'corrupt');
 });
 
@@ -83,4 +83,17 @@ test('property: any sequence of records survives the ring in order across wrap-a
     }
     return next === payloads.length;
   }));
+});
+
+test('a port-unreachable notice travels in order with the datagrams, without payload', () => {
+  const r = ring(64);
+  const c = new DgramRecordCodec();
+  assert.ok(c.write(r, 1, 2, Uint8Array.of(9)));
+  assert.ok(c.writeNotice(r, 0x0a000001, 53));
+  const first = c.peek(r);
+  assert.equal(first.kind, 'record');
+  if (first.kind === 'record') c.consume(r, first.header);
+  assert.deepEqual(c.peek(r), { kind: 'port-unreachable', address: 0x0a000001, port: 53 });
+  c.consumeNotice(r);
+  assert.equal(c.peek(r).kind, 'empty');
 });
