@@ -1,0 +1,131 @@
+/**
+ * npm run bench:stack — single-stream TCP throughput of the assembled stack,
+ * in one run on this machine:
+ *   - two newtos hosts on the in-process virtual switch, at MTU 1500 and 64 KiB,
+ *     for isolated placement (a worker per server), monolithic placement (all
+ *     of a host's servers in one worker) and the postMessage transport;
+ *   - Linux to Linux over a veth pair between two network namespaces (root only);
+ *   - the share of socket operations done without a message during the bulk transfers.
+ * `--json` prints one JSON object; a figure that could not be measured is null.
+ * TAP figures (Linux ⇄ newtos) are not measured here yet: null (see the closing notes).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createVswitch } from '../src/nic/vswitch.js';
+import { createStack, type Stack } from '../src/stack/host.js';
+import { withoutMessagePct, type SocketOpStats } from '../src/sockets/socket-block.js';
+
+const json = process.argv.includes('--json');
+const bytesArg = process.argv.find((a) => a.startsWith('--bytes='));
+const TOTAL = bytesArg !== undefined ? Number(bytesArg.slice(8)) : 64 * 1024 * 1024;
+const log = (s: string): void => { if (!json) console.log(s); };
+
+interface Run { gbps: number | null; stats: SocketOpStats | null; note?: string }
+
+async function newtosRun(placement: 'isolated' | 'monolithic' | 'postmessage', mtu: number, total: number): Promise<Run> {
+  const sw = { descriptor: createVswitch({ ports: 2, mtu }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, placement, interfaces: [{ name: 'eth0', mtu, link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+    tcp: { sendBufferBytes: 1024 * 1024, receiveBufferBytes: 1024 * 1024 },
+  }, { switches: { sw0: sw } });
+  const a = await host('a', '10.0.0.1/24');
+  const b = await host('b', '10.0.0.2/24');
+  try {
+    let got = 0;
+    let t0 = 0;
+    let t1 = 0;
+    const done = new Promise<void>((resolve) => {
+      a.net.createServer((s) => {
+        s.on('data', (c: Buffer) => { got += c.length; });
+        s.on('end', () => { t1 = performance.now(); resolve(); });
+      }).listen(5001);
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const client = b.net.connect({ port: 5001, host: '10.0.0.1' });
+    const chunk = Buffer.alloc(256 * 1024, 0x5a);
+    client.on('connect', () => {
+      t0 = performance.now();
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!client.write(chunk)) { client.once('drain', pump); return; }
+        }
+        client.end();
+      };
+      pump();
+    });
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 120_000));
+    if (await Promise.race([done, timeout]) === 'timeout') return { gbps: null, stats: null, note: `timed out after ${got} bytes` };
+    if (got !== total) return { gbps: null, stats: null, note: `received ${got} of ${total} bytes` };
+    const sa = a.socketStats();
+    const sb = b.socketStats();
+    const stats: SocketOpStats = {
+      dataOps: sa.dataOps + sb.dataOps, readinessChecks: sa.readinessChecks + sb.readinessChecks,
+      controlMessages: sa.controlMessages + sb.controlMessages, appWakeMessages: sa.appWakeMessages + sb.appWakeMessages,
+      serverWakeMessages: sa.serverWakeMessages + sb.serverWakeMessages, bytesWritten: sa.bytesWritten + sb.bytesWritten,
+      bytesRead: sa.bytesRead + sb.bytesRead,
+    };
+    return { gbps: (got * 8) / ((t1 - t0) / 1000) / 1e9, stats };
+  } finally {
+    await b.close();
+    await a.close();
+  }
+}
+
+/** Linux to Linux over a veth pair between two namespaces (socat), or null when not root. */
+function linuxVeth(total: number): Run {
+  if (process.getuid?.() !== 0) return { gbps: null, stats: null, note: 'needs root' };
+  const tag = Math.random().toString(36).slice(2, 7);
+  const n1 = `nbs1${tag}`; const n2 = `nbs2${tag}`;
+  const sh = (args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+  try {
+    sh(['netns', 'add', n1]); sh(['netns', 'add', n2]);
+    sh(['link', 'add', `v1${tag}`, 'netns', n1, 'type', 'veth', 'peer', 'name', `v2${tag}`, 'netns', n2]);
+    sh(['-n', n1, 'addr', 'add', '10.99.0.1/24', 'dev', `v1${tag}`]); sh(['-n', n2, 'addr', 'add', '10.99.0.2/24', 'dev', `v2${tag}`]);
+    sh(['-n', n1, 'link', 'set', `v1${tag}`, 'up']); sh(['-n', n2, 'link', 'set', `v2${tag}`, 'up']);
+    sh(['-n', n1, 'link', 'set', 'lo', 'up']); sh(['-n', n2, 'link', 'set', 'lo', 'up']);
+    const server = spawn('ip', ['netns', 'exec', n1, 'socat', '-u', 'TCP-LISTEN:5001,reuseaddr', 'OPEN:/dev/null'], { stdio: 'ignore' });
+    execFileSync('sleep', ['0.3']);
+    const t0 = performance.now();
+    execFileSync('ip', ['netns', 'exec', n2, 'sh', '-c',
+      `head -c ${total} /dev/zero | socat -u STDIN TCP:10.99.0.1:5001`], { stdio: 'ignore', timeout: 60_000 });
+    const ms = performance.now() - t0;
+    server.kill();
+    return { gbps: (total * 8) / (ms / 1000) / 1e9, stats: null };
+  } catch (e) {
+    return { gbps: null, stats: null, note: (e as Error).message.split('\n')[0] };
+  } finally {
+    try { sh(['netns', 'del', n1]); } catch { /* gone */ }
+    try { sh(['netns', 'del', n2]); } catch { /* gone */ }
+  }
+}
+
+const fmt = (r: Run): string => r.gbps === null ? `n/a (${r.note ?? ''})` : `${r.gbps.toFixed(3)} Gbit/s`;
+
+log(`bench:stack — single TCP stream, ${TOTAL / 2 ** 20} MiB, 2 cores (every host's servers and the apps share them)`);
+const isolated1500 = await newtosRun('isolated', 1500, TOTAL);
+log(`newtos isolated,    MTU 1500 : ${fmt(isolated1500)} (2 cores)`);
+const isolated64k = await newtosRun('isolated', 65535, TOTAL);
+log(`newtos isolated,    MTU 64K  : ${fmt(isolated64k)} (2 cores)`);
+const mono1500 = await newtosRun('monolithic', 1500, TOTAL);
+log(`newtos monolithic,  MTU 1500 : ${fmt(mono1500)} (2 cores)`);
+const pm1500 = await newtosRun('postmessage', 1500, TOTAL);
+log(`newtos postMessage, MTU 1500 : ${fmt(pm1500)} (2 cores)`);
+const veth = linuxVeth(TOTAL * 4);
+log(`Linux ⇄ Linux veth, MTU 1500 : ${fmt(veth)} (2 cores)`);
+const ratio = (x: Run, y: Run): number | null => x.gbps !== null && y.gbps !== null && y.gbps > 0 ? x.gbps / y.gbps : null;
+const pct = isolated1500.stats === null ? null : withoutMessagePct(isolated1500.stats);
+log(`ratios: isolated/postMessage ${ratio(isolated1500, pm1500)?.toFixed(2) ?? 'n/a'}, isolated/monolithic ${ratio(isolated1500, mono1500)?.toFixed(2) ?? 'n/a'}, newtos isolated/Linux veth ${ratio(isolated1500, veth)?.toFixed(4) ?? 'n/a'}`);
+log(`socket operations without a message (isolated, MTU 1500 bulk transfer): ${pct === null ? 'n/a' : pct.toFixed(2) + ' %'}`);
+log('Linux ⇄ newtos over TAP: not measured by this script yet (null)');
+if (json) {
+  console.log(JSON.stringify({
+    cores: 2, bytes: TOTAL,
+    gbps_isolated_mtu1500: isolated1500.gbps, gbps_isolated_64k: isolated64k.gbps,
+    gbps_monolithic_mtu1500: mono1500.gbps, gbps_postmessage_mtu1500: pm1500.gbps,
+    gbps_linux_veth_mtu1500: veth.gbps, gbps_tap_linux_to_newtos: null, gbps_tap_newtos_to_linux: null,
+    ratio_isolated_to_postmessage: ratio(isolated1500, pm1500), ratio_isolated_to_monolithic: ratio(isolated1500, mono1500),
+    socket_ops_without_message_pct: pct,
+    notes: Object.fromEntries(Object.entries({ isolated1500, isolated64k, mono1500, pm1500, veth }).filter(([, r]) => r.note !== undefined).map(([k, r]) => [k, r.note])),
+  }));
+}
