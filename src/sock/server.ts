@@ -1,6 +1,7 @@
 /**
  * The SOCK server: the authority for the application's socket requests. It
- * takes control requests from the application (connect, listen, unlisten),
+ * takes control requests from the application (connect, listen, unlisten;
+ * UDP bind and close, forwarded to the UDP server when the host has one),
  * forwards them to the transport server of the replica that will own the
  * socket, and tells the application the outcome and every accepted
  * connection. Data never passes through here: it moves in the socket blocks

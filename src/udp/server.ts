@@ -147,8 +147,8 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   function onClose(slot: number): void {
     if (!bound.has(slot)) return;
-    // What the app queued before closing still goes out (as far as buffers allow now).
-    drain(slot, Infinity);
+    // What the app queued before closing still goes out, as far as buffers and the channel allow now.
+    if (!drain(slot, Infinity)) stats.add('dropAtClose');
     core.unbind(slot);
     bound.delete(slot);
     busy.delete(slot);

@@ -22,6 +22,8 @@ export const UDP_STAT_NAMES = [
   'dropTooBig',
   /** Sends that waited for a pool buffer or room in the channel to IP. */
   'sendStalls',
+  /** Sockets closed with records still in their send ring (no buffer or channel room then): discarded. */
+  'dropAtClose',
   // ICMP errors about datagrams we sent (from IP)
   'icmpErrorsIn', 'icmpPortUnreachableIn',
   // control
