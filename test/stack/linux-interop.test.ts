@@ -9,7 +9,7 @@
  *   newtos (10.77.X.2) ── TAP fd ══ DEV (10.77.X.1, in namespace NS) ── Linux
  *
  * Cases: ping (ARP + ICMP in the IP server), curl downloading 10 MB from an
- * unmodified http.Server on newtos, newtos's http client downloading 10 MB from
+ * unmodified http.Server on newtos and uploading 10 MB to it, newtos's http client downloading 10 MB from
  * Python's http.server, an nmap SYN scan seeing exactly newtos's listeners, and
  * a capture showing window scaling, SACK-permitted and timestamps negotiated
  * with Linux in both directions. Needs root (namespaces, TAP); skipped otherwise.
@@ -138,7 +138,15 @@ describe('newtos and the Linux kernel over a TAP device', { skip: skipReason ===
     await rig.addr(ns, dev, `${linuxIp}/24`);
     await rig.up(ns, dev);
 
-    httpServer = http.createServer((_req, res) => {
+    httpServer = http.createServer((req, res) => {
+      if (req.method === 'POST') {
+        // Uploads: answer with the sha256 and length of what arrived.
+        const hash = createHash('sha256');
+        let length = 0;
+        req.on('data', (c: Buffer) => { hash.update(c); length += c.length; });
+        req.on('end', () => res.end(`${hash.digest('hex')} ${length}`));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(SIZE) });
       res.end(served);
     });
@@ -179,6 +187,20 @@ describe('newtos and the Linux kernel over a TAP device', { skip: skipReason ===
     assert.equal(Number(bytes), SIZE);
     assert.equal(sha(readFileSync(out)), servedSha);
     figures.push(`newtos→Linux ${(Number(bytes) / Number(seconds) / 1e6).toFixed(1)} MB/s (${bytes} B in ${seconds} s, curl)`);
+  });
+
+  test('curl in the namespace uploads 10 MB to an http.Server on newtos', { timeout: 60_000 }, async () => {
+    const file = join(dir, 'upload.bin');
+    const upload = randomBytes(SIZE);
+    writeFileSync(file, upload);
+    const r = await rig.exec(ns, ['curl', '-sS', '--max-time', '45', '-H', 'Expect:', '--data-binary', `@${file}`,
+      '-w', ' %{http_code} %{size_upload} %{time_total}', `http://${newtosIp}:${HTTP_PORT}/upload`], { allowFailure: true, timeoutMs: 50_000 });
+    assert.equal(r.code, 0, `curl failed (${r.code}): ${r.stderr}`);
+    const [hash, length, code, bytes, seconds] = r.stdout.trim().split(' ');
+    assert.equal(code, '200');
+    assert.equal(Number(length), SIZE);
+    assert.equal(hash, sha(upload));
+    figures.push(`Linux→newtos ${(Number(bytes) / Number(seconds) / 1e6).toFixed(1)} MB/s (${bytes} B in ${seconds} s, curl upload)`);
   });
 
   test('newtos http client downloads 10 MB from Python http.server in the namespace', { timeout: 60_000 }, async () => {
