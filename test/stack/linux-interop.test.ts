@@ -147,8 +147,10 @@ describe('newtos and the Linux kernel over a TAP device', { skip: skipReason ===
         req.on('end', () => res.end(`${hash.digest('hex')} ${length}`));
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(SIZE) });
-      res.end(served);
+      // GET /?size=N serves the first N bytes of `served` (default all).
+      const size = Math.min(SIZE, Number(new URL(req.url ?? '/', 'http://x').searchParams.get('size') ?? SIZE));
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+      res.end(served.subarray(0, size));
     });
     listeners.push(stack.http.serve(httpServer, HTTP_PORT));
     for (const port of EXTRA_PORTS) {
@@ -187,6 +189,35 @@ describe('newtos and the Linux kernel over a TAP device', { skip: skipReason ===
     assert.equal(Number(bytes), SIZE);
     assert.equal(sha(readFileSync(out)), servedSha);
     figures.push(`newtos→Linux ${(Number(bytes) / Number(seconds) / 1e6).toFixed(1)} MB/s (${bytes} B in ${seconds} s, curl)`);
+  });
+
+  test('a slow Linux reader with a tiny receive buffer (small and zero windows) gets every byte', { timeout: 60_000 }, async () => {
+    // The kernel advertises windows below two segments, and closes the window
+    // while the reader pauses every 64 KiB: newtos must respect the small
+    // windows, probe the closed one (RFC 9293 §3.8.6.1) and resume.
+    const size = 1024 * 1024;
+    const script = [
+      'import socket, hashlib, sys, time',
+      's = socket.socket()',
+      's.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)',
+      's.settimeout(20)',
+      `s.connect(('${newtosIp}', ${HTTP_PORT}))`,
+      `s.sendall(b'GET /?size=${size} HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')`,
+      'buf = b""',
+      'while True:',
+      '    c = s.recv(2048)',
+      '    if not c: break',
+      '    buf += c',
+      '    time.sleep(0.05 if len(buf) // 65536 != (len(buf) - len(c)) // 65536 else 0.001)',
+      'head, _, body = buf.partition(b"\\r\\n\\r\\n")',
+      'print(head.split(b" ")[1].decode(), len(body), hashlib.sha256(body).hexdigest())',
+    ].join('\n');
+    const r = await rig.exec(ns, ['python3', '-c', script], { allowFailure: true, timeoutMs: 50_000 });
+    assert.equal(r.code, 0, `python reader failed: ${r.stderr}`);
+    const [code, length, hash] = r.stdout.trim().split(' ');
+    assert.equal(code, '200');
+    assert.equal(Number(length), size);
+    assert.equal(hash, sha(served.subarray(0, size)));
   });
 
   test('curl in the namespace uploads 10 MB to an http.Server on newtos', { timeout: 60_000 }, async () => {
