@@ -266,6 +266,15 @@ describe('newtos and the Linux kernel over a TAP device', { skip: skipReason ===
     }
   });
 
+  test('newtos connecting to a closed Linux port gets ECONNREFUSED (the kernel\'s RST)', { timeout: 30_000 }, async () => {
+    const err = await new Promise<NodeJS.ErrnoException>((resolve, reject) => {
+      const sock = stack!.net.connect({ port: 9, host: linuxIp });
+      sock.on('connect', () => reject(new Error('connected to a closed port')));
+      sock.on('error', resolve);
+    });
+    assert.equal(err.code, 'ECONNREFUSED');
+  });
+
   test('nmap SYN scan from Linux sees exactly the ports newtos listens on', { timeout: 60_000 }, async () => {
     const r = await rig.exec(ns, ['nmap', '-sS', '-p', '1-100,8080', '-Pn', '-n', '-T4', '-oG', '-', newtosIp],
       { allowFailure: true, timeoutMs: 50_000 });
