@@ -36,7 +36,12 @@ export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'>;
 const HELD_MAX_MS = 5_000;
 const CONFIG_KEY = 'config';
 
-interface Held { ptr: RichPointer; since: number }
+interface Held {
+  ptr: RichPointer;
+  since: number;
+  /** For a transport's datagram waiting in the core (ARP): who sent it, to report a failure. */
+  origin?: { src: number; dst: number; protocol: number };
+}
 
 interface Outgoing { channel: string; type: number; ptr: RichPointer | null; args: number[] }
 
@@ -106,6 +111,26 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   const transportChannel = (protocol: number): string | undefined => (protocol === 6 ? 'tcp' : protocol === 17 ? 'udp' : undefined);
 
+  /**
+   * A local datagram could not be sent (ARP failed, no route): tell its transport
+   * as the ICMP_ERROR it would get from a router (host or net unreachable,
+   * RFC 1122 §3.2.2.1), quoting the transport header's first 8 bytes (ports and
+   * TCP sequence number), so a connecting socket fails with EHOSTUNREACH.
+   */
+  const reportSendError = (code: string, origin: NonNullable<Held['origin']>, segment: Uint8Array): void => {
+    if (code !== 'EHOSTUNREACH' && code !== 'ENETUNREACH') return;
+    const ch = transportChannel(origin.protocol);
+    if (ch === undefined || ctx.outputs[ch] === undefined || segment.length < 8) return;
+    const quoted = segment.slice(0, 8);
+    const ports = ((quoted[0]! << 24) | (quoted[1]! << 16) | (quoted[2]! << 8) | quoted[3]!) >>> 0;
+    const loc = pointerFor(quoted);
+    if (loc === null) return;
+    post({
+      channel: ch, type: IP_MSG.ICMP_ERROR, ptr: loc.ptr,
+      args: [(3 << 8) | (code === 'EHOSTUNREACH' ? 1 : 0), 0, origin.src, origin.dst, ports, origin.protocol],
+    });
+  };
+
   const ifIndexOf = (name: string): number => Math.max(0, config.interfaces.findIndex((i) => i.name === name));
 
   /** Emit the core's outputs. Returns the keys of pool buffers that left in a message. */
@@ -159,7 +184,13 @@ export function createServer(ctx: ServerContext): ServerCore {
         }
         case 'send-error': {
           const h = held.get(o.token);
-          if (h !== undefined) { held.delete(o.token); ctx.buffers.giveBack(withScratch(h.ptr)); }
+          if (h !== undefined) {
+            held.delete(o.token);
+            const m = withScratch(h.ptr);
+            const bytes = h.origin !== undefined ? ctx.buffers.view(m) : null;
+            if (bytes !== null) reportSendError(o.code, h.origin!, bytes);
+            ctx.buffers.giveBack(m);
+          }
           break;
         }
       }
@@ -196,10 +227,15 @@ export function createServer(ctx: ServerContext): ServerCore {
       protocol, src: msg.arg(0), dst: msg.arg(1), payload, headroom: ctx.buffers.headroom(msg), token: k,
     }, now);
     const left = handle(outs);
-    const failed = outs.some((o) => o.type === 'send-error' && o.token === k);
+    const failure = outs.find((o) => o.type === 'send-error' && o.token === k);
+    const origin = { src: msg.arg(0), dst: msg.arg(1), protocol };
+    // Failed at once (no route): report it now; a held datagram's later failure is reported by handle().
+    if (failure !== undefined && failure.type === 'send-error') reportSendError(failure.code, origin, payload);
     // Not sent and not failed: the core keeps it (verdict pending, ARP queue) or copied it
     // (fragments); the sweep returns what it never emits.
-    settle(msg, left, !failed);
+    settle(msg, left, failure === undefined);
+    const h = failure === undefined ? held.get(k) : undefined;
+    if (h !== undefined) h.origin = origin;
   };
 
   /** A transport asks for an ICMP error about a datagram it was delivered (UDP: port unreachable). */

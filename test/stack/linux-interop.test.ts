@@ -275,6 +275,17 @@ describe('newtos and the Linux kernel over a TAP device', { skip: skipReason ===
     assert.equal(err.code, 'ECONNREFUSED');
   });
 
+  test('newtos connecting to an address nobody answers ARP for gets EHOSTUNREACH', { timeout: 60_000 }, async () => {
+    // 10.77.X.3 is in the test's /24 but on no interface: ARP fails (RFC 1122 §2.3.2.2).
+    const started = performance.now();
+    const err = await new Promise<NodeJS.ErrnoException>((resolve, reject) => {
+      const sock = stack!.net.connect({ port: 80, host: `10.77.${subnet}.3` });
+      sock.on('connect', () => reject(new Error('connected to an absent host')));
+      sock.on('error', resolve);
+    });
+    assert.equal(err.code, 'EHOSTUNREACH', `got ${String(err.code)} after ${Math.round(performance.now() - started)} ms`);
+  });
+
   test('nmap SYN scan from Linux sees exactly the ports newtos listens on', { timeout: 60_000 }, async () => {
     const r = await rig.exec(ns, ['nmap', '-sS', '-p', '1-100,8080', '-Pn', '-n', '-T4', '-oG', '-', newtosIp],
       { allowFailure: true, timeoutMs: 50_000 });
