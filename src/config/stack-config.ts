@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { NewtosError } from '../errors.js';
 import { parseLocatedJson, type SourcePosition } from './located-json.js';
+import { parseIpv4Address } from '../wire/ipv4-address.js';
 import {
   type ConfigIssue, IssueSink, type Validator, arrayOf, boolean, describe, integer, object, oneOf,
   optional, required, string, taggedUnion,
@@ -70,13 +71,9 @@ export interface StackConfig {
   };
 }
 
-const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
-
 /** Dotted quad to uint32, or undefined when the text is not exactly an IPv4 address. */
 export function parseIpv4(text: string): number | undefined {
-  if (!IPV4.test(text)) return undefined;
-  const p = text.split('.').map(Number);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+  return parseIpv4Address(text) ?? undefined;
 }
 
 const ipv4: Validator<number> = (v, path, sink) => {

@@ -7,6 +7,7 @@
  * (one KICK message) only when it asked for it (DESIGN.md "Fast sockets").
  */
 import { NewtosError } from '../errors.js';
+import { formatIpv4Address } from '../wire/ipv4-address.js';
 import { waitAsync } from '../substrate/doorbell.js';
 import type { MessageView } from '../substrate/message.js';
 import { NetServer, type ListenProvider } from '../api/net-server.js';
@@ -21,9 +22,7 @@ import type { AppInput, AppOutput } from './app-link.js';
 import { UdpClient } from './udp-client.js';
 import type http from 'node:http';
 
-export function formatIpv4(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
-}
+export const formatIpv4 = formatIpv4Address;
 
 function info(address: number, port: number): SocketAddressInfo {
   return { address: formatIpv4(address), port, family: 'IPv4' };

@@ -9,13 +9,17 @@
 export const IPV4_ANY = 0;
 export const IPV4_BROADCAST = 0xffffffff;
 
-/** Parse "a.b.c.d" strictly (four decimal octets, no leading '+', no empty parts). */
+/**
+ * Parse "a.b.c.d" strictly (four decimal octets, no leading '+', no empty parts,
+ * no leading zeros: "010" is octal 8 to inet_aton and decimal 10 to others, so
+ * it is refused rather than guessed, as Node's net.isIPv4 does).
+ */
 export function parseIpv4Address(text: string): number | null {
   const parts = text.split('.');
   if (parts.length !== 4) return null;
   let value = 0;
   for (const part of parts) {
-    if (!/^[0-9]{1,3}$/.test(part)) return null;
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return null;
     const octet = Number(part);
     if (octet > 255) return null;
     value = value * 256 + octet;
