@@ -113,7 +113,14 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         }
       }
       if (ready === 0) { counters.rxNoBuffer++; continue; }
-      const n = l.backend.receive(l.slots, ready);
+      // Take only what IP has room for: the rest waits in the device (the switch
+      // pipe pushes back on its sender) instead of being dropped here.
+      const room = toIp.freeSlots();
+      if (room === 0) {
+        toIp.reserve(); // fails, and asks IP to ring us when it frees a slot
+        continue;
+      }
+      const n = l.backend.receive(l.slots, Math.min(ready, room));
       for (let k = 0; k < n; k++) {
         const m = toIp.reserve();
         if (m === null) {
@@ -200,6 +207,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       return at;
     },
     hasWork(): boolean {
+      // With IP's ring full there is nothing to do: IP rings us when it frees a slot.
+      if (toIp.freeSlots() === 0) return false;
       const wall = wallClockMs();
       for (const l of links) {
         if (l.vswitch !== null) { if (l.vswitch.nextDueMs() <= wall) return true; }

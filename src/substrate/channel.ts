@@ -35,6 +35,12 @@ export interface OutChannel {
   commit(): void;
   /** reserve + header + args + commit in one call; false when full. */
   send(type: number, seq: number, a0?: number, a1?: number, a2?: number, a3?: number): boolean;
+  /**
+   * Slots that reserve() can fill right now without failing (Infinity for a
+   * MessagePort). A producer that can hold work back (a NIC leaving frames in
+   * its device) takes only this many, so nothing it took has to be dropped.
+   */
+  freeSlots(): number;
   /** Messages committed and not yet published. */
   readonly pending: number;
 }
@@ -95,6 +101,8 @@ export class RingOut implements OutEndpoint {
   }
 
   spaceAvailable(): boolean { return this.waiting && this.writer.free() > 0; }
+
+  freeSlots(): number { return this.writer.free(); }
 
   commit(): void { this.writer.commit(); }
 
@@ -179,6 +187,8 @@ export class PortOut implements OutEndpoint {
   }
 
   spaceAvailable(): boolean { return false; /* a port never fills */ }
+
+  freeSlots(): number { return Infinity; }
 }
 
 export class PortIn implements InEndpoint {
