@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { NewtosError } from '../errors.js';
+import { parseRuleSet } from '../pf/rule-parser.js';
 import { checkStackConfig, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
 import { Supervisor, type ExternalEnds, type SystemSnapshot } from '../substrate/supervisor.js';
 import { createSocketTable, SocketTable } from '../sockets/socket-table.js';
@@ -66,6 +67,14 @@ export class Stack {
 
   static async start(input: unknown, options: StackOptions = {}): Promise<Stack> {
     const config = checkStackConfig(input);
+    if (config.filter !== undefined) {
+      // Refuse a bad rule set here, with every line's reason, rather than let PF fail to start.
+      const rules = parseRuleSet(config.filter);
+      if (!rules.ok) {
+        throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\n${rules.errors
+          .map((e) => `config: filter: line ${e.line}, column ${e.column}: ${e.reason}`).join('\n')}`);
+      }
+    }
     const placement = config.placement ?? 'isolated';
     const ifaces: InterfaceConfig[] = config.interfaces.map((ifc) => ({
       ...ifc,

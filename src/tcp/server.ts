@@ -20,7 +20,7 @@
  * app (KICK, SET_OPTION). Outputs: ip (SEG_SEND), sock (replies, ACCEPTED,
  * RELEASED). Pool: `tcp`.
  */
-import { webcrypto } from 'node:crypto';
+import { randomInt, webcrypto } from 'node:crypto';
 import { cryptoRng } from '../core/rng.js';
 import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
@@ -286,7 +286,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     else {
       // Port 0: an ephemeral port nobody listens on.
       for (let k = 0; k < 64 && id < 0; k++) {
-        const p = 32768 + Math.floor(Math.random() * 28232);
+        const p = randomInt(32768, 61000);
         if (tryListen(p)) error = 0;
       }
     }

@@ -51,3 +51,15 @@ for (const placement of ['monolithic', 'isolated'] as const) {
     }
   });
 }
+
+test('a bad packet-filter rule set is refused by createStack with line and reason', async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  await assert.rejects(createStack({
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }],
+    filter: 'allow in proto tcp\nallow sideways proto tcp\n',
+  }, { switches: { sw0: sw } }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
+    assert.match(e.message, /filter: line 2, column \d+: /);
+    return true;
+  });
+});
