@@ -35,6 +35,7 @@ const HTTP_PORT = 8080;
 /** Ports newtos listens on besides HTTP_PORT (plain net servers), for the scan. */
 const EXTRA_PORTS = [22, 80] as const;
 const LINUX_HTTP_PORT = 8000;
+const LINUX_UDP_PORT = 7000;
 const verbose = process.env['NEWTOS_INTEROP_VERBOSE'] === '1' || Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0) > 0;
 
 function sha(data: Uint8Array): string {
@@ -284,6 +285,45 @@ describe('newtos and the Linux kernel over a TAP device', { skip: skipReason ===
       sock.on('error', resolve);
     });
     assert.equal(err.code, 'EHOSTUNREACH', `got ${String(err.code)} after ${Math.round(performance.now() - started)} ms`);
+  });
+
+  test('UDP: newtos datagrams (up to 3000 bytes: fragmented both ways) echoed by a Linux UDP socket', { timeout: 60_000 }, async () => {
+    const echo = await startIn(ns, ['python3', '-u', '-c', [
+      'import socket',
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      `s.bind(('${linuxIp}', ${LINUX_UDP_PORT}))`,
+      'print("ready")',
+      'while True:',
+      '    d, a = s.recvfrom(65535)',
+      '    s.sendto(d, a)',
+    ].join('\n')], /ready/);
+    children.push(echo.child);
+    const sock = stack!.dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => sock.bind(0, () => resolve()));
+      for (const size of [1, 512, 1472, 3000]) {
+        const data = randomBytes(size);
+        // UDP may lose a datagram (ARP on the first one): resend up to 3 times, compare what comes back.
+        let got: Buffer | undefined;
+        for (let attempt = 0; attempt < 3 && got === undefined; attempt++) {
+          got = await new Promise<Buffer | undefined>((resolve) => {
+            const timer = setTimeout(() => { sock.off('message', onMessage); resolve(undefined); }, 3000);
+            const onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
+              if (rinfo.address !== linuxIp || rinfo.port !== LINUX_UDP_PORT) return;
+              clearTimeout(timer); sock.off('message', onMessage); resolve(msg);
+            };
+            sock.on('message', onMessage);
+            sock.send(data, LINUX_UDP_PORT, linuxIp);
+          });
+        }
+        assert.ok(got !== undefined, `no echo of a ${size}-byte datagram`);
+        assert.equal(sha(got), sha(data), `${size}-byte datagram echoed intact`);
+      }
+    } finally {
+      sock.close();
+      echo.child.kill('SIGTERM');
+      await exited(echo.child, 5000);
+    }
   });
 
   test('nmap SYN scan from Linux sees exactly the ports newtos listens on', { timeout: 60_000 }, async () => {
