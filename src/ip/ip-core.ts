@@ -498,6 +498,8 @@ export class IpCore {
 
   private loopback(d: TransportSend, localIf: number): void {
     const src = d.src !== 0 ? d.src : d.dst;
+    // As on the wire path: a transport that left the source to us summed the pseudo-header with 0.0.0.0.
+    if (d.src === 0) completeTransportChecksum(d.protocol, d.payload, src);
     const repr: Ipv4Repr = {
       tos: d.tos ?? 0, ident: this.nextIdent, dontFragment: false, moreFragments: false, fragmentOffset: 0,
       ttl: d.ttl ?? this.cfg.defaultTtl, protocol: d.protocol, src, dst: d.dst, options: EMPTY, payloadLen: d.payload.length,

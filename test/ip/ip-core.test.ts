@@ -221,6 +221,17 @@ test('loopback: sending to our own address delivers locally', () => {
   assert.equal(d[0]!.src, IP_B);
 });
 
+test('loopback with the source left to IP: the UDP checksum is completed (the receiver verifies it)', () => {
+  const ip = coreAsB();
+  const seg = new Uint8Array(11);
+  seg.set([7, 8, 9], 8);
+  emitUdp({ srcPort: 5, dstPort: 6, payloadLen: 3 }, seg, 0, 0, IP_B);
+  const d = ofType(ip.send({ protocol: 17, src: 0, dst: IP_B, payload: seg, headroom: 0 }, 0), 'deliver');
+  assert.equal(d.length, 1);
+  const u = parseUdp(d[0]!.payload, 0, d[0]!.payload.length, d[0]!.src, d[0]!.dst, true);
+  assert.ok(u.ok, `checksum verifies: ${u.ok ? '' : u.reason}`);
+});
+
 test('unknown protocol: protocol unreachable sent, drop counted', () => {
   const ip = coreAsB({ transports: [17] });
   ip.onFrame(0, arpFrame(1, MAC_A, IP_A, 0, IP_B, MAC_BROADCAST), 0);

@@ -160,6 +160,20 @@ for (const placement of ['isolated', 'monolithic'] as const) {
         s.close();
       });
 
+      await t.test('datagrams to our own address and to 127.0.0.1 (the default) loop back inside the host', async () => {
+        const s1 = a.dgram.createSocket('udp4');
+        await bound(s1, 4007);
+        const got: [string, string][] = [];
+        s1.on('message', (m: Buffer, r: DgramRemoteInfo) => got.push([m.toString(), r.address]));
+        const s2 = a.dgram.createSocket('udp4');
+        s2.send('to self', 4007, '10.0.0.1');
+        s2.send('to localhost', 4007);
+        assert.ok(await until(() => got.length === 2, 5_000), `got ${JSON.stringify(got)}`);
+        assert.deepEqual(got.sort(), [['to localhost', '127.0.0.1'], ['to self', '10.0.0.1']]);
+        s1.close();
+        s2.close();
+      });
+
       await t.test('connected sockets: only the peer is heard; port unreachable from the peer is ECONNREFUSED', async () => {
         const echo = a.dgram.createSocket('udp4');
         await bound(echo, 4006);
