@@ -93,6 +93,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   const freeSlots: number[] = [];
   for (let s = table.slots - 1; s >= 0; s--) freeSlots.push(s);
   const live = new Set<number>();
+  /** Slots with new data or space since the last publish (published once per batch). */
+  const dirty = new Set<number>();
   const pendingTx: PendingTx[] = [];
   /** Messages to SOCK that did not fit; sent first on the next poll. */
   const pendingSock: { type: number; args: number[] }[] = [];
@@ -214,7 +216,10 @@ export function createServer(ctx: ServerContext): ServerCore {
         block.serverSetFlags(ServerFlag.Closed);
         break;
       default:
-        break; // Readable, Writable: the rings already say it
+        // Readable, Writable: the rings already say it. One publish per slot at the
+        // end of the batch (poll) instead of one per segment: fewer app wake-ups.
+        dirty.add(slot);
+        return;
     }
     block.serverPublish();
   }
@@ -442,6 +447,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (engine.pollAt() <= now) engine.onTimer(now);
       else if (pendingTx.length === 0) engine.retryOutput(now);
       rearm();
+      for (const slot of dirty) if (slots[slot] !== undefined) table.block(slot).serverPublish();
+      dirty.clear();
     },
     pollAt(): number {
       return pendingTx.length > 0 || pendingSock.length > 0 ? now + 1 : engine.pollAt();
