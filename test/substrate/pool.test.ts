@@ -115,6 +115,10 @@ test('reclaim after a borrower worker is killed: the supervisor gives its buffer
     assert.equal(Atomics.load(r, 0), 256, 'hoarder holds the whole pool');
     const snap = sup.snapshot().pools[0]!;
     assert.equal(snap.held, 256);
+    // The source's counters reach shared memory on its next loop pass: give it time
+    // (on a loaded machine it may not have run since the pool ran dry).
+    const t1 = Date.now();
+    while (sup.snapshot().servers[0]!.poolExhausted === 0 && Date.now() - t1 < 10_000) await new Promise((res) => setTimeout(res, 5));
     assert.ok(sup.snapshot().servers[0]!.poolExhausted > 0, 'source saw exhaustion as back-pressure');
     sup.inject('hoarder', 'crash');
     await sup.whenRunning('hoarder', 2, 60_000);
