@@ -46,15 +46,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   const counters: SockCounters = { connects: 0, listens: 0, accepts: 0, connectFailures: 0, releases: 0, udpBinds: 0, udpCloses: 0, unknownMessages: 0 };
   const persist = (): void => ctx.store.set('listeners', [...tcpToApp]);
 
-  const send = (out: OutChannel, type: number, a: readonly number[]): boolean => {
-    const m = out.reserve();
-    if (m === null) return false;
-    m.setType(type);
-    m.setSeq(0);
-    for (let i = 0; i < 6; i++) m.setArg(i, a[i] ?? 0);
-    out.commit();
-    return true;
-  };
+  const send = (out: OutChannel, type: number, a: readonly number[]): boolean =>
+    out.send(type, 0, a[0], a[1], a[2], a[3], a[4], a[5]);
 
   const fromApplication = (msg: MessageView): boolean => {
     switch (msg.type) {

@@ -15,7 +15,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { RingReader, RingWriter } from './ring.js';
-import { MessageView, MSG_WORDS } from './message.js';
+import { MessageView, MSG_WORDS, NO_POOL } from './message.js';
 import { DoorbellRinger } from './doorbell.js';
 import { invalidArg } from '../errors.js';
 
@@ -34,7 +34,8 @@ export interface OutChannel {
   /** Makes the reserved message part of the next publish. */
   commit(): void;
   /** reserve + header + args + commit in one call; false when full. */
-  send(type: number, seq: number, a0?: number, a1?: number, a2?: number, a3?: number): boolean;
+  /** A message without a buffer (the pointer is cleared: no stale pointer from a reused slot). */
+  send(type: number, seq: number, a0?: number, a1?: number, a2?: number, a3?: number, a4?: number, a5?: number): boolean;
   /**
    * Slots that reserve() can fill right now without failing (Infinity for a
    * MessagePort). A producer that can hold work back (a NIC leaving frames in
@@ -106,10 +107,11 @@ export class RingOut implements OutEndpoint {
 
   commit(): void { this.writer.commit(); }
 
-  send(type: number, seq: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0): boolean {
+  send(type: number, seq: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): boolean {
     const v = this.reserve();
     if (v === null) return false;
-    v.set(type, this.gen, seq).setArg(0, a0).setArg(1, a1).setArg(2, a2).setArg(3, a3).setArg(4, 0).setArg(5, 0);
+    v.set(type, this.gen, seq).setPointer(NO_POOL, 0, 0, 0)
+      .setArg(0, a0).setArg(1, a1).setArg(2, a2).setArg(3, a3).setArg(4, a4).setArg(5, a5);
     this.writer.commit();
     return true;
   }
@@ -170,8 +172,9 @@ export class PortOut implements OutEndpoint {
   reserve(): MessageView | null { return this.view.setGen(this.gen); }
   commit(): void { this.queue.push(this.staging.slice()); }
 
-  send(type: number, seq: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0): boolean {
-    this.view.set(type, this.gen, seq).setArg(0, a0).setArg(1, a1).setArg(2, a2).setArg(3, a3).setArg(4, 0).setArg(5, 0);
+  send(type: number, seq: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): boolean {
+    this.view.set(type, this.gen, seq).setPointer(NO_POOL, 0, 0, 0)
+      .setArg(0, a0).setArg(1, a1).setArg(2, a2).setArg(3, a3).setArg(4, a4).setArg(5, a5);
     this.commit();
     return true;
   }

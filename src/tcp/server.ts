@@ -103,17 +103,9 @@ export function createServer(ctx: ServerContext): ServerCore {
   let nextDebug = 0;
   let now = ctx.now();
 
+  const trySock = (type: number, a: number[]): boolean => toSock.send(type, 0, a[0], a[1], a[2], a[3], a[4], a[5]);
   const sendSock = (type: number, args: number[]): void => {
-    if (pendingSock.length === 0) {
-      const m = toSock.reserve();
-      if (m !== null) {
-        m.setType(type); m.setSeq(0);
-        for (let k = 0; k < 6; k++) m.setArg(k, args[k] ?? 0);
-        toSock.commit();
-        return;
-      }
-    }
-    pendingSock.push({ type, args });
+    if (pendingSock.length > 0 || !trySock(type, args)) pendingSock.push({ type, args });
   };
 
   const maybeFree = (slot: number): void => {
@@ -435,14 +427,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           });
         }
       }
-      while (pendingSock.length > 0) {
-        const m = toSock.reserve();
-        if (m === null) break;
-        const p = pendingSock.shift()!;
-        m.setType(p.type); m.setSeq(0);
-        for (let k = 0; k < 6; k++) m.setArg(k, p.args[k] ?? 0);
-        toSock.commit();
-      }
+      while (pendingSock.length > 0 && trySock(pendingSock[0]!.type, pendingSock[0]!.args)) pendingSock.shift();
       while (pendingTx.length > 0 && sendSegment(pendingTx[0]!)) pendingTx.shift();
       if (engine.pollAt() <= now) engine.onTimer(now);
       else if (pendingTx.length === 0) engine.retryOutput(now);
