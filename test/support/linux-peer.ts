@@ -1,0 +1,175 @@
+/**
+ * Helpers for tests whose peer is the Linux kernel behind a newtos TAP device:
+ * why such a test cannot run here, a newtos host attached to a namespace the
+ * test made, long-running commands inside a namespace, and bulk TCP transfers
+ * whose integrity is checked with sha256 on both ends.
+ *
+ * The TAP device is created by the newtos driver worker in the root namespace,
+ * then moved into the test's namespace (the open fd stays attached):
+ *
+ *   newtos (NEWTOS_IP) ── TAP fd ══ DEV (LINUX_IP, in NS) ── Linux
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomInt } from 'node:crypto';
+import { rigUnavailableReason, type Rig } from './netns.js';
+import { createStack, type Stack } from '../../src/stack/host.js';
+import { loadTapAddon } from '../../src/nic/tap.js';
+
+export function sha(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function hasTool(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Why a TAP test needing `tools` cannot run here, or ''. */
+export function tapTestUnavailable(tools: readonly string[]): string {
+  const rig = rigUnavailableReason();
+  if (rig !== '') return rig;
+  try {
+    loadTapAddon();
+  } catch (e) {
+    return `needs the TAP addon: ${(e as Error).message}`;
+  }
+  const missing = tools.filter((n) => !hasTool(n));
+  if (missing.length > 0) return `needs root and the tools ${missing.join(', ')}`;
+  return '';
+}
+
+/** Starts a long-running command inside a namespace; resolves once `ready` matches its output. */
+export function startIn(ns: string, argv: readonly string[], ready: RegExp, timeoutMs = 10_000): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} not ready after ${timeoutMs} ms: ${out}`)), timeoutMs);
+    const onData = (b: Buffer): void => {
+      out += b.toString('utf8');
+      if (ready.test(out)) { clearTimeout(timer); resolve({ child, output: () => out }); }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${argv.join(' ')} exited with ${String(code)}: ${out}`)); });
+  });
+}
+
+/** Resolves true once the child has exited, false after timeoutMs. */
+export function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => { clearTimeout(timer); resolve(true); });
+  });
+}
+
+/** Kills a child we started (by its own handle) and waits for it. */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGKILL');
+  await exited(child, 5000);
+}
+
+export interface TapHost {
+  readonly stack: Stack;
+  /** The namespace holding the kernel's end of the TAP. */
+  readonly ns: string;
+  /** The TAP device's name (inside `ns`). */
+  readonly dev: string;
+  /** Third octet of 10.77.X.0/24, the TAP link's subnet. */
+  readonly subnet: number;
+  readonly newtosIp: string;
+  readonly linuxIp: string;
+}
+
+export interface TapHostOptions {
+  /** Third octet of the TAP link's 10.77.X.0/24 (random if absent). */
+  readonly subnet?: number;
+  /** Extra createStack configuration (routes, tcp, ...). */
+  readonly config?: Record<string, unknown>;
+  /** Give the kernel's end of the TAP the address LINUX_IP (default true; false: the device is only up). */
+  readonly kernelAddress?: boolean;
+  /** Called with every supervisor 'log' event (NEWTOS_DEBUG_TCP_MS). */
+  readonly onLog?: (server: string, detail: unknown) => void;
+}
+
+/**
+ * A newtos host on a TAP device whose kernel end sits in a fresh namespace of
+ * `rig` with address 10.77.X.1/24 (newtos is 10.77.X.2). The caller closes the
+ * stack; the rig's cleanup removes the namespace (and the device with it).
+ */
+export async function tapHost(rig: Rig, name: string, options: TapHostOptions = {}): Promise<TapHost> {
+  const subnet = options.subnet ?? randomInt(1, 255);
+  const newtosIp = `10.77.${subnet}.2`;
+  const linuxIp = `10.77.${subnet}.1`;
+  const dev = rig.linkName('nt');
+  const ns = await rig.netns();
+  const stack = await createStack({
+    name,
+    interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, addresses: [`${newtosIp}/24`] }],
+    ...options.config,
+  });
+  rig.adoptRootLink(dev);
+  if (options.onLog !== undefined) {
+    const onLog = options.onLog;
+    stack.supervisor.on('event', (e: { type: string; server?: string; detail?: unknown }) => {
+      if (e.type === 'log') onLog(e.server ?? '?', e.detail);
+    });
+  }
+  await rig.moveLink(dev, ns);
+  if (options.kernelAddress !== false) await rig.addr(ns, dev, `${linuxIp}/24`);
+  await rig.up(ns, dev);
+  return { stack, ns, dev, subnet, newtosIp, linuxIp };
+}
+
+/** Restarts per server, from the supervisor's shared-memory statistics. */
+export function restartsOf(stack: Stack): Record<string, number> {
+  return Object.fromEntries(stack.snapshot().servers.map((s) => [s.name, s.restarts]));
+}
+
+/**
+ * Python for the Linux end of a bulk transfer, run with `python3 -u -c`.
+ * `sink`: listen on HOST:PORT, accept one connection, read to EOF, print
+ * "<sha256> <length>". `source`: connect to HOST:PORT, send SIZE pseudo-random
+ * bytes (seeded), shut down the write side, print "<sha256> <length>" of what
+ * was sent, then read the peer's reply to EOF and print it.
+ */
+export function pythonSink(host: string, port: number): string {
+  return [
+    'import socket, hashlib',
+    's = socket.socket()',
+    's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+    `s.bind(('${host}', ${port}))`,
+    's.listen(1)',
+    'print("ready", flush=True)',
+    'c, _ = s.accept()',
+    'c.settimeout(60)',
+    'h = hashlib.sha256(); n = 0',
+    'while True:',
+    '    b = c.recv(262144)',
+    '    if not b: break',
+    '    h.update(b); n += len(b)',
+    'print(h.hexdigest(), n, flush=True)',
+    'c.close()',
+  ].join('\n');
+}
+
+export function pythonSource(host: string, port: number, size: number, seed: number): string {
+  return [
+    'import socket, hashlib, random',
+    `r = random.Random(${seed})`,
+    `data = r.randbytes(${size})`,
+    's = socket.socket()',
+    's.settimeout(60)',
+    `s.connect(('${host}', ${port}))`,
+    's.sendall(data)',
+    's.shutdown(socket.SHUT_WR)',
+    'print(hashlib.sha256(data).hexdigest(), len(data), flush=True)',
+    'reply = b""',
+    'while True:',
+    '    b = s.recv(4096)',
+    '    if not b: break',
+    '    reply += b',
+    'print(reply.decode().strip(), flush=True)',
+  ].join('\n');
+}
