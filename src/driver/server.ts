@@ -12,8 +12,10 @@
  * Waking: a virtual-switch port rings a doorbell when a frame arrives for it.
  * The host builder makes that doorbell this server's thread doorbell, and
  * `hasWork` tells the loop not to park while frames are due, so no wake-up is
- * lost. A TAP device has no doorbell: while idle the driver looks at it every
- * TAP_POLL_MS (see the closing notes: a poll(2) waker thread would remove it).
+ * lost. Socket links (UDP, VXLAN, stream) run behind an I/O bridge thread
+ * (src/nic/io-bridge.ts) that rings this thread's doorbell the same way. Any
+ * link says when it has frames through `nextDueMs`; a link without it (a TAP
+ * device without its waker) is looked at every TAP_POLL_MS while idle.
  */
 import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
@@ -57,6 +59,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   for (const [ifIndex, ifc] of opts.interfaces.entries()) {
     let vswitch: VswitchPort | null = null;
     const backend = await openNicBackend(ifc, {
+      doorbell: ctx.doorbell, // socket links: their I/O bridge thread rings us
       vswitchPort: () => {
         const at = opts.vswitchPorts[ifc.name];
         if (at === undefined) throw new Error(`driver: no switch port for ${ifc.name}`);
@@ -176,7 +179,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
 
   const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
   let nextDebug = 0;
-  const hasTap = links.some((l) => l.vswitch === null);
+  const hasPolledLink = links.some((l) => l.backend.nextDueMs === undefined);
   let txBlocked = false;
   let now = ctx.now();
 
@@ -191,17 +194,17 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       now = t;
       if (debugEveryMs > 0 && now >= nextDebug) {
         nextDebug = now + debugEveryMs;
-        ctx.log('driver-debug', { ...counters, due: links.map((l) => (l.vswitch?.nextDueMs() ?? NaN) - wallClockMs()), posted: links.map((l) => Array.from(l.posted).filter((x) => x >= 0).length), poolAvail: pool.available, links: links.map((l) => l.backend.counters.snapshot()) });
+        ctx.log('driver-debug', { ...counters, due: links.map((l) => (l.backend.nextDueMs?.() ?? NaN) - wallClockMs()), posted: links.map((l) => Array.from(l.posted).filter((x) => x >= 0).length), poolAvail: pool.available, links: links.map((l) => l.backend.counters.snapshot()) });
       }
       receive();
     },
     pollAt(): number {
-      let at = hasTap ? now + TAP_POLL_MS : Infinity;
+      let at = hasPolledLink ? now + TAP_POLL_MS : Infinity;
       if (txBlocked) at = Math.min(at, now + TX_RETRY_MS);
       const wall = wallClockMs();
       for (const l of links) {
-        if (l.vswitch === null) continue;
-        const due = l.vswitch.nextDueMs();
+        if (l.backend.nextDueMs === undefined) continue;
+        const due = l.backend.nextDueMs();
         if (due !== Infinity) at = Math.min(at, now + Math.max(0, due - wall));
       }
       return at;
@@ -211,7 +214,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       if (toIp.freeSlots() === 0) return false;
       const wall = wallClockMs();
       for (const l of links) {
-        if (l.vswitch !== null) { if (l.vswitch.nextDueMs() <= wall) return true; }
+        if (l.backend.nextDueMs !== undefined) { if (l.backend.nextDueMs() <= wall) return true; }
         else if (l.backend.waitReadable?.(0) === true) return true;
       }
       return false;

@@ -148,6 +148,15 @@ export interface NicBackend {
   waitReadable?(timeoutMs: number): boolean;
 
   /**
+   * Links that wake their owner themselves (a doorbell rung when frames
+   * arrive: virtual-switch ports, I/O-bridged sockets, TAP with its waker):
+   * the wall-clock ms at which `receive` next has a frame — at or before now
+   * when one is waiting, Infinity when none is (the link will ring). A link
+   * without it can only be polled (`waitReadable(0)`).
+   */
+  nextDueMs?(): number;
+
+  /**
    * Event-driven links (sockets served by the event loop) call `listener` when
    * frames arrive after `receive` had returned 0. null removes it.
    */

@@ -11,6 +11,7 @@
 import { NewtosError } from '../errors.js';
 import type { InterfaceConfig } from '../config/stack-config.js';
 import { parseMac, type NicBackend } from './backend.js';
+import { BridgeLink } from './io-bridge.js';
 import { StreamLink } from './stream-link.js';
 import { TapBackend } from './tap.js';
 import { UdpLink, VxlanLink } from './udp-link.js';
@@ -18,6 +19,12 @@ import { UdpLink, VxlanLink } from './udp-link.js';
 export interface OpenNicDeps {
   /** Returns a port on the named in-process virtual switch. */
   readonly vswitchPort?: (switchName: string, ifc: InterfaceConfig) => NicBackend;
+  /**
+   * The caller's thread doorbell, when the caller's event loop does not run
+   * (the driver server): socket-based links (UDP, VXLAN, stream) are then
+   * opened behind an I/O bridge thread that rings it (io-bridge.ts).
+   */
+  readonly doorbell?: SharedArrayBuffer;
 }
 
 export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {}): Promise<NicBackend> {
@@ -31,6 +38,7 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
     case 'tap':
       return TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader === true, ...common });
     case 'udp': {
+      if (deps.doorbell !== undefined) return BridgeLink.open(ifc, deps.doorbell);
       const local = { address: link.local.host, port: link.local.port };
       const remote = { address: link.remote.host, port: link.remote.port };
       if (link.mode === 'dgram') return UdpLink.open({ local, remote, ...common });

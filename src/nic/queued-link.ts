@@ -28,6 +28,7 @@ export abstract class QueuedLink implements NicBackend {
   private head = 0;
   private size = 0;
   private listener: (() => void) | null = null;
+  private sink: ((frame: Uint8Array) => boolean) | null = null;
 
   constructor(readonly mac: Uint8Array, readonly mtu: number, queueFrames = DEFAULT_RX_QUEUE_FRAMES) {
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
@@ -54,6 +55,12 @@ export abstract class QueuedLink implements NicBackend {
     if (this.closed) return;
     if (frame.length < ETH_HEADER_LEN) { this.counters.drop('rx-runt'); return; }
     if (frame.length > this.maxFrameLen) { this.counters.drop('rx-oversize'); return; }
+    if (this.sink !== null) {
+      if (!this.sink(frame)) { this.counters.drop('rx-queue-full'); return; }
+      this.counters.rxFrames++;
+      this.counters.rxBytes += frame.length;
+      return;
+    }
     if (this.size === this.queue.length) { this.counters.drop('rx-queue-full'); return; }
     this.queue[(this.head + this.size) % this.queue.length] = frame;
     this.size++;
@@ -113,6 +120,16 @@ export abstract class QueuedLink implements NicBackend {
 
   setReadableListener(listener: (() => void) | null): void {
     this.listener = listener;
+  }
+
+  /**
+   * Hands every received frame to `sink` as it arrives instead of queueing it
+   * for `receive` (the I/O bridge puts it straight into its shared pipe).
+   * `sink` returns false when it has no room: the frame is dropped as
+   * 'rx-queue-full'. The frame is a view valid only during the call.
+   */
+  setFrameSink(sink: ((frame: Uint8Array) => boolean) | null): void {
+    this.sink = sink;
   }
 
   setFrameHook(hook: FrameHook | null): void {
