@@ -18,8 +18,15 @@
  * The packet filter: with `filter: true` every packet in and out waits for a
  * VERDICT from the PF server; IP holds the packet, PF only reads it. After a PF
  * restart every pending request is asked again (onPeerRestart).
+ *
+ * Echo requests for the application (`stack.ping`): ECHO_REQUEST on the app's
+ * channel; EchoClient builds the request and matches replies, ICMP errors
+ * quoting it and local send failures, answered with ECHO_RESULT. An echo
+ * request to one of our own addresses comes back from the core's loopback as a
+ * delivered ICMP message; this server answers it as the core answers requests
+ * from the wire.
  */
-import { webcrypto } from 'node:crypto';
+import { randomInt, webcrypto } from 'node:crypto';
 import { cryptoRng } from '../core/rng.js';
 import type { InChannel } from '../substrate/channel.js';
 import { MessageView, type RichPointer } from '../substrate/message.js';
@@ -28,8 +35,11 @@ import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import { DRIVER_MSG, Direction, IP_MSG, PF_MSG, TCP_MSG, UDP_MSG, Verdict as VerdictCode } from '../stack/protocol.js';
 import type { Verdict } from '../pf/verdict.js';
-import { IpCore } from './ip-core.js';
+import { emitIcmp, icmpLen, parseIcmp } from '../wire/icmp.js';
+import { IpProtocol } from '../wire/ipv4.js';
+import { IpCore, SEND_HEADROOM } from './ip-core.js';
 import type { IpConfig, IpOutput } from './ip-types.js';
+import { ECHO_SEND_ERRORS, EchoClient, EchoStatus, type EchoResult } from './echo-client.js';
 
 export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'>;
 
@@ -55,6 +65,9 @@ export function createServer(ctx: ServerContext): ServerCore {
   if (pool === undefined) throw new Error('ip server needs pool "ip"');
   const fromDriver = ctx.inputs['driver'];
   const fromPf = ctx.inputs['pf'];
+  const fromApp = ctx.inputs['app'];
+  /** Echo requests of the application; a fresh ICMP identifier per incarnation. */
+  const echo = new EchoClient(randomInt(0x10000));
   const filterOn = config.filter === true && ctx.outputs['pf'] !== undefined;
 
   /** Buffers the core still references, by pool id << 24 | buffer index. */
@@ -64,7 +77,11 @@ export function createServer(ctx: ServerContext): ServerCore {
   const scratch = new MessageView(new Int32Array(MSG_WORDS));
   const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
   let nextDebug = 0;
-  const counters = { privateCopies: 0, heldSwept: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0, badIcmpRequests: 0 };
+  const counters = {
+    privateCopies: 0, heldSwept: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0, badIcmpRequests: 0,
+    /** ECHO_RESULTs dropped because the application's ring was full (it times the request out). */
+    echoResultsDropped: 0, loopbackEchoReplies: 0,
+  };
 
   const key = (p: RichPointer): number => {
     const pg = ctx.buffers.geometry(p.pool);
@@ -146,6 +163,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           break;
         }
         case 'deliver': {
+          if (o.protocol === IpProtocol.ICMP) { icmpDelivered(o); break; }
           const ch = transportChannel(o.protocol);
           if (ch === undefined) break;
           // The IPv4 header travels just before the pointer (a5), so UDP can quote the
@@ -160,6 +178,11 @@ export function createServer(ctx: ServerContext): ServerCore {
           break;
         }
         case 'icmp-error': {
+          if (o.protocol === IpProtocol.ICMP) {
+            const r = echo.onIcmpError(o.reporter, o.origDst, o.icmpType, o.icmpCode, o.quoted);
+            if (r !== null) echoResult(r);
+            break;
+          }
           const ch = transportChannel(o.protocol);
           if (ch === undefined) break;
           const q = o.quoted;
@@ -183,6 +206,11 @@ export function createServer(ctx: ServerContext): ServerCore {
           break;
         }
         case 'send-error': {
+          if (EchoClient.isEchoToken(o.token)) {
+            const r = echo.onSendError(o.token, o.code);
+            if (r !== null) echoResult(r);
+            break;
+          }
           const h = held.get(o.token);
           if (h !== undefined) {
             held.delete(o.token);
@@ -196,6 +224,47 @@ export function createServer(ctx: ServerContext): ServerCore {
       }
     }
     return left;
+  };
+
+  /** Tell the application how an echo request ended; never queued behind frames (it times out instead). */
+  const echoResult = (r: EchoResult): void => {
+    const detail = r.status === EchoStatus.IcmpError ? r.icmp
+      : r.status === EchoStatus.SendFailed ? ECHO_SEND_ERRORS.indexOf(r.error ?? 'ENOBUFS')
+        : Math.min(0xffffffff, Math.round(r.rttMs * 1000));
+    if (!tryPost({ channel: 'app', type: IP_MSG.ECHO_RESULT, ptr: null, args: [r.id, r.status, detail, r.from, r.ttl, r.bytes] })) {
+      counters.echoResultsDropped++;
+    }
+  };
+
+  /** ICMP the core delivered: echo replies for us, or an echo request we sent to ourselves. */
+  const icmpDelivered = (o: Extract<IpOutput, { type: 'deliver' }>): void => {
+    const m = parseIcmp(o.payload);
+    if (!m.ok) return;
+    const ic = m.value;
+    if (ic.kind === 'echo-reply') {
+      const r = echo.onReply(o.src, ic.ident, ic.seq, ic.data, o.ttl, now);
+      if (r !== null) echoResult(r);
+    } else if (ic.kind === 'echo-request') {
+      // Only loopback delivers a request (the core answers the wire's): answer as
+      // it would (RFC 1122 §3.2.2.6), back to ourselves.
+      const reply = { kind: 'echo-reply' as const, ident: ic.ident, seq: ic.seq, data: ic.data };
+      const buf = new Uint8Array(SEND_HEADROOM + icmpLen(reply));
+      emitIcmp(reply, buf, SEND_HEADROOM);
+      counters.loopbackEchoReplies++;
+      handle(core.send({ protocol: IpProtocol.ICMP, src: o.dst, dst: o.src, payload: buf.subarray(SEND_HEADROOM), headroom: SEND_HEADROOM }, now));
+    }
+  };
+
+  /** app → ip: send an echo request. */
+  const echoRequest = (msg: MessageView): void => {
+    const dst = msg.arg(1);
+    const r = echo.request(msg.arg(0), dst, msg.arg(2), now, msg.arg(4), SEND_HEADROOM);
+    if (!r.ok) { echoResult(r.result); return; }
+    const ttl = msg.arg(3);
+    handle(core.send({
+      protocol: IpProtocol.ICMP, src: 0, dst, payload: r.message, headroom: SEND_HEADROOM, token: r.token,
+      ...(ttl > 0 && ttl < 256 ? { ttl } : {}),
+    }, now));
   };
 
   /** After the core saw a pooled buffer: it left, it is still referenced (hold it), or it is done (give it back). */
@@ -284,6 +353,11 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (msg.type === PF_MSG.VERDICT) handle(core.onVerdict(msg.arg(0), verdictOf(msg.arg(1)), now));
         return true;
       }
+      if (from === fromApp) {
+        if (msg.type === IP_MSG.ECHO_REQUEST) echoRequest(msg);
+        else counters.unknownMessages++;
+        return true;
+      }
       if (msg.type === TCP_MSG.SEG_SEND) fromTransport(msg, 6);
       else if (msg.type === UDP_MSG.DGRAM_SEND) fromTransport(msg, 17);
       else if (msg.type === IP_MSG.SEND_ICMP_ERROR) icmpErrorRequest(msg);
@@ -297,7 +371,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         const c = core.counters;
         const nz = (r: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== 0));
         ctx.log('ip-debug', {
-          ...counters, held: held.size, backlog: backlog.length, rxFrames: c.rxFrames, rxPackets: c.rxPackets, delivered: c.delivered,
+          ...counters, echo: { ...echo.counters, pending: echo.pending }, held: held.size, backlog: backlog.length, rxFrames: c.rxFrames, rxPackets: c.rxPackets, delivered: c.delivered,
           txPackets: c.txPackets, txFrames: c.txFrames, drops: nz(c.drops), txDrops: nz(c.txDrops), frameDrops: nz(c.frameDrops),
           verdictRequests: c.verdictRequests, verdictUnknown: c.verdictUnknown,
         });
@@ -305,10 +379,11 @@ export function createServer(ctx: ServerContext): ServerCore {
       while (backlog.length > 0 && tryPost(backlog[0]!)) backlog.shift();
       if (core.pollAt() <= now) handle(core.onTimer(now));
       if (held.size > 0) sweep();
+      if (echo.pending > 0 && echo.pollAt() <= now) echo.expire(now);
     },
     pollAt(): number {
       if (backlog.length > 0) return now + 1;
-      return Math.min(core.pollAt(), held.size > 0 ? now + HELD_MAX_MS : Infinity);
+      return Math.min(core.pollAt(), held.size > 0 ? now + HELD_MAX_MS : Infinity, echo.pending > 0 ? echo.pollAt() : Infinity);
     },
     onPeerRestart(peer: string): void {
       // MINIX ndev style: the filter lost our questions; ask them all again.

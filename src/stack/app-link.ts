@@ -89,46 +89,80 @@ export class AppOutput {
   }
 }
 
+/** One input ring of the application and what handles its messages. */
+interface InputRing {
+  readonly reader: RingReader;
+  readonly producer: DoorbellRinger | undefined;
+  readonly view: MessageView;
+  fn: ((msg: MessageView) => void) | null;
+}
+
+/**
+ * The application's input rings. They all share the application's one
+ * doorbell (the supervisor gives an external party one doorbell), so one loop
+ * drains every ring and parks once: two loops parking on one doorbell would
+ * clear each other's sleeping flag and lose wake-ups.
+ */
 export class AppInput {
-  private readonly reader: RingReader;
+  private readonly rings: InputRing[] = [];
   private readonly sleeper: DoorbellSleeper;
-  private readonly producer: DoorbellRinger | undefined;
-  private readonly view: MessageView;
   private running = false;
   private stopped = false;
 
   constructor(mem: AppChannelMemory) {
-    this.reader = new RingReader(mem.ring);
     this.sleeper = new DoorbellSleeper(mem.doorbell);
-    this.producer = mem.producerDoorbell === undefined ? undefined : new DoorbellRinger(mem.producerDoorbell);
-    this.view = new MessageView(this.reader.words);
+    this.rings.push(AppInput.ring(mem));
   }
 
-  /** Deliver every message to `fn` until stop(); waits asynchronously between batches. */
+  private static ring(mem: AppChannelMemory): InputRing {
+    const reader = new RingReader(mem.ring);
+    return {
+      reader, view: new MessageView(reader.words), fn: null,
+      producer: mem.producerDoorbell === undefined ? undefined : new DoorbellRinger(mem.producerDoorbell),
+    };
+  }
+
+  /**
+   * Another input ring of the same party (same doorbell), drained by the same
+   * loop; its messages go to `fn`. Call before or after start().
+   */
+  attach(mem: AppChannelMemory, fn: (msg: MessageView) => void): void {
+    const r = AppInput.ring(mem);
+    r.fn = fn;
+    this.rings.push(r);
+  }
+
+  /** Deliver every message of the first ring to `fn` (attached rings to theirs) until stop(); waits asynchronously between batches. */
   start(fn: (msg: MessageView) => void): void {
     if (this.running) return;
     this.running = true;
+    this.rings[0]!.fn = fn;
     const loop = async (): Promise<void> => {
       while (!this.stopped) {
-        this.drain(fn);
+        for (const r of this.rings) if (r.fn !== null) AppInput.drainRing(r, r.fn);
         if (this.stopped) break;
-        // Park until the producer rings (it rings only when we said we sleep).
-        await this.sleeper.parkAsync(1000, () => this.reader.peek() < 0 && !this.stopped);
+        // Park until a producer rings (it rings only when we said we sleep).
+        await this.sleeper.parkAsync(1000, () => !this.stopped && this.rings.every((r) => r.reader.peek() < 0));
       }
     };
     void loop();
   }
 
+  /** Deliver what waits in the first ring to `fn` now. */
   drain(fn: (msg: MessageView) => void): number {
+    return AppInput.drainRing(this.rings[0]!, fn);
+  }
+
+  private static drainRing(r: InputRing, fn: (msg: MessageView) => void): number {
     let n = 0;
-    for (let at = this.reader.peek(); at >= 0; at = this.reader.peek()) {
-      fn(this.view.at(at));
-      this.reader.advance();
+    for (let at = r.reader.peek(); at >= 0; at = r.reader.peek()) {
+      fn(r.view.at(at));
+      r.reader.advance();
       n++;
     }
     if (n > 0) {
-      this.reader.release();
-      if (this.reader.writerWaiting()) this.producer?.ring();
+      r.reader.release();
+      if (r.reader.writerWaiting()) r.producer?.ring();
     }
     return n;
   }
@@ -136,10 +170,6 @@ export class AppInput {
   stop(): void {
     this.stopped = true;
     // Wake our own parked wait so the loop ends now.
-    new DoorbellRinger(this.sleeperBuffer()).ringAlways();
-  }
-
-  private sleeperBuffer(): SharedArrayBuffer {
-    return this.sleeper.words.buffer as SharedArrayBuffer;
+    new DoorbellRinger(this.sleeper.words.buffer as SharedArrayBuffer).ringAlways();
   }
 }

@@ -18,7 +18,8 @@ import { parseIpv4 } from '../config/stack-config.js';
 import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, addOpStats, type SocketOpStats } from '../sockets/socket-block.js';
 import type { SocketTable } from '../sockets/socket-table.js';
 import { SOCK_MSG, SocketOption, TCP_MSG, unpackSocketHandle } from './protocol.js';
-import type { AppInput, AppOutput } from './app-link.js';
+import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
+import { PingClient, type PingOptions, type PingResult } from './ping.js';
 import { UdpClient } from './udp-client.js';
 import type http from 'node:http';
 
@@ -42,6 +43,9 @@ export interface ClientLinks {
   /** Per replica: the app → UDP kick channel and the UDP socket table (absent: no UDP). */
   readonly toUdp?: readonly AppOutput[];
   readonly udpTables?: readonly SocketTable[];
+  /** The app ⇄ IP channels (echo requests for ping); `fromIp` shares fromSock's doorbell. */
+  readonly toIp?: AppOutput;
+  readonly fromIp?: AppChannelMemory;
 }
 
 interface PendingConnect {
@@ -90,7 +94,20 @@ export class StackClient implements ListenProvider {
   constructor(private readonly links: ClientLinks) {
     this.udp = new UdpClient(links.toSock, links.toUdp ?? [], links.udpTables ?? []);
     this.dgram = this.udp.dgram;
+    if (links.toIp !== undefined && links.fromIp !== undefined) {
+      const pinger = new PingClient(links.toIp);
+      this.pinger = pinger;
+      links.fromSock.attach(links.fromIp, (msg) => pinger.onMessage(msg));
+    }
     links.fromSock.start((msg) => this.onMessage(msg));
+  }
+
+  private readonly pinger: PingClient | undefined;
+
+  /** ICMP echo to `address` (see src/stack/ping.ts). */
+  ping(address: string, options?: PingOptions): Promise<PingResult> {
+    if (this.pinger === undefined) return Promise.reject(new NewtosError('ERR_NEWTOS_NO_ICMP', 'this host has no application channel to its IP server'));
+    return this.pinger.ping(address, options);
   }
 
   // ---- connect --------------------------------------------------------------
@@ -237,6 +254,8 @@ export class StackClient implements ListenProvider {
     for (const t of this.links.toTcp) t.close();
     this.udp.close();
     for (const t of this.links.toUdp ?? []) t.close();
+    this.pinger?.close();
+    this.links.toIp?.close();
     for (const p of this.connects.values()) p.socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
     this.connects.clear();
   }

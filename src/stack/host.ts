@@ -24,6 +24,7 @@ import type { UdpServerOptions } from '../udp/server.js';
 import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js';
 import { AppInput, AppOutput } from './app-link.js';
 import { StackClient } from './client.js';
+import type { PingOptions, PingResult } from './ping.js';
 
 /** An in-process virtual switch that hosts attach to by name. */
 export interface SwitchAttachment {
@@ -153,6 +154,7 @@ export class Stack {
         link('ip.udp', 'udp.ip'), link('udp.ip', 'ip.udp'),
         link('sock.udp', 'udp.sock', transport, 256), link('udp.sock', 'sock.udp', transport, 256),
         link('app.udp', 'udp.app', 'ring', 1024),
+        link('app.ip', 'ip.app', 'ring', 256), link('ip.app', 'app.ip', 'ring', 256),
       ],
       pools: [
         { name: 'rx', owner: 'driver', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
@@ -175,6 +177,8 @@ export class Stack {
       tcpTables: [new SocketTable(socketTable)],
       toUdp: [new AppOutput(ends.outputs['udp']!)],
       udpTables: [new SocketTable(udpTable)],
+      toIp: new AppOutput(ends.outputs['ip']!),
+      fromIp: ends.inputs['ip']!,
     });
     return new Stack(config, supervisor, client, udpStats);
   }
@@ -187,6 +191,16 @@ export class Stack {
   /** The UDP server's counters, read from shared memory. */
   udpStats(): UdpStats {
     return readUdpStats(this.udpStatsMemory);
+  }
+
+  /**
+   * ICMP echo to `address`, as the `ping` command: `count` requests (default 4)
+   * `intervalMs` apart (1000), each waited for `timeoutMs` (2000), `size` data
+   * bytes (56). Resolves to the replies with round-trip times measured in the
+   * IP server, the loss, and ICMP errors or send failures (EHOSTUNREACH, ...).
+   */
+  ping(address: string, options?: PingOptions): Promise<PingResult> {
+    return this.client.ping(address, options);
   }
 
   /** Fast-socket operation counts of this application. */

@@ -15,6 +15,8 @@
  *   tcp → ip         TCP_SEG_SEND    ptr: TCP segment with headroom for IPv4+Ethernet
  *   udp → ip         UDP_DGRAM_SEND  ptr: UDP datagram with headroom
  *   tcp|udp → ip     SEND_ICMP_ERROR ptr: a delivered IPv4 datagram to quote (port unreachable)
+ *   app → ip         ECHO_REQUEST    send an ICMP echo request (stack.ping)
+ *   ip → app         ECHO_RESULT     its reply, an ICMP error about it, or why it could not be sent
  *   sock → tcp|udp   control requests; tcp|udp → sock replies and accept notices
  *   app → sock       control requests; sock → app replies and accepts
  *   app → tcp|udp    KICK            "look at my socket block" (data path wake-up)
@@ -62,6 +64,19 @@ export const IP_MSG = {
    * its a5); IP gives the buffer back.
    */
   SEND_ICMP_ERROR: MSG_BLOCK.IP + 0x04,
+  /**
+   * app → ip: send one ICMP echo request (RFC 792) built by IP (src/ip/echo-client.ts).
+   * a0 request id, a1 destination address, a2 data bytes (0..65507), a3 TTL (0 = default),
+   * a4 ms after which IP forgets the request.
+   */
+  ECHO_REQUEST: MSG_BLOCK.IP + 0x05,
+  /**
+   * ip → app: how an ECHO_REQUEST ended. a0 request id, a1 EchoStatus; a2 round-trip time in
+   * microseconds (reply), ICMP type << 8 | code (ICMP error) or ECHO_SEND_ERRORS index (send
+   * failed); a3 address of the replier or reporter, a4 reply TTL, a5 reply data bytes.
+   * Nothing is sent for a request that simply got no answer: the application times it out.
+   */
+  ECHO_RESULT: MSG_BLOCK.IP + 0x06,
 } as const;
 
 export const Direction = { In: 0, Out: 1 } as const;
