@@ -36,7 +36,7 @@ export interface DriverServerOptions {
 }
 
 const RX_POSTED = 64;
-const TAP_POLL_MS = 1;
+const TAP_POLL_MS = 1; // only for a TAP device whose waker thread could not start
 const TX_RETRY_MS = 0.05;
 
 interface Link {

@@ -22,7 +22,8 @@ export interface OpenNicDeps {
   /**
    * The caller's thread doorbell, when the caller's event loop does not run
    * (the driver server): socket-based links (UDP, VXLAN, stream) are then
-   * opened behind an I/O bridge thread that rings it (io-bridge.ts).
+   * opened behind an I/O bridge thread that rings it (io-bridge.ts), and a
+   * TAP device gets a waker thread that rings it (tap-waker.ts).
    */
   readonly doorbell?: SharedArrayBuffer;
 }
@@ -35,8 +36,17 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
   const common = { ...(mac === undefined ? {} : { mac }), ...(ifc.mtu === undefined ? {} : { mtu: ifc.mtu }) };
   const link = ifc.link;
   switch (link.type) {
-    case 'tap':
-      return TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader === true, ...common });
+    case 'tap': {
+      const tap = TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader === true, ...common });
+      if (deps.doorbell !== undefined) {
+        try {
+          await tap.startWaker(deps.doorbell);
+        } catch {
+          // No waker thread: the device still works, the owner polls it.
+        }
+      }
+      return tap;
+    }
     case 'udp': {
       if (deps.doorbell !== undefined) return BridgeLink.open(ifc, deps.doorbell);
       const local = { address: link.local.host, port: link.local.port };

@@ -23,6 +23,7 @@ import {
   type FrameHook, type FrameSlots, type NicBackend,
 } from './backend.js';
 import { fold16, pseudoHeaderSum } from '../wire/checksum.js';
+import { TapWaker } from './tap-waker.js';
 import {
   VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_LEN,
   completePartialChecksum, emitVirtioNetHdr, NO_OFFLOAD, parseVirtioNetHdr,
@@ -121,6 +122,13 @@ export class TapBackend implements NicBackend {
   readonly offload = { rxPartialChecksums: 0, rxSuperFrames: 0, txSuperFrames: 0 };
   private rxHeaders = new Uint8Array(0);
   private txHeaders = new Uint8Array(0);
+  /** The waker thread (startWaker), if any: it rings the owner's doorbell when frames arrive. */
+  private waker: TapWaker | null = null;
+  /**
+   * Present once a waker runs (NicBackend.nextDueMs): 0 when frames wait,
+   * Infinity when none do — then the waker is armed and will ring.
+   */
+  nextDueMs?: () => number;
   /** Scratch for transmit batches that contain frames to drop. */
   private scratchOffsets = new Uint32Array(0);
   private scratchLengths = new Uint32Array(0);
@@ -348,6 +356,30 @@ export class TapBackend implements NicBackend {
     return (this.addon.wait(this.fd, WAIT_WRITABLE, Math.max(0, Math.floor(timeoutMs))) & WAIT_WRITABLE) !== 0;
   }
 
+  /**
+   * Starts a waker thread (tap-waker.ts) that rings `doorbell` when frames
+   * arrive, so the owner may park on it instead of polling the device; then
+   * `nextDueMs` says whether frames wait. Rejects if the thread cannot start
+   * (the device still works, polled).
+   */
+  async startWaker(doorbell: SharedArrayBuffer): Promise<void> {
+    this.assertOpen();
+    if (this.waker !== null) return;
+    const waker = await TapWaker.start(this.fd, doorbell);
+    this.waker = waker;
+    this.nextDueMs = (): number => {
+      if (waker.armed) return Infinity;
+      if (this.waitReadable(0)) return 0;
+      waker.arm();
+      return Infinity;
+    };
+  }
+
+  /** Doorbell rings sent by the waker (0 without one). */
+  get wakerRings(): number {
+    return this.waker?.rings ?? 0;
+  }
+
   setFrameHook(hook: FrameHook | null): void {
     this.hook = hook;
   }
@@ -355,6 +387,14 @@ export class TapBackend implements NicBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const waker = this.waker;
+    this.waker = null;
+    if (waker !== null) {
+      // Stop it before the fd goes away (it may sit in poll(2) on it until its timeout).
+      waker.stop();
+      for (let i = 0; i < 40 && !waker.stopped; i++) await new Promise((r) => setTimeout(r, 10));
+      if (!waker.stopped) await waker.terminate();
+    }
     this.addon.close(this.fd);
   }
 
