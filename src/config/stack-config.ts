@@ -69,6 +69,12 @@ export interface StackConfig {
     readonly mslMs?: number;
     readonly synCookies?: boolean;
   };
+  /**
+   * Software offloads in the driver (default on): `tso`, TCP hands bursts of up to
+   * 64 KiB to IP and the driver cuts them into MTU-sized segments (GSO); `gro`, the
+   * driver merges in-sequence TCP segments of a flow it receives in one batch.
+   */
+  readonly offloads?: { readonly tso?: boolean; readonly gro?: boolean };
 }
 
 /** Dotted quad to uint32, or undefined when the text is not exactly an IPv4 address. */
@@ -143,6 +149,10 @@ const stackConfig = object({
     receiveBufferBytes: optional(integer(4096, 64 * 1024 * 1024)),
     mslMs: optional(integer(0, 600_000)),
     synCookies: optional(boolean()),
+  })),
+  offloads: optional(object({
+    tso: optional(boolean()),
+    gro: optional(boolean()),
   })),
 });
 

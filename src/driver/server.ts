@@ -22,9 +22,10 @@ import type { MessageView } from '../substrate/message.js';
 import type { PacketPool, PoolGeometry } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import type { InterfaceConfig } from '../config/stack-config.js';
-import { DRIVER_MSG } from '../stack/protocol.js';
+import { DRIVER_MSG, RxFlag, TxFlag } from '../stack/protocol.js';
+import { GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
 import type { FrameSlots, NicBackend } from '../nic/backend.js';
-import { wallClockMs } from '../nic/backend.js';
+import { RX_FLAG_CSUM_VERIFIED, wallClockMs } from '../nic/backend.js';
 import { openNicBackend } from '../nic/open.js';
 import { VswitchPort, type VswitchDescriptor } from '../nic/vswitch.js';
 import { parseMac } from '../nic/backend.js';
@@ -53,7 +54,14 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const pool: PacketPool | undefined = ctx.pools['rx'];
   const toIp = ctx.outputs['ip'];
   if (pool === undefined || toIp === undefined) throw new Error('driver server needs pool "rx" and output "ip"');
-  const counters = { rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0 };
+  const counters = { rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0 };
+  // Receive offload (GRO) needs segment-size buffers; the host gives the pool when frames are small.
+  const groPool: PacketPool | undefined = ctx.pools['gro'];
+  const gro = new GroMerger();
+  const gso = new GsoCutter();
+  /** A GSO burst whose frames the link took only in part: the next frame to send (same message again). */
+  let gsoNext = -1;
+  let gsoCount = 0;
 
   const links: Link[] = [];
   for (const [ifIndex, ifc] of opts.interfaces.entries()) {
@@ -124,21 +132,82 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         continue;
       }
       const n = l.backend.receive(l.slots, Math.min(ready, room));
+      if (groPool !== undefined && n > 1) { receiveMerged(l, n); continue; }
       for (let k = 0; k < n; k++) {
-        const m = toIp.reserve();
-        if (m === null) {
+        if (!handOn(l, k, (l.slots.flags?.[k] ?? 0) & RX_FLAG_CSUM_VERIFIED ? RxFlag.ChecksumVerified : 0)) {
           // IP is behind: the remaining frames are dropped like a NIC with a full ring.
           counters.rxNoBuffer += n - k;
           break;
         }
-        const i = l.posted[k]!;
-        m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
-        pool.lend(m, i, l.slots.lengths[k]!);
-        m.setArg(0, l.ifIndex); m.setArg(1, 0); m.setArg(2, 0); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
-        toIp.commit();
-        l.posted[k] = -1;
-        counters.rxFrames++;
       }
+    }
+  };
+
+  /** Lends received slot k to IP as FRAME_RX. False when IP's ring is full. */
+  const handOn = (l: Link, k: number, rxFlags: number): boolean => {
+    const m = toIp.reserve();
+    if (m === null) return false;
+    const i = l.posted[k]!;
+    m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
+    pool.lend(m, i, l.slots.lengths[k]!);
+    m.setArg(0, l.ifIndex); m.setArg(1, 0); m.setArg(2, rxFlags); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
+    toIp.commit();
+    l.posted[k] = -1;
+    counters.rxFrames++;
+    return true;
+  };
+
+  /**
+   * GRO over one receive batch (offload.ts): runs of in-sequence segments of one
+   * flow become one packet in a segment-size buffer; everything else, and any run
+   * when no such buffer is free, goes on frame by frame. Every TCP segment that
+   * passed the checksum check goes on marked verified.
+   */
+  const layouts: (TcpFrameLayout | null)[] = [];
+  const run: { mem: Uint8Array; off: number; layout: TcpFrameLayout }[] = [];
+  const receiveMerged = (l: Link, n: number): void => {
+    const mem = l.slots.memory;
+    const offs = l.slots.offsets;
+    const lens = l.slots.lengths;
+    for (let k = 0; k < n; k++) {
+      layouts[k] = gro.candidate(mem, offs[k]!, lens[k]!, ((l.slots.flags?.[k] ?? 0) & RX_FLAG_CSUM_VERIFIED) !== 0) ? gro.last : null;
+    }
+    let k = 0;
+    while (k < n) {
+      const first = layouts[k];
+      if (first === null || first === undefined) {
+        if (!handOn(l, k, 0)) { counters.rxNoBuffer += n - k; return; }
+        k++;
+        continue;
+      }
+      let j = k + 1;
+      let bytes = first.ipHeaderLen + first.tcpHeaderLen + first.payloadLen;
+      const maxBytes = groPool!.payloadCapacity - (first.ip - offs[k]!);
+      while (j < n) {
+        const lb = layouts[j];
+        if (lb === null || lb === undefined || !gro.joins(mem, layouts[j - 1]!, mem, lb, first.payloadLen, bytes, maxBytes)) break;
+        bytes += lb.payloadLen;
+        j++;
+      }
+      const big = j - k > 1 ? groPool!.alloc() : -1;
+      if (big < 0) {
+        for (; k < j; k++) if (!handOn(l, k, RxFlag.ChecksumVerified)) { counters.rxNoBuffer += n - k; return; }
+        continue;
+      }
+      const m = toIp.reserve();
+      if (m === null) { groPool!.free(big); counters.rxNoBuffer += n - k; return; }
+      run.length = 0;
+      for (let q = k; q < j; q++) run.push({ mem, off: offs[q]!, layout: layouts[q]! });
+      const at = groPool!.payloadOffset(big);
+      const len = gro.merge(run, groPool!.bytes, at);
+      m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
+      groPool!.lend(m, big, len);
+      m.setArg(0, l.ifIndex); m.setArg(1, 0); m.setArg(2, RxFlag.ChecksumVerified); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
+      toIp.commit();
+      counters.rxFrames += j - k;
+      counters.groMerged += j - k;
+      counters.groPackets++;
+      for (; k < j; k++) { pool.free(l.posted[k]!); l.posted[k] = -1; }
     }
   };
 
@@ -158,9 +227,11 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const g = ctx.buffers.geometry(msg.pool);
     if (l === undefined || g === undefined || ctx.buffers.resolve(msg) === null) {
       counters.txStale++;
+      gsoNext = -1;
       ctx.buffers.giveBack(msg);
       return true;
     }
+    if ((msg.arg(1) & TxFlag.Gso) !== 0) return transmitBurst(l, g, msg);
     const s = slotsFor(g);
     (s.offsets as Uint32Array)[0] = msg.offset;
     (s.lengths as Uint32Array)[0] = msg.length;
@@ -173,6 +244,40 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     }
     txBlocked = false;
     counters.txFrames++;
+    ctx.buffers.giveBack(msg);
+    return true;
+  };
+
+  /** Software GSO: cut the burst into frames in scratch memory, send them, resume where the link stopped. */
+  let gsoSlots: FrameSlots | null = null;
+  const transmitBurst = (l: Link, g: PoolGeometry, msg: MessageView): boolean => {
+    if (gsoNext < 0) {
+      gsoCount = gso.cut(g.bytes, msg.offset, msg.length, msg.arg(2));
+      if (gsoCount < 0) {
+        counters.gsoMalformed++;
+        ctx.buffers.giveBack(msg);
+        return true;
+      }
+      gsoNext = 0;
+      counters.gsoBursts++;
+    }
+    while (gsoNext < gsoCount) {
+      if (gsoSlots === null || gsoSlots.memory !== gso.memory) gsoSlots = { memory: gso.memory, offsets: gso.offsets, lengths: gso.lengths, capacity: 0 };
+      const slots: FrameSlots = gsoNext === 0 ? gsoSlots : {
+        memory: gso.memory, offsets: gso.offsets.subarray(gsoNext), lengths: gso.lengths.subarray(gsoNext), capacity: 0,
+      };
+      const sent = l.backend.transmit(slots, gsoCount - gsoNext);
+      gsoNext += sent;
+      counters.txFrames += sent;
+      counters.gsoSegments += sent;
+      if (gsoNext < gsoCount) {
+        counters.txBackpressure++;
+        txBlocked = true;
+        return false;
+      }
+    }
+    txBlocked = false;
+    gsoNext = -1;
     ctx.buffers.giveBack(msg);
     return true;
   };

@@ -27,7 +27,7 @@
  */
 import { ArpCore, type ArpOutput } from '../arp/arp-core.js';
 import { parseArp, emitArp, ARP_PACKET_LEN } from '../wire/arp.js';
-import { updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
+import { internetChecksum, pseudoHeaderSum, updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
 import {
   EtherType, MAC_BROADCAST, emitEthernet, ETH_HEADER_LEN, ETH_VLAN_HEADER_LEN, isMulticastMac, parseEthernet,
 } from '../wire/ethernet.js';
@@ -64,6 +64,8 @@ interface OutPacket {
   readonly buf: Uint8Array;
   readonly ip: number;
   readonly len: number;
+  /** A TCP segmentation-offload burst: payload bytes per wire segment (the driver cuts it up). */
+  readonly gsoMss?: number;
 }
 
 /** What waits in an ARP queue: the packet and who to tell if resolution fails. */
@@ -85,7 +87,7 @@ interface SendContext {
 }
 
 type Pending =
-  | { readonly kind: 'local-in'; readonly deadline: number; readonly ifIndex: number; readonly datagram: Uint8Array; readonly linkBroadcast: boolean }
+  | { readonly kind: 'local-in'; readonly deadline: number; readonly ifIndex: number; readonly datagram: Uint8Array; readonly linkBroadcast: boolean; readonly checksumVerified?: boolean }
   | {
     readonly kind: 'forward-in'; readonly deadline: number; readonly ifIndex: number; readonly pkt: OutPacket;
     readonly outIf: number; readonly nextHop: number;
@@ -116,6 +118,8 @@ export class IpCore {
   private pendingInCount = 0;
   private nextVerdictId = 1;
   private nextIdent: number;
+  /** The frame onFrame is handling came with its transport checksum checked. */
+  private rxChecksumVerified = false;
   private out: IpOutput[] = [];
 
   constructor(config: Partial<IpConfig> & Pick<IpConfig, 'interfaces'>, deps: IpCoreDeps, now = 0) {
@@ -171,8 +175,13 @@ export class IpCore {
 
   // ---------------------------------------------------------------- inputs
 
-  onFrame(ifIndex: number, frame: Uint8Array, now: number): IpOutput[] {
+  /**
+   * `checksumVerified`: the link (or the driver's receive offload) already checked the
+   * transport checksum; the delivery says so and the transport skips its own check.
+   */
+  onFrame(ifIndex: number, frame: Uint8Array, now: number, checksumVerified = false): IpOutput[] {
     const out = this.begin();
+    this.rxChecksumVerified = checksumVerified;
     this.counters.rxFrames++;
     const iface = this.ifaces[ifIndex];
     if (iface === undefined) return this.frameDrop('frame-bad-interface');
@@ -316,7 +325,7 @@ export class IpCore {
     }
     this.askIn({
       kind: 'local-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index,
-      datagram: bytes.subarray(off, off + total), linkBroadcast,
+      datagram: bytes.subarray(off, off + total), linkBroadcast, checksumVerified: this.rxChecksumVerified,
     }, now);
   }
 
@@ -364,7 +373,7 @@ export class IpCore {
 
   private continueAfterVerdict(p: Pending, now: number): void {
     switch (p.kind) {
-      case 'local-in': return this.localInput(p.ifIndex, p.datagram, p.linkBroadcast, now);
+      case 'local-in': return this.localInput(p.ifIndex, p.datagram, p.linkBroadcast, now, p.checksumVerified === true);
       case 'forward-in': {
         this.counters.forwarded++;
         const b = p.pkt.buf; const at = p.pkt.ip;
@@ -384,7 +393,7 @@ export class IpCore {
     }
   }
 
-  private localInput(ifIndex: number, datagram: Uint8Array, linkBroadcast: boolean, now: number): void {
+  private localInput(ifIndex: number, datagram: Uint8Array, linkBroadcast: boolean, now: number, checksumVerified = false): void {
     const p = parseIpv4(datagram, 0, datagram.length, false);
     if (!p.ok) return this.drop(p.reason); // Cannot happen: validated before the verdict.
     const r = p.value;
@@ -393,7 +402,7 @@ export class IpCore {
     if (r.protocol === IpProtocol.ICMP) return this.icmpInput(ifIndex, r, datagram, payload, linkBroadcast, now);
     if (this.cfg.transports.includes(r.protocol)) {
       this.counters.delivered++;
-      this.out.push({ type: 'deliver', protocol: r.protocol, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload });
+      this.out.push({ type: 'deliver', protocol: r.protocol, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload, checksumVerified });
       return;
     }
     // RFC 1122 §3.2.2.1: protocol unreachable for a transport we do not have.
@@ -485,11 +494,11 @@ export class IpCore {
     if (d.headroom >= SEND_HEADROOM && d.payload.byteOffset >= SEND_HEADROOM) {
       // Prepend in place: the headers go into the payload buffer's headroom.
       const buf = new Uint8Array(d.payload.buffer, d.payload.byteOffset - SEND_HEADROOM, SEND_HEADROOM + d.payload.length);
-      pkt = { buf, ip: LINK_HEADROOM, len: total };
+      pkt = { buf, ip: LINK_HEADROOM, len: total, gsoMss: d.gsoMss ?? 0 };
     } else {
       const buf = new Uint8Array(SEND_HEADROOM + d.payload.length);
       buf.set(d.payload, SEND_HEADROOM);
-      pkt = { buf, ip: LINK_HEADROOM, len: total };
+      pkt = { buf, ip: LINK_HEADROOM, len: total, gsoMss: d.gsoMss ?? 0 };
     }
     emitIpv4(repr, pkt.buf, pkt.ip);
     this.counters.txPackets++;
@@ -510,6 +519,8 @@ export class IpCore {
     datagram.set(d.payload, IPV4_MIN_HEADER_LEN);
     this.counters.loopback++;
     this.out.push({
+      // A TSO burst never had its checksum filled; it never left memory either.
+      checksumVerified: (d.gsoMss ?? 0) > 0,
       type: 'deliver', protocol: d.protocol, src, dst: d.dst, ttl: repr.ttl, tos: repr.tos, ifIndex: localIf, datagram,
       payload: datagram.subarray(IPV4_MIN_HEADER_LEN),
     });
@@ -529,6 +540,21 @@ export class IpCore {
     const iface = this.ifaces[ifIndex]!;
     const mtu = iface.config.mtu;
     if (pkt.len <= mtu) return this.linkOut(iface, pkt, nextHop, ctx, now);
+    if ((pkt.gsoMss ?? 0) > 0) {
+      // A TSO burst: the driver cuts it into segments that must each fit the MTU.
+      const ihl = (pkt.buf[pkt.ip]! & 0x0f) << 2;
+      const thl = (pkt.buf[pkt.ip + ihl + 12]! >>> 4) << 2;
+      if (ihl + thl + pkt.gsoMss! <= mtu) return this.linkOut(iface, pkt, nextHop, ctx, now);
+      // The MSS outgrew this route's MTU: an ordinary (checksummed) datagram, which
+      // DF turns into "fragmentation needed" for TCP's path-MTU discovery below.
+      const seg = pkt.buf.subarray(pkt.ip + ihl, pkt.ip + pkt.len);
+      seg[16] = 0; seg[17] = 0;
+      const src = (pkt.buf[pkt.ip + 12]! << 24 | pkt.buf[pkt.ip + 13]! << 16 | pkt.buf[pkt.ip + 14]! << 8 | pkt.buf[pkt.ip + 15]!) >>> 0;
+      const dst = (pkt.buf[pkt.ip + 16]! << 24 | pkt.buf[pkt.ip + 17]! << 16 | pkt.buf[pkt.ip + 18]! << 8 | pkt.buf[pkt.ip + 19]!) >>> 0;
+      const ck = internetChecksum(seg, 0, seg.length, pseudoHeaderSum(src, dst, IpProtocol.TCP, seg.length));
+      seg[16] = ck >>> 8; seg[17] = ck;
+      pkt = { buf: pkt.buf, ip: pkt.ip, len: pkt.len };
+    }
     const p = parseIpv4(pkt.buf, pkt.ip, pkt.ip + pkt.len, false);
     if (!p.ok) return; // Cannot happen: we built or validated it.
     const r = p.value;
@@ -574,7 +600,7 @@ export class IpCore {
     }
     emitEthernet({ dst: mac, src: iface.config.mac, ethertype: EtherType.IPv4, vlan: vlan === null ? null : { pcp: 0, dei: false, vid: vlan } }, buf, ip - ehl);
     this.counters.txFrames++;
-    this.out.push({ type: 'frame', ifIndex: iface.index, frame: buf.subarray(ip - ehl, ip + pkt.len) });
+    this.out.push({ type: 'frame', ifIndex: iface.index, frame: buf.subarray(ip - ehl, ip + pkt.len), gsoMss: pkt.gsoMss ?? 0 });
   }
 
   private handleArp(iface: Iface, arpOut: ArpOutput<Queued>[], _now: number): void {

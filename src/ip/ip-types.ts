@@ -79,19 +79,26 @@ export interface TransportSend {
   readonly ttl?: number;
   readonly tos?: number;
   readonly dontFragment?: boolean;
+  /**
+   * A TCP segmentation-offload burst (TxFlag.Gso): payload bytes per wire segment. It may
+   * exceed the MTU (the driver cuts it up) and its TCP checksum is not filled.
+   */
+  readonly gsoMss?: number;
   /** Echoed in a send-error, so the transport can tell which send failed. */
   readonly token?: number;
 }
 
 export type IpOutput =
   /** An Ethernet frame to send on interface `ifIndex`. */
-  | { readonly type: 'frame'; readonly ifIndex: number; readonly frame: Uint8Array }
+  | { readonly type: 'frame'; readonly ifIndex: number; readonly frame: Uint8Array; readonly gsoMss?: number }
   /** A datagram for a local transport; `payload` starts after the IP header. */
   | {
     readonly type: 'deliver'; readonly protocol: number; readonly src: number; readonly dst: number;
     readonly ttl: number; readonly tos: number; readonly ifIndex: number;
     /** The whole datagram (header included), as needed to quote it in an ICMP error. */
     readonly datagram: Uint8Array; readonly payload: Uint8Array;
+    /** The transport checksum was checked already (link offload), or never needed (loopback TSO). */
+    readonly checksumVerified?: boolean;
   }
   /** An ICMP error about a datagram a local transport sent (RFC 1122 §3.2.2, §4.2.3.9). */
   | {

@@ -33,7 +33,7 @@ import { MessageView, type RichPointer } from '../substrate/message.js';
 import { MSG_WORDS } from '../substrate/layout.js';
 import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { DRIVER_MSG, Direction, IP_MSG, PF_MSG, TCP_MSG, UDP_MSG, Verdict as VerdictCode } from '../stack/protocol.js';
+import { DRIVER_MSG, Direction, IP_MSG, PF_MSG, RxFlag, TCP_MSG, TxFlag, UDP_MSG, Verdict as VerdictCode } from '../stack/protocol.js';
 import type { Verdict } from '../pf/verdict.js';
 import { emitIcmp, icmpLen, parseIcmp } from '../wire/icmp.js';
 import { IpProtocol } from '../wire/ipv4.js';
@@ -159,7 +159,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           const loc = pointerFor(o.frame);
           if (loc === null) break;
           if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
-          post({ channel: 'driver', type: DRIVER_MSG.FRAME_TX, ptr: loc.ptr, args: [o.ifIndex, 0] });
+          post({ channel: 'driver', type: DRIVER_MSG.FRAME_TX, ptr: loc.ptr, args: (o.gsoMss ?? 0) > 0 ? [o.ifIndex, TxFlag.Gso, o.gsoMss!] : [o.ifIndex, 0] });
           break;
         }
         case 'deliver': {
@@ -174,7 +174,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           if (loc === null) break;
           if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
           const ptr = withHeader ? { ...loc.ptr, offset: loc.ptr.offset + hlen, length: loc.ptr.length - hlen } : loc.ptr;
-          post({ channel: ch, type: IP_MSG.SEG_DELIVER, ptr, args: [o.src, o.dst, o.ifIndex, 0, o.ttl, withHeader ? hlen : 0] });
+          post({ channel: ch, type: IP_MSG.SEG_DELIVER, ptr, args: [o.src, o.dst, o.ifIndex, o.checksumVerified === true ? 1 : 0, o.ttl, withHeader ? hlen : 0] });
           break;
         }
         case 'icmp-error': {
@@ -282,7 +282,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   const fromFrame = (msg: MessageView): void => {
     const frame = ctx.buffers.view(msg);
     if (frame === null) { counters.staleInputs++; return; }
-    const outs = core.onFrame(msg.arg(0), frame, now);
+    const outs = core.onFrame(msg.arg(0), frame, now, (msg.arg(2) & RxFlag.ChecksumVerified) !== 0);
     const retained = outs.some((o) => o.type === 'verdict-request' && o.packet.buffer === frame.buffer &&
       o.packet.byteOffset >= frame.byteOffset && o.packet.byteOffset < frame.byteOffset + frame.length);
     settle(msg, handle(outs), retained);
@@ -294,6 +294,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     const k = key({ pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length });
     const outs = core.send({
       protocol, src: msg.arg(0), dst: msg.arg(1), payload, headroom: ctx.buffers.headroom(msg), token: k,
+      ...((msg.arg(2) & TxFlag.Gso) !== 0 && protocol === 6 ? { gsoMss: msg.arg(3) } : {}),
     }, now);
     const left = handle(outs);
     const failure = outs.find((o) => o.type === 'send-error' && o.token === k);

@@ -18,6 +18,7 @@ import { createSocketTable, SocketTable } from '../sockets/socket-table.js';
 import type { VswitchDescriptor } from '../nic/vswitch.js';
 import type { IpServerOptions } from '../ip/server.js';
 import type { TcpServerOptions } from '../tcp/server.js';
+import { TSO_MAX_BYTES } from '../tcp/config.js';
 import type { PfServerOptions } from '../pf/server.js';
 import type { DriverServerOptions } from '../driver/server.js';
 import type { UdpServerOptions } from '../udp/server.js';
@@ -83,6 +84,10 @@ export class Stack {
       mtu: ifc.mtu ?? 1500,
     }));
     const mtu = Math.max(...ifaces.map((i) => i.mtu ?? 1500));
+    const frameSize = mtu > 1500 ? 'segment' : 'frame';
+    // Software offloads only matter when frames are small: with TSO, TCP's buffers hold whole bursts.
+    const tso = (config.offloads?.tso ?? true) && frameSize === 'frame';
+    const gro = (config.offloads?.gro ?? true) && frameSize === 'frame';
     const vswitchPorts: DriverServerOptions['vswitchPorts'] = {};
     let driverDoorbell: SharedArrayBuffer | undefined;
     for (const ifc of ifaces) {
@@ -122,13 +127,18 @@ export class Stack {
       socketTable, addresses,
       ...(config.tcp?.mslMs !== undefined ? { mslMs: config.tcp.mslMs } : {}),
       ...(config.tcp?.synCookies === false ? { synCookies: 'never' as const } : {}),
-      connection: { mss: mtu - 40, ...(config.tcp?.congestionControl ? { congestion: config.tcp.congestionControl } : {}) },
+      connection: {
+        mss: mtu - 40, ...(config.tcp?.congestionControl ? { congestion: config.tcp.congestionControl } : {}),
+        // Peers with receive offloads (ours, Linux's) acknowledge merged segments with stretch
+        // ACKs: grow slow start by all that is acknowledged, as Linux does.
+        ...(tso || gro ? { abcLimit: 0 } : {}),
+      },
+      ...(tso ? { tsoMaxBytes: TSO_MAX_BYTES } : {}),
     };
     const udpOptions: UdpServerOptions = { socketTable: udpTable, stats: udpStats, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
     const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
-    const frameSize = mtu > 1500 ? 'segment' : 'frame';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
     const server = (name: string, module: string, opts: object): object => ({
       name, module: moduleOf(module), options: opts, ...(limits ? { resourceLimits: limits } : {}),
@@ -160,7 +170,9 @@ export class Stack {
         { name: 'rx', owner: 'driver', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
         // Segment-size: reassembled datagrams (UDP up to 65507 bytes) travel to PF and UDP from here.
         { name: 'ip', owner: 'ip', size: 'segment', count: 256 },
-        { name: 'tcp', owner: 'tcp', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
+        tso ? { name: 'tcp', owner: 'tcp', size: 'segment', count: 512 }
+          : { name: 'tcp', owner: 'tcp', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
+        ...(gro ? [{ name: 'gro', owner: 'driver', size: 'segment', count: 128 }] : []),
         // Datagrams up to 65507 bytes are built whole (IP fragments them): segment-size buffers.
         { name: 'udp', owner: 'udp', size: 'segment', count: 256 },
       ],

@@ -26,7 +26,7 @@ import { MSG_BLOCK } from '../substrate/message-types.js';
 export const DRIVER_MSG = {
   /** a0 interface index, a1 rx queue, a2 RxFlag bits, a3 RSS hash. */
   FRAME_RX: MSG_BLOCK.DRIVER + 0x01,
-  /** a0 interface index, a1 TxFlag bits. */
+  /** a0 interface index, a1 TxFlag bits, a2 GSO MSS (with TxFlag.Gso: TCP payload bytes per wire segment). */
   FRAME_TX: MSG_BLOCK.DRIVER + 0x02,
   /** a0 interface index, a1 1 = up / 0 = down, a2 MTU, a3 MAC high 16 bits, a4 MAC low 32 bits. */
   LINK_STATE: MSG_BLOCK.DRIVER + 0x03,
@@ -40,6 +40,12 @@ export const RxFlag = {
 export const TxFlag = {
   /** The transport checksum holds only the pseudo-header sum; the backend completes it. */
   ChecksumPartial: 1,
+  /**
+   * A TCP segmentation-offload burst, possibly longer than the link MTU: the driver cuts it
+   * into segments of (GSO MSS) payload bytes, each with its own IPv4 and TCP checksums
+   * (software GSO, as Linux's for NICs without TSO). The burst's TCP checksum is not filled.
+   */
+  Gso: 2,
 } as const;
 
 export const IP_MSG = {
@@ -89,7 +95,7 @@ export const PF_MSG = {
 export const Verdict = { Accept: 0, Drop: 1, RejectRst: 2, RejectIcmp: 3 } as const;
 
 export const TCP_MSG = {
-  /** tcp → ip. a0 source address, a1 destination address, a2 TxFlag bits. ptr: the TCP segment. */
+  /** tcp → ip. a0 source address, a1 destination address, a2 TxFlag bits, a3 GSO MSS (with TxFlag.Gso). ptr: the TCP segment. */
   SEG_SEND: MSG_BLOCK.TCP + 0x01,
   /** sock → tcp. a0 request id, a1 remote address, a2 remote port, a3 local address (0 = any), a4 local port (0 = ephemeral). */
   CONNECT: MSG_BLOCK.TCP + 0x10,

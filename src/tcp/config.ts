@@ -19,8 +19,15 @@ export interface SegmentAllocator {
   alloc(len: number): Uint8Array | undefined;
 }
 
-/** Receives each built segment (a full TCP header + payload, checksum filled unless offloaded). */
-export type TransmitFn = (src: number, dst: number, bytes: Uint8Array) => void;
+/**
+ * Receives each built segment (a full TCP header + payload, checksum filled unless offloaded).
+ * `gsoMss` > 0: a segmentation-offload burst longer than one MSS; its checksum is NOT filled and
+ * whoever puts it on a link cuts it into `gsoMss`-byte segments with their own checksums (TSO).
+ */
+/** Largest TSO burst payload: an IPv4 datagram of 65535 bytes minus IP and the largest TCP header. */
+export const TSO_MAX_BYTES = 65535 - 20 - 60;
+
+export type TransmitFn = (src: number, dst: number, bytes: Uint8Array, gsoMss: number) => void;
 
 /** Event kinds for the socket layer. `conn` is the connection id; for `incoming`, the listener id. */
 export const TcpEventType = {
@@ -79,6 +86,8 @@ export interface ConnectionOptions {
   sack: boolean;
   /** Delayed ACK upper bound in ms (RFC 9293 §3.8.6.3: < 0.5 s; Linux 40 ms min). */
   delayedAckMs: number;
+  /** RFC 3465 L for slow start, in segments (2); 0: no limit, as Linux (see CongestionControlOptions). */
+  abcLimit: number;
 }
 
 export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
@@ -86,6 +95,7 @@ export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
   recvBufferSize: 256 * 1024,
   mss: 1460,
   noDelay: false,
+  abcLimit: 2,
   keepAliveIdle: 0,
   keepAliveInterval: 75_000,
   keepAliveCount: 9,
@@ -117,6 +127,12 @@ export interface TcpEngineOptions {
   onEvent?: TcpEventFn;
   /** Skip computing and verifying checksums (the NIC or a trusted in-memory link does it). */
   checksumOffload?: boolean;
+  /**
+   * TCP segmentation offload: the largest payload handed to `transmit` in one burst (bytes;
+   * 0 or below one MSS: off). Bursts are whole MSS multiples, cut up below (see TransmitFn).
+   * Congestion control, SACK and retransmission still count in MSS-sized segments.
+   */
+  tsoMaxBytes?: number;
   /** Maximum segment lifetime in ms; TIME-WAIT lasts 2 MSL (RFC 9293 §3.4.2). Default 30 s (Linux's 60 s TIME-WAIT). */
   msl?: number;
   /** SYN retransmissions before ETIMEDOUT (Linux tcp_syn_retries = 6). */

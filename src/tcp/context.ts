@@ -13,6 +13,8 @@ export interface EngineContext {
   readonly allocator: SegmentAllocator;
   readonly transmit: TransmitFn;
   readonly checksumOffload: boolean;
+  /** TSO burst limit in bytes (0: off); see TcpEngineOptions.tsoMaxBytes. */
+  readonly tsoMaxBytes: number;
   /** Scratch header reused for every segment built (no per-segment objects). */
   readonly hdr: TcpHeaderFields;
   readonly msl: number;

@@ -22,7 +22,7 @@ import {
   TcpFlag, TcpSegment, emitTcpHeader, parseTcpInto, tcpHeaderLenFor, writeTcpChecksum, type TcpHeaderFields,
 } from '../wire/tcp.js';
 import {
-  DEFAULT_CONNECTION_OPTIONS, TcpEventType, type ConnectionBufferProvider, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
+  DEFAULT_CONNECTION_OPTIONS, TSO_MAX_BYTES, TcpEventType, type ConnectionBufferProvider, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
   type TcpEngineOptions, type TcpEventFn, type TransmitFn,
 } from './config.js';
 import type { EngineContext } from './context.js';
@@ -102,6 +102,7 @@ export class TcpEngine implements EngineContext {
   readonly allocator: SegmentAllocator;
   readonly transmit: TransmitFn;
   readonly checksumOffload: boolean;
+  readonly tsoMaxBytes: number;
   readonly hdr: TcpHeaderFields = {
     srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, mss: -1, windowScale: -1,
     sackPermitted: false, hasTimestamp: false, tsVal: 0, tsEcr: 0, sack: new Uint32Array(0), sackCount: 0,
@@ -157,6 +158,7 @@ export class TcpEngine implements EngineContext {
     this.onEvent = options.onEvent;
     this.buffers = options.buffers;
     this.checksumOffload = options.checksumOffload ?? false;
+    this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
     this.msl = options.msl ?? 30_000;
     this.synRetries = options.synRetries ?? 6;
     this.dataRetries = options.dataRetries ?? 15;
@@ -180,13 +182,13 @@ export class TcpEngine implements EngineContext {
   // =================================================================== input
 
   /** A TCP segment (the IPv4 payload) from src to dst arrived. */
-  onSegment(src: number, dst: number, bytes: Uint8Array, now: number): void {
+  onSegment(src: number, dst: number, bytes: Uint8Array, now: number, checksumVerified = false): void {
     this.depth++;
     try {
       const c = this.counters;
       c.segmentsIn++;
       const seg = this.seg;
-      const err = parseTcpInto(bytes, src, dst, seg, !this.checksumOffload);
+      const err = parseTcpInto(bytes, src, dst, seg, !this.checksumOffload && !checksumVerified);
       if (err !== null) {
         if (err === 'truncated') c.dropTruncated++;
         else if (err === 'bad-data-offset') c.dropBadDataOffset++;
@@ -261,7 +263,7 @@ export class TcpEngine implements EngineContext {
     emitTcpHeader(h, buf);
     if (!this.checksumOffload) writeTcpChecksum(buf, src, dst);
     this.counters.segmentsOut++;
-    this.transmit(src, dst, buf);
+    this.transmit(src, dst, buf, 0);
   }
 
   // ---------------------------------------------------------------- LISTEN

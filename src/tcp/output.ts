@@ -99,7 +99,9 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   }
   emitTcpHeader(h, buf);
   if (len > 0) t.sendBuf.copyOut(seqDiff(seq, t.sndBufSeq), buf, hl, len);
-  if (!ctx.checksumOffload) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
+  // A TSO burst leaves its checksum to whoever cuts it into MSS-sized segments.
+  const gsoMss = len > t.sndMss ? t.sndMss : 0;
+  if (!ctx.checksumOffload && gsoMss === 0) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
   if ((flags & TcpFlag.ACK) !== 0) {
     t.lastAckSent = t.rcvNxt;
     t.ackPending = 0;
@@ -107,7 +109,7 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
     if (t.delackAt !== Infinity) t.delackAt = Infinity;
   }
   ctx.counters.segmentsOut++;
-  ctx.transmit(t.localAddr, t.remoteAddr, buf);
+  ctx.transmit(t.localAddr, t.remoteAddr, buf, gsoMss);
   return true;
 }
 
@@ -150,6 +152,8 @@ export function output(ctx: EngineContext, t: Tcb, now: number): void {
 
 function sendData(ctx: EngineContext, t: Tcb, now: number): void {
   const mss = t.sndMss;
+  // TSO: up to tsoMaxBytes of new data in one buffer (a whole number of MSS).
+  const burst = ctx.tsoMaxBytes > mss ? ctx.tsoMaxBytes - (ctx.tsoMaxBytes % mss) : mss;
   // RFC 6675 §5 (3)/(4): while in recovery, NextSeg: lost holes first (rule 1), then
   // new data (rule 2, the loop below), then holes not yet deemed lost (rule 3).
   if (t.inRecovery && t.sackEnabled) {
@@ -190,8 +194,10 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     if (flight === 0 && avail > 0) t.cc.onIdle(now, t.rtt.rto);
     const cwnd = t.inRecovery ? t.cc.cwnd : t.cc.cwnd + Math.min(t.dupAcks, 2) * mss;
     const cwndRoom = cwnd - flight;
-    let len = Math.min(avail, mss, wndRoom, cwndRoom);
+    let len = Math.min(avail, burst, wndRoom, cwndRoom);
     if (len < 0) len = 0;
+    // A TSO burst is whole segments; the tail below one MSS goes through the rules below.
+    if (len > mss && len < avail) len -= len % mss;
     // The FIN goes with (or right after) the last byte of queued data, also when resent after an RTO.
     const fin = t.finQueued && ((seq + len) >>> 0) === t.finSeq;
     if (len === 0 && !fin) break;

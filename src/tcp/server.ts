@@ -42,6 +42,12 @@ export interface TcpServerOptions {
   /** Local addresses with prefix lengths, to choose a source address for connect. */
   readonly addresses: readonly { address: number; prefixLength: number }[];
   readonly checksumOffload?: boolean;
+  /**
+   * TCP segmentation offload: bursts of up to this many payload bytes go to IP as one
+   * segment (TxFlag.Gso) and the driver cuts them up (0 or absent: off). Needs a pool of
+   * segment-size buffers.
+   */
+  readonly tsoMaxBytes?: number;
   readonly mslMs?: number;
   readonly synCookies?: 'auto' | 'always' | 'never';
   readonly connection?: Partial<ConnectionOptions>;
@@ -63,7 +69,7 @@ interface SlotState {
   lastRecvFree: number;
 }
 
-interface PendingTx { i: number; off: number; len: number; src: number; dst: number }
+interface PendingTx { i: number; off: number; len: number; src: number; dst: number; gsoMss: number }
 
 function errorIndex(code: string): number {
   const i = SOCKET_ERROR_CODES.indexOf(code as SocketErrorCode);
@@ -120,6 +126,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   const engine: TcpEngine = new TcpEngine({
     rng: cryptoRng((a) => webcrypto.getRandomValues(a)),
     checksumOffload,
+    tsoMaxBytes: Math.min(opts.tsoMaxBytes ?? 0, pool.payloadCapacity - 60),
     msl: opts.mslMs ?? 30_000,
     synCookies: opts.synCookies ?? 'auto',
     defaults: {
@@ -158,11 +165,11 @@ export function createServer(ctx: ServerContext): ServerCore {
         return pool.bytes.subarray(off, off + len);
       },
     },
-    transmit: (src, dst, bytes) => {
+    transmit: (src, dst, bytes, gsoMss) => {
       const { i, off } = lastAlloc;
       lastAlloc = { i: -1, off: 0 };
       if (i < 0) throw new Error('tcp server: transmit without alloc');
-      const tx: PendingTx = { i, off, len: bytes.length, src, dst };
+      const tx: PendingTx = { i, off, len: bytes.length, src, dst, gsoMss };
       if (pendingTx.length > 0 || !sendSegment(tx)) pendingTx.push(tx);
     },
     onEvent: (type, conn, code) => onEngineEvent(type, conn, code),
@@ -173,8 +180,10 @@ export function createServer(ctx: ServerContext): ServerCore {
     if (m === null) return false;
     m.setType(TCP_MSG.SEG_SEND); m.setSeq(0);
     pool!.lend(m, tx.i, tx.len, tx.off);
-    m.setArg(0, tx.src); m.setArg(1, tx.dst); m.setArg(2, checksumOffload ? TxFlag.ChecksumPartial : 0);
-    for (let k = 3; k < 6; k++) m.setArg(k, 0);
+    m.setArg(0, tx.src); m.setArg(1, tx.dst);
+    m.setArg(2, (checksumOffload ? TxFlag.ChecksumPartial : 0) | (tx.gsoMss > 0 ? TxFlag.Gso : 0));
+    m.setArg(3, tx.gsoMss);
+    for (let k = 4; k < 6; k++) m.setArg(k, 0);
     toIp!.commit();
     return true;
   }
@@ -390,7 +399,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (from === fromIp) {
         if (msg.type === IP_MSG.SEG_DELIVER) {
           const bytes = ctx.buffers.view(msg);
-          if (bytes !== null) engine.onSegment(msg.arg(0), msg.arg(1), bytes, now);
+          if (bytes !== null) engine.onSegment(msg.arg(0), msg.arg(1), bytes, now, (msg.arg(3) & 1) !== 0);
           ctx.buffers.giveBack(msg);
         } else if (msg.type === IP_MSG.ICMP_ERROR) {
           onIcmpError(msg);

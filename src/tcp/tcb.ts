@@ -158,7 +158,7 @@ export class Tcb {
   ) {
     this.id = id;
     this.opts = opts;
-    this.cc = createCongestionControl(opts.congestion, { mss: opts.mss, now: 0 });
+    this.cc = createCongestionControl(opts.congestion, { mss: opts.mss, now: 0, abcLimit: opts.abcLimit });
     this.rtt = new RttEstimator(rtt);
     this.localAddr = localAddr;
     this.localPort = localPort;

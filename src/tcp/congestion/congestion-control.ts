@@ -64,6 +64,12 @@ export interface CongestionControlOptions {
   readonly mss: number;
   /** Initial window in segments; default 10 (RFC 6928). */
   readonly initialWindow?: number;
+  /**
+   * RFC 3465 §2.3's L: the most slow start grows per ACK, in segments (default 2).
+   * 0 lifts the limit, as Linux's tcp_slow_start does: needed when the receiver
+   * acknowledges merged (GRO) segments with one stretch ACK.
+   */
+  readonly abcLimit?: number;
   /** Time of creation, ms. */
   readonly now: number;
 }

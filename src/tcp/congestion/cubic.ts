@@ -56,10 +56,18 @@ export class Cubic implements CongestionControl {
   /** The next congestion avoidance stage follows a timeout (§4.8: K = 0, W_max = cwnd_epoch). */
   private afterTimeout = false;
 
+  private readonly abcL: number;
+
+  /** Slow-start growth cap per ACK in bytes (RFC 3465 L; unlimited when L is 0). */
+  private abcLimitBytes(): number {
+    return this.abcL > 0 ? this.abcL * this.mss : Infinity;
+  }
+
   constructor(options: CubicOptions) {
     checkOptions(options);
     this.mss = options.mss;
     this.iwSegments = options.initialWindow ?? 10;
+    this.abcL = options.abcLimit ?? ABC_L;
     this.fastConvergence = options.fastConvergence ?? true;
     this.cwndBytes = initialWindowBytes(this.mss, this.iwSegments);
     this.lastAckAt = options.now;
@@ -114,7 +122,7 @@ export class Cubic implements CongestionControl {
     }
     if (this.cwndBytes < this.ssthreshBytes) {
       // §4.10: Reno slow start (RFC 5681 §3.1 with RFC 3465 byte counting).
-      this.cwndBytes = Math.min(this.cwndBytes + Math.min(ackedBytes, ABC_L * this.mss), this.ssthreshBytes);
+      this.cwndBytes = Math.min(this.cwndBytes + Math.min(ackedBytes, this.abcLimitBytes()), this.ssthreshBytes);
       return;
     }
     let w = this.cwndBytes / this.mss;

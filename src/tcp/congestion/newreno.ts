@@ -26,10 +26,18 @@ export class NewReno implements CongestionControl {
   private lastAckAt: number;
   private anyAcked = false;
 
+  private readonly abcL: number;
+
+  /** Slow-start growth cap per ACK in bytes (RFC 3465 L; unlimited when L is 0). */
+  private abcLimitBytes(): number {
+    return this.abcL > 0 ? this.abcL * this.mss : Infinity;
+  }
+
   constructor(options: CongestionControlOptions) {
     checkOptions(options);
     this.mss = options.mss;
     this.iwSegments = options.initialWindow ?? 10;
+    this.abcL = options.abcLimit ?? ABC_L;
     this.cwndBytes = initialWindowBytes(this.mss, this.iwSegments);
     this.lastAckAt = options.now;
   }
@@ -56,7 +64,7 @@ export class NewReno implements CongestionControl {
     if (this.cwndBytes < this.ssthreshBytes) {
       // RFC 3465 §2.3: "cwnd += min (N, L*SMSS)" per ACK in slow start; RFC 5681 §3.1
       // stops slow start at ssthresh.
-      this.cwndBytes = Math.min(this.cwndBytes + Math.min(ackedBytes, ABC_L * this.mss), this.ssthreshBytes);
+      this.cwndBytes = Math.min(this.cwndBytes + Math.min(ackedBytes, this.abcLimitBytes()), this.ssthreshBytes);
       return;
     }
     // RFC 3465 §2.1: "When bytes_acked becomes greater than or equal to the value of
