@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { transfer, type LinkConfig } from './sim.js';
-import type { ConnectionOptions } from '../../src/tcp/config.js';
+import { TSO_MAX_BYTES, type ConnectionOptions } from '../../src/tcp/config.js';
 
 // Two engines over a simulated link in virtual time: every transfer must arrive
 // intact (SHA-256 of the byte stream) and both sides must close cleanly.
 // A failure prints the seed and link: replay with transfer(seed, bytes, link, conn).
 
-interface Case { name: string; seed: number; mb: number; link: Partial<LinkConfig>; conn?: Partial<ConnectionOptions> }
+interface Case { name: string; seed: number; mb: number; link: Partial<LinkConfig>; conn?: Partial<ConnectionOptions>; tso?: boolean }
 
 const cases: Case[] = [];
 const MB = 1 << 20;
@@ -30,15 +30,25 @@ cases.push({ name: 'small buffers (8 KiB) and MSS 536', seed: seed++, mb: 1, lin
 cases.push({ name: 'long fat pipe: 50 ms delay, 1 Gbit/s, 4 MiB buffers', seed: seed++, mb: 16, link: { delayMs: 50, bandwidth: 1e6, queueLimit: 2000, loss: 0.001 }, conn: { recvBufferSize: 4 * MB, sendBufferSize: 4 * MB } });
 cases.push({ name: 'heavy duplication and corruption', seed: seed++, mb: 2, link: { duplicate: 0.2, corrupt: 0.1 } });
 
+// TSO: the sender hands out bursts of up to 64 KiB that the link cuts into MSS segments
+// (the driver's software GSO), with Linux's unlimited slow-start byte counting.
+for (const loss of [0, 0.02, 0.1]) {
+  cases.push({
+    name: `TSO bursts, loss ${loss * 100}% reorder 10%`, seed: seed++, mb: loss <= 0.02 ? 8 : 2, tso: true,
+    link: { loss, reorder: 0.1, duplicate: 0.01, corrupt: 0.005 }, conn: { abcLimit: 0, recvBufferSize: MB, sendBufferSize: MB },
+  });
+}
+
 let total = 0;
 for (const c of cases) {
   test(`sim: ${c.mb} MB, ${c.name}`, () => {
-    const r = transfer(c.seed, c.mb * MB, c.link, c.conn);
+    const r = transfer(c.seed, c.mb * MB, c.link, c.conn, c.tso === true ? { tsoMaxBytes: TSO_MAX_BYTES } : {});
     total += r.bytes;
     assert.ok(r.ok, `FAILED seed=${c.seed} link=${JSON.stringify(c.link)} conn=${JSON.stringify(c.conn)}: `
       + `received ${r.bytes}/${c.mb * MB} virtual ${r.virtualMs.toFixed(0)} ms, hashes ${r.sentHash.slice(0, 8)}/${r.recvHash.slice(0, 8)}, `
       + `last events ${r.events.join(' | ')}`);
     if (c.link.corrupt) assert.ok(r.dropsBadChecksum > 0, 'corrupted segments were caught by the checksum');
+    if (c.tso === true) assert.ok(r.bursts > 0 && r.segments > 2 * r.bursts, `TSO bursts were sent and cut (${r.bursts} bursts, ${r.segments} segments)`);
   });
 }
 

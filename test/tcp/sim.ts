@@ -8,6 +8,21 @@ import { createHash } from 'node:crypto';
 import { SeededRng } from '../../src/core/rng.js';
 import { TcpEventType, type ConnectionOptions, type TcpEngineOptions } from '../../src/tcp/config.js';
 import { TcpEngine } from '../../src/tcp/engine.js';
+import { GsoCutter } from '../../src/driver/offload.js';
+
+const cutter = new GsoCutter();
+
+/** The driver's software GSO on a bare TCP burst: wrap it in Ethernet + IPv4, cut, unwrap. */
+export function tsoCut(src: number, dst: number, seg: Uint8Array, mss: number): Uint8Array[] {
+  const f = new Uint8Array(34 + seg.length);
+  f[12] = 0x08; f[14] = 0x45; f[16] = (20 + seg.length) >>> 8; f[17] = (20 + seg.length) & 0xff; f[22] = 64; f[23] = 6;
+  f[26] = src >>> 24; f[27] = src >>> 16; f[28] = src >>> 8; f[29] = src;
+  f[30] = dst >>> 24; f[31] = dst >>> 16; f[32] = dst >>> 8; f[33] = dst;
+  f.set(seg, 34);
+  const n = cutter.cut(f, 0, f.length, mss);
+  if (n < 0) throw new Error('tsoCut: not a TCP burst');
+  return Array.from({ length: n }, (_, k) => cutter.memory.slice(cutter.offsets[k]! + 34, cutter.offsets[k]! + cutter.lengths[k]!));
+}
 
 export interface LinkConfig {
   delayMs: number;
@@ -39,6 +54,7 @@ export interface TransferResult {
   sentHash: string;
   recvHash: string;
   segments: number;
+  bursts: number;
   retransmits: number;
   timeouts: number;
   dropsBadChecksum: number;
@@ -59,6 +75,8 @@ export function transfer(
   const inQueue = [0, 0];
   let now = 0;
   let segments = 0;
+  /** TSO bursts the sender handed out (each cut into several segments). */
+  let bursts = 0;
 
   const push = (p: Packet): void => {
     // Binary heap on (at, seq).
@@ -93,6 +111,12 @@ export function transfer(
     return top;
   };
 
+  const wire = (to: 0 | 1) => (src: number, dst: number, bytes: Uint8Array, gsoMss = 0): void => {
+    // A TSO burst is cut like a NIC would (the driver's software GSO) before the link sees it.
+    if (gsoMss > 0) bursts++;
+    if (gsoMss > 0) for (const seg of tsoCut(src, dst, bytes, gsoMss)) send(to)(src, dst, seg);
+    else send(to)(src, dst, bytes);
+  };
   const send = (to: 0 | 1) => (src: number, dst: number, bytes: Uint8Array): void => {
     segments++;
     if (rand() < cfg.loss) return;
@@ -117,7 +141,7 @@ export function transfer(
   const mk = (to: 0 | 1, s: number): TcpEngine => new TcpEngine({
     rng: new SeededRng(s),
     allocator: { alloc: (len) => new Uint8Array(len) },
-    transmit: send(to),
+    transmit: wire(to),
     onEvent: (type, id, code) => {
       events.push(`${now.toFixed(1)} ${to === 1 ? 'A' : 'B'} ${type}${code ? ' ' + code : ''}`);
       if (to === 1) onA(type, id); else onB(type, id);
@@ -243,6 +267,7 @@ export function transfer(
     sentHash: sh,
     recvHash: rh,
     segments,
+    bursts,
     retransmits: a.counters.retransmits,
     timeouts: a.counters.rtoTimeouts,
     dropsBadChecksum: a.counters.dropBadChecksum + b.counters.dropBadChecksum,

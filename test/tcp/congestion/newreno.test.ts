@@ -39,6 +39,17 @@ test('slow start: +MSS per MSS acknowledged, at most 2*MSS per ACK (RFC 3465 L=2
   assert.equal(c2.cwnd, 160 * MSS);
 });
 
+test('slow start with abcLimit 0 (Linux): a stretch ACK for merged segments grows cwnd by all it acknowledges', () => {
+  for (const name of ['newreno', 'cubic'] as const) {
+    const cc = createCongestionControl(name, { mss: MSS, now: 0, abcLimit: 0 });
+    cc.onAck(28 * MSS, 1, 10, Infinity); // one ACK for a 28-segment GRO packet
+    assert.equal(cc.cwnd, 38 * MSS, name);
+    const limited = createCongestionControl(name, { mss: MSS, now: 0 });
+    limited.onAck(28 * MSS, 1, 10, Infinity);
+    assert.equal(limited.cwnd, 12 * MSS, `${name}: default L = 2`);
+  }
+});
+
 test('congestion event: ssthresh = max(FlightSize/2, 2*SMSS), once per recovery; no growth inside', () => {
   const cc = new NewReno({ mss: MSS, now: 0 });
   cc.onCongestionEvent(5, 40 * MSS);
