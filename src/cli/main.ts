@@ -6,6 +6,7 @@
  *   newtos up --tap DEV --ip A.B.C.D/N [--gw A.B.C.D] [--http DIR] [--echo PORT]
  *             [--placement P] [--stats-port PORT] [--config FILE]
  *   newtos stats --port PORT [--prometheus]
+ *   newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]
  */
 import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
@@ -14,7 +15,8 @@ const USAGE = `usage:
   newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]
   newtos up --tap DEV --ip A.B.C.D/N [--gw A.B.C.D] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
   newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
-  newtos stats --port PORT [--prometheus]`;
+  newtos stats --port PORT [--prometheus]
+  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]`;
 
 function fail(message: string): never {
   process.stderr.write(`newtos: ${message}\n${USAGE}\n`);
@@ -46,6 +48,29 @@ async function main(argv: string[]): Promise<void> {
       if (!Number.isInteger(port) || port < 1 || port > 65535) fail('--port must name the stats port of a running `newtos up`');
       const res = await fetch(`http://127.0.0.1:${port}/${values.prometheus === true ? 'metrics' : 'stats'}`);
       process.stdout.write(await res.text());
+      return;
+    }
+    case 'capture': {
+      const { values } = parseArgs({
+        args: rest, strict: true,
+        options: { port: { type: 'string' }, iface: { type: 'string' }, out: { type: 'string' }, count: { type: 'string' }, seconds: { type: 'string' }, snaplen: { type: 'string' } },
+      });
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) fail('--port must name the stats port of a running `newtos up`');
+      if (values.out === undefined) fail('capture needs --out FILE');
+      const num = (name: 'count' | 'seconds' | 'snaplen'): number | undefined => {
+        const v = values[name];
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, not '${v}'`);
+        return n;
+      };
+      const count = num('count'); const seconds = num('seconds'); const snaplen = num('snaplen');
+      const { runCapture } = await import('./capture.js');
+      await runCapture({
+        port, out: values.out, ...(values.iface !== undefined ? { iface: values.iface } : {}),
+        ...(count !== undefined ? { count } : {}), ...(seconds !== undefined ? { seconds } : {}), ...(snaplen !== undefined ? { snaplen } : {}),
+      });
       return;
     }
     case undefined:

@@ -1,17 +1,19 @@
 /**
  * `newtos up`: one newtos host attached to Linux through a TAP device (or any
  * link a configuration file names), optionally serving a directory over http
- * and echoing on a TCP port, with its statistics on a loopback http port.
+ * and echoing on a TCP port, with its statistics (and live capture, see
+ * capture.ts) on a loopback http port.
  * Runs until SIGINT/SIGTERM.
  */
 import http from 'node:http';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { join, normalize, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
-import { loadStackConfigFile, type StackConfig } from '../config/stack-config.js';
+import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack } from '../stack/host.js';
 import { statsPrometheus, statsTable } from '../stack/stats-text.js';
+import { serveCapture } from './capture.js';
 
 export async function runUp(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -22,9 +24,13 @@ export async function runUp(args: string[]): Promise<void> {
       mtu: { type: 'string' },
     },
   });
-  let config: StackConfig | Record<string, unknown>;
-  if (values.config !== undefined) config = loadStackConfigFile(values.config);
-  else {
+  let config: Record<string, unknown>;
+  if (values.config !== undefined) {
+    // Checked here for errors with line numbers; createStack takes the file's plain value
+    // (it validates again, and a validated config no longer has the text forms).
+    loadStackConfigFile(values.config);
+    config = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown>;
+  } else {
     if (values.tap === undefined || values.ip === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', 'up needs --tap DEV and --ip A.B.C.D/N (or --config FILE)');
     config = {
       name: 'up',
@@ -59,6 +65,7 @@ export async function runUp(args: string[]): Promise<void> {
   let statsServer: http.Server | undefined;
   if (values['stats-port'] !== undefined) {
     statsServer = http.createServer((req, res) => {
+      if (req.url?.startsWith('/capture') === true) { void serveCapture(stack, req, res); return; }
       const snap = stack.snapshot();
       if (req.url === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

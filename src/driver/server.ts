@@ -27,6 +27,7 @@ import { GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
 import type { FrameSlots, NicBackend } from '../nic/backend.js';
 import { RX_FLAG_CSUM_VERIFIED, wallClockMs } from '../nic/backend.js';
 import { openNicBackend } from '../nic/open.js';
+import { CaptureTap } from '../nic/capture-channel.js';
 import { VswitchPort, type VswitchDescriptor } from '../nic/vswitch.js';
 import { parseMac } from '../nic/backend.js';
 
@@ -34,6 +35,8 @@ export interface DriverServerOptions {
   readonly interfaces: readonly InterfaceConfig[];
   /** For interfaces on an in-process switch: the switch's memory and this host's port, by interface name. */
   readonly vswitchPorts: Readonly<Record<string, { descriptor: VswitchDescriptor; port: number }>>;
+  /** Live-capture channels by interface index (src/nic/capture-channel.ts). */
+  readonly captures?: readonly SharedArrayBuffer[];
 }
 
 const RX_POSTED = 64;
@@ -90,6 +93,12 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       slots: { memory: pool.bytes, offsets, lengths: new Uint32Array(RX_POSTED), capacity: pool.payloadCapacity },
     });
   }
+
+  // Live capture: each poll looks whether a capture was switched on or off.
+  const captureTaps = links.flatMap((l) => {
+    const sab = opts.captures?.[l.ifIndex];
+    return sab === undefined ? [] : [new CaptureTap(sab, l.backend)];
+  });
 
   /** Post buffers into every empty receive slot; returns how many slots are posted. */
   const refill = (l: Link): number => {
@@ -297,6 +306,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     },
     poll(t: number): void {
       now = t;
+      for (const c of captureTaps) c.sync();
       if (debugEveryMs > 0 && now >= nextDebug) {
         nextDebug = now + debugEveryMs;
         ctx.log('driver-debug', { ...counters, due: links.map((l) => (l.backend.nextDueMs?.() ?? NaN) - wallClockMs()), posted: links.map((l) => Array.from(l.posted).filter((x) => x >= 0).length), poolAvail: pool.available, links: links.map((l) => l.backend.counters.snapshot()) });

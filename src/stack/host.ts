@@ -24,6 +24,8 @@ import type { DriverServerOptions } from '../driver/server.js';
 import type { UdpServerOptions } from '../udp/server.js';
 import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js';
 import { AppInput, AppOutput } from './app-link.js';
+import { createDoorbell, DoorbellRinger } from '../substrate/doorbell.js';
+import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../nic/capture-channel.js';
 import { StackClient } from './client.js';
 import type { PingOptions, PingResult } from './ping.js';
 
@@ -61,6 +63,7 @@ export class Stack {
     readonly supervisor: Supervisor,
     readonly client: StackClient,
     private readonly udpStatsMemory: SharedArrayBuffer,
+    private readonly captureControl: { channels: ReadonlyMap<string, SharedArrayBuffer>; wake: () => void },
   ) {
     this.dgram = client.dgram;
     this.net = client.net;
@@ -101,6 +104,9 @@ export class Stack {
       // The driver's thread parks on the port's doorbell, which senders ring.
       driverDoorbell ??= sw.descriptor.doorbells[port];
     }
+    // The driver's thread doorbell, also rung to switch a live capture.
+    driverDoorbell ??= createDoorbell();
+    const captures = ifaces.map(() => createCaptureChannel());
     const maxSockets = config.limits?.maxSockets ?? 256;
     const sendBytes = config.tcp?.sendBufferBytes ?? 256 * 1024;
     const recvBytes = config.tcp?.receiveBufferBytes ?? 256 * 1024;
@@ -137,7 +143,7 @@ export class Stack {
     };
     const udpOptions: UdpServerOptions = { socketTable: udpTable, stats: udpStats, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
-    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts };
+    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
     const server = (name: string, module: string, opts: object): object => ({
@@ -178,7 +184,7 @@ export class Stack {
       ],
       placement: { mode: placement === 'monolithic' ? 'monolithic' : 'isolated' },
       ...(options.polling !== undefined ? { polling: options.polling } : {}),
-      ...(driverDoorbell !== undefined ? { doorbells: { driver: driverDoorbell } } : {}),
+      doorbells: { driver: driverDoorbell },
     };
     const supervisor = await Supervisor.start(manifest);
     const ends: ExternalEnds = supervisor.external('app');
@@ -192,7 +198,9 @@ export class Stack {
       toIp: new AppOutput(ends.outputs['ip']!),
       fromIp: ends.inputs['ip']!,
     });
-    return new Stack(config, supervisor, client, udpStats);
+    const ringDriver = new DoorbellRinger(driverDoorbell);
+    const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
+    return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() });
   }
 
   /** Statistics of every server, read from shared memory (no message to any server). */
@@ -213,6 +221,20 @@ export class Stack {
    */
   ping(address: string, options?: PingOptions): Promise<PingResult> {
     return this.client.ping(address, options);
+  }
+
+  /**
+   * Starts capturing an interface's frames while the host runs: resolves once
+   * the driver captures (every later frame reaches `sink`, in order, as a
+   * copy); `stop()` on the result switches it off. Nothing is copied or sent
+   * while no capture runs. One capture per interface at a time (EBUSY).
+   */
+  capture(iface: string, sink: CapturedFrameSink, options?: LiveCaptureOptions): Promise<LiveCapture> {
+    const channel = this.captureControl.channels.get(iface);
+    if (channel === undefined) {
+      return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `no interface '${iface}' (have: ${[...this.captureControl.channels.keys()].join(', ')})`));
+    }
+    return LiveCapture.start(channel, this.captureControl.wake, sink, options);
   }
 
   /** Fast-socket operation counts of this application. */

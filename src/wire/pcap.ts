@@ -53,8 +53,11 @@ export class PcapWriter {
     this.push(h);
   }
 
-  /** Append one frame captured at `timestampMicros` (integer microseconds since the epoch). */
-  write(frame: Uint8Array, timestampMicros: number): void {
+  /**
+   * Append one frame captured at `timestampMicros` (integer microseconds since
+   * the epoch). `origLen`: its length on the wire, when `frame` was already cut short.
+   */
+  write(frame: Uint8Array, timestampMicros: number, origLen = frame.length): void {
     const incl = Math.min(frame.length, this.snaplen);
     const r = new Uint8Array(PCAP_RECORD_HEADER_LEN + incl);
     const v = new DataView(r.buffer);
@@ -62,7 +65,7 @@ export class PcapWriter {
     v.setUint32(0, Math.floor(t / 1e6) >>> 0, true);
     v.setUint32(4, t % 1e6, true);
     v.setUint32(8, incl, true);
-    v.setUint32(12, frame.length, true);
+    v.setUint32(12, Math.max(origLen, incl), true);
     r.set(frame.subarray(0, incl), PCAP_RECORD_HEADER_LEN);
     this.push(r);
   }

@@ -1,0 +1,117 @@
+// `newtos capture` against a running `newtos up` (a separate process, attached
+// by an Ethernet-over-UDP link to a host in this test): the pcap holds the
+// frames of a ping and of a TCP handshake, read back with our pcap reader and,
+// when installed, tshark.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createStack } from '../../src/stack/host.js';
+import { readPcap } from '../../src/wire/pcap.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+async function freeUdpPorts(): Promise<[number, number]> {
+  const a = createSocket('udp4'); const b = createSocket('udp4');
+  a.bind(0, '127.0.0.1'); b.bind(0, '127.0.0.1');
+  await Promise.all([once(a, 'listening'), once(b, 'listening')]);
+  const p: [number, number] = [a.address().port, b.address().port];
+  a.close(); b.close();
+  return p;
+}
+
+async function freeTcpPort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  s.close();
+  return port;
+}
+
+/** Spawns the CLI; resolves when `ready` matches its output. */
+function cli(args: string[], ready: RegExp, children: ChildProcess[]): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (b: Buffer): void => { out += b.toString(); if (ready.test(out)) resolve({ child, output: () => out }); };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`newtos ${args[0]} exited with ${code}: ${out}`)));
+  });
+}
+
+test('newtos capture writes a pcap of a running host\'s interface: a ping and a TCP handshake', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'newtos-capture-'));
+  const children: ChildProcess[] = [];
+  t.after(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const [upPort, ourPort] = await freeUdpPorts();
+  const statsPort = await freeTcpPort();
+  const config = join(dir, 'up.json');
+  writeFileSync(config, JSON.stringify({
+    name: 'captured',
+    interfaces: [{ name: 'eth0', addresses: ['10.7.0.1/24'], link: { type: 'udp', mode: 'dgram', local: `127.0.0.1:${upPort}`, remote: `127.0.0.1:${ourPort}` } }],
+  }));
+  const up = await cli(['up', '--config', config, '--echo', '7', '--stats-port', String(statsPort)], /captured: up/, children);
+
+  const peer = await createStack({
+    interfaces: [{ name: 'eth0', addresses: ['10.7.0.2/24'], link: { type: 'udp', mode: 'dgram', local: `127.0.0.1:${ourPort}`, remote: `127.0.0.1:${upPort}` } }],
+  });
+  t.after(() => peer.close());
+  // Warm-up: both ARP caches filled before the capture starts, so what follows is exact.
+  assert.equal((await peer.ping('10.7.0.1', { count: 1, intervalMs: 0 })).received, 1);
+
+  // 3 echo requests in, 3 replies out, then SYN in, SYN-ACK out, ACK in: 9 frames.
+  const pcap = join(dir, 'eth0.pcap');
+  const capture = await cli(['capture', '--port', String(statsPort), '--iface', 'eth0', '--out', pcap, '--count', '9'], /capturing on eth0/, children);
+  assert.equal((await peer.ping('10.7.0.1', { count: 3, intervalMs: 0 })).received, 3);
+  const echoed = await new Promise<string>((resolve, reject) => {
+    const c = peer.net.connect({ port: 7, host: '10.7.0.1' });
+    let text = '';
+    c.on('error', reject);
+    c.on('connect', () => c.end('echo me'));
+    c.on('data', (d: Buffer) => { text += d.toString(); });
+    c.on('end', () => resolve(text));
+  });
+  assert.equal(echoed, 'echo me');
+  const [code] = await once(capture.child, 'exit') as [number];
+  assert.equal(code, 0, capture.output());
+  assert.match(capture.output(), /wrote \d+ bytes/);
+
+  const file = readPcap(readFileSync(pcap));
+  assert.ok(file.ok, 'a valid pcap file');
+  const records = file.value.records;
+  assert.equal(records.length, 9);
+  const ip = (d: Uint8Array, at: number): string => Array.from(d.subarray(at, at + 4)).join('.');
+  const summary = records.map((r) => {
+    const d = r.data;
+    const l4 = 14 + (d[14]! & 0x0f) * 4;
+    const what = d[23] === 1 ? `icmp${d[l4]}` : d[23] === 6 ? `tcp${d[l4 + 13]!.toString(16)}` : `proto${d[23]}`;
+    return `${ip(d, 26)}>${ip(d, 30)} ${what}`;
+  });
+  assert.deepEqual(summary.slice(0, 6).sort(), [
+    '10.7.0.1>10.7.0.2 icmp0', '10.7.0.1>10.7.0.2 icmp0', '10.7.0.1>10.7.0.2 icmp0',
+    '10.7.0.2>10.7.0.1 icmp8', '10.7.0.2>10.7.0.1 icmp8', '10.7.0.2>10.7.0.1 icmp8',
+  ]);
+  assert.deepEqual(summary.slice(6, 8), ['10.7.0.2>10.7.0.1 tcp2', '10.7.0.1>10.7.0.2 tcp12']);
+  assert.match(summary[8]!, /^10\.7\.0\.2>10\.7\.0\.1 tcp1[0-9]$/, 'the client\'s ACK (maybe with data)');
+
+  if (spawnSync('sh', ['-c', 'command -v tshark']).status === 0) {
+    const r = spawnSync('tshark', ['-r', pcap, '-T', 'fields', '-e', 'ip.src', '-e', 'icmp.type', '-e', 'tcp.flags.syn'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 9);
+    assert.equal(lines.filter((l) => /\t8\t/.test(l)).length, 3, `tshark sees 3 echo requests:\n${r.stdout}`);
+  }
+  up.child.kill('SIGTERM');
+  await once(up.child, 'exit');
+});
