@@ -94,9 +94,26 @@ async function main(): Promise<void> {
   port.close();
 }
 
-/** Opens the interface's link here (no bridge: this thread has an event loop). */
+/** How long a busy address is retried: a crashed driver's bridge may still hold it. */
+const ADDRESS_IN_USE_RETRY_MS = 1500;
+
+/**
+ * Opens the interface's link here (no bridge: this thread has an event loop).
+ * EADDRINUSE is retried for a while: after a driver crash the supervisor may
+ * start its successor before the dead thread's bridge has closed the socket.
+ */
 async function openLink(data: BridgeWorkerData): Promise<NicBackend> {
-  const link = await openNicBackend(data.ifc);
+  const deadline = performance.now() + ADDRESS_IN_USE_RETRY_MS;
+  let link: NicBackend;
+  for (;;) {
+    try {
+      link = await openNicBackend(data.ifc);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || performance.now() > deadline) throw e;
+      await sleep(50);
+    }
+  }
   if (!(link instanceof QueuedLink)) {
     await link.close();
     throw Object.assign(new Error(`link type ${data.ifc.link.type} needs no I/O bridge`), { code: 'ERR_NIC_BRIDGE' });
