@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
 import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack } from '../stack/host.js';
-import { statsPrometheus, statsTable } from '../stack/stats-text.js';
+import { linkTable, statsPrometheus, statsTable } from '../stack/stats-text.js';
 import { serveCapture } from './capture.js';
 
 export async function runUp(args: string[]): Promise<void> {
@@ -69,10 +69,10 @@ export async function runUp(args: string[]): Promise<void> {
       const snap = stack.snapshot();
       if (req.url === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(statsPrometheus(name, snap, stack.socketStats()));
+        res.end(statsPrometheus(name, snap, stack.socketStats(), stack.linkStats()));
       } else {
         res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end(statsTable(name, snap) + '\n');
+        res.end(`${statsTable(name, snap)}\n${linkTable(name, stack.linkStats())}\n`);
       }
     }).listen(Number(values['stats-port']), '127.0.0.1');
   }

@@ -28,6 +28,7 @@ import type { FrameSlots, NicBackend } from '../nic/backend.js';
 import { RX_FLAG_CSUM_VERIFIED, wallClockMs } from '../nic/backend.js';
 import { openNicBackend } from '../nic/open.js';
 import { CaptureTap } from '../nic/capture-channel.js';
+import { LinkStatsPublisher } from '../nic/link-stats.js';
 import { VswitchPort, type VswitchDescriptor } from '../nic/vswitch.js';
 import { parseMac } from '../nic/backend.js';
 
@@ -37,6 +38,8 @@ export interface DriverServerOptions {
   readonly vswitchPorts: Readonly<Record<string, { descriptor: VswitchDescriptor; port: number }>>;
   /** Live-capture channels by interface index (src/nic/capture-channel.ts). */
   readonly captures?: readonly SharedArrayBuffer[];
+  /** Where link counters are published (src/nic/link-stats.ts). */
+  readonly linkStats?: SharedArrayBuffer;
 }
 
 const RX_POSTED = 64;
@@ -99,6 +102,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const sab = opts.captures?.[l.ifIndex];
     return sab === undefined ? [] : [new CaptureTap(sab, l.backend)];
   });
+
+  const linkStats = opts.linkStats === undefined ? null : new LinkStatsPublisher(opts.linkStats, links.map((l) => l.backend));
 
   /** Post buffers into every empty receive slot; returns how many slots are posted. */
   const refill = (l: Link): number => {
@@ -307,6 +312,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     poll(t: number): void {
       now = t;
       for (const c of captureTaps) c.sync();
+      linkStats?.maybePublish(now, counters.rxFrames + counters.txFrames);
       if (debugEveryMs > 0 && now >= nextDebug) {
         nextDebug = now + debugEveryMs;
         ctx.log('driver-debug', { ...counters, due: links.map((l) => (l.backend.nextDueMs?.() ?? NaN) - wallClockMs()), posted: links.map((l) => Array.from(l.posted).filter((x) => x >= 0).length), poolAvail: pool.available, links: links.map((l) => l.backend.counters.snapshot()) });
@@ -322,6 +328,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         const due = l.backend.nextDueMs();
         if (due !== Infinity) at = Math.min(at, now + Math.max(0, due - wall));
       }
+      if (linkStats !== null) at = Math.min(at, linkStats.dueAt(counters.rxFrames + counters.txFrames));
       return at;
     },
     hasWork(): boolean {

@@ -25,6 +25,7 @@ import type { UdpServerOptions } from '../udp/server.js';
 import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js';
 import { AppInput, AppOutput } from './app-link.js';
 import { createDoorbell, DoorbellRinger } from '../substrate/doorbell.js';
+import { createLinkStats, readLinkStats, type LinkStats } from '../nic/link-stats.js';
 import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../nic/capture-channel.js';
 import { StackClient } from './client.js';
 import type { PingOptions, PingResult } from './ping.js';
@@ -64,6 +65,7 @@ export class Stack {
     readonly client: StackClient,
     private readonly udpStatsMemory: SharedArrayBuffer,
     private readonly captureControl: { channels: ReadonlyMap<string, SharedArrayBuffer>; wake: () => void },
+    private readonly linkStatsMemory: SharedArrayBuffer,
   ) {
     this.dgram = client.dgram;
     this.net = client.net;
@@ -107,6 +109,7 @@ export class Stack {
     // The driver's thread doorbell, also rung to switch a live capture.
     driverDoorbell ??= createDoorbell();
     const captures = ifaces.map(() => createCaptureChannel());
+    const linkStats = createLinkStats(ifaces.length);
     const maxSockets = config.limits?.maxSockets ?? 256;
     const sendBytes = config.tcp?.sendBufferBytes ?? 256 * 1024;
     const recvBytes = config.tcp?.receiveBufferBytes ?? 256 * 1024;
@@ -143,7 +146,7 @@ export class Stack {
     };
     const udpOptions: UdpServerOptions = { socketTable: udpTable, stats: udpStats, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
-    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures };
+    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures, linkStats };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
     const server = (name: string, module: string, opts: object): object => ({
@@ -200,7 +203,7 @@ export class Stack {
     });
     const ringDriver = new DoorbellRinger(driverDoorbell);
     const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
-    return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() });
+    return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats);
   }
 
   /** Statistics of every server, read from shared memory (no message to any server). */
@@ -221,6 +224,14 @@ export class Stack {
    */
   ping(address: string, options?: PingOptions): Promise<PingResult> {
     return this.client.ping(address, options);
+  }
+
+  /**
+   * Each interface's link counters (frames, bytes, drops by reason), as the
+   * driver last published them (at most 100 ms old while frames move).
+   */
+  linkStats(): LinkStats[] {
+    return readLinkStats(this.linkStatsMemory, this.config.interfaces.map((i) => i.name));
   }
 
   /**

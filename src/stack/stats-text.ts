@@ -6,6 +6,8 @@
 import type { SystemSnapshot } from '../substrate/supervisor.js';
 import type { SocketOpStats } from '../sockets/socket-block.js';
 import { withoutMessagePct } from '../sockets/socket-block.js';
+import { NIC_DROP_REASONS } from '../nic/backend.js';
+import type { LinkStats } from '../nic/link-stats.js';
 
 export function statsTable(host: string, s: SystemSnapshot, previous?: SystemSnapshot): string {
   const dt = previous === undefined ? 0 : s.at - previous.at;
@@ -29,7 +31,7 @@ function metric(lines: string[], name: string, help: string, type: 'counter' | '
 }
 
 /** Prometheus text format (version 0.0.4). */
-export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats): string {
+export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats, links?: readonly LinkStats[]): string {
   const lines: string[] = [];
   const per = (f: (x: SystemSnapshot['servers'][number]) => number): [Record<string, string>, number][] =>
     s.servers.map((sv) => [{ host, server: sv.name }, f(sv)]);
@@ -48,5 +50,21 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
     metric(lines, 'newtos_socket_messages_total', 'Socket control and wake-up messages.', 'counter', [[{ host }, sockets.controlMessages + sockets.appWakeMessages + sockets.serverWakeMessages]]);
     metric(lines, 'newtos_socket_ops_without_message_ratio', 'Share of socket operations done without a message.', 'gauge', [[{ host }, withoutMessagePct(sockets) / 100]]);
   }
+  if (links !== undefined && links.length > 0) {
+    metric(lines, 'newtos_link_frames_total', 'Frames a link received or sent.', 'counter',
+      links.flatMap((l) => [[{ host, iface: l.iface, direction: 'rx' }, l.rxFrames], [{ host, iface: l.iface, direction: 'tx' }, l.txFrames]] as [Record<string, string>, number][]));
+    metric(lines, 'newtos_link_bytes_total', 'Bytes of the frames a link received or sent.', 'counter',
+      links.flatMap((l) => [[{ host, iface: l.iface, direction: 'rx' }, l.rxBytes], [{ host, iface: l.iface, direction: 'tx' }, l.txBytes]] as [Record<string, string>, number][]));
+    metric(lines, 'newtos_link_drops_total', 'Frames a link dropped, by reason.', 'counter',
+      links.flatMap((l) => NIC_DROP_REASONS.map((r) => [{ host, iface: l.iface, reason: r }, l.drops[r]] as [Record<string, string>, number])));
+  }
   return lines.join('\n') + '\n';
+}
+
+/** One line per interface: frames and bytes each way, drops by reason (only the non-zero ones). */
+export function linkTable(host: string, links: readonly LinkStats[]): string {
+  return links.map((l) => {
+    const drops = NIC_DROP_REASONS.filter((r) => l.drops[r] > 0).map((r) => `${r} ${l.drops[r]}`).join(', ');
+    return `${host.padEnd(10)} ${l.iface.padEnd(7)} rx ${l.rxFrames} frames ${l.rxBytes} B  tx ${l.txFrames} frames ${l.txBytes} B  drops: ${drops === '' ? 'none' : drops}`;
+  }).join('\n');
 }

@@ -112,6 +112,11 @@ test('newtos capture writes a pcap of a running host\'s interface: a ping and a 
     assert.equal(lines.length, 9);
     assert.equal(lines.filter((l) => /\t8\t/.test(l)).length, 3, `tshark sees 3 echo requests:\n${r.stdout}`);
   }
+  // The link's counters on the same control port (Prometheus text).
+  const metrics = await (await fetch(`http://127.0.0.1:${statsPort}/metrics`)).text();
+  const rx = /newtos_link_frames_total\{host="captured",iface="eth0",direction="rx"\} (\d+)/.exec(metrics);
+  assert.ok(rx !== null && Number(rx[1]) >= 4, `link rx frames in:\n${metrics.split('\n').filter((l) => l.includes('link')).join('\n')}`);
+  assert.match(metrics, /newtos_link_drops_total\{host="captured",iface="eth0",reason="rx-foreign-peer"\} 0/);
   up.child.kill('SIGTERM');
   await once(up.child, 'exit');
 });

@@ -55,6 +55,15 @@ test('two hosts over a UDP dgram link: a 4 MB TCP transfer arrives intact; an id
   assert.equal(got.length, SIZE);
   assert.equal(sha(got), sha(data));
 
+  // The link counters, published by the driver from the bridge's figures.
+  await sleep(200);
+  const [la] = a.linkStats();
+  const [lb] = b.linkStats();
+  assert.equal(la!.iface, 'eth0');
+  assert.ok(la!.txBytes > SIZE && lb!.rxBytes > SIZE, `tx ${la!.txBytes} B, rx ${lb!.rxBytes} B`);
+  // (The kernel may drop a datagram the socket buffer had no room for: not counted by us.)
+  assert.ok(lb!.rxFrames <= la!.txFrames && lb!.rxFrames > 0.99 * la!.txFrames, `a sent ${la!.txFrames} frames, b received ${lb!.rxFrames}`);
+
   // Idle: the driver must park until a frame comes (no 1 ms polling). With
   // the loop's longest park of 50 ms that is ~10 parks in half a second;
   // polling the link would be hundreds.
