@@ -21,6 +21,18 @@ import type { SocketAddressInfo, SocketPort } from './socket-port.js';
 
 const READ_CHUNK = 64 * 1024;
 
+/**
+ * A Buffer for a read of n bytes from the receive ring, starting at the address
+ * residue (mod 8) of the ring's next byte when it is large: then the copy out of
+ * shared memory moves whole words (many times faster than a misaligned one).
+ */
+function readBuffer(n: number, residue: number): Buffer {
+  if (n < 1024) return Buffer.allocUnsafe(n);
+  const b = Buffer.allocUnsafeSlow(n + 7);
+  const d = (residue - b.byteOffset) & 7;
+  return b.subarray(d, d + n);
+}
+
 export interface NetSocketOptions {
   allowHalfOpen?: boolean;
   /** High-water mark of the Writable side, bytes. */
@@ -250,7 +262,7 @@ export class NetSocket extends Duplex {
     for (;;) {
       const { readable, flags } = block.appReadiness();
       if (readable > 0) {
-        const buf = Buffer.allocUnsafe(Math.min(readable, READ_CHUNK));
+        const buf = readBuffer(Math.min(readable, READ_CHUNK), block.recv.alignmentAt(0));
         const { read, kick } = block.appRead(buf);
         if (kick) port.kick();
         this.touch();

@@ -104,8 +104,8 @@ export function fillTcpChecksum(f: Uint8Array, ip: number, tcp: number, tcpLen: 
 /**
  * Cuts TSO bursts into wire frames in its own scratch memory. Frame k of the
  * last `cut` lies at `memory[offsets[k], offsets[k] + lengths[k])` (a
- * FrameSlots the backend can transmit from). Frames start 2 bytes past a
- * 4-byte boundary so the IPv4 and TCP headers are word-aligned for the checksum.
+ * FrameSlots the backend can transmit from). Each frame's payload keeps the
+ * address residue modulo 8 it had in the burst, so the copies move words.
  */
 export class GsoCutter {
   memory: Uint8Array = new Uint8Array(0);
@@ -129,8 +129,10 @@ export class GsoCutter {
     const id0 = (f[l.ip + 4]! << 8) | f[l.ip + 5]!;
     const flags = f[l.tcp + 13]!;
     for (let k = 0; k < count; k++) {
-      const at = this.offsets[k]!;
       const from = k * mss;
+      // Put the segment's payload at the address residue (mod 8) it has in the burst: word-sized copies.
+      const at = k * this.stride + ((f.byteOffset + l.payload + from - headers - out.byteOffset) & 7);
+      this.offsets[k] = at;
       const n = Math.min(mss, l.payloadLen - from);
       out.set(f.subarray(off, l.payload), at);
       out.set(f.subarray(l.payload + from, l.payload + from + n), at + headers);
@@ -151,14 +153,14 @@ export class GsoCutter {
   }
 
   private reserve(count: number, frameLen: number): void {
-    const stride = (frameLen + 2 + 63) & ~63;
+    const stride = (frameLen + 8 + 63) & ~63;
     if (this.offsets.length >= count && this.stride >= stride) return;
     const slots = Math.max(count, this.offsets.length);
     this.stride = Math.max(stride, this.stride);
     this.memory = new Uint8Array(slots * this.stride);
     this.offsets = new Uint32Array(slots);
     this.lengths = new Uint32Array(slots);
-    for (let k = 0; k < slots; k++) this.offsets[k] = k * this.stride + 2;
+
   }
 }
 

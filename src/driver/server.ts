@@ -113,8 +113,9 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         const i = pool.alloc();
         if (i < 0) break;
         l.posted[k] = i;
-        (l.slots.offsets as Uint32Array)[k] = pool.payloadOffset(i);
       }
+      // Every time: a receive may have moved the offset of a slot it then could not hand on.
+      (l.slots.offsets as Uint32Array)[k] = pool.payloadOffset(l.posted[k]!);
       n++;
     }
     return n;
@@ -163,7 +164,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     if (m === null) return false;
     const i = l.posted[k]!;
     m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
-    pool.lend(m, i, l.slots.lengths[k]!);
+    pool.lend(m, i, l.slots.lengths[k]!, l.slots.offsets[k]!);
     m.setArg(0, l.ifIndex); m.setArg(1, 0); m.setArg(2, rxFlags); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
     toIp.commit();
     l.posted[k] = -1;
@@ -196,7 +197,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       }
       let j = k + 1;
       let bytes = first.ipHeaderLen + first.tcpHeaderLen + first.payloadLen;
-      const maxBytes = groPool!.payloadCapacity - (first.ip - offs[k]!);
+      const maxBytes = groPool!.payloadCapacity - 7 - (first.ip - offs[k]!);
       while (j < n) {
         const lb = layouts[j];
         if (lb === null || lb === undefined || !gro.joins(mem, layouts[j - 1]!, mem, lb, first.payloadLen, bytes, maxBytes)) break;
@@ -212,10 +213,12 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       if (m === null) { groPool!.free(big); counters.rxNoBuffer += n - k; return; }
       run.length = 0;
       for (let q = k; q < j; q++) run.push({ mem, off: offs[q]!, layout: layouts[q]! });
-      const at = groPool!.payloadOffset(big);
+      // The merged frame keeps the first frame's address residue (mod 8): the payload copies move words.
+      const base = groPool!.payloadOffset(big);
+      const at = base + ((mem.byteOffset + offs[k]! - groPool!.bytes.byteOffset - base) & 7);
       const len = gro.merge(run, groPool!.bytes, at);
       m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
-      groPool!.lend(m, big, len);
+      groPool!.lend(m, big, len, at);
       m.setArg(0, l.ifIndex); m.setArg(1, 0); m.setArg(2, RxFlag.ChecksumVerified); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
       toIp.commit();
       counters.rxFrames += j - k;

@@ -16,7 +16,11 @@
 export interface FrameSlots {
   /** View over the packet memory (usually over a SharedArrayBuffer pool). */
   readonly memory: Uint8Array;
-  /** Byte offset in `memory` of each slot. */
+  /**
+   * Byte offset in `memory` of each slot. `receive` may move a slot's offset
+   * forward by up to 7 bytes (never past its capacity) to keep a frame at the
+   * address residue it had at the sender; the frame is where the offset says.
+   */
   readonly offsets: Uint32Array;
   /** Frame length per slot: written by `receive`, read by `transmit`. */
   readonly lengths: Uint32Array;

@@ -10,9 +10,13 @@
  * A pipe is an SPSC byte ring (src/sockbuf/byte-ring.ts) per ordered pair of
  * ports, so every ring still has exactly one producer and one consumer.
  *
- * Each frame is a record in the pipe:
- *   +0 u32 frame length | +4 u32 flags (bit 0: reorder) | +8 f64 deliver-at
- *   (wall-clock ms) | +16 frame bytes
+ * Each frame is a record in the pipe, padded to a multiple of 8 bytes:
+ *   +0 u32 frame length | +4 u32 flags (bit 0: reorder; bits 8-10: pad) |
+ *   +8 f64 deliver-at (wall-clock ms) | pad bytes | frame bytes | fill to 8.
+ * The pad keeps the frame at the address residue (mod 8) it had in the
+ * sender's memory, and the receiver places it at that residue in its slot:
+ * copies between shared buffers run many times faster when both ends agree
+ * modulo 8, and TCP places payloads so they agree with its rings.
  * The receiving port copies due records straight into its pool slots. So a
  * frame is copied twice across the switch, as a NIC's DMA out and in would.
  *
@@ -59,6 +63,12 @@ const PORT_WORDS = 48; // 2 + 2 * MAX_MACS, rounded up to whole 64-byte lines
 
 const REC_HEADER = 16;
 const FLAG_REORDER = 1;
+const PAD_SHIFT = 8;
+
+/** Bytes a record takes in a pipe: header, pad, frame, filled to a multiple of 8. */
+function recordLen(frameLen: number, pad: number): number {
+  return (REC_HEADER + pad + frameLen + 7) & ~7;
+}
 /** How long a held-back (reordered) frame waits for a successor at most. */
 const REORDER_HOLD_MS = 1;
 
@@ -110,7 +120,7 @@ export function createVswitch(options: VswitchOptions): VswitchDescriptor {
   if (!Number.isInteger(ports) || ports < 2 || ports > 64) throw invalidArg('ports', 'must be an integer in 2..64');
   const mtu = options.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw invalidArg('mtu', 'must be an integer in 68..65535');
-  const maxRecord = REC_HEADER + mtu + ETH_HEADER_LEN + VLAN_TAG_LEN;
+  const maxRecord = recordLen(mtu + ETH_HEADER_LEN + VLAN_TAG_LEN, 7);
   const ringCapacity = options.ringBytes ?? Math.max(256 * 1024, 64 * maxRecord);
   if (!Number.isInteger(ringCapacity) || ringCapacity < maxRecord) {
     throw invalidArg('ringBytes', `must hold at least one full frame (${maxRecord} bytes)`);
@@ -255,7 +265,8 @@ export class VswitchPort implements NicBackend {
       this.learn(mem, off + 6);
       const dest = (mem[off]! & 1) !== 0 ? undefined : this.lookup(mem, off);
       if (dest === this.port) continue; // addressed to ourselves: a switch does not hairpin
-      const need = REC_HEADER + len;
+      const pad = (mem.byteOffset + off) & 7;
+      const need = recordLen(len, pad);
       if (dest !== undefined && this.out[dest]!.freeSpace() < need) break; // pipe full: back-pressure
       const imp = this.imp;
       if (imp.loss !== undefined && imp.loss > 0 && this.rng.nextU32() < imp.loss * 2 ** 32) {
@@ -268,21 +279,21 @@ export class VswitchPort implements NicBackend {
         deliverAt = this.busyUntil;
       }
       if (imp.delayMs !== undefined) deliverAt += imp.delayMs;
-      const flags = imp.reorder !== undefined && imp.reorder > 0 && this.rng.nextU32() < imp.reorder * 2 ** 32
-        ? FLAG_REORDER : 0;
+      const flags = (imp.reorder !== undefined && imp.reorder > 0 && this.rng.nextU32() < imp.reorder * 2 ** 32
+        ? FLAG_REORDER : 0) | (pad << PAD_SHIFT);
       this.headerView.setUint32(0, len, true);
       this.headerView.setUint32(4, flags, true);
       this.headerView.setFloat64(8, deliverAt, true);
       const frame = mem.subarray(off, off + len);
       if (dest !== undefined) {
-        this.put(this.out[dest]!, frame);
+        this.put(this.out[dest]!, frame, pad, need);
         bells[dest] = 1;
       } else {
         for (let p = 0; p < this.ports; p++) {
           if (p === this.port) continue;
           const ring = this.out[p]!;
           if (ring.freeSpace() < need) { this.counters.drop('tx-egress-full'); continue; }
-          this.put(ring, frame);
+          this.put(ring, frame, pad, need);
           bells[p] = 1;
         }
       }
@@ -298,10 +309,10 @@ export class VswitchPort implements NicBackend {
     return i;
   }
 
-  private put(ring: ByteRing, frame: Uint8Array): void {
+  private put(ring: ByteRing, frame: Uint8Array, pad: number, need: number): void {
     ring.writeAt(0, this.header);
-    ring.writeAt(REC_HEADER, frame);
-    ring.advanceTail(REC_HEADER + frame.length);
+    ring.writeAt(REC_HEADER + pad, frame);
+    ring.advanceTail(need);
   }
 
   // ---- receive --------------------------------------------------------
@@ -328,21 +339,27 @@ export class VswitchPort implements NicBackend {
         const len = this.headerView.getUint32(0, true);
         const flags = this.headerView.getUint32(4, true);
         if (this.headerView.getFloat64(8, true) > now) break; // not due yet (FIFO per pipe)
+        const pad = (flags >>> PAD_SHIFT) & 7;
         if ((flags & FLAG_REORDER) !== 0 && this.held === null) {
           const frame = new Uint8Array(len);
-          ring.copyOut(REC_HEADER, frame);
-          ring.consume(REC_HEADER + len);
+          ring.copyOut(REC_HEADER + pad, frame);
+          ring.consume(recordLen(len, pad));
           this.held = { frame, since: now };
           continue;
         }
         if (len > slots.capacity) {
           this.counters.drop('rx-oversize');
         } else {
-          ring.copyOut(REC_HEADER, slots.memory, slots.offsets[n]!, len);
+          // Keep the sender's address residue when the slot has room for the shift.
+          const base = slots.offsets[n]!;
+          const shift = (pad - (slots.memory.byteOffset + base)) & 7;
+          const at = len + shift <= slots.capacity ? base + shift : base;
+          slots.offsets[n] = at;
+          ring.copyOut(REC_HEADER + pad, slots.memory, at, len);
           this.accept(slots, n++, len, now);
           if (this.held !== null && n < limit) deliverHeld();
         }
-        ring.consume(REC_HEADER + len);
+        ring.consume(recordLen(len, pad));
       }
     }
     this.nextIn = (this.nextIn + 1) % this.ports;

@@ -119,6 +119,17 @@ export class ByteRing {
     return d < 0 ? d + this.modulus : d;
   }
 
+  /**
+   * Address of the byte `offsetFromHead` bytes into the published data, modulo 8
+   * (its offset in the underlying buffer). A copy between two shared buffers is
+   * many times faster when source and destination agree modulo 8 (V8 then moves
+   * whole words), so producers place packet payloads to match (see ALIGNMENT.md
+   * in the closing notes: every buffer puts TCP stream byte k at an address ≡ k).
+   */
+  alignmentAt(offsetFromHead: number): number {
+    return (this.data.byteOffset + this.index(this.load(HEAD), offsetFromHead)) & 7;
+  }
+
   /** Physical index of the byte `off` bytes after counter value `c` (off <= capacity). */
   private index(c: number, off: number): number {
     const i = (c % this.capacity) + off;

@@ -16,7 +16,13 @@ import type { ByteRing } from '../sockbuf/byte-ring.js';
 
 /** Where segments are built. Returns a buffer of exactly `len` bytes, or undefined when out of buffers. */
 export interface SegmentAllocator {
-  alloc(len: number): Uint8Array | undefined;
+  /**
+   * A buffer of exactly `len` bytes. `align` (0-7), when given, asks that the
+   * buffer start at an address ≡ align (mod 8) in its memory, so the payload
+   * copied into it lines up with the send ring (ByteRing.alignmentAt); an
+   * allocator may ignore it.
+   */
+  alloc(len: number, align?: number): Uint8Array | undefined;
 }
 
 /**

@@ -91,7 +91,8 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   }
   const hl = tcpHeaderLenFor(h);
   const total = hl + len;
-  const buf = ctx.allocator.alloc(total);
+  // Start the buffer so the payload lies at the same address residue as in the send ring (fast copy).
+  const buf = ctx.allocator.alloc(total, len > 0 ? (t.sendBuf.alignmentAt(seqDiff(seq, t.sndBufSeq)) - hl) & 7 : 0);
   if (buf === undefined) {
     ctx.counters.allocFailures++;
     ctx.outputBlocked(t);

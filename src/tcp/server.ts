@@ -156,11 +156,12 @@ export function createServer(ctx: ServerContext): ServerCore {
       },
     },
     allocator: {
-      alloc: (len) => {
-        if (pendingTx.length >= 256 || len > pool.payloadCapacity) return undefined;
+      alloc: (len, align = 0) => {
+        if (pendingTx.length >= 256 || len + 7 > pool.payloadCapacity) return undefined;
         const i = pool.alloc();
         if (i < 0) return undefined;
-        const off = pool.payloadOffset(i);
+        const base = pool.payloadOffset(i);
+        const off = base + ((align - (pool.bytes.byteOffset + base)) & 7);
         lastAlloc = { i, off };
         return pool.bytes.subarray(off, off + len);
       },

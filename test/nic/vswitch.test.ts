@@ -181,3 +181,32 @@ test('vswitch: an event-loop port is told when frames arrive (Atomics.waitAsync)
   await b!.close();
   assert.throws(() => b!.receive(contiguousSlots(new Uint8Array(2048), 1, 2048), 1), { code: 'ERR_NIC_CLOSED' });
 });
+
+test('vswitch: a frame keeps its address residue modulo 8 across the switch (word-sized copies), every residue', () => {
+  const [a, b] = sw({ ports: 2 });
+  send(b!, [frame(MAC[0]!, MAC[1]!, 1)]); // learn b's MAC
+  recv(a!);
+  for (let r = 0; r < 8; r++) {
+    const mem = new Uint8Array(new SharedArrayBuffer(4096));
+    const f = frame(MAC[1]!, MAC[0]!, 100 + r, 300 + r);
+    mem.set(f, 64 + r);
+    const tx: FrameSlots = { memory: mem, offsets: Uint32Array.of(64 + r), lengths: Uint32Array.of(f.length), capacity: 2048 };
+    assert.equal(a!.transmit(tx, 1), 1);
+    const rxMem = new Uint8Array(new SharedArrayBuffer(8192));
+    const rx: FrameSlots = { memory: rxMem, offsets: Uint32Array.of(1024, 3072), lengths: new Uint32Array(2), capacity: 2048 };
+    assert.equal(b!.receive(rx, 2), 1);
+    const at = rx.offsets[0]!;
+    assert.equal((rxMem.byteOffset + at) & 7, r, `residue ${r} kept`);
+    assert.ok(at >= 1024 && at < 1032, 'moved forward by less than 8');
+    assert.deepEqual(rxMem.subarray(at, at + rx.lengths[0]!), f);
+  }
+  // A slot too small for the shift still gets the frame, unshifted.
+  const mem = new Uint8Array(4096);
+  const f = frame(MAC[1]!, MAC[0]!, 999, 1500);
+  mem.set(f, 5);
+  a!.transmit({ memory: mem, offsets: Uint32Array.of(5), lengths: Uint32Array.of(f.length), capacity: 2048 }, 1);
+  const rx: FrameSlots = { memory: new Uint8Array(4096), offsets: Uint32Array.of(0), lengths: new Uint32Array(1), capacity: 1500 };
+  assert.equal(b!.receive(rx, 1), 1);
+  assert.equal(rx.offsets[0], 0);
+  assert.deepEqual(rx.memory.subarray(0, 1500), f);
+});

@@ -254,3 +254,17 @@ test('property: behaves like an array model (published queue + staged bytes past
     },
   ), { numRuns: 400 });
 });
+
+test('alignmentAt: the address residue mod 8 of the byte at an offset from the head, across the wrap', () => {
+  const sab = new SharedArrayBuffer(ByteRing.bytesNeeded(64) + 8);
+  for (const at of [0, 3]) {
+    const r = new ByteRing(sab, at === 0 ? 0 : 8, 64);
+    r.write(new Uint8Array(40));
+    r.consume(37);
+    const base = (at === 0 ? 0 : 8) + BYTE_RING_LAYOUT.dataOffset;
+    assert.equal(r.alignmentAt(0), (base + 37) & 7);
+    assert.equal(r.alignmentAt(2), (base + 39) & 7);
+    r.write(new Uint8Array(40)); // wraps: stream offset 27 from the head is physical index 0
+    assert.equal(r.alignmentAt(27), base & 7);
+  }
+});
