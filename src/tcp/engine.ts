@@ -668,6 +668,16 @@ export class TcpEngine implements EngineContext {
     return Math.max(0, t.sendBuf.available() - Math.max(0, seqDiff(t.sndNxt, t.sndBufSeq)));
   }
 
+  /**
+   * Would new data in the send ring wait for a wake-up from outside? Not while
+   * data is in flight (the next ACK, RTO or persist timer runs output, which
+   * reads the ring), unless Nagle is off (the app wants it sent now).
+   */
+  wantsKick(conn: number): boolean {
+    const t = this.conn(conn);
+    return t.opts.noDelay || t.sndMax === t.sndUna;
+  }
+
   private conn(id: number): Tcb {
     const t = this.conns[id];
     if (t === undefined || t.released) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no connection ${id}`);

@@ -359,11 +359,13 @@ export function createServer(ctx: ServerContext): ServerCore {
       // After close/abort the engine owns the connection alone (its id is no longer the app's).
       if (st.conn < 0 || st.engineDone || st.appClosed) continue;
       const block = table.block(slot);
-      const unsent = engine.unsentBytes(st.conn);
-      if (unsent === 0 && !st.txArmed) {
+      // Armed only when the app's next write would otherwise wait: everything sent and
+      // nothing in flight (an ACK to come runs the engine's output, which reads the ring).
+      const idle = engine.unsentBytes(st.conn) === 0 && engine.wantsKick(st.conn);
+      if (idle && !st.txArmed) {
         st.txArmed = true;
         if (block.serverArmTx()) engine.sendQueued(st.conn, now);
-      } else if (unsent > 0 && st.txArmed) {
+      } else if (!idle && st.txArmed) {
         st.txArmed = false;
         block.serverDisarmTx();
       }
@@ -373,7 +375,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       const waiting = block.appWaiting();
       if (waiting !== 0) {
         const room = block.send.freeSpace();
-        if (((waiting & AppWait.Writable) !== 0 && room >= Math.min(block.send.capacity >>> 2, 64 * 1024)) ||
+        // Half the ring free before waking a writer (Linux wakes at a third): fewer, larger writes.
+        if (((waiting & AppWait.Writable) !== 0 && room >= block.send.capacity >>> 1) ||
           ((waiting & AppWait.Readable) !== 0 && block.recv.available() > 0)) block.serverPublish();
       }
       // The app reads the receive ring itself, maybe before we look: let the
