@@ -38,7 +38,8 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
   switch (link.type) {
     case 'tap': {
       const tap = TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader === true, ...common });
-      if (deps.doorbell !== undefined) {
+      // NEWTOS_TAP_WAKER=0: no waker, the device is polled (to measure what the waker gives).
+      if (deps.doorbell !== undefined && process.env['NEWTOS_TAP_WAKER'] !== '0') {
         try {
           await tap.startWaker(deps.doorbell);
         } catch {
