@@ -359,6 +359,13 @@ export function createServer(ctx: ServerContext): ServerCore {
       // After close/abort the engine owns the connection alone (its id is no longer the app's).
       if (st.conn < 0 || st.engineDone || st.appClosed) continue;
       const block = table.block(slot);
+      // Data the app wrote while no kick was armed, with nothing in flight: no ACK is
+      // coming to carry it (e.g. a request written during SYN-SENT — the SYN-ACK's
+      // output does not read the ring — sat unsent forever). Send it now.
+      if (!st.txArmed && engine.unsentBytes(st.conn) > 0 && engine.wantsKick(st.conn)) {
+        engine.sendQueued(st.conn, now);
+        if (slots[slot] === undefined || st.engineDone || st.appClosed) continue;
+      }
       // Armed only when the app's next write would otherwise wait: everything sent and
       // nothing in flight (an ACK to come runs the engine's output, which reads the ring).
       const idle = engine.unsentBytes(st.conn) === 0 && engine.wantsKick(st.conn);
