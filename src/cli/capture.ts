@@ -28,8 +28,24 @@ function positive(url: URL, name: string, max: number): number {
   return n;
 }
 
+/** Running captures of one control endpoint by interface: how to end each cleanly. */
+export type CaptureRegistry = Map<string, () => Promise<void>>;
+
+/**
+ * GET /capture/stop?iface=: ends that interface's running capture cleanly (the
+ * rest is drained and written, then its stream ends). 404 if none runs.
+ */
+export async function stopCapture(stack: Stack, running: CaptureRegistry, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const iface = url.searchParams.get('iface') ?? stack.config.interfaces[0]!.name;
+  const finish = running.get(iface);
+  if (finish === undefined) { res.writeHead(404, { 'content-type': 'text/plain' }).end(`no capture of ${iface} is running\n`); return; }
+  await finish();
+  res.writeHead(200, { 'content-type': 'text/plain' }).end('stopped\n');
+}
+
 /** Serves GET /capture on a running host's control endpoint. */
-export async function serveCapture(stack: Stack, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function serveCapture(stack: Stack, running: CaptureRegistry, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   let count: number; let seconds: number; let snaplen: number;
   try {
@@ -54,6 +70,7 @@ export async function serveCapture(stack: Stack, req: IncomingMessage, res: Serv
   const finish = async (): Promise<void> => {
     if (done) return;
     done = true;
+    if (running.get(iface) === finish) running.delete(iface);
     clearInterval(timers.flush);
     clearTimeout(timers.stop);
     await capture?.stop();
@@ -76,6 +93,7 @@ export async function serveCapture(stack: Stack, req: IncomingMessage, res: Serv
   // Capturing from here on: the headers and the pcap file header tell the client so.
   res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'x-newtos-iface': iface });
   res.write(new PcapWriter(snaplen).bytes());
+  running.set(iface, finish);
   timers.flush = setInterval(flush, FLUSH_MS);
   if (seconds > 0) timers.stop = setTimeout(() => void finish(), seconds * 1000);
   res.on('close', () => void finish());
@@ -94,7 +112,9 @@ export interface CaptureCommand {
 /**
  * The client: streams the running host's capture into `out`. Prints
  * "capturing on IFACE" to stderr once the host captures; ends at the count or
- * time limit, or on SIGINT/SIGTERM (the host then switches capture off).
+ * time limit, or on SIGINT/SIGTERM: then it asks the host to stop
+ * (/capture/stop), so frames captured up to that moment still reach the file
+ * (it gives up and aborts after 3 s, or on a second signal).
  */
 export async function runCapture(cmd: CaptureCommand): Promise<void> {
   const q = new URLSearchParams();
@@ -103,7 +123,16 @@ export async function runCapture(cmd: CaptureCommand): Promise<void> {
   if (cmd.seconds !== undefined) q.set('seconds', String(cmd.seconds));
   if (cmd.snaplen !== undefined) q.set('snaplen', String(cmd.snaplen));
   const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
+  let stopping = false;
+  const onSignal = (): void => {
+    if (stopping) { abort.abort(); return; }
+    stopping = true;
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const stopQuery = cmd.iface === undefined ? '' : `?iface=${encodeURIComponent(cmd.iface)}`;
+    fetch(`http://127.0.0.1:${cmd.port}/capture/stop${stopQuery}`).then((r) => r.text()).catch(() => abort.abort());
+    setTimeout(() => abort.abort(), 3000).unref();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let res: Response;

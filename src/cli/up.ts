@@ -13,7 +13,7 @@ import { NewtosError } from '../errors.js';
 import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack } from '../stack/host.js';
 import { linkTable, statsPrometheus, statsTable } from '../stack/stats-text.js';
-import { serveCapture } from './capture.js';
+import { serveCapture, stopCapture, type CaptureRegistry } from './capture.js';
 
 export async function runUp(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -64,8 +64,10 @@ export async function runUp(args: string[]): Promise<void> {
   }
   let statsServer: http.Server | undefined;
   if (values['stats-port'] !== undefined) {
+    const captures: CaptureRegistry = new Map();
     statsServer = http.createServer((req, res) => {
-      if (req.url?.startsWith('/capture') === true) { void serveCapture(stack, req, res); return; }
+      if (req.url?.startsWith('/capture/stop') === true) { void stopCapture(stack, captures, req, res); return; }
+      if (req.url?.startsWith('/capture') === true) { void serveCapture(stack, captures, req, res); return; }
       const snap = stack.snapshot();
       if (req.url === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

@@ -112,6 +112,17 @@ test('newtos capture writes a pcap of a running host\'s interface: a ping and a 
     assert.equal(lines.length, 9);
     assert.equal(lines.filter((l) => /\t8\t/.test(l)).length, 3, `tshark sees 3 echo requests:\n${r.stdout}`);
   }
+  // A capture without limits, ended by SIGINT: the host stops it cleanly, nothing captured is lost.
+  const pcap2 = join(dir, 'sigint.pcap');
+  const open = await cli(['capture', '--port', String(statsPort), '--out', pcap2], /capturing on eth0/, children);
+  assert.equal((await peer.ping('10.7.0.1', { count: 2, intervalMs: 0 })).received, 2);
+  open.child.kill('SIGINT');
+  const [code2] = await once(open.child, 'exit') as [number];
+  assert.equal(code2, 0, open.output());
+  const second = readPcap(readFileSync(pcap2));
+  assert.ok(second.ok);
+  assert.equal(second.value.records.length, 4, 'both echo requests and both replies');
+
   // The link's counters on the same control port (Prometheus text).
   const metrics = await (await fetch(`http://127.0.0.1:${statsPort}/metrics`)).text();
   const rx = /newtos_link_frames_total\{host="captured",iface="eth0",direction="rx"\} (\d+)/.exec(metrics);
