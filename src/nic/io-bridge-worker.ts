@@ -25,8 +25,12 @@ import {
 import { openNicBackend } from './open.js';
 import { QueuedLink } from './queued-link.js';
 
-/** Longest park before looking at the stop flag again, ms (a stop also rings). */
-const PARK_MS = 1000;
+/**
+ * Longest park, ms. A stop rings, so this only bounds how stale the published
+ * counters get when datagrams are dropped (foreign peer, bad encapsulation)
+ * without any frame reaching the driver to trigger a publish.
+ */
+const PARK_MS = 250;
 /** Wait before retrying when the socket has too many sends in flight, ms. */
 const BACKOFF_MS = 1;
 
