@@ -678,6 +678,12 @@ export class TcpEngine implements EngineContext {
     return t.opts.noDelay || t.sndMax === t.sndUna;
   }
 
+  /** Nothing sent is waiting for an acknowledgment (SND.MAX == SND.UNA): no ACK is coming. */
+  nothingInFlight(conn: number): boolean {
+    const t = this.conn(conn);
+    return t.sndMax === t.sndUna;
+  }
+
   private conn(id: number): Tcb {
     const t = this.conns[id];
     if (t === undefined || t.released) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no connection ${id}`);

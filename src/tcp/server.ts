@@ -362,7 +362,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       // Data the app wrote while no kick was armed, with nothing in flight: no ACK is
       // coming to carry it (e.g. a request written during SYN-SENT — the SYN-ACK's
       // output does not read the ring — sat unsent forever). Send it now.
-      if (!st.txArmed && engine.unsentBytes(st.conn) > 0 && engine.wantsKick(st.conn)) {
+      if (!st.txArmed && engine.unsentBytes(st.conn) > 0 && engine.nothingInFlight(st.conn)) {
         engine.sendQueued(st.conn, now);
         if (slots[slot] === undefined || st.engineDone || st.appClosed) continue;
       }
