@@ -82,6 +82,10 @@ export class Stack {
           .map((e) => `config: filter: line ${e.line}, column ${e.column}: ${e.reason}`).join('\n')}`);
       }
     }
+    if ((config.replicas ?? 1) > 1) {
+      // Accepted by the schema for the replicas work to come; refused rather than ignored until then.
+      throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: replicas: ${config.replicas} requested, but this version runs one replica of the stack`);
+    }
     const placement = config.placement ?? 'isolated';
     const ifaces: InterfaceConfig[] = config.interfaces.map((ifc) => ({
       ...ifc,

@@ -73,6 +73,17 @@ test('software TSO/GRO: the same echo with offloads on moves the data through IP
   assert.ok(on * 3 < off, `offloads on: ${on} IP messages vs ${off} off`);
 });
 
+test('replicas > 1 is refused with the field and the reason, not ignored', async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  await assert.rejects(createStack({
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }], replicas: 4,
+  }, { switches: { sw0: sw } }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
+    assert.match(e.message, /replicas: 4 requested/);
+    return true;
+  });
+});
+
 test('a bad packet-filter rule set is refused by createStack with line and reason', async () => {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
   await assert.rejects(createStack({
