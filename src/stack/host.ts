@@ -29,6 +29,7 @@ import { createLinkStats, readLinkStats, type LinkStats } from '../nic/link-stat
 import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../nic/capture-channel.js';
 import { StackClient } from './client.js';
 import type { PingOptions, PingResult } from './ping.js';
+import { createCounterBlock, readCounterBlock, type CounterTree } from './published-counters.js';
 
 /** An in-process virtual switch that hosts attach to by name. */
 export interface SwitchAttachment {
@@ -66,6 +67,7 @@ export class Stack {
     private readonly udpStatsMemory: SharedArrayBuffer,
     private readonly captureControl: { channels: ReadonlyMap<string, SharedArrayBuffer>; wake: () => void },
     private readonly linkStatsMemory: SharedArrayBuffer,
+    private readonly counterBlocks: Readonly<Record<'ip' | 'tcp', SharedArrayBuffer>>,
   ) {
     this.dgram = client.dgram;
     this.net = client.net;
@@ -121,6 +123,8 @@ export class Stack {
     // UDP sockets: a send ring holds at least one largest datagram record (RFC 768 over IPv4: 65507 bytes).
     const udpTable = createSocketTable({ slots: maxSockets, sendCapacity: 128 * 1024, recvCapacity: 256 * 1024 });
     const udpStats = createUdpStats();
+    // Where the driver, IP and TCP servers publish their named counters (Stack.counters()).
+    const counterBlocks = { ip: createCounterBlock(), tcp: createCounterBlock() };
     const addresses = ifaces.flatMap((i) => i.addresses.map((a) => ({ address: a.address, prefixLength: a.prefixLength })));
 
     const ipOptions: IpServerOptions = {
@@ -135,9 +139,10 @@ export class Stack {
       })),
       forwarding: config.forwarding ?? false,
       filter: true,
+      counters: counterBlocks.ip,
     };
     const tcpOptions: TcpServerOptions = {
-      socketTable, addresses,
+      socketTable, addresses, counters: counterBlocks.tcp,
       ...(config.tcp?.mslMs !== undefined ? { mslMs: config.tcp.mslMs } : {}),
       ...(config.tcp?.synCookies === false ? { synCookies: 'never' as const } : {}),
       connection: {
@@ -207,12 +212,23 @@ export class Stack {
     });
     const ringDriver = new DoorbellRinger(driverDoorbell);
     const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
-    return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats);
+    return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats,
+      counterBlocks);
   }
 
   /** Statistics of every server, read from shared memory (no message to any server). */
   snapshot(): SystemSnapshot {
     return this.supervisor.snapshot();
+  }
+
+  /**
+   * The named counters of IP (frame, input and output drops by reason, ICMP, reassembly,
+   * buffers) and TCP (drops by reason, retransmits, ...), as each server last published them
+   * to shared memory (at most 20 ms old), and the links' (linkStats()); no message to any
+   * server. Per incarnation: a restarted server counts from zero again.
+   */
+  counters(): { ip: CounterTree; tcp: CounterTree; links: LinkStats[] } {
+    return { ip: readCounterBlock(this.counterBlocks.ip), tcp: readCounterBlock(this.counterBlocks.tcp), links: this.linkStats() };
   }
 
   /** The UDP server's counters, read from shared memory. */

@@ -35,6 +35,7 @@ import type { ConnectionOptions, TcpErrorCode } from './config.js';
 import { TcpEventType } from './config.js';
 import { TcpEngine, type IcmpErrorKind } from './engine.js';
 import { NewtosError } from '../errors.js';
+import { CounterPublisher } from '../stack/published-counters.js';
 
 export interface TcpServerOptions {
   /** The socket table shared with the application (createSocketTable). */
@@ -51,6 +52,8 @@ export interface TcpServerOptions {
   readonly mslMs?: number;
   readonly synCookies?: 'auto' | 'always' | 'never';
   readonly connection?: Partial<ConnectionOptions>;
+  /** Where to publish the engine's counters (src/stack/published-counters.ts). */
+  readonly counters?: SharedArrayBuffer;
 }
 
 interface SlotState {
@@ -108,6 +111,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
   let nextDebug = 0;
   let now = ctx.now();
+  const published = opts.counters === undefined ? null : new CounterPublisher(opts.counters);
 
   const trySock = (type: number, a: number[]): boolean => toSock.send(type, 0, a[0], a[1], a[2], a[3], a[4], a[5]);
   const sendSock = (type: number, args: number[]): void => {
@@ -455,9 +459,10 @@ export function createServer(ctx: ServerContext): ServerCore {
       rearm();
       for (const slot of dirty) if (slots[slot] !== undefined) table.block(slot).serverPublish();
       dirty.clear();
+      published?.maybePublish(now, () => ({ ...engine.counters }));
     },
     pollAt(): number {
-      return pendingTx.length > 0 || pendingSock.length > 0 ? now + 1 : engine.pollAt();
+      return Math.min(pendingTx.length > 0 || pendingSock.length > 0 ? now + 1 : engine.pollAt(), published?.pollAt() ?? Infinity);
     },
   };
 }
