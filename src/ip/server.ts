@@ -40,8 +40,12 @@ import { IpProtocol } from '../wire/ipv4.js';
 import { IpCore, SEND_HEADROOM } from './ip-core.js';
 import type { IpConfig, IpOutput } from './ip-types.js';
 import { ECHO_SEND_ERRORS, EchoClient, EchoStatus, type EchoResult } from './echo-client.js';
+import { CounterPublisher } from '../stack/published-counters.js';
 
-export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'>;
+export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'> & {
+  /** Where to publish the core's and server's counters (src/stack/published-counters.ts). */
+  readonly counters?: SharedArrayBuffer;
+};
 
 const HELD_MAX_MS = 5_000;
 const CONFIG_KEY = 'config';
@@ -66,21 +70,33 @@ export function createServer(ctx: ServerContext): ServerCore {
   const fromDriver = ctx.inputs['driver'];
   const fromPf = ctx.inputs['pf'];
   const fromApp = ctx.inputs['app'];
+  /** The application's channel is blocked until pool buffers come back. */
+  let appBlocked = false;
   /** Echo requests of the application; a fresh ICMP identifier per incarnation. */
   const echo = new EchoClient(randomInt(0x10000));
   const filterOn = config.filter === true && ctx.outputs['pf'] !== undefined;
 
   /** Buffers the core still references, by pool id << 24 | buffer index. */
   const held = new Map<number, Held>();
+  /** Verdict request id → key of the held buffer to give back when its verdict is done (releaseAfterVerdict). */
+  const verdictBuffers = new Map<number, number>();
   /** Outputs that did not fit in their channel; flushed first on each poll. */
   const backlog: Outgoing[] = [];
   const scratch = new MessageView(new Int32Array(MSG_WORDS));
   const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
   let nextDebug = 0;
+  const counterBlock = (ctx.options as IpServerOptions).counters;
+  const published = counterBlock === undefined ? null : new CounterPublisher(counterBlock);
   const counters = {
     privateCopies: 0, heldSwept: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0, badIcmpRequests: 0,
     /** ECHO_RESULTs dropped because the application's ring was full (it times the request out). */
     echoResultsDropped: 0, loopbackEchoReplies: 0,
+    /** Held buffers given back as soon as their verdict was done (rather than by the sweep). */
+    releasedAfterVerdict: 0,
+    /** Packets dropped because no `ip` pool buffer was free to show them to PF (counted by the core as filtered too). */
+    verdictNoBuffer: 0,
+    /** Frames dropped because no `ip` pool buffer was free to copy them into. */
+    txNoBuffer: 0,
   };
 
   const key = (p: RichPointer): number => {
@@ -157,7 +173,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       switch (o.type) {
         case 'frame': {
           const loc = pointerFor(o.frame);
-          if (loc === null) break;
+          if (loc === null) { counters.txNoBuffer++; break; }
           if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
           post({ channel: 'driver', type: DRIVER_MSG.FRAME_TX, ptr: loc.ptr, args: (o.gsoMss ?? 0) > 0 ? [o.ifIndex, TxFlag.Gso, o.gsoMss!] : [o.ifIndex, 0] });
           break;
@@ -197,8 +213,10 @@ export function createServer(ctx: ServerContext): ServerCore {
         case 'verdict-request': {
           // PF reads the packet where it lies and never holds it; a private packet gets a copy in our pool.
           const loc = pointerFor(o.packet);
-          if (loc === null) { handle(core.onVerdict(o.id, { action: 'drop' }, now)); break; }
+          if (loc === null) { counters.verdictNoBuffer++; handle(core.onVerdict(o.id, { action: 'drop' }, now)); break; }
           if (!loc.inPlace) held.set(key(loc.ptr), { ptr: loc.ptr, since: now });
+          // Buffers that are done once the verdict is: our copy for PF, or a received frame.
+          if (!loc.inPlace || o.direction === 'in') verdictBuffers.set(o.id, key(loc.ptr));
           post({
             channel: 'pf', type: IP_MSG.VERDICT_REQUEST, ptr: loc.ptr,
             args: [o.id, o.direction === 'in' ? Direction.In : Direction.Out, ifIndexOf(o.ifName)],
@@ -265,6 +283,35 @@ export function createServer(ctx: ServerContext): ServerCore {
       protocol: IpProtocol.ICMP, src: 0, dst, payload: r.message, headroom: SEND_HEADROOM, token: r.token,
       ...(ttl > 0 && ttl < 256 ? { ttl } : {}),
     }, now));
+  };
+
+  /**
+   * The core answered verdict `id`: give back the buffer PF read for it, unless it
+   * left with a message or an output still points into it (a forwarded frame's
+   * verdict out). The private copy made for PF is never what the core emits (it
+   * emits its own bytes), and after an inbound verdict the core has delivered,
+   * answered (copying what it keeps) or dropped the packet: nothing else refers
+   * to those buffers, and holding them until the sweep starved the pools (a
+   * ping burst lost every reply once 256 copies waited in the `ip` pool).
+   */
+  const releaseAfterVerdict = (id: number, outs: IpOutput[], left: Set<number>): void => {
+    const k = verdictBuffers.get(id);
+    if (k === undefined) return;
+    verdictBuffers.delete(id);
+    const h = held.get(k);
+    if (h === undefined || left.has(k)) return;
+    const refers = (bytes: Uint8Array): boolean => {
+      const p = ctx.buffers.pointerOf(bytes);
+      return p !== null && key(p) === k;
+    };
+    for (const o of outs) {
+      // (A transport's delivery in place left with its message; ICMP was handled at once.)
+      if ((o.type === 'verdict-request' && refers(o.packet)) || (o.type === 'frame' && refers(o.frame))) return;
+    }
+    held.delete(k);
+    counters.releasedAfterVerdict++;
+    if (h.ptr.pool === pool.id) pool.free(pool.indexOf(h.ptr.offset));
+    else ctx.buffers.giveBack(withScratch(h.ptr));
   };
 
   /** After the core saw a pooled buffer: it left, it is still referenced (hold it), or it is done (give it back). */
@@ -336,6 +383,8 @@ export function createServer(ctx: ServerContext): ServerCore {
         else ctx.buffers.giveBack(withScratch(h.ptr));
       }
     }
+    // Verdicts that never came (timed out in the core) for buffers the sweep took.
+    for (const [id, k] of verdictBuffers) if (!held.has(k)) verdictBuffers.delete(id);
   };
 
   // Say who we are on every link (gratuitous ARP, RFC 5227 §3 announcement).
@@ -351,10 +400,21 @@ export function createServer(ctx: ServerContext): ServerCore {
         return true;
       }
       if (from === fromPf) {
-        if (msg.type === PF_MSG.VERDICT) handle(core.onVerdict(msg.arg(0), verdictOf(msg.arg(1)), now));
+        if (msg.type === PF_MSG.VERDICT) {
+          const outs = core.onVerdict(msg.arg(0), verdictOf(msg.arg(1)), now);
+          releaseAfterVerdict(msg.arg(0), outs, handle(outs));
+        }
         return true;
       }
       if (from === fromApp) {
+        // An echo request costs up to two `ip` pool buffers until it leaves (PF's copy, then
+        // the frame's): leave the last quarter of the pool to the wire's traffic, and let the
+        // application's ring hold the rest of a burst (back-pressure; pollAt retries).
+        if (msg.type === IP_MSG.ECHO_REQUEST && pool.available < pool.count / 4 && (pool.sweep(), pool.available < pool.count / 4)) {
+          appBlocked = true;
+          return false;
+        }
+        appBlocked = false;
         if (msg.type === IP_MSG.ECHO_REQUEST) echoRequest(msg);
         else counters.unknownMessages++;
         return true;
@@ -381,10 +441,12 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (core.pollAt() <= now) handle(core.onTimer(now));
       if (held.size > 0) sweep();
       if (echo.pending > 0 && echo.pollAt() <= now) echo.expire(now);
+      published?.maybePublish(now, () => ({ ...core.counters, server: { ...counters, held: held.size, backlog: backlog.length, poolAvailable: pool.available, appBlocked: appBlocked ? 1 : 0 }, echo: { ...echo.counters } }));
     },
     pollAt(): number {
-      if (backlog.length > 0) return now + 1;
-      return Math.min(core.pollAt(), held.size > 0 ? now + HELD_MAX_MS : Infinity, echo.pending > 0 ? echo.pollAt() : Infinity);
+      if (backlog.length > 0 || appBlocked) return now + 1;
+      return Math.min(core.pollAt(), held.size > 0 ? now + HELD_MAX_MS : Infinity, echo.pending > 0 ? echo.pollAt() : Infinity,
+        published?.pollAt() ?? Infinity);
     },
     onPeerRestart(peer: string): void {
       // MINIX ndev style: the filter lost our questions; ask them all again.

@@ -4,7 +4,8 @@
  *
  *   newtos 10.77.X.2 ── TAP ══ R: DEV 10.77.X.1 (forwarding) │ VR 10.78.X.1 ══ VL 10.78.X.2 :L
  *
- * Linux answers echo requests (also fragmented ones), the routed reply arrives
+ * Linux answers echo requests (also fragmented ones) and its flood ping is answered in
+ * full, the routed reply arrives
  * with TTL 63, a request with TTL 1 comes back as the router's ICMP time
  * exceeded, and one to an address nobody on L's link has comes back as the
  * router's ICMP host unreachable.
@@ -57,6 +58,18 @@ describe('stack.ping from newtos to Linux over a TAP device', { skip: skipReason
       assert.ok(x.rttMs > 0 && x.rttMs < 3000);
     }
     console.error(`ping newtos → Linux over TAP (first, with ARP: ${first.replies[0]!.rttMs.toFixed(3)} ms): rtt min/avg/max/mdev = ${[r.rtt!.minMs, r.rtt!.avgMs, r.rtt!.maxMs, r.rtt!.mdevMs].map((v) => v.toFixed(3)).join('/')} ms`);
+  });
+
+  test('Linux flood-pings newtos: 2000 requests, every one answered, no buffer left to the 5 s sweep', async () => {
+    // Each reply is a packet IP builds and copies into its pool (256 buffers) for the filter's
+    // verdict; those copies (and the request frames) used to stay held until a 5 s sweep, and
+    // a flood ping lost half its replies once the pools ran dry.
+    const { ns, newtosIp, stack } = host!;
+    const r = await rig.exec(ns, ['ping', '-f', '-c', '2000', '-W', '5', newtosIp], { allowFailure: true, timeoutMs: 60_000 });
+    assert.match(r.stdout, /2000 packets transmitted, 2000 received/, r.stdout + r.stderr);
+    const server = stack.counters().ip['server'] as Record<string, number>;
+    assert.equal(server['heldSwept'], 0);
+    assert.equal(server['verdictNoBuffer'], 0);
   });
 
   test('fragmented requests (3000 data bytes) are reassembled by Linux and its fragmented replies by newtos', async () => {
