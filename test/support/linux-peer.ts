@@ -10,7 +10,7 @@
  *   newtos (NEWTOS_IP) ── TAP fd ══ DEV (LINUX_IP, in NS) ── Linux
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { rigUnavailableReason, type Rig } from './netns.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import { loadTapAddon } from '../../src/nic/tap.js';
@@ -80,6 +80,8 @@ export interface TapHost {
   readonly subnet: number;
   readonly newtosIp: string;
   readonly linuxIp: string;
+  /** newtos's MAC on the link, 'xx:xx:xx:xx:xx:xx'. */
+  readonly mac: string;
 }
 
 export interface TapHostOptions {
@@ -104,9 +106,10 @@ export async function tapHost(rig: Rig, name: string, options: TapHostOptions = 
   const linuxIp = `10.77.${subnet}.1`;
   const dev = rig.linkName('nt');
   const ns = await rig.netns();
+  const mac = ['02', ...Array.from(randomBytes(5), (b) => b.toString(16).padStart(2, '0'))].join(':');
   const stack = await createStack({
     name,
-    interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, addresses: [`${newtosIp}/24`] }],
+    interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, addresses: [`${newtosIp}/24`], mac }],
     ...options.config,
   });
   rig.adoptRootLink(dev);
@@ -119,7 +122,7 @@ export async function tapHost(rig: Rig, name: string, options: TapHostOptions = 
   await rig.moveLink(dev, ns);
   if (options.kernelAddress !== false) await rig.addr(ns, dev, `${linuxIp}/24`);
   await rig.up(ns, dev);
-  return { stack, ns, dev, subnet, newtosIp, linuxIp };
+  return { stack, ns, dev, subnet, newtosIp, linuxIp, mac };
 }
 
 /** Restarts per server, from the supervisor's shared-memory statistics. */
@@ -132,7 +135,8 @@ export function restartsOf(stack: Stack): Record<string, number> {
  * `sink`: listen on HOST:PORT, accept one connection, read to EOF, print
  * "<sha256> <length>". `source`: connect to HOST:PORT, send SIZE pseudo-random
  * bytes (seeded), shut down the write side, print "<sha256> <length>" of what
- * was sent, then read the peer's reply to EOF and print it.
+ * was sent, then read the peer's reply to EOF and print it (from `sourcePort`
+ * if not 0).
  */
 export function pythonSink(host: string, port: number): string {
   return [
@@ -154,13 +158,14 @@ export function pythonSink(host: string, port: number): string {
   ].join('\n');
 }
 
-export function pythonSource(host: string, port: number, size: number, seed: number): string {
+export function pythonSource(host: string, port: number, size: number, seed: number, sourcePort = 0): string {
   return [
     'import socket, hashlib, random',
     `r = random.Random(${seed})`,
     `data = r.randbytes(${size})`,
     's = socket.socket()',
     's.settimeout(60)',
+    `s.bind(('', ${sourcePort}))`,
     `s.connect(('${host}', ${port}))`,
     's.sendall(data)',
     's.shutdown(socket.SHUT_WR)',
