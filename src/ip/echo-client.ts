@@ -81,6 +81,8 @@ function patternByte(i: number): number {
 export class EchoClient {
   private readonly outstanding = new Map<number, Outstanding>();
   private nextSeq = 0;
+  /** Earliest expiresAt, cached (NaN: recompute); pollAt is asked on every loop iteration. */
+  private earliest = Infinity;
   readonly counters: EchoCounters = { requests: 0, replies: 0, badData: 0, icmpErrors: 0, sendFailures: 0, expired: 0, unmatchedReplies: 0 };
 
   /**
@@ -106,7 +108,9 @@ export class EchoClient {
     const data = buf.subarray(headroom + ICMP_HEADER_LEN);
     for (let i = 0; i < size; i++) data[i] = patternByte(i);
     emitIcmp({ kind: 'echo-request', ident: this.ident, seq, data }, buf, headroom);
-    this.outstanding.set(seq, { id, dst, size, sentAt: now, expiresAt: now + Math.max(0, timeoutMs) });
+    const expiresAt = now + Math.max(0, timeoutMs);
+    this.outstanding.set(seq, { id, dst, size, sentAt: now, expiresAt });
+    if (!Number.isNaN(this.earliest) && expiresAt < this.earliest) this.earliest = expiresAt;
     this.counters.requests++;
     return { ok: true, message: buf.subarray(headroom), token: EchoClient.tokenOf(seq) };
   }
@@ -129,7 +133,7 @@ export class EchoClient {
     // RFC 1122 §3.2.2.6: the reply comes from the address the request was sent to
     // (a broadcast request may be answered by anyone, but we do not send those).
     if (o === undefined || o.dst !== src) { this.counters.unmatchedReplies++; return null; }
-    this.outstanding.delete(seq);
+    this.forget(seq, o);
     let same = data.length === o.size;
     for (let i = 0; same && i < data.length; i++) same = data[i] === patternByte(i);
     if (same) this.counters.replies++; else this.counters.badData++;
@@ -149,7 +153,7 @@ export class EchoClient {
     const seq = (quoted[6]! << 8) | quoted[7]!;
     const o = ident === this.ident ? this.outstanding.get(seq) : undefined;
     if (o === undefined || o.dst !== origDst) return null;
-    this.outstanding.delete(seq);
+    this.forget(seq, o);
     this.counters.icmpErrors++;
     return { id: o.id, status: EchoStatus.IcmpError, rttMs: 0, ttl: 0, bytes: 0, from: reporter, icmp: (icmpType << 8) | icmpCode, error: null };
   }
@@ -160,7 +164,7 @@ export class EchoClient {
     const seq = -2 - token;
     const o = this.outstanding.get(seq);
     if (o === undefined) return null;
-    this.outstanding.delete(seq);
+    this.forget(seq, o);
     return this.failed(o.id, code);
   }
 
@@ -168,16 +172,24 @@ export class EchoClient {
   expire(now: number): number {
     let n = 0;
     for (const [seq, o] of this.outstanding) {
-      if (o.expiresAt <= now) { this.outstanding.delete(seq); n++; }
+      if (o.expiresAt <= now) { this.forget(seq, o); n++; }
     }
     this.counters.expired += n;
     return n;
   }
 
   pollAt(): number {
-    let at = Infinity;
-    for (const o of this.outstanding.values()) at = Math.min(at, o.expiresAt);
-    return at;
+    if (Number.isNaN(this.earliest)) {
+      let at = Infinity;
+      for (const o of this.outstanding.values()) at = Math.min(at, o.expiresAt);
+      this.earliest = at;
+    }
+    return this.earliest;
+  }
+
+  private forget(seq: number, o: Outstanding): void {
+    this.outstanding.delete(seq);
+    if (o.expiresAt <= this.earliest) this.earliest = NaN;
   }
 
   get pending(): number {
