@@ -26,7 +26,6 @@ import { exited, pythonSink, pythonSource, restartsOf, sha, startIn, tapHost, ta
 import { HOSTILE_CASES, HOSTILE_FRAMES_PY } from '../support/hostile-frames.js';
 import type { NetServer } from '../../src/api/net-server.js';
 import type { NetSocket } from '../../src/api/net-socket.js';
-import type { CounterTree } from '../../src/stack/published-counters.js';
 
 const SIZE = 6 * 1024 * 1024;
 const NEWTOS_PORT = 9100;
@@ -35,7 +34,10 @@ const CLOSED_PORT = 9102;
 
 const skipReason = tapTestUnavailable(['python3']);
 
-function at(tree: CounterTree, path: readonly (string | number)[]): number {
+/** Nested plain data (Stack.counters()). */
+type Tree = object;
+
+function at(tree: Tree, path: readonly (string | number)[]): number {
   let v: unknown = tree;
   for (const k of path) v = (v as Record<string | number, unknown> | undefined)?.[k];
   return typeof v === 'number' ? v : 0;
@@ -147,13 +149,13 @@ async function waitFor<T>(f: () => T | undefined, timeoutMs: number): Promise<T>
 }
 
 /** Numeric leaves that changed, as path → delta (for the verbose print). */
-function diff(a: CounterTree, b: CounterTree, prefix = ''): Record<string, number> {
+function diff(a: Tree, b: Tree, prefix = ''): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(b)) {
     const p = prefix === '' ? k : `${prefix}.${k}`;
     const old = (a as Record<string, unknown>)[k];
     if (typeof v === 'number') { const d = v - (typeof old === 'number' ? old : 0); if (d !== 0) out[p] = d; }
-    else if (typeof v === 'object' && v !== null) Object.assign(out, diff((old ?? {}) as CounterTree, v as CounterTree, p));
+    else if (typeof v === 'object' && v !== null) Object.assign(out, diff((old ?? {}) as Tree, v as Tree, p));
   }
   return out;
 }

@@ -135,8 +135,8 @@ export interface HostileExpectation {
  */
 export const HOSTILE_CASES: Readonly<Record<string, HostileExpectation>> = {
   // link (the TAP's own checks, then IP's Ethernet checks)
-  'over-mtu': { counter: ['driver', 'links', 0, 'drops', 'rx-oversize'], perRound: 1 },
-  'over-buffer': { counter: ['driver', 'links', 0, 'drops', 'rx-oversize'], perRound: 1 },
+  'over-mtu': { counter: ['links', 0, 'drops', 'rx-oversize'], perRound: 1 },
+  'over-buffer': { counter: ['links', 0, 'drops', 'rx-oversize'], perRound: 1 },
   'not-for-us': { counter: ['ip', 'frameDrops', 'frame-not-for-us'], perRound: 1 },
   'unknown-ethertype': { counter: ['ip', 'frameDrops', 'frame-unknown-ethertype'], perRound: 1 },
   'arp-truncated': { counter: ['ip', 'frameDrops', 'arp-truncated'], perRound: 1 },
