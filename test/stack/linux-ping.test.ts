@@ -67,6 +67,7 @@ describe('stack.ping from newtos to Linux over a TAP device', { skip: skipReason
     const { ns, newtosIp, stack } = host!;
     const r = await rig.exec(ns, ['ping', '-f', '-c', '2000', '-W', '5', newtosIp], { allowFailure: true, timeoutMs: 60_000 });
     assert.match(r.stdout, /2000 packets transmitted, 2000 received/, r.stdout + r.stderr);
+    await new Promise((r) => setTimeout(r, 100)); // counters reach shared memory within 20 ms
     const server = stack.counters().ip['server'] as Record<string, number>;
     assert.equal(server['heldSwept'], 0);
     assert.equal(server['verdictNoBuffer'], 0);
