@@ -210,6 +210,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     switch (type) {
       case TcpEventType.Connected:
         block.serverSetState(SocketState.Open);
+        armAtOpen(st, block);
         block.serverSetFlags(ServerFlag.Connected);
         break;
       case TcpEventType.End:
@@ -230,6 +231,18 @@ export function createServer(ctx: ServerContext): ServerCore {
     block.serverPublish();
   }
 
+  /**
+   * Arm TX before the app can see the connection open: the app may write at once
+   * (its thread runs now), and a write while unarmed sends no kick — with nothing in
+   * flight no ACK would run the output either, and the data sat in the ring until
+   * the peer sent something (a lossy-link interop test stalled 60 s this way).
+   */
+  function armAtOpen(st: SlotState, block: ReturnType<typeof table.block>): void {
+    if (st.txArmed) return;
+    st.txArmed = true;
+    if (block.serverArmTx()) engine.sendQueued(st.conn, now);
+  }
+
   function acceptConnection(listenerId: number, conn: number): void {
     const slot = slotOf(conn);
     const st = slots[slot];
@@ -239,6 +252,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     const info = engine.info(conn);
     const block = table.block(slot);
     block.serverSetState(SocketState.Open);
+    armAtOpen(st, block);
     block.serverSetFlags(ServerFlag.Connected);
     block.serverPublish();
     sendSock(TCP_MSG.ACCEPTED, [listenerId, slot, info.remoteAddr, info.remotePort, info.localAddr, info.localPort]);

@@ -18,7 +18,8 @@
  * have lost, duplicated and reordered frames in both directions, and no newtos
  * server may have restarted. NEWTOS_DEBUG_TCP_MS=500 prints the servers' debug
  * counters (supervisor 'log' events) while it runs; NEWTOS_IMPAIR="LOSS DUP REORDER
- * DELAY_MS" (e.g. "0.1 0.05 0.3 2") runs it harsher by hand.
+ * DELAY_MS" (e.g. "0.1 0.05 0.3 2") runs it harsher by hand; NEWTOS_NETEM_PCAP=FILE
+ * captures the Linux side's veth (tcpdump) into FILE.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,6 +47,7 @@ describe('bulk TCP between newtos and Linux through a lossy link (loss 2 %, dupl
     let linuxNs = '';
     let vethBridge = '';
     let bridge: { child: ChildProcess; output: () => string } | undefined;
+    let dumper: ChildProcess | undefined;
     const figures: string[] = [];
     let server: NetServer | undefined;
 
@@ -62,12 +64,18 @@ describe('bulk TCP between newtos and Linux through a lossy link (loss 2 %, dupl
       await rig.up(linuxNs, v.b);
       await rig.exec(linuxNs, ['ethtool', '-K', v.b, 'tx', 'off', 'tso', 'off', 'gso', 'off']);
       await rig.exec(host.ns, ['ethtool', '-K', v.a, 'gro', 'off'], { allowFailure: true });
+      const pcap = process.env['NEWTOS_NETEM_PCAP'];
+      if (pcap !== undefined) {
+        const dump = await startIn(linuxNs, ['tcpdump', '-i', v.b, '-n', '-U', '-s', '128', '-w', pcap], /listening on/);
+        dumper = dump.child;
+      }
       bridge = await startIn(host.ns, ['python3', '-u', '-c', IMPAIR_BRIDGE_PY, host.dev, vethBridge, ...IMPAIR, String(randomInt(1 << 30))], /ready/);
     });
 
     after(async () => {
       server?.close();
       if (bridge !== undefined && bridge.child.exitCode === null) { bridge.child.kill('SIGKILL'); await exited(bridge.child, 5000); }
+      if (dumper !== undefined) { dumper.kill('SIGINT'); await exited(dumper, 5000); }
       await host?.stack.close();
       rig.cleanup();
       if (figures.length > 0) console.error(`lossy-link transfers (${SIZE} B each): ${figures.join('; ')}`);
