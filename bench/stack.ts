@@ -7,12 +7,13 @@
  *   - Linux to Linux over a veth pair between two network namespaces (root only);
  *   - the share of socket operations done without a message during the bulk transfers.
  * `--json` prints one JSON object; a figure that could not be measured is null.
- * TAP figures (Linux ⇄ newtos) are not measured here yet: null (see the closing notes).
+ * - Linux ⇄ newtos over a TAP device, each way (root; bench/stack-tap.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createVswitch } from '../src/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
 import { withoutMessagePct, type SocketOpStats } from '../src/sockets/socket-block.js';
+import { tapFigures } from './stack-tap.js';
 
 const json = process.argv.includes('--json');
 const bytesArg = process.argv.find((a) => a.startsWith('--bytes='));
@@ -139,15 +140,18 @@ const ratio = (x: Run, y: Run): number | null => x.gbps !== null && y.gbps !== n
 const pct = isolated1500.stats === null ? null : withoutMessagePct(isolated1500.stats);
 log(`ratios: isolated/postMessage ${ratio(isolated1500, pm1500)?.toFixed(2) ?? 'n/a'}, isolated/monolithic ${ratio(isolated1500, mono1500)?.toFixed(2) ?? 'n/a'}, newtos isolated/Linux veth ${ratio(isolated1500, veth)?.toFixed(4) ?? 'n/a'}`);
 log(`socket operations without a message (isolated, MTU 1500 bulk transfer): ${pct === null ? 'n/a' : pct.toFixed(2) + ' %'}`);
-log('Linux ⇄ newtos over TAP: not measured by this script yet (null)');
+const tap = await tapFigures(TOTAL);
+log(`Linux → newtos over TAP, MTU 1500 : ${fmt({ ...tap.linuxToNewtos, stats: null })} (2 cores)`);
+log(`newtos → Linux over TAP, MTU 1500 : ${fmt({ ...tap.newtosToLinux, stats: null })} (2 cores)`);
 if (json) {
   console.log(JSON.stringify({
     cores: 2, bytes: TOTAL, warmup_bytes: WARMUP,
     gbps_isolated_mtu1500: isolated1500.gbps, gbps_isolated_64k: isolated64k.gbps,
     gbps_monolithic_mtu1500: mono1500.gbps, gbps_postmessage_mtu1500: pm1500.gbps,
-    gbps_linux_veth_mtu1500: veth.gbps, gbps_tap_linux_to_newtos: null, gbps_tap_newtos_to_linux: null,
+    gbps_linux_veth_mtu1500: veth.gbps, gbps_tap_linux_to_newtos: tap.linuxToNewtos.gbps, gbps_tap_newtos_to_linux: tap.newtosToLinux.gbps,
     ratio_isolated_to_postmessage: ratio(isolated1500, pm1500), ratio_isolated_to_monolithic: ratio(isolated1500, mono1500),
     socket_ops_without_message_pct: pct,
-    notes: Object.fromEntries(Object.entries({ isolated1500, isolated64k, mono1500, pm1500, veth }).filter(([, r]) => r.note !== undefined).map(([k, r]) => [k, r.note])),
+    notes: Object.fromEntries(Object.entries({ isolated1500, isolated64k, mono1500, pm1500, veth, tapLinuxToNewtos: tap.linuxToNewtos, tapNewtosToLinux: tap.newtosToLinux })
+      .filter(([, r]) => r.note !== undefined).map(([k, r]) => [k, r.note])),
   }));
 }
