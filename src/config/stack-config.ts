@@ -75,6 +75,8 @@ export interface StackConfig {
    * driver merges in-sequence TCP segments of a flow it receives in one batch.
    */
   readonly offloads?: { readonly tso?: boolean; readonly gro?: boolean };
+  /** Software RSS in the driver: receive queues (1..128) its Toeplitz hash steers frames to. */
+  readonly rss?: { readonly queues?: number };
 }
 
 /** Dotted quad to uint32, or undefined when the text is not exactly an IPv4 address. */
@@ -153,6 +155,9 @@ const stackConfig = object({
   offloads: optional(object({
     tso: optional(boolean()),
     gro: optional(boolean()),
+  })),
+  rss: optional(object({
+    queues: optional(integer(1, 128)),
   })),
 });
 

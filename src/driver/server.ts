@@ -24,6 +24,8 @@ import type { ServerContext, ServerCore } from '../substrate/server.js';
 import type { InterfaceConfig } from '../config/stack-config.js';
 import { DRIVER_MSG, RxFlag, TxFlag } from '../stack/protocol.js';
 import { GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
+import { DriverStatsPublisher } from './driver-stats.js';
+import { RssSteering } from '../nic/rss.js';
 import type { FrameSlots, NicBackend } from '../nic/backend.js';
 import { RX_FLAG_CSUM_VERIFIED, wallClockMs } from '../nic/backend.js';
 import { openNicBackend } from '../nic/open.js';
@@ -40,6 +42,10 @@ export interface DriverServerOptions {
   readonly captures?: readonly SharedArrayBuffer[];
   /** Where link counters are published (src/nic/link-stats.ts). */
   readonly linkStats?: SharedArrayBuffer;
+  /** Receive queues software RSS steers frames to (FRAME_RX a1; 1 until replicas exist). */
+  readonly rssQueues?: number;
+  /** The driver's own counters (driver-stats.ts). */
+  readonly driverStats?: SharedArrayBuffer;
 }
 
 const RX_POSTED = 64;
@@ -104,6 +110,19 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   });
 
   const linkStats = opts.linkStats === undefined ? null : new LinkStatsPublisher(opts.linkStats, links.map((l) => l.backend));
+  // Software RSS (Toeplitz over the 4-tuple, as NICs do): every frame to IP names its receive queue and hash.
+  const rss = new RssSteering({ queues: opts.rssQueues ?? 1 });
+  const rxQueueFrames = new Float64Array(rss.queues);
+  const driverStats = opts.driverStats === undefined ? null : new DriverStatsPublisher(opts.driverStats);
+  let statsPublishedAt = -Infinity;
+  let statsMoved = -1;
+  const publishDriverStats = (force: boolean): void => {
+    const moved = counters.rxFrames + counters.txFrames;
+    if (driverStats === null || moved === statsMoved || (!force && now - statsPublishedAt < 100)) return;
+    driverStats.publish(counters, gro.badChecksums, rxQueueFrames);
+    statsPublishedAt = now;
+    statsMoved = moved;
+  };
 
   /** Post buffers into every empty receive slot; returns how many slots are posted. */
   const refill = (l: Link): number => {
@@ -163,9 +182,13 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const m = toIp.reserve();
     if (m === null) return false;
     const i = l.posted[k]!;
+    const off = l.slots.offsets[k]!;
+    const len = l.slots.lengths[k]!;
+    const d = rss.steer(l.slots.memory, off, off + len);
+    rxQueueFrames[d.queue]! += 1;
     m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
-    pool.lend(m, i, l.slots.lengths[k]!, l.slots.offsets[k]!);
-    m.setArg(0, l.ifIndex); m.setArg(1, 0); m.setArg(2, rxFlags); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
+    pool.lend(m, i, len, off);
+    m.setArg(0, l.ifIndex); m.setArg(1, d.queue); m.setArg(2, rxFlags); m.setArg(3, d.hash); m.setArg(4, 0); m.setArg(5, 0);
     toIp.commit();
     l.posted[k] = -1;
     counters.rxFrames++;
@@ -217,9 +240,11 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       const base = groPool!.payloadOffset(big);
       const at = base + ((mem.byteOffset + offs[k]! - groPool!.bytes.byteOffset - base) & 7);
       const len = gro.merge(run, groPool!.bytes, at);
+      const d = rss.steer(groPool!.bytes, at, at + len);
+      rxQueueFrames[d.queue]! += j - k;
       m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
       groPool!.lend(m, big, len, at);
-      m.setArg(0, l.ifIndex); m.setArg(1, 0); m.setArg(2, RxFlag.ChecksumVerified); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
+      m.setArg(0, l.ifIndex); m.setArg(1, d.queue); m.setArg(2, RxFlag.ChecksumVerified); m.setArg(3, d.hash); m.setArg(4, 0); m.setArg(5, 0);
       toIp.commit();
       counters.rxFrames += j - k;
       counters.groMerged += j - k;
@@ -316,6 +341,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       now = t;
       for (const c of captureTaps) c.sync();
       linkStats?.maybePublish(now, counters.rxFrames + counters.txFrames);
+      publishDriverStats(false);
       if (debugEveryMs > 0 && now >= nextDebug) {
         nextDebug = now + debugEveryMs;
         ctx.log('driver-debug', { ...counters, due: links.map((l) => (l.backend.nextDueMs?.() ?? NaN) - wallClockMs()), posted: links.map((l) => Array.from(l.posted).filter((x) => x >= 0).length), poolAvail: pool.available, links: links.map((l) => l.backend.counters.snapshot()) });
@@ -332,6 +358,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         if (due !== Infinity) at = Math.min(at, now + Math.max(0, due - wall));
       }
       if (linkStats !== null) at = Math.min(at, linkStats.dueAt(counters.rxFrames + counters.txFrames));
+      if (driverStats !== null && counters.rxFrames + counters.txFrames !== statsMoved) at = Math.min(at, statsPublishedAt + 100);
       return at;
     },
     hasWork(): boolean {
@@ -345,6 +372,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       return false;
     },
     onStop(): void {
+      publishDriverStats(true);
       for (const l of links) void l.backend.close();
     },
   };

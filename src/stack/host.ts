@@ -26,6 +26,7 @@ import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js
 import { AppInput, AppOutput } from './app-link.js';
 import { createDoorbell, DoorbellRinger } from '../substrate/doorbell.js';
 import { createLinkStats, readLinkStats, type LinkStats } from '../nic/link-stats.js';
+import { createDriverStats, readDriverStats, type DriverStats } from '../driver/driver-stats.js';
 import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../nic/capture-channel.js';
 import { StackClient } from './client.js';
 import type { PingOptions, PingResult } from './ping.js';
@@ -68,6 +69,7 @@ export class Stack {
     private readonly captureControl: { channels: ReadonlyMap<string, SharedArrayBuffer>; wake: () => void },
     private readonly linkStatsMemory: SharedArrayBuffer,
     private readonly counterBlocks: Readonly<Record<'ip' | 'tcp', SharedArrayBuffer>>,
+    private readonly driverStatsMemory: SharedArrayBuffer,
   ) {
     this.dgram = client.dgram;
     this.net = client.net;
@@ -116,6 +118,7 @@ export class Stack {
     driverDoorbell ??= createDoorbell();
     const captures = ifaces.map(() => createCaptureChannel());
     const linkStats = createLinkStats(ifaces.length);
+    const driverStats = createDriverStats();
     const maxSockets = config.limits?.maxSockets ?? 256;
     const sendBytes = config.tcp?.sendBufferBytes ?? 256 * 1024;
     const recvBytes = config.tcp?.receiveBufferBytes ?? 256 * 1024;
@@ -155,7 +158,7 @@ export class Stack {
     };
     const udpOptions: UdpServerOptions = { socketTable: udpTable, stats: udpStats, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
-    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures, linkStats };
+    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1 };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
     const server = (name: string, module: string, opts: object): object => ({
@@ -213,7 +216,7 @@ export class Stack {
     const ringDriver = new DoorbellRinger(driverDoorbell);
     const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
     return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats,
-      counterBlocks);
+      counterBlocks, driverStats);
   }
 
   /** Statistics of every server, read from shared memory (no message to any server). */
@@ -250,6 +253,11 @@ export class Stack {
    * Each interface's link counters (frames, bytes, drops by reason), as the
    * driver last published them (at most 100 ms old while frames move).
    */
+  /** The driver's RSS queue and offload counters, read from shared memory (published every 100 ms while frames move). */
+  driverStats(): DriverStats {
+    return readDriverStats(this.driverStatsMemory, this.config.rss?.queues ?? 1);
+  }
+
   linkStats(): LinkStats[] {
     return readLinkStats(this.linkStatsMemory, this.config.interfaces.map((i) => i.name));
   }

@@ -7,10 +7,10 @@ import type { NetSocket } from '../../src/api/net-socket.js';
 
 type Placement = 'isolated' | 'monolithic' | 'postmessage';
 
-async function twoHosts(placement: Placement, mtu = 1500, offloads?: { tso: boolean; gro: boolean }): Promise<[Stack, Stack]> {
+async function twoHosts(placement: Placement, mtu = 1500, offloads?: { tso: boolean; gro: boolean }, rssQueues?: number): Promise<[Stack, Stack]> {
   const sw = { descriptor: createVswitch({ ports: 2, mtu }), nextPort: 0 };
   const host = (name: string, ip: string): Promise<Stack> => createStack({
-    name, placement, ...(offloads !== undefined ? { offloads } : {}),
+    name, placement, ...(offloads !== undefined ? { offloads } : {}), ...(rssQueues !== undefined ? { rss: { queues: rssQueues } } : {}),
     interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip], mtu }],
   }, { switches: { sw0: sw } });
   const a = await host('a', '10.0.0.1/24');
@@ -59,6 +59,14 @@ test('software TSO/GRO: the same echo with offloads on moves the data through IP
       const r = await echoRoundTrip(a, b, 2 * 1024 * 1024);
       assert.equal(r.got, r.sent, `echo intact with ${JSON.stringify(offloads)}`);
       const ip = (s: Stack): number => s.snapshot().servers.find((x) => x.name === 'ip')!.msgsIn;
+      await new Promise((r) => setTimeout(r, 300)); // the driver publishes its counters every 100 ms
+      const d = [a.driverStats(), b.driverStats()];
+      if (offloads.tso) {
+        assert.ok(d.every((x) => x.gsoBursts > 0 && x.gsoSegments > 2 * x.gsoBursts), `bursts cut: ${JSON.stringify(d)}`);
+        assert.ok(d.every((x) => x.groPackets > 0 && x.groMerged > 2 * x.groPackets), `segments merged: ${JSON.stringify(d)}`);
+      } else {
+        assert.ok(d.every((x) => x.gsoBursts === 0 && x.groPackets === 0), `no offload work: ${JSON.stringify(d)}`);
+      }
       return ip(a) + ip(b);
     } finally {
       await b.close();
@@ -82,6 +90,32 @@ test('replicas > 1 is refused with the field and the reason, not ignored', async
     assert.match(e.message, /replicas: 4 requested/);
     return true;
   });
+});
+
+test('software RSS: the driver spreads flows over its receive queues by Toeplitz hash and counts them', { timeout: 60_000 }, async () => {
+  const [a, b] = await twoHosts('monolithic', 1500, undefined, 4);
+  try {
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((resolve) => server.listen(7, resolve));
+    await Promise.all(Array.from({ length: 12 }, (_, i) => new Promise<void>((resolve, reject) => {
+      const c = b.net.connect({ port: 7, host: '10.0.0.1' });
+      let got = 0;
+      c.on('error', reject);
+      c.on('connect', () => c.end(Buffer.alloc(20_000, i)));
+      c.on('data', (d: Buffer) => { got += d.length; });
+      c.on('end', () => (got === 20_000 ? resolve() : reject(new Error(`connection ${i}: ${got} bytes back`))));
+    })));
+    server.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const queues = a.driverStats().rxQueueFrames;
+    assert.equal(queues.length, 4);
+    assert.ok(queues.filter((n) => n > 0).length >= 2, `12 flows land on more than one queue: ${queues.join(',')}`);
+    const link = a.linkStats()[0]!;
+    assert.equal(queues.reduce((x, y) => x + y, 0), link.rxFrames, 'every received frame was steered to a queue');
+  } finally {
+    await b.close();
+    await a.close();
+  }
 });
 
 test('a bad packet-filter rule set is refused by createStack with line and reason', async () => {

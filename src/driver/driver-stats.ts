@@ -1,0 +1,67 @@
+/**
+ * The driver's own counters in shared memory (next to the per-link counters of
+ * src/nic/link-stats.ts): receive queues chosen by software RSS, and the work
+ * of the software offloads. Written only by the driver with plain stores
+ * (statistics: a torn read is harmless, the next publish repairs it); read by
+ * the application, the CLI and Prometheus without a message.
+ *
+ * Layout (Float64): [0..5] gsoBursts, gsoSegments, gsoMalformed, groPackets,
+ * groMerged, groBadChecksums; then one slot per receive queue (RSS_QUEUES_MAX).
+ */
+import { RSS_TABLE_SIZE } from '../nic/rss.js';
+
+const FIXED = 6;
+/** Receive queues the block has room for (the indirection table's size). */
+export const RSS_QUEUES_MAX = RSS_TABLE_SIZE;
+
+export function createDriverStats(): SharedArrayBuffer {
+  return new SharedArrayBuffer((FIXED + RSS_QUEUES_MAX) * 8);
+}
+
+export interface DriverStats {
+  /** TSO bursts the driver cut into wire segments, and the segments it sent. */
+  readonly gsoBursts: number;
+  readonly gsoSegments: number;
+  /** Bursts that were not TCP/IPv4 and were dropped. */
+  readonly gsoMalformed: number;
+  /** Merged packets handed to IP, and the frames merged into them. */
+  readonly groPackets: number;
+  readonly groMerged: number;
+  /** TCP frames whose checksum failed the receive-offload check (passed on for TCP to count and drop). */
+  readonly groBadChecksums: number;
+  /** Frames received per RSS receive queue (length: the configured queues). */
+  readonly rxQueueFrames: readonly number[];
+}
+
+export interface DriverCounts {
+  gsoBursts: number;
+  gsoSegments: number;
+  gsoMalformed: number;
+  groPackets: number;
+  groMerged: number;
+}
+
+/** The driver's side. */
+export class DriverStatsPublisher {
+  private readonly v: Float64Array;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.v = new Float64Array(sab);
+  }
+
+  publish(c: DriverCounts, groBadChecksums: number, rxQueueFrames: ArrayLike<number>): void {
+    const v = this.v;
+    v[0] = c.gsoBursts; v[1] = c.gsoSegments; v[2] = c.gsoMalformed; v[3] = c.groPackets; v[4] = c.groMerged;
+    v[5] = groBadChecksums;
+    const n = Math.min(rxQueueFrames.length, RSS_QUEUES_MAX);
+    for (let q = 0; q < n; q++) v[FIXED + q] = rxQueueFrames[q]!;
+  }
+}
+
+export function readDriverStats(sab: SharedArrayBuffer, queues: number): DriverStats {
+  const v = new Float64Array(sab);
+  return {
+    gsoBursts: v[0]!, gsoSegments: v[1]!, gsoMalformed: v[2]!, groPackets: v[3]!, groMerged: v[4]!, groBadChecksums: v[5]!,
+    rxQueueFrames: Array.from({ length: Math.min(queues, RSS_QUEUES_MAX) }, (_, q) => v[FIXED + q]!),
+  };
+}
