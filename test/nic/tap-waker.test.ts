@@ -55,3 +55,22 @@ test('tap waker: an idle owner parks on its doorbell and is woken by the kernel\
   assert.equal(tap.wakerRings, ringsBefore + 1);
   await ping;
 });
+
+test('tap waker in the stack: an idle driver with a TAP device parks instead of polling it every millisecond', async (t) => {
+  if (!requireRoot(t)) return;
+  const missing = addonMissing();
+  if (missing !== '') { t.skip(`needs the TAP addon: ${missing}`); return; }
+  const rig = createRig(t);
+  const dev = rig.linkName('ntw');
+  const { createStack } = await import('../../src/stack/host.js');
+  const stack = await createStack({ interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, addresses: ['10.207.0.2/24'] }] });
+  rig.adoptRootLink(dev);
+  t.after(() => stack.close());
+  await sleep(200);
+  const parks = (): number => stack.snapshot().servers.find((s) => s.name === 'driver')!.parks;
+  const before = parks();
+  await sleep(500);
+  // The loop's longest park is 50 ms: ~10 parks; polling the device every 1 ms: ~400-500.
+  const n = parks() - before;
+  assert.ok(n < 60, `the idle driver parked ${n} times in 500 ms`);
+});
