@@ -79,7 +79,8 @@ export async function serveCapture(stack: Stack, running: CaptureRegistry, req: 
   };
   try {
     capture = await stack.capture(iface, (_dir, frame, length, timeMs) => {
-      if (done || (count > 0 && frames >= count)) return;
+      // Not `done`: stop() drains what is still in the ring after finish began, and that belongs in the file.
+      if (count > 0 && frames >= count) return;
       writer.write(frame, Math.floor(timeMs * 1000), length);
       // (Frames may already arrive while the capture starts: finish once it has.)
       if (++frames === count && capture !== undefined) void finish();
