@@ -7,7 +7,8 @@
  * driver; a received frame's payload goes on to TCP/UDP as a pointer into the
  * driver's buffer. Nothing is copied on those paths. Packets the core builds
  * itself (ARP, ICMP, RST, fragments, reassembled datagrams) live in private
- * memory and are copied once into this server's `ip` pool to travel.
+ * memory and are copied once into one of this server's pools to travel: `ipsmall`
+ * (frame-sized buffers, many) when they fit, else `ip` (segment-sized, few).
  *
  * A buffer the core keeps past the message that brought it (waiting for a
  * filter verdict or for ARP) is *held*; it is transferred when the core emits
@@ -67,6 +68,18 @@ export function createServer(ctx: ServerContext): ServerCore {
   const core = new IpCore(config, { rng: cryptoRng((a) => webcrypto.getRandomValues(a)) }, now);
   const pool: PacketPool | undefined = ctx.pools['ip'];
   if (pool === undefined) throw new Error('ip server needs pool "ip"');
+  /** Frame-sized buffers for the small packets IP builds (ICMP, RSTs, ARP-delayed frames); optional. */
+  const small: PacketPool | undefined = ctx.pools['ipsmall'];
+  const ownPools = small === undefined ? [pool] : [small, pool];
+  /** Give a buffer of one of our pools back to its free list. */
+  const freeOwn = (p: RichPointer): boolean => {
+    const own = ownPools.find((x) => x.id === p.pool);
+    if (own === undefined) return false;
+    own.free(own.indexOf(p.offset));
+    return true;
+  };
+  /** True when `p` is down to its last quarter (after taking back what borrowers returned). */
+  const low = (p: PacketPool): boolean => p.available < p.count / 4 && (p.sweep(), p.available < p.count / 4);
   const fromDriver = ctx.inputs['driver'];
   const fromPf = ctx.inputs['pf'];
   const fromApp = ctx.inputs['app'];
@@ -127,13 +140,16 @@ export function createServer(ctx: ServerContext): ServerCore {
   const pointerFor = (bytes: Uint8Array): { ptr: RichPointer; inPlace: boolean } | null => {
     const p = ctx.buffers.pointerOf(bytes);
     if (p !== null) return { ptr: p, inPlace: true };
-    if (bytes.length > pool.payloadCapacity) return null;
-    const i = pool.alloc();
-    if (i < 0) return null;
-    const off = pool.payloadOffset(i);
-    pool.bytes.set(bytes, off);
-    counters.privateCopies++;
-    return { ptr: { pool: pool.id, poolGen: pool.generation, offset: off, length: bytes.length }, inPlace: false };
+    for (const own of ownPools) {
+      if (bytes.length > own.payloadCapacity) continue;
+      const i = own.alloc();
+      if (i < 0) continue;
+      const off = own.payloadOffset(i);
+      own.bytes.set(bytes, off);
+      counters.privateCopies++;
+      return { ptr: { pool: own.id, poolGen: own.generation, offset: off, length: bytes.length }, inPlace: false };
+    }
+    return null;
   };
 
   /** The buffer a pointer names is leaving with a message: if we held it, say so to the pool. */
@@ -310,8 +326,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     }
     held.delete(k);
     counters.releasedAfterVerdict++;
-    if (h.ptr.pool === pool.id) pool.free(pool.indexOf(h.ptr.offset));
-    else ctx.buffers.giveBack(withScratch(h.ptr));
+    if (!freeOwn(h.ptr)) ctx.buffers.giveBack(withScratch(h.ptr));
   };
 
   /** After the core saw a pooled buffer: it left, it is still referenced (hold it), or it is done (give it back). */
@@ -379,8 +394,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (now - h.since > HELD_MAX_MS) {
         held.delete(k);
         counters.heldSwept++;
-        if (h.ptr.pool === pool.id) pool.free(pool.indexOf(h.ptr.offset));
-        else ctx.buffers.giveBack(withScratch(h.ptr));
+        if (!freeOwn(h.ptr)) ctx.buffers.giveBack(withScratch(h.ptr));
       }
     }
     // Verdicts that never came (timed out in the core) for buffers the sweep took.
@@ -407,10 +421,11 @@ export function createServer(ctx: ServerContext): ServerCore {
         return true;
       }
       if (from === fromApp) {
-        // An echo request costs up to two `ip` pool buffers until it leaves (PF's copy, then
-        // the frame's): leave the last quarter of the pool to the wire's traffic, and let the
-        // application's ring hold the rest of a burst (back-pressure; pollAt retries).
-        if (msg.type === IP_MSG.ECHO_REQUEST && pool.available < pool.count / 4 && (pool.sweep(), pool.available < pool.count / 4)) {
+        // An echo request costs up to two of our buffers until it leaves (PF's copy, then the
+        // frame's): leave the last quarter of the pool it needs to the wire's traffic, and let
+        // the application's ring hold the rest of a burst (back-pressure; pollAt retries).
+        const needs = small !== undefined && msg.arg(2) + 8 + 20 + 18 <= small.payloadCapacity ? small : pool;
+        if (msg.type === IP_MSG.ECHO_REQUEST && low(needs)) {
           appBlocked = true;
           return false;
         }
@@ -441,7 +456,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (core.pollAt() <= now) handle(core.onTimer(now));
       if (held.size > 0) sweep();
       if (echo.pending > 0 && echo.pollAt() <= now) echo.expire(now);
-      published?.maybePublish(now, () => ({ ...core.counters, server: { ...counters, held: held.size, backlog: backlog.length, poolAvailable: pool.available, appBlocked: appBlocked ? 1 : 0 }, echo: { ...echo.counters } }));
+      published?.maybePublish(now, () => ({ ...core.counters, server: { ...counters, held: held.size, backlog: backlog.length, poolAvailable: pool.available, smallPoolAvailable: small?.available ?? 0, appBlocked: appBlocked ? 1 : 0 }, echo: { ...echo.counters } }));
     },
     pollAt(): number {
       if (backlog.length > 0 || appBlocked) return now + 1;

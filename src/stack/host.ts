@@ -191,6 +191,8 @@ export class Stack {
         { name: 'rx', owner: 'driver', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
         // Segment-size: reassembled datagrams (UDP up to 65507 bytes) travel to PF and UDP from here.
         { name: 'ip', owner: 'ip', size: 'segment', count: 256 },
+        // Frame-size: the small packets IP builds itself (ICMP, RSTs), copied here for PF and the driver.
+        { name: 'ipsmall', owner: 'ip', size: 'frame', count: 1024 },
         tso ? { name: 'tcp', owner: 'tcp', size: 'segment', count: 512 }
           : { name: 'tcp', owner: 'tcp', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
         ...(gro ? [{ name: 'gro', owner: 'driver', size: 'segment', count: 128 }] : []),
