@@ -161,6 +161,9 @@ export class IpCore {
   /** Packets waiting for an input verdict (part of the input balance). */
   get pendingIn(): number { return this.pendingInCount; }
 
+  /** Verdict requests outstanding, in and out (bounded by maxPendingVerdicts). */
+  get pendingVerdicts(): number { return this.pending.size; }
+
   /** rxPackets + reassembled − (delivered + forwarded + fragmentsHeld + pendingIn + drops); always 0. */
   inputBalance(): number {
     const c = this.counters;

@@ -50,6 +50,8 @@ export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'> &
 
 const HELD_MAX_MS = 5_000;
 const CONFIG_KEY = 'config';
+/** Stop taking new packets this close to the core's verdict bound (IpConfig.maxPendingVerdicts, 1024). */
+const VERDICTS_HIGH_WATER = 1024 - 64;
 
 interface Held {
   ptr: RichPointer;
@@ -407,17 +409,22 @@ export function createServer(ctx: ServerContext): ServerCore {
   return {
     onMessage(msg: MessageView, from: InChannel, t: number): boolean {
       now = t;
-      if (backlog.length > 256) return false;
-      if (from === fromDriver) {
-        if (msg.type === DRIVER_MSG.FRAME_RX) fromFrame(msg);
-        else if (msg.hasBuffer) ctx.buffers.giveBack(msg);
-        return true;
-      }
+      // Verdicts are always taken: each ends a pending request. Refusing them while our
+      // backlog to PF is long could deadlock (PF blocked on its output to us, we on PF's input).
       if (from === fromPf) {
         if (msg.type === PF_MSG.VERDICT) {
           const outs = core.onVerdict(msg.arg(0), verdictOf(msg.arg(1)), now);
           releaseAfterVerdict(msg.arg(0), outs, handle(outs));
         }
+        return true;
+      }
+      // New packets wait in their rings (back-pressure to the driver and the transports) while
+      // the backlog is long or the verdict table nears its bound, instead of being dropped
+      // below the transports as 'verdict-queue-full'.
+      if (backlog.length > 256 || core.pendingVerdicts >= VERDICTS_HIGH_WATER) return false;
+      if (from === fromDriver) {
+        if (msg.type === DRIVER_MSG.FRAME_RX) fromFrame(msg);
+        else if (msg.hasBuffer) ctx.buffers.giveBack(msg);
         return true;
       }
       if (from === fromApp) {
