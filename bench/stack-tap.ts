@@ -127,7 +127,7 @@ export async function tapFigures(total: number): Promise<{ linuxToNewtos: TapFig
     stack = await createStack({
       name: 'bench-tap',
       interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, addresses: [`${NEWTOS_IP}/24`] }],
-      tcp: { sendBufferBytes: 1024 * 1024, receiveBufferBytes: 1024 * 1024 },
+      tcp: { sendBufferBytes: 4 * 1024 * 1024, receiveBufferBytes: 4 * 1024 * 1024 },
     });
     ip('link', 'set', dev, 'netns', ns);
     ip('-n', ns, 'addr', 'add', `${LINUX_IP}/24`, 'dev', dev);

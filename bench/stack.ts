@@ -20,6 +20,11 @@ const bytesArg = process.argv.find((a) => a.startsWith('--bytes='));
 const TOTAL = bytesArg !== undefined ? Number(bytesArg.slice(8)) : 128 * 1024 * 1024;
 const warmArg = process.argv.find((a) => a.startsWith('--warmup='));
 const WARMUP = warmArg !== undefined ? Number(warmArg.slice(9)) : 64 * 1024 * 1024;
+/**
+ * newtos socket buffers (send and receive ring) for the bulk streams: 4 MiB, the order of what
+ * Linux's autotuning reaches (tcp_rmem max 6 MiB) in the veth run it is compared with.
+ */
+const SOCKET_BUFFER = 4 * 1024 * 1024;
 const log = (s: string): void => { if (!json) console.log(s); };
 
 interface Run { gbps: number | null; stats: SocketOpStats | null; note?: string }
@@ -75,7 +80,7 @@ async function newtosRun(placement: 'isolated' | 'monolithic' | 'postmessage', m
   const sw = { descriptor: createVswitch({ ports: 2, mtu }), nextPort: 0 };
   const host = (name: string, ip: string): Promise<Stack> => createStack({
     name, placement, interfaces: [{ name: 'eth0', mtu, link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
-    tcp: { sendBufferBytes: 1024 * 1024, receiveBufferBytes: 1024 * 1024 },
+    tcp: { sendBufferBytes: SOCKET_BUFFER, receiveBufferBytes: SOCKET_BUFFER },
   }, { switches: { sw0: sw } });
   const a = await host('a', '10.0.0.1/24');
   const b = await host('b', '10.0.0.2/24');
@@ -125,7 +130,7 @@ function linuxVeth(total: number): Run {
 
 const fmt = (r: Run): string => r.gbps === null ? `n/a (${r.note ?? ''})` : `${r.gbps.toFixed(3)} Gbit/s`;
 
-log(`bench:stack — single TCP stream, ${TOTAL / 2 ** 20} MiB timed after a ${WARMUP / 2 ** 20} MiB warm-up transfer, 2 cores (every host's servers and the apps share them)`);
+log(`bench:stack — single TCP stream, ${TOTAL / 2 ** 20} MiB timed after a ${WARMUP / 2 ** 20} MiB warm-up transfer, newtos socket buffers ${SOCKET_BUFFER / 2 ** 20} MiB, 2 cores (every host's servers and the apps share them)`);
 const isolated1500 = await newtosRun('isolated', 1500, TOTAL);
 log(`newtos isolated,    MTU 1500 : ${fmt(isolated1500)} (2 cores)`);
 const isolated64k = await newtosRun('isolated', 65535, TOTAL);
@@ -145,7 +150,7 @@ log(`Linux → newtos over TAP, MTU 1500 : ${fmt({ ...tap.linuxToNewtos, stats: 
 log(`newtos → Linux over TAP, MTU 1500 : ${fmt({ ...tap.newtosToLinux, stats: null })} (2 cores)`);
 if (json) {
   console.log(JSON.stringify({
-    cores: 2, bytes: TOTAL, warmup_bytes: WARMUP,
+    cores: 2, bytes: TOTAL, warmup_bytes: WARMUP, socket_buffer_bytes: SOCKET_BUFFER,
     gbps_isolated_mtu1500: isolated1500.gbps, gbps_isolated_64k: isolated64k.gbps,
     gbps_monolithic_mtu1500: mono1500.gbps, gbps_postmessage_mtu1500: pm1500.gbps,
     gbps_linux_veth_mtu1500: veth.gbps, gbps_tap_linux_to_newtos: tap.linuxToNewtos.gbps, gbps_tap_newtos_to_linux: tap.newtosToLinux.gbps,
