@@ -81,13 +81,20 @@ test('software TSO/GRO: the same echo with offloads on moves the data through IP
   assert.ok(on * 3 < off, `offloads on: ${on} IP messages vs ${off} off`);
 });
 
-test('replicas > 1 is refused with the field and the reason, not ignored', async () => {
+test('replicas > 1 and interface checksumOffload are refused with the field and the reason, not ignored', async () => {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
   await assert.rejects(createStack({
     interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }], replicas: 4,
   }, { switches: { sw0: sw } }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
     assert.match(e.message, /replicas: 4 requested/);
+    return true;
+  });
+  await assert.rejects(createStack({
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'], checksumOffload: true }],
+  }, { switches: { sw0: sw } }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
+    assert.match(e.message, /interfaces\[0\]\.checksumOffload: not supported/);
     return true;
   });
 });
