@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
 import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack } from '../stack/host.js';
-import { linkTable, statsPrometheus, statsTable } from '../stack/stats-text.js';
+import { driverLine, linkTable, statsPrometheus, statsTable } from '../stack/stats-text.js';
 import { serveCapture, stopCapture, type CaptureRegistry } from './capture.js';
 
 export async function runUp(args: string[]): Promise<void> {
@@ -71,10 +71,10 @@ export async function runUp(args: string[]): Promise<void> {
       const snap = stack.snapshot();
       if (req.url === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(statsPrometheus(name, snap, stack.socketStats(), stack.linkStats()));
+        res.end(statsPrometheus(name, snap, stack.socketStats(), stack.linkStats(), stack.driverStats()));
       } else {
         res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end(`${statsTable(name, snap)}\n${linkTable(name, stack.linkStats())}\n`);
+        res.end(`${statsTable(name, snap)}\n${linkTable(name, stack.linkStats())}\n${driverLine(name, stack.driverStats())}\n`);
       }
     }).listen(Number(values['stats-port']), '127.0.0.1');
   }

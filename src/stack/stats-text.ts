@@ -3,6 +3,7 @@
  * to any server): a fixed-width table for the live view and Prometheus text
  * exposition format for scraping.
  */
+import type { DriverStats } from '../driver/driver-stats.js';
 import type { SystemSnapshot } from '../substrate/supervisor.js';
 import type { SocketOpStats } from '../sockets/socket-block.js';
 import { withoutMessagePct } from '../sockets/socket-block.js';
@@ -31,7 +32,7 @@ function metric(lines: string[], name: string, help: string, type: 'counter' | '
 }
 
 /** Prometheus text format (version 0.0.4). */
-export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats, links?: readonly LinkStats[]): string {
+export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats, links?: readonly LinkStats[], driver?: DriverStats): string {
   const lines: string[] = [];
   const per = (f: (x: SystemSnapshot['servers'][number]) => number): [Record<string, string>, number][] =>
     s.servers.map((sv) => [{ host, server: sv.name }, f(sv)]);
@@ -58,7 +59,20 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
     metric(lines, 'newtos_link_drops_total', 'Frames a link dropped, by reason.', 'counter',
       links.flatMap((l) => NIC_DROP_REASONS.map((r) => [{ host, iface: l.iface, reason: r }, l.drops[r]] as [Record<string, string>, number])));
   }
+  if (driver !== undefined) {
+    metric(lines, 'newtos_driver_rx_queue_frames_total', 'Frames software RSS steered to each receive queue.', 'counter',
+      driver.rxQueueFrames.map((n, q) => [{ host, queue: String(q) }, n] as [Record<string, string>, number]));
+    metric(lines, 'newtos_driver_gso_bursts_total', 'TSO bursts the driver cut into wire segments.', 'counter', [[{ host }, driver.gsoBursts]]);
+    metric(lines, 'newtos_driver_gso_segments_total', 'Wire segments cut from TSO bursts.', 'counter', [[{ host }, driver.gsoSegments]]);
+    metric(lines, 'newtos_driver_gro_packets_total', 'Merged packets the driver handed to IP.', 'counter', [[{ host }, driver.groPackets]]);
+    metric(lines, 'newtos_driver_gro_merged_frames_total', 'Frames merged into those packets.', 'counter', [[{ host }, driver.groMerged]]);
+  }
   return lines.join('\n') + '\n';
+}
+
+/** The driver's offload and RSS counters on one line. */
+export function driverLine(host: string, d: DriverStats): string {
+  return `${host.padEnd(10)} driver  gso ${d.gsoBursts} bursts -> ${d.gsoSegments} segments  gro ${d.groMerged} frames -> ${d.groPackets} packets  rss queues ${d.rxQueueFrames.join('/')}`;
 }
 
 /** One line per interface: frames and bytes each way, drops by reason (only the non-zero ones). */

@@ -128,6 +128,9 @@ test('newtos capture writes a pcap of a running host\'s interface: a ping and a 
   const rx = /newtos_link_frames_total\{host="captured",iface="eth0",direction="rx"\} (\d+)/.exec(metrics);
   assert.ok(rx !== null && Number(rx[1]) >= 4, `link rx frames in:\n${metrics.split('\n').filter((l) => l.includes('link')).join('\n')}`);
   assert.match(metrics, /newtos_link_drops_total\{host="captured",iface="eth0",reason="rx-foreign-peer"\} 0/);
+  // The driver's RSS queue counter (one queue) saw at least the frames the link received.
+  const q = /newtos_driver_rx_queue_frames_total\{host="captured",queue="0"\} (\d+)/.exec(metrics);
+  assert.ok(q !== null && Number(q[1]) >= 4, `driver queue frames in:\n${metrics.split('\n').filter((l) => l.includes('driver')).join('\n')}`);
   up.child.kill('SIGTERM');
   await once(up.child, 'exit');
 });
