@@ -15,7 +15,7 @@ import { NetSocket, socketError, type NetSocketOptions } from '../api/net-socket
 import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from '../api/socket-port.js';
 import { createHttpAgent, serveHttp } from '../api/http.js';
 import { parseIpv4 } from '../config/stack-config.js';
-import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, addOpStats, type SocketOpStats } from '../sockets/socket-block.js';
+import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, ServerFlag, addOpStats, type SocketOpStats } from '../sockets/socket-block.js';
 import type { SocketTable } from '../sockets/socket-table.js';
 import { SOCK_MSG, SocketOption, TCP_MSG, unpackSocketHandle } from './protocol.js';
 import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
@@ -244,6 +244,19 @@ export class StackClient implements ListenProvider {
     for (const p of this.ports) addOpStats(total, p.block.opStats());
     addOpStats(total, this.udp.opStats());
     return { ...total, messagesToSock: this.links.toSock.sent };
+  }
+
+  /**
+   * After the servers stopped: every socket still open is told its connection is gone (the
+   * Closed flag a TCP server sets when it releases one) and woken. Readers see the end of the
+   * stream, pending writes fail with EPIPE, and no socket keeps waiting on its event word — a
+   * pending wait holds a ref'd timer, so the process would never exit.
+   */
+  abandonSockets(): void {
+    for (const p of [...this.ports]) {
+      p.block.serverSetFlags(ServerFlag.Closed);
+      p.block.serverPublish();
+    }
   }
 
   close(): void {

@@ -292,6 +292,7 @@ export class Stack {
   async close(): Promise<void> {
     this.client.close();
     await this.supervisor.stop();
+    this.client.abandonSockets();
   }
 }
 
