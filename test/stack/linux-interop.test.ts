@@ -19,13 +19,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rig, rigUnavailableReason } from '../support/netns.js';
+import { exited, sha, startIn } from '../support/linux-peer.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import { loadTapAddon } from '../../src/nic/tap.js';
 import type { NetServer } from '../../src/api/net-server.js';
@@ -37,10 +38,6 @@ const EXTRA_PORTS = [22, 80] as const;
 const LINUX_HTTP_PORT = 8000;
 const LINUX_UDP_PORT = 7000;
 const verbose = process.env['NEWTOS_INTEROP_VERBOSE'] === '1' || Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0) > 0;
-
-function sha(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 function hasTool(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
@@ -61,31 +58,6 @@ function unavailable(): string {
 }
 
 const skipReason = unavailable();
-
-/** Starts a long-running command inside a namespace; resolves once `ready` matches its output. */
-function startIn(ns: string, argv: readonly string[], ready: RegExp, timeoutMs = 10_000): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} not ready after ${timeoutMs} ms: ${out}`)), timeoutMs);
-    const onData = (b: Buffer): void => {
-      out += b.toString('utf8');
-      if (ready.test(out)) { clearTimeout(timer); resolve({ child, output: () => out }); }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${argv.join(' ')} exited with ${String(code)}: ${out}`)); });
-  });
-}
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => { clearTimeout(timer); resolve(true); });
-  });
-}
 
 /** The SYN and SYN-ACK options of one handshake, read back from a pcap by tshark. */
 interface SynOptions { ack: boolean; src: string; mss: number; wscale: number | null; sackPerm: boolean; tsval: number | null }
