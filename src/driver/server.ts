@@ -177,19 +177,24 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     }
   };
 
+  /**
+   * Fills the reserved message `m` as FRAME_RX for buffer i of `from` (frame at off, len bytes),
+   * steered by RSS (queue and hash in a1/a3; `frames` wire frames counted for the queue), and commits it.
+   */
+  const publishRx = (m: MessageView, from: PacketPool, i: number, off: number, len: number, ifIndex: number, frames: number, rxFlags: number): void => {
+    const d = rss.steer(from.bytes, off, off + len);
+    rxQueueFrames[d.queue]! += frames;
+    m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
+    from.lend(m, i, len, off);
+    m.setArg(0, ifIndex); m.setArg(1, d.queue); m.setArg(2, rxFlags); m.setArg(3, d.hash); m.setArg(4, 0); m.setArg(5, 0);
+    toIp.commit();
+  };
+
   /** Lends received slot k to IP as FRAME_RX. False when IP's ring is full. */
   const handOn = (l: Link, k: number, rxFlags: number): boolean => {
     const m = toIp.reserve();
     if (m === null) return false;
-    const i = l.posted[k]!;
-    const off = l.slots.offsets[k]!;
-    const len = l.slots.lengths[k]!;
-    const d = rss.steer(l.slots.memory, off, off + len);
-    rxQueueFrames[d.queue]! += 1;
-    m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
-    pool.lend(m, i, len, off);
-    m.setArg(0, l.ifIndex); m.setArg(1, d.queue); m.setArg(2, rxFlags); m.setArg(3, d.hash); m.setArg(4, 0); m.setArg(5, 0);
-    toIp.commit();
+    publishRx(m, pool, l.posted[k]!, l.slots.offsets[k]!, l.slots.lengths[k]!, l.ifIndex, 1, rxFlags);
     l.posted[k] = -1;
     counters.rxFrames++;
     return true;
@@ -240,12 +245,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       const base = groPool!.payloadOffset(big);
       const at = base + ((mem.byteOffset + offs[k]! - groPool!.bytes.byteOffset - base) & 7);
       const len = gro.merge(run, groPool!.bytes, at);
-      const d = rss.steer(groPool!.bytes, at, at + len);
-      rxQueueFrames[d.queue]! += j - k;
-      m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
-      groPool!.lend(m, big, len, at);
-      m.setArg(0, l.ifIndex); m.setArg(1, d.queue); m.setArg(2, RxFlag.ChecksumVerified); m.setArg(3, d.hash); m.setArg(4, 0); m.setArg(5, 0);
-      toIp.commit();
+      publishRx(m, groPool!, big, at, len, l.ifIndex, j - k, RxFlag.ChecksumVerified);
       counters.rxFrames += j - k;
       counters.groMerged += j - k;
       counters.groPackets++;
