@@ -500,7 +500,7 @@ export class TcpEngine implements EngineContext {
   /**
    * The earliest time onTimer has work (Infinity: none). Output that found no
    * buffer is retried by onTimer and by retryOutput, which the owner calls when
-   * it returns buffers to the allocator.
+   * buffers may have come back (see hasBlockedOutput).
    */
   pollAt(): number {
     // Timers that were stopped or moved later leave stale heap entries: settle them here.
@@ -537,6 +537,15 @@ export class TcpEngine implements EngineContext {
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
+  }
+
+  /**
+   * Connections whose output found no buffer and waits for retryOutput (or
+   * onTimer). pollAt() does not count them: the owner knows best when buffers
+   * come back, and must make sure it calls again soon while this is true.
+   */
+  hasBlockedOutput(): boolean {
+    return this.blocked.length > 0;
   }
 
   /** Retry output of connections that found no buffer (call when buffers were returned). */

@@ -476,7 +476,10 @@ export function createServer(ctx: ServerContext): ServerCore {
       published?.maybePublish(now, () => ({ ...engine.counters }));
     },
     pollAt(): number {
-      return Math.min(pendingTx.length > 0 || pendingSock.length > 0 ? now + 1 : engine.pollAt(), published?.pollAt() ?? Infinity);
+      // Output that found the pool empty waits for buffers that IP or the driver give back
+      // by a state word in the pool, with no message to wake us: look again in 1 ms.
+      const retry = pendingTx.length > 0 || pendingSock.length > 0 || engine.hasBlockedOutput();
+      return Math.min(retry ? now + 1 : engine.pollAt(), published?.pollAt() ?? Infinity);
     },
   };
 }

@@ -1,0 +1,298 @@
+/**
+ * A one-thread rig around the TCP server core (src/tcp/server.ts) in virtual
+ * time: the core gets a real socket table and a real `tcp` packet pool, fake
+ * channel endpoints that record what it sends, and a peer that is a second
+ * TcpEngine (sans-IO) at REMOTE. The test plays IP (moving segments both ways,
+ * and deciding when the pool buffers of sent segments come back, as the driver
+ * would after transmitting them), the application (writing the socket block
+ * and sending KICK when appWrite says so), and the server loop (poll after a
+ * batch, and when idle a park until pollAt or the loop's heartbeat).
+ */
+import { SeededRng } from '../../src/core/rng.js';
+import type { InChannel, OutChannel } from '../../src/substrate/channel.js';
+import { LocalDataStore } from '../../src/substrate/data-store.js';
+import { createDoorbell } from '../../src/substrate/doorbell.js';
+import { MessageView, MSG_WORDS, NO_POOL } from '../../src/substrate/message.js';
+import { PacketPool, PoolDirectory, createPool } from '../../src/substrate/pool.js';
+import type { ServerContext, ServerCore } from '../../src/substrate/server.js';
+import { ControlBlock, createControlBlock } from '../../src/substrate/stats.js';
+import { SocketTable, createSocketTable } from '../../src/sockets/socket-table.js';
+import type { SocketBlock } from '../../src/sockets/socket-block.js';
+import { IP_MSG, TCP_MSG } from '../../src/stack/protocol.js';
+import { TcpEventType, type ConnectionOptions } from '../../src/tcp/config.js';
+import { TcpEngine } from '../../src/tcp/engine.js';
+import { createServer, type TcpServerOptions } from '../../src/tcp/server.js';
+
+export const LOCAL = 0xc0000201; // 192.0.2.1, the server core
+export const REMOTE = 0xc0000202; // 192.0.2.2, the peer engine
+export const PEER_PORT = 80;
+
+/** The server loop parks at most this long (src/substrate/server-loop.ts DEFAULT_POLLING.maxParkMs). */
+export const LOOP_MAX_PARK_MS = 50;
+
+/** An output endpoint that records every committed message (never full). */
+class RecordingOut implements OutChannel {
+  readonly messages: MessageView[] = [];
+  private staged: MessageView | null = null;
+  constructor(readonly name: string, readonly peer: string) {}
+  reserve(): MessageView {
+    this.staged = new MessageView(new Int32Array(MSG_WORDS));
+    return this.staged;
+  }
+  commit(): void {
+    if (this.staged === null) throw new Error('commit without reserve');
+    this.messages.push(this.staged);
+    this.staged = null;
+  }
+  send(type: number, seq: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): boolean {
+    this.reserve().set(type, 0, seq).setPointer(NO_POOL, 0, 0, 0)
+      .setArg(0, a0).setArg(1, a1).setArg(2, a2).setArg(3, a3).setArg(4, a4).setArg(5, a5);
+    this.commit();
+    return true;
+  }
+  freeSlots(): number { return Infinity; }
+  get pending(): number { return 0; }
+  take(): MessageView[] { return this.messages.splice(0); }
+}
+
+export interface RigOptions {
+  /** Buffers in the server's `tcp` pool. */
+  readonly tcpPoolBuffers?: number;
+  readonly connection?: Partial<ConnectionOptions>;
+}
+
+/** Payload byte at stream position i (so the receiver can check order and integrity). */
+export function streamByte(i: number): number {
+  return (i * 13 + 5) & 0xff;
+}
+
+export function streamBytes(from: number, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = streamByte(from + i);
+  return b;
+}
+
+export class TcpServerRig {
+  now = 0;
+  readonly core: ServerCore;
+  readonly table: SocketTable;
+  readonly tcpPool: PacketPool;
+  /** Segments the core sent that are not delivered to the peer yet. */
+  readonly toPeer: MessageView[] = [];
+  /** Pool buffers of delivered segments the "driver" still holds (see holdBuffers). */
+  readonly heldBuffers: MessageView[] = [];
+  /** When true, delivered segments' buffers are kept in heldBuffers instead of given back. */
+  holdBuffers = false;
+  /** Segments the peer engine sent, not yet delivered to the core. */
+  readonly toServer: Uint8Array[] = [];
+  readonly sockMessages: MessageView[] = [];
+  /** Bytes the peer read from its connection, in order. */
+  peerReceived: number[] = [];
+  peerConn = -1;
+  readonly peer: TcpEngine;
+  /** Times at which the core's poll() ran. */
+  readonly polls: number[] = [];
+  private readonly ipOut: RecordingOut;
+  private readonly sockOut: RecordingOut;
+  // The core tells inputs apart by identity: these are the very objects in its ctx.inputs.
+  private readonly fromIp: InChannel;
+  private readonly fromSock: InChannel;
+  private readonly fromApp: InChannel;
+  private readonly buffers: PoolDirectory;
+  private readonly ipPool: PacketPool;
+  private lastIteration = 0;
+  private nextReq = 1;
+
+  private constructor(core: ServerCore, parts: {
+    table: SocketTable; tcpPool: PacketPool; ipPool: PacketPool; buffers: PoolDirectory; ipOut: RecordingOut; sockOut: RecordingOut;
+    inputs: Record<'ip' | 'sock' | 'app', InChannel>;
+  }, connection: Partial<ConnectionOptions>) {
+    this.core = core;
+    this.fromIp = parts.inputs.ip;
+    this.fromSock = parts.inputs.sock;
+    this.fromApp = parts.inputs.app;
+    this.table = parts.table;
+    this.tcpPool = parts.tcpPool;
+    this.ipPool = parts.ipPool;
+    this.buffers = parts.buffers;
+    this.ipOut = parts.ipOut;
+    this.sockOut = parts.sockOut;
+    this.peer = new TcpEngine({
+      rng: new SeededRng(99),
+      allocator: { alloc: (len) => new Uint8Array(len) },
+      transmit: (_src, _dst, bytes) => { this.toServer.push(bytes.slice()); },
+      onEvent: (type, conn) => this.onPeerEvent(type, conn),
+      defaults: { ...connection },
+    });
+    this.peer.listen({ addr: REMOTE, port: PEER_PORT, backlog: 8 });
+  }
+
+  static async create(o: RigOptions = {}): Promise<TcpServerRig> {
+    const tableSab = createSocketTable({ slots: 8, sendCapacity: 64 * 1024, recvCapacity: 64 * 1024 });
+    const tcpPoolSab = createPool({ id: 1, bufSize: 2048, count: o.tcpPoolBuffers ?? 64 });
+    const ipPoolSab = createPool({ id: 2, bufSize: 2048, count: 64 });
+    const tcpPool = new PacketPool(tcpPoolSab, 0, 1);
+    const ipPool = new PacketPool(ipPoolSab, 1, 1);
+    const buffers = new PoolDirectory(0);
+    buffers.add(tcpPoolSab);
+    buffers.add(ipPoolSab);
+    const ipOut = new RecordingOut('tcp.ip', 'ip');
+    const sockOut = new RecordingOut('tcp.sock', 'sock');
+    const options: TcpServerOptions = {
+      socketTable: tableSab,
+      addresses: [{ address: LOCAL, prefixLength: 24 }],
+      ...(o.connection !== undefined ? { connection: o.connection } : {}),
+    };
+    const rigRef: { rig?: TcpServerRig } = {};
+    const inputs = { ip: { name: 'tcp.ip', peer: 'ip' }, sock: { name: 'tcp.sock', peer: 'sock' }, app: { name: 'tcp.app', peer: 'app' } };
+    const ctx: ServerContext = {
+      name: 'tcp', index: 0, generation: 1,
+      inputs,
+      outputs: { ip: ipOut, sock: sockOut },
+      pools: { tcp: tcpPool },
+      buffers,
+      store: new LocalDataStore('tcp', {}, () => {}),
+      stats: new ControlBlock(createControlBlock()),
+      options: options as unknown as Record<string, unknown>,
+      doorbell: createDoorbell(),
+      now: () => rigRef.rig?.now ?? 0,
+      log: () => {},
+    };
+    const core = await createServer(ctx);
+    const rig = new TcpServerRig(core, { table: new SocketTable(tableSab), tcpPool, ipPool, buffers, ipOut, sockOut, inputs }, o.connection ?? {});
+    rigRef.rig = rig;
+    return rig;
+  }
+
+  private onPeerEvent(type: TcpEventType, conn: number): void {
+    if (type === TcpEventType.Incoming) {
+      const id = this.peer.accept(conn);
+      if (id >= 0) this.peerConn = id;
+      return;
+    }
+    if (type === TcpEventType.Readable) this.peerRead();
+  }
+
+  private peerRead(): void {
+    if (this.peerConn < 0) return;
+    const buf = new Uint8Array(64 * 1024);
+    for (;;) {
+      const n = this.peer.receive(this.peerConn, buf, this.now);
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) this.peerReceived.push(buf[i]!);
+    }
+  }
+
+  /** One iteration of the server loop that carried messages: they go in, then poll. */
+  private iteration(): void {
+    this.core.poll?.(this.now);
+    this.polls.push(this.now);
+    this.lastIteration = this.now;
+    this.collect();
+  }
+
+  private collect(): void {
+    for (const m of this.ipOut.take()) if (m.type === TCP_MSG.SEG_SEND) this.toPeer.push(m);
+    this.sockMessages.push(...this.sockOut.take());
+  }
+
+  private message(type: number, ...args: number[]): MessageView {
+    const v = new MessageView(new Int32Array(MSG_WORDS)).set(type, 1, 0).setPointer(NO_POOL, 0, 0, 0);
+    args.forEach((a, i) => v.setArg(i, a));
+    return v;
+  }
+
+  /** SOCK asks for an active open to the peer; returns the socket slot. */
+  connect(): number {
+    const req = this.nextReq++;
+    this.core.onMessage(this.message(TCP_MSG.CONNECT, req, REMOTE, PEER_PORT, 0, 0), this.fromSock, this.now);
+    this.iteration();
+    const reply = this.sockMessages.find((m) => m.type === TCP_MSG.CONNECT_REPLY && m.arg(0) === req);
+    if (reply === undefined || reply.argI32(1) < 0) throw new Error('connect refused by the core');
+    return reply.argI32(1);
+  }
+
+  block(slot: number): SocketBlock {
+    return this.table.block(slot);
+  }
+
+  /** The application writes into the send ring and kicks when the block asks for it; returns bytes accepted. */
+  appWrite(slot: number, data: Uint8Array): number {
+    const { accepted, kick } = this.block(slot).appWrite(data);
+    if (kick) {
+      this.core.onMessage(this.message(TCP_MSG.KICK, slot), this.fromApp, this.now);
+      this.iteration();
+    }
+    return accepted;
+  }
+
+  /** Delivers every segment the core sent to the peer (buffers given back unless holdBuffers). */
+  deliverToPeer(): number {
+    let n = 0;
+    while (this.toPeer.length > 0) {
+      const m = this.toPeer.shift()!;
+      const bytes = this.buffers.view(m);
+      if (bytes === null) throw new Error('SEG_SEND with a bad pointer');
+      this.peer.onSegment(m.arg(0), m.arg(1), bytes.slice(), this.now);
+      if (this.holdBuffers) this.heldBuffers.push(m);
+      else this.buffers.giveBack(m);
+      n++;
+    }
+    return n;
+  }
+
+  /** Delivers every segment the peer sent to the core (one SEG_DELIVER each, then the loop's poll). */
+  deliverToServer(): number {
+    let n = 0;
+    while (this.toServer.length > 0) {
+      const seg = this.toServer.shift()!;
+      const i = this.ipPool.alloc();
+      if (i < 0) throw new Error('rig: ip pool exhausted');
+      const off = this.ipPool.payloadOffset(i);
+      this.ipPool.bytes.set(seg, off);
+      const v = this.message(IP_MSG.SEG_DELIVER, REMOTE, LOCAL, 0, 0, 64, 0);
+      this.ipPool.lend(v, i, seg.length, off);
+      this.core.onMessage(v, this.fromIp, this.now);
+      n++;
+    }
+    if (n > 0) this.iteration();
+    // The core gave the buffers back; the rig is their owner: sweep them.
+    this.ipPool.sweep();
+    return n;
+  }
+
+  /** The "driver" finally gives back the buffers it held (no message reaches TCP). */
+  returnHeldBuffers(): void {
+    for (const m of this.heldBuffers.splice(0)) this.buffers.giveBack(m);
+  }
+
+  /** Moves segments both ways until neither side has anything to send. */
+  exchange(): void {
+    for (let k = 0; k < 10_000; k++) {
+      const a = this.deliverToPeer();
+      const b = this.deliverToServer();
+      if (a === 0 && b === 0) return;
+    }
+    throw new Error('rig: exchange did not settle');
+  }
+
+  /**
+   * Idle time passes until `until`: the server loop parks until the core's
+   * pollAt or its heartbeat (LOOP_MAX_PARK_MS after its last iteration), then
+   * polls; the peer's timers fire; segments move.
+   */
+  runUntil(until: number): void {
+    for (let k = 0; k < 100_000; k++) {
+      const serverDue = Math.min(this.core.pollAt?.() ?? Infinity, this.lastIteration + LOOP_MAX_PARK_MS);
+      const peerDue = this.peer.pollAt();
+      const next = Math.max(this.now, Math.min(serverDue, peerDue));
+      if (next > until) { this.now = until; return; }
+      this.now = next;
+      if (serverDue <= this.now) this.iteration();
+      if (peerDue <= this.now) this.peer.onTimer(this.now);
+      this.collect();
+      this.exchange();
+    }
+    throw new Error('rig: runUntil did not settle');
+  }
+}
