@@ -32,6 +32,11 @@ export interface Endpoint {
 
 export type LinkConfig =
   | { readonly type: 'vswitch'; readonly switch: string }
+  /**
+   * A Linux TAP device. `vnetHeader` (default true): open it with IFF_VNET_HDR and
+   * checksum/TSO offload, as Linux's virtio NICs are, so TCP bursts of up to 64 KiB
+   * cross it whole both ways (the kernel segments them only where it must).
+   */
   | { readonly type: 'tap'; readonly device: string; readonly vnetHeader?: boolean }
   | { readonly type: 'udp'; readonly mode: 'dgram' | 'stream' | 'vxlan'; readonly local: Endpoint; readonly remote: Endpoint; readonly vni?: number };
 

@@ -5,12 +5,13 @@
  * (statistics: a torn read is harmless, the next publish repairs it); read by
  * the application, the CLI and Prometheus without a message.
  *
- * Layout (Float64): [0..5] gsoBursts, gsoSegments, gsoMalformed, groPackets,
- * groMerged, groBadChecksums; then one slot per receive queue (RSS_QUEUES_MAX).
+ * Layout (Float64): [0..7] gsoBursts, gsoSegments, gsoMalformed, groPackets,
+ * groMerged, groBadChecksums, tsoBursts, rxSuperFrames; then one slot per
+ * receive queue (RSS_QUEUES_MAX).
  */
 import { RSS_TABLE_SIZE } from '../nic/rss.js';
 
-const FIXED = 6;
+const FIXED = 8;
 /** Receive queues the block has room for (the indirection table's size). */
 export const RSS_QUEUES_MAX = RSS_TABLE_SIZE;
 
@@ -29,6 +30,10 @@ export interface DriverStats {
   readonly groMerged: number;
   /** TCP frames whose checksum failed the receive-offload check (passed on for TCP to count and drop). */
   readonly groBadChecksums: number;
+  /** Bursts handed whole to a link that segments them itself (TAP with IFF_VNET_HDR: the kernel's TSO). */
+  readonly tsoBursts: number;
+  /** Super-frames (up to 64 KiB, larger than the MTU) received from such a link (the kernel's GSO). */
+  readonly rxSuperFrames: number;
   /** Frames received per RSS receive queue (length: the configured queues). */
   readonly rxQueueFrames: readonly number[];
 }
@@ -39,6 +44,8 @@ export interface DriverCounts {
   gsoMalformed: number;
   groPackets: number;
   groMerged: number;
+  tsoBursts: number;
+  rxSuperFrames: number;
 }
 
 /** The driver's side. */
@@ -52,7 +59,7 @@ export class DriverStatsPublisher {
   publish(c: DriverCounts, groBadChecksums: number, rxQueueFrames: ArrayLike<number>): void {
     const v = this.v;
     v[0] = c.gsoBursts; v[1] = c.gsoSegments; v[2] = c.gsoMalformed; v[3] = c.groPackets; v[4] = c.groMerged;
-    v[5] = groBadChecksums;
+    v[5] = groBadChecksums; v[6] = c.tsoBursts; v[7] = c.rxSuperFrames;
     const n = Math.min(rxQueueFrames.length, RSS_QUEUES_MAX);
     for (let q = 0; q < n; q++) v[FIXED + q] = rxQueueFrames[q]!;
   }
@@ -62,6 +69,7 @@ export function readDriverStats(sab: SharedArrayBuffer, queues: number): DriverS
   const v = new Float64Array(sab);
   return {
     gsoBursts: v[0]!, gsoSegments: v[1]!, gsoMalformed: v[2]!, groPackets: v[3]!, groMerged: v[4]!, groBadChecksums: v[5]!,
+    tsoBursts: v[6]!, rxSuperFrames: v[7]!,
     rxQueueFrames: Array.from({ length: Math.min(queues, RSS_QUEUES_MAX) }, (_, q) => v[FIXED + q]!),
   };
 }

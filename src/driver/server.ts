@@ -27,7 +27,7 @@ import { GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
 import { DriverStatsPublisher } from './driver-stats.js';
 import { RssSteering } from '../nic/rss.js';
 import type { FrameSlots, NicBackend } from '../nic/backend.js';
-import { RX_FLAG_CSUM_VERIFIED, wallClockMs } from '../nic/backend.js';
+import { MAX_SUPER_FRAME, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, wallClockMs } from '../nic/backend.js';
 import { openNicBackend } from '../nic/open.js';
 import { CaptureTap } from '../nic/capture-channel.js';
 import { LinkStatsPublisher } from '../nic/link-stats.js';
@@ -66,7 +66,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const pool: PacketPool | undefined = ctx.pools['rx'];
   const toIp = ctx.outputs['ip'];
   if (pool === undefined || toIp === undefined) throw new Error('driver server needs pool "rx" and output "ip"');
-  const counters = { rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0 };
+  const counters = { rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0 };
   // Receive offload (GRO) needs segment-size buffers; the host gives the pool when frames are small.
   const groPool: PacketPool | undefined = ctx.pools['gro'];
   const gro = new GroMerger();
@@ -99,8 +99,12 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const offsets = new Uint32Array(RX_POSTED);
     links.push({
       ifIndex, backend, vswitch, posted,
-      slots: { memory: pool.bytes, offsets, lengths: new Uint32Array(RX_POSTED), capacity: pool.payloadCapacity },
+      slots: { memory: pool.bytes, offsets, lengths: new Uint32Array(RX_POSTED), capacity: pool.payloadCapacity, flags: new Uint8Array(RX_POSTED) },
     });
+    if (backend.tso === true && pool.payloadCapacity < MAX_SUPER_FRAME + 7) {
+      // The host builder gives segment-size receive buffers when a link has TSO; without them super-frames would be dropped.
+      ctx.log('driver-warning', { link: backend.name, reason: `receive buffers of ${pool.payloadCapacity} bytes cannot hold the link's super-frames` });
+    }
   }
 
   // Live capture: each poll looks whether a capture was switched on or off.
@@ -166,6 +170,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         continue;
       }
       const n = l.backend.receive(l.slots, Math.min(ready, room));
+      if (l.backend.tso === true) for (let k = 0; k < n; k++) if ((l.slots.flags![k]! & RX_FLAG_SUPER_FRAME) !== 0) counters.rxSuperFrames++;
       if (groPool !== undefined && n > 1) { receiveMerged(l, n); continue; }
       for (let k = 0; k < n; k++) {
         if (!handOn(l, k, (l.slots.flags?.[k] ?? 0) & RX_FLAG_CSUM_VERIFIED ? RxFlag.ChecksumVerified : 0)) {
@@ -258,7 +263,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const slotsFor = (g: PoolGeometry): FrameSlots => {
     let s = txSlots.get(g.id);
     if (s === undefined) {
-      s = { memory: g.bytes, offsets: new Uint32Array(1), lengths: new Uint32Array(1), capacity: g.bufSize };
+      s = { memory: g.bytes, offsets: new Uint32Array(1), lengths: new Uint32Array(1), capacity: g.bufSize, gsoSizes: new Uint32Array(1) };
       txSlots.set(g.id, s);
     }
     return s;
@@ -273,10 +278,13 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       ctx.buffers.giveBack(msg);
       return true;
     }
-    if ((msg.arg(1) & TxFlag.Gso) !== 0) return transmitBurst(l, g, msg);
+    const burst = (msg.arg(1) & TxFlag.Gso) !== 0;
+    if (burst && l.backend.tso !== true) return transmitBurst(l, g, msg);
     const s = slotsFor(g);
     (s.offsets as Uint32Array)[0] = msg.offset;
     (s.lengths as Uint32Array)[0] = msg.length;
+    // A link with TSO takes the burst whole and segments it itself.
+    (s.gsoSizes as Uint32Array)[0] = burst ? msg.arg(2) : 0;
     if (l.backend.transmit(s, 1) === 0) {
       // The link is full (a switch pipe the peer has not drained): nobody rings us
       // when it drains, so look again shortly (pollAt).
@@ -286,6 +294,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     }
     txBlocked = false;
     counters.txFrames++;
+    if (burst) counters.tsoBursts++;
     ctx.buffers.giveBack(msg);
     return true;
   };

@@ -31,12 +31,21 @@ export interface FrameSlots {
    * (RX_FLAG_*; 0 when the backend knows nothing more).
    */
   readonly flags?: Uint8Array;
+  /**
+   * Optional per-slot TCP segment size for `transmit` to a link whose `tso` is
+   * true: a non-zero entry marks the frame a GSO super-frame (TCP/IPv4, up to
+   * 64 KiB of IP datagram, TCP checksum not filled) that the link cuts into
+   * segments of that many payload bytes. 0 or absent: an ordinary frame.
+   */
+  readonly gsoSizes?: Uint32Array;
 }
 
 /** The frame's transport checksum is known good (kernel DATA_VALID, or a partial checksum we completed). */
 export const RX_FLAG_CSUM_VERIFIED = 1;
 /** A GSO super-frame from the kernel: larger than the MTU, one TCP segment of up to 64 KiB. */
 export const RX_FLAG_SUPER_FRAME = 2;
+/** Largest super-frame a TSO link carries: a 64 KiB IPv4 packet plus Ethernet and a VLAN tag. */
+export const MAX_SUPER_FRAME = 65535 + 14 + 4;
 
 /** Contiguous slots memory[base + i * stride] (a simple pool, or a test). */
 export function contiguousSlots(memory: Uint8Array, count: number, stride: number, base = 0): FrameSlots {
@@ -130,6 +139,14 @@ export interface NicBackend {
   /** IP MTU of the link; frames carry up to mtu + 14 (+ 4 with a VLAN tag) bytes. */
   readonly mtu: number;
   readonly counters: NicCounters;
+  /**
+   * The link takes GSO super-frames (`FrameSlots.gsoSizes`) and segments them
+   * itself, as a NIC with TSO does (TAP with IFF_VNET_HDR: the kernel cuts them,
+   * or keeps them whole for its own stack). It may then also deliver super-frames
+   * of up to MAX_SUPER_FRAME bytes, flagged RX_FLAG_SUPER_FRAME: receive slots
+   * must hold that much.
+   */
+  readonly tso?: boolean;
 
   /**
    * Moves up to `max` received frames into slots 0..n-1 (lengths in

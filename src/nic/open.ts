@@ -37,7 +37,7 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
   const link = ifc.link;
   switch (link.type) {
     case 'tap': {
-      const tap = TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader === true, ...common });
+      const tap = TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader !== false, ...common });
       // NEWTOS_TAP_WAKER=0: no waker, the device is polled (to measure what the waker gives).
       if (deps.doorbell !== undefined && process.env['NEWTOS_TAP_WAKER'] !== '0') {
         try {

@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { NewtosError } from '../errors.js';
 import {
-  ETH_HEADER_LEN, NicCounters, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, VLAN_TAG_LEN, randomLocalMac, wallClockMs,
+  ETH_HEADER_LEN, MAX_SUPER_FRAME, NicCounters, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, VLAN_TAG_LEN, randomLocalMac, wallClockMs,
   type FrameHook, type FrameSlots, type NicBackend,
 } from './backend.js';
 import { fold16, pseudoHeaderSum } from '../wire/checksum.js';
@@ -50,8 +50,6 @@ export const WAIT_ERROR = 4;
 /** TUNSETOFFLOAD flags (linux/if_tun.h): what we accept from the kernel. */
 export const TUN_F_CSUM = 0x01;
 export const TUN_F_TSO4 = 0x02;
-/** Largest super-frame with IFF_VNET_HDR: a 64 KiB IPv4 packet plus Ethernet and a VLAN tag. */
-const MAX_SUPER_FRAME = 65535 + ETH_HEADER_LEN + VLAN_TAG_LEN;
 
 const ADDON_URL = new URL('../../../native/build/Release/tap.node', import.meta.url);
 const STATUS_URL = new URL('../../../native/build/status.json', import.meta.url);
@@ -118,6 +116,8 @@ export class TapBackend implements NicBackend {
   private closed = false;
   /** IFF_VNET_HDR: a virtio-net header travels with every frame. */
   readonly vnetHdr: boolean;
+  /** With IFF_VNET_HDR the kernel segments our super-frames (TSO) and sends us its own. */
+  readonly tso: boolean;
   /** Offload events (vnetHdr only). */
   readonly offload = { rxPartialChecksums: 0, rxSuperFrames: 0, txSuperFrames: 0 };
   private rxHeaders = new Uint8Array(0);
@@ -132,9 +132,11 @@ export class TapBackend implements NicBackend {
   /** Scratch for transmit batches that contain frames to drop. */
   private scratchOffsets = new Uint32Array(0);
   private scratchLengths = new Uint32Array(0);
+  private scratchGso = new Uint32Array(0);
 
   private constructor(addon: TapAddon, fd: number, name: string, mtu: number, mac: Uint8Array, vnetHdr: boolean) {
     this.vnetHdr = vnetHdr;
+    this.tso = vnetHdr;
     this.addon = addon;
     this.fd = fd;
     this.name = name;
@@ -243,44 +245,48 @@ export class TapBackend implements NicBackend {
   transmit(slots: FrameSlots, count: number): number {
     this.assertOpen();
     count = Math.min(count, slots.offsets.length, slots.lengths.length);
-    const maxFrame = this.maxFrame();
+    const gsos = this.vnetHdr ? slots.gsoSizes : undefined;
     let bad = 0;
-    for (let i = 0; i < count; i++) {
-      const len = slots.lengths[i]!;
-      if (len < ETH_HEADER_LEN || (len > maxFrame && !this.canSegment(slots.memory, slots.offsets[i]!, len))) bad++;
-    }
-    if (bad === 0) return this.writeAll(slots.memory, slots.offsets, slots.lengths, count);
+    for (let i = 0; i < count; i++) if (this.unsendable(slots, gsos, i)) bad++;
+    if (bad === 0) return this.writeAll(slots.memory, slots.offsets, slots.lengths, gsos, count);
     // Some frames must be dropped: send the good ones through scratch arrays,
     // mapping "consumed" back onto the caller's indices.
     if (this.scratchOffsets.length < count) {
       this.scratchOffsets = new Uint32Array(count);
       this.scratchLengths = new Uint32Array(count);
+      this.scratchGso = new Uint32Array(count);
     }
     let consumed = 0;
     while (consumed < count) {
       // Drop leading bad frames, then send the run of good ones after them.
-      const len = slots.lengths[consumed]!;
-      if (len < ETH_HEADER_LEN || (len > maxFrame && !this.canSegment(slots.memory, slots.offsets[consumed]!, len))) {
-        this.counters.drop(len < ETH_HEADER_LEN ? 'tx-runt' : 'tx-oversize');
+      if (this.unsendable(slots, gsos, consumed)) {
+        this.counters.drop(slots.lengths[consumed]! < ETH_HEADER_LEN ? 'tx-runt' : 'tx-oversize');
         consumed++;
         continue;
       }
       let run = 0;
-      while (consumed + run < count) {
-        const l = slots.lengths[consumed + run]!;
-        if (l < ETH_HEADER_LEN || (l > maxFrame && !this.canSegment(slots.memory, slots.offsets[consumed + run]!, l))) break;
+      while (consumed + run < count && !this.unsendable(slots, gsos, consumed + run)) {
         this.scratchOffsets[run] = slots.offsets[consumed + run]!;
-        this.scratchLengths[run] = l;
+        this.scratchLengths[run] = slots.lengths[consumed + run]!;
+        this.scratchGso[run] = gsos?.[consumed + run] ?? 0;
         run++;
       }
-      const sent = this.writeAll(slots.memory, this.scratchOffsets, this.scratchLengths, run);
+      const sent = this.writeAll(slots.memory, this.scratchOffsets, this.scratchLengths, this.scratchGso, run);
       consumed += sent;
       if (sent < run) break; // device full: the caller retries from `consumed`
     }
     return consumed;
   }
 
-  private writeAll(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
+  /** A runt, or a frame over the MTU that is not a super-frame the kernel can segment. */
+  private unsendable(slots: FrameSlots, gsos: Uint32Array | undefined, i: number): boolean {
+    const len = slots.lengths[i]!;
+    if (len < ETH_HEADER_LEN) return true;
+    if (len <= this.maxFrame() && (gsos?.[i] ?? 0) === 0) return false;
+    return !this.canSegment(slots.memory, slots.offsets[i]!, len);
+  }
+
+  private writeAll(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, gsos: Uint32Array | undefined, count: number): number {
     const stats = this.stats;
     stats[0] = 0; stats[1] = 0; stats[3] = 0;
     let done: number;
@@ -289,7 +295,8 @@ export class TapBackend implements NicBackend {
       const maxFrame = this.maxFrame();
       for (let i = 0; i < count; i++) {
         const at = i * VIRTIO_NET_HDR_LEN;
-        if (lengths[i]! > maxFrame) this.prepareTso(memory, offsets[i]!, lengths[i]!, at);
+        const gso = gsos?.[i] ?? 0;
+        if (gso > 0 || lengths[i]! > maxFrame) this.prepareTso(memory, offsets[i]!, lengths[i]!, at, gso);
         else emitVirtioNetHdr(this.txHeaders, at, NO_OFFLOAD);
       }
       done = this.addon.writeBatch(this.fd, memory, offsets, lengths, count, stats, this.txHeaders, VIRTIO_NET_HDR_LEN);
@@ -325,23 +332,27 @@ export class TapBackend implements NicBackend {
 
   /**
    * virtio-net header for TSO of the IPv4 TCP frame at memory[off, off+len):
-   * GSO TCPV4 with gso_size = MTU - headers, and a partial checksum — the TCP
-   * checksum field is set to the folded pseudo-header sum (Linux's
-   * CHECKSUM_PARTIAL convention), which the kernel's segmentation adjusts per
-   * segment. Rewrites the frame's TCP checksum field in place.
+   * GSO TCPV4 with gso_size `mss` (0: MTU - headers), and a partial checksum —
+   * the TCP checksum field is set to the folded pseudo-header sum (Linux's
+   * CHECKSUM_PARTIAL convention), which the kernel completes, or adjusts per
+   * segment when it segments. A frame whose payload fits one segment goes
+   * without GSO (the kernel would not treat it as GSO either). Rewrites the
+   * frame's TCP checksum field in place.
    */
-  private prepareTso(m: Uint8Array, off: number, len: number, at: number): void {
+  private prepareTso(m: Uint8Array, off: number, len: number, at: number, mss: number): void {
     const ihl = (m[off + 14]! & 0x0f) * 4;
     const tcpAt = ETH_HEADER_LEN + ihl;
     const thl = (m[off + tcpAt + 12]! >> 4) * 4;
     const v = new DataView(m.buffer, m.byteOffset + off, len);
     const pseudo = fold16(pseudoHeaderSum(v.getUint32(26), v.getUint32(30), 6, len - tcpAt));
     v.setUint16(tcpAt + 16, pseudo);
+    const gsoSize = mss > 0 ? mss : this.mtu - ihl - thl;
+    const segmented = len - tcpAt - thl > gsoSize;
     emitVirtioNetHdr(this.txHeaders, at, {
-      flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, gsoType: VIRTIO_NET_HDR_GSO_TCPV4, hdrLen: tcpAt + thl,
-      gsoSize: this.mtu - ihl - thl, csumStart: tcpAt, csumOffset: 16,
+      flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, gsoType: segmented ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE,
+      hdrLen: tcpAt + thl, gsoSize: segmented ? gsoSize : 0, csumStart: tcpAt, csumOffset: 16,
     });
-    this.offload.txSuperFrames++;
+    if (segmented) this.offload.txSuperFrames++;
   }
 
   /** poll(2) for readability up to timeoutMs (0: just check). */

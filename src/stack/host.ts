@@ -104,6 +104,9 @@ export class Stack {
     }));
     const mtu = Math.max(...ifaces.map((i) => i.mtu ?? 1500));
     const frameSize = mtu > 1500 ? 'segment' : 'frame';
+    // A TAP with a virtio-net header delivers the kernel's super-frames (up to 64 KiB): segment-size receive buffers.
+    const superFrames = ifaces.some((i) => i.link.type === 'tap' && i.link.vnetHeader !== false);
+    const rxSize = superFrames ? 'segment' : frameSize;
     // Software offloads only matter when frames are small: with TSO, TCP's buffers hold whole bursts.
     const tso = (config.offloads?.tso ?? true) && frameSize === 'frame';
     const gro = (config.offloads?.gro ?? true) && frameSize === 'frame';
@@ -194,7 +197,7 @@ export class Stack {
         link('app.ip', 'ip.app', 'ring', 256), link('ip.app', 'app.ip', 'ring', 256),
       ],
       pools: [
-        { name: 'rx', owner: 'driver', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
+        { name: 'rx', owner: 'driver', size: rxSize, count: rxSize === 'segment' ? 512 : 2048 },
         // Segment-size: reassembled datagrams (UDP up to 65507 bytes) travel to PF and UDP from here.
         { name: 'ip', owner: 'ip', size: 'segment', count: 256 },
         // Frame-size: the small packets IP builds itself (ICMP, RSTs), copied here for PF and the driver.

@@ -66,13 +66,15 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
     metric(lines, 'newtos_driver_gso_segments_total', 'Wire segments cut from TSO bursts.', 'counter', [[{ host }, driver.gsoSegments]]);
     metric(lines, 'newtos_driver_gro_packets_total', 'Merged packets the driver handed to IP.', 'counter', [[{ host }, driver.groPackets]]);
     metric(lines, 'newtos_driver_gro_merged_frames_total', 'Frames merged into those packets.', 'counter', [[{ host }, driver.groMerged]]);
+    metric(lines, 'newtos_driver_tso_bursts_total', 'TSO bursts handed whole to a link that segments them (TAP with a virtio-net header).', 'counter', [[{ host }, driver.tsoBursts]]);
+    metric(lines, 'newtos_driver_rx_super_frames_total', 'Super-frames larger than the MTU received from such a link.', 'counter', [[{ host }, driver.rxSuperFrames]]);
   }
   return lines.join('\n') + '\n';
 }
 
 /** The driver's offload and RSS counters on one line. */
 export function driverLine(host: string, d: DriverStats): string {
-  return `${host.padEnd(10)} driver  gso ${d.gsoBursts} bursts -> ${d.gsoSegments} segments  gro ${d.groMerged} frames -> ${d.groPackets} packets  rss queues ${d.rxQueueFrames.join('/')}`;
+  return `${host.padEnd(10)} driver  gso ${d.gsoBursts} bursts -> ${d.gsoSegments} segments  gro ${d.groMerged} frames -> ${d.groPackets} packets  tso ${d.tsoBursts} bursts  super-frames in ${d.rxSuperFrames}  rss queues ${d.rxQueueFrames.join('/')}`;
 }
 
 /** One line per interface: frames and bytes each way, drops by reason (only the non-zero ones). */

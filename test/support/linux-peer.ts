@@ -91,6 +91,8 @@ export interface TapHostOptions {
   readonly config?: Record<string, unknown>;
   /** Give the kernel's end of the TAP the address LINUX_IP (default true; false: the device is only up). */
   readonly kernelAddress?: boolean;
+  /** Open the TAP with a virtio-net header and TSO (default true, as createStack). */
+  readonly vnetHeader?: boolean;
   /** Called with every supervisor 'log' event (NEWTOS_DEBUG_TCP_MS). */
   readonly onLog?: (server: string, detail: unknown) => void;
 }
@@ -109,7 +111,7 @@ export async function tapHost(rig: Rig, name: string, options: TapHostOptions = 
   const mac = ['02', ...Array.from(randomBytes(5), (b) => b.toString(16).padStart(2, '0'))].join(':');
   const stack = await createStack({
     name,
-    interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, addresses: [`${newtosIp}/24`], mac }],
+    interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev, ...(options.vnetHeader === undefined ? {} : { vnetHeader: options.vnetHeader }) }, addresses: [`${newtosIp}/24`], mac }],
     ...options.config,
   });
   rig.adoptRootLink(dev);
