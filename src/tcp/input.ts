@@ -110,6 +110,32 @@ function synSent(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void
   sendSyn(ctx, t, now);
 }
 
+/**
+ * A reordered duplicate ACK that PAWS alone would drop, accepted the way Linux
+ * accepts it (tcp_disordered_ack in net/ipv4/tcp_input.c). Pure ACKs of a
+ * receiver all carry the same SEG.SEQ, so TS.Recent follows whichever arrived
+ * last and an ACK overtaken on the path fails R1 (RFC 7323 §5.3) although it
+ * is no old duplicate from a wrapped sequence space: dropping it loses the
+ * duplicate-ACK count and SACK blocks loss recovery runs on. Accepted when:
+ *   1. it is a pure ACK (no data, SYN, FIN or RST);
+ *   2. SEG.SEQ = RCV.NXT (nothing newer from the peer came since);
+ *   3. SEG.ACK = SND.UNA (a duplicate ACK: it acknowledges nothing new);
+ *   4. it would not update the send window by the rules Linux uses
+ *      (SEG.SEQ not after SND.WL1; at SND.WL1 neither a larger nor a zero window),
+ *      and the caller leaves the window alone;
+ *   5. its TSval is behind TS.Recent by at most 1.2 RTO worth of ticks. Like
+ *      Linux we count the peer's ticks as ms (RFC 7323 §5.4 allows 1 ms-1 s per
+ *      tick; a slower clock only makes the window wider in time).
+ */
+function isDisorderedAck(t: Tcb, seg: TcpSegment): boolean {
+  const f = seg.flags;
+  if ((f & TcpFlag.ACK) === 0 || (f & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) !== 0 || seg.payloadLen !== 0) return false;
+  if (seg.seq !== t.rcvNxt || seg.ack !== t.sndUna) return false;
+  const wnd = seg.window * 2 ** t.sndWndScale;
+  if (seqGt(seg.seq, t.sndWl1) || (seg.seq === t.sndWl1 && (wnd > t.sndWnd || wnd === 0))) return false;
+  return seqDiff(t.tsRecent, seg.tsVal) <= t.rtt.rto * 1.2;
+}
+
 /** RFC 9293 §3.10.7.4 segment acceptability, on the window we advertised. */
 function acceptable(t: Tcb, seg: TcpSegment, segLen: number): boolean {
   const wnd = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
@@ -133,10 +159,16 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
     ctx.timersChanged(t);
   }
   // RFC 7323 §5.3 R1 (PAWS), before the sequence check.
+  let updateWindow = true;
   if (t.tsEnabled && seg.hasTimestamp && !rst && seqLt(seg.tsVal, t.tsRecent) && now - t.tsRecentAge < PAWS_IDLE_MS) {
-    ctx.counters.dropPaws++;
-    t.ackNow = true;
-    return;
+    if (!isDisorderedAck(t, seg)) {
+      ctx.counters.dropPaws++;
+      t.ackNow = true;
+      return;
+    }
+    // Kept for its duplicate-ACK and SACK information; its stale window is not used.
+    ctx.counters.pawsDisorderedAcks++;
+    updateWindow = false;
   }
   if ((f & TcpFlag.SYN) !== 0 && seg.seq === t.irs) {
     if (t.state === TcpState.SynReceived && (f & TcpFlag.ACK) === 0) {
@@ -206,7 +238,7 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
     else ctx.emit(TcpEventType.Connected, t.id);
     if (t.finQueued) t.state = TcpState.FinWait1; // close() while still SYN-RECEIVED
   } else {
-    if (!processAck(ctx, t, seg, now)) return;
+    if (!processAck(ctx, t, seg, now, updateWindow)) return;
     if (t.persisting && t.sndWnd > 0) {
       t.persisting = false;
       t.persistBackoff = 0;

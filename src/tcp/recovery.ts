@@ -91,7 +91,7 @@ export function nextLostHole(t: Tcb, rule3: boolean): number {
  * with RFC 5961 §5.2 and the recovery machinery. Returns false when the
  * segment must be dropped.
  */
-export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): boolean {
+export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number, updateWindow = true): boolean {
   const ack = seg.ack;
   // RFC 5961 §5.2: acceptable iff (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT;
   // "All incoming segments whose ACK value doesn't satisfy the above condition
@@ -120,7 +120,8 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
   }
   // RFC 9293 §3.10.7.4: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
   // updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))".
-  if (seqLt(t.sndWl1, seg.seq) || (t.sndWl1 === seg.seq && seqLe(t.sndWl2, ack))) {
+  // (Not from a disordered ACK that passed PAWS only as such: its window is stale, see input.ts.)
+  if (updateWindow && (seqLt(t.sndWl1, seg.seq) || (t.sndWl1 === seg.seq && seqLe(t.sndWl2, ack)))) {
     t.sndWnd = wnd;
     t.sndWl1 = seg.seq;
     t.sndWl2 = ack;
