@@ -22,6 +22,13 @@
  *   wait(fd, events, timeoutMs)               -> revents (0 on timeout or EINTR)
  *       events/revents: 1 readable, 2 writable, 4 error/hangup
  *
+ * Every fd open() returns belongs to the calling thread's environment (each
+ * worker loads its own instance): when that environment is torn down, for a
+ * thread that ended, crashed or was terminated as much as for the process, the
+ * fds it did not close() are closed. A TAP device is held by its fd, so without
+ * this a crashed driver thread kept its device busy (EBUSY for its successor)
+ * until the process exited.
+ *
  * readBatch fills slot i (memory[offsets[i] .. offsets[i]+capacity)) with one frame
  * and lengths[i] with its length, stopping at EAGAIN or `max`. A frame larger than
  * `capacity` is dropped (stats[0]++) and its slot reused. Other read errors stop
@@ -41,6 +48,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -53,6 +61,42 @@
       return NULL;                                                           \
     }                                                                        \
   } while (0)
+
+/* The fds opened in one environment and not closed yet (see the file comment). */
+#define MAX_OPEN_FDS 64
+struct env_fds {
+  int fds[MAX_OPEN_FDS];
+  int count;
+};
+
+static void remember_fd(struct env_fds *st, int fd) {
+  if (st != NULL && st->count < MAX_OPEN_FDS) st->fds[st->count++] = fd;
+}
+
+/* True if the fd was one this environment opened (and forgets it). */
+static int forget_fd(struct env_fds *st, int fd) {
+  if (st == NULL) return 0;
+  for (int i = 0; i < st->count; i++) {
+    if (st->fds[i] == fd) {
+      st->fds[i] = st->fds[--st->count];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Environment teardown: close what the thread left open (no JS runs after this). */
+static void close_env_fds(void *arg) {
+  struct env_fds *st = arg;
+  for (int i = 0; i < st->count; i++) close(st->fds[i]);
+  free(st);
+}
+
+static struct env_fds *env_state(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok) return NULL;
+  return data;
+}
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
@@ -121,6 +165,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "fcntl O_NONBLOCK", err);
   }
+  remember_fd(env_state(env), fd);
   napi_value result, jfd, jname;
   CHECK(napi_create_object(env, &result));
   CHECK(napi_create_int32(env, fd, &jfd));
@@ -140,6 +185,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fd must be a number");
     return NULL;
   }
+  forget_fd(env_state(env), fd);
   if (close(fd) < 0) return throw_errno(env, "close", errno);
   return NULL;
 }
@@ -326,6 +372,17 @@ static napi_value init(napi_env env, napi_value exports) {
     { "wait", NULL, js_wait, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  struct env_fds *st = calloc(1, sizeof *st);
+  if (st == NULL) {
+    napi_throw_error(env, "ENOMEM", "tap addon: no memory for its per-thread state");
+    return NULL;
+  }
+  if (napi_set_instance_data(env, st, NULL, NULL) != napi_ok
+      || napi_add_env_cleanup_hook(env, close_env_fds, st) != napi_ok) {
+    free(st);
+    napi_throw_error(env, "ERR_TAP_ADDON", "tap addon: cannot register its per-thread state");
+    return NULL;
+  }
   return exports;
 }
 

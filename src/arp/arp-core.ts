@@ -202,6 +202,16 @@ export class ArpCore<P> {
     }
   }
 
+  /**
+   * Forget every learnt address (entries still resolving keep their queued
+   * packets): the link may be a new device behind the same name, e.g. a TAP
+   * created again after a driver restart, whose kernel side has a new MAC.
+   * The next packet to each neighbour asks again.
+   */
+  forgetLearned(): void {
+    for (const [ip, e] of this.entries) if (e.state !== 'incomplete') this.entries.delete(ip);
+  }
+
   /** Run timers due at `now`. */
   onTimer(now: number, out: ArpOutput<P>[]): void {
     for (const [ip, e] of this.entries) {

@@ -293,6 +293,17 @@ export class IpCore {
     return this.end(out);
   }
 
+  /**
+   * The driver restarted: its links may be new devices (a TAP is created again
+   * when the dead driver's fd closes, and its kernel side gets a new MAC), so
+   * neighbours learnt before may be wrong. Forget them and announce our
+   * addresses again.
+   */
+  linksReset(now: number): IpOutput[] {
+    for (const iface of this.ifaces) iface.arp.forgetLearned();
+    return this.announce(now);
+  }
+
   /** The verdict requests still unanswered, to ask again after a packet-filter restart. */
   pendingVerdictRequests(): VerdictRequest[] {
     const list: VerdictRequest[] = [];

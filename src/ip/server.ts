@@ -470,11 +470,13 @@ export function createServer(ctx: ServerContext): ServerCore {
       return Math.min(core.pollAt(), held.size > 0 ? now + HELD_MAX_MS : Infinity, echo.pending > 0 ? echo.pollAt() : Infinity,
         published?.pollAt() ?? Infinity);
     },
-    onPeerRestart(peer: string): void {
+    onPeerRestart(peer: string, _generation: number, t: number): void {
       // MINIX ndev style: the filter lost our questions; ask them all again.
       if (peer === 'pf' && filterOn) {
         for (const r of core.pendingVerdictRequests()) handle([r]);
       }
+      // The driver's links may be new devices (a TAP created again): learn the neighbours again.
+      if (peer === 'driver') handle(core.linksReset(t));
     },
   };
 }

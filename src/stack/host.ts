@@ -176,7 +176,8 @@ export class Stack {
     const link = (from: string, to: string, t = transport, capacity = 1024): object => ({ from, to, transport: t, capacity });
     const manifest = {
       servers: [
-        server('driver', '../driver/server.js', driverOptions),
+        // Its devices (a TAP fd) are released only when its thread is gone: see manifest.ts.
+        { ...server('driver', '../driver/server.js', driverOptions), restartAfterExit: true },
         server('ip', '../ip/server.js', ipOptions),
         server('pf', '../pf/server.js', pfOptions),
         server('tcp', '../tcp/server.js', tcpOptions),

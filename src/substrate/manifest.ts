@@ -30,6 +30,13 @@ export interface ServerSpec {
   readonly module: string;
   readonly options: Readonly<Record<string, unknown>>;
   readonly resourceLimits?: ResourceLimits;
+  /**
+   * After a crash, start the successor only once the dead thread has exited
+   * (bounded; supervisor.ts reap): for a server holding OS resources that are
+   * released only with its thread, like the driver's TAP fd. Others restart at
+   * once, a few ms sooner.
+   */
+  readonly restartAfterExit?: boolean;
 }
 
 export interface ChannelSpec {
@@ -158,7 +165,11 @@ export function validateManifest(input: unknown): ManifestResult {
         };
       }
     }
-    servers.push({ name: s.name, module: s.module, options: isObj(s.options) ? s.options : {}, ...(resourceLimits ? { resourceLimits } : {}) });
+    if (s.restartAfterExit !== undefined && typeof s.restartAfterExit !== 'boolean') bad(`${f}.restartAfterExit`, 'must be a boolean');
+    servers.push({
+      name: s.name, module: s.module, options: isObj(s.options) ? s.options : {}, ...(resourceLimits ? { resourceLimits } : {}),
+      ...(s.restartAfterExit === true ? { restartAfterExit: true } : {}),
+    });
   });
 
   // doorbells made elsewhere (a device's), by server name

@@ -14,7 +14,9 @@
  * generation + 1, the thread's channels (same rings: nothing published is
  * lost) are handed to a warm spare that already loaded the server modules,
  * so the successor runs within a few ms instead of a worker start (~20-25
- * ms here). Once it says 'running', every peer gets a 'peer-restarted'
+ * ms here); for servers marked `restartAfterExit` (OS resources that go only
+ * with their thread, like the driver's TAP fd) only after the dead thread has
+ * exited (reap). Once it says 'running', every peer gets a 'peer-restarted'
  * control message (onPeerRestart: re-send outstanding requests, drop replies
  * of the old generation). Quick successive restarts back off exponentially;
  * more than maxRestarts within windowMs marks the server failed (crash loop).
@@ -42,7 +44,7 @@ import { NewtosError } from '../errors.js';
 
 export type SupervisorEventType =
   | 'spawn' | 'spare-ready' | 'running' | 'crash' | 'oom' | 'exit' | 'hang' | 'backoff' | 'restart'
-  | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log';
+  | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log' | 'reaped';
 
 export interface SupervisorEvent {
   /** Monotonic ms (stats.ts monotonicMs). */
@@ -171,6 +173,13 @@ interface Spare {
 
 const STATE_NAMES = ['starting', 'running', 'dead', 'failed', 'stopped'];
 const REFILL_DELAY_MS = 100;
+/**
+ * A dead thread of a group with `restartAfterExit` gets this long to exit by
+ * itself (a crashed one is still unwinding when its 'crashing' report comes),
+ * then terminate(), and that much again to be gone; after that its successor
+ * starts anyway (and may find the resource busy: a crash and a retry).
+ */
+const EXIT_WAIT_MS = 500;
 
 export interface ExternalInput {
   readonly ring: SharedArrayBuffer;
@@ -209,6 +218,8 @@ export class Supervisor extends EventEmitter {
   private readonly system = new SharedArrayBuffer(SYS_WORDS * 4);
   private readonly sys = new Int32Array(this.system);
   private readonly spares = new Map<string, Spare[]>();
+  /** Workers whose thread has exited ('exit' seen). */
+  private readonly exitedWorkers = new WeakSet<Worker>();
   private readonly workerEntry: URL;
   private readonly modules: string[];
   private hangTimer: NodeJS.Timeout | null = null;
@@ -335,6 +346,7 @@ export class Supervisor extends EventEmitter {
       workerData: { preload: this.modules },
       ...(limits ? { resourceLimits: limits } : {}),
     });
+    worker.once('exit', () => this.exitedWorkers.add(worker));
     this.log('spawn', undefined, undefined, { limits: limitsKey });
     const ready = new Promise<boolean>((resolve) => {
       const done = (ok: boolean): void => {
@@ -497,6 +509,8 @@ export class Supervisor extends EventEmitter {
       this.log(cause, s.spec.name, s.cb.generation, detail);
     }
     if (cause === 'hang' && old !== null) await old.terminate();
+    else if (old !== null && g.servers.some((s) => s.spec.restartAfterExit === true)) await this.reap(g, old);
+    if (this.stopping) return;
     // Take back the dead loop's runnable count if it still held one.
     const bell = new Int32Array(g.doorbell);
     if (Atomics.exchange(bell, BELL_COUNTED, 0) === 1) Atomics.sub(this.sys, SYS_RUNNABLE, 1);
@@ -532,6 +546,32 @@ export class Supervisor extends EventEmitter {
     const worker = await this.takeSpare(g);
     if (this.stopping) { await worker.terminate(); return; }
     this.activate(g, worker);
+  }
+
+  /**
+   * Waits until a dead thread is gone, for servers whose OS resources go only
+   * with their thread (`restartAfterExit`: a TAP device's fd, closed when the
+   * thread's environment is torn down). A successor started at the 'crashing'
+   * report would reopen the device while the old fd is still open (EBUSY).
+   * Bounded: EXIT_WAIT_MS for the thread to end, then terminate() and as long
+   * again.
+   */
+  private async reap(g: GroupRt, worker: Worker): Promise<void> {
+    const t0 = monotonicMs();
+    const gone = (): Promise<boolean> => new Promise((resolve) => {
+      if (this.exitedWorkers.has(worker)) { resolve(true); return; }
+      const timer = setTimeout(() => { worker.off('exit', onExit); resolve(false); }, EXIT_WAIT_MS);
+      const onExit = (): void => { clearTimeout(timer); resolve(true); };
+      worker.once('exit', onExit);
+    });
+    let terminated = false;
+    let exited = await gone();
+    if (!exited) {
+      terminated = true;
+      void worker.terminate().catch(() => undefined);
+      exited = await gone();
+    }
+    for (const s of g.servers) this.log('reaped', s.spec.name, s.cb.generation, { waitedMs: monotonicMs() - t0, terminated, exited });
   }
 
   /** pool.ts reclaimHeldBy for every pool, exempting buffers still queued to `s`. */

@@ -188,3 +188,20 @@ test('requests carry the sender address the caller chose (our address on the tar
   a.onTimer(1000, out);
   assert.deepEqual(transmits(out).map((t) => t.type === 'arp-transmit' && t.repr.senderIp), [0xc0a80001, 0xc0a80001]);
 });
+
+test('forgetLearned: learnt neighbours are asked again, entries still resolving keep their packets', () => {
+  const a = core();
+  const other = PEER_IP + 1;
+  a.onArp(reply(), 0, []);
+  const out: ArpOutput<string>[] = [];
+  assert.equal(a.resolve(other, 'q1', 0, out), null);
+  a.forgetLearned();
+  assert.deepEqual(a.snapshot().map((e) => [e.ip, e.state, e.queued]), [[other, 'incomplete', 1]]);
+  // The old MAC is not used: a new request goes out and the packet waits for the reply.
+  const out2: ArpOutput<string>[] = [];
+  assert.equal(a.resolve(PEER_IP, 'p1', 10, out2), null);
+  assert.equal(transmits(out2).length, 1);
+  const out3: ArpOutput<string>[] = [];
+  a.onArp(reply(PEER_MAC + 5), 20, out3);
+  assert.deepEqual(out3, [{ type: 'arp-resolved', ip: PEER_IP, mac: PEER_MAC + 5, packets: ['p1'] }]);
+});

@@ -423,3 +423,21 @@ test('ARP never answered: local sender gets EHOSTUNREACH once per datagram; forw
   assert.ok(i.icmp.ok && i.icmp.value.kind === 'dest-unreachable' && i.icmp.value.code === 1);
   assert.equal(i.ip.dst, IP_A);
 });
+
+test('linksReset (the driver restarted): learnt neighbours are forgotten and our addresses announced again', () => {
+  const ip = coreAsB();
+  ip.onFrame(0, capturedFrame('Who has 10.99.0.2'), 0); // learn A's MAC
+  assert.equal(ip.arpSnapshot(0).length, 1);
+  const announced = frames(ip.linksReset(5));
+  assert.equal(announced.length, 1);
+  const arp = parseArp(announced[0]!.frame, 14);
+  assert.ok(arp.ok);
+  assert.equal(arp.value.senderIp, IP_B);
+  assert.equal(arp.value.targetIp, IP_B, 'gratuitous: sender = target');
+  assert.deepEqual(ip.arpSnapshot(0), []);
+  // The next echo reply to A asks for A's MAC again instead of using the old one.
+  const f = frames(ip.onFrame(0, capturedFrame('Echo (ping) request', 0), 10));
+  assert.equal(f.length, 1);
+  const e = parseEthernet(f[0]!.frame);
+  assert.ok(e.ok && e.value.ethertype === 0x0806 && e.value.dst === MAC_BROADCAST);
+});

@@ -26,6 +26,7 @@ const cases: [string, (m: Record<string, unknown>) => unknown, string, RegExp][]
   ['placement twice', (m) => ({ ...m, placement: { groups: [['a', 'b'], ['b']] } }), 'placement.groups[1]', /placed twice/],
   ['bad polling mode', (m) => ({ ...m, polling: { mode: 'fast' } }), 'polling.mode', /adaptive/],
   ['bad resource limit', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', resourceLimits: { maxOldGenerationSizeMb: 1 } }, { name: 'b', module: 'm' }] }), 'servers[0].resourceLimits.maxOldGenerationSizeMb', /from 4/],
+  ['restartAfterExit not a boolean', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', restartAfterExit: 'yes' }, { name: 'b', module: 'm' }] }), 'servers[0].restartAfterExit', /boolean/],
   ['bad restart policy', (m) => ({ ...m, supervisor: { restart: { maxRestarts: -1 } } }), 'supervisor.restart.maxRestarts', /integer/],
   ['unknown top-level field', (m) => ({ ...m, servres: [] }), 'servres', /unknown field/],
 ];

@@ -92,6 +92,28 @@ test('inject on an unknown server throws ERR_UNKNOWN_SERVER', async () => {
   }
 });
 
+test('restartAfterExit: after a crash the successor starts only once the dead thread has exited; nothing lost', async () => {
+  const count = 20_000;
+  const { sup, r } = await chain({ count, ratePerMs: 40, relay1RestartAfterExit: true, supervisor: { spares: 1 } });
+  try {
+    await until(() => Atomics.load(r, SINK_RESULT.RECEIVED) > 2000, 60_000, 'progress');
+    sup.inject('relay1', 'crash');
+    await sup.whenRunning('relay1', 2, 60_000);
+    await until(() => Atomics.load(r, SINK_RESULT.NEXT) >= count, 90_000, 'all messages');
+    exactlyOnce(r, count);
+    const types = sup.events.filter((e) => e.server === 'relay1' && ['crash', 'reaped', 'restart', 'running'].includes(e.type)).map((e) => e.type);
+    assert.deepEqual(types, ['running', 'crash', 'reaped', 'restart', 'running']);
+    const reaped = sup.events.find((e) => e.type === 'reaped')!;
+    assert.equal(reaped.detail?.['exited'], true, JSON.stringify(reaped.detail));
+    // Without the flag a server restarts at the crash report, before its thread is gone.
+    sup.inject('relay2', 'crash');
+    await sup.whenRunning('relay2', 2, 60_000);
+    assert.equal(sup.events.filter((e) => e.type === 'reaped' && e.server === 'relay2').length, 0);
+  } finally {
+    await sup.stop();
+  }
+});
+
 test('monolithic placement: a crash takes the whole thread down; all four servers come back together, nothing lost', async () => {
   const count = 40_000;
   const { sup, r } = await chain({ count, ratePerMs: 30, placement: 'monolithic', supervisor: { spares: 1 } });

@@ -17,6 +17,8 @@ export interface ChainOptions {
   readonly supervisor?: Record<string, unknown>;
   /** worker resourceLimits for relay1 (OOM tests). */
   readonly relay1Limits?: Record<string, number>;
+  /** relay1's successor starts only after its dead thread exited (manifest restartAfterExit). */
+  readonly relay1RestartAfterExit?: boolean;
 }
 
 export function exampleModule(name: 'source' | 'relay' | 'sink'): string {
@@ -33,7 +35,10 @@ export function chainManifest(o: ChainOptions, results: SharedArrayBuffer): Reco
   return {
     servers: [
       { name: 'source', module: exampleModule('source'), options: { count: o.count, ratePerMs: o.ratePerMs ?? 0, ...(o.usePool ? { pool: 'frames' } : {}) } },
-      { name: 'relay1', module: exampleModule('relay'), ...(o.relay1Limits ? { resourceLimits: o.relay1Limits } : {}) },
+      {
+        name: 'relay1', module: exampleModule('relay'), ...(o.relay1Limits ? { resourceLimits: o.relay1Limits } : {}),
+        ...(o.relay1RestartAfterExit ? { restartAfterExit: true } : {}),
+      },
       { name: 'relay2', module: exampleModule('relay') },
       { name: 'sink', module: exampleModule('sink'), options: { results } },
     ],
