@@ -378,15 +378,20 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (st.conn < 0 || st.engineDone || st.appClosed) continue;
       const block = table.block(slot);
       // Data the app wrote while no kick was armed, with nothing in flight: no ACK is
-      // coming to carry it (e.g. a request written during SYN-SENT — the SYN-ACK's
-      // output does not read the ring — sat unsent forever). Send it now.
-      if (!st.txArmed && engine.unsentBytes(st.conn) > 0 && engine.nothingInFlight(st.conn)) {
+      // coming to carry it. TX is disarmed while data is in flight (the next ACK runs the
+      // output, which reads the ring); when the ACK that empties the flight is processed
+      // just before the app writes, the write sends no kick and the bytes wait here
+      // (test/tcp/server.test.ts, "data written while the last ACK is being processed").
+      // armAtOpen closes the same gap at connection open one poll sooner.
+      let unsent = engine.unsentBytes(st.conn);
+      if (!st.txArmed && unsent > 0 && engine.nothingInFlight(st.conn)) {
         engine.sendQueued(st.conn, now);
         if (slots[slot] === undefined || st.engineDone || st.appClosed) continue;
+        unsent = engine.unsentBytes(st.conn);
       }
       // Armed only when the app's next write would otherwise wait: everything sent and
       // nothing in flight (an ACK to come runs the engine's output, which reads the ring).
-      const idle = engine.unsentBytes(st.conn) === 0 && engine.wantsKick(st.conn);
+      const idle = unsent === 0 && engine.wantsKick(st.conn);
       if (idle && !st.txArmed) {
         st.txArmed = true;
         if (block.serverArmTx()) engine.sendQueued(st.conn, now);

@@ -212,6 +212,26 @@ export class TcpServerRig {
     return reply.argI32(1);
   }
 
+  /** SOCK asks the core to listen on LOCAL:port; returns the listener id. */
+  listen(port: number): number {
+    const req = this.nextReq++;
+    this.core.onMessage(this.message(TCP_MSG.LISTEN, req, LOCAL, port, 8), this.fromSock, this.now);
+    this.iteration();
+    const reply = this.sockMessages.find((m) => m.type === TCP_MSG.LISTEN_REPLY && m.arg(0) === req);
+    if (reply === undefined || reply.argI32(1) < 0) throw new Error('listen refused by the core');
+    return reply.argI32(1);
+  }
+
+  /** The peer engine opens a connection to the core's LOCAL:port (its SYN waits in toServer). */
+  peerConnect(port: number): void {
+    this.peerConn = this.peer.connect({ localAddr: REMOTE, remoteAddr: LOCAL, remotePort: port }, this.now);
+  }
+
+  /** Slots the core handed to SOCK with ACCEPTED so far. */
+  acceptedSlots(): number[] {
+    return this.sockMessages.filter((m) => m.type === TCP_MSG.ACCEPTED).map((m) => m.argI32(1));
+  }
+
   block(slot: number): SocketBlock {
     return this.table.block(slot);
   }
@@ -241,8 +261,12 @@ export class TcpServerRig {
     return n;
   }
 
-  /** Delivers every segment the peer sent to the core (one SEG_DELIVER each, then the loop's poll). */
-  deliverToServer(): number {
+  /**
+   * Delivers every segment the peer sent to the core (one SEG_DELIVER each,
+   * then the loop's poll). `beforePoll` runs between the two: the application
+   * thread acting on what the messages published before the server's poll.
+   */
+  deliverToServer(beforePoll?: () => void): number {
     let n = 0;
     while (this.toServer.length > 0) {
       const seg = this.toServer.shift()!;
@@ -255,6 +279,7 @@ export class TcpServerRig {
       this.core.onMessage(v, this.fromIp, this.now);
       n++;
     }
+    if (n > 0) beforePoll?.();
     if (n > 0) this.iteration();
     // The core gave the buffers back; the rig is their owner: sweep them.
     this.ipPool.sweep();
