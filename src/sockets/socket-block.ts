@@ -284,6 +284,11 @@ export interface SocketOpStats {
   bytesRead: number;
 }
 
+/** All counts zero (a total to add into). */
+export function zeroOpStats(): SocketOpStats {
+  return { dataOps: 0, readinessChecks: 0, controlMessages: 0, appWakeMessages: 0, serverWakeMessages: 0, bytesWritten: 0, bytesRead: 0 };
+}
+
 export function addOpStats(into: SocketOpStats, s: SocketOpStats): SocketOpStats {
   into.dataOps += s.dataOps;
   into.readinessChecks += s.readinessChecks;

@@ -15,7 +15,7 @@ import { NetSocket, socketError, type NetSocketOptions } from '../api/net-socket
 import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from '../api/socket-port.js';
 import { createHttpAgent, serveHttp } from '../api/http.js';
 import { parseIpv4 } from '../config/stack-config.js';
-import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, ServerFlag, addOpStats, type SocketOpStats } from '../sockets/socket-block.js';
+import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../sockets/socket-block.js';
 import type { SocketTable } from '../sockets/socket-table.js';
 import { SOCK_MSG, SocketOption, TCP_MSG, unpackSocketHandle } from './protocol.js';
 import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
@@ -66,9 +66,8 @@ export class StackClient implements ListenProvider {
   private readonly connects = new Map<number, PendingConnect>();
   private readonly listeners = new Map<number, ListenerEntry>();
   private readonly ports = new Set<FastSocketPort>();
-  private readonly closedStats: SocketOpStats = {
-    dataOps: 0, readinessChecks: 0, controlMessages: 0, appWakeMessages: 0, serverWakeMessages: 0, bytesWritten: 0, bytesRead: 0,
-  };
+  /** Counts of the sockets already closed. */
+  private readonly closedStats: SocketOpStats = zeroOpStats();
   private closed = false;
 
   /** `net`-compatible surface. */

@@ -18,7 +18,7 @@ import { NewtosError } from '../errors.js';
 import type { MessageView } from '../substrate/message.js';
 import {
   AppWait, C_APP_CONTROL_MSGS, C_APP_DATA_OPS, C_APP_READINESS_CHECKS, C_APP_WAKE_MSGS, C_BYTES_READ, C_BYTES_WRITTEN,
-  S_EVENT_SEQ, S_TX_ARMED, SOCKET_ERROR_CODES, ServerFlag, addOpStats, type SocketBlock, type SocketOpStats,
+  S_EVENT_SEQ, S_TX_ARMED, SOCKET_ERROR_CODES, ServerFlag, addOpStats, zeroOpStats, type SocketBlock, type SocketOpStats,
 } from '../sockets/socket-block.js';
 import type { SocketTable } from '../sockets/socket-table.js';
 import { parseIpv4 } from '../config/stack-config.js';
@@ -50,9 +50,8 @@ export class UdpClient implements DgramBinder {
   private nextId = 1;
   private readonly binds = new Map<number, PendingBind>();
   private readonly ports = new Set<DatagramPort>();
-  private readonly closedStats: SocketOpStats = {
-    dataOps: 0, readinessChecks: 0, controlMessages: 0, appWakeMessages: 0, serverWakeMessages: 0, bytesWritten: 0, bytesRead: 0,
-  };
+  /** Counts of the sockets already closed. */
+  private readonly closedStats: SocketOpStats = zeroOpStats();
   private closed = false;
 
   /** `dgram`-compatible surface. */

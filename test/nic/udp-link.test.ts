@@ -12,6 +12,7 @@ import { emitVxlanHeader } from '../../src/wire/vxlan.js';
 import { receiveFrames, testFrame, transmitFrames } from '../support/links.js';
 import { ArpPingResponder, ipv4 } from '../support/frames.js';
 import { createRig, requireRoot } from '../support/netns.js';
+import { kernelVtep } from '../support/vxlan-peer.js';
 
 const MAC_A = Uint8Array.from([0x02, 0, 0, 0, 0, 0x0a]);
 const MAC_B = Uint8Array.from([0x02, 0, 0, 0, 0, 0x0b]);
@@ -124,23 +125,7 @@ test('vxlan link: decapsulates its VNI only, counts foreign, malformed and wrong
 test('vxlan link: the kernel pings through its vxlan device to a newtos VTEP', async (t) => {
   if (!requireRoot(t)) return;
   const rig = createRig(t);
-  // Underlay: a veth pair from the root namespace (10.203.x.1, where the newtos
-  // socket binds) into a namespace of ours (10.203.x.2, the kernel VTEP).
-  const sub = 1 + Math.floor(Math.random() * 250);
-  const underRoot = `10.203.${sub}.1`;
-  const underNs = `10.203.${sub}.2`;
-  const ns = await rig.netns();
-  const veth = await rig.veth(undefined, ns);
-  await rig.addr(undefined, veth.a, `${underRoot}/24`);
-  await rig.up(undefined, veth.a);
-  await rig.addr(ns, veth.b, `${underNs}/24`);
-  await rig.up(ns, veth.b);
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const vx = rig.linkName('vx');
-  await rig.ip(ns, 'link', 'add', vx, 'type', 'vxlan', 'id', '42', 'remote', underRoot, 'local', underNs,
-    'dstport', String(port), 'dev', veth.b);
-  await rig.addr(ns, vx, '10.204.0.1/24');
-  await rig.up(ns, vx);
+  const { ns, vx, underRoot, underNs, port } = await kernelVtep(rig, 42, '10.204.0.1/24');
 
   const mac = Uint8Array.from([0x02, 0x76, 0x78, 0, 0, 0x2a]);
   const link = await VxlanLink.open({ local: { address: underRoot, port }, remote: { address: underNs, port }, vni: 42, mac });

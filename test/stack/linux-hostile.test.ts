@@ -19,13 +19,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Rig } from '../support/netns.js';
-import { exited, pythonSink, pythonSource, restartsOf, sha, startIn, tapHost, tapTestUnavailable, type TapHost } from '../support/linux-peer.js';
+import { exited, hashingServer, pythonSink, pythonSource, restartsOf, sha, startIn, tapHost, tapTestUnavailable, type TapHost } from '../support/linux-peer.js';
 import { HOSTILE_CASES, HOSTILE_FRAMES_PY } from '../support/hostile-frames.js';
 import type { NetServer } from '../../src/api/net-server.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
 
 const SIZE = 6 * 1024 * 1024;
 const NEWTOS_PORT = 9100;
@@ -63,14 +62,7 @@ describe('hostile frames from Linux while bulk TCP runs both ways over TAP', { s
 
   test('both transfers intact, no restart, every hostile case dropped and counted', { timeout: 100_000 }, async () => {
     const { stack, ns, dev, mac, newtosIp, linuxIp } = host!;
-    server = stack.net.createServer((sock: NetSocket) => {
-      const hash = createHash('sha256');
-      let length = 0;
-      sock.on('data', (c: Buffer) => { hash.update(c); length += c.length; });
-      sock.on('end', () => sock.end(`${hash.digest('hex')} ${length}\n`));
-      sock.on('error', () => sock.destroy());
-    });
-    await new Promise<void>((resolve) => server!.listen(NEWTOS_PORT, resolve));
+    server = await hashingServer(stack, NEWTOS_PORT);
     const sink = await startIn(ns, ['python3', '-u', '-c', pythonSink(linuxIp, LINUX_PORT)], /ready/);
     children.push(sink.child);
     // Resolve ARP both ways before the injector starts (its frames do not depend on it).

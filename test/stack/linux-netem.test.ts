@@ -23,13 +23,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Rig } from '../support/netns.js';
-import { exited, pythonSink, pythonSource, restartsOf, sha, startIn, tapHost, tapTestUnavailable, type TapHost } from '../support/linux-peer.js';
+import { exited, hashingServer, pythonSink, pythonSource, restartsOf, sha, startIn, tapHost, tapTestUnavailable, type TapHost } from '../support/linux-peer.js';
 import { IMPAIR_BRIDGE_PY, parseImpairReport } from '../support/impair-bridge.js';
 import type { NetServer } from '../../src/api/net-server.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
 
 const SIZE = 4 * 1024 * 1024;
 /** loss, duplicate, reorder (probabilities), delay (ms): netem's "loss 2% duplicate 1% reorder 10% delay 1ms". */
@@ -108,14 +107,7 @@ describe('bulk TCP between newtos and Linux through a lossy link (loss 2 %, dupl
 
     test('a Linux socket sends 4 MB to newtos; newtos receives every byte', { timeout: 70_000 }, async () => {
       const { stack, newtosIp } = host!;
-      server = stack.net.createServer((sock: NetSocket) => {
-        const hash = createHash('sha256');
-        let length = 0;
-        sock.on('data', (c: Buffer) => { hash.update(c); length += c.length; });
-        sock.on('end', () => sock.end(`${hash.digest('hex')} ${length}\n`));
-        sock.on('error', () => sock.destroy());
-      });
-      await new Promise<void>((resolve) => server!.listen(NEWTOS_PORT, resolve));
+      server = await hashingServer(stack, NEWTOS_PORT);
       const started = performance.now();
       const r = await rig.exec(linuxNs, ['python3', '-u', '-c', pythonSource(newtosIp, NEWTOS_PORT, SIZE, randomInt(1 << 30))],
         { allowFailure: true, timeoutMs: 60_000 });

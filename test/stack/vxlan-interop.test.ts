@@ -3,7 +3,8 @@
 // socket in its I/O bridge thread bound to a veth address in the root
 // namespace. Ping and a TCP download (curl) cross the tunnel.
 //
-//   newtos 10.205.S.2 ─ vxlan vni 77 ─ UDP 10.203.S.1 ══ veth ══ 10.203.S.2 (ns) ─ vx dev 10.205.S.1
+//   newtos 10.205.S.2 ─ vxlan vni 77 ─ UDP 10.203.U.1 ══ veth ══ 10.203.U.2 (ns) ─ vx dev 10.205.S.1
+//   (test/support/vxlan-peer.ts)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createStack } from '../../src/stack/host.js';
 import { createRig, requireRoot } from '../support/netns.js';
+import { kernelVtep } from '../support/vxlan-peer.js';
 
 const SIZE = 3 * 1024 * 1024;
 
@@ -23,22 +25,9 @@ test('Linux pings and downloads 3 MB (sha256) from a newtos host across a kernel
   if (missing.length > 0) { t.skip(`needs ${missing.join(', ')}`); return; }
   const rig = createRig(t);
   const sub = 1 + Math.floor(Math.random() * 250);
-  const underRoot = `10.203.${sub}.1`;
-  const underNs = `10.203.${sub}.2`;
   const newtosIp = `10.205.${sub}.2`;
   const linuxIp = `10.205.${sub}.1`;
-  const ns = await rig.netns();
-  const veth = await rig.veth(undefined, ns);
-  await rig.addr(undefined, veth.a, `${underRoot}/24`);
-  await rig.up(undefined, veth.a);
-  await rig.addr(ns, veth.b, `${underNs}/24`);
-  await rig.up(ns, veth.b);
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const vx = rig.linkName('vx');
-  await rig.ip(ns, 'link', 'add', vx, 'type', 'vxlan', 'id', '77', 'remote', underRoot, 'local', underNs,
-    'dstport', String(port), 'dev', veth.b);
-  await rig.addr(ns, vx, `${linuxIp}/24`);
-  await rig.up(ns, vx);
+  const { ns, vx, underRoot, underNs, port } = await kernelVtep(rig, 77, `${linuxIp}/24`);
   // The kernel leaves inner TCP/UDP checksums to "hardware" (CHECKSUM_PARTIAL)
   // when a vxlan device sits on a veth; a peer outside the kernel gets them
   // unfinished. A real NIC would fill them in: make the kernel do it.

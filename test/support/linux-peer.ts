@@ -14,6 +14,8 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { rigUnavailableReason, type Rig } from './netns.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import { loadTapAddon } from '../../src/nic/tap.js';
+import type { NetServer } from '../../src/api/net-server.js';
+import type { NetSocket } from '../../src/api/net-socket.js';
 
 export function sha(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -125,6 +127,23 @@ export async function tapHost(rig: Rig, name: string, options: TapHostOptions = 
   if (options.kernelAddress !== false) await rig.addr(ns, dev, `${linuxIp}/24`);
   await rig.up(ns, dev);
   return { stack, ns, dev, subnet, newtosIp, linuxIp, mac };
+}
+
+/**
+ * A newtos server on `port` that reads each connection to its end and answers
+ * "<sha256> <length>\n" of what it read (the newtos end of pythonSource, as
+ * pythonSink is the Linux end of a transfer from newtos).
+ */
+export async function hashingServer(stack: Stack, port: number): Promise<NetServer> {
+  const server = stack.net.createServer((sock: NetSocket) => {
+    const hash = createHash('sha256');
+    let length = 0;
+    sock.on('data', (c: Buffer) => { hash.update(c); length += c.length; });
+    sock.on('end', () => sock.end(`${hash.digest('hex')} ${length}\n`));
+    sock.on('error', () => sock.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  return server;
 }
 
 /** Restarts per server, from the supervisor's shared-memory statistics. */
