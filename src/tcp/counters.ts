@@ -13,10 +13,12 @@ export class TcpCounters {
   /** No buffer memory (socket table full) for a new connection. */
   dropNoBuffers = 0;
   dropOutOfWindow = 0;
-  /** Segments dropped by PAWS (RFC 7323 §5.3 R1), answered with an ACK. */
+  /** Segments dropped by PAWS (RFC 7323 §5.3 R1), answered with an ACK (pure ACKs: rate-limited). */
   dropPaws = 0;
   /** Reordered duplicate ACKs that failed R1 and were accepted anyway (input.ts isDisorderedAck). */
   pawsDisorderedAcks = 0;
+  /** Pure ACKs dropped by PAWS without the reply ACK (rate limit, input.ts). */
+  pawsAcksNotAnswered = 0;
   dropBadAck = 0;
   dropListenNonSyn = 0;
   dropSynQueueFull = 0;

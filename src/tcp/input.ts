@@ -16,6 +16,8 @@ import type { Tcb } from './tcb.js';
 
 /** RFC 7323 §5.5: TS.Recent older than 24 days is invalid for PAWS. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+/** Linux sysctl tcp_invalid_ratelimit: at most one reply per this many ms to out-of-window pure ACKs. */
+const PAWS_ACK_REPLY_MS = 500;
 
 export function segmentArrives(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void {
   if (t.state === TcpState.SynSent) synSent(ctx, t, seg, now);
@@ -163,7 +165,17 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
   if (t.tsEnabled && seg.hasTimestamp && !rst && seqLt(seg.tsVal, t.tsRecent) && now - t.tsRecentAge < PAWS_IDLE_MS) {
     if (!isDisorderedAck(t, seg)) {
       ctx.counters.dropPaws++;
-      t.ackNow = true;
+      // R1: "Send an acknowledgement in reply". For pure ACKs at most one reply per
+      // PAWS_ACK_REPLY_MS, as Linux (tcp_oow_rate_limited): on a reordering path the
+      // dropped ones are mostly old ACKs (SEG.ACK < SND.UNA) that need no answer, and
+      // two stacks answering each other's would loop.
+      const pureAck = seg.payloadLen === 0 && (f & (TcpFlag.SYN | TcpFlag.FIN)) === 0;
+      if (!pureAck || now - t.pawsAckReplyAt >= PAWS_ACK_REPLY_MS) {
+        if (pureAck) t.pawsAckReplyAt = now;
+        t.ackNow = true;
+      } else {
+        ctx.counters.pawsAcksNotAnswered++;
+      }
       return;
     }
     // Kept for its duplicate-ACK and SACK information; its stale window is not used.

@@ -127,6 +127,10 @@ describe('bulk TCP between newtos and Linux through a lossy link (loss 2 %, dupl
       const report = parseImpairReport(b.output());
       assert.ok(report !== undefined, `bridge report:\n${b.output()}`);
       figures.push(`bridge ${JSON.stringify(report)}`);
+      // What reordering did to newtos's TCP input (both transfers): PAWS drops, and the
+      // reordered duplicate ACKs accepted all the same (src/tcp/input.ts isDisorderedAck).
+      const tcp = host!.stack.counters().tcp as Record<string, number>;
+      figures.push(`newtos TCP segmentsIn ${tcp['segmentsIn']}, dropPaws ${tcp['dropPaws']}, pawsDisorderedAcks ${tcp['pawsDisorderedAcks']}`);
       for (const [dir, st] of Object.entries(report)) {
         assert.ok(st.lost > 0 && st.duplicated > 0 && st.reordered > 0, `${dir}: ${JSON.stringify(st)}`);
         assert.equal(st.sendErrors, 0, `${dir}: every kept frame was forwarded`);

@@ -72,6 +72,37 @@ describe('PAWS and disordered ACKs (RFC 7323 §5.3, Linux tcp_disordered_ack)', 
     });
   }
 
+  it('replies to pure ACKs dropped by PAWS are rate-limited (one per 500 ms, as Linux); to data, not', () => {
+    // Everything acknowledged (TS.Recent 1030), nothing in flight: no timer interferes.
+    const h = runScript(`
+      0    listen
+      0    < S 0:0(0) win 60000 <mss 1000,sackOK,TS val 1000 ecr 0>
+      0    > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val * ecr 1000>
+      +10  < . 1:1(0) ack 1 win 60000 <TS val 1010 ecr *>
+      +0   accept
+      +0   send ${SEG}
+      +0   > P. 1:${1 + SEG}(${SEG}) ack 1
+      +1   < . 1:1(0) ack ${1 + SEG} win 60000 <TS val 1030 ecr *>
+    `);
+    // A reordered old ACK (for nothing: SEG.ACK < SND.UNA), then more of them.
+    const oldAck = '. 1:1(0) ack 1 win 60000 <TS val 1010 ecr *>';
+    const reply = `> . ${1 + SEG}:${1 + SEG}(0) ack 1 <TS val * ecr 1030>`;
+    h.run(`
+      +1   < ${oldAck}
+      +0   ${reply}
+      +100 < ${oldAck}
+      +100 < ${oldAck}
+      +0   < P. 1:101(100) ack ${1 + SEG} win 60000 <TS val 1010 ecr *>
+      +0   ${reply}
+      +0   < P. 1:101(100) ack ${1 + SEG} win 60000 <TS val 1010 ecr *>
+      +0   ${reply}
+      +301 < ${oldAck}
+      +0   ${reply}
+    `);
+    assert.equal(h.engine.counters.dropPaws, 6);
+    assert.equal(h.engine.counters.pawsAcksNotAnswered, 2);
+  });
+
   it('an accepted disordered ACK does not move TS.Recent back', () => {
     const h = runScript(PREAMBLE);
     h.run(`
