@@ -508,8 +508,9 @@ export class Supervisor extends EventEmitter {
       s.cb.state = ServerState.Dead;
       this.log(cause, s.spec.name, s.cb.generation, detail);
     }
-    if (cause === 'hang' && old !== null) await old.terminate();
-    else if (old !== null && g.servers.some((s) => s.spec.restartAfterExit === true)) await this.reap(g, old);
+    // A hung thread is terminated; like one that must be gone first (restartAfterExit), waited
+    // for with a bound: terminate() never settles for a thread stuck in a native call.
+    if (old !== null && (cause === 'hang' || g.servers.some((s) => s.spec.restartAfterExit === true))) await this.reap(g, old, cause === 'hang');
     if (this.stopping) return;
     // Take back the dead loop's runnable count if it still held one.
     const bell = new Int32Array(g.doorbell);
@@ -554,9 +555,9 @@ export class Supervisor extends EventEmitter {
    * thread's environment is torn down). A successor started at the 'crashing'
    * report would reopen the device while the old fd is still open (EBUSY).
    * Bounded: EXIT_WAIT_MS for the thread to end, then terminate() and as long
-   * again.
+   * again. A hung thread (`terminateNow`) is terminated at once.
    */
-  private async reap(g: GroupRt, worker: Worker): Promise<void> {
+  private async reap(g: GroupRt, worker: Worker, terminateNow: boolean): Promise<void> {
     const t0 = monotonicMs();
     const gone = (): Promise<boolean> => new Promise((resolve) => {
       if (this.exitedWorkers.has(worker)) { resolve(true); return; }
@@ -565,7 +566,8 @@ export class Supervisor extends EventEmitter {
       worker.once('exit', onExit);
     });
     let terminated = false;
-    let exited = await gone();
+    let exited = this.exitedWorkers.has(worker);
+    if (!exited && !terminateNow) exited = await gone();
     if (!exited) {
       terminated = true;
       void worker.terminate().catch(() => undefined);
