@@ -46,6 +46,12 @@ export interface InterfaceConfig {
   readonly mac?: string;
   readonly mtu?: number;
   readonly addresses: readonly Ipv4Prefix[];
+  /**
+   * The link completes TCP checksums (default: true on virtual-switch ports and TAP
+   * devices with a virtio-net header, which can; refused on UDP links): TCP leaves them
+   * unfilled and the link fills them only for a receiver that needs them, as virtio-net's
+   * checksum offload. false: the driver fills every checksum before the frame leaves.
+   */
   readonly checksumOffload?: boolean;
 }
 

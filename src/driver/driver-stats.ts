@@ -5,13 +5,13 @@
  * (statistics: a torn read is harmless, the next publish repairs it); read by
  * the application, the CLI and Prometheus without a message.
  *
- * Layout (Float64): [0..7] gsoBursts, gsoSegments, gsoMalformed, groPackets,
- * groMerged, groBadChecksums, tsoBursts, rxSuperFrames; then one slot per
- * receive queue (RSS_QUEUES_MAX).
+ * Layout (Float64): [0..8] gsoBursts, gsoSegments, gsoMalformed, groPackets,
+ * groMerged, groBadChecksums, tsoBursts, rxSuperFrames, checksumsFilled; then
+ * one slot per receive queue (RSS_QUEUES_MAX).
  */
 import { RSS_TABLE_SIZE } from '../nic/rss.js';
 
-const FIXED = 8;
+const FIXED = 9;
 /** Receive queues the block has room for (the indirection table's size). */
 export const RSS_QUEUES_MAX = RSS_TABLE_SIZE;
 
@@ -34,6 +34,11 @@ export interface DriverStats {
   readonly tsoBursts: number;
   /** Super-frames (up to 64 KiB, larger than the MTU) received from such a link (the kernel's GSO). */
   readonly rxSuperFrames: number;
+  /**
+   * TCP checksums TCP left unfilled (checksum offload) that had to be filled on the way out:
+   * by the driver for a link without offload, or by a switch port for a receiver without it.
+   */
+  readonly checksumsFilled: number;
   /** Frames received per RSS receive queue (length: the configured queues). */
   readonly rxQueueFrames: readonly number[];
 }
@@ -46,6 +51,7 @@ export interface DriverCounts {
   groMerged: number;
   tsoBursts: number;
   rxSuperFrames: number;
+  checksumsFilled: number;
 }
 
 /** The driver's side. */
@@ -59,7 +65,7 @@ export class DriverStatsPublisher {
   publish(c: DriverCounts, groBadChecksums: number, rxQueueFrames: ArrayLike<number>): void {
     const v = this.v;
     v[0] = c.gsoBursts; v[1] = c.gsoSegments; v[2] = c.gsoMalformed; v[3] = c.groPackets; v[4] = c.groMerged;
-    v[5] = groBadChecksums; v[6] = c.tsoBursts; v[7] = c.rxSuperFrames;
+    v[5] = groBadChecksums; v[6] = c.tsoBursts; v[7] = c.rxSuperFrames; v[8] = c.checksumsFilled;
     const n = Math.min(rxQueueFrames.length, RSS_QUEUES_MAX);
     for (let q = 0; q < n; q++) v[FIXED + q] = rxQueueFrames[q]!;
   }
@@ -69,7 +75,7 @@ export function readDriverStats(sab: SharedArrayBuffer, queues: number): DriverS
   const v = new Float64Array(sab);
   return {
     gsoBursts: v[0]!, gsoSegments: v[1]!, gsoMalformed: v[2]!, groPackets: v[3]!, groMerged: v[4]!, groBadChecksums: v[5]!,
-    tsoBursts: v[6]!, rxSuperFrames: v[7]!,
+    tsoBursts: v[6]!, rxSuperFrames: v[7]!, checksumsFilled: v[8]!,
     rxQueueFrames: Array.from({ length: Math.min(queues, RSS_QUEUES_MAX) }, (_, q) => v[FIXED + q]!),
   };
 }

@@ -95,6 +95,14 @@ export function tcpChecksumOk(f: Uint8Array, ip: number, tcp: number, tcpLen: nu
   return fold16(sum16(f, tcp, tcp + tcpLen, pseudoSum(f, ip, tcpLen))) === 0xffff;
 }
 
+/** Fills the TCP checksum of the TCP/IPv4 frame f[off, off + len); false if it is not one. */
+export function fillFrameTcpChecksum(f: Uint8Array, off: number, len: number): boolean {
+  const l = tcpFrameLayout(f, off, len);
+  if (l === null) return false;
+  fillTcpChecksum(f, l.ip, l.tcp, l.tcpHeaderLen + l.payloadLen);
+  return true;
+}
+
 /** Fills the TCP checksum of the segment at f[tcp, tcp + tcpLen). */
 export function fillTcpChecksum(f: Uint8Array, ip: number, tcp: number, tcpLen: number): void {
   f[tcp + 16] = 0; f[tcp + 17] = 0;
@@ -111,14 +119,18 @@ export class GsoCutter {
   memory: Uint8Array = new Uint8Array(0);
   offsets: Uint32Array = new Uint32Array(0);
   lengths: Uint32Array = new Uint32Array(0);
+  /** Per-frame transmit flags: TX_FLAG_CSUM_PARTIAL on every frame of a cut that left checksums unfilled. */
+  txFlags: Uint8Array = new Uint8Array(0);
   private stride = 0;
 
   /**
    * Cuts the burst frame f[off, off + len) into segments of `mss` payload bytes.
    * Returns the number of frames built, or -1 when the frame is not a TCP/IPv4
-   * burst this can cut (the caller counts and drops it).
+   * burst this can cut (the caller counts and drops it). With `partialFlag`
+   * non-zero (a link with checksum offload) the TCP checksums are left unfilled
+   * and every frame's txFlags entry is that flag.
    */
-  cut(f: Uint8Array, off: number, len: number, mss: number): number {
+  cut(f: Uint8Array, off: number, len: number, mss: number, partialFlag = 0): number {
     const l = tcpFrameLayout(f, off, len);
     if (l === null || mss < 1) return -1;
     const headers = l.payload - off;
@@ -146,7 +158,8 @@ export class GsoCutter {
       if (k < count - 1) fl &= ~(TCP_FIN | TCP_PSH);
       if (k > 0) fl &= ~TCP_CWR;
       out[tcp + 13] = fl;
-      fillTcpChecksum(out, ip, tcp, l.tcpHeaderLen + n);
+      if (partialFlag === 0) fillTcpChecksum(out, ip, tcp, l.tcpHeaderLen + n);
+      this.txFlags[k] = partialFlag;
       this.lengths[k] = headers + n;
     }
     return count;
@@ -160,6 +173,7 @@ export class GsoCutter {
     this.memory = new Uint8Array(slots * this.stride);
     this.offsets = new Uint32Array(slots);
     this.lengths = new Uint32Array(slots);
+    this.txFlags = new Uint8Array(slots);
 
   }
 }

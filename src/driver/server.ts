@@ -23,11 +23,11 @@ import type { PacketPool, PoolGeometry } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import type { InterfaceConfig } from '../config/stack-config.js';
 import { DRIVER_MSG, RxFlag, TxFlag } from '../stack/protocol.js';
-import { GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
+import { fillFrameTcpChecksum, GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
 import { DriverStatsPublisher } from './driver-stats.js';
 import { RssSteering } from '../nic/rss.js';
 import type { FrameSlots, NicBackend } from '../nic/backend.js';
-import { MAX_SUPER_FRAME, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, wallClockMs } from '../nic/backend.js';
+import { MAX_SUPER_FRAME, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, wallClockMs } from '../nic/backend.js';
 import { openNicBackend } from '../nic/open.js';
 import { CaptureTap } from '../nic/capture-channel.js';
 import { LinkStatsPublisher } from '../nic/link-stats.js';
@@ -56,6 +56,8 @@ interface Link {
   readonly ifIndex: number;
   readonly backend: NicBackend;
   readonly vswitch: VswitchPort | null;
+  /** The link completes partial TCP checksums (configured, and the backend can). */
+  readonly checksumOffload: boolean;
   /** Posted receive buffers (pool indexes) and their slots view. */
   readonly posted: Int32Array;
   readonly slots: FrameSlots;
@@ -66,7 +68,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const pool: PacketPool | undefined = ctx.pools['rx'];
   const toIp = ctx.outputs['ip'];
   if (pool === undefined || toIp === undefined) throw new Error('driver server needs pool "rx" and output "ip"');
-  const counters = { rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0 };
+  const counters = { rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
   // Receive offload (GRO) needs segment-size buffers; the host gives the pool when frames are small.
   const groPool: PacketPool | undefined = ctx.pools['gro'];
   const gro = new GroMerger();
@@ -84,7 +86,9 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         const at = opts.vswitchPorts[ifc.name];
         if (at === undefined) throw new Error(`driver: no switch port for ${ifc.name}`);
         const mac = ifc.mac === undefined ? undefined : parseMac(ifc.mac);
-        vswitch = new VswitchPort(at.descriptor, at.port, { mac: mac ?? new Uint8Array([2, 0, 0, 0, 0, ifIndex + 1]) });
+        vswitch = new VswitchPort(at.descriptor, at.port, {
+          mac: mac ?? new Uint8Array([2, 0, 0, 0, 0, ifIndex + 1]), checksumOffload: ifc.checksumOffload === true,
+        });
         return vswitch;
       },
     });
@@ -98,7 +102,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const posted = new Int32Array(RX_POSTED).fill(-1);
     const offsets = new Uint32Array(RX_POSTED);
     links.push({
-      ifIndex, backend, vswitch, posted,
+      ifIndex, backend, vswitch, posted, checksumOffload: ifc.checksumOffload === true && backend.checksumOffload === true,
       slots: { memory: pool.bytes, offsets, lengths: new Uint32Array(RX_POSTED), capacity: pool.payloadCapacity, flags: new Uint8Array(RX_POSTED) },
     });
     if (backend.tso === true && pool.payloadCapacity < MAX_SUPER_FRAME + 7) {
@@ -123,7 +127,9 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const publishDriverStats = (force: boolean): void => {
     const moved = counters.rxFrames + counters.txFrames;
     if (driverStats === null || moved === statsMoved || (!force && now - statsPublishedAt < 100)) return;
-    driverStats.publish(counters, gro.badChecksums, rxQueueFrames);
+    let filled = counters.checksumsFilled;
+    for (const l of links) filled += l.vswitch?.checksumsCompleted ?? 0;
+    driverStats.publish({ ...counters, checksumsFilled: filled }, gro.badChecksums, rxQueueFrames);
     statsPublishedAt = now;
     statsMoved = moved;
   };
@@ -173,7 +179,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       if (l.backend.tso === true) for (let k = 0; k < n; k++) if ((l.slots.flags![k]! & RX_FLAG_SUPER_FRAME) !== 0) counters.rxSuperFrames++;
       if (groPool !== undefined && n > 1) { receiveMerged(l, n); continue; }
       for (let k = 0; k < n; k++) {
-        if (!handOn(l, k, (l.slots.flags?.[k] ?? 0) & RX_FLAG_CSUM_VERIFIED ? RxFlag.ChecksumVerified : 0)) {
+        if (!handOn(l, k, rxFlagsOf(l, k))) {
           // IP is behind: the remaining frames are dropped like a NIC with a full ring.
           counters.rxNoBuffer += n - k;
           break;
@@ -194,6 +200,9 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     m.setArg(0, ifIndex); m.setArg(1, d.queue); m.setArg(2, rxFlags); m.setArg(3, d.hash); m.setArg(4, 0); m.setArg(5, 0);
     toIp.commit();
   };
+
+  /** FRAME_RX flags for received slot k: what the link vouched for. */
+  const rxFlagsOf = (l: Link, k: number): number => ((l.slots.flags?.[k] ?? 0) & RX_FLAG_CSUM_VERIFIED) !== 0 ? RxFlag.ChecksumVerified : 0;
 
   /** Lends received slot k to IP as FRAME_RX. False when IP's ring is full. */
   const handOn = (l: Link, k: number, rxFlags: number): boolean => {
@@ -224,7 +233,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     while (k < n) {
       const first = layouts[k];
       if (first === null || first === undefined) {
-        if (!handOn(l, k, 0)) { counters.rxNoBuffer += n - k; return; }
+        if (!handOn(l, k, rxFlagsOf(l, k))) { counters.rxNoBuffer += n - k; return; }
         k++;
         continue;
       }
@@ -263,7 +272,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const slotsFor = (g: PoolGeometry): FrameSlots => {
     let s = txSlots.get(g.id);
     if (s === undefined) {
-      s = { memory: g.bytes, offsets: new Uint32Array(1), lengths: new Uint32Array(1), capacity: g.bufSize, gsoSizes: new Uint32Array(1) };
+      s = { memory: g.bytes, offsets: new Uint32Array(1), lengths: new Uint32Array(1), capacity: g.bufSize, gsoSizes: new Uint32Array(1), txFlags: new Uint8Array(1) };
       txSlots.set(g.id, s);
     }
     return s;
@@ -285,6 +294,13 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     (s.lengths as Uint32Array)[0] = msg.length;
     // A link with TSO takes the burst whole and segments it itself.
     (s.gsoSizes as Uint32Array)[0] = burst ? msg.arg(2) : 0;
+    // TCP left the checksum to us: the link completes it, or we do (software fallback).
+    let partial = !burst && (msg.arg(1) & TxFlag.ChecksumPartial) !== 0;
+    if (partial && !l.checksumOffload) {
+      if (fillFrameTcpChecksum(g.bytes, msg.offset, msg.length)) counters.checksumsFilled++;
+      partial = false;
+    }
+    (s.txFlags as Uint8Array)[0] = partial ? TX_FLAG_CSUM_PARTIAL : 0;
     if (l.backend.transmit(s, 1) === 0) {
       // The link is full (a switch pipe the peer has not drained): nobody rings us
       // when it drains, so look again shortly (pollAt).
@@ -303,7 +319,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   let gsoSlots: FrameSlots | null = null;
   const transmitBurst = (l: Link, g: PoolGeometry, msg: MessageView): boolean => {
     if (gsoNext < 0) {
-      gsoCount = gso.cut(g.bytes, msg.offset, msg.length, msg.arg(2));
+      // A link with checksum offload gets the segments with their TCP checksums unfilled.
+      gsoCount = gso.cut(g.bytes, msg.offset, msg.length, msg.arg(2), l.checksumOffload ? TX_FLAG_CSUM_PARTIAL : 0);
       if (gsoCount < 0) {
         counters.gsoMalformed++;
         ctx.buffers.giveBack(msg);
@@ -313,9 +330,9 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       counters.gsoBursts++;
     }
     while (gsoNext < gsoCount) {
-      if (gsoSlots === null || gsoSlots.memory !== gso.memory) gsoSlots = { memory: gso.memory, offsets: gso.offsets, lengths: gso.lengths, capacity: 0 };
+      if (gsoSlots === null || gsoSlots.memory !== gso.memory) gsoSlots = { memory: gso.memory, offsets: gso.offsets, lengths: gso.lengths, capacity: 0, txFlags: gso.txFlags };
       const slots: FrameSlots = gsoNext === 0 ? gsoSlots : {
-        memory: gso.memory, offsets: gso.offsets.subarray(gsoNext), lengths: gso.lengths.subarray(gsoNext), capacity: 0,
+        memory: gso.memory, offsets: gso.offsets.subarray(gsoNext), lengths: gso.lengths.subarray(gsoNext), capacity: 0, txFlags: gso.txFlags.subarray(gsoNext),
       };
       const sent = l.backend.transmit(slots, gsoCount - gsoNext);
       gsoNext += sent;

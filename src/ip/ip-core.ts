@@ -66,6 +66,8 @@ interface OutPacket {
   readonly len: number;
   /** A TCP segmentation-offload burst: payload bytes per wire segment (the driver cuts it up). */
   readonly gsoMss?: number;
+  /** TCP with its checksum not filled (or not to be trusted): the driver or the link completes it. */
+  readonly checksumPartial?: boolean;
 }
 
 /** What waits in an ARP queue: the packet and who to tell if resolution fails. */
@@ -359,9 +361,12 @@ export class IpCore {
       this.icmpErrorAbout(r, datagram, 'time-exceeded', TimeExceededCode.TtlExceeded, 0, false, now);
       return this.drop('ttl-exceeded');
     }
+    // A checksum the link vouched for may never have been filled (a peer's partial checksum, a
+    // GRO-merged packet): whoever sends it on must complete it, as Linux does with CHECKSUM_PARTIAL.
+    const partial = this.rxChecksumVerified && r.protocol === IpProtocol.TCP;
     this.askIn({
       kind: 'forward-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index,
-      pkt: { buf: bytes, ip: off, len: total }, outIf, nextHop: choice.nextHop,
+      pkt: { buf: bytes, ip: off, len: total, ...(partial ? { checksumPartial: true } : {}) }, outIf, nextHop: choice.nextHop,
     }, now);
   }
 
@@ -498,7 +503,8 @@ export class IpCore {
       this.counters.txDrops['no-source-address']++;
       return this.sendError('EHOSTUNREACH', d.dst, token, 0);
     }
-    if (d.src === 0) completeTransportChecksum(d.protocol, d.payload, src);
+    const partial = d.checksumPartial === true && d.protocol === IpProtocol.TCP && (d.gsoMss ?? 0) === 0;
+    if (d.src === 0 && !partial) completeTransportChecksum(d.protocol, d.payload, src);
     const repr: Ipv4Repr = {
       tos: d.tos ?? 0, ident: this.nextIdent, dontFragment: d.dontFragment ?? false, moreFragments: false, fragmentOffset: 0,
       ttl: d.ttl ?? this.cfg.defaultTtl, protocol: d.protocol, src, dst: d.dst, options: EMPTY, payloadLen: d.payload.length,
@@ -508,11 +514,11 @@ export class IpCore {
     if (d.headroom >= SEND_HEADROOM && d.payload.byteOffset >= SEND_HEADROOM) {
       // Prepend in place: the headers go into the payload buffer's headroom.
       const buf = new Uint8Array(d.payload.buffer, d.payload.byteOffset - SEND_HEADROOM, SEND_HEADROOM + d.payload.length);
-      pkt = { buf, ip: LINK_HEADROOM, len: total, gsoMss: d.gsoMss ?? 0 };
+      pkt = { buf, ip: LINK_HEADROOM, len: total, gsoMss: d.gsoMss ?? 0, checksumPartial: partial };
     } else {
       const buf = new Uint8Array(SEND_HEADROOM + d.payload.length);
       buf.set(d.payload, SEND_HEADROOM);
-      pkt = { buf, ip: LINK_HEADROOM, len: total, gsoMss: d.gsoMss ?? 0 };
+      pkt = { buf, ip: LINK_HEADROOM, len: total, gsoMss: d.gsoMss ?? 0, checksumPartial: partial };
     }
     emitIpv4(repr, pkt.buf, pkt.ip);
     this.counters.txPackets++;
@@ -533,8 +539,8 @@ export class IpCore {
     datagram.set(d.payload, IPV4_MIN_HEADER_LEN);
     this.counters.loopback++;
     this.out.push({
-      // A TSO burst never had its checksum filled; it never left memory either.
-      checksumVerified: (d.gsoMss ?? 0) > 0,
+      // A TSO burst or a partial checksum was never filled; the segment never left memory either.
+      checksumVerified: (d.gsoMss ?? 0) > 0 || (d.checksumPartial === true && d.protocol === IpProtocol.TCP),
       type: 'deliver', protocol: d.protocol, src, dst: d.dst, ttl: repr.ttl, tos: repr.tos, ifIndex: localIf, datagram,
       payload: datagram.subarray(IPV4_MIN_HEADER_LEN),
     });
@@ -561,12 +567,12 @@ export class IpCore {
       if (ihl + thl + pkt.gsoMss! <= mtu) return this.linkOut(iface, pkt, nextHop, ctx, now);
       // The MSS outgrew this route's MTU: an ordinary (checksummed) datagram, which
       // DF turns into "fragmentation needed" for TCP's path-MTU discovery below.
-      const seg = pkt.buf.subarray(pkt.ip + ihl, pkt.ip + pkt.len);
-      seg[16] = 0; seg[17] = 0;
-      const src = (pkt.buf[pkt.ip + 12]! << 24 | pkt.buf[pkt.ip + 13]! << 16 | pkt.buf[pkt.ip + 14]! << 8 | pkt.buf[pkt.ip + 15]!) >>> 0;
-      const dst = (pkt.buf[pkt.ip + 16]! << 24 | pkt.buf[pkt.ip + 17]! << 16 | pkt.buf[pkt.ip + 18]! << 8 | pkt.buf[pkt.ip + 19]!) >>> 0;
-      const ck = internetChecksum(seg, 0, seg.length, pseudoHeaderSum(src, dst, IpProtocol.TCP, seg.length));
-      seg[16] = ck >>> 8; seg[17] = ck;
+      fillTcpChecksum(pkt.buf, pkt.ip, pkt.len);
+      pkt = { buf: pkt.buf, ip: pkt.ip, len: pkt.len };
+    }
+    if (pkt.checksumPartial === true) {
+      // Fragments carry pieces of the segment: its checksum must be whole first.
+      fillTcpChecksum(pkt.buf, pkt.ip, pkt.len);
       pkt = { buf: pkt.buf, ip: pkt.ip, len: pkt.len };
     }
     const p = parseIpv4(pkt.buf, pkt.ip, pkt.ip + pkt.len, false);
@@ -614,7 +620,10 @@ export class IpCore {
     }
     emitEthernet({ dst: mac, src: iface.config.mac, ethertype: EtherType.IPv4, vlan: vlan === null ? null : { pcp: 0, dei: false, vid: vlan } }, buf, ip - ehl);
     this.counters.txFrames++;
-    this.out.push({ type: 'frame', ifIndex: iface.index, frame: buf.subarray(ip - ehl, ip + pkt.len), gsoMss: pkt.gsoMss ?? 0 });
+    this.out.push({
+      type: 'frame', ifIndex: iface.index, frame: buf.subarray(ip - ehl, ip + pkt.len), gsoMss: pkt.gsoMss ?? 0,
+      ...(pkt.checksumPartial === true ? { checksumPartial: true } : {}),
+    });
   }
 
   private handleArp(iface: Iface, arpOut: ArpOutput<Queued>[], _now: number): void {
@@ -781,4 +790,15 @@ function quotedRepr(q: Uint8Array): Ipv4Repr | null {
     fragmentOffset: (ff & 0x1fff) << 3, ttl: q[8]!, protocol: q[9]!, src: u32(12), dst: u32(16),
     options: q.subarray(IPV4_MIN_HEADER_LEN, hlen), payloadLen: q.length - hlen,
   };
+}
+
+/** Fills the TCP checksum of the TCP/IPv4 packet buf[ip, ip + len) (RFC 9293 §3.1: over the pseudo-header and segment). */
+function fillTcpChecksum(buf: Uint8Array, ip: number, len: number): void {
+  const ihl = (buf[ip]! & 0x0f) << 2;
+  const seg = buf.subarray(ip + ihl, ip + len);
+  seg[16] = 0; seg[17] = 0;
+  const src = (buf[ip + 12]! << 24 | buf[ip + 13]! << 16 | buf[ip + 14]! << 8 | buf[ip + 15]!) >>> 0;
+  const dst = (buf[ip + 16]! << 24 | buf[ip + 17]! << 16 | buf[ip + 18]! << 8 | buf[ip + 19]!) >>> 0;
+  const ck = internetChecksum(seg, 0, seg.length, pseudoHeaderSum(src, dst, IpProtocol.TCP, seg.length));
+  seg[16] = ck >>> 8; seg[17] = ck;
 }

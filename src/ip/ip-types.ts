@@ -84,13 +84,19 @@ export interface TransportSend {
    * exceed the MTU (the driver cuts it up) and its TCP checksum is not filled.
    */
   readonly gsoMss?: number;
+  /**
+   * TCP only (TxFlag.ChecksumPartial): the TCP checksum is not filled. The driver
+   * completes it, or hands it to a link that does (checksum offload); IP fills it
+   * itself before it must cut the datagram into fragments.
+   */
+  readonly checksumPartial?: boolean;
   /** Echoed in a send-error, so the transport can tell which send failed. */
   readonly token?: number;
 }
 
 export type IpOutput =
   /** An Ethernet frame to send on interface `ifIndex`. */
-  | { readonly type: 'frame'; readonly ifIndex: number; readonly frame: Uint8Array; readonly gsoMss?: number }
+  | { readonly type: 'frame'; readonly ifIndex: number; readonly frame: Uint8Array; readonly gsoMss?: number; readonly checksumPartial?: boolean }
   /** A datagram for a local transport; `payload` starts after the IP header. */
   | {
     readonly type: 'deliver'; readonly protocol: number; readonly src: number; readonly dst: number;

@@ -193,7 +193,8 @@ export function createServer(ctx: ServerContext): ServerCore {
           const loc = pointerFor(o.frame);
           if (loc === null) { counters.txNoBuffer++; break; }
           if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
-          post({ channel: 'driver', type: DRIVER_MSG.FRAME_TX, ptr: loc.ptr, args: (o.gsoMss ?? 0) > 0 ? [o.ifIndex, TxFlag.Gso, o.gsoMss!] : [o.ifIndex, 0] });
+          const partial = o.checksumPartial === true ? TxFlag.ChecksumPartial : 0;
+          post({ channel: 'driver', type: DRIVER_MSG.FRAME_TX, ptr: loc.ptr, args: (o.gsoMss ?? 0) > 0 ? [o.ifIndex, TxFlag.Gso | partial, o.gsoMss!] : [o.ifIndex, partial] });
           break;
         }
         case 'deliver': {
@@ -359,6 +360,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     const outs = core.send({
       protocol, src: msg.arg(0), dst: msg.arg(1), payload, headroom: ctx.buffers.headroom(msg), token: k,
       ...((msg.arg(2) & TxFlag.Gso) !== 0 && protocol === 6 ? { gsoMss: msg.arg(3) } : {}),
+      ...((msg.arg(2) & TxFlag.ChecksumPartial) !== 0 && protocol === 6 ? { checksumPartial: true } : {}),
     }, now);
     const left = handle(outs);
     const failure = outs.find((o) => o.type === 'send-error' && o.token === k);

@@ -38,7 +38,16 @@ export interface FrameSlots {
    * segments of that many payload bytes. 0 or absent: an ordinary frame.
    */
   readonly gsoSizes?: Uint32Array;
+  /** Optional per-slot transmit flags (TX_FLAG_*) for `transmit`; absent: all 0. */
+  readonly txFlags?: Uint8Array;
 }
+
+/**
+ * Transmit: the frame is TCP/IPv4 and its TCP checksum is not filled; only for a
+ * link whose `checksumOffload` is true, which completes it or hands it on to a
+ * receiver that does not need it (Linux's CHECKSUM_PARTIAL).
+ */
+export const TX_FLAG_CSUM_PARTIAL = 1;
 
 /** The frame's transport checksum is known good (kernel DATA_VALID, or a partial checksum we completed). */
 export const RX_FLAG_CSUM_VERIFIED = 1;
@@ -147,6 +156,12 @@ export interface NicBackend {
    * must hold that much.
    */
   readonly tso?: boolean;
+  /**
+   * The link takes TCP frames whose checksum is not filled (TX_FLAG_CSUM_PARTIAL):
+   * it completes the checksum where a receiver needs it, as a NIC with checksum
+   * offload does. Without it the driver completes the checksum itself.
+   */
+  readonly checksumOffload?: boolean;
 
   /**
    * Moves up to `max` received frames into slots 0..n-1 (lengths in

@@ -19,7 +19,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { NewtosError } from '../errors.js';
 import {
-  ETH_HEADER_LEN, MAX_SUPER_FRAME, NicCounters, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, VLAN_TAG_LEN, randomLocalMac, wallClockMs,
+  ETH_HEADER_LEN, MAX_SUPER_FRAME, NicCounters, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, VLAN_TAG_LEN,
+  randomLocalMac, wallClockMs,
   type FrameHook, type FrameSlots, type NicBackend,
 } from './backend.js';
 import { fold16, pseudoHeaderSum } from '../wire/checksum.js';
@@ -118,6 +119,8 @@ export class TapBackend implements NicBackend {
   readonly vnetHdr: boolean;
   /** With IFF_VNET_HDR the kernel segments our super-frames (TSO) and sends us its own. */
   readonly tso: boolean;
+  /** With IFF_VNET_HDR the kernel completes partial TCP checksums (NEEDS_CSUM). */
+  readonly checksumOffload: boolean;
   /** Offload events (vnetHdr only). */
   readonly offload = { rxPartialChecksums: 0, rxSuperFrames: 0, txSuperFrames: 0 };
   private rxHeaders = new Uint8Array(0);
@@ -133,10 +136,12 @@ export class TapBackend implements NicBackend {
   private scratchOffsets = new Uint32Array(0);
   private scratchLengths = new Uint32Array(0);
   private scratchGso = new Uint32Array(0);
+  private scratchFlags = new Uint8Array(0);
 
   private constructor(addon: TapAddon, fd: number, name: string, mtu: number, mac: Uint8Array, vnetHdr: boolean) {
     this.vnetHdr = vnetHdr;
     this.tso = vnetHdr;
+    this.checksumOffload = vnetHdr;
     this.addon = addon;
     this.fd = fd;
     this.name = name;
@@ -209,7 +214,11 @@ export class TapBackend implements NicBackend {
         if ((h.value.flags & VIRTIO_NET_HDR_F_DATA_VALID) !== 0) flags |= RX_FLAG_CSUM_VERIFIED;
         if ((h.value.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
           const at = slots.offsets[i]!;
-          if (!completePartialChecksum(slots.memory.subarray(at, at + len), len, h.value.csumStart, h.value.csumOffset)) {
+          const { csumStart, csumOffset } = h.value;
+          if (csumOffset === 16 && csumStart + 20 <= len && isTcpIpv4At(slots.memory, at, csumStart)) {
+            // The kernel's own TCP segment, never off the machine: verified and left partial (as
+            // Linux treats CHECKSUM_PARTIAL); IP has it completed should it forward the packet.
+          } else if (!completePartialChecksum(slots.memory.subarray(at, at + len), len, csumStart, csumOffset)) {
             this.counters.drop('rx-bad-encap');
             continue;
           }
@@ -246,15 +255,17 @@ export class TapBackend implements NicBackend {
     this.assertOpen();
     count = Math.min(count, slots.offsets.length, slots.lengths.length);
     const gsos = this.vnetHdr ? slots.gsoSizes : undefined;
+    const txFlags = this.vnetHdr ? slots.txFlags : undefined;
     let bad = 0;
     for (let i = 0; i < count; i++) if (this.unsendable(slots, gsos, i)) bad++;
-    if (bad === 0) return this.writeAll(slots.memory, slots.offsets, slots.lengths, gsos, count);
+    if (bad === 0) return this.writeAll(slots.memory, slots.offsets, slots.lengths, gsos, txFlags, count);
     // Some frames must be dropped: send the good ones through scratch arrays,
     // mapping "consumed" back onto the caller's indices.
     if (this.scratchOffsets.length < count) {
       this.scratchOffsets = new Uint32Array(count);
       this.scratchLengths = new Uint32Array(count);
       this.scratchGso = new Uint32Array(count);
+      this.scratchFlags = new Uint8Array(count);
     }
     let consumed = 0;
     while (consumed < count) {
@@ -269,9 +280,10 @@ export class TapBackend implements NicBackend {
         this.scratchOffsets[run] = slots.offsets[consumed + run]!;
         this.scratchLengths[run] = slots.lengths[consumed + run]!;
         this.scratchGso[run] = gsos?.[consumed + run] ?? 0;
+        this.scratchFlags[run] = txFlags?.[consumed + run] ?? 0;
         run++;
       }
-      const sent = this.writeAll(slots.memory, this.scratchOffsets, this.scratchLengths, this.scratchGso, run);
+      const sent = this.writeAll(slots.memory, this.scratchOffsets, this.scratchLengths, this.scratchGso, this.scratchFlags, run);
       consumed += sent;
       if (sent < run) break; // device full: the caller retries from `consumed`
     }
@@ -286,7 +298,9 @@ export class TapBackend implements NicBackend {
     return !this.canSegment(slots.memory, slots.offsets[i]!, len);
   }
 
-  private writeAll(memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, gsos: Uint32Array | undefined, count: number): number {
+  private writeAll(
+    memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, gsos: Uint32Array | undefined, txFlags: Uint8Array | undefined, count: number,
+  ): number {
     const stats = this.stats;
     stats[0] = 0; stats[1] = 0; stats[3] = 0;
     let done: number;
@@ -296,7 +310,9 @@ export class TapBackend implements NicBackend {
       for (let i = 0; i < count; i++) {
         const at = i * VIRTIO_NET_HDR_LEN;
         const gso = gsos?.[i] ?? 0;
-        if (gso > 0 || lengths[i]! > maxFrame) this.prepareTso(memory, offsets[i]!, lengths[i]!, at, gso);
+        // A super-frame, or a TCP frame whose checksum the kernel is to fill (NEEDS_CSUM).
+        const partial = ((txFlags?.[i] ?? 0) & TX_FLAG_CSUM_PARTIAL) !== 0 && isTcpIpv4Frame(memory, offsets[i]!, lengths[i]!);
+        if (gso > 0 || lengths[i]! > maxFrame || partial) this.prepareTso(memory, offsets[i]!, lengths[i]!, at, gso);
         else emitVirtioNetHdr(this.txHeaders, at, NO_OFFLOAD);
       }
       done = this.addon.writeBatch(this.fd, memory, offsets, lengths, count, stats, this.txHeaders, VIRTIO_NET_HDR_LEN);
@@ -412,6 +428,18 @@ export class TapBackend implements NicBackend {
   private assertOpen(): void {
     if (this.closed) throw new NewtosError('ERR_NIC_CLOSED', `TAP ${this.name} is closed`);
   }
+}
+
+/** Is m[off, off + len) an untagged IPv4 frame carrying a whole TCP header? */
+function isTcpIpv4Frame(m: Uint8Array, off: number, len: number): boolean {
+  if (len < ETH_HEADER_LEN + 40 || m[off + 12] !== 0x08 || m[off + 13] !== 0x00 || m[off + 23] !== 6) return false;
+  const tcpAt = ETH_HEADER_LEN + ((m[off + 14]! & 0x0f) << 2);
+  return tcpAt + 20 <= len && tcpAt + ((m[off + tcpAt + 12]! >> 4) << 2) <= len;
+}
+
+/** Is the frame at m[off] IPv4 (untagged) carrying TCP whose header starts at csumStart? */
+function isTcpIpv4At(m: Uint8Array, off: number, csumStart: number): boolean {
+  return m[off + 12] === 0x08 && m[off + 13] === 0x00 && m[off + 23] === 6 && ETH_HEADER_LEN + ((m[off + 14]! & 0x0f) << 2) === csumStart;
 }
 
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, no]) => [no, name]));

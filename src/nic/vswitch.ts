@@ -11,7 +11,8 @@
  * ports, so every ring still has exactly one producer and one consumer.
  *
  * Each frame is a record in the pipe, padded to a multiple of 8 bytes:
- *   +0 u32 frame length | +4 u32 flags (bit 0: reorder; bits 8-10: pad) |
+ *   +0 u32 frame length | +4 u32 flags (bit 0: reorder; bit 1: TCP checksum
+ *   partial; bits 8-10: pad) |
  *   +8 f64 deliver-at (wall-clock ms) | pad bytes | frame bytes | fill to 8.
  * The pad keeps the frame at the address residue (mod 8) it had in the
  * sender's memory, and the receiver places it at that residue in its slot:
@@ -19,6 +20,13 @@
  * modulo 8, and TCP places payloads so they agree with its rings.
  * The receiving port copies due records straight into its pool slots. So a
  * frame is copied twice across the switch, as a NIC's DMA out and in would.
+ *
+ * Checksum offload, as virtio-net's CSUM / GUEST_CSUM: a port attached with
+ * `checksumOffload` sends TCP frames whose checksum is not filled
+ * (TX_FLAG_CSUM_PARTIAL) and receives such frames marked verified
+ * (RX_FLAG_CSUM_VERIFIED): the bytes never left memory, so nothing could
+ * corrupt them. For a receiver without it, the sender completes the checksum
+ * before the copy.
  *
  * Impairments, for tests, decided by the sender with a seeded RNG: loss (drop),
  * delay (deliver-at in the future), link rate (deliver-at paced by
@@ -33,6 +41,7 @@
  *       +0  MAC-table generation   (written only by port p: Atomics.add after a change)
  *       +1  MAC count             (only port p)
  *       +2.. MAC entries, 2 words each (only port p; published by the count/generation store)
+ *       +40 1 when port p takes partial checksums (only port p, at attach)
  *   rings SAB: ring (i → j) at ringIndex(i, j) * ringStride.
  *   doorbells: one substrate doorbell (src/substrate/doorbell.ts) per port. A
  *     sender rings port p's after a batch; p parks on it. The driver that owns
@@ -45,9 +54,10 @@ import { SeededRng, type Rng } from '../core/rng.js';
 import { ByteRing } from '../sockbuf/byte-ring.js';
 import { DoorbellRinger, DoorbellSleeper, createDoorbell } from '../substrate/doorbell.js';
 import {
-  ETH_HEADER_LEN, NicCounters, VLAN_TAG_LEN, wallClockMs,
+  ETH_HEADER_LEN, NicCounters, RX_FLAG_CSUM_VERIFIED, TX_FLAG_CSUM_PARTIAL, VLAN_TAG_LEN, wallClockMs,
   type FrameHook, type FrameSlots, type NicBackend,
 } from './backend.js';
+import { fillFrameTcpChecksum } from '../driver/offload.js';
 
 const MAGIC = 0x56535754; // 'VSWT'
 const H_MAGIC = 0;
@@ -59,10 +69,12 @@ const MAX_MACS = 16;
 const P_GEN = 0;
 const P_COUNT = 1;
 const P_MACS = 2;
+const P_CSUM_OFFLOAD = 40;
 const PORT_WORDS = 48; // 2 + 2 * MAX_MACS, rounded up to whole 64-byte lines
 
 const REC_HEADER = 16;
 const FLAG_REORDER = 1;
+const FLAG_CSUM_PARTIAL = 2;
 const PAD_SHIFT = 8;
 
 /** Bytes a record takes in a pipe: header, pad, frame, filled to a multiple of 8. */
@@ -147,6 +159,12 @@ export type VswitchPortOptions = {
   readonly mac: Uint8Array;
   /** Override of the impairment RNG (tests). */
   readonly rng?: Rng;
+  /**
+   * Take TCP frames with unfilled checksums both ways (default false): transmit
+   * accepts TX_FLAG_CSUM_PARTIAL, and such frames from other ports arrive flagged
+   * RX_FLAG_CSUM_VERIFIED instead of completed by their sender.
+   */
+  readonly checksumOffload?: boolean;
 };
 
 /** One host's port on a switch: a NicBackend, usable in the thread that attached it. */
@@ -156,6 +174,9 @@ export class VswitchPort implements NicBackend {
   readonly mtu: number;
   readonly mac: Uint8Array;
   readonly counters = new NicCounters();
+  readonly checksumOffload: boolean;
+  /** Partial checksums this port completed for a receiver without offload. */
+  checksumsCompleted = 0;
   private readonly words: Int32Array;
   private readonly ports: number;
   private readonly out: (ByteRing | undefined)[] = [];
@@ -178,7 +199,7 @@ export class VswitchPort implements NicBackend {
   /** Round-robin start among input pipes. */
   private nextIn = 0;
   /** A reordered frame held back: copy and when it was held. */
-  private held: { frame: Uint8Array; since: number } | null = null;
+  private held: { frame: Uint8Array; since: number; rxFlags: number } | null = null;
   private listener: (() => void) | null = null;
   private listening = false;
 
@@ -204,7 +225,19 @@ export class VswitchPort implements NicBackend {
       this.out.push(new ByteRing(descriptor.rings, ringIndex(this.ports, port, other) * stride, descriptor.ringCapacity));
       this.in.push(new ByteRing(descriptor.rings, ringIndex(this.ports, other, port) * stride, descriptor.ringCapacity));
     }
+    this.checksumOffload = options.checksumOffload === true;
+    Atomics.store(words, this.base(port) + P_CSUM_OFFLOAD, this.checksumOffload ? 1 : 0);
     this.learn(this.mac);
+  }
+
+  /** Does port p take partial checksums? */
+  private takesPartial(p: number): boolean {
+    return Atomics.load(this.words, this.base(p) + P_CSUM_OFFLOAD) === 1;
+  }
+
+  /** Fills the TCP checksum of a partial frame before it goes to a port that needs it. */
+  private complete(mem: Uint8Array, off: number, len: number): void {
+    if (fillFrameTcpChecksum(mem, off, len)) this.checksumsCompleted++; // not TCP/IPv4: nothing was left partial
   }
 
   private base(p: number): number {
@@ -279,8 +312,15 @@ export class VswitchPort implements NicBackend {
         deliverAt = this.busyUntil;
       }
       if (imp.delayMs !== undefined) deliverAt += imp.delayMs;
+      let partial = this.checksumOffload && ((slots.txFlags?.[i] ?? 0) & TX_FLAG_CSUM_PARTIAL) !== 0;
+      if (partial) {
+        let all = true;
+        if (dest !== undefined) all = this.takesPartial(dest);
+        else for (let p = 0; p < this.ports && all; p++) if (p !== this.port && !this.takesPartial(p)) all = false;
+        if (!all) { this.complete(mem, off, len); partial = false; }
+      }
       const flags = (imp.reorder !== undefined && imp.reorder > 0 && this.rng.nextU32() < imp.reorder * 2 ** 32
-        ? FLAG_REORDER : 0) | (pad << PAD_SHIFT);
+        ? FLAG_REORDER : 0) | (partial ? FLAG_CSUM_PARTIAL : 0) | (pad << PAD_SHIFT);
       this.headerView.setUint32(0, len, true);
       this.headerView.setUint32(4, flags, true);
       this.headerView.setFloat64(8, deliverAt, true);
@@ -327,7 +367,7 @@ export class VswitchPort implements NicBackend {
       this.held = null;
       if (held.frame.length > slots.capacity) { this.counters.drop('rx-oversize'); return; }
       slots.memory.set(held.frame, slots.offsets[n]!);
-      this.accept(slots, n++, held.frame.length, now);
+      this.accept(slots, n++, held.frame.length, now, held.rxFlags);
     };
     if (this.held !== null && now - this.held.since >= REORDER_HOLD_MS && n < limit) deliverHeld();
     for (let k = 0; k < this.ports && n < limit; k++) {
@@ -340,11 +380,12 @@ export class VswitchPort implements NicBackend {
         const flags = this.headerView.getUint32(4, true);
         if (this.headerView.getFloat64(8, true) > now) break; // not due yet (FIFO per pipe)
         const pad = (flags >>> PAD_SHIFT) & 7;
+        const rxFlags = (flags & FLAG_CSUM_PARTIAL) !== 0 ? RX_FLAG_CSUM_VERIFIED : 0;
         if ((flags & FLAG_REORDER) !== 0 && this.held === null) {
           const frame = new Uint8Array(len);
           ring.copyOut(REC_HEADER + pad, frame);
           ring.consume(recordLen(len, pad));
-          this.held = { frame, since: now };
+          this.held = { frame, since: now, rxFlags };
           continue;
         }
         if (len > slots.capacity) {
@@ -356,7 +397,7 @@ export class VswitchPort implements NicBackend {
           const at = len + shift <= slots.capacity ? base + shift : base;
           slots.offsets[n] = at;
           ring.copyOut(REC_HEADER + pad, slots.memory, at, len);
-          this.accept(slots, n++, len, now);
+          this.accept(slots, n++, len, now, rxFlags);
           if (this.held !== null && n < limit) deliverHeld();
         }
         ring.consume(recordLen(len, pad));
@@ -366,9 +407,9 @@ export class VswitchPort implements NicBackend {
     return n;
   }
 
-  private accept(slots: FrameSlots, i: number, len: number, now: number): void {
+  private accept(slots: FrameSlots, i: number, len: number, now: number, rxFlags: number): void {
     slots.lengths[i] = len;
-    if (slots.flags !== undefined) slots.flags[i] = 0;
+    if (slots.flags !== undefined) slots.flags[i] = rxFlags;
     this.counters.rxFrames++;
     this.counters.rxBytes += len;
     if (this.hook !== null) {

@@ -48,6 +48,11 @@ export interface StackOptions {
 
 const moduleOf = (rel: string): string => new URL(rel, import.meta.url).href;
 
+/** Links whose backend can take partial TCP checksums (NicBackend.checksumOffload). */
+function canOffloadChecksums(ifc: InterfaceConfig): boolean {
+  return ifc.link.type === 'vswitch' || (ifc.link.type === 'tap' && ifc.link.vnetHeader !== false);
+}
+
 function macText(mac: number): string {
   return Array.from({ length: 6 }, (_, i) => ((mac / 2 ** (8 * (5 - i))) & 0xff).toString(16).padStart(2, '0')).join(':');
 }
@@ -86,11 +91,9 @@ export class Stack {
           .map((e) => `config: filter: line ${e.line}, column ${e.column}: ${e.reason}`).join('\n')}`);
       }
     }
-    const offloadIf = config.interfaces.findIndex((i) => i.checksumOffload === true);
+    const offloadIf = config.interfaces.findIndex((i) => i.checksumOffload === true && !canOffloadChecksums(i));
     if (offloadIf >= 0) {
-      // In the schema for NICs that complete checksums; no backend does yet (software GSO/GRO
-      // handle checksums in the driver, see config.offloads): refused rather than ignored.
-      throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: interfaces[${offloadIf}].checksumOffload: not supported by any link yet (software offloads: use offloads.tso / offloads.gro)`);
+      throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: interfaces[${offloadIf}].checksumOffload: ${config.interfaces[offloadIf]!.link.type} links cannot complete checksums (virtual-switch ports and TAP devices with a virtio-net header can)`);
     }
     if ((config.replicas ?? 1) > 1) {
       // Accepted by the schema for the replicas work to come; refused rather than ignored until then.
@@ -101,6 +104,8 @@ export class Stack {
       ...ifc,
       mac: ifc.mac ?? macText(((0x02 << 40) + randomBytes(5).readUIntBE(0, 5))),
       mtu: ifc.mtu ?? 1500,
+      // Default on where the link can: the virtual switch (in memory) and a TAP with a virtio-net header.
+      checksumOffload: ifc.checksumOffload ?? canOffloadChecksums(ifc),
     }));
     const mtu = Math.max(...ifaces.map((i) => i.mtu ?? 1500));
     const frameSize = mtu > 1500 ? 'segment' : 'frame';
@@ -155,6 +160,8 @@ export class Stack {
     };
     const tcpOptions: TcpServerOptions = {
       socketTable, addresses, counters: counterBlocks.tcp,
+      // TCP leaves checksums to the driver when some link completes them (the driver fills them for the others).
+      ...(ifaces.some((i) => i.checksumOffload === true) ? { checksumOffload: true } : {}),
       ...(config.tcp?.mslMs !== undefined ? { mslMs: config.tcp.mslMs } : {}),
       ...(config.tcp?.synCookies === false ? { synCookies: 'never' as const } : {}),
       connection: {

@@ -67,6 +67,7 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
     metric(lines, 'newtos_driver_gro_packets_total', 'Merged packets the driver handed to IP.', 'counter', [[{ host }, driver.groPackets]]);
     metric(lines, 'newtos_driver_gro_merged_frames_total', 'Frames merged into those packets.', 'counter', [[{ host }, driver.groMerged]]);
     metric(lines, 'newtos_driver_tso_bursts_total', 'TSO bursts handed whole to a link that segments them (TAP with a virtio-net header).', 'counter', [[{ host }, driver.tsoBursts]]);
+    metric(lines, 'newtos_driver_checksums_filled_total', 'Partial TCP checksums filled on the way out for a link or receiver without checksum offload.', 'counter', [[{ host }, driver.checksumsFilled]]);
     metric(lines, 'newtos_driver_rx_super_frames_total', 'Super-frames larger than the MTU received from such a link.', 'counter', [[{ host }, driver.rxSuperFrames]]);
   }
   return lines.join('\n') + '\n';

@@ -131,7 +131,10 @@ export interface TcpEngineOptions {
   allocator: SegmentAllocator;
   transmit: TransmitFn;
   onEvent?: TcpEventFn;
-  /** Skip computing and verifying checksums (the NIC or a trusted in-memory link does it). */
+  /**
+   * Leave the checksums of outgoing segments unfilled (TxFlag.ChecksumPartial): the driver
+   * or the link completes them. Received segments are verified unless the link vouched for them.
+   */
   checksumOffload?: boolean;
   /**
    * TCP segmentation offload: the largest payload handed to `transmit` in one burst (bytes;

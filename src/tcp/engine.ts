@@ -188,7 +188,8 @@ export class TcpEngine implements EngineContext {
       const c = this.counters;
       c.segmentsIn++;
       const seg = this.seg;
-      const err = parseTcpInto(bytes, src, dst, seg, !this.checksumOffload && !checksumVerified);
+      // Only the link (or the driver's offload) can vouch for a received checksum, per segment.
+      const err = parseTcpInto(bytes, src, dst, seg, !checksumVerified);
       if (err !== null) {
         if (err === 'truncated') c.dropTruncated++;
         else if (err === 'bad-data-offset') c.dropBadDataOffset++;

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { contiguousSlots, type FrameSlots } from '../../src/nic/backend.js';
+import { contiguousSlots, RX_FLAG_CSUM_VERIFIED, TX_FLAG_CSUM_PARTIAL, type FrameSlots } from '../../src/nic/backend.js';
+import { tcpChecksumOk } from '../../src/driver/offload.js';
 import { VswitchPort, createVswitch, type VswitchOptions } from '../../src/nic/vswitch.js';
 import type { VswitchWorkerData, VswitchWorkerResult } from './vswitch-worker.js';
 
@@ -209,4 +210,57 @@ test('vswitch: a frame keeps its address residue modulo 8 across the switch (wor
   assert.equal(b!.receive(rx, 1), 1);
   assert.equal(rx.offsets[0], 0);
   assert.deepEqual(rx.memory.subarray(0, 1500), f);
+});
+
+/** A TCP/IPv4 frame from `src` to `dst` with `payload` bytes and an unfilled (zero) TCP checksum. */
+function tcpFrame(dst: Uint8Array, src: Uint8Array, payload: number): Uint8Array {
+  const f = new Uint8Array(14 + 20 + 20 + payload);
+  f.set(dst, 0); f.set(src, 6); f[12] = 0x08; f[13] = 0x00;
+  const ip = 14;
+  f[ip] = 0x45; f[ip + 2] = (20 + 20 + payload) >> 8; f[ip + 3] = (20 + 20 + payload) & 0xff; f[ip + 8] = 64; f[ip + 9] = 6;
+  f.set([10, 0, 0, 2], ip + 12); f.set([10, 0, 0, 1], ip + 16);
+  const tcp = ip + 20;
+  f[tcp] = 0x9c; f[tcp + 1] = 0x40; f[tcp + 3] = 80; f[tcp + 12] = 5 << 4; f[tcp + 13] = 0x18;
+  for (let i = 0; i < payload; i++) f[tcp + 20 + i] = (i * 31) & 0xff;
+  return f;
+}
+
+test('vswitch: checksum offload — a partial TCP checksum reaches an offload port flagged verified and unfilled, and is completed for a port without offload', () => {
+  const d = createVswitch({ ports: 3 });
+  const a = new VswitchPort(d, 0, { mac: MAC[0]!, checksumOffload: true });
+  const b = new VswitchPort(d, 1, { mac: MAC[1]!, checksumOffload: true });
+  const c = new VswitchPort(d, 2, { mac: MAC[2]! });
+  const sendPartial = (to: Uint8Array): void => {
+    const f = tcpFrame(to, MAC[0]!, 1000);
+    const slots = { ...contiguousSlots(new Uint8Array(2048), 1, 2048), txFlags: Uint8Array.of(TX_FLAG_CSUM_PARTIAL) };
+    slots.memory.set(f, 0); slots.lengths[0] = f.length;
+    assert.equal(a.transmit(slots, 1), 1);
+  };
+  const recvFlagged = (port: VswitchPort): { frame: Uint8Array; flags: number } => {
+    const slots = { ...contiguousSlots(new Uint8Array(2048), 1, 2048), flags: new Uint8Array(1) };
+    assert.equal(port.receive(slots, 1), 1);
+    return { frame: slots.memory.slice(slots.offsets[0]!, slots.offsets[0]! + slots.lengths[0]!), flags: slots.flags[0]! };
+  };
+  sendPartial(MAC[1]!);
+  const atB = recvFlagged(b);
+  assert.equal(atB.flags & RX_FLAG_CSUM_VERIFIED, RX_FLAG_CSUM_VERIFIED);
+  assert.equal((atB.frame[50]! << 8) | atB.frame[51]!, 0, 'left unfilled for the offload port');
+  sendPartial(MAC[2]!);
+  const atC = recvFlagged(c);
+  assert.equal(atC.flags, 0);
+  assert.ok(tcpChecksumOk(atC.frame, 14, 34, 1020), 'completed for the port without offload');
+  assert.equal(a.checksumsCompleted, 1);
+  // Flooded (broadcast): one port without offload means the sender completes it for all.
+  sendPartial(BROADCAST);
+  for (const port of [b, c]) {
+    const r = recvFlagged(port);
+    assert.equal(r.flags, 0);
+    assert.ok(tcpChecksumOk(r.frame, 14, 34, 1020));
+  }
+  // A port without offload never passes a partial checksum on, whatever the flag says.
+  const f = tcpFrame(MAC[1]!, MAC[2]!, 100);
+  const slots = { ...contiguousSlots(new Uint8Array(2048), 1, 2048), txFlags: Uint8Array.of(TX_FLAG_CSUM_PARTIAL) };
+  slots.memory.set(f, 0); slots.lengths[0] = f.length;
+  c.transmit(slots, 1);
+  assert.equal(recvFlagged(b).flags, 0);
 });

@@ -7,14 +7,16 @@ import type { NetSocket } from '../../src/api/net-socket.js';
 
 type Placement = 'isolated' | 'monolithic' | 'postmessage';
 
-async function twoHosts(placement: Placement, mtu = 1500, offloads?: { tso: boolean; gro: boolean }, rssQueues?: number): Promise<[Stack, Stack]> {
+async function twoHosts(
+  placement: Placement, mtu = 1500, offloads?: { tso: boolean; gro: boolean }, rssQueues?: number, checksumOffload?: [boolean, boolean],
+): Promise<[Stack, Stack]> {
   const sw = { descriptor: createVswitch({ ports: 2, mtu }), nextPort: 0 };
-  const host = (name: string, ip: string): Promise<Stack> => createStack({
+  const host = (name: string, ip: string, csum: boolean | undefined): Promise<Stack> => createStack({
     name, placement, ...(offloads !== undefined ? { offloads } : {}), ...(rssQueues !== undefined ? { rss: { queues: rssQueues } } : {}),
-    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip], mtu }],
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip], mtu, ...(csum === undefined ? {} : { checksumOffload: csum }) }],
   }, { switches: { sw0: sw } });
-  const a = await host('a', '10.0.0.1/24');
-  const b = await host('b', '10.0.0.2/24');
+  const a = await host('a', '10.0.0.1/24', checksumOffload?.[0]);
+  const b = await host('b', '10.0.0.2/24', checksumOffload?.[1]);
   return [a, b];
 }
 
@@ -81,7 +83,36 @@ test('software TSO/GRO: the same echo with offloads on moves the data through IP
   assert.ok(on * 3 < off, `offloads on: ${on} IP messages vs ${off} off`);
 });
 
-test('replicas > 1 and interface checksumOffload are refused with the field and the reason, not ignored', async () => {
+test('checksum offload on the switch: TCP leaves checksums unfilled between offload ports, and they are filled for a host without offload (each MTU, both ways)', { timeout: 90_000 }, async () => {
+  for (const mtu of [1500, 65535]) {
+    // Both ports with offload (the default): no checksum is filled or checked on the way.
+    let [a, b] = await twoHosts('monolithic', mtu);
+    try {
+      const r = await echoRoundTrip(a, b, 1024 * 1024);
+      assert.equal(r.got, r.sent);
+      await new Promise((res) => setTimeout(res, 300));
+      assert.deepEqual([a.driverStats().checksumsFilled, b.driverStats().checksumsFilled], [0, 0]);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+    // b without offload: a's port fills what a's TCP left partial; b's TCP checks every checksum.
+    [a, b] = await twoHosts('monolithic', mtu, undefined, undefined, [true, false]);
+    try {
+      const r = await echoRoundTrip(a, b, 1024 * 1024);
+      assert.equal(r.got, r.sent);
+      await new Promise((res) => setTimeout(res, 300));
+      assert.ok(a.driverStats().checksumsFilled > 0, `a filled checksums for b (MTU ${mtu}): ${JSON.stringify(a.driverStats())}`);
+      assert.equal(b.driverStats().checksumsFilled, 0, 'b computed its own (TCP without offload)');
+      for (const s of [a, b]) assert.equal(s.counters().tcp['dropBadChecksum'], 0);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  }
+});
+
+test('replicas > 1 and checksumOffload on a link that cannot complete checksums are refused with the field and the reason, not ignored', async () => {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
   await assert.rejects(createStack({
     interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }], replicas: 4,
@@ -91,10 +122,13 @@ test('replicas > 1 and interface checksumOffload are refused with the field and 
     return true;
   });
   await assert.rejects(createStack({
-    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'], checksumOffload: true }],
-  }, { switches: { sw0: sw } }), (e: Error & { code?: string }) => {
+    interfaces: [{
+      name: 'eth0', addresses: ['10.0.0.1/24'], checksumOffload: true,
+      link: { type: 'udp', mode: 'dgram', local: '127.0.0.1:0', remote: '127.0.0.1:9' },
+    }],
+  }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
-    assert.match(e.message, /interfaces\[0\]\.checksumOffload: not supported/);
+    assert.match(e.message, /interfaces\[0\]\.checksumOffload: udp links cannot complete checksums/);
     return true;
   });
 });
