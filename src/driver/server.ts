@@ -46,6 +46,8 @@ export interface DriverServerOptions {
   readonly rssQueues?: number;
   /** The driver's own counters (driver-stats.ts). */
   readonly driverStats?: SharedArrayBuffer;
+  /** Virtual-switch ports take and deliver TCP bursts whole (virtio-style GSO; needs segment-size rx buffers). */
+  readonly vswitchTso?: boolean;
 }
 
 const RX_POSTED = 64;
@@ -88,6 +90,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         const mac = ifc.mac === undefined ? undefined : parseMac(ifc.mac);
         vswitch = new VswitchPort(at.descriptor, at.port, {
           mac: mac ?? new Uint8Array([2, 0, 0, 0, 0, ifIndex + 1]), checksumOffload: ifc.checksumOffload === true,
+          // Bursts cross the switch whole (both ways) when the host gives segment-size receive buffers.
+          tso: opts.vswitchTso === true && pool.payloadCapacity >= MAX_SUPER_FRAME + 7,
         });
         return vswitch;
       },
@@ -288,7 +292,9 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       return true;
     }
     const burst = (msg.arg(1) & TxFlag.Gso) !== 0;
-    if (burst && l.backend.tso !== true) return transmitBurst(l, g, msg);
+    if (burst && (l.backend.tso !== true || l.backend.acceptsSuperFrame?.(g.bytes, msg.offset, msg.length) === false)) {
+      return transmitBurst(l, g, msg);
+    }
     const s = slotsFor(g);
     (s.offsets as Uint32Array)[0] = msg.offset;
     (s.lengths as Uint32Array)[0] = msg.length;

@@ -157,6 +157,11 @@ export interface NicBackend {
    */
   readonly tso?: boolean;
   /**
+   * With `tso`: may this super-frame go whole? (A virtual-switch port: only to a
+   * port that takes them.) Absent: always. When false the driver cuts it first.
+   */
+  acceptsSuperFrame?(memory: Uint8Array, off: number, len: number): boolean;
+  /**
    * The link takes TCP frames whose checksum is not filled (TX_FLAG_CSUM_PARTIAL):
    * it completes the checksum where a receiver needs it, as a NIC with checksum
    * offload does. Without it the driver completes the checksum itself.

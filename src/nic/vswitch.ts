@@ -12,7 +12,7 @@
  *
  * Each frame is a record in the pipe, padded to a multiple of 8 bytes:
  *   +0 u32 frame length | +4 u32 flags (bit 0: reorder; bit 1: TCP checksum
- *   partial; bits 8-10: pad) |
+ *   partial; bit 2: GSO super-frame; bits 8-10: pad; bits 16-31: its segment size) |
  *   +8 f64 deliver-at (wall-clock ms) | pad bytes | frame bytes | fill to 8.
  * The pad keeps the frame at the address residue (mod 8) it had in the
  * sender's memory, and the receiver places it at that residue in its slot:
@@ -28,6 +28,12 @@
  * corrupt them. For a receiver without it, the sender completes the checksum
  * before the copy.
  *
+ * Segmentation offload, as virtio-net's GSO: a port attached with `tso` takes
+ * TCP bursts of up to 64 KiB whole (FrameSlots.gsoSizes) when the destination
+ * port also has `tso` (acceptsSuperFrame tells the sender's driver, which cuts
+ * the burst itself otherwise), and receives them whole, flagged
+ * RX_FLAG_SUPER_FRAME, into receive slots that must hold 64 KiB.
+ *
  * Impairments, for tests, decided by the sender with a seeded RNG: loss (drop),
  * delay (deliver-at in the future), link rate (deliver-at paced by
  * serialisation time, so a full pipe pushes back on the sender), and
@@ -42,6 +48,7 @@
  *       +1  MAC count             (only port p)
  *       +2.. MAC entries, 2 words each (only port p; published by the count/generation store)
  *       +40 1 when port p takes partial checksums (only port p, at attach)
+ *       +41 1 when port p takes GSO super-frames (only port p, at attach)
  *   rings SAB: ring (i → j) at ringIndex(i, j) * ringStride.
  *   doorbells: one substrate doorbell (src/substrate/doorbell.ts) per port. A
  *     sender rings port p's after a batch; p parks on it. The driver that owns
@@ -54,7 +61,7 @@ import { SeededRng, type Rng } from '../core/rng.js';
 import { ByteRing } from '../sockbuf/byte-ring.js';
 import { DoorbellRinger, DoorbellSleeper, createDoorbell } from '../substrate/doorbell.js';
 import {
-  ETH_HEADER_LEN, NicCounters, RX_FLAG_CSUM_VERIFIED, TX_FLAG_CSUM_PARTIAL, VLAN_TAG_LEN, wallClockMs,
+  ETH_HEADER_LEN, MAX_SUPER_FRAME, NicCounters, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, VLAN_TAG_LEN, wallClockMs,
   type FrameHook, type FrameSlots, type NicBackend,
 } from './backend.js';
 import { fillFrameTcpChecksum } from '../driver/offload.js';
@@ -70,11 +77,14 @@ const P_GEN = 0;
 const P_COUNT = 1;
 const P_MACS = 2;
 const P_CSUM_OFFLOAD = 40;
+const P_TSO = 41;
 const PORT_WORDS = 48; // 2 + 2 * MAX_MACS, rounded up to whole 64-byte lines
 
 const REC_HEADER = 16;
 const FLAG_REORDER = 1;
 const FLAG_CSUM_PARTIAL = 2;
+const FLAG_SUPER = 4;
+const GSO_SHIFT = 16;
 const PAD_SHIFT = 8;
 
 /** Bytes a record takes in a pipe: header, pad, frame, filled to a multiple of 8. */
@@ -101,7 +111,7 @@ export interface VswitchOptions {
   readonly ports: number;
   /** IP MTU of the segment, 68..65535 (default 1500). */
   readonly mtu?: number;
-  /** Bytes of each one-way pipe (default: room for 64 full frames, at least 256 KiB). */
+  /** Bytes of each one-way pipe (default: room for 64 full frames, at least 256 KiB; 1 MiB up to 8 ports). */
   readonly ringBytes?: number;
   readonly impairments?: VswitchImpairments;
 }
@@ -133,7 +143,8 @@ export function createVswitch(options: VswitchOptions): VswitchDescriptor {
   const mtu = options.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw invalidArg('mtu', 'must be an integer in 68..65535');
   const maxRecord = recordLen(mtu + ETH_HEADER_LEN + VLAN_TAG_LEN, 7);
-  const ringCapacity = options.ringBytes ?? Math.max(256 * 1024, 64 * maxRecord);
+  // Room for 64 full frames, and for a dozen 64 KiB super-frames between a few ports (segmentation offload).
+  const ringCapacity = options.ringBytes ?? Math.max(256 * 1024, 64 * maxRecord, ports <= 8 ? 1024 * 1024 : 0);
   if (!Number.isInteger(ringCapacity) || ringCapacity < maxRecord) {
     throw invalidArg('ringBytes', `must hold at least one full frame (${maxRecord} bytes)`);
   }
@@ -165,6 +176,12 @@ export type VswitchPortOptions = {
    * RX_FLAG_CSUM_VERIFIED instead of completed by their sender.
    */
   readonly checksumOffload?: boolean;
+  /**
+   * Take GSO super-frames both ways (default false): transmit accepts TCP bursts
+   * up to 64 KiB for ports that also have it, and such bursts from other ports
+   * arrive whole (RX_FLAG_SUPER_FRAME): receive slots must then hold MAX_SUPER_FRAME.
+   */
+  readonly tso?: boolean;
 };
 
 /** One host's port on a switch: a NicBackend, usable in the thread that attached it. */
@@ -175,6 +192,7 @@ export class VswitchPort implements NicBackend {
   readonly mac: Uint8Array;
   readonly counters = new NicCounters();
   readonly checksumOffload: boolean;
+  readonly tso: boolean;
   /** Partial checksums this port completed for a receiver without offload. */
   checksumsCompleted = 0;
   private readonly words: Int32Array;
@@ -227,12 +245,25 @@ export class VswitchPort implements NicBackend {
     }
     this.checksumOffload = options.checksumOffload === true;
     Atomics.store(words, this.base(port) + P_CSUM_OFFLOAD, this.checksumOffload ? 1 : 0);
+    this.tso = options.tso === true;
+    Atomics.store(words, this.base(port) + P_TSO, this.tso ? 1 : 0);
     this.learn(this.mac);
   }
 
   /** Does port p take partial checksums? */
   private takesPartial(p: number): boolean {
     return Atomics.load(this.words, this.base(p) + P_CSUM_OFFLOAD) === 1;
+  }
+
+  /**
+   * May the GSO super-frame at memory[off, off + len) go whole (FrameSlots.gsoSizes)?
+   * Only to a known unicast destination whose port takes super-frames; otherwise the
+   * caller cuts it into frames first.
+   */
+  acceptsSuperFrame(memory: Uint8Array, off: number, len: number): boolean {
+    if (!this.tso || len > MAX_SUPER_FRAME || len < ETH_HEADER_LEN || (memory[off]! & 1) !== 0) return false;
+    const dest = this.lookup(memory, off);
+    return dest !== undefined && dest !== this.port && Atomics.load(this.words, this.base(dest) + P_TSO) === 1;
   }
 
   /** Fills the TCP checksum of a partial frame before it goes to a port that needs it. */
@@ -293,8 +324,10 @@ export class VswitchPort implements NicBackend {
       const off = slots.offsets[i]!;
       const len = slots.lengths[i]!;
       if (len < ETH_HEADER_LEN) { this.counters.drop('tx-runt'); continue; }
-      if (len > maxFrame) { this.counters.drop('tx-oversize'); continue; }
       const mem = slots.memory;
+      const gso = slots.gsoSizes?.[i] ?? 0;
+      // A super-frame only to a port that takes it (the driver asked acceptsSuperFrame).
+      if (gso > 0 ? gso > 0xffff || !this.acceptsSuperFrame(mem, off, len) : len > maxFrame) { this.counters.drop('tx-oversize'); continue; }
       this.learn(mem, off + 6);
       const dest = (mem[off]! & 1) !== 0 ? undefined : this.lookup(mem, off);
       if (dest === this.port) continue; // addressed to ourselves: a switch does not hairpin
@@ -312,15 +345,16 @@ export class VswitchPort implements NicBackend {
         deliverAt = this.busyUntil;
       }
       if (imp.delayMs !== undefined) deliverAt += imp.delayMs;
-      let partial = this.checksumOffload && ((slots.txFlags?.[i] ?? 0) & TX_FLAG_CSUM_PARTIAL) !== 0;
+      // Unfilled TCP checksum: a partial frame from an offload port, or any super-frame (a TSO burst).
+      let partial = gso > 0 || (this.checksumOffload && ((slots.txFlags?.[i] ?? 0) & TX_FLAG_CSUM_PARTIAL) !== 0);
       if (partial) {
-        let all = true;
-        if (dest !== undefined) all = this.takesPartial(dest);
+        let all = this.checksumOffload;
+        if (dest !== undefined) all = all && this.takesPartial(dest);
         else for (let p = 0; p < this.ports && all; p++) if (p !== this.port && !this.takesPartial(p)) all = false;
         if (!all) { this.complete(mem, off, len); partial = false; }
       }
       const flags = (imp.reorder !== undefined && imp.reorder > 0 && this.rng.nextU32() < imp.reorder * 2 ** 32
-        ? FLAG_REORDER : 0) | (partial ? FLAG_CSUM_PARTIAL : 0) | (pad << PAD_SHIFT);
+        ? FLAG_REORDER : 0) | (partial ? FLAG_CSUM_PARTIAL : 0) | (pad << PAD_SHIFT) | (gso > 0 ? FLAG_SUPER | (gso << GSO_SHIFT) : 0);
       this.headerView.setUint32(0, len, true);
       this.headerView.setUint32(4, flags, true);
       this.headerView.setFloat64(8, deliverAt, true);
@@ -380,7 +414,7 @@ export class VswitchPort implements NicBackend {
         const flags = this.headerView.getUint32(4, true);
         if (this.headerView.getFloat64(8, true) > now) break; // not due yet (FIFO per pipe)
         const pad = (flags >>> PAD_SHIFT) & 7;
-        const rxFlags = (flags & FLAG_CSUM_PARTIAL) !== 0 ? RX_FLAG_CSUM_VERIFIED : 0;
+        const rxFlags = ((flags & FLAG_CSUM_PARTIAL) !== 0 ? RX_FLAG_CSUM_VERIFIED : 0) | ((flags & FLAG_SUPER) !== 0 ? RX_FLAG_SUPER_FRAME : 0);
         if ((flags & FLAG_REORDER) !== 0 && this.held === null) {
           const frame = new Uint8Array(len);
           ring.copyOut(REC_HEADER + pad, frame);

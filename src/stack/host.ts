@@ -109,12 +109,14 @@ export class Stack {
     }));
     const mtu = Math.max(...ifaces.map((i) => i.mtu ?? 1500));
     const frameSize = mtu > 1500 ? 'segment' : 'frame';
-    // A TAP with a virtio-net header delivers the kernel's super-frames (up to 64 KiB): segment-size receive buffers.
-    const superFrames = ifaces.some((i) => i.link.type === 'tap' && i.link.vnetHeader !== false);
-    const rxSize = superFrames ? 'segment' : frameSize;
     // Software offloads only matter when frames are small: with TSO, TCP's buffers hold whole bursts.
     const tso = (config.offloads?.tso ?? true) && frameSize === 'frame';
     const gro = (config.offloads?.gro ?? true) && frameSize === 'frame';
+    // A TAP with a virtio-net header delivers the kernel's super-frames (up to 64 KiB): segment-size receive buffers.
+    // So does a virtual-switch port with segmentation offload (TCP's bursts cross the switch whole).
+    const vswitchTso = tso && ifaces.some((i) => i.link.type === 'vswitch');
+    const superFrames = vswitchTso || ifaces.some((i) => i.link.type === 'tap' && i.link.vnetHeader !== false);
+    const rxSize = superFrames ? 'segment' : frameSize;
     const vswitchPorts: DriverServerOptions['vswitchPorts'] = {};
     let driverDoorbell: SharedArrayBuffer | undefined;
     for (const ifc of ifaces) {
@@ -174,7 +176,7 @@ export class Stack {
     };
     const udpOptions: UdpServerOptions = { socketTable: udpTable, stats: udpStats, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
-    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1 };
+    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1, vswitchTso };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
     const server = (name: string, module: string, opts: object): object => ({

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { contiguousSlots, RX_FLAG_CSUM_VERIFIED, TX_FLAG_CSUM_PARTIAL, type FrameSlots } from '../../src/nic/backend.js';
+import { contiguousSlots, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, type FrameSlots } from '../../src/nic/backend.js';
 import { tcpChecksumOk } from '../../src/driver/offload.js';
 import { VswitchPort, createVswitch, type VswitchOptions } from '../../src/nic/vswitch.js';
 import type { VswitchWorkerData, VswitchWorkerResult } from './vswitch-worker.js';
@@ -263,4 +263,35 @@ test('vswitch: checksum offload — a partial TCP checksum reaches an offload po
   slots.memory.set(f, 0); slots.lengths[0] = f.length;
   c.transmit(slots, 1);
   assert.equal(recvFlagged(b).flags, 0);
+});
+
+test('vswitch: segmentation offload — a 64 KiB TCP burst crosses whole to a port with tso (flagged super-frame, checksum left to the offload port), never to a port without', () => {
+  const d = createVswitch({ ports: 3, mtu: 1500 });
+  const a = new VswitchPort(d, 0, { mac: MAC[0]!, checksumOffload: true, tso: true });
+  const b = new VswitchPort(d, 1, { mac: MAC[1]!, checksumOffload: true, tso: true });
+  const c = new VswitchPort(d, 2, { mac: MAC[2]!, checksumOffload: true });
+  const size = 65535 - 40;
+  const burst = (to: Uint8Array): FrameSlots & { gsoSizes: Uint32Array } => {
+    const f = tcpFrame(to, MAC[0]!, size);
+    const slots = { ...contiguousSlots(new Uint8Array(70_000), 1, 70_000), gsoSizes: Uint32Array.of(1460) };
+    slots.memory.set(f, 0); slots.lengths[0] = f.length;
+    return slots;
+  };
+  const toB = burst(MAC[1]!);
+  assert.equal(a.acceptsSuperFrame(toB.memory, 0, toB.lengths[0]!), true);
+  assert.equal(a.transmit(toB, 1), 1);
+  const slots = { ...contiguousSlots(new Uint8Array(70_000), 1, 70_000), flags: new Uint8Array(1) };
+  assert.equal(b.receive(slots, 1), 1);
+  assert.equal(slots.lengths[0], 14 + 65535);
+  assert.equal(slots.flags[0], RX_FLAG_SUPER_FRAME | RX_FLAG_CSUM_VERIFIED);
+  assert.deepEqual(slots.memory.subarray(slots.offsets[0]!, slots.offsets[0]! + slots.lengths[0]!), toB.memory.subarray(0, 14 + 65535));
+  // c takes no super-frames: the sender's driver must cut the burst; sent anyway, it is dropped and counted.
+  const toC = burst(MAC[2]!);
+  assert.equal(a.acceptsSuperFrame(toC.memory, 0, toC.lengths[0]!), false);
+  assert.equal(a.transmit(toC, 1), 1);
+  assert.equal(a.counters.drops['tx-oversize'], 1);
+  assert.deepEqual(recv(c, 4, 70_000), []);
+  // Nor to a broadcast.
+  const bc = burst(BROADCAST);
+  assert.equal(a.acceptsSuperFrame(bc.memory, 0, bc.lengths[0]!), false);
 });
