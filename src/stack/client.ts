@@ -297,8 +297,8 @@ class FastSocketPort implements SocketPort {
     this.toTcp.send(TCP_MSG.KICK, this.slot);
   }
 
-  waitForEvent(seenSeq: number): Promise<void> {
-    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000).then(() => undefined);
+  waitForEvent(seenSeq: number, ref: boolean): Promise<void> {
+    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000, ref).then(() => undefined);
   }
 
   setOption(option: 'noDelay' | 'keepAlive', value: number): void {
@@ -313,5 +313,8 @@ class FastSocketPort implements SocketPort {
     this.block.countControlMessage();
     this.toTcp.send(TCP_MSG.KICK, this.slot);
     this.onClose(this);
+    // A wait still pending on the event word (the socket was destroyed while asleep) would
+    // hold its keep-alive until its 60 s timeout, and the process with it: release it now.
+    Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
   }
 }

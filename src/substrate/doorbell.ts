@@ -118,16 +118,18 @@ type AtomicsWaitAsync = (w: Int32Array, index: number, value: number, timeout?: 
   | { async: true; value: Promise<'ok' | 'timed-out'> };
 
 /**
- * Atomics.waitAsync that keeps the thread alive while pending: a ref'd timer
- * is held until the wait settles (Node 20 lets a thread exit with only a
- * pending waitAsync). Resolves 'ok', 'not-equal' or 'timed-out'.
+ * Atomics.waitAsync that keeps the thread alive while pending (unless
+ * `ref` is false): a ref'd timer is held until the wait settles (Node 20
+ * lets a thread exit with only a pending waitAsync). Resolves 'ok',
+ * 'not-equal' or 'timed-out'.
  */
 export function waitAsync(
-  w: Int32Array, index: number, value: number, timeoutMs: number,
+  w: Int32Array, index: number, value: number, timeoutMs: number, ref = true,
 ): Promise<'ok' | 'not-equal' | 'timed-out'> {
   const res = (Atomics as unknown as { waitAsync: AtomicsWaitAsync }).waitAsync(
     w, index, value, Number.isFinite(timeoutMs) ? timeoutMs : undefined);
   if (!res.async) return Promise.resolve(res.value);
+  if (!ref) return res.value;
   // The keep-alive: a ref'd interval, cleared when the wait settles.
   const keepAlive = setInterval(() => { /* keep the event loop alive */ }, 1 << 30);
   return res.value.then((v) => { clearInterval(keepAlive); return v; });
