@@ -21,7 +21,7 @@ import { loadTapAddon } from '../src/nic/tap.js';
 export interface TapFigure { readonly gbps: number | null; readonly note?: string; readonly warmup?: number[]; readonly runs?: number[] }
 
 /**
- * Warm-up transfers of 32 MiB until two in a row agree within 15 % (3 to 8), then the
+ * Warm-up transfers of 32 MiB until two in a row agree within 15 % (5 to 8), then the
  * median of 3 timed transfers, each on a fresh connection (as bench:stack's newtos runs).
  */
 async function steady(one: (bytes: number) => Promise<TapFigure>, total: number): Promise<TapFigure> {
@@ -32,7 +32,7 @@ async function steady(one: (bytes: number) => Promise<TapFigure>, total: number)
     if (w.gbps === null) return w;
     warmup.push(w.gbps);
     const n = warmup.length;
-    if (n >= 3 && Math.abs(warmup[n - 1]! - warmup[n - 2]!) <= 0.15 * warmup[n - 2]!) break;
+    if (n >= 5 && Math.abs(warmup[n - 1]! - warmup[n - 2]!) <= 0.15 * warmup[n - 2]!) break;
   }
   const runs: number[] = [];
   for (let k = 0; k < 3; k++) {

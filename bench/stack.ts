@@ -22,14 +22,15 @@ const TOTAL = bytesArg !== undefined ? Number(bytesArg.slice(8)) : 128 * 1024 * 
  * Warm-up: transfers of WARMUP_ROUND bytes on fresh connections until two in a row agree
  * within 15 % (at least MIN_WARMUP rounds, at most MAX_WARMUP). Each of a dozen isolates
  * JIT-compiles its own hot paths; measured here, a host pair needs some 300-600 MiB before
- * its throughput stops climbing (cold it runs at a fraction of its steady state).
+ * its throughput stops climbing (cold it runs at a fifth of its steady state), and on this
+ * shared 2-core VM two rounds in a row can agree by chance early on: hence the minimum.
  */
 const warmArg = process.argv.find((a) => a.startsWith('--warmup='));
 const WARMUP_ROUND = warmArg !== undefined ? Number(warmArg.slice(9)) : 64 * 1024 * 1024;
-const MIN_WARMUP = 4;
-const MAX_WARMUP = 12;
+const MIN_WARMUP = 8;
+const MAX_WARMUP = 16;
 /** Timed transfers per figure (fresh connection each); the figure is their median. */
-const TIMED = 3;
+const TIMED = 5;
 /**
  * newtos socket buffers (send and receive ring) for the bulk streams: 4 MiB, the order of what
  * Linux's autotuning reaches (tcp_rmem max 6 MiB) in the veth run it is compared with.
@@ -37,7 +38,7 @@ const TIMED = 3;
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 const log = (s: string): void => { if (!json) console.log(s); };
 
-interface Run { gbps: number | null; stats: SocketOpStats | null; note?: string; warmup?: number[]; runs?: number[] }
+interface Run { gbps: number | null; stats: SocketOpStats | null; note?: string; warmup?: number[]; runs?: number[]; cpuMsPerMiB?: number }
 
 const median = (xs: readonly number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const gbpsOf = (bytes: number, ms: number): number => (bytes * 8) / (ms / 1000) / 1e9;
@@ -110,14 +111,17 @@ async function newtosRun(placement: 'isolated' | 'monolithic' | 'postmessage', m
     await new Promise((r) => setTimeout(r, 200));
     const before = sumStats(a.socketStats(), b.socketStats());
     const runs: number[] = [];
+    const cpu0 = process.cpuUsage();
     for (let k = 0; k < TIMED; k++) {
       const r = await bulk(a, b, total, port++);
       if (r === 'timeout') return { gbps: null, stats: null, note: 'timed out' };
       if (r.got !== total) return { gbps: null, stats: null, note: `received ${r.got} of ${total} bytes` };
       runs.push(gbpsOf(r.got, r.ms));
     }
+    // CPU of the whole process (every server thread of both hosts and the apps) per MiB moved.
+    const cpu = process.cpuUsage(cpu0);
     const stats = sumStats(sumStats(a.socketStats(), b.socketStats()), before, -1);
-    return { gbps: median(runs), stats, warmup, runs };
+    return { gbps: median(runs), stats, warmup, runs, cpuMsPerMiB: (cpu.user + cpu.system) / 1000 / ((TIMED * total) / 2 ** 20) };
   } finally {
     await b.close();
     await a.close();
@@ -159,6 +163,7 @@ function linuxVeth(total: number): Run {
 }
 
 const fmt = (r: Run): string => r.gbps === null ? `n/a (${r.note ?? ''})` : `${r.gbps.toFixed(3)} Gbit/s` +
+  (r.cpuMsPerMiB !== undefined ? `, ${r.cpuMsPerMiB.toFixed(2)} CPU ms/MiB` : '') +
   (r.runs !== undefined ? ` (median of ${r.runs.map((x) => x.toFixed(2)).join(' / ')}` +
     (r.warmup !== undefined ? `; warm-up ${r.warmup.map((x) => x.toFixed(2)).join(' ')})` : ')') : '');
 
@@ -190,7 +195,7 @@ if (json) {
     ratio_isolated_to_postmessage: ratio(isolated1500, pm1500), ratio_isolated_to_monolithic: ratio(isolated1500, mono1500),
     socket_ops_without_message_pct: pct,
     runs: Object.fromEntries(Object.entries({ isolated1500, isolated64k, mono1500, pm1500, veth })
-      .map(([k, r]) => [k, { timed_gbps: r.runs ?? null, warmup_gbps: r.warmup ?? null }])),
+      .map(([k, r]) => [k, { timed_gbps: r.runs ?? null, warmup_gbps: r.warmup ?? null, cpu_ms_per_mib: r.cpuMsPerMiB ?? null }])),
     notes: Object.fromEntries(Object.entries({ isolated1500, isolated64k, mono1500, pm1500, veth, tapLinuxToNewtos: tap.linuxToNewtos, tapNewtosToLinux: tap.newtosToLinux })
       .filter(([, r]) => r.note !== undefined).map(([k, r]) => [k, r.note])),
   }));
