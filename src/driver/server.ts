@@ -107,7 +107,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const offsets = new Uint32Array(RX_POSTED);
     links.push({
       ifIndex, backend, vswitch, posted, checksumOffload: ifc.checksumOffload === true && backend.checksumOffload === true,
-      slots: { memory: pool.bytes, offsets, lengths: new Uint32Array(RX_POSTED), capacity: pool.payloadCapacity, flags: new Uint8Array(RX_POSTED) },
+      slots: { memory: pool.bytes, offsets, lengths: new Uint32Array(RX_POSTED), capacity: pool.payloadCapacity, flags: new Uint8Array(RX_POSTED), gsoSizes: new Uint32Array(RX_POSTED) },
     });
     if (backend.tso === true && pool.payloadCapacity < MAX_SUPER_FRAME + 7) {
       // The host builder gives segment-size receive buffers when a link has TSO; without them super-frames would be dropped.
@@ -196,12 +196,12 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
    * Fills the reserved message `m` as FRAME_RX for buffer i of `from` (frame at off, len bytes),
    * steered by RSS (queue and hash in a1/a3; `frames` wire frames counted for the queue), and commits it.
    */
-  const publishRx = (m: MessageView, from: PacketPool, i: number, off: number, len: number, ifIndex: number, frames: number, rxFlags: number): void => {
+  const publishRx = (m: MessageView, from: PacketPool, i: number, off: number, len: number, ifIndex: number, frames: number, rxFlags: number, gsoSize: number): void => {
     const d = rss.steer(from.bytes, off, off + len);
     rxQueueFrames[d.queue]! += frames;
     m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
     from.lend(m, i, len, off);
-    m.setArg(0, ifIndex); m.setArg(1, d.queue); m.setArg(2, rxFlags); m.setArg(3, d.hash); m.setArg(4, 0); m.setArg(5, 0);
+    m.setArg(0, ifIndex); m.setArg(1, d.queue); m.setArg(2, rxFlags); m.setArg(3, d.hash); m.setArg(4, gsoSize); m.setArg(5, 0);
     toIp.commit();
   };
 
@@ -212,7 +212,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const handOn = (l: Link, k: number, rxFlags: number): boolean => {
     const m = toIp.reserve();
     if (m === null) return false;
-    publishRx(m, pool, l.posted[k]!, l.slots.offsets[k]!, l.slots.lengths[k]!, l.ifIndex, 1, rxFlags);
+    publishRx(m, pool, l.posted[k]!, l.slots.offsets[k]!, l.slots.lengths[k]!, l.ifIndex, 1, rxFlags, l.slots.gsoSizes?.[k] ?? 0);
     l.posted[k] = -1;
     counters.rxFrames++;
     return true;
@@ -263,7 +263,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       const base = groPool!.payloadOffset(big);
       const at = base + ((mem.byteOffset + offs[k]! - groPool!.bytes.byteOffset - base) & 7);
       const len = gro.merge(run, groPool!.bytes, at);
-      publishRx(m, groPool!, big, at, len, l.ifIndex, j - k, RxFlag.ChecksumVerified);
+      // Merged from segments of the first one's size (GRO's rule): a router re-cuts it at that size.
+      publishRx(m, groPool!, big, at, len, l.ifIndex, j - k, RxFlag.ChecksumVerified, first.payloadLen);
       counters.rxFrames += j - k;
       counters.groMerged += j - k;
       counters.groPackets++;

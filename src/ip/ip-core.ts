@@ -122,6 +122,8 @@ export class IpCore {
   private nextIdent: number;
   /** The frame onFrame is handling came with its transport checksum checked. */
   private rxChecksumVerified = false;
+  /** GSO segment size of the frame being received (a super-frame or merged packet), else 0. */
+  private rxGsoSize = 0;
   private out: IpOutput[] = [];
 
   constructor(config: Partial<IpConfig> & Pick<IpConfig, 'interfaces'>, deps: IpCoreDeps, now = 0) {
@@ -183,10 +185,13 @@ export class IpCore {
   /**
    * `checksumVerified`: the link (or the driver's receive offload) already checked the
    * transport checksum; the delivery says so and the transport skips its own check.
+   * `gsoSize`: the frame is a TCP super-frame or merged packet made of segments of that
+   * many payload bytes; forwarded, it leaves as a burst cut at that size (GSO).
    */
-  onFrame(ifIndex: number, frame: Uint8Array, now: number, checksumVerified = false): IpOutput[] {
+  onFrame(ifIndex: number, frame: Uint8Array, now: number, checksumVerified = false, gsoSize = 0): IpOutput[] {
     const out = this.begin();
     this.rxChecksumVerified = checksumVerified;
+    this.rxGsoSize = gsoSize;
     this.counters.rxFrames++;
     const iface = this.ifaces[ifIndex];
     if (iface === undefined) return this.frameDrop('frame-bad-interface');
@@ -364,9 +369,13 @@ export class IpCore {
     // A checksum the link vouched for may never have been filled (a peer's partial checksum, a
     // GRO-merged packet): whoever sends it on must complete it, as Linux does with CHECKSUM_PARTIAL.
     const partial = this.rxChecksumVerified && r.protocol === IpProtocol.TCP;
+    // A super-frame or merged packet goes on as a burst the driver cuts to wire size, as Linux
+    // forwards GRO'd packets (GSO on output), not as IP fragments or "fragmentation needed".
+    const gso = r.protocol === IpProtocol.TCP && this.rxGsoSize > 0 ? this.rxGsoSize : 0;
     this.askIn({
       kind: 'forward-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index,
-      pkt: { buf: bytes, ip: off, len: total, ...(partial ? { checksumPartial: true } : {}) }, outIf, nextHop: choice.nextHop,
+      pkt: { buf: bytes, ip: off, len: total, ...(partial ? { checksumPartial: true } : {}), ...(gso > 0 ? { gsoMss: gso } : {}) },
+      outIf, nextHop: choice.nextHop,
     }, now);
   }
 
@@ -397,7 +406,8 @@ export class IpCore {
         this.counters.forwarded++;
         const b = p.pkt.buf; const at = p.pkt.ip;
         // Too big with DF: report before touching the TTL, so the quote is the datagram as received (as Linux does).
-        if (p.pkt.len > this.ifaces[p.outIf]!.config.mtu && (b[at + 6]! & 0x40) !== 0) {
+        // A burst whose segments fit is not too big: it is cut on the way out.
+        if (p.pkt.len > this.ifaces[p.outIf]!.config.mtu && (b[at + 6]! & 0x40) !== 0 && !this.segmentsFit(p.pkt, this.ifaces[p.outIf]!.config.mtu)) {
           return this.transmit(p.pkt, p.outIf, p.nextHop, { local: false, token: 0 }, now);
         }
         // RFC 1812 §5.3.1: decrement TTL; RFC 1624: update the checksum incrementally.
@@ -556,15 +566,21 @@ export class IpCore {
     this.ask({ kind: 'out', deadline: now + this.cfg.verdictTimeoutMs, ifIndex, pkt, nextHop, ctx });
   }
 
+  /** Does every segment of the burst `pkt` (gsoMss payload bytes each) fit `mtu`? False for a non-burst. */
+  private segmentsFit(pkt: OutPacket, mtu: number): boolean {
+    if ((pkt.gsoMss ?? 0) <= 0) return false;
+    const ihl = (pkt.buf[pkt.ip]! & 0x0f) << 2;
+    const thl = (pkt.buf[pkt.ip + ihl + 12]! >>> 4) << 2;
+    return ihl + thl + pkt.gsoMss! <= mtu;
+  }
+
   private transmit(pkt: OutPacket, ifIndex: number, nextHop: number, ctx: SendContext, now: number): void {
     const iface = this.ifaces[ifIndex]!;
     const mtu = iface.config.mtu;
     if (pkt.len <= mtu) return this.linkOut(iface, pkt, nextHop, ctx, now);
     if ((pkt.gsoMss ?? 0) > 0) {
       // A TSO burst: the driver cuts it into segments that must each fit the MTU.
-      const ihl = (pkt.buf[pkt.ip]! & 0x0f) << 2;
-      const thl = (pkt.buf[pkt.ip + ihl + 12]! >>> 4) << 2;
-      if (ihl + thl + pkt.gsoMss! <= mtu) return this.linkOut(iface, pkt, nextHop, ctx, now);
+      if (this.segmentsFit(pkt, mtu)) return this.linkOut(iface, pkt, nextHop, ctx, now);
       // The MSS outgrew this route's MTU: an ordinary (checksummed) datagram, which
       // DF turns into "fragmentation needed" for TCP's path-MTU discovery below.
       fillTcpChecksum(pkt.buf, pkt.ip, pkt.len);

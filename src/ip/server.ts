@@ -347,7 +347,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   const fromFrame = (msg: MessageView): void => {
     const frame = ctx.buffers.view(msg);
     if (frame === null) { counters.staleInputs++; return; }
-    const outs = core.onFrame(msg.arg(0), frame, now, (msg.arg(2) & RxFlag.ChecksumVerified) !== 0);
+    const outs = core.onFrame(msg.arg(0), frame, now, (msg.arg(2) & RxFlag.ChecksumVerified) !== 0, msg.arg(4));
     const retained = outs.some((o) => o.type === 'verdict-request' && o.packet.buffer === frame.buffer &&
       o.packet.byteOffset >= frame.byteOffset && o.packet.byteOffset < frame.byteOffset + frame.length);
     settle(msg, handle(outs), retained);

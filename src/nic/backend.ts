@@ -32,10 +32,10 @@ export interface FrameSlots {
    */
   readonly flags?: Uint8Array;
   /**
-   * Optional per-slot TCP segment size for `transmit` to a link whose `tso` is
-   * true: a non-zero entry marks the frame a GSO super-frame (TCP/IPv4, up to
-   * 64 KiB of IP datagram, TCP checksum not filled) that the link cuts into
-   * segments of that many payload bytes. 0 or absent: an ordinary frame.
+   * Optional per-slot TCP segment size. `transmit` to a link whose `tso` is true:
+   * a non-zero entry marks the frame a GSO super-frame (TCP/IPv4, up to 64 KiB of
+   * IP datagram, TCP checksum not filled) that the link cuts into segments of that
+   * many payload bytes. `receive` writes it for super-frames (0 for the others).
    */
   readonly gsoSizes?: Uint32Array;
   /** Optional per-slot transmit flags (TX_FLAG_*) for `transmit`; absent: all 0. */

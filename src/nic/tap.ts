@@ -203,12 +203,14 @@ export class TapBackend implements NicBackend {
       const len = slots.lengths[i]!;
       let limit = maxFrame;
       let flags = 0;
+      let gsoSize = 0;
       if (this.vnetHdr) {
         const h = parseVirtioNetHdr(this.rxHeaders, i * VIRTIO_NET_HDR_LEN);
         if (!h.ok) { this.counters.drop('rx-bad-encap'); continue; }
         if (h.value.gsoType !== VIRTIO_NET_HDR_GSO_NONE) {
           limit = MAX_SUPER_FRAME;
           flags |= RX_FLAG_SUPER_FRAME;
+          gsoSize = h.value.gsoSize;
           this.offload.rxSuperFrames++;
         }
         if ((h.value.flags & VIRTIO_NET_HDR_F_DATA_VALID) !== 0) flags |= RX_FLAG_CSUM_VERIFIED;
@@ -236,6 +238,7 @@ export class TapBackend implements NicBackend {
         slots.lengths[out] = len;
       }
       if (slots.flags !== undefined) slots.flags[out] = flags;
+      if (slots.gsoSizes !== undefined) slots.gsoSizes[out] = gsoSize;
       this.counters.rxBytes += len;
       out++;
     }

@@ -217,7 +217,7 @@ export class VswitchPort implements NicBackend {
   /** Round-robin start among input pipes. */
   private nextIn = 0;
   /** A reordered frame held back: copy and when it was held. */
-  private held: { frame: Uint8Array; since: number; rxFlags: number } | null = null;
+  private held: { frame: Uint8Array; since: number; rxFlags: number; gsoSize: number } | null = null;
   private listener: (() => void) | null = null;
   private listening = false;
 
@@ -401,6 +401,7 @@ export class VswitchPort implements NicBackend {
       this.held = null;
       if (held.frame.length > slots.capacity) { this.counters.drop('rx-oversize'); return; }
       slots.memory.set(held.frame, slots.offsets[n]!);
+      if (slots.gsoSizes !== undefined) slots.gsoSizes[n] = held.gsoSize;
       this.accept(slots, n++, held.frame.length, now, held.rxFlags);
     };
     if (this.held !== null && now - this.held.since >= REORDER_HOLD_MS && n < limit) deliverHeld();
@@ -419,7 +420,7 @@ export class VswitchPort implements NicBackend {
           const frame = new Uint8Array(len);
           ring.copyOut(REC_HEADER + pad, frame);
           ring.consume(recordLen(len, pad));
-          this.held = { frame, since: now, rxFlags };
+          this.held = { frame, since: now, rxFlags, gsoSize: (flags & FLAG_SUPER) !== 0 ? flags >>> GSO_SHIFT : 0 };
           continue;
         }
         if (len > slots.capacity) {
@@ -431,6 +432,7 @@ export class VswitchPort implements NicBackend {
           const at = len + shift <= slots.capacity ? base + shift : base;
           slots.offsets[n] = at;
           ring.copyOut(REC_HEADER + pad, slots.memory, at, len);
+          if (slots.gsoSizes !== undefined) slots.gsoSizes[n] = (flags & FLAG_SUPER) !== 0 ? flags >>> GSO_SHIFT : 0;
           this.accept(slots, n++, len, now, rxFlags);
           if (this.held !== null && n < limit) deliverHeld();
         }

@@ -24,7 +24,11 @@
 import { MSG_BLOCK } from '../substrate/message-types.js';
 
 export const DRIVER_MSG = {
-  /** a0 interface index, a1 rx queue, a2 RxFlag bits, a3 RSS hash. */
+  /**
+   * a0 interface index, a1 rx queue, a2 RxFlag bits, a3 RSS hash, a4 GSO segment size: for a
+   * TCP packet larger than the wire allows (a link's super-frame, a GRO-merged packet), the
+   * payload bytes of each segment it was or will be made of; 0 for an ordinary frame.
+   */
   FRAME_RX: MSG_BLOCK.DRIVER + 0x01,
   /** a0 interface index, a1 TxFlag bits, a2 GSO MSS (with TxFlag.Gso: TCP payload bytes per wire segment). */
   FRAME_TX: MSG_BLOCK.DRIVER + 0x02,
