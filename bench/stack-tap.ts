@@ -3,14 +3,14 @@
  * newtos host over a TAP device, each way, timed on the receiving side (first
  * byte to end of stream).
  *
- *   newtos 10.98.0.2 ── TAP ══ DEV 10.98.0.1 (namespace NS) ── socat / python3
+ *   newtos 10.98.0.2 ── TAP ══ DEV 10.98.0.1 (namespace NS) ── python3
  *
- * Linux → newtos: `socat` in NS sends `total` zero bytes to a newtos net server,
- * which times them. newtos → Linux: a newtos client sends `total` bytes to a
+ * Linux → newtos: python3 in NS sends `total` zero bytes (1 MiB send() calls) to a
+ * newtos net server, which times them. newtos → Linux: a newtos client sends `total` bytes to a
  * python3 receiver in NS, which times them and reports. Each figure is the median of
  * three transfers on fresh connections after warm-up transfers until the throughput
  * is steady (each server thread's JIT warms up on its own, as in the rest of bench:stack). Needs root (a
- * namespace, a TAP device), the TAP addon, socat and python3; otherwise both
+ * namespace, a TAP device), the TAP addon and python3; otherwise both
  * figures are null with a note saying why. Everything made is removed again.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -49,13 +49,24 @@ const LINUX_IP = '10.98.0.1';
 function unavailable(): string {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'needs root (a network namespace and a TAP device)';
   try { loadTapAddon(); } catch (e) { return `TAP addon missing: ${(e as Error).message}`; }
-  for (const tool of ['socat', 'python3']) {
+  for (const tool of ['python3']) {
     try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool}`; }
   }
   return '';
 }
 
-const RECEIVER_PY = `
+/** The Linux sender: `total` zero bytes from memory in 1 MiB send() calls (argv: host port total). */
+export const SENDER_PY = `
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+b = bytes(1 << 20); n = int(sys.argv[3])
+while n > 0:
+    k = min(n, len(b)); s.sendall(b[:k] if k < len(b) else b); n -= k
+s.close()
+`;
+
+/** The Linux receiver: prints 'ready', then "<bytes> <seconds from first byte to EOF>" (argv: host port). */
+export const RECEIVER_PY = `
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
@@ -96,7 +107,7 @@ async function linuxToNewtos(stack: Stack, ns: string, total: number): Promise<T
     server.listen(5001);
   });
   await new Promise((r) => setTimeout(r, 50));
-  const sender = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', `head -c ${total} /dev/zero | socat -u -b 262144 STDIN TCP:${NEWTOS_IP}:5001`], { stdio: 'ignore' });
+  const sender = spawn('ip', ['netns', 'exec', ns, 'python3', '-c', SENDER_PY, NEWTOS_IP, '5001', String(total)], { stdio: 'ignore' });
   const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 120_000).unref());
   const ms = await Promise.race([done, timeout]);
   if (sender.exitCode === null) sender.kill('SIGKILL');

@@ -4,16 +4,16 @@
  *   - two newtos hosts on the in-process virtual switch, at MTU 1500 and 64 KiB,
  *     for isolated placement (a worker per server), monolithic placement (all
  *     of a host's servers in one worker) and the postMessage transport;
- *   - Linux to Linux over a veth pair between two network namespaces (root only);
+ *   - Linux to Linux over a veth pair between two network namespaces (root only; python3 both ends);
  *   - the share of socket operations done without a message during the bulk transfers.
  * `--json` prints one JSON object; a figure that could not be measured is null.
  * - Linux ⇄ newtos over a TAP device, each way (root; bench/stack-tap.ts).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createVswitch } from '../src/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
 import { withoutMessagePct, type SocketOpStats } from '../src/sockets/socket-block.js';
-import { tapFigures } from './stack-tap.js';
+import { RECEIVER_PY, SENDER_PY, tapFigures } from './stack-tap.js';
 
 const json = process.argv.includes('--json');
 const bytesArg = process.argv.find((a) => a.startsWith('--bytes='));
@@ -128,7 +128,7 @@ async function newtosRun(placement: 'isolated' | 'monolithic' | 'postmessage', m
   }
 }
 
-/** Linux to Linux over a veth pair between two namespaces (socat), or null when not root. */
+/** Linux to Linux over a veth pair between two namespaces (python3 both ends), or null when not root. */
 function linuxVeth(total: number): Run {
   if (process.getuid?.() !== 0) return { gbps: null, stats: null, note: 'needs root' };
   const tag = Math.random().toString(36).slice(2, 7);
@@ -140,18 +140,17 @@ function linuxVeth(total: number): Run {
     sh(['-n', n1, 'addr', 'add', '10.99.0.1/24', 'dev', `v1${tag}`]); sh(['-n', n2, 'addr', 'add', '10.99.0.2/24', 'dev', `v2${tag}`]);
     sh(['-n', n1, 'link', 'set', `v1${tag}`, 'up']); sh(['-n', n2, 'link', 'set', `v2${tag}`, 'up']);
     sh(['-n', n1, 'link', 'set', 'lo', 'up']); sh(['-n', n2, 'link', 'set', 'lo', 'up']);
-    // socat with 256 KiB reads and writes, the newtos apps' write size (its default 8 KiB would
-    // make Linux look slower than it is); one warm-up, then the median of TIMED runs.
+    // The same Linux tools as the TAP figures: python3 sending zeros from memory in 1 MiB send()
+    // calls, python3 receiving 1 MiB at a time and timing first byte to EOF; one warm-up, then
+    // the median of TIMED runs.
     const runs: number[] = [];
     for (let k = 0; k <= TIMED; k++) {
-      const server = spawn('ip', ['netns', 'exec', n1, 'socat', '-u', '-b', '262144', `TCP-LISTEN:${5001 + k},reuseaddr`, 'OPEN:/dev/null'], { stdio: 'ignore' });
-      execFileSync('sleep', ['0.3']);
-      const t0 = performance.now();
-      execFileSync('ip', ['netns', 'exec', n2, 'sh', '-c',
-        `head -c ${total} /dev/zero | socat -u -b 262144 STDIN TCP:10.99.0.1:${5001 + k}`], { stdio: 'ignore', timeout: 60_000 });
-      const ms = performance.now() - t0;
-      server.kill();
-      if (k > 0) runs.push(gbpsOf(total, ms));
+      const receiver = spawnSync('ip', ['netns', 'exec', n1, 'sh', '-c',
+        `python3 -u -c "$0" 10.99.0.1 ${5001 + k} & sleep 0.3; ip netns exec ${n2} python3 -c "$1" 10.99.0.1 ${5001 + k} ${total}; wait`,
+        RECEIVER_PY, SENDER_PY], { encoding: 'utf8', timeout: 60_000 });
+      const m = /^(\d+) ([\d.]+)$/m.exec(receiver.stdout ?? '');
+      if (m === null || Number(m[1]) !== total) throw new Error(`veth transfer failed: ${receiver.stdout} ${receiver.stderr}`);
+      if (k > 0) runs.push(gbpsOf(total, Number(m[2]) * 1000));
     }
     return { gbps: median(runs), stats: null, runs };
   } catch (e) {
@@ -185,7 +184,7 @@ log(`socket operations without a message (isolated, MTU 1500 bulk transfer): ${p
 const tap = await tapFigures(TOTAL);
 log(`Linux → newtos over TAP, MTU 1500 : ${fmt({ ...tap.linuxToNewtos, stats: null })} (2 cores)`);
 log(`newtos → Linux over TAP, MTU 1500 : ${fmt({ ...tap.newtosToLinux, stats: null })} (2 cores)`);
-log('(TAP links with a virtio-net header: TSO/GSO and checksum offload with the kernel; socat / python3 on the Linux side with 256 KiB / 1 MiB I/O)');
+log('(TAP links with a virtio-net header: TSO/GSO and checksum offload with the kernel; python3 on the Linux side, 1 MiB send/recv, as in the veth run)');
 if (json) {
   console.log(JSON.stringify({
     cores: 2, bytes: TOTAL, timed_runs: TIMED, warmup_round_bytes: WARMUP_ROUND, socket_buffer_bytes: SOCKET_BUFFER,
