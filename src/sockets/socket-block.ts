@@ -16,6 +16,7 @@
  *     S_EVENT_SEQ   bumped (Atomics.add) after every change the app may wait on
  *     S_TX_ARMED    1 = "I drained your send buffer; kick me when you add data"
  *     S_RX_ARMED    1 = "my window is nearly closed; kick me when you free space"
+ *                   (the one word the app also stores: its kick consumes the arming, 1 → 0)
  *   line 1  app-owned words (stored only by the application thread)
  *     A_FLAGS       AppFlag bits (SHUT_WR, CLOSE, ABORT, NO_DELAY)
  *     A_WAITING     nonzero while the app sleeps on S_EVENT_SEQ
@@ -25,7 +26,9 @@
  *
  * Wake-up rules (the doorbell rules of the channels, applied per socket):
  *  - Only the sleeper sets and clears its own "sleeping" word: the app owns
- *    A_WAITING; the server owns S_TX_ARMED / S_RX_ARMED.
+ *    A_WAITING; the server owns S_TX_ARMED / S_RX_ARMED, except that the app's
+ *    receive kick takes S_RX_ARMED back to 0 (compare-and-exchange): one kick per
+ *    arming, however many reads follow, and the server re-arms if still needed.
  *  - The app, before sleeping, sets A_WAITING, then re-checks readiness, and
  *    only then waits on S_EVENT_SEQ with the value it read before the re-check,
  *    so an event published in between is never lost (waitAsync returns at once
@@ -185,6 +188,11 @@ export class SocketBlock {
     Atomics.store(this.ctrl, S_RX_ARMED, 0);
   }
 
+  /** Is the receive kick armed (not yet disarmed, nor consumed by the app's kick)? */
+  serverRxArmed(): boolean {
+    return Atomics.load(this.ctrl, S_RX_ARMED) !== 0;
+  }
+
   appFlags(): number {
     return Atomics.load(this.ctrl, A_FLAGS);
   }
@@ -234,7 +242,8 @@ export class SocketBlock {
     const read = this.recv.read(dst);
     this.counters[C_APP_DATA_OPS]! += 1;
     this.counters[C_BYTES_READ]! += read;
-    const kick = read > 0 && Atomics.load(this.ctrl, S_RX_ARMED) !== 0;
+    // One kick per arming: the first read after the server armed takes the arming back.
+    const kick = read > 0 && Atomics.load(this.ctrl, S_RX_ARMED) !== 0 && Atomics.compareExchange(this.ctrl, S_RX_ARMED, 1, 0) === 1;
     if (kick) this.counters[C_APP_WAKE_MSGS]! += 1;
     return { read, kick };
   }

@@ -419,12 +419,14 @@ export function createServer(ctx: ServerContext): ServerCore {
       st.lastRecvFree = free;
       if (slots[slot] === undefined) continue;
       const small = free < (block.recv.capacity >>> 1);
-      if (small && !st.rxArmed) {
-        st.rxArmed = true;
+      // The word, not a cached flag: the app's kick takes the arming back (one kick per arming).
+      const armed = block.serverRxArmed();
+      st.rxArmed = small;
+      if (small && !armed) {
         block.serverArmRx();
         // Re-check after arming: the app may have read just before.
         if (block.recv.freeSpace() > free) engine.received(st.conn, now);
-      } else if (!small && st.rxArmed) { st.rxArmed = false; block.serverDisarmRx(); }
+      } else if (!small && armed) block.serverDisarmRx();
     }
   }
 
