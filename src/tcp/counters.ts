@@ -12,7 +12,10 @@ export class TcpCounters {
   dropNoSocket = 0;
   /** No buffer memory (socket table full) for a new connection. */
   dropNoBuffers = 0;
+  /** Segments outside the receive window, answered with an ACK (pure ACKs: rate-limited). */
   dropOutOfWindow = 0;
+  /** Pure ACKs outside the window dropped without the reply ACK (rate limit, input.ts). */
+  outOfWindowAcksNotAnswered = 0;
   /** Segments dropped by PAWS (RFC 7323 §5.3 R1), answered with an ACK (pure ACKs: rate-limited). */
   dropPaws = 0;
   /** Reordered duplicate ACKs that failed R1 and were accepted anyway (input.ts isDisorderedAck). */

@@ -16,8 +16,8 @@ import type { Tcb } from './tcb.js';
 
 /** RFC 7323 §5.5: TS.Recent older than 24 days is invalid for PAWS. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
-/** Linux sysctl tcp_invalid_ratelimit: at most one reply per this many ms to out-of-window pure ACKs. */
-const PAWS_ACK_REPLY_MS = 500;
+/** Linux sysctl tcp_invalid_ratelimit: at most one reply per this many ms to unacceptable pure ACKs. */
+const OOW_ACK_REPLY_MS = 500;
 
 export function segmentArrives(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): void {
   if (t.state === TcpState.SynSent) synSent(ctx, t, seg, now);
@@ -138,6 +138,21 @@ function isDisorderedAck(t: Tcb, seg: TcpSegment): boolean {
   return seqDiff(t.tsRecent, seg.tsVal) <= t.rtt.rto * 1.2;
 }
 
+/**
+ * May an unacceptable segment (PAWS or out of window) get its ACK in reply now?
+ * Always for data, SYN and FIN; for a pure ACK at most once per
+ * OOW_ACK_REPLY_MS per connection, as Linux (tcp_oow_rate_limited,
+ * tcp_invalid_ratelimit): two stacks answering each other's pure ACKs would
+ * loop, and reordered old ACKs need no answer. A keepalive probe (a pure ACK
+ * below the window) still gets one: probes come far less often.
+ */
+function replyAllowed(t: Tcb, seg: TcpSegment, now: number): boolean {
+  if (seg.payloadLen > 0 || (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) !== 0) return true;
+  if (now - t.oowAckReplyAt < OOW_ACK_REPLY_MS) return false;
+  t.oowAckReplyAt = now;
+  return true;
+}
+
 /** RFC 9293 §3.10.7.4 segment acceptability, on the window we advertised. */
 function acceptable(t: Tcb, seg: TcpSegment, segLen: number): boolean {
   const wnd = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
@@ -165,17 +180,10 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
   if (t.tsEnabled && seg.hasTimestamp && !rst && seqLt(seg.tsVal, t.tsRecent) && now - t.tsRecentAge < PAWS_IDLE_MS) {
     if (!isDisorderedAck(t, seg)) {
       ctx.counters.dropPaws++;
-      // R1: "Send an acknowledgement in reply". For pure ACKs at most one reply per
-      // PAWS_ACK_REPLY_MS, as Linux (tcp_oow_rate_limited): on a reordering path the
-      // dropped ones are mostly old ACKs (SEG.ACK < SND.UNA) that need no answer, and
-      // two stacks answering each other's would loop.
-      const pureAck = seg.payloadLen === 0 && (f & (TcpFlag.SYN | TcpFlag.FIN)) === 0;
-      if (!pureAck || now - t.pawsAckReplyAt >= PAWS_ACK_REPLY_MS) {
-        if (pureAck) t.pawsAckReplyAt = now;
-        t.ackNow = true;
-      } else {
-        ctx.counters.pawsAcksNotAnswered++;
-      }
+      // R1: "Send an acknowledgement in reply" (for pure ACKs rate-limited, see replyAllowed):
+      // on a reordering path these are mostly old ACKs (SEG.ACK < SND.UNA) that need no answer.
+      if (replyAllowed(t, seg, now)) t.ackNow = true;
+      else ctx.counters.pawsAcksNotAnswered++;
       return;
     }
     // Kept for its duplicate-ACK and SACK information; its stale window is not used.
@@ -200,7 +208,8 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
     // TIME-WAIT: a retransmitted FIN is answered (and restarts the 2 MSL wait) below.
     ctx.counters.dropOutOfWindow++;
     if (!rst) {
-      t.ackNow = true;
+      if (replyAllowed(t, seg, now)) t.ackNow = true;
+      else ctx.counters.outOfWindowAcksNotAnswered++;
       if (t.state === TcpState.TimeWait && (f & TcpFlag.FIN) !== 0) t.closeAt = now + 2 * ctx.msl;
     }
     return;

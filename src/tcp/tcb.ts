@@ -79,8 +79,8 @@ export class Tcb {
   /** TS.Recent and when it was set (ms), for PAWS. */
   tsRecent = 0;
   tsRecentAge = 0;
-  /** When we last answered a pure ACK that PAWS dropped (rate limit, input.ts). */
-  pawsAckReplyAt = -Infinity;
+  /** When we last answered a pure ACK that PAWS or the window check dropped (rate limit, input.ts replyAllowed). */
+  oowAckReplyAt = -Infinity;
   /** Added to our millisecond clock to form TSval (random per connection). */
   tsOffset = 0;
   sackEnabled = false;

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { PASSIVE, runScript } from './harness.js';
 
 // RST generation and acceptance (RFC 9293 §3.5.2, §3.10.7), RFC 5961 blind
@@ -65,6 +66,22 @@ test('out-of-window data: ACK, not accepted', () => {
     +0   > . 1:1(0) ack 1
     +0   info recvQueued 0
   `);
+});
+
+test('out-of-window pure ACKs get at most one ACK per 500 ms (as Linux tcp_invalid_ratelimit); data always one', () => {
+  const h = runScript(PASSIVE + `
+    +0   < . 900000:900000(0) ack 1 win 65535
+    +0   > . 1:1(0) ack 1
+    +100 < . 900000:900000(0) ack 1 win 65535
+    +100 < . 900000:900000(0) ack 1 win 65535
+    +0   < . 900000:901000(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 1
+    +300 < . 0:0(0) ack 1 win 65535
+    +0   > . 1:1(0) ack 1
+  `);
+  // The last one is a keepalive probe (SEG.SEQ = RCV.NXT - 1): answered once the interval passed.
+  assert.equal(h.engine.counters.dropOutOfWindow, 5);
+  assert.equal(h.engine.counters.outOfWindowAcksNotAnswered, 2);
 });
 
 test('PAWS: a segment with an old timestamp is dropped with an ACK (RFC 7323 §5.3)', () => {
