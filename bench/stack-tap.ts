@@ -21,18 +21,19 @@ import { loadTapAddon } from '../src/nic/tap.js';
 export interface TapFigure { readonly gbps: number | null; readonly note?: string; readonly warmup?: number[]; readonly runs?: number[] }
 
 /**
- * Warm-up transfers of 32 MiB until two in a row agree within 15 % (5 to 8), then the
- * median of 3 timed transfers, each on a fresh connection (as bench:stack's newtos runs).
+ * Warm-up transfers of 64 MiB until two in a row agree within 15 % (8 to 16, as bench:stack's
+ * newtos runs: the server threads' JIT warms up over some 500 MiB), then the median of 3 timed
+ * transfers, each on a fresh connection.
  */
 async function steady(one: (bytes: number) => Promise<TapFigure>, total: number): Promise<TapFigure> {
   const warmup: number[] = [];
-  const round = Math.min(total, 32 * 1024 * 1024);
-  while (warmup.length < 8) {
+  const round = Math.min(total, 64 * 1024 * 1024);
+  while (warmup.length < 16) {
     const w = await one(round);
     if (w.gbps === null) return w;
     warmup.push(w.gbps);
     const n = warmup.length;
-    if (n >= 5 && Math.abs(warmup[n - 1]! - warmup[n - 2]!) <= 0.15 * warmup[n - 2]!) break;
+    if (n >= 8 && Math.abs(warmup[n - 1]! - warmup[n - 2]!) <= 0.15 * warmup[n - 2]!) break;
   }
   const runs: number[] = [];
   for (let k = 0; k < 3; k++) {
