@@ -48,6 +48,8 @@ export interface DriverServerOptions {
   readonly driverStats?: SharedArrayBuffer;
   /** Virtual-switch ports take and deliver TCP bursts whole (virtio-style GSO; needs segment-size rx buffers). */
   readonly vswitchTso?: boolean;
+  /** TAP fds the application thread opened and keeps, by interface name (the driver adopts them). */
+  readonly tapFds?: Readonly<Record<string, number>>;
 }
 
 const RX_POSTED = 64;
@@ -82,7 +84,9 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const links: Link[] = [];
   for (const [ifIndex, ifc] of opts.interfaces.entries()) {
     let vswitch: VswitchPort | null = null;
+    const tapFd = opts.tapFds?.[ifc.name];
     const backend = await openNicBackend(ifc, {
+      ...(tapFd !== undefined ? { tapFd } : {}),
       doorbell: ctx.doorbell, // socket links: their I/O bridge thread rings us
       vswitchPort: () => {
         const at = opts.vswitchPorts[ifc.name];

@@ -26,6 +26,12 @@ export interface OpenNicDeps {
    * TAP device gets a waker thread that rings it (tap-waker.ts).
    */
   readonly doorbell?: SharedArrayBuffer;
+  /**
+   * An fd of this interface's TAP device that the application thread opened and
+   * keeps (TapBackend.adopt): used instead of opening the device, so a restarted
+   * driver takes over the same device.
+   */
+  readonly tapFd?: number;
 }
 
 export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {}): Promise<NicBackend> {
@@ -37,7 +43,9 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
   const link = ifc.link;
   switch (link.type) {
     case 'tap': {
-      const tap = TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader !== false, ...common });
+      const tap = deps.tapFd !== undefined
+        ? TapBackend.adopt({ fd: deps.tapFd, name: link.device, vnetHdr: link.vnetHeader !== false, ...common })
+        : TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader !== false, ...common });
       // NEWTOS_TAP_WAKER=0: no waker, the device is polled (to measure what the waker gives).
       if (deps.doorbell !== undefined && process.env['NEWTOS_TAP_WAKER'] !== '0') {
         try {

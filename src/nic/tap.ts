@@ -138,7 +138,11 @@ export class TapBackend implements NicBackend {
   private scratchGso = new Uint32Array(0);
   private scratchFlags = new Uint8Array(0);
 
-  private constructor(addon: TapAddon, fd: number, name: string, mtu: number, mac: Uint8Array, vnetHdr: boolean) {
+  /** Closing this backend closes the fd (false for an adopted fd: its opener keeps it). */
+  private readonly ownsFd: boolean;
+
+  private constructor(addon: TapAddon, fd: number, name: string, mtu: number, mac: Uint8Array, vnetHdr: boolean, ownsFd = true) {
+    this.ownsFd = ownsFd;
     this.vnetHdr = vnetHdr;
     this.tso = vnetHdr;
     this.checksumOffload = vnetHdr;
@@ -150,6 +154,19 @@ export class TapBackend implements NicBackend {
   }
 
   /** Opens (creates) the TAP device. Throws ERR_TAP_UNAVAILABLE or the errno code (EPERM, EBUSY...). */
+  /**
+   * A backend over a TAP fd another thread of this process opened with `open` (and
+   * keeps): the stack opens its TAP devices in the application thread and hands the
+   * fd to its driver server, so a restarted driver takes over the same device — its
+   * kernel-side addresses, state, MAC and namespace survive the crash. `close` leaves
+   * the fd open.
+   */
+  static adopt(options: { fd: number; name: string; mtu?: number; mac?: Uint8Array; vnetHdr: boolean; addon?: TapAddon }): TapBackend {
+    const addon = options.addon ?? loadTapAddon();
+    const mac = options.mac ?? randomLocalMac((n) => randomBytes(n));
+    return new TapBackend(addon, options.fd, options.name, options.mtu ?? 1500, mac, options.vnetHdr, false);
+  }
+
   static open(options: TapOptions = {}): TapBackend {
     const addon = options.addon ?? loadTapAddon();
     const mtu = options.mtu ?? 1500;
@@ -425,7 +442,7 @@ export class TapBackend implements NicBackend {
       for (let i = 0; i < 40 && !waker.stopped; i++) await new Promise((r) => setTimeout(r, 10));
       if (!waker.stopped) await waker.terminate();
     }
-    this.addon.close(this.fd);
+    if (this.ownsFd) this.addon.close(this.fd);
   }
 
   private assertOpen(): void {

@@ -29,6 +29,8 @@ import { createLinkStats, readLinkStats, type LinkStats } from '../nic/link-stat
 import { createDriverStats, readDriverStats, type DriverStats } from '../driver/driver-stats.js';
 import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../nic/capture-channel.js';
 import { StackClient } from './client.js';
+import { TapBackend } from '../nic/tap.js';
+import { parseMac } from '../nic/backend.js';
 import type { PingOptions, PingResult } from './ping.js';
 import { createCounterBlock, readCounterBlock, type CounterTree } from './published-counters.js';
 
@@ -75,6 +77,8 @@ export class Stack {
     private readonly linkStatsMemory: SharedArrayBuffer,
     private readonly counterBlocks: Readonly<Record<'ip' | 'tcp', SharedArrayBuffer>>,
     private readonly driverStatsMemory: SharedArrayBuffer,
+    /** The TAP devices this thread opened and keeps for the driver (closed by close()). */
+    private readonly taps: readonly TapBackend[],
   ) {
     this.dgram = client.dgram;
     this.net = client.net;
@@ -176,7 +180,9 @@ export class Stack {
     };
     const udpOptions: UdpServerOptions = { socketTable: udpTable, stats: udpStats, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
-    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1, vswitchTso };
+    /** Filled below, once the TAP devices are open (before the driver starts). */
+    const tapFds: Record<string, number> = {};
+    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1, vswitchTso, tapFds };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
     const server = (name: string, module: string, opts: object): object => ({
@@ -222,7 +228,23 @@ export class Stack {
       ...(options.polling !== undefined ? { polling: options.polling } : {}),
       doorbells: { driver: driverDoorbell },
     };
-    const supervisor = await Supervisor.start(manifest);
+    // TAP devices are opened here and their fds handed to the driver, which adopts them: a
+    // restarted driver takes over the same device (its kernel-side address, state, MAC and
+    // namespace survive), instead of a new one.
+    const taps: TapBackend[] = [];
+    let supervisor: Supervisor;
+    try {
+      for (const ifc of ifaces) {
+        if (ifc.link.type !== 'tap') continue;
+        const mac = ifc.mac === undefined ? undefined : parseMac(ifc.mac);
+        taps.push(TapBackend.open({ name: ifc.link.device, vnetHdr: ifc.link.vnetHeader !== false, mtu: ifc.mtu ?? 1500, ...(mac ? { mac } : {}) }));
+      }
+      ifaces.filter((i) => i.link.type === 'tap').forEach((i, k) => { tapFds[i.name] = taps[k]!.fd; });
+      supervisor = await Supervisor.start(manifest);
+    } catch (e) {
+      for (const t of taps) await t.close();
+      throw e;
+    }
     const ends: ExternalEnds = supervisor.external('app');
     const client = new StackClient({
       toSock: new AppOutput(ends.outputs['sock']!),
@@ -237,7 +259,7 @@ export class Stack {
     const ringDriver = new DoorbellRinger(driverDoorbell);
     const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
     return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats,
-      counterBlocks, driverStats);
+      counterBlocks, driverStats, taps);
   }
 
   /** Statistics of every server, read from shared memory (no message to any server). */
@@ -306,6 +328,7 @@ export class Stack {
     this.client.close();
     await this.supervisor.stop();
     this.client.abandonSockets();
+    for (const t of this.taps) await t.close();
   }
 }
 
