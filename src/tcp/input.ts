@@ -391,10 +391,13 @@ function receiveData(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): 
     t.rcvNxt = seqAdd(t.rcvNxt, advance);
     ctx.emit(TcpEventType.Readable, t.id);
     // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: ACK at least every second full-sized
-    // segment, within the delayed-ACK bound; at once when a hole was filled.
+    // segment, within the delayed-ACK bound; at once when a hole was filled. Counted
+    // in bytes too: a merged packet or super-frame (GRO, a peer's TSO over a TAP) of
+    // two or more full segments is acknowledged at once, as Linux does — it would
+    // otherwise wait for a second one or the delayed-ACK timer.
     if (hadHoles) {
       t.ackNow = true;
-    } else if (++t.ackPending >= 2) {
+    } else if (++t.ackPending >= 2 || len >= 2 * t.advMss) {
       t.ackNow = true;
     } else if (t.delackAt === Infinity) {
       t.delackAt = now + t.opts.delayedAckMs;
