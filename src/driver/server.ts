@@ -235,7 +235,10 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const offs = l.slots.offsets;
     const lens = l.slots.lengths;
     for (let k = 0; k < n; k++) {
-      layouts[k] = gro.candidate(mem, offs[k]!, lens[k]!, ((l.slots.flags?.[k] ?? 0) & RX_FLAG_CSUM_VERIFIED) !== 0) ? gro.last : null;
+      const fl = l.slots.flags?.[k] ?? 0;
+      // A super-frame is already one GSO packet: merging frames into it would give it a
+      // segment size no wire frame has (a router would then fragment it).
+      layouts[k] = (fl & RX_FLAG_SUPER_FRAME) === 0 && gro.candidate(mem, offs[k]!, lens[k]!, (fl & RX_FLAG_CSUM_VERIFIED) !== 0) ? gro.last : null;
     }
     let k = 0;
     while (k < n) {
