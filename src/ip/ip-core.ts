@@ -27,7 +27,8 @@
  */
 import { ArpCore, type ArpOutput } from '../arp/arp-core.js';
 import { parseArp, emitArp, ARP_PACKET_LEN } from '../wire/arp.js';
-import { internetChecksum, pseudoHeaderSum, updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
+import { updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
+import { writeTcpChecksum } from '../wire/tcp.js';
 import {
   EtherType, MAC_BROADCAST, emitEthernet, ETH_HEADER_LEN, ETH_VLAN_HEADER_LEN, isMulticastMac, parseEthernet,
 } from '../wire/ethernet.js';
@@ -810,11 +811,6 @@ function quotedRepr(q: Uint8Array): Ipv4Repr | null {
 
 /** Fills the TCP checksum of the TCP/IPv4 packet buf[ip, ip + len) (RFC 9293 §3.1: over the pseudo-header and segment). */
 function fillTcpChecksum(buf: Uint8Array, ip: number, len: number): void {
-  const ihl = (buf[ip]! & 0x0f) << 2;
-  const seg = buf.subarray(ip + ihl, ip + len);
-  seg[16] = 0; seg[17] = 0;
-  const src = (buf[ip + 12]! << 24 | buf[ip + 13]! << 16 | buf[ip + 14]! << 8 | buf[ip + 15]!) >>> 0;
-  const dst = (buf[ip + 16]! << 24 | buf[ip + 17]! << 16 | buf[ip + 18]! << 8 | buf[ip + 19]!) >>> 0;
-  const ck = internetChecksum(seg, 0, seg.length, pseudoHeaderSum(src, dst, IpProtocol.TCP, seg.length));
-  seg[16] = ck >>> 8; seg[17] = ck;
+  const v = new DataView(buf.buffer, buf.byteOffset + ip, 20);
+  writeTcpChecksum(buf.subarray(ip + ((buf[ip]! & 0x0f) << 2), ip + len), v.getUint32(12), v.getUint32(16));
 }

@@ -234,7 +234,7 @@ export class TapBackend implements NicBackend {
         if ((h.value.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
           const at = slots.offsets[i]!;
           const { csumStart, csumOffset } = h.value;
-          if (csumOffset === 16 && csumStart + 20 <= len && isTcpIpv4At(slots.memory, at, csumStart)) {
+          if (csumOffset === 16 && tcpHeaderAt(slots.memory, at, len) === csumStart) {
             // The kernel's own TCP segment, never off the machine: verified and left partial (as
             // Linux treats CHECKSUM_PARTIAL); IP has it completed should it forward the packet.
           } else if (!completePartialChecksum(slots.memory.subarray(at, at + len), len, csumStart, csumOffset)) {
@@ -331,7 +331,7 @@ export class TapBackend implements NicBackend {
         const at = i * VIRTIO_NET_HDR_LEN;
         const gso = gsos?.[i] ?? 0;
         // A super-frame, or a TCP frame whose checksum the kernel is to fill (NEEDS_CSUM).
-        const partial = ((txFlags?.[i] ?? 0) & TX_FLAG_CSUM_PARTIAL) !== 0 && isTcpIpv4Frame(memory, offsets[i]!, lengths[i]!);
+        const partial = ((txFlags?.[i] ?? 0) & TX_FLAG_CSUM_PARTIAL) !== 0 && tcpHeaderAt(memory, offsets[i]!, lengths[i]!) >= 0;
         if (gso > 0 || lengths[i]! > maxFrame || partial) this.prepareTso(memory, offsets[i]!, lengths[i]!, at, gso);
         else emitVirtioNetHdr(this.txHeaders, at, NO_OFFLOAD);
       }
@@ -357,13 +357,11 @@ export class TapBackend implements NicBackend {
 
   /** With IFF_VNET_HDR, an IPv4 TCP frame over the MTU goes to the kernel for TSO. */
   private canSegment(m: Uint8Array, off: number, len: number): boolean {
-    if (!this.vnetHdr || len > MAX_SUPER_FRAME || len < ETH_HEADER_LEN + 40) return false;
-    if (m[off + 12] !== 0x08 || m[off + 13] !== 0x00 || m[off + 23] !== 6) return false;
-    const ihl = (m[off + 14]! & 0x0f) * 4;
-    const tcpAt = ETH_HEADER_LEN + ihl;
-    if (ihl < 20 || tcpAt + 20 > len) return false;
+    if (!this.vnetHdr || len > MAX_SUPER_FRAME) return false;
+    const tcpAt = tcpHeaderAt(m, off, len);
+    if (tcpAt < 0) return false;
     const thl = (m[off + tcpAt + 12]! >> 4) * 4;
-    return thl >= 20 && this.mtu - ihl - thl > 0 && tcpAt + thl < len;
+    return this.mtu - (tcpAt - ETH_HEADER_LEN) - thl > 0 && tcpAt + thl < len;
   }
 
   /**
@@ -450,16 +448,17 @@ export class TapBackend implements NicBackend {
   }
 }
 
-/** Is m[off, off + len) an untagged IPv4 frame carrying a whole TCP header? */
-function isTcpIpv4Frame(m: Uint8Array, off: number, len: number): boolean {
-  if (len < ETH_HEADER_LEN + 40 || m[off + 12] !== 0x08 || m[off + 13] !== 0x00 || m[off + 23] !== 6) return false;
-  const tcpAt = ETH_HEADER_LEN + ((m[off + 14]! & 0x0f) << 2);
-  return tcpAt + 20 <= len && tcpAt + ((m[off + tcpAt + 12]! >> 4) << 2) <= len;
-}
-
-/** Is the frame at m[off] IPv4 (untagged) carrying TCP whose header starts at csumStart? */
-function isTcpIpv4At(m: Uint8Array, off: number, csumStart: number): boolean {
-  return m[off + 12] === 0x08 && m[off + 13] === 0x00 && m[off + 23] === 6 && ETH_HEADER_LEN + ((m[off + 14]! & 0x0f) << 2) === csumStart;
+/**
+ * Where the TCP header of the untagged IPv4 frame m[off, off + len) starts (from the
+ * frame's start), or -1 when it is not such a frame with whole IPv4 and TCP headers.
+ */
+function tcpHeaderAt(m: Uint8Array, off: number, len: number): number {
+  if (len < ETH_HEADER_LEN + 40 || m[off + 12] !== 0x08 || m[off + 13] !== 0x00 || m[off + 23] !== 6) return -1;
+  const ihl = (m[off + 14]! & 0x0f) << 2;
+  const tcpAt = ETH_HEADER_LEN + ihl;
+  if (ihl < 20 || tcpAt + 20 > len) return -1;
+  const thl = (m[off + tcpAt + 12]! >> 4) << 2;
+  return thl >= 20 && tcpAt + thl <= len ? tcpAt : -1;
 }
 
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, no]) => [no, name]));
