@@ -87,6 +87,11 @@ const FLAG_SUPER = 4;
 const GSO_SHIFT = 16;
 const PAD_SHIFT = 8;
 
+/** The segment size of a super-frame record (its flags word), 0 for an ordinary frame. */
+function gsoSizeOf(flags: number): number {
+  return (flags & FLAG_SUPER) !== 0 ? flags >>> GSO_SHIFT : 0;
+}
+
 /** Bytes a record takes in a pipe: header, pad, frame, filled to a multiple of 8. */
 function recordLen(frameLen: number, pad: number): number {
   return (REC_HEADER + pad + frameLen + 7) & ~7;
@@ -420,7 +425,7 @@ export class VswitchPort implements NicBackend {
           const frame = new Uint8Array(len);
           ring.copyOut(REC_HEADER + pad, frame);
           ring.consume(recordLen(len, pad));
-          this.held = { frame, since: now, rxFlags, gsoSize: (flags & FLAG_SUPER) !== 0 ? flags >>> GSO_SHIFT : 0 };
+          this.held = { frame, since: now, rxFlags, gsoSize: gsoSizeOf(flags) };
           continue;
         }
         if (len > slots.capacity) {
@@ -432,7 +437,7 @@ export class VswitchPort implements NicBackend {
           const at = len + shift <= slots.capacity ? base + shift : base;
           slots.offsets[n] = at;
           ring.copyOut(REC_HEADER + pad, slots.memory, at, len);
-          if (slots.gsoSizes !== undefined) slots.gsoSizes[n] = (flags & FLAG_SUPER) !== 0 ? flags >>> GSO_SHIFT : 0;
+          if (slots.gsoSizes !== undefined) slots.gsoSizes[n] = gsoSizeOf(flags);
           this.accept(slots, n++, len, now, rxFlags);
           if (this.held !== null && n < limit) deliverHeld();
         }

@@ -67,7 +67,6 @@ interface SlotState {
   /** App flags already acted on. */
   seenFlags: number;
   txArmed: boolean;
-  rxArmed: boolean;
   /** Receive-ring free space at the last look (app reads grow it). */
   lastRecvFree: number;
 }
@@ -144,7 +143,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (slot === undefined) return undefined;
         table.recycle(slot);
         const block = table.block(slot);
-        slots[slot] = { conn: -1, engineDone: false, handedOut: false, appClosed: false, seenFlags: 0, txArmed: false, rxArmed: false, lastRecvFree: block.recv.capacity };
+        slots[slot] = { conn: -1, engineDone: false, handedOut: false, appClosed: false, seenFlags: 0, txArmed: false, lastRecvFree: block.recv.capacity };
         live.add(slot);
         return { send: block.send, recv: block.recv, tag: slot };
       },
@@ -421,7 +420,6 @@ export function createServer(ctx: ServerContext): ServerCore {
       const small = free < (block.recv.capacity >>> 1);
       // The word, not a cached flag: the app's kick takes the arming back (one kick per arming).
       const armed = block.serverRxArmed();
-      st.rxArmed = small;
       if (small && !armed) {
         block.serverArmRx();
         // Re-check after arming: the app may have read just before.
@@ -464,7 +462,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           if (st.conn < 0 || st.engineDone || st.appClosed) continue;
           const b = table.block(slot);
           ctx.log('tcp-debug', {
-            slot, ...engine.info(st.conn), unsent: engine.unsentBytes(st.conn), txArmed: st.txArmed, rxArmed: st.rxArmed,
+            slot, ...engine.info(st.conn), unsent: engine.unsentBytes(st.conn), txArmed: st.txArmed, rxArmed: b.serverRxArmed(),
             ringSend: b.send.available(), ringRecvFree: b.recv.freeSpace(), appWaiting: b.appWaiting(), pendingTx: pendingTx.length,
             pollAt: engine.pollAt() - now,
             internals: ((t: { rcvAdv: number; rcvNxt: number; recvBuf: { freeSpace(): number; capacity: number }; sndWl1: number; sndWl2: number; sndUna: number } | undefined) => t === undefined ? null
