@@ -22,6 +22,15 @@ async function twoHosts(
   return [a, b];
 }
 
+/** `started` rejects with ERR_NEWTOS_CONFIG and a message matching `reason`. */
+async function refusedConfig(started: Promise<Stack>, reason: RegExp): Promise<void> {
+  await assert.rejects(started, (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
+    assert.match(e.message, reason);
+    return true;
+  });
+}
+
 function sha(buf: Uint8Array): string {
   return createHash('sha256').update(buf).digest('hex');
 }
@@ -123,23 +132,15 @@ test('checksum offload on the switch: TCP leaves checksums unfilled between offl
 
 test('replicas > 1 and checksumOffload on a link that cannot complete checksums are refused with the field and the reason, not ignored', async () => {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
-  await assert.rejects(createStack({
+  await refusedConfig(createStack({
     interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }], replicas: 4,
-  }, { switches: { sw0: sw } }), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
-    assert.match(e.message, /replicas: 4 requested/);
-    return true;
-  });
-  await assert.rejects(createStack({
+  }, { switches: { sw0: sw } }), /replicas: 4 requested/);
+  await refusedConfig(createStack({
     interfaces: [{
       name: 'eth0', addresses: ['10.0.0.1/24'], checksumOffload: true,
       link: { type: 'udp', mode: 'dgram', local: '127.0.0.1:0', remote: '127.0.0.1:9' },
     }],
-  }), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
-    assert.match(e.message, /interfaces\[0\]\.checksumOffload: udp links cannot complete checksums/);
-    return true;
-  });
+  }), /interfaces\[0\]\.checksumOffload: udp links cannot complete checksums/);
 });
 
 test('software RSS: the driver spreads flows over its receive queues by Toeplitz hash and counts them', { timeout: 60_000 }, async () => {
@@ -170,12 +171,8 @@ test('software RSS: the driver spreads flows over its receive queues by Toeplitz
 
 test('a bad packet-filter rule set is refused by createStack with line and reason', async () => {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
-  await assert.rejects(createStack({
+  await refusedConfig(createStack({
     interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }],
     filter: 'allow in proto tcp\nallow sideways proto tcp\n',
-  }, { switches: { sw0: sw } }), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
-    assert.match(e.message, /filter: line 2, column \d+: /);
-    return true;
-  });
+  }, { switches: { sw0: sw } }), /filter: line 2, column \d+: /);
 });
