@@ -64,18 +64,8 @@ function unavailable(): string {
   return '';
 }
 
-/** The Linux sender: `total` zero bytes from memory in 1 MiB send() calls (argv: host port total). */
+/** The Linux sender for every transfer (argv: host port): per stdin line "<total>", a fresh connection sending `total` zero bytes; then "sent". */
 export const SENDER_PY = `
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-b = bytes(1 << 20); n = int(sys.argv[3])
-while n > 0:
-    k = min(n, len(b)); s.sendall(b[:k] if k < len(b) else b); n -= k
-s.close()
-`;
-
-/** The Linux sender for every transfer: per stdin line "<total>", a fresh connection sending `total` zero bytes; then "sent". */
-const SENDER_AGENT_PY = `
 import socket, sys
 b = bytes(1 << 20)
 print('ready', flush=True)
@@ -89,7 +79,7 @@ for line in sys.stdin:
 `;
 
 /** The Linux receiver for every transfer: prints 'ready', then per connection "<bytes> <seconds from first byte to EOF>" (argv: host port). */
-const RECEIVER_AGENT_PY = `
+export const RECEIVER_PY = `
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
@@ -106,24 +96,8 @@ while True:
     print(n, time.monotonic() - (t0 or time.monotonic()), flush=True)
 `;
 
-/** The Linux receiver: prints 'ready', then "<bytes> <seconds from first byte to EOF>" (argv: host port). */
-export const RECEIVER_PY = `
-import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
-print('ready', flush=True)
-c, _ = s.accept()
-n = 0; t0 = None
-while True:
-    b = c.recv(1 << 20)
-    if not b: break
-    if t0 is None: t0 = time.monotonic()
-    n += len(b)
-print(n, time.monotonic() - (t0 or time.monotonic()), flush=True)
-`;
-
 /** The lines a long-lived child prints, awaited one at a time. */
-class LineReader {
+export class LineReader {
   private buffered = '';
   private readonly lines: string[] = [];
   private waiter: ((line: string | null) => void) | null = null;
@@ -158,7 +132,7 @@ class LineReader {
 }
 
 /** A python3 agent in namespace `ns`, started once; resolves after it printed 'ready'. */
-async function startAgent(ns: string, script: string, args: string[]): Promise<LineReader> {
+export async function startAgent(ns: string, script: string, args: string[]): Promise<LineReader> {
   const child = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', '-c', script, ...args], { stdio: ['pipe', 'pipe', 'ignore'] });
   const reader = new LineReader(child);
   const first = await reader.next(30_000);
@@ -241,8 +215,8 @@ export async function tapFigures(total: number): Promise<{ linuxToNewtos: TapFig
     ip('-n', ns, 'addr', 'add', `${LINUX_IP}/24`, 'dev', dev);
     ip('-n', ns, 'link', 'set', dev, 'up');
     // Both agents start before any transfer: no fork of this process between or during them.
-    sender = await startAgent(ns, SENDER_AGENT_PY, [NEWTOS_IP, '5001']);
-    receiver = await startAgent(ns, RECEIVER_AGENT_PY, [LINUX_IP, '5002']);
+    sender = await startAgent(ns, SENDER_PY, [NEWTOS_IP, '5001']);
+    receiver = await startAgent(ns, RECEIVER_PY, [LINUX_IP, '5002']);
     const linuxToNewtosFigure = await steady((n) => linuxToNewtos(stack!, sender!, n), total);
     const newtosToLinuxFigure = await steady((n) => newtosToLinux(stack!, receiver!, n), total);
     return { linuxToNewtos: linuxToNewtosFigure, newtosToLinux: newtosToLinuxFigure };

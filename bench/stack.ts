@@ -9,11 +9,11 @@
  * `--json` prints one JSON object; a figure that could not be measured is null.
  * - Linux ⇄ newtos over a TAP device, each way (root; bench/stack-tap.ts).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createVswitch } from '../src/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
 import { withoutMessagePct, type SocketOpStats } from '../src/sockets/socket-block.js';
-import { RECEIVER_PY, SENDER_PY, tapFigures } from './stack-tap.js';
+import { LineReader, RECEIVER_PY, SENDER_PY, startAgent, tapFigures } from './stack-tap.js';
 
 const json = process.argv.includes('--json');
 const bytesArg = process.argv.find((a) => a.startsWith('--bytes='));
@@ -129,11 +129,13 @@ async function newtosRun(placement: 'isolated' | 'monolithic' | 'postmessage', m
 }
 
 /** Linux to Linux over a veth pair between two namespaces (python3 both ends), or null when not root. */
-function linuxVeth(total: number): Run {
+async function linuxVeth(total: number): Promise<Run> {
   if (process.getuid?.() !== 0) return { gbps: null, stats: null, note: 'needs root' };
   const tag = Math.random().toString(36).slice(2, 7);
   const n1 = `nbs1${tag}`; const n2 = `nbs2${tag}`;
   const sh = (args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+  let receiver: LineReader | undefined;
+  let sender: LineReader | undefined;
   try {
     sh(['netns', 'add', n1]); sh(['netns', 'add', n2]);
     sh(['link', 'add', `v1${tag}`, 'netns', n1, 'type', 'veth', 'peer', 'name', `v2${tag}`, 'netns', n2]);
@@ -141,21 +143,23 @@ function linuxVeth(total: number): Run {
     sh(['-n', n1, 'link', 'set', `v1${tag}`, 'up']); sh(['-n', n2, 'link', 'set', `v2${tag}`, 'up']);
     sh(['-n', n1, 'link', 'set', 'lo', 'up']); sh(['-n', n2, 'link', 'set', 'lo', 'up']);
     // The same Linux tools as the TAP figures: python3 sending zeros from memory in 1 MiB send()
-    // calls, python3 receiving 1 MiB at a time and timing first byte to EOF; one warm-up, then
-    // the median of TIMED runs.
+    // calls, python3 receiving 1 MiB at a time and timing first byte to EOF, one process each for
+    // every transfer; one warm-up, then the median of TIMED runs.
+    receiver = await startAgent(n1, RECEIVER_PY, ['10.99.0.1', '5001']);
+    sender = await startAgent(n2, SENDER_PY, ['10.99.0.1', '5001']);
     const runs: number[] = [];
     for (let k = 0; k <= TIMED; k++) {
-      const receiver = spawnSync('ip', ['netns', 'exec', n1, 'sh', '-c',
-        `python3 -u -c "$0" 10.99.0.1 ${5001 + k} & sleep 0.3; ip netns exec ${n2} python3 -c "$1" 10.99.0.1 ${5001 + k} ${total}; wait`,
-        RECEIVER_PY, SENDER_PY], { encoding: 'utf8', timeout: 60_000 });
-      const m = /^(\d+) ([\d.]+)$/m.exec(receiver.stdout ?? '');
-      if (m === null || Number(m[1]) !== total) throw new Error(`veth transfer failed: ${receiver.stdout} ${receiver.stderr}`);
-      if (k > 0) runs.push(gbpsOf(total, Number(m[2]) * 1000));
+      const report = receiver.next(60_000);
+      sender.child.stdin!.write(`${total}\n`);
+      const [bytes, seconds] = (await report).split(' ').map(Number);
+      if (await sender.next(10_000) !== 'sent' || bytes !== total) throw new Error(`veth transfer failed: ${bytes} of ${total} bytes`);
+      if (k > 0) runs.push(gbpsOf(total, seconds! * 1000));
     }
     return { gbps: median(runs), stats: null, runs };
   } catch (e) {
     return { gbps: null, stats: null, note: (e as Error).message.split('\n')[0] };
   } finally {
+    for (const agent of [sender, receiver]) if (agent !== undefined && agent.child.exitCode === null) agent.child.kill('SIGKILL');
     try { sh(['netns', 'del', n1]); } catch { /* gone */ }
     try { sh(['netns', 'del', n2]); } catch { /* gone */ }
   }
@@ -175,7 +179,7 @@ const mono1500 = await newtosRun('monolithic', 1500, TOTAL);
 log(`newtos monolithic,  MTU 1500 : ${fmt(mono1500)} (2 cores)`);
 const pm1500 = await newtosRun('postmessage', 1500, TOTAL);
 log(`newtos postMessage, MTU 1500 : ${fmt(pm1500)} (2 cores)`);
-const veth = linuxVeth(TOTAL * 2);
+const veth = await linuxVeth(TOTAL * 2);
 log(`Linux ⇄ Linux veth, MTU 1500 : ${fmt(veth)} (2 cores)`);
 const ratio = (x: Run, y: Run): number | null => x.gbps !== null && y.gbps !== null && y.gbps > 0 ? x.gbps / y.gbps : null;
 const pct = isolated1500.stats === null ? null : withoutMessagePct(isolated1500.stats);

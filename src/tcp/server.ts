@@ -465,9 +465,6 @@ export function createServer(ctx: ServerContext): ServerCore {
             slot, ...engine.info(st.conn), unsent: engine.unsentBytes(st.conn), txArmed: st.txArmed, rxArmed: b.serverRxArmed(),
             ringSend: b.send.available(), ringRecvFree: b.recv.freeSpace(), appWaiting: b.appWaiting(), pendingTx: pendingTx.length,
             pollAt: engine.pollAt() - now,
-            internals: ((t: { rcvAdv: number; rcvNxt: number; recvBuf: { freeSpace(): number; capacity: number }; sndWl1: number; sndWl2: number; sndUna: number } | undefined) => t === undefined ? null
-              : { advWnd: (t.rcvAdv - t.rcvNxt) | 0, engineFree: t.recvBuf.freeSpace(), sameRing: t.recvBuf === b.recv, wl1: t.sndWl1, wl2: t.sndWl2, una: t.sndUna })(
-              (engine as unknown as { conns: ({ rcvAdv: number; rcvNxt: number; recvBuf: { freeSpace(): number; capacity: number }; sndWl1: number; sndWl2: number; sndUna: number } | undefined)[] }).conns[st.conn]),
           });
         }
       }
