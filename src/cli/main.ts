@@ -3,8 +3,10 @@
  * The newtos command line.
  *
  *   newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]
- *   newtos up --tap DEV --ip A.B.C.D/N [--gw A.B.C.D] [--http DIR] [--echo PORT]
+ *   newtos up (--tap DEV | --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N])
+ *             --ip A.B.C.D/N [--gw A.B.C.D] [--mtu N] [--http DIR] [--echo PORT]
  *             [--placement P] [--stats-port PORT] [--config FILE]
+ *   newtos ping (the link and address flags of up) [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
  *   newtos stats --port PORT [--prometheus]
  *   newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]
  */
@@ -13,8 +15,11 @@ import { NewtosError } from '../errors.js';
 
 const USAGE = `usage:
   newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]
-  newtos up --tap DEV --ip A.B.C.D/N [--gw A.B.C.D] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
+  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--mtu N] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
   newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
+  newtos ping LINK --ip A.B.C.D/N [--gw A.B.C.D] [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
+    LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N]
+          (Ethernet over UDP as QEMU's -netdev dgram / stream or Linux VXLAN send it; no privileges)
   newtos stats --port PORT [--prometheus]
   newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]`;
 
@@ -40,6 +45,11 @@ async function main(argv: string[]): Promise<void> {
     case 'up': {
       const { runUp } = await import('./up.js');
       await runUp(rest);
+      return;
+    }
+    case 'ping': {
+      const { runPing } = await import('./ping.js');
+      process.exitCode = await runPing(rest);
       return;
     }
     case 'stats': {
@@ -84,6 +94,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
+  // A flag that is missing, or present with a bad value: a usage error, as parseArgs's own.
+  if (e instanceof NewtosError && e.code === 'ERR_INVALID_ARG_VALUE') fail(e.message);
   if (e instanceof NewtosError || (e instanceof Error && 'code' in e)) {
     process.stderr.write(`newtos: ${(e as Error).message}\n`);
     process.exit(1);

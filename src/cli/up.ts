@@ -1,6 +1,7 @@
 /**
- * `newtos up`: one newtos host attached to Linux through a TAP device (or any
- * link a configuration file names), optionally serving a directory over http
+ * `newtos up`: one newtos host attached to Linux through a TAP device, to a
+ * virtual machine or another host by Ethernet over UDP (host-flags.ts), or by
+ * any link a configuration file names, optionally serving a directory over http
  * and echoing on a TCP port, with its statistics (and live capture, see
  * capture.ts) on a loopback http port.
  * Runs until SIGINT/SIGTERM.
@@ -14,30 +15,24 @@ import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack } from '../stack/host.js';
 import { driverLine, linkTable, statsPrometheus, statsTable } from '../stack/stats-text.js';
 import { serveCapture, stopCapture, type CaptureRegistry } from './capture.js';
+import { HOST_FLAGS, hostConfigFromFlags } from './host-flags.js';
 
 export async function runUp(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args, strict: true,
-    options: {
-      tap: { type: 'string' }, ip: { type: 'string' }, gw: { type: 'string' }, http: { type: 'string' },
-      echo: { type: 'string' }, placement: { type: 'string' }, 'stats-port': { type: 'string' }, config: { type: 'string' },
-      mtu: { type: 'string' },
-    },
+    options: { ...HOST_FLAGS, http: { type: 'string' }, echo: { type: 'string' }, 'stats-port': { type: 'string' }, config: { type: 'string' } },
   });
   let config: Record<string, unknown>;
   if (values.config !== undefined) {
+    for (const flag of Object.keys(HOST_FLAGS) as (keyof typeof HOST_FLAGS)[]) {
+      if (values[flag] !== undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `--${flag} and --config both describe the host: give one`);
+    }
     // Checked here for errors with line numbers; createStack takes the file's plain value
     // (it validates again, and a validated config no longer has the text forms).
     loadStackConfigFile(values.config);
     config = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown>;
   } else {
-    if (values.tap === undefined || values.ip === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', 'up needs --tap DEV and --ip A.B.C.D/N (or --config FILE)');
-    config = {
-      name: 'up',
-      interfaces: [{ name: 'eth0', link: { type: 'tap', device: values.tap }, addresses: [values.ip], ...(values.mtu ? { mtu: Number(values.mtu) } : {}) }],
-      ...(values.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: values.gw }] } : {}),
-      ...(values.placement !== undefined ? { placement: values.placement } : {}),
-    };
+    config = hostConfigFromFlags(values, 'up');
   }
   const stack = await createStack(config);
   const name = (stack.config.name ?? 'newtos');

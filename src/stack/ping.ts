@@ -114,6 +114,41 @@ function checkInteger(name: string, v: unknown, min: number, max: number, fallba
   return v;
 }
 
+/** What `stack.ping` will do with these arguments: destination and options with their defaults. */
+export interface CheckedPing {
+  readonly dst: number;
+  readonly count: number;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly size: number;
+  /** 0: the host's own. */
+  readonly ttl: number;
+}
+
+/** Checks `stack.ping`'s arguments as it does, without a stack: throws Node-style errors (see the file comment). */
+export function checkPing(address: unknown, options: PingOptions = {}): CheckedPing {
+  if (typeof address !== 'string') {
+    throw new NewtosError('ERR_INVALID_ARG_TYPE', `The "address" argument must be of type string. Received ${typeof address}`);
+  }
+  const dst = parseIpv4Address(address);
+  if (dst === null) throw new NewtosError('ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${address}`);
+  if (typeof options !== 'object' || options === null) {
+    throw new NewtosError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${options === null ? 'null' : typeof options}`);
+  }
+  const checked = {
+    dst,
+    count: checkInteger('count', options.count, 1, 1_000_000, 4),
+    intervalMs: checkInteger('intervalMs', options.intervalMs, 0, 3_600_000, 1000),
+    timeoutMs: checkInteger('timeoutMs', options.timeoutMs, 1, 3_600_000, 2000),
+    size: checkInteger('size', options.size, 0, ECHO_MAX_DATA, 56),
+    ttl: checkInteger('ttl', options.ttl, 1, 255, 0),
+  };
+  if (options.onReply !== undefined && typeof options.onReply !== 'function') {
+    throw new NewtosError('ERR_INVALID_ARG_TYPE', `The "options.onReply" property must be of type function. Received ${typeof options.onReply}`);
+  }
+  return checked;
+}
+
 export class PingClient {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
@@ -134,22 +169,7 @@ export class PingClient {
   }
 
   async ping(address: unknown, options: PingOptions = {}): Promise<PingResult> {
-    if (typeof address !== 'string') {
-      throw new NewtosError('ERR_INVALID_ARG_TYPE', `The "address" argument must be of type string. Received ${typeof address}`);
-    }
-    const dst = parseIpv4Address(address);
-    if (dst === null) throw new NewtosError('ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${address}`);
-    if (typeof options !== 'object' || options === null) {
-      throw new NewtosError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${options === null ? 'null' : typeof options}`);
-    }
-    const count = checkInteger('count', options.count, 1, 1_000_000, 4);
-    const intervalMs = checkInteger('intervalMs', options.intervalMs, 0, 3_600_000, 1000);
-    const timeoutMs = checkInteger('timeoutMs', options.timeoutMs, 1, 3_600_000, 2000);
-    const size = checkInteger('size', options.size, 0, ECHO_MAX_DATA, 56);
-    const ttl = checkInteger('ttl', options.ttl, 1, 255, 0);
-    if (options.onReply !== undefined && typeof options.onReply !== 'function') {
-      throw new NewtosError('ERR_INVALID_ARG_TYPE', `The "options.onReply" property must be of type function. Received ${typeof options.onReply}`);
-    }
+    const { dst, count, intervalMs, timeoutMs, size, ttl } = checkPing(address, options);
     if (this.closed) throw new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed');
 
     const replies: PingReply[] = [];

@@ -4,48 +4,14 @@
 // when installed, tshark.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createStack } from '../../src/stack/host.js';
 import { readPcap } from '../../src/wire/pcap.js';
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-async function freeUdpPorts(): Promise<[number, number]> {
-  const a = createSocket('udp4'); const b = createSocket('udp4');
-  a.bind(0, '127.0.0.1'); b.bind(0, '127.0.0.1');
-  await Promise.all([once(a, 'listening'), once(b, 'listening')]);
-  const p: [number, number] = [a.address().port, b.address().port];
-  a.close(); b.close();
-  return p;
-}
-
-async function freeTcpPort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  return port;
-}
-
-/** Spawns the CLI; resolves when `ready` matches its output. */
-function cli(args: string[], ready: RegExp, children: ChildProcess[]): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const onData = (b: Buffer): void => { out += b.toString(); if (ready.test(out)) resolve({ child, output: () => out }); };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`newtos ${args[0]} exited with ${code}: ${out}`)));
-  });
-}
+import { freeTcpPort, freeUdpPorts, startCli as cli } from '../support/cli.js';
 
 test('newtos capture writes a pcap of a running host\'s interface: a ping and a TCP handshake', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'newtos-capture-'));
@@ -54,7 +20,7 @@ test('newtos capture writes a pcap of a running host\'s interface: a ping and a 
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-  const [upPort, ourPort] = await freeUdpPorts();
+  const [upPort, ourPort] = await freeUdpPorts(2) as [number, number];
   const statsPort = await freeTcpPort();
   const config = join(dir, 'up.json');
   writeFileSync(config, JSON.stringify({

@@ -1,0 +1,79 @@
+/**
+ * The flags that describe one host on the command line, shared by `newtos up`
+ * and `newtos ping`: its link (a TAP device, or Ethernet frames over UDP in
+ * QEMU's or VXLAN's format), its address, gateway, MTU and placement. They
+ * become a configuration object that createStack validates like any other
+ * (a bad address or endpoint is refused there, with its field).
+ *
+ *   --tap DEV                                  a TAP device (root, the addon)
+ *   --udp HOST:PORT --remote HOST:PORT         Ethernet over UDP, no privileges:
+ *        [--mode dgram|stream|vxlan] [--vni N]   QEMU -netdev dgram (default);
+ *                                                QEMU -netdev stream, over TCP: listens
+ *                                                on --udp's address when --remote's port
+ *                                                is 0, else connects to --remote; or
+ *                                                VXLAN with network identifier --vni
+ */
+import { NewtosError } from '../errors.js';
+import { validateStackConfig } from '../config/stack-config.js';
+
+/** parseArgs options of the host flags. */
+export const HOST_FLAGS = {
+  tap: { type: 'string' }, udp: { type: 'string' }, remote: { type: 'string' }, mode: { type: 'string' }, vni: { type: 'string' },
+  ip: { type: 'string' }, gw: { type: 'string' }, mtu: { type: 'string' }, placement: { type: 'string' },
+} as const;
+
+export type HostFlagValues = { readonly [K in keyof typeof HOST_FLAGS]?: string | undefined };
+
+const MODES = ['dgram', 'stream', 'vxlan'] as const;
+
+function badFlag(message: string): NewtosError {
+  return new NewtosError('ERR_INVALID_ARG_VALUE', message);
+}
+
+/** A plain configuration for one host named `name` from the host flags, or a Node-style error saying which flag is wrong. */
+export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<string, unknown> {
+  if (v.tap !== undefined && v.udp !== undefined) throw badFlag('give one link: --tap DEV or --udp HOST:PORT, not both');
+  if (v.tap === undefined && v.udp === undefined) throw badFlag('a host needs a link: --tap DEV, or --udp HOST:PORT with --remote HOST:PORT');
+  if (v.ip === undefined) throw badFlag('a host needs an address: --ip A.B.C.D/N');
+  let link: Record<string, unknown>;
+  if (v.tap !== undefined) {
+    for (const flag of ['remote', 'mode', 'vni'] as const) if (v[flag] !== undefined) throw badFlag(`--${flag} belongs to a --udp link, not to --tap`);
+    link = { type: 'tap', device: v.tap };
+  } else {
+    if (v.remote === undefined) throw badFlag('--udp needs --remote HOST:PORT (the peer the frames go to)');
+    const mode = v.mode ?? 'dgram';
+    if (!(MODES as readonly string[]).includes(mode)) throw badFlag(`--mode must be dgram, stream or vxlan, not '${mode}'`);
+    let vni: number | undefined;
+    if (mode === 'vxlan' && v.vni === undefined) throw badFlag('--mode vxlan needs --vni N (the VXLAN network identifier)');
+    if (v.vni !== undefined) {
+      if (mode !== 'vxlan') throw badFlag('--vni only applies to --mode vxlan');
+      vni = Number(v.vni);
+      if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) throw badFlag(`--vni must be an integer from 0 to 16777215, not '${v.vni}'`);
+    }
+    link = { type: 'udp', mode, local: v.udp, remote: v.remote, ...(vni !== undefined ? { vni } : {}) };
+  }
+  let mtu: number | undefined;
+  if (v.mtu !== undefined) {
+    mtu = Number(v.mtu);
+    if (!Number.isInteger(mtu)) throw badFlag(`--mtu must be an integer, not '${v.mtu}'`);
+  }
+  const config = {
+    name,
+    interfaces: [{ name: 'eth0', link, addresses: [v.ip], ...(mtu !== undefined ? { mtu } : {}) }],
+    ...(v.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: v.gw }] } : {}),
+    ...(v.placement !== undefined ? { placement: v.placement } : {}),
+  };
+  // createStack would refuse a bad value naming the configuration field; name the flag instead.
+  const checked = validateStackConfig(config);
+  if (!checked.ok) throw badFlag(checked.issues.map((i) => `${flagOf(i.path)}: ${i.reason}`).join('; '));
+  return config;
+}
+
+/** The flag behind a configuration field that hostConfigFromFlags fills. */
+function flagOf(path: string): string {
+  const flags: [RegExp, string][] = [
+    [/link\.device/, '--tap'], [/link\.local/, '--udp'], [/link\.remote/, '--remote'], [/link\.mode/, '--mode'], [/link\.vni/, '--vni'],
+    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'],
+  ];
+  return flags.find(([re]) => re.test(path))?.[1] ?? path;
+}

@@ -1,0 +1,52 @@
+// The host flags of `newtos up` and `newtos ping`: what configuration they make,
+// and the flag named in every refusal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hostConfigFromFlags, type HostFlagValues } from '../../src/cli/host-flags.js';
+import { NewtosError } from '../../src/errors.js';
+
+const udp = { udp: '127.0.0.1:5555', remote: '127.0.0.1:5556', ip: '10.0.0.2/24' };
+
+test('host flags make the configuration of one host', () => {
+  const cases: [string, HostFlagValues, unknown][] = [
+    ['TAP', { tap: 'tap0', ip: '10.0.0.2/24' }, { link: { type: 'tap', device: 'tap0' } }],
+    ['UDP, QEMU dgram by default', udp, { link: { type: 'udp', mode: 'dgram', local: '127.0.0.1:5555', remote: '127.0.0.1:5556' } }],
+    ['QEMU stream', { ...udp, mode: 'stream' }, { link: { type: 'udp', mode: 'stream', local: '127.0.0.1:5555', remote: '127.0.0.1:5556' } }],
+    ['VXLAN with a VNI', { ...udp, mode: 'vxlan', vni: '42' }, { link: { type: 'udp', mode: 'vxlan', local: '127.0.0.1:5555', remote: '127.0.0.1:5556', vni: 42 } }],
+  ];
+  for (const [name, flags, want] of cases) {
+    const c = hostConfigFromFlags(flags, 'h') as { name: string; interfaces: { link: unknown; addresses: string[] }[] };
+    assert.equal(c.name, 'h', name);
+    assert.deepEqual(c.interfaces[0]!.link, (want as { link: unknown }).link, name);
+    assert.deepEqual(c.interfaces[0]!.addresses, [flags.ip], name);
+  }
+  const full = hostConfigFromFlags({ ...udp, gw: '10.0.0.1', mtu: '9000', placement: 'monolithic' }, 'h') as Record<string, unknown>;
+  assert.deepEqual(full['routes'], [{ destination: '0.0.0.0/0', gateway: '10.0.0.1' }]);
+  assert.equal(full['placement'], 'monolithic');
+  assert.equal((full['interfaces'] as { mtu: number }[])[0]!.mtu, 9000);
+});
+
+test('host flags are refused with ERR_INVALID_ARG_VALUE naming the flag', () => {
+  const cases: [HostFlagValues, RegExp][] = [
+    [{ ip: '10.0.0.2/24' }, /needs a link: --tap DEV, or --udp/],
+    [{ tap: 'tap0', udp: '127.0.0.1:1', ip: '10.0.0.2/24' }, /not both/],
+    [{ tap: 'tap0' }, /needs an address: --ip/],
+    [{ tap: 'tap0', ip: '10.0.0.2/24', remote: '127.0.0.1:1' }, /--remote belongs to a --udp link/],
+    [{ tap: 'tap0', ip: '10.0.0.2/24', vni: '1' }, /--vni belongs to a --udp link/],
+    [{ udp: '127.0.0.1:1', ip: '10.0.0.2/24' }, /--udp needs --remote/],
+    [{ ...udp, mode: 'gre' }, /--mode must be dgram, stream or vxlan, not 'gre'/],
+    [{ ...udp, vni: '7' }, /--vni only applies to --mode vxlan/],
+    [{ ...udp, mode: 'vxlan' }, /--mode vxlan needs --vni N/],
+    [{ ...udp, mode: 'vxlan', vni: '16777216' }, /--vni must be an integer from 0 to 16777215/],
+    [{ ...udp, mtu: '1500.5' }, /--mtu must be an integer/],
+    [{ ...udp, mtu: '70000' }, /^--mtu: /],
+    [{ ...udp, remote: 'nowhere' }, /^--remote: .*'nowhere'/],
+    [{ ...udp, udp: '127.0.0.1:99999' }, /^--udp: /],
+    [{ ...udp, ip: '10.0.0.2/33' }, /^--ip: /],
+    [{ ...udp, gw: '10.0.0' }, /^--gw: /],
+    [{ ...udp, placement: 'everywhere' }, /^--placement: /],
+  ];
+  for (const [flags, message] of cases) {
+    assert.throws(() => hostConfigFromFlags(flags, 'h'), (e: unknown) => e instanceof NewtosError && e.code === 'ERR_INVALID_ARG_VALUE' && message.test(e.message), JSON.stringify(flags));
+  }
+});
