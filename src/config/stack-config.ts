@@ -90,6 +90,18 @@ export interface StackConfig {
   readonly rss?: { readonly queues?: number };
 }
 
+/** Most sockets of one kind a host may have (a socket table's slots). */
+export const MAX_SOCKETS = 65536;
+/** Default limits.maxSockets: TCP sockets, and as many UDP sockets. */
+export const DEFAULT_MAX_SOCKETS = 1024;
+/** Default tcp.sendBufferBytes and tcp.receiveBufferBytes. */
+export const DEFAULT_TCP_BUFFER_BYTES = 256 * 1024;
+/**
+ * Largest TCP socket table (maxSockets x (send + receive buffer)): it is one shared
+ * memory reservation made at start, touched only as sockets use it.
+ */
+export const MAX_SOCKET_TABLE_BYTES = 16 * 1024 ** 3;
+
 /** Dotted quad to uint32, or undefined when the text is not exactly an IPv4 address. */
 export function parseIpv4(text: string): number | undefined {
   return parseIpv4Address(text) ?? undefined;
@@ -153,7 +165,7 @@ const stackConfig = object({
   replicas: optional(integer(1, 16)),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),
-    maxSockets: optional(integer(1, 1_000_000)),
+    maxSockets: optional(integer(1, MAX_SOCKETS)),
     poolBuffers: optional(integer(64, 1_000_000)),
   })),
   tcp: optional(object({
@@ -172,7 +184,7 @@ const stackConfig = object({
   })),
 });
 
-/** Checks that span fields: unique names, routes naming known interfaces. */
+/** Checks that span fields: unique names, routes naming known interfaces, the socket table's size. */
 function crossCheck(config: StackConfig, sink: IssueSink): void {
   const names = new Set<string>();
   config.interfaces.forEach((ifc, i) => {
@@ -181,7 +193,17 @@ function crossCheck(config: StackConfig, sink: IssueSink): void {
     if (ifc.link.type === 'udp' && ifc.link.mode !== 'vxlan' && ifc.link.vni !== undefined) {
       sink.add(['interfaces', i, 'link', 'vni'], "only applies to mode 'vxlan'");
     }
+    if (ifc.link.type === 'udp' && ifc.link.mode === 'vxlan' && ifc.link.vni === undefined) {
+      sink.add(['interfaces', i, 'link', 'vni'], "is required with mode 'vxlan' (the VXLAN network identifier, 0 to 16777215)");
+    }
   });
+  const sockets = config.limits?.maxSockets ?? DEFAULT_MAX_SOCKETS;
+  const perSocket = (config.tcp?.sendBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES) + (config.tcp?.receiveBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES);
+  if (sockets * perSocket > MAX_SOCKET_TABLE_BYTES) {
+    const gib = (b: number): string => `${(b / 1024 ** 3).toFixed(1)} GiB`;
+    sink.add(config.limits?.maxSockets !== undefined ? ['limits', 'maxSockets'] : ['tcp'],
+      `${sockets} sockets x ${perSocket} bytes of TCP buffers (send + receive) is ${gib(sockets * perSocket)}, over the ${gib(MAX_SOCKET_TABLE_BYTES)} a socket table may reserve: lower limits.maxSockets or the tcp buffer sizes`);
+  }
   config.routes?.forEach((r, i) => {
     if (r.interface !== undefined && !names.has(r.interface)) {
       sink.add(['routes', i, 'interface'], `names no interface of this host (have: ${[...names].join(', ')})`);

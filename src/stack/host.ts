@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { NewtosError } from '../errors.js';
 import { parseRuleSet } from '../pf/rule-parser.js';
-import { checkStackConfig, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
+import { checkStackConfig, DEFAULT_MAX_SOCKETS, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
 import { Supervisor, type ExternalEnds, type SystemSnapshot } from '../substrate/supervisor.js';
 import { createSocketTable, SocketTable } from '../sockets/socket-table.js';
 import type { VswitchDescriptor } from '../nic/vswitch.js';
@@ -139,12 +139,22 @@ export class Stack {
     const captures = ifaces.map(() => createCaptureChannel());
     const linkStats = createLinkStats(ifaces.length);
     const driverStats = createDriverStats();
-    const maxSockets = config.limits?.maxSockets ?? 256;
-    const sendBytes = config.tcp?.sendBufferBytes ?? 256 * 1024;
-    const recvBytes = config.tcp?.receiveBufferBytes ?? 256 * 1024;
-    const socketTable = createSocketTable({ slots: maxSockets, sendCapacity: sendBytes, recvCapacity: recvBytes });
+    const maxSockets = config.limits?.maxSockets ?? DEFAULT_MAX_SOCKETS;
+    const sendBytes = config.tcp?.sendBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES;
+    const recvBytes = config.tcp?.receiveBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES;
+    // The tables are reserved whole here and touched only as sockets use them (a page of a
+    // ring becomes memory when data first passes it); the machine may still refuse the reservation.
+    const reserve = (what: string, make: () => SharedArrayBuffer): SharedArrayBuffer => {
+      try {
+        return make();
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        throw new NewtosError('ENOMEM', `cannot reserve the ${what} socket table for ${maxSockets} sockets (limits.maxSockets): ${e.message}`, { cause: e });
+      }
+    };
+    const socketTable = reserve('TCP', () => createSocketTable({ slots: maxSockets, sendCapacity: sendBytes, recvCapacity: recvBytes }));
     // UDP sockets: a send ring holds at least one largest datagram record (RFC 768 over IPv4: 65507 bytes).
-    const udpTable = createSocketTable({ slots: maxSockets, sendCapacity: 128 * 1024, recvCapacity: 256 * 1024 });
+    const udpTable = reserve('UDP', () => createSocketTable({ slots: maxSockets, sendCapacity: 128 * 1024, recvCapacity: 256 * 1024 }));
     const udpStats = createUdpStats();
     // Where the driver, IP and TCP servers publish their named counters (Stack.counters()).
     const counterBlocks = { ip: createCounterBlock(), tcp: createCounterBlock() };

@@ -16,7 +16,7 @@
  * application can use; no events are emitted for a released connection).
  */
 import type { Rng } from '../core/rng.js';
-import type { ByteRing } from '../sockbuf/byte-ring.js';
+import { ByteRing } from '../sockbuf/byte-ring.js';
 import { NewtosError } from '../errors.js';
 import {
   TcpFlag, TcpSegment, emitTcpHeader, parseTcpInto, tcpHeaderLenFor, writeTcpChecksum, type TcpHeaderFields,
@@ -125,6 +125,8 @@ export class TcpEngine implements EngineContext {
   private readonly rttOptions: RttEstimatorOptions;
   private readonly onEvent: TcpEventFn | undefined;
   private readonly buffers: ConnectionBufferProvider | undefined;
+  /** Empty rings for TIME-WAIT connections that gave theirs back, by "send/recv" capacity. */
+  private readonly idleRings = new Map<string, { readonly send: ByteRing; readonly recv: ByteRing }>();
   private readonly secrets: TcpSecrets;
   private readonly cookies: SynCookies;
   private readonly ports: EphemeralPorts;
@@ -207,6 +209,7 @@ export class TcpEngine implements EngineContext {
           this.connectionClosed(t);
         } else {
           segmentArrives(this, t, seg, now);
+          this.releaseTimeWaitRings(t);
           return;
         }
       }
@@ -660,6 +663,26 @@ export class TcpEngine implements EngineContext {
     return t;
   }
 
+  /**
+   * A TIME-WAIT connection its application has closed moves no more data (RFC 9293
+   * §3.10.7.4 ignores segment text there; nothing is left to send), so its rings, and
+   * the socket slot they are, go back to the provider now rather than after 2 MSL:
+   * Linux too keeps only a small timewait sock. The connection keeps its sequence
+   * state for the rest of TIME-WAIT, with empty rings shared by all such connections
+   * (of each size) that nothing writes.
+   */
+  private releaseTimeWaitRings(t: Tcb): void {
+    if (t.state !== TcpState.TimeWait || !t.released || t.bufferTag < 0 || this.conns[t.id] !== t) return;
+    const key = `${t.sendBuf.capacity}/${t.recvBuf.capacity}`;
+    let idle = this.idleRings.get(key);
+    if (idle === undefined) {
+      const ring = (capacity: number): ByteRing => new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(capacity)), 0, capacity);
+      idle = { send: ring(t.sendBuf.capacity), recv: ring(t.recvBuf.capacity) };
+      this.idleRings.set(key, idle);
+    }
+    this.buffers?.release(t.detachRings(idle));
+  }
+
   private free(t: Tcb): void {
     if (this.conns[t.id] !== t) return;
     this.conns[t.id] = undefined;
@@ -960,6 +983,7 @@ export class TcpEngine implements EngineContext {
         t.closeAt = now + 2 * this.msl;
         this.timersChanged(t);
       }
+      this.releaseTimeWaitRings(t);
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }

@@ -143,10 +143,10 @@ export class Tcb {
   synOptionsMss = -1;
 
   readonly opts: ConnectionOptions;
-  /** The buffer provider's tag for sendBuf/recvBuf (-1: private rings). */
-  readonly bufferTag: number = -1;
-  readonly sendBuf: ByteRing;
-  readonly recvBuf: ByteRing;
+  /** The buffer provider's tag for sendBuf/recvBuf (-1: private rings, or given back: detachRings). */
+  bufferTag: number = -1;
+  sendBuf: ByteRing;
+  recvBuf: ByteRing;
   readonly ooo: Assembler;
   /** The sender's SACK scoreboard (RFC 6675). */
   readonly scoreboard: SackScoreboard;
@@ -177,5 +177,17 @@ export class Tcb {
     this.ooo = new Assembler({ maxRanges: maxOooRanges });
     this.scoreboard = new SackScoreboard({ mss: opts.mss });
     this.advMss = opts.mss;
+  }
+
+  /**
+   * Swaps the provider's rings for `idle` ones (empty, never written: see
+   * TcpEngine.releaseTimeWaitRings) and returns the tag to give back.
+   */
+  detachRings(idle: { readonly send: ByteRing; readonly recv: ByteRing }): number {
+    const tag = this.bufferTag;
+    this.sendBuf = idle.send;
+    this.recvBuf = idle.recv;
+    this.bufferTag = -1;
+    return tag;
   }
 }

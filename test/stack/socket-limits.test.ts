@@ -1,0 +1,97 @@
+// How many TCP sockets a host holds (limits.maxSockets, default 1024): a thousand
+// concurrent connections; the socket after the last gets ENOBUFS; and a connection
+// in TIME-WAIT holds no socket: closed first by either side, its slot is free at
+// once (Linux keeps only a small timewait sock), so short connections do not
+// run a host out of sockets for 2 MSL (60 s).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createVswitch } from '../../src/nic/vswitch.js';
+import { createStack, type Stack } from '../../src/stack/host.js';
+import type { NetSocket } from '../../src/api/net-socket.js';
+
+async function twoHosts(maxSockets?: number): Promise<[Stack, Stack]> {
+  const sw = { descriptor: createVswitch({ ports: 2, mtu: 1500 }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, placement: 'monolithic', ...(maxSockets !== undefined ? { limits: { maxSockets } } : {}),
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+  }, { switches: { sw0: sw } });
+  return [await host('a', '10.0.0.1/24'), await host('b', '10.0.0.2/24')];
+}
+
+/** One client connection to a:port that sends `text` and resolves with what came back before the server's end. */
+function exchange(b: Stack, port: number, text: string, clientEndsFirst: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = b.net.connect({ port, host: '10.0.0.1' });
+    let got = '';
+    c.on('error', reject);
+    c.on('connect', () => { if (clientEndsFirst) c.end(text); else c.write(text); });
+    c.on('data', (d: Buffer) => { got += d.toString(); });
+    c.on('close', () => resolve(got));
+  });
+}
+
+test('the default limit holds a thousand concurrent connections, each echoed intact', { timeout: 120_000 }, async () => {
+  const [a, b] = await twoHosts();
+  try {
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((r) => server.listen(7, r));
+    const n = 1000;
+    const got = await Promise.all(Array.from({ length: n }, (_, i) => exchange(b, 7, `connection ${i}`.padEnd(2000, '.'), true)));
+    for (let i = 0; i < n; i++) assert.equal(got[i], `connection ${i}`.padEnd(2000, '.'));
+    server.close();
+    for (const s of [a, b]) assert.deepEqual(s.snapshot().servers.map((x) => x.restarts), s.snapshot().servers.map(() => 0));
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
+test('limits.maxSockets: the socket after the last fails with ENOBUFS, and a closed one makes room at once', { timeout: 60_000 }, async () => {
+  const [a, b] = await twoHosts(4);
+  try {
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((r) => server.listen(7, r));
+    const open: NetSocket[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = b.net.connect({ port: 7, host: '10.0.0.1' });
+      await new Promise<void>((resolve, reject) => { c.once('connect', resolve); c.once('error', reject); });
+      open.push(c);
+    }
+    const fifth = b.net.connect({ port: 7, host: '10.0.0.1' });
+    const err = await new Promise<Error & { code?: string }>((resolve) => fifth.once('error', resolve));
+    assert.equal(err.code, 'ENOBUFS');
+    // The client closes first: its side goes to TIME-WAIT, which keeps no socket.
+    const first = open.shift()!;
+    first.resume();
+    first.end();
+    await new Promise((r) => first.once('close', r));
+    assert.equal(await exchange(b, 7, 'room again', true), 'room again');
+    for (const c of open) c.destroy();
+    server.close();
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
+for (const closer of ['server', 'client'] as const) {
+  test(`TIME-WAIT holds no socket: 30 short connections closed first by the ${closer}, through hosts with 3 sockets each`, { timeout: 60_000 }, async () => {
+    const [a, b] = await twoHosts(3);
+    try {
+      // The server answers and ends first ('server'), or echoes what the client sent before its FIN ('client').
+      const server = a.net.createServer((s: NetSocket) => {
+        if (closer === 'server') s.once('data', (d: Buffer) => s.end(`re: ${d.toString()}`));
+        else s.pipe(s);
+      });
+      await new Promise<void>((r) => server.listen(7, r));
+      for (let i = 0; i < 30; i++) {
+        const text = `short ${i}`;
+        assert.equal(await exchange(b, 7, text, closer === 'client'), closer === 'server' ? `re: ${text}` : text, `connection ${i}`);
+      }
+      server.close();
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+}
