@@ -92,15 +92,24 @@ export interface StackConfig {
 
 /** Most sockets of one kind a host may have (a socket table's slots). */
 export const MAX_SOCKETS = 65536;
-/** Default limits.maxSockets: TCP sockets, and as many UDP sockets. */
-export const DEFAULT_MAX_SOCKETS = 1024;
 /** Default tcp.sendBufferBytes and tcp.receiveBufferBytes. */
 export const DEFAULT_TCP_BUFFER_BYTES = 256 * 1024;
 /**
- * Largest TCP socket table (maxSockets x (send + receive buffer)): it is one shared
- * memory reservation made at start, touched only as sockets use it.
+ * Largest TCP socket table (maxSockets x (send + receive buffer)). It is one shared
+ * memory reservation made at start and touched only as sockets use it, but it is
+ * address space all the same: a fork (child_process) must account for it, and a few
+ * large ones side by side made fork fail with ENOMEM on this 24 GiB machine.
  */
-export const MAX_SOCKET_TABLE_BYTES = 16 * 1024 ** 3;
+export const MAX_SOCKET_TABLE_BYTES = 8 * 1024 ** 3;
+
+/**
+ * Default limits.maxSockets (TCP sockets, and as many UDP ones): 1024, or fewer with large
+ * TCP buffers, so the table stays within 2 GiB (with 4 MiB buffers, 256).
+ */
+export function defaultMaxSockets(tcp?: { readonly sendBufferBytes?: number; readonly receiveBufferBytes?: number }): number {
+  const perSocket = (tcp?.sendBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES) + (tcp?.receiveBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES);
+  return Math.max(16, Math.min(1024, Math.floor(2 * 1024 ** 3 / perSocket)));
+}
 
 /** Dotted quad to uint32, or undefined when the text is not exactly an IPv4 address. */
 export function parseIpv4(text: string): number | undefined {
@@ -197,7 +206,7 @@ function crossCheck(config: StackConfig, sink: IssueSink): void {
       sink.add(['interfaces', i, 'link', 'vni'], "is required with mode 'vxlan' (the VXLAN network identifier, 0 to 16777215)");
     }
   });
-  const sockets = config.limits?.maxSockets ?? DEFAULT_MAX_SOCKETS;
+  const sockets = config.limits?.maxSockets ?? defaultMaxSockets(config.tcp);
   const perSocket = (config.tcp?.sendBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES) + (config.tcp?.receiveBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES);
   if (sockets * perSocket > MAX_SOCKET_TABLE_BYTES) {
     const gib = (b: number): string => `${(b / 1024 ** 3).toFixed(1)} GiB`;

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { NewtosError } from '../errors.js';
 import { parseRuleSet } from '../pf/rule-parser.js';
-import { checkStackConfig, DEFAULT_MAX_SOCKETS, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
+import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
 import { Supervisor, type ExternalEnds, type SystemSnapshot } from '../substrate/supervisor.js';
 import { createSocketTable, SocketTable } from '../sockets/socket-table.js';
 import type { VswitchDescriptor } from '../nic/vswitch.js';
@@ -139,7 +139,7 @@ export class Stack {
     const captures = ifaces.map(() => createCaptureChannel());
     const linkStats = createLinkStats(ifaces.length);
     const driverStats = createDriverStats();
-    const maxSockets = config.limits?.maxSockets ?? DEFAULT_MAX_SOCKETS;
+    const maxSockets = config.limits?.maxSockets ?? defaultMaxSockets(config.tcp);
     const sendBytes = config.tcp?.sendBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES;
     const recvBytes = config.tcp?.receiveBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES;
     // The tables are reserved whole here and touched only as sockets use them (a page of a
