@@ -95,9 +95,20 @@ export class NetSocket extends Duplex {
     if (connected) {
       this.connectingNow = false;
       this.onEvent();
+      this.startReading();
     } else {
       this.armWait();
     }
+  }
+
+  /**
+   * Reads ahead once connected, as Node's net.Socket does (`read(0)` after connect and for
+   * an accepted socket): data fills the readable buffer up to its high-water mark before
+   * anyone listens, and a socket nobody reads from still waits on its block, so a reset
+   * or close reaches it ('error', 'close') as it reaches a Node socket.
+   */
+  private startReading(): void {
+    if (this.port !== undefined && !this.destroyed && this.readable && !this.isPaused()) this.read(0);
   }
 
   /** The stack could not even start the connection (no route, no free socket, bad address). */
@@ -230,6 +241,7 @@ export class NetSocket extends Duplex {
         this.touch();
         this.emit('connect');
         this.emit('ready');
+        this.startReading();
       } else if ((flags & (ServerFlag.Error | ServerFlag.Closed)) !== 0) {
         this.connectingNow = false;
         const code = this.port.block.error() ?? 'ECONNREFUSED';

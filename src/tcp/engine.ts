@@ -56,6 +56,8 @@ export interface ListenParams {
   /** Accept queue bound (established connections not yet accepted). Default 128. */
   backlog?: number;
   options?: Partial<ConnectionOptions>;
+  /** The id to give the listener (a restarted server restoring its listeners); it must be free. */
+  id?: number;
 }
 
 export type IcmpErrorKind = 'port-unreachable' | 'protocol-unreachable' | 'host-unreachable' | 'net-unreachable' | 'frag-needed';
@@ -782,7 +784,16 @@ export class TcpEngine implements EngineContext {
     for (const l of list) {
       if (l.addr === p.addr || l.addr === 0 || p.addr === 0) throw new NewtosError('EADDRINUSE', `port ${p.port} is already listening`);
     }
-    const id = this.freeListenerIds.length > 0 ? this.freeListenerIds.pop()! : this.listeners.length;
+    let id: number;
+    if (p.id !== undefined) {
+      if (!Number.isInteger(p.id) || p.id < 0 || this.listeners[p.id] !== undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `listener id ${p.id} is taken`);
+      id = p.id;
+      for (let k = this.listeners.length; k < id; k++) { this.listeners[k] = undefined; this.freeListenerIds.push(k); }
+      const at = this.freeListenerIds.indexOf(id);
+      if (at >= 0) this.freeListenerIds.splice(at, 1);
+    } else {
+      id = this.freeListenerIds.length > 0 ? this.freeListenerIds.pop()! : this.listeners.length;
+    }
     const l = new Listener(id, p.addr, p.port, p.backlog ?? 128, this.connectionOptions(p.options));
     this.listeners[id] = l;
     list.push(l);

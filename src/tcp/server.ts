@@ -56,6 +56,9 @@ export interface TcpServerOptions {
   readonly counters?: SharedArrayBuffer;
 }
 
+/** Data-store key of the listeners (id → address, port, backlog). */
+const LISTENERS_KEY = 'tcp-listeners';
+
 interface SlotState {
   conn: number;
   /** The engine released the rings. */
@@ -99,7 +102,21 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   const slots: (SlotState | undefined)[] = new Array(table.slots);
   const freeSlots: number[] = [];
-  for (let s = table.slots - 1; s >= 0; s--) freeSlots.push(s);
+  // A slot handed out before (generation > 0) that its application has not closed belongs to a
+  // connection that died with our predecessor: orphaned, it gets ECONNRESET and stays the app's
+  // until the app closes it (onKick frees it then). Given to a new connection while the app
+  // still held it, the old socket would read and write the new connection's rings.
+  let orphans = 0;
+  for (let s = table.slots - 1; s >= 0; s--) {
+    const block = table.block(s);
+    if (table.generation(s) === 0 || (block.appFlags() & (AppFlag.Close | AppFlag.Abort)) !== 0) { freeSlots.push(s); continue; }
+    orphans++;
+    slots[s] = { conn: -1, engineDone: true, handedOut: true, appClosed: false, seenFlags: 0, txArmed: false, lastRecvFree: block.recv.capacity };
+    block.serverSetError('ECONNRESET');
+    block.serverSetState(SocketState.Closed);
+    block.serverSetFlags(ServerFlag.Closed);
+    block.serverPublish();
+  }
   const live = new Set<number>();
   /** Slots with new data or space since the last publish (published once per batch). */
   const dirty = new Set<number>();
@@ -178,6 +195,22 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     onEvent: (type, conn, code) => onEngineEvent(type, conn, code),
   });
+
+  // Listeners outlive a restart of this server (the restart protocol's state, in the data
+  // store): the successor listens again with the same ids, which SOCK maps to the app's.
+  // Connections do not: they died with the predecessor (their slots are orphans, above).
+  const listening = new Map<number, { addr: number; port: number; backlog: number }>(
+    (ctx.store.get(LISTENERS_KEY) as [number, { addr: number; port: number; backlog: number }][] | undefined) ?? []);
+  const persistListeners = (): void => ctx.store.set(LISTENERS_KEY, [...listening]);
+  for (const [id, l] of listening) {
+    try {
+      engine.listen({ ...l, id });
+    } catch (e) {
+      listening.delete(id);
+      ctx.log('listener-lost', { id, port: l.port, error: String(e) });
+    }
+  }
+  if (listening.size > 0 || orphans > 0) ctx.log('restored', { listeners: listening.size, orphanedSockets: orphans });
 
   function sendSegment(tx: PendingTx): boolean {
     const m = toIp!.reserve();
@@ -314,6 +347,10 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (tryListen(p)) error = 0;
       }
     }
+    if (id >= 0) {
+      listening.set(id, { addr, port, backlog });
+      persistListeners();
+    }
     sendSock(TCP_MSG.LISTEN_REPLY, id >= 0 ? [req, id, 0, port] : [req, -1, error || errorIndex('EADDRINUSE'), 0]);
   }
 
@@ -445,7 +482,10 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (pendingSock.length > 64) return false; // SOCK is not reading: back-pressure
         if (msg.type === TCP_MSG.CONNECT) onConnect(msg);
         else if (msg.type === TCP_MSG.LISTEN) onListen(msg);
-        else if (msg.type === TCP_MSG.UNLISTEN) engine.closeListener(msg.arg(0), now);
+        else if (msg.type === TCP_MSG.UNLISTEN) {
+          engine.closeListener(msg.arg(0), now);
+          if (listening.delete(msg.arg(0))) persistListeners();
+        }
         return true;
       }
       // The application: kicks and options.

@@ -4,7 +4,9 @@
 // whose connections die with it (README: "Not yet: TCP connection recovery
 // across a TCP-server restart"); UDP's own restart test is in udp.test.ts.
 // One pair of hosts for all the cases (each crashes one more server of host a).
-import { after, before, describe, it } from 'node:test';
+// For TCP itself, the last test: its connections end with ECONNRESET on both
+// sides, its listeners come back, and new connections work both ways.
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createVswitch } from '../../src/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
@@ -63,5 +65,67 @@ describe('a crashed server of the assembled stack comes back and an open TCP con
       assert.equal(restarts, 1, `${server} restarted once`);
       assert.equal(a!.snapshot().servers.find((s) => s.name === 'tcp')!.restarts, 0);
     });
+  }
+});
+
+test('TCP crashes: its connections end with ECONNRESET on both hosts, its listener accepts again, new connections work both ways', { timeout: 60_000 }, async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+  }, { switches: { sw0: sw } });
+  const a = await host('a', '10.0.0.1/24');
+  const b = await host('b', '10.0.0.2/24');
+  try {
+    const serverSide: Promise<string>[] = [];
+    const echo = a.net.createServer((s: NetSocket) => {
+      serverSide.push(new Promise((resolve) => { s.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message)); }));
+      s.pipe(s);
+    });
+    await new Promise<void>((resolve) => echo.listen(7, resolve));
+    // Two open connections: one the client reads, one nobody reads from on either side.
+    const reading = b.net.connect({ port: 7, host: '10.0.0.1' });
+    reading.on('data', () => undefined);
+    const idle = b.net.connect({ port: 7, host: '10.0.0.1' });
+    const clientErrors = [reading, idle].map((c) => new Promise<string>((resolve) => c.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message))));
+    for (const c of [reading, idle]) await new Promise<void>((resolve, reject) => { c.once('connect', resolve); c.once('error', reject); });
+    assert.ok(await until(() => serverSide.length === 2, 5_000));
+
+    a.supervisor.inject('tcp', 'crash');
+    await a.supervisor.whenRunning('tcp', 2, 20_000);
+    // Host a's sockets learn at once: their connections died with the server.
+    assert.deepEqual(await Promise.all(serverSide), ['ECONNRESET', 'ECONNRESET']);
+    // Host b's learn from a's RST when they next send.
+    reading.write('anyone there?');
+    idle.write('hello?');
+    assert.deepEqual(await Promise.all(clientErrors), ['ECONNRESET', 'ECONNRESET']);
+
+    // The listener is back: a new connection is echoed.
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const c = b.net.connect({ port: 7, host: '10.0.0.1' });
+      let got = '';
+      c.on('error', reject);
+      c.on('connect', () => c.end('after the tcp restart'));
+      c.on('data', (d: Buffer) => { got += d.toString(); });
+      c.on('close', () => resolve(got));
+    });
+    assert.equal(echoed, 'after the tcp restart');
+    // And host a connects out again.
+    const back = b.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((resolve) => back.listen(9, resolve));
+    const fromA = await new Promise<string>((resolve, reject) => {
+      const c = a.net.connect({ port: 9, host: '10.0.0.2' });
+      let got = '';
+      c.on('error', reject);
+      c.on('connect', () => c.end('from a'));
+      c.on('data', (d: Buffer) => { got += d.toString(); });
+      c.on('close', () => resolve(got));
+    });
+    assert.equal(fromA, 'from a');
+    assert.equal(a.snapshot().servers.find((s) => s.name === 'tcp')!.restarts, 1);
+    back.close();
+    echo.close();
+  } finally {
+    await b.close();
+    await a.close();
   }
 });
