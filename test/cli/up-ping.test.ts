@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createStack } from '../../src/stack/host.js';
 import { freeTcpPort, freeUdpPorts, runCli, startCli } from '../support/cli.js';
+import { sendAndCollect } from '../support/tcp-client.js';
 
 function stopAll(children: ChildProcess[]): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -57,15 +58,7 @@ test('newtos up --udp (QEMU dgram) answers newtos ping and serves TCP echo; ping
     interfaces: [{ name: 'eth0', addresses: ['10.9.0.3/24'], link: { type: 'udp', mode: 'dgram', local: `127.0.0.1:${pingPort}`, remote: `127.0.0.1:${upPort}` } }],
   });
   t.after(() => peer.close());
-  const echoed = await new Promise<string>((resolve, reject) => {
-    const c = peer.net.connect({ port: 7, host: '10.9.0.1' });
-    let text = '';
-    c.on('error', reject);
-    c.on('connect', () => c.end('over QEMU dgram'));
-    c.on('data', (d: Buffer) => { text += d.toString(); });
-    c.on('end', () => resolve(text));
-  });
-  assert.equal(echoed, 'over QEMU dgram');
+  assert.equal(await sendAndCollect(peer, '10.9.0.1', 7, 'over QEMU dgram'), 'over QEMU dgram');
   up.child.kill('SIGTERM');
   const [code] = await once(up.child, 'exit') as [number | null];
   assert.equal(code, 0, up.output());

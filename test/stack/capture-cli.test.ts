@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createStack } from '../../src/stack/host.js';
 import { readPcap } from '../../src/wire/pcap.js';
 import { freeTcpPort, freeUdpPorts, startCli as cli } from '../support/cli.js';
+import { sendAndCollect } from '../support/tcp-client.js';
 
 test('newtos capture writes a pcap of a running host\'s interface: a ping and a TCP handshake', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'newtos-capture-'));
@@ -40,15 +41,7 @@ test('newtos capture writes a pcap of a running host\'s interface: a ping and a 
   const pcap = join(dir, 'eth0.pcap');
   const capture = await cli(['capture', '--port', String(statsPort), '--iface', 'eth0', '--out', pcap, '--count', '9'], /capturing on eth0/, children);
   assert.equal((await peer.ping('10.7.0.1', { count: 3, intervalMs: 0 })).received, 3);
-  const echoed = await new Promise<string>((resolve, reject) => {
-    const c = peer.net.connect({ port: 7, host: '10.7.0.1' });
-    let text = '';
-    c.on('error', reject);
-    c.on('connect', () => c.end('echo me'));
-    c.on('data', (d: Buffer) => { text += d.toString(); });
-    c.on('end', () => resolve(text));
-  });
-  assert.equal(echoed, 'echo me');
+  assert.equal(await sendAndCollect(peer, '10.7.0.1', 7, 'echo me'), 'echo me');
   const [code] = await once(capture.child, 'exit') as [number];
   assert.equal(code, 0, capture.output());
   assert.match(capture.output(), /wrote \d+ bytes/);

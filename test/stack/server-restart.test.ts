@@ -12,6 +12,7 @@ import { createVswitch } from '../../src/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import type { NetServer } from '../../src/api/net-server.js';
 import type { NetSocket } from '../../src/api/net-socket.js';
+import { sendAndCollect } from '../support/tcp-client.js';
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const t0 = Date.now();
@@ -100,27 +101,11 @@ test('TCP crashes: its connections end with ECONNRESET on both hosts, its listen
     assert.deepEqual(await Promise.all(clientErrors), ['ECONNRESET', 'ECONNRESET']);
 
     // The listener is back: a new connection is echoed.
-    const echoed = await new Promise<string>((resolve, reject) => {
-      const c = b.net.connect({ port: 7, host: '10.0.0.1' });
-      let got = '';
-      c.on('error', reject);
-      c.on('connect', () => c.end('after the tcp restart'));
-      c.on('data', (d: Buffer) => { got += d.toString(); });
-      c.on('close', () => resolve(got));
-    });
-    assert.equal(echoed, 'after the tcp restart');
+    assert.equal(await sendAndCollect(b, '10.0.0.1', 7, 'after the tcp restart'), 'after the tcp restart');
     // And host a connects out again.
     const back = b.net.createServer((s: NetSocket) => s.pipe(s));
     await new Promise<void>((resolve) => back.listen(9, resolve));
-    const fromA = await new Promise<string>((resolve, reject) => {
-      const c = a.net.connect({ port: 9, host: '10.0.0.2' });
-      let got = '';
-      c.on('error', reject);
-      c.on('connect', () => c.end('from a'));
-      c.on('data', (d: Buffer) => { got += d.toString(); });
-      c.on('close', () => resolve(got));
-    });
-    assert.equal(fromA, 'from a');
+    assert.equal(await sendAndCollect(a, '10.0.0.2', 9, 'from a'), 'from a');
     assert.equal(a.snapshot().servers.find((s) => s.name === 'tcp')!.restarts, 1);
     back.close();
     echo.close();
