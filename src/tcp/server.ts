@@ -102,14 +102,19 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   const slots: (SlotState | undefined)[] = new Array(table.slots);
   const freeSlots: number[] = [];
-  // A slot handed out before (generation > 0) that its application has not closed belongs to a
-  // connection that died with our predecessor: orphaned, it gets ECONNRESET and stays the app's
-  // until the app closes it (onKick frees it then). Given to a new connection while the app
-  // still held it, the old socket would read and write the new connection's rings.
+  // A slot our predecessor handed to the application (generation > 0, state no longer Free) and
+  // that the app has not closed belongs to a connection that died with the predecessor:
+  // orphaned, it gets ECONNRESET and stays the app's until the app closes it (onKick frees it
+  // then). Given to a new connection while the app still held it, the old socket would read and
+  // write the new connection's rings. A slot still Free was an embryonic connection the app
+  // never saw: free again.
   let orphans = 0;
   for (let s = table.slots - 1; s >= 0; s--) {
     const block = table.block(s);
-    if (table.generation(s) === 0 || (block.appFlags() & (AppFlag.Close | AppFlag.Abort)) !== 0) { freeSlots.push(s); continue; }
+    if (table.generation(s) === 0 || block.state() === SocketState.Free || (block.appFlags() & (AppFlag.Close | AppFlag.Abort)) !== 0) {
+      freeSlots.push(s);
+      continue;
+    }
     orphans++;
     slots[s] = { conn: -1, engineDone: true, handedOut: true, appClosed: false, seenFlags: 0, txArmed: false, lastRecvFree: block.recv.capacity };
     block.serverSetError('ECONNRESET');

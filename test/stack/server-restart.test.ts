@@ -88,7 +88,7 @@ test('TCP crashes: its connections end with ECONNRESET on both hosts, its listen
     reading.on('data', () => undefined);
     const idle = b.net.connect({ port: 7, host: '10.0.0.1' });
     const clientErrors = [reading, idle].map((c) => new Promise<string>((resolve) => c.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message))));
-    for (const c of [reading, idle]) await new Promise<void>((resolve, reject) => { c.once('connect', resolve); c.once('error', reject); });
+    await Promise.all([reading, idle].map((c) => new Promise<void>((resolve, reject) => { c.once('connect', resolve); c.once('error', reject); })));
     assert.ok(await until(() => serverSide.length === 2, 5_000));
 
     a.supervisor.inject('tcp', 'crash');
