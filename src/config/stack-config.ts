@@ -106,9 +106,13 @@ export const MAX_SOCKET_TABLE_BYTES = 8 * 1024 ** 3;
  * Default limits.maxSockets (TCP sockets, and as many UDP ones): 1024, or fewer with large
  * TCP buffers, so the table stays within 2 GiB (with 4 MiB buffers, 256).
  */
-export function defaultMaxSockets(tcp?: { readonly sendBufferBytes?: number; readonly receiveBufferBytes?: number }): number {
-  const perSocket = (tcp?.sendBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES) + (tcp?.receiveBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES);
-  return Math.max(16, Math.min(1024, Math.floor(2 * 1024 ** 3 / perSocket)));
+export function defaultMaxSockets(tcp?: StackConfig['tcp']): number {
+  return Math.max(16, Math.min(1024, Math.floor(2 * 1024 ** 3 / tcpBytesPerSocket(tcp))));
+}
+
+/** A TCP socket's share of the table: its send and receive buffers. */
+function tcpBytesPerSocket(tcp?: StackConfig['tcp']): number {
+  return (tcp?.sendBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES) + (tcp?.receiveBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES);
 }
 
 /** Dotted quad to uint32, or undefined when the text is not exactly an IPv4 address. */
@@ -207,7 +211,7 @@ function crossCheck(config: StackConfig, sink: IssueSink): void {
     }
   });
   const sockets = config.limits?.maxSockets ?? defaultMaxSockets(config.tcp);
-  const perSocket = (config.tcp?.sendBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES) + (config.tcp?.receiveBufferBytes ?? DEFAULT_TCP_BUFFER_BYTES);
+  const perSocket = tcpBytesPerSocket(config.tcp);
   if (sockets * perSocket > MAX_SOCKET_TABLE_BYTES) {
     const gib = (b: number): string => `${(b / 1024 ** 3).toFixed(1)} GiB`;
     sink.add(config.limits?.maxSockets !== undefined ? ['limits', 'maxSockets'] : ['tcp'],

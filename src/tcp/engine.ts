@@ -801,6 +801,13 @@ export class TcpEngine implements EngineContext {
     return id;
   }
 
+  /** The listeners, as `listen` would re-create them (id included). */
+  listenerParams(): { id: number; addr: number; port: number; backlog: number }[] {
+    const out: { id: number; addr: number; port: number; backlog: number }[] = [];
+    for (const l of this.listeners) if (l !== undefined) out.push({ id: l.id, addr: l.addr, port: l.port, backlog: l.backlog });
+    return out;
+  }
+
   /** The next established connection of a listener, or -1 when none is ready. */
   accept(listenerId: number): number {
     const l = this.listeners[listenerId];

@@ -56,7 +56,7 @@ export interface TcpServerOptions {
   readonly counters?: SharedArrayBuffer;
 }
 
-/** Data-store key of the listeners (id → address, port, backlog). */
+/** Data-store key of the listeners (engine.listenerParams). */
 const LISTENERS_KEY = 'tcp-listeners';
 
 interface SlotState {
@@ -204,18 +204,16 @@ export function createServer(ctx: ServerContext): ServerCore {
   // Listeners outlive a restart of this server (the restart protocol's state, in the data
   // store): the successor listens again with the same ids, which SOCK maps to the app's.
   // Connections do not: they died with the predecessor (their slots are orphans, above).
-  const listening = new Map<number, { addr: number; port: number; backlog: number }>(
-    (ctx.store.get(LISTENERS_KEY) as [number, { addr: number; port: number; backlog: number }][] | undefined) ?? []);
-  const persistListeners = (): void => ctx.store.set(LISTENERS_KEY, [...listening]);
-  for (const [id, l] of listening) {
+  const persistListeners = (): void => ctx.store.set(LISTENERS_KEY, engine.listenerParams());
+  for (const l of (ctx.store.get(LISTENERS_KEY) as ReturnType<TcpEngine['listenerParams']> | undefined) ?? []) {
     try {
-      engine.listen({ ...l, id });
+      engine.listen(l);
     } catch (e) {
-      listening.delete(id);
-      ctx.log('listener-lost', { id, port: l.port, error: String(e) });
+      ctx.log('listener-lost', { id: l.id, port: l.port, error: String(e) });
     }
   }
-  if (listening.size > 0 || orphans > 0) ctx.log('restored', { listeners: listening.size, orphanedSockets: orphans });
+  const restored = engine.listenerParams().length;
+  if (restored > 0 || orphans > 0) ctx.log('restored', { listeners: restored, orphanedSockets: orphans });
 
   function sendSegment(tx: PendingTx): boolean {
     const m = toIp!.reserve();
@@ -352,10 +350,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (tryListen(p)) error = 0;
       }
     }
-    if (id >= 0) {
-      listening.set(id, { addr, port, backlog });
-      persistListeners();
-    }
+    if (id >= 0) persistListeners();
     sendSock(TCP_MSG.LISTEN_REPLY, id >= 0 ? [req, id, 0, port] : [req, -1, error || errorIndex('EADDRINUSE'), 0]);
   }
 
@@ -489,7 +484,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         else if (msg.type === TCP_MSG.LISTEN) onListen(msg);
         else if (msg.type === TCP_MSG.UNLISTEN) {
           engine.closeListener(msg.arg(0), now);
-          if (listening.delete(msg.arg(0))) persistListeners();
+          persistListeners();
         }
         return true;
       }
