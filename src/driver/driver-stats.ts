@@ -1,6 +1,6 @@
 /**
  * The driver's own counters in shared memory (next to the per-link counters of
- * src/nic/link-stats.ts): receive queues chosen by software RSS, and the work
+ * src/driver/nic/link-stats.ts): receive queues chosen by software RSS, and the work
  * of the software offloads. Written only by the driver with plain stores
  * (statistics: a torn read is harmless, the next publish repairs it); read by
  * the application, the CLI and Prometheus without a message.
@@ -9,7 +9,7 @@
  * groMerged, groBadChecksums, tsoBursts, rxSuperFrames, checksumsFilled; then
  * one slot per receive queue (RSS_QUEUES_MAX).
  */
-import { RSS_TABLE_SIZE } from '../nic/rss.js';
+import { RSS_TABLE_SIZE } from './nic/rss.js';
 
 const FIXED = 9;
 /** Receive queues the block has room for (the indirection table's size). */

@@ -13,7 +13,7 @@
  * The host builder makes that doorbell this server's thread doorbell, and
  * `hasWork` tells the loop not to park while frames are due, so no wake-up is
  * lost. Socket links (UDP, VXLAN, stream) run behind an I/O bridge thread
- * (src/nic/io-bridge.ts) that rings this thread's doorbell the same way. Any
+ * (src/driver/nic/io-bridge.ts) that rings this thread's doorbell the same way. Any
  * link says when it has frames through `nextDueMs`; a link without it (a TAP
  * device without its waker) is looked at every TAP_POLL_MS while idle.
  */
@@ -22,25 +22,25 @@ import type { MessageView } from '../substrate/message.js';
 import type { PacketPool, PoolGeometry } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import type { InterfaceConfig } from '../config/stack-config.js';
-import { DRIVER_MSG, RxFlag, TxFlag } from '../stack/protocol.js';
+import { DRIVER_MSG, RxFlag, TxFlag } from '../abi/protocol.js';
 import { fillFrameTcpChecksum, GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
 import { DriverStatsPublisher } from './driver-stats.js';
-import { RssSteering } from '../nic/rss.js';
-import type { FrameSlots, NicBackend } from '../nic/backend.js';
-import { MAX_SUPER_FRAME, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, wallClockMs } from '../nic/backend.js';
-import { openNicBackend } from '../nic/open.js';
-import { CaptureTap } from '../nic/capture-channel.js';
-import { LinkStatsPublisher } from '../nic/link-stats.js';
-import { VswitchPort, type VswitchDescriptor } from '../nic/vswitch.js';
-import { parseMac } from '../nic/backend.js';
+import { RssSteering } from './nic/rss.js';
+import type { FrameSlots, NicBackend } from './nic/backend.js';
+import { MAX_SUPER_FRAME, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, wallClockMs } from './nic/backend.js';
+import { openNicBackend } from './nic/open.js';
+import { CaptureTap } from './nic/capture-channel.js';
+import { LinkStatsPublisher } from './nic/link-stats.js';
+import { VswitchPort, type VswitchDescriptor } from './nic/vswitch.js';
+import { parseMac } from './nic/backend.js';
 
 export interface DriverServerOptions {
   readonly interfaces: readonly InterfaceConfig[];
   /** For interfaces on an in-process switch: the switch's memory and this host's port, by interface name. */
   readonly vswitchPorts: Readonly<Record<string, { descriptor: VswitchDescriptor; port: number }>>;
-  /** Live-capture channels by interface index (src/nic/capture-channel.ts). */
+  /** Live-capture channels by interface index (src/driver/nic/capture-channel.ts). */
   readonly captures?: readonly SharedArrayBuffer[];
-  /** Where link counters are published (src/nic/link-stats.ts). */
+  /** Where link counters are published (src/driver/nic/link-stats.ts). */
   readonly linkStats?: SharedArrayBuffer;
   /** Receive queues software RSS steers frames to (FRAME_RX a1; 1 until replicas exist). */
   readonly rssQueues?: number;

@@ -19,13 +19,13 @@
  * Packet-filter verdicts are asynchronous: with `config.filter` the core emits
  * a verdict-request and parks the packet until onVerdict (or a timeout); the
  * PF server can restart meanwhile and the core re-asks (pendingVerdictRequests).
- * pf-sync.ts wires a PfCore in directly for tests and monolithic placement.
+ * test/ip/pf-sync.ts wires a PfCore in directly for tests.
  *
  * Ownership: a frame given to onFrame may be modified in place (TTL on
  * forward, link header on output) and outputs may be views into it; a
  * TransportSend payload's headroom is written over with the headers.
  */
-import { ArpCore, type ArpOutput } from '../arp/arp-core.js';
+import { ArpCore, type ArpOutput } from './arp-core.js';
 import { parseArp, emitArp, ARP_PACKET_LEN } from '../wire/arp.js';
 import { updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
 import { writeTcpChecksum } from '../wire/tcp.js';
@@ -39,8 +39,8 @@ import {
 import {
   inPrefix, isLimitedBroadcast, isLoopback, isMulticast, isReservedClassE, isThisNetwork, subnetBroadcast,
 } from '../wire/ipv4-address.js';
-import type { Rng } from '../core/rng.js';
-import type { Verdict, VerdictRequest, Direction } from '../pf/verdict.js';
+import type { Rng } from '../random/rng.js';
+import type { Verdict, VerdictRequest, Direction } from '../abi/verdict.js';
 import { buildIcmpError, icmpErrorSuppressed } from './icmp-error.js';
 import { fragmentDatagram } from './fragmentation.js';
 import { Reassembler } from './reassembly.js';
@@ -53,10 +53,7 @@ import {
   type TransportSend,
 } from './ip-types.js';
 
-/** Room kept before every IP header we build: an Ethernet header with an 802.1Q tag. */
-export const LINK_HEADROOM = ETH_VLAN_HEADER_LEN;
-/** Room before locally built transport/ICMP messages: link header + a 20-byte IP header. */
-export const SEND_HEADROOM = LINK_HEADROOM + IPV4_MIN_HEADER_LEN;
+import { LINK_HEADROOM, SEND_HEADROOM } from '../abi/transport.js';
 
 const ALL_HOSTS = 0xe0000001;
 

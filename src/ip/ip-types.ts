@@ -3,10 +3,13 @@
  * and reloaded after a crash), its inputs and outputs (plain data, so the core
  * can later sit behind channels in its own server), and its counters.
  */
-import type { ArpConfig } from '../arp/arp-core.js';
+import type { ArpConfig } from './arp-core.js';
 import type { ReassemblyConfig, ReassemblyDropReason } from './reassembly.js';
 import type { Route } from './route-table.js';
-import type { VerdictRequest } from '../pf/verdict.js';
+import type { VerdictRequest } from '../abi/verdict.js';
+import type { TransportSend } from '../abi/transport.js';
+
+export type { TransportSend };
 
 export interface InterfaceAddress {
   readonly address: number;
@@ -59,40 +62,6 @@ export const DEFAULT_IP_CONFIG: Omit<IpConfig, 'interfaces'> = {
   reassembly: {},
   arp: {},
 };
-
-/** A datagram from a transport (TCP, UDP, ICMP sockets). */
-export interface TransportSend {
-  readonly protocol: number;
-  /**
-   * Source address, or 0 to use the outgoing interface's address. With 0, a
-   * TCP/UDP checksum computed with source 0.0.0.0 is completed by the core.
-   */
-  readonly src: number;
-  readonly dst: number;
-  /** The transport header and data. */
-  readonly payload: Uint8Array;
-  /**
-   * Free bytes before `payload` in its buffer that the core may overwrite with
-   * the IP and link headers (34 or more avoids a copy; 38 with VLANs).
-   */
-  readonly headroom: number;
-  readonly ttl?: number;
-  readonly tos?: number;
-  readonly dontFragment?: boolean;
-  /**
-   * A TCP segmentation-offload burst (TxFlag.Gso): payload bytes per wire segment. It may
-   * exceed the MTU (the driver cuts it up) and its TCP checksum is not filled.
-   */
-  readonly gsoMss?: number;
-  /**
-   * TCP only (TxFlag.ChecksumPartial): the TCP checksum is not filled. The driver
-   * completes it, or hands it to a link that does (checksum offload); IP fills it
-   * itself before it must cut the datagram into fragments.
-   */
-  readonly checksumPartial?: boolean;
-  /** Echoed in a send-error, so the transport can tell which send failed. */
-  readonly token?: number;
-}
 
 export type IpOutput =
   /** An Ethernet frame to send on interface `ifIndex`. */

@@ -16,7 +16,7 @@ import { IcmpType } from '../wire/icmp.js';
 import { inPrefix } from '../wire/ipv4-address.js';
 import { summarizePacket, type PacketSummary } from './packet-summary.js';
 import { TcpFlag, type AddressMatch, type PortRange, type Rule, type RuleSet } from './rules.js';
-import { ALLOW, DROP, type Direction, type Verdict } from './verdict.js';
+import { ALLOW, DROP, type Direction, type Verdict } from '../abi/verdict.js';
 
 export interface PfConfig {
   readonly maxStates: number;

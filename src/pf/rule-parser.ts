@@ -28,7 +28,7 @@
 import { parseIpv4Cidr } from '../wire/ipv4-address.js';
 import { IcmpType, UnreachableCode } from '../wire/icmp.js';
 import { TCP_FLAG_LETTERS, type AddressMatch, type PortRange, type Rule, type RuleAction, type RuleSet } from './rules.js';
-import type { Direction } from './verdict.js';
+import type { Direction } from '../abi/verdict.js';
 
 export interface RuleParseError {
   readonly line: number;

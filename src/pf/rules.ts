@@ -9,7 +9,7 @@
  * style, not pf's last-match). No match: `defaultAction`.
  */
 import { TcpFlag } from '../wire/tcp.js';
-import type { Direction } from './verdict.js';
+import type { Direction } from '../abi/verdict.js';
 
 export type RuleAction = 'allow' | 'drop' | 'reject';
 

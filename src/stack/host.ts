@@ -1,6 +1,6 @@
 /**
  * createStack(config): one newtos host, as a set of servers started by the
- * supervisor from a manifest built here (DESIGN.md "The pieces"), plus the
+ * supervisor from a manifest built here (docs/ARCHITECTURE.md "The pieces"), plus the
  * application's side (StackClient) in the calling thread.
  *
  *   driver ⇄ ip ⇄ pf        ip ⇄ tcp ⇄ sock ⇄ app        app → tcp (kicks)
@@ -10,12 +10,13 @@
  * with the server-to-server channels over MessagePort instead of shared rings).
  */
 import { randomBytes } from 'node:crypto';
+import { formatMac, parseMac as parseMacNumber } from '../wire/ethernet.js';
 import { NewtosError } from '../errors.js';
 import { parseRuleSet } from '../pf/rule-parser.js';
 import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
 import { Supervisor, type ExternalEnds, type SystemSnapshot } from '../substrate/supervisor.js';
-import { createSocketTable, SocketTable } from '../sockets/socket-table.js';
-import type { VswitchDescriptor } from '../nic/vswitch.js';
+import { createSocketTable, SocketTable } from '../abi/socket-table.js';
+import type { VswitchDescriptor } from '../driver/nic/vswitch.js';
 import type { IpServerOptions } from '../ip/server.js';
 import type { TcpServerOptions } from '../tcp/server.js';
 import { TSO_MAX_BYTES } from '../tcp/config.js';
@@ -23,16 +24,16 @@ import type { PfServerOptions } from '../pf/server.js';
 import type { DriverServerOptions } from '../driver/server.js';
 import type { UdpServerOptions } from '../udp/server.js';
 import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js';
-import { AppInput, AppOutput } from './app-link.js';
+import { AppInput, AppOutput } from '../app/app-link.js';
 import { createDoorbell, DoorbellRinger } from '../substrate/doorbell.js';
-import { createLinkStats, readLinkStats, type LinkStats } from '../nic/link-stats.js';
+import { createLinkStats, readLinkStats, type LinkStats } from '../driver/nic/link-stats.js';
 import { createDriverStats, readDriverStats, type DriverStats } from '../driver/driver-stats.js';
-import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../nic/capture-channel.js';
-import { StackClient } from './client.js';
-import { TapBackend } from '../nic/tap.js';
-import { parseMac } from '../nic/backend.js';
-import type { PingOptions, PingResult } from './ping.js';
-import { createCounterBlock, readCounterBlock, type CounterTree } from './published-counters.js';
+import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../driver/nic/capture-channel.js';
+import { StackClient } from '../app/client.js';
+import { TapBackend } from '../driver/nic/tap.js';
+import { parseMac } from '../driver/nic/backend.js';
+import type { PingOptions, PingResult } from '../app/ping.js';
+import { createCounterBlock, readCounterBlock, type CounterTree } from '../abi/published-counters.js';
 
 /** An in-process virtual switch that hosts attach to by name. */
 export interface SwitchAttachment {
@@ -55,13 +56,6 @@ function canOffloadChecksums(ifc: InterfaceConfig): boolean {
   return ifc.link.type === 'vswitch' || (ifc.link.type === 'tap' && ifc.link.vnetHeader !== false);
 }
 
-function macText(mac: number): string {
-  return Array.from({ length: 6 }, (_, i) => ((mac / 2 ** (8 * (5 - i))) & 0xff).toString(16).padStart(2, '0')).join(':');
-}
-
-function macNumber(text: string): number {
-  return parseInt(text.replace(/:/g, ''), 16);
-}
 
 export class Stack {
   readonly net: StackClient['net'];
@@ -106,7 +100,7 @@ export class Stack {
     const placement = config.placement ?? 'isolated';
     const ifaces: InterfaceConfig[] = config.interfaces.map((ifc) => ({
       ...ifc,
-      mac: ifc.mac ?? macText(((0x02 << 40) + randomBytes(5).readUIntBE(0, 5))),
+      mac: ifc.mac ?? formatMac(0x02 * 2 ** 40 + randomBytes(5).readUIntBE(0, 5)),
       mtu: ifc.mtu ?? 1500,
       // Default on where the link can: the virtual switch (in memory) and a TAP with a virtio-net header.
       checksumOffload: ifc.checksumOffload ?? canOffloadChecksums(ifc),
@@ -162,7 +156,7 @@ export class Stack {
 
     const ipOptions: IpServerOptions = {
       interfaces: ifaces.map((i) => ({
-        name: i.name, mac: macNumber(i.mac!), mtu: i.mtu ?? 1500,
+        name: i.name, mac: parseMacNumber(i.mac!) ?? 0, mtu: i.mtu ?? 1500,
         addresses: i.addresses.map((a) => ({ address: a.address, prefixLen: a.prefixLength })),
       })),
       routes: (config.routes ?? []).map((r) => ({

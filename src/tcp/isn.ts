@@ -9,7 +9,7 @@
  * where M is the 4 microsecond timer, and F() is a pseudorandom function (PRF)
  * of the connection-id. F() MUST NOT be computable from the outside, or an
  * attacker could still guess at sequence numbers from the ISN used for some
- * other connection." F here is SipHash-2-4 (src/core/siphash.ts), the PRF Linux
+ * other connection." F here is SipHash-2-4 (src/random/siphash.ts), the PRF Linux
  * also uses (secure_tcp_seq), keyed with 128 secret bits drawn once from the
  * injected Rng. M comes from the injected clock: now (ms) * 250, mod 2**32.
  *
@@ -17,8 +17,8 @@
  * from time to time; changing it breaks the monotonicity per connection-id
  * that protects old duplicates (RFC 6528 §3), so we keep one key per stack.
  */
-import type { Rng } from '../core/rng.js';
-import { randomKey, SipHash24 } from '../core/siphash.js';
+import type { Rng } from '../random/rng.js';
+import { randomKey, SipHash24 } from '../random/siphash.js';
 
 /** 4-microsecond ticks per millisecond (RFC 6528 §3 "the 4 microsecond timer"). */
 const TICKS_PER_MS = 250;

@@ -1,6 +1,6 @@
 /**
  * The UDP server: a thin worker entry around UdpCore (RFC 768, RFC 1122 §4.1),
- * with datagram sockets as fast sockets (DESIGN.md "Fast sockets").
+ * with datagram sockets as fast sockets (docs/ARCHITECTURE.md "Fast sockets").
  *
  * Sockets. Every datagram socket is a block of the UDP socket table shared
  * with the application (socket-table.ts); its rings carry datagram records
@@ -34,17 +34,17 @@
  * Outputs: ip (DGRAM_SEND, SEND_ICMP_ERROR), sock (BIND_REPLY). Pool: `udp`.
  */
 import { webcrypto } from 'node:crypto';
-import { cryptoRng } from '../core/rng.js';
+import { cryptoRng } from '../random/rng.js';
 import type { InChannel, OutChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import { NO_POOL } from '../substrate/layout.js';
 import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { AppWait, SOCKET_ERROR_CODES, ServerFlag, SocketState, type SocketErrorCode } from '../sockets/socket-block.js';
-import { SocketTable } from '../sockets/socket-table.js';
-import { IP_MSG, UDP_MSG } from '../stack/protocol.js';
+import { AppWait, SOCKET_ERROR_CODES, ServerFlag, SocketState, type SocketErrorCode } from '../abi/socket-block.js';
+import { SocketTable } from '../abi/socket-table.js';
+import { IP_MSG, UDP_MSG } from '../abi/protocol.js';
 import { UDP_HEADER_LEN } from '../wire/udp.js';
-import { DgramRecordCodec } from './dgram-record.js';
+import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { UdpCore } from './udp-core.js';
 import { UdpStatsWriter } from './udp-stats.js';
 

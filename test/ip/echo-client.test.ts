@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ECHO_MAX_DATA, EchoClient, EchoStatus } from '../../src/ip/echo-client.js';
+import { EchoClient } from '../../src/ip/echo-client.js';
+import { ECHO_MAX_DATA, EchoStatus } from '../../src/abi/echo.js';
 import { parseIcmp } from '../../src/wire/icmp.js';
 
 const DST = 0x0a000002;

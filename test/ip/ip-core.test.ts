@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SEND_HEADROOM } from '../../src/ip/ip-core.js';
+import { SEND_HEADROOM } from '../../src/abi/transport.js';
 import type { IpOutput } from '../../src/ip/ip-types.js';
 import { parseIpv4, IpProtocol } from '../../src/wire/ipv4.js';
 import { parseIcmp } from '../../src/wire/icmp.js';

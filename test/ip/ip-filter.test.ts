@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PfCore } from '../../src/pf/pf-core.js';
 import { parseRuleSet } from '../../src/pf/rule-parser.js';
-import { SyncFilteredIp } from '../../src/ip/pf-sync.js';
+import { SyncFilteredIp } from './pf-sync.js';
 import { parseIpv4 } from '../../src/wire/ipv4.js';
 import { parseIcmp } from '../../src/wire/icmp.js';
 import { MAC_BROADCAST } from '../../src/wire/ethernet.js';

@@ -1,0 +1,81 @@
+/**
+ * A server's named counters (drop reasons and friends), published to shared
+ * memory so the application, tests and `newtos stats` read them without
+ * sending the server a message (docs/ARCHITECTURE.md "Statistics"; every
+ * drop path has its own counter).
+ *
+ * The server owns its counters as plain objects (IpCounters, TcpCounters,
+ * NicCounters snapshots: nested records of numbers) and publishes a copy at
+ * most every `everyMs` from its poll; a change it skipped is published when
+ * `pollAt()` is due (the server adds it to its own pollAt), so the last
+ * values always arrive even when the server then goes idle. The copy is
+ * JSON text in a SharedArrayBuffer behind a sequence lock, so the writer
+ * never waits and a reader never sees a half-written copy:
+ *
+ *   words[0] SEQ   odd while the writer copies; even when stable (writer only)
+ *   words[1] LEN   bytes of JSON text at byte 8
+ *
+ * Reader: s1 = SEQ (retry if odd); copy LEN bytes; retry unless SEQ == s1.
+ * Values are per incarnation: a restarted server starts again from zero.
+ */
+
+const SEQ = 0;
+const LEN = 1;
+const HEADER_BYTES = 8;
+const DEFAULT_BYTES = 32 * 1024;
+
+export type CounterTree = { readonly [name: string]: number | string | CounterTree | readonly CounterTree[] };
+
+export function createCounterBlock(bytes = DEFAULT_BYTES): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEADER_BYTES + bytes);
+}
+
+export class CounterPublisher {
+  private readonly words: Int32Array;
+  private readonly bytes: Uint8Array;
+  private readonly encoder = new TextEncoder();
+  private next = 0;
+  /** A publish was skipped by the rate limit: do it at `next`. */
+  private dirty = false;
+  /** Copies that did not fit the block (never expected; counted rather than thrown). */
+  oversize = 0;
+
+  constructor(sab: SharedArrayBuffer, private readonly everyMs = 20) {
+    this.words = new Int32Array(sab, 0, 2);
+    this.bytes = new Uint8Array(sab, HEADER_BYTES);
+  }
+
+  /** Publish `read()` if `everyMs` passed since the last copy (or always with force); else remember to. */
+  maybePublish(now: number, read: () => CounterTree, force = false): void {
+    if (!force && now < this.next) { this.dirty = true; return; }
+    this.dirty = false;
+    this.next = now + this.everyMs;
+    const text = this.encoder.encode(JSON.stringify(read()));
+    if (text.length > this.bytes.length) { this.oversize++; return; }
+    Atomics.add(this.words, SEQ, 1);
+    this.bytes.set(text);
+    Atomics.store(this.words, LEN, text.length);
+    Atomics.add(this.words, SEQ, 1);
+  }
+
+  /** When the server should poll again to publish a skipped change (Infinity: nothing skipped). */
+  pollAt(): number {
+    return this.dirty ? this.next : Infinity;
+  }
+}
+
+/** The last published copy, or {} if nothing was published yet. */
+export function readCounterBlock(sab: SharedArrayBuffer): CounterTree {
+  const words = new Int32Array(sab, 0, 2);
+  const bytes = new Uint8Array(sab, HEADER_BYTES);
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const s1 = Atomics.load(words, SEQ);
+    if ((s1 & 1) !== 0) continue;
+    const len = Atomics.load(words, LEN);
+    if (len === 0) return {};
+    const copy = bytes.slice(0, Math.min(len, bytes.length));
+    if (Atomics.load(words, SEQ) !== s1) continue;
+    return JSON.parse(new TextDecoder().decode(copy)) as CounterTree;
+  }
+  return {};
+}
