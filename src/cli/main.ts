@@ -9,6 +9,7 @@
  *   newtos ping (the link and address flags of up) [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
  *   newtos stats --port PORT [--prometheus]
  *   newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]
+ *   newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--svg FILE] [--json]
  */
 import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
@@ -21,7 +22,8 @@ const USAGE = `usage:
     LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N]
           (Ethernet over UDP as QEMU's -netdev dgram / stream or Linux VXLAN send it; no privileges)
   newtos stats --port PORT [--prometheus]
-  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]`;
+  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]
+  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--svg FILE] [--json]`;
 
 function fail(message: string): never {
   process.stderr.write(`newtos: ${message}\n${USAGE}\n`);
@@ -50,6 +52,11 @@ async function main(argv: string[]): Promise<void> {
     case 'ping': {
       const { runPing } = await import('./ping.js');
       process.exitCode = await runPing(rest);
+      return;
+    }
+    case 'experiment': {
+      const { runExperimentCommand } = await import('./experiment.js');
+      process.exitCode = await runExperimentCommand(rest, fail);
       return;
     }
     case 'stats': {

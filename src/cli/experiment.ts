@@ -1,0 +1,315 @@
+/**
+ * `newtos experiment faults`: the fault experiment anyone can rerun. Two hosts on the
+ * in-process virtual switch; for each server and fault kind a fresh TCP stream runs
+ * from host b to host a, paced, while the fault is injected into host a's server.
+ * The receiver timestamps every chunk, so the table gives the longest time without
+ * goodput around the fault (gapMs), the bytes that never arrived intact (bytesLost),
+ * whether the connection died (connectionsLost) and the retransmissions the sending
+ * peer made meanwhile; the SVG draws goodput in 10 ms buckets for every row.
+ */
+import { createHash } from 'node:crypto';
+import { createVswitch } from '../driver/nic/vswitch.js';
+import { createStack, type Stack } from '../stack/host.js';
+import type { NetSocket } from '../app/net-socket.js';
+import type { FaultKind } from '../substrate/server-loop.js';
+
+export const EXPERIMENT_SERVERS = ['pf', 'ip', 'driver', 'udp', 'sock', 'tcp'] as const;
+export const EXPERIMENT_FAULTS = ['crash', 'hang', 'exit'] as const satisfies readonly FaultKind[];
+export type ExperimentServer = (typeof EXPERIMENT_SERVERS)[number];
+export type ExperimentFault = (typeof EXPERIMENT_FAULTS)[number];
+
+export interface FaultExperimentOptions {
+  readonly servers?: readonly ExperimentServer[];
+  readonly faults?: readonly ExperimentFault[];
+  /** Paced sending rate of each stream, bytes per second (default 50 MB/s: 400 Mbit/s). */
+  readonly rateBytesPerSec?: number;
+  /** Stream time before the fault, ms (default 500). */
+  readonly beforeMs?: number;
+  /** Stream time after the fault's server runs again, ms (default 1000). */
+  readonly afterMs?: number;
+  readonly placement?: 'isolated' | 'monolithic';
+  /** A line of progress per row (default: none). */
+  readonly progress?: (line: string) => void;
+}
+
+export interface FaultRow {
+  readonly server: ExperimentServer;
+  readonly fault: ExperimentFault;
+  readonly link: 'vswitch';
+  /** Longest time without received data from the fault until the stream's end, ms. */
+  readonly gapMs: number;
+  /** Bytes the sender wrote that did not arrive intact (all unverified bytes on a hash mismatch). */
+  readonly bytesLost: number;
+  /** 1 when the stream's connection ended with an error or before its end, else 0. */
+  readonly connectionsLost: number;
+  /** Segments the sending host retransmitted during the row. */
+  readonly peerRetransmits: number;
+  /** The supervisor's time from the death to the successor's first processed message, ms (NaN: none seen). */
+  readonly restartMs: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /** Received bytes per 10 ms bucket from the stream's start; `faultAtMs` is on the same axis. */
+  readonly goodput: readonly number[];
+  readonly faultAtMs: number;
+}
+
+export interface FaultExperimentResult {
+  readonly rows: readonly FaultRow[];
+  readonly bucketMs: number;
+}
+
+const BUCKET_MS = 10;
+const PORT = 5001;
+const CHUNK = 64 * 1024;
+
+function retransmitsOf(s: Stack): number {
+  const tcp = s.counters().tcp as Record<string, unknown>;
+  const n = tcp['retransmits'];
+  return typeof n === 'number' ? n : 0;
+}
+
+/** Resolves on 'drain' or 'close', whichever comes first, and removes both listeners. */
+function drained(socket: NetSocket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => { socket.off('drain', done); socket.off('close', done); resolve(); };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** One row: a paced stream b → a with `fault` injected into a's `server`. */
+async function runRow(a: Stack, b: Stack, server: ExperimentServer, fault: ExperimentFault, o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress'>>): Promise<FaultRow> {
+  const arrivals: { t: number; n: number }[] = [];
+  const rxHash = createHash('sha256');
+  const txHash = createHash('sha256');
+  let received = 0;
+  let sent = 0;
+  let lost = false;
+  let ended = false;
+  let resolveEnd: () => void = () => {};
+  const endSeen = new Promise<void>((r) => { resolveEnd = r; });
+  const listener = a.net.createServer((s: NetSocket) => {
+    s.on('data', (d: Buffer) => { arrivals.push({ t: performance.now(), n: d.length }); received += d.length; rxHash.update(d); });
+    s.on('end', () => { ended = true; resolveEnd(); });
+    s.on('error', () => { lost = true; resolveEnd(); });
+    s.on('close', () => resolveEnd());
+  });
+  await new Promise<void>((r) => listener.listen(PORT, r));
+  const client = b.net.connect({ port: PORT, host: '10.0.0.1' });
+  client.on('error', () => { lost = true; resolveEnd(); });
+  await new Promise<void>((resolve) => { client.once('connect', resolve); client.once('error', () => resolve()); });
+
+  const retransmitsBefore = retransmitsOf(b);
+  const restartsBefore = a.supervisor.recoveries.length;
+  const t0 = performance.now();
+  let faultAt = Infinity;
+  let runningAt = Infinity;
+  let stop = false;
+  // The pacer: one chunk whenever the schedule allows and the socket is not full.
+  const pattern = Buffer.alloc(CHUNK);
+  const pace = (async () => {
+    let seq = 0;
+    while (!stop && !lost) {
+      const due = t0 + ((sent + CHUNK) / o.rateBytesPerSec) * 1000;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(Math.min(wait, 20));
+      if (performance.now() < due) continue;
+      pattern.writeUInt32BE(seq++, 0);
+      pattern.writeUInt32BE(sent >>> 0, 4);
+      txHash.update(pattern);
+      sent += CHUNK;
+      if (!client.write(Buffer.from(pattern))) await drained(client);
+    }
+  })();
+
+  await sleep(o.beforeMs);
+  faultAt = performance.now();
+  a.supervisor.inject(server, fault);
+  try {
+    const gen = a.supervisor.generation(server) + 1;
+    await a.supervisor.whenRunning(server, gen, 20_000);
+    runningAt = performance.now();
+  } catch {
+    // Not restarted in time: the row shows the gap up to the stream's end.
+  }
+  await sleep(o.afterMs);
+  stop = true;
+  await pace;
+  client.end();
+  await Promise.race([endSeen, sleep(10_000)]);
+  client.destroy();
+  listener.close();
+
+  const intact = ended && !lost && received === sent && rxHash.digest('hex') === txHash.digest('hex');
+  const end = Math.max(performance.now(), runningAt);
+  let gap = 0;
+  let last = faultAt;
+  for (const { t } of arrivals) {
+    if (t < faultAt) continue;
+    gap = Math.max(gap, t - last);
+    last = t;
+  }
+  if (!ended || lost) gap = Math.max(gap, end - last);
+  const buckets: number[] = [];
+  for (const { t, n } of arrivals) {
+    const i = Math.floor((t - t0) / BUCKET_MS);
+    while (buckets.length <= i) buckets.push(0);
+    buckets[i]! += n;
+  }
+  const rec = a.supervisor.recoveries.slice(restartsBefore).find((r) => r.server === server);
+  return {
+    server, fault, link: 'vswitch',
+    gapMs: Math.round(gap * 10) / 10,
+    bytesLost: intact ? 0 : Math.max(sent - received, received === sent ? sent : 0),
+    connectionsLost: ended && !lost ? 0 : 1,
+    peerRetransmits: retransmitsOf(b) - retransmitsBefore,
+    restartMs: rec !== undefined && Number.isFinite(rec.recoveryMs) ? Math.round(rec.recoveryMs * 10) / 10 : NaN,
+    bytesSent: sent, bytesReceived: received,
+    goodput: buckets, faultAtMs: faultAt - t0,
+  };
+}
+
+/** Runs every server × fault row on one pair of hosts (a fresh stream per row). */
+export async function runFaultExperiment(options: FaultExperimentOptions = {}): Promise<FaultExperimentResult> {
+  const servers = options.servers ?? EXPERIMENT_SERVERS;
+  const faults = options.faults ?? EXPERIMENT_FAULTS;
+  const o = { rateBytesPerSec: options.rateBytesPerSec ?? 50e6, beforeMs: options.beforeMs ?? 500, afterMs: options.afterMs ?? 1000 };
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, placement: options.placement ?? 'isolated',
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+  }, { switches: { sw0: sw } });
+  const a = await host('a', '10.0.0.1/24');
+  const rows: FaultRow[] = [];
+  try {
+    const b = await host('b', '10.0.0.2/24');
+    try {
+      for (const server of servers) {
+        for (const fault of faults) {
+          const row = await runRow(a, b, server, fault, o);
+          rows.push(row);
+          options.progress?.(rowLine(row));
+        }
+      }
+    } finally {
+      await b.close();
+    }
+  } finally {
+    await a.close();
+  }
+  return { rows, bucketMs: BUCKET_MS };
+}
+
+export function rowLine(r: FaultRow): string {
+  const restart = Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms`;
+  const outcome = r.connectionsLost === 0 && r.bytesLost === 0 ? 'transfer intact' : `connection ${r.connectionsLost ? 'LOST' : 'kept'}, ${r.bytesLost} bytes lost`;
+  return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
+}
+
+/** The table as text, one row per server and fault. */
+export function faultTable(result: FaultExperimentResult): string {
+  const head = ['server', 'fault', 'link', 'gap ms', 'restart ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
+  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), Number.isNaN(r.restartMs) ? '-' : r.restartMs.toFixed(1),
+    String(r.bytesLost), String(r.connectionsLost), String(r.peerRetransmits), (r.bytesReceived / 1e6).toFixed(1)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  return [fmt(head), ...lines.map(fmt)].join('\n');
+}
+
+/** Goodput of every row as small multiples: Mbit/s per 10 ms bucket, the fault as a red line. */
+export function faultSvg(result: FaultExperimentResult, title = 'newtos: goodput around injected faults (10 ms buckets)'): string {
+  const cols = 3;
+  const w = 300;
+  const h = 110;
+  const pad = 30;
+  const rows = result.rows;
+  const height = Math.ceil(rows.length / cols) * (h + pad) + 40;
+  const width = cols * (w + pad) + pad;
+  const maxBytes = Math.max(1, ...rows.flatMap((r) => r.goodput));
+  const mbit = (bytes: number): number => (bytes * 8) / (result.bucketMs * 1e3);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${pad}" y="20" font-size="14">${escapeXml(title)}</text>`,
+  ];
+  rows.forEach((r, i) => {
+    const x0 = pad + (i % cols) * (w + pad);
+    const y0 = 40 + Math.floor(i / cols) * (h + pad);
+    const n = Math.max(r.goodput.length, 1);
+    const px = (k: number): number => x0 + (k / n) * w;
+    const py = (v: number): number => y0 + h - (v / maxBytes) * (h - 15);
+    const points = r.goodput.map((v, k) => `${px(k).toFixed(1)},${py(v).toFixed(1)}`).join(' ');
+    const fx = px(r.faultAtMs / result.bucketMs);
+    const ok = r.connectionsLost === 0 && r.bytesLost === 0;
+    parts.push(
+      `<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="none" stroke="#999"/>`,
+      `<text x="${x0 + 4}" y="${y0 + 12}">${escapeXml(`${r.server} ${r.fault}: gap ${r.gapMs} ms, ${ok ? 'intact' : 'LOST'}`)}</text>`,
+      `<polyline fill="none" stroke="#1f5fbf" stroke-width="1" points="${points}"/>`,
+      `<line x1="${fx.toFixed(1)}" y1="${y0}" x2="${fx.toFixed(1)}" y2="${y0 + h}" stroke="#d02020"/>`,
+      `<text x="${x0 + w - 4}" y="${y0 + h + 12}" text-anchor="end" fill="#555">${(n * result.bucketMs / 1000).toFixed(1)} s, peak ${mbit(maxBytes).toFixed(0)} Mbit/s</text>`,
+    );
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export const EXPERIMENT_USAGE = `newtos experiment faults [--servers pf,ip,driver,udp,sock,tcp] [--faults crash,hang,exit]
+                         [--rate-mbit N] [--placement isolated|monolithic] [--svg FILE] [--json]`;
+
+/** `newtos experiment faults ...`: prints the table (or JSON), writes the SVG (and a PNG where ImageMagick is). */
+export async function runExperimentCommand(args: readonly string[], fail: (message: string) => never): Promise<number> {
+  const { parseArgs } = await import('node:util');
+  const [kind, ...rest] = args;
+  if (kind !== 'faults') fail(`experiment: the only experiment is 'faults', not '${kind ?? ''}'`);
+  const { values } = parseArgs({
+    args: rest, strict: true,
+    options: { servers: { type: 'string' }, faults: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const list = <T extends string>(flag: string, text: string | undefined, all: readonly T[]): readonly T[] => {
+    if (text === undefined) return all;
+    const items = text.split(',').filter((x) => x !== '');
+    const bad = items.filter((x) => !(all as readonly string[]).includes(x));
+    if (bad.length > 0 || items.length === 0) fail(`--${flag} takes a comma-separated list of ${all.join(', ')}; not '${text}'`);
+    return items as T[];
+  };
+  const servers = list('servers', values.servers, EXPERIMENT_SERVERS);
+  const faults = list('faults', values.faults, EXPERIMENT_FAULTS);
+  const rate = values['rate-mbit'] === undefined ? 400 : Number(values['rate-mbit']);
+  if (!Number.isFinite(rate) || rate <= 0 || rate > 100_000) fail(`--rate-mbit must be a number from 1 to 100000, not '${values['rate-mbit']}'`);
+  const placement = values.placement ?? 'isolated';
+  if (placement !== 'isolated' && placement !== 'monolithic') fail(`--placement must be isolated or monolithic, not '${placement}'`);
+  const json = values.json === true;
+  const say = (line: string): void => { if (!json) process.stdout.write(`${line}\n`); };
+  say(`newtos experiment faults: two hosts on the virtual switch, a ${rate} Mbit/s TCP stream per row, the fault injected into the receiving host (${placement})`);
+  const result = await runFaultExperiment({ servers, faults, rateBytesPerSec: (rate * 1e6) / 8, placement, progress: say });
+  const svgPath = values.svg ?? 'newtos-faults.svg';
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(svgPath, faultSvg(result));
+  const png = await toPng(svgPath);
+  if (json) {
+    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs }));
+    process.stdout.write(`${JSON.stringify({ rows, svg: svgPath, png })}\n`);
+  } else {
+    say(faultTable(result));
+    say(`graph: ${svgPath}${png !== null ? ` and ${png}` : ''}`);
+  }
+  return result.rows.every((r) => r.connectionsLost === 0 && r.bytesLost === 0) ? 0 : 1;
+}
+
+/** SVG → PNG with ImageMagick's convert where it is installed; null otherwise. */
+async function toPng(svgPath: string): Promise<string | null> {
+  const { spawnSync } = await import('node:child_process');
+  const version = spawnSync('convert', ['-version'], { encoding: 'utf8' });
+  if (version.status !== 0 || !version.stdout.includes('ImageMagick')) return null;
+  const png = svgPath.replace(/\.svg$/, '') + '.png';
+  const r = spawnSync('convert', [svgPath, png], { encoding: 'utf8' });
+  return r.status === 0 ? png : null;
+}

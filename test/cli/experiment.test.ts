@@ -1,0 +1,43 @@
+// `newtos experiment faults` as a user runs it (one row, to keep the suite short),
+// and the experiment's rows through the API: a PF crash during a stream loses nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runCli } from '../support/cli.js';
+import { faultSvg, faultTable, runFaultExperiment } from '../../src/cli/experiment.js';
+
+test('experiment: a PF crash in the receiving host restarts PF and the stream arrives intact', { timeout: 60_000 }, async () => {
+  const r = await runFaultExperiment({ servers: ['pf'], faults: ['crash'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500 });
+  assert.equal(r.rows.length, 1);
+  const row = r.rows[0]!;
+  assert.equal(row.server, 'pf');
+  assert.equal(row.connectionsLost, 0, faultTable(r));
+  assert.equal(row.bytesLost, 0, faultTable(r));
+  assert.ok(Number.isFinite(row.restartMs), `PF restarted: ${faultTable(r)}`);
+  assert.ok(row.bytesReceived > 0 && row.bytesReceived === row.bytesSent);
+  assert.ok(row.goodput.some((b) => b > 0));
+  const svg = faultSvg(r);
+  assert.match(svg, /^<svg /);
+  assert.match(svg, /pf crash: gap/);
+});
+
+test('newtos experiment faults --json prints one object with a row per server and fault, and writes the graph', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'newtos-exp-'));
+  const svg = path.join(dir, 'faults.svg');
+  const r = await runCli(['experiment', 'faults', '--servers', 'udp', '--faults', 'crash', '--rate-mbit', '100', '--svg', svg, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { rows: { server: string; fault: string; link: string; gapMs: number; bytesLost: number; connectionsLost: number }[] };
+  assert.equal(out.rows.length, 1);
+  const row = out.rows[0]!;
+  assert.deepEqual([row.server, row.fault, row.link, row.bytesLost, row.connectionsLost], ['udp', 'crash', 'vswitch', 0, 0]);
+  assert.equal(typeof row.gapMs, 'number');
+  assert.match(readFileSync(svg, 'utf8'), /udp crash/);
+});
+
+test('newtos experiment refuses an unknown server, naming the flag', async () => {
+  const r = await runCli(['experiment', 'faults', '--servers', 'dns']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--servers takes a comma-separated list/);
+});
