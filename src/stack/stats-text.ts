@@ -5,13 +5,13 @@
  */
 import type { DriverStats } from '../driver/driver-stats.js';
 import type { SystemSnapshot } from '../substrate/supervisor.js';
-import type { SocketOpStats } from '../sockets/socket-block.js';
-import { withoutMessagePct } from '../sockets/socket-block.js';
-import { NIC_DROP_REASONS } from '../nic/backend.js';
-import type { LinkStats } from '../nic/link-stats.js';
+import type { SocketOpStats } from '../abi/socket-block.js';
+import { withoutMessagePct } from '../abi/socket-block.js';
+import { NIC_DROP_REASONS } from '../driver/nic/backend.js';
+import type { LinkStats } from '../driver/nic/link-stats.js';
 import type { UdpStats } from '../udp/udp-stats.js';
 import type { Stack } from './host.js';
-import type { CounterTree } from './published-counters.js';
+import type { CounterTree } from '../abi/published-counters.js';
 import { tcpLines, tcpPrometheus, udpLine, udpPrometheus } from './transport-stats-text.js';
 
 export function statsTable(host: string, s: SystemSnapshot, previous?: SystemSnapshot): string {

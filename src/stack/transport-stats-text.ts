@@ -10,7 +10,7 @@
  */
 import { TCP_STATE_LABELS, type TcpCounters } from '../tcp/counters.js';
 import type { UdpStatName, UdpStats } from '../udp/udp-stats.js';
-import type { CounterTree } from './published-counters.js';
+import type { CounterTree } from '../abi/published-counters.js';
 
 /** One Prometheus sample source: metric name (without the host label), help, and its own labels. */
 export interface CounterMetric {
