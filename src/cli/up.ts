@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
 import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack } from '../stack/host.js';
-import { driverLine, linkTable, statsPrometheus, statsTable } from '../stack/stats-text.js';
+import { hostPrometheus, hostStatsText } from '../stack/stats-text.js';
 import { serveCapture, stopCapture, type CaptureRegistry } from './capture.js';
 import { HOST_FLAGS, hostConfigFromFlags } from './host-flags.js';
 
@@ -63,13 +63,12 @@ export async function runUp(args: string[]): Promise<void> {
     statsServer = http.createServer((req, res) => {
       if (req.url?.startsWith('/capture/stop') === true) { void stopCapture(stack, captures, req, res); return; }
       if (req.url?.startsWith('/capture') === true) { void serveCapture(stack, captures, req, res); return; }
-      const snap = stack.snapshot();
       if (req.url === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(statsPrometheus(name, snap, stack.socketStats(), stack.linkStats(), stack.driverStats()));
+        res.end(hostPrometheus(name, stack));
       } else {
         res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end(`${statsTable(name, snap)}\n${linkTable(name, stack.linkStats())}\n${driverLine(name, stack.driverStats())}\n`);
+        res.end(hostStatsText(name, stack));
       }
     }).listen(Number(values['stats-port']), '127.0.0.1');
   }

@@ -4,8 +4,15 @@
  * ("newtos.json:12:14: interfaces[0].mtu: must be an integer from 68 to 65535").
  *
  * It accepts exactly RFC 8259 JSON. It never throws on bad input: it returns a
- * syntax error with the position.
+ * syntax error with the position. Objects and arrays may nest at most
+ * MAX_JSON_NESTING deep (RFC 8259 §9 lets a parser limit nesting): deeper
+ * input is refused at the bracket that goes too deep, before the recursion
+ * could exhaust the stack or the per-value paths (one key per value, as long
+ * as its depth) could grow quadratically.
  */
+
+/** Deepest nesting of objects and arrays accepted (serde_json's default too); a configuration needs a handful. */
+export const MAX_JSON_NESTING = 128;
 
 export interface SourcePosition {
   readonly line: number;
@@ -85,6 +92,9 @@ export function parseLocatedJson(text: string): LocatedJson {
     skipWs();
     positions.set(pathKey(path), positionOf(i));
     const c = text[i];
+    if ((c === '{' || c === '[') && path.length >= MAX_JSON_NESTING) {
+      throw new JsonSyntaxError(i, `objects and arrays nested deeper than ${MAX_JSON_NESTING} levels`);
+    }
     if (c === '{') {
       i++;
       const obj: Record<string, unknown> = {};

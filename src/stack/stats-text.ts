@@ -9,6 +9,10 @@ import type { SocketOpStats } from '../abi/socket-block.js';
 import { withoutMessagePct } from '../abi/socket-block.js';
 import { NIC_DROP_REASONS } from '../driver/nic/backend.js';
 import type { LinkStats } from '../driver/nic/link-stats.js';
+import type { UdpStats } from '../udp/udp-stats.js';
+import type { Stack } from './host.js';
+import type { CounterTree } from '../abi/published-counters.js';
+import { tcpLines, tcpPrometheus, udpLine, udpPrometheus } from './transport-stats-text.js';
 
 export function statsTable(host: string, s: SystemSnapshot, previous?: SystemSnapshot): string {
   const dt = previous === undefined ? 0 : s.at - previous.at;
@@ -31,8 +35,14 @@ function metric(lines: string[], name: string, help: string, type: 'counter' | '
   }
 }
 
+/** The TCP server's published counters and the UDP server's stats. */
+export interface TransportStats {
+  readonly tcp: CounterTree;
+  readonly udp: UdpStats;
+}
+
 /** Prometheus text format (version 0.0.4). */
-export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats, links?: readonly LinkStats[], driver?: DriverStats): string {
+export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats, links?: readonly LinkStats[], driver?: DriverStats, transport?: TransportStats): string {
   const lines: string[] = [];
   const per = (f: (x: SystemSnapshot['servers'][number]) => number): [Record<string, string>, number][] =>
     s.servers.map((sv) => [{ host, server: sv.name }, f(sv)]);
@@ -70,6 +80,11 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
     metric(lines, 'newtos_driver_checksums_filled_total', 'Partial TCP checksums filled on the way out for a link or receiver without checksum offload.', 'counter', [[{ host }, driver.checksumsFilled]]);
     metric(lines, 'newtos_driver_rx_super_frames_total', 'Super-frames larger than the MTU received from such a link.', 'counter', [[{ host }, driver.rxSuperFrames]]);
   }
+  if (transport !== undefined) {
+    const write = (name: string, help: string, type: 'counter' | 'gauge', samples: [Record<string, string>, number][]): void => metric(lines, name, help, type, samples);
+    tcpPrometheus(write, host, transport.tcp);
+    udpPrometheus(write, host, transport.udp);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -84,4 +99,15 @@ export function linkTable(host: string, links: readonly LinkStats[]): string {
     const drops = NIC_DROP_REASONS.filter((r) => l.drops[r] > 0).map((r) => `${r} ${l.drops[r]}`).join(', ');
     return `${host.padEnd(10)} ${l.iface.padEnd(7)} rx ${l.rxFrames} frames ${l.rxBytes} B  tx ${l.txFrames} frames ${l.txBytes} B  drops: ${drops === '' ? 'none' : drops}`;
   }).join('\n');
+}
+
+/** `newtos stats` of a running host: servers, links, driver, TCP and UDP, all read from shared memory. */
+export function hostStatsText(host: string, stack: Stack): string {
+  return `${[statsTable(host, stack.snapshot()), linkTable(host, stack.linkStats()), driverLine(host, stack.driverStats()),
+    tcpLines(host, stack.counters().tcp), udpLine(host, stack.udpStats())].join('\n')}\n`;
+}
+
+/** `/metrics` of a running host: everything hostStatsText shows, as Prometheus text. */
+export function hostPrometheus(host: string, stack: Stack): string {
+  return statsPrometheus(host, stack.snapshot(), stack.socketStats(), stack.linkStats(), stack.driverStats(), { tcp: stack.counters().tcp, udp: stack.udpStats() });
 }

@@ -3,6 +3,8 @@
  * path has its own counter). Plain data: the TCP server copies it into its
  * statistics block.
  */
+import { TcpState } from './state.js';
+
 export class TcpCounters {
   // input
   segmentsIn = 0;
@@ -52,4 +54,48 @@ export class TcpCounters {
   connectionsTimedOut = 0;
   icmpErrors = 0;
   pmtuUpdates = 0;
+}
+
+/**
+ * Label of each connection state (indexed by TcpState), lower-case as `ss`
+ * prints them; the keys of TcpGauges.connections.
+ */
+export const TCP_STATE_LABELS = [
+  'closed', 'listen', 'syn-sent', 'syn-received', 'established', 'fin-wait-1', 'fin-wait-2',
+  'close-wait', 'closing', 'last-ack', 'time-wait',
+] as const;
+export type TcpStateLabel = (typeof TCP_STATE_LABELS)[number];
+
+/**
+ * What the engine holds now, beside its running counts: connections by state
+ * (listeners as 'listen'; 'closed': reset or timed-out connections the
+ * application has not closed yet) and the smoothed RTT (RFC 6298 SRTT) of the
+ * connections that exchange data (synchronized, not TIME-WAIT) and have a sample.
+ */
+export interface TcpGauges {
+  readonly connections: Record<TcpStateLabel, number>;
+  readonly rtt: { readonly connections: number; readonly minMs: number; readonly meanMs: number; readonly maxMs: number };
+}
+
+/** The gauges over the engine's control blocks (one pass; the TCP server calls it when it publishes). */
+export function tcpGauges(conns: Iterable<{ readonly state: number; readonly rtt: { readonly srtt: number | undefined } } | undefined>, listeners: number): TcpGauges {
+  const byState = new Array<number>(TCP_STATE_LABELS.length).fill(0);
+  byState[TcpState.Listen] = listeners;
+  let n = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = 0;
+  for (const t of conns) {
+    if (t === undefined) continue;
+    byState[t.state]!++;
+    // ESTABLISHED .. LAST-ACK: data still moves one way or the other.
+    const srtt = t.state >= TcpState.Established && t.state <= TcpState.LastAck ? t.rtt.srtt : undefined;
+    if (srtt === undefined) continue;
+    n++;
+    sum += srtt;
+    if (srtt < min) min = srtt;
+    if (srtt > max) max = srtt;
+  }
+  const connections = Object.fromEntries(TCP_STATE_LABELS.map((l, i) => [l, byState[i]!])) as Record<TcpStateLabel, number>;
+  return { connections, rtt: { connections: n, minMs: n === 0 ? 0 : min, meanMs: n === 0 ? 0 : sum / n, maxMs: max } };
 }

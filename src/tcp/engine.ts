@@ -26,7 +26,7 @@ import {
   type TcpEngineOptions, type TcpEventFn, type TransmitFn,
 } from './config.js';
 import type { EngineContext } from './context.js';
-import { TcpCounters } from './counters.js';
+import { TcpCounters, tcpGauges, type TcpGauges } from './counters.js';
 import { armKeepalive, connectionError, segmentArrives } from './input.js';
 import { EphemeralPorts } from './ephemeral-ports.js';
 import { Listener } from './listener.js';
@@ -1122,6 +1122,13 @@ export class TcpEngine implements EngineContext {
       sendQueued: t.sendBuf.available(),
       congestion: t.cc.name,
     };
+  }
+
+  /** Connections by state and the smoothed RTT summary, for statistics (one pass over the control blocks). */
+  gauges(): TcpGauges {
+    let listeners = 0;
+    for (const l of this.listeners) if (l !== undefined) listeners++;
+    return tcpGauges(this.conns, listeners);
   }
 
   /** Number of live control blocks (including TIME-WAIT), for tests and statistics. */

@@ -515,7 +515,9 @@ export function createServer(ctx: ServerContext): ServerCore {
       rearm();
       for (const slot of dirty) if (slots[slot] !== undefined) table.block(slot).serverPublish();
       dirty.clear();
-      published?.maybePublish(now, () => ({ ...engine.counters }));
+      // Running counts and what the engine holds now (connections by state, RTTs): one
+      // pass over the control blocks at most every 20 ms, only when something ran.
+      published?.maybePublish(now, () => ({ ...engine.counters, ...engine.gauges() }));
     },
     pollAt(): number {
       // Output that found the pool empty waits for buffers that IP or the driver give back
