@@ -6,6 +6,7 @@
 import type { ArpConfig } from '../arp/arp-core.js';
 import type { ReassemblyConfig, ReassemblyDropReason } from './reassembly.js';
 import type { Route } from './route-table.js';
+import type { PmtuConfig, PmtuCounters } from './pmtu-cache.js';
 import type { VerdictRequest } from '../pf/verdict.js';
 
 export interface InterfaceAddress {
@@ -43,6 +44,8 @@ export interface IpConfig {
   readonly verdictTimeoutMs: number;
   readonly reassembly: Partial<ReassemblyConfig>;
   readonly arp: Partial<ArpConfig>;
+  /** Path MTU cache (RFC 1191): expiry (10 minutes), floor (552), size. */
+  readonly pmtu: Partial<PmtuConfig>;
 }
 
 export const DEFAULT_IP_CONFIG: Omit<IpConfig, 'interfaces'> = {
@@ -58,6 +61,7 @@ export const DEFAULT_IP_CONFIG: Omit<IpConfig, 'interfaces'> = {
   verdictTimeoutMs: 2_000,
   reassembly: {},
   arp: {},
+  pmtu: {},
 };
 
 /** A datagram from a transport (TCP, UDP, ICMP sockets). */
@@ -184,4 +188,6 @@ export interface IpCounters {
   icmpErrorsSuppressed: number;
   verdictRequests: number;
   verdictUnknown: number;
+  /** Path MTUs learnt per destination (entries now, learnt, ignored, expired). */
+  pmtu: PmtuCounters;
 }
