@@ -50,6 +50,12 @@ export const TxFlag = {
    * (software GSO, as Linux's for NICs without TSO). The burst's TCP checksum is not filled.
    */
   Gso: 2,
+  /**
+   * Set DF on the datagram (transport → ip): path MTU discovery (RFC 1191), as Linux does for
+   * TCP. IP sends no such datagram larger than the path MTU; the transport hears EMSGSIZE as
+   * an ICMP_ERROR "fragmentation needed" with the MTU.
+   */
+  DontFragment: 4,
 } as const;
 
 export const IP_MSG = {

@@ -79,7 +79,11 @@ export interface StackConfig {
     readonly receiveBufferBytes?: number;
     readonly mslMs?: number;
     readonly synCookies?: boolean;
+    /** Path MTU discovery (RFC 1191): DF on every segment, default true (as Linux). */
+    readonly pathMtuDiscovery?: boolean;
   };
+  /** Path MTUs learnt per destination: how long one holds (default 600000 ms, as Linux) and the floor (552). */
+  readonly pmtu?: { readonly expiresMs?: number; readonly minMtu?: number };
   /**
    * Software offloads in the driver (default on): `tso`, TCP hands bursts of up to
    * 64 KiB to IP and the driver cuts them into MTU-sized segments (GSO); `gro`, the
@@ -187,6 +191,11 @@ const stackConfig = object({
     receiveBufferBytes: optional(integer(4096, 64 * 1024 * 1024)),
     mslMs: optional(integer(0, 600_000)),
     synCookies: optional(boolean()),
+    pathMtuDiscovery: optional(boolean()),
+  })),
+  pmtu: optional(object({
+    expiresMs: optional(integer(1000, 86_400_000)),
+    minMtu: optional(integer(68, 65535)),
   })),
   offloads: optional(object({
     tso: optional(boolean()),

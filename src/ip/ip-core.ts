@@ -43,6 +43,8 @@ import type { Rng } from '../random/rng.js';
 import type { Verdict, VerdictRequest, Direction } from '../abi/verdict.js';
 import { buildIcmpError, icmpErrorSuppressed } from './icmp-error.js';
 import { fragmentDatagram } from './fragmentation.js';
+import { IpIdentGenerator } from './ip-ident.js';
+import { PmtuCache, type PmtuEntry } from './pmtu-cache.js';
 import { Reassembler } from './reassembly.js';
 import { RouteTable, type Route } from './route-table.js';
 import { buildTcpReset } from './tcp-reset.js';
@@ -102,12 +104,7 @@ export interface IpCoreDeps {
 }
 
 export class IpCore {
-  readonly counters: IpCounters = {
-    rxFrames: 0, rxArp: 0, rxPackets: 0, frameDrops: zeroCounts(FRAME_DROP_REASONS), drops: zeroCounts(IP_DROP_REASONS),
-    delivered: 0, forwarded: 0, fragmentsHeld: 0, reassembled: 0, reassemblyTimeouts: 0, loopback: 0,
-    txPackets: 0, txFrames: 0, txFragments: 0, txDrops: zeroCounts(TX_DROP_REASONS),
-    echoReplies: 0, icmpErrorsSent: 0, icmpErrorsRateLimited: 0, icmpErrorsSuppressed: 0, verdictRequests: 0, verdictUnknown: 0,
-  };
+  readonly counters: IpCounters;
   private cfg: IpConfig;
   private readonly ifaces: Iface[];
   private readonly ifByName = new Map<string, number>();
@@ -117,7 +114,8 @@ export class IpCore {
   private readonly pending = new Map<number, Pending>();
   private pendingInCount = 0;
   private nextVerdictId = 1;
-  private nextIdent: number;
+  private readonly idents: IpIdentGenerator;
+  private readonly pmtu: PmtuCache;
   /** The frame onFrame is handling came with its transport checksum checked. */
   private rxChecksumVerified = false;
   /** GSO segment size of the frame being received (a super-frame or merged packet), else 0. */
@@ -126,6 +124,14 @@ export class IpCore {
 
   constructor(config: Partial<IpConfig> & Pick<IpConfig, 'interfaces'>, deps: IpCoreDeps, now = 0) {
     this.cfg = { ...DEFAULT_IP_CONFIG, ...config };
+    this.pmtu = new PmtuCache(this.cfg.pmtu);
+    this.counters = {
+      rxFrames: 0, rxArp: 0, rxPackets: 0, frameDrops: zeroCounts(FRAME_DROP_REASONS), drops: zeroCounts(IP_DROP_REASONS),
+      delivered: 0, forwarded: 0, fragmentsHeld: 0, reassembled: 0, reassemblyTimeouts: 0, loopback: 0,
+      txPackets: 0, txFrames: 0, txFragments: 0, txDrops: zeroCounts(TX_DROP_REASONS),
+      echoReplies: 0, icmpErrorsSent: 0, icmpErrorsRateLimited: 0, icmpErrorsSuppressed: 0, verdictRequests: 0, verdictUnknown: 0,
+      pmtu: this.pmtu.counters,
+    };
     this.ifaces = this.cfg.interfaces.map((c, index) => {
       this.ifByName.set(c.name, index);
       return { index, config: c, arp: new ArpCore<Queued>(c.mac, c.addresses.map((a) => a.address), this.cfg.arp, now) };
@@ -139,7 +145,7 @@ export class IpCore {
     for (const r of this.cfg.routes) this.routes.add(r);
     this.reassembler = new Reassembler(this.cfg.reassembly);
     this.icmpBucket = new TokenBucket(this.cfg.icmpErrorsPerSecond, this.cfg.icmpErrorBurst, now);
-    this.nextIdent = deps.rng.nextU32() & 0xffff;
+    this.idents = new IpIdentGenerator(deps.rng);
   }
 
   /** The configuration as plain data (routes as currently installed). */
@@ -172,6 +178,23 @@ export class IpCore {
     let drops = 0;
     for (const k of IP_DROP_REASONS) drops += c.drops[k];
     return c.rxPackets + c.reassembled - (c.delivered + c.forwarded + c.fragmentsHeld + this.pendingInCount + drops);
+  }
+
+  /** The path MTUs learnt and not yet expired (RFC 1191), for statistics and tests. */
+  pmtuSnapshot(now: number): PmtuEntry[] {
+    this.pmtu.expire(now);
+    return this.pmtu.snapshot();
+  }
+
+  /**
+   * The path MTU towards `dst` now: a learnt one (RFC 1191) or the MTU of the
+   * interface its route leaves by; 0 when there is no route.
+   */
+  pathMtu(dst: number, now: number): number {
+    const choice = this.routes.lookup(dst);
+    const ifIndex = choice === null ? -1 : (this.ifByName.get(choice.route.iface) ?? -1);
+    if (ifIndex === -1) return 0;
+    return Math.min(this.ifaces[ifIndex]!.config.mtu, this.pmtu.lookup(dst, now)?.mtu ?? Infinity);
   }
 
   arpSnapshot(ifIndex: number): ReturnType<ArpCore<Queued>['snapshot']> {
@@ -265,6 +288,7 @@ export class IpCore {
         if (repr !== null) this.icmpErrorAbout(repr, q, 'time-exceeded', TimeExceededCode.ReassemblyTimeout, 0, false, now);
       }
     }
+    if (this.pmtu.pollAt() <= now) this.pmtu.expire(now);
     for (const [id, p] of this.pending) {
       if (p.deadline > now) break;
       this.pending.delete(id);
@@ -281,7 +305,7 @@ export class IpCore {
 
   /** When onTimer next has work (ms); Infinity when nothing is pending. */
   pollAt(): number {
-    let at = this.reassembler.pollAt();
+    let at = Math.min(this.reassembler.pollAt(), this.pmtu.pollAt());
     for (const i of this.ifaces) at = Math.min(at, i.arp.pollAt());
     const first = this.pending.values().next();
     if (!first.done) at = Math.min(at, first.value.deadline);
@@ -463,9 +487,11 @@ export class IpCore {
         if (q === null) return this.drop('icmp-bad-quote');
         this.counters.delivered++;
         const type = m.kind === 'dest-unreachable' ? IcmpType.DestUnreachable : m.kind === 'time-exceeded' ? IcmpType.TimeExceeded : IcmpType.ParameterProblem;
+        let nextHopMtu = m.kind === 'dest-unreachable' ? m.nextHopMtu : 0;
+        if (m.kind === 'dest-unreachable' && m.code === UnreachableCode.FragmentationNeeded) nextHopMtu = this.learnPmtu(q, nextHopMtu, now);
         this.out.push({
           type: 'icmp-error', protocol: q.protocol, icmpType: type, icmpCode: m.code,
-          nextHopMtu: m.kind === 'dest-unreachable' ? m.nextHopMtu : 0, reporter: r.src, origSrc: q.src, origDst: q.dst,
+          nextHopMtu, reporter: r.src, origSrc: q.src, origDst: q.dst,
           quoted: m.data.subarray(ipv4HeaderLen(q)),
         });
         return;
@@ -475,6 +501,23 @@ export class IpCore {
         this.counters.delivered++;
         this.out.push({ type: 'deliver', protocol: IpProtocol.ICMP, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload });
     }
+  }
+
+  /**
+   * "Fragmentation needed" about a datagram `q` (its quoted header): remember the path
+   * MTU to its destination (RFC 1191 §5) if we sent it with DF and it is lower than
+   * what we knew. Returns the MTU to tell the transport: the path MTU now in force
+   * (a report below the floor is raised to it), or the report as it came.
+   */
+  private learnPmtu(q: Ipv4Repr, reported: number, now: number): number {
+    if (this.localIf(q.src) === -1 || !q.dontFragment) return reported;
+    const current = this.pathMtu(q.dst, now);
+    if (current === 0) return reported;
+    const e = this.pmtu.learn(q.dst, reported, current, now);
+    if (e !== null) return e.mtu;
+    // Not lower than what we know (a report about a segment sent before we learnt it):
+    // the transport may not know the path MTU yet, so tell it the one in force.
+    return reported >= 68 ? Math.min(reported, this.pathMtu(q.dst, now)) : reported;
   }
 
   // ---------------------------------------------------------------- output path
@@ -489,7 +532,7 @@ export class IpCore {
     let ifIndex: number;
     let nextHop: number;
     const localIf = this.localIf(d.dst);
-    if (localIf !== -1 || isLoopback(d.dst)) return this.loopback(d, localIf);
+    if (localIf !== -1 || isLoopback(d.dst)) return this.loopback(d, localIf, now);
     if (isLimitedBroadcast(d.dst)) {
       ifIndex = d.src !== 0 ? this.localIf(d.src) : 0;
       nextHop = d.dst;
@@ -513,11 +556,12 @@ export class IpCore {
     }
     const partial = d.checksumPartial === true && d.protocol === IpProtocol.TCP && (d.gsoMss ?? 0) === 0;
     if (d.src === 0 && !partial) completeTransportChecksum(d.protocol, d.payload, src);
+    // RFC 1191 §3: DF as the transport asks, unless the path MTU is locked at its floor (pmtu-cache.ts).
+    const dontFragment = (d.dontFragment ?? false) && this.pmtu.lookup(d.dst, now)?.locked !== true;
     const repr: Ipv4Repr = {
-      tos: d.tos ?? 0, ident: this.nextIdent, dontFragment: d.dontFragment ?? false, moreFragments: false, fragmentOffset: 0,
-      ttl: d.ttl ?? this.cfg.defaultTtl, protocol: d.protocol, src, dst: d.dst, options: EMPTY, payloadLen: d.payload.length,
+      tos: d.tos ?? 0, ident: this.idents.reserve(src, d.dst, d.protocol, wireDatagrams(d), now), dontFragment, moreFragments: false,
+      fragmentOffset: 0, ttl: d.ttl ?? this.cfg.defaultTtl, protocol: d.protocol, src, dst: d.dst, options: EMPTY, payloadLen: d.payload.length,
     };
-    this.nextIdent = (this.nextIdent + 1) & 0xffff;
     let pkt: OutPacket;
     if (d.headroom >= SEND_HEADROOM && d.payload.byteOffset >= SEND_HEADROOM) {
       // Prepend in place: the headers go into the payload buffer's headroom.
@@ -533,15 +577,14 @@ export class IpCore {
     this.askOut(pkt, ifIndex, nextHop, { local: true, token }, now);
   }
 
-  private loopback(d: TransportSend, localIf: number): void {
+  private loopback(d: TransportSend, localIf: number, now: number): void {
     const src = d.src !== 0 ? d.src : d.dst;
     // As on the wire path: a transport that left the source to us summed the pseudo-header with 0.0.0.0.
     if (d.src === 0) completeTransportChecksum(d.protocol, d.payload, src);
     const repr: Ipv4Repr = {
-      tos: d.tos ?? 0, ident: this.nextIdent, dontFragment: false, moreFragments: false, fragmentOffset: 0,
+      tos: d.tos ?? 0, ident: this.idents.reserve(src, d.dst, d.protocol, 1, now), dontFragment: false, moreFragments: false, fragmentOffset: 0,
       ttl: d.ttl ?? this.cfg.defaultTtl, protocol: d.protocol, src, dst: d.dst, options: EMPTY, payloadLen: d.payload.length,
     };
-    this.nextIdent = (this.nextIdent + 1) & 0xffff;
     const datagram = new Uint8Array(IPV4_MIN_HEADER_LEN + d.payload.length);
     emitIpv4(repr, datagram, 0);
     datagram.set(d.payload, IPV4_MIN_HEADER_LEN);
@@ -574,11 +617,24 @@ export class IpCore {
 
   private transmit(pkt: OutPacket, ifIndex: number, nextHop: number, ctx: SendContext, now: number): void {
     const iface = this.ifaces[ifIndex]!;
-    const mtu = iface.config.mtu;
+    let mtu = iface.config.mtu;
+    if (ctx.local) {
+      // What we send ourselves keeps to the path MTU learnt for its destination (RFC 1191 §3).
+      const b = pkt.buf; const at = pkt.ip + 16;
+      const e = this.pmtu.lookup(((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0, now);
+      if (e !== undefined && e.mtu < mtu) mtu = e.mtu;
+    }
     if (pkt.len <= mtu) return this.linkOut(iface, pkt, nextHop, ctx, now);
     if ((pkt.gsoMss ?? 0) > 0) {
       // A TSO burst: the driver cuts it into segments that must each fit the MTU.
       if (this.segmentsFit(pkt, mtu)) return this.linkOut(iface, pkt, nextHop, ctx, now);
+      if (ctx.local) {
+        // Our own TCP's MSS outgrew the path MTU (learnt after it built the burst): it
+        // hears EMSGSIZE with the MTU and sends again smaller, cut at the new size.
+        this.counters.txDrops['frag-needed']++;
+        const v = new DataView(pkt.buf.buffer, pkt.buf.byteOffset + pkt.ip, 20);
+        return this.sendError('EMSGSIZE', v.getUint32(16), ctx.token, mtu);
+      }
       // The MSS outgrew this route's MTU: an ordinary (checksummed) datagram, which
       // DF turns into "fragmentation needed" for TCP's path-MTU discovery below.
       fillTcpChecksum(pkt.buf, pkt.ip, pkt.len);
@@ -773,6 +829,18 @@ export class IpCore {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * How many datagrams `d` becomes on the wire before any fragmentation: a TCP
+ * segmentation-offload burst is cut into one per gsoMss payload bytes, and each
+ * gets its own IP ID (the driver numbers them from the burst's, RFC 6864 §4.1).
+ */
+function wireDatagrams(d: TransportSend): number {
+  const mss = d.gsoMss ?? 0;
+  if (mss <= 0 || d.protocol !== IpProtocol.TCP || d.payload.length < 20) return 1;
+  const data = d.payload.length - ((d.payload[12]! >>> 4) << 2);
+  return Math.min(0xffff, Math.max(1, Math.ceil(data / mss)));
+}
 
 /**
  * A transport that let the core choose the source address computed its

@@ -10,6 +10,7 @@ import type { VerdictRequest } from '../abi/verdict.js';
 import type { TransportSend } from '../abi/transport.js';
 
 export type { TransportSend };
+import type { PmtuConfig, PmtuCounters } from './pmtu-cache.js';
 
 export interface InterfaceAddress {
   readonly address: number;
@@ -46,6 +47,8 @@ export interface IpConfig {
   readonly verdictTimeoutMs: number;
   readonly reassembly: Partial<ReassemblyConfig>;
   readonly arp: Partial<ArpConfig>;
+  /** Path MTU cache (RFC 1191): expiry (10 minutes), floor (552), size. */
+  readonly pmtu: Partial<PmtuConfig>;
 }
 
 export const DEFAULT_IP_CONFIG: Omit<IpConfig, 'interfaces'> = {
@@ -61,6 +64,7 @@ export const DEFAULT_IP_CONFIG: Omit<IpConfig, 'interfaces'> = {
   verdictTimeoutMs: 2_000,
   reassembly: {},
   arp: {},
+  pmtu: {},
 };
 
 export type IpOutput =
@@ -153,4 +157,6 @@ export interface IpCounters {
   icmpErrorsSuppressed: number;
   verdictRequests: number;
   verdictUnknown: number;
+  /** Path MTUs learnt per destination (entries now, learnt, ignored, expired). */
+  pmtu: PmtuCounters;
 }

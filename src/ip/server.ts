@@ -165,13 +165,15 @@ export function createServer(ctx: ServerContext): ServerCore {
   const transportChannel = (protocol: number): string | undefined => (protocol === 6 ? 'tcp' : protocol === 17 ? 'udp' : undefined);
 
   /**
-   * A local datagram could not be sent (ARP failed, no route): tell its transport
-   * as the ICMP_ERROR it would get from a router (host or net unreachable,
-   * RFC 1122 §3.2.2.1), quoting the transport header's first 8 bytes (ports and
-   * TCP sequence number), so a connecting socket fails with EHOSTUNREACH.
+   * A local datagram could not be sent (ARP failed, no route, larger than the path MTU
+   * with DF): tell its transport as the ICMP_ERROR it would get from a router (host or
+   * net unreachable, RFC 1122 §3.2.2.1; fragmentation needed with the MTU, RFC 1191 §4),
+   * quoting the transport header's first 8 bytes (ports and TCP sequence number), so a
+   * connecting socket fails with EHOSTUNREACH and TCP sends smaller segments.
    */
-  const reportSendError = (code: string, origin: NonNullable<Held['origin']>, segment: Uint8Array): void => {
-    if (code !== 'EHOSTUNREACH' && code !== 'ENETUNREACH') return;
+  const reportSendError = (code: string, origin: NonNullable<Held['origin']>, segment: Uint8Array, mtu: number): void => {
+    const tooBig = code === 'EMSGSIZE' && mtu >= 68 && origin.protocol === IpProtocol.TCP;
+    if (code !== 'EHOSTUNREACH' && code !== 'ENETUNREACH' && !tooBig) return;
     const ch = transportChannel(origin.protocol);
     if (ch === undefined || ctx.outputs[ch] === undefined || segment.length < 8) return;
     const quoted = segment.slice(0, 8);
@@ -180,7 +182,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     if (loc === null) return;
     post({
       channel: ch, type: IP_MSG.ICMP_ERROR, ptr: loc.ptr,
-      args: [(3 << 8) | (code === 'EHOSTUNREACH' ? 1 : 0), 0, origin.src, origin.dst, ports, origin.protocol],
+      args: [(3 << 8) | (tooBig ? 4 : code === 'EHOSTUNREACH' ? 1 : 0), tooBig ? mtu : 0, origin.src, origin.dst, ports, origin.protocol],
     });
   };
 
@@ -255,7 +257,7 @@ export function createServer(ctx: ServerContext): ServerCore {
             held.delete(o.token);
             const m = withScratch(h.ptr);
             const bytes = h.origin !== undefined ? ctx.buffers.view(m) : null;
-            if (bytes !== null) reportSendError(o.code, h.origin!, bytes);
+            if (bytes !== null) reportSendError(o.code, h.origin!, bytes, o.nextHopMtu);
             ctx.buffers.giveBack(m);
           }
           break;
@@ -363,12 +365,13 @@ export function createServer(ctx: ServerContext): ServerCore {
       protocol, src: msg.arg(0), dst: msg.arg(1), payload, headroom: ctx.buffers.headroom(msg), token: k,
       ...((msg.arg(2) & TxFlag.Gso) !== 0 && protocol === 6 ? { gsoMss: msg.arg(3) } : {}),
       ...((msg.arg(2) & TxFlag.ChecksumPartial) !== 0 && protocol === 6 ? { checksumPartial: true } : {}),
+      ...((msg.arg(2) & TxFlag.DontFragment) !== 0 ? { dontFragment: true } : {}),
     }, now);
     const left = handle(outs);
     const failure = outs.find((o) => o.type === 'send-error' && o.token === k);
     const origin = { src: msg.arg(0), dst: msg.arg(1), protocol };
     // Failed at once (no route): report it now; a held datagram's later failure is reported by handle().
-    if (failure !== undefined && failure.type === 'send-error') reportSendError(failure.code, origin, payload);
+    if (failure !== undefined && failure.type === 'send-error') reportSendError(failure.code, origin, payload, failure.nextHopMtu);
     // Not sent and not failed: the core keeps it (verdict pending, ARP queue) or copied it
     // (fragments); the sweep returns what it never emits.
     settle(msg, left, failure === undefined);

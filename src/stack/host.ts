@@ -165,6 +165,7 @@ export class Stack {
           ((a.address ^ r.gateway) >>> (32 - a.prefixLength || 32)) === 0))?.name ?? ifaces[0]!.name,
       })),
       forwarding: config.forwarding ?? false,
+      ...(config.pmtu !== undefined ? { pmtu: { ...config.pmtu } } : {}),
       filter: true,
       counters: counterBlocks.ip,
     };
@@ -174,6 +175,7 @@ export class Stack {
       ...(ifaces.some((i) => i.checksumOffload === true) ? { checksumOffload: true } : {}),
       ...(config.tcp?.mslMs !== undefined ? { mslMs: config.tcp.mslMs } : {}),
       ...(config.tcp?.synCookies === false ? { synCookies: 'never' as const } : {}),
+      ...(config.tcp?.pathMtuDiscovery === false ? { pathMtuDiscovery: false } : {}),
       connection: {
         mss: mtu - 40, ...(config.tcp?.congestionControl ? { congestion: config.tcp.congestionControl } : {}),
         // Peers with receive offloads (ours, Linux's) acknowledge merged segments with stretch

@@ -51,6 +51,11 @@ export interface TcpServerOptions {
   readonly tsoMaxBytes?: number;
   readonly mslMs?: number;
   readonly synCookies?: 'auto' | 'always' | 'never';
+  /**
+   * Path MTU discovery (RFC 1191; default on, as Linux's ip_no_pmtu_disc=0): every segment
+   * goes with DF, and "fragmentation needed" lowers the MSS. Off: segments may be fragmented.
+   */
+  readonly pathMtuDiscovery?: boolean;
   readonly connection?: Partial<ConnectionOptions>;
   /** Where to publish the engine's counters (src/abi/published-counters.ts). */
   readonly counters?: SharedArrayBuffer;
@@ -99,6 +104,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   const fromIp = ctx.inputs['ip'];
   const fromSock = ctx.inputs['sock'];
   const checksumOffload = opts.checksumOffload ?? false;
+  const txFlags = (checksumOffload ? TxFlag.ChecksumPartial : 0) | (opts.pathMtuDiscovery === false ? 0 : TxFlag.DontFragment);
 
   const slots: (SlotState | undefined)[] = new Array(table.slots);
   const freeSlots: number[] = [];
@@ -221,7 +227,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     m.setType(TCP_MSG.SEG_SEND); m.setSeq(0);
     pool!.lend(m, tx.i, tx.len, tx.off);
     m.setArg(0, tx.src); m.setArg(1, tx.dst);
-    m.setArg(2, (checksumOffload ? TxFlag.ChecksumPartial : 0) | (tx.gsoMss > 0 ? TxFlag.Gso : 0));
+    m.setArg(2, txFlags | (tx.gsoMss > 0 ? TxFlag.Gso : 0));
     m.setArg(3, tx.gsoMss);
     for (let k = 4; k < 6; k++) m.setArg(k, 0);
     toIp!.commit();
