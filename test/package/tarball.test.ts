@@ -1,0 +1,123 @@
+// The npm package as a user gets it: the `npm pack` tarball carries the built library, its
+// types, the addon's source and build script, README and LICENSE and nothing else; installed
+// into a fresh folder outside the repository it imports as `newtos`, runs the README's quick
+// start (two hosts on a virtual switch, one HTTP request) without a warning, type-checks from
+// TypeScript, refuses require() with a hint, answers `npx newtos`, and installs without a compiler.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { installTarball, NPX_CLI, packTarball, REPO, sh } from '../support/tarball.js';
+
+let tarball = '';
+let files: string[] = [];
+let app = '';
+let installOutput = '';
+const made: string[] = [];
+
+after(async () => { for (const d of made) await rm(d, { recursive: true, force: true }); });
+
+before(async () => {
+  ({ tarball, files } = await packTarball());
+  made.push(dirname(tarball));
+  const installed = await installTarball(tarball);
+  app = installed.dir;
+  made.push(app);
+  installOutput = installed.output.stdout + installed.output.stderr;
+}, { timeout: 600_000 });
+
+test('the tarball carries the library, its types, the addon source, README and LICENSE, and nothing else', () => {
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js',
+    'dist/src/stack/host.js', 'cjs/index.cjs', 'native/tap.c', 'native/binding.gyp', 'scripts/build-native.mjs']) {
+    assert.ok(files.includes(f), `${f} missing from the tarball`);
+  }
+  const stray = files.filter((f) => /^dist\/(test|bench)\//.test(f) || /\.tsbuildinfo$|\.map$|\.ts$/.test(f) && !f.endsWith('.d.ts') || /^(src|test|bench)\//.test(f));
+  assert.deepEqual(stray, []);
+  const dts = files.filter((f) => f.endsWith('.d.ts')).length;
+  const js = files.filter((f) => f.startsWith('dist/src/') && f.endsWith('.js')).length;
+  assert.equal(dts, js, 'one .d.ts per module');
+});
+
+test('the installed package says the truth about itself', async () => {
+  const pkg = JSON.parse(await readFile(join(app, 'node_modules', 'newtos', 'package.json'), 'utf8')) as Record<string, unknown>;
+  const repoPkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(pkg['version'], repoPkg.version);
+  assert.equal(pkg['dependencies'], undefined, 'no runtime dependencies');
+  // The addon was built (this machine has a compiler), its status recorded.
+  const status = JSON.parse(await readFile(join(app, 'node_modules', 'newtos', 'native', 'build', 'status.json'), 'utf8')) as { ok: boolean };
+  assert.equal(status.ok, true, installOutput);
+});
+
+test('the README quick start runs from the installed package, prints the answer and no warning', { timeout: 60_000 }, async () => {
+  const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+  const block = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block !== undefined && block.includes("from 'newtos'"), 'the first js block of the README imports newtos');
+  await writeFile(join(app, 'quick.mjs'), block);
+  const { stdout, stderr } = await sh(process.execPath, ['quick.mjs'], { cwd: app, timeoutMs: 60_000 });
+  assert.equal(stdout, 'hello over newtos\n');
+  assert.equal(stderr, '', 'no warning on stderr');
+});
+
+test('TypeScript users get the types through the exports map', { timeout: 120_000 }, async () => {
+  await writeFile(join(app, 'check.ts'), [
+    "import { createStack, createVswitch, NewtosError, type StackConfig, type NetSocket } from 'newtos';",
+    "const sw = createVswitch({ ports: 2 });",
+    "const config: StackConfig = undefined as unknown as StackConfig;",
+    "export const p: Promise<unknown> = createStack(config, { switches: { sw } });",
+    "export const ports: number = sw.freePorts;",
+    "export function code(e: NewtosError): string { return e.code; }",
+    "export function peer(s: NetSocket): string | undefined { return s.remoteAddress; }",
+    "// @ts-expect-error: not exported",
+    "import { nothing } from 'newtos';",
+    "export { nothing };",
+  ].join('\n'));
+  const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  await sh(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
+    '--types', 'node', '--typeRoots', join(REPO, 'node_modules', '@types'), 'check.ts'], { cwd: app });
+  // And a wrong use is caught: the switch handle is not a config.
+  await writeFile(join(app, 'bad.ts'), "import { createVswitch } from 'newtos';\nexport const n: string = createVswitch({ ports: 2 }).ports;\n");
+  await assert.rejects(sh(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', 'bad.ts'], { cwd: app }),
+    /TS2322/);
+});
+
+test("require('newtos') fails with a hint to import()", async () => {
+  await writeFile(join(app, 'req.cjs'), "try { require('newtos'); } catch (e) { console.log(e.code + ' ' + e.message); }\n");
+  const { stdout } = await sh(process.execPath, ['req.cjs'], { cwd: app });
+  assert.match(stdout, /^ERR_REQUIRE_ESM .*import\(/);
+});
+
+test('npx newtos runs the installed command line', { timeout: 60_000 }, async (t) => {
+  const help = await sh(process.execPath, [NPX_CLI, '--offline', 'newtos', '--help'], { cwd: app });
+  assert.match(help.stdout, /usage:\n\s+newtos demo/);
+  const version = await sh(process.execPath, [NPX_CLI, '--offline', 'newtos', '--version'], { cwd: app })
+    .catch((e: Error & { stderr?: string }) => ({ stdout: '', stderr: e.stderr ?? e.message }));
+  if (/unknown command '--version'/.test(version.stderr)) {
+    t.skip('this branch has no --version yet (another branch adds it)');
+    return;
+  }
+  const repoPkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  assert.ok(version.stdout.includes(repoPkg.version), `--version printed '${version.stdout}'`);
+});
+
+test('without a compiler the install still succeeds, without the addon, and the package works', { timeout: 600_000 }, async () => {
+  // A PATH holding only node and sh (npm runs scripts through sh): no cc, make or python for node-gyp.
+  const bin = join(app, 'only-node');
+  await mkdir(bin);
+  await symlink(process.execPath, join(bin, 'node'));
+  await symlink('/bin/sh', join(bin, 'sh'));
+  const { dir, output } = await installTarball(tarball, [], { ...process.env, PATH: bin });
+  made.push(dir);
+  const status = JSON.parse(await readFile(join(dir, 'node_modules', 'newtos', 'native', 'build', 'status.json'), 'utf8')) as { ok: boolean; reason: string };
+  assert.equal(status.ok, false, output.stderr);
+  assert.notEqual(status.reason, '');
+  await writeFile(join(dir, 'up.mjs'), [
+    "import { createStack, createVswitch } from 'newtos';",
+    "const sw = createVswitch({ ports: 2 });",
+    "const s = await createStack({ interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw' }, addresses: ['10.0.0.1/24'] }] }, { switches: { sw } });",
+    "try { await createStack({ interfaces: [{ name: 'eth0', link: { type: 'tap', device: 'nt-none0' }, addresses: ['10.0.0.2/24'] }] }); }",
+    "catch (e) { console.log(e.code); }",
+    "await s.close();",
+  ].join('\n'));
+  const { stdout } = await sh(process.execPath, ['up.mjs'], { cwd: dir, timeoutMs: 60_000 });
+  assert.equal(stdout.trim(), 'ERR_TAP_UNAVAILABLE');
+});
