@@ -1086,7 +1086,7 @@ export class TcpEngine implements EngineContext {
           this.counters.pmtuUpdates++;
           t.sndMss = mss;
           t.cc.setMss(mss);
-        t.scoreboard.setMss(mss);
+          t.scoreboard.setMss(mss);
           // RFC 1191 §6.5: resend the segments that were too big, now smaller.
           if (t.sndNxt !== t.sndUna) {
             t.sndNxt = t.sndUna;
