@@ -18,8 +18,8 @@
  * about how much was sent; capped at 1024 here so that the jump itself cannot
  * wrap the counter onto IDs sent within the lifetime.
  */
-import type { Rng } from '../core/rng.js';
-import { randomKey, SipHash24 } from '../core/siphash.js';
+import type { Rng } from '../random/rng.js';
+import { randomKey, SipHash24 } from '../random/siphash.js';
 
 export const IP_IDENT_BUCKETS = 2048;
 /** Largest random advance of an idle counter. */

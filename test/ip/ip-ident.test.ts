@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IpIdentGenerator } from '../../src/ip/ip-ident.js';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 
 const A = 0x0a000001; const B = 0x0a000002; const C = 0x0a000003;
 
