@@ -7,7 +7,8 @@
  * GSO (transmit): a TCP/IPv4 frame marked TxFlag.Gso carries a burst whose
  * payload is cut into `mss`-byte segments. Each gets a copy of the Ethernet,
  * IPv4 and TCP headers with its own IPv4 total length, identification
- * (consecutive from the burst's, as Linux's TSO does) and header checksum, its
+ * (consecutive from the burst's, as Linux's TSO does; IP reserved that many IDs
+ * for the burst, src/ip/ip-ident.ts, so none repeats) and header checksum, its
  * own sequence number, FIN and PSH only on the last segment and CWR only on the
  * first, and a full TCP checksum (the burst's checksum field is not filled).
  *

@@ -705,12 +705,17 @@ export class TcpEngine implements EngineContext {
 
   /**
    * Would new data in the send ring wait for a wake-up from outside? Not while
-   * data is in flight (the next ACK, RTO or persist timer runs output, which
-   * reads the ring), unless Nagle is off (the app wants it sent now).
+   * two or more full segments are in flight: the peer must ACK them at once
+   * (RFC 5681 §4.2, every second full-sized segment), and that ACK runs output,
+   * which reads the ring. With less in flight (a lone short request, one
+   * segment), the peer may hold its ACK back for its delayed-ACK time (up to
+   * 500 ms, RFC 1122 §4.2.3.2); the data written meanwhile waited for it or for
+   * our retransmission timer (issue 11's 200 ms stall), where Linux sends a
+   * write's full segments at once. Always with Nagle off (the app wants it sent now).
    */
   wantsKick(conn: number): boolean {
     const t = this.conn(conn);
-    return t.opts.noDelay || t.sndMax === t.sndUna;
+    return t.opts.noDelay || seqDiff(t.sndMax, t.sndUna) < 2 * t.sndMss;
   }
 
   /** Nothing sent is waiting for an acknowledgment (SND.MAX == SND.UNA): no ACK is coming. */
@@ -1081,7 +1086,7 @@ export class TcpEngine implements EngineContext {
           this.counters.pmtuUpdates++;
           t.sndMss = mss;
           t.cc.setMss(mss);
-        t.scoreboard.setMss(mss);
+          t.scoreboard.setMss(mss);
           // RFC 1191 §6.5: resend the segments that were too big, now smaller.
           if (t.sndNxt !== t.sndUna) {
             t.sndNxt = t.sndUna;

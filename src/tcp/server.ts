@@ -419,20 +419,21 @@ export function createServer(ctx: ServerContext): ServerCore {
       // After close/abort the engine owns the connection alone (its id is no longer the app's).
       if (st.conn < 0 || st.engineDone || st.appClosed) continue;
       const block = table.block(slot);
-      // Data the app wrote while no kick was armed, with nothing in flight: no ACK is
-      // coming to carry it. TX is disarmed while data is in flight (the next ACK runs the
-      // output, which reads the ring); when the ACK that empties the flight is processed
-      // just before the app writes, the write sends no kick and the bytes wait here
+      // Data the app wrote while no kick was armed, with no prompt ACK coming to carry it
+      // (nothing in flight, or too little for the peer to ACK at once: engine.wantsKick).
+      // TX is disarmed while two or more segments are in flight (their ACK runs the output,
+      // which reads the ring); when the ACK that shrinks the flight is processed just
+      // before the app writes, the write sends no kick and the bytes wait here
       // (test/tcp/server.test.ts, "data written while the last ACK is being processed").
       // armAtOpen closes the same gap at connection open one poll sooner.
       let unsent = engine.unsentBytes(st.conn);
-      if (!st.txArmed && unsent > 0 && engine.nothingInFlight(st.conn)) {
+      if (!st.txArmed && unsent > 0 && engine.wantsKick(st.conn)) {
         engine.sendQueued(st.conn, now);
         if (slots[slot] === undefined || st.engineDone || st.appClosed) continue;
         unsent = engine.unsentBytes(st.conn);
       }
-      // Armed only when the app's next write would otherwise wait: everything sent and
-      // nothing in flight (an ACK to come runs the engine's output, which reads the ring).
+      // Armed only when the app's next write would otherwise wait: everything sent and no
+      // prompt ACK to come (one would run the engine's output, which reads the ring).
       const idle = unsent === 0 && engine.wantsKick(st.conn);
       if (idle && !st.txArmed) {
         st.txArmed = true;

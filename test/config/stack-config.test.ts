@@ -33,6 +33,9 @@ const bad: { name: string; config: unknown; path: string; reason: RegExp }[] = [
   { name: 'prefix length 33', config: { interfaces: [{ ...good.interfaces[0], addresses: ['10.0.0.1/33'] }] }, path: 'interfaces[0].addresses[0]', reason: /IPv4 prefix/ },
   { name: 'unknown link type', config: { interfaces: [{ ...good.interfaces[0], link: { type: 'wifi' } }] }, path: 'interfaces[0].link.type', reason: /'vswitch', 'tap', 'udp'/ },
   { name: 'typo field', config: { ...good, placment: 'isolated' }, path: 'placment', reason: /not a known field/ },
+  { name: 'pmtu expiry too short', config: { ...good, pmtu: { expiresMs: 10 } }, path: 'pmtu.expiresMs', reason: /1000 to 86400000/ },
+  { name: 'pmtu floor below 68', config: { ...good, pmtu: { minMtu: 20 } }, path: 'pmtu.minMtu', reason: /68 to 65535/ },
+  { name: 'pathMtuDiscovery not a boolean', config: { ...good, tcp: { pathMtuDiscovery: 'yes' } }, path: 'tcp.pathMtuDiscovery', reason: /true or false/ },
   { name: 'bad placement', config: { ...good, placement: 'fast' }, path: 'placement', reason: /one of 'isolated'/ },
   { name: 'duplicate interface', config: { interfaces: [good.interfaces[0], good.interfaces[0]] }, path: 'interfaces[1].name', reason: /used by an earlier/ },
   { name: 'route to unknown interface', config: { ...good, routes: [{ destination: '10.1.0.0/16', interface: 'eth9' }] }, path: 'routes[0].interface', reason: /names no interface/ },
@@ -54,6 +57,13 @@ for (const c of bad) {
     assert.match(hit.reason, c.reason);
   });
 }
+
+test('path MTU settings are accepted', () => {
+  const r = validateStackConfig({ ...good, pmtu: { expiresMs: 60_000, minMtu: 576 }, tcp: { pathMtuDiscovery: false } });
+  assert.ok(r.ok);
+  assert.deepEqual(r.config.pmtu, { expiresMs: 60_000, minMtu: 576 });
+  assert.equal(r.config.tcp?.pathMtuDiscovery, false);
+});
 
 test('every issue is reported, not only the first', () => {
   const r = validateStackConfig({ interfaces: [{ name: '9bad', link: { type: 'tap', device: 'tap0' }, addresses: ['x'], mtu: 1 }], replicas: 0 });

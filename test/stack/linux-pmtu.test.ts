@@ -181,13 +181,13 @@ describe('path MTU discovery against Linux routers with a 1280-byte link', { ski
     // The sink runs in the TAP's own namespace (the kernel end has the address).
     const packets = await captured(host.ns, host.dev, dir, 'ipid', () => sendTo(host, host.ns, host.linuxIp));
     const ours = packets.filter((p) => p.src === host.newtosIp);
-    assert.ok(ours.length > 2000, `${ours.length} datagrams`);
-    assert.ok(ours.every((p) => !p.df), 'DF is off as configured');
     // Within this transfer (well under 65536 datagrams, far less than a lifetime) no ID may repeat.
     const seen = new Map<number, number>();
     for (const p of ours) seen.set(p.id, (seen.get(p.id) ?? 0) + 1);
     const reused = [...seen.values()].filter((n) => n > 1).length;
-    t.diagnostic(`${ours.length} datagrams from newtos, ${seen.size} distinct IP IDs, ${reused} IDs used more than once`);
+    t.diagnostic(`${ours.length} datagrams from newtos (${ours.filter((p) => p.df).length} with DF), ${seen.size} distinct IP IDs, ${reused} IDs used more than once`);
+    assert.ok(ours.length > 1000, `${ours.length} datagrams`);
+    assert.ok(ours.every((p) => !p.df), 'DF is off as configured');
     assert.equal(reused, 0, `${reused} IP IDs reused among ${ours.length} non-DF datagrams`);
   });
 });

@@ -59,6 +59,8 @@ export interface RigOptions {
   /** Buffers in the server's `tcp` pool. */
   readonly tcpPoolBuffers?: number;
   readonly connection?: Partial<ConnectionOptions>;
+  /** The peer engine's connection options on top of `connection` (e.g. a longer delayed ACK). */
+  readonly peerConnection?: Partial<ConnectionOptions>;
 }
 
 /** Payload byte at stream position i (so the receiver can check order and integrity). */
@@ -159,7 +161,7 @@ export class TcpServerRig {
       log: () => {},
     };
     const core = await createServer(ctx);
-    const rig = new TcpServerRig(core, { table: new SocketTable(tableSab), tcpPool, ipPool, buffers, ipOut, sockOut, inputs }, o.connection ?? {});
+    const rig = new TcpServerRig(core, { table: new SocketTable(tableSab), tcpPool, ipPool, buffers, ipOut, sockOut, inputs }, { ...o.connection, ...o.peerConnection });
     rigRef.rig = rig;
     return rig;
   }

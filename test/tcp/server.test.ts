@@ -110,10 +110,11 @@ describe('tcp server: data written while the last ACK is being processed is sent
     const slot = rig.connect();
     rig.exchange();
     assert.ok(rig.peerConn >= 0);
-    // A first request: armed at open, so the write kicks and it goes out.
-    assert.equal(rig.appWrite(slot, streamBytes(0, 1000)), 1000);
-    assert.equal(rig.deliverToPeer(), 1);
-    assert.equal(Atomics.load(rig.block(slot).ctrl, 4 /* S_TX_ARMED */), 0, 'disarmed while the request is in flight');
+    // A first request of two full segments: armed at open, so the write kicks and it goes out.
+    const first = 2 * rig.peer.info(rig.peerConn).sndMss;
+    assert.equal(rig.appWrite(slot, streamBytes(0, first)), first);
+    assert.equal(rig.deliverToPeer(), 2);
+    assert.equal(Atomics.load(rig.block(slot).ctrl, 4 /* S_TX_ARMED */), 0, 'disarmed while two segments are in flight');
     // The peer's (delayed) ACK for it; the app writes again just as it is processed.
     if (rig.toServer.length === 0) {
       rig.now = rig.peer.pollAt();
@@ -123,12 +124,51 @@ describe('tcp server: data written while the last ACK is being processed is sent
     assert.equal(rig.toServer.length, 1, 'one ACK from the peer');
     let wrote = false;
     rig.deliverToServer(() => {
-      assert.equal(rig.appWrite(slot, streamBytes(1000, 300)), 300, 'no kick: TX is not armed');
+      assert.equal(rig.appWrite(slot, streamBytes(first, 300)), 300, 'no kick: TX is not armed');
       wrote = true;
     });
     assert.ok(wrote, 'the peer ACKed');
     rig.runUntil(rig.now + 1_000);
-    assert.equal(rig.peerReceived.length, 1300, 'the second write reached the peer');
-    assert.deepEqual(Uint8Array.from(rig.peerReceived), streamBytes(0, 1300));
+    assert.equal(rig.peerReceived.length, first + 300, 'the second write reached the peer');
+    assert.deepEqual(Uint8Array.from(rig.peerReceived), streamBytes(0, first + 300));
+  });
+});
+
+/**
+ * The 200 ms stall (issue 11): the app wrote a short request, TCP sent it, and TCP
+ * then disarmed TX (data in flight: "the next ACK runs the output"). The app wrote
+ * more at once, with no kick. A peer holding back its ACK for the lone short segment
+ * (delayed ACK: RFC 1122 allows up to 500 ms; only every second full segment must be
+ * ACKed at once) left those bytes in the ring until its delayed ACK or newtos's
+ * retransmission timer (200 ms) ran the output. Linux sends the full segments of a
+ * write at once (Nagle holds back only a short tail).
+ */
+describe('tcp server: data written while a lone short segment waits for a delayed ACK', () => {
+  it('full segments of the new write go out without waiting for the ACK', async () => {
+    const rig = await TcpServerRig.create({ peerConnection: { delayedAckMs: 500 } });
+    const slot = rig.connect();
+    rig.exchange();
+    assert.ok(rig.peerConn >= 0);
+    // A first exchange settles the connection (the peer's first read opens its window at once).
+    assert.equal(rig.appWrite(slot, streamBytes(0, 50)), 50);
+    rig.runUntil(rig.now + 1_000);
+    assert.equal(rig.peerReceived.length, 50);
+    assert.equal(rig.appWrite(slot, streamBytes(50, 50)), 50);
+    assert.equal(rig.deliverToPeer(), 1, 'the short segment left');
+    assert.equal(rig.toServer.length, 0, 'the peer holds its ACK back');
+    const ackDue = rig.peer.pollAt();
+    assert.ok(ackDue >= rig.now + 500, 'the delayed ACK is 500 ms away');
+    rig.now += 1;
+    // The app's next write: 4 full segments and a little.
+    const mss = rig.peer.info(rig.peerConn).sndMss;
+    const more = 4 * mss + 200;
+    assert.equal(rig.appWrite(slot, streamBytes(100, more)), more);
+    // Virtual time passes, less than the peer's delayed ACK and than the retransmission
+    // timeout (at least 200 ms), which sent them before the fix; the loop polls meanwhile.
+    rig.runUntil(rig.now + 100);
+    assert.ok(rig.peerReceived.length >= 100 + 4 * mss,
+      `${rig.peerReceived.length} bytes reached the peer before its delayed ACK; ${100 + 4 * mss} were sendable`);
+    rig.runUntil(ackDue + 1_000);
+    assert.deepEqual(Uint8Array.from(rig.peerReceived), streamBytes(0, 100 + more));
   });
 });
