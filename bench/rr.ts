@@ -20,9 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { createVswitch } from '../src/nic/vswitch.js';
+import { createVswitch } from '../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
-import { withoutMessagePct, type SocketOpStats } from '../src/sockets/socket-block.js';
+import { withoutMessagePct, type SocketOpStats } from '../src/abi/socket-block.js';
 import { LineReader } from './stack-tap.js';
 
 const json = process.argv.includes('--json');

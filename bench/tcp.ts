@@ -15,7 +15,7 @@
  * --smoke: 1 MiB per run and no warm-up, to check that the benchmark still runs (test/bench).
  */
 import { availableParallelism } from 'node:os';
-import { SeededRng } from '../src/core/rng.js';
+import { SeededRng } from '../src/random/rng.js';
 import { TcpEventType } from '../src/tcp/config.js';
 import { TcpEngine } from '../src/tcp/engine.js';
 
