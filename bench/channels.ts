@@ -1,5 +1,5 @@
 /**
- * npm run bench:channels [-- --json] [-- --quick]
+ * npm run bench:channels [-- --json] [-- --quick] [-- --smoke]
  *
  * Shared-memory ring vs MessagePort.postMessage between two worker threads:
  * - throughput of 32-byte messages, batched (64 per publish / post) and one
@@ -9,7 +9,8 @@
  *   postMessage consumer woken by its event loop;
  * - batched throughput of a real source → sink pair of servers under the
  *   supervisor, adaptive polling vs pure busy polling.
- * Throughputs are the best of 3 runs (1 with --quick).
+ * Throughputs are the best of 3 runs (1 with --quick). --smoke: a few thousand
+ * messages per figure, only to check that the benchmark still runs (test/bench).
  * With --json, prints one JSON object (ring_msgs_per_s, postmessage_msgs_per_s,
  * ratio, wake_p50_us, ...).
  */
@@ -23,7 +24,8 @@ import { SINK_RESULT } from '../test/substrate/examples/sink.js';
 import type { BenchResult, BenchRole } from './channels-worker.js';
 
 const json = process.argv.includes('--json');
-const quick = process.argv.includes('--quick');
+const smoke = process.argv.includes('--smoke');
+const quick = smoke || process.argv.includes('--quick');
 const cores = availableParallelism();
 const tag = `(${cores} cores)`;
 const SLOT_WORDS = 8; // 32-byte messages
@@ -119,7 +121,7 @@ const M = (x: number): string => `${(x / 1e6).toFixed(2)} M msg/s`;
 const us = (x: number): string => `${x.toFixed(1)} us`;
 
 async function main(): Promise<void> {
-  const k = quick ? 0.2 : 1;
+  const k = smoke ? 0.001 : quick ? 0.2 : 1;
   say(`bench:channels — 32-byte messages between two worker threads ${tag}`);
   say('(a machine shared with other builds depresses every figure; ring pumps busy-poll and nap 20 us after 1000 empty polls)');
   const runs = quick ? 1 : 3;
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
   const ratio = ringBatched / portSingle;
   say(`ratio ring batched / postMessage one at a time: ${ratio.toFixed(0)}x; batched/batched ${(ringBatched / portBatched).toFixed(0)}x; single/single ${(ringSingle / portSingle).toFixed(0)}x ${tag}`);
 
-  const n = Math.round(4000 * k);
+  const n = Math.max(50, Math.round(4000 * k));
   const busy = await wakeLatency('busy', n, 500);
   const adaptiveSparse = await wakeLatency('adaptive', n, 500);
   const adaptiveDense = await wakeLatency('adaptive', n * 5, 20);
@@ -160,6 +162,7 @@ async function main(): Promise<void> {
   if (json) {
     console.log(JSON.stringify({
       cores,
+      smoke,
       ring_msgs_per_s: Math.round(ringBatched),
       ring_single_msgs_per_s: Math.round(ringSingle),
       postmessage_msgs_per_s: Math.round(portSingle),

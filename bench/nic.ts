@@ -1,5 +1,6 @@
 /**
- * NIC backend throughput: `npm run bench:nic [-- --json] [-- --seconds N]`.
+ * NIC backend throughput: `npm run bench:nic [-- --json] [-- --seconds N] [-- --smoke]`
+ * (--smoke: 50 ms per figure, only to check that it runs; test/bench).
  *
  * - TAP (root): the benchmark writes ICMP echo requests into a TAP device whose
  *   far side is a network namespace, and the kernel answers each with an echo
@@ -28,7 +29,8 @@ import type { VswitchWorkerData, VswitchWorkerResult } from '../test/driver/nic/
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const secondsArg = args.indexOf('--seconds');
-const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 2;
+const smoke = args.includes('--smoke');
+const seconds = smoke ? 0.05 : secondsArg >= 0 ? Number(args[secondsArg + 1]) : 2;
 
 const OUR_MAC = Uint8Array.from([0x02, 0x62, 0x65, 0x6e, 0x63, 0x68]);
 
@@ -155,7 +157,7 @@ function benchRss(): number {
   frame[23] = 6; // pretend TCP: the 4-tuple path
   const v = new DataView(frame.buffer);
   let sink = 0;
-  const n = 2_000_000;
+  const n = smoke ? 20_000 : 2_000_000;
   const start = performance.now();
   for (let i = 0; i < n; i++) {
     v.setUint16(34, i & 0xffff);
@@ -188,6 +190,7 @@ async function main(): Promise<void> {
     vswitch_mtu65535_gbps: vs64k.gbps,
     rss_steer_fps: rss,
     tap_skipped_because: tapSmall === null ? rigUnavailableReason() : null,
+    smoke,
   };
   if (json) {
     console.log(JSON.stringify(result));

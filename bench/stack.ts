@@ -16,8 +16,10 @@ import { withoutMessagePct, type SocketOpStats } from '../src/abi/socket-block.j
 import { LineReader, RECEIVER_PY, SENDER_PY, startAgent, tapFigures } from './stack-tap.js';
 
 const json = process.argv.includes('--json');
+/** --smoke (test/bench): 1 MiB transfers, one warm-up and one timed each, only to check that it runs. */
+const smoke = process.argv.includes('--smoke');
 const bytesArg = process.argv.find((a) => a.startsWith('--bytes='));
-const TOTAL = bytesArg !== undefined ? Number(bytesArg.slice(8)) : 128 * 1024 * 1024;
+const TOTAL = smoke ? 1024 * 1024 : bytesArg !== undefined ? Number(bytesArg.slice(8)) : 128 * 1024 * 1024;
 /**
  * Warm-up: transfers of WARMUP_ROUND bytes on fresh connections until two in a row agree
  * within 15 % (at least MIN_WARMUP rounds, at most MAX_WARMUP). Each of a dozen isolates
@@ -26,11 +28,11 @@ const TOTAL = bytesArg !== undefined ? Number(bytesArg.slice(8)) : 128 * 1024 * 
  * shared 2-core VM two rounds in a row can agree by chance early on: hence the minimum.
  */
 const warmArg = process.argv.find((a) => a.startsWith('--warmup='));
-const WARMUP_ROUND = warmArg !== undefined ? Number(warmArg.slice(9)) : 64 * 1024 * 1024;
-const MIN_WARMUP = 8;
-const MAX_WARMUP = 16;
+const WARMUP_ROUND = smoke ? TOTAL : warmArg !== undefined ? Number(warmArg.slice(9)) : 64 * 1024 * 1024;
+const MIN_WARMUP = smoke ? 1 : 8;
+const MAX_WARMUP = smoke ? 1 : 16;
 /** Timed transfers per figure (fresh connection each); the figure is their median. */
-const TIMED = 5;
+const TIMED = smoke ? 1 : 5;
 /**
  * newtos socket buffers (send and receive ring) for the bulk streams: 4 MiB, the order of what
  * Linux's autotuning reaches (tcp_rmem max 6 MiB) in the veth run it is compared with.
@@ -106,7 +108,7 @@ async function newtosRun(placement: 'isolated' | 'monolithic' | 'postmessage', m
       if (warm === 'timeout' || warm.got !== WARMUP_ROUND) return { gbps: null, stats: null, note: `warm-up failed: ${warm === 'timeout' ? 'timed out' : `${warm.got} bytes`}` };
       warmup.push(gbpsOf(warm.got, warm.ms));
       const n = warmup.length;
-      if (n >= MIN_WARMUP && Math.abs(warmup[n - 1]! - warmup[n - 2]!) <= 0.15 * warmup[n - 2]!) break;
+      if (n >= MIN_WARMUP && (n === 1 || Math.abs(warmup[n - 1]! - warmup[n - 2]!) <= 0.15 * warmup[n - 2]!)) break;
     }
     await new Promise((r) => setTimeout(r, 200));
     const before = sumStats(a.socketStats(), b.socketStats());
@@ -185,13 +187,13 @@ const ratio = (x: Run, y: Run): number | null => x.gbps !== null && y.gbps !== n
 const pct = isolated1500.stats === null ? null : withoutMessagePct(isolated1500.stats);
 log(`ratios: isolated/postMessage ${ratio(isolated1500, pm1500)?.toFixed(2) ?? 'n/a'}, isolated/monolithic ${ratio(isolated1500, mono1500)?.toFixed(2) ?? 'n/a'}, newtos isolated/Linux veth ${ratio(isolated1500, veth)?.toFixed(4) ?? 'n/a'}`);
 log(`socket operations without a message (isolated, MTU 1500 bulk transfer): ${pct === null ? 'n/a' : pct.toFixed(2) + ' %'}`);
-const tap = await tapFigures(TOTAL);
+const tap = await tapFigures(TOTAL, smoke);
 log(`Linux → newtos over TAP, MTU 1500 : ${fmt({ ...tap.linuxToNewtos, stats: null })} (2 cores)`);
 log(`newtos → Linux over TAP, MTU 1500 : ${fmt({ ...tap.newtosToLinux, stats: null })} (2 cores)`);
 log('(TAP links with a virtio-net header: TSO/GSO and checksum offload with the kernel; python3 on the Linux side, 1 MiB send/recv, as in the veth run)');
 if (json) {
   console.log(JSON.stringify({
-    cores: 2, bytes: TOTAL, timed_runs: TIMED, warmup_round_bytes: WARMUP_ROUND, socket_buffer_bytes: SOCKET_BUFFER,
+    cores: 2, smoke, bytes: TOTAL, timed_runs: TIMED, warmup_round_bytes: WARMUP_ROUND, socket_buffer_bytes: SOCKET_BUFFER,
     gbps_isolated_mtu1500: isolated1500.gbps, gbps_isolated_64k: isolated64k.gbps,
     gbps_monolithic_mtu1500: mono1500.gbps, gbps_postmessage_mtu1500: pm1500.gbps,
     gbps_linux_veth_mtu1500: veth.gbps, gbps_tap_linux_to_newtos: tap.linuxToNewtos.gbps, gbps_tap_newtos_to_linux: tap.newtosToLinux.gbps,

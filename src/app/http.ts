@@ -19,7 +19,15 @@ export interface NetLike {
  * newtos listener; close it to stop accepting (the http.Server's close() also works).
  */
 export function serveHttp(net: NetLike, server: http.Server, port: number, host = '0.0.0.0', cb?: () => void): NetServer {
-  const listener = net.createServer((socket) => server.emit('connection', socket));
+  const listener = net.createServer((socket) => {
+    // What net.Server does for its own handles before 'connection': http.Server
+    // asks for noDelay by default (Node >= 18). Without it a response written as
+    // header then body waits under Nagle for the peer's delayed ACK (~40 ms on Linux).
+    const opts = server as http.Server & { noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number };
+    if (opts.noDelay === true) socket.setNoDelay(true);
+    if (opts.keepAlive === true) socket.setKeepAlive(true, opts.keepAliveInitialDelay ?? 0);
+    server.emit('connection', socket);
+  });
   listener.on('error', (err) => server.emit('error', err));
   listener.listen(port, host, cb);
   // http.Server.close() stops its own (absent) handle; forward it to ours too.

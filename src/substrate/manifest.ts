@@ -284,6 +284,7 @@ export function validateManifest(input: unknown): ManifestResult {
         mode,
         parkCostUs: num(p, 'parkCostUs', 'polling', DEFAULT_POLLING.parkCostUs, 0, 1e6, false),
         maxSpinUs: num(p, 'maxSpinUs', 'polling', DEFAULT_POLLING.maxSpinUs, 0, 1e6, false),
+        replySpinUs: num(p, 'replySpinUs', 'polling', DEFAULT_POLLING.replySpinUs, 0, 1e6, false),
         maxParkMs: num(p, 'maxParkMs', 'polling', DEFAULT_POLLING.maxParkMs, 1, 60_000, false),
         batch: num(p, 'batch', 'polling', DEFAULT_POLLING.batch, 1, 1 << 16),
       };

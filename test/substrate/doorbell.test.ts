@@ -73,7 +73,17 @@ test('adaptive polling spins only when the next message is likely sooner than a 
   assert.ok(until > 0.995 && until <= 0.995 + 0.2, `spins a little past the last arrival (${until})`);
   assert.equal(p.spinUntil(3, 2), -Infinity, 'more runnable threads than cores: park');
   for (let t = 1; t < 20; t += 1) p.onWork(t); // a message every ms
-  assert.equal(p.spinUntil(1, 2), -Infinity, 'sparse traffic: park');
+  assert.equal(p.spinUntil(1, 2), -Infinity, 'sparse traffic, no reply window: park');
   assert.equal(new AdaptivePolling('busy', 30, 200).spinUntil(9, 2), Infinity);
   assert.equal(new AdaptivePolling('sleep', 30, 200).spinUntil(0, 2), -Infinity);
+});
+
+test('adaptive polling waits a short reply window after work, even when traffic is sparse', () => {
+  const p = new AdaptivePolling('adaptive', 30, 200, 100);
+  for (let t = 1; t < 20; t += 1) p.onWork(t); // a request every ms: sparse
+  assert.ok(Math.abs(p.spinUntil(1, 2) - (19 + 0.1)) < 1e-9, 'spins 100 us past the last batch, for the reply');
+  assert.equal(p.spinUntil(3, 2), -Infinity, 'more runnable threads than cores: park at once');
+  const q = new AdaptivePolling('adaptive', 30, 50, 100);
+  q.onWork(5);
+  assert.ok(Math.abs(q.spinUntil(1, 2) - 5.05) < 1e-9, 'the reply window is capped by maxSpinUs');
 });

@@ -413,8 +413,11 @@ export class TapBackend implements NicBackend {
     const waker = await TapWaker.start(this.fd, doorbell);
     this.waker = waker;
     this.nextDueMs = (): number => {
-      if (waker.armed) return Infinity;
+      // Look at the device even while the waker watches it: an owner that spins
+      // after work (server-loop.ts replySpinUs) then takes the next frame at once
+      // instead of after the waker's own wake-up. One poll(2) with no timeout.
       if (this.waitReadable(0)) return 0;
+      if (waker.armed) return Infinity;
       waker.arm();
       return Infinity;
     };

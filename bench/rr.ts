@@ -1,0 +1,242 @@
+/**
+ * npm run bench:rr [-- --json] [-- --seconds N] [-- --smoke] — request/response:
+ *   - two newtos hosts on the in-process virtual switch; host b's clients send a
+ *     message of 1 byte or 1 KiB, host a's echo server sends it back, and the
+ *     client sends the next one when the whole echo arrived; over 1 and over 64
+ *     connections at once; for isolated, monolithic and postMessage placements:
+ *     round trips per second (all connections) and p50/p99 round-trip latency;
+ *   - the same with Linux's own stack: a Node `net` echo server and client, each
+ *     in its own network namespace, over a veth pair (root);
+ *   - the share of socket operations done without a message under the 64-connection
+ *     load (isolated, 1-byte messages);
+ *   - wrk from the kernel side of a TAP device against `newtos up --http` serving a
+ *     6-byte file, one connection (root, wrk): p50/p99 and requests/s.
+ * A figure that could not be measured is null, with a note.
+ * --smoke (test/bench): a fraction of a second per figure, only to check it runs.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { createVswitch } from '../src/driver/nic/vswitch.js';
+import { createStack, type Stack } from '../src/stack/host.js';
+import { withoutMessagePct, type SocketOpStats } from '../src/abi/socket-block.js';
+import { LineReader } from './stack-tap.js';
+
+const json = process.argv.includes('--json');
+const smoke = process.argv.includes('--smoke');
+const secArg = process.argv.indexOf('--seconds');
+const SECONDS = smoke ? 0.3 : secArg >= 0 ? Number(process.argv[secArg + 1]) : 3;
+/** Untimed round trips first, so each thread's JIT has compiled the path. */
+const WARMUP_SECONDS = smoke ? 0.1 : 1;
+const SIZES = [1, 1024] as const;
+const CONNS = [1, 64] as const;
+const log = (s: string): void => { if (!json) console.log(s); };
+
+interface RrFigure { rtPerS: number | null; p50Us: number | null; p99Us: number | null; note?: string }
+
+/**
+ * The client loop, shared by the newtos run (in this process) and the Linux run (the
+ * same text in a child): `open(i)` gives connection i; every connection sends `size`
+ * bytes, waits for all of them back, and again, for `seconds` after a warm-up.
+ */
+const CLIENT_LOOP = `
+async function rrLoop(open, conns, size, warmupS, seconds) {
+  const msg = Buffer.alloc(size, 0x61);
+  const sockets = await Promise.all(Array.from({ length: conns }, (_, i) => open(i)));
+  let measuring = false;
+  let stop = false;
+  const lat = [];
+  let count = 0;
+  await Promise.all(sockets.map((s) => new Promise((resolve, reject) => {
+    let got = 0;
+    let t0 = 0;
+    const next = () => { if (stop) { resolve(); return; } got = 0; t0 = performance.now(); s.write(msg); };
+    s.on('data', (d) => {
+      got += d.length;
+      if (got < size) return;
+      if (measuring) { lat.push(performance.now() - t0); count++; }
+      next();
+    });
+    s.on('error', reject);
+    next();
+  }), setTimeout(() => { measuring = true; setTimeout(() => { stop = true; }, seconds * 1000); }, warmupS * 1000)));
+  for (const s of sockets) s.destroy();
+  lat.sort((x, y) => x - y);
+  const at = (p) => lat.length === 0 ? 0 : lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return { count, p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+`;
+
+type RrLoop = (open: (i: number) => Promise<NodeJSSocketLike>, conns: number, size: number, warmupS: number, seconds: number) => Promise<RrResult>;
+interface RrResult { count: number; p50Ms: number; p99Ms: number }
+interface NodeJSSocketLike { write(b: Buffer): void; on(ev: string, fn: (x: Buffer & Error) => void): void; destroy(): void }
+// The same loop text runs in the Linux child: one client code path for both stacks.
+const rrLoop = new Function(`${CLIENT_LOOP}; return rrLoop;`)() as RrLoop;
+
+function figure(r: RrResult, seconds: number): RrFigure {
+  if (r.count === 0) return { rtPerS: null, p50Us: null, p99Us: null, note: 'no round trip completed' };
+  return { rtPerS: Math.round(r.count / seconds), p50Us: Math.round(r.p50Ms * 1000), p99Us: Math.round(r.p99Ms * 1000) };
+}
+
+function sum(x: SocketOpStats, y: SocketOpStats, sign = 1): SocketOpStats {
+  const o = { ...x };
+  for (const k of Object.keys(o) as (keyof SocketOpStats)[]) o[k] = x[k] + sign * y[k];
+  return o;
+}
+
+type Placement = 'isolated' | 'monolithic' | 'postmessage';
+
+async function newtosFigures(placement: Placement): Promise<{ figs: Record<string, RrFigure>; withoutMsgPct: number | null }> {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, placement, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+  }, { switches: { sw0: sw } });
+  const a = await host('a', '10.0.0.1/24');
+  const b = await host('b', '10.0.0.2/24');
+  const figs: Record<string, RrFigure> = {};
+  let withoutMsgPct: number | null = null;
+  try {
+    const server = a.net.createServer((s) => { s.setNoDelay(true); s.on('data', (d: Buffer) => s.write(d)); s.on('error', () => undefined); });
+    await new Promise<void>((resolve) => server.listen(7, resolve));
+    for (const conns of CONNS) {
+      for (const size of SIZES) {
+        const before = sum(a.socketStats(), b.socketStats());
+        const r = await rrLoop((_i) => new Promise((resolve, reject) => {
+          const c = b.net.connect({ port: 7, host: '10.0.0.1' }, () => resolve(c as unknown as NodeJSSocketLike));
+          c.setNoDelay(true);
+          c.once('error', reject);
+        }), conns, size, WARMUP_SECONDS, SECONDS);
+        figs[`${conns}x${size}`] = figure(r, SECONDS);
+        if (conns === 64 && size === 1) withoutMsgPct = withoutMessagePct(sum(sum(a.socketStats(), b.socketStats()), before, -1));
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+    server.close();
+  } finally {
+    await b.close();
+    await a.close();
+  }
+  return { figs, withoutMsgPct };
+}
+
+const SERVER_JS = `
+const net = require('node:net');
+net.createServer((s) => { s.setNoDelay(true); s.on('data', (d) => s.write(d)); s.on('error', () => {}); })
+  .listen(7, process.argv[1], () => console.log('ready'));
+`;
+const CLIENT_JS = `${CLIENT_LOOP}
+const net = require('node:net');
+const [host, conns, size, warm, secs] = process.argv.slice(1);
+rrLoop(() => new Promise((resolve, reject) => { const c = net.connect({ port: 7, host, noDelay: true }, () => resolve(c)); c.once('error', reject); }),
+  Number(conns), Number(size), Number(warm), Number(secs)).then((r) => { console.log(JSON.stringify(r)); process.exit(0); });
+`;
+
+async function linuxFigures(): Promise<{ figs: Record<string, RrFigure>; note?: string }> {
+  if (process.getuid?.() !== 0) return { figs: {}, note: 'needs root (network namespaces)' };
+  const tag = randomBytes(3).toString('hex');
+  const n1 = `nrr1${tag}`; const n2 = `nrr2${tag}`;
+  const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: 'ignore' }); };
+  let server: ChildProcess | undefined;
+  const figs: Record<string, RrFigure> = {};
+  try {
+    ip('netns', 'add', n1); ip('netns', 'add', n2);
+    ip('link', 'add', `r1${tag}`, 'netns', n1, 'type', 'veth', 'peer', 'name', `r2${tag}`, 'netns', n2);
+    ip('-n', n1, 'addr', 'add', '10.97.0.1/24', 'dev', `r1${tag}`); ip('-n', n2, 'addr', 'add', '10.97.0.2/24', 'dev', `r2${tag}`);
+    for (const [ns, dev] of [[n1, `r1${tag}`], [n2, `r2${tag}`]] as const) { ip('-n', ns, 'link', 'set', dev, 'up'); ip('-n', ns, 'link', 'set', 'lo', 'up'); }
+    server = spawn('ip', ['netns', 'exec', n1, process.execPath, '-e', SERVER_JS, '10.97.0.1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ready = await new LineReader(server).next(20_000);
+    if (ready !== 'ready') throw new Error(`echo server said '${ready}'`);
+    for (const conns of CONNS) {
+      for (const size of SIZES) {
+        const out = execFileSync('ip', ['netns', 'exec', n2, process.execPath, '-e', CLIENT_JS, '10.97.0.1', String(conns), String(size), String(WARMUP_SECONDS), String(SECONDS)],
+          { encoding: 'utf8', timeout: (SECONDS + WARMUP_SECONDS) * 1000 + 60_000, maxBuffer: 256 << 20 });
+        figs[`${conns}x${size}`] = figure(JSON.parse(out.trim().split('\n').pop()!) as RrResult, SECONDS);
+      }
+    }
+    return { figs };
+  } catch (e) {
+    return { figs, note: (e as Error).message.split('\n')[0] };
+  } finally {
+    server?.kill('SIGKILL');
+    try { ip('netns', 'del', n1); } catch { /* gone */ }
+    try { ip('netns', 'del', n2); } catch { /* gone */ }
+  }
+}
+
+/** wrk's "50%   1.32ms" lines, in microseconds. */
+function wrkPercentile(text: string, p: string): number | null {
+  const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text);
+  if (m === null) return null;
+  const v = Number(m[1]);
+  return Math.round(m[2] === 'us' ? v : m[2] === 'ms' ? v * 1000 : v * 1e6);
+}
+
+async function tapHttpFigures(): Promise<{ p50Us: number | null; p99Us: number | null; reqPerS: number | null; note?: string }> {
+  const none = (note: string): { p50Us: null; p99Us: null; reqPerS: null; note: string } => ({ p50Us: null, p99Us: null, reqPerS: null, note });
+  if (process.getuid?.() !== 0) return none('needs root (a network namespace and a TAP device)');
+  try { execFileSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }); } catch { return none('needs wrk (apt-get install wrk)'); }
+  const tag = randomBytes(3).toString('hex');
+  const ns = `nrrt${tag}`; const dev = `nrt${tag}`;
+  const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: 'ignore' }); };
+  const dir = mkdtempSync(join(tmpdir(), 'newtos-rr-'));
+  writeFileSync(join(dir, 'f.txt'), 'hello\n');
+  let up: ChildProcess | undefined;
+  try {
+    ip('netns', 'add', ns); ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'tuntap', 'add', 'dev', dev, 'mode', 'tap');
+    ip('-n', ns, 'addr', 'add', '10.96.0.1/24', 'dev', dev); ip('-n', ns, 'link', 'set', dev, 'up');
+    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+    up = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'up', '--tap', dev, '--ip', '10.96.0.2/24', '--http', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const reader = new LineReader(up);
+    for (;;) { const line = await reader.next(30_000); if (/: up \(/.test(line)) break; }
+    const wrk = (secs: number): string => execFileSync('ip', ['netns', 'exec', ns, 'wrk', '-t1', '-c1', `-d${secs}s`, '--latency', 'http://10.96.0.2/f.txt'],
+      { encoding: 'utf8', timeout: secs * 1000 + 30_000 });
+    wrk(1); // warm-up
+    const out = wrk(Math.max(1, Math.round(SECONDS)));
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+    return { p50Us: wrkPercentile(out, '50'), p99Us: wrkPercentile(out, '99'), reqPerS: rps === null ? null : Math.round(Number(rps[1])) };
+  } catch (e) {
+    return none((e as Error).message.split('\n')[0] ?? 'failed');
+  } finally {
+    up?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    up?.kill('SIGKILL');
+    try { ip('netns', 'del', ns); } catch { /* gone */ }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (f: RrFigure | undefined): string => f === undefined || f.rtPerS === null ? `n/a${f?.note !== undefined ? ` (${f.note})` : ''}`
+  : `${f.rtPerS} round trips/s, p50 ${f.p50Us} us, p99 ${f.p99Us} us`;
+
+log(`bench:rr — request/response, ${SECONDS} s per figure after ${WARMUP_SECONDS} s warm-up, 2 cores (every host's servers and the apps share them)`);
+const placements: Record<Placement, Awaited<ReturnType<typeof newtosFigures>>> = {} as Record<Placement, Awaited<ReturnType<typeof newtosFigures>>>;
+for (const p of ['isolated', 'monolithic', 'postmessage'] as const) {
+  placements[p] = await newtosFigures(p);
+  for (const [k, f] of Object.entries(placements[p].figs)) log(`newtos ${p.padEnd(11)} ${k.padEnd(7)} (connections x bytes): ${fmt(f)}`);
+}
+const linux = await linuxFigures();
+for (const [k, f] of Object.entries(linux.figs)) log(`Linux veth (Node net) ${k.padEnd(7)}: ${fmt(f)}`);
+if (linux.note !== undefined) log(`Linux veth: ${linux.note}`);
+const tap = await tapHttpFigures();
+log(`wrk -c1 from Linux over TAP against newtos up --http: ${tap.p50Us === null ? `n/a (${tap.note ?? ''})` : `p50 ${tap.p50Us} us, p99 ${tap.p99Us} us, ${tap.reqPerS} requests/s`}`);
+const ratio = (x: number | null | undefined, y: number | null | undefined): number | null =>
+  x === null || x === undefined || y === null || y === undefined || y === 0 ? null : Number((x / y).toFixed(3));
+const iso64 = placements.isolated.figs['64x1']?.rtPerS;
+const out = {
+  cores: 2, smoke, seconds: SECONDS,
+  tap_http_1conn_p50_us: tap.p50Us, tap_http_1conn_p99_us: tap.p99Us, tap_http_1conn_req_per_s: tap.reqPerS,
+  rr64_ratio_isolated_vs_postmessage: ratio(iso64, placements.postmessage.figs['64x1']?.rtPerS),
+  rr64_ratio_isolated_vs_linux: ratio(iso64, linux.figs['64x1']?.rtPerS),
+  rr64_socket_ops_without_message_pct: placements.isolated.withoutMsgPct === null ? null : Number(placements.isolated.withoutMsgPct.toFixed(2)),
+  figures: {
+    ...Object.fromEntries((Object.keys(placements) as Placement[]).map((p) => [p, placements[p].figs])),
+    linux_veth: linux.figs,
+  },
+  notes: { ...(linux.note !== undefined ? { linux_veth: linux.note } : {}), ...(tap.note !== undefined ? { tap_http: tap.note } : {}) },
+};
+log(`64 connections, 1 byte: isolated/postMessage ${out.rr64_ratio_isolated_vs_postmessage ?? 'n/a'}, isolated/Linux ${out.rr64_ratio_isolated_vs_linux ?? 'n/a'}; socket operations without a message ${out.rr64_socket_ops_without_message_pct ?? 'n/a'} %`);
+if (json) console.log(JSON.stringify(out));
