@@ -72,6 +72,13 @@ interface OutPacket {
 }
 
 /** What waits in an ARP queue: the packet and who to tell if resolution fails. */
+/** The destination address in an outgoing packet's IPv4 header. */
+function ipv4Dst(pkt: OutPacket): number {
+  const b = pkt.buf;
+  const o = pkt.ip + 16;
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
 interface Queued {
   readonly pkt: OutPacket;
   readonly ctx: SendContext;
@@ -661,6 +668,13 @@ export class IpCore {
         case 'arp-dropped':
           this.counters.txDrops[`arp-${a.reason}`] += a.packets.length;
           if (a.reason === 'unresolved') for (const q of a.packets) this.hostUnreachable(q, _now);
+          else {
+            // Queue or cache full: say so for each local datagram, so its buffer goes back to
+            // its pool now. Unreported, the server's sweep gave it back only after 5 s, and the
+            // SYN-ACKs of a random-source SYN flood (each to a source that never answers ARP)
+            // held all of TCP's buffers: the connections in use could not send.
+            for (const q of a.packets) if (q.ctx.local) this.sendError('ENOBUFS', ipv4Dst(q.pkt), q.ctx.token, 0);
+          }
           break;
       }
     }
