@@ -162,6 +162,14 @@ export class ArpCore<P> {
     return null;
   }
 
+  /**
+   * True when resolve(ip) would drop its packet at once (no entry, table full, nothing to
+   * evict): the owner can drop the packet before any further work on it.
+   */
+  wouldRefuse(ip: number, now: number): boolean {
+    return this.entries.size >= this.config.maxEntries && now < this.noVictimBefore && !this.entries.has(ip);
+  }
+
   /** The MAC for `ip` without queueing anything; starts a refresh of stale entries. */
   lookup(ip: number, now: number, out: ArpOutput<P>[]): number | null {
     const e = this.entries.get(ip);

@@ -566,6 +566,13 @@ export class IpCore {
 
   private askOut(pkt: OutPacket, ifIndex: number, nextHop: number, ctx: SendContext, now: number): void {
     if (!this.cfg.filter) return this.transmit(pkt, ifIndex, nextHop, ctx, now);
+    // A next hop ARP cannot take now (table full of entries still resolving: a random-source
+    // SYN flood's SYN-ACKs) is dropped before the filter's round trip, which it would only
+    // survive to be dropped by ARP after it.
+    if (ctx.local && this.ifaces[ifIndex]!.arp.wouldRefuse(nextHop, now)) {
+      this.counters.txDrops['arp-cache-full']++;
+      return this.sendError('ENOBUFS', nextHop, ctx.token, 0);
+    }
     if (this.pending.size >= this.cfg.maxPendingVerdicts) {
       this.counters.txDrops['verdict-queue-full']++;
       if (ctx.local) this.sendError('ENOBUFS', 0, ctx.token, 0);
