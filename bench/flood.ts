@@ -173,6 +173,8 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     sh('ip', '-n', ns, 'addr', 'add', '10.97.0.1/16', 'dev', dev);
     sh('ip', '-n', ns, 'link', 'set', dev, 'up');
     await sleep(300);
+    const memStart = memory();
+    log(`newtos memory before any flood: rss ${memStart.rssMB} MB heap ${memStart.heapUsedMB} MB external ${memStart.externalMB} MB`);
     const st = stack;
     const counter = (): { processed: number; dropped: number } => {
       const tcp = st.counters().tcp as Record<string, unknown>;
@@ -186,7 +188,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
       await sleep(500);
     }
     let soak: unknown;
-    if (SOAK_S > 0) soak = await soakRun(bin, side);
+    if (SOAK_S > 0) soak = { beforeAnyFlood: memStart, ...await soakRun(bin, side) };
     return { run: { phases }, ...(soak !== undefined ? { soak } : {}) };
   } finally {
     await stack?.close();
@@ -195,7 +197,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
 }
 
 /** RSS etc. every 2 s during a flood at the highest rate and for 20 s after it. */
-async function soakRun(bin: string, side: { ns: string; dev: string; mac: string; dst: string }): Promise<unknown> {
+async function soakRun(bin: string, side: { ns: string; dev: string; mac: string; dst: string }): Promise<Record<string, unknown>> {
   const samples: { t: number; flooding: boolean; rssMB: number; heapUsedMB: number; externalMB: number; arrayBuffersMB: number }[] = [];
   const t0 = performance.now();
   let flooding = true;
