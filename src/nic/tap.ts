@@ -132,6 +132,8 @@ export class TapBackend implements NicBackend {
    * Infinity when none do — then the waker is armed and will ring.
    */
   nextDueMs?: () => number;
+  /** The last read filled every slot it was given: more frames very likely wait (no poll(2) needed to know). */
+  private lastBatchFull = false;
   /** Scratch for transmit batches that contain frames to drop. */
   private scratchOffsets = new Uint32Array(0);
   private scratchLengths = new Uint32Array(0);
@@ -208,6 +210,7 @@ export class TapBackend implements NicBackend {
     } else {
       n = this.addon.readBatch(this.fd, slots.memory, slots.offsets, slots.capacity, slots.lengths, max, stats);
     }
+    this.lastBatchFull = n >= max && max > 0;
     if (stats[0]! > 0) this.counters.drop('rx-oversize', stats[0]);
     if (stats[1]! > 0) {
       this.counters.drop('rx-error', stats[1]);
@@ -413,6 +416,9 @@ export class TapBackend implements NicBackend {
     const waker = await TapWaker.start(this.fd, doorbell);
     this.waker = waker;
     this.nextDueMs = (): number => {
+      // Under a flood the driver asked this after every batch, and the poll(2) took a quarter
+      // of its time (cpu profile of a 200k frames/s SYN flood); a full batch says enough.
+      if (this.lastBatchFull) return 0;
       if (waker.armed) return Infinity;
       if (this.waitReadable(0)) return 0;
       waker.arm();
