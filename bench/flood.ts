@@ -57,6 +57,8 @@ interface Phase {
   readonly synsOfferedPerS: number;
   readonly synsProcessedPerS: number | null;
   readonly linkDropped: number | null;
+  /** newtos only: TCP counters over the phase (SYN cookies sent, buffer allocation failures). */
+  readonly tcp?: Record<string, number>;
 }
 interface HostRun { readonly phases: Phase[]; readonly note?: string }
 
@@ -119,7 +121,7 @@ async function generate(bin: string, ns: string, dev: string, mac: string, dst: 
 /** One flooded (or idle) phase: the client loop beside the generator. */
 async function phase(
   name: Phase['phase'], bin: string, side: { ns: string; dev: string; mac: string; dst: string },
-  counter: () => { processed: number; dropped: number },
+  counter: () => { processed: number; dropped: number; tcp?: Record<string, number> },
 ): Promise<Phase> {
   const before = counter();
   const t0 = performance.now();
@@ -135,6 +137,8 @@ async function phase(
     synsOfferedPerS: g === null ? 0 : Math.round((g.sent + g.refused) / g.seconds),
     synsProcessedPerS: Math.round((after.processed - before.processed) / (g?.seconds ?? s)),
     linkDropped: after.dropped - before.dropped,
+    ...(after.tcp !== undefined && before.tcp !== undefined
+      ? { tcp: Object.fromEntries(Object.entries(after.tcp).map(([k, v]) => [k, v - (before.tcp![k] ?? 0)])) } : {}),
   };
 }
 
@@ -176,9 +180,13 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     const memStart = memory();
     log(`newtos memory before any flood: rss ${memStart.rssMB} MB heap ${memStart.heapUsedMB} MB external ${memStart.externalMB} MB`);
     const st = stack;
-    const counter = (): { processed: number; dropped: number } => {
+    const counter = (): { processed: number; dropped: number; tcp: Record<string, number> } => {
       const tcp = st.counters().tcp as Record<string, unknown>;
-      return { processed: Number(tcp['segmentsIn'] ?? 0), dropped: devDrops(ns, dev, 'tx') };
+      const pick = ['synCookiesSent', 'synCookiesAccepted', 'passiveOpens', 'allocFailures', 'segmentsOut'];
+      return {
+        processed: Number(tcp['segmentsIn'] ?? 0), dropped: devDrops(ns, dev, 'tx'),
+        tcp: Object.fromEntries(pick.map((k) => [k, Number(tcp[k] ?? 0)])),
+      };
     };
     const side = { ns, dev, mac: NEWTOS_MAC, dst: '10.97.0.2' };
     const phases: Phase[] = [];
