@@ -182,7 +182,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     const st = stack;
     const counter = (): { processed: number; dropped: number; tcp: Record<string, number> } => {
       const tcp = st.counters().tcp as Record<string, unknown>;
-      const pick = ['synCookiesSent', 'synCookiesAccepted', 'passiveOpens', 'allocFailures', 'segmentsOut'];
+      const pick = ['synCookiesSent', 'synCookiesAccepted', 'passiveOpens', 'allocFailures', 'dropSynNoBuffers', 'segmentsOut'];
       return {
         processed: Number(tcp['segmentsIn'] ?? 0), dropped: devDrops(ns, dev, 'tx'),
         tcp: Object.fromEntries(pick.map((k) => [k, Number(tcp[k] ?? 0)])),
