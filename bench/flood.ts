@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStack, type Stack } from '../src/stack/host.js';
-import { loadTapAddon } from '../src/nic/tap.js';
+import { loadTapAddon } from '../src/driver/nic/tap.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
