@@ -30,6 +30,13 @@ export interface ArpConfig {
   readonly retransmitMs: number;
   readonly maxProbes: number;
   readonly maxQueuePerAddress: number;
+  /**
+   * Packets waiting for resolution over all entries. The packets are the senders' pool
+   * buffers (TCP's are segment-size, 512 of them): without a global bound, the SYN-ACKs of a
+   * random-source SYN flood, one per unresolvable source, held a whole pool and the
+   * connections in use could not send.
+   */
+  readonly maxQueuedTotal: number;
   readonly maxEntries: number;
   readonly requestsPerSecond: number;
   readonly requestBurst: number;
@@ -41,10 +48,14 @@ export const DEFAULT_ARP_CONFIG: ArpConfig = {
   retransmitMs: 1_000,
   maxProbes: 3,
   maxQueuePerAddress: 3,
+  maxQueuedTotal: 64,
   maxEntries: 512,
   requestsPerSecond: 50,
   requestBurst: 20,
 };
+
+/** A resolved entry must have been idle this long (ms) to be evicted for a new one (Linux neigh_forced_gc: 5 s). */
+export const EVICT_IDLE_MS = 5_000;
 
 export type ArpEntryState = 'incomplete' | 'reachable' | 'stale';
 
@@ -99,6 +110,10 @@ export class ArpCore<P> {
   };
   private readonly entries = new Map<number, Entry<P>>();
   private readonly bucket: TokenBucket;
+  /** While full: no entry can be evicted before this time (makeRoom does not scan again until then). */
+  private noVictimBefore = -Infinity;
+  /** Packets in all entries' queues. */
+  private queued = 0;
   private addresses: readonly number[];
 
   constructor(readonly mac: number, addresses: readonly number[], config: Partial<ArpConfig> = {}, now = 0) {
@@ -136,11 +151,23 @@ export class ArpCore<P> {
     if (e.queue.length >= this.config.maxQueuePerAddress) {
       // Keep the latest packets: drop the oldest.
       this.counters.queueDrops++;
+      this.queued--;
       out.push({ type: 'arp-dropped', ip, reason: 'queue-full', packets: [e.queue.shift()!] });
+    } else if (this.queued >= this.config.maxQueuedTotal) {
+      this.shedOldest(out);
     }
     e.queue.push(packet);
+    this.queued++;
     if (e.nextProbeAt <= now) this.probe(ip, e, now, out);
     return null;
+  }
+
+  /**
+   * True when resolve(ip) would drop its packet at once (no entry, table full, nothing to
+   * evict): the owner can drop the packet before any further work on it.
+   */
+  wouldRefuse(ip: number, now: number): boolean {
+    return this.entries.size >= this.config.maxEntries && now < this.noVictimBefore && !this.entries.has(ip);
   }
 
   /** The MAC for `ip` without queueing anything; starts a refresh of stale entries. */
@@ -175,7 +202,7 @@ export class ArpCore<P> {
     if (repr.senderIp !== 0) {
       const e = this.entries.get(repr.senderIp);
       if (e !== undefined) this.learn(repr.senderIp, e, repr.senderMac, forUs, now, out);
-      else if (forUs && this.makeRoom(now, out)) {
+      else if (forUs && (this.makeRoom(now, out) || this.evictIncomplete(out))) {
         this.entries.set(repr.senderIp, {
           state: 'reachable', mac: repr.senderMac, updatedAt: now, lastUsed: now, probes: 0, nextProbeAt: Infinity, queue: [],
           senderIp: repr.targetIp,
@@ -219,6 +246,7 @@ export class ArpCore<P> {
         if (e.probes >= this.config.maxProbes) {
           this.entries.delete(ip);
           this.counters.failed++;
+          this.queued -= e.queue.length;
           if (e.queue.length > 0) out.push({ type: 'arp-dropped', ip, reason: 'unresolved', packets: e.queue });
           continue;
         }
@@ -248,9 +276,21 @@ export class ArpCore<P> {
 
   /** Packets currently waiting for resolution, over all entries. */
   queuedPackets(): number {
-    let n = 0;
-    for (const e of this.entries.values()) n += e.queue.length;
-    return n;
+    return this.queued;
+  }
+
+  /**
+   * Drop the oldest waiting packet of the oldest entry that holds any (entries iterate in the
+   * order they were made; only entries still resolving hold packets).
+   */
+  private shedOldest(out: ArpOutput<P>[]): void {
+    for (const [ip, e] of this.entries) {
+      if (e.queue.length === 0) continue;
+      this.counters.queueDrops++;
+      this.queued--;
+      out.push({ type: 'arp-dropped', ip, reason: 'queue-full', packets: [e.queue.shift()!] });
+      return;
+    }
   }
 
   private learn(ip: number, e: Entry<P>, mac: number, confirmed: boolean, now: number, out: ArpOutput<P>[]): void {
@@ -271,13 +311,20 @@ export class ArpCore<P> {
       this.counters.resolved++;
       const packets = e.queue;
       e.queue = [];
+      this.queued -= packets.length;
       out.push({ type: 'arp-resolved', ip, mac, packets });
     }
   }
 
   private probe(ip: number, e: Entry<P>, now: number, out: ArpOutput<P>[]): void {
     e.nextProbeAt = now + this.config.retransmitMs;
-    if (!this.bucket.take(now)) {
+    // Incomplete: broadcast. Stale: unicast poll of the known address (RFC 1122 §2.3.2.1).
+    const unicast = e.state === 'stale';
+    // Only broadcasts share the global bucket: a flood of lookups for unknown addresses (a
+    // random-source SYN flood's replies) must not starve the re-confirmation of the neighbours
+    // we talk to, which would then be removed after maxProbes silent attempts. Unicast polls are
+    // bounded by the entries themselves (one per retransmitMs each).
+    if (!unicast && !this.bucket.take(now)) {
       // The attempt is spent without a packet: a flood of lookups cannot keep an entry alive forever.
       this.counters.requestsRateLimited++;
       e.probes++;
@@ -285,26 +332,62 @@ export class ArpCore<P> {
     }
     e.probes++;
     this.counters.requestsSent++;
-    // Incomplete: broadcast. Stale: unicast poll of the known address (RFC 1122 §2.3.2.1).
-    const unicast = e.state === 'stale';
     out.push({
       type: 'arp-transmit', dstMac: unicast ? e.mac : MAC_BROADCAST,
       repr: { operation: ArpOperation.Request, senderMac: this.mac, senderIp: e.senderIp, targetMac: MAC_ZERO, targetIp: ip },
     });
   }
 
-  /** Ensure room for one more entry, evicting the least recently used stale entry if full. */
-  private makeRoom(_now: number, _out: ArpOutput<P>[]): boolean {
+  /**
+   * Make room for a neighbour that has just shown itself (an ARP request aimed at us) in a
+   * table full of entries still resolving: the oldest of those goes, its packets dropped.
+   * What a host says about itself beats what we only asked about; during a random-source SYN
+   * flood the table is full of the flood's sources, and a client that turns up then must still
+   * be answered.
+   */
+  private evictIncomplete(out: ArpOutput<P>[]): boolean {
+    for (const [ip, e] of this.entries) {
+      if (e.state !== 'incomplete') continue;
+      this.entries.delete(ip);
+      this.counters.cacheFull++;
+      this.queued -= e.queue.length;
+      if (e.queue.length > 0) out.push({ type: 'arp-dropped', ip, reason: 'cache-full', packets: e.queue });
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Ensure room for one more entry. When full, the least recently used resolved entry is
+   * evicted, but only one idle for at least EVICT_IDLE_MS (as Linux's neigh_forced_gc keeps
+   * entries updated in the last 5 s): otherwise a flood of packets to unknown addresses (the
+   * SYN-ACKs of a random-source SYN flood) would evict the neighbours in use, and their own
+   * packets would then wait for a resolution the flood's requests crowd out. Incomplete entries
+   * are never evicted (they fail on their own after maxProbes). A full table with nothing to
+   * evict refuses new entries, and is not scanned again before an entry could qualify.
+   */
+  private makeRoom(now: number, _out: ArpOutput<P>[]): boolean {
     if (this.entries.size < this.config.maxEntries) return true;
+    if (now < this.noVictimBefore) return false;
     let victim: number | null = null;
     let oldest = Infinity;
+    let nextCandidate = now + EVICT_IDLE_MS;
     for (const [ip, e] of this.entries) {
-      if (e.state !== 'incomplete' && e.queue.length === 0 && Math.max(e.lastUsed, e.updatedAt) < oldest) {
-        oldest = Math.max(e.lastUsed, e.updatedAt);
+      if (e.state === 'incomplete' || e.queue.length > 0) continue;
+      const used = Math.max(e.lastUsed, e.updatedAt);
+      if (now - used < EVICT_IDLE_MS) {
+        nextCandidate = Math.min(nextCandidate, used + EVICT_IDLE_MS);
+      } else if (used < oldest) {
+        oldest = used;
         victim = ip;
       }
     }
-    if (victim === null) return false;
+    if (victim === null) {
+      // Rescan when the first resolved entry could have gone idle, or when entries may have
+      // failed or resolved meanwhile (at most a second later).
+      this.noVictimBefore = Math.min(nextCandidate, now + 1000);
+      return false;
+    }
     this.entries.delete(victim);
     return true;
   }

@@ -71,6 +71,13 @@ interface OutPacket {
 }
 
 /** What waits in an ARP queue: the packet and who to tell if resolution fails. */
+/** The destination address in an outgoing packet's IPv4 header. */
+function ipv4Dst(pkt: OutPacket): number {
+  const b = pkt.buf;
+  const o = pkt.ip + 16;
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
 interface Queued {
   readonly pkt: OutPacket;
   readonly ctx: SendContext;
@@ -599,6 +606,13 @@ export class IpCore {
 
   private askOut(pkt: OutPacket, ifIndex: number, nextHop: number, ctx: SendContext, now: number): void {
     if (!this.cfg.filter) return this.transmit(pkt, ifIndex, nextHop, ctx, now);
+    // A next hop ARP cannot take now (table full of entries still resolving: a random-source
+    // SYN flood's SYN-ACKs) is dropped before the filter's round trip, which it would only
+    // survive to be dropped by ARP after it.
+    if (ctx.local && this.ifaces[ifIndex]!.arp.wouldRefuse(nextHop, now)) {
+      this.counters.txDrops['arp-cache-full']++;
+      return this.sendError('ENOBUFS', nextHop, ctx.token, 0);
+    }
     if (this.pending.size >= this.cfg.maxPendingVerdicts) {
       this.counters.txDrops['verdict-queue-full']++;
       if (ctx.local) this.sendError('ENOBUFS', 0, ctx.token, 0);
@@ -714,6 +728,13 @@ export class IpCore {
         case 'arp-dropped':
           this.counters.txDrops[`arp-${a.reason}`] += a.packets.length;
           if (a.reason === 'unresolved') for (const q of a.packets) this.hostUnreachable(q, _now);
+          else {
+            // Queue or cache full: say so for each local datagram, so its buffer goes back to
+            // its pool now. Unreported, the server's sweep gave it back only after 5 s, and the
+            // SYN-ACKs of a random-source SYN flood (each to a source that never answers ARP)
+            // held all of TCP's buffers: the connections in use could not send.
+            for (const q of a.packets) if (q.ctx.local) this.sendError('ENOBUFS', ipv4Dst(q.pkt), q.ctx.token, 0);
+          }
           break;
       }
     }

@@ -39,6 +39,7 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   dropBadAck: tcpDrop('bad-ack'),
   dropListenNonSyn: tcpDrop('listen-non-syn'),
   dropSynQueueFull: tcpDrop('syn-queue-full'),
+  dropSynNoBuffers: tcpDrop('syn-no-buffers'),
   dropBadCookie: tcpDrop('bad-syn-cookie'),
   dropOooLimit: tcpDrop('out-of-order-limit'),
   dropNoRoom: tcpDrop('no-room'),

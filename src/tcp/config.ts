@@ -23,6 +23,13 @@ export interface SegmentAllocator {
    * allocator may ignore it.
    */
   alloc(len: number, align?: number): Uint8Array | undefined;
+  /**
+   * True while the buffers left are the reserve of the connections that exist: a SYN is then
+   * dropped (the peer retries) instead of answered. Under a SYN flood the SYN-ACKs (waiting
+   * for filter verdicts and ARP) otherwise took every buffer, and established connections
+   * could not send.
+   */
+  lowOnBuffers?(): boolean;
 }
 
 /**

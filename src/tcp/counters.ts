@@ -27,6 +27,8 @@ export class TcpCounters {
   dropBadAck = 0;
   dropListenNonSyn = 0;
   dropSynQueueFull = 0;
+  /** SYNs dropped because the segment buffers left are kept for existing connections (SegmentAllocator.lowOnBuffers). */
+  dropSynNoBuffers = 0;
   dropBadCookie = 0;
   dropOooLimit = 0;
   dropNoRoom = 0;

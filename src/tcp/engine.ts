@@ -305,6 +305,10 @@ export class TcpEngine implements EngineContext {
       this.counters.dropSynQueueFull++;
       return;
     }
+    if (this.allocator.lowOnBuffers?.() === true) {
+      this.counters.dropSynNoBuffers++;
+      return;
+    }
     if (this.synCookies === 'always' || (l.synCount >= this.synQueueSize && this.synCookies === 'auto')) {
       this.sendCookieSynAck(l, src, dst, seg, now);
       return;

@@ -196,6 +196,9 @@ export function createServer(ctx: ServerContext): ServerCore {
         lastAlloc = { i, off };
         return pool.bytes.subarray(off, off + len);
       },
+      // A quarter of the pool (and of the transmit backlog) is kept for existing connections.
+      // (`available` counts only what is already swept back: sweep before saying no.)
+      lowOnBuffers: () => pendingTx.length >= 192 || (pool.available < pool.count >> 2 && (pool.sweep(), pool.available < pool.count >> 2)),
     },
     transmit: (src, dst, bytes, gsoMss) => {
       const { i, off } = lastAlloc;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ArpCore, type ArpOutput } from '../../src/ip/arp-core.js';
+import { ArpCore, EVICT_IDLE_MS, type ArpOutput } from '../../src/ip/arp-core.js';
 import { ArpOperation } from '../../src/wire/arp.js';
 import { MAC_BROADCAST } from '../../src/wire/ethernet.js';
 
@@ -177,8 +177,79 @@ test('cache bound: full of incomplete entries refuses new ones; stale ones are e
   const b = core({ maxEntries: 2 });
   b.onArp(reply(PEER_MAC, PEER_IP), 0, []);
   b.resolve(5, 'x', 1, []);
-  b.resolve(6, 'y', 2, []);
+  b.resolve(6, 'y', EVICT_IDLE_MS, []);
   assert.deepEqual(b.snapshot().map((e) => e.ip).sort(), [5, 6]);
+});
+
+test('a flood of lookups for unknown addresses (random-source SYN flood replies) never evicts a neighbour in use', () => {
+  const a = core({ maxEntries: 8 });
+  a.onArp(reply(), 0, []);
+  let refused = 0;
+  for (let now = 1; now <= 20_000; now += 1) {
+    const out: ArpOutput<string>[] = [];
+    a.resolve(0x0a640000 + now, `flood${now}`, now, out);
+    refused += out.filter((o) => o.type === 'arp-dropped' && o.reason === 'cache-full').length;
+    if (now % 100 === 0) {
+      assert.equal(a.lookup(PEER_IP, now, out), PEER_MAC, `neighbour still resolved at ${now} ms`);
+      a.onArp(reply(), now, []); // the peer answers our polls
+    }
+    if (now % 50 === 0) a.onTimer(now, out);
+  }
+  assert.ok(refused > 0, 'the table did fill up');
+  // An idle neighbour does make room after EVICT_IDLE_MS.
+  const b = core({ maxEntries: 2 });
+  b.onArp(reply(), 0, []);
+  b.resolve(5, 'x', 1, []);
+  assert.equal(b.resolve(6, 'y', EVICT_IDLE_MS - 1, []), null);
+  assert.deepEqual(b.snapshot().map((e) => e.ip).sort(), [5, PEER_IP].sort());
+  b.resolve(7, 'z', EVICT_IDLE_MS + 1001, []);
+  assert.deepEqual(b.snapshot().map((e) => e.ip).sort(), [5, 7]);
+});
+
+test('a neighbour asking for us is learnt even when the table is full of entries still resolving', () => {
+  const a = core({ maxEntries: 4 });
+  const out: ArpOutput<string>[] = [];
+  for (let i = 0; i < 10; i++) a.resolve(0x0a640000 + i, `f${i}`, 0, out);
+  assert.equal(a.snapshot().length, 4);
+  const request = { operation: ArpOperation.Request, senderMac: PEER_MAC, senderIp: PEER_IP, targetMac: 0, targetIp: OUR_IP } as const;
+  const o2: ArpOutput<string>[] = [];
+  a.onArp(request, 10, o2);
+  assert.deepEqual(o2.filter((o) => o.type === 'arp-dropped').map((o) => o.type === 'arp-dropped' && o.ip), [0x0a640000], 'the oldest resolving entry gave way');
+  assert.equal(a.resolve(PEER_IP, 'syn-ack', 11, []), PEER_MAC);
+});
+
+test('packets waiting for resolution are bounded over all entries (a flood cannot hold a whole pool)', () => {
+  const a = core({ maxEntries: 512, maxQueuedTotal: 16 });
+  const dropped: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const out: ArpOutput<string>[] = [];
+    a.resolve(0x0a640000 + i, `f${i}`, i, out);
+    for (const o of out) if (o.type === 'arp-dropped') dropped.push(...o.packets);
+    assert.ok(a.queuedPackets() <= 16);
+  }
+  assert.equal(a.queuedPackets(), 16);
+  assert.equal(dropped.length, 200 - 16, 'every packet not kept is handed back');
+  assert.deepEqual(dropped.slice(0, 3), ['f0', 'f1', 'f2'], 'the oldest go first');
+  // A resolution hands on what is left and the count follows.
+  const out: ArpOutput<string>[] = [];
+  a.onArp(reply(PEER_MAC, 0x0a640000 + 199), 300, out);
+  assert.deepEqual(out, [{ type: 'arp-resolved', ip: 0x0a640000 + 199, mac: PEER_MAC, packets: ['f199'] }]);
+  assert.equal(a.queuedPackets(), 15);
+  for (let now = 1000; now <= 10_000; now += 1000) a.onTimer(now, []);
+  assert.equal(a.queuedPackets(), 0, 'failed resolutions give their packets back');
+});
+
+test('unicast polls of a stale neighbour are not held back by the broadcast rate limit', () => {
+  const a = core({ reachableMs: 100, requestsPerSecond: 1, requestBurst: 1 });
+  a.onArp(reply(), 0, []);
+  const flood: ArpOutput<string>[] = [];
+  for (let i = 0; i < 50; i++) a.resolve(0x0a640000 + i, `f${i}`, 150, flood);
+  assert.ok(a.counters.requestsRateLimited > 0);
+  const out: ArpOutput<string>[] = [];
+  assert.equal(a.lookup(PEER_IP, 200, out), PEER_MAC);
+  const polls = transmits(out);
+  assert.equal(polls.length, 1, 'the stale neighbour is polled at once');
+  assert.equal(polls[0]!.type === 'arp-transmit' && polls[0]!.dstMac, PEER_MAC);
 });
 
 test('requests carry the sender address the caller chose (our address on the target subnet)', () => {

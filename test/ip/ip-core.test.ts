@@ -404,6 +404,43 @@ test('an interface with two subnets asks ARP from the address on the target subn
   assert.ok(a.ok && a.value.senderIp === 0xc0a80001 && a.value.targetIp === 0xc0a80002);
 });
 
+test('ARP queue or cache full: each dropped local datagram is reported at once (ENOBUFS), so its buffer goes back', () => {
+  // A random-source SYN flood's SYN-ACKs: one datagram per address that never answers.
+  const ip = coreAsB({ arp: { maxEntries: 8, maxQueuedTotal: 4 } });
+  const reported: number[] = [];
+  for (let k = 0; k < 20; k++) {
+    const outs = ip.send({ protocol: 6, src: 0, dst: 0x0a630010 + k, payload: new Uint8Array(20), headroom: 34, token: 100 + k }, 0);
+    for (const e of ofType(outs, 'send-error')) {
+      assert.equal(e.code, 'ENOBUFS');
+      reported.push(e.token);
+    }
+  }
+  // 4 wait (the newest of the 8 with an entry; the other 12 found the table full), every other
+  // one was reported: none is left for a sweep to find.
+  const waiting = [104, 105, 106, 107];
+  assert.deepEqual(reported.sort((x, y) => x - y), Array.from({ length: 20 }, (_, k) => 100 + k).filter((t) => !waiting.includes(t)));
+  assert.equal(ip.arpSnapshot(0).reduce((n, e) => n + e.queued, 0), 4);
+  assert.equal(ip.counters.txDrops['arp-queue-full'] + ip.counters.txDrops['arp-cache-full'], 16);
+});
+
+test('with the filter on, a datagram ARP cannot take is dropped before its verdict is asked', () => {
+  const ip = coreAsB({ filter: true, arp: { maxEntries: 2 } });
+  const ask = (k: number, now: number): IpOutput[] => {
+    const outs = ip.send({ protocol: 6, src: 0, dst: 0x0a630010 + k, payload: new Uint8Array(20), headroom: 34, token: 100 + k }, now);
+    for (const v of ofType(outs, 'verdict-request')) outs.push(...ip.onVerdict(v.id, { action: 'allow' }, now));
+    return outs;
+  };
+  ask(0, 0); ask(1, 0);
+  // The table is full of two resolutions; the third is refused by ARP after its verdict...
+  const third = ask(2, 1);
+  assert.equal(ofType(third, 'verdict-request').length, 1);
+  assert.deepEqual(ofType(third, 'send-error').map((e) => e.code), ['ENOBUFS']);
+  // ...and from then on before it.
+  const fourth = ask(3, 2);
+  assert.equal(ofType(fourth, 'verdict-request').length, 0);
+  assert.deepEqual(ofType(fourth, 'send-error').map((e) => [e.code, e.token]), [['ENOBUFS', 103]]);
+});
+
 test('ARP never answered: local sender gets EHOSTUNREACH once per datagram; forwarded source gets host unreachable', () => {
   const ip = coreAsB({ arp: { retransmitMs: 1000, maxProbes: 3 } });
   const o1 = ip.send({ protocol: 17, src: 0, dst: 0x0a630063, payload: new Uint8Array(3000), headroom: 0, token: 5 }, 0);

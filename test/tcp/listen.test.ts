@@ -103,3 +103,22 @@ test('listen on a port in use: EADDRINUSE', () => {
   assert.throws(() => h.engine.listen({ addr: LOCAL, port: LOCAL_PORT }), { code: 'EADDRINUSE' });
   assert.throws(() => h.engine.listen({ addr: 0, port: LOCAL_PORT }), { code: 'EADDRINUSE' });
 });
+
+test('SYNs are dropped while the segment buffers left are kept for existing connections', () => {
+  let low = false;
+  const h = new Harness({ allocator: { alloc: (len) => new Uint8Array(len), lowOnBuffers: () => low } });
+  const lid = h.engine.listen({ addr: LOCAL, port: LOCAL_PORT, backlog: 8 });
+  const syn = (seq: number, sport: number): void => {
+    const b = new Uint8Array(64);
+    h.injectBytes(b.subarray(0, emitTcp({ srcPort: sport, dstPort: LOCAL_PORT, seq, ack: 0, flags: TcpFlag.SYN, window: 65535 }, b, REMOTE, LOCAL)));
+  };
+  low = true;
+  syn(PEER_ISN, 40000);
+  assert.equal(h.sent.length, 0, 'no SYN-ACK while low on buffers');
+  assert.equal(h.engine.counters.dropSynNoBuffers, 1);
+  low = false;
+  syn(PEER_ISN, 40000);
+  assert.equal(h.sent.length, 1, 'answered once buffers are back');
+  assert.equal(h.sent[0]!.repr.flags, TcpFlag.SYN | TcpFlag.ACK);
+  assert.equal(lid >= 0, true);
+});

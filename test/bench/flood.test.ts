@@ -1,0 +1,49 @@
+/**
+ * bench:flood's smoke mode (1.5 s phases at 2000 SYN/s): it completes, cleans up and prints one
+ * JSON object with figures for newtos and Linux. Speed is not checked (figures only); without root
+ * the bench says so in a null result, which this test checks too.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { rigUnavailableReason } from '../support/netns.js';
+
+const BENCH = fileURLToPath(new URL('../../bench/flood.js', import.meta.url));
+
+interface Phase { phase: string; fetches: { count: number; ok: number }; synsOfferedPerS: number; synsProcessedPerS: number | null }
+interface Result { newtos: { phases: Phase[]; note?: string } | null; linux: { phases: Phase[]; note?: string } | null; note?: string }
+
+function runBench(): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BENCH, '--smoke', '--json'], { timeout: 90_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+    });
+  });
+}
+
+test('bench:flood --smoke --json completes and prints figures for both hosts (root) or a null result saying why', async (t) => {
+  const r = await runBench();
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, 'one JSON line');
+  const result = JSON.parse(lines[0]!) as Result;
+  const why = rigUnavailableReason();
+  if (why !== '') {
+    assert.equal(result.newtos, null);
+    assert.match(result.note ?? '', /root/);
+    t.skip(why);
+    return;
+  }
+  for (const host of [result.newtos, result.linux]) {
+    assert.ok(host !== null, 'both hosts ran');
+    assert.equal(host.note, undefined, host.note);
+    assert.deepEqual(host.phases.map((p) => p.phase), ['idle', 'fixed', 'max']);
+    for (const p of host.phases) {
+      assert.ok(p.fetches.count > 0, `${p.phase}: the client fetched`);
+      assert.ok(p.synsProcessedPerS !== null);
+    }
+    assert.ok(host.phases[1]!.synsOfferedPerS > 0, 'the generator sent SYNs');
+    assert.ok(host.phases[0]!.fetches.ok > 0, 'fetches succeed without a flood');
+  }
+});
