@@ -60,6 +60,15 @@ export class Stream {
     socket.on('close', () => this.events.push('close'));
   }
 
+  /** `done`, or a rejection after `ms` saying how far it got and what the application saw. */
+  within(ms: number): Promise<{ sha256: string; bytes: number }> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`received ${this.received} of ${this.expected} bytes in ${ms} ms; events ${JSON.stringify(this.events)}`)), ms);
+    });
+    return Promise.race([this.done, late]).finally(() => clearTimeout(timer));
+  }
+
   /** Write all of `bytes` in pieces, waiting for 'drain' when the socket says so. */
   send(bytes: Buffer): void {
     const piece = 256 * 1024;
