@@ -32,7 +32,7 @@
  *   checkpoint is applied (RCV.NXT + 1 and the state that follows).
  * The SACK scoreboard is not saved: the peer's next ACKs carry its SACK blocks again.
  */
-import { CK, CK_FLAG, CK_MAX_RANGES, type CheckpointArea } from '../sockets/tcb-checkpoint.js';
+import { CK, CK_FLAG, CK_MAX_RANGES, type CheckpointArea } from '../abi/tcb-checkpoint.js';
 import { tsNow } from './output.js';
 import { seqAdd, seqDiff, seqGt, seqMax } from './seqnum.js';
 import { TcpState } from './state.js';

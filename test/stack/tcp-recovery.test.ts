@@ -9,9 +9,9 @@
 // NEWTOS_RECOVERY_VERBOSE=1 prints the gap without goodput the restart caused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createVswitch } from '../../src/nic/vswitch.js';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
 import type { FaultKind } from '../../src/substrate/server-loop.js';
 import { Stream, listenOn, connectTo, echoOnce, until, streamData } from '../support/tcp-stream.js';
 import { Rig } from '../support/netns.js';

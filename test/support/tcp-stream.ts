@@ -3,7 +3,7 @@
 // fault causes) and every 'error', 'end' or 'close' its application would see.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Stack } from '../../src/stack/host.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
 
 export async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const t0 = Date.now();
