@@ -148,6 +148,27 @@ export class ByteRing {
     if (n > first) copyBytes(this.data, 0, src, srcStart + first, n - first);
   }
 
+  // ---- counters (restart recovery) -----------------------------------
+
+  /**
+   * The free-running head counter (bytes ever consumed, modulo the counter modulus).
+   * A TCP server's checkpoint records it, and its successor learns how many bytes
+   * were consumed since with `countDistance` (src/tcp/checkpoint.ts).
+   */
+  headCount(): number {
+    return this.load(HEAD);
+  }
+
+  /** The free-running tail counter (bytes ever published, modulo the counter modulus). */
+  tailCount(): number {
+    return this.load(TAIL);
+  }
+
+  /** Bytes from counter value `from` to the later value `to` (the counters wrap at the modulus). */
+  countDistance(from: number, to: number): number {
+    return this.fill(from >>> 0, to >>> 0);
+  }
+
   // ---- producer -------------------------------------------------------
 
   /** Bytes the producer may still write (capacity minus published, unconsumed bytes). */

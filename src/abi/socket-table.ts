@@ -7,9 +7,13 @@
  * capacity, then per-slot generation words follow in their own region: a
  * slot's generation is bumped by the owner each time it is handed out, so a
  * handle of an old generation can be recognised after reuse or a restart.
+ * Then every slot's connection checkpoint (tcb-checkpoint.ts: the transport
+ * server's copy of the connection's state, from which a successor resumes it),
+ * then the socket blocks.
  */
 import { invalidArg } from '../errors.js';
 import { align64, SocketBlock } from './socket-block.js';
+import { CheckpointArea } from './tcb-checkpoint.js';
 
 const MAGIC = 0x534f434b; // 'SOCK'
 const H_MAGIC = 0;
@@ -31,7 +35,7 @@ export function createSocketTable(g: SocketTableGeometry): SharedArrayBuffer {
   }
   const blockBytes = align64(SocketBlock.bytesNeeded(g.sendCapacity, g.recvCapacity));
   const gensBytes = align64(g.slots * 4);
-  const sab = new SharedArrayBuffer(HEADER_BYTES + gensBytes + blockBytes * g.slots);
+  const sab = new SharedArrayBuffer(HEADER_BYTES + gensBytes + CheckpointArea.bytesNeeded(g.slots) + blockBytes * g.slots);
   const h = new Int32Array(sab, 0, 4);
   h[H_SLOTS] = g.slots;
   h[H_SEND] = g.sendCapacity;
@@ -45,6 +49,8 @@ export class SocketTable implements SocketTableGeometry {
   readonly sendCapacity: number;
   readonly recvCapacity: number;
   private readonly gens: Int32Array;
+  /** Connection checkpoints, one region per slot (written by the transport server only). */
+  readonly checkpoints: CheckpointArea;
   private readonly blocks: (SocketBlock | undefined)[];
   private readonly blocksStart: number;
   private readonly blockBytes: number;
@@ -56,7 +62,9 @@ export class SocketTable implements SocketTableGeometry {
     this.sendCapacity = h[H_SEND]!;
     this.recvCapacity = h[H_RECV]!;
     this.gens = new Int32Array(sab, HEADER_BYTES, this.slots);
-    this.blocksStart = HEADER_BYTES + align64(this.slots * 4);
+    const checkpointsAt = HEADER_BYTES + align64(this.slots * 4);
+    this.checkpoints = new CheckpointArea(sab, checkpointsAt, this.slots);
+    this.blocksStart = checkpointsAt + CheckpointArea.bytesNeeded(this.slots);
     this.blockBytes = align64(SocketBlock.bytesNeeded(this.sendCapacity, this.recvCapacity));
     this.blocks = new Array<SocketBlock | undefined>(this.slots);
   }
@@ -79,6 +87,7 @@ export class SocketTable implements SocketTableGeometry {
   /** Owner only: a slot is handed out again; reset its block and bump its generation. */
   recycle(slot: number): number {
     this.block(slot).reset();
+    this.checkpoints.clear(slot);
     return Atomics.add(this.gens, slot, 1) + 1;
   }
 }

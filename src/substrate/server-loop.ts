@@ -97,7 +97,7 @@ export class AdaptivePolling {
 /** Control messages the supervisor posts on a thread's control port. */
 export type ControlMessage =
   | { readonly kind: 'peer-restarted'; readonly target: string; readonly peer: string; readonly generation: number }
-  | { readonly kind: 'fault'; readonly target: string; readonly fault: FaultKind }
+  | { readonly kind: 'fault'; readonly target: string; readonly fault: FaultKind; readonly detail?: Readonly<Record<string, unknown>> }
   | { readonly kind: 'reattach'; readonly target: string; readonly endpoint: string; readonly direction: 'in' | 'out'; readonly port: MessagePort }
   | { readonly kind: 'stop' };
 
@@ -260,7 +260,10 @@ export class ServerLoop {
       const s = this.servers.find((x) => x.name === m.target);
       if (s === undefined) continue;
       if (m.kind === 'peer-restarted') s.core.onPeerRestart?.(m.peer, m.generation, this.now());
-      else if (m.kind === 'fault') this.pendingFault = { server: s, fault: m.fault, at: this.now() };
+      else if (m.kind === 'fault') {
+        // A targeted fault the core takes fires when the core meets its target.
+        if (m.detail === undefined || s.core.injectFault?.(m.fault, m.detail) !== true) this.pendingFault = { server: s, fault: m.fault, at: this.now() };
+      }
       else if (m.kind === 'reattach') s.reattach?.(m.endpoint, m.direction, m.port);
     }
     this.woken = true;

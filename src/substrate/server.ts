@@ -55,6 +55,7 @@ import type { MessageView } from './message.js';
 import type { PacketPool, PoolDirectory } from './pool.js';
 import type { ControlBlock } from './stats.js';
 import type { DataStore } from './data-store.js';
+import type { FaultKind } from './server-loop.js';
 
 export interface ServerContext {
   /** The server's name in the manifest. */
@@ -102,6 +103,12 @@ export interface ServerCore {
    * device that rings only sleeping threads never loses a wake-up.
    */
   hasWork?(): boolean;
+  /**
+   * A fault injected with a target (Supervisor.inject's `detail`, e.g. one TCP connection):
+   * true when the core arms it and fires it itself at the moment it chooses (it throws for
+   * a crash, spins for a hang, as the loop would); false leaves it to the loop.
+   */
+  injectFault?(fault: FaultKind, detail: Readonly<Record<string, unknown>>): boolean;
   /** A peer restarted with a new generation. */
   onPeerRestart?(peer: string, generation: number, now: number): void;
   /** Orderly shutdown. */

@@ -663,12 +663,17 @@ export class Supervisor extends EventEmitter {
 
   // ---------------------------------------------------------------- public API
 
-  /** Fault injection: make a named server crash, hang, exit or run out of memory. */
-  inject(server: string, fault: FaultKind): void {
+  /**
+   * Fault injection: make a named server crash, hang, exit or run out of memory. With
+   * `detail`, a server that knows the target fires it itself when it meets it (the TCP
+   * server: `{ port }`, the connection with that local or remote port, while it processes
+   * it); a server that does not fires it at once, as without.
+   */
+  inject(server: string, fault: FaultKind, detail?: Readonly<Record<string, unknown>>): void {
     const s = this.byName.get(server);
     if (s === undefined) throw new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${server}"`);
-    this.log('fault-injected', server, s.cb.generation, { fault });
-    this.control(s.group, { kind: 'fault', target: server, fault });
+    this.log('fault-injected', server, s.cb.generation, { fault, ...(detail ?? {}) });
+    this.control(s.group, { kind: 'fault', target: server, fault, ...(detail !== undefined ? { detail } : {}) });
   }
 
   /** Current generation of a server. */

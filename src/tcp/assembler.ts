@@ -107,6 +107,16 @@ export class Assembler {
     return true;
   }
 
+  /** Start offset of range k (0 <= k < rangeCount, in offset order): checkpoints read the ranges. */
+  rangeStart(k: number): number {
+    return this.starts[k]!;
+  }
+
+  /** End offset (exclusive) of range k. */
+  rangeEnd(k: number): number {
+    return this.ends[k]!;
+  }
+
   /** Bytes contiguous from offset 0 (how far RCV.NXT may advance); 0 if there is a hole at 0. */
   frontLength(): number {
     return this.count > 0 && this.starts[0] === 0 ? this.ends[0]! : 0;

@@ -139,6 +139,12 @@ export interface TcpEngineOptions {
   transmit: TransmitFn;
   onEvent?: TcpEventFn;
   /**
+   * Called as the engine starts work on a connection (a segment for it, its timer, an
+   * application call that may change it), with the connection's buffer tag (-1: none).
+   * A TCP server marks the connection "in hand" with it (src/tcp/checkpoint.ts).
+   */
+  onEnter?: (bufferTag: number) => void;
+  /**
    * Leave the checksums of outgoing segments unfilled (TxFlag.ChecksumPartial): the driver
    * or the link completes them. Received segments are verified unless the link vouched for them.
    */

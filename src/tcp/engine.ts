@@ -126,6 +126,9 @@ export class TcpEngine implements EngineContext {
   private readonly rng: Rng;
   private readonly rttOptions: RttEstimatorOptions;
   private readonly onEvent: TcpEventFn | undefined;
+  private readonly onEnter: ((bufferTag: number) => void) | undefined;
+  /** Connections touched since the last drainTouched (checkpointing: only those changed). */
+  private readonly touchedList: Tcb[] = [];
   private readonly buffers: ConnectionBufferProvider | undefined;
   /** Empty rings for TIME-WAIT connections that gave theirs back, by "send/recv" capacity. */
   private readonly idleRings = new Map<string, { readonly send: ByteRing; readonly recv: ByteRing }>();
@@ -160,6 +163,7 @@ export class TcpEngine implements EngineContext {
     this.allocator = options.allocator;
     this.transmit = options.transmit;
     this.onEvent = options.onEvent;
+    this.onEnter = options.onEnter;
     this.buffers = options.buffers;
     this.checksumOffload = options.checksumOffload ?? false;
     this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
@@ -206,6 +210,7 @@ export class TcpEngine implements EngineContext {
       }
       const t = this.lookup(dst, seg.dstPort, src, seg.srcPort);
       if (t !== undefined) {
+        this.enter(t);
         if (t.state === TcpState.TimeWait && this.timeWaitReuse(t, seg)) {
           t.state = TcpState.Closed;
           this.connectionClosed(t);
@@ -319,6 +324,7 @@ export class TcpEngine implements EngineContext {
     }
     const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
     if (t === undefined) return;
+    this.enter(t);
     t.listenerId = l.id;
     t.inSynQueue = true;
     l.synCount++;
@@ -378,6 +384,7 @@ export class TcpEngine implements EngineContext {
     const peerIsn = seqAdd(seg.seq, -1);
     const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
     if (t === undefined) return false;
+    this.enter(t);
     this.counters.synCookiesAccepted++;
     this.counters.passiveOpens++;
     t.listenerId = l.id;
@@ -541,7 +548,10 @@ export class TcpEngine implements EngineContext {
         const t = this.conns[id];
         if (t === undefined || t.heapAt !== at) continue;
         t.heapAt = Infinity;
-        if (nextDeadline(t) <= now) connectionTimer(this, t, now);
+        if (nextDeadline(t) <= now) {
+          this.enter(t);
+          connectionTimer(this, t, now);
+        }
         if (this.conns[id] === t && t.state !== TcpState.Closed) this.timersChanged(t);
       }
     } finally {
@@ -566,7 +576,10 @@ export class TcpEngine implements EngineContext {
       const list = this.blocked.splice(0);
       for (const t of list) {
         t.outputBlocked = false;
-        if (this.conns[t.id] === t && t.state !== TcpState.Closed) output(this, t, now);
+        if (this.conns[t.id] === t && t.state !== TcpState.Closed) {
+          this.enter(t);
+          output(this, t, now);
+        }
       }
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
@@ -728,6 +741,73 @@ export class TcpEngine implements EngineContext {
     return t.sndMax === t.sndUna;
   }
 
+  // =================================================================== checkpoint and restore
+
+  /** Work on t starts: it may change (checkpoint it at the end of the batch) and it is in hand. */
+  private enter(t: Tcb): void {
+    if (!t.touched) {
+      t.touched = true;
+      this.touchedList.push(t);
+    }
+    this.onEnter?.(t.bufferTag);
+  }
+
+  /** A connection an application call may change. */
+  private changing(id: number): Tcb {
+    const t = this.conn(id);
+    this.enter(t);
+    return t;
+  }
+
+  /**
+   * The connections touched since the last call that still hold their rings, each
+   * once (the owner checkpoints them: src/tcp/checkpoint.ts). Clears the list.
+   */
+  drainTouched(fn: (t: Tcb) => void): void {
+    const list = this.touchedList;
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i]!;
+      t.touched = false;
+      if (this.conns[t.id] === t && t.bufferTag >= 0 && t.state !== TcpState.Closed) fn(t);
+    }
+    list.length = 0;
+  }
+
+  /**
+   * A successor resumes a connection its predecessor checkpointed: `fill` sets the
+   * control block (src/tcp/checkpoint.ts restoreTcb) on the given rings; the
+   * connection joins the demux and the timer heap and sends at once what is due
+   * (its SYN or SYN-ACK again, or an ACK and the unacknowledged data from SND.UNA).
+   * No event is emitted: the application's socket goes on as it was.
+   */
+  restore(rings: { send: ByteRing; recv: ByteRing; tag: number }, fill: (t: Tcb) => void, now: number): number {
+    this.depth++;
+    try {
+      const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
+      const t = new Tcb(id, { ...this.defaults }, this.rttOptions, this.maxOooRanges, 0, 0, 0, 0, rings);
+      fill(t);
+      this.conns[id] = t;
+      this.insert(t);
+      const l = t.listenerId >= 0 ? this.listeners[t.listenerId] : undefined;
+      if (t.inSynQueue) {
+        if (l !== undefined) l.synCount++;
+        else t.inSynQueue = false;
+      }
+      this.enter(t);
+      if (t.state === TcpState.SynSent || t.state === TcpState.SynReceived) {
+        sendSyn(this, t, now);
+        t.rtoAt = now + t.rtt.rto;
+      } else {
+        output(this, t, now);
+        if (t.sndUna !== t.sndMax && t.rtoAt === Infinity) t.rtoAt = now + t.rtt.rto;
+      }
+      this.timersChanged(t);
+      return id;
+    } finally {
+      if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
+    }
+  }
+
   private conn(id: number): Tcb {
     const t = this.conns[id];
     if (t === undefined || t.released) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no connection ${id}`);
@@ -749,6 +829,7 @@ export class TcpEngine implements EngineContext {
       }
       const t = this.newTcb(opts, p.localAddr, port, p.remoteAddr, p.remotePort);
       if (t === undefined) throw new NewtosError('ENOBUFS', 'no buffer memory for a new connection');
+      this.enter(t);
       t.accepted = true;
       this.counters.activeOpens++;
       t.iss = this.secrets.isn(p.localAddr, port, p.remoteAddr, p.remotePort, now);
@@ -824,6 +905,7 @@ export class TcpEngine implements EngineContext {
     const id = l.acceptQueue.shift();
     if (id === undefined) return -1;
     this.conns[id]!.accepted = true;
+    this.enter(this.conns[id]!);
     return id;
   }
 
@@ -858,7 +940,7 @@ export class TcpEngine implements EngineContext {
   send(conn: number, data: Uint8Array, now: number): number {
     this.depth++;
     try {
-      const t = this.conn(conn);
+      const t = this.changing(conn);
       const s = t.state;
       if (t.finQueued || !(s === TcpState.Established || s === TcpState.CloseWait || s === TcpState.SynSent || s === TcpState.SynReceived)) {
         throw new NewtosError('EPIPE', 'This socket has been ended by the other party or shut down');
@@ -884,7 +966,7 @@ export class TcpEngine implements EngineContext {
   sendQueued(conn: number, now: number): void {
     this.depth++;
     try {
-      const t = this.conn(conn);
+      const t = this.changing(conn);
       if (!t.finQueued) output(this, t, now);
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
@@ -919,7 +1001,7 @@ export class TcpEngine implements EngineContext {
   receive(conn: number, dst: Uint8Array, now: number): number {
     this.depth++;
     try {
-      const t = this.conn(conn);
+      const t = this.changing(conn);
       const n = t.recvBuf.read(dst);
       if (n > 0) this.consumed(t, now);
       return n;
@@ -947,6 +1029,7 @@ export class TcpEngine implements EngineContext {
     const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
     const maxWnd = Math.min(t.recvBuf.freeSpace(), 65535 * 2 ** t.rcvWndScale);
     if (2 * cur <= maxWnd && maxWnd - cur >= Math.min(t.advMss, cap >>> 1)) {
+      this.enter(t);
       t.ackNow = true;
       output(this, t, now);
     }
@@ -956,7 +1039,7 @@ export class TcpEngine implements EngineContext {
   shutdown(conn: number, now: number): void {
     this.depth++;
     try {
-      this.shutdownTcb(this.conn(conn), now);
+      this.shutdownTcb(this.changing(conn), now);
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
@@ -994,7 +1077,7 @@ export class TcpEngine implements EngineContext {
   close(conn: number, now: number): void {
     this.depth++;
     try {
-      const t = this.conn(conn);
+      const t = this.changing(conn);
       if (t.state === TcpState.Closed) {
         t.released = true;
         this.free(t);
@@ -1020,7 +1103,7 @@ export class TcpEngine implements EngineContext {
   abort(conn: number, now: number): void {
     this.depth++;
     try {
-      this.abortTcb(this.conn(conn), now);
+      this.abortTcb(this.changing(conn), now);
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
@@ -1041,7 +1124,7 @@ export class TcpEngine implements EngineContext {
   setNoDelay(conn: number, noDelay: boolean, now: number): void {
     this.depth++;
     try {
-      const t = this.conn(conn);
+      const t = this.changing(conn);
       (t.opts as { noDelay: boolean }).noDelay = noDelay;
       output(this, t, now);
     } finally {
@@ -1053,7 +1136,7 @@ export class TcpEngine implements EngineContext {
   setKeepAlive(conn: number, idleMs: number, now: number): void {
     this.depth++;
     try {
-      const t = this.conn(conn);
+      const t = this.changing(conn);
       (t.opts as { keepAliveIdle: number }).keepAliveIdle = idleMs;
       armKeepalive(t, now);
       this.timersChanged(t);
@@ -1068,6 +1151,7 @@ export class TcpEngine implements EngineContext {
     try {
       const t = this.lookup(e.localAddr, e.localPort, e.remoteAddr, e.remotePort);
       if (t === undefined) return;
+      this.enter(t);
       // RFC 5927 §4.1: only for a sequence number we have in flight.
       if (!(seqLe(t.sndUna, e.seq) && seqLt(e.seq, t.sndMax)) && !(t.state === TcpState.SynSent && e.seq === t.iss)) return;
       this.counters.icmpErrors++;

@@ -36,6 +36,12 @@ import { TcpEventType } from './config.js';
 import { TcpEngine, type IcmpErrorKind } from './engine.js';
 import { NewtosError } from '../errors.js';
 import { CounterPublisher } from '../abi/published-counters.js';
+import { monotonicMs } from '../substrate/stats.js';
+import { ByteRing } from '../abi/byte-ring.js';
+import type { FaultKind } from '../substrate/server-loop.js';
+import { CK_SERVER } from '../abi/tcb-checkpoint.js';
+import { resumable, restoreTcb, savedConnection, writeCheckpoint, type CheckpointClock } from './checkpoint.js';
+import { TcpState, stateName } from './state.js';
 
 export interface TcpServerOptions {
   /** The socket table shared with the application (createSocketTable). */
@@ -108,26 +114,11 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   const slots: (SlotState | undefined)[] = new Array(table.slots);
   const freeSlots: number[] = [];
-  // A slot our predecessor handed to the application (generation > 0, state no longer Free) and
-  // that the app has not closed belongs to a connection that died with the predecessor:
-  // orphaned, it gets ECONNRESET and stays the app's until the app closes it (onKick frees it
-  // then). Given to a new connection while the app still held it, the old socket would read and
-  // write the new connection's rings. A slot still Free was an embryonic connection the app
-  // never saw: free again.
-  let orphans = 0;
-  for (let s = table.slots - 1; s >= 0; s--) {
-    const block = table.block(s);
-    if (table.generation(s) === 0 || block.state() === SocketState.Free || (block.appFlags() & (AppFlag.Close | AppFlag.Abort)) !== 0) {
-      freeSlots.push(s);
-      continue;
-    }
-    orphans++;
-    slots[s] = { conn: -1, engineDone: true, handedOut: true, appClosed: false, seenFlags: 0, txArmed: false, lastRecvFree: block.recv.capacity };
-    block.serverSetError('ECONNRESET');
-    block.serverSetState(SocketState.Closed);
-    block.serverSetFlags(ServerFlag.Closed);
-    block.serverPublish();
-  }
+  const checkpoints = table.checkpoints;
+  /** The slot whose connection the engine is working on (its W_IN_HAND word is 1), or -1. */
+  let inHandSlot = -1;
+  /** A fault injected into the processing of one connection (injectFault): its local or remote port. */
+  let armedFault: { fault: FaultKind; port: number } | null = null;
   const live = new Set<number>();
   /** Slots with new data or space since the last publish (published once per batch). */
   const dirty = new Set<number>();
@@ -138,6 +129,10 @@ export function createServer(ctx: ServerContext): ServerCore {
   const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
   let nextDebug = 0;
   let now = ctx.now();
+  // Checkpoints carry times on a process-wide monotonic clock too: a successor's own clock
+  // (its worker's) has another origin.
+  const monoOffset = monotonicMs() - now;
+  const clock = (): CheckpointClock => ({ now, mono: now + monoOffset });
   const published = opts.counters === undefined ? null : new CounterPublisher(opts.counters);
 
   const trySock = (type: number, a: number[]): boolean => toSock.send(type, 0, a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -169,7 +164,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       acquire: () => {
         const slot = freeSlots.pop();
         if (slot === undefined) return undefined;
-        table.recycle(slot);
+        table.recycle(slot); // also clears the slot's checkpoint
         const block = table.block(slot);
         slots[slot] = { conn: -1, engineDone: false, handedOut: false, appClosed: false, seenFlags: 0, txArmed: false, lastRecvFree: block.recv.capacity };
         live.add(slot);
@@ -179,6 +174,9 @@ export function createServer(ctx: ServerContext): ServerCore {
         const st = slots[slot];
         if (st === undefined) return;
         st.engineDone = true;
+        // The connection is gone (or keeps only its TIME-WAIT sequence state): nothing to resume.
+        checkpoints.clear(slot);
+        if (inHandSlot === slot) inHandSlot = -1;
         const block = table.block(slot);
         block.serverSetFlags(ServerFlag.Closed);
         block.serverSetState(SocketState.Closed);
@@ -208,6 +206,14 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (pendingTx.length > 0 || !sendSegment(tx)) pendingTx.push(tx);
     },
     onEvent: (type, conn, code) => onEngineEvent(type, conn, code),
+    onEnter: (tag) => {
+      if (tag !== inHandSlot) {
+        if (inHandSlot >= 0) checkpoints.setInHand(inHandSlot, false);
+        if (tag >= 0) checkpoints.setInHand(tag, true);
+        inHandSlot = tag;
+      }
+      if (armedFault !== null && tag >= 0) maybeFault(tag);
+    },
   });
 
   // Listeners outlive a restart of this server (the restart protocol's state, in the data
@@ -222,7 +228,119 @@ export function createServer(ctx: ServerContext): ServerCore {
     }
   }
   const restored = engine.listenerParams().length;
-  if (restored > 0 || orphans > 0) ctx.log('restored', { listeners: restored, orphanedSockets: orphans });
+  const resumed = resumeConnections();
+  if (restored > 0 || resumed.connections > 0 || resumed.reset.length > 0) ctx.log('restored', { listeners: restored, ...resumed });
+
+  /**
+   * The restart path: every slot the predecessor left. A slot with a checkpoint of a
+   * connection in progress is resumed on its rings (checkpoint.ts) and keeps its
+   * generation, so the application's socket goes on untouched. A connection that was in
+   * hand when the last two incarnations died is reset instead (ECONNRESET for it alone:
+   * no crash loop). A slot the app still holds without a checkpoint to resume from gets
+   * ECONNRESET (unless it already ended) and stays the app's until it closes it: given to
+   * a new connection, the old socket would read and write the new one's rings. Free
+   * slots, slots never handed out and slots the app has closed are free again.
+   */
+  function resumeConnections(): { connections: number; reset: { slot: number; reason: string }[] } {
+    const reset: { slot: number; reason: string }[] = [];
+    let connections = 0;
+    // Strikes count consecutive deaths with the same connection in hand.
+    let inHand = -1;
+    for (let s = 0; s < table.slots; s++) {
+      if (table.generation(s) === 0) continue;
+      if (checkpoints.inHand(s) && inHand < 0) inHand = s;
+      checkpoints.setInHand(s, false);
+    }
+    const rc = { clock: clock(), msl: opts.mslMs ?? 30_000 };
+    for (let s = table.slots - 1; s >= 0; s--) {
+      if (table.generation(s) === 0) { freeSlots.push(s); continue; }
+      const strikes = s === inHand ? checkpoints.strikes(s) + 1 : 0;
+      if (checkpoints.strikes(s) !== strikes) checkpoints.setStrikes(s, strikes);
+      const block = table.block(s);
+      const appFlags = block.appFlags();
+      const appGone = (appFlags & (AppFlag.Close | AppFlag.Abort)) !== 0;
+      const saved = savedConnection(checkpoints, s);
+      const ended = (block.serverFlags() & (ServerFlag.Error | ServerFlag.Closed)) !== 0;
+      let why = '';
+      if (saved === undefined) why = 'no checkpoint';
+      else if (!resumable(saved.state)) why = `checkpoint in state ${stateName(saved.state)}`;
+      else if ((block.serverFlags() & ServerFlag.Error) !== 0) why = 'the application was told of an error';
+      else if (strikes >= 2) why = `in hand when the TCP server died ${strikes} times in a row`;
+      if (saved !== undefined && why === '') {
+        const handedOut = (saved.server & CK_SERVER.handedOut) !== 0;
+        const st: SlotState = {
+          conn: -1, engineDone: false, handedOut, appClosed: (saved.server & CK_SERVER.appClosed) !== 0,
+          seenFlags: saved.server >>> 8, txArmed: false, lastRecvFree: block.recv.freeSpace(),
+        };
+        slots[s] = st;
+        live.add(s);
+        // In hand while it is rebuilt: a connection whose restore kills the successor counts a strike.
+        checkpoints.setInHand(s, true);
+        inHandSlot = s;
+        try {
+          const peerFinPublished = (block.serverFlags() & ServerFlag.PeerFin) !== 0;
+          st.conn = engine.restore({ send: block.send, recv: block.recv, tag: s },
+            (t) => restoreTcb(t, checkpoints, s, saved.copy, { ...rc, peerFinPublished }), now);
+          connections++;
+          continue;
+        } catch (e) {
+          why = `restore failed: ${String(e)}`;
+          slots[s] = undefined;
+          live.delete(s);
+        }
+      }
+      if (block.state() === SocketState.Free || appGone) {
+        checkpoints.clear(s);
+        freeSlots.push(s);
+        continue;
+      }
+      reset.push({ slot: s, reason: why });
+      const resetNow = saved !== undefined && strikes >= 2;
+      slots[s] = { conn: -1, engineDone: true, handedOut: true, appClosed: false, seenFlags: 0, txArmed: false, lastRecvFree: block.recv.capacity };
+      if (!ended) block.serverSetError('ECONNRESET');
+      block.serverSetState(SocketState.Closed);
+      block.serverSetFlags(ServerFlag.Closed);
+      block.serverPublish();
+      checkpoints.clear(s);
+      if (resetNow) resetPeer(s, saved);
+    }
+    return { connections, reset };
+  }
+
+  /** Tell the peer of a connection we reset ourselves (RST from the saved sequence numbers). */
+  function resetPeer(slot: number, saved: NonNullable<ReturnType<typeof savedConnection>>): void {
+    if (saved.state === TcpState.SynSent) return;
+    // A throwaway control block on private, empty rings (nothing to resend): abort() sends
+    // <SEQ=SND.NXT><CTL=RST,ACK> with SND.NXT = SND.MAX, at or beyond the peer's RCV.NXT: an
+    // exact match resets it, else the peer's challenge ACK (RFC 5961 §3.2) meets no
+    // connection here and gets a RST at its own SEG.ACK.
+    const ring = (): ByteRing => new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(1024)), 0, 1024);
+    try {
+      const conn = engine.restore({ send: ring(), recv: ring(), tag: -1 }, (t) => {
+        restoreTcb(t, checkpoints, slot, saved.copy, { clock: clock(), msl: 0, peerFinPublished: false });
+        t.ackNow = false;
+        t.finQueued = false;
+        t.sndNxt = t.sndMax;
+        t.sndBufSeq = t.sndMax;
+      }, now);
+      engine.abort(conn, now);
+    } catch (e) {
+      ctx.log('reset-failed', { slot, error: String(e) });
+    }
+  }
+
+  /** An injected fault armed for one connection fires as the engine starts work on it. */
+  function maybeFault(slot: number): void {
+    const st = slots[slot];
+    if (armedFault === null || st === undefined || st.conn < 0 || st.engineDone) return;
+    const info = engine.info(st.conn);
+    if (info.localPort !== armedFault.port && info.remotePort !== armedFault.port) return;
+    const fault = armedFault.fault;
+    armedFault = null;
+    ctx.stats.markFault();
+    if (fault === 'hang') for (;;) { /* spin without a heartbeat: the supervisor's hang check */ }
+    throw new Error(`injected crash while processing the connection of slot ${slot} (port ${info.localPort} → ${info.remotePort})`);
+  }
 
   function sendSegment(tx: PendingTx): boolean {
     const m = toIp!.reserve();
@@ -475,7 +593,34 @@ export function createServer(ctx: ServerContext): ServerCore {
     }
   }
 
+  /**
+   * End of a batch: a checkpoint of every connection the batch changed (checkpoint.ts), and
+   * no connection is in hand any more. Before the loop publishes the batch's outputs: a
+   * successor never resumes from a state older than what the peer or the app was sent.
+   */
+  function checkpointChanged(): void {
+    const c = clock();
+    engine.drainTouched((t) => {
+      const slot = t.bufferTag;
+      const st = slots[slot];
+      if (st === undefined || st.engineDone) return;
+      const server = (st.handedOut ? CK_SERVER.handedOut : 0) | (st.appClosed ? CK_SERVER.appClosed : 0) | (st.seenFlags << 8);
+      writeCheckpoint(checkpoints, slot, t, server, c);
+    });
+    if (inHandSlot >= 0) {
+      checkpoints.setInHand(inHandSlot, false);
+      inHandSlot = -1;
+    }
+  }
+
   return {
+    /** A fault for the connection with this local or remote port (detail.port): it fires as the engine next works on it. */
+    injectFault(fault: FaultKind, detail: Readonly<Record<string, unknown>>): boolean {
+      const port = detail['port'];
+      if (typeof port !== 'number' || (fault !== 'crash' && fault !== 'hang')) return false;
+      armedFault = { fault, port };
+      return true;
+    },
     onMessage(msg: MessageView, from: InChannel, t: number): boolean {
       now = t;
       if (from === fromIp) {
@@ -525,6 +670,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       rearm();
       for (const slot of dirty) if (slots[slot] !== undefined) table.block(slot).serverPublish();
       dirty.clear();
+      checkpointChanged();
       // Running counts and what the engine holds now (connections by state, RTTs): one
       // pass over the control blocks at most every 20 ms, only when something ran.
       published?.maybePublish(now, () => ({ ...engine.counters, ...engine.gauges() }));

@@ -34,6 +34,8 @@ export class Tcb {
   inSynQueue = false;
   /** The application called close(): the id is freed once the protocol reaches CLOSED. */
   released = false;
+  /** Changed since the owner last took the list of changed connections (TcpEngine.drainTouched). */
+  touched = false;
   /** Next connection in the same demux hash bucket (intrusive chain). */
   nextInBucket: Tcb | null = null;
 

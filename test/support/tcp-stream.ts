@@ -1,0 +1,105 @@
+// Streams over newtos sockets for the recovery tests: each side sends its bytes with
+// back-pressure and hashes what it receives, noting when each chunk came (the gap a
+// fault causes) and every 'error', 'end' or 'close' its application would see.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Stack } from '../../src/stack/host.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
+
+export async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const t0 = Date.now();
+  while (!cond() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 10));
+  return cond();
+}
+
+/** `size` random bytes and their sha256. */
+export function streamData(size: number): { bytes: Buffer; sha256: string } {
+  const bytes = randomBytes(size);
+  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** The first connection a new server on `port` accepts. */
+export function listenOn(stack: Stack, port: number): Promise<NetSocket> {
+  return new Promise((resolve, reject) => {
+    const server = stack.net.createServer((s: NetSocket) => { resolve(s); server.close(); });
+    server.on('error', reject);
+    server.listen(port);
+  });
+}
+
+export function connectTo(stack: Stack, host: string, port: number): Promise<NetSocket> {
+  return new Promise((resolve, reject) => {
+    const c = stack.net.connect({ port, host });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+}
+
+export class Stream {
+  received = 0;
+  /** What the application saw besides data: 'error:CODE', 'end', 'close'. */
+  readonly events: string[] = [];
+  /** performance.now() of every chunk received. */
+  readonly arrivals: number[] = [];
+  /** Received text not yet taken by echoOnce (streams of unbounded length only). */
+  text = '';
+  readonly done: Promise<{ sha256: string; bytes: number }>;
+  private readonly hash = createHash('sha256');
+
+  constructor(readonly socket: NetSocket, readonly expected: number) {
+    let finish: (v: { sha256: string; bytes: number }) => void = () => undefined;
+    this.done = new Promise((resolve) => { finish = resolve; });
+    socket.on('data', (d: Buffer) => {
+      this.arrivals.push(performance.now());
+      this.received += d.length;
+      if (this.expected === Infinity) this.text += d.toString();
+      else this.hash.update(d);
+      if (this.received >= this.expected) finish({ sha256: this.hash.digest('hex'), bytes: this.received });
+    });
+    socket.on('error', (e: Error & { code?: string }) => this.events.push(`error:${e.code ?? e.message}`));
+    socket.on('end', () => this.events.push('end'));
+    socket.on('close', () => this.events.push('close'));
+  }
+
+  /** `done`, or a rejection after `ms` saying how far it got and what the application saw. */
+  within(ms: number): Promise<{ sha256: string; bytes: number }> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`received ${this.received} of ${this.expected} bytes in ${ms} ms; events ${JSON.stringify(this.events)}`)), ms);
+    });
+    return Promise.race([this.done, late]).finally(() => clearTimeout(timer));
+  }
+
+  /** Write all of `bytes` in pieces, waiting for 'drain' when the socket says so. */
+  send(bytes: Buffer): void {
+    const piece = 256 * 1024;
+    let at = 0;
+    const more = (): void => {
+      while (at < bytes.length) {
+        const ok = this.socket.write(bytes.subarray(at, at + piece));
+        at += piece;
+        if (!ok) { this.socket.once('drain', more); return; }
+      }
+    };
+    more();
+  }
+
+  /** Longest time without a chunk from just before `t0` on (ms). */
+  gapAfter(t0: number): number {
+    const a = this.arrivals;
+    let i = a.findIndex((x) => x >= t0);
+    if (i < 0) return 0;
+    let gap = i > 0 ? a[i]! - a[i - 1]! : 0;
+    for (i++; i < a.length; i++) gap = Math.max(gap, a[i]! - a[i - 1]!);
+    return gap;
+  }
+}
+
+/** Write `text` on an echoed stream and wait for it back (rejects after 15 s). */
+export async function echoOnce(s: Stream, text: string): Promise<string> {
+  s.text = '';
+  s.socket.write(text);
+  if (!(await until(() => s.text.length >= text.length, 15_000))) throw new Error(`no echo of ${JSON.stringify(text)}: got ${JSON.stringify(s.text)}`);
+  const got = s.text;
+  s.text = '';
+  return got;
+}
