@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
 import { createStack } from '../stack/host.js';
-import { checkPing, type PingOptions } from '../stack/ping.js';
+import { checkPing, type PingOptions } from '../app/ping.js';
 import { HOST_FLAGS, hostConfigFromFlags } from './host-flags.js';
 import { tapNotice, tapStateBefore } from './tap-notice.js';
 

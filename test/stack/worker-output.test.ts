@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createStack } from '../../src/stack/host.js';
-import { createVswitch } from '../../src/nic/vswitch.js';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
 
 const EVENTS = ['unpipe', 'error', 'close', 'finish', 'drain', 'end'];
 

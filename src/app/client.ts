@@ -1,0 +1,320 @@
+/**
+ * The application side of a newtos host: `net`- and `http`-compatible objects
+ * backed by fast sockets. Control requests go to the SOCK server over the
+ * app's ring; replies and accept notices come back on the app's input ring.
+ * Data never goes through a message: sockets read and write the socket
+ * blocks in the transport servers' socket tables, and kick a transport server
+ * (one KICK message) only when it asked for it (DESIGN.md "Fast sockets").
+ */
+import { NewtosError } from '../errors.js';
+import { formatIpv4Address } from '../wire/ipv4-address.js';
+import { waitAsync } from '../substrate/doorbell.js';
+import type { MessageView } from '../substrate/message.js';
+import { NetServer, type ListenProvider } from './net-server.js';
+import { NetSocket, socketError, type NetSocketOptions } from './net-socket.js';
+import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from './socket-port.js';
+import { createHttpAgent, serveHttp } from './http.js';
+import { parseIpv4 } from '../config/stack-config.js';
+import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
+import type { SocketTable } from '../abi/socket-table.js';
+import { SOCK_MSG, SocketOption, TCP_MSG, unpackSocketHandle } from '../abi/protocol.js';
+import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
+import { PingClient, type PingOptions, type PingResult } from './ping.js';
+import { UdpClient } from './udp-client.js';
+import type http from 'node:http';
+
+export const formatIpv4 = formatIpv4Address;
+
+function info(address: number, port: number): SocketAddressInfo {
+  return { address: formatIpv4(address), port, family: 'IPv4' };
+}
+
+function errorFromIndex(plusOne: number): string {
+  return SOCKET_ERROR_CODES[plusOne - 1] ?? 'EIO';
+}
+
+/** The application's links into one host's servers. */
+export interface ClientLinks {
+  readonly toSock: AppOutput;
+  readonly fromSock: AppInput;
+  /** Per replica: the app → TCP kick channel and the TCP socket table. */
+  readonly toTcp: readonly AppOutput[];
+  readonly tcpTables: readonly SocketTable[];
+  /** Per replica: the app → UDP kick channel and the UDP socket table (absent: no UDP). */
+  readonly toUdp?: readonly AppOutput[];
+  readonly udpTables?: readonly SocketTable[];
+  /** The app ⇄ IP channels (echo requests for ping); `fromIp` shares fromSock's doorbell. */
+  readonly toIp?: AppOutput;
+  readonly fromIp?: AppChannelMemory;
+}
+
+interface PendingConnect {
+  socket: NetSocket;
+  target: SocketAddressInfo;
+}
+
+interface ListenerEntry {
+  sink: ListenerSink;
+  resolve: (port: ListenerPort) => void;
+  reject: (err: Error) => void;
+  local: SocketAddressInfo | undefined;
+  requested: { port: number; host: string };
+}
+
+export class StackClient implements ListenProvider {
+  private nextId = 1;
+  private readonly connects = new Map<number, PendingConnect>();
+  private readonly listeners = new Map<number, ListenerEntry>();
+  private readonly ports = new Set<FastSocketPort>();
+  /** Counts of the sockets already closed. */
+  private readonly closedStats: SocketOpStats = zeroOpStats();
+  private closed = false;
+
+  /** `net`-compatible surface. */
+  readonly net = {
+    createServer: (listenerOrOptions?: ((s: NetSocket) => void) | object, maybeListener?: (s: NetSocket) => void): NetServer => {
+      const listener = typeof listenerOrOptions === 'function' ? listenerOrOptions as (s: NetSocket) => void : maybeListener;
+      return new NetServer(this, listener);
+    },
+    connect: (...args: unknown[]): NetSocket => this.connect(...args),
+    createConnection: (...args: unknown[]): NetSocket => this.connect(...args),
+  };
+
+  /** `http` helpers: serve an unmodified http.Server, or get an Agent for clients. */
+  readonly http = {
+    serve: (server: http.Server, port: number, host?: string, cb?: () => void): NetServer => serveHttp(this.net, server, port, host, cb),
+    agent: (options?: http.AgentOptions): http.Agent => createHttpAgent(this.net, options),
+  };
+
+  private readonly udp: UdpClient;
+  /** `dgram`-compatible surface (UDP over fast datagram sockets). */
+  readonly dgram: UdpClient['dgram'];
+
+  constructor(private readonly links: ClientLinks) {
+    this.udp = new UdpClient(links.toSock, links.toUdp ?? [], links.udpTables ?? []);
+    this.dgram = this.udp.dgram;
+    if (links.toIp !== undefined && links.fromIp !== undefined) {
+      const pinger = new PingClient(links.toIp);
+      this.pinger = pinger;
+      links.fromSock.attach(links.fromIp, (msg) => pinger.onMessage(msg));
+    }
+    links.fromSock.start((msg) => this.onMessage(msg));
+  }
+
+  private readonly pinger: PingClient | undefined;
+
+  /** ICMP echo to `address` (see src/stack/ping.ts). */
+  ping(address: string, options?: PingOptions): Promise<PingResult> {
+    if (this.pinger === undefined) return Promise.reject(new NewtosError('ERR_NEWTOS_NO_ICMP', 'this host has no application channel to its IP server'));
+    return this.pinger.ping(address, options);
+  }
+
+  // ---- connect --------------------------------------------------------------
+
+  connect(...args: unknown[]): NetSocket {
+    let opts: { port?: unknown; host?: unknown; localAddress?: unknown; localPort?: unknown; allowHalfOpen?: boolean; noDelay?: boolean; keepAlive?: boolean } = {};
+    let cb: (() => void) | undefined;
+    if (typeof args[args.length - 1] === 'function') cb = args.pop() as () => void;
+    if (typeof args[0] === 'object' && args[0] !== null) opts = args[0] as typeof opts;
+    else { opts.port = args[0]; if (typeof args[1] === 'string') opts.host = args[1]; }
+    const port = typeof opts.port === 'string' ? Number(opts.port) : opts.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw new NewtosError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(opts.port)}.`);
+    }
+    const host = opts.host === undefined ? '127.0.0.1' : String(opts.host);
+    const socketOptions: NetSocketOptions = opts.allowHalfOpen !== undefined ? { allowHalfOpen: opts.allowHalfOpen } : {};
+    const socket = new NetSocket(socketOptions);
+    if (opts.noDelay === true) socket.setNoDelay(true);
+    if (cb !== undefined) socket.once('connect', cb);
+    const target: SocketAddressInfo = { address: host, port, family: 'IPv4' };
+    socket._beginConnect(target);
+    const remote = parseIpv4(host);
+    const local = opts.localAddress === undefined ? 0 : parseIpv4(String(opts.localAddress));
+    if (remote === undefined || local === undefined) {
+      // No resolver in newtos: only IPv4 literals (like a dns lookup failure in Node).
+      const bad = remote === undefined ? host : String(opts.localAddress);
+      const err = new NewtosError('ENOTFOUND', `getaddrinfo ENOTFOUND ${bad}`) as NewtosError & { syscall: string; hostname: string };
+      err.syscall = 'getaddrinfo';
+      err.hostname = bad;
+      queueMicrotask(() => socket._failConnect(err));
+      return socket;
+    }
+    if (this.closed) {
+      queueMicrotask(() => socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed')));
+      return socket;
+    }
+    const id = this.nextId++;
+    this.connects.set(id, { socket, target });
+    const localPort = typeof opts.localPort === 'number' ? opts.localPort : 0;
+    this.links.toSock.send(SOCK_MSG.CONNECT, id, remote, port, local, localPort);
+    return socket;
+  }
+
+  // ---- listen -----------------------------------------------------------------
+
+  listen(options: { port: number; host: string; backlog: number }, sink: ListenerSink): Promise<ListenerPort> {
+    const addr = options.host === '::' || options.host === '0.0.0.0' ? 0 : parseIpv4(options.host);
+    if (addr === undefined) return Promise.reject(new NewtosError('ENOTFOUND', `getaddrinfo ENOTFOUND ${options.host}`));
+    if (this.closed) return Promise.reject(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      this.listeners.set(id, { sink, resolve, reject, local: undefined, requested: { port: options.port, host: options.host } });
+      this.links.toSock.send(SOCK_MSG.LISTEN, id, addr, options.port, Math.max(1, Math.min(options.backlog, 4096)));
+    });
+  }
+
+  // ---- messages from SOCK --------------------------------------------------------
+
+  private onMessage(msg: MessageView): void {
+    switch (msg.type) {
+      case SOCK_MSG.CONNECT_REPLY: {
+        const pending = this.connects.get(msg.arg(0));
+        if (pending === undefined) return;
+        this.connects.delete(msg.arg(0));
+        if (msg.arg(2) !== 0 || msg.argI32(1) === -1) {
+          pending.socket._failConnect(socketError(errorFromIndex(msg.arg(2)), 'connect', pending.target));
+          return;
+        }
+        const port = this.makePort(msg.arg(1), info(msg.arg(3), msg.arg(4)), pending.target);
+        if (pending.socket.destroyed) { port.close(false); return; }
+        pending.socket._attach(port, false);
+        return;
+      }
+      case SOCK_MSG.LISTEN_REPLY: {
+        const entry = this.listeners.get(msg.arg(0));
+        if (entry === undefined) return;
+        if (msg.arg(1) !== 0) {
+          this.listeners.delete(msg.arg(0));
+          const code = errorFromIndex(msg.arg(1));
+          const err = new NewtosError(code, `listen ${code}: address already in use ${entry.requested.host}:${entry.requested.port}`) as NewtosError & { syscall: string; address: string; port: number };
+          if (code !== 'EADDRINUSE') err.message = `listen ${code} ${entry.requested.host}:${entry.requested.port}`;
+          err.syscall = 'listen';
+          err.address = entry.requested.host;
+          err.port = entry.requested.port;
+          entry.reject(err);
+          return;
+        }
+        const id = msg.arg(0);
+        entry.local = { address: entry.requested.host === '0.0.0.0' ? '0.0.0.0' : entry.requested.host, port: msg.arg(2), family: 'IPv4' };
+        const local = entry.local;
+        entry.resolve({
+          local: () => local,
+          close: () => {
+            this.listeners.delete(id);
+            this.links.toSock.send(SOCK_MSG.UNLISTEN, id);
+          },
+          setRef: () => { /* the app link's wait is shared by all listeners */ },
+        });
+        return;
+      }
+      case SOCK_MSG.ACCEPT: {
+        const entry = this.listeners.get(msg.arg(0));
+        const port = this.makePort(msg.arg(1), info(msg.arg(4), msg.arg(5)), info(msg.arg(2), msg.arg(3)));
+        if (entry === undefined || entry.local === undefined) { port.close(true); return; }
+        const socket = new NetSocket();
+        socket._attach(port, true);
+        entry.sink.onConnection(socket);
+        return;
+      }
+      case SOCK_MSG.UDP_BIND_REPLY:
+        this.udp.onBindReply(msg);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private makePort(handle: number, local: SocketAddressInfo, remote: SocketAddressInfo): FastSocketPort {
+    const { replica, slot } = unpackSocketHandle(handle);
+    const table = this.links.tcpTables[replica];
+    const kick = this.links.toTcp[replica];
+    if (table === undefined || kick === undefined) throw new NewtosError('ERR_INTERNAL', `socket handle names unknown replica ${replica}`);
+    const port = new FastSocketPort(handle, slot, table, kick, local, remote, (p) => {
+      this.ports.delete(p);
+      addOpStats(this.closedStats, p.block.opStats());
+    });
+    this.ports.add(port);
+    return port;
+  }
+
+  /** Fast-socket operation counts over every socket this client opened (open and closed). */
+  socketStats(): SocketOpStats & { messagesToSock: number } {
+    const total = { ...this.closedStats };
+    for (const p of this.ports) addOpStats(total, p.block.opStats());
+    addOpStats(total, this.udp.opStats());
+    return { ...total, messagesToSock: this.links.toSock.sent };
+  }
+
+  /**
+   * After the servers stopped: every socket still open is told its connection is gone (the
+   * Closed flag a TCP server sets when it releases one) and woken. Readers see the end of the
+   * stream, pending writes fail with EPIPE, and no socket keeps waiting on its event word — a
+   * pending wait holds a ref'd timer, so the process would never exit.
+   */
+  abandonSockets(): void {
+    for (const p of [...this.ports]) {
+      p.block.serverSetFlags(ServerFlag.Closed);
+      p.block.serverPublish();
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.links.fromSock.stop();
+    this.links.toSock.close();
+    for (const t of this.links.toTcp) t.close();
+    this.udp.close();
+    for (const t of this.links.toUdp ?? []) t.close();
+    this.pinger?.close();
+    this.links.toIp?.close();
+    for (const p of this.connects.values()) p.socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
+    this.connects.clear();
+  }
+}
+
+/** SocketPort over a TCP socket block. */
+class FastSocketPort implements SocketPort {
+  readonly block;
+  private closed = false;
+
+  constructor(
+    readonly id: number,
+    private readonly slot: number,
+    table: SocketTable,
+    private readonly toTcp: AppOutput,
+    private readonly localInfo: SocketAddressInfo,
+    private readonly remoteInfo: SocketAddressInfo,
+    private readonly onClose: (p: FastSocketPort) => void,
+  ) {
+    this.block = table.block(slot);
+  }
+
+  local(): SocketAddressInfo { return this.localInfo; }
+  remote(): SocketAddressInfo { return this.remoteInfo; }
+
+  kick(): void {
+    this.toTcp.send(TCP_MSG.KICK, this.slot);
+  }
+
+  waitForEvent(seenSeq: number, ref: boolean): Promise<void> {
+    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000, ref).then(() => undefined);
+  }
+
+  setOption(option: 'noDelay' | 'keepAlive', value: number): void {
+    this.block.countControlMessage();
+    this.toTcp.send(TCP_MSG.SET_OPTION, this.slot, option === 'noDelay' ? SocketOption.NoDelay : SocketOption.KeepAlive, value);
+  }
+
+  close(abort: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.block.appSetFlags(abort ? AppFlag.Abort | AppFlag.Close : AppFlag.Close);
+    this.block.countControlMessage();
+    this.toTcp.send(TCP_MSG.KICK, this.slot);
+    this.onClose(this);
+    // A wait still pending on the event word (the socket was destroyed while asleep) would
+    // hold its keep-alive until its 60 s timeout, and the process with it: release it now.
+    Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
+  }
+}
