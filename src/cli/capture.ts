@@ -16,6 +16,7 @@ import { NewtosError } from '../errors.js';
 import type { Stack } from '../stack/host.js';
 import { PCAP_FILE_HEADER_LEN, PcapWriter } from '../wire/pcap.js';
 import type { LiveCapture } from '../driver/nic/capture-channel.js';
+import { fetchControl } from './control-client.js';
 
 /** How often captured records are written to the client, ms. */
 const FLUSH_MS = 20;
@@ -138,9 +139,11 @@ export async function runCapture(cmd: CaptureCommand): Promise<void> {
   process.once('SIGTERM', onSignal);
   let res: Response;
   try {
-    res = await fetch(`http://127.0.0.1:${cmd.port}/capture?${q.toString()}`, { signal: abort.signal });
+    res = await fetchControl(cmd.port, `/capture?${q.toString()}`, abort.signal);
   } catch (e) {
-    throw new NewtosError('ECONNREFUSED', `no running newtos on control port ${cmd.port} (${(e as Error).message})`);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw e;
   }
   if (!res.ok || res.body === null) throw new NewtosError('ERR_NEWTOS_CAPTURE', `capture refused: ${(await res.text()).trim()}`);
   const fd = openSync(cmd.out, 'w');

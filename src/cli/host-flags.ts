@@ -12,6 +12,13 @@
  *                                                on --udp's address when --remote's port
  *                                                is 0, else connects to --remote; or
  *                                                VXLAN with network identifier --vni
+ *   --offload on|off                           a TAP's virtio-net offloads (default on):
+ *                                                off opens the device without a virtio-net
+ *                                                header, so every frame the kernel sees is
+ *                                                at most the MTU and fully checksummed (what
+ *                                                tcpdump on the device then shows is what a
+ *                                                wire would carry); links over UDP never
+ *                                                offload, so only off is accepted there
  */
 import { NewtosError } from '../errors.js';
 import { validateStackConfig } from '../config/stack-config.js';
@@ -19,7 +26,7 @@ import { validateStackConfig } from '../config/stack-config.js';
 /** parseArgs options of the host flags. */
 export const HOST_FLAGS = {
   tap: { type: 'string' }, udp: { type: 'string' }, remote: { type: 'string' }, mode: { type: 'string' }, vni: { type: 'string' },
-  ip: { type: 'string' }, gw: { type: 'string' }, mtu: { type: 'string' }, placement: { type: 'string' },
+  ip: { type: 'string' }, gw: { type: 'string' }, mtu: { type: 'string' }, placement: { type: 'string' }, offload: { type: 'string' },
 } as const;
 
 export type HostFlagValues = { readonly [K in keyof typeof HOST_FLAGS]?: string | undefined };
@@ -35,11 +42,17 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
   if (v.tap !== undefined && v.udp !== undefined) throw badFlag('give one link: --tap DEV or --udp HOST:PORT, not both');
   if (v.tap === undefined && v.udp === undefined) throw badFlag('a host needs a link: --tap DEV, or --udp HOST:PORT with --remote HOST:PORT');
   if (v.ip === undefined) throw badFlag('a host needs an address: --ip A.B.C.D/N');
+  if (v.offload !== undefined && v.offload !== 'on' && v.offload !== 'off') throw badFlag(`--offload must be on or off, not '${v.offload}'`);
   let link: Record<string, unknown>;
+  /** The interface's checksumOffload, when --offload sets it. */
+  let checksumOffload: boolean | undefined;
   if (v.tap !== undefined) {
     for (const flag of ['remote', 'mode', 'vni'] as const) if (v[flag] !== undefined) throw badFlag(`--${flag} belongs to a --udp link, not to --tap`);
-    link = { type: 'tap', device: v.tap };
+    // Off: no virtio-net header, so neither partial checksums nor super-frames either way.
+    link = { type: 'tap', device: v.tap, ...(v.offload === 'off' ? { vnetHeader: false } : {}) };
+    if (v.offload !== undefined) checksumOffload = v.offload === 'on';
   } else {
+    if (v.offload === 'on') throw badFlag('--offload on needs a --tap link: a link over UDP carries whole, checksummed frames');
     if (v.remote === undefined) throw badFlag('--udp needs --remote HOST:PORT (the peer the frames go to)');
     const mode = v.mode ?? 'dgram';
     if (!(MODES as readonly string[]).includes(mode)) throw badFlag(`--mode must be dgram, stream or vxlan, not '${mode}'`);
@@ -59,7 +72,7 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
   }
   const config = {
     name,
-    interfaces: [{ name: 'eth0', link, addresses: [v.ip], ...(mtu !== undefined ? { mtu } : {}) }],
+    interfaces: [{ name: 'eth0', link, addresses: [v.ip], ...(mtu !== undefined ? { mtu } : {}), ...(checksumOffload !== undefined ? { checksumOffload } : {}) }],
     ...(v.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: v.gw }] } : {}),
     ...(v.placement !== undefined ? { placement: v.placement } : {}),
   };
@@ -73,6 +86,7 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
 function flagOf(path: string): string {
   const flags: [RegExp, string][] = [
     [/link\.device/, '--tap'], [/link\.local/, '--udp'], [/link\.remote/, '--remote'], [/link\.mode/, '--mode'], [/link\.vni/, '--vni'],
+    [/link\.vnetHeader/, '--offload'], [/checksumOffload/, '--offload'],
     [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'],
   ];
   return flags.find(([re]) => re.test(path))?.[1] ?? path;

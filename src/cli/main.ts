@@ -1,44 +1,76 @@
 #!/usr/bin/env node
 /**
- * The newtos command line.
+ * The newtos command line: `newtos <command> [flags]`, `newtos <command> --help`
+ * (that command's usage, exit 0), `newtos --version`.
  *
- *   newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]
- *   newtos up (--tap DEV | --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N])
- *             --ip A.B.C.D/N [--gw A.B.C.D] [--mtu N] [--http DIR] [--echo PORT]
- *             [--placement P] [--stats-port PORT] [--config FILE]
- *   newtos ping (the link and address flags of up) [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
- *   newtos stats --port PORT [--prometheus]
- *   newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]
- *   newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--svg FILE] [--json]
+ * Exit status: 0 done; 1 the command failed (a port in use, a host that cannot
+ * be reached, ...: one line on stderr naming what failed); 2 a usage error (the
+ * line, then the command's usage). Ordinary failures never print a stack trace.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
 
-const USAGE = `usage:
-  newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]
-  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--mtu N] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
-  newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
-  newtos ping LINK --ip A.B.C.D/N [--gw A.B.C.D] [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
-    LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N]
+const LINK = `    LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N]
           (Ethernet over UDP as QEMU's -netdev dgram / stream or Linux VXLAN send it; no privileges)
-  newtos stats --port PORT [--prometheus]
-  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]
-  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--svg FILE] [--json]`;
+    --offload on|off: a TAP's virtio-net offloads (default on; off: tcpdump on the TAP shows plain frames)`;
 
-function fail(message: string): never {
-  process.stderr.write(`newtos: ${message}\n${USAGE}\n`);
+const USAGES: Readonly<Record<string, string>> = {
+  demo: '  newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]',
+  up: `  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--mtu N] [--offload on|off] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
+  newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
+${LINK}`,
+  ping: `  newtos ping LINK --ip A.B.C.D/N [--gw A.B.C.D] [--offload on|off] [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
+${LINK}`,
+  stats: '  newtos stats --port PORT [--prometheus]',
+  capture: '  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]',
+  experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--svg FILE] [--json]',
+};
+
+const USAGE = `usage:
+${USAGES['demo']}
+${USAGES['up']!.split('\n').slice(0, 2).join('\n')}
+${USAGES['ping']}
+${USAGES['stats']}
+${USAGES['capture']}
+${USAGES['experiment']}
+  newtos COMMAND --help | newtos --version`;
+
+function usageOf(command: string | undefined): string {
+  const u = command === undefined ? undefined : USAGES[command];
+  return u === undefined ? USAGE : `usage:\n${u}`;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** A usage error: the reason, then the command's usage; exit 2. */
+function fail(command: string | undefined, message: string): never {
+  process.stderr.write(`newtos: ${message}\n${usageOf(command)}\n`);
   process.exit(2);
+}
+
+function port(command: string, text: string | undefined): number {
+  const n = text !== undefined && /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= 65535)) fail(command, `--port must name the stats port of a running \`newtos up\` (1 to 65535), not '${text ?? ''}'`);
+  return n;
 }
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command !== undefined && command in USAGES && rest.some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${usageOf(command)}\n`);
+    return;
+  }
   switch (command) {
     case 'demo': {
       const { values } = parseArgs({ args: rest, options: { placement: { type: 'string' }, mtu: { type: 'string' } }, strict: true });
       const placement = values.placement ?? 'isolated';
-      if (!['isolated', 'monolithic', 'postmessage'].includes(placement)) fail(`--placement must be isolated, monolithic or postmessage, not '${placement}'`);
+      if (!['isolated', 'monolithic', 'postmessage'].includes(placement)) fail(command, `--placement must be isolated, monolithic or postmessage, not '${placement}'`);
       const mtu = values.mtu === undefined ? 1500 : Number(values.mtu);
-      if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) fail(`--mtu must be an integer from 576 to 65535, not '${values.mtu}'`);
+      if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) fail(command, `--mtu must be an integer from 576 to 65535, not '${values.mtu}'`);
       const { runDemo } = await import('./demo.js');
       const r = await runDemo({ placement: placement as 'isolated', mtu });
       process.exitCode = r.allOk ? 0 : 1;
@@ -56,15 +88,17 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'experiment': {
       const { runExperimentCommand } = await import('./experiment.js');
-      process.exitCode = await runExperimentCommand(rest, fail);
+      process.exitCode = await runExperimentCommand(rest, (m) => fail('experiment', m));
       return;
     }
     case 'stats': {
       const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, prometheus: { type: 'boolean' } }, strict: true });
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) fail('--port must name the stats port of a running `newtos up`');
-      const res = await fetch(`http://127.0.0.1:${port}/${values.prometheus === true ? 'metrics' : 'stats'}`);
-      process.stdout.write(await res.text());
+      const p = port(command, values.port);
+      const { fetchControl } = await import('./control-client.js');
+      const res = await fetchControl(p, `/${values.prometheus === true ? 'metrics' : 'stats'}`, AbortSignal.timeout(10_000));
+      const text = await res.text();
+      if (!res.ok) throw new NewtosError('ERR_NEWTOS_CONTROL', `127.0.0.1:${p} answered ${res.status} ${res.statusText}: is it the --stats-port of a newtos host?`);
+      process.stdout.write(text);
       return;
     }
     case 'capture': {
@@ -72,41 +106,46 @@ async function main(argv: string[]): Promise<void> {
         args: rest, strict: true,
         options: { port: { type: 'string' }, iface: { type: 'string' }, out: { type: 'string' }, count: { type: 'string' }, seconds: { type: 'string' }, snaplen: { type: 'string' } },
       });
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) fail('--port must name the stats port of a running `newtos up`');
-      if (values.out === undefined) fail('capture needs --out FILE');
+      const p = port(command, values.port);
+      if (values.out === undefined) fail(command, 'capture needs --out FILE');
       const num = (name: 'count' | 'seconds' | 'snaplen'): number | undefined => {
         const v = values[name];
         if (v === undefined) return undefined;
         const n = Number(v);
-        if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, not '${v}'`);
+        if (!Number.isInteger(n) || n < 1) fail(command, `--${name} must be a positive integer, not '${v}'`);
         return n;
       };
       const count = num('count'); const seconds = num('seconds'); const snaplen = num('snaplen');
       const { runCapture } = await import('./capture.js');
       await runCapture({
-        port, out: values.out, ...(values.iface !== undefined ? { iface: values.iface } : {}),
+        port: p, out: values.out, ...(values.iface !== undefined ? { iface: values.iface } : {}),
         ...(count !== undefined ? { count } : {}), ...(seconds !== undefined ? { seconds } : {}), ...(snaplen !== undefined ? { snaplen } : {}),
       });
       return;
     }
+    case '-V':
+    case '--version':
+      process.stdout.write(`${version()}\n`);
+      return;
     case undefined:
     case '-h':
     case '--help':
       process.stdout.write(`${USAGE}\n`);
       return;
     default:
-      fail(`unknown command '${command}'`);
+      fail(undefined, `unknown command '${command}'`);
   }
 }
 
+const command = process.argv[2];
 main(process.argv.slice(2)).catch((e: unknown) => {
-  // A flag that is missing, or present with a bad value: a usage error, as parseArgs's own.
-  if (e instanceof NewtosError && e.code === 'ERR_INVALID_ARG_VALUE') fail(e.message);
-  if (e instanceof NewtosError || (e instanceof Error && 'code' in e)) {
-    process.stderr.write(`newtos: ${(e as Error).message}\n`);
+  const code = (e as { code?: unknown }).code;
+  // A flag that is missing, unknown, or present with a bad value: a usage error.
+  if (e instanceof Error && typeof code === 'string' && (code === 'ERR_INVALID_ARG_VALUE' || code.startsWith('ERR_PARSE_ARGS'))) fail(command, e.message);
+  // Anything else with a code is an ordinary failure (a port in use, a host unreachable): one line.
+  if (e instanceof Error && typeof code === 'string') {
+    process.stderr.write(`newtos: ${e.message}\n`);
     process.exit(1);
   }
-  if (e instanceof TypeError && /parseArgs|Unknown option|ERR_PARSE_ARGS/.test(String((e as { code?: string }).code ?? e.message))) fail(e.message);
   throw e;
 });

@@ -12,6 +12,7 @@ import { NewtosError } from '../errors.js';
 import { createStack } from '../stack/host.js';
 import { checkPing, type PingOptions } from '../app/ping.js';
 import { HOST_FLAGS, hostConfigFromFlags } from './host-flags.js';
+import { tapNotice, tapStateBefore } from './tap-notice.js';
 
 /** Runs the command; resolves to the exit status. `print` takes each output line. */
 export async function runPing(args: string[], print: (line: string) => void = (l) => { process.stdout.write(`${l}\n`); }): Promise<number> {
@@ -42,8 +43,14 @@ export async function runPing(args: string[], print: (line: string) => void = (l
     const flag: Record<string, string> = { count: '-c/--count', intervalMs: '--interval-ms', timeoutMs: '--timeout-ms', size: '-s/--size', ttl: '-t/--ttl' };
     throw new NewtosError('ERR_INVALID_ARG_VALUE', (e as Error).message.replace(/"options\.(\w+)"/, (_, k: string) => flag[k] ?? k));
   }
-  const stack = await createStack(hostConfigFromFlags(values, 'ping'));
+  const config = hostConfigFromFlags(values, 'ping');
+  const tapBefore = values.tap === undefined ? undefined : tapStateBefore(values.tap);
+  const stack = await createStack(config);
   try {
+    if (tapBefore !== undefined) {
+      const note = tapNotice(values.tap!, tapBefore, stack.config.interfaces[0]!.addresses[0]!);
+      if (note !== undefined) process.stderr.write(`newtos: ${note}\n`);
+    }
     print(`PING ${dest} ${size} data bytes`);
     const r = await stack.ping(dest, options);
     for (const e of [...r.errors].sort((x, y) => x.seq - y.seq)) print(`From ${e.from ?? 'newtos'} icmp_seq=${e.seq + 1} ${e.message} (${e.code})`);

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { NewtosError } from '../errors.js';
 import { parseLocatedJson, type SourcePosition } from './located-json.js';
-import { parseIpv4Address } from '../wire/ipv4-address.js';
+import { formatIpv4Address, inPrefix, parseIpv4Address } from '../wire/ipv4-address.js';
 import {
   type ConfigIssue, IssueSink, type Validator, arrayOf, boolean, describe, integer, object, oneOf,
   optional, required, string, taggedUnion,
@@ -232,6 +232,17 @@ function crossCheck(config: StackConfig, sink: IssueSink): void {
     }
     if (r.gateway === undefined && r.interface === undefined) {
       sink.add(['routes', i], "needs a 'gateway' or an 'interface'");
+    }
+    // A gateway is reached by ARP on a link, so it must be in a subnet of the host (as Linux
+    // refuses `ip route add ... via` an unreachable gateway); else no packet would leave.
+    const gw = r.gateway;
+    if (gw !== undefined) {
+      const candidates = config.interfaces.filter((ifc) => r.interface === undefined || ifc.name === r.interface);
+      const subnets = candidates.flatMap((ifc) => ifc.addresses);
+      if (candidates.length > 0 && !subnets.some((a) => inPrefix(gw, a.address, a.prefixLength))) {
+        const where = r.interface === undefined ? 'every local subnet' : `the subnets of ${r.interface}`;
+        sink.add(['routes', i, 'gateway'], `${formatIpv4Address(gw)} is outside ${where} (${subnets.map((a) => a.text).join(', ') || 'none'}): a gateway must be on a link of this host`);
+      }
     }
   });
 }

@@ -113,7 +113,12 @@ export interface SupervisorStartOptions {
   readonly workerEntry?: URL;
   /** Override the number of cores the polling policy assumes. */
   readonly cores?: number;
+  /** Bound on start(): every server running within this many ms, else ETIMEDOUT (default 30 s). */
+  readonly startTimeoutMs?: number;
 }
+
+/** Default SupervisorStartOptions.startTimeoutMs. */
+export const START_TIMEOUT_MS = 30_000;
 
 interface ServerRt {
   readonly spec: ServerSpec;
@@ -225,6 +230,12 @@ export class Supervisor extends EventEmitter {
   private hangTimer: NodeJS.Timeout | null = null;
   private firstMsgTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  /**
+   * Set while start() runs: a server that dies before every server first ran fails the
+   * start with its error (a port in use, a device that cannot be opened), not a restart
+   * loop that never reports.
+   */
+  private failStart: ((err: Error) => void) | null = null;
 
   private constructor(manifest: Manifest, opts: SupervisorStartOptions) {
     super();
@@ -241,7 +252,7 @@ export class Supervisor extends EventEmitter {
     const r = validateManifest(manifest);
     if (!r.ok) throw manifestError(r.issues);
     const sup = new Supervisor(r.value, opts);
-    await sup.startAll();
+    await sup.startAll(opts.startTimeoutMs ?? START_TIMEOUT_MS);
     return sup;
   }
 
@@ -325,12 +336,37 @@ export class Supervisor extends EventEmitter {
     return { doorbell: rt.group.doorbell, inputs, outputs };
   }
 
-  private async startAll(): Promise<void> {
+  /**
+   * Starts every group; rejects (after stopping what started) when a server dies before all
+   * run, with that server's error and code, or when they do not all run within `timeoutMs`.
+   */
+  private async startAll(timeoutMs: number): Promise<void> {
     const takes = this.groups.map((g) => this.spawn(g.limitsKey, this.resourceLimitsOf(g)));
     for (const key of new Set(this.groups.map((g) => g.limitsKey))) this.fillSpares(key);
-    const workers = await Promise.all(takes.map(async (s) => { await s.ready; return s.worker; }));
-    this.groups.forEach((g, i) => this.activate(g, workers[i]!));
-    await Promise.all(this.groups.map((g) => g.running));
+    const failed = new Promise<never>((_, reject) => { this.failStart = reject; });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const late = this.groups.filter((g) => g.state !== 'running').flatMap((g) => g.servers.map((s) => s.spec.name));
+        reject(new NewtosError('ETIMEDOUT', `start-up timed out: ${late.join(', ')} not running after ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    const start = async (): Promise<void> => {
+      const workers = await Promise.all(takes.map(async (s) => { await s.ready; return s.worker; }));
+      this.groups.forEach((g, i) => this.activate(g, workers[i]!));
+      await Promise.all(this.groups.map((g) => g.running));
+    };
+    try {
+      await Promise.race([start(), failed, timedOut]);
+    } catch (e) {
+      this.failStart = null;
+      await this.stop(0);
+      for (const s of takes) await s.worker.terminate();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      this.failStart = null;
+    }
     this.hangTimer = setInterval(() => this.checkHangs(), this.manifest.supervisor.hangCheckMs);
     this.hangTimer.unref();
   }
@@ -345,7 +381,14 @@ export class Supervisor extends EventEmitter {
     const worker = new Worker(this.workerEntry, {
       workerData: { preload: this.modules },
       ...(limits ? { resourceLimits: limits } : {}),
+      // Not piped into process.stdout by Node (a pipe per thread: 'unpipe', 'error', 'close',
+      // ... listeners on process.stdout, so a few stacks push it past its 10 listeners and
+      // every later pipe into it warns MaxListenersExceededWarning). Forwarded with a
+      // listener on the thread's own stream instead: any number of stacks, no warning.
+      stdout: true, stderr: true,
     });
+    worker.stdout.on('data', (b: Buffer) => process.stdout.write(b));
+    worker.stderr.on('data', (b: Buffer) => process.stderr.write(b));
     worker.once('exit', () => this.exitedWorkers.add(worker));
     this.log('spawn', undefined, undefined, { limits: limitsKey });
     const ready = new Promise<boolean>((resolve) => {
@@ -501,6 +544,13 @@ export class Supervisor extends EventEmitter {
   private async onDeath(g: GroupRt, cause: Recovery['cause'], detail: Record<string, unknown>): Promise<void> {
     if (g.deathHandled || this.stopping) return;
     g.deathHandled = true;
+    if (this.failStart !== null) {
+      const names = g.servers.map((s) => s.spec.name).join(', ');
+      const code = typeof detail['code'] === 'string' ? detail['code'] : 'ERR_SERVER_START';
+      const why = typeof detail['error'] === 'string' ? detail['error'] : `its thread ended (${cause}, exit code ${String(detail['code'])})`;
+      this.failStart(new NewtosError(code, `${names} could not start: ${why}`));
+      return;
+    }
     const detectedAt = monotonicMs();
     g.state = 'dead';
     const old = g.worker;

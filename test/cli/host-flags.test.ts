@@ -20,6 +20,13 @@ test('host flags make the configuration of one host', () => {
     assert.deepEqual(c.interfaces[0]!.link, (want as { link: unknown }).link, name);
     assert.deepEqual(c.interfaces[0]!.addresses, [flags.ip], name);
   }
+  // --offload: off drops a TAP's virtio-net header and the link's checksum offload; on keeps both.
+  const off = hostConfigFromFlags({ tap: 'tap0', ip: '10.0.0.2/24', offload: 'off' }, 'h') as { interfaces: Record<string, unknown>[] };
+  assert.deepEqual(off.interfaces[0]!['link'], { type: 'tap', device: 'tap0', vnetHeader: false });
+  assert.equal(off.interfaces[0]!['checksumOffload'], false);
+  const on = hostConfigFromFlags({ tap: 'tap0', ip: '10.0.0.2/24', offload: 'on' }, 'h') as { interfaces: Record<string, unknown>[] };
+  assert.deepEqual(on.interfaces[0]!['link'], { type: 'tap', device: 'tap0' });
+  assert.equal(on.interfaces[0]!['checksumOffload'], true);
   const full = hostConfigFromFlags({ ...udp, gw: '10.0.0.1', mtu: '9000', placement: 'monolithic' }, 'h') as Record<string, unknown>;
   assert.deepEqual(full['routes'], [{ destination: '0.0.0.0/0', gateway: '10.0.0.1' }]);
   assert.equal(full['placement'], 'monolithic');
@@ -45,6 +52,9 @@ test('host flags are refused with ERR_INVALID_ARG_VALUE naming the flag', () => 
     [{ ...udp, ip: '10.0.0.2/33' }, /^--ip: /],
     [{ ...udp, gw: '10.0.0' }, /^--gw: /],
     [{ ...udp, placement: 'everywhere' }, /^--placement: /],
+    [{ ...udp, gw: '10.0.1.1' }, /^--gw: 10\.0\.1\.1 is outside every local subnet/],
+    [{ ...udp, offload: 'yes' }, /--offload must be on or off, not 'yes'/],
+    [{ ...udp, offload: 'on' }, /--offload on needs a --tap link/],
   ];
   for (const [flags, message] of cases) {
     assert.throws(() => hostConfigFromFlags(flags, 'h'), (e: unknown) => e instanceof NewtosError && e.code === 'ERR_INVALID_ARG_VALUE' && message.test(e.message), JSON.stringify(flags));

@@ -134,6 +134,13 @@ export type BridgeHello =
 
 const WORKER_URL = new URL('./io-bridge-worker.js', import.meta.url);
 
+/** The link as a user wrote it, for errors: 'udp dgram link 127.0.0.1:5555 to 127.0.0.1:5556'. */
+function linkText(ifc: InterfaceConfig): string {
+  const l = ifc.link;
+  if (l.type !== 'udp') return `${l.type} link`;
+  return `udp ${l.mode} link ${l.local.host}:${l.local.port} to ${l.remote.host}:${l.remote.port}`;
+}
+
 /**
  * The driver's side of a bridged link: a NicBackend over the two pipes. Use it
  * only in the thread that opened it (the driver's).
@@ -188,7 +195,7 @@ export class BridgeLink implements NicBackend {
     worker.on('error', (e) => mem.setError(e.message));
     if (hello.kind === 'failed') {
       await worker.terminate();
-      throw new NewtosError(hello.code, `interface ${ifc.name}: ${hello.message}`);
+      throw new NewtosError(hello.code, `interface ${ifc.name} (${linkText(ifc)}): ${hello.message}${hello.code === 'EADDRINUSE' ? ' (address already in use)' : ''}`);
     }
     worker.unref(); // the bridge never keeps the driver's thread alive
     return new BridgeLink(mem, worker, bridgeDoorbell, hello);

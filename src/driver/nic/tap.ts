@@ -182,13 +182,13 @@ export class TapBackend implements NicBackend {
     const vnet = options.vnetHdr === true;
     const flags = (options.multiQueue === true ? TAP_OPEN_MULTI_QUEUE : 0) | (vnet ? TAP_OPEN_VNET_HDR : 0);
     const { fd, name: actual } = addon.open(name, flags);
-    if (vnet) {
-      try {
-        addon.setOffload(fd, TUN_F_CSUM | TUN_F_TSO4);
-      } catch (e) {
-        addon.close(fd);
-        throw e;
-      }
+    try {
+      // Without the header, clear what an earlier open with it left on a persistent device:
+      // else the kernel keeps handing over frames with partial checksums (TCP then fails).
+      addon.setOffload(fd, vnet ? TUN_F_CSUM | TUN_F_TSO4 : 0);
+    } catch (e) {
+      addon.close(fd);
+      throw e;
     }
     const mac = options.mac ?? randomLocalMac((n) => randomBytes(n));
     return new TapBackend(addon, fd, actual, mtu, mac, vnet);
