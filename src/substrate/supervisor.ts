@@ -225,6 +225,8 @@ export class Supervisor extends EventEmitter {
   private hangTimer: NodeJS.Timeout | null = null;
   private firstMsgTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  /** Whether the server threads may let the process exit (unref()). */
+  private threadsUnrefd = false;
 
   private constructor(manifest: Manifest, opts: SupervisorStartOptions) {
     super();
@@ -347,6 +349,7 @@ export class Supervisor extends EventEmitter {
       ...(limits ? { resourceLimits: limits } : {}),
     });
     worker.once('exit', () => this.exitedWorkers.add(worker));
+    if (this.threadsUnrefd) worker.unref();
     this.log('spawn', undefined, undefined, { limits: limitsKey });
     const ready = new Promise<boolean>((resolve) => {
       const done = (ok: boolean): void => {
@@ -711,6 +714,17 @@ export class Supervisor extends EventEmitter {
       }),
       pools: this.pools.map((p) => ({ name: p.spec.name, owner: p.owner.spec.name, buffers: p.spec.count, ...poolCensus(p.sab) })),
     };
+  }
+
+  /**
+   * Lets the process exit while the servers still run (Worker.unref on every server thread,
+   * spare and successor): for a host that lives as long as its application does, as under
+   * `newtos run`. The application's own sockets and timers still keep it alive.
+   */
+  unref(): void {
+    this.threadsUnrefd = true;
+    for (const g of this.groups) g.worker?.unref();
+    for (const list of this.spares.values()) for (const s of list) s.worker.unref();
   }
 
   /** Stops every thread (orderly 'stop', then terminate after `graceMs`) and the spares. */
