@@ -76,6 +76,7 @@ export class NetSocket extends Duplex {
   private idleTimeoutMs = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private isRefd = true;
+  private refTimer: NodeJS.Timeout | undefined;
   private connectingNow = false;
   private connectSyscallTarget: SocketAddressInfo | undefined;
   private noDelay = false;
@@ -214,13 +215,26 @@ export class NetSocket extends Duplex {
   ref(): this {
     this.isRefd = true;
     this.idleTimer?.ref();
+    this.updateKeepAlive();
     return this;
   }
 
   unref(): this {
     this.isRefd = false;
     this.idleTimer?.unref();
+    this.updateKeepAlive();
     return this;
+  }
+
+  /**
+   * A socket asleep on its event word keeps the process alive while ref'd, as a libuv handle
+   * does; unref() lets go at once, also of a wait already pending (an idle keep-alive socket
+   * of an http.Agent or of fetch is unref'd while it waits).
+   */
+  private updateKeepAlive(): void {
+    const want = this.waiting && this.isRefd && !this.destroyed;
+    if (want && this.refTimer === undefined) this.refTimer = setInterval(() => { /* keep the event loop alive */ }, 1 << 30);
+    else if (!want && this.refTimer !== undefined) { clearInterval(this.refTimer); this.refTimer = undefined; }
   }
 
   /** Close with RST (Node's socket.resetAndDestroy()). */
@@ -256,6 +270,8 @@ export class NetSocket extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.clearIdle();
+    this.waiting = false;
+    this.updateKeepAlive();
     const port = this.port;
     this.port = undefined;
     this.connectingNow = false;
@@ -403,13 +419,16 @@ export class NetSocket extends Duplex {
       queueMicrotask(() => { if (this.port === port) this.onEvent(); });
       return;
     }
-    port.waitForEvent(seq, this.isRefd).then(() => {
+    this.updateKeepAlive();
+    port.waitForEvent(seq, false).then(() => {
       this.waiting = false;
+      this.updateKeepAlive();
       if (this.port !== port) return;
       block.setAppWaiting(0);
       this.onEvent();
     }, (err: unknown) => {
       this.waiting = false;
+      this.updateKeepAlive();
       this.destroy(err instanceof Error ? err : new Error(String(err)));
     });
   }

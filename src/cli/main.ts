@@ -20,6 +20,7 @@ const USAGE = `usage:
   newtos ping LINK --ip A.B.C.D/N [--gw A.B.C.D] [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
     LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N]
           (Ethernet over UDP as QEMU's -netdev dgram / stream or Linux VXLAN send it; no privileges)
+  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
   newtos stats --port PORT [--prometheus]
   newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]`;
 
@@ -50,6 +51,11 @@ async function main(argv: string[]): Promise<void> {
     case 'ping': {
       const { runPing } = await import('./ping.js');
       process.exitCode = await runPing(rest);
+      return;
+    }
+    case 'run': {
+      const { runRun } = await import('./run.js');
+      process.exitCode = await runRun(rest);
       return;
     }
     case 'stats': {

@@ -149,7 +149,7 @@ export class StackClient implements ListenProvider {
 
   /** Starts the connection of `socket` (SocketConnector, for socket.connect()). */
   connectSocket(socket: NetSocket, opts: ConnectOptions, cb: (() => void) | undefined): void {
-    if (opts.path !== undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `newtos has no local (IPC) sockets: cannot connect to path '${opts.path}'`);
+    if (opts.path) throw new NewtosError('ERR_INVALID_ARG_VALUE', `newtos has no local (IPC) sockets: cannot connect to path '${opts.path}'`);
     const port = typeof opts.port === 'string' && opts.port.trim() !== '' ? Number(opts.port) : opts.port;
     if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
       const err = new NewtosError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(opts.port)}.`);
@@ -182,7 +182,7 @@ export class StackClient implements ListenProvider {
       if (socket.destroyed) return;
       if (err !== null) { socket._failConnect(err); return; }
       const remote = parseIpv4(address)!;
-      const local = opts.localAddress === undefined ? 0 : parseIpv4(String(opts.localAddress));
+      const local = opts.localAddress === undefined || opts.localAddress === null ? 0 : parseIpv4(String(opts.localAddress));
       if (local === undefined) { socket._failConnect(notFound(String(opts.localAddress))); return; }
       if (this.closed) { socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed')); return; }
       const resolved: SocketAddressInfo = { address, port, family: 'IPv4' };
@@ -202,7 +202,12 @@ export class StackClient implements ListenProvider {
     if (this.closed) return Promise.reject(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      this.listeners.set(id, { sink, resolve, reject, local: undefined, requested: { port: options.port, host: options.host } });
+      // Held until SOCK replies (the listener then holds its own while ref'd).
+      const release = this.keepAlive.hold();
+      this.listeners.set(id, {
+        sink, local: undefined, requested: { port: options.port, host: options.host },
+        resolve: (p) => { release(); resolve(p); }, reject: (e) => { release(); reject(e); },
+      });
       this.links.toSock.send(SOCK_MSG.LISTEN, id, addr, options.port, Math.max(1, Math.min(options.backlog, 4096)));
     });
   }
