@@ -18,8 +18,8 @@ import { availableParallelism } from 'node:os';
 import { createRing } from '../src/substrate/ring.js';
 import { createDoorbell } from '../src/substrate/doorbell.js';
 import { Supervisor } from '../src/substrate/supervisor.js';
-import { exampleModule, createSinkResults } from '../src/substrate/examples/chain.js';
-import { SINK_RESULT } from '../src/substrate/examples/sink.js';
+import { exampleModule, createSinkResults } from '../test/substrate/examples/chain.js';
+import { SINK_RESULT } from '../test/substrate/examples/sink.js';
 import type { BenchResult, BenchRole } from './channels-worker.js';
 
 const json = process.argv.includes('--json');

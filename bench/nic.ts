@@ -16,14 +16,14 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { internetChecksum } from '../src/wire/checksum.js';
-import { contiguousSlots, formatMac, type FrameSlots } from '../src/nic/backend.js';
-import { RssSteering } from '../src/nic/rss.js';
-import { TapBackend } from '../src/nic/tap.js';
-import { UdpLink } from '../src/nic/udp-link.js';
+import { contiguousSlots, formatMac, type FrameSlots } from '../src/driver/nic/backend.js';
+import { RssSteering } from '../src/driver/nic/rss.js';
+import { TapBackend } from '../src/driver/nic/tap.js';
+import { UdpLink } from '../src/driver/nic/udp-link.js';
 import { Worker } from 'node:worker_threads';
-import { createVswitch } from '../src/nic/vswitch.js';
+import { createVswitch } from '../src/driver/nic/vswitch.js';
 import { Rig, rigUnavailableReason } from '../test/support/netns.js';
-import type { VswitchWorkerData, VswitchWorkerResult } from '../test/nic/vswitch-worker.js';
+import type { VswitchWorkerData, VswitchWorkerResult } from '../test/driver/nic/vswitch-worker.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -129,7 +129,7 @@ async function benchUdp(frameLen: number): Promise<number> {
 
 function runWorker(data: VswitchWorkerData): Promise<VswitchWorkerResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('../test/nic/vswitch-worker.js', import.meta.url), { workerData: data });
+    const w = new Worker(new URL('../test/driver/nic/vswitch-worker.js', import.meta.url), { workerData: data });
     w.once('message', resolve);
     w.once('error', reject);
   });

@@ -24,7 +24,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createStack, type Stack } from '../src/stack/host.js';
-import { loadTapAddon } from '../src/nic/tap.js';
+import { loadTapAddon } from '../src/driver/nic/tap.js';
 
 export interface TapFigure { readonly gbps: number | null; readonly note?: string; readonly warmup?: number[]; readonly runs?: number[] }
 

@@ -10,9 +10,9 @@
  * - Linux ⇄ newtos over a TAP device, each way (root; bench/stack-tap.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { createVswitch } from '../src/nic/vswitch.js';
+import { createVswitch } from '../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
-import { withoutMessagePct, type SocketOpStats } from '../src/sockets/socket-block.js';
+import { withoutMessagePct, type SocketOpStats } from '../src/abi/socket-block.js';
 import { LineReader, RECEIVER_PY, SENDER_PY, startAgent, tapFigures } from './stack-tap.js';
 
 const json = process.argv.includes('--json');

@@ -14,7 +14,7 @@
  * Usage: npm run bench:tcp [-- --json] [--mb N]
  */
 import { availableParallelism } from 'node:os';
-import { SeededRng } from '../src/core/rng.js';
+import { SeededRng } from '../src/random/rng.js';
 import { TcpEventType } from '../src/tcp/config.js';
 import { TcpEngine } from '../src/tcp/engine.js';
 

@@ -4,21 +4,21 @@
  */
 export { createStack, Stack, type StackOptions, type SwitchAttachment } from './stack/host.js';
 export { createVswitch, Vswitch } from './stack/vswitch-handle.js';
-export type { VswitchOptions, VswitchImpairments, VswitchDescriptor } from './nic/vswitch.js';
+export type { VswitchOptions, VswitchImpairments, VswitchDescriptor } from './driver/nic/vswitch.js';
 export {
   loadStackConfigFile, parseStackConfig, validateStackConfig, formatConfigIssues,
   type StackConfig, type InterfaceConfig, type LinkConfig, type RouteConfig, type Placement, type Endpoint, type Ipv4Prefix, type ConfigResult,
 } from './config/stack-config.js';
 export type { ConfigIssue } from './config/schema.js';
 export { NewtosError, type ErrorShape } from './errors.js';
-export type { NetSocket, NetSocketOptions } from './api/net-socket.js';
-export type { NetServer, ListenOptions } from './api/net-server.js';
-export type { DgramSocket, DgramSocketOptions, DgramRemoteInfo, DgramAddressInfo, DgramMessage, SendCallback } from './api/dgram-socket.js';
-export type { SocketAddressInfo } from './api/socket-port.js';
-export type { PingOptions, PingResult } from './stack/ping.js';
-export type { LinkStats } from './nic/link-stats.js';
+export type { NetSocket, NetSocketOptions } from './app/net-socket.js';
+export type { NetServer, ListenOptions } from './app/net-server.js';
+export type { DgramSocket, DgramSocketOptions, DgramRemoteInfo, DgramAddressInfo, DgramMessage, SendCallback } from './app/dgram-socket.js';
+export type { SocketAddressInfo } from './app/socket-port.js';
+export type { PingOptions, PingResult } from './app/ping.js';
+export type { LinkStats } from './driver/nic/link-stats.js';
 export type { DriverStats } from './driver/driver-stats.js';
 export type { UdpStats } from './udp/udp-stats.js';
 export type { SystemSnapshot } from './substrate/supervisor.js';
-export type { CounterTree } from './stack/published-counters.js';
-export type { LiveCapture, LiveCaptureOptions, CapturedFrameSink } from './nic/capture-channel.js';
+export type { CounterTree } from './abi/published-counters.js';
+export type { LiveCapture, LiveCaptureOptions, CapturedFrameSink } from './driver/nic/capture-channel.js';

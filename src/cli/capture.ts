@@ -15,7 +15,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { NewtosError } from '../errors.js';
 import type { Stack } from '../stack/host.js';
 import { PCAP_FILE_HEADER_LEN, PcapWriter } from '../wire/pcap.js';
-import type { LiveCapture } from '../nic/capture-channel.js';
+import type { LiveCapture } from '../driver/nic/capture-channel.js';
 
 /** How often captured records are written to the client, ms. */
 const FLUSH_MS = 20;

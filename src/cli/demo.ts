@@ -6,10 +6,10 @@
  */
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import { createVswitch } from '../nic/vswitch.js';
+import { createVswitch } from '../driver/nic/vswitch.js';
 import { createStack, type Stack } from '../stack/host.js';
 import { statsTable } from '../stack/stats-text.js';
-import { withoutMessagePct } from '../sockets/socket-block.js';
+import { withoutMessagePct } from '../abi/socket-block.js';
 import type { SystemSnapshot } from '../substrate/supervisor.js';
 
 export interface DemoOptions {

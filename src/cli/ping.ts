@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
 import { createStack } from '../stack/host.js';
-import { checkPing, type PingOptions } from '../stack/ping.js';
+import { checkPing, type PingOptions } from '../app/ping.js';
 import { HOST_FLAGS, hostConfigFromFlags } from './host-flags.js';
 
 /** Runs the command; resolves to the exit status. `print` takes each output line. */

@@ -9,7 +9,7 @@
  * groMerged, groBadChecksums, tsoBursts, rxSuperFrames, checksumsFilled; then
  * one slot per receive queue (RSS_QUEUES_MAX).
  */
-import { RSS_TABLE_SIZE } from '../nic/rss.js';
+import { RSS_TABLE_SIZE } from './nic/rss.js';
 
 const FIXED = 9;
 /** Receive queues the block has room for (the indirection table's size). */

@@ -22,17 +22,17 @@ import type { MessageView } from '../substrate/message.js';
 import type { PacketPool, PoolGeometry } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import type { InterfaceConfig } from '../config/stack-config.js';
-import { DRIVER_MSG, RxFlag, TxFlag } from '../stack/protocol.js';
+import { DRIVER_MSG, RxFlag, TxFlag } from '../abi/protocol.js';
 import { fillFrameTcpChecksum, GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
 import { DriverStatsPublisher } from './driver-stats.js';
-import { RssSteering } from '../nic/rss.js';
-import type { FrameSlots, NicBackend } from '../nic/backend.js';
-import { MAX_SUPER_FRAME, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, wallClockMs } from '../nic/backend.js';
-import { openNicBackend } from '../nic/open.js';
-import { CaptureTap } from '../nic/capture-channel.js';
-import { LinkStatsPublisher } from '../nic/link-stats.js';
-import { VswitchPort, type VswitchDescriptor } from '../nic/vswitch.js';
-import { parseMac } from '../nic/backend.js';
+import { RssSteering } from './nic/rss.js';
+import type { FrameSlots, NicBackend } from './nic/backend.js';
+import { MAX_SUPER_FRAME, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, wallClockMs } from './nic/backend.js';
+import { openNicBackend } from './nic/open.js';
+import { CaptureTap } from './nic/capture-channel.js';
+import { LinkStatsPublisher } from './nic/link-stats.js';
+import { VswitchPort, type VswitchDescriptor } from './nic/vswitch.js';
+import { parseMac } from './nic/backend.js';
 
 export interface DriverServerOptions {
   readonly interfaces: readonly InterfaceConfig[];

@@ -25,7 +25,7 @@
  * forward, link header on output) and outputs may be views into it; a
  * TransportSend payload's headroom is written over with the headers.
  */
-import { ArpCore, type ArpOutput } from '../arp/arp-core.js';
+import { ArpCore, type ArpOutput } from './arp-core.js';
 import { parseArp, emitArp, ARP_PACKET_LEN } from '../wire/arp.js';
 import { updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
 import { writeTcpChecksum } from '../wire/tcp.js';
@@ -39,8 +39,8 @@ import {
 import {
   inPrefix, isLimitedBroadcast, isLoopback, isMulticast, isReservedClassE, isThisNetwork, subnetBroadcast,
 } from '../wire/ipv4-address.js';
-import type { Rng } from '../core/rng.js';
-import type { Verdict, VerdictRequest, Direction } from '../pf/verdict.js';
+import type { Rng } from '../random/rng.js';
+import type { Verdict, VerdictRequest, Direction } from '../abi/verdict.js';
 import { buildIcmpError, icmpErrorSuppressed } from './icmp-error.js';
 import { fragmentDatagram } from './fragmentation.js';
 import { Reassembler } from './reassembly.js';

@@ -3,10 +3,10 @@
  * and reloaded after a crash), its inputs and outputs (plain data, so the core
  * can later sit behind channels in its own server), and its counters.
  */
-import type { ArpConfig } from '../arp/arp-core.js';
+import type { ArpConfig } from './arp-core.js';
 import type { ReassemblyConfig, ReassemblyDropReason } from './reassembly.js';
 import type { Route } from './route-table.js';
-import type { VerdictRequest } from '../pf/verdict.js';
+import type { VerdictRequest } from '../abi/verdict.js';
 
 export interface InterfaceAddress {
   readonly address: number;

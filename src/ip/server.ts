@@ -28,20 +28,20 @@
  * from the wire.
  */
 import { randomInt, webcrypto } from 'node:crypto';
-import { cryptoRng } from '../core/rng.js';
+import { cryptoRng } from '../random/rng.js';
 import type { InChannel } from '../substrate/channel.js';
 import { MessageView, type RichPointer } from '../substrate/message.js';
 import { MSG_WORDS } from '../substrate/layout.js';
 import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { DRIVER_MSG, Direction, IP_MSG, PF_MSG, RxFlag, TCP_MSG, TxFlag, UDP_MSG, Verdict as VerdictCode } from '../stack/protocol.js';
-import type { Verdict } from '../pf/verdict.js';
+import { DRIVER_MSG, Direction, IP_MSG, PF_MSG, RxFlag, TCP_MSG, TxFlag, UDP_MSG, Verdict as VerdictCode } from '../abi/protocol.js';
+import type { Verdict } from '../abi/verdict.js';
 import { emitIcmp, icmpLen, parseIcmp } from '../wire/icmp.js';
 import { IpProtocol } from '../wire/ipv4.js';
 import { IpCore, SEND_HEADROOM } from './ip-core.js';
 import type { IpConfig, IpOutput } from './ip-types.js';
 import { ECHO_SEND_ERRORS, EchoClient, EchoStatus, type EchoResult } from './echo-client.js';
-import { CounterPublisher } from '../stack/published-counters.js';
+import { CounterPublisher } from '../abi/published-counters.js';
 
 export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'> & {
   /** Where to publish the core's and server's counters (src/stack/published-counters.ts). */

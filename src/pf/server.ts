@@ -8,7 +8,7 @@
 import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { Direction, IP_MSG, PF_MSG, Verdict as VerdictCode } from '../stack/protocol.js';
+import { Direction, IP_MSG, PF_MSG, Verdict as VerdictCode } from '../abi/protocol.js';
 import { PfCore } from './pf-core.js';
 import { parseRuleSet } from './rule-parser.js';
 

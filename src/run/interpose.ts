@@ -23,10 +23,10 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { syncBuiltinESMExports } from 'node:module';
 import type { Stack } from '../stack/host.js';
-import type { NetServer } from '../api/net-server.js';
-import type { NetSocket } from '../api/net-socket.js';
-import { normalizeConnectArgs } from '../api/connect-options.js';
-import { abortError } from '../stack/client.js';
+import type { NetServer } from '../app/net-server.js';
+import type { NetSocket } from '../app/net-socket.js';
+import { normalizeConnectArgs } from '../app/connect-options.js';
+import { abortError } from '../app/client.js';
 
 const kListener = Symbol('newtos.listener');
 const kClosing = Symbol('newtos.closing');

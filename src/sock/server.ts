@@ -16,8 +16,8 @@
 import type { InChannel, OutChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { SOCKET_ERROR_CODES } from '../sockets/socket-block.js';
-import { SOCK_MSG, TCP_MSG, UDP_MSG, packSocketHandle, unpackSocketHandle } from '../stack/protocol.js';
+import { SOCKET_ERROR_CODES } from '../abi/socket-block.js';
+import { SOCK_MSG, TCP_MSG, UDP_MSG, packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 
 export interface SockCounters {
   connects: number;

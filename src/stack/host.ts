@@ -14,8 +14,8 @@ import { NewtosError } from '../errors.js';
 import { parseRuleSet } from '../pf/rule-parser.js';
 import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
 import { Supervisor, type ExternalEnds, type SystemSnapshot } from '../substrate/supervisor.js';
-import { createSocketTable, SocketTable } from '../sockets/socket-table.js';
-import type { VswitchDescriptor } from '../nic/vswitch.js';
+import { createSocketTable, SocketTable } from '../abi/socket-table.js';
+import type { VswitchDescriptor } from '../driver/nic/vswitch.js';
 import type { IpServerOptions } from '../ip/server.js';
 import type { TcpServerOptions } from '../tcp/server.js';
 import { TSO_MAX_BYTES } from '../tcp/config.js';
@@ -23,16 +23,16 @@ import type { PfServerOptions } from '../pf/server.js';
 import type { DriverServerOptions } from '../driver/server.js';
 import type { UdpServerOptions } from '../udp/server.js';
 import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js';
-import { AppInput, AppOutput } from './app-link.js';
+import { AppInput, AppOutput } from '../app/app-link.js';
 import { createDoorbell, DoorbellRinger } from '../substrate/doorbell.js';
-import { createLinkStats, readLinkStats, type LinkStats } from '../nic/link-stats.js';
+import { createLinkStats, readLinkStats, type LinkStats } from '../driver/nic/link-stats.js';
 import { createDriverStats, readDriverStats, type DriverStats } from '../driver/driver-stats.js';
-import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../nic/capture-channel.js';
-import { StackClient } from './client.js';
-import { TapBackend } from '../nic/tap.js';
-import { parseMac } from '../nic/backend.js';
-import type { PingOptions, PingResult } from './ping.js';
-import { createCounterBlock, readCounterBlock, type CounterTree } from './published-counters.js';
+import { createCaptureChannel, LiveCapture, type CapturedFrameSink, type LiveCaptureOptions } from '../driver/nic/capture-channel.js';
+import { StackClient } from '../app/client.js';
+import { TapBackend } from '../driver/nic/tap.js';
+import { parseMac } from '../driver/nic/backend.js';
+import type { PingOptions, PingResult } from '../app/ping.js';
+import { createCounterBlock, readCounterBlock, type CounterTree } from '../abi/published-counters.js';
 
 /** An in-process virtual switch that hosts attach to by name. */
 export interface SwitchAttachment {

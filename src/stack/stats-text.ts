@@ -5,10 +5,10 @@
  */
 import type { DriverStats } from '../driver/driver-stats.js';
 import type { SystemSnapshot } from '../substrate/supervisor.js';
-import type { SocketOpStats } from '../sockets/socket-block.js';
-import { withoutMessagePct } from '../sockets/socket-block.js';
-import { NIC_DROP_REASONS } from '../nic/backend.js';
-import type { LinkStats } from '../nic/link-stats.js';
+import type { SocketOpStats } from '../abi/socket-block.js';
+import { withoutMessagePct } from '../abi/socket-block.js';
+import { NIC_DROP_REASONS } from '../driver/nic/backend.js';
+import type { LinkStats } from '../driver/nic/link-stats.js';
 
 export function statsTable(host: string, s: SystemSnapshot, previous?: SystemSnapshot): string {
   const dt = previous === undefined ? 0 : s.at - previous.at;

@@ -5,7 +5,7 @@
  * order as hosts attach. The raw descriptor (plain data, for a worker) stays
  * reachable as `handle.descriptor`.
  */
-import { createVswitch as createVswitchMemory, type VswitchDescriptor, type VswitchOptions } from '../nic/vswitch.js';
+import { createVswitch as createVswitchMemory, type VswitchDescriptor, type VswitchOptions } from '../driver/nic/vswitch.js';
 import type { SwitchAttachment } from './host.js';
 
 export class Vswitch implements SwitchAttachment {

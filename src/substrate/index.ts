@@ -27,7 +27,7 @@ export { Supervisor, manifestError } from './supervisor.js';
 export type {
   SupervisorEvent, SupervisorEventType, Recovery, SystemSnapshot, ServerSnapshot, ChannelStats, PoolSnapshot, SupervisorStartOptions,
 } from './supervisor.js';
-export { chainManifest, createSinkResults, exampleModule } from './examples/chain.js';
-export { SINK_RESULT } from './examples/sink.js';
-export { runSubstrateDemo } from './demo.js';
-export type { SubstrateDemoOptions, SubstrateDemoSummary } from './demo.js';
+export { chainManifest, createSinkResults, exampleModule } from '../../test/substrate/examples/chain.js';
+export { SINK_RESULT } from '../../test/substrate/examples/sink.js';
+export { runSubstrateDemo } from '../../test/substrate/demo.js';
+export type { SubstrateDemoOptions, SubstrateDemoSummary } from '../../test/substrate/demo.js';

@@ -11,8 +11,8 @@
  * the next call into it (or `retryOutput`), it never throws and loses nothing
  * but pure ACKs (which later traffic repeats).
  */
-import type { Rng } from '../core/rng.js';
-import type { ByteRing } from '../sockbuf/byte-ring.js';
+import type { Rng } from '../random/rng.js';
+import type { ByteRing } from '../abi/byte-ring.js';
 
 /** Where segments are built. Returns a buffer of exactly `len` bytes, or undefined when out of buffers. */
 export interface SegmentAllocator {

@@ -15,8 +15,8 @@
  * (TIME-WAIT and orphaned FIN-WAIT-2 continue after close() without an id the
  * application can use; no events are emitted for a released connection).
  */
-import type { Rng } from '../core/rng.js';
-import { ByteRing } from '../sockbuf/byte-ring.js';
+import type { Rng } from '../random/rng.js';
+import { ByteRing } from '../abi/byte-ring.js';
 import { NewtosError } from '../errors.js';
 import {
   TcpFlag, TcpSegment, emitTcpHeader, parseTcpInto, tcpHeaderLenFor, writeTcpChecksum, type TcpHeaderFields,

@@ -29,8 +29,8 @@
  * Range: default 49152-65535, RFC 6056 §2.1's "IANA range" (Linux uses
  * 32768-60999; configure min/max for that).
  */
-import type { Rng } from '../core/rng.js';
-import { randomKey, SipHash24 } from '../core/siphash.js';
+import type { Rng } from '../random/rng.js';
+import { randomKey, SipHash24 } from '../random/siphash.js';
 
 export interface EphemeralPortsOptions {
   /** Randomness for the secret key (if not given) and the initial table. */

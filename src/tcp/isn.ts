@@ -17,8 +17,8 @@
  * from time to time; changing it breaks the monotonicity per connection-id
  * that protects old duplicates (RFC 6528 §3), so we keep one key per stack.
  */
-import type { Rng } from '../core/rng.js';
-import { randomKey, SipHash24 } from '../core/siphash.js';
+import type { Rng } from '../random/rng.js';
+import { randomKey, SipHash24 } from '../random/siphash.js';
 
 /** 4-microsecond ticks per millisecond (RFC 6528 §3 "the 4 microsecond timer"). */
 const TICKS_PER_MS = 250;

@@ -5,8 +5,8 @@
  * port offset (RFC 6056 §3.3.3). Keys are drawn from the injected Rng once per
  * engine; each purpose has its own key.
  */
-import type { Rng } from '../core/rng.js';
-import { SipHash24, randomKey } from '../core/siphash.js';
+import type { Rng } from '../random/rng.js';
+import { SipHash24, randomKey } from '../random/siphash.js';
 import { IsnGenerator } from './isn.js';
 
 export interface TcpSecrets {

@@ -21,21 +21,21 @@
  * RELEASED). Pool: `tcp`.
  */
 import { randomInt, webcrypto } from 'node:crypto';
-import { cryptoRng } from '../core/rng.js';
+import { cryptoRng } from '../random/rng.js';
 import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import {
   ServerFlag, SocketState, AppFlag, AppWait, SOCKET_ERROR_CODES, type SocketErrorCode,
-} from '../sockets/socket-block.js';
-import { SocketTable } from '../sockets/socket-table.js';
-import { IP_MSG, SocketOption, TCP_MSG, TxFlag } from '../stack/protocol.js';
+} from '../abi/socket-block.js';
+import { SocketTable } from '../abi/socket-table.js';
+import { IP_MSG, SocketOption, TCP_MSG, TxFlag } from '../abi/protocol.js';
 import type { ConnectionOptions, TcpErrorCode } from './config.js';
 import { TcpEventType } from './config.js';
 import { TcpEngine, type IcmpErrorKind } from './engine.js';
 import { NewtosError } from '../errors.js';
-import { CounterPublisher } from '../stack/published-counters.js';
+import { CounterPublisher } from '../abi/published-counters.js';
 
 export interface TcpServerOptions {
   /** The socket table shared with the application (createSocketTable). */

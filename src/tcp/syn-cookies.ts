@@ -30,8 +30,8 @@
  * tcp_synq_no_recent_overflow does), pass SEG.SEQ and SEG.ACK of the ACK
  * unchanged (this module subtracts the 1 each side consumed with its SYN).
  */
-import type { Rng } from '../core/rng.js';
-import { randomKey, SipHash24 } from '../core/siphash.js';
+import type { Rng } from '../random/rng.js';
+import { randomKey, SipHash24 } from '../random/siphash.js';
 
 /** The MSS values a cookie can carry (Linux msstab for IPv4). */
 export const SYN_COOKIE_MSS_TABLE: readonly number[] = [536, 1300, 1440, 1460];

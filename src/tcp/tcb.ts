@@ -10,7 +10,7 @@
  * Data in the send ring starts at `sndBufSeq` (the sequence number of the
  * ring's head byte); data in the receive ring ends at RCV.NXT (the ring's tail).
  */
-import { ByteRing } from '../sockbuf/byte-ring.js';
+import { ByteRing } from '../abi/byte-ring.js';
 import { Assembler } from './assembler.js';
 import type { ConnectionOptions } from './config.js';
 import { createCongestionControl, type CongestionControl } from './congestion/index.js';

@@ -34,17 +34,17 @@
  * Outputs: ip (DGRAM_SEND, SEND_ICMP_ERROR), sock (BIND_REPLY). Pool: `udp`.
  */
 import { webcrypto } from 'node:crypto';
-import { cryptoRng } from '../core/rng.js';
+import { cryptoRng } from '../random/rng.js';
 import type { InChannel, OutChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import { NO_POOL } from '../substrate/layout.js';
 import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { AppWait, SOCKET_ERROR_CODES, ServerFlag, SocketState, type SocketErrorCode } from '../sockets/socket-block.js';
-import { SocketTable } from '../sockets/socket-table.js';
-import { IP_MSG, UDP_MSG } from '../stack/protocol.js';
+import { AppWait, SOCKET_ERROR_CODES, ServerFlag, SocketState, type SocketErrorCode } from '../abi/socket-block.js';
+import { SocketTable } from '../abi/socket-table.js';
+import { IP_MSG, UDP_MSG } from '../abi/protocol.js';
 import { UDP_HEADER_LEN } from '../wire/udp.js';
-import { DgramRecordCodec } from './dgram-record.js';
+import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { UdpCore } from './udp-core.js';
 import { UdpStatsWriter } from './udp-stats.js';
 

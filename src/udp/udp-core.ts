@@ -9,7 +9,7 @@
  * address only with itself and the wildcard (EADDRINUSE either way).
  * Demultiplexing prefers the exact address over the wildcard.
  */
-import type { Rng } from '../core/rng.js';
+import type { Rng } from '../random/rng.js';
 import { UDP_HEADER_LEN, emitUdp, parseUdp } from '../wire/udp.js';
 import { IpProtocol } from '../wire/ipv4.js';
 import { SEND_HEADROOM } from '../ip/ip-core.js';

@@ -10,7 +10,7 @@ import { SyncFilteredIp } from '../../src/ip/pf-sync.js';
 import { PfCore } from '../../src/pf/pf-core.js';
 import { parseRuleSet } from '../../src/pf/rule-parser.js';
 import { UdpCore } from '../../src/udp/udp-core.js';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import { Reassembler } from '../../src/ip/reassembly.js';
 import { parseIpv4 } from '../../src/wire/ipv4.js';
 import { Mutator } from './mutator.js';

@@ -1,5 +1,5 @@
 // Random and mutated frames for the fuzz tests, from a seeded RNG (deterministic runs).
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import { internetChecksum } from '../../src/wire/checksum.js';
 import { allCapturedFrames } from '../fixtures/frames.js';
 

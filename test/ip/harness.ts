@@ -1,7 +1,7 @@
 // Builders shared by the IP core tests: the fixture topology and frame helpers.
 import { IpCore } from '../../src/ip/ip-core.js';
 import type { IpConfig, IpOutput } from '../../src/ip/ip-types.js';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import { EtherType, emitEthernet } from '../../src/wire/ethernet.js';
 import { emitIpv4, type Ipv4Repr } from '../../src/wire/ipv4.js';
 import { ArpOperation, emitArp } from '../../src/wire/arp.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PfCore } from '../../src/pf/pf-core.js';
 import { parseRuleSet } from '../../src/pf/rule-parser.js';
 import type { RuleSet } from '../../src/pf/rules.js';
-import type { Direction, Verdict } from '../../src/pf/verdict.js';
+import type { Direction, Verdict } from '../../src/abi/verdict.js';
 import { emitIpv4, type Ipv4Repr } from '../../src/wire/ipv4.js';
 import { capturedFrame } from '../fixtures/frames.js';
 

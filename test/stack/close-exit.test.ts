@@ -70,7 +70,7 @@ for (const c of cases) test(`the process exits after stack.close(), ${c.name}`, 
   const file = join(dir, 'close.mjs');
   writeFileSync(file, c.script(
     new URL('../../src/stack/host.js', import.meta.url).href,
-    new URL('../../src/nic/vswitch.js', import.meta.url).href,
+    new URL('../../src/driver/nic/vswitch.js', import.meta.url).href,
   ));
   const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -24,7 +24,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Rig } from '../support/netns.js';
 import { exited, hashingServer, pythonSink, pythonSource, restartsOf, sha, startIn, tapHost, tapTestUnavailable, type TapHost } from '../support/linux-peer.js';
 import { HOSTILE_CASES, HOSTILE_FRAMES_PY } from '../support/hostile-frames.js';
-import type { NetServer } from '../../src/api/net-server.js';
+import type { NetServer } from '../../src/app/net-server.js';
 
 const SIZE = 6 * 1024 * 1024;
 const NEWTOS_PORT = 9100;

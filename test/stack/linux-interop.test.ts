@@ -28,8 +28,8 @@ import { join } from 'node:path';
 import { Rig, rigUnavailableReason } from '../support/netns.js';
 import { exited, sha, startIn } from '../support/linux-peer.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
-import { loadTapAddon } from '../../src/nic/tap.js';
-import type { NetServer } from '../../src/api/net-server.js';
+import { loadTapAddon } from '../../src/driver/nic/tap.js';
+import type { NetServer } from '../../src/app/net-server.js';
 import type { DriverStats } from '../../src/driver/driver-stats.js';
 
 const SIZE = 10 * 1024 * 1024;

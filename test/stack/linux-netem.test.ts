@@ -28,7 +28,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Rig } from '../support/netns.js';
 import { exited, hashingServer, pythonSink, pythonSource, restartsOf, sha, startIn, tapHost, tapTestUnavailable, type TapHost } from '../support/linux-peer.js';
 import { IMPAIR_BRIDGE_PY, parseImpairReport } from '../support/impair-bridge.js';
-import type { NetServer } from '../../src/api/net-server.js';
+import type { NetServer } from '../../src/app/net-server.js';
 
 const SIZE = 4 * 1024 * 1024;
 /** loss, duplicate, reorder (probabilities), delay (ms): netem's "loss 2% duplicate 1% reorder 10% delay 1ms". */

@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createVswitch } from '../../src/nic/vswitch.js';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import { PcapWriter, readPcap } from '../../src/wire/pcap.js';
-import type { FrameDirection } from '../../src/nic/backend.js';
+import type { FrameDirection } from '../../src/driver/nic/backend.js';
 
 interface Frame { dir: FrameDirection; bytes: Uint8Array; length: number }
 

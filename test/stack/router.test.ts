@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createVswitch } from '../../src/nic/vswitch.js';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

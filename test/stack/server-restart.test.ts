@@ -8,10 +8,10 @@
 // sides, its listeners come back, and new connections work both ways.
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createVswitch } from '../../src/nic/vswitch.js';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
-import type { NetServer } from '../../src/api/net-server.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
+import type { NetServer } from '../../src/app/net-server.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
 import { sendAndCollect } from '../support/tcp-client.js';
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {

@@ -5,9 +5,9 @@
 // run a host out of sockets for 2 MSL (60 s).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createVswitch } from '../../src/nic/vswitch.js';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
 
 async function twoHosts(maxSockets?: number): Promise<[Stack, Stack]> {
   const sw = { descriptor: createVswitch({ ports: 2, mtu: 1500 }), nextPort: 0 };

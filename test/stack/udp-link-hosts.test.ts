@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createStack, type Stack } from '../../src/stack/host.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
 
 const SIZE = 4 * 1024 * 1024;
 

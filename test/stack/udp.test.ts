@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createVswitch } from '../../src/nic/vswitch.js';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
-import type { DgramRemoteInfo, DgramSocket } from '../../src/api/dgram-socket.js';
+import type { DgramRemoteInfo, DgramSocket } from '../../src/app/dgram-socket.js';
 
 type Placement = 'isolated' | 'monolithic';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSubstrateDemo } from '../../src/substrate/demo.js';
+import { runSubstrateDemo } from './demo.js';
 
 test('substrate demo: one crash, every message exactly once, a summary printed', async () => {
   const lines: string[] = [];

@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { createRing } from '../../src/substrate/ring.js';
 import { createDoorbell, DoorbellRinger, DoorbellSleeper, waitAsync } from '../../src/substrate/doorbell.js';
 import { AdaptivePolling } from '../../src/substrate/server-loop.js';
-import type { DoorbellStressResult } from '../../src/substrate/examples/doorbell-stress.js';
+import type { DoorbellStressResult } from './examples/doorbell-stress.js';
 import { BELL_SLEEPING } from '../../src/substrate/layout.js';
 
 function run(data: object): Promise<DoorbellStressResult> {
-  const url = new URL('../../src/substrate/examples/doorbell-stress.js', import.meta.url);
+  const url = new URL('./examples/doorbell-stress.js', import.meta.url);
   return new Promise((resolve, reject) => {
     const w = new Worker(fileURLToPath(url), { workerData: data });
     w.once('message', resolve);

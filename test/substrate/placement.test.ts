@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Supervisor } from '../../src/substrate/supervisor.js';
-import { chainManifest, createSinkResults, type ChainOptions } from '../../src/substrate/examples/chain.js';
-import { SINK_RESULT } from '../../src/substrate/examples/sink.js';
-import { pumpFold, pumpMix } from '../../src/substrate/examples/ring-pump.js';
+import { chainManifest, createSinkResults, type ChainOptions } from './examples/chain.js';
+import { SINK_RESULT } from './examples/sink.js';
+import { pumpFold, pumpMix } from './examples/ring-pump.js';
 
 async function runChain(o: ChainOptions): Promise<{ r: Int32Array; sup: Supervisor }> {
   const results = createSinkResults();

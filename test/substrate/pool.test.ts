@@ -4,7 +4,7 @@ import { createPool, PacketPool, PoolDirectory, poolCensus, reclaimHeldBy } from
 import { MessageView, MSG_WORDS } from '../../src/substrate/message.js';
 import { POOL_FRAME_BUF, POOL_HEADROOM, POOL_SEGMENT_BUF } from '../../src/substrate/layout.js';
 import { Supervisor } from '../../src/substrate/supervisor.js';
-import { exampleModule } from '../../src/substrate/examples/chain.js';
+import { exampleModule } from './examples/chain.js';
 import { fileURLToPath } from 'node:url';
 
 const OWNER = 0;
@@ -102,7 +102,7 @@ test('reclaim after a borrower worker is killed: the supervisor gives its buffer
   const sup = await Supervisor.start({
     servers: [
       { name: 'source', module: exampleModule('source'), options: { count: 2000, ratePerMs: 0, pool: 'frames' } },
-      { name: 'hoarder', module: fileURLToPath(new URL('../../src/substrate/examples/hoarder.js', import.meta.url)), options: { results } },
+      { name: 'hoarder', module: fileURLToPath(new URL('./examples/hoarder.js', import.meta.url)), options: { results } },
     ],
     channels: [{ from: 'source.out', to: 'hoarder.in', capacity: 64 }],
     pools: [{ name: 'frames', owner: 'source', size: 'frame', count: 256 }],

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { createRing, RingReader, RingWriter, ringOccupancy, ringCounters } from '../../src/substrate/ring.js';
 import { MessageView, encodeMessage, decodeMessage, MSG_WORDS, type MessageRepr } from '../../src/substrate/message.js';
-import { pumpFold, pumpMix, type RingPumpResult } from '../../src/substrate/examples/ring-pump.js';
+import { pumpFold, pumpMix, type RingPumpResult } from './examples/ring-pump.js';
 import { RING_TAIL, RING_HEAD } from '../../src/substrate/layout.js';
 
 function pair(capacity: number, slotWords = MSG_WORDS): { w: RingWriter; r: RingReader; sab: SharedArrayBuffer } {
@@ -141,7 +141,7 @@ test('MessageView writes in place without disturbing neighbours', () => {
 });
 
 function runWorker(data: object): Promise<RingPumpResult> {
-  const url = new URL('../../src/substrate/examples/ring-pump.js', import.meta.url);
+  const url = new URL('./examples/ring-pump.js', import.meta.url);
   return new Promise((resolve, reject) => {
     const wk = new Worker(fileURLToPath(url), { workerData: data });
     wk.once('message', resolve);

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Supervisor } from '../../src/substrate/supervisor.js';
-import { chainManifest, createSinkResults, type ChainOptions } from '../../src/substrate/examples/chain.js';
-import { SINK_RESULT } from '../../src/substrate/examples/sink.js';
+import { chainManifest, createSinkResults, type ChainOptions } from './examples/chain.js';
+import { SINK_RESULT } from './examples/sink.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,6 +1,6 @@
 /** Helpers for tests of event-driven links: wait for frames, read them out. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { contiguousSlots, type NicBackend } from '../../src/nic/backend.js';
+import { contiguousSlots, type NicBackend } from '../../src/driver/nic/backend.js';
 
 /** Receives until `count` frames arrived or `timeoutMs` passed; returns copies. */
 export async function receiveFrames(link: NicBackend, count: number, timeoutMs = 3000, slotSize = 2048): Promise<Uint8Array[]> {

@@ -13,9 +13,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { rigUnavailableReason, type Rig } from './netns.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
-import { loadTapAddon } from '../../src/nic/tap.js';
-import type { NetServer } from '../../src/api/net-server.js';
-import type { NetSocket } from '../../src/api/net-socket.js';
+import { loadTapAddon } from '../../src/driver/nic/tap.js';
+import type { NetServer } from '../../src/app/net-server.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
 
 export function sha(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');

@@ -4,7 +4,7 @@
 // transfer towards the connecting side stalled (found by the two-host http test).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import { TcpEngine } from '../../src/tcp/engine.js';
 import { TcpFlag, emitTcp, parseTcp } from '../../src/wire/tcp.js';
 

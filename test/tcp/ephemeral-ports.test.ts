@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EphemeralPorts } from '../../src/tcp/ephemeral-ports.js';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 
 const L = 0x0a000001;
 const R = 0x5db8d822;

@@ -24,7 +24,7 @@
  * info FIELD VALUE, state NAME, icmp KIND [mtu].
  */
 import assert from 'node:assert/strict';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import { TcpEventType, type TcpEngineOptions } from '../../src/tcp/config.js';
 import { TcpEngine, type ConnectionInfo, type IcmpErrorKind } from '../../src/tcp/engine.js';
 import { TcpFlag, emitTcp, formatTcp, parseTcp, type TcpRepr, type SackBlock } from '../../src/wire/tcp.js';

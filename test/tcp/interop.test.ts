@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import { TcpEventType } from '../../src/tcp/config.js';
 import { TcpEngine } from '../../src/tcp/engine.js';
 import { TcpFlag, emitTcp, parseTcp, type TcpRepr } from '../../src/wire/tcp.js';

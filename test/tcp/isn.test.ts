@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IsnGenerator } from '../../src/tcp/isn.js';
-import { SeededRng } from '../../src/core/rng.js';
-import { SipHash24 } from '../../src/core/siphash.js';
+import { SeededRng } from '../../src/random/rng.js';
+import { SipHash24 } from '../../src/random/siphash.js';
 import { seqDiff } from '../../src/tcp/seqnum.js';
 
 const A = 0x0a000001; // 10.0.0.1

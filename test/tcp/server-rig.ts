@@ -8,7 +8,7 @@
  * and sending KICK when appWrite says so), and the server loop (poll after a
  * batch, and when idle a park until pollAt or the loop's heartbeat).
  */
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import type { InChannel, OutChannel } from '../../src/substrate/channel.js';
 import { LocalDataStore } from '../../src/substrate/data-store.js';
 import { createDoorbell } from '../../src/substrate/doorbell.js';
@@ -16,9 +16,9 @@ import { MessageView, MSG_WORDS, NO_POOL } from '../../src/substrate/message.js'
 import { PacketPool, PoolDirectory, createPool } from '../../src/substrate/pool.js';
 import type { ServerContext, ServerCore } from '../../src/substrate/server.js';
 import { ControlBlock, createControlBlock } from '../../src/substrate/stats.js';
-import { SocketTable, createSocketTable } from '../../src/sockets/socket-table.js';
-import type { SocketBlock } from '../../src/sockets/socket-block.js';
-import { IP_MSG, TCP_MSG } from '../../src/stack/protocol.js';
+import { SocketTable, createSocketTable } from '../../src/abi/socket-table.js';
+import type { SocketBlock } from '../../src/abi/socket-block.js';
+import { IP_MSG, TCP_MSG } from '../../src/abi/protocol.js';
 import { TcpEventType, type ConnectionOptions } from '../../src/tcp/config.js';
 import { TcpEngine } from '../../src/tcp/engine.js';
 import { createServer, type TcpServerOptions } from '../../src/tcp/server.js';

@@ -1,7 +1,7 @@
 // The TCP server core (src/tcp/server.ts) in one thread and virtual time (server-rig.ts).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServerFlag } from '../../src/sockets/socket-block.js';
+import { ServerFlag } from '../../src/abi/socket-block.js';
 import { TcpServerRig, streamBytes, LOOP_MAX_PARK_MS } from './server-rig.js';
 
 describe('tcp server: output that found the pool empty', () => {

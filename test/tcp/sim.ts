@@ -5,7 +5,7 @@
  * receiver's checksum must catch). Deterministic from a seed.
  */
 import { createHash } from 'node:crypto';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import { TcpEventType, type ConnectionOptions, type TcpEngineOptions } from '../../src/tcp/config.js';
 import { TcpEngine } from '../../src/tcp/engine.js';
 import { GsoCutter } from '../../src/driver/offload.js';

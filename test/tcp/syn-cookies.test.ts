@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import {
   decodeCookieTimestamp, encodeCookieTimestamp, SYN_COOKIE_MSS_TABLE, SYN_COOKIE_PERIOD_MS, SynCookies,
 } from '../../src/tcp/syn-cookies.js';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 
 const L = 0xc0a80001; // 192.168.0.1 (us)
 const R = 0xc0a80064; // 192.168.0.100 (client)

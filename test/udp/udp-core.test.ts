@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UdpCore } from '../../src/udp/udp-core.js';
-import { SeededRng } from '../../src/core/rng.js';
+import { SeededRng } from '../../src/random/rng.js';
 import { parseIpv4 } from '../../src/wire/ipv4.js';
 import { parseUdp } from '../../src/wire/udp.js';
 import { capturedFrame } from '../fixtures/frames.js';

@@ -1,0 +1,378 @@
+/**
+ * The application side of a newtos host: `net`- and `http`-compatible objects
+ * backed by fast sockets. Control requests go to the SOCK server over the
+ * app's ring; replies and accept notices come back on the app's input ring.
+ * Data never goes through a message: sockets read and write the socket
+ * blocks in the transport servers' socket tables, and kick a transport server
+ * (one KICK message) only when it asked for it (DESIGN.md "Fast sockets").
+ */
+import { NewtosError } from '../errors.js';
+import { formatIpv4Address } from '../wire/ipv4-address.js';
+import { waitAsync } from '../substrate/doorbell.js';
+import type { MessageView } from '../substrate/message.js';
+import { NetServer, type ListenProvider } from './net-server.js';
+import { NetSocket, socketError, type NetSocketOptions } from './net-socket.js';
+import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from './socket-port.js';
+import { createHttpAgent, serveHttp } from './http.js';
+import { normalizeConnectArgs, notFound, resolveHost, type ConnectOptions, type LookupFunction } from './connect-options.js';
+import { KeepAlive } from '../stack/keep-alive.js';
+import { parseIpv4 } from '../config/stack-config.js';
+import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
+import type { SocketTable } from '../abi/socket-table.js';
+import { SOCK_MSG, SocketOption, TCP_MSG, unpackSocketHandle } from '../abi/protocol.js';
+import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
+import { PingClient, type PingOptions, type PingResult } from './ping.js';
+import { UdpClient } from './udp-client.js';
+import type http from 'node:http';
+
+export const formatIpv4 = formatIpv4Address;
+
+function info(address: number, port: number): SocketAddressInfo {
+  return { address: formatIpv4(address), port, family: 'IPv4' };
+}
+
+/** Node's AbortError for an aborted connect or listen. */
+export function abortError(signal: AbortSignal): Error {
+  const err = new Error('The operation was aborted', { cause: signal.reason }) as Error & { code: string };
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  return err;
+}
+
+function errorFromIndex(plusOne: number): string {
+  return SOCKET_ERROR_CODES[plusOne - 1] ?? 'EIO';
+}
+
+/** The application's links into one host's servers. */
+export interface ClientLinks {
+  readonly toSock: AppOutput;
+  readonly fromSock: AppInput;
+  /** Per replica: the app → TCP kick channel and the TCP socket table. */
+  readonly toTcp: readonly AppOutput[];
+  readonly tcpTables: readonly SocketTable[];
+  /** Per replica: the app → UDP kick channel and the UDP socket table (absent: no UDP). */
+  readonly toUdp?: readonly AppOutput[];
+  readonly udpTables?: readonly SocketTable[];
+  /** The app ⇄ IP channels (echo requests for ping); `fromIp` shares fromSock's doorbell. */
+  readonly toIp?: AppOutput;
+  readonly fromIp?: AppChannelMemory;
+}
+
+interface PendingConnect {
+  socket: NetSocket;
+  target: SocketAddressInfo;
+}
+
+interface ListenerEntry {
+  sink: ListenerSink;
+  resolve: (port: ListenerPort) => void;
+  reject: (err: Error) => void;
+  local: SocketAddressInfo | undefined;
+  requested: { port: number; host: string };
+}
+
+export class StackClient implements ListenProvider {
+  private nextId = 1;
+  private readonly connects = new Map<number, PendingConnect>();
+  private readonly listeners = new Map<number, ListenerEntry>();
+  private readonly ports = new Set<FastSocketPort>();
+  /** Counts of the sockets already closed. */
+  private readonly closedStats: SocketOpStats = zeroOpStats();
+  private closed = false;
+
+  /** `net`-compatible surface. */
+  readonly net = {
+    createServer: (listenerOrOptions?: ((s: NetSocket) => void) | object, maybeListener?: (s: NetSocket) => void): NetServer => {
+      const listener = typeof listenerOrOptions === 'function' ? listenerOrOptions as (s: NetSocket) => void : maybeListener;
+      return new NetServer(this, listener);
+    },
+    connect: (...args: unknown[]): NetSocket => this.connect(...args),
+    createConnection: (...args: unknown[]): NetSocket => this.connect(...args),
+    /** `new stack.net.Socket(options)`, then `.connect(...)`. */
+    Socket: this.socketClass(),
+  };
+
+  /** Keeps the process alive while a connect waits for its reply or a ref'd listener listens. */
+  private readonly keepAlive = new KeepAlive();
+  /**
+   * How host names other than IPv4 literals and 'localhost' become addresses when a
+   * connect gives no `lookup` of its own (Node's dns.lookup signature); none: ENOTFOUND.
+   */
+  lookup: LookupFunction | undefined;
+
+  /** `http` helpers: serve an unmodified http.Server, or get an Agent for clients. */
+  readonly http = {
+    serve: (server: http.Server, port: number, host?: string, cb?: () => void): NetServer => serveHttp(this.net, server, port, host, cb),
+    agent: (options?: http.AgentOptions): http.Agent => createHttpAgent(this.net, options),
+  };
+
+  private readonly udp: UdpClient;
+  /** `dgram`-compatible surface (UDP over fast datagram sockets). */
+  readonly dgram: UdpClient['dgram'];
+
+  constructor(private readonly links: ClientLinks) {
+    this.udp = new UdpClient(links.toSock, links.toUdp ?? [], links.udpTables ?? []);
+    this.dgram = this.udp.dgram;
+    if (links.toIp !== undefined && links.fromIp !== undefined) {
+      const pinger = new PingClient(links.toIp);
+      this.pinger = pinger;
+      links.fromSock.attach(links.fromIp, (msg) => pinger.onMessage(msg));
+    }
+    links.fromSock.start((msg) => this.onMessage(msg));
+  }
+
+  private readonly pinger: PingClient | undefined;
+
+  /** ICMP echo to `address` (see src/stack/ping.ts). */
+  ping(address: string, options?: PingOptions): Promise<PingResult> {
+    if (this.pinger === undefined) return Promise.reject(new NewtosError('ERR_NEWTOS_NO_ICMP', 'this host has no application channel to its IP server'));
+    return this.pinger.ping(address, options);
+  }
+
+  // ---- connect --------------------------------------------------------------
+
+  connect(...args: unknown[]): NetSocket {
+    const { options, cb } = normalizeConnectArgs(args);
+    const socket = new NetSocket({ connector: this, ...(options.allowHalfOpen !== undefined ? { allowHalfOpen: options.allowHalfOpen } : {}) });
+    this.connectSocket(socket, options, cb);
+    return socket;
+  }
+
+  /** A net.Socket class of this stack: `new stack.net.Socket().connect(port, host)`, as Node's. */
+  private socketClass(): new (options?: NetSocketOptions) => NetSocket {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const client = this;
+    return class Socket extends NetSocket {
+      constructor(options: NetSocketOptions = {}) { super({ connector: client, ...options }); }
+    };
+  }
+
+  /** Starts the connection of `socket` (SocketConnector, for socket.connect()). */
+  connectSocket(socket: NetSocket, opts: ConnectOptions, cb: (() => void) | undefined): void {
+    if (opts.path) throw new NewtosError('ERR_INVALID_ARG_VALUE', `newtos has no local (IPC) sockets: cannot connect to path '${opts.path}'`);
+    const port = typeof opts.port === 'string' && opts.port.trim() !== '' ? Number(opts.port) : opts.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      const err = new NewtosError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(opts.port)}.`);
+      err.name = 'RangeError';
+      throw err;
+    }
+    if (opts.family !== undefined && opts.family !== 0 && opts.family !== 4) {
+      throw new NewtosError('ERR_INVALID_ARG_VALUE', `newtos speaks IPv4 only: family ${String(opts.family)} is not supported`);
+    }
+    const host = opts.host === undefined ? 'localhost' : String(opts.host);
+    if (opts.noDelay === true) socket.setNoDelay(true);
+    if (opts.keepAlive === true) socket.setKeepAlive(true, opts.keepAliveInitialDelay ?? 0);
+    if (opts.timeout !== undefined) socket.setTimeout(opts.timeout);
+    if (cb !== undefined) socket.once('connect', cb);
+    const target: SocketAddressInfo = { address: host, port, family: 'IPv4' };
+    socket._beginConnect(target);
+    // Held until the stack replies: the wait on the app's ring alone keeps no process alive.
+    const release = this.keepAlive.hold();
+    socket.once('close', release);
+    socket.once('connect', release);
+    const signal = opts.signal;
+    if (signal !== undefined) {
+      const abort = (): void => { socket.destroy(abortError(signal)); };
+      if (signal.aborted) { queueMicrotask(abort); return; }
+      signal.addEventListener('abort', abort, { once: true });
+      socket.once('close', () => signal.removeEventListener('abort', abort));
+    }
+    resolveHost(host, opts.lookup ?? this.lookup, (err, address, looked) => {
+      if (looked) socket.emit('lookup', err, address, 4, host);
+      if (socket.destroyed) return;
+      if (err !== null) { socket._failConnect(err); return; }
+      const remote = parseIpv4(address)!;
+      const local = opts.localAddress === undefined || opts.localAddress === null ? 0 : parseIpv4(String(opts.localAddress));
+      if (local === undefined) { socket._failConnect(notFound(String(opts.localAddress))); return; }
+      if (this.closed) { socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed')); return; }
+      const resolved: SocketAddressInfo = { address, port, family: 'IPv4' };
+      socket._beginConnect(resolved);
+      const id = this.nextId++;
+      this.connects.set(id, { socket, target: resolved });
+      const localPort = typeof opts.localPort === 'number' ? opts.localPort : 0;
+      this.links.toSock.send(SOCK_MSG.CONNECT, id, remote, port, local, localPort);
+    });
+  }
+
+  // ---- listen -----------------------------------------------------------------
+
+  listen(options: { port: number; host: string; backlog: number }, sink: ListenerSink): Promise<ListenerPort> {
+    const addr = options.host === '::' || options.host === '0.0.0.0' ? 0 : parseIpv4(options.host);
+    if (addr === undefined) return Promise.reject(new NewtosError('ENOTFOUND', `getaddrinfo ENOTFOUND ${options.host}`));
+    if (this.closed) return Promise.reject(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      // Held until SOCK replies (the listener then holds its own while ref'd).
+      const release = this.keepAlive.hold();
+      this.listeners.set(id, {
+        sink, local: undefined, requested: { port: options.port, host: options.host },
+        resolve: (p) => { release(); resolve(p); }, reject: (e) => { release(); reject(e); },
+      });
+      this.links.toSock.send(SOCK_MSG.LISTEN, id, addr, options.port, Math.max(1, Math.min(options.backlog, 4096)));
+    });
+  }
+
+  // ---- messages from SOCK --------------------------------------------------------
+
+  private onMessage(msg: MessageView): void {
+    switch (msg.type) {
+      case SOCK_MSG.CONNECT_REPLY: {
+        const pending = this.connects.get(msg.arg(0));
+        if (pending === undefined) return;
+        this.connects.delete(msg.arg(0));
+        if (msg.arg(2) !== 0 || msg.argI32(1) === -1) {
+          pending.socket._failConnect(socketError(errorFromIndex(msg.arg(2)), 'connect', pending.target));
+          return;
+        }
+        const port = this.makePort(msg.arg(1), info(msg.arg(3), msg.arg(4)), pending.target);
+        if (pending.socket.destroyed) { port.close(false); return; }
+        pending.socket._attach(port, false);
+        return;
+      }
+      case SOCK_MSG.LISTEN_REPLY: {
+        const entry = this.listeners.get(msg.arg(0));
+        if (entry === undefined) return;
+        if (msg.arg(1) !== 0) {
+          this.listeners.delete(msg.arg(0));
+          const code = errorFromIndex(msg.arg(1));
+          const err = new NewtosError(code, `listen ${code}: address already in use ${entry.requested.host}:${entry.requested.port}`) as NewtosError & { syscall: string; address: string; port: number };
+          if (code !== 'EADDRINUSE') err.message = `listen ${code} ${entry.requested.host}:${entry.requested.port}`;
+          err.syscall = 'listen';
+          err.address = entry.requested.host;
+          err.port = entry.requested.port;
+          entry.reject(err);
+          return;
+        }
+        const id = msg.arg(0);
+        entry.local = { address: entry.requested.host === '0.0.0.0' ? '0.0.0.0' : entry.requested.host, port: msg.arg(2), family: 'IPv4' };
+        const local = entry.local;
+        // A listening server keeps the process alive while ref'd, as Node's does.
+        let release: (() => void) | undefined = this.keepAlive.hold();
+        entry.resolve({
+          local: () => local,
+          close: () => {
+            release?.();
+            release = undefined;
+            this.listeners.delete(id);
+            this.links.toSock.send(SOCK_MSG.UNLISTEN, id);
+          },
+          setRef: (ref) => {
+            if (!this.listeners.has(id)) return;
+            if (ref) release ??= this.keepAlive.hold();
+            else { release?.(); release = undefined; }
+          },
+        });
+        return;
+      }
+      case SOCK_MSG.ACCEPT: {
+        const entry = this.listeners.get(msg.arg(0));
+        const port = this.makePort(msg.arg(1), info(msg.arg(4), msg.arg(5)), info(msg.arg(2), msg.arg(3)));
+        if (entry === undefined || entry.local === undefined) { port.close(true); return; }
+        const socket = new NetSocket();
+        socket._attach(port, true);
+        entry.sink.onConnection(socket);
+        return;
+      }
+      case SOCK_MSG.UDP_BIND_REPLY:
+        this.udp.onBindReply(msg);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private makePort(handle: number, local: SocketAddressInfo, remote: SocketAddressInfo): FastSocketPort {
+    const { replica, slot } = unpackSocketHandle(handle);
+    const table = this.links.tcpTables[replica];
+    const kick = this.links.toTcp[replica];
+    if (table === undefined || kick === undefined) throw new NewtosError('ERR_INTERNAL', `socket handle names unknown replica ${replica}`);
+    const port = new FastSocketPort(handle, slot, table, kick, local, remote, (p) => {
+      this.ports.delete(p);
+      addOpStats(this.closedStats, p.block.opStats());
+    });
+    this.ports.add(port);
+    return port;
+  }
+
+  /** Fast-socket operation counts over every socket this client opened (open and closed). */
+  socketStats(): SocketOpStats & { messagesToSock: number } {
+    const total = { ...this.closedStats };
+    for (const p of this.ports) addOpStats(total, p.block.opStats());
+    addOpStats(total, this.udp.opStats());
+    return { ...total, messagesToSock: this.links.toSock.sent };
+  }
+
+  /**
+   * After the servers stopped: every socket still open is told its connection is gone (the
+   * Closed flag a TCP server sets when it releases one) and woken. Readers see the end of the
+   * stream, pending writes fail with EPIPE, and no socket keeps waiting on its event word — a
+   * pending wait holds a ref'd timer, so the process would never exit.
+   */
+  abandonSockets(): void {
+    for (const p of [...this.ports]) {
+      p.block.serverSetFlags(ServerFlag.Closed);
+      p.block.serverPublish();
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.keepAlive.clear();
+    this.links.fromSock.stop();
+    this.links.toSock.close();
+    for (const t of this.links.toTcp) t.close();
+    this.udp.close();
+    for (const t of this.links.toUdp ?? []) t.close();
+    this.pinger?.close();
+    this.links.toIp?.close();
+    for (const p of this.connects.values()) p.socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
+    this.connects.clear();
+  }
+}
+
+/** SocketPort over a TCP socket block. */
+class FastSocketPort implements SocketPort {
+  readonly block;
+  private closed = false;
+
+  constructor(
+    readonly id: number,
+    private readonly slot: number,
+    table: SocketTable,
+    private readonly toTcp: AppOutput,
+    private readonly localInfo: SocketAddressInfo,
+    private readonly remoteInfo: SocketAddressInfo,
+    private readonly onClose: (p: FastSocketPort) => void,
+  ) {
+    this.block = table.block(slot);
+  }
+
+  local(): SocketAddressInfo { return this.localInfo; }
+  remote(): SocketAddressInfo { return this.remoteInfo; }
+
+  kick(): void {
+    this.toTcp.send(TCP_MSG.KICK, this.slot);
+  }
+
+  waitForEvent(seenSeq: number, ref: boolean): Promise<void> {
+    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000, ref).then(() => undefined);
+  }
+
+  setOption(option: 'noDelay' | 'keepAlive', value: number): void {
+    this.block.countControlMessage();
+    this.toTcp.send(TCP_MSG.SET_OPTION, this.slot, option === 'noDelay' ? SocketOption.NoDelay : SocketOption.KeepAlive, value);
+  }
+
+  close(abort: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.block.appSetFlags(abort ? AppFlag.Abort | AppFlag.Close : AppFlag.Close);
+    this.block.countControlMessage();
+    this.toTcp.send(TCP_MSG.KICK, this.slot);
+    this.onClose(this);
+    // A wait still pending on the event word (the socket was destroyed while asleep) would
+    // hold its keep-alive until its 60 s timeout, and the process with it: release it now.
+    Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
+  }
+}

@@ -1,0 +1,311 @@
+/**
+ * The ARP core for one Ethernet interface: resolves IPv4 next hops to MAC
+ * addresses (RFC 826), answers requests for our addresses, announces them
+ * (gratuitous ARP, RFC 5227 §3), and holds a bounded queue of packets per
+ * address still being resolved (RFC 1122 §2.3.2.2: "SHOULD save at least one
+ * (the latest) packet").
+ *
+ * Entry states (after Linux's neighbour table, simplified):
+ *   incomplete — a broadcast request is out; retried every retransmitMs up to
+ *                maxProbes, then the entry fails and its queued packets drop.
+ *   reachable  — confirmed by a reply/request aimed at us within reachableMs.
+ *   stale      — older than that, or learnt from traffic not aimed at us. Still
+ *                used; the first use starts unicast probes (RFC 1122 §2.3.2.1);
+ *                no answer after maxProbes removes it. Unused stale entries
+ *                are collected after staleGcMs.
+ * Requests are rate-limited twice: per entry (retransmitMs) and by a global
+ * token bucket, so a scan of a subnet cannot make us flood the link.
+ *
+ * Sans-IO: every method takes `now` (ms) and appends what must happen to an
+ * `out` array; the owner (the IP core) frames and sends, and returns buffers
+ * of dropped packets to their pool.
+ */
+import { ArpOperation, type ArpRepr } from '../wire/arp.js';
+import { MAC_BROADCAST, MAC_ZERO, isMulticastMac } from '../wire/ethernet.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface ArpConfig {
+  readonly reachableMs: number;
+  readonly staleGcMs: number;
+  readonly retransmitMs: number;
+  readonly maxProbes: number;
+  readonly maxQueuePerAddress: number;
+  readonly maxEntries: number;
+  readonly requestsPerSecond: number;
+  readonly requestBurst: number;
+}
+
+export const DEFAULT_ARP_CONFIG: ArpConfig = {
+  reachableMs: 30_000,
+  staleGcMs: 60_000,
+  retransmitMs: 1_000,
+  maxProbes: 3,
+  maxQueuePerAddress: 3,
+  maxEntries: 512,
+  requestsPerSecond: 50,
+  requestBurst: 20,
+};
+
+export type ArpEntryState = 'incomplete' | 'reachable' | 'stale';
+
+export type ArpDropReason = 'unresolved' | 'queue-full' | 'cache-full';
+
+export type ArpOutput<P> =
+  | { readonly type: 'arp-transmit'; readonly dstMac: number; readonly repr: ArpRepr }
+  | { readonly type: 'arp-resolved'; readonly ip: number; readonly mac: number; readonly packets: readonly P[] }
+  | { readonly type: 'arp-dropped'; readonly ip: number; readonly reason: ArpDropReason; readonly packets: readonly P[] };
+
+export interface ArpCounters {
+  requestsSent: number;
+  requestsRateLimited: number;
+  repliesSent: number;
+  requestsReceived: number;
+  repliesReceived: number;
+  announcementsSent: number;
+  resolved: number;
+  failed: number;
+  queueDrops: number;
+  cacheFull: number;
+  conflicts: number;
+  ignored: number;
+}
+
+interface Entry<P> {
+  state: ArpEntryState;
+  mac: number;
+  /** Last time reachability was confirmed (reachable) or the entry was learnt/used (stale). */
+  updatedAt: number;
+  lastUsed: number;
+  probes: number;
+  /** When the next request is due; Infinity when not probing. */
+  nextProbeAt: number;
+  queue: P[];
+  /** Our address used as sender in requests (the one on the target's subnet). */
+  senderIp: number;
+}
+
+export interface ArpEntrySnapshot {
+  readonly ip: number;
+  readonly state: ArpEntryState;
+  readonly mac: number;
+  readonly queued: number;
+}
+
+export class ArpCore<P> {
+  readonly config: ArpConfig;
+  readonly counters: ArpCounters = {
+    requestsSent: 0, requestsRateLimited: 0, repliesSent: 0, requestsReceived: 0, repliesReceived: 0,
+    announcementsSent: 0, resolved: 0, failed: 0, queueDrops: 0, cacheFull: 0, conflicts: 0, ignored: 0,
+  };
+  private readonly entries = new Map<number, Entry<P>>();
+  private readonly bucket: TokenBucket;
+  private addresses: readonly number[];
+
+  constructor(readonly mac: number, addresses: readonly number[], config: Partial<ArpConfig> = {}, now = 0) {
+    this.config = { ...DEFAULT_ARP_CONFIG, ...config };
+    this.addresses = addresses.slice();
+    this.bucket = new TokenBucket(this.config.requestsPerSecond, this.config.requestBurst, now);
+  }
+
+  setAddresses(addresses: readonly number[]): void {
+    this.addresses = addresses.slice();
+  }
+
+  isOurs(ip: number): boolean {
+    return this.addresses.includes(ip);
+  }
+
+  /**
+   * The MAC for `ip` if usable now, else null after queueing `packet` (which
+   * the caller must not reuse) until resolution succeeds or fails.
+   * `senderIp` is our address to put in requests (default: our first address).
+   */
+  resolve(ip: number, packet: P, now: number, out: ArpOutput<P>[], senderIp = this.addresses[0] ?? 0): number | null {
+    const mac = this.lookup(ip, now, out);
+    if (mac !== null) return mac;
+    let e = this.entries.get(ip);
+    if (e === undefined) {
+      if (!this.makeRoom(now, out)) {
+        this.counters.cacheFull++;
+        out.push({ type: 'arp-dropped', ip, reason: 'cache-full', packets: [packet] });
+        return null;
+      }
+      e = { state: 'incomplete', mac: MAC_ZERO, updatedAt: now, lastUsed: now, probes: 0, nextProbeAt: now, queue: [], senderIp };
+      this.entries.set(ip, e);
+    }
+    if (e.queue.length >= this.config.maxQueuePerAddress) {
+      // Keep the latest packets: drop the oldest.
+      this.counters.queueDrops++;
+      out.push({ type: 'arp-dropped', ip, reason: 'queue-full', packets: [e.queue.shift()!] });
+    }
+    e.queue.push(packet);
+    if (e.nextProbeAt <= now) this.probe(ip, e, now, out);
+    return null;
+  }
+
+  /** The MAC for `ip` without queueing anything; starts a refresh of stale entries. */
+  lookup(ip: number, now: number, out: ArpOutput<P>[]): number | null {
+    const e = this.entries.get(ip);
+    if (e === undefined || e.state === 'incomplete') return null;
+    e.lastUsed = now;
+    if (e.state === 'reachable' && now - e.updatedAt >= this.config.reachableMs) e.state = 'stale';
+    if (e.state === 'stale' && e.nextProbeAt === Infinity) {
+      e.probes = 0;
+      e.nextProbeAt = now;
+      this.probe(ip, e, now, out);
+    }
+    return e.mac;
+  }
+
+  /** Handle a received ARP packet (RFC 826 "Packet Reception"). */
+  onArp(repr: ArpRepr, now: number, out: ArpOutput<P>[]): void {
+    if (repr.operation === ArpOperation.Request) this.counters.requestsReceived++;
+    else this.counters.repliesReceived++;
+    if (repr.senderMac === this.mac || isMulticastMac(repr.senderMac) || repr.senderMac === MAC_ZERO) {
+      this.counters.ignored++;
+      return;
+    }
+    if (this.isOurs(repr.senderIp)) {
+      // Someone else claims our address (RFC 5227 §2.4): never cache it.
+      this.counters.conflicts++;
+      return;
+    }
+    const forUs = this.isOurs(repr.targetIp);
+    // RFC 5227 probes carry sender IP 0.0.0.0: answer, but learn nothing.
+    if (repr.senderIp !== 0) {
+      const e = this.entries.get(repr.senderIp);
+      if (e !== undefined) this.learn(repr.senderIp, e, repr.senderMac, forUs, now, out);
+      else if (forUs && this.makeRoom(now, out)) {
+        this.entries.set(repr.senderIp, {
+          state: 'reachable', mac: repr.senderMac, updatedAt: now, lastUsed: now, probes: 0, nextProbeAt: Infinity, queue: [],
+          senderIp: repr.targetIp,
+        });
+      }
+    }
+    if (forUs && repr.operation === ArpOperation.Request) {
+      this.counters.repliesSent++;
+      out.push({
+        type: 'arp-transmit', dstMac: repr.senderMac,
+        repr: { operation: ArpOperation.Reply, senderMac: this.mac, senderIp: repr.targetIp, targetMac: repr.senderMac, targetIp: repr.senderIp },
+      });
+    }
+  }
+
+  /** Gratuitous ARP for each of our addresses (RFC 5227 §3 announcement: a request with sender = target). */
+  announce(out: ArpOutput<P>[]): void {
+    for (const ip of this.addresses) {
+      this.counters.announcementsSent++;
+      out.push({
+        type: 'arp-transmit', dstMac: MAC_BROADCAST,
+        repr: { operation: ArpOperation.Request, senderMac: this.mac, senderIp: ip, targetMac: MAC_ZERO, targetIp: ip },
+      });
+    }
+  }
+
+  /**
+   * Forget every learnt address (entries still resolving keep their queued
+   * packets): the link may be a new device behind the same name, e.g. a TAP
+   * created again after a driver restart, whose kernel side has a new MAC.
+   * The next packet to each neighbour asks again.
+   */
+  forgetLearned(): void {
+    for (const [ip, e] of this.entries) if (e.state !== 'incomplete') this.entries.delete(ip);
+  }
+
+  /** Run timers due at `now`. */
+  onTimer(now: number, out: ArpOutput<P>[]): void {
+    for (const [ip, e] of this.entries) {
+      if (e.nextProbeAt <= now) {
+        if (e.probes >= this.config.maxProbes) {
+          this.entries.delete(ip);
+          this.counters.failed++;
+          if (e.queue.length > 0) out.push({ type: 'arp-dropped', ip, reason: 'unresolved', packets: e.queue });
+          continue;
+        }
+        this.probe(ip, e, now, out);
+      }
+      if (e.state === 'reachable' && now - e.updatedAt >= this.config.reachableMs) e.state = 'stale';
+      if (e.state === 'stale' && e.nextProbeAt === Infinity && now - Math.max(e.lastUsed, e.updatedAt) >= this.config.staleGcMs) {
+        this.entries.delete(ip);
+      }
+    }
+  }
+
+  /** When onTimer next has work; Infinity when nothing is pending. */
+  pollAt(): number {
+    let at = Infinity;
+    for (const e of this.entries.values()) {
+      if (e.nextProbeAt < at) at = e.nextProbeAt;
+      if (e.state === 'reachable') at = Math.min(at, e.updatedAt + this.config.reachableMs);
+      else if (e.state === 'stale' && e.nextProbeAt === Infinity) at = Math.min(at, Math.max(e.lastUsed, e.updatedAt) + this.config.staleGcMs);
+    }
+    return at;
+  }
+
+  snapshot(): ArpEntrySnapshot[] {
+    return [...this.entries].map(([ip, e]) => ({ ip, state: e.state, mac: e.mac, queued: e.queue.length }));
+  }
+
+  /** Packets currently waiting for resolution, over all entries. */
+  queuedPackets(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.queue.length;
+    return n;
+  }
+
+  private learn(ip: number, e: Entry<P>, mac: number, confirmed: boolean, now: number, out: ArpOutput<P>[]): void {
+    const wasIncomplete = e.state === 'incomplete';
+    const changed = e.mac !== mac;
+    e.mac = mac;
+    if (confirmed || wasIncomplete) {
+      e.state = confirmed ? 'reachable' : 'stale';
+      e.updatedAt = now;
+      e.probes = 0;
+      e.nextProbeAt = Infinity;
+    } else if (changed) {
+      // Unsolicited news (e.g. gratuitous ARP) of a new address: usable, unconfirmed.
+      e.state = 'stale';
+      e.updatedAt = now;
+    }
+    if (wasIncomplete) {
+      this.counters.resolved++;
+      const packets = e.queue;
+      e.queue = [];
+      out.push({ type: 'arp-resolved', ip, mac, packets });
+    }
+  }
+
+  private probe(ip: number, e: Entry<P>, now: number, out: ArpOutput<P>[]): void {
+    e.nextProbeAt = now + this.config.retransmitMs;
+    if (!this.bucket.take(now)) {
+      // The attempt is spent without a packet: a flood of lookups cannot keep an entry alive forever.
+      this.counters.requestsRateLimited++;
+      e.probes++;
+      return;
+    }
+    e.probes++;
+    this.counters.requestsSent++;
+    // Incomplete: broadcast. Stale: unicast poll of the known address (RFC 1122 §2.3.2.1).
+    const unicast = e.state === 'stale';
+    out.push({
+      type: 'arp-transmit', dstMac: unicast ? e.mac : MAC_BROADCAST,
+      repr: { operation: ArpOperation.Request, senderMac: this.mac, senderIp: e.senderIp, targetMac: MAC_ZERO, targetIp: ip },
+    });
+  }
+
+  /** Ensure room for one more entry, evicting the least recently used stale entry if full. */
+  private makeRoom(_now: number, _out: ArpOutput<P>[]): boolean {
+    if (this.entries.size < this.config.maxEntries) return true;
+    let victim: number | null = null;
+    let oldest = Infinity;
+    for (const [ip, e] of this.entries) {
+      if (e.state !== 'incomplete' && e.queue.length === 0 && Math.max(e.lastUsed, e.updatedAt) < oldest) {
+        oldest = Math.max(e.lastUsed, e.updatedAt);
+        victim = ip;
+      }
+    }
+    if (victim === null) return false;
+    this.entries.delete(victim);
+    return true;
+  }
+}
