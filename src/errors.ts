@@ -14,7 +14,9 @@ export class NewtosError extends Error {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = 'NewtosError';
+    // Node's own errors with a code are named 'Error' (or TypeError/RangeError); so are ours,
+    // so code that checks err.name behaves as with Node. `instanceof NewtosError` still tells them apart.
+    this.name = 'Error';
   }
 
   toShape(): ErrorShape {

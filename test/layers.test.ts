@@ -20,7 +20,7 @@ const LAYER: Readonly<Record<string, number>> = {
   'driver': 3, 'ip': 3, 'pf': 3, 'tcp': 3, 'udp': 3, 'sock': 3,
   'app': 4,
   'stack': 5,
-  'cli': 6, 'index.ts': 6,
+  'cli': 6, 'run': 6, 'index.ts': 6,
 };
 
 function sourceFiles(dir: string): string[] {

@@ -142,7 +142,9 @@ export class AppInput {
         for (const r of this.rings) if (r.fn !== null) AppInput.drainRing(r, r.fn);
         if (this.stopped) break;
         // Park until a producer rings (it rings only when we said we sleep).
-        await this.sleeper.parkAsync(1000, () => !this.stopped && this.rings.every((r) => r.reader.peek() < 0));
+        // Unref'd: what waits for a message here (a connect, a listener, a ping) holds the
+        // process itself; the loop alone must not, or an application could never exit without close().
+        await this.sleeper.parkAsync(1000, () => !this.stopped && this.rings.every((r) => r.reader.peek() < 0), false);
       }
     };
     void loop();

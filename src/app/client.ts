@@ -14,6 +14,8 @@ import { NetServer, type ListenProvider } from './net-server.js';
 import { NetSocket, socketError, type NetSocketOptions } from './net-socket.js';
 import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from './socket-port.js';
 import { createHttpAgent, serveHttp } from './http.js';
+import { normalizeConnectArgs, notFound, resolveHost, type ConnectOptions, type LookupFunction } from './connect-options.js';
+import { KeepAlive } from './keep-alive.js';
 import { parseIpv4 } from '../config/stack-config.js';
 import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
@@ -27,6 +29,14 @@ export const formatIpv4 = formatIpv4Address;
 
 function info(address: number, port: number): SocketAddressInfo {
   return { address: formatIpv4(address), port, family: 'IPv4' };
+}
+
+/** Node's AbortError for an aborted connect or listen. */
+export function abortError(signal: AbortSignal): Error {
+  const err = new Error('The operation was aborted', { cause: signal.reason }) as Error & { code: string };
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  return err;
 }
 
 function errorFromIndex(plusOne: number): string {
@@ -78,7 +88,17 @@ export class StackClient implements ListenProvider {
     },
     connect: (...args: unknown[]): NetSocket => this.connect(...args),
     createConnection: (...args: unknown[]): NetSocket => this.connect(...args),
+    /** `new stack.net.Socket(options)`, then `.connect(...)`. */
+    Socket: this.socketClass(),
   };
+
+  /** Keeps the process alive while a connect waits for its reply or a ref'd listener listens. */
+  private readonly keepAlive = new KeepAlive();
+  /**
+   * How host names other than IPv4 literals and 'localhost' become addresses when a
+   * connect gives no `lookup` of its own (Node's dns.lookup signature); none: ENOTFOUND.
+   */
+  lookup: LookupFunction | undefined;
 
   /** `http` helpers: serve an unmodified http.Server, or get an Agent for clients. */
   readonly http = {
@@ -112,42 +132,66 @@ export class StackClient implements ListenProvider {
   // ---- connect --------------------------------------------------------------
 
   connect(...args: unknown[]): NetSocket {
-    let opts: { port?: unknown; host?: unknown; localAddress?: unknown; localPort?: unknown; allowHalfOpen?: boolean; noDelay?: boolean; keepAlive?: boolean } = {};
-    let cb: (() => void) | undefined;
-    if (typeof args[args.length - 1] === 'function') cb = args.pop() as () => void;
-    if (typeof args[0] === 'object' && args[0] !== null) opts = args[0] as typeof opts;
-    else { opts.port = args[0]; if (typeof args[1] === 'string') opts.host = args[1]; }
-    const port = typeof opts.port === 'string' ? Number(opts.port) : opts.port;
+    const { options, cb } = normalizeConnectArgs(args);
+    const socket = new NetSocket({ connector: this, ...(options.allowHalfOpen !== undefined ? { allowHalfOpen: options.allowHalfOpen } : {}) });
+    this.connectSocket(socket, options, cb);
+    return socket;
+  }
+
+  /** A net.Socket class of this stack: `new stack.net.Socket().connect(port, host)`, as Node's. */
+  private socketClass(): new (options?: NetSocketOptions) => NetSocket {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const client = this;
+    return class Socket extends NetSocket {
+      constructor(options: NetSocketOptions = {}) { super({ connector: client, ...options }); }
+    };
+  }
+
+  /** Starts the connection of `socket` (SocketConnector, for socket.connect()). */
+  connectSocket(socket: NetSocket, opts: ConnectOptions, cb: (() => void) | undefined): void {
+    if (opts.path) throw new NewtosError('ERR_INVALID_ARG_VALUE', `newtos has no local (IPC) sockets: cannot connect to path '${opts.path}'`);
+    const port = typeof opts.port === 'string' && opts.port.trim() !== '' ? Number(opts.port) : opts.port;
     if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      throw new NewtosError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(opts.port)}.`);
+      const err = new NewtosError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(opts.port)}.`);
+      err.name = 'RangeError';
+      throw err;
     }
-    const host = opts.host === undefined ? '127.0.0.1' : String(opts.host);
-    const socketOptions: NetSocketOptions = opts.allowHalfOpen !== undefined ? { allowHalfOpen: opts.allowHalfOpen } : {};
-    const socket = new NetSocket(socketOptions);
+    if (opts.family !== undefined && opts.family !== 0 && opts.family !== 4) {
+      throw new NewtosError('ERR_INVALID_ARG_VALUE', `newtos speaks IPv4 only: family ${String(opts.family)} is not supported`);
+    }
+    const host = opts.host === undefined ? 'localhost' : String(opts.host);
     if (opts.noDelay === true) socket.setNoDelay(true);
+    if (opts.keepAlive === true) socket.setKeepAlive(true, opts.keepAliveInitialDelay ?? 0);
+    if (opts.timeout !== undefined) socket.setTimeout(opts.timeout);
     if (cb !== undefined) socket.once('connect', cb);
     const target: SocketAddressInfo = { address: host, port, family: 'IPv4' };
     socket._beginConnect(target);
-    const remote = parseIpv4(host);
-    const local = opts.localAddress === undefined ? 0 : parseIpv4(String(opts.localAddress));
-    if (remote === undefined || local === undefined) {
-      // No resolver in newtos: only IPv4 literals (like a dns lookup failure in Node).
-      const bad = remote === undefined ? host : String(opts.localAddress);
-      const err = new NewtosError('ENOTFOUND', `getaddrinfo ENOTFOUND ${bad}`) as NewtosError & { syscall: string; hostname: string };
-      err.syscall = 'getaddrinfo';
-      err.hostname = bad;
-      queueMicrotask(() => socket._failConnect(err));
-      return socket;
+    // Held until the stack replies: the wait on the app's ring alone keeps no process alive.
+    const release = this.keepAlive.hold();
+    socket.once('close', release);
+    socket.once('connect', release);
+    const signal = opts.signal;
+    if (signal !== undefined) {
+      const abort = (): void => { socket.destroy(abortError(signal)); };
+      if (signal.aborted) { queueMicrotask(abort); return; }
+      signal.addEventListener('abort', abort, { once: true });
+      socket.once('close', () => signal.removeEventListener('abort', abort));
     }
-    if (this.closed) {
-      queueMicrotask(() => socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed')));
-      return socket;
-    }
-    const id = this.nextId++;
-    this.connects.set(id, { socket, target });
-    const localPort = typeof opts.localPort === 'number' ? opts.localPort : 0;
-    this.links.toSock.send(SOCK_MSG.CONNECT, id, remote, port, local, localPort);
-    return socket;
+    resolveHost(host, opts.lookup ?? this.lookup, (err, address, looked) => {
+      if (looked) socket.emit('lookup', err, address, 4, host);
+      if (socket.destroyed) return;
+      if (err !== null) { socket._failConnect(err); return; }
+      const remote = parseIpv4(address)!;
+      const local = opts.localAddress === undefined || opts.localAddress === null ? 0 : parseIpv4(String(opts.localAddress));
+      if (local === undefined) { socket._failConnect(notFound(String(opts.localAddress))); return; }
+      if (this.closed) { socket._failConnect(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed')); return; }
+      const resolved: SocketAddressInfo = { address, port, family: 'IPv4' };
+      socket._beginConnect(resolved);
+      const id = this.nextId++;
+      this.connects.set(id, { socket, target: resolved });
+      const localPort = typeof opts.localPort === 'number' ? opts.localPort : 0;
+      this.links.toSock.send(SOCK_MSG.CONNECT, id, remote, port, local, localPort);
+    });
   }
 
   // ---- listen -----------------------------------------------------------------
@@ -158,7 +202,12 @@ export class StackClient implements ListenProvider {
     if (this.closed) return Promise.reject(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      this.listeners.set(id, { sink, resolve, reject, local: undefined, requested: { port: options.port, host: options.host } });
+      // Held until SOCK replies (the listener then holds its own while ref'd).
+      const release = this.keepAlive.hold();
+      this.listeners.set(id, {
+        sink, local: undefined, requested: { port: options.port, host: options.host },
+        resolve: (p) => { release(); resolve(p); }, reject: (e) => { release(); reject(e); },
+      });
       this.links.toSock.send(SOCK_MSG.LISTEN, id, addr, options.port, Math.max(1, Math.min(options.backlog, 4096)));
     });
   }
@@ -197,13 +246,21 @@ export class StackClient implements ListenProvider {
         const id = msg.arg(0);
         entry.local = { address: entry.requested.host === '0.0.0.0' ? '0.0.0.0' : entry.requested.host, port: msg.arg(2), family: 'IPv4' };
         const local = entry.local;
+        // A listening server keeps the process alive while ref'd, as Node's does.
+        let release: (() => void) | undefined = this.keepAlive.hold();
         entry.resolve({
           local: () => local,
           close: () => {
+            release?.();
+            release = undefined;
             this.listeners.delete(id);
             this.links.toSock.send(SOCK_MSG.UNLISTEN, id);
           },
-          setRef: () => { /* the app link's wait is shared by all listeners */ },
+          setRef: (ref) => {
+            if (!this.listeners.has(id)) return;
+            if (ref) release ??= this.keepAlive.hold();
+            else { release?.(); release = undefined; }
+          },
         });
         return;
       }
@@ -261,6 +318,7 @@ export class StackClient implements ListenProvider {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.keepAlive.clear();
     this.links.fromSock.stop();
     this.links.toSock.close();
     for (const t of this.links.toTcp) t.close();

@@ -15,7 +15,9 @@
  * resetAndDestroy() = RST.
  */
 import { Duplex } from 'node:stream';
+import { constants as osConstants } from 'node:os';
 import { NewtosError } from '../errors.js';
+import { normalizeConnectArgs, type ConnectOptions } from './connect-options.js';
 import { AppFlag, AppWait, ServerFlag, type SocketErrorCode } from '../abi/socket-block.js';
 import type { SocketAddressInfo, SocketPort } from './socket-port.js';
 
@@ -33,8 +35,15 @@ function readBuffer(n: number, residue: number): Buffer {
   return b.subarray(d, d + n);
 }
 
+/** Who opens the connection of a socket made with `new Socket()` and then connect()ed. */
+export interface SocketConnector {
+  connectSocket(socket: NetSocket, options: ConnectOptions, cb: (() => void) | undefined): void;
+}
+
 export interface NetSocketOptions {
   allowHalfOpen?: boolean;
+  /** The stack that connect() goes through (set by the stack's net.Socket). */
+  connector?: SocketConnector;
   /** High-water mark of the Writable side, bytes. */
   writableHighWaterMark?: number;
   readableHighWaterMark?: number;
@@ -46,10 +55,12 @@ interface PendingWrite {
   callback: (error?: Error | null) => void;
 }
 
-/** Build a Node-style error for a socket failure. */
+/** Build a Node-style error for a socket failure: `code`, `errno` (libuv's, negative), `syscall`, `address`, `port`. */
 export function socketError(code: SocketErrorCode | string, syscall: string, remote?: SocketAddressInfo): NewtosError {
   const where = remote === undefined ? '' : ` ${remote.address}:${remote.port}`;
   const err = new NewtosError(code, `${syscall} ${code}${where}`) as NewtosError & { syscall: string; address?: string; port?: number; errno?: number };
+  const errno = (osConstants.errno as Record<string, number | undefined>)[code];
+  if (errno !== undefined) err.errno = -errno;
   err.syscall = syscall;
   if (remote !== undefined) { err.address = remote.address; err.port = remote.port; }
   return err;
@@ -65,9 +76,15 @@ export class NetSocket extends Duplex {
   private idleTimeoutMs = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private isRefd = true;
+  private refTimer: NodeJS.Timeout | undefined;
   private connectingNow = false;
   private connectSyscallTarget: SocketAddressInfo | undefined;
   private noDelay = false;
+  /** setKeepAlive() before the connection exists: applied once attached (initial delay in ms, 0 off). */
+  private keepAliveMs: number | undefined;
+  /** Counters of the fast socket, kept when it is released (bytesRead/bytesWritten after close). */
+  private finalStats: ReturnType<SocketPort['block']['opStats']> | undefined;
+  private readonly connector: SocketConnector | undefined;
 
   constructor(options: NetSocketOptions = {}) {
     super({
@@ -78,6 +95,23 @@ export class NetSocket extends Duplex {
       emitClose: true,
       autoDestroy: true,
     });
+    this.connector = options.connector;
+  }
+
+  /**
+   * socket.connect(options[, cb]) / (port[, host][, cb]), as Node's: for a socket made with
+   * `new net.Socket()` on a stack (the stack's net.Socket, or `newtos run`).
+   */
+  connect(...args: unknown[]): this {
+    if (this.connector === undefined) {
+      throw new NewtosError('ERR_INVALID_STATE', 'this socket belongs to no newtos stack: make it with stack.net.Socket or stack.net.connect()');
+    }
+    if (this.port !== undefined || this.connectingNow) {
+      throw new NewtosError('ERR_SOCKET_CONNECTING', 'Socket is already connected or connecting');
+    }
+    const { options, cb } = normalizeConnectArgs(args);
+    this.connector.connectSocket(this, options, cb);
+    return this;
   }
 
   // ---- wiring by the stack client ----------------------------------------------
@@ -92,6 +126,7 @@ export class NetSocket extends Duplex {
   _attach(port: SocketPort, connected: boolean): void {
     this.port = port;
     if (this.noDelay) port.setOption('noDelay', 1);
+    if (this.keepAliveMs !== undefined && this.keepAliveMs > 0) port.setOption('keepAlive', this.keepAliveMs);
     if (connected) {
       this.connectingNow = false;
       this.onEvent();
@@ -142,8 +177,8 @@ export class NetSocket extends Duplex {
   get localAddress(): string | undefined { return this.port?.local()?.address; }
   get localPort(): number | undefined { return this.port?.local()?.port; }
   get localFamily(): string | undefined { return this.port?.local()?.family; }
-  get bytesRead(): number { return this.port?.block.opStats().bytesRead ?? 0; }
-  get bytesWritten(): number { return this.port?.block.opStats().bytesWritten ?? 0; }
+  get bytesRead(): number { return (this.port?.block.opStats() ?? this.finalStats)?.bytesRead ?? 0; }
+  get bytesWritten(): number { return (this.port?.block.opStats() ?? this.finalStats)?.bytesWritten ?? 0; }
 
   address(): SocketAddressInfo | Record<string, never> {
     return this.port?.local() ?? {};
@@ -156,7 +191,8 @@ export class NetSocket extends Duplex {
   }
 
   setKeepAlive(enable = false, initialDelay = 0): this {
-    this.port?.setOption('keepAlive', enable ? Math.max(1, initialDelay) : 0);
+    this.keepAliveMs = enable ? Math.max(1, initialDelay) : 0;
+    this.port?.setOption('keepAlive', this.keepAliveMs);
     return this;
   }
 
@@ -179,17 +215,31 @@ export class NetSocket extends Duplex {
   ref(): this {
     this.isRefd = true;
     this.idleTimer?.ref();
+    this.updateKeepAlive();
     return this;
   }
 
   unref(): this {
     this.isRefd = false;
     this.idleTimer?.unref();
+    this.updateKeepAlive();
     return this;
+  }
+
+  /**
+   * A socket asleep on its event word keeps the process alive while ref'd, as a libuv handle
+   * does; unref() lets go at once, also of a wait already pending (an idle keep-alive socket
+   * of an http.Agent or of fetch is unref'd while it waits).
+   */
+  private updateKeepAlive(): void {
+    const want = this.waiting && this.isRefd && !this.destroyed;
+    if (want && this.refTimer === undefined) this.refTimer = setInterval(() => { /* keep the event loop alive */ }, 1 << 30);
+    else if (!want && this.refTimer !== undefined) { clearInterval(this.refTimer); this.refTimer = undefined; }
   }
 
   /** Close with RST (Node's socket.resetAndDestroy()). */
   resetAndDestroy(): this {
+    this.finalStats = this.port?.block.opStats() ?? this.finalStats;
     this.port?.close(true);
     this.port = undefined;
     this.destroy();
@@ -198,7 +248,7 @@ export class NetSocket extends Duplex {
 
   /** Fast-socket counters of this socket (operations vs messages). */
   fastSocketStats(): ReturnType<SocketPort['block']['opStats']> | undefined {
-    return this.port?.block.opStats();
+    return this.port?.block.opStats() ?? this.finalStats;
   }
 
   // ---- stream implementation -------------------------------------------------
@@ -220,10 +270,15 @@ export class NetSocket extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.clearIdle();
+    this.waiting = false;
+    this.updateKeepAlive();
     const port = this.port;
     this.port = undefined;
     this.connectingNow = false;
-    if (port !== undefined) port.close(false);
+    if (port !== undefined) {
+      this.finalStats = port.block.opStats();
+      port.close(false);
+    }
     const pw = this.pendingWrite;
     this.pendingWrite = undefined;
     pw?.callback(error ?? socketError('EPIPE', 'write'));
@@ -364,13 +419,16 @@ export class NetSocket extends Duplex {
       queueMicrotask(() => { if (this.port === port) this.onEvent(); });
       return;
     }
-    port.waitForEvent(seq, this.isRefd).then(() => {
+    this.updateKeepAlive();
+    port.waitForEvent(seq, false).then(() => {
       this.waiting = false;
+      this.updateKeepAlive();
       if (this.port !== port) return;
       block.setAppWaiting(0);
       this.onEvent();
     }, (err: unknown) => {
       this.waiting = false;
+      this.updateKeepAlive();
       this.destroy(err instanceof Error ? err : new Error(String(err)));
     });
   }

@@ -14,6 +14,7 @@
  * do not fit wait in the socket (like libuv's send queue) until the UDP server
  * drains the ring and publishes.
  */
+import { KeepAlive } from './keep-alive.js';
 import { NewtosError } from '../errors.js';
 import type { MessageView } from '../substrate/message.js';
 import {
@@ -53,6 +54,7 @@ export class UdpClient implements DgramBinder {
   /** Counts of the sockets already closed. */
   private readonly closedStats: SocketOpStats = zeroOpStats();
   private closed = false;
+  private readonly pendingHold = new KeepAlive();
 
   /** `dgram`-compatible surface. */
   readonly dgram = {
@@ -77,7 +79,9 @@ export class UdpClient implements DgramBinder {
     if (this.closed || this.toUdp.length === 0) return Promise.reject(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed or has no UDP'));
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      this.binds.set(id, { resolve, reject, address, port });
+      // Held until SOCK replies (the bound socket then holds its own while ref'd).
+      const release = this.pendingHold.hold();
+      this.binds.set(id, { resolve: (p) => { release(); resolve(p); }, reject: (e) => { release(); reject(e); }, address, port });
       this.toSock.send(SOCK_MSG.UDP_BIND, id, addr, port);
     });
   }

@@ -24,6 +24,8 @@ ${LINK}`,
 ${LINK}`,
   stats: '  newtos stats --port PORT [--prometheus]',
   capture: '  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]',
+  run: `  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
+${LINK}`,
   experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--svg FILE] [--json]',
 };
 
@@ -31,6 +33,7 @@ const USAGE = `usage:
 ${USAGES['demo']}
 ${USAGES['up']!.split('\n').slice(0, 2).join('\n')}
 ${USAGES['ping']}
+${USAGES['run']!.split('\n')[0]}
 ${USAGES['stats']}
 ${USAGES['capture']}
 ${USAGES['experiment']}
@@ -60,7 +63,9 @@ function port(command: string, text: string | undefined): number {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command !== undefined && command in USAGES && rest.some((a) => a === '--help' || a === '-h')) {
+  // `run`'s arguments after `--` are the program's own.
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (command !== undefined && command in USAGES && own.some((a) => a === '--help' || a === '-h')) {
     process.stdout.write(`${usageOf(command)}\n`);
     return;
   }
@@ -89,6 +94,11 @@ async function main(argv: string[]): Promise<void> {
     case 'experiment': {
       const { runExperimentCommand } = await import('./experiment.js');
       process.exitCode = await runExperimentCommand(rest, (m) => fail('experiment', m));
+      return;
+    }
+    case 'run': {
+      const { runRun } = await import('./run.js');
+      process.exitCode = await runRun(rest);
       return;
     }
     case 'stats': {

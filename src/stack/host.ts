@@ -330,6 +330,15 @@ export class Stack {
     return this.client.socketStats();
   }
 
+  /**
+   * Lets the process exit once the application has nothing else to do, without close(): the
+   * servers' threads no longer keep it alive (open sockets, listeners and timers still do).
+   */
+  unref(): this {
+    this.supervisor.unref();
+    return this;
+  }
+
   async close(): Promise<void> {
     this.client.close();
     await this.supervisor.stop();

@@ -92,7 +92,8 @@ export class DoorbellSleeper {
   }
 
   /** Non-blocking park for a thread that may not block (the application thread). */
-  async parkAsync(timeoutMs: number, stillIdle: () => boolean): Promise<ParkResult> {
+  /** `ref` false: the pending park does not keep the thread alive (see waitAsync). */
+  async parkAsync(timeoutMs: number, stillIdle: () => boolean, ref = true): Promise<ParkResult> {
     const w = this.words;
     const v = Atomics.load(w, BELL_COUNT);
     Atomics.store(w, BELL_SLEEPING, 1);
@@ -100,7 +101,7 @@ export class DoorbellSleeper {
       Atomics.store(w, BELL_SLEEPING, 0);
       return 'not-parked';
     }
-    const r = await waitAsync(w, BELL_COUNT, v, timeoutMs);
+    const r = await waitAsync(w, BELL_COUNT, v, timeoutMs, ref);
     Atomics.store(w, BELL_SLEEPING, 0);
     return r === 'timed-out' ? 'timed-out' : 'woken';
   }

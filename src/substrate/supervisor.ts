@@ -208,6 +208,20 @@ export interface ExternalEnds {
   readonly outputs: Readonly<Record<string, ExternalOutput>>;
 }
 
+/**
+ * Forwards a server thread's stdout/stderr to the process's own. Reading a thread's stream
+ * refs the thread's internal port in Node 20 (a stream the parent reads keeps the process
+ * alive), which Node itself turns off for the streams it pipes by default; without the same
+ * switch a host whose threads are unref()'d would still hold the process. The switch is a
+ * symbol Node does not export, found by its description; where it is missing only unref()
+ * is weaker (the process waits for the host's close()).
+ */
+function forwardOutput(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): void {
+  const k = Object.getOwnPropertySymbols(from).find((sym) => sym.description === 'kIncrementsPortRef');
+  if (k !== undefined) (from as unknown as Record<symbol, unknown>)[k] = false;
+  from.on('data', (b: Buffer) => { to.write(b); });
+}
+
 export class Supervisor extends EventEmitter {
   readonly manifest: Manifest;
   readonly events: SupervisorEvent[] = [];
@@ -236,6 +250,8 @@ export class Supervisor extends EventEmitter {
    * loop that never reports.
    */
   private failStart: ((err: Error) => void) | null = null;
+  /** Whether the server threads may let the process exit (unref()). */
+  private threadsUnrefd = false;
 
   private constructor(manifest: Manifest, opts: SupervisorStartOptions) {
     super();
@@ -387,9 +403,10 @@ export class Supervisor extends EventEmitter {
       // listener on the thread's own stream instead: any number of stacks, no warning.
       stdout: true, stderr: true,
     });
-    worker.stdout.on('data', (b: Buffer) => process.stdout.write(b));
-    worker.stderr.on('data', (b: Buffer) => process.stderr.write(b));
+    forwardOutput(worker.stdout, process.stdout);
+    forwardOutput(worker.stderr, process.stderr);
     worker.once('exit', () => this.exitedWorkers.add(worker));
+    if (this.threadsUnrefd) worker.unref();
     this.log('spawn', undefined, undefined, { limits: limitsKey });
     const ready = new Promise<boolean>((resolve) => {
       const done = (ok: boolean): void => {
@@ -766,6 +783,17 @@ export class Supervisor extends EventEmitter {
       }),
       pools: this.pools.map((p) => ({ name: p.spec.name, owner: p.owner.spec.name, buffers: p.spec.count, ...poolCensus(p.sab) })),
     };
+  }
+
+  /**
+   * Lets the process exit while the servers still run (Worker.unref on every server thread,
+   * spare and successor): for a host that lives as long as its application does, as under
+   * `newtos run`. The application's own sockets and timers still keep it alive.
+   */
+  unref(): void {
+    this.threadsUnrefd = true;
+    for (const g of this.groups) g.worker?.unref();
+    for (const list of this.spares.values()) for (const s of list) s.worker.unref();
   }
 
   /** Stops every thread (orderly 'stop', then terminate after `graceMs`) and the spares. */

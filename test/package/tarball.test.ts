@@ -5,9 +5,12 @@
 // TypeScript, refuses require() with a hint, answers `npx newtos`, and installs without a compiler.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { installTarball, NPX_CLI, packTarball, REPO, sh } from '../support/tarball.js';
+import { freeUdpPorts } from '../support/cli.js';
 
 let tarball = '';
 let files: string[] = [];
@@ -20,7 +23,9 @@ after(async () => { for (const d of made) await rm(d, { recursive: true, force: 
 before(async () => {
   ({ tarball, files } = await packTarball());
   made.push(dirname(tarball));
-  const installed = await installTarball(tarball);
+  // Express (a devDependency here, so in npm's cache) for the unmodified app `newtos run` runs.
+  const repoPkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  const installed = await installTarball(tarball, [`express@${repoPkg.devDependencies['express']!}`]);
   app = installed.dir;
   made.push(app);
   installOutput = installed.output.stdout + installed.output.stderr;
@@ -42,7 +47,9 @@ test('the installed package says the truth about itself', async () => {
   const pkg = JSON.parse(await readFile(join(app, 'node_modules', 'newtos', 'package.json'), 'utf8')) as Record<string, unknown>;
   const repoPkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
   assert.equal(pkg['version'], repoPkg.version);
-  assert.equal(pkg['dependencies'], undefined, 'no runtime dependencies');
+  // Two runtime dependencies, both for `newtos up --http` (Express's static file server and
+  // directory listing); the library itself needs none.
+  assert.deepEqual(Object.keys(pkg['dependencies'] as object).sort(), ['serve-index', 'serve-static'], 'runtime dependencies');
   // The addon was built (this machine has a compiler), its status recorded.
   const status = JSON.parse(await readFile(join(app, 'node_modules', 'newtos', 'native', 'build', 'status.json'), 'utf8')) as { ok: boolean };
   assert.equal(status.ok, true, installOutput);
@@ -120,4 +127,62 @@ test('without a compiler the install still succeeds, without the addon, and the 
   ].join('\n'));
   const { stdout } = await sh(process.execPath, ['up.mjs'], { cwd: dir, timeoutMs: 60_000 });
   assert.equal(stdout.trim(), 'ERR_TAP_UNAVAILABLE');
+});
+
+test('newtos run: an unmodified Express app and an unmodified fetch/http.get/net.Socket client, two processes over a UDP link', { timeout: 120_000 }, async (t) => {
+  const dir = join(app, 'run');
+  await cp(join(REPO, 'test', 'fixtures', 'run'), dir, { recursive: true });
+  const cli = join(app, 'node_modules', 'newtos', 'dist', 'src', 'cli', 'main.js');
+  const [serverPort, clientPort] = await freeUdpPorts(2) as [number, number];
+  const children: ChildProcess[] = [];
+  t.after(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+
+  const server = spawn(process.execPath, [cli, 'run', '--udp', `127.0.0.1:${serverPort}`, '--remote', `127.0.0.1:${clientPort}`, '--ip', '10.77.0.1/24',
+    '--', 'node', 'express-app.cjs'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(server);
+  let serverOut = '';
+  server.stdout!.on('data', (b: Buffer) => { serverOut += b.toString(); });
+  server.stderr!.on('data', (b: Buffer) => { serverOut += b.toString(); });
+  await new Promise<void>((resolve, reject) => {
+    server.stdout!.on('data', () => { if (serverOut.includes('express listening')) resolve(); });
+    server.once('exit', (code) => reject(new Error(`the server exited with ${code}: ${serverOut}`)));
+  });
+  assert.match(serverOut, /express listening on \{"address":"0\.0\.0\.0","port":3000,"family":"IPv4"\}/);
+
+  // The client exits by itself once done: the host's threads do not hold its process.
+  const client = await sh(process.execPath, [cli, 'run', '--udp', `127.0.0.1:${clientPort}`, '--remote', `127.0.0.1:${serverPort}`, '--ip', '10.77.0.2/24',
+    '--host', 'api.test=10.77.0.1', '--', 'node', 'client.mjs', 'http://api.test:3000/'], { cwd: dir, timeoutMs: 60_000 });
+  assert.equal(client.stderr, '', 'no warning on stderr');
+  const out = JSON.parse(client.stdout) as Record<string, Record<string, unknown>>;
+  assert.deepEqual(out['post'], { status: 201, body: { count: 1 } });
+  assert.deepEqual(out['list'], { status: 200, body: { items: [{ name: 'first' }], peer: '10.77.0.2' } });
+  assert.deepEqual(out['static'], { status: 200, type: 'text/plain; charset=UTF-8', body: 'a static file served by express over newtos\n' });
+  assert.equal(out['raw']!['statusLine'], 'HTTP/1.1 200 OK');
+  assert.ok((out['raw']!['bytesRead'] as number) > 100, 'bytesRead kept after close');
+  assert.ok((out['raw']!['bytesWritten'] as number) > 40, 'bytesWritten kept after close');
+  // Nothing listens on port 3001 of the newtos host: its RST, as Node reports a refusal.
+  assert.deepEqual(out['refused'], { code: 'ECONNREFUSED', syscall: 'connect', name: 'Error', errno: -111 });
+
+  // SIGTERM reaches the app through newtos run; the app's server.close() completes and it exits 0.
+  server.kill('SIGTERM');
+  const [code] = await once(server, 'exit') as [number | null];
+  assert.equal(code, 0, serverOut);
+});
+
+test('newtos run refuses a bad host or command before starting the program', { timeout: 30_000 }, async () => {
+  const cli = join(app, 'node_modules', 'newtos', 'dist', 'src', 'cli', 'main.js');
+  const noLink = await sh(process.execPath, [cli, 'run', '--ip', '10.0.0.1/24', '--', 'node', '-e', 'console.log(1)'], { cwd: app }).catch((e: Error & { code?: number; stderr?: string }) => e);
+  assert.equal((noLink as { code?: number }).code, 2);
+  assert.match((noLink as { stderr: string }).stderr, /a host needs a link/);
+  const notNode = await sh(process.execPath, [cli, 'run', '--udp', '127.0.0.1:1', '--remote', '127.0.0.1:2', '--ip', '10.0.0.1/24', '--', 'python3', 'x.py'], { cwd: app })
+    .catch((e: Error & { stderr?: string }) => e);
+  assert.match((notNode as { stderr: string }).stderr, /starts a node program/);
+  // The host cannot come up in the program's process (a virtual switch nobody made): the
+  // program never runs, newtos run says why and exits 1.
+  await writeFile(join(app, 'no-switch.json'), JSON.stringify({ interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw9' }, addresses: ['10.0.0.1/24'] }] }));
+  const bad = await sh(process.execPath, [cli, 'run', '--config', 'no-switch.json', '--', 'node', '-e', 'console.log("ran")'], { cwd: app })
+    .catch((e: Error & { code?: number; stdout?: string; stderr?: string }) => e);
+  assert.equal((bad as { code?: number }).code, 1);
+  assert.doesNotMatch((bad as { stdout: string }).stdout, /ran/);
+  assert.match((bad as { stderr: string }).stderr, /^newtos run: .*no virtual switch named 'sw9'/m);
 });

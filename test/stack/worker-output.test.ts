@@ -64,3 +64,24 @@ await sup.stop();`;
   assert.match(out, /^chatty server thread says hello on stdout$/m);
   assert.match(err, /^chatty server thread says hello on stderr$/m);
 });
+
+test('a host whose threads are unref()\'d lets the process exit though its threads\' output is forwarded', { timeout: 60_000 }, async (t) => {
+  const index = new URL('../../src/index.js', import.meta.url).href;
+  const script = `import { createStack, createVswitch } from ${JSON.stringify(index)};
+const sw = createVswitch({ ports: 2 });
+const a = await createStack({ interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw' }, addresses: ['10.0.0.1/24'] }] }, { switches: { sw } });
+a.unref();
+console.log('unref');`;
+  const child = spawn(process.execPath, [scriptFile(t, script)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  // Bounded: a process the threads hold is killed and the test says so.
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const [code, signal] = await once(child, 'exit') as [number | null, string | null];
+  clearTimeout(killer);
+  assert.equal(signal, null, `the process did not exit by itself within 20 s (stdout: ${out})`);
+  assert.equal(code, 0, err);
+  assert.match(out, /^unref$/m);
+});
