@@ -7,20 +7,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createStack } from '../../src/stack/host.js';
-import { freeUdpPorts } from '../support/cli.js';
-
-/** `script` as a module file (not `node --input-type=module -e`: worker threads inherit that flag and fail to start). */
-function scriptFile(t: { after: (fn: () => void) => void }, script: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'newtos-script-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'script.mjs');
-  writeFileSync(file, script);
-  return file;
-}
+import { freeUdpPorts, scriptFile } from '../support/cli.js';
 
 test('createStack rejects with EADDRINUSE when a UDP link\'s port is in use', { timeout: 60_000 }, async (t) => {
   const [busy, other] = await freeUdpPorts(2) as [number, number];

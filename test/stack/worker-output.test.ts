@@ -6,24 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createStack } from '../../src/stack/host.js';
 import { createVswitch } from '../../src/driver/nic/vswitch.js';
+import { scriptFile } from '../support/cli.js';
 
 const EVENTS = ['unpipe', 'error', 'close', 'finish', 'drain', 'end'];
-
-/** `script` as a module file (not `node --input-type=module -e`: worker threads inherit that flag and fail to start). */
-function scriptFile(t: { after: (fn: () => void) => void }, script: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'newtos-script-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'script.mjs');
-  writeFileSync(file, script);
-  return file;
-}
 
 test('three stacks: no listener on process.stdout/stderr, no warning when the app pipes into stdout', { timeout: 90_000 }, async (t) => {
   const warnings: Error[] = [];

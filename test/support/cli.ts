@@ -3,10 +3,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/**
+ * `script` as a module file, removed after the test (not `node --input-type=module -e`:
+ * worker threads inherit that flag and fail to start).
+ */
+export function scriptFile(t: { after: (fn: () => void) => void }, script: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'newtos-script-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'script.mjs');
+  writeFileSync(file, script);
+  return file;
+}
 
 /** `n` UDP ports on 127.0.0.1 that were free a moment ago. */
 export async function freeUdpPorts(n: number): Promise<number[]> {
