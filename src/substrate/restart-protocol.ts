@@ -1,28 +1,33 @@
 /**
- * The restart protocol every server follows (MINIX ndev style, adapted to
- * channels that survive their endpoints):
+ * The restart protocol (MINIX ndev style, adapted to channels that survive
+ * their endpoints), and how far each server of the stack follows it:
  *
  * 1. Rings outlive threads. A successor resumes at the last *published*
  *    tail and the last *freed* head, so nothing published is lost and
- *    nothing is published twice by the ring itself.
+ *    nothing is published twice by the ring itself. (Every server.)
  * 2. The loop publishes outputs before it frees the inputs that caused them
  *    (server-loop.ts). A crash in between re-delivers those inputs to the
- *    successor, which re-sends the outputs: at-least-once per hop.
- * 3. Every message carries the sender's generation and a sequence number
- *    that only grows. Receivers drop what they have already seen
- *    (`SeqDedup`): exactly-once end to end. A dropped duplicate's rich
- *    pointer is not the receiver's: its buffer may already be recycled, so
- *    neither read it nor give it back.
+ *    successor, which re-sends the outputs: at-least-once per hop. (Every
+ *    server.)
+ * 3. Exactly-once needs a sequence number that only grows and a receiver
+ *    that drops what it has seen (`SeqDedup` below). The stack's own servers
+ *    do NOT stamp sequence numbers (they send 0) and do not dedup: what they
+ *    exchange tolerates the rare duplicate a crash window causes. A frame or
+ *    packet seen twice is what a network does anyway (TCP's sequence space,
+ *    IP reassembly and UDP's semantics absorb it); control messages are
+ *    idempotent (LISTEN/CLOSE of a slot, a verdict for a packet already
+ *    released is ignored) or, for TCP connections, reconciled from the
+ *    checkpoint. `SeqDedup` is used by the example relay/sink servers of the
+ *    substrate tests, which show it end to end.
  * 4. State kept only in a crashed server's memory is gone. Requests it had
- *    accepted but not answered are re-sent by the requester when the
- *    supervisor reports the peer's new generation (`onPeerRestart`), and
- *    replies stamped with an old generation are dropped
+ *    accepted but not answered are asked again when the supervisor reports
+ *    the peer's new generation (`onPeerRestart`: IP re-asks every pending PF
+ *    verdict), and replies stamped with an old generation are dropped
  *    (`OutstandingRequests`). Small durable state goes in the data store.
  *
  * Sequence numbers are u32 and compared with serial-number arithmetic
  * (RFC 1982), so a stream may wrap.
  */
-
 /** a < b in u32 serial-number arithmetic (RFC 1982 §3.2). */
 export function seqBefore(a: number, b: number): boolean {
   return ((a - b) | 0) < 0;

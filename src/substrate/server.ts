@@ -40,10 +40,11 @@
  *   held in a pool with `ctx.buffers.hold`, written to shared memory or the
  *   data store) before onMessage returns true: the loop publishes outputs
  *   and only then frees the input slots, so a crash re-delivers, never loses.
- *   A restarted server may therefore see a message twice: dedup by sequence
- *   number (restart-protocol.ts).
+ *   A restarted server may therefore see a message twice: tolerate it, or
+ *   stamp sequence numbers and dedup them (restart-protocol.ts says which
+ *   servers do which).
  * - Messages carry the sender's generation (set by the loop) and a sequence
- *   number (chosen by the server). `onPeerRestart` runs when a peer came back
+ *   number (chosen by the server; 0 where the server does not dedup). `onPeerRestart` runs when a peer came back
  *   with a new generation: cancel or re-send what you had outstanding with it
  *   (MINIX ndev style), and drop replies stamped with its old generation.
  * - Never block, never call Atomics.wait, setTimeout or Date.now in a core:
