@@ -28,13 +28,19 @@ export interface FaultExperimentOptions {
   /** Stream time after the fault's server runs again, ms (default 1000). */
   readonly afterMs?: number;
   readonly placement?: 'isolated' | 'monolithic';
+  /**
+   * Run a first row with no fault (server and fault 'none'): the longest gap the stream shows
+   * anyway on this machine (scheduling, the application thread's own stalls), which the other
+   * rows' gaps include.
+   */
+  readonly baseline?: boolean;
   /** A line of progress per row (default: none). */
   readonly progress?: (line: string) => void;
 }
 
 export interface FaultRow {
-  readonly server: ExperimentServer;
-  readonly fault: ExperimentFault;
+  readonly server: ExperimentServer | 'none';
+  readonly fault: ExperimentFault | 'none';
   readonly link: 'vswitch';
   /** Longest time without received data from the fault until the stream's end, ms. */
   readonly gapMs: number;
@@ -82,7 +88,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** One row: a paced stream b → a with `fault` injected into a's `server`. */
-async function runRow(a: Stack, b: Stack, server: ExperimentServer, fault: ExperimentFault, o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress'>>): Promise<FaultRow> {
+async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fault: ExperimentFault | 'none', o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress' | 'baseline'>>): Promise<FaultRow> {
   const arrivals: { t: number; n: number }[] = [];
   const rxHash = createHash('sha256');
   const txHash = createHash('sha256');
@@ -128,13 +134,15 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer, fault: Exper
 
   await sleep(o.beforeMs);
   faultAt = performance.now();
-  a.supervisor.inject(server, fault);
-  try {
+  if (server !== 'none' && fault !== 'none') {
     const gen = a.supervisor.generation(server) + 1;
-    await a.supervisor.whenRunning(server, gen, 20_000);
-    runningAt = performance.now();
-  } catch {
-    // Not restarted in time: the row shows the gap up to the stream's end.
+    a.supervisor.inject(server, fault);
+    try {
+      await a.supervisor.whenRunning(server, gen, 20_000);
+      runningAt = performance.now();
+    } catch {
+      // Not restarted in time: the row shows the gap up to the stream's end.
+    }
   }
   await sleep(o.afterMs);
   stop = true;
@@ -188,6 +196,11 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
   try {
     const b = await host('b', '10.0.0.2/24');
     try {
+      if (options.baseline === true) {
+        const row = await runRow(a, b, 'none', 'none', o);
+        rows.push(row);
+        options.progress?.(rowLine(row));
+      }
       for (const server of servers) {
         for (const fault of faults) {
           const row = await runRow(a, b, server, fault, o);
@@ -205,7 +218,7 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
 }
 
 export function rowLine(r: FaultRow): string {
-  const restart = Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms`;
+  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms`;
   const outcome = r.connectionsLost === 0 && r.bytesLost === 0 ? 'transfer intact' : `connection ${r.connectionsLost ? 'LOST' : 'kept'}, ${r.bytesLost} bytes lost`;
   return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
 }
@@ -262,7 +275,7 @@ function escapeXml(s: string): string {
 }
 
 export const EXPERIMENT_USAGE = `newtos experiment faults [--servers pf,ip,driver,udp,sock,tcp] [--faults crash,hang,exit]
-                         [--rate-mbit N] [--placement isolated|monolithic] [--svg FILE] [--json]`;
+                         [--rate-mbit N] [--placement isolated|monolithic] [--baseline] [--svg FILE] [--json]`;
 
 /** `newtos experiment faults ...`: prints the table (or JSON), writes the SVG (and a PNG where ImageMagick is). */
 export async function runExperimentCommand(args: readonly string[], fail: (message: string) => never): Promise<number> {
@@ -271,7 +284,7 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   if (kind !== 'faults') fail(`experiment: the only experiment is 'faults', not '${kind ?? ''}'`);
   const { values } = parseArgs({
     args: rest, strict: true,
-    options: { servers: { type: 'string' }, faults: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' } },
+    options: { servers: { type: 'string' }, faults: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' }, baseline: { type: 'boolean' } },
   });
   const list = <T extends string>(flag: string, text: string | undefined, all: readonly T[]): readonly T[] => {
     if (text === undefined) return all;
@@ -289,7 +302,7 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   const json = values.json === true;
   const say = (line: string): void => { if (!json) process.stdout.write(`${line}\n`); };
   say(`newtos experiment faults: two hosts on the virtual switch, a ${rate} Mbit/s TCP stream per row, the fault injected into the receiving host (${placement})`);
-  const result = await runFaultExperiment({ servers, faults, rateBytesPerSec: (rate * 1e6) / 8, placement, progress: say });
+  const result = await runFaultExperiment({ servers, faults, rateBytesPerSec: (rate * 1e6) / 8, placement, baseline: values.baseline === true, progress: say });
   const svgPath = values.svg ?? 'newtos-faults.svg';
   const { writeFileSync } = await import('node:fs');
   writeFileSync(svgPath, faultSvg(result));

@@ -9,9 +9,13 @@ import { runCli } from '../support/cli.js';
 import { faultSvg, faultTable, runFaultExperiment } from '../../src/cli/experiment.js';
 
 test('experiment: a PF crash in the receiving host restarts PF and the stream arrives intact', { timeout: 60_000 }, async () => {
-  const r = await runFaultExperiment({ servers: ['pf'], faults: ['crash'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500 });
-  assert.equal(r.rows.length, 1);
-  const row = r.rows[0]!;
+  const r = await runFaultExperiment({ servers: ['pf'], faults: ['crash'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500, baseline: true });
+  assert.equal(r.rows.length, 2);
+  const base = r.rows[0]!;
+  assert.deepEqual([base.server, base.fault, base.connectionsLost, base.bytesLost], ['none', 'none', 0, 0], 'the baseline row: no fault');
+  assert.ok(Number.isNaN(base.restartMs));
+  assert.equal(r.rows.filter((x) => x.server === 'pf').length, 1);
+  const row = r.rows[1]!;
   assert.equal(row.server, 'pf');
   assert.equal(row.connectionsLost, 0, faultTable(r));
   assert.equal(row.bytesLost, 0, faultTable(r));
