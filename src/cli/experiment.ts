@@ -50,7 +50,7 @@ export interface FaultRow {
   readonly connectionsLost: number;
   /** Segments the sending host retransmitted during the row. */
   readonly peerRetransmits: number;
-  /** The supervisor's time from the death to the successor's first processed message, ms (NaN: none seen). */
+  /** The supervisor's time from the death to the successor's first processed message, or to its running for a server no message reached, ms (NaN: no restart seen). */
   readonly restartMs: number;
   readonly bytesSent: number;
   readonly bytesReceived: number;
@@ -175,7 +175,7 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fau
     bytesLost: intact ? 0 : Math.max(sent - received, received === sent ? sent : 0),
     connectionsLost: ended && !lost ? 0 : 1,
     peerRetransmits: retransmitsOf(b) - retransmitsBefore,
-    restartMs: rec !== undefined && Number.isFinite(rec.recoveryMs) ? Math.round(rec.recoveryMs * 10) / 10 : NaN,
+    restartMs: rec === undefined ? NaN : Math.round((Number.isFinite(rec.recoveryMs) ? rec.recoveryMs : rec.runningAt - rec.downAt) * 10) / 10,
     bytesSent: sent, bytesReceived: received,
     goodput: buckets, faultAtMs: faultAt - t0,
   };
