@@ -12,6 +12,7 @@ import { createVswitch } from '../driver/nic/vswitch.js';
 import { createStack, type Stack } from '../stack/host.js';
 import type { NetSocket } from '../app/net-socket.js';
 import type { FaultKind } from '../substrate/server-loop.js';
+import { monotonicMs } from '../substrate/stats.js';
 
 export const EXPERIMENT_SERVERS = ['pf', 'ip', 'driver', 'udp', 'sock', 'tcp'] as const;
 export const EXPERIMENT_FAULTS = ['crash', 'hang', 'exit'] as const satisfies readonly FaultKind[];
@@ -44,6 +45,12 @@ export interface FaultRow {
   readonly link: 'vswitch';
   /** Longest time without received data from the fault until the stream's end, ms. */
   readonly gapMs: number;
+  /**
+   * The gap the fault itself caused: from the last data received before the server died to
+   * the first data after it, ms (NaN: no death seen). gapMs, the longest gap, also holds the
+   * stalls of a busy machine (the baseline row shows them).
+   */
+  readonly deathGapMs: number;
   /** Bytes the sender wrote that did not arrive intact (all unverified bytes on a hash mismatch). */
   readonly bytesLost: number;
   /** 1 when the stream's connection ended with an error or before its end, else 0. */
@@ -169,9 +176,22 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fau
     buckets[i]! += n;
   }
   const rec = a.supervisor.recoveries.slice(restartsBefore).find((r) => r.server === server);
+  // The death on this clock (the supervisor's is process.hrtime's).
+  const deathAt = rec === undefined ? NaN : rec.downAt - (monotonicMs() - performance.now());
+  let deathGap = NaN;
+  if (!Number.isNaN(deathAt)) {
+    let before = t0;
+    let after = end;
+    for (const { t } of arrivals) {
+      if (t <= deathAt) before = t;
+      else { after = t; break; }
+    }
+    deathGap = after - before;
+  }
   return {
     server, fault, link: 'vswitch',
     gapMs: Math.round(gap * 10) / 10,
+    deathGapMs: Math.round(deathGap * 10) / 10,
     bytesLost: intact ? 0 : Math.max(sent - received, received === sent ? sent : 0),
     connectionsLost: ended && !lost ? 0 : 1,
     peerRetransmits: retransmitsOf(b) - retransmitsBefore,
@@ -218,15 +238,15 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
 }
 
 export function rowLine(r: FaultRow): string {
-  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms`;
+  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms, gap at the death ${r.deathGapMs} ms`;
   const outcome = r.connectionsLost === 0 && r.bytesLost === 0 ? 'transfer intact' : `connection ${r.connectionsLost ? 'LOST' : 'kept'}, ${r.bytesLost} bytes lost`;
   return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
 }
 
 /** The table as text, one row per server and fault. */
 export function faultTable(result: FaultExperimentResult): string {
-  const head = ['server', 'fault', 'link', 'gap ms', 'restart ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
-  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), Number.isNaN(r.restartMs) ? '-' : r.restartMs.toFixed(1),
+  const head = ['server', 'fault', 'link', 'gap ms', 'death gap ms', 'restart ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
+  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), Number.isNaN(r.deathGapMs) ? '-' : r.deathGapMs.toFixed(1), Number.isNaN(r.restartMs) ? '-' : r.restartMs.toFixed(1),
     String(r.bytesLost), String(r.connectionsLost), String(r.peerRetransmits), (r.bytesReceived / 1e6).toFixed(1)]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
@@ -308,7 +328,7 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   writeFileSync(svgPath, faultSvg(result));
   const png = await toPng(svgPath);
   if (json) {
-    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs }));
+    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs, deathGapMs: Number.isNaN(r.deathGapMs) ? null : r.deathGapMs }));
     process.stdout.write(`${JSON.stringify({ rows, svg: svgPath, png })}\n`);
   } else {
     say(faultTable(result));
