@@ -46,9 +46,10 @@ export interface FaultRow {
   /** Longest time without received data from the fault until the stream's end, ms. */
   readonly gapMs: number;
   /**
-   * The gap the fault itself caused: from the last data received before the server died to
-   * the first data after it, ms (NaN: no death seen). gapMs, the longest gap, also holds the
-   * stalls of a busy machine (the baseline row shows them).
+   * The gap the fault itself caused: the longest time without data that overlaps the time
+   * the server was down (its death to its successor running), ms (NaN: no death seen). gapMs,
+   * the longest gap after the fault, also holds later stalls of a busy machine (the baseline
+   * row shows them).
    */
   readonly deathGapMs: number;
   /** Bytes the sender wrote that did not arrive intact (all unverified bytes on a hash mismatch). */
@@ -176,17 +177,20 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fau
     buckets[i]! += n;
   }
   const rec = a.supervisor.recoveries.slice(restartsBefore).find((r) => r.server === server);
-  // The death on this clock (the supervisor's is process.hrtime's).
-  const deathAt = rec === undefined ? NaN : rec.downAt - (monotonicMs() - performance.now());
+  // The death and the successor's start on this clock (the supervisor's is process.hrtime's).
+  const shift = monotonicMs() - performance.now();
+  const deathAt = rec === undefined ? NaN : rec.downAt - shift;
+  const upAt = rec === undefined || Number.isNaN(rec.runningAt) ? end : rec.runningAt - shift;
+  // The longest gap that overlaps the time the server was down (death to successor running).
   let deathGap = NaN;
   if (!Number.isNaN(deathAt)) {
-    let before = t0;
-    let after = end;
-    for (const { t } of arrivals) {
-      if (t <= deathAt) before = t;
-      else { after = t; break; }
+    deathGap = 0;
+    let prev = t0;
+    for (const { t } of [...arrivals, { t: end }]) {
+      if (t > deathAt && prev < upAt) deathGap = Math.max(deathGap, t - prev);
+      prev = t;
+      if (prev >= upAt) break;
     }
-    deathGap = after - before;
   }
   return {
     server, fault, link: 'vswitch',
