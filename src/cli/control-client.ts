@@ -14,12 +14,12 @@ const REASONS: Record<string, string> = {
   UND_ERR_SOCKET: 'the connection closed before an answer',
 };
 
-/** GET http://127.0.0.1:PORT/PATH; rejects with a NewtosError naming the address and the reason. */
-export async function fetchControl(port: number, path: string, signal?: AbortSignal): Promise<Response> {
+/** GET (or `method`) http://127.0.0.1:PORT/PATH; rejects with a NewtosError naming the address and the reason. */
+export async function fetchControl(port: number, path: string, signal?: AbortSignal, method = 'GET'): Promise<Response> {
   const where = `127.0.0.1:${port}`;
   let res: Response;
   try {
-    res = await fetch(`http://${where}${path}`, signal === undefined ? {} : { signal });
+    res = await fetch(`http://${where}${path}`, { method, ...(signal === undefined ? {} : { signal }) });
   } catch (e) {
     if (signal?.aborted === true && signal.reason instanceof Error && signal.reason.name === 'TimeoutError') {
       throw new NewtosError('ETIMEDOUT', `cannot reach a newtos host on ${where}: no answer in time`);

@@ -12,6 +12,7 @@ import { createVswitch } from '../driver/nic/vswitch.js';
 import { createStack, type Stack } from '../stack/host.js';
 import type { NetSocket } from '../app/net-socket.js';
 import type { FaultKind } from '../substrate/server-loop.js';
+import { monotonicMs } from '../substrate/stats.js';
 
 export const EXPERIMENT_SERVERS = ['pf', 'ip', 'driver', 'udp', 'sock', 'tcp'] as const;
 export const EXPERIMENT_FAULTS = ['crash', 'hang', 'exit'] as const satisfies readonly FaultKind[];
@@ -28,23 +29,36 @@ export interface FaultExperimentOptions {
   /** Stream time after the fault's server runs again, ms (default 1000). */
   readonly afterMs?: number;
   readonly placement?: 'isolated' | 'monolithic';
+  /**
+   * Run a first row with no fault (server and fault 'none'): the longest gap the stream shows
+   * anyway on this machine (scheduling, the application thread's own stalls), which the other
+   * rows' gaps include.
+   */
+  readonly baseline?: boolean;
   /** A line of progress per row (default: none). */
   readonly progress?: (line: string) => void;
 }
 
 export interface FaultRow {
-  readonly server: ExperimentServer;
-  readonly fault: ExperimentFault;
+  readonly server: ExperimentServer | 'none';
+  readonly fault: ExperimentFault | 'none';
   readonly link: 'vswitch';
   /** Longest time without received data from the fault until the stream's end, ms. */
   readonly gapMs: number;
+  /**
+   * The gap the fault itself caused: the longest time without data that overlaps the time
+   * the server was down (its death to its successor running), ms (NaN: no death seen). gapMs,
+   * the longest gap after the fault, also holds later stalls of a busy machine (the baseline
+   * row shows them).
+   */
+  readonly deathGapMs: number;
   /** Bytes the sender wrote that did not arrive intact (all unverified bytes on a hash mismatch). */
   readonly bytesLost: number;
   /** 1 when the stream's connection ended with an error or before its end, else 0. */
   readonly connectionsLost: number;
   /** Segments the sending host retransmitted during the row. */
   readonly peerRetransmits: number;
-  /** The supervisor's time from the death to the successor's first processed message, ms (NaN: none seen). */
+  /** The supervisor's time from the death to the successor's first processed message, or to its running for a server no message reached, ms (NaN: no restart seen). */
   readonly restartMs: number;
   readonly bytesSent: number;
   readonly bytesReceived: number;
@@ -82,7 +96,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** One row: a paced stream b → a with `fault` injected into a's `server`. */
-async function runRow(a: Stack, b: Stack, server: ExperimentServer, fault: ExperimentFault, o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress'>>): Promise<FaultRow> {
+async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fault: ExperimentFault | 'none', o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress' | 'baseline'>>): Promise<FaultRow> {
   const arrivals: { t: number; n: number }[] = [];
   const rxHash = createHash('sha256');
   const txHash = createHash('sha256');
@@ -128,13 +142,15 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer, fault: Exper
 
   await sleep(o.beforeMs);
   faultAt = performance.now();
-  a.supervisor.inject(server, fault);
-  try {
+  if (server !== 'none' && fault !== 'none') {
     const gen = a.supervisor.generation(server) + 1;
-    await a.supervisor.whenRunning(server, gen, 20_000);
-    runningAt = performance.now();
-  } catch {
-    // Not restarted in time: the row shows the gap up to the stream's end.
+    a.supervisor.inject(server, fault);
+    try {
+      await a.supervisor.whenRunning(server, gen, 20_000);
+      runningAt = performance.now();
+    } catch {
+      // Not restarted in time: the row shows the gap up to the stream's end.
+    }
   }
   await sleep(o.afterMs);
   stop = true;
@@ -161,13 +177,29 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer, fault: Exper
     buckets[i]! += n;
   }
   const rec = a.supervisor.recoveries.slice(restartsBefore).find((r) => r.server === server);
+  // The death and the successor's start on this clock (the supervisor's is process.hrtime's).
+  const shift = monotonicMs() - performance.now();
+  const deathAt = rec === undefined ? NaN : rec.downAt - shift;
+  const upAt = rec === undefined || Number.isNaN(rec.runningAt) ? end : rec.runningAt - shift;
+  // The longest gap that overlaps the time the server was down (death to successor running).
+  let deathGap = NaN;
+  if (!Number.isNaN(deathAt)) {
+    deathGap = 0;
+    let prev = t0;
+    for (const { t } of [...arrivals, { t: end }]) {
+      if (t > deathAt && prev < upAt) deathGap = Math.max(deathGap, t - prev);
+      prev = t;
+      if (prev >= upAt) break;
+    }
+  }
   return {
     server, fault, link: 'vswitch',
     gapMs: Math.round(gap * 10) / 10,
+    deathGapMs: Math.round(deathGap * 10) / 10,
     bytesLost: intact ? 0 : Math.max(sent - received, received === sent ? sent : 0),
     connectionsLost: ended && !lost ? 0 : 1,
     peerRetransmits: retransmitsOf(b) - retransmitsBefore,
-    restartMs: rec !== undefined && Number.isFinite(rec.recoveryMs) ? Math.round(rec.recoveryMs * 10) / 10 : NaN,
+    restartMs: rec === undefined ? NaN : Math.round((Number.isFinite(rec.recoveryMs) ? rec.recoveryMs : rec.runningAt - rec.downAt) * 10) / 10,
     bytesSent: sent, bytesReceived: received,
     goodput: buckets, faultAtMs: faultAt - t0,
   };
@@ -188,6 +220,11 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
   try {
     const b = await host('b', '10.0.0.2/24');
     try {
+      if (options.baseline === true) {
+        const row = await runRow(a, b, 'none', 'none', o);
+        rows.push(row);
+        options.progress?.(rowLine(row));
+      }
       for (const server of servers) {
         for (const fault of faults) {
           const row = await runRow(a, b, server, fault, o);
@@ -205,15 +242,15 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
 }
 
 export function rowLine(r: FaultRow): string {
-  const restart = Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms`;
+  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms, gap at the death ${r.deathGapMs} ms`;
   const outcome = r.connectionsLost === 0 && r.bytesLost === 0 ? 'transfer intact' : `connection ${r.connectionsLost ? 'LOST' : 'kept'}, ${r.bytesLost} bytes lost`;
   return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
 }
 
 /** The table as text, one row per server and fault. */
 export function faultTable(result: FaultExperimentResult): string {
-  const head = ['server', 'fault', 'link', 'gap ms', 'restart ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
-  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), Number.isNaN(r.restartMs) ? '-' : r.restartMs.toFixed(1),
+  const head = ['server', 'fault', 'link', 'gap ms', 'death gap ms', 'restart ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
+  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), Number.isNaN(r.deathGapMs) ? '-' : r.deathGapMs.toFixed(1), Number.isNaN(r.restartMs) ? '-' : r.restartMs.toFixed(1),
     String(r.bytesLost), String(r.connectionsLost), String(r.peerRetransmits), (r.bytesReceived / 1e6).toFixed(1)]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
@@ -262,7 +299,7 @@ function escapeXml(s: string): string {
 }
 
 export const EXPERIMENT_USAGE = `newtos experiment faults [--servers pf,ip,driver,udp,sock,tcp] [--faults crash,hang,exit]
-                         [--rate-mbit N] [--placement isolated|monolithic] [--svg FILE] [--json]`;
+                         [--rate-mbit N] [--placement isolated|monolithic] [--baseline] [--svg FILE] [--json]`;
 
 /** `newtos experiment faults ...`: prints the table (or JSON), writes the SVG (and a PNG where ImageMagick is). */
 export async function runExperimentCommand(args: readonly string[], fail: (message: string) => never): Promise<number> {
@@ -271,7 +308,7 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   if (kind !== 'faults') fail(`experiment: the only experiment is 'faults', not '${kind ?? ''}'`);
   const { values } = parseArgs({
     args: rest, strict: true,
-    options: { servers: { type: 'string' }, faults: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' } },
+    options: { servers: { type: 'string' }, faults: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' }, baseline: { type: 'boolean' } },
   });
   const list = <T extends string>(flag: string, text: string | undefined, all: readonly T[]): readonly T[] => {
     if (text === undefined) return all;
@@ -289,13 +326,13 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   const json = values.json === true;
   const say = (line: string): void => { if (!json) process.stdout.write(`${line}\n`); };
   say(`newtos experiment faults: two hosts on the virtual switch, a ${rate} Mbit/s TCP stream per row, the fault injected into the receiving host (${placement})`);
-  const result = await runFaultExperiment({ servers, faults, rateBytesPerSec: (rate * 1e6) / 8, placement, progress: say });
+  const result = await runFaultExperiment({ servers, faults, rateBytesPerSec: (rate * 1e6) / 8, placement, baseline: values.baseline === true, progress: say });
   const svgPath = values.svg ?? 'newtos-faults.svg';
   const { writeFileSync } = await import('node:fs');
   writeFileSync(svgPath, faultSvg(result));
   const png = await toPng(svgPath);
   if (json) {
-    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs }));
+    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs, deathGapMs: Number.isNaN(r.deathGapMs) ? null : r.deathGapMs }));
     process.stdout.write(`${JSON.stringify({ rows, svg: svgPath, png })}\n`);
   } else {
     say(faultTable(result));

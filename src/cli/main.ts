@@ -26,7 +26,8 @@ ${LINK}`,
   capture: '  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]',
   run: `  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
 ${LINK}`,
-  experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--svg FILE] [--json]',
+  inject: '  newtos inject SERVER --port PORT [--fault crash|hang|exit|oom] [--replica N] [--json]\n    SERVER: driver, ip, pf, tcp, udp or sock of the `newtos up --stats-port PORT` host; prints the restart',
+  experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--baseline] [--svg FILE] [--json]',
 };
 
 const USAGE = `usage:
@@ -36,6 +37,7 @@ ${USAGES['ping']}
 ${USAGES['run']!.split('\n')[0]}
 ${USAGES['stats']}
 ${USAGES['capture']}
+${USAGES['inject']!.split('\n')[0]}
 ${USAGES['experiment']}
   newtos COMMAND --help | newtos --version`;
 
@@ -89,6 +91,11 @@ async function main(argv: string[]): Promise<void> {
     case 'ping': {
       const { runPing } = await import('./ping.js');
       process.exitCode = await runPing(rest);
+      return;
+    }
+    case 'inject': {
+      const { runInject } = await import('./inject.js');
+      process.exitCode = await runInject(rest, (m) => fail('inject', m));
       return;
     }
     case 'experiment': {

@@ -19,6 +19,8 @@ import { parseArgs } from 'node:util';
 import { NewtosError } from '../errors.js';
 import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack, type Stack } from '../stack/host.js';
+import type { SupervisorEvent } from '../substrate/supervisor.js';
+import { serveInject } from './inject.js';
 import { hostPrometheus, hostStatsText } from '../stack/stats-text.js';
 import { serveCapture, stopCapture, type CaptureRegistry } from './capture.js';
 import { HOST_FLAGS, hostConfigFromFlags } from './host-flags.js';
@@ -129,6 +131,11 @@ export async function runUp(args: string[]): Promise<void> {
     const note = tapNotice(values.tap!, tapBefore, stack.config.interfaces[0]!.addresses[0]!);
     if (note !== undefined) process.stderr.write(`newtos: ${note}\n`);
   }
+  // Every restart from now on, one line each (recoveryLine).
+  stack.supervisor.on('event', (e: SupervisorEvent) => {
+    const line = recoveryLine(e);
+    if (line !== null) process.stdout.write(`${name}: ${line}\n`);
+  });
   process.stdout.write(`${name}: up (${stack.config.interfaces.map((i) => `${i.name} ${i.addresses.map((a) => a.text).join(',')}`).join('; ')})\n`);
   await untilSignal();
   // Bounded: a stop that hangs ends the process anyway, and a second signal ends it at once.
@@ -155,10 +162,30 @@ function untilSignal(): Promise<void> {
   });
 }
 
-/** The loopback control endpoint: /stats (text), /metrics (Prometheus), /capture (capture.ts). */
+const DEATHS: Readonly<Record<string, string>> = { crash: 'crashed', hang: 'hung', exit: 'exited', oom: 'ran out of memory' };
+
+/**
+ * A supervisor event as `newtos up` prints it: a server running again after a death
+ * ("tcp crashed (Error: injected crash in tcp) → restarted in 41 ms") or given up after
+ * a crash loop; null for every other event.
+ */
+export function recoveryLine(e: SupervisorEvent): string | null {
+  const d = e.detail ?? {};
+  if (e.type === 'recovered') {
+    const cause = String(d['cause']);
+    return `${e.server} ${DEATHS[cause] ?? cause} (${String(d['reason'])}) → restarted in ${Math.round(Number(d['restartMs']))} ms (generation ${e.generation})`;
+  }
+  if (e.type === 'failed') {
+    return `${e.server} ${DEATHS[String(d['cause'])] ?? 'died'} (${String(d['reason'])}) → NOT restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop)`;
+  }
+  return null;
+}
+
+/** The loopback control endpoint: /stats (text), /metrics (Prometheus), /capture (capture.ts), POST /inject (inject.ts). */
 function statsServer(stack: Stack, name: string): http.Server {
   const captures: CaptureRegistry = new Map();
   return http.createServer((req, res) => {
+    if (req.url?.startsWith('/inject') === true) { void serveInject(stack, req, res); return; }
     if (req.url?.startsWith('/capture/stop') === true) { void stopCapture(stack, captures, req, res); return; }
     if (req.url?.startsWith('/capture') === true) { void serveCapture(stack, captures, req, res); return; }
     if (req.url === '/metrics') {

@@ -14,7 +14,8 @@ import { formatMac, parseMac as parseMacNumber } from '../wire/ethernet.js';
 import { NewtosError } from '../errors.js';
 import { parseRuleSet } from '../pf/rule-parser.js';
 import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
-import { Supervisor, type ExternalEnds, type SystemSnapshot } from '../substrate/supervisor.js';
+import { Supervisor, type ExternalEnds, type SupervisorEvent, type SystemSnapshot } from '../substrate/supervisor.js';
+import type { FaultKind } from '../substrate/server-loop.js';
 import { createSocketTable, SocketTable } from '../abi/socket-table.js';
 import type { VswitchDescriptor } from '../driver/nic/vswitch.js';
 import type { IpServerOptions } from '../ip/server.js';
@@ -34,6 +35,30 @@ import { TapBackend } from '../driver/nic/tap.js';
 import { parseMac } from '../driver/nic/backend.js';
 import type { PingOptions, PingResult } from '../app/ping.js';
 import { createCounterBlock, readCounterBlock, type CounterTree } from '../abi/published-counters.js';
+
+/** The faults `Stack.inject` makes. */
+export const FAULT_KINDS: readonly FaultKind[] = ['crash', 'hang', 'exit', 'oom'];
+
+export interface InjectOptions {
+  /** Which replica's server (1-based; this version runs one replica). Default 1. */
+  readonly replica?: number;
+  /** How long to wait for the successor, ms (default 15 000). */
+  readonly timeoutMs?: number;
+}
+
+/** What `Stack.inject` resolves to once the server runs again. */
+export interface InjectResult {
+  readonly server: string;
+  readonly fault: FaultKind;
+  /** How the supervisor saw the death: crash, hang, exit or oom. */
+  readonly cause: string;
+  /** The death in words (the thread's error, exit code, silent heartbeat). */
+  readonly reason: string;
+  /** The successor's generation. */
+  readonly generation: number;
+  /** From the death to the successor running, ms. */
+  readonly restartMs: number;
+}
 
 /** An in-process virtual switch that hosts attach to by name. */
 export interface SwitchAttachment {
@@ -323,6 +348,59 @@ export class Stack {
       return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `no interface '${iface}' (have: ${[...this.captureControl.channels.keys()].join(', ')})`));
     }
     return LiveCapture.start(channel, this.captureControl.wake, sink, options);
+  }
+
+  /**
+   * Fault injection into a running host: makes `server` (driver, ip, pf, tcp, udp, sock)
+   * crash (an uncaught error), hang (a loop without heartbeat, found by the supervisor),
+   * exit (process.exit in its thread) or run out of memory (only with `limits.maxHeapMb`,
+   * which bounds the thread's heap). Resolves once the supervisor has restarted it, with
+   * the cause and the restart time; rejects with ERR_UNKNOWN_SERVER (naming the servers),
+   * ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE (replica), ERR_INVALID_STATE (oom without a heap limit), ERR_SERVER_FAILED (crash loop: not
+   * restarted) or ETIMEDOUT.
+   */
+  inject(server: string, fault: FaultKind = 'crash', options: InjectOptions = {}): Promise<InjectResult> {
+    const names = this.supervisor.serverNames();
+    if (typeof server !== 'string' || !names.includes(server)) {
+      return Promise.reject(new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${String(server)}" (servers: ${names.join(', ')})`));
+    }
+    if (!FAULT_KINDS.includes(fault)) {
+      return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `fault must be one of ${FAULT_KINDS.join(', ')}, not '${String(fault)}'`));
+    }
+    const replica = options.replica ?? 1;
+    const replicas = this.config.replicas ?? 1;
+    if (!Number.isInteger(replica) || replica < 1 || replica > replicas) {
+      return Promise.reject(new NewtosError('ERR_OUT_OF_RANGE', `replica must be an integer from 1 to ${replicas} (this host runs ${replicas === 1 ? 'one replica' : `${replicas} replicas`}), not ${String(replica)}`));
+    }
+    if (fault === 'oom' && this.config.limits?.maxHeapMb === undefined) {
+      return Promise.reject(new NewtosError('ERR_INVALID_STATE', 'an oom fault needs the host configured with limits.maxHeapMb (without it the thread would fill the machine\'s memory before it dies)'));
+    }
+    const timeoutMs = options.timeoutMs ?? 15_000;
+    const sup = this.supervisor;
+    const next = sup.generation(server) + 1;
+    return new Promise<InjectResult>((resolve, reject) => {
+      const done = (err: Error | null, r?: InjectResult): void => {
+        clearTimeout(timer);
+        sup.off('event', onEvent);
+        if (err !== null) reject(err); else resolve(r!);
+      };
+      const onEvent = (e: SupervisorEvent): void => {
+        if (e.server !== server || (e.generation ?? 0) < (e.type === 'failed' ? next - 1 : next)) return;
+        const d = e.detail ?? {};
+        if (e.type === 'recovered') {
+          done(null, { server, fault, cause: String(d['cause']), reason: String(d['reason']), generation: e.generation!, restartMs: Number(d['restartMs']) });
+        } else if (e.type === 'failed') {
+          done(new NewtosError('ERR_SERVER_FAILED', `${server} was not restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop)`));
+        }
+      };
+      const timer = setTimeout(() => done(new NewtosError('ETIMEDOUT', `${server} did not run again within ${timeoutMs} ms after the ${fault} fault`)), timeoutMs);
+      sup.on('event', onEvent);
+      try {
+        sup.inject(server, fault);
+      } catch (e) {
+        done(e as Error);
+      }
+    });
   }
 
   /** Fast-socket operation counts of this application. */

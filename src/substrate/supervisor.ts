@@ -44,7 +44,7 @@ import { NewtosError } from '../errors.js';
 
 export type SupervisorEventType =
   | 'spawn' | 'spare-ready' | 'running' | 'crash' | 'oom' | 'exit' | 'hang' | 'backoff' | 'restart'
-  | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log' | 'reaped';
+  | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log' | 'reaped' | 'recovered';
 
 export interface SupervisorEvent {
   /** Monotonic ms (stats.ts monotonicMs). */
@@ -62,10 +62,13 @@ export interface Recovery {
   readonly server: string;
   readonly generation: number;
   readonly cause: 'crash' | 'oom' | 'exit' | 'hang';
+  /** Why, in words: the thread's error, its exit code, or how long its heartbeat stood still. */
+  readonly reason: string;
   /** When the server died (the injected fault's own timestamp when known). */
   readonly downAt: number;
   /** When the supervisor noticed. */
   readonly detectedAt: number;
+  /** When the successor said it runs (NaN until then); runningAt - downAt is the restart time. */
   runningAt: number;
   firstMessageAt: number;
   /** firstMessageAt - downAt, ms (NaN until the successor processed a message). */
@@ -486,7 +489,7 @@ export class Supervisor extends EventEmitter {
     g.control?.close();
     g.worker = worker; g.control = control.port1; g.state = 'starting'; g.loopStarted = false; g.deathHandled = false;
     for (const s of g.servers) { s.cb.state = ServerState.Starting; s.lastHeartbeat = -1; }
-    worker.on('message', (m: HostReport | { kind: 'running'; receivedAt: number; builtAt: number } | { kind: 'stopped' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string }) => this.onReport(g, worker, m));
+    worker.on('message', (m: HostReport | { kind: 'running'; receivedAt: number; builtAt: number } | { kind: 'stopped' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string; name?: string }) => this.onReport(g, worker, m));
     worker.on('error', (err: Error & { code?: string }) => {
       if (g.worker !== worker) return;
       void this.onDeath(g, err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : 'crash', { error: err.message, code: err.code });
@@ -524,11 +527,11 @@ export class Supervisor extends EventEmitter {
     return end;
   }
 
-  private onReport(g: GroupRt, worker: Worker, m: HostReport | { kind: 'running'; receivedAt: number; builtAt: number } | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string }): void {
+  private onReport(g: GroupRt, worker: Worker, m: HostReport | { kind: 'running'; receivedAt: number; builtAt: number } | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string; name?: string }): void {
     if (m.kind === 'store-set' || m.kind === 'store-delete') { this.store.apply(m as StoreWrite); return; }
     if (m.kind === 'crashing') {
       // An uncaught error left the server loop; the thread runs no more server code.
-      if (g.worker === worker && g.state !== 'stopping' && g.state !== 'stopped') void this.onDeath(g, 'crash', { error: m.error });
+      if (g.worker === worker && g.state !== 'stopping' && g.state !== 'stopped') void this.onDeath(g, 'crash', { error: m.error, name: m.name ?? 'Error' });
       return;
     }
     if (m.kind === 'exiting') {
@@ -547,7 +550,10 @@ export class Supervisor extends EventEmitter {
         this.log('running', s.spec.name, s.cb.generation, detail);
         s.lastBeatChange = now;
       }
-      for (const r of g.pendingRecoveries) r.runningAt = now;
+      for (const r of g.pendingRecoveries) {
+        r.runningAt = now;
+        this.log('recovered', r.server, r.generation, { cause: r.cause, reason: r.reason, restartMs: now - r.downAt });
+      }
       if (g.pendingRecoveries.length > 0) this.notifyPeers(g);
       g.resolveRunning();
     } else if (m.kind === 'stopped') {
@@ -589,13 +595,17 @@ export class Supervisor extends EventEmitter {
     g.restartTimes = g.restartTimes.filter((t) => detectedAt - t < p.windowMs);
     if (g.restartTimes.length >= p.maxRestarts) {
       g.state = 'failed';
-      for (const s of g.servers) { s.cb.state = ServerState.Failed; this.log('failed', s.spec.name, s.cb.generation, { restartsInWindow: g.restartTimes.length, windowMs: p.windowMs }); }
+      for (const s of g.servers) {
+        s.cb.state = ServerState.Failed;
+        this.log('failed', s.spec.name, s.cb.generation, { cause, reason: reasonOf(cause, detail), restartsInWindow: g.restartTimes.length, windowMs: p.windowMs });
+      }
       return;
     }
     g.consecutive = detectedAt - g.lastRestartAt < p.backoffResetMs ? g.consecutive + 1 : 0;
     const delay = g.consecutive === 0 ? 0 : Math.min(p.backoffBaseMs * 2 ** (g.consecutive - 1), p.backoffMaxMs);
+    const reason = reasonOf(cause, detail);
     g.pendingRecoveries = g.servers.map((s) => ({
-      server: s.spec.name, generation: s.cb.generation + 1, cause,
+      server: s.spec.name, generation: s.cb.generation + 1, cause, reason,
       downAt: s.cb.faultAt > 0 ? s.cb.faultAt : detectedAt, detectedAt, runningAt: NaN, firstMessageAt: NaN, recoveryMs: NaN,
     }));
     if (delay > 0) {
@@ -720,7 +730,11 @@ export class Supervisor extends EventEmitter {
         if (now - s.lastBeatChange < timeout) continue;
         let queued = 0;
         for (const c of s.inputs) if (c.sab !== null) queued += ringOccupancy(new Int32Array(c.sab));
-        if (queued > 0) {
+        // An idle loop still beats: it parks for at most polling.maxParkMs. So a heartbeat
+        // silent for twice the timeout is a hang even with nothing queued (a server hung
+        // while its host was idle), where the park bound is well below the timeout.
+        const idleHung = this.manifest.polling.maxParkMs * 4 <= timeout && now - s.lastBeatChange >= 2 * timeout;
+        if (queued > 0 || idleHung) {
           void this.onDeath(g, 'hang', { heartbeat: hb, queued, silentMs: Math.round(now - s.lastBeatChange) });
           break;
         }
@@ -738,9 +752,18 @@ export class Supervisor extends EventEmitter {
    */
   inject(server: string, fault: FaultKind, detail?: Readonly<Record<string, unknown>>): void {
     const s = this.byName.get(server);
-    if (s === undefined) throw new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${server}"`);
+    if (s === undefined) throw this.unknownServer(server);
     this.log('fault-injected', server, s.cb.generation, { fault, ...(detail ?? {}) });
     this.control(s.group, { kind: 'fault', target: server, fault, ...(detail !== undefined ? { detail } : {}) });
+  }
+
+  /** The names of the servers, in manifest order. */
+  serverNames(): string[] {
+    return this.servers.map((s) => s.spec.name);
+  }
+
+  private unknownServer(server: string): NewtosError {
+    return new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${server}" (servers: ${this.serverNames().join(', ')})`);
   }
 
   /** Current generation of a server. */
@@ -751,7 +774,7 @@ export class Supervisor extends EventEmitter {
   /** Resolves when every thread is running (e.g. after a restart). */
   async whenRunning(server: string, generation: number, timeoutMs = 30_000): Promise<void> {
     const s = this.byName.get(server);
-    if (s === undefined) throw new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${server}"`);
+    if (s === undefined) throw this.unknownServer(server);
     const t0 = monotonicMs();
     while (!(s.cb.generation >= generation && s.group.state === 'running')) {
       if (monotonicMs() - t0 > timeoutMs) throw new NewtosError('ETIMEDOUT', `${server} did not reach generation ${generation}`);
@@ -832,6 +855,19 @@ export class Supervisor extends EventEmitter {
     if (this.events.length > 100_000) this.events.splice(0, this.events.length - 50_000);
     this.emit('event', e);
   }
+}
+
+/** A death's cause and detail in words, for logs and `newtos up`. */
+function reasonOf(cause: Recovery['cause'], detail: Readonly<Record<string, unknown>>): string {
+  if (cause === 'hang') {
+    const queued = Number(detail['queued'] ?? 0);
+    return `no heartbeat for ${String(detail['silentMs'])} ms${queued > 0 ? ` with ${queued} messages waiting` : ''}`;
+  }
+  if (cause === 'oom') return `out of memory${typeof detail['error'] === 'string' ? ` (${detail['error']})` : ''}`;
+  if (cause === 'exit') return `exit code ${String(detail['code'])}`;
+  const err = detail['error'];
+  const name = typeof detail['name'] === 'string' ? detail['name'] : 'Error';
+  return typeof err === 'string' ? `${name}: ${err}` : 'crashed';
 }
 
 export function manifestError(issues: readonly ManifestIssue[]): NewtosError & { issues: readonly ManifestIssue[] } {

@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       } catch (err) {
         // Tell the supervisor before the thread unwinds; then crash for real.
         stopping = true;
-        port.postMessage({ kind: 'crashing', error: err instanceof Error ? err.message : String(err) });
+        port.postMessage({ kind: 'crashing', error: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' });
         throw err;
       }
       stopping = true;

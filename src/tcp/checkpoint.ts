@@ -20,7 +20,9 @@
  *   inputs of the batch are delivered again.
  * - It resends from SND.UNA (go-back-N with the restart window: the peer sees at
  *   most a retransmission), with a fresh congestion window (RFC 5681 §4.1's
- *   restart window, IW) and the RTO from the saved SRTT (RFC 6298 rules apply).
+ *   restart window, IW) but the saved ssthresh (slow start stops where the
+ *   predecessor found the path's limit), and the RTO from the saved SRTT (RFC
+ *   6298 rules apply).
  * - Our timestamps continue from the saved TSval plus the time that passed
  *   (measured on a process-wide monotonic clock: each worker's own clock has
  *   its own origin), so the peer's PAWS check (RFC 7323 §5) never sees them go
@@ -175,6 +177,7 @@ export function restoreTcb(t: Tcb, area: CheckpointArea, slot: number, copy: num
   t.sndMss = g(CK.sndMss);
   t.advMss = g(CK.advMss);
   t.cc.setMss(t.sndMss);
+  t.cc.resumeSsthresh(g(CK.ssthresh));
   t.scoreboard.setMss(t.sndMss);
 
   // Send side: bytes acknowledged and freed after the checkpoint move SND.UNA on.

@@ -1,3 +1,4 @@
+import type { Tcb } from './tcb.js';
 /**
  * The TCP engine's injected dependencies, options and events: everything the
  * socket layer (TCP server, net.Socket-compatible API) needs to know to drive it.
@@ -144,6 +145,12 @@ export interface TcpEngineOptions {
    * A TCP server marks the connection "in hand" with it (src/tcp/checkpoint.ts).
    */
   onEnter?: (bufferTag: number) => void;
+  /**
+   * A TIME-WAIT connection its application has closed is about to give its rings (and
+   * socket slot) back: its last chance to be saved elsewhere (a TCP server keeps it in
+   * its data store, so that a successor still has it for the rest of its 2 MSL).
+   */
+  onTimeWaitReleased?: (t: Tcb) => void;
   /**
    * Leave the checksums of outgoing segments unfilled (TxFlag.ChecksumPartial): the driver
    * or the link completes them. Received segments are verified unless the link vouched for them.

@@ -127,6 +127,7 @@ export class TcpEngine implements EngineContext {
   private readonly rttOptions: RttEstimatorOptions;
   private readonly onEvent: TcpEventFn | undefined;
   private readonly onEnter: ((bufferTag: number) => void) | undefined;
+  private readonly onTimeWaitReleased: ((t: Tcb) => void) | undefined;
   /** Connections touched since the last drainTouched (checkpointing: only those changed). */
   private readonly touchedList: Tcb[] = [];
   private readonly buffers: ConnectionBufferProvider | undefined;
@@ -164,6 +165,7 @@ export class TcpEngine implements EngineContext {
     this.transmit = options.transmit;
     this.onEvent = options.onEvent;
     this.onEnter = options.onEnter;
+    this.onTimeWaitReleased = options.onTimeWaitReleased;
     this.buffers = options.buffers;
     this.checksumOffload = options.checksumOffload ?? false;
     this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
@@ -692,6 +694,7 @@ export class TcpEngine implements EngineContext {
    */
   private releaseTimeWaitRings(t: Tcb): void {
     if (t.state !== TcpState.TimeWait || !t.released || t.bufferTag < 0 || this.conns[t.id] !== t) return;
+    this.onTimeWaitReleased?.(t);
     const key = `${t.sendBuf.capacity}/${t.recvBuf.capacity}`;
     let idle = this.idleRings.get(key);
     if (idle === undefined) {

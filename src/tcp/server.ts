@@ -39,8 +39,9 @@ import { CounterPublisher } from '../abi/published-counters.js';
 import { monotonicMs } from '../substrate/stats.js';
 import { ByteRing } from '../abi/byte-ring.js';
 import type { FaultKind } from '../substrate/server-loop.js';
-import { CK_SERVER } from '../abi/tcb-checkpoint.js';
+import { CheckpointArea, CK, CK_FIELDS, CK_SERVER } from '../abi/tcb-checkpoint.js';
 import { resumable, restoreTcb, savedConnection, writeCheckpoint, type CheckpointClock } from './checkpoint.js';
+import type { Tcb } from './tcb.js';
 import { TcpState, stateName } from './state.js';
 
 export interface TcpServerOptions {
@@ -68,6 +69,7 @@ export interface TcpServerOptions {
 }
 
 /** Data-store key of the listeners (engine.listenerParams). */
+const TIME_WAIT_PREFIX = 'time-wait:';
 const LISTENERS_KEY = 'tcp-listeners';
 
 interface SlotState {
@@ -206,6 +208,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (pendingTx.length > 0 || !sendSegment(tx)) pendingTx.push(tx);
     },
     onEvent: (type, conn, code) => onEngineEvent(type, conn, code),
+    onTimeWaitReleased: (t) => saveTimeWait(t),
     onEnter: (tag) => {
       if (tag !== inHandSlot) {
         if (inHandSlot >= 0) checkpoints.setInHand(inHandSlot, false);
@@ -219,6 +222,10 @@ export function createServer(ctx: ServerContext): ServerCore {
   // Listeners outlive a restart of this server (the restart protocol's state, in the data
   // store): the successor listens again with the same ids, which SOCK maps to the app's.
   // Connections do not: they died with the predecessor (their slots are orphans, above).
+  const twScratch = new CheckpointArea(new ArrayBuffer(CheckpointArea.bytesNeeded(1)), 0, 1);
+  /** Data-store key → when its 2 MSL are over (process-wide monotonic ms). */
+  const twExpiry = new Map<string, number>();
+  let twPrunedAt = 0;
   const persistListeners = (): void => ctx.store.set(LISTENERS_KEY, engine.listenerParams());
   for (const l of (ctx.store.get(LISTENERS_KEY) as ReturnType<TcpEngine['listenerParams']> | undefined) ?? []) {
     try {
@@ -229,7 +236,75 @@ export function createServer(ctx: ServerContext): ServerCore {
   }
   const restored = engine.listenerParams().length;
   const resumed = resumeConnections();
-  if (restored > 0 || resumed.connections > 0 || resumed.reset.length > 0) ctx.log('restored', { listeners: restored, ...resumed });
+  const timeWait = resumeTimeWaits();
+  if (restored > 0 || resumed.connections > 0 || resumed.reset.length > 0 || timeWait > 0) ctx.log('restored', { listeners: restored, ...resumed, timeWait });
+
+  /**
+   * TIME-WAIT connections whose application has closed them gave their socket slot back
+   * (engine.releaseTimeWaitRings), and with it their checkpoint: each is kept in the data
+   * store instead, its checkpoint fields under its 4-tuple, until its 2 MSL are over, so a
+   * successor still answers a retransmitted FIN with an ACK and keeps old duplicates of the
+   * connection out (RFC 9293 §3.4.2), as the predecessor would have.
+   */
+  function saveTimeWait(t: Tcb): void {
+    const c = clock();
+    writeCheckpoint(twScratch, 0, t, 0, c);
+    const b = twScratch.fieldBase(0, twScratch.committedCopy(0));
+    const key = `${TIME_WAIT_PREFIX}${t.localAddr}:${t.localPort}:${t.remoteAddr}:${t.remotePort}`;
+    const expires = c.mono + Math.max(0, t.closeAt - c.now);
+    // Entries whose 2 MSL are over go (checked here, at most once a second).
+    if (c.mono - twPrunedAt > 1000) {
+      twPrunedAt = c.mono;
+      for (const [k, e] of twExpiry) if (e <= c.mono) { twExpiry.delete(k); ctx.store.delete(k); }
+    }
+    twExpiry.set(key, expires);
+    ctx.store.set(key, Array.from(twScratch.f64.subarray(b, b + CK_FIELDS)));
+  }
+
+  /** The successor's side of saveTimeWait: every TIME-WAIT connection whose 2 MSL are not over, on private empty rings. */
+  function resumeTimeWaits(): number {
+    const c = clock();
+    let n = 0;
+    // A 4-tuple a resumed connection uses now was taken over from TIME-WAIT (a new SYN, RFC
+    // 6191): its saved entry is stale.
+    const inUse = new Set<string>();
+    for (const s of live) {
+      const st = slots[s];
+      if (st === undefined || st.conn < 0) continue;
+      const i = engine.info(st.conn);
+      inUse.add(`${TIME_WAIT_PREFIX}${i.localAddr}:${i.localPort}:${i.remoteAddr}:${i.remotePort}`);
+    }
+    for (const key of ctx.store.keys()) {
+      if (!key.startsWith(TIME_WAIT_PREFIX)) continue;
+      if (inUse.has(key)) { ctx.store.delete(key); continue; }
+      const fields = ctx.store.get(key) as number[] | undefined;
+      const b = twScratch.fieldBase(0, 0);
+      if (fields === undefined || fields.length !== CK_FIELDS) { ctx.store.delete(key); continue; }
+      twScratch.f64.set(fields, b);
+      const expires = fields[CK.mono]! + Math.max(0, fields[CK.closeAt]! - fields[CK.now]!);
+      if (expires <= c.mono || fields[CK.state] !== TcpState.TimeWait) { ctx.store.delete(key); continue; }
+      const ring = (): ByteRing => new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(64)), 0, 64);
+      try {
+        engine.restore({ send: ring(), recv: ring(), tag: -1 }, (t) => {
+          restoreTcb(t, twScratch, 0, 0, { clock: c, msl: opts.mslMs ?? 30_000, peerFinPublished: false });
+          // No ring to measure against: the saved sequence space is the truth, nothing to send.
+          t.sndUna = fields[CK.sndMax]! >>> 0;
+          t.sndNxt = t.sndUna;
+          t.sndMax = t.sndUna;
+          t.sndBufSeq = t.sndUna;
+          t.rcvNxt = fields[CK.rcvNxt]! >>> 0;
+          t.ackNow = false;
+          t.released = true;
+        }, now);
+        twExpiry.set(key, expires);
+        n++;
+      } catch (e) {
+        ctx.store.delete(key);
+        ctx.log('time-wait-lost', { key, error: String(e) });
+      }
+    }
+    return n;
+  }
 
   /**
    * The restart path: every slot the predecessor left. A slot with a checkpoint of a

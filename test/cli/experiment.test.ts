@@ -9,13 +9,18 @@ import { runCli } from '../support/cli.js';
 import { faultSvg, faultTable, runFaultExperiment } from '../../src/cli/experiment.js';
 
 test('experiment: a PF crash in the receiving host restarts PF and the stream arrives intact', { timeout: 60_000 }, async () => {
-  const r = await runFaultExperiment({ servers: ['pf'], faults: ['crash'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500 });
-  assert.equal(r.rows.length, 1);
-  const row = r.rows[0]!;
+  const r = await runFaultExperiment({ servers: ['pf'], faults: ['crash'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500, baseline: true });
+  assert.equal(r.rows.length, 2);
+  const base = r.rows[0]!;
+  assert.deepEqual([base.server, base.fault, base.connectionsLost, base.bytesLost], ['none', 'none', 0, 0], 'the baseline row: no fault');
+  assert.ok(Number.isNaN(base.restartMs) && Number.isNaN(base.deathGapMs));
+  assert.equal(r.rows.filter((x) => x.server === 'pf').length, 1);
+  const row = r.rows[1]!;
   assert.equal(row.server, 'pf');
   assert.equal(row.connectionsLost, 0, faultTable(r));
   assert.equal(row.bytesLost, 0, faultTable(r));
   assert.ok(Number.isFinite(row.restartMs), `PF restarted: ${faultTable(r)}`);
+  assert.ok(Number.isFinite(row.deathGapMs) && row.deathGapMs > 0, `the gap at the death is measured: ${faultTable(r)}`);
   assert.ok(row.bytesReceived > 0 && row.bytesReceived === row.bytesSent);
   assert.ok(row.goodput.some((b) => b > 0));
   const svg = faultSvg(r);

@@ -57,6 +57,13 @@ export interface CongestionControl {
   onIdle(now: number, rtoMs: number): void;
   /** The sender's MSS changed (negotiated, or path MTU). Windows keep their size in segments. */
   setMss(mss: number): void;
+  /**
+   * A restarted TCP server resumed the connection from its checkpoint: cwnd stays the
+   * restart window, ssthresh is what the predecessor had learnt about the path (RFC 5681
+   * §3.1: ssthresh is set "to the size of the flight when loss occurred"), so slow start
+   * after the restart stops where the path's capacity was found instead of overshooting it.
+   */
+  resumeSsthresh(ssthresh: number): void;
 }
 
 export interface CongestionControlOptions {

@@ -81,6 +81,10 @@ export class Cubic implements CongestionControl {
     return this.ssthreshBytes;
   }
 
+  resumeSsthresh(ssthresh: number): void {
+    if (Number.isFinite(ssthresh) && ssthresh > 0) this.ssthreshBytes = Math.max(ssthresh, 2 * this.mss);
+  }
+
   get inRecovery(): boolean {
     return this.recovering;
   }

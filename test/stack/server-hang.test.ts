@@ -1,0 +1,62 @@
+// A hang of any server is found by the supervisor's heartbeat and handled as a crash
+// (issue 13): IP and PF of host a hang (a loop that never beats) while 4 MB cross
+// between two hosts on the virtual switch each way; each is terminated and restarted
+// from a spare, the transfers arrive intact and no socket sees an error. A server that
+// hangs while its host is idle (nothing queued to it) is found too.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
+import { createStack, type Stack } from '../../src/stack/host.js';
+import { Stream, listenOn, connectTo, until, streamData } from '../support/tcp-stream.js';
+
+const SIZE = 4 * 1024 * 1024;
+
+async function twoHosts(): Promise<[Stack, Stack]> {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+  }, { switches: { sw0: sw } });
+  return [await host('a', '10.0.0.1/24'), await host('b', '10.0.0.2/24')];
+}
+
+for (const server of ['ip', 'pf']) {
+  test(`${server} hangs mid-transfer: found by heartbeat, restarted, ${SIZE / 1048576} MB each way intact`, { timeout: 120_000 }, async () => {
+    const [a, b] = await twoHosts();
+    try {
+      const toB = streamData(SIZE);
+      const toA = streamData(SIZE);
+      const accepted = listenOn(a, 9);
+      const bSide = new Stream(await connectTo(b, '10.0.0.1', 9), SIZE);
+      const aSide = new Stream(await accepted, SIZE);
+      aSide.send(toB.bytes);
+      bSide.send(toA.bytes);
+      assert.ok(await until(() => aSide.received > SIZE / 4 && bSide.received > SIZE / 4, 60_000), 'a quarter of each transfer before the fault');
+      const r = await a.inject(server, 'hang');
+      assert.equal(r.cause, 'hang');
+      assert.match(r.reason, /^no heartbeat for \d+ ms/);
+      const [gotA, gotB] = await Promise.all([aSide.within(60_000), bSide.within(60_000)]);
+      assert.equal(gotA.sha256, toA.sha256, 'b → a intact');
+      assert.equal(gotB.sha256, toB.sha256, 'a → b intact');
+      for (const s of [aSide, bSide]) assert.deepEqual(s.events, [], 'no error or close seen by an application');
+      const snap = a.snapshot().servers;
+      assert.equal(snap.find((x) => x.name === server)!.restarts, 1);
+      assert.ok(snap.every((x) => x.name === server || x.restarts === 0), 'no other server restarted');
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+}
+
+test('a server that hangs on an idle host (nothing queued to it) is found and restarted', { timeout: 60_000 }, async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const a = await createStack({ interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] }, { switches: { sw0: sw } });
+  try {
+    const r = await a.inject('pf', 'hang', { timeoutMs: 20_000 });
+    assert.equal(r.cause, 'hang');
+    assert.equal(r.generation, 2);
+    assert.match(r.reason, /^no heartbeat for \d+ ms$/, 'nothing was waiting for it');
+  } finally {
+    await a.close();
+  }
+});

@@ -1,0 +1,38 @@
+// The TCB checkpoint a restarted TCP server resumes from (src/tcp/checkpoint.ts): what
+// the successor takes over from the predecessor's control block.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ByteRing } from '../../src/abi/byte-ring.js';
+import { CheckpointArea } from '../../src/abi/tcb-checkpoint.js';
+import { restoreTcb, writeCheckpoint } from '../../src/tcp/checkpoint.js';
+import { DEFAULT_CONNECTION_OPTIONS, type CongestionAlgorithm } from '../../src/tcp/config.js';
+import { TcpState } from '../../src/tcp/state.js';
+import { Tcb } from '../../src/tcp/tcb.js';
+
+function tcb(congestion: CongestionAlgorithm, rings: { send: ByteRing; recv: ByteRing; tag: number }): Tcb {
+  const t = new Tcb(1, { ...DEFAULT_CONNECTION_OPTIONS, congestion }, { minRtoMs: 200, maxRtoMs: 60_000, initialRtoMs: 1000 }, 16, 0x0a000001, 80, 0x0a000002, 40000, rings);
+  t.state = TcpState.Established;
+  t.sndMss = 1460;
+  t.cc.setMss(1460);
+  return t;
+}
+
+for (const congestion of ['cubic', 'newreno'] as const) {
+  test(`a resumed connection (${congestion}) keeps the ssthresh its predecessor learnt, with the restart window as cwnd`, () => {
+    const ring = (): ByteRing => new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(65536)), 0, 65536);
+    const rings = { send: ring(), recv: ring(), tag: 0 };
+    const area = new CheckpointArea(new ArrayBuffer(CheckpointArea.bytesNeeded(1)), 0, 1);
+    const before = tcb(congestion, rings);
+    const iw = before.cc.cwnd;
+    // A loss with 200 KB in flight: ssthresh comes down from "arbitrarily high".
+    before.cc.onCongestionEvent(1000, 200_000);
+    before.cc.onRecoveryEnd(1100);
+    const learnt = before.cc.ssthresh;
+    assert.ok(Number.isFinite(learnt) && learnt < 200_000);
+    writeCheckpoint(area, 0, before, 0, { now: 1200, mono: 1200 });
+    const after = tcb(congestion, rings);
+    restoreTcb(after, area, 0, area.committedCopy(0), { clock: { now: 5, mono: 1210 }, msl: 30_000, peerFinPublished: false });
+    assert.equal(after.cc.ssthresh, learnt);
+    assert.equal(after.cc.cwnd, iw, 'the restart window');
+  });
+}
