@@ -38,7 +38,12 @@ export type LinkConfig =
    * cross it whole both ways (the kernel segments them only where it must).
    */
   | { readonly type: 'tap'; readonly device: string; readonly vnetHeader?: boolean }
-  | { readonly type: 'udp'; readonly mode: 'dgram' | 'stream' | 'vxlan'; readonly local: Endpoint; readonly remote: Endpoint; readonly vni?: number };
+  | { readonly type: 'udp'; readonly mode: 'dgram' | 'stream' | 'vxlan'; readonly local: Endpoint; readonly remote: Endpoint; readonly vni?: number }
+  /**
+   * The program's own link: it supplies and consumes the interface's Ethernet frames through
+   * `stack.frameLink(name)` (a Duplex stream of frames; src/app/frame-link.ts).
+   */
+  | { readonly type: 'frames' };
 
 export interface InterfaceConfig {
   readonly name: string;
@@ -155,6 +160,7 @@ const link: Validator<LinkConfig> = taggedUnion<LinkConfig>('type', {
     type: required(oneOf(['udp'])), mode: required(oneOf(['dgram', 'stream', 'vxlan'])),
     local: required(endpoint), remote: required(endpoint), vni: optional(integer(0, 0xffffff)),
   }),
+  frames: object({ type: required(oneOf(['frames'])) }),
 });
 
 const interfaceConfig = object({
