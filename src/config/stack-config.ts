@@ -97,6 +97,12 @@ export interface StackConfig {
   readonly offloads?: { readonly tso?: boolean; readonly gro?: boolean };
   /** Software RSS in the driver: receive queues (1..128) its Toeplitz hash steers frames to. */
   readonly rss?: { readonly queues?: number };
+  /**
+   * The DNS client (src/app/dns-client.ts): resolvers ('A.B.C.D' or 'A.B.C.D:PORT', asked in
+   * order over the stack's own UDP), how long each query is waited for (default 2000 ms) and
+   * how many rounds over them (default 2). Names in `net.connect({ host })` resolve through it.
+   */
+  readonly dns?: { readonly resolvers: readonly Endpoint[]; readonly timeoutMs?: number; readonly attempts?: number };
 }
 
 /** Most sockets of one kind a host may have (a socket table's slots). */
@@ -148,6 +154,14 @@ const endpoint: Validator<Endpoint> = (v, path, sink) => {
   const m = typeof v === 'string' ? /^([^:]+):([0-9]{1,5})$/.exec(v) : null;
   if (m !== null && Number(m[2]) <= 65535) return { host: m[1]!, port: Number(m[2]) };
   return sink.add(path, `must be 'host:port' with a port from 0 to 65535, not ${describe(v)}`);
+};
+
+/** A DNS resolver: 'A.B.C.D' (port 53) or 'A.B.C.D:PORT'. */
+const resolver: Validator<Endpoint> = (v, path, sink) => {
+  const m = typeof v === 'string' ? /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(v) : null;
+  const port = m?.[2] === undefined ? 53 : Number(m[2]);
+  if (m !== null && parseIpv4(m[1]!) !== undefined && port >= 1 && port <= 65535) return { host: m[1]!, port };
+  return sink.add(path, `must be a resolver's IPv4 address, 'A.B.C.D' or 'A.B.C.D:PORT' (port 1 to 65535), not ${describe(v)}`);
 };
 
 const mac = string(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, "a MAC address like '02:00:00:00:00:01'");
@@ -209,6 +223,11 @@ const stackConfig = object({
   })),
   rss: optional(object({
     queues: optional(integer(1, 128)),
+  })),
+  dns: optional(object({
+    resolvers: required(arrayOf(resolver, { min: 1, max: 8 })),
+    timeoutMs: optional(integer(10, 60_000)),
+    attempts: optional(integer(1, 10)),
   })),
 });
 

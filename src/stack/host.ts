@@ -18,6 +18,7 @@ import { Supervisor, type ExternalEnds, type SystemSnapshot } from '../substrate
 import { createSocketTable, SocketTable } from '../abi/socket-table.js';
 import { createVswitch as createVswitchMemory, type VswitchDescriptor } from '../driver/nic/vswitch.js';
 import { FrameLink } from '../app/frame-link.js';
+import { DnsClient } from '../app/dns-client.js';
 import type { IpServerOptions } from '../ip/server.js';
 import type { TcpServerOptions } from '../tcp/server.js';
 import { TSO_MAX_BYTES } from '../tcp/config.js';
@@ -62,6 +63,11 @@ export class Stack {
   readonly net: StackClient['net'];
   readonly http: StackClient['http'];
   readonly dgram: StackClient['dgram'];
+  /**
+   * The DNS client over this host's UDP (configuration `dns`), or undefined without one.
+   * `net.connect({ host: name })` resolves through it unless the connect gives a `lookup`.
+   */
+  readonly dns: DnsClient | undefined;
 
   private constructor(
     readonly config: StackConfig,
@@ -78,6 +84,13 @@ export class Stack {
   ) {
     this.dgram = client.dgram;
     this.net = client.net;
+    const dns = config.dns;
+    this.dns = dns === undefined ? undefined : new DnsClient({
+      createUdpSocket: () => client.dgram.createSocket('udp4'),
+      connectTcp: (o) => client.net.connect(o),
+      randomId: () => randomBytes(2).readUInt16BE(0),
+    }, dns);
+    if (this.dns !== undefined) client.lookup = this.dns.lookup;
     this.http = client.http;
   }
 
