@@ -57,7 +57,6 @@ export function checkDnsName(name: string): string | undefined {
   for (const l of labels) {
     if (l.length === 0) return 'has an empty label';
     if (l.length > MAX_LABEL) return `has a label longer than ${MAX_LABEL} bytes`;
-    // eslint-disable-next-line no-control-regex
     if (!/^[\x21-\x7e]+$/.test(l)) return 'has a character outside printable ASCII';
     wire += 1 + l.length;
   }
