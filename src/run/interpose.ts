@@ -112,7 +112,13 @@ export function interpose(stack: Stack, options: InterposeOptions = {}): () => v
     if (o.path) return (orig.connect as AnyFn)(...args);
     return stack.net.connect(...args);
   };
-  function Socket(options?: { fd?: unknown; handle?: unknown }): unknown {
+  function Socket(this: unknown, options?: { fd?: unknown; handle?: unknown }): unknown {
+    // Node's own subclasses initialise themselves with ReflectApply(net.Socket, this, ...) on the
+    // module's current net.Socket (tls.TLSSocket over its wrapped stream): give them the original.
+    if (new.target === undefined && this instanceof orig.Socket) {
+      (orig.Socket as unknown as AnyFn).apply(this, [options]);
+      return this;
+    }
     if (options !== undefined && options !== null && (typeof options.fd === 'number' || options.handle)) {
       return new orig.Socket(options as net.SocketConstructorOpts);
     }
