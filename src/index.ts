@@ -6,7 +6,7 @@ export { createStack, Stack, type StackOptions, type SwitchAttachment } from './
 export { createVswitch, Vswitch } from './stack/vswitch-handle.js';
 export type { VswitchOptions, VswitchImpairments, VswitchDescriptor } from './driver/nic/vswitch.js';
 export {
-  loadStackConfigFile, parseStackConfig, validateStackConfig, formatConfigIssues,
+  loadStackConfigFile, parseStackConfig, validateStackConfig, formatConfigIssues, stackConfigJsonSchema,
   type StackConfig, type InterfaceConfig, type LinkConfig, type RouteConfig, type Placement, type Endpoint, type Ipv4Prefix, type ConfigResult,
 } from './config/stack-config.js';
 export type { ConfigIssue } from './config/schema.js';

@@ -14,7 +14,7 @@ import { parseLocatedJson, type SourcePosition } from './located-json.js';
 import { formatIpv4Address, inPrefix, parseIpv4Address } from '../wire/ipv4-address.js';
 import {
   type ConfigIssue, IssueSink, type Validator, arrayOf, boolean, describe, integer, object, oneOf,
-  optional, required, string, taggedUnion,
+  optional, required, string, taggedUnion, withSchema, type JsonSchema,
 } from './schema.js';
 
 export interface Ipv4Prefix {
@@ -135,12 +135,15 @@ export function parseIpv4(text: string): number | undefined {
   return parseIpv4Address(text) ?? undefined;
 }
 
-const ipv4: Validator<number> = (v, path, sink) => {
+/** A dotted quad (JSON Schema pattern; parseIpv4 is the check). */
+const IPV4_PATTERN = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}';
+
+const ipv4: Validator<number> = withSchema((v, path, sink) => {
   const n = typeof v === 'string' ? parseIpv4(v) : undefined;
   return n !== undefined ? n : sink.add(path, `must be an IPv4 address like '10.0.0.1', not ${describe(v)}`);
-};
+}, { type: 'string', pattern: `^${IPV4_PATTERN}$`, description: "an IPv4 address like '10.0.0.1'" });
 
-const ipv4Prefix: Validator<Ipv4Prefix> = (v, path, sink) => {
+const ipv4Prefix: Validator<Ipv4Prefix> = withSchema((v, path, sink) => {
   if (typeof v === 'string') {
     const [addr, len, extra] = v.split('/');
     const address = addr === undefined ? undefined : parseIpv4(addr);
@@ -148,21 +151,22 @@ const ipv4Prefix: Validator<Ipv4Prefix> = (v, path, sink) => {
     if (address !== undefined && prefixLength !== undefined && extra === undefined) return { address, prefixLength, text: v };
   }
   return sink.add(path, `must be an IPv4 prefix like '10.0.0.2/24', not ${describe(v)}`);
-};
+}, { type: 'string', pattern: `^${IPV4_PATTERN}/(3[0-2]|[12]?[0-9])$`, description: "an IPv4 prefix like '10.0.0.2/24'" });
 
-const endpoint: Validator<Endpoint> = (v, path, sink) => {
+const endpoint: Validator<Endpoint> = withSchema((v, path, sink) => {
   const m = typeof v === 'string' ? /^([^:]+):([0-9]{1,5})$/.exec(v) : null;
   if (m !== null && Number(m[2]) <= 65535) return { host: m[1]!, port: Number(m[2]) };
   return sink.add(path, `must be 'host:port' with a port from 0 to 65535, not ${describe(v)}`);
-};
+}, { type: 'string', pattern: '^[^:]+:[0-9]{1,5}$', description: "'host:port', port 0 to 65535" });
+
 
 /** A DNS resolver: 'A.B.C.D' (port 53) or 'A.B.C.D:PORT'. */
-const resolver: Validator<Endpoint> = (v, path, sink) => {
+const resolver: Validator<Endpoint> = withSchema((v, path, sink) => {
   const m = typeof v === 'string' ? /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(v) : null;
   const port = m?.[2] === undefined ? 53 : Number(m[2]);
   if (m !== null && parseIpv4(m[1]!) !== undefined && port >= 1 && port <= 65535) return { host: m[1]!, port };
   return sink.add(path, `must be a resolver's IPv4 address, 'A.B.C.D' or 'A.B.C.D:PORT' (port 1 to 65535), not ${describe(v)}`);
-};
+}, { type: 'string', pattern: `^${IPV4_PATTERN}(:[0-9]{1,5})?$`, description: "a resolver, 'A.B.C.D' or 'A.B.C.D:PORT' (port 1 to 65535)" });
 
 const mac = string(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, "a MAC address like '02:00:00:00:00:01'");
 const ifName = string(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'an interface name (letter first, at most 15 of A-Z a-z 0-9 _ . -)');
@@ -277,6 +281,19 @@ export type ConfigResult =
   | { readonly ok: false; readonly issues: readonly (ConfigIssue & { readonly position?: SourcePosition })[] };
 
 /** Validate a configuration given as a plain value (from code or parsed JSON). */
+/**
+ * The JSON Schema (draft 2020-12) of a configuration file, generated from the validators
+ * themselves (docs/config.schema.json is this, checked by test/config/json-schema.test.ts).
+ * The validators also check what a schema cannot say (ports in range, cross-field rules).
+ */
+export function stackConfigJsonSchema(): JsonSchema {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'newtos host configuration',
+    ...stackConfig.schema,
+  };
+}
+
 export function validateStackConfig(value: unknown): ConfigResult {
   const sink = new IssueSink();
   const config = stackConfig(value, [], sink) as StackConfig | undefined;
