@@ -6,10 +6,11 @@ export { createStack, Stack, type StackOptions, type SwitchAttachment } from './
 export { createVswitch, Vswitch } from './stack/vswitch-handle.js';
 export type { VswitchOptions, VswitchImpairments, VswitchDescriptor } from './driver/nic/vswitch.js';
 export {
-  loadStackConfigFile, parseStackConfig, validateStackConfig, formatConfigIssues,
+  loadStackConfigFile, parseStackConfig, validateStackConfig, formatConfigIssues, stackConfigJsonSchema,
   type StackConfig, type InterfaceConfig, type LinkConfig, type RouteConfig, type Placement, type Endpoint, type Ipv4Prefix, type ConfigResult,
 } from './config/stack-config.js';
 export type { ConfigIssue } from './config/schema.js';
+export { FrameLink, type FrameLinkOptions } from './app/frame-link.js';
 export { NewtosError, type ErrorShape } from './errors.js';
 export type { NetSocket, NetSocketOptions } from './app/net-socket.js';
 export type { NetServer, ListenOptions } from './app/net-server.js';

@@ -10,7 +10,7 @@ import { NewtosError } from '../errors.js';
 import { formatIpv4Address } from '../wire/ipv4-address.js';
 import { waitAsync } from '../substrate/doorbell.js';
 import type { MessageView } from '../substrate/message.js';
-import { NetServer, type ListenProvider } from './net-server.js';
+import { NetServer, type ListenProvider, type NetServerOptions } from './net-server.js';
 import { NetSocket, socketError, type NetSocketOptions } from './net-socket.js';
 import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from './socket-port.js';
 import { createHttpAgent, serveHttp } from './http.js';
@@ -84,7 +84,8 @@ export class StackClient implements ListenProvider {
   readonly net = {
     createServer: (listenerOrOptions?: ((s: NetSocket) => void) | object, maybeListener?: (s: NetSocket) => void): NetServer => {
       const listener = typeof listenerOrOptions === 'function' ? listenerOrOptions as (s: NetSocket) => void : maybeListener;
-      return new NetServer(this, listener);
+      const options = typeof listenerOrOptions === 'function' || listenerOrOptions === undefined ? {} : listenerOrOptions as NetServerOptions;
+      return new NetServer(this, listener, options);
     },
     connect: (...args: unknown[]): NetSocket => this.connect(...args),
     createConnection: (...args: unknown[]): NetSocket => this.connect(...args),

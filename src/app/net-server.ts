@@ -23,15 +23,39 @@ export interface ListenProvider {
   listen(options: { port: number; host: string; backlog: number }, sink: ListenerSink): Promise<ListenerPort>;
 }
 
+/** net.createServer's options, as Node 20 applies them to every accepted socket. */
+export interface NetServerOptions {
+  /** The peer's FIN does not end our side: the socket stays writable until end() (default false). */
+  allowHalfOpen?: boolean;
+  /** Accepted sockets start paused (no 'data' until resume()). */
+  pauseOnConnect?: boolean;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
 export class NetServer extends EventEmitter {
+  readonly allowHalfOpen: boolean;
+  readonly pauseOnConnect: boolean;
+  private readonly noDelay: boolean;
+  private readonly keepAlive: boolean;
+  private readonly keepAliveInitialDelay: number;
   private port: ListenerPort | undefined;
   private readonly connections = new Set<NetSocket>();
   private closing = false;
   private isRefd = true;
   maxConnections: number | undefined;
 
-  constructor(private readonly provider: ListenProvider, connectionListener?: (socket: NetSocket) => void) {
+  constructor(private readonly provider: ListenProvider, connectionListener?: (socket: NetSocket) => void, options: NetServerOptions = {}) {
     super();
+    if (typeof options !== 'object' || options === null) {
+      throw new NewtosError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received ${options === null ? 'null' : typeof options}`);
+    }
+    this.allowHalfOpen = options.allowHalfOpen === true;
+    this.pauseOnConnect = options.pauseOnConnect === true;
+    this.noDelay = options.noDelay === true;
+    this.keepAlive = options.keepAlive === true;
+    this.keepAliveInitialDelay = options.keepAliveInitialDelay ?? 0;
     if (connectionListener !== undefined) this.on('connection', connectionListener);
   }
 
@@ -77,6 +101,11 @@ export class NetServer extends EventEmitter {
       this.emit('drop', { localAddress: socket.localAddress, localPort: socket.localPort, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
       return;
     }
+    // Node's net.Server hands these to each accepted socket (lib/net.js onconnection).
+    socket.allowHalfOpen = this.allowHalfOpen;
+    if (this.noDelay) socket.setNoDelay(true);
+    if (this.keepAlive) socket.setKeepAlive(true, this.keepAliveInitialDelay);
+    if (this.pauseOnConnect) socket.pause();
     this.connections.add(socket);
     socket.once('close', () => {
       this.connections.delete(socket);

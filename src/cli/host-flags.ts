@@ -19,6 +19,8 @@
  *                                                tcpdump on the device then shows is what a
  *                                                wire would carry); links over UDP never
  *                                                offload, so only off is accepted there
+ *   --dns A.B.C.D[:PORT]                       a DNS resolver (repeatable): names resolve
+ *                                                over the host's own UDP
  */
 import { NewtosError } from '../errors.js';
 import { validateStackConfig } from '../config/stack-config.js';
@@ -27,9 +29,10 @@ import { validateStackConfig } from '../config/stack-config.js';
 export const HOST_FLAGS = {
   tap: { type: 'string' }, udp: { type: 'string' }, remote: { type: 'string' }, mode: { type: 'string' }, vni: { type: 'string' },
   ip: { type: 'string' }, gw: { type: 'string' }, mtu: { type: 'string' }, placement: { type: 'string' }, offload: { type: 'string' },
+  dns: { type: 'string', multiple: true },
 } as const;
 
-export type HostFlagValues = { readonly [K in keyof typeof HOST_FLAGS]?: string | undefined };
+export type HostFlagValues = { readonly [K in Exclude<keyof typeof HOST_FLAGS, 'dns'>]?: string | undefined } & { readonly dns?: readonly string[] | undefined };
 
 const MODES = ['dgram', 'stream', 'vxlan'] as const;
 
@@ -75,6 +78,7 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
     interfaces: [{ name: 'eth0', link, addresses: [v.ip], ...(mtu !== undefined ? { mtu } : {}), ...(checksumOffload !== undefined ? { checksumOffload } : {}) }],
     ...(v.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: v.gw }] } : {}),
     ...(v.placement !== undefined ? { placement: v.placement } : {}),
+    ...(v.dns !== undefined && v.dns.length > 0 ? { dns: { resolvers: [...v.dns] } } : {}),
   };
   // createStack would refuse a bad value naming the configuration field; name the flag instead.
   const checked = validateStackConfig(config);
@@ -87,7 +91,7 @@ function flagOf(path: string): string {
   const flags: [RegExp, string][] = [
     [/link\.device/, '--tap'], [/link\.local/, '--udp'], [/link\.remote/, '--remote'], [/link\.mode/, '--mode'], [/link\.vni/, '--vni'],
     [/link\.vnetHeader/, '--offload'], [/checksumOffload/, '--offload'],
-    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'],
+    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'], [/^dns/, '--dns'],
   ];
   return flags.find(([re]) => re.test(path))?.[1] ?? path;
 }

@@ -17,14 +17,14 @@ const LINK = `    LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT 
 
 const USAGES: Readonly<Record<string, string>> = {
   demo: '  newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]',
-  up: `  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--mtu N] [--offload on|off] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
+  up: `  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] [--mtu N] [--offload on|off] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
   newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
 ${LINK}`,
   ping: `  newtos ping LINK --ip A.B.C.D/N [--gw A.B.C.D] [--offload on|off] [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
 ${LINK}`,
   stats: '  newtos stats --port PORT [--prometheus]',
   capture: '  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]',
-  run: `  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
+  run: `  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
 ${LINK}`,
   inject: '  newtos inject SERVER --port PORT [--fault crash|hang|exit|oom] [--replica N] [--json]\n    SERVER: driver, ip, pf, tcp, udp or sock of the `newtos up --stats-port PORT` host; prints the restart',
   experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--baseline] [--svg FILE] [--json]',

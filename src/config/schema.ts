@@ -19,7 +19,25 @@ export class IssueSink {
   }
 }
 
-export type Validator<T> = (value: unknown, path: JsonPath, sink: IssueSink) => T | undefined;
+/** A JSON Schema (draft 2020-12) fragment describing what a validator accepts. */
+export type JsonSchema = { readonly [key: string]: unknown };
+
+/**
+ * A validator, with the JSON Schema of what it accepts (`schema`), from which the
+ * configuration file's schema is generated (stack-config.ts stackConfigJsonSchema), so the
+ * two cannot drift.
+ */
+export type Validator<T> = ((value: unknown, path: JsonPath, sink: IssueSink) => T | undefined) & { schema?: JsonSchema };
+
+/** `validate` with its JSON Schema attached. */
+export function withSchema<T>(validate: (value: unknown, path: JsonPath, sink: IssueSink) => T | undefined, schema: JsonSchema): Validator<T> {
+  return Object.assign(validate, { schema });
+}
+
+/** A JSON Schema `pattern` from a RegExp (its source; JSON Schema patterns are ECMA-262). */
+function patternOf(re: RegExp): string {
+  return re.source;
+}
 
 export function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -30,26 +48,27 @@ export function describe(value: unknown): string {
 }
 
 export function integer(min: number, max: number): Validator<number> {
-  return (v, path, sink) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)
-    ? v : sink.add(path, `must be an integer from ${min} to ${max}, not ${describe(v)}`);
+  return withSchema((v, path, sink) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)
+    ? v : sink.add(path, `must be an integer from ${min} to ${max}, not ${describe(v)}`), { type: 'integer', minimum: min, maximum: max });
 }
 
 export function boolean(): Validator<boolean> {
-  return (v, path, sink) => typeof v === 'boolean' ? v : sink.add(path, `must be true or false, not ${describe(v)}`);
+  return withSchema((v, path, sink) => typeof v === 'boolean' ? v : sink.add(path, `must be true or false, not ${describe(v)}`), { type: 'boolean' });
 }
 
 export function string(pattern?: RegExp, what = 'a string'): Validator<string> {
-  return (v, path, sink) => (typeof v === 'string' && (pattern === undefined || pattern.test(v)))
-    ? v : sink.add(path, `must be ${what}, not ${describe(v)}`);
+  return withSchema((v, path, sink) => (typeof v === 'string' && (pattern === undefined || pattern.test(v)))
+    ? v : sink.add(path, `must be ${what}, not ${describe(v)}`),
+  { type: 'string', ...(pattern !== undefined ? { pattern: patternOf(pattern), description: what } : {}) });
 }
 
 export function oneOf<const T extends string>(choices: readonly T[]): Validator<T> {
-  return (v, path, sink) => (typeof v === 'string' && (choices as readonly string[]).includes(v))
-    ? v as T : sink.add(path, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, not ${describe(v)}`);
+  return withSchema((v, path, sink) => (typeof v === 'string' && (choices as readonly string[]).includes(v))
+    ? v as T : sink.add(path, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, not ${describe(v)}`), { enum: [...choices] });
 }
 
 export function arrayOf<T>(item: Validator<T>, opts: { min?: number; max?: number } = {}): Validator<T[]> {
-  return (v, path, sink) => {
+  return withSchema((v, path, sink) => {
     if (!Array.isArray(v)) return sink.add(path, `must be an array, not ${describe(v)}`);
     if (opts.min !== undefined && v.length < opts.min) return sink.add(path, `must have at least ${opts.min} entr${opts.min === 1 ? 'y' : 'ies'}`);
     if (opts.max !== undefined && v.length > opts.max) return sink.add(path, `must have at most ${opts.max} entries`);
@@ -60,7 +79,10 @@ export function arrayOf<T>(item: Validator<T>, opts: { min?: number; max?: numbe
       if (r === undefined) bad = true; else out.push(r);
     });
     return bad ? undefined : out;
-  };
+  }, {
+    type: 'array', items: item.schema ?? {},
+    ...(opts.min !== undefined ? { minItems: opts.min } : {}), ...(opts.max !== undefined ? { maxItems: opts.max } : {}),
+  });
 }
 
 type Fields = Record<string, { validate: Validator<unknown>; required: boolean }>;
@@ -78,7 +100,7 @@ export function optional<T>(validate: Validator<T>): { validate: Validator<T>; r
 
 /** An object with known fields; unknown fields are reported (they are usually typos). */
 export function object<F extends Fields>(fields: F): Validator<FieldsOut<F>> {
-  return (v, path, sink) => {
+  return withSchema((v, path, sink) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return sink.add(path, `must be an object, not ${describe(v)}`);
     const rec = v as Record<string, unknown>;
     const out: Record<string, unknown> = {};
@@ -99,12 +121,17 @@ export function object<F extends Fields>(fields: F): Validator<FieldsOut<F>> {
       if (r === undefined) bad = true; else out[key] = r;
     }
     return bad ? undefined : out as FieldsOut<F>;
-  };
+  }, {
+    type: 'object',
+    properties: Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, f.validate.schema ?? {}])),
+    required: Object.entries(fields).filter(([, f]) => f.required).map(([k]) => k),
+    additionalProperties: false,
+  });
 }
 
 /** A tagged union chosen by the string field `tag`. */
 export function taggedUnion<T>(tag: string, variants: Record<string, Validator<T>>): Validator<T> {
-  return (v, path, sink) => {
+  return withSchema((v, path, sink) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return sink.add(path, `must be an object, not ${describe(v)}`);
     const kind = (v as Record<string, unknown>)[tag];
     const variant = typeof kind === 'string' ? variants[kind] : undefined;
@@ -112,5 +139,5 @@ export function taggedUnion<T>(tag: string, variants: Record<string, Validator<T
       return sink.add([...path, tag], `must be one of ${Object.keys(variants).map((k) => `'${k}'`).join(', ')}, not ${describe(kind)}`);
     }
     return variant(v, path, sink);
-  };
+  }, { oneOf: Object.values(variants).map((x) => x.schema ?? {}) });
 }

@@ -14,7 +14,7 @@ import { parseLocatedJson, type SourcePosition } from './located-json.js';
 import { formatIpv4Address, inPrefix, parseIpv4Address } from '../wire/ipv4-address.js';
 import {
   type ConfigIssue, IssueSink, type Validator, arrayOf, boolean, describe, integer, object, oneOf,
-  optional, required, string, taggedUnion,
+  optional, required, string, taggedUnion, withSchema, type JsonSchema,
 } from './schema.js';
 
 export interface Ipv4Prefix {
@@ -38,7 +38,12 @@ export type LinkConfig =
    * cross it whole both ways (the kernel segments them only where it must).
    */
   | { readonly type: 'tap'; readonly device: string; readonly vnetHeader?: boolean }
-  | { readonly type: 'udp'; readonly mode: 'dgram' | 'stream' | 'vxlan'; readonly local: Endpoint; readonly remote: Endpoint; readonly vni?: number };
+  | { readonly type: 'udp'; readonly mode: 'dgram' | 'stream' | 'vxlan'; readonly local: Endpoint; readonly remote: Endpoint; readonly vni?: number }
+  /**
+   * The program's own link: it supplies and consumes the interface's Ethernet frames through
+   * `stack.frameLink(name)` (a Duplex stream of frames; src/app/frame-link.ts).
+   */
+  | { readonly type: 'frames' };
 
 export interface InterfaceConfig {
   readonly name: string;
@@ -92,6 +97,12 @@ export interface StackConfig {
   readonly offloads?: { readonly tso?: boolean; readonly gro?: boolean };
   /** Software RSS in the driver: receive queues (1..128) its Toeplitz hash steers frames to. */
   readonly rss?: { readonly queues?: number };
+  /**
+   * The DNS client (src/app/dns-client.ts): resolvers ('A.B.C.D' or 'A.B.C.D:PORT', asked in
+   * order over the stack's own UDP), how long each query is waited for (default 2000 ms) and
+   * how many rounds over them (default 2). Names in `net.connect({ host })` resolve through it.
+   */
+  readonly dns?: { readonly resolvers: readonly Endpoint[]; readonly timeoutMs?: number; readonly attempts?: number };
 }
 
 /** Most sockets of one kind a host may have (a socket table's slots). */
@@ -124,12 +135,15 @@ export function parseIpv4(text: string): number | undefined {
   return parseIpv4Address(text) ?? undefined;
 }
 
-const ipv4: Validator<number> = (v, path, sink) => {
+/** A dotted quad (JSON Schema pattern; parseIpv4 is the check). */
+const IPV4_PATTERN = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}';
+
+const ipv4: Validator<number> = withSchema((v, path, sink) => {
   const n = typeof v === 'string' ? parseIpv4(v) : undefined;
   return n !== undefined ? n : sink.add(path, `must be an IPv4 address like '10.0.0.1', not ${describe(v)}`);
-};
+}, { type: 'string', pattern: `^${IPV4_PATTERN}$`, description: "an IPv4 address like '10.0.0.1'" });
 
-const ipv4Prefix: Validator<Ipv4Prefix> = (v, path, sink) => {
+const ipv4Prefix: Validator<Ipv4Prefix> = withSchema((v, path, sink) => {
   if (typeof v === 'string') {
     const [addr, len, extra] = v.split('/');
     const address = addr === undefined ? undefined : parseIpv4(addr);
@@ -137,13 +151,22 @@ const ipv4Prefix: Validator<Ipv4Prefix> = (v, path, sink) => {
     if (address !== undefined && prefixLength !== undefined && extra === undefined) return { address, prefixLength, text: v };
   }
   return sink.add(path, `must be an IPv4 prefix like '10.0.0.2/24', not ${describe(v)}`);
-};
+}, { type: 'string', pattern: `^${IPV4_PATTERN}/(3[0-2]|[12]?[0-9])$`, description: "an IPv4 prefix like '10.0.0.2/24'" });
 
-const endpoint: Validator<Endpoint> = (v, path, sink) => {
+const endpoint: Validator<Endpoint> = withSchema((v, path, sink) => {
   const m = typeof v === 'string' ? /^([^:]+):([0-9]{1,5})$/.exec(v) : null;
   if (m !== null && Number(m[2]) <= 65535) return { host: m[1]!, port: Number(m[2]) };
   return sink.add(path, `must be 'host:port' with a port from 0 to 65535, not ${describe(v)}`);
-};
+}, { type: 'string', pattern: '^[^:]+:[0-9]{1,5}$', description: "'host:port', port 0 to 65535" });
+
+
+/** A DNS resolver: 'A.B.C.D' (port 53) or 'A.B.C.D:PORT'. */
+const resolver: Validator<Endpoint> = withSchema((v, path, sink) => {
+  const m = typeof v === 'string' ? /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(v) : null;
+  const port = m?.[2] === undefined ? 53 : Number(m[2]);
+  if (m !== null && parseIpv4(m[1]!) !== undefined && port >= 1 && port <= 65535) return { host: m[1]!, port };
+  return sink.add(path, `must be a resolver's IPv4 address, 'A.B.C.D' or 'A.B.C.D:PORT' (port 1 to 65535), not ${describe(v)}`);
+}, { type: 'string', pattern: `^${IPV4_PATTERN}(:[0-9]{1,5})?$`, description: "a resolver, 'A.B.C.D' or 'A.B.C.D:PORT' (port 1 to 65535)" });
 
 const mac = string(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, "a MAC address like '02:00:00:00:00:01'");
 const ifName = string(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'an interface name (letter first, at most 15 of A-Z a-z 0-9 _ . -)');
@@ -155,6 +178,7 @@ const link: Validator<LinkConfig> = taggedUnion<LinkConfig>('type', {
     type: required(oneOf(['udp'])), mode: required(oneOf(['dgram', 'stream', 'vxlan'])),
     local: required(endpoint), remote: required(endpoint), vni: optional(integer(0, 0xffffff)),
   }),
+  frames: object({ type: required(oneOf(['frames'])) }),
 });
 
 const interfaceConfig = object({
@@ -204,6 +228,11 @@ const stackConfig = object({
   rss: optional(object({
     queues: optional(integer(1, 128)),
   })),
+  dns: optional(object({
+    resolvers: required(arrayOf(resolver, { min: 1, max: 8 })),
+    timeoutMs: optional(integer(10, 60_000)),
+    attempts: optional(integer(1, 10)),
+  })),
 });
 
 /** Checks that span fields: unique names, routes naming known interfaces, the socket table's size. */
@@ -252,6 +281,19 @@ export type ConfigResult =
   | { readonly ok: false; readonly issues: readonly (ConfigIssue & { readonly position?: SourcePosition })[] };
 
 /** Validate a configuration given as a plain value (from code or parsed JSON). */
+/**
+ * The JSON Schema (draft 2020-12) of a configuration file, generated from the validators
+ * themselves (docs/config.schema.json is this, checked by test/config/json-schema.test.ts).
+ * The validators also check what a schema cannot say (ports in range, cross-field rules).
+ */
+export function stackConfigJsonSchema(): JsonSchema {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'newtos host configuration',
+    ...stackConfig.schema,
+  };
+}
+
 export function validateStackConfig(value: unknown): ConfigResult {
   const sink = new IssueSink();
   const config = stackConfig(value, [], sink) as StackConfig | undefined;

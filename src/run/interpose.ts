@@ -87,9 +87,12 @@ export interface InterposeOptions {
 /** Patches Node's modules onto `stack`; returns a function that puts the originals back. */
 export function interpose(stack: Stack, options: InterposeOptions = {}): () => void {
   const hosts = new Map(Object.entries(options.hosts ?? {}));
-  stack.client.lookup = (hostname, _opts, cb) => {
+  // The host table first, then the stack's DNS client (configuration `dns`), if any.
+  const dnsLookup = stack.client.lookup;
+  stack.client.lookup = (hostname, opts, cb) => {
     const address = hosts.get(hostname);
     if (address !== undefined) { queueMicrotask(() => cb(null, address, 4)); return; }
+    if (dnsLookup !== undefined) { dnsLookup(hostname, opts, cb); return; }
     const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', errno: -3008, syscall: 'getaddrinfo', hostname });
     queueMicrotask(() => cb(err, '', 4));
   };
@@ -109,7 +112,13 @@ export function interpose(stack: Stack, options: InterposeOptions = {}): () => v
     if (o.path) return (orig.connect as AnyFn)(...args);
     return stack.net.connect(...args);
   };
-  function Socket(options?: { fd?: unknown; handle?: unknown }): unknown {
+  function Socket(this: unknown, options?: { fd?: unknown; handle?: unknown }): unknown {
+    // Node's own subclasses initialise themselves with ReflectApply(net.Socket, this, ...) on the
+    // module's current net.Socket (tls.TLSSocket over its wrapped stream): give them the original.
+    if (new.target === undefined && this instanceof orig.Socket) {
+      (orig.Socket as unknown as AnyFn).apply(this, [options]);
+      return this;
+    }
     if (options !== undefined && options !== null && (typeof options.fd === 'number' || options.handle)) {
       return new orig.Socket(options as net.SocketConstructorOpts);
     }
@@ -223,6 +232,6 @@ export function interpose(stack: Stack, options: InterposeOptions = {}): () => v
     (tls as unknown as Record<string, unknown>)['connect'] = orig.tlsConnect;
     (dgram as unknown as Record<string, unknown>)['createSocket'] = orig.createSocket;
     syncBuiltinESMExports();
-    stack.client.lookup = undefined;
+    stack.client.lookup = dnsLookup;
   };
 }

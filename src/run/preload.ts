@@ -4,8 +4,12 @@
  * not hold the process (the application's sockets and timers do), and puts Node's
  * networking modules on it (interpose.ts) before the application's first line runs.
  * The variable is removed so that the application's own child processes stay on the kernel.
+ * NEWTOS_RUN_STATS=FILE: at exit, the host's fast-socket operation counts are written to FILE
+ * as JSON (with `withoutMessagePct`), for benchmarks (bench/app.ts).
  */
+import { writeFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
+import { withoutMessagePct } from '../abi/socket-block.js';
 import { createStack } from '../stack/host.js';
 import { interpose } from './interpose.js';
 
@@ -21,9 +25,17 @@ async function bringUp(): Promise<void> {
     process.exit(1);
   }
   const { config, hosts } = JSON.parse(raw) as { config: unknown; hosts?: Record<string, string> };
+  const statsFile = process.env['NEWTOS_RUN_STATS'];
+  delete process.env['NEWTOS_RUN_STATS'];
   try {
     const stack = await createStack(config);
     stack.unref();
+    if (statsFile !== undefined) {
+      process.on('exit', () => {
+        const s = stack.socketStats();
+        writeFileSync(statsFile, JSON.stringify({ ...s, withoutMessagePct: withoutMessagePct(s) }));
+      });
+    }
     interpose(stack, hosts !== undefined ? { hosts } : {});
   } catch (e) {
     process.stderr.write(`newtos run: ${(e as Error).message}\n`);

@@ -17,7 +17,9 @@ import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, type Int
 import { Supervisor, type ExternalEnds, type SupervisorEvent, type SystemSnapshot } from '../substrate/supervisor.js';
 import type { FaultKind } from '../substrate/server-loop.js';
 import { createSocketTable, SocketTable } from '../abi/socket-table.js';
-import type { VswitchDescriptor } from '../driver/nic/vswitch.js';
+import { createVswitch as createVswitchMemory, type VswitchDescriptor } from '../driver/nic/vswitch.js';
+import { FrameLink } from '../app/frame-link.js';
+import { DnsClient } from '../app/dns-client.js';
 import type { IpServerOptions } from '../ip/server.js';
 import type { TcpServerOptions } from '../tcp/server.js';
 import { TSO_MAX_BYTES } from '../tcp/config.js';
@@ -86,6 +88,11 @@ export class Stack {
   readonly net: StackClient['net'];
   readonly http: StackClient['http'];
   readonly dgram: StackClient['dgram'];
+  /**
+   * The DNS client over this host's UDP (configuration `dns`), or undefined without one.
+   * `net.connect({ host: name })` resolves through it unless the connect gives a `lookup`.
+   */
+  readonly dns: DnsClient | undefined;
 
   private constructor(
     readonly config: StackConfig,
@@ -98,9 +105,17 @@ export class Stack {
     private readonly driverStatsMemory: SharedArrayBuffer,
     /** The TAP devices this thread opened and keeps for the driver (closed by close()). */
     private readonly taps: readonly TapBackend[],
+    private readonly frameLinks: ReadonlyMap<string, FrameLink>,
   ) {
     this.dgram = client.dgram;
     this.net = client.net;
+    const dns = config.dns;
+    this.dns = dns === undefined ? undefined : new DnsClient({
+      createUdpSocket: () => client.dgram.createSocket('udp4'),
+      connectTcp: (o) => client.net.connect(o),
+      randomId: () => randomBytes(2).readUInt16BE(0),
+    }, dns);
+    if (this.dns !== undefined) client.lookup = this.dns.lookup;
     this.http = client.http;
   }
 
@@ -155,6 +170,16 @@ export class Stack {
     }
     // The driver's thread doorbell, also rung to switch a live capture.
     driverDoorbell ??= createDoorbell();
+    // A frame link is a private two-port switch: port 0 the driver's (ringing the driver's own
+    // doorbell, so one park waits for it too), port 1 the application thread's (FrameLink).
+    const frameSwitches = new Map<string, VswitchDescriptor>();
+    for (const ifc of ifaces) {
+      if (ifc.link.type !== 'frames') continue;
+      const d = createVswitchMemory({ ports: 2, mtu: ifc.mtu ?? 1500, pointToPoint: true });
+      const descriptor = { ...d, doorbells: [driverDoorbell, d.doorbells[1]!] };
+      frameSwitches.set(ifc.name, descriptor);
+      (vswitchPorts as Record<string, { descriptor: VswitchDescriptor; port: number }>)[ifc.name] = { descriptor, port: 0 };
+    }
     const captures = ifaces.map(() => createCaptureChannel());
     const linkStats = createLinkStats(ifaces.length);
     const driverStats = createDriverStats();
@@ -289,8 +314,22 @@ export class Stack {
     });
     const ringDriver = new DoorbellRinger(driverDoorbell);
     const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
+    const frameLinks = new Map([...frameSwitches].map(([name, d]) => [name, new FrameLink(name, d)]));
     return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats,
-      counterBlocks, driverStats, taps);
+      counterBlocks, driverStats, taps, frameLinks);
+  }
+
+  /**
+   * The frame link of interface `name` (configured `link: { type: 'frames' }`): a Duplex
+   * stream of Ethernet frames, what the host sends on the interface out, what it receives in
+   * (src/app/frame-link.ts). The same object on every call; closed by close().
+   */
+  frameLink(name: string): FrameLink {
+    const link = this.frameLinks.get(name);
+    if (link === undefined) {
+      throw new NewtosError('ERR_INVALID_ARG_VALUE', `The argument 'name' must name an interface with link type 'frames' (have: ${[...this.frameLinks.keys()].join(', ') || 'none'}). Received '${String(name)}'`);
+    }
+    return link;
   }
 
   /** Statistics of every server, read from shared memory (no message to any server). */
@@ -419,6 +458,7 @@ export class Stack {
 
   async close(): Promise<void> {
     this.client.close();
+    for (const l of this.frameLinks.values()) l.destroy();
     await this.supervisor.stop();
     this.client.abandonSockets();
     for (const t of this.taps) await t.close();

@@ -103,3 +103,36 @@ test('keepAlive and noDelay given before the connection exists still connect and
   s.connect({ port: 7, host: '10.0.0.1', noDelay: true, keepAlive: true, keepAliveInitialDelay: 500 });
   assert.equal(await echo(s, 'ka'), 'ka');
 });
+
+test('createServer({ allowHalfOpen: true }): the server answers after the client ended its side; without it the server side ends', async () => {
+  const run = async (allowHalfOpen: boolean | undefined): Promise<{ got: string; serverHalfOpen: boolean }> => {
+    let serverHalfOpen = false;
+    const srv = a.net.createServer(allowHalfOpen === undefined ? {} : { allowHalfOpen }, (s) => {
+      let req = '';
+      s.on('error', () => undefined);
+      s.on('data', (d) => { req += d; });
+      // The client's FIN: a half-open server may still write its answer (a moment later, after
+      // the tick in which a socket without allowHalfOpen ends its own side, as Node's does).
+      s.on('end', () => setTimeout(() => {
+        serverHalfOpen = !s.writableEnded;
+        if (serverHalfOpen) s.end(`answer to ${req}`);
+      }, 20));
+    });
+    srv.listen(7010);
+    await once(srv, 'listening');
+    const c = b.net.connect({ host: '10.0.0.1', port: 7010, allowHalfOpen: true });
+    let got = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => { got += d; });
+    await once(c, 'connect');
+    c.end('question');
+    await once(c, 'close');
+    srv.close();
+    return { got, serverHalfOpen };
+  };
+  assert.deepEqual(await run(true), { got: 'answer to question', serverHalfOpen: true });
+  assert.deepEqual(await run(undefined), { got: '', serverHalfOpen: false });
+  const paused = a.net.createServer({ pauseOnConnect: true });
+  assert.equal(paused.pauseOnConnect, true);
+  assert.throws(() => a.net.createServer(null as unknown as object), { code: 'ERR_INVALID_ARG_TYPE' });
+});

@@ -87,6 +87,16 @@ test('TypeScript users get the types through the exports map', { timeout: 120_00
     /TS2322/);
 });
 
+test('the installed package: the frame-link example runs and the config JSON Schema resolves', { timeout: 60_000 }, async () => {
+  await cp(join(REPO, 'examples', 'frame-link.mjs'), join(app, 'frame-link.mjs'));
+  const { stdout, stderr } = await sh(process.execPath, ['frame-link.mjs'], { cwd: app, timeoutMs: 60_000 });
+  assert.match(stdout, /^hello through a frame link\nframes from a: \d+\n$/);
+  assert.equal(stderr, '');
+  await writeFile(join(app, 'schema.cjs'), "const s = require('newtos/config.schema.json'); console.log(s.title, Object.keys(s.properties).includes('dns'));\n");
+  const schema = await sh(process.execPath, ['schema.cjs'], { cwd: app });
+  assert.equal(schema.stdout, 'newtos host configuration true\n');
+});
+
 test("require('newtos') fails with a hint to import()", async () => {
   await writeFile(join(app, 'req.cjs'), "try { require('newtos'); } catch (e) { console.log(e.code + ' ' + e.message); }\n");
   const { stdout } = await sh(process.execPath, ['req.cjs'], { cwd: app });

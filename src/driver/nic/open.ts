@@ -74,5 +74,12 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
         throw new NewtosError('ERR_VSWITCH_UNAVAILABLE', `interface ${ifc.name}: no virtual switch resolver given`);
       }
       return deps.vswitchPort(link.switch, ifc);
+    case 'frames':
+      // The program's frame link is a private two-port switch in shared memory: the driver
+      // holds port 0, the application thread port 1 (src/app/frame-link.ts).
+      if (deps.vswitchPort === undefined) {
+        throw new NewtosError('ERR_VSWITCH_UNAVAILABLE', `interface ${ifc.name}: no frame-link resolver given`);
+      }
+      return deps.vswitchPort(`frames:${ifc.name}`, ifc);
   }
 }

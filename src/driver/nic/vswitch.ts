@@ -120,6 +120,12 @@ export interface VswitchOptions {
   /** Bytes of each one-way pipe (default: room for 64 full frames, at least 256 KiB; 1 MiB up to 8 ports). */
   readonly ringBytes?: number;
   readonly impairments?: VswitchImpairments;
+  /**
+   * Two ports only: a point-to-point link (a program's frame link, src/app/frame-link.ts).
+   * Broadcast and unknown-destination frames then push back on a full pipe as unicast
+   * ones do, instead of being dropped ('tx-egress-full') as a flooding switch does.
+   */
+  readonly pointToPoint?: boolean;
 }
 
 /** Plain data: post it to a worker and attach a port there. */
@@ -132,6 +138,8 @@ export interface VswitchDescriptor {
   readonly impairments: VswitchImpairments;
   /** Port p's doorbell: rung by senders to p, parked on by p's owner. */
   readonly doorbells: readonly SharedArrayBuffer[];
+  /** VswitchOptions.pointToPoint. */
+  readonly pointToPoint?: boolean;
 }
 
 function ringStride(capacity: number): number {
@@ -168,7 +176,8 @@ export function createVswitch(options: VswitchOptions): VswitchDescriptor {
   Atomics.store(words, H_MAGIC, MAGIC);
   const rings = new SharedArrayBuffer(ports * (ports - 1) * ringStride(ringCapacity));
   const doorbells = Array.from({ length: ports }, () => createDoorbell());
-  return { control, rings, ports, mtu, ringCapacity, impairments: { ...imp }, doorbells };
+  if (options.pointToPoint === true && ports !== 2) throw invalidArg('pointToPoint', 'needs exactly 2 ports');
+  return { control, rings, ports, mtu, ringCapacity, impairments: { ...imp }, doorbells, ...(options.pointToPoint === true ? { pointToPoint: true } : {}) };
 }
 
 export type VswitchPortOptions = {
@@ -203,6 +212,7 @@ export class VswitchPort implements NicBackend {
   checksumsCompleted = 0;
   private readonly words: Int32Array;
   private readonly ports: number;
+  private readonly pointToPoint: boolean;
   private readonly out: (ByteRing | undefined)[] = [];
   private readonly in: (ByteRing | undefined)[] = [];
   private readonly rng: Rng;
@@ -235,6 +245,7 @@ export class VswitchPort implements NicBackend {
     }
     this.words = words;
     this.ports = descriptor.ports;
+    this.pointToPoint = descriptor.pointToPoint === true && descriptor.ports === 2;
     this.bells = new Uint8Array(descriptor.ports);
     this.ringers = descriptor.doorbells.map((d) => new DoorbellRinger(d));
     this.sleeper = new DoorbellSleeper(descriptor.doorbells[port]!);
@@ -335,7 +346,9 @@ export class VswitchPort implements NicBackend {
       // A super-frame only to a port that takes it (the driver asked acceptsSuperFrame).
       if (gso > 0 ? gso > 0xffff || !this.acceptsSuperFrame(mem, off, len) : len > maxFrame) { this.counters.drop('tx-oversize'); continue; }
       this.learn(mem, off + 6);
-      const dest = (mem[off]! & 1) !== 0 ? undefined : this.lookup(mem, off);
+      // A point-to-point link (a program's frame link): a flooded frame has one destination and
+      // waits for room like a unicast one instead of being dropped.
+      const dest = this.pointToPoint ? this.p2pDest(mem, off) : (mem[off]! & 1) !== 0 ? undefined : this.lookup(mem, off);
       if (dest === this.port) continue; // addressed to ourselves: a switch does not hairpin
       const pad = (mem.byteOffset + off) & 7;
       const need = recordLen(len, pad);
@@ -387,6 +400,13 @@ export class VswitchPort implements NicBackend {
       this.ringers[p]!.ring();
     }
     return i;
+  }
+
+  /** Two ports: the other port, or this one for a frame addressed to a MAC learned here (not hairpinned). */
+  private p2pDest(mem: Uint8Array, off: number): number {
+    const other = 1 - this.port;
+    if ((mem[off]! & 1) !== 0) return other;
+    return this.lookup(mem, off) ?? other;
   }
 
   private put(ring: ByteRing, frame: Uint8Array, pad: number, need: number): void {

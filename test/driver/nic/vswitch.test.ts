@@ -95,6 +95,16 @@ test('vswitch: a full pipe pushes back on unicast; flooding drops per port and c
   assert.ok(a!.counters.drops['tx-egress-full'] > 0);
 });
 
+test('vswitch: a point-to-point link pushes back on broadcast frames too (none dropped)', () => {
+  const [a, b] = sw({ ports: 2, ringBytes: 8 * 1024, pointToPoint: true });
+  const bcast = Array.from({ length: 20 }, (_, i) => frame(BROADCAST, MAC[0]!, i, 1000));
+  const accepted = send(a!, bcast);
+  assert.ok(accepted > 0 && accepted < 20, `accepted ${accepted}`);
+  assert.equal(a!.counters.drops['tx-egress-full'], 0);
+  assert.deepEqual(recv(b!).map(seqOf), bcast.slice(0, accepted).map(seqOf));
+  assert.throws(() => createVswitch({ ports: 3, pointToPoint: true }), { code: 'ERR_INVALID_ARG_VALUE' });
+});
+
 test('vswitch: loss drops the configured share, deterministically from the seed', () => {
   const run = (): number[] => {
     const [a, b] = sw({ ports: 2, ringBytes: 1 << 20, impairments: { loss: 0.3, seed: 42 } });
