@@ -59,6 +59,10 @@ interface Phase {
   readonly linkDropped: number | null;
   /** newtos only: TCP counters over the phase (SYN cookies sent, buffer allocation failures). */
   readonly tcp?: Record<string, number>;
+  /** newtos only: each server thread's busy time over the phase, in % of one core (where the SYN path's time goes). */
+  readonly busyPct?: Record<string, number>;
+  /** newtos only: IP's packets in and delivered, and its drops by reason, over the phase (non-zero ones). */
+  readonly ip?: Record<string, number>;
 }
 interface HostRun { readonly phases: Phase[]; readonly note?: string }
 
@@ -121,7 +125,7 @@ async function generate(bin: string, ns: string, dev: string, mac: string, dst: 
 /** One flooded (or idle) phase: the client loop beside the generator. */
 async function phase(
   name: Phase['phase'], bin: string, side: { ns: string; dev: string; mac: string; dst: string },
-  counter: () => { processed: number; dropped: number; tcp?: Record<string, number> },
+  counter: () => { processed: number; dropped: number; tcp?: Record<string, number>; busyMs?: Record<string, number>; ip?: Record<string, number> },
 ): Promise<Phase> {
   const before = counter();
   const t0 = performance.now();
@@ -139,6 +143,10 @@ async function phase(
     linkDropped: after.dropped - before.dropped,
     ...(after.tcp !== undefined && before.tcp !== undefined
       ? { tcp: Object.fromEntries(Object.entries(after.tcp).map(([k, v]) => [k, v - (before.tcp![k] ?? 0)])) } : {}),
+    ...(after.ip !== undefined && before.ip !== undefined
+      ? { ip: Object.fromEntries(Object.entries(after.ip).map(([k, v]) => [k, v - (before.ip![k] ?? 0)]).filter(([, v]) => v !== 0)) } : {}),
+    ...(after.busyMs !== undefined && before.busyMs !== undefined
+      ? { busyPct: Object.fromEntries(Object.entries(after.busyMs).map(([k, v]) => [k, Math.round((v - (before.busyMs![k] ?? 0)) / (10 * s))])) } : {}),
   };
 }
 
@@ -180,19 +188,26 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     const memStart = memory();
     log(`newtos memory before any flood: rss ${memStart.rssMB} MB heap ${memStart.heapUsedMB} MB external ${memStart.externalMB} MB`);
     const st = stack;
-    const counter = (): { processed: number; dropped: number; tcp: Record<string, number> } => {
-      const tcp = st.counters().tcp as Record<string, unknown>;
-      const pick = ['synCookiesSent', 'synCookiesAccepted', 'passiveOpens', 'allocFailures', 'dropSynNoBuffers', 'segmentsOut'];
+    const counter = (): { processed: number; dropped: number; tcp: Record<string, number>; busyMs: Record<string, number>; ip: Record<string, number> } => {
+      const all = st.counters();
+      const tcp = all.tcp as Record<string, unknown>;
+      const pick = ['synCookiesSent', 'synCookiesAccepted', 'passiveOpens', 'allocFailures', 'dropSynNoBuffers', 'dropCookieAcceptQueueFull', 'segmentsOut'];
       return {
         processed: Number(tcp['segmentsIn'] ?? 0), dropped: devDrops(ns, dev, 'tx'),
         tcp: Object.fromEntries(pick.map((k) => [k, Number(tcp[k] ?? 0)])),
+        busyMs: Object.fromEntries(st.snapshot().servers.map((sv) => [sv.name, sv.busyMs])),
+        ip: ipFigures(all.ip),
       };
     };
     const side = { ns, dev, mac: NEWTOS_MAC, dst: '10.97.0.2' };
     const phases: Phase[] = [];
     for (const p of ['idle', 'fixed', 'max'] as const) {
       phases.push(await phase(p, bin, side, counter));
-      log(`newtos ${line(phases[phases.length - 1]!)}`);
+      const last = phases[phases.length - 1]!;
+      log(`newtos ${line(last)}`);
+      if (last.busyPct !== undefined) log(`       busy % of a core: ${Object.entries(last.busyPct).map(([k, v]) => `${k} ${v}`).join('  ')}`);
+      if (last.ip !== undefined) log(`       ip: ${Object.entries(last.ip).map(([k, v]) => `${k} ${v}`).join('  ')}`);
+      if (last.tcp !== undefined) log(`       tcp: ${Object.entries(last.tcp).map(([k, v]) => `${k} ${v}`).join('  ')}`);
       await sleep(500);
     }
     let soak: unknown;
@@ -202,6 +217,18 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     await stack?.close();
     try { sh('ip', 'netns', 'del', ns); } catch { /* gone */ }
   }
+}
+
+/** IP's packets in, delivered and out, and its drops by reason ('drops.x', 'txDrops.x', 'frameDrops.x'). */
+function ipFigures(ip: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of ['rxPackets', 'delivered', 'txPackets', 'verdictRequests']) out[k] = Number(ip[k] ?? 0);
+  for (const group of ['drops', 'txDrops', 'frameDrops']) {
+    const g = ip[group];
+    if (typeof g !== 'object' || g === null) continue;
+    for (const [k, v] of Object.entries(g)) if (typeof v === 'number') out[`${group}.${k}`] = v;
+  }
+  return out;
 }
 
 /** RSS etc. every 2 s during a flood at the highest rate and for 20 s after it. */

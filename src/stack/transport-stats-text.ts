@@ -41,6 +41,7 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   dropSynQueueFull: tcpDrop('syn-queue-full'),
   dropSynNoBuffers: tcpDrop('syn-no-buffers'),
   dropBadCookie: tcpDrop('bad-syn-cookie'),
+  dropCookieAcceptQueueFull: tcpDrop('syn-cookie-accept-queue-full'),
   dropOooLimit: tcpDrop('out-of-order-limit'),
   dropNoRoom: tcpDrop('no-room'),
   dropInvalidAddress: tcpDrop('invalid-address'),

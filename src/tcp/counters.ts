@@ -30,6 +30,8 @@ export class TcpCounters {
   /** SYNs dropped because the segment buffers left are kept for existing connections (SegmentAllocator.lowOnBuffers). */
   dropSynNoBuffers = 0;
   dropBadCookie = 0;
+  /** ACKs with a valid SYN cookie dropped (no RST) while the accept queue was full: the peer retries (Linux ListenOverflows). */
+  dropCookieAcceptQueueFull = 0;
   dropOooLimit = 0;
   dropNoRoom = 0;
   dropInvalidAddress = 0;

@@ -40,6 +40,9 @@ import { Tcb } from './tcb.js';
 import type { RttEstimatorOptions } from './rtt-estimator.js';
 import { connectionTimer, nextDeadline } from './timers.js';
 
+/** What became of the ACK completing a SYN-cookie handshake (acceptCookie). */
+const enum CookieAck { Accepted, Dropped, Invalid }
+
 export interface ConnectParams {
   localAddr: number;
   remoteAddr: number;
@@ -298,7 +301,13 @@ export class TcpEngine implements EngineContext {
     if ((f & TcpFlag.RST) !== 0) return; // "An incoming RST segment could not be valid ... ignored"
     if ((f & TcpFlag.ACK) !== 0) {
       // Maybe the third segment of a SYN-cookie handshake; otherwise <SEQ=SEG.ACK><CTL=RST>.
-      if ((f & TcpFlag.SYN) === 0 && this.synCookies !== 'never' && this.acceptCookie(l, src, dst, seg, now)) return;
+      if ((f & TcpFlag.SYN) === 0 && this.synCookies !== 'never') {
+        const r = this.acceptCookie(l, src, dst, seg, now);
+        // A genuine cookie with no room to accept it: dropped without a word, so the
+        // peer's retransmission (or its data) tries again later (Linux
+        // tcp_v4_syn_recv_sock: ListenOverflows, discard; an RST would kill it).
+        if (r !== CookieAck.Invalid) return;
+      }
       this.counters.dropListenNonSyn++;
       this.replyRst(src, dst, seg);
       return;
@@ -373,19 +382,28 @@ export class TcpEngine implements EngineContext {
     );
   }
 
-  private acceptCookie(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): boolean {
-    if (l.acceptQueue.length >= l.backlog) return false;
+  /**
+   * The ACK of a SYN-cookie handshake: a connection when the cookie is good and
+   * the accept queue has room (Accepted), a silent drop when it is good but the
+   * queue is full or no control block can be had (Dropped), else Invalid (the
+   * caller answers with RST).
+   */
+  private acceptCookie(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): CookieAck {
     // Linux tcp_synq_no_recent_overflow: cookie ACKs only shortly after cookies were sent.
-    if (this.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return false;
+    if (this.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return CookieAck.Invalid;
     const cookieMss = this.cookies.validate(dst, seg.dstPort, src, seg.srcPort, seg.seq, seg.ack, now);
     if (cookieMss === undefined) {
       this.counters.dropBadCookie++;
-      return false;
+      return CookieAck.Invalid;
+    }
+    if (l.acceptQueue.length >= l.backlog) {
+      this.counters.dropCookieAcceptQueueFull++;
+      return CookieAck.Dropped;
     }
     const iss = seqAdd(seg.ack, -1);
     const peerIsn = seqAdd(seg.seq, -1);
     const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
-    if (t === undefined) return false;
+    if (t === undefined) return CookieAck.Dropped;
     this.enter(t);
     this.counters.synCookiesAccepted++;
     this.counters.passiveOpens++;
@@ -420,7 +438,7 @@ export class TcpEngine implements EngineContext {
     t.state = TcpState.SynReceived;
     this.insert(t);
     segmentArrives(this, t, seg, now);
-    return true;
+    return CookieAck.Accepted;
   }
 
   // =================================================================== context

@@ -52,6 +52,35 @@ test('a forged cookie is answered with RST and creates nothing', () => {
   assert.equal(h.engine.connectionCount(), 0);
 });
 
+test('a valid cookie ACK while the accept queue is full is dropped silently (no RST); its retry is accepted later', () => {
+  const h = new Harness({ synCookies: 'always' });
+  h.run('0 listen 1');
+  const seg = (port: number, seq: number, ack: number, flags: number): void => {
+    const b = new Uint8Array(40);
+    h.injectBytes(b.subarray(0, emitTcp({ srcPort: port, dstPort: LOCAL_PORT, seq, ack, flags, window: 65535 }, b, REMOTE, LOCAL)));
+  };
+  // Two SYNs answered with cookies while the accept queue is still empty.
+  seg(41001, PEER_ISN, 0, TcpFlag.SYN);
+  seg(41002, PEER_ISN, 0, TcpFlag.SYN);
+  const [a, b] = h.pending();
+  assert.ok(a !== undefined && b !== undefined && a.flags === (TcpFlag.SYN | TcpFlag.ACK) && b.flags === a.flags);
+  h.nextSent(); h.nextSent();
+  // The first ACK fills the queue (backlog 1); the second carries a valid cookie but finds no room.
+  seg(41001, PEER_ISN + 1, (a.seq + 1) >>> 0, TcpFlag.ACK);
+  seg(41002, PEER_ISN + 1, (b.seq + 1) >>> 0, TcpFlag.ACK);
+  assert.deepEqual(h.pending().filter((r) => (r.flags & TcpFlag.RST) !== 0), [], 'no RST for a genuine cookie');
+  assert.equal(h.engine.counters.dropCookieAcceptQueueFull, 1);
+  assert.equal(h.engine.counters.dropBadCookie, 0);
+  assert.equal(h.engine.counters.synCookiesAccepted, 1);
+  assert.equal(h.engine.connectionCount(), 1);
+  // accept() makes room; the peer's next segment (same cookie) completes its connection.
+  assert.ok(h.engine.accept(h.listener) >= 0);
+  seg(41002, PEER_ISN + 1, (b.seq + 1) >>> 0, TcpFlag.ACK);
+  assert.equal(h.engine.counters.synCookiesAccepted, 2);
+  assert.ok(h.engine.accept(h.listener) >= 0);
+  assert.deepEqual(h.pending().filter((r) => (r.flags & TcpFlag.RST) !== 0), []);
+});
+
 test('SYN queue bound without cookies: extra SYNs are dropped', () => {
   const h = new Harness({ synQueueSize: 2, synCookies: 'never' });
   h.run('0 listen');
