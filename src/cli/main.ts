@@ -26,6 +26,9 @@ ${LINK}`,
   capture: '  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]',
   run: `  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
 ${LINK}`,
+  impair: `  newtos impair --tap A --tap B [--loss P] [--duplicate P] [--reorder P] [--delay MS] [--rate R] [--seed N]
+    an impairing bridge between two TAP devices (root), as netem: P is 0..1 or N%, R e.g. 100mbit;
+    move each TAP into the namespace of one end (ip link set A netns NS); counters as JSON on SIGINT/SIGTERM`,
   experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--svg FILE] [--json]',
 };
 
@@ -36,6 +39,7 @@ ${USAGES['ping']}
 ${USAGES['run']!.split('\n')[0]}
 ${USAGES['stats']}
 ${USAGES['capture']}
+${USAGES['impair']!.split('\n')[0]}
 ${USAGES['experiment']}
   newtos COMMAND --help | newtos --version`;
 
@@ -94,6 +98,11 @@ async function main(argv: string[]): Promise<void> {
     case 'experiment': {
       const { runExperimentCommand } = await import('./experiment.js');
       process.exitCode = await runExperimentCommand(rest, (m) => fail('experiment', m));
+      return;
+    }
+    case 'impair': {
+      const { runImpair } = await import('./impair.js');
+      await runImpair(rest);
       return;
     }
     case 'run': {
