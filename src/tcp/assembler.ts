@@ -169,6 +169,26 @@ export class Assembler {
     return out;
   }
 
+  /** End of the overlap firstOverlap found. */
+  overlapEnd = 0;
+
+  /**
+   * The start of the first held part of [s, e) (its end in `overlapEnd`), or -1
+   * when none of it is held: the duplicate part of a segment (RFC 2883 D-SACK).
+   */
+  firstOverlap(s: number, e: number): number {
+    let best = -1;
+    for (let k = 0; k < this.count; k++) {
+      const a = Math.max(s, this.starts[k]!);
+      const b = Math.min(e, this.ends[k]!);
+      if (b > a && (best < 0 || a < best)) {
+        best = a;
+        this.overlapEnd = b;
+      }
+    }
+    return best;
+  }
+
   /** The held ranges as [offset, end) pairs in offset order (for tests and diagnostics). */
   ranges(): Array<[number, number]> {
     const out: Array<[number, number]> = [];

@@ -96,6 +96,8 @@ export interface ConnectionInfo {
   recvQueued: number;
   sendQueued: number;
   congestion: string;
+  /** Reordering degree seen on the path, segments (the adaptive DupThresh; 3 until reordering is seen). */
+  reordering: number;
 }
 
 
@@ -1214,6 +1216,7 @@ export class TcpEngine implements EngineContext {
       recvQueued: t.recvBuf.available(),
       sendQueued: t.sendBuf.available(),
       congestion: t.cc.name,
+      reordering: t.reordering,
     };
   }
 

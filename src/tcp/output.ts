@@ -78,16 +78,24 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   h.tsVal = tsNow(t, now);
   h.tsEcr = h.hasTimestamp && (flags & TcpFlag.ACK) !== 0 ? t.tsRecent : 0;
   h.sackCount = 0;
-  if (t.sackEnabled && !syn && (flags & TcpFlag.ACK) !== 0 && !t.ooo.isEmpty()) {
-    // RFC 2018 §4: most recently received block first (Assembler orders by recency).
-    const blocks = t.ooo.sackBlocks(t.rcvNxt, 4);
+  const dsack = t.dsackPending && !syn && (flags & TcpFlag.ACK) !== 0;
+  if (t.sackEnabled && !syn && (flags & TcpFlag.ACK) !== 0 && (dsack || !t.ooo.isEmpty())) {
     const flat = t.sackOut;
-    for (let i = 0; i < blocks.length; i++) {
-      flat[2 * i] = blocks[i]!.start;
-      flat[2 * i + 1] = blocks[i]!.end;
+    let n = 0;
+    if (dsack) {
+      // RFC 2883 §4: the D-SACK block first, then the usual blocks (RFC 2018 §4).
+      flat[0] = t.dsackStart;
+      flat[1] = t.dsackEnd;
+      n = 1;
+    }
+    // RFC 2018 §4: most recently received block first (Assembler orders by recency).
+    const blocks = t.ooo.isEmpty() ? [] : t.ooo.sackBlocks(t.rcvNxt, 4 - n);
+    for (let i = 0; i < blocks.length; i++, n++) {
+      flat[2 * n] = blocks[i]!.start;
+      flat[2 * n + 1] = blocks[i]!.end;
     }
     h.sack = flat;
-    h.sackCount = blocks.length;
+    h.sackCount = n;
   }
   const hl = tcpHeaderLenFor(h);
   const total = hl + len;
@@ -104,6 +112,11 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   const gsoMss = len > t.sndMss ? t.sndMss : 0;
   if (!ctx.checksumOffload && gsoMss === 0) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
   if ((flags & TcpFlag.ACK) !== 0) {
+    if (dsack) {
+      // Reported once (RFC 2883 §4: a D-SACK block is not repeated in later ACKs).
+      t.dsackPending = false;
+      ctx.counters.dsacksSent++;
+    }
     t.lastAckSent = t.rcvNxt;
     t.ackPending = 0;
     t.ackNow = false;
@@ -169,7 +182,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       if (hole < 0) break;
       const len = Math.min(mss, t.holeLen);
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
-      markRetransmit(ctx, t, now);
+      markRetransmit(ctx, t, now, len);
       t.scoreboard.markRetransmitted(hole, len);
       t.highRxt = (hole + len) >>> 0;
       t.rttTime = -1; // Karn
@@ -216,7 +229,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     if (!sendSegment(ctx, t, flags, seq, len, now)) return;
     const end = (seq + len + (fin ? 1 : 0)) >>> 0;
     if (seqLt(seq, t.sndMax)) {
-      markRetransmit(ctx, t, now);
+      markRetransmit(ctx, t, now, Math.min(len, seqDiff(t.sndMax, seq)));
       t.rttTime = -1; // Karn: never time a retransmitted segment
     } else if (t.rttTime < 0 && !t.tsEnabled) {
       t.rttSeq = end;
@@ -244,8 +257,10 @@ function seqGe(a: number, b: number): boolean {
 }
 
 /** Count a retransmission and remember when it happened (timestamp Karn rule, recovery.ts). */
-export function markRetransmit(ctx: EngineContext, t: Tcb, now: number): void {
+export function markRetransmit(ctx: EngineContext, t: Tcb, now: number, len = 0): void {
   ctx.counters.retransmits++;
+  // Undo needs a D-SACK for every segment resent (a TSO burst after an RTO is several).
+  if (t.undoActive) t.undoRetrans += Math.max(1, Math.ceil(len / t.sndMss));
   t.hasRetransmitted = true;
   t.rtxTsVal = tsNow(t, now);
 }

@@ -111,6 +111,30 @@ export class Tcb {
   holeLen = 0;
   /** Scratch for the SACK blocks of our outgoing ACKs. */
   readonly sackOut = new Uint32Array(8);
+  /**
+   * Receiver: a duplicate segment arrived, [dsackStart, dsackEnd) goes as the
+   * first SACK block of our next ACK (RFC 2883 §4), once.
+   */
+  dsackPending = false;
+  dsackStart = 0;
+  dsackEnd = 0;
+  /**
+   * Sender: the reordering degree seen on this path, in segments (Linux
+   * tp->reordering): the DupThresh of RFC 6675's IsLost and of fast
+   * retransmit. Starts at 3 (RFC 5681) and grows with the reordering that
+   * SACKs and D-SACKs show (recovery.ts).
+   */
+  reordering = 3;
+  /**
+   * Undo (RFC 3708 / Linux undo_marker): a congestion response since SND.UNA
+   * was undoMarker may be undone when D-SACKs show that each of its
+   * undoRetrans retransmitted segments arrived twice.
+   */
+  undoActive = false;
+  undoMarker = 0;
+  undoRetrans = 0;
+  /** The current recovery episode started with an RTO (go-back-N resends are not reordering evidence). */
+  rtoEpisode = false;
 
   // ---- ACK generation ----
   /** Full-sized segments received since our last ACK. */

@@ -57,6 +57,13 @@ export interface CongestionControl {
   onIdle(now: number, rtoMs: number): void;
   /** The sender's MSS changed (negotiated, or path MTU). Windows keep their size in segments. */
   setMss(mss: number): void;
+  /**
+   * The last onCongestionEvent / onRetransmitTimeout was spurious (D-SACKs showed
+   * every retransmission arrived twice): restore the window from before it
+   * (RFC 3708 §3 / RFC 4015, Linux's undo_cwnd) and leave recovery. Optional:
+   * a controller without it keeps its reduced window.
+   */
+  undo?(now: number): void;
 }
 
 export interface CongestionControlOptions {
