@@ -61,6 +61,8 @@ interface Row {
   lost_frames: number | null;
   spurious_retransmit_pct: number | null;
   dsack_spurious_retransmits?: number;
+  /** newtos: retransmission timeouts, fast recoveries, and recoveries undone by D-SACK. */
+  newtos_counters?: { rto_timeouts: number; fast_recoveries: number; undone: number };
   note?: string;
 }
 
@@ -92,10 +94,13 @@ function linuxTcp(ns: string): { retrans: number } {
   return { retrans: Number(vals[keys.indexOf('RetransSegs')]) };
 }
 
-function newtosTcp(s: Stack): { retrans: number; spurious: number } {
+function newtosTcp(s: Stack): { retrans: number; spurious: number; rto: number; recoveries: number; undone: number } {
   const t = s.counters().tcp as Record<string, unknown>;
   const n = (k: string): number => (typeof t[k] === 'number' ? t[k] as number : 0);
-  return { retrans: n('retransmits'), spurious: n('spuriousRetransmits') };
+  return {
+    retrans: n('retransmits'), spurious: n('spuriousRetransmits'), rto: n('rtoTimeouts'), recoveries: n('sackRecoveries') + n('newRenoRecoveries'),
+    undone: n('spuriousRecoveriesUndone'),
+  };
 }
 
 /** Starts `newtos impair` between two fresh TAPs, moves them into the bridges of nsA / nsB. */
@@ -243,6 +248,7 @@ async function main(): Promise<void> {
             row = {
               scenario: sc.name, sender, seconds: secs, segments_out: link?.frames ?? null, retransmits: retrans, lost_frames: link?.lost ?? null,
               spurious_retransmit_pct: pct(retrans, link), dsack_spurious_retransmits: after.spurious - before.spurious,
+              newtos_counters: { rto_timeouts: after.rto - before.rto, fast_recoveries: after.recoveries - before.recoveries, undone: after.undone - before.undone },
             };
           } else {
             const before = linuxTcp(nsA);
@@ -254,7 +260,7 @@ async function main(): Promise<void> {
           }
           if (row.seconds === null) row.note = `did not complete within ${TIMEOUT_MS / 1000} s`;
           rows.push(row);
-          log(`${sc.name.padEnd(26)} ${sender.padEnd(12)} ${row.seconds === null ? 'n/a' : `${row.seconds.toFixed(2)} s`}  frames ${row.segments_out}  retransmitted ${row.retransmits}  lost ${row.lost_frames}  spurious ${row.spurious_retransmit_pct ?? 'n/a'} %${row.dsack_spurious_retransmits !== undefined ? ` (D-SACK-detected ${row.dsack_spurious_retransmits})` : ''}`);
+          log(`${sc.name.padEnd(26)} ${sender.padEnd(12)} ${row.seconds === null ? 'n/a' : `${row.seconds.toFixed(2)} s`}  frames ${row.segments_out}  retransmitted ${row.retransmits}  lost ${row.lost_frames}  spurious ${row.spurious_retransmit_pct ?? 'n/a'} %${row.dsack_spurious_retransmits !== undefined ? ` (D-SACK-detected ${row.dsack_spurious_retransmits})` : ''}${row.newtos_counters !== undefined ? `  ${JSON.stringify(row.newtos_counters)}` : ''}`);
         }
       }
     } finally {

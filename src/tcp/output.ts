@@ -258,9 +258,10 @@ function seqGe(a: number, b: number): boolean {
 
 /** Count a retransmission and remember when it happened (timestamp Karn rule, recovery.ts). */
 export function markRetransmit(ctx: EngineContext, t: Tcb, now: number, len = 0): void {
-  ctx.counters.retransmits++;
-  // Undo needs a D-SACK for every segment resent (a TSO burst after an RTO is several).
-  if (t.undoActive) t.undoRetrans += Math.max(1, Math.ceil(len / t.sndMss));
+  // Counted in segments: a TSO burst resent after an RTO is several (and undo needs a D-SACK for each).
+  const segs = Math.max(1, Math.ceil(len / t.sndMss));
+  ctx.counters.retransmits += segs;
+  if (t.undoActive) t.undoRetrans += segs;
   t.hasRetransmitted = true;
   t.rtxTsVal = tsNow(t, now);
 }
