@@ -16,7 +16,7 @@
  *
  * `--json` prints one JSON line with `time_ratio_vs_linux_bbr` (newtos time / BBR
  * time, worst scenario) and `spurious_retransmit_pct` (newtos, worst scenario).
- * `--size MB` (default 50), `--smoke` (1 MB, first scenario with 20 ms instead
+ * `--size MB` (default 50), `--senders newtos,linux-bbr` (default all three), `--smoke` (1 MB, first scenario with 20 ms instead
  * of 50, for test/bench/smoke.test.ts), `--timeout S` per transfer (default 300).
  * Needs root (namespaces, TAP devices), the TAP addon and a kernel with bbr;
  * otherwise every row is null with a note. Everything made is removed again.
@@ -50,7 +50,15 @@ const SCENARIOS: Scenario[] = smoke
     { name: 'loss1_delay50ms', impair: ['--loss', '1%', '--delay', '50'] },
   ];
 type Sender = 'newtos' | 'linux-cubic' | 'linux-bbr';
-const SENDERS: Sender[] = ['newtos', 'linux-cubic', 'linux-bbr'];
+const ALL_SENDERS: Sender[] = ['newtos', 'linux-cubic', 'linux-bbr'];
+/** `--senders newtos,linux-bbr`: only these rows (default all). */
+const SENDERS: Sender[] = (() => {
+  const i = args.indexOf('--senders');
+  if (i < 0) return ALL_SENDERS;
+  const want = (args[i + 1] ?? '').split(',');
+  for (const w of want) if (!ALL_SENDERS.includes(w as Sender)) throw new Error(`--senders: unknown '${w}' (newtos, linux-cubic, linux-bbr)`);
+  return want as Sender[];
+})();
 
 interface Row {
   scenario: string;

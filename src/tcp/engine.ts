@@ -180,7 +180,7 @@ export class TcpEngine implements EngineContext {
     this.challengeAckLimit = options.challengeAckLimit ?? 1000;
     this.portMin = options.ephemeralPortMin ?? 32768;
     this.portMax = options.ephemeralPortMax ?? 60999;
-    this.maxOooRanges = options.maxOooRanges ?? 32;
+    this.maxOooRanges = options.maxOooRanges ?? 256;
     this.defaults = { ...DEFAULT_CONNECTION_OPTIONS, ...options.defaults };
     this.secrets = new KeyedTcpSecrets(this.rng);
     this.cookies = SynCookies.fromRng(this.rng);

@@ -14,7 +14,7 @@
 import { TcpFlag, emitTcpHeader, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
 import type { EngineContext } from './context.js';
 import { seqDiff, seqGt, seqLt } from './seqnum.js';
-import { pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
+import { DUP_THRESH, pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
 
@@ -177,7 +177,9 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       if (hole < 0) {
         const unsent = seqDiff((t.sndBufSeq + t.sendBuf.available()) >>> 0, t.sndNxt) > 0;
         if (unsent && seqDiff((t.sndUna + t.sndWnd) >>> 0, t.sndNxt) > 0) break;
-        hole = nextLostHole(t, true);
+        // Rule (3) resends holes not deemed lost: on a path seen to reorder they are most
+        // likely late, not lost (Linux resends only what its loss detection marked).
+        if (t.reordering <= DUP_THRESH) hole = nextLostHole(t, true);
       }
       if (hole < 0) break;
       const len = Math.min(mss, t.holeLen);

@@ -201,7 +201,7 @@ export class Tcb {
       this.recvBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.recvBufferSize)), 0, opts.recvBufferSize);
     }
     this.ooo = new Assembler({ maxRanges: maxOooRanges });
-    this.scoreboard = new SackScoreboard({ mss: opts.mss });
+    this.scoreboard = new SackScoreboard({ mss: opts.mss, maxRanges: 512 });
     this.advMss = opts.mss;
   }
 
