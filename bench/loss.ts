@@ -69,8 +69,8 @@ interface Row {
   lost_frames: number | null;
   spurious_retransmit_pct: number | null;
   dsack_spurious_retransmits?: number;
-  /** newtos: retransmission timeouts, fast recoveries, and recoveries undone by D-SACK. */
-  newtos_counters?: { rto_timeouts: number; fast_recoveries: number; undone: number };
+  /** newtos: retransmission timeouts, fast recoveries, recoveries undone by D-SACK, lost retransmissions found. */
+  newtos_counters?: { rto_timeouts: number; fast_recoveries: number; undone: number; lost_retransmits: number };
   note?: string;
 }
 
@@ -102,12 +102,12 @@ function linuxTcp(ns: string): { retrans: number } {
   return { retrans: Number(vals[keys.indexOf('RetransSegs')]) };
 }
 
-function newtosTcp(s: Stack): { retrans: number; spurious: number; rto: number; recoveries: number; undone: number } {
+function newtosTcp(s: Stack): { retrans: number; spurious: number; rto: number; recoveries: number; undone: number; lostRtx: number } {
   const t = s.counters().tcp as Record<string, unknown>;
   const n = (k: string): number => (typeof t[k] === 'number' ? t[k] as number : 0);
   return {
     retrans: n('retransmits'), spurious: n('spuriousRetransmits'), rto: n('rtoTimeouts'), recoveries: n('sackRecoveries') + n('newRenoRecoveries'),
-    undone: n('spuriousRecoveriesUndone'),
+    undone: n('spuriousRecoveriesUndone'), lostRtx: n('lostRetransmits'),
   };
 }
 
@@ -256,7 +256,7 @@ async function main(): Promise<void> {
             row = {
               scenario: sc.name, sender, seconds: secs, segments_out: link?.frames ?? null, retransmits: retrans, lost_frames: link?.lost ?? null,
               spurious_retransmit_pct: pct(retrans, link), dsack_spurious_retransmits: after.spurious - before.spurious,
-              newtos_counters: { rto_timeouts: after.rto - before.rto, fast_recoveries: after.recoveries - before.recoveries, undone: after.undone - before.undone },
+              newtos_counters: { rto_timeouts: after.rto - before.rto, fast_recoveries: after.recoveries - before.recoveries, undone: after.undone - before.undone, lost_retransmits: after.lostRtx - before.lostRtx },
             };
           } else {
             const before = linuxTcp(nsA);

@@ -56,6 +56,7 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   dsacksReceived: { name: 'newtos_tcp_dsacks_total', help: 'D-SACK blocks (RFC 2883) sent for duplicate segments and received.', labels: { direction: 'in' } },
   spuriousRetransmits: { name: 'newtos_tcp_spurious_retransmits_total', help: 'Retransmitted segments a D-SACK showed the receiver already had.' },
   spuriousRecoveriesUndone: { name: 'newtos_tcp_spurious_recoveries_undone_total', help: 'Congestion responses undone because D-SACKs showed them spurious (RFC 3708).' },
+  lostRetransmits: { name: 'newtos_tcp_lost_retransmits_total', help: 'Retransmissions found lost by the SACKs of later data and sent again before the RTO.' },
   reorderingDetected: { name: 'newtos_tcp_reordering_detected_total', help: 'Times SACKs or D-SACKs raised the reordering degree (adaptive duplicate-ACK threshold).' },
   rstsOut: { name: 'newtos_tcp_resets_sent_total', help: 'RST segments sent.' },
   challengeAcks: { name: 'newtos_tcp_challenge_acks_total', help: 'Challenge ACKs sent (RFC 5961).' },

@@ -47,6 +47,8 @@ export class TcpCounters {
   spuriousRetransmits = 0;
   /** Congestion responses undone because D-SACKs showed every retransmission of the episode spurious (RFC 3708). */
   spuriousRecoveriesUndone = 0;
+  /** Retransmissions found lost (data sent after them SACKed) and sent again without waiting for the RTO. */
+  lostRetransmits = 0;
   /** Times SACKs or D-SACKs raised the reordering degree (the adaptive DupThresh). */
   reorderingDetected = 0;
   newRenoRecoveries = 0;

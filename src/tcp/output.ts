@@ -14,7 +14,7 @@
 import { TcpFlag, emitTcpHeader, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
 import type { EngineContext } from './context.js';
 import { seqDiff, seqGt, seqLt } from './seqnum.js';
-import { DUP_THRESH, pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
+import { DUP_THRESH, logRetransmit, pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
 
@@ -186,6 +186,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
       markRetransmit(ctx, t, now, len);
       t.scoreboard.markRetransmitted(hole, len);
+      logRetransmit(t, hole, len);
       t.highRxt = (hole + len) >>> 0;
       t.rttTime = -1; // Karn
       armRto(ctx, t, now);

@@ -127,6 +127,7 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
     raiseReordering(ctx, t, Math.ceil(t.scoreboard.reorderedBytes / t.sndMss) + 1);
   }
   if (t.reordering > DUP_THRESH) applyDupThresh(t);
+  if (t.inRecovery && t.rtxLog.length > 0 && sackNew > 0) detectLostRetransmits(ctx, t);
   const wnd = seg.window * 2 ** t.sndWndScale;
   if (seqGt(ack, t.sndUna)) {
     newAck(ctx, t, seg, ack, now);
@@ -226,6 +227,7 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   t.highRxt = t.sndUna;
   t.cc.onCongestionEvent(now, flight);
   startUndoEpisode(t, false);
+  t.rtxLog.length = 0;
   if (t.sackEnabled) ctx.counters.sackRecoveries++;
   else ctx.counters.newRenoRecoveries++;
   ctx.counters.fastRetransmits++;
@@ -242,7 +244,10 @@ export function retransmitHead(ctx: EngineContext, t: Tcb, now: number): void {
   if (len === 0 && (flags & TcpFlag.FIN) === 0) return;
   if (!sendSegment(ctx, t, flags, t.sndUna, len, now)) return;
   markRetransmit(ctx, t, now, len);
-  if (t.sackEnabled) t.scoreboard.markRetransmitted(t.sndUna, len);
+  if (t.sackEnabled) {
+    t.scoreboard.markRetransmitted(t.sndUna, len);
+    logRetransmit(t, t.sndUna, len);
+  }
   t.rttTime = -1;
   const end = (t.sndUna + len + ((flags & TcpFlag.FIN) !== 0 ? 1 : 0)) >>> 0;
   if (seqGt(end, t.highRxt)) t.highRxt = end;
@@ -304,4 +309,48 @@ function dsackArrived(ctx: EngineContext, t: Tcb, start: number, end: number, no
   if (t.cc.undo === undefined) return;
   t.cc.undo(now);
   ctx.counters.spuriousRecoveriesUndone++;
+}
+
+// ---------------------------------------------------------------- lost retransmissions
+
+/** Bound on logged retransmissions (triples); the oldest go first. */
+const RTX_LOG_MAX = 3 * 1024;
+
+/** Remember a retransmission of [seq, seq+len) and what SND.MAX was when it left. */
+export function logRetransmit(t: Tcb, seq: number, len: number): void {
+  if (!t.inRecovery) return;
+  if (t.rtxLog.length >= RTX_LOG_MAX) t.rtxLog.splice(0, 3);
+  t.rtxLog.push(seq, (seq + len) >>> 0, t.sndMax);
+}
+
+/**
+ * RFC 6675 cannot see a retransmission lost again: its hole stays marked
+ * retransmitted until the RTO, which then goes back over everything in flight.
+ * As Linux before RACK (tcp_mark_lost_retrans) and in RACK's spirit (RFC 8985
+ * §6.2: a segment is lost when one sent after it was delivered, beyond the
+ * reordering window): when data first sent after a retransmission is SACKed
+ * more than DupThresh segments beyond it, while the retransmitted range is
+ * still neither SACKed nor acknowledged, the retransmission was lost: its mark
+ * goes, and NextSeg rule (1) sends it again within this recovery.
+ */
+function detectLostRetransmits(ctx: EngineContext, t: Tcb): void {
+  const high = t.scoreboard.highestSacked;
+  if (high === undefined) return;
+  const log = t.rtxLog;
+  let w = 0;
+  for (let r = 0; r < log.length; r += 3) {
+    const seq = log[r]!;
+    const end = log[r + 1]!;
+    const sndMaxThen = log[r + 2]!;
+    if (seqLe(end, t.sndUna) || t.scoreboard.sackedIn(seq, end) === seqDiff(end, seq)) continue; // delivered
+    if (seqDiff(high, sndMaxThen) > t.scoreboard.dupThresh * t.sndMss) {
+      t.scoreboard.unmarkRetransmitted(seq, seqDiff(end, seq));
+      ctx.counters.lostRetransmits++;
+      continue;
+    }
+    log[w++] = seq;
+    log[w++] = end;
+    log[w++] = sndMaxThen;
+  }
+  log.length = w;
 }

@@ -92,6 +92,26 @@ class RangeSet {
     return e - s - covered;
   }
 
+  /** Remove [s, e) from the set. */
+  remove(s: number, e: number): void {
+    for (let r = 0; r < this.count; r++) {
+      const a = this.starts[r]!;
+      const b = this.ends[r]!;
+      if (b <= s || a >= e) continue;
+      if (a < s && b > e) { // split
+        this.starts.splice(r + 1, 0, e);
+        this.ends.splice(r + 1, 0, b);
+        this.ends[r] = s;
+        return;
+      }
+      if (a < s) { this.ends[r] = s; continue; }
+      if (b > e) { this.starts[r] = e; continue; }
+      this.starts.splice(r, 1);
+      this.ends.splice(r, 1);
+      r--;
+    }
+  }
+
   /** Drop everything below offset n and subtract n from the rest. */
   shift(n: number): void {
     let w = 0;
@@ -297,6 +317,17 @@ export class SackScoreboard {
     // makes pipe larger (more conservative), never smaller.
     while (this.rexmit.count > this.maxRanges) this.rexmit.mergeClosest();
     this.highRxtOffset = Math.max(this.highRxtOffset, e);
+  }
+
+  /**
+   * The retransmission of [seq, seq+len) was lost (the engine's lost-retransmission
+   * detection): forget its mark, so NextSeg rule (1) sends it again and pipe stops
+   * counting it.
+   */
+  unmarkRetransmitted(seq: number, len: number): void {
+    const s = Math.max(0, seqDiff(seq, this.base));
+    const e = seqDiff(seq, this.base) + len;
+    if (e > s) this.rexmit.remove(s, e);
   }
 
   /** The first octet at or after `seq` that is not SACKed (`seq` itself when it is not). */

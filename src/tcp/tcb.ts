@@ -133,6 +133,12 @@ export class Tcb {
   undoActive = false;
   undoMarker = 0;
   undoRetrans = 0;
+  /**
+   * Retransmissions of this recovery as [seq, end, SND.MAX then] triples: one
+   * is lost when data first sent after it is SACKed beyond the reordering
+   * allowance (recovery.ts detectLostRetransmits).
+   */
+  readonly rtxLog: number[] = [];
   /** The current recovery episode started with an RTO (go-back-N resends are not reordering evidence). */
   rtoEpisode = false;
 

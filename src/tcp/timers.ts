@@ -103,6 +103,7 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
   t.rttTime = -1;
   // RFC 6675 §5.1: keep the SACK information, forget what was retransmitted.
   t.scoreboard.clearRetransmitted();
+  t.rtxLog.length = 0;
   // Go back: resend from SND.UNA (output skips what the receiver SACKed).
   t.sndNxt = t.sndUna;
 }

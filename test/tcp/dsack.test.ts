@@ -132,3 +132,43 @@ test('reordering seen in SACKs raises DupThresh at once: the late segment is not
     +0   info reordering 5
   `);
 });
+
+test('a lost retransmission is sent again once data sent after it is SACKed beyond DupThresh (no RTO)', () => {
+  runScript(PASSIVE_SACK + `
+    +0   send 10000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 5001:6001(1000) ack 1
+    +0   > . 6001:7001(1000) ack 1
+    +0   > . 7001:8001(1000) ack 1
+    +0   > . 8001:9001(1000) ack 1
+    +0   > P. 9001:10001(1000) ack 1
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:2001>
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:3001>
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:4001>
+    +0   > . 1:1001(1000) ack 1
+    +0   send 10000
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:10001>
+    +0   > . 10001:11001(1000) ack 1
+    +0   > . 11001:12001(1000) ack 1
+    +0   > . 12001:13001(1000) ack 1
+    +0   > . 13001:14001(1000) ack 1
+    +0   > . 14001:15001(1000) ack 1
+    +0   > . 15001:16001(1000) ack 1
+    // Segments sent after the retransmission arrive; the retransmission does not.
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:13001>
+    +0   > . 16001:17001(1000) ack 1
+    +0   > . 17001:18001(1000) ack 1
+    +0   > . 18001:19001(1000) ack 1
+    +0   counter lostRetransmits 0
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:14001>
+    +0   counter lostRetransmits 1
+    +0   > . 1:1001(1000) ack 1
+    +0   > P. 19001:20001(1000) ack 1
+    +10  < . 1:1(0) ack 20001 win 65535
+    +0   counter rtoTimeouts 0
+  `);
+});
