@@ -66,7 +66,9 @@ interface Row {
   seconds: number | null;
   segments_out: number | null;
   retransmits: number | null;
+  /** Frames lost from sender to receiver: by the bridge, and dropped by the kernel at its TAPs (tap_drops). */
   lost_frames: number | null;
+  tap_drops?: number | null;
   spurious_retransmit_pct: number | null;
   dsack_spurious_retransmits?: number;
   /** newtos: retransmission timeouts, fast recoveries, recoveries undone by D-SACK, lost retransmissions found. */
@@ -130,14 +132,28 @@ async function startImpair(tag: string, nsA: string, nsB: string, impair: string
   return { child, a, b, out: () => out };
 }
 
-async function stopImpair(im: { child: ChildProcess; a: string; b: string; out: () => string }): Promise<{ frames: number; lost: number } | null> {
+/** A counter of a device in a namespace (0 if unreadable). */
+function devStat(ns: string, dev: string, name: string): number {
+  const v = Number(sh(['ip', 'netns', 'exec', ns, 'cat', `/sys/class/net/${dev}/statistics/${name}`], true).trim());
+  return Number.isFinite(v) ? v : 0;
+}
+
+/**
+ * Stops the bridge; frames it carried from A to B and the frames lost on the way: those
+ * it dropped, plus those the kernel dropped at the TAPs around it (a full queue to the
+ * bridge's TAP when the bridge falls behind, a full backlog behind the other), which are
+ * real losses the sender must repair too.
+ */
+async function stopImpair(im: { child: ChildProcess; a: string; b: string; out: () => string }, nsA: string, nsB: string): Promise<{ frames: number; lost: number; tapDrops: number } | null> {
+  const tapDrops = devStat(nsA, im.a, 'tx_dropped') + devStat(nsB, im.b, 'rx_dropped');
   const exited = new Promise<void>((r) => im.child.once('exit', () => r()));
   im.child.kill('SIGTERM');
   await exited;
   const line = im.out().trim().split('\n').reverse().find((l) => l.startsWith('{'));
   if (line === undefined) return null;
   const stats = JSON.parse(line) as Record<string, { frames: number; lost: number }>;
-  return stats[`${im.a}>${im.b}`] ?? null;
+  const d = stats[`${im.a}>${im.b}`];
+  return d === undefined ? null : { frames: d.frames, lost: d.lost + tapDrops, tapDrops };
 }
 
 /** Linux ⇄ Linux: a node receiver in nsB, a node sender in nsA with congestion control `cc`. */
@@ -251,10 +267,10 @@ async function main(): Promise<void> {
             const secs = await newtosTransfer(stacks[0]!, stacks[1]!, port++);
             await new Promise((r) => setTimeout(r, 100)); // counters are published every ~20 ms
             const after = newtosTcp(stacks[0]!);
-            const link = await stopImpair(im);
+            const link = await stopImpair(im, nsA, nsB);
             const retrans = after.retrans - before.retrans;
             row = {
-              scenario: sc.name, sender, seconds: secs, segments_out: link?.frames ?? null, retransmits: retrans, lost_frames: link?.lost ?? null,
+              scenario: sc.name, sender, seconds: secs, segments_out: link?.frames ?? null, retransmits: retrans, lost_frames: link?.lost ?? null, tap_drops: link?.tapDrops ?? null,
               spurious_retransmit_pct: pct(retrans, link), dsack_spurious_retransmits: after.spurious - before.spurious,
               newtos_counters: { rto_timeouts: after.rto - before.rto, fast_recoveries: after.recoveries - before.recoveries, undone: after.undone - before.undone, lost_retransmits: after.lostRtx - before.lostRtx },
             };
@@ -262,13 +278,13 @@ async function main(): Promise<void> {
             const before = linuxTcp(nsA);
             const secs = await linuxTransfer(nsA, nsB, sender === 'linux-bbr' ? 'bbr' : 'cubic');
             const after = linuxTcp(nsA);
-            const link = await stopImpair(im);
+            const link = await stopImpair(im, nsA, nsB);
             const retrans = after.retrans - before.retrans;
-            row = { scenario: sc.name, sender, seconds: secs, segments_out: link?.frames ?? null, retransmits: retrans, lost_frames: link?.lost ?? null, spurious_retransmit_pct: pct(retrans, link) };
+            row = { scenario: sc.name, sender, seconds: secs, segments_out: link?.frames ?? null, retransmits: retrans, lost_frames: link?.lost ?? null, tap_drops: link?.tapDrops ?? null, spurious_retransmit_pct: pct(retrans, link) };
           }
           if (row.seconds === null) row.note = `did not complete within ${TIMEOUT_MS / 1000} s`;
           rows.push(row);
-          log(`${sc.name.padEnd(26)} ${sender.padEnd(12)} ${row.seconds === null ? 'n/a' : `${row.seconds.toFixed(2)} s`}  frames ${row.segments_out}  retransmitted ${row.retransmits}  lost ${row.lost_frames}  spurious ${row.spurious_retransmit_pct ?? 'n/a'} %${row.dsack_spurious_retransmits !== undefined ? ` (D-SACK-detected ${row.dsack_spurious_retransmits})` : ''}${row.newtos_counters !== undefined ? `  ${JSON.stringify(row.newtos_counters)}` : ''}`);
+          log(`${sc.name.padEnd(26)} ${sender.padEnd(12)} ${row.seconds === null ? 'n/a' : `${row.seconds.toFixed(2)} s`}  frames ${row.segments_out}  retransmitted ${row.retransmits}  lost ${row.lost_frames} (tap drops ${row.tap_drops})  spurious ${row.spurious_retransmit_pct ?? 'n/a'} %${row.dsack_spurious_retransmits !== undefined ? ` (D-SACK-detected ${row.dsack_spurious_retransmits})` : ''}${row.newtos_counters !== undefined ? `  ${JSON.stringify(row.newtos_counters)}` : ''}`);
         }
       }
     } finally {

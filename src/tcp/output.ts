@@ -212,16 +212,23 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     const cwnd = t.inRecovery ? t.cc.cwnd : t.cc.cwnd + Math.min(t.dupAcks, 2) * mss;
     const cwndRoom = cwnd - flight;
     let len = Math.min(avail, burst, wndRoom, cwndRoom);
+    // Going back after an RTO: stop at the next SACKed octet (RFC 6675 §5.1: SACKed data is not resent).
+    let sackCut = false;
+    if (seqLt(seq, t.sndMax) && t.sackEnabled && t.scoreboard.sackedBytes > 0) {
+      const d = t.scoreboard.distanceToSacked(seq);
+      if (d < len) { len = d; sackCut = true; }
+    }
     if (len < 0) len = 0;
     // A TSO burst is whole segments; the tail below one MSS goes through the rules below.
-    if (len > mss && len < avail) len -= len % mss;
+    if (len > mss && len < avail && !sackCut) len -= len % mss;
     // The FIN goes with (or right after) the last byte of queued data, also when resent after an RTO.
     const fin = t.finQueued && ((seq + len) >>> 0) === t.finSeq;
     if (len === 0 && !fin) break;
     if (len < avail) {
       // Not everything queued fits: only full segments, except a window-limited
       // piece of at least half the peer's largest window (RFC 9293 §3.8.6.2.1).
-      if (len < mss && !(len === wndRoom && len >= t.maxSndWnd >>> 1 && len > 0)) break;
+      // (A piece resent up to SACKed data is no new small segment: it goes.)
+      if (len < mss && !sackCut && !(len === wndRoom && len >= t.maxSndWnd >>> 1 && len > 0)) break;
     } else if (len < mss && len > 0 && !fin && !t.opts.noDelay && flight > 0 && seqGe(seq, t.sndMax)) {
       // Nagle (RFC 9293 §3.7.4): a short segment waits while data is unacknowledged.
       break;

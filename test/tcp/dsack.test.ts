@@ -172,3 +172,18 @@ test('a lost retransmission is sent again once data sent after it is SACKed beyo
     +0   counter rtoTimeouts 0
   `);
 });
+
+test('going back after an RTO, a segment stops at SACKed data and the piece before it still goes (RFC 6675 §5.1)', () => {
+  runScript(PASSIVE_SACK + `
+    +0   send 3000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > P. 2001:3001(1000) ack 1
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1501:3001>
+    +190 > . 1:1001(1000) ack 1
+    +10  < . 1:1(0) ack 1001 win 65535 <sack 1501:3001>
+    +0   > . 1001:1501(500) ack 1
+    +10  < . 1:1(0) ack 3001 win 65535
+    +0   counter retransmits 2
+  `);
+});
