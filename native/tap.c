@@ -19,8 +19,10 @@
  *       With IFF_VNET_HDR, `headers` (a Uint8Array of at least n * hdrLen bytes)
  *       holds frame i's virtio-net header at i * hdrLen; readv/writev put it
  *       there and the frame itself in the slot, so lengths never include it.
- *   wait(fd, events, timeoutMs)               -> revents (0 on timeout or EINTR)
+ *   wait(fd, events, timeoutMs[, fd2])        -> revents (0 on timeout or EINTR)
  *       events/revents: 1 readable, 2 writable, 4 error/hangup
+ *       With fd2 (same events), fd2's revents are shifted left by 8: one
+ *       thread can block on two devices (the `newtos impair` bridge).
  *
  * Every fd open() returns belongs to the calling thread's environment (each
  * worker loads its own instance): when that environment is torn down, for a
@@ -335,27 +337,33 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* wait(fd, events, timeoutMs) -> revents */
+/* wait(fd, events, timeoutMs[, fd2]) -> revents (fd2's << 8) */
+static uint32_t revents_bits(short revents) {
+  uint32_t out = 0;
+  if (revents & POLLIN) out |= 1;
+  if (revents & POLLOUT) out |= 2;
+  if (revents & (POLLERR | POLLHUP | POLLNVAL)) out |= 4;
+  return out;
+}
+
 static napi_value js_wait(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  int32_t fd, events, timeout;
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t fd, events, timeout, fd2 = -1;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3 || !get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &events) || !get_i32(env, argv[2], &timeout)) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "wait(fd, events, timeoutMs)");
+  if (argc < 3 || !get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &events) || !get_i32(env, argv[2], &timeout)
+      || (argc >= 4 && !get_i32(env, argv[3], &fd2))) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "wait(fd, events, timeoutMs[, fd2])");
     return NULL;
   }
-  struct pollfd p = { .fd = fd, .events = 0, .revents = 0 };
-  if (events & 1) p.events |= POLLIN;
-  if (events & 2) p.events |= POLLOUT;
-  int rc = poll(&p, 1, timeout);
+  short ev = 0;
+  if (events & 1) ev |= POLLIN;
+  if (events & 2) ev |= POLLOUT;
+  struct pollfd p[2] = { { .fd = fd, .events = ev, .revents = 0 }, { .fd = fd2, .events = ev, .revents = 0 } };
+  int rc = poll(p, fd2 >= 0 ? 2 : 1, timeout);
   uint32_t out = 0;
   if (rc < 0 && errno != EINTR) return throw_errno(env, "poll", errno);
-  if (rc > 0) {
-    if (p.revents & POLLIN) out |= 1;
-    if (p.revents & POLLOUT) out |= 2;
-    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) out |= 4;
-  }
+  if (rc > 0) out = revents_bits(p[0].revents) | (fd2 >= 0 ? revents_bits(p[1].revents) << 8 : 0);
   napi_value result;
   CHECK(napi_create_uint32(env, out, &result));
   return result;

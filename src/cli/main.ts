@@ -28,6 +28,9 @@ ${LINK}`,
 ${LINK}`,
   inject: '  newtos inject SERVER --port PORT [--fault crash|hang|exit|oom] [--replica N] [--json]\n    SERVER: driver, ip, pf, tcp, udp or sock of the `newtos up --stats-port PORT` host; prints the restart',
   experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--baseline] [--svg FILE] [--json]',
+  impair: `  newtos impair --tap A --tap B [--loss P] [--duplicate P] [--reorder P] [--delay MS] [--rate R] [--seed N]
+    an impairing bridge between two TAP devices (root), as netem: P is 0..1 or N%, R e.g. 100mbit;
+    move each TAP into the namespace of one end (ip link set A netns NS); counters as JSON on SIGINT/SIGTERM`,
 };
 
 const USAGE = `usage:
@@ -38,6 +41,7 @@ ${USAGES['run']!.split('\n')[0]}
 ${USAGES['stats']}
 ${USAGES['capture']}
 ${USAGES['inject']!.split('\n')[0]}
+${USAGES['impair']!.split('\n')[0]}
 ${USAGES['experiment']}
   newtos COMMAND --help | newtos --version`;
 
@@ -101,6 +105,11 @@ async function main(argv: string[]): Promise<void> {
     case 'experiment': {
       const { runExperimentCommand } = await import('./experiment.js');
       process.exitCode = await runExperimentCommand(rest, (m) => fail('experiment', m));
+      return;
+    }
+    case 'impair': {
+      const { runImpair } = await import('./impair.js');
+      await runImpair(rest);
       return;
     }
     case 'run': {

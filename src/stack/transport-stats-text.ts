@@ -53,6 +53,12 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   rtoTimeouts: { name: 'newtos_tcp_retransmission_timeouts_total', help: 'Retransmission timer expirations (RFC 6298), SYNs included.' },
   sackRecoveries: tcpRecovery('sack'),
   newRenoRecoveries: tcpRecovery('newreno'),
+  dsacksSent: { name: 'newtos_tcp_dsacks_total', help: 'D-SACK blocks (RFC 2883) sent for duplicate segments and received.', labels: { direction: 'out' } },
+  dsacksReceived: { name: 'newtos_tcp_dsacks_total', help: 'D-SACK blocks (RFC 2883) sent for duplicate segments and received.', labels: { direction: 'in' } },
+  spuriousRetransmits: { name: 'newtos_tcp_spurious_retransmits_total', help: 'Retransmitted segments a D-SACK showed the receiver already had.' },
+  spuriousRecoveriesUndone: { name: 'newtos_tcp_spurious_recoveries_undone_total', help: 'Congestion responses undone because D-SACKs showed them spurious (RFC 3708).' },
+  lostRetransmits: { name: 'newtos_tcp_lost_retransmits_total', help: 'Retransmissions found lost by the SACKs of later data and sent again before the RTO.' },
+  reorderingDetected: { name: 'newtos_tcp_reordering_detected_total', help: 'Times SACKs or D-SACKs raised the reordering degree (adaptive duplicate-ACK threshold).' },
   rstsOut: { name: 'newtos_tcp_resets_sent_total', help: 'RST segments sent.' },
   challengeAcks: { name: 'newtos_tcp_challenge_acks_total', help: 'Challenge ACKs sent (RFC 5961).' },
   challengeAcksSuppressed: { name: 'newtos_tcp_challenge_acks_suppressed_total', help: 'Challenge ACKs not sent because of the rate limit (RFC 5961 section 7).' },
@@ -149,7 +155,8 @@ export function tcpLines(host: string, tcp: CounterTree): string {
   return [
     `${pad} connections: ${TCP_STATE_LABELS.map((s) => `${s} ${num(conns, s)}`).join('  ')}`,
     `${pad} opens active ${n('activeOpens')} passive ${n('passiveOpens')}  segments in ${n('segmentsIn')} out ${n('segmentsOut')}  `
-      + `retransmitted ${n('retransmits')}  timeouts ${n('rtoTimeouts')}  fast recoveries ${n('fastRetransmits')} (sack ${n('sackRecoveries')}, newreno ${n('newRenoRecoveries')})`,
+      + `retransmitted ${n('retransmits')}  timeouts ${n('rtoTimeouts')}  fast recoveries ${n('fastRetransmits')} (sack ${n('sackRecoveries')}, newreno ${n('newRenoRecoveries')})  `
+      + `spurious ${n('spuriousRetransmits')} (undone ${n('spuriousRecoveriesUndone')})`,
     `${pad} resets sent ${n('rstsOut')}  connections reset ${n('connectionsReset')} timed out ${n('connectionsTimedOut')}  syn cookies sent ${n('synCookiesSent')} accepted ${n('synCookiesAccepted')}  `
       + `challenge acks ${n('challengeAcks')}  out-of-window ${n('dropOutOfWindow')}`,
     `${pad} srtt min/avg/max ${ms(num(rtt, 'minMs'))}/${ms(num(rtt, 'meanMs'))}/${ms(num(rtt, 'maxMs'))} ms over ${num(rtt, 'connections')} connections  drops: ${drops === '' ? 'none' : drops}`,

@@ -162,11 +162,44 @@ export class Assembler {
     for (let k = 0; k < this.count; k++) if (this.starts[k]! > 0) idx.push(k);
     idx.sort((a, b) => this.stamps[b]! - this.stamps[a]!);
     const out: SackBlock[] = [];
-    for (let k = 0; k < idx.length && out.length < max; k++) {
+    // With more ranges than blocks and at least 3 blocks, the last block cycles through
+    // the older ranges: a range whose ACKs were lost is reported again, else the sender
+    // never learns of it and resends it after its RTO (5 % ACK loss made ~20 % of the
+    // retransmissions at 5 % data loss spurious).
+    const rotate = max >= 3 && idx.length > max;
+    const fixed = rotate ? max - 1 : max;
+    for (let k = 0; k < idx.length && out.length < fixed; k++) {
       const r = idx[k]!;
       out.push({ start: (rcvNxt + this.starts[r]!) >>> 0, end: (rcvNxt + this.ends[r]!) >>> 0 });
     }
+    if (rotate) {
+      const r = idx[fixed + (this.sackCursor++ % (idx.length - fixed))]!;
+      out.push({ start: (rcvNxt + this.starts[r]!) >>> 0, end: (rcvNxt + this.ends[r]!) >>> 0 });
+    }
     return out;
+  }
+
+  /** Which older range the rotating SACK block reports next. */
+  private sackCursor = 0;
+
+  /** End of the overlap firstOverlap found. */
+  overlapEnd = 0;
+
+  /**
+   * The start of the first held part of [s, e) (its end in `overlapEnd`), or -1
+   * when none of it is held: the duplicate part of a segment (RFC 2883 D-SACK).
+   */
+  firstOverlap(s: number, e: number): number {
+    let best = -1;
+    for (let k = 0; k < this.count; k++) {
+      const a = Math.max(s, this.starts[k]!);
+      const b = Math.min(e, this.ends[k]!);
+      if (b > a && (best < 0 || a < best)) {
+        best = a;
+        this.overlapEnd = b;
+      }
+    }
+    return best;
   }
 
   /** The held ranges as [offset, end) pairs in offset order (for tests and diagnostics). */

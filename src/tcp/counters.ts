@@ -41,6 +41,18 @@ export class TcpCounters {
   fastRetransmits = 0;
   rtoTimeouts = 0;
   sackRecoveries = 0;
+  /** D-SACK blocks sent for duplicate segments received (RFC 2883). */
+  dsacksSent = 0;
+  /** D-SACK blocks received (RFC 2883). */
+  dsacksReceived = 0;
+  /** Retransmitted segments a D-SACK showed the receiver already had (spurious retransmissions). */
+  spuriousRetransmits = 0;
+  /** Congestion responses undone because D-SACKs showed every retransmission of the episode spurious (RFC 3708). */
+  spuriousRecoveriesUndone = 0;
+  /** Retransmissions found lost (data sent after them SACKed) and sent again without waiting for the RTO. */
+  lostRetransmits = 0;
+  /** Times SACKs or D-SACKs raised the reordering degree (the adaptive DupThresh). */
+  reorderingDetected = 0;
   newRenoRecoveries = 0;
   rstsOut = 0;
   challengeAcks = 0;

@@ -99,6 +99,8 @@ export interface ConnectionInfo {
   recvQueued: number;
   sendQueued: number;
   congestion: string;
+  /** Reordering degree seen on the path, segments (the adaptive DupThresh; 3 until reordering is seen). */
+  reordering: number;
 }
 
 
@@ -183,7 +185,7 @@ export class TcpEngine implements EngineContext {
     this.challengeAckLimit = options.challengeAckLimit ?? 1000;
     this.portMin = options.ephemeralPortMin ?? 32768;
     this.portMax = options.ephemeralPortMax ?? 60999;
-    this.maxOooRanges = options.maxOooRanges ?? 32;
+    this.maxOooRanges = options.maxOooRanges ?? 256;
     this.defaults = { ...DEFAULT_CONNECTION_OPTIONS, ...options.defaults };
     this.secrets = new KeyedTcpSecrets(this.rng);
     this.cookies = SynCookies.fromRng(this.rng);
@@ -1235,6 +1237,7 @@ export class TcpEngine implements EngineContext {
       recvQueued: t.recvBuf.available(),
       sendQueued: t.sendBuf.available(),
       congestion: t.cc.name,
+      reordering: t.reordering,
     };
   }
 

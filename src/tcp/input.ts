@@ -207,6 +207,8 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
   if (!acceptable(t, seg, segLen)) {
     // TIME-WAIT: a retransmitted FIN is answered (and restarts the 2 MSL wait) below.
     ctx.counters.dropOutOfWindow++;
+    // RFC 2883 §4: data wholly below RCV.NXT arrived twice: report it in a D-SACK block.
+    if (!rst && seg.payloadLen > 0 && seqLe(seqAdd(seg.seq, seg.payloadLen), t.rcvNxt)) noteDuplicate(t, seg.seq, seqAdd(seg.seq, seg.payloadLen));
     if (!rst) {
       if (replyAllowed(t, seg, now)) t.ackNow = true;
       else ctx.counters.outOfWindowAcksNotAnswered++;
@@ -357,7 +359,8 @@ function receiveData(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): 
   let len = seg.payloadLen;
   const d = seqDiff(t.rcvNxt, seq);
   if (d > 0) {
-    // Already received in part: keep only the new bytes.
+    // Already received in part: keep only the new bytes, report the old ones (RFC 2883 §4).
+    noteDuplicate(t, seq, seqAdd(seq, Math.min(d, len)));
     off += d;
     len -= d;
     seq = t.rcvNxt;
@@ -405,6 +408,8 @@ function receiveData(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): 
     }
     return;
   }
+  const dup = t.ooo.firstOverlap(offset, offset + len);
+  if (dup >= 0) noteDuplicate(t, seqAdd(t.rcvNxt, dup), seqAdd(t.rcvNxt, t.ooo.overlapEnd));
   if (!t.ooo.add(offset, len)) {
     ctx.counters.dropOooLimit++;
     t.ackNow = true;
@@ -412,5 +417,20 @@ function receiveData(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number): 
   }
   t.recvBuf.writeAt(offset, bytes);
   // RFC 5681 §4.2: "an immediate ACK when an out-of-order segment arrives".
+  t.ackNow = true;
+}
+
+/**
+ * A duplicate of [start, end) arrived: with SACK, the next ACK reports it as a
+ * D-SACK block (RFC 2883 §4: "the first SACK block ... MUST specify the
+ * contiguous block of data in the received packet that triggered this ACK",
+ * here the first duplicate part), so the sender can tell a spurious
+ * retransmission. The ACK goes at once.
+ */
+function noteDuplicate(t: Tcb, start: number, end: number): void {
+  if (!t.sackEnabled || !seqGt(end, start)) return;
+  t.dsackPending = true;
+  t.dsackStart = start;
+  t.dsackEnd = end;
   t.ackNow = true;
 }

@@ -14,7 +14,7 @@
 import { TcpFlag, emitTcpHeader, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
 import type { EngineContext } from './context.js';
 import { seqDiff, seqGt, seqLt } from './seqnum.js';
-import { pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
+import { DUP_THRESH, logRetransmit, pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
 
@@ -78,16 +78,24 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   h.tsVal = tsNow(t, now);
   h.tsEcr = h.hasTimestamp && (flags & TcpFlag.ACK) !== 0 ? t.tsRecent : 0;
   h.sackCount = 0;
-  if (t.sackEnabled && !syn && (flags & TcpFlag.ACK) !== 0 && !t.ooo.isEmpty()) {
-    // RFC 2018 §4: most recently received block first (Assembler orders by recency).
-    const blocks = t.ooo.sackBlocks(t.rcvNxt, 4);
+  const dsack = t.dsackPending && !syn && (flags & TcpFlag.ACK) !== 0;
+  if (t.sackEnabled && !syn && (flags & TcpFlag.ACK) !== 0 && (dsack || !t.ooo.isEmpty())) {
     const flat = t.sackOut;
-    for (let i = 0; i < blocks.length; i++) {
-      flat[2 * i] = blocks[i]!.start;
-      flat[2 * i + 1] = blocks[i]!.end;
+    let n = 0;
+    if (dsack) {
+      // RFC 2883 §4: the D-SACK block first, then the usual blocks (RFC 2018 §4).
+      flat[0] = t.dsackStart;
+      flat[1] = t.dsackEnd;
+      n = 1;
+    }
+    // RFC 2018 §4: most recently received block first (Assembler orders by recency).
+    const blocks = t.ooo.isEmpty() ? [] : t.ooo.sackBlocks(t.rcvNxt, 4 - n);
+    for (let i = 0; i < blocks.length; i++, n++) {
+      flat[2 * n] = blocks[i]!.start;
+      flat[2 * n + 1] = blocks[i]!.end;
     }
     h.sack = flat;
-    h.sackCount = blocks.length;
+    h.sackCount = n;
   }
   const hl = tcpHeaderLenFor(h);
   const total = hl + len;
@@ -104,6 +112,11 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   const gsoMss = len > t.sndMss ? t.sndMss : 0;
   if (!ctx.checksumOffload && gsoMss === 0) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
   if ((flags & TcpFlag.ACK) !== 0) {
+    if (dsack) {
+      // Reported once (RFC 2883 §4: a D-SACK block is not repeated in later ACKs).
+      t.dsackPending = false;
+      ctx.counters.dsacksSent++;
+    }
     t.lastAckSent = t.rcvNxt;
     t.ackPending = 0;
     t.ackNow = false;
@@ -164,13 +177,16 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       if (hole < 0) {
         const unsent = seqDiff((t.sndBufSeq + t.sendBuf.available()) >>> 0, t.sndNxt) > 0;
         if (unsent && seqDiff((t.sndUna + t.sndWnd) >>> 0, t.sndNxt) > 0) break;
-        hole = nextLostHole(t, true);
+        // Rule (3) resends holes not deemed lost: on a path seen to reorder they are most
+        // likely late, not lost (Linux resends only what its loss detection marked).
+        if (t.reordering <= DUP_THRESH) hole = nextLostHole(t, true);
       }
       if (hole < 0) break;
       const len = Math.min(mss, t.holeLen);
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
-      markRetransmit(ctx, t, now);
+      markRetransmit(ctx, t, now, len);
       t.scoreboard.markRetransmitted(hole, len);
+      logRetransmit(t, hole, len);
       t.highRxt = (hole + len) >>> 0;
       t.rttTime = -1; // Karn
       armRto(ctx, t, now);
@@ -196,16 +212,23 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     const cwnd = t.inRecovery ? t.cc.cwnd : t.cc.cwnd + Math.min(t.dupAcks, 2) * mss;
     const cwndRoom = cwnd - flight;
     let len = Math.min(avail, burst, wndRoom, cwndRoom);
+    // Going back after an RTO: stop at the next SACKed octet (RFC 6675 §5.1: SACKed data is not resent).
+    let sackCut = false;
+    if (seqLt(seq, t.sndMax) && t.sackEnabled && t.scoreboard.sackedBytes > 0) {
+      const d = t.scoreboard.distanceToSacked(seq);
+      if (d < len) { len = d; sackCut = true; }
+    }
     if (len < 0) len = 0;
     // A TSO burst is whole segments; the tail below one MSS goes through the rules below.
-    if (len > mss && len < avail) len -= len % mss;
+    if (len > mss && len < avail && !sackCut) len -= len % mss;
     // The FIN goes with (or right after) the last byte of queued data, also when resent after an RTO.
     const fin = t.finQueued && ((seq + len) >>> 0) === t.finSeq;
     if (len === 0 && !fin) break;
     if (len < avail) {
       // Not everything queued fits: only full segments, except a window-limited
       // piece of at least half the peer's largest window (RFC 9293 §3.8.6.2.1).
-      if (len < mss && !(len === wndRoom && len >= t.maxSndWnd >>> 1 && len > 0)) break;
+      // (A piece resent up to SACKed data is no new small segment: it goes.)
+      if (len < mss && !sackCut && !(len === wndRoom && len >= t.maxSndWnd >>> 1 && len > 0)) break;
     } else if (len < mss && len > 0 && !fin && !t.opts.noDelay && flight > 0 && seqGe(seq, t.sndMax)) {
       // Nagle (RFC 9293 §3.7.4): a short segment waits while data is unacknowledged.
       break;
@@ -216,7 +239,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     if (!sendSegment(ctx, t, flags, seq, len, now)) return;
     const end = (seq + len + (fin ? 1 : 0)) >>> 0;
     if (seqLt(seq, t.sndMax)) {
-      markRetransmit(ctx, t, now);
+      markRetransmit(ctx, t, now, Math.min(len, seqDiff(t.sndMax, seq)));
       t.rttTime = -1; // Karn: never time a retransmitted segment
     } else if (t.rttTime < 0 && !t.tsEnabled) {
       t.rttSeq = end;
@@ -244,8 +267,11 @@ function seqGe(a: number, b: number): boolean {
 }
 
 /** Count a retransmission and remember when it happened (timestamp Karn rule, recovery.ts). */
-export function markRetransmit(ctx: EngineContext, t: Tcb, now: number): void {
-  ctx.counters.retransmits++;
+export function markRetransmit(ctx: EngineContext, t: Tcb, now: number, len = 0): void {
+  // Counted in segments: a TSO burst resent after an RTO is several (and undo needs a D-SACK for each).
+  const segs = Math.max(1, Math.ceil(len / t.sndMss));
+  ctx.counters.retransmits += segs;
+  if (t.undoActive) t.undoRetrans += segs;
   t.hasRetransmitted = true;
   t.rtxTsVal = tsNow(t, now);
 }

@@ -17,8 +17,10 @@ import { seqDiff, seqGe, seqGt, seqLe, seqLt } from './seqnum.js';
 import type { Tcb } from './tcb.js';
 import { TcpFlag } from '../wire/tcp.js';
 
-/** RFC 5681 §3.2 / RFC 6675 DupThresh. */
+/** RFC 5681 §3.2 / RFC 6675 DupThresh: the reordering degree assumed until more is seen. */
 export const DUP_THRESH = 3;
+/** Largest reordering degree believed, segments (Linux net.ipv4.tcp_max_reordering). */
+export const MAX_REORDERING = 300;
 
 // ---------------------------------------------------------------- RTT (RFC 6298)
 
@@ -35,10 +37,22 @@ const blockPool: { start: number; end: number }[] = [
 ];
 const blockList: { start: number; end: number }[] = [];
 
-/** Record the SACK blocks of seg (RFC 2018 §5, RFC 6675 Update()). Returns octets newly SACKed. */
-export function updateScoreboard(t: Tcb, seg: TcpSegment): number {
+/**
+ * Whether seg's first SACK block is a D-SACK (RFC 2883 §4): below the
+ * cumulative ACK, or inside the second block (Linux tcp_check_dsack).
+ */
+export function hasDsack(seg: TcpSegment): boolean {
+  if (seg.sackCount === 0) return false;
+  const s0 = seg.sack[0]!;
+  const e0 = seg.sack[1]!;
+  if (seqLt(s0, seg.ack)) return true;
+  return seg.sackCount > 1 && seqGe(s0, seg.sack[2]!) && seqLe(e0, seg.sack[3]!);
+}
+
+/** Record the SACK blocks of seg (RFC 2018 §5, RFC 6675 Update()), a D-SACK block aside. Returns octets newly SACKed. */
+export function updateScoreboard(t: Tcb, seg: TcpSegment, skipFirst = false): number {
   blockList.length = 0;
-  for (let i = 0; i < seg.sackCount; i++) {
+  for (let i = skipFirst ? 1 : 0; i < seg.sackCount; i++) {
     const b = blockPool[i]!;
     b.start = seg.sack[2 * i]!;
     b.end = seg.sack[2 * i + 1]!;
@@ -106,7 +120,14 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
     sendChallengeAck(ctx, t, now);
     return false;
   }
-  const sackNew = t.sackEnabled && seg.sackCount > 0 ? updateScoreboard(t, seg) : 0;
+  const dsack = t.sackEnabled && hasDsack(seg);
+  if (dsack) dsackArrived(ctx, t, seg.sack[0]!, seg.sack[1]!, now);
+  const sackNew = t.sackEnabled && seg.sackCount > 0 ? updateScoreboard(t, seg, dsack) : 0;
+  if (sackNew > 0 && t.scoreboard.reorderedBytes > 0 && !t.rtoEpisode) {
+    raiseReordering(ctx, t, Math.ceil(t.scoreboard.reorderedBytes / t.sndMss) + 1);
+  }
+  if (t.reordering > DUP_THRESH) applyDupThresh(t);
+  if (t.inRecovery && t.rtxLog.length > 0 && sackNew > 0) detectLostRetransmits(ctx, t);
   const wnd = seg.window * 2 ** t.sndWndScale;
   if (seqGt(ack, t.sndUna)) {
     newAck(ctx, t, seg, ack, now);
@@ -153,6 +174,12 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
       ctx.emit(TcpEventType.Writable, t.id);
     }
   }
+  // Linux tcp_clean_rtx_queue: the cumulative ACK covered never-retransmitted data
+  // below SACKed data: it arrived late (reordering), it was not lost.
+  const highSacked = t.sackEnabled ? t.scoreboard.highestSacked : undefined;
+  if (highSacked !== undefined && !t.rtoEpisode && seqGt(highSacked, t.sndUna) && !t.scoreboard.isRetransmitted(t.sndUna)) {
+    raiseReordering(ctx, t, Math.ceil(seqDiff(highSacked, t.sndUna) / t.sndMss));
+  }
   t.sndUna = ack;
   if (seqLt(t.sndNxt, ack)) t.sndNxt = ack;
   t.retries = 0;
@@ -162,6 +189,7 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
     if (seqGe(ack, t.recover)) {
       // RFC 6582 §3.2 step 4 / RFC 6675 §5: full acknowledgment ends recovery.
       t.inRecovery = false;
+      t.rtoEpisode = false;
       t.dupAcks = 0;
       t.cc.onRecoveryEnd(now);
     } else if (!t.sackEnabled) {
@@ -171,6 +199,7 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
     }
   } else {
     t.dupAcks = 0;
+    if (t.rtoEpisode && seqGe(ack, t.recover)) t.rtoEpisode = false;
     t.cc.onAck(acked, now, t.rtt.srtt, seqDiff(t.sndMax, t.sndUna) + acked);
   }
   // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
@@ -186,9 +215,10 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
 function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   t.dupAcks++;
   if (t.inRecovery) return; // pipe shrinks (pipeBytes); output() sends what fits
-  // RFC 6675 §5: recovery also starts when IsLost(HighACK + 1).
+  // RFC 6675 §5: recovery also starts when IsLost(HighACK + 1). DupThresh is the
+  // reordering degree seen (raiseReordering), as Linux's tp->reordering.
   const lost = t.sackEnabled && t.scoreboard.sackedBytes > 0 && t.scoreboard.isLost(t.sndUna);
-  if (t.dupAcks < DUP_THRESH && !lost) return;
+  if (t.dupAcks < t.scoreboard.dupThresh && !lost) return;
   // RFC 6582 §3.2 step 2: no new recovery for losses from the previous window.
   if (!t.sackEnabled && !seqGt((t.sndUna - 1) >>> 0, t.recover) && t.recover !== t.iss) return;
   const flight = seqDiff(t.sndMax, t.sndUna);
@@ -196,6 +226,8 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   t.recover = t.sndMax;
   t.highRxt = t.sndUna;
   t.cc.onCongestionEvent(now, flight);
+  startUndoEpisode(t, false);
+  t.rtxLog.length = 0;
   if (t.sackEnabled) ctx.counters.sackRecoveries++;
   else ctx.counters.newRenoRecoveries++;
   ctx.counters.fastRetransmits++;
@@ -211,11 +243,114 @@ export function retransmitHead(ctx: EngineContext, t: Tcb, now: number): void {
   if (t.finQueued && ((t.sndUna + len) >>> 0) === t.finSeq) flags |= TcpFlag.FIN;
   if (len === 0 && (flags & TcpFlag.FIN) === 0) return;
   if (!sendSegment(ctx, t, flags, t.sndUna, len, now)) return;
-  markRetransmit(ctx, t, now);
-  if (t.sackEnabled) t.scoreboard.markRetransmitted(t.sndUna, len);
+  markRetransmit(ctx, t, now, len);
+  if (t.sackEnabled) {
+    t.scoreboard.markRetransmitted(t.sndUna, len);
+    logRetransmit(t, t.sndUna, len);
+  }
   t.rttTime = -1;
   const end = (t.sndUna + len + ((flags & TcpFlag.FIN) !== 0 ? 1 : 0)) >>> 0;
   if (seqGt(end, t.highRxt)) t.highRxt = end;
   t.rtoAt = now + t.rtt.rto;
   ctx.timersChanged(t);
+}
+
+// ---------------------------------------------------------------- reordering, D-SACK, undo
+
+/**
+ * The path reorders by `segments`: raise the reordering degree (DupThresh of
+ * IsLost and fast retransmit), bounded by MAX_REORDERING. Never lowered within
+ * a connection except by effectiveDupThresh's bound on small flights.
+ */
+export function raiseReordering(ctx: EngineContext, t: Tcb, segments: number): void {
+  const n = Math.min(MAX_REORDERING, segments);
+  if (n <= t.reordering) return;
+  t.reordering = n;
+  ctx.counters.reorderingDetected++;
+  applyDupThresh(t);
+}
+
+/**
+ * DupThresh from the reordering degree; but when no more than that many
+ * segments are in flight, half of them (at least 3): else with a small window
+ * every loss would wait for the retransmission timer (Linux tcp_time_to_recover's
+ * early retransmit, after RFC 5827).
+ */
+export function applyDupThresh(t: Tcb): void {
+  const flightSegs = Math.floor(seqDiff(t.sndMax, t.sndUna) / t.sndMss);
+  const n = flightSegs <= t.reordering ? Math.max(DUP_THRESH, flightSegs >> 1) : t.reordering;
+  if (n !== t.scoreboard.dupThresh) t.scoreboard.setDupThresh(n);
+}
+
+/** A congestion response starts (fast recovery, or an RTO): it may be undone later (RFC 3708). */
+export function startUndoEpisode(t: Tcb, rto: boolean): void {
+  t.undoActive = true;
+  t.undoMarker = t.sndUna;
+  t.undoRetrans = 0;
+  t.rtoEpisode = rto;
+}
+
+/**
+ * A D-SACK for [start, end) arrived (RFC 2883): the receiver got those octets
+ * twice. If they lie in the current undo episode, one of our retransmissions
+ * was spurious: count it, take it as reordering, and once every retransmission
+ * of the episode is accounted for, undo the congestion response (RFC 3708 §3,
+ * Linux tcp_try_undo_dsack).
+ */
+function dsackArrived(ctx: EngineContext, t: Tcb, start: number, end: number, now: number): void {
+  ctx.counters.dsacksReceived++;
+  if (!t.undoActive || t.undoRetrans <= 0 || seqLt(start, t.undoMarker) || !seqGt(end, start)) return;
+  const n = Math.min(t.undoRetrans, Math.max(1, Math.ceil(seqDiff(end, start) / t.sndMss)));
+  t.undoRetrans -= n;
+  ctx.counters.spuriousRetransmits += n;
+  raiseReordering(ctx, t, t.reordering + 1);
+  if (t.undoRetrans > 0) return;
+  t.undoActive = false;
+  if (t.cc.undo === undefined) return;
+  t.cc.undo(now);
+  ctx.counters.spuriousRecoveriesUndone++;
+}
+
+// ---------------------------------------------------------------- lost retransmissions
+
+/** Bound on logged retransmissions (triples); the oldest go first. */
+const RTX_LOG_MAX = 3 * 1024;
+
+/** Remember a retransmission of [seq, seq+len) and what SND.MAX was when it left. */
+export function logRetransmit(t: Tcb, seq: number, len: number): void {
+  if (!t.inRecovery) return;
+  if (t.rtxLog.length >= RTX_LOG_MAX) t.rtxLog.splice(0, 3);
+  t.rtxLog.push(seq, (seq + len) >>> 0, t.sndMax);
+}
+
+/**
+ * RFC 6675 cannot see a retransmission lost again: its hole stays marked
+ * retransmitted until the RTO, which then goes back over everything in flight.
+ * As Linux before RACK (tcp_mark_lost_retrans) and in RACK's spirit (RFC 8985
+ * §6.2: a segment is lost when one sent after it was delivered, beyond the
+ * reordering window): when data first sent after a retransmission is SACKed
+ * more than DupThresh segments beyond it, while the retransmitted range is
+ * still neither SACKed nor acknowledged, the retransmission was lost: its mark
+ * goes, and NextSeg rule (1) sends it again within this recovery.
+ */
+function detectLostRetransmits(ctx: EngineContext, t: Tcb): void {
+  const high = t.scoreboard.highestSacked;
+  if (high === undefined) return;
+  const log = t.rtxLog;
+  let w = 0;
+  for (let r = 0; r < log.length; r += 3) {
+    const seq = log[r]!;
+    const end = log[r + 1]!;
+    const sndMaxThen = log[r + 2]!;
+    if (seqLe(end, t.sndUna) || t.scoreboard.sackedIn(seq, end) === seqDiff(end, seq)) continue; // delivered
+    if (seqDiff(high, sndMaxThen) > t.scoreboard.dupThresh * t.sndMss) {
+      t.scoreboard.unmarkRetransmitted(seq, seqDiff(end, seq));
+      ctx.counters.lostRetransmits++;
+      continue;
+    }
+    log[w++] = seq;
+    log[w++] = end;
+    log[w++] = sndMaxThen;
+  }
+  log.length = w;
 }

@@ -92,6 +92,26 @@ class RangeSet {
     return e - s - covered;
   }
 
+  /** Remove [s, e) from the set. */
+  remove(s: number, e: number): void {
+    for (let r = 0; r < this.count; r++) {
+      const a = this.starts[r]!;
+      const b = this.ends[r]!;
+      if (b <= s || a >= e) continue;
+      if (a < s && b > e) { // split
+        this.starts.splice(r + 1, 0, e);
+        this.ends.splice(r + 1, 0, b);
+        this.ends[r] = s;
+        return;
+      }
+      if (a < s) { this.ends[r] = s; continue; }
+      if (b > e) { this.starts[r] = e; continue; }
+      this.starts.splice(r, 1);
+      this.ends.splice(r, 1);
+      r--;
+    }
+  }
+
   /** Drop everything below offset n and subtract n from the rest. */
   shift(n: number): void {
     let w = 0;
@@ -168,7 +188,14 @@ class RangeSet {
 }
 
 export class SackScoreboard {
-  readonly dupThresh: number;
+  /** RFC 6675 DupThresh; the engine raises it with the reordering it sees (setDupThresh). */
+  dupThresh: number;
+  /**
+   * Reordering shown by the last `update`: how far (octets) below the highest
+   * SACKed octet a never-retransmitted range was newly SACKed (it arrived
+   * late, not lost: Linux tcp_check_sack_reordering); 0 if none.
+   */
+  reorderedBytes = 0;
   readonly maxRanges: number;
   readonly counters: SackScoreboardCounters = { invalidBlocks: 0, belowUnaBlocks: 0, droppedRanges: 0 };
   private mss: number;
@@ -189,6 +216,12 @@ export class SackScoreboard {
 
   setMss(mss: number): void {
     this.mss = checkMss(mss);
+  }
+
+  /** A new DupThresh (segments, >= 1): the reordering degree the engine measured. */
+  setDupThresh(n: number): void {
+    if (!(Number.isInteger(n) && n >= 1)) throw new RangeError('SackScoreboard: dupThresh must be >= 1');
+    this.dupThresh = n;
   }
 
   /** Forget all SACK information and retransmission marks. */
@@ -249,12 +282,21 @@ export class SackScoreboard {
     const limit = seqDiff(sndNxt, this.base);
     let newly = 0;
     let dropped = false;
+    const highBefore = this.sacked.count === 0 ? 0 : this.sacked.ends[this.sacked.count - 1]!;
+    this.reorderedBytes = 0;
     for (const b of blocks) {
       const s = seqDiff(b.start, this.base);
       const e = seqDiff(b.end, this.base);
       if (!seqGt(b.end, b.start) || e > limit) { this.counters.invalidBlocks++; continue; }
       if (e <= 0) { this.counters.belowUnaBlocks++; continue; }
-      newly += this.sacked.add(Math.max(0, s), e);
+      const lo = Math.max(0, s);
+      // Octets newly SACKed below data SACKed before, none of them retransmitted: they
+      // arrived late (reordering), they were not lost.
+      const below = Math.min(e, highBefore);
+      if (lo < below && below - lo > this.sacked.overlap(lo, below) && this.rexmit.overlap(lo, below) === 0) {
+        this.reorderedBytes = Math.max(this.reorderedBytes, highBefore - lo);
+      }
+      newly += this.sacked.add(lo, e);
       while (this.sacked.count > this.maxRanges) {
         this.sacked.popHighest();
         this.counters.droppedRanges++;
@@ -275,6 +317,17 @@ export class SackScoreboard {
     // makes pipe larger (more conservative), never smaller.
     while (this.rexmit.count > this.maxRanges) this.rexmit.mergeClosest();
     this.highRxtOffset = Math.max(this.highRxtOffset, e);
+  }
+
+  /**
+   * The retransmission of [seq, seq+len) was lost (the engine's lost-retransmission
+   * detection): forget its mark, so NextSeg rule (1) sends it again and pipe stops
+   * counting it.
+   */
+  unmarkRetransmitted(seq: number, len: number): void {
+    const s = Math.max(0, seqDiff(seq, this.base));
+    const e = seqDiff(seq, this.base) + len;
+    if (e > s) this.rexmit.remove(s, e);
   }
 
   /** The first octet at or after `seq` that is not SACKed (`seq` itself when it is not). */

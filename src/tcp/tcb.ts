@@ -111,6 +111,36 @@ export class Tcb {
   holeLen = 0;
   /** Scratch for the SACK blocks of our outgoing ACKs. */
   readonly sackOut = new Uint32Array(8);
+  /**
+   * Receiver: a duplicate segment arrived, [dsackStart, dsackEnd) goes as the
+   * first SACK block of our next ACK (RFC 2883 §4), once.
+   */
+  dsackPending = false;
+  dsackStart = 0;
+  dsackEnd = 0;
+  /**
+   * Sender: the reordering degree seen on this path, in segments (Linux
+   * tp->reordering): the DupThresh of RFC 6675's IsLost and of fast
+   * retransmit. Starts at 3 (RFC 5681) and grows with the reordering that
+   * SACKs and D-SACKs show (recovery.ts).
+   */
+  reordering = 3;
+  /**
+   * Undo (RFC 3708 / Linux undo_marker): a congestion response since SND.UNA
+   * was undoMarker may be undone when D-SACKs show that each of its
+   * undoRetrans retransmitted segments arrived twice.
+   */
+  undoActive = false;
+  undoMarker = 0;
+  undoRetrans = 0;
+  /**
+   * Retransmissions of this recovery as [seq, end, SND.MAX then] triples: one
+   * is lost when data first sent after it is SACKed beyond the reordering
+   * allowance (recovery.ts detectLostRetransmits).
+   */
+  readonly rtxLog: number[] = [];
+  /** The current recovery episode started with an RTO (go-back-N resends are not reordering evidence). */
+  rtoEpisode = false;
 
   // ---- ACK generation ----
   /** Full-sized segments received since our last ACK. */
@@ -177,7 +207,7 @@ export class Tcb {
       this.recvBuf = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(opts.recvBufferSize)), 0, opts.recvBufferSize);
     }
     this.ooo = new Assembler({ maxRanges: maxOooRanges });
-    this.scoreboard = new SackScoreboard({ mss: opts.mss });
+    this.scoreboard = new SackScoreboard({ mss: opts.mss, maxRanges: 512 });
     this.advMss = opts.mss;
   }
 

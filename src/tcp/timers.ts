@@ -12,6 +12,7 @@ import { TcpEventType } from './config.js';
 import type { EngineContext } from './context.js';
 import { connectionError } from './input.js';
 import { markRetransmit, output, sendSegment, sendSyn } from './output.js';
+import { startUndoEpisode } from './recovery.js';
 import { seqAdd, seqDiff } from './seqnum.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
@@ -90,6 +91,8 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
   ctx.counters.rtoTimeouts++;
   // RFC 5681 eq. 4 and §3.1: ssthresh from the flight, cwnd = loss window (1 segment).
   t.cc.onRetransmitTimeout(now, seqDiff(t.sndMax, t.sndUna));
+  // A second timeout for the same data continues the episode (its first reduction is the one to undo).
+  if (!(t.undoActive && t.rtoEpisode)) startUndoEpisode(t, true);
   t.inRecovery = false;
   t.dupAcks = 0;
   // RFC 6582 §4: after a timeout, recover = highest sequence number transmitted.
@@ -100,6 +103,7 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
   t.rttTime = -1;
   // RFC 6675 §5.1: keep the SACK information, forget what was retransmitted.
   t.scoreboard.clearRetransmitted();
+  t.rtxLog.length = 0;
   // Go back: resend from SND.UNA (output skips what the receiver SACKed).
   t.sndNxt = t.sndUna;
 }

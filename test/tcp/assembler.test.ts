@@ -84,6 +84,21 @@ test('SACK blocks: most recently updated range first (RFC 2018 §4)', () => {
   assert.deepEqual(a.sackBlocks(0, 3), []);
 });
 
+test('SACK blocks: with more ranges than blocks, the last block cycles through the older ranges', () => {
+  const a = new Assembler();
+  for (const off of [10, 30, 50, 70, 90]) a.add(off, 5); // most recent: 90, 70, 50, 30, 10
+  const thirds: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const b = a.sackBlocks(0, 3);
+    assert.deepEqual(b.slice(0, 2), [{ start: 90, end: 95 }, { start: 70, end: 75 }]);
+    thirds.push(b[2]!.start);
+  }
+  // Every older range is reported within (ranges - 2) ACKs, so one lost ACK does not hide it.
+  assert.deepEqual(thirds, [50, 30, 10, 50, 30, 10]);
+  // Two blocks (no room to rotate): the two most recent, as before.
+  assert.deepEqual(a.sackBlocks(0, 2), [{ start: 90, end: 95 }, { start: 70, end: 75 }]);
+});
+
 type Op = { t: 'add'; off: number; len: number } | { t: 'pop' } | { t: 'shift'; n: number };
 
 function runs(bits: boolean[]): Array<[number, number]> {

@@ -21,7 +21,7 @@
  *
  * Application calls: connect, listen [backlog], accept, send N, read N,
  * shutdown, close, abort, nodelay, event NAME [CODE], noevent NAME,
- * info FIELD VALUE, state NAME, icmp KIND [mtu].
+ * info FIELD VALUE, counter NAME VALUE (engine counters), state NAME, icmp KIND [mtu].
  */
 import assert from 'node:assert/strict';
 import { SeededRng } from '../../src/random/rng.js';
@@ -338,6 +338,11 @@ export class Harness {
       case 'info': {
         const v = (e.info(this.conn) as unknown as Record<string, unknown>)[w[1]!];
         if (String(v) !== w[2]) this.fail(`info ${w[1]} = ${String(v)}, expected ${w[2]}`);
+        break;
+      }
+      case 'counter': {
+        const v = (e.counters as unknown as Record<string, unknown>)[w[1]!];
+        if (String(v) !== w[2]) this.fail(`counter ${w[1]} = ${String(v)}, expected ${w[2]}`);
         break;
       }
       case 'state': {

@@ -40,7 +40,8 @@ export interface TapAddon {
     lengths: Uint32Array, max: number, stats: Uint32Array, headers?: Uint8Array, hdrLen?: number): number;
   writeBatch(fd: number, memory: Uint8Array, offsets: Uint32Array, lengths: Uint32Array,
     count: number, stats: Uint32Array, headers?: Uint8Array, hdrLen?: number): number;
-  wait(fd: number, events: number, timeoutMs: number): number;
+  /** poll(2) on fd (and fd2, whose revents come shifted left by 8). */
+  wait(fd: number, events: number, timeoutMs: number, fd2?: number): number;
 }
 
 export const TAP_OPEN_VNET_HDR = 1;

@@ -61,6 +61,7 @@ import { NewtosError, invalidArg } from '../../errors.js';
 import { SeededRng, type Rng } from '../../random/rng.js';
 import { ByteRing } from '../../abi/byte-ring.js';
 import { DoorbellRinger, DoorbellSleeper, createDoorbell } from '../../substrate/doorbell.js';
+import { Impairment, checkImpairments, type LinkImpairments } from './impairment.js';
 import {
   ETH_HEADER_LEN, MAX_SUPER_FRAME, NicCounters, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, VLAN_TAG_LEN, wallClockMs,
   type FrameHook, type FrameSlots, type NicBackend,
@@ -100,18 +101,8 @@ function recordLen(frameLen: number, pad: number): number {
 /** How long a held-back (reordered) frame waits for a successor at most. */
 const REORDER_HOLD_MS = 1;
 
-export interface VswitchImpairments {
-  /** Probability of dropping a frame, 0..1. */
-  readonly loss?: number;
-  /** One-way delay in ms added to every frame. */
-  readonly delayMs?: number;
-  /** Probability that a frame is delivered after its successor, 0..1. */
-  readonly reorder?: number;
-  /** Egress rate of each port in bits per second (absent: unlimited). */
-  readonly rateBps?: number;
-  /** Seed of the impairment RNG (each port derives its own). */
-  readonly seed?: number;
-}
+/** The switch's impairments (impairment.ts; duplication is not offered here). */
+export type VswitchImpairments = Omit<LinkImpairments, 'duplicate'>;
 
 export interface VswitchOptions {
   readonly ports: number;
@@ -163,11 +154,8 @@ export function createVswitch(options: VswitchOptions): VswitchDescriptor {
     throw invalidArg('ringBytes', `must hold at least one full frame (${maxRecord} bytes)`);
   }
   const imp = options.impairments ?? {};
-  for (const [name, p] of [['loss', imp.loss], ['reorder', imp.reorder]] as const) {
-    if (p !== undefined && !(p >= 0 && p <= 1)) throw invalidArg(`impairments.${name}`, 'must be in 0..1');
-  }
-  if (imp.delayMs !== undefined && !(imp.delayMs >= 0)) throw invalidArg('impairments.delayMs', 'must be >= 0');
-  if (imp.rateBps !== undefined && !(imp.rateBps > 0)) throw invalidArg('impairments.rateBps', 'must be > 0');
+  if ((imp as LinkImpairments).duplicate !== undefined) throw invalidArg('impairments.duplicate', 'is not offered by the virtual switch');
+  checkImpairments(imp);
   const control = new SharedArrayBuffer((PORT_BASE + ports * PORT_WORDS) * 4);
   const words = new Int32Array(control);
   words[H_PORTS] = ports;
@@ -215,8 +203,7 @@ export class VswitchPort implements NicBackend {
   private readonly pointToPoint: boolean;
   private readonly out: (ByteRing | undefined)[] = [];
   private readonly in: (ByteRing | undefined)[] = [];
-  private readonly rng: Rng;
-  private readonly imp: VswitchImpairments;
+  private readonly impairment: Impairment;
   private readonly header = new Uint8Array(REC_HEADER);
   private readonly headerView = new DataView(this.header.buffer);
   /** Ports to wake at the end of a transmit batch (one doorbell per batch). */
@@ -228,8 +215,6 @@ export class VswitchPort implements NicBackend {
   /** Known MAC (as a 48-bit number) → port, rebuilt when generations move. */
   private macCache = new Map<number, number>();
   private macCacheGen = -1;
-  /** Pacing: when this port's egress link is next free (wall-clock ms). */
-  private busyUntil = 0;
   /** Round-robin start among input pipes. */
   private nextIn = 0;
   /** A reordered frame held back: copy and when it was held. */
@@ -252,8 +237,8 @@ export class VswitchPort implements NicBackend {
     this.mtu = descriptor.mtu;
     this.mac = options.mac.slice(0, 6);
     this.name = `vswitch port ${port}`;
-    this.imp = descriptor.impairments;
-    this.rng = options.rng ?? new SeededRng(((descriptor.impairments.seed ?? 1) * 7919 + port) >>> 0);
+    this.impairment = new Impairment(descriptor.impairments,
+      options.rng ?? new SeededRng(((descriptor.impairments.seed ?? 1) * 7919 + port) >>> 0));
     const stride = ringStride(descriptor.ringCapacity);
     for (let other = 0; other < this.ports; other++) {
       if (other === port) { this.out.push(undefined); this.in.push(undefined); continue; }
@@ -353,17 +338,12 @@ export class VswitchPort implements NicBackend {
       const pad = (mem.byteOffset + off) & 7;
       const need = recordLen(len, pad);
       if (dest !== undefined && this.out[dest]!.freeSpace() < need) break; // pipe full: back-pressure
-      const imp = this.imp;
-      if (imp.loss !== undefined && imp.loss > 0 && this.rng.nextU32() < imp.loss * 2 ** 32) {
+      const imp = this.impairment;
+      if (imp.lose()) {
         this.counters.drop('tx-link-loss');
         continue;
       }
-      let deliverAt = now;
-      if (imp.rateBps !== undefined) {
-        this.busyUntil = Math.max(now, this.busyUntil) + (len * 8 * 1000) / imp.rateBps;
-        deliverAt = this.busyUntil;
-      }
-      if (imp.delayMs !== undefined) deliverAt += imp.delayMs;
+      const deliverAt = imp.deliverAt(len, now);
       // Unfilled TCP checksum: a partial frame from an offload port, or any super-frame (a TSO burst).
       let partial = gso > 0 || (this.checksumOffload && ((slots.txFlags?.[i] ?? 0) & TX_FLAG_CSUM_PARTIAL) !== 0);
       if (partial) {
@@ -372,8 +352,7 @@ export class VswitchPort implements NicBackend {
         else for (let p = 0; p < this.ports && all; p++) if (p !== this.port && !this.takesPartial(p)) all = false;
         if (!all) { this.complete(mem, off, len); partial = false; }
       }
-      const flags = (imp.reorder !== undefined && imp.reorder > 0 && this.rng.nextU32() < imp.reorder * 2 ** 32
-        ? FLAG_REORDER : 0) | (partial ? FLAG_CSUM_PARTIAL : 0) | (pad << PAD_SHIFT) | (gso > 0 ? FLAG_SUPER | (gso << GSO_SHIFT) : 0);
+      const flags = (imp.reorder() ? FLAG_REORDER : 0) | (partial ? FLAG_CSUM_PARTIAL : 0) | (pad << PAD_SHIFT) | (gso > 0 ? FLAG_SUPER | (gso << GSO_SHIFT) : 0);
       this.headerView.setUint32(0, len, true);
       this.headerView.setUint32(4, flags, true);
       this.headerView.setFloat64(8, deliverAt, true);

@@ -64,6 +64,13 @@ export interface CongestionControl {
    * after the restart stops where the path's capacity was found instead of overshooting it.
    */
   resumeSsthresh(ssthresh: number): void;
+  /**
+   * The last onCongestionEvent / onRetransmitTimeout was spurious (D-SACKs showed
+   * every retransmission arrived twice): restore the window from before it
+   * (RFC 3708 §3 / RFC 4015, Linux's undo_cwnd) and leave recovery. Optional:
+   * a controller without it keeps its reduced window.
+   */
+  undo?(now: number): void;
 }
 
 export interface CongestionControlOptions {

@@ -57,6 +57,8 @@ export class Cubic implements CongestionControl {
   private afterTimeout = false;
 
   private readonly abcL: number;
+  /** State before the last reduction (undo): cwnd, ssthresh (bytes), W_max (segments). */
+  private prior = { cwnd: 0, ssthresh: Infinity, wMax: undefined as number | undefined };
 
   /** Slow-start growth cap per ACK in bytes (RFC 3465 L; unlimited when L is 0). */
   private abcLimitBytes(): number {
@@ -172,6 +174,7 @@ export class Cubic implements CongestionControl {
 
   onCongestionEvent(_now: number, bytesInFlight: number): void {
     if (this.recovering) return;
+    this.prior = { cwnd: this.cwndBytes, ssthresh: this.ssthreshBytes, wMax: this.wMax };
     const w = this.cwndBytes / this.mss;
     this.cwndPrior = w;
     // §4.7: "if cwnd < W_max and fast convergence enabled, further reduce W_max:
@@ -194,6 +197,7 @@ export class Cubic implements CongestionControl {
     // sets ssthresh using beta_cubic (same as in Section 4.6)". RFC 5681 §3.1: a
     // repeated timeout for the same segment holds ssthresh constant.
     if (!this.rtoPending) {
+      this.prior = { cwnd: this.cwndBytes, ssthresh: this.ssthreshBytes, wMax: this.wMax };
       this.cwndPrior = this.cwndBytes / this.mss;
       this.ssthreshBytes = Math.max(Math.floor(bytesInFlight * CUBIC_BETA), 2 * this.mss);
     }
@@ -202,6 +206,18 @@ export class Cubic implements CongestionControl {
     this.epochStart = undefined;
     this.afterTimeout = true;
     this.recovering = false;
+  }
+
+  undo(_now: number): void {
+    // RFC 3708 §3 / Linux bictcp's undo: the window, ssthresh and W_max from before the
+    // spurious reduction; a new congestion avoidance epoch starts from there.
+    this.cwndBytes = Math.max(this.cwndBytes, this.prior.cwnd);
+    this.ssthreshBytes = Math.max(this.ssthreshBytes, this.prior.ssthresh);
+    this.wMax = this.prior.wMax;
+    this.epochStart = undefined;
+    this.afterTimeout = false;
+    this.recovering = false;
+    this.rtoPending = false;
   }
 
   onIdle(now: number, rtoMs: number): void {

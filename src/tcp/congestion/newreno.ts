@@ -27,6 +27,9 @@ export class NewReno implements CongestionControl {
   private anyAcked = false;
 
   private readonly abcL: number;
+  /** cwnd and ssthresh before the last reduction (undo). */
+  private priorCwnd = 0;
+  private priorSsthresh = Infinity;
 
   /** Slow-start growth cap per ACK in bytes (RFC 3465 L; unlimited when L is 0). */
   private abcLimitBytes(): number {
@@ -83,6 +86,8 @@ export class NewReno implements CongestionControl {
 
   onCongestionEvent(_now: number, bytesInFlight: number): void {
     if (this.recovering) return;
+    this.priorCwnd = this.cwndBytes;
+    this.priorSsthresh = this.ssthreshBytes;
     // RFC 5681 eqn (4): "ssthresh = max (FlightSize / 2, 2*SMSS)"; §3.2 step 2-3.
     this.ssthreshBytes = Math.max(Math.floor(bytesInFlight / 2), 2 * this.mss);
     this.cwndBytes = this.ssthreshBytes;
@@ -97,6 +102,10 @@ export class NewReno implements CongestionControl {
   }
 
   onRetransmitTimeout(_now: number, bytesInFlight: number): void {
+    if (!this.rtoPending) {
+      this.priorCwnd = this.cwndBytes;
+      this.priorSsthresh = this.ssthreshBytes;
+    }
     // RFC 5681 §3.1: "when a TCP sender detects segment loss using the retransmission
     // timer and the given segment has already been retransmitted by way of the
     // retransmission timer at least once, the value of ssthresh is held constant."
@@ -112,6 +121,15 @@ export class NewReno implements CongestionControl {
     // RFC 5681 §4.1: "cwnd is reduced to ... RW = min(IW, cwnd)".
     this.cwndBytes = Math.min(initialWindowBytes(this.mss, this.iwSegments), this.cwndBytes);
     this.lastAckAt = now;
+  }
+
+  undo(_now: number): void {
+    // RFC 3708 §3 / Linux tcp_undo_cwnd: back to the window before the spurious reduction.
+    this.cwndBytes = Math.max(this.cwndBytes, this.priorCwnd);
+    this.ssthreshBytes = Math.max(this.ssthreshBytes, this.priorSsthresh);
+    this.recovering = false;
+    this.rtoPending = false;
+    this.bytesAcked = 0;
   }
 
   setMss(mss: number): void {

@@ -1,0 +1,189 @@
+import { test } from 'node:test';
+import { PASSIVE_SACK, runScript } from './harness.js';
+
+// D-SACK (RFC 2883), spurious-retransmission detection and undo (RFC 3708),
+// the reordering-adaptive duplicate-ACK threshold (Linux tp->reordering).
+// After the handshake (RTT 10 ms, MSS 1000, SACK permitted, no timestamps).
+
+const FIVE = `
+    +0   send 5000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > P. 4001:5001(1000) ack 1
+`;
+
+test('receiver: a duplicate of data already acknowledged gets a D-SACK block below the ACK (RFC 2883 §4.1.1)', () => {
+  runScript(PASSIVE_SACK + `
+    +0   < . 1:1001(1000) ack 1 win 65535
+    +0   < . 1001:2001(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 2001
+    +10  < . 1:1001(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 2001 <sack 1:1001>
+    +0   counter dsacksSent 1
+  `);
+});
+
+test('receiver: a partly duplicate segment reports only its old part', () => {
+  runScript(PASSIVE_SACK + `
+    +0   < . 1:1001(1000) ack 1 win 65535
+    +0   < . 1001:2001(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 2001
+    +10  < . 1501:2501(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 2501 <sack 1501:2001>
+  `);
+});
+
+test('receiver: a duplicate of out-of-order data: D-SACK first, then the SACK block holding it (RFC 2883 §4.1.2)', () => {
+  runScript(PASSIVE_SACK + `
+    +0   < . 1001:2001(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 1 <sack 1001:2001>
+    +0   < . 1001:2001(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 1 <sack 1001:2001 1001:2001>
+    +0   < . 3001:4001(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 1 <sack 3001:4001 1001:2001>
+  `);
+});
+
+test('receiver: no D-SACK without SACK permitted', () => {
+  runScript(`
+    0    listen
+    0    < S 0:0(0) win 65535 <mss 1000>
+    0    > S. 0:0(0) ack 1 <mss 1460>
+    +10  < . 1:1(0) ack 1 win 65535
+    +0   accept
+    +0   < . 1:1001(1000) ack 1 win 65535
+    +0   < . 1001:2001(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 2001
+    +10  < . 1:1001(1000) ack 1 win 65535
+    +0   > . 1:1(0) ack 2001
+    +0   counter dsacksSent 0
+  `);
+});
+
+test('sender: a D-SACK for the fast retransmission shows it spurious; the window is restored (RFC 3708)', () => {
+  runScript(PASSIVE_SACK + FIVE + `
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:2001>
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:3001>
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:4001>
+    +0   > . 1:1001(1000) ack 1
+    +0   info cwnd 3500
+    // The original segment 1 was only late: the cumulative ACK covers it, then the
+    // retransmission arrives as a duplicate and the receiver says so.
+    +0   < . 1:1(0) ack 5001 win 65535
+    +5   < . 1:1(0) ack 5001 win 65535 <sack 1:1001>
+    +0   counter dsacksReceived 1
+    +0   counter spuriousRetransmits 1
+    +0   counter spuriousRecoveriesUndone 1
+    +0   info cwnd 10000
+    +0   info ssthresh Infinity
+  `);
+});
+
+test('sender: a D-SACK for a duplicate the network made (nothing retransmitted) undoes nothing', () => {
+  runScript(PASSIVE_SACK + FIVE + `
+    +10  < . 1:1(0) ack 2001 win 65535
+    +0   < . 1:1(0) ack 2001 win 65535 <sack 1:1001>
+    +0   counter dsacksReceived 1
+    +0   counter spuriousRetransmits 0
+    +0   counter spuriousRecoveriesUndone 0
+  `);
+});
+
+test('sender: a spurious RTO undone by D-SACK restores the window (RFC 3708 for timeouts)', () => {
+  runScript(PASSIVE_SACK + `
+    +0   send 1000
+    +0   > P. 1:1001(1000) ack 1
+    +200 > P. 1:1001(1000) ack 1
+    +0   info cwnd 1000
+    +5   < . 1:1(0) ack 1001 win 65535
+    +5   < . 1:1(0) ack 1001 win 65535 <sack 1:1001>
+    +0   counter spuriousRetransmits 1
+    +0   counter spuriousRecoveriesUndone 1
+    +0   info cwnd 10000
+  `);
+});
+
+test('reordering seen in SACKs raises DupThresh at once: the late segment is not retransmitted', () => {
+  runScript(PASSIVE_SACK + `
+    +0   send 10000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 5001:6001(1000) ack 1
+    +0   > . 6001:7001(1000) ack 1
+    +0   > . 7001:8001(1000) ack 1
+    +0   > . 8001:9001(1000) ack 1
+    +0   > P. 9001:10001(1000) ack 1
+    // 5 and 6 arrive first, then 3 and 4 (never retransmitted: reordering, degree 4),
+    // which is the third duplicate ACK: with DupThresh 3 segment 2 would be resent.
+    +10  < . 1:1(0) ack 1001 win 65535
+    +0   < . 1:1(0) ack 1001 win 65535 <sack 4001:5001>
+    +0   < . 1:1(0) ack 1001 win 65535 <sack 4001:6001>
+    +0   < . 1:1(0) ack 1001 win 65535 <sack 2001:6001>
+    +0   info reordering 5
+    +0   counter reorderingDetected 1
+    +0   counter fastRetransmits 0
+    +0   < . 1:1(0) ack 6001 win 65535
+    +0   counter retransmits 0
+    +0   info reordering 5
+  `);
+});
+
+test('a lost retransmission is sent again once data sent after it is SACKed beyond DupThresh (no RTO)', () => {
+  runScript(PASSIVE_SACK + `
+    +0   send 10000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 5001:6001(1000) ack 1
+    +0   > . 6001:7001(1000) ack 1
+    +0   > . 7001:8001(1000) ack 1
+    +0   > . 8001:9001(1000) ack 1
+    +0   > P. 9001:10001(1000) ack 1
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:2001>
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:3001>
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:4001>
+    +0   > . 1:1001(1000) ack 1
+    +0   send 10000
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:10001>
+    +0   > . 10001:11001(1000) ack 1
+    +0   > . 11001:12001(1000) ack 1
+    +0   > . 12001:13001(1000) ack 1
+    +0   > . 13001:14001(1000) ack 1
+    +0   > . 14001:15001(1000) ack 1
+    +0   > . 15001:16001(1000) ack 1
+    // Segments sent after the retransmission arrive; the retransmission does not.
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:13001>
+    +0   > . 16001:17001(1000) ack 1
+    +0   > . 17001:18001(1000) ack 1
+    +0   > . 18001:19001(1000) ack 1
+    +0   counter lostRetransmits 0
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:14001>
+    +0   counter lostRetransmits 1
+    +0   > . 1:1001(1000) ack 1
+    +0   > P. 19001:20001(1000) ack 1
+    +10  < . 1:1(0) ack 20001 win 65535
+    +0   counter rtoTimeouts 0
+  `);
+});
+
+test('going back after an RTO, a segment stops at SACKed data and the piece before it still goes (RFC 6675 §5.1)', () => {
+  runScript(PASSIVE_SACK + `
+    +0   send 3000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > P. 2001:3001(1000) ack 1
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1501:3001>
+    +190 > . 1:1001(1000) ack 1
+    +10  < . 1:1(0) ack 1001 win 65535 <sack 1501:3001>
+    +0   > . 1001:1501(500) ack 1
+    +10  < . 1:1(0) ack 3001 win 65535
+    +0   counter retransmits 2
+  `);
+});
