@@ -19,6 +19,7 @@
  *                                                tcpdump on the device then shows is what a
  *                                                wire would carry); links over UDP never
  *                                                offload, so only off is accepted there
+ *   --cc cubic|newreno|bbr                     TCP congestion control (default cubic)
  */
 import { NewtosError } from '../errors.js';
 import { validateStackConfig } from '../config/stack-config.js';
@@ -27,6 +28,7 @@ import { validateStackConfig } from '../config/stack-config.js';
 export const HOST_FLAGS = {
   tap: { type: 'string' }, udp: { type: 'string' }, remote: { type: 'string' }, mode: { type: 'string' }, vni: { type: 'string' },
   ip: { type: 'string' }, gw: { type: 'string' }, mtu: { type: 'string' }, placement: { type: 'string' }, offload: { type: 'string' },
+  cc: { type: 'string' },
 } as const;
 
 export type HostFlagValues = { readonly [K in keyof typeof HOST_FLAGS]?: string | undefined };
@@ -75,6 +77,7 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
     interfaces: [{ name: 'eth0', link, addresses: [v.ip], ...(mtu !== undefined ? { mtu } : {}), ...(checksumOffload !== undefined ? { checksumOffload } : {}) }],
     ...(v.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: v.gw }] } : {}),
     ...(v.placement !== undefined ? { placement: v.placement } : {}),
+    ...(v.cc !== undefined ? { tcp: { congestionControl: v.cc } } : {}),
   };
   // createStack would refuse a bad value naming the configuration field; name the flag instead.
   const checked = validateStackConfig(config);
@@ -87,7 +90,7 @@ function flagOf(path: string): string {
   const flags: [RegExp, string][] = [
     [/link\.device/, '--tap'], [/link\.local/, '--udp'], [/link\.remote/, '--remote'], [/link\.mode/, '--mode'], [/link\.vni/, '--vni'],
     [/link\.vnetHeader/, '--offload'], [/checksumOffload/, '--offload'],
-    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'],
+    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'], [/congestionControl/, '--cc'],
   ];
   return flags.find(([re]) => re.test(path))?.[1] ?? path;
 }
