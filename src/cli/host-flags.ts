@@ -21,6 +21,7 @@
  *                                                offload, so only off is accepted there
  *   --dns A.B.C.D[:PORT]                       a DNS resolver (repeatable): names resolve
  *                                                over the host's own UDP
+ *   --cc cubic|newreno|bbr                     TCP congestion control (default cubic)
  */
 import { NewtosError } from '../errors.js';
 import { validateStackConfig } from '../config/stack-config.js';
@@ -30,6 +31,7 @@ export const HOST_FLAGS = {
   tap: { type: 'string' }, udp: { type: 'string' }, remote: { type: 'string' }, mode: { type: 'string' }, vni: { type: 'string' },
   ip: { type: 'string' }, gw: { type: 'string' }, mtu: { type: 'string' }, placement: { type: 'string' }, offload: { type: 'string' },
   dns: { type: 'string', multiple: true },
+  cc: { type: 'string' },
 } as const;
 
 export type HostFlagValues = { readonly [K in Exclude<keyof typeof HOST_FLAGS, 'dns'>]?: string | undefined } & { readonly dns?: readonly string[] | undefined };
@@ -79,6 +81,7 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
     ...(v.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: v.gw }] } : {}),
     ...(v.placement !== undefined ? { placement: v.placement } : {}),
     ...(v.dns !== undefined && v.dns.length > 0 ? { dns: { resolvers: [...v.dns] } } : {}),
+    ...(v.cc !== undefined ? { tcp: { congestionControl: v.cc } } : {}),
   };
   // createStack would refuse a bad value naming the configuration field; name the flag instead.
   const checked = validateStackConfig(config);
@@ -91,7 +94,7 @@ function flagOf(path: string): string {
   const flags: [RegExp, string][] = [
     [/link\.device/, '--tap'], [/link\.local/, '--udp'], [/link\.remote/, '--remote'], [/link\.mode/, '--mode'], [/link\.vni/, '--vni'],
     [/link\.vnetHeader/, '--offload'], [/checksumOffload/, '--offload'],
-    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'], [/^dns/, '--dns'],
+    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'], [/^dns/, '--dns'], [/congestionControl/, '--cc'],
   ];
   return flags.find(([re]) => re.test(path))?.[1] ?? path;
 }

@@ -13,11 +13,12 @@ import { NewtosError } from '../errors.js';
 
 const LINK = `    LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N]
           (Ethernet over UDP as QEMU's -netdev dgram / stream or Linux VXLAN send it; no privileges)
-    --offload on|off: a TAP's virtio-net offloads (default on; off: tcpdump on the TAP shows plain frames)`;
+    --offload on|off: a TAP's virtio-net offloads (default on; off: tcpdump on the TAP shows plain frames)
+    --cc cubic|newreno|bbr: TCP congestion control (default cubic)`;
 
 const USAGES: Readonly<Record<string, string>> = {
   demo: '  newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]',
-  up: `  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] [--mtu N] [--offload on|off] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
+  up: `  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] [--mtu N] [--offload on|off] [--cc CC] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
   newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
 ${LINK}`,
   ping: `  newtos ping LINK --ip A.B.C.D/N [--gw A.B.C.D] [--offload on|off] [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST

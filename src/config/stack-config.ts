@@ -79,7 +79,7 @@ export interface StackConfig {
   readonly replicas?: number;
   readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
   readonly tcp?: {
-    readonly congestionControl?: 'cubic' | 'newreno';
+    readonly congestionControl?: 'cubic' | 'newreno' | 'bbr';
     readonly sendBufferBytes?: number;
     readonly receiveBufferBytes?: number;
     readonly mslMs?: number;
@@ -210,7 +210,7 @@ const stackConfig = object({
     poolBuffers: optional(integer(64, 1_000_000)),
   })),
   tcp: optional(object({
-    congestionControl: optional(oneOf(['cubic', 'newreno'])),
+    congestionControl: optional(oneOf(['cubic', 'newreno', 'bbr'])),
     sendBufferBytes: optional(integer(4096, 64 * 1024 * 1024)),
     receiveBufferBytes: optional(integer(4096, 64 * 1024 * 1024)),
     mslMs: optional(integer(0, 600_000)),

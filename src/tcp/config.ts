@@ -75,7 +75,7 @@ export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EHOSTU
  */
 export type TcpEventFn = (type: TcpEventType, conn: number, code?: TcpErrorCode) => void;
 
-export type CongestionAlgorithm = 'cubic' | 'newreno';
+export type CongestionAlgorithm = 'cubic' | 'newreno' | 'bbr';
 
 /** Per-connection settings (defaults in DEFAULT_CONNECTION_OPTIONS). */
 export interface ConnectionOptions {

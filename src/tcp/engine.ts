@@ -698,7 +698,7 @@ export class TcpEngine implements EngineContext {
     }
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
     // A private copy: setNoDelay / setKeepAlive change one connection only.
-    const t = new Tcb(id, { ...opts }, this.rttOptions, this.maxOooRanges, la, lp, ra, rp, rings);
+    const t = new Tcb(id, { ...opts }, this.rttOptions, this.maxOooRanges, la, lp, ra, rp, rings, this.rng);
     t.tsOffset = this.rng.nextU32();
     this.conns[id] = t;
     return t;

@@ -17,6 +17,8 @@ import { seqDiff, seqGt, seqLt } from './seqnum.js';
 import { DUP_THRESH, logRetransmit, pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
+import { rateOnOutputStopped, rateOnSend } from './delivery.js';
+import { paceAllows, paceBurst, paceSent } from './pacing.js';
 
 /** Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4). */
 export function tsNow(t: Tcb, now: number): number {
@@ -107,7 +109,10 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
     return false;
   }
   emitTcpHeader(h, buf);
-  if (len > 0) t.sendBuf.copyOut(seqDiff(seq, t.sndBufSeq), buf, hl, len);
+  if (len > 0) {
+    t.sendBuf.copyOut(seqDiff(seq, t.sndBufSeq), buf, hl, len);
+    if (t.rate !== undefined) rateOnSend(t, seq, len, now);
+  }
   // A TSO burst leaves its checksum to whoever cuts it into MSS-sized segments.
   const gsoMss = len > t.sndMss ? t.sndMss : 0;
   if (!ctx.checksumOffload && gsoMss === 0) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
@@ -167,7 +172,7 @@ export function output(ctx: EngineContext, t: Tcb, now: number): void {
 function sendData(ctx: EngineContext, t: Tcb, now: number): void {
   const mss = t.sndMss;
   // TSO: up to tsoMaxBytes of new data in one buffer (a whole number of MSS).
-  const burst = ctx.tsoMaxBytes > mss ? ctx.tsoMaxBytes - (ctx.tsoMaxBytes % mss) : mss;
+  const burst = paceBurst(t, ctx.tsoMaxBytes > mss ? ctx.tsoMaxBytes - (ctx.tsoMaxBytes % mss) : mss);
   // RFC 6675 §5 (3)/(4): while in recovery, NextSeg: lost holes first (rule 1), then
   // new data (rule 2, the loop below), then holes not yet deemed lost (rule 3).
   if (t.inRecovery && t.sackEnabled) {
@@ -183,7 +188,9 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       }
       if (hole < 0) break;
       const len = Math.min(mss, t.holeLen);
+      if (!paceAllows(ctx, t, now)) return;
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
+      paceSent(t, len, now);
       markRetransmit(ctx, t, now, len);
       t.scoreboard.markRetransmitted(hole, len);
       logRetransmit(t, hole, len);
@@ -236,7 +243,9 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     let flags = TcpFlag.ACK;
     if (fin) flags |= TcpFlag.FIN;
     if (len > 0 && len === avail) flags |= TcpFlag.PSH;
+    if (len > 0 && !paceAllows(ctx, t, now)) return;
     if (!sendSegment(ctx, t, flags, seq, len, now)) return;
+    paceSent(t, len, now);
     const end = (seq + len + (fin ? 1 : 0)) >>> 0;
     if (seqLt(seq, t.sndMax)) {
       markRetransmit(ctx, t, now, Math.min(len, seqDiff(t.sndMax, seq)));
@@ -249,6 +258,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     if (seqGt(end, t.sndMax)) t.sndMax = end;
     armRto(ctx, t, now);
   }
+  if (t.rate !== undefined) rateOnOutputStopped(t);
   // A window too small to send into (zero, or below a segment while sender SWS
   // avoidance holds the data back) with data waiting and nothing in flight: no ACK
   // will come to open it, so the persist timer probes (RFC 9293 §3.8.6.1; RFC 1122

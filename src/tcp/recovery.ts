@@ -16,6 +16,7 @@ import { markRetransmit, sendChallengeAck, sendSegment, tsNow } from './output.j
 import { seqDiff, seqGe, seqGt, seqLe, seqLt } from './seqnum.js';
 import type { Tcb } from './tcb.js';
 import { TcpFlag } from '../wire/tcp.js';
+import { rateOnAck } from './delivery.js';
 
 /** RFC 5681 §3.2 / RFC 6675 DupThresh: the reordering degree assumed until more is seen. */
 export const DUP_THRESH = 3;
@@ -148,6 +149,7 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
     t.sndWl2 = ack;
     if (wnd > t.maxSndWnd) t.maxSndWnd = wnd;
   }
+  if (t.rate !== undefined) rateOnAck(t, now);
   return true;
 }
 

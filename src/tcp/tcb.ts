@@ -13,7 +13,8 @@
 import { ByteRing } from '../abi/byte-ring.js';
 import { Assembler } from './assembler.js';
 import type { ConnectionOptions } from './config.js';
-import { createCongestionControl, type CongestionControl } from './congestion/index.js';
+import { createCongestionControl, DeliveryRateEstimator, type CongestionControl } from './congestion/index.js';
+import type { Rng } from '../random/rng.js';
 import { SackScoreboard } from './sack-scoreboard.js';
 import { RttEstimator, type RttEstimatorOptions } from './rtt-estimator.js';
 import { TcpState } from './state.js';
@@ -184,15 +185,24 @@ export class Tcb {
   readonly scoreboard: SackScoreboard;
   /** Congestion controller (cwnd, ssthresh); created with the configured MSS, re-sized on establishment. */
   readonly cc: CongestionControl;
+  /** Delivery rate estimator, for controllers that run on rate samples (BBR); else undefined. */
+  readonly rate: DeliveryRateEstimator | undefined;
+  /** Pacing (pacing.ts): earliest time the next data segment may leave (ms). */
+  paceNext = 0;
+  /** Pacing timer: output waits for this deadline (Infinity: not waiting). */
+  paceAt = Infinity;
 
   constructor(
     id: number, opts: ConnectionOptions, rtt: RttEstimatorOptions, maxOooRanges: number,
     localAddr: number, localPort: number, remoteAddr: number, remotePort: number,
     rings?: { send: ByteRing; recv: ByteRing; tag: number },
+    rng?: Rng,
   ) {
     this.id = id;
     this.opts = opts;
-    this.cc = createCongestionControl(opts.congestion, { mss: opts.mss, now: 0, abcLimit: opts.abcLimit });
+    this.cc = createCongestionControl(opts.congestion, { mss: opts.mss, now: 0, abcLimit: opts.abcLimit, ...(rng ? { rng } : {}) });
+    this.rate = this.cc.wantsRateSamples === true ? new DeliveryRateEstimator() : undefined;
+    if (this.rate !== undefined) this.cc.setRateEstimator?.(this.rate);
     this.rtt = new RttEstimator(rtt);
     this.localAddr = localAddr;
     this.localPort = localPort;

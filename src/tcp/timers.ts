@@ -19,7 +19,7 @@ import type { Tcb } from './tcb.js';
 
 /** The earliest deadline of t. */
 export function nextDeadline(t: Tcb): number {
-  return Math.min(t.rtoAt, t.delackAt, t.keepaliveAt, t.closeAt);
+  return Math.min(t.rtoAt, t.delackAt, t.keepaliveAt, t.closeAt, t.paceAt);
 }
 
 export function connectionTimer(ctx: EngineContext, t: Tcb, now: number): void {
@@ -38,6 +38,8 @@ export function connectionTimer(ctx: EngineContext, t: Tcb, now: number): void {
     retransmitTimeout(ctx, t, now);
     if (t.state === TcpState.Closed) return;
   }
+  // The pace timer (pacing.ts) only lets output run again, below.
+  if (t.paceAt <= now) t.paceAt = Infinity;
   if (t.delackAt <= now) {
     t.delackAt = Infinity;
     if (t.ackPending > 0) {

@@ -20,6 +20,9 @@ test('host flags make the configuration of one host', () => {
     assert.deepEqual(c.interfaces[0]!.link, (want as { link: unknown }).link, name);
     assert.deepEqual(c.interfaces[0]!.addresses, [flags.ip], name);
   }
+  // --cc: the TCP congestion control.
+  const bbr = hostConfigFromFlags({ tap: 'tap0', ip: '10.0.0.2/24', cc: 'bbr' }, 'h') as { tcp?: { congestionControl?: string } };
+  assert.equal(bbr.tcp?.congestionControl, 'bbr');
   // --offload: off drops a TAP's virtio-net header and the link's checksum offload; on keeps both.
   const off = hostConfigFromFlags({ tap: 'tap0', ip: '10.0.0.2/24', offload: 'off' }, 'h') as { interfaces: Record<string, unknown>[] };
   assert.deepEqual(off.interfaces[0]!['link'], { type: 'tap', device: 'tap0', vnetHeader: false });
@@ -55,6 +58,7 @@ test('host flags are refused with ERR_INVALID_ARG_VALUE naming the flag', () => 
     [{ ...udp, gw: '10.0.1.1' }, /^--gw: 10\.0\.1\.1 is outside every local subnet/],
     [{ ...udp, offload: 'yes' }, /--offload must be on or off, not 'yes'/],
     [{ ...udp, offload: 'on' }, /--offload on needs a --tap link/],
+    [{ ...udp, cc: 'vegas' }, /^--cc: must be one of 'cubic', 'newreno', 'bbr', not 'vegas'/],
   ];
   for (const [flags, message] of cases) {
     assert.throws(() => hostConfigFromFlags(flags, 'h'), (e: unknown) => e instanceof NewtosError && e.code === 'ERR_INVALID_ARG_VALUE' && message.test(e.message), JSON.stringify(flags));

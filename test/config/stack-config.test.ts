@@ -25,6 +25,14 @@ test('a valid configuration is accepted and typed', () => {
   assert.equal(r.config.routes![0]!.gateway, 0x0a000001);
 });
 
+test('every congestion control is accepted by name', () => {
+  for (const cc of ['cubic', 'newreno', 'bbr'] as const) {
+    const r = validateStackConfig({ ...good, tcp: { congestionControl: cc } });
+    assert.ok(r.ok, cc);
+    assert.equal(r.config.tcp?.congestionControl, cc);
+  }
+});
+
 const bad: { name: string; config: unknown; path: string; reason: RegExp }[] = [
   { name: 'not an object', config: 42, path: '(top level)', reason: /must be an object/ },
   { name: 'missing interfaces', config: { name: 'x' }, path: 'interfaces', reason: /is required/ },
@@ -36,6 +44,7 @@ const bad: { name: string; config: unknown; path: string; reason: RegExp }[] = [
   { name: 'pmtu expiry too short', config: { ...good, pmtu: { expiresMs: 10 } }, path: 'pmtu.expiresMs', reason: /1000 to 86400000/ },
   { name: 'pmtu floor below 68', config: { ...good, pmtu: { minMtu: 20 } }, path: 'pmtu.minMtu', reason: /68 to 65535/ },
   { name: 'pathMtuDiscovery not a boolean', config: { ...good, tcp: { pathMtuDiscovery: 'yes' } }, path: 'tcp.pathMtuDiscovery', reason: /true or false/ },
+  { name: 'unknown congestion control', config: { ...good, tcp: { congestionControl: 'vegas' } }, path: 'tcp.congestionControl', reason: /one of 'cubic', 'newreno', 'bbr', not 'vegas'/ },
   { name: 'bad placement', config: { ...good, placement: 'fast' }, path: 'placement', reason: /one of 'isolated'/ },
   { name: 'duplicate interface', config: { interfaces: [good.interfaces[0], good.interfaces[0]] }, path: 'interfaces[1].name', reason: /used by an earlier/ },
   { name: 'route to unknown interface', config: { ...good, routes: [{ destination: '10.1.0.0/16', interface: 'eth9' }] }, path: 'routes[0].interface', reason: /names no interface/ },

@@ -39,6 +39,17 @@ for (const loss of [0, 0.02, 0.1]) {
   });
 }
 
+// BBR (draft-cardwell-iccrg-bbr-congestion-control-00) with its delivery rate
+// estimator and pacing, through the same kinds of links.
+for (const [name, link, conn, tso] of [
+  ['loss 2% reorder 10% SACK', { loss: 0.02, reorder: 0.1, duplicate: 0.01, corrupt: 0.005 }, {}, false],
+  ['loss 5% reorder 25% NewReno (no SACK)', { loss: 0.05, reorder: 0.25, duplicate: 0.01 }, { sack: false }, false],
+  ['long fat pipe, loss 1%', { delayMs: 50, bandwidth: 1e6, queueLimit: 2000, loss: 0.01 }, { recvBufferSize: 4 * MB, sendBufferSize: 4 * MB }, false],
+  ['TSO bursts, loss 2%, shallow queue', { loss: 0.02, queueLimit: 30 }, { abcLimit: 0, recvBufferSize: MB, sendBufferSize: MB }, true],
+] as const) {
+  cases.push({ name: `BBR, ${name}`, seed: seed++, mb: 4, link, conn: { congestion: 'bbr', ...conn }, tso });
+}
+
 let total = 0;
 for (const c of cases) {
   test(`sim: ${c.mb} MB, ${c.name}`, () => {
@@ -51,6 +62,20 @@ for (const c of cases) {
     if (c.tso === true) assert.ok(r.bursts > 0 && r.segments > 2 * r.bursts, `TSO bursts were sent and cut (${r.bursts} bursts, ${r.segments} segments)`);
   });
 }
+
+test('sim: BBR paces: no burst much above its send quantum, where CUBIC sends its window at once', () => {
+  // The receiving application stops reading for 100 ms: the window closes, and when it
+  // reopens the sender may send a whole window at once (no ACK clock to spread it).
+  const link = { delayMs: 20, bandwidth: 1e5, queueLimit: 1000, readerPauseAtMs: 150, readerPauseMs: 100 };
+  const conn = { recvBufferSize: 256 * 1024, sendBufferSize: 4 * MB };
+  const bbr = transfer(7, 4 * MB, link, { ...conn, congestion: 'bbr' });
+  const cubic = transfer(7, 4 * MB, link, { ...conn, congestion: 'cubic' });
+  assert.ok(bbr.ok && cubic.ok);
+  // The quantum is 1 ms of data at the pacing rate (at most 64 KiB); a pace timer firing
+  // late may let one more quantum go (pacing.ts slack).
+  assert.ok(bbr.maxBurstBytes <= 2 * 65536, `BBR burst ${bbr.maxBurstBytes}`);
+  assert.ok(cubic.maxBurstBytes > 2 * 65536, `CUBIC burst ${cubic.maxBurstBytes} (the check can fail)`);
+});
 
 test('sim: the sweep moved tens of megabytes', () => {
   assert.ok(total >= 40 * MB, `${total} bytes`);

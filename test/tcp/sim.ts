@@ -36,10 +36,14 @@ export interface LinkConfig {
   corrupt: number;
   /** Packets the bottleneck queue holds before dropping. */
   queueLimit: number;
+  /** The receiving application stops reading at this virtual time (ms) for readerPauseMs (0: never). */
+  readerPauseAtMs: number;
+  readerPauseMs: number;
 }
 
 export const DEFAULT_LINK: LinkConfig = {
   delayMs: 5, bandwidth: 100_000, loss: 0, duplicate: 0, reorder: 0, reorderDelayMs: 3, corrupt: 0, queueLimit: 200,
+  readerPauseAtMs: 0, readerPauseMs: 0,
 };
 
 interface Packet { at: number; seq: number; to: 0 | 1; src: number; dst: number; bytes: Uint8Array }
@@ -57,6 +61,8 @@ export interface TransferResult {
   bursts: number;
   retransmits: number;
   timeouts: number;
+  /** Most bytes A handed to the link at one instant of virtual time (a burst; pacing keeps it small). */
+  maxBurstBytes: number;
   dropsBadChecksum: number;
   events: string[];
 }
@@ -77,6 +83,9 @@ export function transfer(
   let segments = 0;
   /** TSO bursts the sender handed out (each cut into several segments). */
   let bursts = 0;
+  let burstAt = -1;
+  let burstBytes = 0;
+  let maxBurstBytes = 0;
 
   const push = (p: Packet): void => {
     // Binary heap on (at, seq).
@@ -119,6 +128,11 @@ export function transfer(
   };
   const send = (to: 0 | 1) => (src: number, dst: number, bytes: Uint8Array): void => {
     segments++;
+    if (to === 1) {
+      burstBytes = now === burstAt ? burstBytes + bytes.length : bytes.length;
+      burstAt = now;
+      if (burstBytes > maxBurstBytes) maxBurstBytes = burstBytes;
+    }
     if (rand() < cfg.loss) return;
     const dir = to;
     if (inQueue[dir]! >= cfg.queueLimit) return; // drop-tail
@@ -194,8 +208,10 @@ export function transfer(
       if (pendingChunk > 0) return;
     }
   }
+  const pauseEnd = cfg.readerPauseAtMs + cfg.readerPauseMs;
   function drain(): void {
     if (bConn < 0) return;
+    if (cfg.readerPauseMs > 0 && now >= cfg.readerPauseAtMs && now < pauseEnd) return;
     for (;;) {
       const n = b.receive(bConn, readBuf, now);
       if (n === 0) break;
@@ -245,9 +261,14 @@ export function transfer(
       b.close(bConn, now);
       bClosed = true;
     }
-    const next = Math.min(queue.length > 0 ? queue[0]!.at : Infinity, a.pollAt(), b.pollAt());
+    const resume = cfg.readerPauseMs > 0 && now < pauseEnd ? pauseEnd : Infinity;
+    const next = Math.min(queue.length > 0 ? queue[0]!.at : Infinity, a.pollAt(), b.pollAt(), resume);
     if (next === Infinity || next > maxVirtualMs) break;
     now = Math.max(now, next);
+    if (now === resume) {
+      drainPending = true;
+      continue;
+    }
     if (queue.length > 0 && queue[0]!.at <= now) {
       const p = pop();
       inQueue[p.to === 1 ? 1 : 0]!--;
@@ -268,6 +289,7 @@ export function transfer(
     recvHash: rh,
     segments,
     bursts,
+    maxBurstBytes,
     retransmits: a.counters.retransmits,
     timeouts: a.counters.rtoTimeouts,
     dropsBadChecksum: a.counters.dropBadChecksum + b.counters.dropBadChecksum,

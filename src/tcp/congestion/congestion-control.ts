@@ -23,7 +23,9 @@
  * `ssthresh` starts "arbitrarily high" (RFC 5681 §3.1) and is Infinity then.
  */
 
-export type CongestionControlName = 'cubic' | 'newreno';
+import type { RateSample } from './delivery-rate.js';
+
+export type CongestionControlName = 'cubic' | 'newreno' | 'bbr';
 
 export interface CongestionControl {
   readonly name: CongestionControlName;
@@ -71,6 +73,23 @@ export interface CongestionControl {
    * a controller without it keeps its reduced window.
    */
   undo?(now: number): void;
+  /**
+   * Rate-based controllers (BBR) only: the engine keeps a delivery rate
+   * estimator (delivery-rate.ts) for the connection and calls onRateSample on
+   * every ACK that delivered data, after onAck / onCongestionEvent /
+   * onRecoveryEnd; `bytesInFlight` is the pipe after the ACK.
+   */
+  readonly wantsRateSamples?: boolean;
+  onRateSample?(rs: RateSample, now: number, bytesInFlight: number): void;
+  /**
+   * Pacing rate in bytes per ms (undefined: no pacing; the engine then sends
+   * as the windows allow). The engine spaces data segments by len / pacingRate.
+   */
+  readonly pacingRate?: number;
+  /** With pacing, the largest burst to send at once (bytes, >= 1 MSS). */
+  readonly sendQuantum?: number;
+  /** The estimator found the sender application-limited (for the controller's own use). */
+  setRateEstimator?(estimator: { markAppLimited(pipe: number): void }): void;
 }
 
 export interface CongestionControlOptions {
