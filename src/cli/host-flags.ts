@@ -27,6 +27,7 @@ import { validateStackConfig } from '../config/stack-config.js';
 export const HOST_FLAGS = {
   tap: { type: 'string' }, udp: { type: 'string' }, remote: { type: 'string' }, mode: { type: 'string' }, vni: { type: 'string' },
   ip: { type: 'string' }, gw: { type: 'string' }, mtu: { type: 'string' }, placement: { type: 'string' }, offload: { type: 'string' },
+  replicas: { type: 'string' },
 } as const;
 
 export type HostFlagValues = { readonly [K in keyof typeof HOST_FLAGS]?: string | undefined };
@@ -70,8 +71,14 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
     mtu = Number(v.mtu);
     if (!Number.isInteger(mtu)) throw badFlag(`--mtu must be an integer, not '${v.mtu}'`);
   }
+  let replicas: number | undefined;
+  if (v.replicas !== undefined) {
+    replicas = Number(v.replicas);
+    if (!/^\d+$/.test(v.replicas)) throw badFlag(`--replicas must be an integer from 1 to 16, not '${v.replicas}'`);
+  }
   const config = {
     name,
+    ...(replicas !== undefined ? { replicas } : {}),
     interfaces: [{ name: 'eth0', link, addresses: [v.ip], ...(mtu !== undefined ? { mtu } : {}), ...(checksumOffload !== undefined ? { checksumOffload } : {}) }],
     ...(v.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: v.gw }] } : {}),
     ...(v.placement !== undefined ? { placement: v.placement } : {}),
@@ -87,7 +94,7 @@ function flagOf(path: string): string {
   const flags: [RegExp, string][] = [
     [/link\.device/, '--tap'], [/link\.local/, '--udp'], [/link\.remote/, '--remote'], [/link\.mode/, '--mode'], [/link\.vni/, '--vni'],
     [/link\.vnetHeader/, '--offload'], [/checksumOffload/, '--offload'],
-    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'],
+    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'], [/^replicas/, '--replicas'],
   ];
   return flags.find(([re]) => re.test(path))?.[1] ?? path;
 }

@@ -52,3 +52,23 @@ for (const replicas of [1, 2, 4]) {
     }
   });
 }
+
+test('2 replicas: a crash of replica 1\'s TCP during transfers restarts only tcp-1; every connection of every replica arrives intact', { timeout: 120_000 }, async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, placement: 'isolated', replicas: 2,
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+  }, { switches: { sw0: sw } });
+  const a = await host('a', '10.0.0.1/24');
+  const b = await host('b', '10.0.0.2/24');
+  try {
+    const done = echoFlows(a, b, 8, 4 * 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 150));
+    a.supervisor.inject('tcp-1', 'crash');
+    await done;
+    const gen = (name: string): number => a.supervisor.snapshot().servers.find((s) => s.name === name)!.generation;
+    assert.ok(gen('tcp-1') > gen('tcp'), `tcp-1 generation ${gen('tcp-1')}, tcp ${gen('tcp')}`);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
