@@ -8,7 +8,11 @@
  * precomputes, for every input byte position, the XOR of key windows for each byte value,
  * so a 12-byte tuple costs 12 table lookups.
  */
-import { invalidArg } from '../errors.js';
+
+/** A Node-style argument error (errors.ts sits on this layer too, so it is not imported). */
+function invalidArg(name: string, reason: string): RangeError {
+  return Object.assign(new RangeError(`The argument '${name}' ${reason}`), { code: 'ERR_INVALID_ARG_VALUE' });
+}
 
 /** The well-known default 40-byte RSS key (Microsoft's verification key, also Linux drivers' old default). */
 export const DEFAULT_RSS_KEY: Uint8Array = Uint8Array.from([
