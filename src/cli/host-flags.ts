@@ -32,6 +32,7 @@ export const HOST_FLAGS = {
   ip: { type: 'string' }, gw: { type: 'string' }, mtu: { type: 'string' }, placement: { type: 'string' }, offload: { type: 'string' },
   dns: { type: 'string', multiple: true },
   cc: { type: 'string' },
+  replicas: { type: 'string' },
 } as const;
 
 export type HostFlagValues = { readonly [K in Exclude<keyof typeof HOST_FLAGS, 'dns'>]?: string | undefined } & { readonly dns?: readonly string[] | undefined };
@@ -75,8 +76,14 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
     mtu = Number(v.mtu);
     if (!Number.isInteger(mtu)) throw badFlag(`--mtu must be an integer, not '${v.mtu}'`);
   }
+  let replicas: number | undefined;
+  if (v.replicas !== undefined) {
+    replicas = Number(v.replicas);
+    if (!/^\d+$/.test(v.replicas)) throw badFlag(`--replicas must be an integer from 1 to 16, not '${v.replicas}'`);
+  }
   const config = {
     name,
+    ...(replicas !== undefined ? { replicas } : {}),
     interfaces: [{ name: 'eth0', link, addresses: [v.ip], ...(mtu !== undefined ? { mtu } : {}), ...(checksumOffload !== undefined ? { checksumOffload } : {}) }],
     ...(v.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: v.gw }] } : {}),
     ...(v.placement !== undefined ? { placement: v.placement } : {}),
@@ -94,7 +101,7 @@ function flagOf(path: string): string {
   const flags: [RegExp, string][] = [
     [/link\.device/, '--tap'], [/link\.local/, '--udp'], [/link\.remote/, '--remote'], [/link\.mode/, '--mode'], [/link\.vni/, '--vni'],
     [/link\.vnetHeader/, '--offload'], [/checksumOffload/, '--offload'],
-    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'], [/^dns/, '--dns'], [/congestionControl/, '--cc'],
+    [/addresses/, '--ip'], [/mtu/, '--mtu'], [/routes/, '--gw'], [/placement/, '--placement'], [/^dns/, '--dns'], [/congestionControl/, '--cc'], [/^replicas/, '--replicas'],
   ];
   return flags.find(([re]) => re.test(path))?.[1] ?? path;
 }

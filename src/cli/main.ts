@@ -18,7 +18,7 @@ const LINK = `    LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT 
 
 const USAGES: Readonly<Record<string, string>> = {
   demo: '  newtos demo [--placement isolated|monolithic|postmessage] [--mtu N]',
-  up: `  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] [--mtu N] [--offload on|off] [--cc CC] [--http DIR] [--echo PORT] [--placement P] [--stats-port PORT]
+  up: `  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] [--mtu N] [--offload on|off] [--cc CC] [--http DIR] [--echo PORT] [--placement P] [--replicas N] [--stats-port PORT]
   newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
 ${LINK}`,
   ping: `  newtos ping LINK --ip A.B.C.D/N [--gw A.B.C.D] [--offload on|off] [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST

@@ -25,7 +25,7 @@ import type { InterfaceConfig } from '../config/stack-config.js';
 import { DRIVER_MSG, RxFlag, TxFlag } from '../abi/protocol.js';
 import { fillFrameTcpChecksum, GroMerger, GsoCutter, type TcpFrameLayout } from './offload.js';
 import { DriverStatsPublisher } from './driver-stats.js';
-import { RssSteering } from './nic/rss.js';
+import { RssSteering, type SteerDecision } from './nic/rss.js';
 import type { FrameSlots, NicBackend } from './nic/backend.js';
 import { MAX_SUPER_FRAME, RX_FLAG_CSUM_VERIFIED, RX_FLAG_SUPER_FRAME, TX_FLAG_CSUM_PARTIAL, wallClockMs } from './nic/backend.js';
 import { openNicBackend } from './nic/open.js';
@@ -42,8 +42,15 @@ export interface DriverServerOptions {
   readonly captures?: readonly SharedArrayBuffer[];
   /** Where link counters are published (src/driver/nic/link-stats.ts). */
   readonly linkStats?: SharedArrayBuffer;
-  /** Receive queues software RSS steers frames to (FRAME_RX a1; 1 until replicas exist). */
+  /** Receive queues software RSS steers frames to (FRAME_RX a1) when the host has one replica. */
   readonly rssQueues?: number;
+  /**
+   * Stack replicas (default 1): queue k's frames go to output `ip` (k = 0) or `ip-k`, steered
+   * in replica mode (rss.ts steerReplica) by `rssTable`; ARP goes to every replica.
+   */
+  readonly replicas?: number;
+  /** The shared indirection table (src/abi/rss-table.ts), with replicas. */
+  readonly rssTable?: SharedArrayBuffer;
   /** The driver's own counters (driver-stats.ts). */
   readonly driverStats?: SharedArrayBuffer;
   /** Virtual-switch ports take and deliver TCP bursts whole (virtio-style GSO; needs segment-size rx buffers). */
@@ -72,7 +79,10 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const pool: PacketPool | undefined = ctx.pools['rx'];
   const toIp = ctx.outputs['ip'];
   if (pool === undefined || toIp === undefined) throw new Error('driver server needs pool "rx" and output "ip"');
-  const counters = { rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
+  const replicas = opts.replicas ?? 1;
+  const toIps = Array.from({ length: replicas }, (_, k) => ctx.outputs[k === 0 ? 'ip' : `ip-${k}`]);
+  if (toIps.some((o) => o === undefined)) throw new Error(`driver server needs outputs "ip" to "ip-${replicas - 1}"`);
+  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
   // Receive offload (GRO) needs segment-size buffers; the host gives the pool when frames are small.
   const groPool: PacketPool | undefined = ctx.pools['gro'];
   const gro = new GroMerger();
@@ -127,7 +137,18 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
 
   const linkStats = opts.linkStats === undefined ? null : new LinkStatsPublisher(opts.linkStats, links.map((l) => l.backend));
   // Software RSS (Toeplitz over the 4-tuple, as NICs do): every frame to IP names its receive queue and hash.
-  const rss = new RssSteering({ queues: opts.rssQueues ?? 1 });
+  const rss = replicas > 1
+    ? new RssSteering({ queues: replicas, replicas: true, ...(opts.rssTable !== undefined ? { table: new Uint8Array(opts.rssTable) } : {}) })
+    : new RssSteering({ queues: opts.rssQueues ?? 1 });
+  /** The ring of queue q's replica. */
+  const outOf = (q: number): NonNullable<typeof toIp> => replicas > 1 ? toIps[q]! : toIp;
+  /** Free slots toward IP: with replicas, the most any replica's ring has (a full one drops its own frames only). */
+  const ipRoom = (): number => {
+    if (replicas === 1) return toIp.freeSlots();
+    let room = 0;
+    for (const o of toIps) room = Math.max(room, o!.freeSlots());
+    return room;
+  };
   const rxQueueFrames = new Float64Array(rss.queues);
   const driverStats = opts.driverStats === undefined ? null : new DriverStatsPublisher(opts.driverStats);
   let statsPublishedAt = -Infinity;
@@ -178,9 +199,10 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       if (ready === 0) { counters.rxNoBuffer++; continue; }
       // Take only what IP has room for: the rest waits in the device (the switch
       // pipe pushes back on its sender) instead of being dropped here.
-      const room = toIp.freeSlots();
+      const room = ipRoom();
       if (room === 0) {
-        toIp.reserve(); // fails, and asks IP to ring us when it frees a slot
+        // fails, and asks IP to ring us when it frees a slot
+        if (replicas === 1) toIp.reserve(); else for (const o of toIps) o!.reserve();
         continue;
       }
       const n = l.backend.receive(l.slots, Math.min(ready, room));
@@ -200,13 +222,34 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
    * Fills the reserved message `m` as FRAME_RX for buffer i of `from` (frame at off, len bytes),
    * steered by RSS (queue and hash in a1/a3; `frames` wire frames counted for the queue), and commits it.
    */
-  const publishRx = (m: MessageView, from: PacketPool, i: number, off: number, len: number, ifIndex: number, frames: number, rxFlags: number, gsoSize: number): void => {
-    const d = rss.steer(from.bytes, off, off + len);
+  const publishRx = (m: MessageView, d: SteerDecision, from: PacketPool, i: number, off: number, len: number, ifIndex: number, frames: number, rxFlags: number, gsoSize: number): void => {
     rxQueueFrames[d.queue]! += frames;
     m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
     from.lend(m, i, len, off);
     m.setArg(0, ifIndex); m.setArg(1, d.queue); m.setArg(2, rxFlags); m.setArg(3, d.hash); m.setArg(4, gsoSize); m.setArg(5, 0);
-    toIp.commit();
+    outOf(d.queue).commit();
+  };
+
+  /**
+   * With replicas, every replica's IP resolves its own neighbours: an ARP frame (steered
+   * to queue 0) goes as a copy to each other replica too. Only replica 0 answers requests
+   * (IpServerOptions.replica); the others learn from them and from the replies.
+   */
+  const copyArpToReplicas = (bytes: Uint8Array, off: number, len: number, ifIndex: number): void => {
+    if (len < 14 || bytes[off + 12] !== 0x08 || bytes[off + 13] !== 0x06) return;
+    for (let q = 1; q < replicas; q++) {
+      const i = pool.alloc();
+      if (i < 0) return;
+      const m = toIps[q]!.reserve();
+      if (m === null) { pool.free(i); continue; }
+      const at = pool.payloadOffset(i);
+      pool.bytes.copyWithin(at, off, off + len);
+      m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
+      pool.lend(m, i, len, at);
+      m.setArg(0, ifIndex); m.setArg(1, q); m.setArg(2, 0); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
+      toIps[q]!.commit();
+      counters.arpCopies++;
+    }
   };
 
   /** FRAME_RX flags for received slot k: what the link vouched for. */
@@ -214,9 +257,19 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
 
   /** Lends received slot k to IP as FRAME_RX. False when IP's ring is full. */
   const handOn = (l: Link, k: number, rxFlags: number): boolean => {
-    const m = toIp.reserve();
-    if (m === null) return false;
-    publishRx(m, pool, l.posted[k]!, l.slots.offsets[k]!, l.slots.lengths[k]!, l.ifIndex, 1, rxFlags, l.slots.gsoSizes?.[k] ?? 0);
+    const off = l.slots.offsets[k]!;
+    const len = l.slots.lengths[k]!;
+    const d = rss.steer(pool.bytes, off, off + len);
+    const m = outOf(d.queue).reserve();
+    if (m === null) {
+      if (replicas === 1) return false;
+      // This replica is behind (or restarting): its frame is dropped, as a NIC drops on a
+      // full queue; the buffer stays posted. The other replicas' frames go on.
+      counters.rxQueueFull++;
+      return true;
+    }
+    if (replicas > 1 && d.reason === 'not-ipv4') copyArpToReplicas(pool.bytes, off, len, l.ifIndex);
+    publishRx(m, d, pool, l.posted[k]!, off, len, l.ifIndex, 1, rxFlags, l.slots.gsoSizes?.[k] ?? 0);
     l.posted[k] = -1;
     counters.rxFrames++;
     return true;
@@ -262,8 +315,15 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         for (; k < j; k++) if (!handOn(l, k, RxFlag.ChecksumVerified)) { counters.rxNoBuffer += n - k; return; }
         continue;
       }
-      const m = toIp.reserve();
-      if (m === null) { groPool!.free(big); counters.rxNoBuffer += n - k; return; }
+      const d = rss.steer(mem, offs[k]!, offs[k]! + lens[k]!);
+      const m = outOf(d.queue).reserve();
+      if (m === null) {
+        groPool!.free(big);
+        if (replicas === 1) { counters.rxNoBuffer += n - k; return; }
+        counters.rxQueueFull += j - k;
+        k = j;
+        continue;
+      }
       run.length = 0;
       for (let q = k; q < j; q++) run.push({ mem, off: offs[q]!, layout: layouts[q]! });
       // The merged frame keeps the first frame's address residue (mod 8): the payload copies move words.
@@ -271,7 +331,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       const at = base + ((mem.byteOffset + offs[k]! - groPool!.bytes.byteOffset - base) & 7);
       const len = gro.merge(run, groPool!.bytes, at);
       // Merged from segments of the first one's size (GRO's rule): a router re-cuts it at that size.
-      publishRx(m, groPool!, big, at, len, l.ifIndex, j - k, RxFlag.ChecksumVerified, first.payloadLen);
+      publishRx(m, d, groPool!, big, at, len, l.ifIndex, j - k, RxFlag.ChecksumVerified, first.payloadLen);
       counters.rxFrames += j - k;
       counters.groMerged += j - k;
       counters.groPackets++;
@@ -403,7 +463,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     },
     hasWork(): boolean {
       // With IP's ring full there is nothing to do: IP rings us when it frees a slot.
-      if (toIp.freeSlots() === 0) return false;
+      if (ipRoom() === 0) return false;
       const wall = wallClockMs();
       for (const l of links) {
         if (l.backend.nextDueMs !== undefined) { if (l.backend.nextDueMs() <= wall) return true; }

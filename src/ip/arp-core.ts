@@ -40,6 +40,12 @@ export interface ArpConfig {
   readonly maxEntries: number;
   readonly requestsPerSecond: number;
   readonly requestBurst: number;
+  /**
+   * Answer requests for our addresses and announce them (default). A stack replica other
+   * than the first sees copies of the same ARP frames and only learns from them: one answer
+   * per request on the wire.
+   */
+  readonly answerRequests: boolean;
 }
 
 export const DEFAULT_ARP_CONFIG: ArpConfig = {
@@ -52,6 +58,7 @@ export const DEFAULT_ARP_CONFIG: ArpConfig = {
   maxEntries: 512,
   requestsPerSecond: 50,
   requestBurst: 20,
+  answerRequests: true,
 };
 
 /** A resolved entry must have been idle this long (ms) to be evicted for a new one (Linux neigh_forced_gc: 5 s). */
@@ -209,7 +216,7 @@ export class ArpCore<P> {
         });
       }
     }
-    if (forUs && repr.operation === ArpOperation.Request) {
+    if (forUs && repr.operation === ArpOperation.Request && this.config.answerRequests) {
       this.counters.repliesSent++;
       out.push({
         type: 'arp-transmit', dstMac: repr.senderMac,
@@ -220,6 +227,7 @@ export class ArpCore<P> {
 
   /** Gratuitous ARP for each of our addresses (RFC 5227 §3 announcement: a request with sender = target). */
   announce(out: ArpOutput<P>[]): void {
+    if (!this.config.answerRequests) return;
     for (const ip of this.addresses) {
       this.counters.announcementsSent++;
       out.push({

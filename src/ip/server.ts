@@ -48,6 +48,8 @@ import { CounterPublisher } from '../abi/published-counters.js';
 export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'> & {
   /** Where to publish the core's and server's counters (src/abi/published-counters.ts). */
   readonly counters?: SharedArrayBuffer;
+  /** The stack replica this IP serves (default 0): replicas after the first do not answer ARP (ArpConfig.answerRequests). */
+  readonly replica?: number;
 };
 
 const HELD_MAX_MS = 5_000;
@@ -66,8 +68,9 @@ interface Outgoing { channel: string; type: number; ptr: RichPointer | null; arg
 
 export function createServer(ctx: ServerContext): ServerCore {
   const stored = ctx.store.get(CONFIG_KEY) as IpServerOptions | undefined;
-  const config = stored ?? (ctx.options as unknown as IpServerOptions);
-  if (stored === undefined) ctx.store.set(CONFIG_KEY, config);
+  const given = stored ?? (ctx.options as unknown as IpServerOptions);
+  if (stored === undefined) ctx.store.set(CONFIG_KEY, given);
+  const config: IpServerOptions = (given.replica ?? 0) === 0 ? given : { ...given, arp: { ...given.arp, answerRequests: false } };
   let now = ctx.now();
   const core = new IpCore(config, { rng: cryptoRng((a) => webcrypto.getRandomValues(a)) }, now);
   const pool: PacketPool | undefined = ctx.pools['ip'];

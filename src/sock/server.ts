@@ -12,12 +12,30 @@
  * Requests in flight when SOCK dies are answered again: TCP re-sends nothing,
  * but the application's pending connects are re-issued by their ids because
  * the app ring's unreleased slots are read again by the successor.
+ *
+ * Replicas (docs/ARCHITECTURE.md, "Replicas"): with N of them SOCK has a pair of
+ * channels to each replica's TCP (`tcp`, `tcp-1`, ...) and UDP. A connect goes to
+ * the next replica in turn that is not being drained (its TCP picks a local port
+ * whose replies are steered back to it); a listen is made in replica 0 first (which
+ * picks the port for port 0), then in each other replica on that port, and the
+ * application gets one reply and, from every replica, its accepts on its one
+ * listener. A UDP bind goes to the replica the driver steers its port to
+ * (replicaOfUdpPort); an ephemeral one to the next replica in turn. Handles name
+ * the replica (packSocketHandle).
  */
 import type { InChannel, OutChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import { SOCKET_ERROR_CODES } from '../abi/socket-block.js';
 import { SOCK_MSG, TCP_MSG, UDP_MSG, packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
+import { replicaOfUdpPort } from '../abi/rss-table.js';
+
+export interface SockServerOptions {
+  /** Stack replicas (default 1). */
+  readonly replicas?: number;
+  /** Per replica an Int32 word, nonzero while the monitor drains it: no new connections go there. */
+  readonly draining?: SharedArrayBuffer;
+}
 
 export interface SockCounters {
   connects: number;
@@ -28,89 +46,175 @@ export interface SockCounters {
   udpBinds: number;
   udpCloses: number;
   unknownMessages: number;
+  /** Connects per replica. */
+  connectsByReplica: number[];
 }
 
 const EINVAL_PLUS_ONE = SOCKET_ERROR_CODES.indexOf('EINVAL') + 1;
+const endpoint = (base: string, r: number): string => r === 0 ? base : `${base}-${r}`;
+/** Key of a TCP listener: replica and TCP's listener id. */
+const listenerKey = (r: number, tcpId: number): number => r * 0x1000000 + tcpId;
+
+interface PendingListen { readonly address: number; readonly backlog: number; port: number; readonly made: [number, number][] }
 
 export function createServer(ctx: ServerContext): ServerCore {
+  const opts = ctx.options as SockServerOptions;
+  const replicas = opts.replicas ?? 1;
+  const draining = opts.draining === undefined ? null : new Int32Array(opts.draining);
   const toApp = ctx.outputs['app'];
-  const toTcp = ctx.outputs['tcp'];
-  if (toApp === undefined || toTcp === undefined) throw new Error('sock server needs outputs "app" and "tcp"');
+  const toTcp = Array.from({ length: replicas }, (_, r) => ctx.outputs[endpoint('tcp', r)]);
+  if (toApp === undefined || toTcp.some((o) => o === undefined)) throw new Error('sock server needs outputs "app" and "tcp" (and "tcp-k" per replica)');
   const fromApp = ctx.inputs['app'];
+  const replicaOf = new Map<InChannel | undefined, number>();
+  for (let r = 0; r < replicas; r++) {
+    replicaOf.set(ctx.inputs[endpoint('tcp', r)], r);
+    if (ctx.inputs[endpoint('udp', r)] !== undefined) replicaOf.set(ctx.inputs[endpoint('udp', r)], r);
+  }
   // UDP is optional: a host may run without it.
-  const toUdp = ctx.outputs['udp'];
-  // TCP listener id → application listener id, and the reverse, persisted.
+  const toUdp = Array.from({ length: replicas }, (_, r) => ctx.outputs[endpoint('udp', r)]);
+  const hasUdp = toUdp.every((o) => o !== undefined);
+  // TCP listener (replica, id) → application listener id, and the reverse, persisted.
   const saved = ctx.store.get('listeners') as [number, number][] | undefined;
   const tcpToApp = new Map<number, number>(saved ?? []);
-  const appToTcp = new Map<number, number>([...tcpToApp].map(([t, a]) => [a, t]));
-  const counters: SockCounters = { connects: 0, listens: 0, accepts: 0, connectFailures: 0, releases: 0, udpBinds: 0, udpCloses: 0, unknownMessages: 0 };
+  const appToTcp = new Map<number, number[]>();
+  for (const [k, a] of tcpToApp) appToTcp.set(a, [...appToTcp.get(a) ?? [], k]);
+  const pendingListens = new Map<number, PendingListen>();
+  const counters: SockCounters = {
+    connects: 0, listens: 0, accepts: 0, connectFailures: 0, releases: 0, udpBinds: 0, udpCloses: 0, unknownMessages: 0,
+    connectsByReplica: new Array<number>(replicas).fill(0),
+  };
   const persist = (): void => ctx.store.set('listeners', [...tcpToApp]);
+  let nextConnect = 0;
+  let nextUdp = 0;
 
   const send = (out: OutChannel, type: number, a: readonly number[]): boolean =>
     out.send(type, 0, a[0], a[1], a[2], a[3], a[4], a[5]);
 
+  /** The next replica in turn that takes new connections (all drained: the next one anyway). */
+  const pickReplica = (): number => {
+    for (let i = 0; i < replicas; i++) {
+      const r = (nextConnect + i) % replicas;
+      if (draining === null || Atomics.load(draining, r) === 0) return r;
+    }
+    return nextConnect % replicas;
+  };
+
   const fromApplication = (msg: MessageView): boolean => {
     switch (msg.type) {
-      case SOCK_MSG.CONNECT:
+      case SOCK_MSG.CONNECT: {
+        const r = pickReplica();
+        if (!send(toTcp[r]!, TCP_MSG.CONNECT, [msg.arg(0), msg.arg(1), msg.arg(2), msg.arg(3), msg.arg(4)])) return false;
+        nextConnect = r + 1;
         counters.connects++;
-        return send(toTcp, TCP_MSG.CONNECT, [msg.arg(0), msg.arg(1), msg.arg(2), msg.arg(3), msg.arg(4)]);
+        counters.connectsByReplica[r]!++;
+        return true;
+      }
       case SOCK_MSG.LISTEN:
+        if (!send(toTcp[0]!, TCP_MSG.LISTEN, [msg.arg(0), msg.arg(1), msg.arg(2), msg.arg(3)])) return false;
         counters.listens++;
-        return send(toTcp, TCP_MSG.LISTEN, [msg.arg(0), msg.arg(1), msg.arg(2), msg.arg(3)]);
+        if (replicas > 1) pendingListens.set(msg.arg(0), { address: msg.arg(1), backlog: msg.arg(3), port: 0, made: [] });
+        return true;
       case SOCK_MSG.UNLISTEN: {
-        const tcpId = appToTcp.get(msg.arg(0));
-        if (tcpId === undefined) return true;
-        if (!send(toTcp, TCP_MSG.UNLISTEN, [tcpId])) return false;
+        const keys = appToTcp.get(msg.arg(0));
+        if (keys === undefined) return true;
+        while (keys.length > 0) {
+          const k = keys[keys.length - 1]!;
+          if (!send(toTcp[Math.floor(k / 0x1000000)]!, TCP_MSG.UNLISTEN, [k % 0x1000000])) return false;
+          keys.pop();
+          tcpToApp.delete(k);
+        }
         appToTcp.delete(msg.arg(0));
-        tcpToApp.delete(tcpId);
         persist();
         return true;
       }
-      case SOCK_MSG.UDP_BIND:
+      case SOCK_MSG.UDP_BIND: {
+        if (!hasUdp) return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [msg.arg(0), -1, EINVAL_PLUS_ONE, 0, 0]);
+        const port = msg.arg(2);
+        const r = port !== 0 ? replicaOfUdpPort(port, replicas) : nextUdp % replicas;
+        if (!send(toUdp[r]!, UDP_MSG.BIND, [msg.arg(0), msg.arg(1), port])) return false;
+        if (port === 0) nextUdp = r + 1;
         counters.udpBinds++;
-        if (toUdp === undefined) return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [msg.arg(0), -1, EINVAL_PLUS_ONE, 0, 0]);
-        return send(toUdp, UDP_MSG.BIND, [msg.arg(0), msg.arg(1), msg.arg(2)]);
-      case SOCK_MSG.UDP_CLOSE:
+        return true;
+      }
+      case SOCK_MSG.UDP_CLOSE: {
+        const h = unpackSocketHandle(msg.arg(0));
+        const out = toUdp[h.replica];
+        if (out !== undefined && !send(out, UDP_MSG.CLOSE, [h.slot])) return false;
         counters.udpCloses++;
-        return toUdp === undefined || send(toUdp, UDP_MSG.CLOSE, [unpackSocketHandle(msg.arg(0)).slot]);
+        return true;
+      }
       default:
         counters.unknownMessages++;
         return true;
     }
   };
 
-  const fromTransport = (msg: MessageView): boolean => {
+  /** A listen was made in replica r (or failed there): go on to the next replica, or answer the app. */
+  const listenReply = (r: number, msg: MessageView): boolean => {
+    const appId = msg.arg(0);
+    const tcpId = msg.argI32(1);
+    const error = msg.arg(2);
+    const pending = pendingListens.get(appId);
+    if (pending === undefined || replicas === 1) {
+      if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, error, msg.arg(3)])) return false;
+      if (tcpId >= 0 && error === 0) {
+        tcpToApp.set(listenerKey(r, tcpId), appId);
+        appToTcp.set(appId, [listenerKey(r, tcpId)]);
+        persist();
+      }
+      return true;
+    }
+    if (error !== 0 || tcpId < 0) {
+      // Failed in one replica: undo it in those that made it, and tell the app the reason.
+      while (pending.made.length > 0) {
+        const [mr, mid] = pending.made[pending.made.length - 1]!;
+        if (!send(toTcp[mr]!, TCP_MSG.UNLISTEN, [mid])) return false;
+        pending.made.pop();
+      }
+      if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, error === 0 ? EINVAL_PLUS_ONE : error, 0])) return false;
+      pendingListens.delete(appId);
+      return true;
+    }
+    if (!pending.made.some(([mr]) => mr === r)) pending.made.push([r, tcpId]);
+    if (r === 0) pending.port = msg.arg(3);
+    if (r + 1 < replicas) {
+      // Every replica listens on the port replica 0 chose.
+      return send(toTcp[r + 1]!, TCP_MSG.LISTEN, [appId, pending.address, pending.port, pending.backlog]);
+    }
+    if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, 0, pending.port])) return false;
+    pendingListens.delete(appId);
+    const keys = pending.made.map(([mr, mid]) => listenerKey(mr, mid));
+    for (const k of keys) tcpToApp.set(k, appId);
+    appToTcp.set(appId, keys);
+    persist();
+    return true;
+  };
+
+  const fromTransport = (msg: MessageView, r: number): boolean => {
     switch (msg.type) {
       case TCP_MSG.CONNECT_REPLY: {
         const slot = msg.argI32(1);
+        if (!send(toApp, SOCK_MSG.CONNECT_REPLY, [
+          msg.arg(0), slot < 0 ? -1 : packSocketHandle(r, slot), msg.arg(2), msg.arg(3), msg.arg(4),
+        ])) return false;
         if (slot < 0) counters.connectFailures++;
-        return send(toApp, SOCK_MSG.CONNECT_REPLY, [
-          msg.arg(0), slot < 0 ? -1 : packSocketHandle(0, slot), msg.arg(2), msg.arg(3), msg.arg(4),
-        ]);
-      }
-      case TCP_MSG.LISTEN_REPLY: {
-        const appId = msg.arg(0);
-        const tcpId = msg.argI32(1);
-        if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, msg.arg(2), msg.arg(3)])) return false;
-        if (tcpId >= 0 && msg.arg(2) === 0) {
-          tcpToApp.set(tcpId, appId);
-          appToTcp.set(appId, tcpId);
-          persist();
-        }
         return true;
       }
+      case TCP_MSG.LISTEN_REPLY:
+        return listenReply(r, msg);
       case TCP_MSG.ACCEPTED: {
-        const appId = tcpToApp.get(msg.arg(0));
-        counters.accepts++;
+        const appId = tcpToApp.get(listenerKey(r, msg.arg(0)));
         // A listener the app closed meanwhile: the app will refuse (abort) the socket.
-        return send(toApp, SOCK_MSG.ACCEPT, [
-          appId ?? 0, packSocketHandle(0, msg.arg(1)), msg.arg(2), msg.arg(3), msg.arg(4), msg.arg(5),
-        ]);
+        if (!send(toApp, SOCK_MSG.ACCEPT, [
+          appId ?? 0, packSocketHandle(r, msg.arg(1)), msg.arg(2), msg.arg(3), msg.arg(4), msg.arg(5),
+        ])) return false;
+        counters.accepts++;
+        return true;
       }
       case UDP_MSG.BIND_REPLY: {
         const slot = msg.argI32(1);
         return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [
-          msg.arg(0), slot < 0 ? -1 : packSocketHandle(0, slot), msg.arg(2), msg.arg(3), msg.arg(4),
+          msg.arg(0), slot < 0 ? -1 : packSocketHandle(r, slot), msg.arg(2), msg.arg(3), msg.arg(4),
         ]);
       }
       case TCP_MSG.RELEASED:
@@ -124,7 +228,7 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   return {
     onMessage(msg: MessageView, from: InChannel): boolean {
-      return from === fromApp ? fromApplication(msg) : fromTransport(msg);
+      return from === fromApp ? fromApplication(msg) : fromTransport(msg, replicaOf.get(from) ?? 0);
     },
   };
 }

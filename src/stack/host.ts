@@ -37,12 +37,13 @@ import { TapBackend } from '../driver/nic/tap.js';
 import { parseMac } from '../driver/nic/backend.js';
 import type { PingOptions, PingResult } from '../app/ping.js';
 import { createCounterBlock, readCounterBlock, type CounterTree } from '../abi/published-counters.js';
+import { createRssTable } from '../abi/rss-table.js';
 
 /** The faults `Stack.inject` makes. */
 export const FAULT_KINDS: readonly FaultKind[] = ['crash', 'hang', 'exit', 'oom'];
 
 export interface InjectOptions {
-  /** Which replica's server (1-based; this version runs one replica). Default 1. */
+  /** Which replica's server (1-based: replica 1 is `tcp`, replica 2 `tcp-1`, ...). Default 1. Driver and SOCK are shared by every replica. */
   readonly replica?: number;
   /** How long to wait for the successor, ms (default 15 000). */
   readonly timeoutMs?: number;
@@ -98,14 +99,18 @@ export class Stack {
     readonly config: StackConfig,
     readonly supervisor: Supervisor,
     readonly client: StackClient,
-    private readonly udpStatsMemory: SharedArrayBuffer,
+    /** Per replica. */
+    private readonly udpStatsMemory: readonly SharedArrayBuffer[],
     private readonly captureControl: { channels: ReadonlyMap<string, SharedArrayBuffer>; wake: () => void },
     private readonly linkStatsMemory: SharedArrayBuffer,
-    private readonly counterBlocks: Readonly<Record<'ip' | 'tcp', SharedArrayBuffer>>,
+    /** Per replica. */
+    private readonly counterBlocks: readonly Readonly<Record<'ip' | 'tcp', SharedArrayBuffer>>[],
     private readonly driverStatsMemory: SharedArrayBuffer,
     /** The TAP devices this thread opened and keeps for the driver (closed by close()). */
     private readonly taps: readonly TapBackend[],
     private readonly frameLinks: ReadonlyMap<string, FrameLink>,
+    /** Replicas: the driver's indirection table and the per-replica draining words (src/abi/rss-table.ts). */
+    readonly steering: { readonly replicas: number; readonly rssTable: SharedArrayBuffer; readonly draining: SharedArrayBuffer },
   ) {
     this.dgram = client.dgram;
     this.net = client.net;
@@ -133,9 +138,12 @@ export class Stack {
     if (offloadIf >= 0) {
       throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: interfaces[${offloadIf}].checksumOffload: ${config.interfaces[offloadIf]!.link.type} links cannot complete checksums (virtual-switch ports and TAP devices with a virtio-net header can)`);
     }
-    if ((config.replicas ?? 1) > 1) {
-      // Accepted by the schema for the replicas work to come; refused rather than ignored until then.
-      throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: replicas: ${config.replicas} requested, but this version runs one replica of the stack`);
+    const replicas = config.replicas ?? 1;
+    if (replicas > 1 && config.rss?.queues !== undefined && config.rss.queues !== replicas) {
+      throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: rss.queues: ${config.rss.queues} differs from replicas: ${replicas} (each replica has one receive queue)`);
+    }
+    if (replicas > 1 && config.forwarding === true) {
+      throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: replicas: ${replicas} with forwarding: a router runs one replica (forwarded flows are not steered)`);
     }
     const placement = config.placement ?? 'isolated';
     const ifaces: InterfaceConfig[] = config.interfaces.map((ifc) => ({
@@ -196,12 +204,15 @@ export class Stack {
         throw new NewtosError('ENOMEM', `cannot reserve the ${what} socket table for ${maxSockets} sockets (limits.maxSockets): ${e.message}`, { cause: e });
       }
     };
-    const socketTable = reserve('TCP', () => createSocketTable({ slots: maxSockets, sendCapacity: sendBytes, recvCapacity: recvBytes }));
+    // Per replica: its own socket tables (each replica's TCP and UDP own their slots), counters.
+    const socketTables = Array.from({ length: replicas }, () => reserve('TCP', () => createSocketTable({ slots: maxSockets, sendCapacity: sendBytes, recvCapacity: recvBytes })));
     // UDP sockets: a send ring holds at least one largest datagram record (RFC 768 over IPv4: 65507 bytes).
-    const udpTable = reserve('UDP', () => createSocketTable({ slots: maxSockets, sendCapacity: 128 * 1024, recvCapacity: 256 * 1024 }));
-    const udpStats = createUdpStats();
+    const udpTables = Array.from({ length: replicas }, () => reserve('UDP', () => createSocketTable({ slots: maxSockets, sendCapacity: 128 * 1024, recvCapacity: 256 * 1024 })));
+    const udpStatsBlocks = Array.from({ length: replicas }, () => createUdpStats());
     // Where the driver, IP and TCP servers publish their named counters (Stack.counters()).
-    const counterBlocks = { ip: createCounterBlock(), tcp: createCounterBlock() };
+    const replicaCounters = Array.from({ length: replicas }, () => ({ ip: createCounterBlock(), tcp: createCounterBlock() }));
+    const rssTable = createRssTable(replicas);
+    const draining = new SharedArrayBuffer(4 * replicas);
     const addresses = ifaces.flatMap((i) => i.addresses.map((a) => ({ address: a.address, prefixLength: a.prefixLength })));
 
     const ipOptions: IpServerOptions = {
@@ -217,10 +228,9 @@ export class Stack {
       forwarding: config.forwarding ?? false,
       ...(config.pmtu !== undefined ? { pmtu: { ...config.pmtu } } : {}),
       filter: true,
-      counters: counterBlocks.ip,
     };
     const tcpOptions: TcpServerOptions = {
-      socketTable, addresses, counters: counterBlocks.tcp,
+      socketTable: socketTables[0]!, addresses,
       // TCP leaves checksums to the driver when some link completes them (the driver fills them for the others).
       ...(ifaces.some((i) => i.checksumOffload === true) ? { checksumOffload: true } : {}),
       ...(config.tcp?.mslMs !== undefined ? { mslMs: config.tcp.mslMs } : {}),
@@ -234,51 +244,78 @@ export class Stack {
       },
       ...(tso ? { tsoMaxBytes: TSO_MAX_BYTES } : {}),
     };
-    const udpOptions: UdpServerOptions = { socketTable: udpTable, stats: udpStats, addresses: addresses.map((a) => a.address) };
+    const udpOptions: UdpServerOptions = { socketTable: udpTables[0]!, stats: udpStatsBlocks[0]!, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
     /** Filled below, once the TAP devices are open (before the driver starts). */
     const tapFds: Record<string, number> = {};
-    const driverOptions: DriverServerOptions = { interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1, vswitchTso, tapFds };
+    const driverOptions: DriverServerOptions = {
+      interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1, vswitchTso, tapFds,
+      ...(replicas > 1 ? { replicas, rssTable } : {}),
+    };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
     const server = (name: string, module: string, opts: object): object => ({
       name, module: moduleOf(module), options: opts, ...(limits ? { resourceLimits: limits } : {}),
     });
     const link = (from: string, to: string, t = transport, capacity = 1024): object => ({ from, to, transport: t, capacity });
+    // Replica r's servers and pools: `ip`, `tcp`, ... for r = 0 (as with one replica), `ip-1`, `tcp-1`, ... after.
+    const named = (base: string, r: number): string => r === 0 ? base : `${base}-${r}`;
+    const replicaServers = (r: number): object[] => [
+      server(named('ip', r), '../ip/server.js', { ...ipOptions, counters: replicaCounters[r]!.ip, ...(r > 0 ? { replica: r } : {}) }),
+      server(named('pf', r), '../pf/server.js', pfOptions),
+      server(named('tcp', r), '../tcp/server.js', {
+        ...tcpOptions, socketTable: socketTables[r]!, counters: replicaCounters[r]!.tcp, ...(replicas > 1 ? { replica: { index: r, rssTable } } : {}),
+      }),
+      server(named('udp', r), '../udp/server.js', {
+        ...udpOptions, socketTable: udpTables[r]!, stats: udpStatsBlocks[r]!, ...(replicas > 1 ? { replica: { index: r, count: replicas } } : {}),
+      }),
+    ];
+    const replicaChannels = (r: number): object[] => {
+      const [ip, pf, tcp, udp] = ['ip', 'pf', 'tcp', 'udp'].map((b) => named(b, r));
+      return [
+        link(`driver.${ip}`, `${ip}.driver`), link(`${ip}.driver`, `driver.${ip}`),
+        link(`${ip}.pf`, `${pf}.ip`), link(`${pf}.ip`, `${ip}.pf`),
+        link(`${ip}.tcp`, `${tcp}.ip`), link(`${tcp}.ip`, `${ip}.tcp`),
+        link(`sock.${tcp}`, `${tcp}.sock`, transport, 256), link(`${tcp}.sock`, `sock.${tcp}`, transport, 256),
+        link(`app.${tcp}`, `${tcp}.app`, 'ring', 1024),
+        link(`${ip}.udp`, `${udp}.ip`), link(`${udp}.ip`, `${ip}.udp`),
+        link(`sock.${udp}`, `${udp}.sock`, transport, 256), link(`${udp}.sock`, `sock.${udp}`, transport, 256),
+        link(`app.${udp}`, `${udp}.app`, 'ring', 1024),
+      ];
+    };
+    // With replicas, each replica's pools are smaller (the load is spread), down to what one connection needs.
+    const share = (count: number): number => replicas === 1 ? count : Math.max(128, Math.ceil(count * 2 / replicas));
+    const replicaPools = (r: number): object[] => {
+      const pool = (base: string, owner: string, size: string, count: number): object =>
+        ({ name: named(base, r), owner: named(owner, r), size, count: share(count), ...(r > 0 ? { as: base } : {}) });
+      return [
+        // Segment-size: reassembled datagrams (UDP up to 65507 bytes) travel to PF and UDP from here.
+        pool('ip', 'ip', 'segment', 256),
+        // Frame-size: the small packets IP builds itself (ICMP, RSTs), copied here for PF and the driver.
+        pool('ipsmall', 'ip', 'frame', 1024),
+        tso ? pool('tcp', 'tcp', 'segment', 512) : pool('tcp', 'tcp', frameSize, mtu > 1500 ? 512 : 2048),
+        // Datagrams up to 65507 bytes are built whole (IP fragments them): segment-size buffers.
+        pool('udp', 'udp', 'segment', 256),
+      ];
+    };
+    const all = <T>(make: (r: number) => T[]): T[] => Array.from({ length: replicas }, (_, r) => make(r)).flat();
     const manifest = {
       servers: [
         // Its devices (a TAP fd) are released only when its thread is gone: see manifest.ts.
         { ...server('driver', '../driver/server.js', driverOptions), restartAfterExit: true },
-        server('ip', '../ip/server.js', ipOptions),
-        server('pf', '../pf/server.js', pfOptions),
-        server('tcp', '../tcp/server.js', tcpOptions),
-        server('udp', '../udp/server.js', udpOptions),
-        server('sock', '../sock/server.js', {}),
+        ...all(replicaServers),
+        server('sock', '../sock/server.js', replicas > 1 ? { replicas, draining } : {}),
       ],
       externals: ['app'],
       channels: [
-        link('driver.ip', 'ip.driver'), link('ip.driver', 'driver.ip'),
-        link('ip.pf', 'pf.ip'), link('pf.ip', 'ip.pf'),
-        link('ip.tcp', 'tcp.ip'), link('tcp.ip', 'ip.tcp'),
-        link('sock.tcp', 'tcp.sock', transport, 256), link('tcp.sock', 'sock.tcp', transport, 256),
+        ...all(replicaChannels),
         link('app.sock', 'sock.app', 'ring', 256), link('sock.app', 'app.sock', 'ring', 256),
-        link('app.tcp', 'tcp.app', 'ring', 1024),
-        link('ip.udp', 'udp.ip'), link('udp.ip', 'ip.udp'),
-        link('sock.udp', 'udp.sock', transport, 256), link('udp.sock', 'sock.udp', transport, 256),
-        link('app.udp', 'udp.app', 'ring', 1024),
         link('app.ip', 'ip.app', 'ring', 256), link('ip.app', 'app.ip', 'ring', 256),
       ],
       pools: [
         { name: 'rx', owner: 'driver', size: rxSize, count: rxSize === 'segment' ? 512 : 2048 },
-        // Segment-size: reassembled datagrams (UDP up to 65507 bytes) travel to PF and UDP from here.
-        { name: 'ip', owner: 'ip', size: 'segment', count: 256 },
-        // Frame-size: the small packets IP builds itself (ICMP, RSTs), copied here for PF and the driver.
-        { name: 'ipsmall', owner: 'ip', size: 'frame', count: 1024 },
-        tso ? { name: 'tcp', owner: 'tcp', size: 'segment', count: 512 }
-          : { name: 'tcp', owner: 'tcp', size: frameSize, count: mtu > 1500 ? 512 : 2048 },
         ...(gro ? [{ name: 'gro', owner: 'driver', size: 'segment', count: 128 }] : []),
-        // Datagrams up to 65507 bytes are built whole (IP fragments them): segment-size buffers.
-        { name: 'udp', owner: 'udp', size: 'segment', count: 256 },
+        ...all(replicaPools),
       ],
       placement: { mode: placement === 'monolithic' ? 'monolithic' : 'isolated' },
       ...(options.polling !== undefined ? { polling: options.polling } : {}),
@@ -305,18 +342,18 @@ export class Stack {
     const client = new StackClient({
       toSock: new AppOutput(ends.outputs['sock']!),
       fromSock: new AppInput(ends.inputs['sock']!),
-      toTcp: [new AppOutput(ends.outputs['tcp']!)],
-      tcpTables: [new SocketTable(socketTable)],
-      toUdp: [new AppOutput(ends.outputs['udp']!)],
-      udpTables: [new SocketTable(udpTable)],
+      toTcp: socketTables.map((_, r) => new AppOutput(ends.outputs[named('tcp', r)]!)),
+      tcpTables: socketTables.map((t) => new SocketTable(t)),
+      toUdp: udpTables.map((_, r) => new AppOutput(ends.outputs[named('udp', r)]!)),
+      udpTables: udpTables.map((t) => new SocketTable(t)),
       toIp: new AppOutput(ends.outputs['ip']!),
       fromIp: ends.inputs['ip']!,
     });
     const ringDriver = new DoorbellRinger(driverDoorbell);
     const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
     const frameLinks = new Map([...frameSwitches].map(([name, d]) => [name, new FrameLink(name, d)]));
-    return new Stack(config, supervisor, client, udpStats, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats,
-      counterBlocks, driverStats, taps, frameLinks);
+    return new Stack(config, supervisor, client, udpStatsBlocks, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats,
+      replicaCounters, driverStats, taps, frameLinks, { replicas, rssTable, draining });
   }
 
   /**
@@ -344,12 +381,20 @@ export class Stack {
    * server. Per incarnation: a restarted server counts from zero again.
    */
   counters(): { ip: CounterTree; tcp: CounterTree; links: LinkStats[] } {
-    return { ip: readCounterBlock(this.counterBlocks.ip), tcp: readCounterBlock(this.counterBlocks.tcp), links: this.linkStats() };
+    return { ...this.replicaCounters(0), links: this.linkStats() };
   }
 
-  /** The UDP server's counters, read from shared memory. */
+  /** Replica r's IP and TCP counters (counters() is replica 0's). */
+  replicaCounters(r: number): { ip: CounterTree; tcp: CounterTree } {
+    const b = this.counterBlocks[r];
+    if (b === undefined) throw new NewtosError('ERR_OUT_OF_RANGE', `replica ${r} does not exist (this host has ${this.counterBlocks.length})`);
+    return { ip: readCounterBlock(b.ip), tcp: readCounterBlock(b.tcp) };
+  }
+
+  /** The UDP servers' counters, read from shared memory (summed over replicas). */
   udpStats(): UdpStats {
-    return readUdpStats(this.udpStatsMemory);
+    const all = this.udpStatsMemory.map((m) => readUdpStats(m));
+    return all.length === 1 ? all[0]! : sumCounters(all);
   }
 
   /**
@@ -368,7 +413,7 @@ export class Stack {
    */
   /** The driver's RSS queue and offload counters, read from shared memory (published every 100 ms while frames move). */
   driverStats(): DriverStats {
-    return readDriverStats(this.driverStatsMemory, this.config.rss?.queues ?? 1);
+    return readDriverStats(this.driverStatsMemory, this.steering.replicas > 1 ? this.steering.replicas : this.config.rss?.queues ?? 1);
   }
 
   linkStats(): LinkStats[] {
@@ -411,12 +456,16 @@ export class Stack {
     if (!Number.isInteger(replica) || replica < 1 || replica > replicas) {
       return Promise.reject(new NewtosError('ERR_OUT_OF_RANGE', `replica must be an integer from 1 to ${replicas} (this host runs ${replicas === 1 ? 'one replica' : `${replicas} replicas`}), not ${String(replica)}`));
     }
+    const target = replica === 1 || /-\d+$/.test(server) ? server : `${server}-${replica - 1}`;
+    if (!names.includes(target)) {
+      return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `${server} is shared by every replica: it has no replica ${replica} (replicated servers: ${names.filter((n) => /-\d+$/.test(n)).join(', ')})`));
+    }
     if (fault === 'oom' && this.config.limits?.maxHeapMb === undefined) {
       return Promise.reject(new NewtosError('ERR_INVALID_STATE', 'an oom fault needs the host configured with limits.maxHeapMb (without it the thread would fill the machine\'s memory before it dies)'));
     }
     const timeoutMs = options.timeoutMs ?? 15_000;
     const sup = this.supervisor;
-    const next = sup.generation(server) + 1;
+    const next = sup.generation(target) + 1;
     return new Promise<InjectResult>((resolve, reject) => {
       const done = (err: Error | null, r?: InjectResult): void => {
         clearTimeout(timer);
@@ -424,18 +473,18 @@ export class Stack {
         if (err !== null) reject(err); else resolve(r!);
       };
       const onEvent = (e: SupervisorEvent): void => {
-        if (e.server !== server || (e.generation ?? 0) < (e.type === 'failed' ? next - 1 : next)) return;
+        if (e.server !== target || (e.generation ?? 0) < (e.type === 'failed' ? next - 1 : next)) return;
         const d = e.detail ?? {};
         if (e.type === 'recovered') {
-          done(null, { server, fault, cause: String(d['cause']), reason: String(d['reason']), generation: e.generation!, restartMs: Number(d['restartMs']) });
+          done(null, { server: target, fault, cause: String(d['cause']), reason: String(d['reason']), generation: e.generation!, restartMs: Number(d['restartMs']) });
         } else if (e.type === 'failed') {
-          done(new NewtosError('ERR_SERVER_FAILED', `${server} was not restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop)`));
+          done(new NewtosError('ERR_SERVER_FAILED', `${target} was not restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop)`));
         }
       };
-      const timer = setTimeout(() => done(new NewtosError('ETIMEDOUT', `${server} did not run again within ${timeoutMs} ms after the ${fault} fault`)), timeoutMs);
+      const timer = setTimeout(() => done(new NewtosError('ETIMEDOUT', `${target} did not run again within ${timeoutMs} ms after the ${fault} fault`)), timeoutMs);
       sup.on('event', onEvent);
       try {
-        sup.inject(server, fault);
+        sup.inject(target, fault);
       } catch (e) {
         done(e as Error);
       }
@@ -463,6 +512,18 @@ export class Stack {
     this.client.abandonSockets();
     for (const t of this.taps) await t.close();
   }
+}
+
+/** Field-wise sum of counter objects of one shape (numbers added, objects recursed). */
+function sumCounters<T>(all: readonly T[]): T {
+  const add = (a: unknown, b: unknown): unknown => {
+    if (typeof a === 'number' && typeof b === 'number') return a + b;
+    if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
+      return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, add(v, (b as Record<string, unknown>)[k])]));
+    }
+    return a;
+  };
+  return all.slice(1).reduce((acc, x) => add(acc, x) as T, all[0]!);
 }
 
 export function createStack(config: unknown, options?: StackOptions): Promise<Stack> {

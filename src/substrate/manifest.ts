@@ -57,6 +57,11 @@ export interface PoolManifestSpec {
   readonly count: number;
   /** Servers that may resolve pointers into it; default all. */
   readonly readers: readonly string[];
+  /**
+   * The name its owner finds it under (`ctx.pools[as]`); default `name`. Lets copies of one
+   * server (a stack replica's `tcp-1`) own a pool each under the name their code expects.
+   */
+  readonly as?: string;
 }
 
 export interface RestartPolicy {
@@ -244,7 +249,8 @@ export function validateManifest(input: unknown): ManifestResult {
       if (!Array.isArray(p.readers) || p.readers.some((r) => typeof r !== 'string' || !names.has(r))) bad(`${f}.readers`, 'must list known servers');
       else readers = p.readers as string[];
     }
-    pools.push({ name: p.name, owner: p.owner, bufSize, count, readers });
+    if (p.as !== undefined && (typeof p.as !== 'string' || !NAME.test(p.as))) bad(`${f}.as`, 'must match [A-Za-z][A-Za-z0-9_-]{0,63}');
+    pools.push({ name: p.name, owner: p.owner, bufSize, count, readers, ...(typeof p.as === 'string' ? { as: p.as } : {}) });
   });
   if (pools.length > 0xfffe) bad('pools', 'too many pools');
 

@@ -478,7 +478,7 @@ export class Supervisor extends EventEmitter {
       return {
         name: s.spec.name, index: s.index, generation: generationOf(s), module: s.spec.module, options: s.spec.options,
         controlBlock: s.cb.sab, inputs, outputs,
-        ownedPools: this.pools.filter((p) => p.owner === s).map((p) => ({ name: p.spec.name, sab: p.sab })),
+        ownedPools: this.pools.filter((p) => p.owner === s).map((p) => ({ name: p.spec.as ?? p.spec.name, sab: p.sab })),
         readablePools: this.pools.filter((p) => p.spec.readers.includes(s.spec.name)).map((p) => p.sab),
         store: this.store.snapshot(s.spec.name),
       };

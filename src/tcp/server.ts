@@ -43,6 +43,8 @@ import { CheckpointArea, CK, CK_FIELDS, CK_SERVER } from '../abi/tcb-checkpoint.
 import { resumable, restoreTcb, savedConnection, writeCheckpoint, type CheckpointClock } from './checkpoint.js';
 import type { Tcb } from './tcb.js';
 import { TcpState, stateName } from './state.js';
+import { ToeplitzHash } from '../random/toeplitz.js';
+import { entryOfConnection } from '../abi/rss-table.js';
 
 export interface TcpServerOptions {
   /** The socket table shared with the application (createSocketTable). */
@@ -66,6 +68,12 @@ export interface TcpServerOptions {
   readonly connection?: Partial<ConnectionOptions>;
   /** Where to publish the engine's counters (src/abi/published-counters.ts). */
   readonly counters?: SharedArrayBuffer;
+  /**
+   * In a host with replicas: this replica's index and the driver's indirection table
+   * (src/abi/rss-table.ts). Connections it opens take a local port whose replies the
+   * driver steers back to it.
+   */
+  readonly replica?: { readonly index: number; readonly rssTable: SharedArrayBuffer };
 }
 
 /** Data-store key of the listeners (engine.listenerParams). */
@@ -151,12 +159,20 @@ export function createServer(ctx: ServerContext): ServerCore {
     if (st.handedOut) sendSock(TCP_MSG.RELEASED, [slot]);
   };
 
+  const replicaPorts = opts.replica === undefined ? undefined : ((r) => {
+    const hasher = new ToeplitzHash();
+    const rssTable = new Uint8Array(r.rssTable);
+    return (localAddr: number, localPort: number, remoteAddr: number, remotePort: number): boolean =>
+      rssTable[entryOfConnection(hasher, localAddr, localPort, remoteAddr, remotePort)] === r.index;
+  })(opts.replica);
+
   const engine: TcpEngine = new TcpEngine({
     rng: cryptoRng((a) => webcrypto.getRandomValues(a)),
     checksumOffload,
     tsoMaxBytes: Math.min(opts.tsoMaxBytes ?? 0, pool.payloadCapacity - 60),
     msl: opts.mslMs ?? 30_000,
     synCookies: opts.synCookies ?? 'auto',
+    ...(replicaPorts !== undefined ? { portFilter: replicaPorts } : {}),
     defaults: {
       ...opts.connection,
       sendBufferSize: table.sendCapacity,

@@ -39,6 +39,7 @@ import type { InChannel, OutChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import { NO_POOL } from '../substrate/layout.js';
 import type { PacketPool } from '../substrate/pool.js';
+import { replicaOfUdpPort } from '../abi/rss-table.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import { AppWait, SOCKET_ERROR_CODES, ServerFlag, SocketState, type SocketErrorCode } from '../abi/socket-block.js';
 import { SocketTable } from '../abi/socket-table.js';
@@ -55,6 +56,12 @@ export interface UdpServerOptions {
   readonly stats: SharedArrayBuffer;
   /** Our addresses (binding to any other is EADDRNOTAVAIL). */
   readonly addresses: readonly number[];
+  /**
+   * In a host with replicas: this replica's index and the count. The driver steers a UDP
+   * datagram by its destination port (src/abi/rss-table.ts replicaOfUdpPort), so an
+   * ephemeral port here is one that maps to this replica.
+   */
+  readonly replica?: { readonly index: number; readonly count: number };
 }
 
 interface Binding { readonly slot: number; readonly address: number; readonly port: number }
@@ -81,7 +88,11 @@ export function createServer(ctx: ServerContext): ServerCore {
   const fromIp = ctx.inputs['ip'];
   const fromSock = ctx.inputs['sock'];
   const local = new Set(opts.addresses.map((a) => a >>> 0));
-  const core = new UdpCore({ rng: cryptoRng((a) => webcrypto.getRandomValues(a)), isLocalAddress: (a) => local.has(a >>> 0) });
+  const replica = opts.replica;
+  const core = new UdpCore({
+    rng: cryptoRng((a) => webcrypto.getRandomValues(a)), isLocalAddress: (a) => local.has(a >>> 0),
+    ...(replica !== undefined ? { ephemeralPortFilter: (port: number) => replicaOfUdpPort(port, replica.count) === replica.index } : {}),
+  });
   const records = new DgramRecordCodec();
   /** Largest payload one pool buffer takes after the UDP header. */
   const maxPayload = pool.payloadCapacity - UDP_HEADER_LEN;

@@ -130,11 +130,14 @@ test('checksum offload on the switch: TCP leaves checksums unfilled between offl
   }
 });
 
-test('replicas > 1 and checksumOffload on a link that cannot complete checksums are refused with the field and the reason, not ignored', async () => {
+test('replicas with other rss.queues or forwarding, and checksumOffload on a link that cannot complete checksums are refused with the field and the reason, not ignored', async () => {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
   await refusedConfig(createStack({
-    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }], replicas: 4,
-  }, { switches: { sw0: sw } }), /replicas: 4 requested/);
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }], replicas: 4, rss: { queues: 2 },
+  }, { switches: { sw0: sw } }), /config: rss\.queues: 2 differs from replicas: 4/);
+  await refusedConfig(createStack({
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }], replicas: 2, forwarding: true,
+  }, { switches: { sw0: sw } }), /config: replicas: 2 with forwarding/);
   await refusedConfig(createStack({
     interfaces: [{
       name: 'eth0', addresses: ['10.0.0.1/24'], checksumOffload: true,

@@ -20,16 +20,12 @@
  * (`findPortForQueue`).
  */
 import { invalidArg } from '../../errors.js';
+import { DEFAULT_RSS_KEY, ToeplitzHash } from '../../random/toeplitz.js';
+import { RSS_TABLE_SIZE, replicaOfUdpPort } from '../../abi/rss-table.js';
 
-/** The well-known default 40-byte RSS key (Microsoft's verification key, also Linux drivers' old default). */
-export const DEFAULT_RSS_KEY: Uint8Array = Uint8Array.from([
-  0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-  0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-  0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-]);
+export { DEFAULT_RSS_KEY, ToeplitzHash };
 
-/** Indirection table size (a power of two, as in the 82599 and in Windows). */
-export const RSS_TABLE_SIZE = 128;
+export { RSS_TABLE_SIZE };
 
 /** IPv4 4-tuple: 4 + 4 + 2 + 2 bytes. */
 const TUPLE_V4_LEN = 12;
@@ -39,68 +35,6 @@ const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_VLAN = 0x8100;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
-
-/** Toeplitz hash with a fixed key, table-driven. */
-export class ToeplitzHash {
-  /** tables[i * 256 + b]: contribution of byte value b at input position i. */
-  private readonly tables: Uint32Array;
-  readonly maxInputLen: number;
-
-  constructor(key: Uint8Array = DEFAULT_RSS_KEY) {
-    if (key.length < 8) throw invalidArg('key', 'must be at least 8 bytes');
-    // Input bit k uses key bits [k, k+32): the key must be 4 bytes longer than the input.
-    this.maxInputLen = key.length - 4;
-    this.tables = new Uint32Array(this.maxInputLen * 256);
-    for (let i = 0; i < this.maxInputLen; i++) {
-      const windows: number[] = [];
-      for (let bit = 0; bit < 8; bit++) windows.push(keyWindow(key, i * 8 + bit));
-      for (let b = 0; b < 256; b++) {
-        let h = 0;
-        for (let bit = 0; bit < 8; bit++) if ((b & (0x80 >> bit)) !== 0) h ^= windows[bit]!;
-        this.tables[i * 256 + b] = h >>> 0;
-      }
-    }
-  }
-
-  /** Hash of bytes[start, start+len) (Microsoft's ComputeHash). */
-  hashBytes(bytes: Uint8Array, start = 0, len = bytes.length - start): number {
-    if (len > this.maxInputLen) throw invalidArg('len', `exceeds ${this.maxInputLen} bytes for this key`);
-    let h = 0;
-    for (let i = 0; i < len; i++) h ^= this.tables[i * 256 + bytes[start + i]!]!;
-    return h >>> 0;
-  }
-
-  /** Contribution of a big-endian 32-bit word at input byte position `pos`. */
-  private word(pos: number, w: number): number {
-    const t = this.tables;
-    return t[pos * 256 + (w >>> 24)]! ^ t[(pos + 1) * 256 + ((w >>> 16) & 0xff)]!
-      ^ t[(pos + 2) * 256 + ((w >>> 8) & 0xff)]! ^ t[(pos + 3) * 256 + (w & 0xff)]!;
-  }
-
-  private half(pos: number, v: number): number {
-    return this.tables[pos * 256 + ((v >>> 8) & 0xff)]! ^ this.tables[(pos + 1) * 256 + (v & 0xff)]!;
-  }
-
-  /** IPv4 2-tuple hash (addresses as uint32, packet order: source then destination). */
-  hashV4Addrs(src: number, dst: number): number {
-    return (this.word(0, src) ^ this.word(4, dst)) >>> 0;
-  }
-
-  /** IPv4 4-tuple hash: source address, destination address, source port, destination port. */
-  hashV4(src: number, dst: number, srcPort: number, dstPort: number): number {
-    return (this.word(0, src) ^ this.word(4, dst) ^ this.half(8, srcPort) ^ this.half(10, dstPort)) >>> 0;
-  }
-}
-
-/** The 32 key bits starting at bit `k` (bit 0 = most significant bit of key[0]). */
-function keyWindow(key: Uint8Array, k: number): number {
-  const byte = k >>> 3;
-  const shift = k & 7;
-  let w = 0;
-  for (let i = 0; i < 5; i++) w = w * 256 + (key[byte + i] ?? 0);
-  // w holds 40 bits; take the 32 starting `shift` bits from its top.
-  return Math.floor(w / 2 ** (8 - shift)) % 2 ** 32 >>> 0;
-}
 
 /** A flow in the receive direction: as it appears in frames arriving at the NIC. */
 export interface FlowTuple {
@@ -116,10 +50,22 @@ export interface RssOptions {
   readonly queues: number;
   /** Toeplitz key; DEFAULT_RSS_KEY if absent. */
   readonly key?: Uint8Array;
+  /** The indirection table to steer by (shared memory others may rewrite); a private one if absent. */
+  readonly table?: Uint8Array;
+  /**
+   * Steer for stack replicas (each queue is a whole replica): UDP by destination port,
+   * ICMP errors with the flow they quote, echo replies to queue 0, fragments after the
+   * first with their first (see steerReplica).
+   */
+  readonly replicas?: boolean;
 }
 
 /** What `steer` decided and why (for counters and tests). */
-export type SteerReason = 'rule' | 'hash-4tuple' | 'hash-2tuple' | 'not-ipv4' | 'truncated';
+export type SteerReason = 'rule' | 'hash-4tuple' | 'hash-2tuple' | 'not-ipv4' | 'truncated' | 'udp-port' | 'icmp-quoted' | 'icmp-local' | 'fragment';
+
+/** First fragments remembered for their followers (replica mode). */
+const FRAGMENTS_REMEMBERED = 1024;
+const IPPROTO_ICMP = 1;
 
 export interface SteerDecision {
   readonly queue: number;
@@ -136,8 +82,11 @@ export class RssSteering {
   readonly hasher: ToeplitzHash;
   readonly queues: number;
   /** Indirection table: hash & (size-1) → queue. Filled round-robin; may be rewritten. */
-  readonly table = new Uint8Array(RSS_TABLE_SIZE);
+  readonly table: Uint8Array;
   private readonly rules = new Map<string, number>();
+  private readonly replicaMode: boolean;
+  /** Replica mode: source/destination/protocol/id of a fragmented datagram → its first fragment's queue. */
+  private readonly fragments = new Map<string, number>();
 
   constructor(options: RssOptions) {
     if (!Number.isInteger(options.queues) || options.queues < 1 || options.queues > RSS_TABLE_SIZE) {
@@ -145,7 +94,14 @@ export class RssSteering {
     }
     this.queues = options.queues;
     this.hasher = new ToeplitzHash(options.key ?? DEFAULT_RSS_KEY);
-    this.spread(options.queues);
+    this.replicaMode = options.replicas === true;
+    if (options.table !== undefined) {
+      if (options.table.length !== RSS_TABLE_SIZE) throw invalidArg('table', `must have ${RSS_TABLE_SIZE} entries`);
+      this.table = options.table;
+    } else {
+      this.table = new Uint8Array(RSS_TABLE_SIZE);
+      this.spread(options.queues);
+    }
   }
 
   /** Rewrites the indirection table round-robin over `queues` queues (e.g. after a replica leaves). */
@@ -206,6 +162,7 @@ export class RssSteering {
     const src = readU32(frame, p + 12);
     const dst = readU32(frame, p + 16);
     const flagsFrag = (frame[p + 6]! << 8) | frame[p + 7]!;
+    if (this.replicaMode) return this.steerReplica(frame, p, ihl, end, protocol, src, dst, flagsFrag);
     // RFC 791: MF flag 0x2000, fragment offset low 13 bits. Any fragment → 2-tuple,
     // so all pieces of one datagram meet in one queue for reassembly.
     const fragmented = (flagsFrag & 0x3fff) !== 0;
@@ -221,6 +178,79 @@ export class RssSteering {
     }
     const hash = this.hasher.hashV4Addrs(src, dst);
     return { queue: this.queueOfHash(hash), reason: 'hash-2tuple', hash };
+  }
+
+  /**
+   * Replica mode, for an IPv4 packet at p. Each queue is a whole stack replica, so a packet
+   * must reach the replica that has its connection or socket:
+   * - TCP: the 4-tuple hash (and rules), as NICs do;
+   * - UDP: its destination port (replicaOfUdpPort): the replica that bound it;
+   * - ICMP errors (RFC 792: types 3, 4, 5, 11, 12): the replica of the flow they quote, so
+   *   "fragmentation needed" reaches the connection's TCP; echo requests by the 2-tuple (any
+   *   replica answers); everything else ICMP (echo replies for stack.ping) to queue 0;
+   * - fragments: the first by its ports as above, remembered by (source, destination,
+   *   protocol, id); later ones with it, so one replica reassembles the datagram (to queue 0
+   *   when the first has not been seen: senders, Linux too, send the first first).
+   */
+  private steerReplica(frame: Uint8Array, p: number, ihl: number, end: number, protocol: number, src: number, dst: number, flagsFrag: number): SteerDecision {
+    const fragmented = (flagsFrag & 0x3fff) !== 0;
+    const fragKey = fragmented ? `${src}/${dst}/${protocol}/${(frame[p + 4]! << 8) | frame[p + 5]!}` : '';
+    if (fragmented && (flagsFrag & 0x1fff) !== 0) {
+      return { queue: this.fragments.get(fragKey) ?? 0, reason: 'fragment', hash: 0 };
+    }
+    let d: SteerDecision;
+    const l4 = p + ihl;
+    if ((protocol === IPPROTO_TCP || protocol === IPPROTO_UDP) && end - l4 >= 4) {
+      const srcPort = (frame[l4]! << 8) | frame[l4 + 1]!;
+      const dstPort = (frame[l4 + 2]! << 8) | frame[l4 + 3]!;
+      d = protocol === IPPROTO_UDP ? { queue: replicaOfUdpPort(dstPort, this.queues), reason: 'udp-port', hash: 0 }
+        : this.steerTcp(src, dst, srcPort, dstPort);
+    } else if (protocol === IPPROTO_ICMP && end - l4 >= 8) {
+      d = this.steerIcmp(frame, l4, end, src, dst);
+    } else {
+      const hash = this.hasher.hashV4Addrs(src, dst);
+      d = { queue: this.queueOfHash(hash), reason: 'hash-2tuple', hash };
+    }
+    if (fragmented) {
+      if (this.fragments.size >= FRAGMENTS_REMEMBERED) this.fragments.delete(this.fragments.keys().next().value!);
+      this.fragments.set(fragKey, d.queue);
+    }
+    return d;
+  }
+
+  private steerTcp(src: number, dst: number, srcPort: number, dstPort: number): SteerDecision {
+    if (this.rules.size !== 0) {
+      const rule = this.rules.get(ruleKey({ protocol: IPPROTO_TCP, src, dst, srcPort, dstPort }));
+      if (rule !== undefined) return { queue: rule, reason: 'rule', hash: 0 };
+    }
+    const hash = this.hasher.hashV4(src, dst, srcPort, dstPort);
+    return { queue: this.queueOfHash(hash), reason: 'hash-4tuple', hash };
+  }
+
+  private steerIcmp(frame: Uint8Array, l4: number, end: number, src: number, dst: number): SteerDecision {
+    const type = frame[l4]!;
+    if (type === 8) {
+      const hash = this.hasher.hashV4Addrs(src, dst);
+      return { queue: this.queueOfHash(hash), reason: 'hash-2tuple', hash };
+    }
+    const quoted = l4 + 8;
+    const isError = type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+    if (isError && end - quoted >= 20 && frame[quoted]! >> 4 === 4) {
+      const qihl = (frame[quoted]! & 0x0f) * 4;
+      const qproto = frame[quoted + 9]!;
+      const q4 = quoted + qihl;
+      if ((qproto === IPPROTO_TCP || qproto === IPPROTO_UDP) && qihl >= 20 && end - q4 >= 4) {
+        // The quoted datagram is one we sent: its source is us. Our replica is the one its replies reach.
+        const ourAddr = readU32(frame, quoted + 12);
+        const peerAddr = readU32(frame, quoted + 16);
+        const ourPort = (frame[q4]! << 8) | frame[q4 + 1]!;
+        const peerPort = (frame[q4 + 2]! << 8) | frame[q4 + 3]!;
+        if (qproto === IPPROTO_UDP) return { queue: replicaOfUdpPort(ourPort, this.queues), reason: 'icmp-quoted', hash: 0 };
+        const d = this.steerTcp(peerAddr, ourAddr, peerPort, ourPort);
+        return { ...d, reason: 'icmp-quoted' };
+      }
+    }
+    return { queue: 0, reason: 'icmp-local', hash: 0 };
   }
 
   /**

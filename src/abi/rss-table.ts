@@ -1,0 +1,42 @@
+/**
+ * The RSS indirection table of a host with replicas, in shared memory: the driver steers
+ * by it, each replica's TCP reads it to choose local ports whose replies come back to it,
+ * and the supervisor's monitor rewrites entries to move new flows off a replica it drains
+ * (docs/ARCHITECTURE.md, "Replicas"). One byte per entry, the replica's index; a store of
+ * one byte is atomic, so readers see either the old or the new replica of an entry.
+ *
+ * Beside it, per replica, how many live TCP connections each entry holds (written by that
+ * replica's TCP only): the monitor moves an entry only when it holds none, so no existing
+ * flow changes replica.
+ */
+import type { ToeplitzHash } from '../random/toeplitz.js';
+
+/** Indirection table entries (a power of two, as in the 82599 and in Windows). */
+export const RSS_TABLE_SIZE = 128;
+
+/** A table spread round-robin over `replicas` replicas. */
+export function createRssTable(replicas: number): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(RSS_TABLE_SIZE);
+  const t = new Uint8Array(sab);
+  for (let i = 0; i < RSS_TABLE_SIZE; i++) t[i] = i % replicas;
+  return sab;
+}
+
+/** Per replica: live connections per table entry (Int32, RSS_TABLE_SIZE words each). */
+export function createEntryLoad(replicas: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(replicas * RSS_TABLE_SIZE * 4);
+}
+
+/** The table entry of a connection's received frames (remote → local). */
+export function entryOfConnection(hasher: ToeplitzHash, local: number, localPort: number, remote: number, remotePort: number): number {
+  return hasher.hashV4(remote, local, remotePort, localPort) & (RSS_TABLE_SIZE - 1);
+}
+
+/**
+ * UDP is steered by destination port, not by the 4-tuple: an unconnected socket receives
+ * from anyone, so every datagram for one local port must reach the one replica that has
+ * the socket bound. Fixed over the replicas that were started (the monitor does not move it).
+ */
+export function replicaOfUdpPort(port: number, replicas: number): number {
+  return port % replicas;
+}

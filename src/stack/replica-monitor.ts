@@ -1,0 +1,125 @@
+/**
+ * The replica monitor's core (sans-IO, clock injected): fed every ~100 ms with the frames
+ * each replica's receive queue has taken so far, it decides how many replicas should take
+ * new flows, and moves the RSS indirection table (src/abi/rss-table.ts) to match.
+ *
+ * - Load is frames per second over the last tick, summed over replicas. The wanted count is
+ *   ceil(load / perReplicaFps), held within [min, max]; it must stay above (below) the
+ *   active count for `holdMs` before the monitor grows (shrinks): no flapping on a burst.
+ * - Shrinking marks the highest active replica draining (SOCK sends it no new connection)
+ *   and moves its table entries to the others, but only entries that hold no live
+ *   connection (`live(replica, entry)`), so no existing flow changes replica; the rest move
+ *   on later ticks as their connections end. Growing clears the draining mark and moves
+ *   empty entries back round-robin.
+ * - Every decision is reported with the figures behind it.
+ *
+ * Not wired into the supervisor yet (see README): nothing publishes live connections per
+ * entry, so the host cannot feed `live` truthfully.
+ */
+import { RSS_TABLE_SIZE } from '../abi/rss-table.js';
+
+export interface MonitorOptions {
+  /** Replicas started (the most that can be active). */
+  readonly max: number;
+  readonly min?: number;
+  /** Frames per second one replica is meant to carry before another is brought in. */
+  readonly perReplicaFps: number;
+  /** How long the wanted count must differ before acting (ms). */
+  readonly holdMs?: number;
+}
+
+export interface MonitorDecision {
+  readonly at: number;
+  readonly action: 'grow' | 'shrink';
+  readonly from: number;
+  readonly to: number;
+  /** Frames/s over the last tick, all replicas, and per replica. */
+  readonly loadFps: number;
+  readonly perReplicaFps: readonly number[];
+  /** Table entries moved now, and entries of draining replicas still waiting for their connections to end. */
+  readonly entriesMoved: number;
+  readonly entriesPending: number;
+}
+
+export class ReplicaMonitor {
+  private readonly min: number;
+  private readonly holdMs: number;
+  private active: number;
+  private lastAt = -1;
+  private lastFrames: number[] = [];
+  /** Since when the wanted count has differed from the active one (NaN: it has not). */
+  private differsSince = NaN;
+  readonly decisions: MonitorDecision[] = [];
+
+  constructor(
+    private readonly options: MonitorOptions,
+    private readonly table: Uint8Array,
+    private readonly draining: Int32Array,
+  ) {
+    this.min = Math.max(1, options.min ?? 1);
+    this.holdMs = options.holdMs ?? 1000;
+    this.active = options.max;
+  }
+
+  get activeReplicas(): number {
+    return this.active;
+  }
+
+  /** One look at the statistics: `rxFrames[r]` frames replica r received so far; `live(r, e)` its connections in entry e. */
+  tick(now: number, rxFrames: readonly number[], live: (replica: number, entry: number) => number): MonitorDecision | null {
+    const first = this.lastAt < 0;
+    const dt = (now - this.lastAt) / 1000;
+    const per = rxFrames.map((f, r) => first || dt <= 0 ? 0 : Math.max(0, f - (this.lastFrames[r] ?? 0)) / dt);
+    this.lastAt = now;
+    this.lastFrames = rxFrames.slice();
+    // Entries of draining replicas move as they empty, whatever else happens.
+    const moved = this.rebalance(live);
+    if (first) return null;
+    const load = per.reduce((a, b) => a + b, 0);
+    const want = Math.min(this.options.max, Math.max(this.min, Math.ceil(load / this.options.perReplicaFps)));
+    if (want === this.active) { this.differsSince = NaN; return null; }
+    if (Number.isNaN(this.differsSince)) this.differsSince = now;
+    if (now - this.differsSince < this.holdMs) return null;
+    const from = this.active;
+    this.active = want > from ? from + 1 : from - 1;
+    for (let r = 0; r < this.options.max; r++) Atomics.store(this.draining, r, r < this.active ? 0 : 1);
+    this.differsSince = NaN;
+    const d: MonitorDecision = {
+      at: now, action: want > from ? 'grow' : 'shrink', from, to: this.active, loadFps: Math.round(load),
+      perReplicaFps: per.map((x) => Math.round(x)), entriesMoved: moved + this.rebalance(live), entriesPending: this.pending(),
+    };
+    this.decisions.push(d);
+    return d;
+  }
+
+  /**
+   * Moves table entries toward an even spread over the active replicas: an entry of a
+   * draining replica, or of an active one holding more than its share, moves to the active
+   * replica with the fewest entries, only if it holds no live connection.
+   */
+  private rebalance(live: (replica: number, entry: number) => number): number {
+    const counts = new Array<number>(this.options.max).fill(0);
+    for (let e = 0; e < RSS_TABLE_SIZE; e++) counts[this.table[e]!]!++;
+    const share = Math.ceil(RSS_TABLE_SIZE / this.active);
+    let moved = 0;
+    for (let e = 0; e < RSS_TABLE_SIZE; e++) {
+      const r = this.table[e]!;
+      if (r < this.active && counts[r]! <= share) continue;
+      if (live(r, e) > 0) continue;
+      let to = 0;
+      for (let k = 1; k < this.active; k++) if (counts[k]! < counts[to]!) to = k;
+      if (to === r || (r < this.active && counts[to]! + 1 >= counts[r]!)) continue;
+      this.table[e] = to;
+      counts[r]!--;
+      counts[to]!++;
+      moved++;
+    }
+    return moved;
+  }
+
+  private pending(): number {
+    let n = 0;
+    for (let e = 0; e < RSS_TABLE_SIZE; e++) if (this.table[e]! >= this.active) n++;
+    return n;
+  }
+}

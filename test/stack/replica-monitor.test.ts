@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ReplicaMonitor } from '../../src/stack/replica-monitor.js';
+import { RSS_TABLE_SIZE, createRssTable } from '../../src/abi/rss-table.js';
+
+/** Feeds the monitor `fps` frames/s spread evenly over the replicas for `ms`, one tick per 100 ms. */
+function feed(m: ReplicaMonitor, frames: number[], clock: { now: number }, fps: number, ms: number, live: (r: number, e: number) => number): void {
+  for (let t = 0; t < ms; t += 100) {
+    clock.now += 100;
+    for (let r = 0; r < frames.length; r++) frames[r]! += fps / 10 / frames.length;
+    m.tick(clock.now, frames, live);
+  }
+}
+
+test('monitor: a load step down shrinks to 1 replica, a step up grows back to 4; draining skips entries with live connections until they end', () => {
+  const table = new Uint8Array(createRssTable(4));
+  const draining = new Int32Array(4);
+  const m = new ReplicaMonitor({ max: 4, perReplicaFps: 10_000, holdMs: 500 }, table, draining);
+  const clock = { now: 0 };
+  const frames = [0, 0, 0, 0];
+  // Entry 3 (replica 3's) holds a live connection.
+  let liveIn3 = 1;
+  const live = (r: number, e: number): number => (e === 3 && r === table[3] ? liveIn3 : 0);
+  feed(m, frames, clock, 35_000, 2000, live);
+  assert.equal(m.activeReplicas, 4, 'held at 4 under 35k frames/s');
+  assert.equal(m.decisions.length, 0);
+  feed(m, frames, clock, 2_000, 5000, live);
+  assert.equal(m.activeReplicas, 1);
+  assert.deepEqual(m.decisions.map((d) => d.action), ['shrink', 'shrink', 'shrink']);
+  assert.deepEqual([...draining], [0, 1, 1, 1]);
+  // Every entry moved to replica 0 but the one with a live connection.
+  assert.equal(table[3], 3);
+  assert.equal(table.filter((r) => r === 0).length, RSS_TABLE_SIZE - 1);
+  assert.ok(m.decisions.at(-1)!.entriesPending >= 1);
+  liveIn3 = 0;
+  feed(m, frames, clock, 2_000, 200, live);
+  assert.equal(table[3], 0, 'the entry moved once its connection ended');
+  feed(m, frames, clock, 38_000, 5000, live);
+  assert.equal(m.activeReplicas, 4);
+  assert.deepEqual([...draining], [0, 0, 0, 0]);
+  for (let r = 0; r < 4; r++) assert.equal(table.filter((x) => x === r).length, RSS_TABLE_SIZE / 4);
+  const d = m.decisions.at(-1)!;
+  assert.equal(d.action, 'grow');
+  assert.ok(d.loadFps > 30_000, `decision carries its figures: ${JSON.stringify(d)}`);
+});
+
+test('monitor: a burst shorter than the hold time changes nothing', () => {
+  const table = new Uint8Array(createRssTable(2));
+  const m = new ReplicaMonitor({ max: 2, perReplicaFps: 10_000, holdMs: 1000 }, table, new Int32Array(2));
+  const clock = { now: 0 };
+  const frames = [0, 0];
+  feed(m, frames, clock, 15_000, 2000, () => 0);
+  feed(m, frames, clock, 1_000, 500, () => 0);
+  feed(m, frames, clock, 15_000, 2000, () => 0);
+  assert.equal(m.decisions.length, 0);
+  assert.equal(m.activeReplicas, 2);
+});
