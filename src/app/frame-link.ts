@@ -122,7 +122,11 @@ export class FrameLink extends Duplex {
   }
 
   override _read(): void {
-    if (this.pull() && !this.listening) {
+    // A full reader stops the ring's listener too: left on, its next call would take
+    // another batch into a reader that is already full.
+    if (!this.pull()) {
+      this.stopListening();
+    } else if (!this.listening) {
       this.listening = true;
       this.port.setReadableListener(() => { if (!this.pull()) this.stopListening(); });
     }
