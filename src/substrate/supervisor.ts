@@ -225,6 +225,17 @@ function forwardOutput(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): 
   from.on('data', (b: Buffer) => { to.write(b); });
 }
 
+/**
+ * The hang timeout on a machine with more runnable threads than cores: a thread that gets
+ * 1/k of a core beats k times more slowly, so the silence that means "hung" grows with the
+ * load average per core (never below the configured timeout). Without it an overloaded
+ * machine (load 10 on 2 cores) had healthy servers restarted as hung.
+ */
+export function hangTimeoutUnderLoad(timeoutMs: number, loadAverage: number, cores: number): number {
+  const perCore = Number.isFinite(loadAverage) && cores > 0 ? loadAverage / cores : 1;
+  return timeoutMs * Math.max(1, perCore);
+}
+
 export class Supervisor extends EventEmitter {
   readonly manifest: Manifest;
   readonly events: SupervisorEvent[] = [];
@@ -719,9 +730,10 @@ export class Supervisor extends EventEmitter {
   }
 
   private checkHangs(): void {
-    Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(loadavg()[0]! * 100));
+    const load = loadavg()[0]!;
+    Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(load * 100));
     const now = monotonicMs();
-    const timeout = this.manifest.supervisor.hangTimeoutMs;
+    const timeout = hangTimeoutUnderLoad(this.manifest.supervisor.hangTimeoutMs, load, Atomics.load(this.sys, SYS_CORES) || 1);
     for (const g of this.groups) {
       if (g.state !== 'running' || !g.loopStarted) continue;
       for (const s of g.servers) {
