@@ -24,6 +24,7 @@ import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
 import { PingClient, type PingOptions, type PingResult } from './ping.js';
 import { UdpClient } from './udp-client.js';
 import type http from 'node:http';
+import { SockAccept, SockConnectReply, SockListenReply } from '../abi/message-args.js';
 
 export const formatIpv4 = formatIpv4Address;
 
@@ -218,24 +219,24 @@ export class StackClient implements ListenProvider {
   private onMessage(msg: MessageView): void {
     switch (msg.type) {
       case SOCK_MSG.CONNECT_REPLY: {
-        const pending = this.connects.get(msg.arg(0));
+        const pending = this.connects.get(msg.arg(SockConnectReply.socket));
         if (pending === undefined) return;
-        this.connects.delete(msg.arg(0));
-        if (msg.arg(2) !== 0 || msg.argI32(1) === -1) {
-          pending.socket._failConnect(socketError(errorFromIndex(msg.arg(2)), 'connect', pending.target));
+        this.connects.delete(msg.arg(SockConnectReply.socket));
+        if (msg.arg(SockConnectReply.error) !== 0 || msg.argI32(SockConnectReply.handle) === -1) {
+          pending.socket._failConnect(socketError(errorFromIndex(msg.arg(SockConnectReply.error)), 'connect', pending.target));
           return;
         }
-        const port = this.makePort(msg.arg(1), info(msg.arg(3), msg.arg(4)), pending.target);
+        const port = this.makePort(msg.arg(SockConnectReply.handle), info(msg.arg(SockConnectReply.localAddr), msg.arg(SockConnectReply.localPort)), pending.target);
         if (pending.socket.destroyed) { port.close(false); return; }
         pending.socket._attach(port, false);
         return;
       }
       case SOCK_MSG.LISTEN_REPLY: {
-        const entry = this.listeners.get(msg.arg(0));
+        const entry = this.listeners.get(msg.arg(SockListenReply.listener));
         if (entry === undefined) return;
-        if (msg.arg(1) !== 0) {
-          this.listeners.delete(msg.arg(0));
-          const code = errorFromIndex(msg.arg(1));
+        if (msg.arg(SockListenReply.error) !== 0) {
+          this.listeners.delete(msg.arg(SockListenReply.listener));
+          const code = errorFromIndex(msg.arg(SockListenReply.error));
           const err = new NewtosError(code, `listen ${code}: address already in use ${entry.requested.host}:${entry.requested.port}`) as NewtosError & { syscall: string; address: string; port: number };
           if (code !== 'EADDRINUSE') err.message = `listen ${code} ${entry.requested.host}:${entry.requested.port}`;
           err.syscall = 'listen';
@@ -244,8 +245,8 @@ export class StackClient implements ListenProvider {
           entry.reject(err);
           return;
         }
-        const id = msg.arg(0);
-        entry.local = { address: entry.requested.host === '0.0.0.0' ? '0.0.0.0' : entry.requested.host, port: msg.arg(2), family: 'IPv4' };
+        const id = msg.arg(SockListenReply.listener);
+        entry.local = { address: entry.requested.host === '0.0.0.0' ? '0.0.0.0' : entry.requested.host, port: msg.arg(SockListenReply.port), family: 'IPv4' };
         const local = entry.local;
         // A listening server keeps the process alive while ref'd, as Node's does.
         let release: (() => void) | undefined = this.keepAlive.hold();
@@ -266,8 +267,8 @@ export class StackClient implements ListenProvider {
         return;
       }
       case SOCK_MSG.ACCEPT: {
-        const entry = this.listeners.get(msg.arg(0));
-        const port = this.makePort(msg.arg(1), info(msg.arg(4), msg.arg(5)), info(msg.arg(2), msg.arg(3)));
+        const entry = this.listeners.get(msg.arg(SockAccept.listener));
+        const port = this.makePort(msg.arg(SockAccept.handle), info(msg.arg(SockAccept.localAddr), msg.arg(SockAccept.localPort)), info(msg.arg(SockAccept.remoteAddr), msg.arg(SockAccept.remotePort)));
         if (entry === undefined || entry.local === undefined) { port.close(true); return; }
         const socket = new NetSocket();
         socket._attach(port, true);

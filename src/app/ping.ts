@@ -20,6 +20,7 @@ import { ECHO_MAX_DATA, ECHO_SEND_ERRORS, EchoStatus } from '../abi/echo.js';
 import { IcmpType, UnreachableCode } from '../wire/icmp.js';
 import { IP_MSG } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
+import { EchoResult } from '../abi/message-args.js';
 
 export interface PingOptions {
   /** Echo requests to send (default 4). */
@@ -162,10 +163,10 @@ export class PingClient {
   /** ECHO_RESULT from the IP server. */
   onMessage(msg: MessageView): void {
     if (msg.type !== IP_MSG.ECHO_RESULT) return;
-    const w = this.waiting.get(msg.arg(0));
+    const w = this.waiting.get(msg.arg(EchoResult.request));
     if (w === undefined) return; // already timed out
-    this.waiting.delete(msg.arg(0));
-    w.settle({ status: msg.arg(1), detail: msg.arg(2), from: msg.arg(3), ttl: msg.arg(4), bytes: msg.arg(5) });
+    this.waiting.delete(msg.arg(EchoResult.request));
+    w.settle({ status: msg.arg(EchoResult.status), detail: msg.arg(EchoResult.detail), from: msg.arg(EchoResult.from), ttl: msg.arg(EchoResult.ttl), bytes: msg.arg(EchoResult.dataBytes) });
   }
 
   async ping(address: unknown, options: PingOptions = {}): Promise<PingResult> {

@@ -27,6 +27,7 @@ import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { DgramSocket, type DgramAddressInfo, type DgramBinder, type DgramPort, type DgramRemoteInfo, type DgramSocketOptions } from './dgram-socket.js';
 import { SOCK_MSG, UDP_MSG, packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
+import { SockUdpBindReply } from '../abi/message-args.js';
 
 function formatIpv4(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
@@ -88,24 +89,24 @@ export class UdpClient implements DgramBinder {
 
   /** SOCK_MSG.UDP_BIND_REPLY from the app's input ring. */
   onBindReply(msg: MessageView): void {
-    const pending = this.binds.get(msg.arg(0));
+    const pending = this.binds.get(msg.arg(SockUdpBindReply.socket));
     if (pending === undefined) return;
-    this.binds.delete(msg.arg(0));
-    if (msg.arg(2) !== 0 || msg.argI32(1) === -1) {
-      const code = SOCKET_ERROR_CODES[msg.arg(2) - 1] ?? 'EINVAL';
+    this.binds.delete(msg.arg(SockUdpBindReply.socket));
+    if (msg.arg(SockUdpBindReply.error) !== 0 || msg.argI32(SockUdpBindReply.handle) === -1) {
+      const code = SOCKET_ERROR_CODES[msg.arg(SockUdpBindReply.error) - 1] ?? 'EINVAL';
       const err = new NewtosError(code, `bind ${code} ${pending.address}:${pending.port}`) as NewtosError & { syscall: string; address: string; port: number; errno: number };
       err.syscall = 'bind'; err.address = pending.address; err.port = pending.port;
       pending.reject(err);
       return;
     }
-    const { replica, slot } = unpackSocketHandle(msg.arg(1));
+    const { replica, slot } = unpackSocketHandle(msg.arg(SockUdpBindReply.handle));
     const table = this.tables[replica];
     const kick = this.toUdp[replica];
     if (table === undefined || kick === undefined) {
       pending.reject(new NewtosError('ERR_INTERNAL', `socket handle names unknown replica ${replica}`));
       return;
     }
-    const local: DgramAddressInfo = { address: formatIpv4(msg.arg(4)), family: 'IPv4', port: msg.arg(3) };
+    const local: DgramAddressInfo = { address: formatIpv4(msg.arg(SockUdpBindReply.address)), family: 'IPv4', port: msg.arg(SockUdpBindReply.port) };
     const port = new DatagramPort(replica, slot, table.block(slot), kick, this.toSock, local, (p) => {
       this.ports.delete(p);
       addOpStats(this.closedStats, p.block.opStats());

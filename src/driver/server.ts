@@ -33,6 +33,7 @@ import { CaptureTap } from './nic/capture-channel.js';
 import { LinkStatsPublisher } from './nic/link-stats.js';
 import { VswitchPort, type VswitchDescriptor } from './nic/vswitch.js';
 import { parseMac } from './nic/backend.js';
+import { FrameRx, FrameTx } from '../abi/message-args.js';
 
 export interface DriverServerOptions {
   readonly interfaces: readonly InterfaceConfig[];
@@ -226,7 +227,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     rxQueueFrames[d.queue]! += frames;
     m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
     from.lend(m, i, len, off);
-    m.setArg(0, ifIndex); m.setArg(1, d.queue); m.setArg(2, rxFlags); m.setArg(3, d.hash); m.setArg(4, gsoSize); m.setArg(5, 0);
+    m.setArg(FrameRx.iface, ifIndex); m.setArg(FrameRx.rxQueue, d.queue); m.setArg(FrameRx.rxFlags, rxFlags); m.setArg(FrameRx.rssHash, d.hash); m.setArg(FrameRx.gsoSize, gsoSize); m.setArg(5, 0);
     outOf(d.queue).commit();
   };
 
@@ -246,7 +247,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       pool.bytes.copyWithin(at, off, off + len);
       m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
       pool.lend(m, i, len, at);
-      m.setArg(0, ifIndex); m.setArg(1, q); m.setArg(2, 0); m.setArg(3, 0); m.setArg(4, 0); m.setArg(5, 0);
+      m.setArg(FrameRx.iface, ifIndex); m.setArg(FrameRx.rxQueue, q); m.setArg(FrameRx.rxFlags, 0); m.setArg(FrameRx.rssHash, 0); m.setArg(FrameRx.gsoSize, 0); m.setArg(5, 0);
       toIps[q]!.commit();
       counters.arpCopies++;
     }
@@ -351,7 +352,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   };
 
   const transmit = (msg: MessageView): boolean => {
-    const l = links[msg.arg(0)];
+    const l = links[msg.arg(FrameTx.iface)];
     const g = ctx.buffers.geometry(msg.pool);
     if (l === undefined || g === undefined || ctx.buffers.resolve(msg) === null) {
       counters.txStale++;
@@ -359,7 +360,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       ctx.buffers.giveBack(msg);
       return true;
     }
-    const burst = (msg.arg(1) & TxFlag.Gso) !== 0;
+    const burst = (msg.arg(FrameTx.txFlags) & TxFlag.Gso) !== 0;
     if (burst && (l.backend.tso !== true || l.backend.acceptsSuperFrame?.(g.bytes, msg.offset, msg.length) === false)) {
       return transmitBurst(l, g, msg);
     }
@@ -367,9 +368,9 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     (s.offsets as Uint32Array)[0] = msg.offset;
     (s.lengths as Uint32Array)[0] = msg.length;
     // A link with TSO takes the burst whole and segments it itself.
-    (s.gsoSizes as Uint32Array)[0] = burst ? msg.arg(2) : 0;
+    (s.gsoSizes as Uint32Array)[0] = burst ? msg.arg(FrameTx.gsoMss) : 0;
     // TCP left the checksum to us: the link completes it, or we do (software fallback).
-    let partial = !burst && (msg.arg(1) & TxFlag.ChecksumPartial) !== 0;
+    let partial = !burst && (msg.arg(FrameTx.txFlags) & TxFlag.ChecksumPartial) !== 0;
     if (partial && !l.checksumOffload) {
       if (fillFrameTcpChecksum(g.bytes, msg.offset, msg.length)) counters.checksumsFilled++;
       partial = false;
@@ -394,7 +395,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const transmitBurst = (l: Link, g: PoolGeometry, msg: MessageView): boolean => {
     if (gsoNext < 0) {
       // A link with checksum offload gets the segments with their TCP checksums unfilled.
-      gsoCount = gso.cut(g.bytes, msg.offset, msg.length, msg.arg(2), l.checksumOffload ? TX_FLAG_CSUM_PARTIAL : 0);
+      gsoCount = gso.cut(g.bytes, msg.offset, msg.length, msg.arg(FrameTx.gsoMss), l.checksumOffload ? TX_FLAG_CSUM_PARTIAL : 0);
       if (gsoCount < 0) {
         counters.gsoMalformed++;
         ctx.buffers.giveBack(msg);

@@ -44,6 +44,7 @@ import type { IpConfig, IpOutput } from './ip-types.js';
 import { EchoClient, type EchoResult } from './echo-client.js';
 import { ECHO_SEND_ERRORS, EchoStatus } from '../abi/echo.js';
 import { CounterPublisher } from '../abi/published-counters.js';
+import { EchoRequest, FrameRx, SendIcmpError, TcpSegSend, VerdictReply } from '../abi/message-args.js';
 
 export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'> & {
   /** Where to publish the core's and server's counters (src/abi/published-counters.ts). */
@@ -301,10 +302,10 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   /** app → ip: send an echo request. */
   const echoRequest = (msg: MessageView): void => {
-    const dst = msg.arg(1);
-    const r = echo.request(msg.arg(0), dst, msg.arg(2), now, msg.arg(4), SEND_HEADROOM);
+    const dst = msg.arg(EchoRequest.dst);
+    const r = echo.request(msg.arg(EchoRequest.request), dst, msg.arg(EchoRequest.dataBytes), now, msg.arg(EchoRequest.forgetAfterMs), SEND_HEADROOM);
     if (!r.ok) { echoResult(r.result); return; }
-    const ttl = msg.arg(3);
+    const ttl = msg.arg(EchoRequest.ttl);
     handle(core.send({
       protocol: IpProtocol.ICMP, src: 0, dst, payload: r.message, headroom: SEND_HEADROOM, token: r.token,
       ...(ttl > 0 && ttl < 256 ? { ttl } : {}),
@@ -354,25 +355,26 @@ export function createServer(ctx: ServerContext): ServerCore {
   const fromFrame = (msg: MessageView): void => {
     const frame = ctx.buffers.view(msg);
     if (frame === null) { counters.staleInputs++; return; }
-    const outs = core.onFrame(msg.arg(0), frame, now, (msg.arg(2) & RxFlag.ChecksumVerified) !== 0, msg.arg(4));
+    const outs = core.onFrame(msg.arg(FrameRx.iface), frame, now, (msg.arg(FrameRx.rxFlags) & RxFlag.ChecksumVerified) !== 0, msg.arg(FrameRx.gsoSize));
     const retained = outs.some((o) => o.type === 'verdict-request' && o.packet.buffer === frame.buffer &&
       o.packet.byteOffset >= frame.byteOffset && o.packet.byteOffset < frame.byteOffset + frame.length);
     settle(msg, handle(outs), retained);
   };
 
+  /** TCP's SEG_SEND or UDP's DGRAM_SEND: their src, dst and txFlags words are the same (test/abi/message-args.test.ts). */
   const fromTransport = (msg: MessageView, protocol: number): void => {
     const payload = ctx.buffers.view(msg);
     if (payload === null) { counters.staleInputs++; return; }
     const k = key({ pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length });
     const outs = core.send({
-      protocol, src: msg.arg(0), dst: msg.arg(1), payload, headroom: ctx.buffers.headroom(msg), token: k,
-      ...((msg.arg(2) & TxFlag.Gso) !== 0 && protocol === 6 ? { gsoMss: msg.arg(3) } : {}),
-      ...((msg.arg(2) & TxFlag.ChecksumPartial) !== 0 && protocol === 6 ? { checksumPartial: true } : {}),
-      ...((msg.arg(2) & TxFlag.DontFragment) !== 0 ? { dontFragment: true } : {}),
+      protocol, src: msg.arg(TcpSegSend.src), dst: msg.arg(TcpSegSend.dst), payload, headroom: ctx.buffers.headroom(msg), token: k,
+      ...((msg.arg(TcpSegSend.txFlags) & TxFlag.Gso) !== 0 && protocol === 6 ? { gsoMss: msg.arg(TcpSegSend.gsoMss) } : {}),
+      ...((msg.arg(TcpSegSend.txFlags) & TxFlag.ChecksumPartial) !== 0 && protocol === 6 ? { checksumPartial: true } : {}),
+      ...((msg.arg(TcpSegSend.txFlags) & TxFlag.DontFragment) !== 0 ? { dontFragment: true } : {}),
     }, now);
     const left = handle(outs);
     const failure = outs.find((o) => o.type === 'send-error' && o.token === k);
-    const origin = { src: msg.arg(0), dst: msg.arg(1), protocol };
+    const origin = { src: msg.arg(TcpSegSend.src), dst: msg.arg(TcpSegSend.dst), protocol };
     // Failed at once (no route): report it now; a held datagram's later failure is reported by handle().
     if (failure !== undefined && failure.type === 'send-error') reportSendError(failure.code, origin, payload, failure.nextHopMtu);
     // Not sent and not failed: the core keeps it (verdict pending, ARP queue) or copied it
@@ -385,9 +387,9 @@ export function createServer(ctx: ServerContext): ServerCore {
   /** A transport asks for an ICMP error about a datagram it was delivered (UDP: port unreachable). */
   const icmpErrorRequest = (msg: MessageView): void => {
     const datagram = msg.hasBuffer ? ctx.buffers.view(msg) : null;
-    const type = msg.arg(0) >>> 8;
+    const type = msg.arg(SendIcmpError.typeCode) >>> 8;
     if (datagram === null || (type !== 3 && type !== 12)) counters.badIcmpRequests++;
-    else handle(core.sendIcmpError(datagram, type === 3 ? 'dest-unreachable' : 'parameter-problem', msg.arg(0) & 0xff, now));
+    else handle(core.sendIcmpError(datagram, type === 3 ? 'dest-unreachable' : 'parameter-problem', msg.arg(SendIcmpError.typeCode) & 0xff, now));
     // The core copied what it quotes: the buffer goes back to its owner (the driver's rx pool).
     if (msg.hasBuffer) ctx.buffers.giveBack(msg);
   };
@@ -423,8 +425,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       // backlog to PF is long could deadlock (PF blocked on its output to us, we on PF's input).
       if (from === fromPf) {
         if (msg.type === PF_MSG.VERDICT) {
-          const outs = core.onVerdict(msg.arg(0), verdictOf(msg.arg(1)), now);
-          releaseAfterVerdict(msg.arg(0), outs, handle(outs));
+          const outs = core.onVerdict(msg.arg(VerdictReply.request), verdictOf(msg.arg(VerdictReply.verdict)), now);
+          releaseAfterVerdict(msg.arg(VerdictReply.request), outs, handle(outs));
         }
         return true;
       }
@@ -441,7 +443,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         // An echo request costs up to two of our buffers until it leaves (PF's copy, then the
         // frame's): leave the last quarter of the pool it needs to the wire's traffic, and let
         // the application's ring hold the rest of a burst (back-pressure; pollAt retries).
-        const needs = small !== undefined && msg.arg(2) + 8 + 20 + 18 <= small.payloadCapacity ? small : pool;
+        const needs = small !== undefined && msg.arg(EchoRequest.dataBytes) + 8 + 20 + 18 <= small.payloadCapacity ? small : pool;
         if (msg.type === IP_MSG.ECHO_REQUEST && low(needs)) {
           appBlocked = true;
           return false;

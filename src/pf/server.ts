@@ -11,6 +11,7 @@ import type { ServerContext, ServerCore } from '../substrate/server.js';
 import { Direction, IP_MSG, PF_MSG, Verdict as VerdictCode } from '../abi/protocol.js';
 import { PfCore } from './pf-core.js';
 import { parseRuleSet } from './rule-parser.js';
+import { VerdictReply, VerdictRequest } from '../abi/message-args.js';
 
 export interface PfServerOptions {
   /** Rule text (docs/pf-rules.md). Empty: "default allow". */
@@ -41,8 +42,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       const rule = 0; // rule numbers: see PfCore.hits()
       if (packet !== null) {
         const v = core.check({
-          direction: msg.arg(1) === Direction.In ? 'in' : 'out',
-          ifName: opts.interfaces[msg.arg(2)] ?? '',
+          direction: msg.arg(VerdictRequest.direction) === Direction.In ? 'in' : 'out',
+          ifName: opts.interfaces[msg.arg(VerdictRequest.iface)] ?? '',
           packet,
         }, now);
         // Re-check the generation after reading: an owner restart may have recycled the bytes.
@@ -53,8 +54,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       }
       out.setType(PF_MSG.VERDICT); out.setSeq(0);
       out.setPointer(0xffff, 0, 0, 0);
-      out.setArg(0, msg.arg(0)); out.setArg(1, code); out.setArg(2, rule);
-      for (let i = 3; i < 6; i++) out.setArg(i, 0);
+      out.setArg(VerdictReply.request, msg.arg(VerdictRequest.request)); out.setArg(VerdictReply.verdict, code); out.setArg(VerdictReply.rule, rule);
+      for (let i = 3; i < 6; i++) out.setArg(i, 0); // the words VerdictReply leaves unused
       toIp.commit();
       return true;
     },

@@ -29,6 +29,7 @@ import type { ServerContext, ServerCore } from '../substrate/server.js';
 import { SOCKET_ERROR_CODES } from '../abi/socket-block.js';
 import { SOCK_MSG, TCP_MSG, UDP_MSG, packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import { replicaOfUdpPort } from '../abi/rss-table.js';
+import { SockConnect, SockListen, SockUdpBind, SockUdpClose, SockUnlisten, TcpAccepted, TcpConnectReply, TcpListenReply, UdpBindReply } from '../abi/message-args.js';
 
 export interface SockServerOptions {
   /** Stack replicas (default 1). */
@@ -103,19 +104,19 @@ export function createServer(ctx: ServerContext): ServerCore {
     switch (msg.type) {
       case SOCK_MSG.CONNECT: {
         const r = pickReplica();
-        if (!send(toTcp[r]!, TCP_MSG.CONNECT, [msg.arg(0), msg.arg(1), msg.arg(2), msg.arg(3), msg.arg(4)])) return false;
+        if (!send(toTcp[r]!, TCP_MSG.CONNECT, [msg.arg(SockConnect.socket), msg.arg(SockConnect.remoteAddr), msg.arg(SockConnect.remotePort), msg.arg(SockConnect.localAddr), msg.arg(SockConnect.localPort)])) return false;
         nextConnect = r + 1;
         counters.connects++;
         counters.connectsByReplica[r]!++;
         return true;
       }
       case SOCK_MSG.LISTEN:
-        if (!send(toTcp[0]!, TCP_MSG.LISTEN, [msg.arg(0), msg.arg(1), msg.arg(2), msg.arg(3)])) return false;
+        if (!send(toTcp[0]!, TCP_MSG.LISTEN, [msg.arg(SockListen.listener), msg.arg(SockListen.localAddr), msg.arg(SockListen.localPort), msg.arg(SockListen.backlog)])) return false;
         counters.listens++;
-        if (replicas > 1) pendingListens.set(msg.arg(0), { address: msg.arg(1), backlog: msg.arg(3), port: 0, made: [] });
+        if (replicas > 1) pendingListens.set(msg.arg(SockListen.listener), { address: msg.arg(SockListen.localAddr), backlog: msg.arg(SockListen.backlog), port: 0, made: [] });
         return true;
       case SOCK_MSG.UNLISTEN: {
-        const keys = appToTcp.get(msg.arg(0));
+        const keys = appToTcp.get(msg.arg(SockUnlisten.listener));
         if (keys === undefined) return true;
         while (keys.length > 0) {
           const k = keys[keys.length - 1]!;
@@ -123,21 +124,21 @@ export function createServer(ctx: ServerContext): ServerCore {
           keys.pop();
           tcpToApp.delete(k);
         }
-        appToTcp.delete(msg.arg(0));
+        appToTcp.delete(msg.arg(SockUnlisten.listener));
         persist();
         return true;
       }
       case SOCK_MSG.UDP_BIND: {
-        if (!hasUdp) return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [msg.arg(0), -1, EINVAL_PLUS_ONE, 0, 0]);
-        const port = msg.arg(2);
+        if (!hasUdp) return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [msg.arg(SockUdpBind.socket), -1, EINVAL_PLUS_ONE, 0, 0]);
+        const port = msg.arg(SockUdpBind.localPort);
         const r = port !== 0 ? replicaOfUdpPort(port, replicas) : nextUdp % replicas;
-        if (!send(toUdp[r]!, UDP_MSG.BIND, [msg.arg(0), msg.arg(1), port])) return false;
+        if (!send(toUdp[r]!, UDP_MSG.BIND, [msg.arg(SockUdpBind.socket), msg.arg(SockUdpBind.localAddr), port])) return false;
         if (port === 0) nextUdp = r + 1;
         counters.udpBinds++;
         return true;
       }
       case SOCK_MSG.UDP_CLOSE: {
-        const h = unpackSocketHandle(msg.arg(0));
+        const h = unpackSocketHandle(msg.arg(SockUdpClose.handle));
         const out = toUdp[h.replica];
         if (out !== undefined && !send(out, UDP_MSG.CLOSE, [h.slot])) return false;
         counters.udpCloses++;
@@ -151,12 +152,12 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   /** A listen was made in replica r (or failed there): go on to the next replica, or answer the app. */
   const listenReply = (r: number, msg: MessageView): boolean => {
-    const appId = msg.arg(0);
-    const tcpId = msg.argI32(1);
-    const error = msg.arg(2);
+    const appId = msg.arg(TcpListenReply.request);
+    const tcpId = msg.argI32(TcpListenReply.listener);
+    const error = msg.arg(TcpListenReply.error);
     const pending = pendingListens.get(appId);
     if (pending === undefined || replicas === 1) {
-      if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, error, msg.arg(3)])) return false;
+      if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, error, msg.arg(TcpListenReply.port)])) return false;
       if (tcpId >= 0 && error === 0) {
         tcpToApp.set(listenerKey(r, tcpId), appId);
         appToTcp.set(appId, [listenerKey(r, tcpId)]);
@@ -176,7 +177,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       return true;
     }
     if (!pending.made.some(([mr]) => mr === r)) pending.made.push([r, tcpId]);
-    if (r === 0) pending.port = msg.arg(3);
+    if (r === 0) pending.port = msg.arg(TcpListenReply.port);
     if (r + 1 < replicas) {
       // Every replica listens on the port replica 0 chose.
       return send(toTcp[r + 1]!, TCP_MSG.LISTEN, [appId, pending.address, pending.port, pending.backlog]);
@@ -193,9 +194,9 @@ export function createServer(ctx: ServerContext): ServerCore {
   const fromTransport = (msg: MessageView, r: number): boolean => {
     switch (msg.type) {
       case TCP_MSG.CONNECT_REPLY: {
-        const slot = msg.argI32(1);
+        const slot = msg.argI32(TcpConnectReply.slot);
         if (!send(toApp, SOCK_MSG.CONNECT_REPLY, [
-          msg.arg(0), slot < 0 ? -1 : packSocketHandle(r, slot), msg.arg(2), msg.arg(3), msg.arg(4),
+          msg.arg(TcpConnectReply.request), slot < 0 ? -1 : packSocketHandle(r, slot), msg.arg(TcpConnectReply.error), msg.arg(TcpConnectReply.localAddr), msg.arg(TcpConnectReply.localPort),
         ])) return false;
         if (slot < 0) counters.connectFailures++;
         return true;
@@ -203,18 +204,18 @@ export function createServer(ctx: ServerContext): ServerCore {
       case TCP_MSG.LISTEN_REPLY:
         return listenReply(r, msg);
       case TCP_MSG.ACCEPTED: {
-        const appId = tcpToApp.get(listenerKey(r, msg.arg(0)));
+        const appId = tcpToApp.get(listenerKey(r, msg.arg(TcpAccepted.listener)));
         // A listener the app closed meanwhile: the app will refuse (abort) the socket.
         if (!send(toApp, SOCK_MSG.ACCEPT, [
-          appId ?? 0, packSocketHandle(r, msg.arg(1)), msg.arg(2), msg.arg(3), msg.arg(4), msg.arg(5),
+          appId ?? 0, packSocketHandle(r, msg.arg(TcpAccepted.slot)), msg.arg(TcpAccepted.remoteAddr), msg.arg(TcpAccepted.remotePort), msg.arg(TcpAccepted.localAddr), msg.arg(TcpAccepted.localPort),
         ])) return false;
         counters.accepts++;
         return true;
       }
       case UDP_MSG.BIND_REPLY: {
-        const slot = msg.argI32(1);
+        const slot = msg.argI32(UdpBindReply.slot);
         return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [
-          msg.arg(0), slot < 0 ? -1 : packSocketHandle(r, slot), msg.arg(2), msg.arg(3), msg.arg(4),
+          msg.arg(UdpBindReply.request), slot < 0 ? -1 : packSocketHandle(r, slot), msg.arg(UdpBindReply.error), msg.arg(UdpBindReply.port), msg.arg(UdpBindReply.address),
         ]);
       }
       case TCP_MSG.RELEASED:

@@ -45,6 +45,7 @@ import type { Tcb } from './tcb.js';
 import { TcpState, stateName } from './state.js';
 import { ToeplitzHash } from '../random/toeplitz.js';
 import { entryOfConnection } from '../abi/rss-table.js';
+import { IcmpError, SegDeliver, TcpConnect, TcpKick, TcpListen, TcpSegSend, TcpSetOption, TcpUnlisten } from '../abi/message-args.js';
 
 export interface TcpServerOptions {
   /** The socket table shared with the application (createSocketTable). */
@@ -438,9 +439,9 @@ export function createServer(ctx: ServerContext): ServerCore {
     if (m === null) return false;
     m.setType(TCP_MSG.SEG_SEND); m.setSeq(0);
     pool!.lend(m, tx.i, tx.len, tx.off);
-    m.setArg(0, tx.src); m.setArg(1, tx.dst);
-    m.setArg(2, txFlags | (tx.gsoMss > 0 ? TxFlag.Gso : 0));
-    m.setArg(3, tx.gsoMss);
+    m.setArg(TcpSegSend.src, tx.src); m.setArg(TcpSegSend.dst, tx.dst);
+    m.setArg(TcpSegSend.txFlags, txFlags | (tx.gsoMss > 0 ? TxFlag.Gso : 0));
+    m.setArg(TcpSegSend.gsoMss, tx.gsoMss);
     for (let k = 4; k < 6; k++) m.setArg(k, 0);
     toIp!.commit();
     return true;
@@ -525,11 +526,11 @@ export function createServer(ctx: ServerContext): ServerCore {
   }
 
   function onConnect(msg: MessageView): void {
-    const req = msg.arg(0);
-    const remote = msg.arg(1);
-    const local = msg.arg(3) === 0 ? sourceFor(remote) : msg.arg(3);
+    const req = msg.arg(TcpConnect.request);
+    const remote = msg.arg(TcpConnect.remoteAddr);
+    const local = msg.arg(TcpConnect.localAddr) === 0 ? sourceFor(remote) : msg.arg(TcpConnect.localAddr);
     try {
-      const conn = engine.connect({ localAddr: local, remoteAddr: remote, remotePort: msg.arg(2), localPort: msg.arg(4) }, now);
+      const conn = engine.connect({ localAddr: local, remoteAddr: remote, remotePort: msg.arg(TcpConnect.remotePort), localPort: msg.arg(TcpConnect.localPort) }, now);
       const slot = slotOf(conn);
       const st = slots[slot]!;
       st.conn = conn;
@@ -544,10 +545,10 @@ export function createServer(ctx: ServerContext): ServerCore {
   }
 
   function onListen(msg: MessageView): void {
-    const req = msg.arg(0);
-    const addr = msg.arg(1);
-    let port = msg.arg(2);
-    const backlog = msg.arg(3);
+    const req = msg.arg(TcpListen.request);
+    const addr = msg.arg(TcpListen.localAddr);
+    let port = msg.arg(TcpListen.localPort);
+    const backlog = msg.arg(TcpListen.backlog);
     let id = -1;
     let error = 0;
     const tryListen = (p: number): boolean => {
@@ -604,21 +605,21 @@ export function createServer(ctx: ServerContext): ServerCore {
   }
 
   function onOption(msg: MessageView): void {
-    const st = slots[msg.arg(0)];
+    const st = slots[msg.arg(TcpSetOption.slot)];
     if (st === undefined || st.conn < 0 || st.engineDone || st.appClosed) return;
-    if (msg.arg(1) === SocketOption.NoDelay) engine.setNoDelay(st.conn, msg.arg(2) !== 0, now);
-    else if (msg.arg(1) === SocketOption.KeepAlive) engine.setKeepAlive(st.conn, msg.arg(2), now);
+    if (msg.arg(TcpSetOption.option) === SocketOption.NoDelay) engine.setNoDelay(st.conn, msg.arg(TcpSetOption.value) !== 0, now);
+    else if (msg.arg(TcpSetOption.option) === SocketOption.KeepAlive) engine.setKeepAlive(st.conn, msg.arg(TcpSetOption.value), now);
   }
 
   function onIcmpError(msg: MessageView): void {
-    const kind = ICMP_KIND[msg.arg(0)];
+    const kind = ICMP_KIND[msg.arg(IcmpError.typeCode)];
     const quoted = msg.hasBuffer ? ctx.buffers.view(msg) : null;
     if (kind !== undefined && quoted !== null && quoted.length >= 8) {
       const seq = ((quoted[4]! << 24) | (quoted[5]! << 16) | (quoted[6]! << 8) | quoted[7]!) >>> 0;
       engine.onIcmpError({
-        kind, localAddr: msg.arg(2), remoteAddr: msg.arg(3),
-        localPort: msg.arg(4) >>> 16, remotePort: msg.arg(4) & 0xffff, seq,
-        ...(kind === 'frag-needed' ? { mtu: msg.arg(1) } : {}),
+        kind, localAddr: msg.arg(IcmpError.quotedSrc), remoteAddr: msg.arg(IcmpError.quotedDst),
+        localPort: msg.arg(IcmpError.ports) >>> 16, remotePort: msg.arg(IcmpError.ports) & 0xffff, seq,
+        ...(kind === 'frag-needed' ? { mtu: msg.arg(IcmpError.mtu) } : {}),
       }, now);
     }
     if (msg.hasBuffer) ctx.buffers.giveBack(msg);
@@ -717,7 +718,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (from === fromIp) {
         if (msg.type === IP_MSG.SEG_DELIVER) {
           const bytes = ctx.buffers.view(msg);
-          if (bytes !== null) engine.onSegment(msg.arg(0), msg.arg(1), bytes, now, (msg.arg(3) & 1) !== 0);
+          if (bytes !== null) engine.onSegment(msg.arg(SegDeliver.src), msg.arg(SegDeliver.dst), bytes, now, (msg.arg(SegDeliver.flags) & 1) !== 0);
           ctx.buffers.giveBack(msg);
         } else if (msg.type === IP_MSG.ICMP_ERROR) {
           onIcmpError(msg);
@@ -729,13 +730,13 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (msg.type === TCP_MSG.CONNECT) onConnect(msg);
         else if (msg.type === TCP_MSG.LISTEN) onListen(msg);
         else if (msg.type === TCP_MSG.UNLISTEN) {
-          engine.closeListener(msg.arg(0), now);
+          engine.closeListener(msg.arg(TcpUnlisten.listener), now);
           persistListeners();
         }
         return true;
       }
       // The application: kicks and options.
-      if (msg.type === TCP_MSG.KICK) onKick(msg.arg(0));
+      if (msg.type === TCP_MSG.KICK) onKick(msg.arg(TcpKick.slot));
       else if (msg.type === TCP_MSG.SET_OPTION) onOption(msg);
       return true;
     },

@@ -48,6 +48,7 @@ import { UDP_HEADER_LEN } from '../wire/udp.js';
 import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { UdpCore } from './udp-core.js';
 import { UdpStatsWriter } from './udp-stats.js';
+import { IcmpError, SegDeliver, SendIcmpError, UdpBind, UdpClose, UdpDgramSend, UdpKick } from '../abi/message-args.js';
 
 export interface UdpServerOptions {
   /** The UDP socket table shared with the application (createSocketTable). */
@@ -130,15 +131,15 @@ export function createServer(ctx: ServerContext): ServerCore {
   // ---- control -----------------------------------------------------------------
 
   function onBind(msg: MessageView): void {
-    const req = msg.arg(0);
-    const address = msg.arg(1);
+    const req = msg.arg(UdpBind.request);
+    const address = msg.arg(UdpBind.localAddr);
     const slot = freeSlots.pop();
     if (slot === undefined) {
       stats.add('bindFailures');
       replySock([req, -1, errorIndex('ENOBUFS'), 0, 0]);
       return;
     }
-    const r = core.bind(slot, address, msg.arg(2));
+    const r = core.bind(slot, address, msg.arg(UdpBind.localPort));
     if (!r.ok) {
       freeSlots.push(slot);
       stats.add('bindFailures');
@@ -212,7 +213,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (d === null) { pool!.free(i); continue; }
       m.setType(UDP_MSG.DGRAM_SEND); m.setSeq(0);
       pool!.lend(m, i, UDP_HEADER_LEN + h.length, off);
-      m.setArg(0, d.src); m.setArg(1, d.dst); m.setArg(2, 0);
+      m.setArg(UdpDgramSend.src, d.src); m.setArg(UdpDgramSend.dst, d.dst); m.setArg(UdpDgramSend.txFlags, 0);
       for (let k = 3; k < 6; k++) m.setArg(k, 0);
       toIp!.commit();
       stats.add('sent');
@@ -247,11 +248,11 @@ export function createServer(ctx: ServerContext): ServerCore {
   function onDeliver(msg: MessageView): void {
     const payload = ctx.buffers.view(msg);
     if (payload === null) { stats.add('unknownMessages'); return; }
-    const hlen = msg.arg(5);
+    const hlen = msg.arg(SegDeliver.ipHeaderLen);
     const quotable = hlen >= 20 && ctx.buffers.headroom(msg) >= hlen;
     const bytes = ctx.buffers.resolve(msg)!;
     const datagram = quotable ? bytes.subarray(msg.offset - hlen, msg.offset + msg.length) : payload;
-    const r = core.onDatagram({ src: msg.arg(0), dst: msg.arg(1), payload, datagram });
+    const r = core.onDatagram({ src: msg.arg(SegDeliver.src), dst: msg.arg(SegDeliver.dst), payload, datagram });
     stats.add('received');
     switch (r.type) {
       case 'deliver': {
@@ -269,7 +270,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           if (m !== null) {
             m.setType(IP_MSG.SEND_ICMP_ERROR); m.setSeq(0);
             m.setPointer(msg.pool, msg.poolGen, msg.offset - hlen, msg.length + hlen);
-            m.setArg(0, PORT_UNREACHABLE);
+            m.setArg(SendIcmpError.typeCode, PORT_UNREACHABLE);
             for (let k = 1; k < 6; k++) m.setArg(k, 0);
             toIp!.commit();
             stats.add('portUnreachableRequested');
@@ -288,16 +289,16 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   function onIcmpError(msg: MessageView): void {
     stats.add('icmpErrorsIn');
-    if (msg.arg(0) === PORT_UNREACHABLE) {
+    if (msg.arg(IcmpError.typeCode) === PORT_UNREACHABLE) {
       stats.add('icmpPortUnreachableIn');
       // Tell the socket that sent the datagram, in its receive ring (a connected socket reports
       // ECONNREFUSED, as Linux does, RFC 1122 §4.1.3.3): quoted source = us, destination = them.
-      const localAddr = msg.arg(2);
-      const localPort = msg.arg(4) >>> 16;
+      const localAddr = msg.arg(IcmpError.quotedSrc);
+      const localPort = msg.arg(IcmpError.ports) >>> 16;
       for (const b of bound.values()) {
         if (b.port !== localPort || (b.address !== 0 && b.address !== localAddr)) continue;
         const block = table.block(b.slot);
-        if (records.writeNotice(block.recv, msg.arg(3), msg.arg(4) & 0xffff)) block.serverPublish();
+        if (records.writeNotice(block.recv, msg.arg(IcmpError.quotedDst), msg.arg(IcmpError.ports) & 0xffff)) block.serverPublish();
         else stats.add('dropRecvRingFull');
         break;
       }
@@ -317,12 +318,12 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (from === fromSock) {
         if (pendingSock.length > 64) return false; // SOCK is not reading: back-pressure
         if (msg.type === UDP_MSG.BIND) onBind(msg);
-        else if (msg.type === UDP_MSG.CLOSE) onClose(msg.arg(0));
+        else if (msg.type === UDP_MSG.CLOSE) onClose(msg.arg(UdpClose.slot));
         else stats.add('unknownMessages');
         return true;
       }
       // The application: kicks.
-      if (msg.type === UDP_MSG.KICK && msg.arg(0) < table.slots) onKick(msg.arg(0));
+      if (msg.type === UDP_MSG.KICK && msg.arg(UdpKick.slot) < table.slots) onKick(msg.arg(UdpKick.slot));
       else stats.add('unknownMessages');
       return true;
     },
