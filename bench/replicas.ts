@@ -25,7 +25,7 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 async function hosts(replicas: number): Promise<[Stack, Stack]> {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
   const host = (name: string, ip: string): Promise<Stack> => createStack({
-    name, replicas, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+    name, replicas, monitor: { enabled: false }, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
   }, { switches: { sw0: sw } });
   return [await host('a', '10.0.0.1/24'), await host('b', '10.0.0.2/24')];
 }

@@ -11,6 +11,7 @@
  * listen is awaited; any failure stops the stack and exits 1 naming the flag.
  * Runs until SIGINT/SIGTERM; shutdown is bounded (a second signal ends it at once).
  */
+import type { MonitorDecision } from '../stack/replica-monitor.js';
 import http from 'node:http';
 import type { EventEmitter } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
@@ -135,6 +136,10 @@ export async function runUp(args: string[]): Promise<void> {
   stack.supervisor.on('event', (e: SupervisorEvent) => {
     const line = recoveryLine(e);
     if (line !== null) process.stdout.write(`${name}: ${line}\n`);
+  });
+  // The replica monitor's decisions, with the figures behind them.
+  stack.on('monitor', (d: MonitorDecision) => {
+    process.stdout.write(`${name}: monitor: ${d.action} ${d.from} → ${d.to} replicas (load ${d.loadFps} frames/s; per replica ${d.perReplicaFps.join(', ')}; ${d.entriesMoved} table entries moved, ${d.entriesPending} waiting for their connections)\n`);
   });
   process.stdout.write(`${name}: up (${stack.config.interfaces.map((i) => `${i.name} ${i.addresses.map((a) => a.text).join(',')}`).join('; ')})\n`);
   await untilSignal();

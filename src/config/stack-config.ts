@@ -77,6 +77,19 @@ export interface StackConfig {
   readonly filter?: string;
   readonly placement?: Placement;
   readonly replicas?: number;
+  /**
+   * The replica monitor (with replicas > 1): every `intervalMs` it reads the frames each
+   * replica's queue took and drains replicas down to what the load needs (one per
+   * `perReplicaFps` frames/s, at least `minReplicas`) or brings them back; `enabled: false`
+   * keeps all `replicas` taking flows.
+   */
+  readonly monitor?: {
+    readonly enabled?: boolean;
+    readonly minReplicas?: number;
+    readonly perReplicaFps?: number;
+    readonly holdMs?: number;
+    readonly intervalMs?: number;
+  };
   readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
   readonly tcp?: {
     readonly congestionControl?: 'cubic' | 'newreno' | 'bbr';
@@ -204,6 +217,13 @@ const stackConfig = object({
   filter: optional(string()),
   placement: optional(oneOf(['isolated', 'monolithic', 'postmessage'])),
   replicas: optional(integer(1, 16)),
+  monitor: optional(object({
+    enabled: optional(boolean()),
+    minReplicas: optional(integer(1, 16)),
+    perReplicaFps: optional(integer(1, 100_000_000)),
+    holdMs: optional(integer(0, 3_600_000)),
+    intervalMs: optional(integer(10, 60_000)),
+  })),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),
     maxSockets: optional(integer(1, MAX_SOCKETS)),
@@ -274,6 +294,10 @@ function crossCheck(config: StackConfig, sink: IssueSink): void {
       }
     }
   });
+  const min = config.monitor?.minReplicas;
+  if (min !== undefined && min > (config.replicas ?? 1)) {
+    sink.add(['monitor', 'minReplicas'], `${min} is more than replicas (${config.replicas ?? 1}): the monitor drains replicas, it never starts more`);
+  }
 }
 
 export type ConfigResult =

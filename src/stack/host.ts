@@ -37,7 +37,9 @@ import { TapBackend } from '../driver/nic/tap.js';
 import { parseMac } from '../driver/nic/backend.js';
 import type { PingOptions, PingResult } from '../app/ping.js';
 import { createCounterBlock, readCounterBlock, type CounterTree } from '../abi/published-counters.js';
-import { createRssTable } from '../abi/rss-table.js';
+import { createEntryLoad, createRssTable, RSS_TABLE_SIZE } from '../abi/rss-table.js';
+import { ReplicaMonitor, type MonitorDecision } from './replica-monitor.js';
+import { EventEmitter } from 'node:events';
 
 /** The faults `Stack.inject` makes. */
 export const FAULT_KINDS: readonly FaultKind[] = ['crash', 'hang', 'exit', 'oom'];
@@ -85,7 +87,7 @@ function canOffloadChecksums(ifc: InterfaceConfig): boolean {
 }
 
 
-export class Stack {
+export class Stack extends EventEmitter {
   readonly net: StackClient['net'];
   readonly http: StackClient['http'];
   readonly dgram: StackClient['dgram'];
@@ -110,8 +112,9 @@ export class Stack {
     private readonly taps: readonly TapBackend[],
     private readonly frameLinks: ReadonlyMap<string, FrameLink>,
     /** Replicas: the driver's indirection table and the per-replica draining words (src/abi/rss-table.ts). */
-    readonly steering: { readonly replicas: number; readonly rssTable: SharedArrayBuffer; readonly draining: SharedArrayBuffer },
+    readonly steering: { readonly replicas: number; readonly rssTable: SharedArrayBuffer; readonly draining: SharedArrayBuffer; readonly entryLoad: SharedArrayBuffer },
   ) {
+    super();
     this.dgram = client.dgram;
     this.net = client.net;
     const dns = config.dns;
@@ -122,6 +125,41 @@ export class Stack {
     }, dns);
     if (this.dns !== undefined) client.lookup = this.dns.lookup;
     this.http = client.http;
+    if (steering.replicas > 1 && config.monitor?.enabled !== false) this.startMonitor(config.monitor ?? {});
+  }
+
+  private monitor: ReplicaMonitor | undefined;
+  private monitorTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The replica monitor (src/stack/replica-monitor.ts) on a timer of this thread, off the
+   * data path: it reads the frames per receive queue the driver publishes and the live
+   * connections per table entry each replica's TCP publishes, and drains or brings back
+   * replicas. Each decision is emitted as 'monitor' with its figures.
+   */
+  private startMonitor(o: NonNullable<StackConfig['monitor']>): void {
+    const { replicas, rssTable, draining, entryLoad } = this.steering;
+    const monitor = new ReplicaMonitor({
+      max: replicas, min: o.minReplicas ?? 1, perReplicaFps: o.perReplicaFps ?? 20_000, holdMs: o.holdMs ?? 1000,
+    }, new Uint8Array(rssTable), new Int32Array(draining));
+    const load = new Int32Array(entryLoad);
+    const live = (r: number, e: number): number => Atomics.load(load, r * RSS_TABLE_SIZE + e);
+    this.monitor = monitor;
+    this.monitorTimer = setInterval(() => {
+      const d = monitor.tick(performance.now(), this.driverStats().rxQueueFrames, live);
+      if (d !== null) this.emit('monitor', d);
+    }, o.intervalMs ?? 100);
+    this.monitorTimer.unref();
+  }
+
+  /** The replica monitor's decisions so far (empty without replicas or with `monitor.enabled: false`). */
+  monitorDecisions(): readonly MonitorDecision[] {
+    return this.monitor?.decisions ?? [];
+  }
+
+  /** Replicas taking new flows now (the monitor drains the others). */
+  activeReplicas(): number {
+    return this.monitor?.activeReplicas ?? this.steering.replicas;
   }
 
   static async start(input: unknown, options: StackOptions = {}): Promise<Stack> {
@@ -213,6 +251,7 @@ export class Stack {
     const replicaCounters = Array.from({ length: replicas }, () => ({ ip: createCounterBlock(), tcp: createCounterBlock() }));
     const rssTable = createRssTable(replicas);
     const draining = new SharedArrayBuffer(4 * replicas);
+    const entryLoad = createEntryLoad(replicas);
     const addresses = ifaces.flatMap((i) => i.addresses.map((a) => ({ address: a.address, prefixLength: a.prefixLength })));
 
     const ipOptions: IpServerOptions = {
@@ -264,7 +303,7 @@ export class Stack {
       server(named('ip', r), '../ip/server.js', { ...ipOptions, counters: replicaCounters[r]!.ip, ...(r > 0 ? { replica: r } : {}) }),
       server(named('pf', r), '../pf/server.js', pfOptions),
       server(named('tcp', r), '../tcp/server.js', {
-        ...tcpOptions, socketTable: socketTables[r]!, counters: replicaCounters[r]!.tcp, ...(replicas > 1 ? { replica: { index: r, rssTable } } : {}),
+        ...tcpOptions, socketTable: socketTables[r]!, counters: replicaCounters[r]!.tcp, ...(replicas > 1 ? { replica: { index: r, rssTable, entryLoad } } : {}),
       }),
       server(named('udp', r), '../udp/server.js', {
         ...udpOptions, socketTable: udpTables[r]!, stats: udpStatsBlocks[r]!, ...(replicas > 1 ? { replica: { index: r, count: replicas } } : {}),
@@ -353,7 +392,7 @@ export class Stack {
     const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
     const frameLinks = new Map([...frameSwitches].map(([name, d]) => [name, new FrameLink(name, d)]));
     return new Stack(config, supervisor, client, udpStatsBlocks, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats,
-      replicaCounters, driverStats, taps, frameLinks, { replicas, rssTable, draining });
+      replicaCounters, driverStats, taps, frameLinks, { replicas, rssTable, draining, entryLoad });
   }
 
   /**
@@ -506,6 +545,7 @@ export class Stack {
   }
 
   async close(): Promise<void> {
+    if (this.monitorTimer !== undefined) clearInterval(this.monitorTimer);
     this.client.close();
     for (const l of this.frameLinks.values()) l.destroy();
     await this.supervisor.stop();

@@ -13,8 +13,9 @@
  *   empty entries back round-robin.
  * - Every decision is reported with the figures behind it.
  *
- * Not wired into the supervisor yet (see README): nothing publishes live connections per
- * entry, so the host cannot feed `live` truthfully.
+ * A host with replicas runs it on a timer (src/stack/host.ts, configuration `monitor`): the
+ * driver publishes frames per receive queue, each replica's TCP its live connections per
+ * table entry (rss-table.ts createEntryLoad).
  */
 import { RSS_TABLE_SIZE } from '../abi/rss-table.js';
 
@@ -26,6 +27,12 @@ export interface MonitorOptions {
   readonly perReplicaFps: number;
   /** How long the wanted count must differ before acting (ms). */
   readonly holdMs?: number;
+  /**
+   * The load is the frame rate over this window (ms, default 500): the driver publishes its
+   * counts every ~100 ms, so a rate over one short tick swings between 0 and twice the truth
+   * and the wanted count would never hold still.
+   */
+  readonly windowMs?: number;
 }
 
 export interface MonitorDecision {
@@ -45,8 +52,9 @@ export class ReplicaMonitor {
   private readonly min: number;
   private readonly holdMs: number;
   private active: number;
-  private lastAt = -1;
-  private lastFrames: number[] = [];
+  private readonly windowMs: number;
+  /** (time, frames per replica) samples covering the window, oldest first. */
+  private history: { at: number; frames: number[] }[] = [];
   /** Since when the wanted count has differed from the active one (NaN: it has not). */
   private differsSince = NaN;
   readonly decisions: MonitorDecision[] = [];
@@ -58,6 +66,7 @@ export class ReplicaMonitor {
   ) {
     this.min = Math.max(1, options.min ?? 1);
     this.holdMs = options.holdMs ?? 1000;
+    this.windowMs = options.windowMs ?? 500;
     this.active = options.max;
   }
 
@@ -67,11 +76,13 @@ export class ReplicaMonitor {
 
   /** One look at the statistics: `rxFrames[r]` frames replica r received so far; `live(r, e)` its connections in entry e. */
   tick(now: number, rxFrames: readonly number[], live: (replica: number, entry: number) => number): MonitorDecision | null {
-    const first = this.lastAt < 0;
-    const dt = (now - this.lastAt) / 1000;
-    const per = rxFrames.map((f, r) => first || dt <= 0 ? 0 : Math.max(0, f - (this.lastFrames[r] ?? 0)) / dt);
-    this.lastAt = now;
-    this.lastFrames = rxFrames.slice();
+    const first = this.history.length === 0;
+    // The base: the newest sample at least a window old (or the oldest one there is).
+    while (this.history.length > 1 && this.history[1]!.at <= now - this.windowMs) this.history.shift();
+    const base = this.history[0];
+    const dt = base === undefined ? 0 : (now - base.at) / 1000;
+    const per = rxFrames.map((f, r) => base === undefined || dt <= 0 ? 0 : Math.max(0, f - (base.frames[r] ?? 0)) / dt);
+    this.history.push({ at: now, frames: rxFrames.slice() });
     // Entries of draining replicas move as they empty, whatever else happens.
     const moved = this.rebalance(live);
     if (first) return null;

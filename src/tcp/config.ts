@@ -186,6 +186,12 @@ export interface TcpEngineOptions {
    * this replica). Called with a candidate port; false skips it.
    */
   portFilter?: (localAddr: number, localPort: number, remoteAddr: number, remotePort: number) => boolean;
+  /**
+   * A connection entered (+1) or left (-1) the engine's connection table (software RSS:
+   * a replica's TCP counts its live connections per indirection-table entry, so the
+   * replica monitor moves only entries that hold none).
+   */
+  onTableChange?: (t: Tcb, delta: 1 | -1) => void;
   /** Max out-of-order ranges kept per connection (memory bound on the OOO queue). */
   maxOooRanges?: number;
   /** Defaults for connections created by connect() and by listeners. */

@@ -142,6 +142,7 @@ export class TcpEngine implements EngineContext {
   private readonly cookies: SynCookies;
   private readonly ports: EphemeralPorts;
   private readonly portFilter: TcpEngineOptions['portFilter'];
+  private readonly onTableChange: TcpEngineOptions['onTableChange'];
   private readonly seg = new TcpSegment();
   private readonly conns: (Tcb | undefined)[] = [];
   private readonly freeIds: number[] = [];
@@ -191,6 +192,7 @@ export class TcpEngine implements EngineContext {
     this.cookies = SynCookies.fromRng(this.rng);
     this.ports = new EphemeralPorts({ rng: this.rng, min: this.portMin, max: this.portMax });
     this.portFilter = options.portFilter;
+    this.onTableChange = options.onTableChange;
     this.rttOptions = { minRtoMs: this.minRto, maxRtoMs: this.maxRto, initialRtoMs: this.initialRto };
   }
 
@@ -665,6 +667,7 @@ export class TcpEngine implements EngineContext {
     const k = this.key(t.remoteAddr, t.remotePort);
     t.nextInBucket = this.table.get(k) ?? null;
     this.table.set(k, t);
+    this.onTableChange?.(t, 1);
   }
 
   private remove(t: Tcb): void {
@@ -675,12 +678,14 @@ export class TcpEngine implements EngineContext {
       if (t.nextInBucket === null) this.table.delete(k);
       else this.table.set(k, t.nextInBucket);
       t.nextInBucket = null;
+      this.onTableChange?.(t, -1);
       return;
     }
     while (p.nextInBucket !== null) {
       if (p.nextInBucket === t) {
         p.nextInBucket = t.nextInBucket;
         t.nextInBucket = null;
+        this.onTableChange?.(t, -1);
         return;
       }
       p = p.nextInBucket;

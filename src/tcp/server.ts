@@ -44,7 +44,7 @@ import { resumable, restoreTcb, savedConnection, writeCheckpoint, type Checkpoin
 import type { Tcb } from './tcb.js';
 import { TcpState, stateName } from './state.js';
 import { ToeplitzHash } from '../random/toeplitz.js';
-import { entryOfConnection } from '../abi/rss-table.js';
+import { entryOfConnection, RSS_TABLE_SIZE } from '../abi/rss-table.js';
 import { IcmpError, SegDeliver, TcpConnect, TcpKick, TcpListen, TcpSegSend, TcpSetOption, TcpUnlisten } from '../abi/message-args.js';
 
 export interface TcpServerOptions {
@@ -74,7 +74,7 @@ export interface TcpServerOptions {
    * (src/abi/rss-table.ts). Connections it opens take a local port whose replies the
    * driver steers back to it.
    */
-  readonly replica?: { readonly index: number; readonly rssTable: SharedArrayBuffer };
+  readonly replica?: { readonly index: number; readonly rssTable: SharedArrayBuffer; readonly entryLoad?: SharedArrayBuffer };
 }
 
 /** Data-store key of the listeners (engine.listenerParams). */
@@ -160,6 +160,17 @@ export function createServer(ctx: ServerContext): ServerCore {
     if (st.handedOut) sendSock(TCP_MSG.RELEASED, [slot]);
   };
 
+  // Live connections per indirection-table entry, this replica's row (src/abi/rss-table.ts):
+  // zeroed here, so a successor counts again the connections it restores.
+  const entryLoad = opts.replica?.entryLoad === undefined ? undefined : ((r) => {
+    const row = new Int32Array(r.entryLoad!, r.index * RSS_TABLE_SIZE * 4, RSS_TABLE_SIZE);
+    for (let i = 0; i < RSS_TABLE_SIZE; i++) Atomics.store(row, i, 0);
+    const hasher = new ToeplitzHash();
+    return (t: Tcb, delta: 1 | -1): void => {
+      Atomics.add(row, entryOfConnection(hasher, t.localAddr, t.localPort, t.remoteAddr, t.remotePort), delta);
+    };
+  })(opts.replica);
+
   const replicaPorts = opts.replica === undefined ? undefined : ((r) => {
     const hasher = new ToeplitzHash();
     const rssTable = new Uint8Array(r.rssTable);
@@ -174,6 +185,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     msl: opts.mslMs ?? 30_000,
     synCookies: opts.synCookies ?? 'auto',
     ...(replicaPorts !== undefined ? { portFilter: replicaPorts } : {}),
+    ...(entryLoad !== undefined ? { onTableChange: entryLoad } : {}),
     defaults: {
       ...opts.connection,
       sendBufferSize: table.sendCapacity,

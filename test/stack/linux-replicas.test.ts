@@ -34,7 +34,7 @@ function pythonHashServer(host: string, port: number): string {
 test('2 replicas against Linux over TAP: ping, connections both ways, both queues used', { skip: skip || false, timeout: 120_000 }, async () => {
   const rig = new Rig();
   let stop1: (() => Promise<void>) | undefined;
-  const h = await tapHost(rig, 'rep', { config: { replicas: 2 } });
+  const h = await tapHost(rig, 'rep', { config: { replicas: 2, monitor: { enabled: false } } });
   try {
     const ping = await rig.exec(h.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', h.newtosIp], { allowFailure: true, timeoutMs: 20_000 });
     assert.match(ping.stdout, /3 received/);

@@ -1,0 +1,136 @@
+// The replica monitor wired into a running host (src/stack/host.ts, Stack 'monitor'
+// events): on an idle host it drains replica 1 and moves its indirection-table entries to
+// replica 0, so new connections land in replica 0 only; under load it brings replica 1
+// back and new connections reach it again. A connection opened before the first decision
+// carries on intact through both. With `monitor.enabled: false` nothing is decided.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
+import { createStack, type Stack } from '../../src/stack/host.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
+import type { MonitorDecision } from '../../src/stack/replica-monitor.js';
+
+async function twoHosts(monitor: Record<string, unknown>): Promise<[Stack, Stack]> {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const a = await createStack({
+    name: 'a', placement: 'monolithic', replicas: 2, monitor,
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }],
+  }, { switches: { sw0: sw } });
+  const b = await createStack({
+    name: 'b', placement: 'monolithic',
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.2/24'] }],
+  }, { switches: { sw0: sw } });
+  return [a, b];
+}
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** The first `action` decision after the first `since` decisions (already made, or the next one). */
+function nextDecision(a: Stack, action: MonitorDecision['action'], withinMs: number, since = 0): Promise<MonitorDecision> {
+  const made = a.monitorDecisions().slice(since).find((d) => d.action === action);
+  if (made !== undefined) return Promise.resolve(made);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { a.off('monitor', on); reject(new Error(`no '${action}' decision within ${withinMs} ms (decisions: ${JSON.stringify(a.monitorDecisions())})`)); }, withinMs);
+    const on = (d: MonitorDecision): void => {
+      if (d.action !== action) return;
+      clearTimeout(timer);
+      a.off('monitor', on);
+      resolve(d);
+    };
+    a.on('monitor', on);
+  });
+}
+
+/** `n` connections from b to a:7, each echoing `size` bytes intact. */
+async function echoFlows(b: Stack, n: number, size: number): Promise<void> {
+  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+    const data = randomBytes(size);
+    const chunks: Buffer[] = [];
+    const c = b.net.connect({ port: 7, host: '10.0.0.1' });
+    c.on('error', reject);
+    c.on('connect', () => c.end(data));
+    c.on('data', (d: Buffer) => chunks.push(d));
+    c.on('end', () => { try { assert.equal(sha(Buffer.concat(chunks)), sha(data)); resolve(); } catch (e) { reject(e as Error); } });
+  })));
+}
+
+const passiveOpens = (a: Stack, r: number): number => Number((a.replicaCounters(r).tcp as Record<string, unknown>)['passiveOpens']);
+
+test('the monitor drains an idle replica and brings it back under load; an open connection carries on intact', { timeout: 120_000 }, async () => {
+  const [a, b] = await twoHosts({ perReplicaFps: 300, holdMs: 300, intervalMs: 50 });
+  try {
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((r) => server.listen(7, r));
+    // A connection that lives through every decision.
+    const kept = b.net.connect({ port: 7, host: '10.0.0.1' });
+    await new Promise<void>((resolve, reject) => { kept.once('connect', resolve); kept.once('error', reject); });
+    const keptIn: Buffer[] = [];
+    kept.on('data', (d: Buffer) => keptIn.push(d));
+    const keptOut = [randomBytes(100_000)];
+    kept.write(keptOut[0]);
+
+    const shrink = await nextDecision(a, 'shrink', 30_000);
+    assert.deepEqual([shrink.from, shrink.to], [2, 1]);
+    assert.equal(a.activeReplicas(), 1);
+    // Entries still holding a live connection stay until it ends; the others moved to replica 0.
+    const table = new Uint8Array(a.steering.rssTable);
+    assert.ok(table.filter((r) => r === 1).length <= 1, `entries left on replica 1: ${table.filter((r) => r === 1).length}`);
+    const before = passiveOpens(a, 1);
+    await echoFlows(b, 16, 4096);
+    assert.equal(passiveOpens(a, 1), before, 'a drained replica takes no new connection');
+
+    // Load: flows until the monitor brings replica 1 back.
+    const grow = nextDecision(a, 'grow', 60_000, a.monitorDecisions().length);
+    let loading = true;
+    const load = (async (): Promise<void> => { while (loading) await echoFlows(b, 4, 256 * 1024); })();
+    const g = await grow;
+    loading = false;
+    await load;
+    assert.deepEqual([g.from, g.to], [1, 2]);
+    assert.ok(g.loadFps > 300, `load ${g.loadFps} frames/s`);
+    assert.equal(a.activeReplicas(), 2);
+    // New connections reach replica 1 again (unless the load ends first and it drains again: then
+    // it was drained by a later decision, which the decisions list shows).
+    const back = passiveOpens(a, 1);
+    await echoFlows(b, 16, 4096);
+    const last = a.monitorDecisions().at(-1)!;
+    if (last === g) assert.ok(passiveOpens(a, 1) > back, 'replica 1 takes connections again');
+
+    // The connection opened before any decision is intact.
+    keptOut.push(randomBytes(100_000));
+    kept.end(keptOut[1]);
+    await new Promise((r) => kept.once('end', r));
+    assert.equal(sha(Buffer.concat(keptIn)), sha(Buffer.concat(keptOut)));
+    server.close();
+    assert.ok(a.snapshot().servers.every((s) => s.restarts === 0));
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
+test('monitor.enabled false: no decision, every replica keeps taking flows', { timeout: 60_000 }, async () => {
+  const [a, b] = await twoHosts({ enabled: false });
+  try {
+    await new Promise((r) => setTimeout(r, 800));
+    assert.deepEqual(a.monitorDecisions(), []);
+    assert.equal(a.activeReplicas(), 2);
+    const table = new Uint8Array(a.steering.rssTable);
+    assert.ok(table.some((r) => r === 1));
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
+test('monitor.minReplicas above replicas is refused with the field and the reason', async () => {
+  await assert.rejects(createStack({
+    replicas: 2, monitor: { minReplicas: 3 },
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }],
+  }, { switches: { sw0: { descriptor: createVswitch({ ports: 2 }), nextPort: 0 } } }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ERR_NEWTOS_CONFIG');
+    assert.match(e.message, /monitor\.minReplicas: 3 is more than replicas \(2\)/);
+    return true;
+  });
+});
