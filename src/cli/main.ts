@@ -24,6 +24,7 @@ ${LINK}`,
   ping: `  newtos ping LINK --ip A.B.C.D/N [--gw A.B.C.D] [--offload on|off] [-c COUNT] [--interval-ms MS] [-s SIZE] [-t TTL] [--timeout-ms MS] DEST
 ${LINK}`,
   stats: '  newtos stats --port PORT [--prometheus]',
+  top: '  newtos top --port PORT [--once] [--interval-ms MS]\n    a live view of the `newtos up --stats-port PORT` host: servers, replicas, queues, restarts, the monitor\'s decisions',
   capture: '  newtos capture --port PORT [--iface NAME] --out FILE [--count K] [--seconds S] [--snaplen B]',
   run: `  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
 ${LINK}`,
@@ -40,6 +41,7 @@ ${USAGES['up']!.split('\n').slice(0, 2).join('\n')}
 ${USAGES['ping']}
 ${USAGES['run']!.split('\n')[0]}
 ${USAGES['stats']}
+${USAGES['top']!.split('\n')[0]}
 ${USAGES['capture']}
 ${USAGES['inject']!.split('\n')[0]}
 ${USAGES['impair']!.split('\n')[0]}
@@ -116,6 +118,16 @@ async function main(argv: string[]): Promise<void> {
     case 'run': {
       const { runRun } = await import('./run.js');
       process.exitCode = await runRun(rest);
+      return;
+    }
+    case 'top': {
+      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, once: { type: 'boolean' }, 'interval-ms': { type: 'string' } }, strict: true });
+      const p = port(command, values.port);
+      const text = values['interval-ms'];
+      const interval = text === undefined ? 1000 : Number(text);
+      if (!(Number.isInteger(interval) && interval >= 50 && interval <= 60_000)) fail(command, `--interval-ms must be an integer from 50 to 60000, not '${text ?? ''}'`);
+      const { top } = await import('./top.js');
+      await top(p, interval, values.once === true);
       return;
     }
     case 'stats': {

@@ -11,6 +11,7 @@
  * listen is awaited; any failure stops the stack and exits 1 naming the flag.
  * Runs until SIGINT/SIGTERM; shutdown is bounded (a second signal ends it at once).
  */
+import { topSnapshot } from './top.js';
 import type { MonitorDecision } from '../stack/replica-monitor.js';
 import http from 'node:http';
 import type { EventEmitter } from 'node:events';
@@ -186,13 +187,18 @@ export function recoveryLine(e: SupervisorEvent): string | null {
   return null;
 }
 
-/** The loopback control endpoint: /stats (text), /metrics (Prometheus), /capture (capture.ts), POST /inject (inject.ts). */
+/** The loopback control endpoint: /stats (text), /metrics (Prometheus), /top.json (top.ts), /capture (capture.ts), POST /inject (inject.ts). */
 function statsServer(stack: Stack, name: string): http.Server {
   const captures: CaptureRegistry = new Map();
   return http.createServer((req, res) => {
     if (req.url?.startsWith('/inject') === true) { void serveInject(stack, req, res); return; }
     if (req.url?.startsWith('/capture/stop') === true) { void stopCapture(stack, captures, req, res); return; }
     if (req.url?.startsWith('/capture') === true) { void serveCapture(stack, captures, req, res); return; }
+    if (req.url === '/top.json') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(topSnapshot(name, stack)));
+      return;
+    }
     if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(hostPrometheus(name, stack));
