@@ -225,17 +225,6 @@ function forwardOutput(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): 
   from.on('data', (b: Buffer) => { to.write(b); });
 }
 
-/**
- * The hang timeout on a machine with more runnable threads than cores: a thread that gets
- * 1/k of a core beats k times more slowly, so the silence that means "hung" grows with the
- * load average per core (never below the configured timeout). Without it an overloaded
- * machine (load 10 on 2 cores) had healthy servers restarted as hung.
- */
-export function hangTimeoutUnderLoad(timeoutMs: number, loadAverage: number, cores: number): number {
-  const perCore = Number.isFinite(loadAverage) && cores > 0 ? loadAverage / cores : 1;
-  return timeoutMs * Math.max(1, perCore);
-}
-
 export class Supervisor extends EventEmitter {
   readonly manifest: Manifest;
   readonly events: SupervisorEvent[] = [];
@@ -730,10 +719,9 @@ export class Supervisor extends EventEmitter {
   }
 
   private checkHangs(): void {
-    const load = loadavg()[0]!;
-    Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(load * 100));
+    Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(loadavg()[0]! * 100));
     const now = monotonicMs();
-    const timeout = hangTimeoutUnderLoad(this.manifest.supervisor.hangTimeoutMs, load, Atomics.load(this.sys, SYS_CORES) || 1);
+    const timeout = this.manifest.supervisor.hangTimeoutMs;
     for (const g of this.groups) {
       if (g.state !== 'running' || !g.loopStarted) continue;
       for (const s of g.servers) {
