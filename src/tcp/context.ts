@@ -15,6 +15,8 @@ export interface EngineContext {
   readonly checksumOffload: boolean;
   /** TSO burst limit in bytes (0: off); see TcpEngineOptions.tsoMaxBytes. */
   readonly tsoMaxBytes: number;
+  /** RFC 6937 Proportional Rate Reduction in SACK recoveries (TcpEngineOptions.prr). */
+  readonly prr: boolean;
   /** Scratch header reused for every segment built (no per-segment objects). */
   readonly hdr: TcpHeaderFields;
   readonly msl: number;

@@ -14,7 +14,7 @@
 import { TcpFlag, emitTcpHeader, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
 import type { EngineContext } from './context.js';
 import { seqDiff, seqGt, seqLt } from './seqnum.js';
-import { DUP_THRESH, logRetransmit, pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
+import { DUP_THRESH, logRetransmit, pipeBytes, nextLostHole, prrSent, recoveryCwnd, sackedBelow, sackedEndAt } from './recovery.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
 import { rateOnOutputStopped, rateOnSend } from './delivery.js';
@@ -177,7 +177,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
   // new data (rule 2, the loop below), then holes not yet deemed lost (rule 3).
   if (t.inRecovery && t.sackEnabled) {
     for (;;) {
-      if (t.cc.cwnd - pipeBytes(t) < mss) return;
+      if (recoveryCwnd(t) - pipeBytes(t) < mss) return;
       let hole = nextLostHole(t, false);
       if (hole < 0) {
         const unsent = seqDiff((t.sndBufSeq + t.sendBuf.available()) >>> 0, t.sndNxt) > 0;
@@ -192,6 +192,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
       paceSent(t, len, now);
       markRetransmit(ctx, t, now, len);
+      prrSent(t, len);
       t.scoreboard.markRetransmitted(hole, len);
       logRetransmit(t, hole, len);
       t.highRxt = (hole + len) >>> 0;
@@ -216,7 +217,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     const wndRoom = seqDiff((t.sndUna + t.sndWnd) >>> 0, seq);
     // RFC 3042 limited transmit: the first two duplicate ACKs each allow one new segment.
     if (flight === 0 && avail > 0) t.cc.onIdle(now, t.rtt.rto);
-    const cwnd = t.inRecovery ? t.cc.cwnd : t.cc.cwnd + Math.min(t.dupAcks, 2) * mss;
+    const cwnd = t.inRecovery ? recoveryCwnd(t) : t.cc.cwnd + Math.min(t.dupAcks, 2) * mss;
     const cwndRoom = cwnd - flight;
     let len = Math.min(avail, burst, wndRoom, cwndRoom);
     // Going back after an RTO: stop at the next SACKed octet (RFC 6675 §5.1: SACKed data is not resent).
@@ -246,6 +247,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     if (len > 0 && !paceAllows(ctx, t, now)) return;
     if (!sendSegment(ctx, t, flags, seq, len, now)) return;
     paceSent(t, len, now);
+    prrSent(t, len);
     const end = (seq + len + (fin ? 1 : 0)) >>> 0;
     if (seqLt(seq, t.sndMax)) {
       markRetransmit(ctx, t, now, Math.min(len, seqDiff(t.sndMax, seq)));

@@ -108,6 +108,8 @@ export function nextLostHole(t: Tcb, rule3: boolean): number {
  */
 export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number, updateWindow = true): boolean {
   const ack = seg.ack;
+  const una0 = t.sndUna;
+  const sacked0 = t.scoreboard.sackedBytes;
   // RFC 5961 §5.2: acceptable iff (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT;
   // "All incoming segments whose ACK value doesn't satisfy the above condition
   // MUST be discarded and an ACK sent back."
@@ -150,7 +152,41 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
     if (wnd > t.maxSndWnd) t.maxSndWnd = wnd;
   }
   if (t.rate !== undefined) rateOnAck(t, now);
+  // RFC 6937 §3: DeliveredData = change_in(snd.una) + change_in(SACKd).
+  if (t.inRecovery && t.prr) prrOnAck(t, seqDiff(t.sndUna, una0) + t.scoreboard.sackedBytes - sacked0);
   return true;
+}
+
+/**
+ * RFC 6937 PRR-SSRB, on every ACK of the recovery (the one that started it included):
+ * while pipe is above ssthresh, send in proportion to what was delivered
+ * (ssthresh / RecoverFS of it), so the window comes down to ssthresh smoothly over one
+ * round instead of going silent for half a round then bursting; below ssthresh, slow
+ * start back up to it, at most one MSS more than was delivered.
+ */
+export function prrOnAck(t: Tcb, deliveredData: number): void {
+  const delivered = Math.max(0, deliveredData);
+  t.prrDelivered += delivered;
+  const pipe = pipeBytes(t);
+  const ssthresh = t.cc.ssthresh;
+  let sndcnt: number;
+  if (pipe > ssthresh) {
+    sndcnt = Math.ceil((t.prrDelivered * ssthresh) / Math.max(1, t.prrRecoverFs)) - t.prrOut;
+  } else {
+    const limit = Math.max(t.prrDelivered - t.prrOut, delivered) + t.sndMss;
+    sndcnt = Math.min(ssthresh - pipe, limit);
+  }
+  t.prrCwnd = pipe + Math.max(0, sndcnt);
+}
+
+/** The window the sender uses now: PRR's during a recovery that uses it, else the controller's. */
+export function recoveryCwnd(t: Tcb): number {
+  return t.inRecovery && t.prr ? t.prrCwnd : t.cc.cwnd;
+}
+
+/** Bytes (re)sent during a recovery: RFC 6937 prr_out. */
+export function prrSent(t: Tcb, bytes: number): void {
+  if (t.inRecovery && t.prr) t.prrOut += bytes;
 }
 
 function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: number): void {
@@ -228,6 +264,12 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   t.recover = t.sndMax;
   t.highRxt = t.sndUna;
   t.cc.onCongestionEvent(now, flight);
+  // RFC 6937 for window-based controllers with SACK (BBR keeps its own packet conservation).
+  t.prr = t.sackEnabled && t.cc.wantsRateSamples !== true && ctx.prr;
+  t.prrRecoverFs = flight;
+  t.prrDelivered = 0;
+  t.prrOut = 0;
+  t.prrCwnd = t.cc.cwnd;
   startUndoEpisode(t, false);
   t.rtxLog.length = 0;
   if (t.sackEnabled) ctx.counters.sackRecoveries++;
@@ -246,6 +288,7 @@ export function retransmitHead(ctx: EngineContext, t: Tcb, now: number): void {
   if (len === 0 && (flags & TcpFlag.FIN) === 0) return;
   if (!sendSegment(ctx, t, flags, t.sndUna, len, now)) return;
   markRetransmit(ctx, t, now, len);
+  prrSent(t, len);
   if (t.sackEnabled) {
     t.scoreboard.markRetransmitted(t.sndUna, len);
     logRetransmit(t, t.sndUna, len);

@@ -110,6 +110,16 @@ export class Tcb {
   highRxt = 0;
   /** Length of the hole nextLostHole() found. */
   holeLen = 0;
+  /**
+   * RFC 6937 Proportional Rate Reduction during a SACK recovery of a window-based
+   * controller: `prr` on, RecoverFS (flight when recovery began), prr_delivered,
+   * prr_out, and the window the sender uses until recovery ends (pipe + sndcnt).
+   */
+  prr = false;
+  prrRecoverFs = 0;
+  prrDelivered = 0;
+  prrOut = 0;
+  prrCwnd = 0;
   /** Scratch for the SACK blocks of our outgoing ACKs. */
   readonly sackOut = new Uint32Array(8);
   /**
