@@ -17,6 +17,8 @@ export interface EngineContext {
   readonly tsoMaxBytes: number;
   /** RFC 6937 Proportional Rate Reduction in SACK recoveries (TcpEngineOptions.prr). */
   readonly prr: boolean;
+  /** RFC 8985 §7 tail loss probes (TcpEngineOptions.tlp). */
+  readonly tlp: boolean;
   /** Scratch header reused for every segment built (no per-segment objects). */
   readonly hdr: TcpHeaderFields;
   readonly msl: number;

@@ -19,6 +19,7 @@ import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
 import { rateOnOutputStopped, rateOnSend } from './delivery.js';
 import { paceAllows, paceBurst, paceSent } from './pacing.js';
+import { armPto } from './tlp.js';
 
 /** Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4). */
 export function tsNow(t: Tcb, now: number): number {
@@ -163,7 +164,12 @@ function canSend(s: number): boolean {
  * no segment carried it. Called after every input, application call and timer.
  */
 export function output(ctx: EngineContext, t: Tcb, now: number): void {
-  if (canSend(t.state)) sendData(ctx, t, now);
+  if (canSend(t.state)) {
+    const max0 = t.sndMax;
+    sendData(ctx, t, now);
+    // New data left: the tail loss probe's clock starts (or restarts) from it.
+    if (t.sndMax !== max0) armPto(ctx, t, now);
+  }
   if (t.ackNow && t.state !== TcpState.Closed && t.state !== TcpState.SynSent && t.state !== TcpState.Listen) {
     sendAck(ctx, t, now);
   }

@@ -9,6 +9,7 @@
  * The scoreboard is a flat sorted array of disjoint SACKed [start, end) pairs
  * above SND.UNA, kept in the control block as plain numbers.
  */
+import { armPto, tlpOnAck, tlpOnDsack } from './tlp.js';
 import type { TcpSegment } from '../wire/tcp.js';
 import { TcpEventType } from './config.js';
 import type { EngineContext } from './context.js';
@@ -247,6 +248,8 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
     t.persisting = false;
     t.rtoAt = now + t.rtt.rto;
   }
+  tlpOnAck(ctx, t, ack, now);
+  armPto(ctx, t, now);
   ctx.timersChanged(t);
 }
 
@@ -256,7 +259,7 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   // RFC 6675 §5: recovery also starts when IsLost(HighACK + 1). DupThresh is the
   // reordering degree seen (raiseReordering), as Linux's tp->reordering.
   const lost = t.sackEnabled && t.scoreboard.sackedBytes > 0 && t.scoreboard.isLost(t.sndUna);
-  if (t.dupAcks < t.scoreboard.dupThresh && !lost) return;
+  if (t.dupAcks < earlyRetransmitThresh(t) && !lost) return;
   // RFC 6582 §3.2 step 2: no new recovery for losses from the previous window.
   if (!t.sackEnabled && !seqGt((t.sndUna - 1) >>> 0, t.recover) && t.recover !== t.iss) return;
   const flight = seqDiff(t.sndMax, t.sndUna);
@@ -264,6 +267,8 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   t.recover = t.sndMax;
   t.highRxt = t.sndUna;
   t.cc.onCongestionEvent(now, flight);
+  t.ptoAt = Infinity;
+  t.tlpHighSeq = -1;
   // RFC 6937 for window-based controllers with SACK (BBR keeps its own packet conservation).
   t.prr = t.sackEnabled && t.cc.wantsRateSamples !== true && ctx.prr;
   t.prrRecoverFs = flight;
@@ -276,6 +281,23 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   else ctx.counters.newRenoRecoveries++;
   ctx.counters.fastRetransmits++;
   retransmitHead(ctx, t, now);
+}
+
+/**
+ * RFC 5827 early retransmit: with fewer than four segments outstanding and nothing new to
+ * send, three duplicate ACKs can never come; the threshold is one less than the segments
+ * outstanding (so the ACK of a tail loss probe, SACKing the last segment, starts recovery
+ * of the one before it). Not once the path was seen to reorder (the adaptive threshold
+ * rules then), and only with SACK (the ACKs are known to be for data that left).
+ */
+function earlyRetransmitThresh(t: Tcb): number {
+  const thresh = t.scoreboard.dupThresh;
+  if (!t.sackEnabled || t.reordering > DUP_THRESH) return thresh;
+  const outstanding = Math.ceil(seqDiff(t.sndMax, t.sndUna) / t.sndMss);
+  const dataEnd = (t.sndBufSeq + t.sendBuf.available()) >>> 0;
+  const canSendNew = seqGt(dataEnd, t.sndMax) && seqGt((t.sndUna + t.sndWnd) >>> 0, t.sndMax);
+  if (outstanding >= 4 || canSendNew) return thresh;
+  return Math.min(thresh, Math.max(1, outstanding - 1));
 }
 
 /** Resend one segment at SND.UNA (fast retransmit, partial ACK). */
@@ -344,6 +366,7 @@ export function startUndoEpisode(t: Tcb, rto: boolean): void {
  */
 function dsackArrived(ctx: EngineContext, t: Tcb, start: number, end: number, now: number): void {
   ctx.counters.dsacksReceived++;
+  tlpOnDsack(t, end);
   if (!t.undoActive || t.undoRetrans <= 0 || seqLt(start, t.undoMarker) || !seqGt(end, start)) return;
   const n = Math.min(t.undoRetrans, Math.max(1, Math.ceil(seqDiff(end, start) / t.sndMss)));
   t.undoRetrans -= n;

@@ -116,6 +116,10 @@ export class Tcb {
    * prr_out, and the window the sender uses until recovery ends (pipe + sndcnt).
    */
   prr = false;
+  /** RFC 8985 §7 tail loss probe: its deadline, SND.MAX when the probe left (-1: none out), a D-SACK for it seen. */
+  ptoAt = Infinity;
+  tlpHighSeq = -1;
+  tlpDsacked = false;
   prrRecoverFs = 0;
   prrDelivered = 0;
   prrOut = 0;
