@@ -58,6 +58,8 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   spuriousRetransmits: { name: 'newtos_tcp_spurious_retransmits_total', help: 'Retransmitted segments a D-SACK showed the receiver already had.' },
   spuriousRecoveriesUndone: { name: 'newtos_tcp_spurious_recoveries_undone_total', help: 'Congestion responses undone because D-SACKs showed them spurious (RFC 3708).' },
   lostRetransmits: { name: 'newtos_tcp_lost_retransmits_total', help: 'Retransmissions found lost by the SACKs of later data and sent again before the RTO.' },
+  tlpProbes: { name: 'newtos_tcp_tail_loss_probes_total', help: 'Tail loss probes sent (RFC 8985 section 7).' },
+  tlpRecoveries: { name: 'newtos_tcp_tail_loss_probe_recoveries_total', help: 'Tail loss probes whose ACK showed they repaired a loss (congestion response made).' },
   reorderingDetected: { name: 'newtos_tcp_reordering_detected_total', help: 'Times SACKs or D-SACKs raised the reordering degree (adaptive duplicate-ACK threshold).' },
   rstsOut: { name: 'newtos_tcp_resets_sent_total', help: 'RST segments sent.' },
   challengeAcks: { name: 'newtos_tcp_challenge_acks_total', help: 'Challenge ACKs sent (RFC 5961).' },

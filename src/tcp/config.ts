@@ -162,6 +162,13 @@ export interface TcpEngineOptions {
    * Congestion control, SACK and retransmission still count in MSS-sized segments.
    */
   tsoMaxBytes?: number;
+  /**
+   * RFC 6937 Proportional Rate Reduction for the window during SACK recoveries of CUBIC
+   * and NewReno (default true); false: RFC 6675's cwnd = ssthresh at once.
+   */
+  prr?: boolean;
+  /** RFC 8985 §7 tail loss probes with SACK (default true). */
+  tlp?: boolean;
   /** Maximum segment lifetime in ms; TIME-WAIT lasts 2 MSL (RFC 9293 §3.4.2). Default 30 s (Linux's 60 s TIME-WAIT). */
   msl?: number;
   /** SYN retransmissions before ETIMEDOUT (Linux tcp_syn_retries = 6). */

@@ -15,6 +15,10 @@ export interface EngineContext {
   readonly checksumOffload: boolean;
   /** TSO burst limit in bytes (0: off); see TcpEngineOptions.tsoMaxBytes. */
   readonly tsoMaxBytes: number;
+  /** RFC 6937 Proportional Rate Reduction in SACK recoveries (TcpEngineOptions.prr). */
+  readonly prr: boolean;
+  /** RFC 8985 §7 tail loss probes (TcpEngineOptions.tlp). */
+  readonly tlp: boolean;
   /** Scratch header reused for every segment built (no per-segment objects). */
   readonly hdr: TcpHeaderFields;
   readonly msl: number;

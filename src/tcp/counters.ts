@@ -51,6 +51,9 @@ export class TcpCounters {
   spuriousRecoveriesUndone = 0;
   /** Retransmissions found lost (data sent after them SACKed) and sent again without waiting for the RTO. */
   lostRetransmits = 0;
+  /** Tail loss probes sent (RFC 8985 §7), and those whose ACK showed they repaired a loss. */
+  tlpProbes = 0;
+  tlpRecoveries = 0;
   /** Times SACKs or D-SACKs raised the reordering degree (the adaptive DupThresh). */
   reorderingDetected = 0;
   newRenoRecoveries = 0;

@@ -110,6 +110,8 @@ export class TcpEngine implements EngineContext {
   readonly transmit: TransmitFn;
   readonly checksumOffload: boolean;
   readonly tsoMaxBytes: number;
+  readonly prr: boolean;
+  readonly tlp: boolean;
   readonly hdr: TcpHeaderFields = {
     srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, mss: -1, windowScale: -1,
     sackPermitted: false, hasTimestamp: false, tsVal: 0, tsEcr: 0, sack: new Uint32Array(0), sackCount: 0,
@@ -175,6 +177,8 @@ export class TcpEngine implements EngineContext {
     this.buffers = options.buffers;
     this.checksumOffload = options.checksumOffload ?? false;
     this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
+    this.prr = options.prr ?? true;
+    this.tlp = options.tlp ?? true;
     this.msl = options.msl ?? 30_000;
     this.synRetries = options.synRetries ?? 6;
     this.dataRetries = options.dataRetries ?? 15;

@@ -14,11 +14,12 @@
 import { TcpFlag, emitTcpHeader, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
 import type { EngineContext } from './context.js';
 import { seqDiff, seqGt, seqLt } from './seqnum.js';
-import { DUP_THRESH, logRetransmit, pipeBytes, nextLostHole, sackedBelow, sackedEndAt } from './recovery.js';
+import { DUP_THRESH, logRetransmit, pipeBytes, nextLostHole, prrSent, recoveryCwnd, sackedBelow, sackedEndAt } from './recovery.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
 import { rateOnOutputStopped, rateOnSend } from './delivery.js';
 import { paceAllows, paceBurst, paceSent } from './pacing.js';
+import { armPto } from './tlp.js';
 
 /** Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4). */
 export function tsNow(t: Tcb, now: number): number {
@@ -163,7 +164,12 @@ function canSend(s: number): boolean {
  * no segment carried it. Called after every input, application call and timer.
  */
 export function output(ctx: EngineContext, t: Tcb, now: number): void {
-  if (canSend(t.state)) sendData(ctx, t, now);
+  if (canSend(t.state)) {
+    const max0 = t.sndMax;
+    sendData(ctx, t, now);
+    // New data left: the tail loss probe's clock starts (or restarts) from it.
+    if (t.sndMax !== max0) armPto(ctx, t, now);
+  }
   if (t.ackNow && t.state !== TcpState.Closed && t.state !== TcpState.SynSent && t.state !== TcpState.Listen) {
     sendAck(ctx, t, now);
   }
@@ -177,7 +183,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
   // new data (rule 2, the loop below), then holes not yet deemed lost (rule 3).
   if (t.inRecovery && t.sackEnabled) {
     for (;;) {
-      if (t.cc.cwnd - pipeBytes(t) < mss) return;
+      if (recoveryCwnd(t) - pipeBytes(t) < mss) return;
       let hole = nextLostHole(t, false);
       if (hole < 0) {
         const unsent = seqDiff((t.sndBufSeq + t.sendBuf.available()) >>> 0, t.sndNxt) > 0;
@@ -192,6 +198,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       if (!sendSegment(ctx, t, TcpFlag.ACK, hole, len, now)) return;
       paceSent(t, len, now);
       markRetransmit(ctx, t, now, len);
+      prrSent(t, len);
       t.scoreboard.markRetransmitted(hole, len);
       logRetransmit(t, hole, len);
       t.highRxt = (hole + len) >>> 0;
@@ -216,7 +223,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     const wndRoom = seqDiff((t.sndUna + t.sndWnd) >>> 0, seq);
     // RFC 3042 limited transmit: the first two duplicate ACKs each allow one new segment.
     if (flight === 0 && avail > 0) t.cc.onIdle(now, t.rtt.rto);
-    const cwnd = t.inRecovery ? t.cc.cwnd : t.cc.cwnd + Math.min(t.dupAcks, 2) * mss;
+    const cwnd = t.inRecovery ? recoveryCwnd(t) : t.cc.cwnd + Math.min(t.dupAcks, 2) * mss;
     const cwndRoom = cwnd - flight;
     let len = Math.min(avail, burst, wndRoom, cwndRoom);
     // Going back after an RTO: stop at the next SACKed octet (RFC 6675 §5.1: SACKed data is not resent).
@@ -246,6 +253,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
     if (len > 0 && !paceAllows(ctx, t, now)) return;
     if (!sendSegment(ctx, t, flags, seq, len, now)) return;
     paceSent(t, len, now);
+    prrSent(t, len);
     const end = (seq + len + (fin ? 1 : 0)) >>> 0;
     if (seqLt(seq, t.sndMax)) {
       markRetransmit(ctx, t, now, Math.min(len, seqDiff(t.sndMax, seq)));

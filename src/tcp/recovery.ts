@@ -9,6 +9,7 @@
  * The scoreboard is a flat sorted array of disjoint SACKed [start, end) pairs
  * above SND.UNA, kept in the control block as plain numbers.
  */
+import { armPto, tlpOnAck, tlpOnDsack } from './tlp.js';
 import type { TcpSegment } from '../wire/tcp.js';
 import { TcpEventType } from './config.js';
 import type { EngineContext } from './context.js';
@@ -108,6 +109,8 @@ export function nextLostHole(t: Tcb, rule3: boolean): number {
  */
 export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number, updateWindow = true): boolean {
   const ack = seg.ack;
+  const una0 = t.sndUna;
+  const sacked0 = t.scoreboard.sackedBytes;
   // RFC 5961 §5.2: acceptable iff (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT;
   // "All incoming segments whose ACK value doesn't satisfy the above condition
   // MUST be discarded and an ACK sent back."
@@ -150,7 +153,41 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
     if (wnd > t.maxSndWnd) t.maxSndWnd = wnd;
   }
   if (t.rate !== undefined) rateOnAck(t, now);
+  // RFC 6937 §3: DeliveredData = change_in(snd.una) + change_in(SACKd).
+  if (t.inRecovery && t.prr) prrOnAck(t, seqDiff(t.sndUna, una0) + t.scoreboard.sackedBytes - sacked0);
   return true;
+}
+
+/**
+ * RFC 6937 PRR-SSRB, on every ACK of the recovery (the one that started it included):
+ * while pipe is above ssthresh, send in proportion to what was delivered
+ * (ssthresh / RecoverFS of it), so the window comes down to ssthresh smoothly over one
+ * round instead of going silent for half a round then bursting; below ssthresh, slow
+ * start back up to it, at most one MSS more than was delivered.
+ */
+export function prrOnAck(t: Tcb, deliveredData: number): void {
+  const delivered = Math.max(0, deliveredData);
+  t.prrDelivered += delivered;
+  const pipe = pipeBytes(t);
+  const ssthresh = t.cc.ssthresh;
+  let sndcnt: number;
+  if (pipe > ssthresh) {
+    sndcnt = Math.ceil((t.prrDelivered * ssthresh) / Math.max(1, t.prrRecoverFs)) - t.prrOut;
+  } else {
+    const limit = Math.max(t.prrDelivered - t.prrOut, delivered) + t.sndMss;
+    sndcnt = Math.min(ssthresh - pipe, limit);
+  }
+  t.prrCwnd = pipe + Math.max(0, sndcnt);
+}
+
+/** The window the sender uses now: PRR's during a recovery that uses it, else the controller's. */
+export function recoveryCwnd(t: Tcb): number {
+  return t.inRecovery && t.prr ? t.prrCwnd : t.cc.cwnd;
+}
+
+/** Bytes (re)sent during a recovery: RFC 6937 prr_out. */
+export function prrSent(t: Tcb, bytes: number): void {
+  if (t.inRecovery && t.prr) t.prrOut += bytes;
 }
 
 function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: number): void {
@@ -211,6 +248,8 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
     t.persisting = false;
     t.rtoAt = now + t.rtt.rto;
   }
+  tlpOnAck(ctx, t, ack, now);
+  armPto(ctx, t, now);
   ctx.timersChanged(t);
 }
 
@@ -220,7 +259,7 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   // RFC 6675 §5: recovery also starts when IsLost(HighACK + 1). DupThresh is the
   // reordering degree seen (raiseReordering), as Linux's tp->reordering.
   const lost = t.sackEnabled && t.scoreboard.sackedBytes > 0 && t.scoreboard.isLost(t.sndUna);
-  if (t.dupAcks < t.scoreboard.dupThresh && !lost) return;
+  if (t.dupAcks < earlyRetransmitThresh(t) && !lost) return;
   // RFC 6582 §3.2 step 2: no new recovery for losses from the previous window.
   if (!t.sackEnabled && !seqGt((t.sndUna - 1) >>> 0, t.recover) && t.recover !== t.iss) return;
   const flight = seqDiff(t.sndMax, t.sndUna);
@@ -228,12 +267,37 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   t.recover = t.sndMax;
   t.highRxt = t.sndUna;
   t.cc.onCongestionEvent(now, flight);
+  t.ptoAt = Infinity;
+  t.tlpHighSeq = -1;
+  // RFC 6937 for window-based controllers with SACK (BBR keeps its own packet conservation).
+  t.prr = t.sackEnabled && t.cc.wantsRateSamples !== true && ctx.prr;
+  t.prrRecoverFs = flight;
+  t.prrDelivered = 0;
+  t.prrOut = 0;
+  t.prrCwnd = t.cc.cwnd;
   startUndoEpisode(t, false);
   t.rtxLog.length = 0;
   if (t.sackEnabled) ctx.counters.sackRecoveries++;
   else ctx.counters.newRenoRecoveries++;
   ctx.counters.fastRetransmits++;
   retransmitHead(ctx, t, now);
+}
+
+/**
+ * RFC 5827 early retransmit: with fewer than four segments outstanding and nothing new to
+ * send, three duplicate ACKs can never come; the threshold is one less than the segments
+ * outstanding (so the ACK of a tail loss probe, SACKing the last segment, starts recovery
+ * of the one before it). Not once the path was seen to reorder (the adaptive threshold
+ * rules then), and only with SACK (the ACKs are known to be for data that left).
+ */
+function earlyRetransmitThresh(t: Tcb): number {
+  const thresh = t.scoreboard.dupThresh;
+  if (!t.sackEnabled || t.reordering > DUP_THRESH) return thresh;
+  const outstanding = Math.ceil(seqDiff(t.sndMax, t.sndUna) / t.sndMss);
+  const dataEnd = (t.sndBufSeq + t.sendBuf.available()) >>> 0;
+  const canSendNew = seqGt(dataEnd, t.sndMax) && seqGt((t.sndUna + t.sndWnd) >>> 0, t.sndMax);
+  if (outstanding >= 4 || canSendNew) return thresh;
+  return Math.min(thresh, Math.max(1, outstanding - 1));
 }
 
 /** Resend one segment at SND.UNA (fast retransmit, partial ACK). */
@@ -246,6 +310,7 @@ export function retransmitHead(ctx: EngineContext, t: Tcb, now: number): void {
   if (len === 0 && (flags & TcpFlag.FIN) === 0) return;
   if (!sendSegment(ctx, t, flags, t.sndUna, len, now)) return;
   markRetransmit(ctx, t, now, len);
+  prrSent(t, len);
   if (t.sackEnabled) {
     t.scoreboard.markRetransmitted(t.sndUna, len);
     logRetransmit(t, t.sndUna, len);
@@ -301,6 +366,7 @@ export function startUndoEpisode(t: Tcb, rto: boolean): void {
  */
 function dsackArrived(ctx: EngineContext, t: Tcb, start: number, end: number, now: number): void {
   ctx.counters.dsacksReceived++;
+  tlpOnDsack(t, end);
   if (!t.undoActive || t.undoRetrans <= 0 || seqLt(start, t.undoMarker) || !seqGt(end, start)) return;
   const n = Math.min(t.undoRetrans, Math.max(1, Math.ceil(seqDiff(end, start) / t.sndMss)));
   t.undoRetrans -= n;

@@ -110,6 +110,20 @@ export class Tcb {
   highRxt = 0;
   /** Length of the hole nextLostHole() found. */
   holeLen = 0;
+  /**
+   * RFC 6937 Proportional Rate Reduction during a SACK recovery of a window-based
+   * controller: `prr` on, RecoverFS (flight when recovery began), prr_delivered,
+   * prr_out, and the window the sender uses until recovery ends (pipe + sndcnt).
+   */
+  prr = false;
+  /** RFC 8985 §7 tail loss probe: its deadline, SND.MAX when the probe left (-1: none out), a D-SACK for it seen. */
+  ptoAt = Infinity;
+  tlpHighSeq = -1;
+  tlpDsacked = false;
+  prrRecoverFs = 0;
+  prrDelivered = 0;
+  prrOut = 0;
+  prrCwnd = 0;
   /** Scratch for the SACK blocks of our outgoing ACKs. */
   readonly sackOut = new Uint32Array(8);
   /**

@@ -13,13 +13,14 @@ import type { EngineContext } from './context.js';
 import { connectionError } from './input.js';
 import { markRetransmit, output, sendSegment, sendSyn } from './output.js';
 import { startUndoEpisode } from './recovery.js';
+import { tailLossProbe } from './tlp.js';
 import { seqAdd, seqDiff } from './seqnum.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
 
 /** The earliest deadline of t. */
 export function nextDeadline(t: Tcb): number {
-  return Math.min(t.rtoAt, t.delackAt, t.keepaliveAt, t.closeAt, t.paceAt);
+  return Math.min(t.rtoAt, t.delackAt, t.keepaliveAt, t.closeAt, t.paceAt, t.ptoAt);
 }
 
 export function connectionTimer(ctx: EngineContext, t: Tcb, now: number): void {
@@ -37,6 +38,10 @@ export function connectionTimer(ctx: EngineContext, t: Tcb, now: number): void {
     t.rtoAt = Infinity;
     retransmitTimeout(ctx, t, now);
     if (t.state === TcpState.Closed) return;
+  }
+  if (t.ptoAt <= now) {
+    t.ptoAt = Infinity;
+    tailLossProbe(ctx, t, now);
   }
   // The pace timer (pacing.ts) only lets output run again, below.
   if (t.paceAt <= now) t.paceAt = Infinity;
@@ -91,6 +96,8 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
     return;
   }
   ctx.counters.rtoTimeouts++;
+  t.ptoAt = Infinity;
+  t.tlpHighSeq = -1;
   // RFC 5681 eq. 4 and §3.1: ssthresh from the flight, cwnd = loss window (1 segment).
   t.cc.onRetransmitTimeout(now, seqDiff(t.sndMax, t.sndUna));
   // A second timeout for the same data continues the episode (its first reduction is the one to undo).
