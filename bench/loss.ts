@@ -15,8 +15,9 @@
  * showed spurious.
  *
  * `--json` prints one JSON line with `time_ratio_vs_linux_bbr` (newtos time / BBR
- * time, worst scenario) and `spurious_retransmit_pct` (newtos, worst scenario).
- * `--size MB` (default 50), `--senders newtos,linux-bbr` (default all three), `--smoke` (1 MB, first scenario with 20 ms instead
+ * time, worst scenario; newtos's default CUBIC), `time_ratio_newtos_bbr_vs_linux_bbr` (newtos with
+ * BBR, like with like) and `spurious_retransmit_pct` (newtos, worst scenario).
+ * `--size MB` (default 50), `--senders newtos,newtos-bbr,linux-bbr` (default all four), `--smoke` (1 MB, first scenario with 20 ms instead
  * of 50, for test/bench/smoke.test.ts), `--timeout S` per transfer (default 300).
  * Needs root (namespaces, TAP devices), the TAP addon and a kernel with bbr;
  * otherwise every row is null with a note. Everything made is removed again.
@@ -49,14 +50,14 @@ const SCENARIOS: Scenario[] = smoke
     { name: 'loss5_reorder25_delay2ms', impair: ['--loss', '5%', '--reorder', '25%', '--delay', '2'] },
     { name: 'loss1_delay50ms', impair: ['--loss', '1%', '--delay', '50'] },
   ];
-type Sender = 'newtos' | 'linux-cubic' | 'linux-bbr';
-const ALL_SENDERS: Sender[] = ['newtos', 'linux-cubic', 'linux-bbr'];
+type Sender = 'newtos' | 'newtos-bbr' | 'linux-cubic' | 'linux-bbr';
+const ALL_SENDERS: Sender[] = ['newtos', 'newtos-bbr', 'linux-cubic', 'linux-bbr'];
 /** `--senders newtos,linux-bbr`: only these rows (default all). */
 const SENDERS: Sender[] = (() => {
   const i = args.indexOf('--senders');
   if (i < 0) return ALL_SENDERS;
   const want = (args[i + 1] ?? '').split(',');
-  for (const w of want) if (!ALL_SENDERS.includes(w as Sender)) throw new Error(`--senders: unknown '${w}' (newtos, linux-cubic, linux-bbr)`);
+  for (const w of want) if (!ALL_SENDERS.includes(w as Sender)) throw new Error(`--senders: unknown '${w}' (newtos, newtos-bbr, linux-cubic, linux-bbr)`);
   return want as Sender[];
 })();
 
@@ -247,11 +248,12 @@ async function main(): Promise<void> {
         sh(['ip', '-n', ns, 'link', 'set', 'br0', 'up']);
       }
       // The newtos hosts: a TAP each (plain frames, as they cross the bridge), its kernel end in a bridge.
-      for (const [name, ns, ip] of [['a', nsA, '10.66.0.11/24'], ['b', nsB, '10.66.0.12/24']] as const) {
+      // a sends with CUBIC (the default), c with BBR; b receives from both.
+      for (const [name, ns, ip, cc] of [['a', nsA, '10.66.0.11/24', 'cubic'], ['b', nsB, '10.66.0.12/24', 'cubic'], ['c', nsA, '10.66.0.13/24', 'bbr']] as const) {
         const dev = `nt${tag}${name}`;
         const stack = await createStack({
           name, interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev, vnetHeader: false }, addresses: [ip] }],
-          tcp: { sendBufferBytes: 4 << 20, receiveBufferBytes: 4 << 20 },
+          tcp: { sendBufferBytes: 4 << 20, receiveBufferBytes: 4 << 20, congestionControl: cc },
         });
         stacks.push(stack);
         sh(['ip', 'link', 'set', dev, 'netns', ns]);
@@ -262,11 +264,12 @@ async function main(): Promise<void> {
         for (const sender of SENDERS) {
           const im = await startImpair(tag, nsA, nsB, sc.impair);
           let row: Row;
-          if (sender === 'newtos') {
-            const before = newtosTcp(stacks[0]!);
-            const secs = await newtosTransfer(stacks[0]!, stacks[1]!, port++);
+          if (sender === 'newtos' || sender === 'newtos-bbr') {
+            const from = stacks[sender === 'newtos' ? 0 : 2]!;
+            const before = newtosTcp(from);
+            const secs = await newtosTransfer(from, stacks[1]!, port++);
             await new Promise((r) => setTimeout(r, 100)); // counters are published every ~20 ms
-            const after = newtosTcp(stacks[0]!);
+            const after = newtosTcp(from);
             const link = await stopImpair(im, nsA, nsB);
             const retrans = after.retrans - before.retrans;
             row = {
@@ -293,14 +296,19 @@ async function main(): Promise<void> {
     }
   }
   let ratio: number | null = null;
+  let ratioBbr: number | null = null;
   let spurious: number | null = null;
   for (const sc of SCENARIOS) {
     const nt = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos');
+    const ntBbr = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos-bbr');
     const bbr = rows.find((r) => r.scenario === sc.name && r.sender === 'linux-bbr');
     if (nt?.seconds != null && bbr?.seconds != null) ratio = Math.max(ratio ?? 0, Math.round((nt.seconds / bbr.seconds) * 100) / 100);
+    if (ntBbr?.seconds != null && bbr?.seconds != null) ratioBbr = Math.max(ratioBbr ?? 0, Math.round((ntBbr.seconds / bbr.seconds) * 100) / 100);
     if (nt?.spurious_retransmit_pct != null) spurious = Math.max(spurious ?? 0, nt.spurious_retransmit_pct);
   }
-  const result = { bench: 'loss', smoke, size_bytes: SIZE, time_ratio_vs_linux_bbr: ratio, spurious_retransmit_pct: spurious, rows, ...(notes.length > 0 ? { notes } : {}) };
+  // time_ratio_vs_linux_bbr and spurious_retransmit_pct are newtos's default (CUBIC); the BBR
+  // ratio compares like with like (newtos with tcp.congestionControl 'bbr').
+  const result = { bench: 'loss', smoke, size_bytes: SIZE, time_ratio_vs_linux_bbr: ratio, time_ratio_newtos_bbr_vs_linux_bbr: ratioBbr, spurious_retransmit_pct: spurious, rows, ...(notes.length > 0 ? { notes } : {}) };
   if (json) console.log(JSON.stringify(result));
   else log(`time_ratio_vs_linux_bbr ${ratio ?? 'n/a'} (worst)  spurious_retransmit_pct ${spurious ?? 'n/a'} (worst, newtos)`);
 }
