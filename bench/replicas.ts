@@ -98,21 +98,10 @@ async function load(a: Stack, b: Stack): Promise<Record<string, number>> {
 async function run(replicas: number): Promise<Record<string, unknown>> {
   const [a, b] = await hosts(replicas);
   try {
-    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
-    await new Promise<void>((r) => server.listen(7, r));
-    const cpu0 = process.cpuUsage();
-    let t = performance.now();
-    let left = conns;
-    await Promise.all(Array.from({ length: 16 }, async () => { while (left-- > 0) await echo(b, 1); }));
-    const connsPerSec = conns / ((performance.now() - t) / 1000);
-    t = performance.now();
-    const ok = await Promise.all(Array.from({ length: flows }, () => echo(b, bytes)));
-    const gbit = (2 * flows * bytes * 8) / ((performance.now() - t) / 1000) / 1e9;
-    const cpu = process.cpuUsage(cpu0);
+    const r = await load(a, b);
     await a.close();
     await b.close();
-    return { replicas, conns_per_s: Math.round(connsPerSec), echo_gbit_s: Number(gbit.toFixed(2)), flows_intact: ok.filter(Boolean).length,
-      cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)), rx_queue_frames: a.driverStats().rxQueueFrames };
+    return { replicas, ...r, rx_queue_frames: a.driverStats().rxQueueFrames };
   } catch (e) {
     await Promise.allSettled([a.close(), b.close()]);
     throw e;

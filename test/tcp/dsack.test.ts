@@ -1,18 +1,11 @@
 import { test } from 'node:test';
-import { PASSIVE_SACK, runScript } from './harness.js';
+import { PASSIVE_SACK, SEND_FIVE, runScript } from './harness.js';
 
 // D-SACK (RFC 2883), spurious-retransmission detection and undo (RFC 3708),
 // the reordering-adaptive duplicate-ACK threshold (Linux tp->reordering).
 // After the handshake (RTT 10 ms, MSS 1000, SACK permitted, no timestamps).
 
-const FIVE = `
-    +0   send 5000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > P. 4001:5001(1000) ack 1
-`;
+const FIVE = SEND_FIVE;
 
 test('receiver: a duplicate of data already acknowledged gets a D-SACK block below the ACK (RFC 2883 §4.1.1)', () => {
   runScript(PASSIVE_SACK + `

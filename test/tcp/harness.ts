@@ -389,6 +389,16 @@ export const PASSIVE_SACK = `
   +0   accept
 `;
 
+/** Five full segments sent at once (MSS 1000, after PASSIVE_SACK or PASSIVE): the sender-side tests' common start. */
+export const SEND_FIVE = `
+    +0   send 5000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > P. 4001:5001(1000) ack 1
+`;
+
 export function runScript(script: string, options: Partial<TcpEngineOptions> = {}): Harness {
   const h = new Harness(options);
   h.run(script);

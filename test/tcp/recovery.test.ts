@@ -1,18 +1,11 @@
 import { test } from 'node:test';
-import { PASSIVE, PASSIVE_SACK, runScript } from './harness.js';
+import { PASSIVE, PASSIVE_SACK, SEND_FIVE, runScript } from './harness.js';
 
 // Loss recovery: RFC 6298 timer and back-off, RFC 5681 fast retransmit, RFC 6582
 // NewReno partial ACKs, RFC 6675 SACK recovery, RFC 3042 limited transmit.
 // After the handshake (RTT 10 ms) the RTO is 200 ms (Linux's minimum).
 
-const FIVE = `
-    +0   send 5000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > P. 4001:5001(1000) ack 1
-`;
+const FIVE = SEND_FIVE;
 
 test('RTO: retransmission after 200 ms, back-off 400, 800 ms; ACK ends it', () => {
   runScript(PASSIVE + `

@@ -1,17 +1,11 @@
 import { test } from 'node:test';
-import { PASSIVE_SACK, runScript } from './harness.js';
+import { PASSIVE_SACK, SEND_FIVE, runScript } from './harness.js';
 
 // Tail loss probe (RFC 8985 §7) and early retransmit (RFC 5827). After the handshake
 // (RTT 10 ms, MSS 1000, SACK permitted, no timestamps) five segments leave; the peer
 // acknowledges the first three. PTO = 2·SRTT = 20 ms; the RTO would fire at 220 ms.
 
-const FIVE = `
-    +0   send 5000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > P. 4001:5001(1000) ack 1
+const FIVE = SEND_FIVE + `
     +10  < . 1:1(0) ack 3001 win 65535
 `;
 
@@ -54,13 +48,7 @@ test('without TLP the same tail loss waits for the RTO (220 ms)', () => {
 });
 
 test('no probe once a duplicate ACK or SACK shows the loss (the "open" state only)', () => {
-  runScript(PASSIVE_SACK + `
-    +0   send 5000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > P. 4001:5001(1000) ack 1
+  runScript(PASSIVE_SACK + SEND_FIVE + `
     +10  < . 1:1(0) ack 1 win 65535 <sack 2001:3001>
     +190 > . 1:1001(1000) ack 1
     +0   counter tlpProbes 0
