@@ -129,6 +129,15 @@ export function object<F extends Fields>(fields: F): Validator<FieldsOut<F>> {
   });
 }
 
+/** `false` (a feature turned off in one word, as `monitor: false`) or what `validate` accepts. */
+export function falseOr<T>(validate: Validator<T>): Validator<false | T> {
+  return withSchema((v, path, sink) => {
+    if (v === false) return false;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return sink.add(path, `must be false or an object, not ${describe(v)}`);
+    return validate(v, path, sink);
+  }, { anyOf: [{ const: false }, validate.schema ?? {}] });
+}
+
 /** A tagged union chosen by the string field `tag`. */
 export function taggedUnion<T>(tag: string, variants: Record<string, Validator<T>>): Validator<T> {
   return withSchema((v, path, sink) => {

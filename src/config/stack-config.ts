@@ -13,7 +13,7 @@ import { NewtosError } from '../errors.js';
 import { parseLocatedJson, type SourcePosition } from './located-json.js';
 import { formatIpv4Address, inPrefix, parseIpv4Address } from '../wire/ipv4-address.js';
 import {
-  type ConfigIssue, IssueSink, type Validator, arrayOf, boolean, describe, integer, object, oneOf,
+  type ConfigIssue, IssueSink, type Validator, arrayOf, boolean, describe, falseOr, integer, object, oneOf,
   optional, required, string, taggedUnion, withSchema, type JsonSchema,
 } from './schema.js';
 
@@ -80,10 +80,10 @@ export interface StackConfig {
   /**
    * The replica monitor (with replicas > 1): every `intervalMs` it reads the frames each
    * replica's queue took and drains replicas down to what the load needs (one per
-   * `perReplicaFps` frames/s, at least `minReplicas`) or brings them back; `enabled: false`
-   * keeps all `replicas` taking flows.
+   * `perReplicaFps` frames/s, at least `minReplicas`) or brings them back; `false` (or
+   * `enabled: false`) turns it off and keeps all `replicas` taking flows.
    */
-  readonly monitor?: {
+  readonly monitor?: false | {
     readonly enabled?: boolean;
     readonly minReplicas?: number;
     readonly perReplicaFps?: number;
@@ -217,13 +217,13 @@ const stackConfig = object({
   filter: optional(string()),
   placement: optional(oneOf(['isolated', 'monolithic', 'postmessage'])),
   replicas: optional(integer(1, 16)),
-  monitor: optional(object({
+  monitor: optional(falseOr(object({
     enabled: optional(boolean()),
     minReplicas: optional(integer(1, 16)),
     perReplicaFps: optional(integer(1, 100_000_000)),
     holdMs: optional(integer(0, 3_600_000)),
     intervalMs: optional(integer(10, 60_000)),
-  })),
+  }))),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),
     maxSockets: optional(integer(1, MAX_SOCKETS)),
@@ -294,7 +294,7 @@ function crossCheck(config: StackConfig, sink: IssueSink): void {
       }
     }
   });
-  const min = config.monitor?.minReplicas;
+  const min = config.monitor === false ? undefined : config.monitor?.minReplicas;
   if (min !== undefined && min > (config.replicas ?? 1)) {
     sink.add(['monitor', 'minReplicas'], `${min} is more than replicas (${config.replicas ?? 1}): the monitor drains replicas, it never starts more`);
   }

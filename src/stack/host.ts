@@ -125,7 +125,8 @@ export class Stack extends EventEmitter {
     }, dns);
     if (this.dns !== undefined) client.lookup = this.dns.lookup;
     this.http = client.http;
-    if (steering.replicas > 1 && config.monitor?.enabled !== false) this.startMonitor(config.monitor ?? {});
+    const monitor = config.monitor;
+    if (steering.replicas > 1 && monitor !== false && monitor?.enabled !== false) this.startMonitor(monitor ?? {});
   }
 
   private monitor: ReplicaMonitor | undefined;
@@ -137,7 +138,7 @@ export class Stack extends EventEmitter {
    * connections per table entry each replica's TCP publishes, and drains or brings back
    * replicas. Each decision is emitted as 'monitor' with its figures.
    */
-  private startMonitor(o: NonNullable<StackConfig['monitor']>): void {
+  private startMonitor(o: Exclude<StackConfig['monitor'], false | undefined>): void {
     const { replicas, rssTable, draining, entryLoad } = this.steering;
     const monitor = new ReplicaMonitor({
       max: replicas, min: o.minReplicas ?? 1, perReplicaFps: o.perReplicaFps ?? 20_000, holdMs: o.holdMs ?? 1000,

@@ -53,6 +53,9 @@ const bad: { name: string; config: unknown; path: string; reason: RegExp }[] = [
   { name: 'vxlan without a vni', config: { interfaces: [{ ...good.interfaces[0], link: { type: 'udp', mode: 'vxlan', local: '127.0.0.1:1', remote: '127.0.0.1:2' } }] }, path: 'interfaces[0].link.vni', reason: /is required with mode 'vxlan'/ },
   { name: 'more sockets than a table has slots', config: { ...good, limits: { maxSockets: 65537 } }, path: 'limits.maxSockets', reason: /from 1 to 65536/ },
   { name: 'a socket table over 8 GiB', config: { ...good, limits: { maxSockets: 20000 }, tcp: { sendBufferBytes: 4 << 20, receiveBufferBytes: 4 << 20 } }, path: 'limits.maxSockets', reason: /20000 sockets x 8388608 bytes .* 156\.3 GiB, over the 8\.0 GiB/ },
+  { name: 'monitor true (only false turns it off)', config: { ...good, replicas: 2, monitor: true }, path: 'monitor', reason: /must be false or an object, not true/ },
+  { name: 'monitor hold time negative', config: { ...good, replicas: 2, monitor: { holdMs: -1 } }, path: 'monitor.holdMs', reason: /from 0 to 3600000/ },
+  { name: 'monitor field typo', config: { ...good, replicas: 2, monitor: { minReplica: 1 } }, path: 'monitor.minReplica', reason: /not a known field/ },
   { name: 'vni outside vxlan', config: { interfaces: [{ ...good.interfaces[0], link: { type: 'udp', mode: 'dgram', local: '127.0.0.1:1', remote: '127.0.0.1:2', vni: 5 } }] }, path: 'interfaces[0].link.vni', reason: /only applies/ },
 ];
 
@@ -66,6 +69,15 @@ for (const c of bad) {
     assert.match(hit.reason, c.reason);
   });
 }
+
+test('the replica monitor: false turns it off, an object bounds it', () => {
+  const off = validateStackConfig({ ...good, replicas: 4, monitor: false });
+  assert.ok(off.ok);
+  assert.equal(off.config.monitor, false);
+  const bounded = validateStackConfig({ ...good, replicas: 4, monitor: { minReplicas: 2, holdMs: 500 } });
+  assert.ok(bounded.ok);
+  assert.deepEqual(bounded.config.monitor, { minReplicas: 2, holdMs: 500 });
+});
 
 test('path MTU settings are accepted', () => {
   const r = validateStackConfig({ ...good, pmtu: { expiresMs: 60_000, minMtu: 576 }, tcp: { pathMtuDiscovery: false } });

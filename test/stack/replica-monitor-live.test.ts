@@ -2,7 +2,7 @@
 // events): on an idle host it drains replica 1 and moves its indirection-table entries to
 // replica 0, so new connections land in replica 0 only; under load it brings replica 1
 // back and new connections reach it again. A connection opened before the first decision
-// carries on intact through both. With `monitor.enabled: false` nothing is decided.
+// carries on intact through both. With `monitor: false` or `monitor.enabled: false` nothing is decided.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -11,7 +11,7 @@ import { createStack, type Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
 import type { MonitorDecision } from '../../src/stack/replica-monitor.js';
 
-async function twoHosts(monitor: Record<string, unknown>): Promise<[Stack, Stack]> {
+async function twoHosts(monitor: false | Record<string, unknown>): Promise<[Stack, Stack]> {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
   const a = await createStack({
     name: 'a', placement: 'monolithic', replicas: 2, monitor,
@@ -110,19 +110,23 @@ test('the monitor drains an idle replica and brings it back under load; an open 
   }
 });
 
-test('monitor.enabled false: no decision, every replica keeps taking flows', { timeout: 60_000 }, async () => {
-  const [a, b] = await twoHosts({ enabled: false });
-  try {
-    await new Promise((r) => setTimeout(r, 800));
-    assert.deepEqual(a.monitorDecisions(), []);
-    assert.equal(a.activeReplicas(), 2);
-    const table = new Uint8Array(a.steering.rssTable);
-    assert.ok(table.some((r) => r === 1));
-  } finally {
-    await b.close();
-    await a.close();
-  }
-});
+// Idle, a running monitor would drain replica 1 after its load window (500 ms) and hold time:
+// 0 ms here and the default 1000 ms for `monitor: false`, so the waits below outlast both.
+for (const [name, monitor, waitMs] of [['monitor.enabled false', { enabled: false, holdMs: 0 }, 1500], ['monitor: false', false, 2500]] as const) {
+  test(`${name}: no decision, every replica keeps taking flows`, { timeout: 60_000 }, async () => {
+    const [a, b] = await twoHosts(monitor);
+    try {
+      await new Promise((r) => setTimeout(r, waitMs));
+      assert.deepEqual(a.monitorDecisions(), []);
+      assert.equal(a.activeReplicas(), 2);
+      const table = new Uint8Array(a.steering.rssTable);
+      assert.ok(table.some((r) => r === 1));
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+}
 
 test('monitor.minReplicas above replicas is refused with the field and the reason', async () => {
   await assert.rejects(createStack({
