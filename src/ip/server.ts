@@ -116,6 +116,8 @@ export function createServer(ctx: ServerContext): ServerCore {
     releasedAfterVerdict: 0,
     /** Packets dropped because no `ip` pool buffer was free to show them to PF (counted by the core as filtered too). */
     verdictNoBuffer: 0,
+    /** Verdict requests asked again after a PF restart (those PF had taken and not answered). */
+    verdictsReasked: 0,
     /** Frames dropped because no `ip` pool buffer was free to copy them into. */
     txNoBuffer: 0,
   };
@@ -484,8 +486,17 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     onPeerRestart(peer: string, _generation: number, t: number): void {
       // MINIX ndev style: the filter lost our questions; ask them all again.
+      // Not those still in the ring to PF or in our backlog (its successor reads them: same
+      // ring), nor those whose verdict already waits for us: asked twice, PF's successor
+      // would work through every request twice right when the gap is to be short.
       if (peer === 'pf' && filterOn) {
-        for (const r of core.pendingVerdictRequests()) handle([r]);
+        const inFlight = new Set<number>();
+        ctx.outputs['pf']?.forEachQueued?.((m) => { if (m.type === IP_MSG.VERDICT_REQUEST) inFlight.add(m.arg(0)); });
+        for (const o of backlog) if (o.channel === 'pf' && o.type === IP_MSG.VERDICT_REQUEST) inFlight.add(o.args[0]!);
+        fromPf?.forEachQueued?.((m) => { if (m.type === PF_MSG.VERDICT) inFlight.add(m.arg(0)); });
+        let asked = 0;
+        for (const r of core.pendingVerdictRequests()) if (!inFlight.has(r.id)) { handle([r]); asked++; }
+        counters.verdictsReasked += asked;
       }
       // The driver's links may be new devices (a TAP created again): learn the neighbours again.
       if (peer === 'driver') handle(core.linksReset(t));

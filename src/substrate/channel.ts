@@ -31,6 +31,11 @@ export interface OutChannel {
    * later). Fill it, then `commit()`.
    */
   reserve(): MessageView | null;
+  /**
+   * Rings only: visits every message committed and not yet freed by the consumer. After
+   * the consumer's restart these are the ones its successor reads anyway (same ring).
+   */
+  forEachQueued?(fn: (m: MessageView) => void): void;
   /** Makes the reserved message part of the next publish. */
   commit(): void;
   /** reserve + header + args + commit in one call; false when full. */
@@ -50,6 +55,8 @@ export interface OutChannel {
 export interface InChannel {
   readonly name: string;
   readonly peer: string;
+  /** Rings only: visits every message published and not yet read (after a peer's restart: what is already here). */
+  forEachQueued?(fn: (m: MessageView) => void): void;
 }
 
 /** Loop-side operations on an output. */
@@ -103,6 +110,11 @@ export class RingOut implements OutEndpoint {
 
   spaceAvailable(): boolean { return this.waiting && this.writer.free() > 0; }
 
+  forEachQueued(fn: (m: MessageView) => void): void {
+    const view = new MessageView(this.writer.words);
+    this.writer.forEachUnconsumed((at) => fn(view.at(at)));
+  }
+
   freeSlots(): number { return this.writer.free(); }
 
   commit(): void { this.writer.commit(); }
@@ -151,6 +163,11 @@ export class RingIn implements InEndpoint {
   }
 
   hasMessage(): boolean { return this.reader.available() > 0; }
+
+  forEachQueued(fn: (m: MessageView) => void): void {
+    const view = new MessageView(this.reader.words);
+    this.reader.forEachUnread((at) => fn(view.at(at)));
+  }
 }
 
 /** Messages go out one postMessage each (a copy), like a kernel IPC call. */

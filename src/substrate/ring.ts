@@ -126,6 +126,15 @@ export class RingWriter {
     return n;
   }
 
+  /**
+   * Calls `fn` with the word index of every slot committed and not yet freed by the
+   * consumer (published or not), oldest first: what the consumer (or its successor,
+   * which starts at HEAD) will still read.
+   */
+  forEachUnconsumed(fn: (at: number) => void): void {
+    for (let i = Atomics.load(this.words, RING_HEAD); i !== this.tail; i = (i + 1) | 0) fn(RING_HEADER_WORDS + (i & this.mask) * this.slotWords);
+  }
+
   /** Copies `src` (up to slotWords words) into a slot and commits it. false when full. */
   tryWrite(src: ArrayLike<number>): boolean {
     const at = this.reserve();
@@ -186,6 +195,12 @@ export class RingReader {
   /** Slots read but not yet freed. */
   get unreleased(): number {
     return (this.head - this.released) | 0;
+  }
+
+  /** Calls `fn` with the word index of every published slot not yet read, oldest first. */
+  forEachUnread(fn: (at: number) => void): void {
+    const tail = Atomics.load(this.words, RING_TAIL);
+    for (let i = this.head; i !== tail; i = (i + 1) | 0) fn(RING_HEADER_WORDS + (i & this.mask) * this.slotWords);
   }
 
   /** Frees every slot read so far with one store of HEAD. Returns how many. */

@@ -185,6 +185,9 @@ export class ServerLoop {
           if (!core.onMessage(m, ch, t0)) { blocked[ci] = true; s.cb.addBackpressure(); break; }
           ch.advance();
           taken++;
+          // A beat per message, not only per pass: a thread busy with a long batch (a
+          // monolithic host with 1000 connections under load) is working, not hung.
+          s.cb.beat();
         }
       }
       if (core.poll !== undefined && (taken > 0 || this.woken || (core.pollAt?.() ?? Infinity) <= t0 || spaceAgain(s.outputs))) core.poll(t0);

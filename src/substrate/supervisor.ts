@@ -410,7 +410,7 @@ export class Supervisor extends EventEmitter {
     forwardOutput(worker.stderr, process.stderr);
     worker.once('exit', () => this.exitedWorkers.add(worker));
     if (this.threadsUnrefd) worker.unref();
-    this.log('spawn', undefined, undefined, { limits: limitsKey });
+    this.log('spawn', undefined, undefined, { limits: limitsKey, threadId: worker.threadId });
     const ready = new Promise<boolean>((resolve) => {
       const done = (ok: boolean): void => {
         worker.off('message', onMsg); worker.off('error', onErr); worker.off('exit', onExit);
@@ -440,22 +440,26 @@ export class Supervisor extends EventEmitter {
   }
 
   /**
-   * A ready spare for the group. The replacement spare is started a little
-   * later (REFILL_DELAY_MS): a worker start burns ~20 ms of CPU, which on a
-   * 2-core machine would delay the successor we are starting right now.
+   * A ready spare for the group. The replacement spare is not started here but
+   * once the successor says 'running', and REFILL_DELAY_MS after that (refillAfter):
+   * a worker start burns ~20 ms of CPU and up to ~300 ms of a loaded 2-core
+   * machine's time, which would delay the successor we are starting right now
+   * (its activation message, its build, its first messages).
    */
   private async takeSpare(g: GroupRt): Promise<Worker> {
     const list = this.spares.get(g.limitsKey) ?? [];
-    const refill = (): void => { setTimeout(() => this.fillSpares(g.limitsKey), REFILL_DELAY_MS).unref(); };
     while (list.length > 0) {
       const s = list.shift()!;
-      refill();
       if (await s.ready) return s.worker;
     }
     const s = this.spawn(g.limitsKey, this.resourceLimitsOf(g));
-    refill();
     if (!(await s.ready)) throw new NewtosError('ERR_WORKER_START', 'a server thread failed to start');
     return s.worker;
+  }
+
+  /** Refills the spares of a group's kind after its successor runs (see takeSpare). */
+  private refillAfter(g: GroupRt): void {
+    setTimeout(() => this.fillSpares(g.limitsKey), REFILL_DELAY_MS).unref();
   }
 
   /** Hands a ready worker the group's assignment. */
@@ -545,7 +549,7 @@ export class Supervisor extends EventEmitter {
     if (m.kind === 'running') {
       g.state = 'running'; g.loopStarted = true;
       const now = monotonicMs();
-      const detail = { activatedAt: g.activatedAt, receivedAt: m.receivedAt, builtAt: m.builtAt };
+      const detail = { activatedAt: g.activatedAt, receivedAt: m.receivedAt, builtAt: m.builtAt, threadId: worker.threadId };
       for (const s of g.servers) {
         this.log('running', s.spec.name, s.cb.generation, detail);
         s.lastBeatChange = now;
@@ -554,7 +558,7 @@ export class Supervisor extends EventEmitter {
         r.runningAt = now;
         this.log('recovered', r.server, r.generation, { cause: r.cause, reason: r.reason, restartMs: now - r.downAt });
       }
-      if (g.pendingRecoveries.length > 0) this.notifyPeers(g);
+      if (g.pendingRecoveries.length > 0) { this.notifyPeers(g); this.refillAfter(g); }
       g.resolveRunning();
     } else if (m.kind === 'stopped') {
       g.state = 'stopped';
@@ -724,21 +728,27 @@ export class Supervisor extends EventEmitter {
     const timeout = this.manifest.supervisor.hangTimeoutMs;
     for (const g of this.groups) {
       if (g.state !== 'running' || !g.loopStarted) continue;
+      // A hang is the thread's, not one server's: the servers of a thread (every server of
+      // a monolithic host) share one loop, so while one of them works through a long batch
+      // the others' heartbeats stand still with messages queued. Any heartbeat of the
+      // thread that moved means its loop runs (a false positive under load restarted all
+      // six servers of a monolithic host during a 1000-connection test).
+      let moved = false;
       for (const s of g.servers) {
         const hb = s.cb.heartbeat;
-        if (hb !== s.lastHeartbeat) { s.lastHeartbeat = hb; s.lastBeatChange = now; continue; }
-        if (now - s.lastBeatChange < timeout) continue;
-        let queued = 0;
-        for (const c of s.inputs) if (c.sab !== null) queued += ringOccupancy(new Int32Array(c.sab));
-        // An idle loop still beats: it parks for at most polling.maxParkMs. So a heartbeat
-        // silent for twice the timeout is a hang even with nothing queued (a server hung
-        // while its host was idle), where the park bound is well below the timeout.
-        const idleHung = this.manifest.polling.maxParkMs * 4 <= timeout && now - s.lastBeatChange >= 2 * timeout;
-        if (queued > 0 || idleHung) {
-          void this.onDeath(g, 'hang', { heartbeat: hb, queued, silentMs: Math.round(now - s.lastBeatChange) });
-          break;
-        }
+        if (hb !== s.lastHeartbeat) { s.lastHeartbeat = hb; s.lastBeatChange = now; moved = true; }
       }
+      if (moved) { for (const s of g.servers) s.lastBeatChange = now; continue; }
+      const lead = g.servers[0]!;
+      const silent = now - lead.lastBeatChange;
+      if (silent < timeout) continue;
+      let queued = 0;
+      for (const s of g.servers) for (const c of s.inputs) if (c.sab !== null) queued += ringOccupancy(new Int32Array(c.sab));
+      // An idle loop still beats: it parks for at most polling.maxParkMs. So a heartbeat
+      // silent for twice the timeout is a hang even with nothing queued (a server hung
+      // while its host was idle), where the park bound is well below the timeout.
+      const idleHung = this.manifest.polling.maxParkMs * 4 <= timeout && silent >= 2 * timeout;
+      if (queued > 0 || idleHung) void this.onDeath(g, 'hang', { heartbeat: lead.cb.heartbeat, queued, silentMs: Math.round(silent) });
     }
   }
 

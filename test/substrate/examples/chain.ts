@@ -19,6 +19,8 @@ export interface ChainOptions {
   readonly relay1Limits?: Record<string, number>;
   /** relay1's successor starts only after its dead thread exited (manifest restartAfterExit). */
   readonly relay1RestartAfterExit?: boolean;
+  /** relay1's options (relay.ts: spinMsPerMessage, buildSpinMsFromGeneration). */
+  readonly relay1Options?: Record<string, unknown>;
 }
 
 export function exampleModule(name: 'source' | 'relay' | 'sink'): string {
@@ -36,7 +38,7 @@ export function chainManifest(o: ChainOptions, results: SharedArrayBuffer): Reco
     servers: [
       { name: 'source', module: exampleModule('source'), options: { count: o.count, ratePerMs: o.ratePerMs ?? 0, ...(o.usePool ? { pool: 'frames' } : {}) } },
       {
-        name: 'relay1', module: exampleModule('relay'), ...(o.relay1Limits ? { resourceLimits: o.relay1Limits } : {}),
+        name: 'relay1', module: exampleModule('relay'), ...(o.relay1Options ? { options: o.relay1Options } : {}), ...(o.relay1Limits ? { resourceLimits: o.relay1Limits } : {}),
         ...(o.relay1RestartAfterExit ? { restartAfterExit: true } : {}),
       },
       { name: 'relay2', module: exampleModule('relay') },

@@ -1,0 +1,56 @@
+// A PF crash mid-transfer: IP asks again only the verdicts PF had taken and not answered.
+// The requests still in the ring to PF (its successor reads the same ring) and those whose
+// verdict already waits for IP are not asked twice; with a synchronous filter that leaves
+// none. The transfer arrives intact.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
+import { createStack, type Stack } from '../../src/stack/host.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
+
+test('after a PF crash mid-transfer IP re-asks no verdict still queued to PF or answered; 4 MB intact', { timeout: 120_000 }, async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const host = (name: string, ip: string): Promise<Stack> => createStack({
+    name, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+  }, { switches: { sw0: sw } });
+  const a = await host('a', '10.0.0.1/24');
+  const b = await host('b', '10.0.0.2/24');
+  try {
+    const rx = createHash('sha256');
+    let received = 0;
+    let resolveEnd: () => void = () => {};
+    const ended = new Promise<void>((r) => { resolveEnd = r; });
+    const server = a.net.createServer((s: NetSocket) => {
+      s.on('data', (d: Buffer) => { received += d.length; rx.update(d); });
+      s.on('end', () => resolveEnd());
+    });
+    await new Promise<void>((r) => server.listen(9000, r));
+    const client = b.net.connect({ port: 9000, host: '10.0.0.1' });
+    await new Promise<void>((resolve, reject) => { client.once('connect', resolve); client.once('error', reject); });
+    const total = 4 << 20;
+    const data = Buffer.alloc(total);
+    for (let i = 0; i < total; i += 4) data.writeUInt32BE(i, i);
+    const chunk = 64 << 10;
+    let crashed = false;
+    for (let off = 0; off < total; off += chunk) {
+      if (!client.write(data.subarray(off, off + chunk))) await new Promise((r) => client.once('drain', r));
+      if (!crashed && off >= total / 4) { crashed = true; a.supervisor.inject('pf', 'crash'); }
+    }
+    client.end();
+    await a.supervisor.whenRunning('pf', 2, 20_000);
+    await ended;
+    assert.equal(received, total);
+    assert.equal(rx.digest('hex'), createHash('sha256').update(data).digest('hex'));
+    // Counters reach shared memory within 20 ms.
+    await new Promise((r) => setTimeout(r, 100));
+    const ip = a.counters().ip['server'] as Record<string, number>;
+    assert.equal(a.snapshot().servers.find((s) => s.name === 'pf')!.restarts, 1);
+    assert.equal(ip['verdictsReasked'], 0, 'every verdict request pending at the crash was still in a ring');
+    client.destroy();
+    server.close();
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
