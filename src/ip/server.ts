@@ -44,7 +44,7 @@ import type { IpConfig, IpOutput } from './ip-types.js';
 import { EchoClient, type EchoResult } from './echo-client.js';
 import { ECHO_SEND_ERRORS, EchoStatus } from '../abi/echo.js';
 import { CounterPublisher } from '../abi/published-counters.js';
-import { EchoRequest, FrameRx, SendIcmpError, TcpSegSend, VerdictReply } from '../abi/message-args.js';
+import { EchoRequest, FrameRx, SendIcmpError, TcpSegSend, VerdictReply, VerdictRequest } from '../abi/message-args.js';
 
 export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'> & {
   /** Where to publish the core's and server's counters (src/abi/published-counters.ts). */
@@ -491,9 +491,9 @@ export function createServer(ctx: ServerContext): ServerCore {
       // would work through every request twice right when the gap is to be short.
       if (peer === 'pf' && filterOn) {
         const inFlight = new Set<number>();
-        ctx.outputs['pf']?.forEachQueued?.((m) => { if (m.type === IP_MSG.VERDICT_REQUEST) inFlight.add(m.arg(0)); });
-        for (const o of backlog) if (o.channel === 'pf' && o.type === IP_MSG.VERDICT_REQUEST) inFlight.add(o.args[0]!);
-        fromPf?.forEachQueued?.((m) => { if (m.type === PF_MSG.VERDICT) inFlight.add(m.arg(0)); });
+        ctx.outputs['pf']?.forEachQueued?.((m) => { if (m.type === IP_MSG.VERDICT_REQUEST) inFlight.add(m.arg(VerdictRequest.request)); });
+        for (const o of backlog) if (o.channel === 'pf' && o.type === IP_MSG.VERDICT_REQUEST) inFlight.add(o.args[VerdictRequest.request]!);
+        fromPf?.forEachQueued?.((m) => { if (m.type === PF_MSG.VERDICT) inFlight.add(m.arg(VerdictReply.request)); });
         let asked = 0;
         for (const r of core.pendingVerdictRequests()) if (!inFlight.has(r.id)) { handle([r]); asked++; }
         counters.verdictsReasked += asked;
