@@ -20,16 +20,28 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 async function echoFlows(a: Stack, b: Stack, flows: number, size: number): Promise<void> {
   const server = a.net.createServer((s: NetSocket) => s.pipe(s));
   await new Promise<void>((resolve) => server.listen(7, resolve));
-  await Promise.all(Array.from({ length: flows }, () => new Promise<void>((resolve, reject) => {
-    const data = randomBytes(size);
-    const chunks: Buffer[] = [];
-    const c = b.net.connect({ port: 7, host: '10.0.0.1' });
-    c.on('error', reject);
-    c.on('connect', () => c.end(data));
-    c.on('data', (d: Buffer) => chunks.push(d));
-    c.on('end', () => { try { assert.equal(sha(Buffer.concat(chunks)), sha(data)); resolve(); } catch (e) { reject(e as Error); } });
-  })));
-  server.close();
+  const got: number[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  // Bounded, so a stalled flow fails the test with what arrived and the hosts still close
+  // (an unbounded wait kept the test file's process, and the whole suite, alive).
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`echo flows stalled: bytes back per flow ${got.join(', ')} of ${size}`)), 90_000);
+  });
+  try {
+    await Promise.race([bound, Promise.all(Array.from({ length: flows }, (_, i) => new Promise<void>((resolve, reject) => {
+      const data = randomBytes(size);
+      const chunks: Buffer[] = [];
+      got[i] = 0;
+      const c = b.net.connect({ port: 7, host: '10.0.0.1' });
+      c.on('error', reject);
+      c.on('connect', () => c.end(data));
+      c.on('data', (d: Buffer) => { chunks.push(d); got[i]! += d.length; });
+      c.on('end', () => { try { assert.equal(sha(Buffer.concat(chunks)), sha(data)); resolve(); } catch (e) { reject(e as Error); } });
+    })))]);
+  } finally {
+    clearTimeout(timer);
+    server.close();
+  }
 }
 
 for (const replicas of [1, 2, 4]) {
