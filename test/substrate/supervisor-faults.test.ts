@@ -1,23 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Supervisor } from '../../src/substrate/supervisor.js';
-import { chainManifest, createSinkResults, type ChainOptions } from './examples/chain.js';
+import { chain, sleep, until } from './examples/chain-run.js';
 import { SINK_RESULT } from './examples/sink.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out: ${what}`);
-    await sleep(5);
-  }
-}
-
-async function chain(o: ChainOptions): Promise<{ sup: Supervisor; r: Int32Array }> {
-  const results = createSinkResults();
-  return { sup: await Supervisor.start(chainManifest(o, results)), r: new Int32Array(results) };
-}
 
 function exactlyOnce(r: Int32Array, count: number): void {
   assert.equal(Atomics.load(r, SINK_RESULT.RECEIVED), count);

@@ -1,23 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Supervisor, type SupervisorEvent } from '../../src/substrate/supervisor.js';
-import { chainManifest, createSinkResults, type ChainOptions } from './examples/chain.js';
+import type { SupervisorEvent } from '../../src/substrate/supervisor.js';
+import { chain, until } from './examples/chain-run.js';
 import { SINK_RESULT } from './examples/sink.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out: ${what}`);
-    await sleep(5);
-  }
-}
-
-async function chain(o: ChainOptions): Promise<{ sup: Supervisor; r: Int32Array }> {
-  const results = createSinkResults();
-  return { sup: await Supervisor.start(chainManifest(o, results)), r: new Int32Array(results) };
-}
 
 const threadOf = (e: SupervisorEvent): unknown => e.detail?.['threadId'];
 
