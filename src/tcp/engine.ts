@@ -32,7 +32,7 @@ import { EphemeralPorts } from './ephemeral-ports.js';
 import { Listener } from './listener.js';
 import { SYN_COOKIE_PERIOD_MS, SynCookies, decodeCookieTimestamp, encodeCookieTimestamp } from './syn-cookies.js';
 import { DEFAULT_MSS, MAX_WSCALE, TS_OPTION_LEN, negotiateOptions, windowScaleFor } from './options.js';
-import { output, sendSegment, sendSyn } from './output.js';
+import { acceptableSeq, output, sendSegment, sendSyn } from './output.js';
 import { KeyedTcpSecrets, type TcpSecrets } from './secrets.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seqnum.js';
 import { TcpState, stateName } from './state.js';
@@ -1145,9 +1145,10 @@ export class TcpEngine implements EngineContext {
     const s = t.state;
     if (s === TcpState.SynReceived || s === TcpState.Established || s === TcpState.FinWait1
         || s === TcpState.FinWait2 || s === TcpState.CloseWait) {
-      // <SEQ=SND.NXT><CTL=RST>; with ACK set, as Linux sends it (tcp_send_active_reset).
+      // <SEQ=SND.NXT><CTL=RST>, SND.NXT being the highest sent (acceptableSeq); with ACK set,
+      // as Linux sends it (tcp_send_active_reset).
       this.counters.rstsOut++;
-      sendSegment(this, t, TcpFlag.RST | TcpFlag.ACK, t.sndNxt, 0, now);
+      sendSegment(this, t, TcpFlag.RST | TcpFlag.ACK, acceptableSeq(t), 0, now);
     }
     t.released = true;
     this.connectionClosed(t);
@@ -1248,6 +1249,15 @@ export class TcpEngine implements EngineContext {
       congestion: t.cc.name,
       reordering: t.reordering,
     };
+  }
+
+  /** Raw sequence state of a connection, for debugging logs. */
+  debugSeq(conn: number): Record<string, number | boolean> {
+    const t = this.conns[conn];
+    if (t === undefined) return {};
+    return { sndUna: t.sndUna >>> 0, sndNxt: t.sndNxt >>> 0, sndMax: t.sndMax >>> 0, sndWnd: t.sndWnd, sndWl1: t.sndWl1 >>> 0, sndWl2: t.sndWl2 >>> 0,
+      rcvNxt: t.rcvNxt >>> 0, rcvAdv: t.rcvAdv >>> 0, lastAckSent: t.lastAckSent >>> 0, tsRecent: t.tsRecent >>> 0, sndBufSeq: t.sndBufSeq >>> 0,
+      recvFree: t.recvBuf.freeSpace?.() ?? -1, inRecovery: t.inRecovery, retries: t.retries };
   }
 
   /** Connections by state and the smoothed RTT summary, for statistics (one pass over the control blocks). */

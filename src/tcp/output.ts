@@ -139,8 +139,25 @@ export function sendSyn(ctx: EngineContext, t: Tcb, now: number): boolean {
   return sendSegment(ctx, t, flags, t.iss, 0, now);
 }
 
+/**
+ * The sequence number a segment without data, SYN or FIN carries: SND.MAX, not SND.NXT.
+ * After a retransmission timeout SND.NXT is pulled back to SND.UNA; a peer that already
+ * holds everything up to SND.MAX finds SND.NXT below its RCV.NXT, and drops the segment
+ * as out of window without reading its ACK (RFC 9293 §3.10.7.4). When both ends time out
+ * at once (a restarted server held both directions for longer than the RTO), each drops
+ * the other's ACKs and the connection never moves again. BSD sends pure ACKs from
+ * snd_max for this reason; Linux never pulls snd_nxt back. Clipped to the right edge of
+ * the peer's window (Linux's tcp_acceptable_seq) in case the peer shrank it.
+ */
+export function acceptableSeq(t: Tcb): number {
+  if (!seqGt(t.sndMax, t.sndNxt)) return t.sndNxt;
+  const edge = (t.sndUna + t.sndWnd) >>> 0;
+  if (!seqGt(t.sndMax, edge)) return t.sndMax;
+  return seqGt(edge, t.sndNxt) ? edge : t.sndNxt;
+}
+
 export function sendAck(ctx: EngineContext, t: Tcb, now: number): boolean {
-  return sendSegment(ctx, t, TcpFlag.ACK, t.sndNxt, 0, now);
+  return sendSegment(ctx, t, TcpFlag.ACK, acceptableSeq(t), 0, now);
 }
 
 /** RFC 5961 challenge ACK, subject to the engine-wide rate limit (§7). */

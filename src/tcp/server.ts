@@ -761,7 +761,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           if (st.conn < 0 || st.engineDone || st.appClosed) continue;
           const b = table.block(slot);
           ctx.log('tcp-debug', {
-            slot, ...engine.info(st.conn), unsent: engine.unsentBytes(st.conn), txArmed: st.txArmed, rxArmed: b.serverRxArmed(),
+            slot, ...engine.info(st.conn), ...engine.debugSeq(st.conn), unsent: engine.unsentBytes(st.conn), txArmed: st.txArmed, rxArmed: b.serverRxArmed(),
             ringSend: b.send.available(), ringRecvFree: b.recv.freeSpace(), appWaiting: b.appWaiting(), pendingTx: pendingTx.length,
             pollAt: engine.pollAt() - now,
           });

@@ -160,3 +160,23 @@ test('ACK for data never sent: challenge ACK, segment dropped', () => {
     +0   info recvQueued 0
   `);
 });
+
+test('after an RTO pulled SND.NXT back, a bare ACK carries SND.MAX: a peer holding everything would drop SND.NXT as out of window', () => {
+  // Both ends timed out at once (a restarted server held both directions past the RTO):
+  // each then dropped the other's ACKs, sent from a pulled-back SND.NXT below its RCV.NXT,
+  // and the connection never moved again.
+  runScript(PASSIVE + `
+    +0   < P. 1:1001(1000) ack 1 win 65535
+    +0   send 5000
+    +0   > . 1:1001(1000) ack 1001
+    +0   > . 1001:2001(1000) ack 1001
+    +0   > . 2001:3001(1000) ack 1001
+    +0   > . 3001:4001(1000) ack 1001
+    +0   > P. 4001:5001(1000) ack 1001
+    +200 > . 1:1001(1000) ack 1001
+    +10  < P. 1:1001(1000) ack 1 win 65535
+    +0   > . 5001:5001(0) ack 1001
+    +10  < . 1001:1001(0) ack 5001 win 65535
+    +0   info bytesInFlight 0
+  `);
+});
