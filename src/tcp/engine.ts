@@ -178,7 +178,7 @@ export class TcpEngine implements EngineContext {
     this.checksumOffload = options.checksumOffload ?? false;
     this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
     this.prr = options.prr ?? true;
-    this.tlp = options.tlp ?? false;
+    this.tlp = options.tlp ?? true;
     this.msl = options.msl ?? 30_000;
     this.synRetries = options.synRetries ?? 6;
     this.dataRetries = options.dataRetries ?? 15;

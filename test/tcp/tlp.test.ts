@@ -18,7 +18,7 @@ test('TLP: the last two segments lost: a probe at 2·SRTT resends the last, its 
     +10  < . 1:1(0) ack 5001 win 65535
     +0   counter rtoTimeouts 0
     +0   counter fastRetransmits 1
-  `, { tlp: true });
+  `);
 });
 
 test('TLP: the probe repaired the only loss (its ACK has no D-SACK): a window reduction, as a recovery would make', () => {
@@ -28,7 +28,7 @@ test('TLP: the probe repaired the only loss (its ACK has no D-SACK): a window re
     +0   counter tlpRecoveries 1
     +0   info cwnd 8400
     +0   counter rtoTimeouts 0
-  `, { tlp: true });
+  `);
 });
 
 test('TLP: a D-SACK shows the probe was not needed: no reduction', () => {
@@ -37,7 +37,7 @@ test('TLP: a D-SACK shows the probe was not needed: no reduction', () => {
     +10  < . 1:1(0) ack 5001 win 65535 <sack 4001:5001>
     +0   counter tlpRecoveries 0
     +0   info cwnd 12000
-  `, { tlp: true });
+  `);
 });
 
 test('without TLP the same tail loss waits for the RTO (220 ms)', () => {
@@ -52,5 +52,5 @@ test('no probe once a duplicate ACK or SACK shows the loss (the "open" state onl
     +10  < . 1:1(0) ack 1 win 65535 <sack 2001:3001>
     +190 > . 1:1001(1000) ack 1
     +0   counter tlpProbes 0
-  `, { tlp: true });
+  `);
 });
