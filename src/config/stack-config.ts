@@ -82,6 +82,10 @@ export interface StackConfig {
    * replica's queue took and drains replicas down to what the load needs (one per
    * `perReplicaFps` frames/s, at least `minReplicas`) or brings them back; `false` (or
    * `enabled: false`) turns it off and keeps all `replicas` taking flows.
+   * For every host, replicas or not, it also places the server threads: `polling` 'auto'
+   * (default) lets it choose each thread's polling mode from its load and the cores free
+   * (src/substrate/thread-monitor.ts), or fixes one mode for all; `pinning` (default true)
+   * pins threads that spin to cores of their own. `false` turns both off as well.
    */
   readonly monitor?: false | {
     readonly enabled?: boolean;
@@ -89,6 +93,8 @@ export interface StackConfig {
     readonly perReplicaFps?: number;
     readonly holdMs?: number;
     readonly intervalMs?: number;
+    readonly polling?: 'auto' | 'adaptive' | 'busy' | 'sleep';
+    readonly pinning?: boolean;
   };
   readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
   readonly tcp?: {
@@ -223,6 +229,8 @@ const stackConfig = object({
     perReplicaFps: optional(integer(1, 100_000_000)),
     holdMs: optional(integer(0, 3_600_000)),
     intervalMs: optional(integer(10, 60_000)),
+    polling: optional(oneOf(['auto', 'adaptive', 'busy', 'sleep'])),
+    pinning: optional(boolean()),
   }))),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),

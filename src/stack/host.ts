@@ -15,6 +15,7 @@ import { NewtosError } from '../errors.js';
 import { parseRuleSet } from '../pf/rule-parser.js';
 import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type StackConfig } from '../config/stack-config.js';
 import { Supervisor, type ExternalEnds, type SupervisorEvent, type SystemSnapshot } from '../substrate/supervisor.js';
+import type { ThreadDecision } from '../substrate/thread-monitor.js';
 import type { FaultKind } from '../substrate/server-loop.js';
 import { createSocketTable, SocketTable } from '../abi/socket-table.js';
 import { createVswitch as createVswitchMemory, type VswitchDescriptor } from '../driver/nic/vswitch.js';
@@ -77,6 +78,8 @@ export interface StackOptions {
   readonly switches?: Readonly<Record<string, SwitchAttachment>>;
   /** Polling policy override for every server thread. */
   readonly polling?: { mode: 'adaptive' | 'busy' | 'sleep' };
+  /** Cores the polling policy and the thread monitor assume (default: the machine's; tests). */
+  readonly cores?: number;
 }
 
 const moduleOf = (rel: string): string => new URL(rel, import.meta.url).href;
@@ -127,6 +130,21 @@ export class Stack extends EventEmitter {
     this.http = client.http;
     const monitor = config.monitor;
     if (steering.replicas > 1 && monitor !== false && monitor?.enabled !== false) this.startMonitor(monitor ?? {});
+    if (monitor !== false && monitor?.enabled !== false) {
+      // Thread placement for every host, replicas or not: polling mode and pinning per thread.
+      const m = monitor ?? {};
+      supervisor.startThreadMonitor({
+        polling: m.polling ?? 'auto', pinning: m.pinning ?? true, intervalMs: m.intervalMs ?? 100,
+      });
+      supervisor.on('event', (e: SupervisorEvent) => {
+        if (e.type === 'thread-monitor' && e.detail?.['action'] !== 'pin-failed') this.emit('thread-monitor', e.detail as unknown as ThreadDecision);
+      });
+    }
+  }
+
+  /** The thread monitor's decisions so far: polling modes and pins per server thread (src/substrate/thread-monitor.ts). */
+  threadDecisions(): readonly ThreadDecision[] {
+    return this.supervisor.threadDecisions();
   }
 
   private monitor: ReplicaMonitor | undefined;
@@ -373,7 +391,7 @@ export class Stack extends EventEmitter {
         taps.push(TapBackend.open({ name: ifc.link.device, vnetHdr: ifc.link.vnetHeader !== false, mtu: ifc.mtu ?? 1500, ...(mac ? { mac } : {}) }));
       }
       ifaces.filter((i) => i.link.type === 'tap').forEach((i, k) => { tapFds[i.name] = taps[k]!.fd; });
-      supervisor = await Supervisor.start(manifest);
+      supervisor = await Supervisor.start(manifest, options.cores !== undefined ? { cores: options.cores } : {});
     } catch (e) {
       for (const t of taps) await t.close();
       throw e;

@@ -74,7 +74,20 @@ export const BELL_CONTROL = 2 * LINE_WORDS;
  * owner; after the owner died, by the supervisor (to take the count back).
  */
 export const BELL_COUNTED = 2 * LINE_WORDS + 1;
+/**
+ * The polling mode the supervisor's thread monitor chose for this thread (POLL_OVERRIDE_*):
+ * 0 keeps the manifest's mode. Written by the supervisor, read by the owner when idle.
+ */
+export const BELL_POLLING = 2 * LINE_WORDS + 2;
+/** The owner thread's OS thread id (Linux TID, 0 unknown), for pinning. Written by the owner at start. */
+export const BELL_TID = 2 * LINE_WORDS + 3;
 export const BELL_WORDS = 3 * LINE_WORDS;
+
+/** BELL_POLLING values. */
+export const POLL_OVERRIDE_NONE = 0;
+export const POLL_OVERRIDE_ADAPTIVE = 1;
+export const POLL_OVERRIDE_BUSY = 2;
+export const POLL_OVERRIDE_SLEEP = 3;
 
 // ---------------------------------------------------------------------------
 // Per-server control block (stats.ts): heartbeat, generation, statistics.

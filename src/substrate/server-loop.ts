@@ -35,9 +35,12 @@ import type { DoorbellSleeper } from './doorbell.js';
 import type { ServerCore } from './server.js';
 import type { ControlBlock } from './stats.js';
 import type { PacketPool, PoolDirectory } from './pool.js';
-import { BELL_CONTROL, BELL_COUNTED, ServerState, SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE } from './layout.js';
+import { BELL_CONTROL, BELL_COUNTED, BELL_POLLING, POLL_OVERRIDE_NONE, ServerState, SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE } from './layout.js';
 
 export type PollingMode = 'adaptive' | 'busy' | 'sleep';
+
+/** BELL_POLLING values (layout.ts POLL_OVERRIDE_*) by index: none, adaptive, busy, sleep. */
+export const POLL_MODES: readonly (PollingMode | undefined)[] = [undefined, 'adaptive', 'busy', 'sleep'];
 
 export interface PollingOptions {
   readonly mode: PollingMode;
@@ -84,10 +87,13 @@ export class AdaptivePolling {
   /** Recent mean gap between batches, ms. */
   get meanGapMs(): number { return this.gapEwma; }
 
-  /** Until when (ms) an idle loop should keep spinning; <= now means park now. */
-  spinUntil(runnable: number, cores: number): number {
-    if (this.mode === 'busy') return Infinity;
-    if (this.mode === 'sleep') return -Infinity;
+  /**
+   * Until when (ms) an idle loop should keep spinning; <= now means park now. `mode`
+   * overrides the configured one (the supervisor's thread monitor, BELL_POLLING).
+   */
+  spinUntil(runnable: number, cores: number, mode: PollingMode = this.mode): number {
+    if (mode === 'busy') return Infinity;
+    if (mode === 'sleep') return -Infinity;
     if (runnable > cores) return -Infinity;
     if (this.gapEwma > 2 * this.parkCost) return this.replySpin > 0 ? this.lastWork + this.replySpin : -Infinity;
     return this.lastWork + Math.max(Math.min(2 * this.gapEwma + this.parkCost, this.maxSpin), this.replySpin);
@@ -219,7 +225,8 @@ export class ServerLoop {
     const sys = this.o.system;
     // Runnable threads: ours (exact) or the whole machine's (load average), whichever is more.
     const runnable = Math.max(Atomics.load(sys, SYS_RUNNABLE), Atomics.load(sys, SYS_LOADAVG_X100) / 100);
-    const until = this.policy.spinUntil(runnable, Atomics.load(sys, SYS_CORES) || 1);
+    const override = Atomics.load(this.o.sleeper.words, BELL_POLLING);
+    const until = this.policy.spinUntil(runnable, Atomics.load(sys, SYS_CORES) || 1, override === POLL_OVERRIDE_NONE ? this.policy.mode : POLL_MODES[override] ?? this.policy.mode);
     if (now < until) { this.leader.addSpins(1); return; }
     let due = Infinity;
     for (const s of this.servers) { const t = s.core.pollAt?.() ?? Infinity; if (t < due) due = t; }

@@ -35,16 +35,20 @@ import { ControlBlock, createControlBlock, monotonicMs, type ServerCounters } fr
 import { SupervisorDataStore, type StoreWrite } from './data-store.js';
 import { formatIssues, validateManifest, type ChannelSpec, type Manifest, type ManifestIssue, type PoolManifestSpec, type ServerSpec } from './manifest.js';
 import type { ChannelGrant, HostAssignment, HostReport, ServerAssignment } from './host.js';
-import type { ControlMessage, FaultKind } from './server-loop.js';
+import { POLL_MODES, type ControlMessage, type FaultKind } from './server-loop.js';
+import { ThreadMonitor, type ThreadDecision, type ThreadMonitorOptions } from './thread-monitor.js';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import {
   BELL_COUNTED, BELL_SLEEPING, MSG_OFFSET, MSG_POOL, MSG_WORDS, RING_HEAD, RING_HEADER_WORDS, RING_TAIL, ServerState,
-  SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE, SYS_WORDS,
+  SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE, SYS_WORDS, BELL_POLLING, BELL_TID, POLL_OVERRIDE_NONE,
 } from './layout.js';
 import { NewtosError } from '../errors.js';
 
 export type SupervisorEventType =
   | 'spawn' | 'spare-ready' | 'running' | 'crash' | 'oom' | 'exit' | 'hang' | 'backoff' | 'restart'
-  | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log' | 'reaped' | 'recovered';
+  | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log' | 'reaped' | 'recovered'
+  | 'thread-monitor';
 
 export interface SupervisorEvent {
   /** Monotonic ms (stats.ts monotonicMs). */
@@ -237,6 +241,8 @@ export class Supervisor extends EventEmitter {
   private readonly channels: ChannelRt[] = [];
   private readonly pools: PoolRt[] = [];
   private readonly groups: GroupRt[] = [];
+  private threadMonitor: ThreadMonitor | null = null;
+  private threadMonitorTimer: NodeJS.Timeout | undefined;
   private readonly system = new SharedArrayBuffer(SYS_WORDS * 4);
   private readonly sys = new Int32Array(this.system);
   private readonly spares = new Map<string, Spare[]>();
@@ -792,6 +798,62 @@ export class Supervisor extends EventEmitter {
     }
   }
 
+  /**
+   * Starts the thread monitor (thread-monitor.ts) on a timer of this thread: every
+   * `intervalMs` it reads each thread's loop counters from shared memory, writes the
+   * polling mode it chose into the thread's doorbell and pins spinning threads with
+   * `taskset` (util-linux; where it is missing or fails, the decision says so and the
+   * thread stays unpinned). Each decision is logged as a 'thread-monitor' event.
+   */
+  startThreadMonitor(options: Omit<ThreadMonitorOptions, 'cores'> & { readonly intervalMs?: number; readonly cores?: number }): ThreadMonitor {
+    if (this.threadMonitor !== null) return this.threadMonitor;
+    const cores = options.cores ?? Atomics.load(this.sys, SYS_CORES);
+    // Pins name positions in the CPUs this process may use (a container's cpuset may not start at 0).
+    const allowed = allowedCpus();
+    const monitor = new ThreadMonitor({ cpus: allowed.length, ...options, cores });
+    this.threadMonitor = monitor;
+    const tick = (): void => {
+      if (this.stopping) return;
+      const samples = [];
+      const groups = new Map<string, GroupRt>();
+      for (const g of this.groups) {
+        if (g.state !== 'running') continue;
+        const leader = g.servers[0]!;
+        const c = leader.cb.snapshot();
+        let messages = 0;
+        for (const s of g.servers) messages += s.cb.snapshot().msgsIn;
+        const tid = Atomics.load(new Int32Array(g.doorbell), BELL_TID);
+        samples.push({ thread: leader.spec.name, busyMs: c.busyMs, messages, tid });
+        groups.set(leader.spec.name, g);
+      }
+      const made = monitor.tick(monotonicMs(), samples, runnableNow());
+      for (const [name, g] of groups) {
+        const mode = monitor.modeOf(name);
+        const v = POLL_MODES.indexOf(mode);
+        Atomics.store(new Int32Array(g.doorbell), BELL_POLLING, v < 0 ? POLL_OVERRIDE_NONE : v);
+      }
+      for (const d of made) {
+        this.log('thread-monitor', d.thread, undefined, { ...d });
+        if (d.action === 'polling') continue;
+        const g = groups.get(d.thread);
+        const tid = g === undefined ? 0 : Atomics.load(new Int32Array(g.doorbell), BELL_TID);
+        if (tid <= 0) continue;
+        const list = d.action === 'pin' ? String(allowed[Number(d.to)] ?? d.to) : allowed.join(',');
+        execFile('taskset', ['-pc', list, String(tid)], (err) => {
+          if (err !== null) this.log('thread-monitor', d.thread, undefined, { action: 'pin-failed', cores: list, tid, error: err.message.split('\n')[0] });
+        });
+      }
+    };
+    this.threadMonitorTimer = setInterval(tick, options.intervalMs ?? 100);
+    this.threadMonitorTimer.unref();
+    return monitor;
+  }
+
+  /** The thread monitor's decisions so far (empty when it does not run). */
+  threadDecisions(): readonly ThreadDecision[] {
+    return this.threadMonitor?.decisions ?? [];
+  }
+
   /** Statistics of every server, read from shared memory. */
   snapshot(): SystemSnapshot {
     const chan = (c: ChannelRt, out: boolean): ChannelStats => {
@@ -833,6 +895,7 @@ export class Supervisor extends EventEmitter {
   async stop(graceMs = 1000): Promise<void> {
     this.stopping = true;
     if (this.hangTimer) clearInterval(this.hangTimer);
+    if (this.threadMonitorTimer) clearInterval(this.threadMonitorTimer);
     if (this.firstMsgTimer) clearInterval(this.firstMsgTimer);
     const waits: Promise<unknown>[] = [];
     for (const g of this.groups) {
@@ -865,6 +928,35 @@ export class Supervisor extends EventEmitter {
     if (this.events.length > 100_000) this.events.splice(0, this.events.length - 50_000);
     this.emit('event', e);
   }
+}
+
+/** The CPUs this process may run on (/proc/self/status Cpus_allowed_list), or 0..n-1. */
+function allowedCpus(): number[] {
+  try {
+    const line = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (line !== undefined) {
+      const cpus: number[] = [];
+      for (const part of line.split(',')) {
+        const [a, b] = part.split('-').map(Number);
+        for (let c = a!; c <= (b ?? a!); c++) cpus.push(c);
+      }
+      if (cpus.length > 0 && cpus.every(Number.isInteger)) return cpus;
+    }
+  } catch { /* not Linux */ }
+  return Array.from({ length: availableParallelism() }, (_, i) => i);
+}
+
+/**
+ * Threads runnable on the machine now (/proc/stat procs_running, this one included), or the
+ * 1-minute load average where there is no /proc: the thread monitor needs what runs now, a
+ * minute's average lags behind a spinning thread that just started or stopped.
+ */
+function runnableNow(): number {
+  try {
+    const m = /^procs_running\s+(\d+)/m.exec(readFileSync('/proc/stat', 'utf8'));
+    if (m !== null) return Number(m[1]);
+  } catch { /* not Linux */ }
+  return loadavg()[0]!;
 }
 
 /** A death's cause and detail in words, for logs and `newtos up`. */

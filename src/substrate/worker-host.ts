@@ -15,7 +15,8 @@ import { createDoorbell, DoorbellSleeper } from './doorbell.js';
 import { RingIn, RingOut } from './channel.js';
 import { DEFAULT_POLLING, ServerLoop } from './server-loop.js';
 import { PoolDirectory } from './pool.js';
-import { MSG_WORDS, SYS_WORDS } from './layout.js';
+import { BELL_TID, MSG_WORDS, SYS_WORDS } from './layout.js';
+import { readlinkSync } from 'node:fs';
 
 interface ActivateMessage { readonly kind: 'activate'; readonly assignment: HostAssignment }
 
@@ -43,6 +44,16 @@ function warmUp(): void {
   }
 }
 
+/** The calling thread's OS thread id from /proc/thread-self ("PID/task/TID"); 0 where there is none. */
+function osThreadId(): number {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : 0;
+  } catch {
+    return 0;
+  }
+}
+
 async function main(): Promise<void> {
   const port = parentPort!;
   const preload = ((workerData as { preload?: string[] } | null)?.preload) ?? [];
@@ -54,6 +65,8 @@ async function main(): Promise<void> {
     const receivedAt = monotonicMs();
     void (async () => {
       const loop = await buildHost(msg.assignment, report);
+      // This thread's OS id, for the supervisor's thread monitor to pin it (Linux only).
+      Atomics.store(new Int32Array(msg.assignment.doorbell), BELL_TID, osThreadId());
       const builtAt = monotonicMs();
       // An exit() anywhere in a server: tell the supervisor at once.
       process.on('exit', (code) => { if (!stopping) port.postMessage({ kind: 'exiting', code }); });
