@@ -22,6 +22,9 @@ export interface TopSnapshot {
   }[];
   readonly replicas: { readonly count: number; readonly active: number; readonly rxQueueFrames: readonly number[] };
   readonly monitor: readonly { readonly at: number; readonly action: string; readonly from: number; readonly to: number; readonly loadFps: number }[];
+  /** Per thread (named by its first server): the polling mode and core the thread monitor chose. */
+  readonly threads: readonly { readonly thread: string; readonly polling: string; readonly core: string }[];
+  readonly threadDecisions: readonly { readonly at: number; readonly thread: string; readonly action: string; readonly from: string; readonly to: string; readonly reason: string }[];
 }
 
 export function topSnapshot(name: string, stack: Stack): TopSnapshot {
@@ -34,7 +37,24 @@ export function topSnapshot(name: string, stack: Stack): TopSnapshot {
     })),
     replicas: { count: stack.steering.replicas, active: stack.activeReplicas(), rxQueueFrames: stack.driverStats().rxQueueFrames },
     monitor: stack.monitorDecisions().slice(-5).map((d) => ({ at: d.at, action: d.action, from: d.from, to: d.to, loadFps: d.loadFps })),
+    threads: threadPlacement(stack, sys.servers.filter((s) => s.thread === s.name).map((s) => s.name)),
+    threadDecisions: stack.threadDecisions().slice(-5).map((d) => ({ at: d.at, thread: d.thread, action: d.action, from: d.from, to: d.to, reason: d.reason })),
   };
+}
+
+/** Each thread's polling mode and core: the thread monitor's last word on it (or the defaults). */
+function threadPlacement(stack: Stack, threads: readonly string[]): TopSnapshot['threads'] {
+  const decisions = stack.threadDecisions();
+  return threads.map((thread) => {
+    let polling = stack.config.monitor === false || stack.config.monitor?.enabled === false ? 'configured' : 'adaptive';
+    let core = 'any';
+    for (const d of decisions) {
+      if (d.thread !== thread) continue;
+      if (d.action === 'polling') polling = d.to;
+      else core = d.action === 'pin' ? d.to : 'any';
+    }
+    return { thread, polling, core };
+  });
 }
 
 const pad = (v: unknown, n: number): string => String(v).padStart(n);
@@ -65,6 +85,8 @@ export function renderTop(prev: TopSnapshot, cur: TopSnapshot): string {
     `q${q}${q < cur.replicas.active ? '' : ' (draining)'} ${Math.round((f - (prev.replicas.rxQueueFrames[q] ?? f)) / dt)}`).join('  ')}`);
   lines.push(`MONITOR: ${cur.replicas.count === 1 ? 'off (one replica)' : cur.monitor.length === 0 ? 'no decision yet' : 'last decisions'}`);
   for (const d of cur.monitor) lines.push(`  ${(d.at / 1000).toFixed(1)} s: ${d.action} ${d.from} → ${d.to} at ${d.loadFps} frames/s`);
+  lines.push('', `THREADS: ${cur.threads.map((t) => `${t.thread} ${t.polling}${t.core === 'any' ? '' : ` @core ${t.core}`}`).join('  ')}`);
+  for (const d of cur.threadDecisions) lines.push(`  ${(d.at / 1000).toFixed(1)} s: ${d.thread} ${d.action} ${d.from} → ${d.to} (${d.reason})`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -13,6 +13,7 @@
  */
 import { topSnapshot } from './top.js';
 import type { MonitorDecision } from '../stack/replica-monitor.js';
+import type { ThreadDecision } from '../substrate/thread-monitor.js';
 import http from 'node:http';
 import type { EventEmitter } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
@@ -137,6 +138,12 @@ export async function runUp(args: string[]): Promise<void> {
   stack.supervisor.on('event', (e: SupervisorEvent) => {
     const line = recoveryLine(e);
     if (line !== null) process.stdout.write(`${name}: ${line}\n`);
+  });
+  // The thread monitor's spins and pins (parking an idle thread is routine: not printed).
+  stack.on('thread-monitor', (d: ThreadDecision) => {
+    if (d.action === 'polling' && d.to !== 'busy' && d.from !== 'busy') return;
+    const what = d.action === 'polling' ? `polling ${d.from} → ${d.to}` : d.action === 'pin' ? `pinned to core ${d.to}` : 'unpinned';
+    process.stdout.write(`${name}: monitor: thread ${d.thread} ${what} (${d.reason})\n`);
   });
   // The replica monitor's decisions, with the figures behind them.
   stack.on('monitor', (d: MonitorDecision) => {

@@ -34,6 +34,10 @@ test('newtos top --once: servers of every replica, queues, restarts and the moni
   assert.match(r.stdout, /^tcp-1 +running +2 +1 /m, 'the injected crash shows as generation 2, one restart');
   assert.match(r.stdout, /RECEIVE QUEUES \(frames\/s\): q0 \d+ {2}q1 \(draining\) \d+/);
   assert.match(r.stdout, /^ {2}[\d.]+ s: shrink 2 → 1 at \d+ frames\/s$/m);
+  // Every thread (isolated: one per server) with the polling mode the thread monitor chose.
+  const threads = /^THREADS: (.*)$/m.exec(r.stdout)?.[1] ?? '';
+  const modes = threads.split(/ {2}/).map((x) => /^(\S+) (adaptive|sleep|busy)( @core \d+)?$/.exec(x)?.[1]);
+  assert.deepEqual(modes.slice().sort(), ['driver', 'ip', 'ip-1', 'pf', 'pf-1', 'sock', 'tcp', 'tcp-1', 'udp', 'udp-1'], threads);
   assert.ok(!r.stdout.includes('\u001b['), '--once prints no terminal control sequences');
 });
 
