@@ -167,6 +167,12 @@ export interface TcpEngineOptions {
    * and NewReno (default true); false: RFC 6675's cwnd = ssthresh at once.
    */
   prr?: boolean;
+  /**
+   * RACK loss detection (RFC 8985 §6) on connections with SACK: a segment is lost when
+   * one sent after it was delivered and RACK.rtt + reo_wnd have passed, besides RFC
+   * 6675's DupThresh rule. Default true (as Linux's net.ipv4.tcp_recovery = 1).
+   */
+  rack?: boolean;
   /** RFC 8985 §7 tail loss probes with SACK (default true). */
   tlp?: boolean;
   /** Maximum segment lifetime in ms; TIME-WAIT lasts 2 MSL (RFC 9293 §3.4.2). Default 30 s (Linux's 60 s TIME-WAIT). */
