@@ -182,7 +182,7 @@ export class TcpEngine implements EngineContext {
     this.checksumOffload = options.checksumOffload ?? false;
     this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
     this.prr = options.prr ?? true;
-    this.rack = options.rack ?? true;
+    this.rack = options.rack ?? false;
     this.tlp = options.tlp ?? true;
     this.msl = options.msl ?? 30_000;
     this.synRetries = options.synRetries ?? 6;

@@ -18,7 +18,7 @@ test('RACK: one duplicate ACK, and the hole is resent when reo_wnd has passed (t
     +0   counter rackLost 1
     +0   counter rtoTimeouts 0
     +10  < . 1:1(0) ack 5001 win 65535
-  `);
+  `, { rack: true });
 });
 
 test('RACK: the missing segment arrives within reo_wnd (reordering): nothing is resent', () => {
@@ -27,7 +27,7 @@ test('RACK: the missing segment arrives within reo_wnd (reordering): nothing is 
     +10  < . 1:1(0) ack 5001 win 65535
     +0   counter rackLost 0
     +0   counter fastRetransmits 0
-  `);
+  `, { rack: true });
 });
 
 test('RACK: a D-SACK for the resent segment widens reo_wnd (RFC 8985 §6.2 step 4)', () => {
@@ -38,5 +38,5 @@ test('RACK: a D-SACK for the resent segment widens reo_wnd (RFC 8985 §6.2 step 
     +9.5 < . 1:1(0) ack 5001 win 65535 <sack 1001:2001>
     +0   counter rackReoWndGrown 1
     +0   info rackReoWndMult 2
-  `);
+  `, { rack: true });
 });
