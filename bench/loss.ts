@@ -17,7 +17,7 @@
  * `--json` prints one JSON line with `time_ratio_vs_linux_bbr` (newtos time / BBR
  * time, worst scenario; newtos's default CUBIC), `time_ratio_newtos_bbr_vs_linux_bbr` (newtos with
  * BBR, like with like) and `spurious_retransmit_pct` (newtos, worst scenario).
- * `--size MB` (default 50), `--senders newtos,newtos-bbr,linux-bbr` (default all four), `--smoke` (1 MB, first scenario with 20 ms instead
+ * `--size MB` (default 50), `--senders newtos,newtos-rack,newtos-bbr,linux-bbr` (default all five; newtos-rack is newtos's CUBIC with `tcp.rack: true`), `--smoke` (1 MB, first scenario with 20 ms instead
  * of 50, for test/bench/smoke.test.ts), `--timeout S` per transfer (default 300).
  * Needs root (namespaces, TAP devices), the TAP addon and a kernel with bbr;
  * otherwise every row is null with a note. Everything made is removed again.
@@ -50,14 +50,14 @@ const SCENARIOS: Scenario[] = smoke
     { name: 'loss5_reorder25_delay2ms', impair: ['--loss', '5%', '--reorder', '25%', '--delay', '2'] },
     { name: 'loss1_delay50ms', impair: ['--loss', '1%', '--delay', '50'] },
   ];
-type Sender = 'newtos' | 'newtos-bbr' | 'linux-cubic' | 'linux-bbr';
-const ALL_SENDERS: Sender[] = ['newtos', 'newtos-bbr', 'linux-cubic', 'linux-bbr'];
+type Sender = 'newtos' | 'newtos-rack' | 'newtos-bbr' | 'linux-cubic' | 'linux-bbr';
+const ALL_SENDERS: Sender[] = ['newtos', 'newtos-rack', 'newtos-bbr', 'linux-cubic', 'linux-bbr'];
 /** `--senders newtos,linux-bbr`: only these rows (default all). */
 const SENDERS: Sender[] = (() => {
   const i = args.indexOf('--senders');
   if (i < 0) return ALL_SENDERS;
   const want = (args[i + 1] ?? '').split(',');
-  for (const w of want) if (!ALL_SENDERS.includes(w as Sender)) throw new Error(`--senders: unknown '${w}' (newtos, newtos-bbr, linux-cubic, linux-bbr)`);
+  for (const w of want) if (!ALL_SENDERS.includes(w as Sender)) throw new Error(`--senders: unknown '${w}' (newtos, newtos-rack, newtos-bbr, linux-cubic, linux-bbr)`);
   return want as Sender[];
 })();
 
@@ -249,11 +249,11 @@ async function main(): Promise<void> {
       }
       // The newtos hosts: a TAP each (plain frames, as they cross the bridge), its kernel end in a bridge.
       // a sends with CUBIC (the default), c with BBR; b receives from both.
-      for (const [name, ns, ip, cc] of [['a', nsA, '10.66.0.11/24', 'cubic'], ['b', nsB, '10.66.0.12/24', 'cubic'], ['c', nsA, '10.66.0.13/24', 'bbr']] as const) {
+      for (const [name, ns, ip, cc, rack] of [['a', nsA, '10.66.0.11/24', 'cubic', false], ['b', nsB, '10.66.0.12/24', 'cubic', false], ['c', nsA, '10.66.0.13/24', 'bbr', false], ['d', nsA, '10.66.0.14/24', 'cubic', true]] as const) {
         const dev = `nt${tag}${name}`;
         const stack = await createStack({
           name, interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev, vnetHeader: false }, addresses: [ip] }],
-          tcp: { sendBufferBytes: 4 << 20, receiveBufferBytes: 4 << 20, congestionControl: cc },
+          tcp: { sendBufferBytes: 4 << 20, receiveBufferBytes: 4 << 20, congestionControl: cc, rack },
         });
         stacks.push(stack);
         sh(['ip', 'link', 'set', dev, 'netns', ns]);
@@ -264,8 +264,8 @@ async function main(): Promise<void> {
         for (const sender of SENDERS) {
           const im = await startImpair(tag, nsA, nsB, sc.impair);
           let row: Row;
-          if (sender === 'newtos' || sender === 'newtos-bbr') {
-            const from = stacks[sender === 'newtos' ? 0 : 2]!;
+          if (sender === 'newtos' || sender === 'newtos-bbr' || sender === 'newtos-rack') {
+            const from = stacks[sender === 'newtos' ? 0 : sender === 'newtos-bbr' ? 2 : 3]!;
             const before = newtosTcp(from);
             const secs = await newtosTransfer(from, stacks[1]!, port++);
             await new Promise((r) => setTimeout(r, 100)); // counters are published every ~20 ms
@@ -298,17 +298,23 @@ async function main(): Promise<void> {
   let ratio: number | null = null;
   let ratioBbr: number | null = null;
   let spurious: number | null = null;
+  let ratioRack: number | null = null;
+  let spuriousRack: number | null = null;
   for (const sc of SCENARIOS) {
+    const ntRack = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos-rack');
     const nt = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos');
     const ntBbr = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos-bbr');
     const bbr = rows.find((r) => r.scenario === sc.name && r.sender === 'linux-bbr');
     if (nt?.seconds != null && bbr?.seconds != null) ratio = Math.max(ratio ?? 0, Math.round((nt.seconds / bbr.seconds) * 100) / 100);
     if (ntBbr?.seconds != null && bbr?.seconds != null) ratioBbr = Math.max(ratioBbr ?? 0, Math.round((ntBbr.seconds / bbr.seconds) * 100) / 100);
     if (nt?.spurious_retransmit_pct != null) spurious = Math.max(spurious ?? 0, nt.spurious_retransmit_pct);
+    if (ntRack?.seconds != null && bbr?.seconds != null) ratioRack = Math.max(ratioRack ?? 0, Math.round((ntRack.seconds / bbr.seconds) * 100) / 100);
+    if (ntRack?.spurious_retransmit_pct != null) spuriousRack = Math.max(spuriousRack ?? 0, ntRack.spurious_retransmit_pct);
   }
   // time_ratio_vs_linux_bbr and spurious_retransmit_pct are newtos's default (CUBIC); the BBR
   // ratio compares like with like (newtos with tcp.congestionControl 'bbr').
-  const result = { bench: 'loss', smoke, size_bytes: SIZE, time_ratio_vs_linux_bbr: ratio, time_ratio_newtos_bbr_vs_linux_bbr: ratioBbr, spurious_retransmit_pct: spurious, rows, ...(notes.length > 0 ? { notes } : {}) };
+  const result = { bench: 'loss', smoke, size_bytes: SIZE, time_ratio_vs_linux_bbr: ratio, time_ratio_newtos_bbr_vs_linux_bbr: ratioBbr, spurious_retransmit_pct: spurious,
+    time_ratio_newtos_rack_vs_linux_bbr: ratioRack, spurious_retransmit_pct_rack: spuriousRack, rows, ...(notes.length > 0 ? { notes } : {}) };
   if (json) console.log(JSON.stringify(result));
   else log(`time_ratio_vs_linux_bbr ${ratio ?? 'n/a'} (worst)  spurious_retransmit_pct ${spurious ?? 'n/a'} (worst, newtos)`);
 }

@@ -105,6 +105,10 @@ export interface StackConfig {
     readonly synCookies?: boolean;
     /** Path MTU discovery (RFC 1191): DF on every segment, default true (as Linux). */
     readonly pathMtuDiscovery?: boolean;
+    /** RACK loss detection (RFC 8985 §6) on SACK connections, default false (README: why). */
+    readonly rack?: boolean;
+    /** Tail loss probes (RFC 8985 §7) on SACK connections, default true. */
+    readonly tailLossProbes?: boolean;
   };
   /** Path MTUs learnt per destination: how long one holds (default 600000 ms, as Linux) and the floor (552). */
   readonly pmtu?: { readonly expiresMs?: number; readonly minMtu?: number };
@@ -244,6 +248,8 @@ const stackConfig = object({
     mslMs: optional(integer(0, 600_000)),
     synCookies: optional(boolean()),
     pathMtuDiscovery: optional(boolean()),
+    rack: optional(boolean()),
+    tailLossProbes: optional(boolean()),
   })),
   pmtu: optional(object({
     expiresMs: optional(integer(1000, 86_400_000)),

@@ -294,6 +294,8 @@ export class Stack extends EventEmitter {
       ...(config.tcp?.mslMs !== undefined ? { mslMs: config.tcp.mslMs } : {}),
       ...(config.tcp?.synCookies === false ? { synCookies: 'never' as const } : {}),
       ...(config.tcp?.pathMtuDiscovery === false ? { pathMtuDiscovery: false } : {}),
+      ...(config.tcp?.rack !== undefined ? { rack: config.tcp.rack } : {}),
+      ...(config.tcp?.tailLossProbes !== undefined ? { tlp: config.tcp.tailLossProbes } : {}),
       connection: {
         mss: mtu - 40, ...(config.tcp?.congestionControl ? { congestion: config.tcp.congestionControl } : {}),
         // Peers with receive offloads (ours, Linux's) acknowledge merged segments with stretch

@@ -60,6 +60,8 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   lostRetransmits: { name: 'newtos_tcp_lost_retransmits_total', help: 'Retransmissions found lost by the SACKs of later data and sent again before the RTO.' },
   tlpProbes: { name: 'newtos_tcp_tail_loss_probes_total', help: 'Tail loss probes sent (RFC 8985 section 7).' },
   tlpRecoveries: { name: 'newtos_tcp_tail_loss_probe_recoveries_total', help: 'Tail loss probes whose ACK showed they repaired a loss (congestion response made).' },
+  rackLost: { name: 'newtos_tcp_rack_lost_total', help: 'Segments RACK (RFC 8985) marked lost by time.' },
+  rackReoWndGrown: { name: 'newtos_tcp_rack_reo_wnd_grown_total', help: 'D-SACK rounds that widened the RACK reordering window.' },
   reorderingDetected: { name: 'newtos_tcp_reordering_detected_total', help: 'Times SACKs or D-SACKs raised the reordering degree (adaptive duplicate-ACK threshold).' },
   rstsOut: { name: 'newtos_tcp_resets_sent_total', help: 'RST segments sent.' },
   challengeAcks: { name: 'newtos_tcp_challenge_acks_total', help: 'Challenge ACKs sent (RFC 5961).' },

@@ -56,6 +56,10 @@ export class TcpCounters {
   tlpRecoveries = 0;
   /** Times SACKs or D-SACKs raised the reordering degree (the adaptive DupThresh). */
   reorderingDetected = 0;
+  /** Segments (or TSO bursts) RACK marked lost by time (RFC 8985 §6.2). */
+  rackLost = 0;
+  /** Rounds with a D-SACK that widened RACK's reordering window (RFC 8985 §6.2 step 4). */
+  rackReoWndGrown = 0;
   newRenoRecoveries = 0;
   rstsOut = 0;
   challengeAcks = 0;

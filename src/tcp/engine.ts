@@ -101,6 +101,8 @@ export interface ConnectionInfo {
   congestion: string;
   /** Reordering degree seen on the path, segments (the adaptive DupThresh; 3 until reordering is seen). */
   reordering: number;
+  /** RACK's reordering-window multiplier (RFC 8985 §6.2 step 4: 1, plus one per D-SACK round). */
+  rackReoWndMult: number;
 }
 
 
@@ -111,6 +113,8 @@ export class TcpEngine implements EngineContext {
   readonly checksumOffload: boolean;
   readonly tsoMaxBytes: number;
   readonly prr: boolean;
+  /** RACK loss detection (RFC 8985) on SACK connections; see TcpEngineOptions.rack. */
+  readonly rack: boolean;
   readonly tlp: boolean;
   readonly hdr: TcpHeaderFields = {
     srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, mss: -1, windowScale: -1,
@@ -178,6 +182,7 @@ export class TcpEngine implements EngineContext {
     this.checksumOffload = options.checksumOffload ?? false;
     this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
     this.prr = options.prr ?? true;
+    this.rack = options.rack ?? false;
     this.tlp = options.tlp ?? true;
     this.msl = options.msl ?? 30_000;
     this.synRetries = options.synRetries ?? 6;
@@ -708,6 +713,7 @@ export class TcpEngine implements EngineContext {
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
     // A private copy: setNoDelay / setKeepAlive change one connection only.
     const t = new Tcb(id, { ...opts }, this.rttOptions, this.maxOooRanges, la, lp, ra, rp, rings, this.rng);
+    t.rack.enabled = this.rack;
     t.tsOffset = this.rng.nextU32();
     this.conns[id] = t;
     return t;
@@ -817,6 +823,7 @@ export class TcpEngine implements EngineContext {
     try {
       const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
       const t = new Tcb(id, { ...this.defaults }, this.rttOptions, this.maxOooRanges, 0, 0, 0, 0, rings);
+      t.rack.enabled = this.rack;
       fill(t);
       this.conns[id] = t;
       this.insert(t);
@@ -1248,6 +1255,7 @@ export class TcpEngine implements EngineContext {
       sendQueued: t.sendBuf.available(),
       congestion: t.cc.name,
       reordering: t.reordering,
+      rackReoWndMult: t.rack.reoWndMult,
     };
   }
 

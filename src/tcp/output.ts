@@ -20,6 +20,7 @@ import type { Tcb } from './tcb.js';
 import { rateOnOutputStopped, rateOnSend } from './delivery.js';
 import { paceAllows, paceBurst, paceSent } from './pacing.js';
 import { armPto } from './tlp.js';
+import { rackOnSend } from './rack.js';
 
 /** Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4). */
 export function tsNow(t: Tcb, now: number): number {
@@ -113,6 +114,7 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   if (len > 0) {
     t.sendBuf.copyOut(seqDiff(seq, t.sndBufSeq), buf, hl, len);
     if (t.rate !== undefined) rateOnSend(t, seq, len, now);
+    rackOnSend(t, seq, len, now);
   }
   // A TSO burst leaves its checksum to whoever cuts it into MSS-sized segments.
   const gsoMss = len > t.sndMss ? t.sndMss : 0;

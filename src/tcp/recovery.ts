@@ -18,6 +18,7 @@ import { seqDiff, seqGe, seqGt, seqLe, seqLt } from './seqnum.js';
 import type { Tcb } from './tcb.js';
 import { TcpFlag } from '../wire/tcp.js';
 import { rateOnAck } from './delivery.js';
+import { rackOnAck, rackRecoveryEnded } from './rack.js';
 
 /** RFC 5681 §3.2 / RFC 6675 DupThresh: the reordering degree assumed until more is seen. */
 export const DUP_THRESH = 3;
@@ -131,7 +132,8 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
     raiseReordering(ctx, t, Math.ceil(t.scoreboard.reorderedBytes / t.sndMss) + 1);
   }
   if (t.reordering > DUP_THRESH) applyDupThresh(t);
-  if (t.inRecovery && t.rtxLog.length > 0 && sackNew > 0) detectLostRetransmits(ctx, t);
+  const rack = t.rack.enabled && t.sackEnabled;
+  if (!rack && t.inRecovery && t.rtxLog.length > 0 && sackNew > 0) detectLostRetransmits(ctx, t);
   const wnd = seg.window * 2 ** t.sndWndScale;
   if (seqGt(ack, t.sndUna)) {
     newAck(ctx, t, seg, ack, now);
@@ -143,6 +145,8 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
       && (wnd === t.sndWnd || sackNew > 0);
     if (dup) duplicateAck(ctx, t, now);
   }
+  // RFC 8985 §6.2: time-based loss detection; a loss it finds starts recovery (§6.2 step 5).
+  if (rack && rackOnAck(ctx, t, now, dsack)) rackEnterRecovery(ctx, t, now);
   // RFC 9293 §3.10.7.4: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
   // updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))".
   // (Not from a disordered ACK that passed PAWS only as such: its window is stale, see input.ts.)
@@ -231,6 +235,7 @@ function newAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, ack: number, now: n
       t.rtoEpisode = false;
       t.dupAcks = 0;
       t.cc.onRecoveryEnd(now);
+      if (t.rack.enabled) rackRecoveryEnded(t);
     } else if (!t.sackEnabled) {
       // RFC 6582 §3.2 step 5: partial ACK — resend the first unacknowledged segment.
       t.dupAcks = 0;
@@ -262,6 +267,23 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   if (t.dupAcks < earlyRetransmitThresh(t) && !lost) return;
   // RFC 6582 §3.2 step 2: no new recovery for losses from the previous window.
   if (!t.sackEnabled && !seqGt((t.sndUna - 1) >>> 0, t.recover) && t.recover !== t.iss) return;
+  startRecovery(ctx, t, now);
+  retransmitHead(ctx, t, now);
+}
+
+/**
+ * RACK marked segments lost (RFC 8985 §6.2 step 5, or its timer §6.3): start
+ * fast recovery if none runs (RFC 6675 §5 with RACK as the loss detector). The
+ * head is resent at once only if it is among the lost; output's NextSeg sends
+ * the rest as the window allows.
+ */
+export function rackEnterRecovery(ctx: EngineContext, t: Tcb, now: number): void {
+  if (t.inRecovery || t.rtoEpisode) return;
+  startRecovery(ctx, t, now);
+  if (t.scoreboard.isLost(t.sndUna) && !t.scoreboard.isRetransmitted(t.sndUna)) retransmitHead(ctx, t, now);
+}
+
+function startRecovery(ctx: EngineContext, t: Tcb, now: number): void {
   const flight = seqDiff(t.sndMax, t.sndUna);
   t.inRecovery = true;
   t.recover = t.sndMax;
@@ -280,7 +302,6 @@ function duplicateAck(ctx: EngineContext, t: Tcb, now: number): void {
   if (t.sackEnabled) ctx.counters.sackRecoveries++;
   else ctx.counters.newRenoRecoveries++;
   ctx.counters.fastRetransmits++;
-  retransmitHead(ctx, t, now);
 }
 
 /**

@@ -203,6 +203,8 @@ export class SackScoreboard {
   private baseSet = false;
   private readonly sacked = new RangeSet();
   private readonly rexmit = new RangeSet();
+  /** Ranges a time-based detector (RACK, RFC 8985) marked lost, besides IsLost's gaps. */
+  private readonly lost = new RangeSet();
   private sackedTotal = 0;
   private highRxtOffset = 0;
 
@@ -228,8 +230,27 @@ export class SackScoreboard {
   clear(): void {
     this.sacked.clear();
     this.rexmit.clear();
+    this.lost.clear();
     this.sackedTotal = 0;
     this.highRxtOffset = 0;
+  }
+
+  /** Forget the marks of markLost (after an RTO everything is resent from SND.UNA anyway). */
+  clearLost(): void {
+    this.lost.clear();
+  }
+
+  /**
+   * RACK (RFC 8985 §6.2 step 5) found [seq, seq+len) lost: IsLost holds for
+   * it whatever DupThresh says, so pipe stops counting it and NextSeg rule (1)
+   * sends it. SACKed octets in it stay SACKed (they are never lost).
+   */
+  markLost(seq: number, len: number): void {
+    const s = Math.max(0, seqDiff(seq, this.base));
+    const e = seqDiff(seq, this.base) + len;
+    if (e <= s) return;
+    this.lost.add(s, e);
+    while (this.lost.count > this.maxRanges) this.lost.mergeClosest();
   }
 
   /** Forget retransmission marks only (e.g. after an RTO, everything is resent anyway). */
@@ -265,6 +286,7 @@ export class SackScoreboard {
     if (d <= 0) return; // old or equal ACK: nothing to drop
     this.sacked.shift(d);
     this.rexmit.shift(d);
+    this.lost.shift(d);
     this.highRxtOffset = Math.max(0, this.highRxtOffset - d);
     this.base = sndUna >>> 0;
     this.sackedTotal = this.sacked.overlap(0, Infinity);
@@ -371,6 +393,7 @@ export class SackScoreboard {
   isLost(seq: number): boolean {
     const x = seqDiff(seq, this.base);
     if (x < 0 || this.sacked.find(x) >= 0) return false;
+    if (this.lost.find(x) >= 0) return true;
     let i = 0;
     while (i < this.sacked.count && this.sacked.ends[i]! <= x) i++;
     return this.gapLost(i);
@@ -400,7 +423,7 @@ export class SackScoreboard {
     for (let i = 0; i <= this.sacked.count && gapStart < end; i++) {
       const gapEnd = Math.min(end, i < this.sacked.count ? this.sacked.starts[i]! : end);
       if (gapEnd > gapStart) {
-        if (!this.gapLost(i)) pipe += gapEnd - gapStart;
+        if (i === this.sacked.count || !this.gapLost(i)) pipe += gapEnd - gapStart - this.lost.overlap(gapStart, gapEnd);
         pipe += this.rexmit.overlap(gapStart, gapEnd);
       }
       if (i < this.sacked.count) gapStart = this.sacked.ends[i]!;
@@ -421,25 +444,47 @@ export class SackScoreboard {
    */
   nextSeg(sndUna: number, sndNxt: number, newDataAllowed: number): NextSegment | undefined {
     this.advance(sndUna);
-    const r1 = this.firstCandidate(true);
+    const r1 = this.firstCandidate(true, seqDiff(sndNxt, this.base));
     if (r1 !== undefined) return r1;
     if (newDataAllowed > 0) return { rule: 2, seq: sndNxt >>> 0, len: Math.min(this.mss, newDataAllowed) };
-    return this.firstCandidate(false);
+    return this.firstCandidate(false, 0);
   }
 
-  private firstCandidate(requireLost: boolean): NextSegment | undefined {
+  /**
+   * The first not yet retransmitted octet of a lost gap (requireLost) or of any
+   * gap below the highest SACKed octet. With requireLost, octets markLost
+   * marked count as well, up to `end` (the offset of SND.NXT): RACK may find
+   * data above the highest SACKed octet lost (a tail sent before a delivered
+   * retransmission).
+   */
+  private firstCandidate(requireLost: boolean, end: number): NextSegment | undefined {
     let gapStart = 0;
-    // Only gaps below a SACKed range qualify (rule 1.b: below the highest SACKed octet).
-    for (let i = 0; i < this.sacked.count; i++) {
-      const gapEnd = this.sacked.starts[i]!;
-      if (gapEnd > gapStart && (!requireLost || this.gapLost(i))) {
-        const s = this.rexmit.firstUncovered(gapStart);
-        if (s < gapEnd) {
-          const stop = Math.min(gapEnd, this.rexmit.nextStartAfter(s), s + this.mss);
-          return { rule: requireLost ? 1 : 3, seq: (this.base + s) >>> 0, len: stop - s };
+    const n = this.sacked.count;
+    for (let i = 0; i <= n; i++) {
+      const gapEnd = i < n ? this.sacked.starts[i]! : end;
+      if (i === n && (!requireLost || this.lost.count === 0)) break;
+      if (gapEnd > gapStart) {
+        if (i < n && (!requireLost || this.gapLost(i))) {
+          const s = this.rexmit.firstUncovered(gapStart);
+          if (s < gapEnd) {
+            const stop = Math.min(gapEnd, this.rexmit.nextStartAfter(s), s + this.mss);
+            return { rule: requireLost ? 1 : 3, seq: (this.base + s) >>> 0, len: stop - s };
+          }
+        } else if (requireLost) {
+          // Only the octets RACK marked lost in this gap.
+          for (let r = 0; r < this.lost.count; r++) {
+            const a = Math.max(gapStart, this.lost.starts[r]!);
+            const b = Math.min(gapEnd, this.lost.ends[r]!);
+            if (b <= a) continue;
+            const s = this.rexmit.firstUncovered(a);
+            if (s < b) {
+              const stop = Math.min(b, this.rexmit.nextStartAfter(s), s + this.mss);
+              return { rule: 1, seq: (this.base + s) >>> 0, len: stop - s };
+            }
+          }
         }
       }
-      gapStart = this.sacked.ends[i]!;
+      if (i < n) gapStart = this.sacked.ends[i]!;
     }
     return undefined;
   }

@@ -66,6 +66,9 @@ export interface TcpServerOptions {
    * goes with DF, and "fragmentation needed" lowers the MSS. Off: segments may be fragmented.
    */
   readonly pathMtuDiscovery?: boolean;
+  /** RACK (RFC 8985 §6) and tail loss probes (§7): TcpEngineOptions.rack / .tlp. */
+  readonly rack?: boolean;
+  readonly tlp?: boolean;
   readonly connection?: Partial<ConnectionOptions>;
   /** Where to publish the engine's counters (src/abi/published-counters.ts). */
   readonly counters?: SharedArrayBuffer;
@@ -184,6 +187,8 @@ export function createServer(ctx: ServerContext): ServerCore {
     tsoMaxBytes: Math.min(opts.tsoMaxBytes ?? 0, pool.payloadCapacity - 60),
     msl: opts.mslMs ?? 30_000,
     synCookies: opts.synCookies ?? 'auto',
+    ...(opts.rack !== undefined ? { rack: opts.rack } : {}),
+    ...(opts.tlp !== undefined ? { tlp: opts.tlp } : {}),
     ...(replicaPorts !== undefined ? { portFilter: replicaPorts } : {}),
     ...(entryLoad !== undefined ? { onTableChange: entryLoad } : {}),
     defaults: {

@@ -16,6 +16,7 @@ import type { ConnectionOptions } from './config.js';
 import { createCongestionControl, DeliveryRateEstimator, type CongestionControl } from './congestion/index.js';
 import type { Rng } from '../random/rng.js';
 import { SackScoreboard } from './sack-scoreboard.js';
+import { RackState } from './rack.js';
 import { RttEstimator, type RttEstimatorOptions } from './rtt-estimator.js';
 import { TcpState } from './state.js';
 
@@ -205,6 +206,9 @@ export class Tcb {
   paceNext = 0;
   /** Pacing timer: output waits for this deadline (Infinity: not waiting). */
   paceAt = Infinity;
+  /** RACK (rack.ts, RFC 8985) state and its reordering timer deadline (Infinity: off). */
+  readonly rack = new RackState();
+  rackAt = Infinity;
 
   constructor(
     id: number, opts: ConnectionOptions, rtt: RttEstimatorOptions, maxOooRanges: number,

@@ -12,7 +12,8 @@ import { TcpEventType } from './config.js';
 import type { EngineContext } from './context.js';
 import { connectionError } from './input.js';
 import { markRetransmit, output, sendSegment, sendSyn } from './output.js';
-import { startUndoEpisode } from './recovery.js';
+import { rackEnterRecovery, startUndoEpisode } from './recovery.js';
+import { rackDetectLoss, rackReset } from './rack.js';
 import { tailLossProbe } from './tlp.js';
 import { seqAdd, seqDiff } from './seqnum.js';
 import { TcpState } from './state.js';
@@ -20,7 +21,7 @@ import type { Tcb } from './tcb.js';
 
 /** The earliest deadline of t. */
 export function nextDeadline(t: Tcb): number {
-  return Math.min(t.rtoAt, t.delackAt, t.keepaliveAt, t.closeAt, t.paceAt, t.ptoAt);
+  return Math.min(t.rtoAt, t.delackAt, t.keepaliveAt, t.closeAt, t.paceAt, t.ptoAt, t.rackAt);
 }
 
 export function connectionTimer(ctx: EngineContext, t: Tcb, now: number): void {
@@ -42,6 +43,11 @@ export function connectionTimer(ctx: EngineContext, t: Tcb, now: number): void {
   if (t.ptoAt <= now) {
     t.ptoAt = Infinity;
     tailLossProbe(ctx, t, now);
+  }
+  if (t.rackAt <= now) {
+    // RFC 8985 §6.3: the reordering timer; whatever it marks lost goes out below.
+    t.rackAt = Infinity;
+    if (rackDetectLoss(ctx, t, now)) rackEnterRecovery(ctx, t, now);
   }
   // The pace timer (pacing.ts) only lets output run again, below.
   if (t.paceAt <= now) t.paceAt = Infinity;
@@ -112,6 +118,8 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
   t.rttTime = -1;
   // RFC 6675 §5.1: keep the SACK information, forget what was retransmitted.
   t.scoreboard.clearRetransmitted();
+  t.scoreboard.clearLost();
+  rackReset(t);
   t.rtxLog.length = 0;
   // Go back: resend from SND.UNA (output skips what the receiver SACKed).
   t.sndNxt = t.sndUna;

@@ -130,7 +130,7 @@ test('RTO after SACK: go-back-N skips SACKed ranges', () => {
     +0   > . 1001:2001(1000) ack 1
     +0   > . 3001:4001(1000) ack 1
     +10  < . 1:1(0) ack 5001 win 65535
-  `);
+  `, { rack: false }); // RACK off: with it the hole is found lost 2.5 ms after the SACK (rack.test.ts), long before this path
 });
 
 test('zero window: persist probes back off; data flows when the window opens', () => {

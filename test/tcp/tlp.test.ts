@@ -52,5 +52,5 @@ test('no probe once a duplicate ACK or SACK shows the loss (the "open" state onl
     +10  < . 1:1(0) ack 1 win 65535 <sack 2001:3001>
     +190 > . 1:1001(1000) ack 1
     +0   counter tlpProbes 0
-  `);
+  `, { rack: false }); // RACK off: with it the hole is found lost 2.5 ms after the SACK (rack.test.ts), long before this path
 });
