@@ -84,6 +84,13 @@ export interface StackOptions {
 
 const moduleOf = (rel: string): string => new URL(rel, import.meta.url).href;
 
+/** Whether a rule set can refuse anything: false for none, '' and 'default allow' alone. */
+export function filterDecides(text: string | undefined): boolean {
+  if (text === undefined || text.trim() === '') return false;
+  const r = parseRuleSet(text);
+  return !r.ok || r.value.rules.length > 0 || r.value.defaultAction !== 'allow';
+}
+
 /** Links whose backend can take partial TCP checksums (NicBackend.checksumOffload). */
 function canOffloadChecksums(ifc: InterfaceConfig): boolean {
   return ifc.link.type === 'vswitch' || (ifc.link.type === 'tap' && ifc.link.vnetHeader !== false);
@@ -285,7 +292,11 @@ export class Stack extends EventEmitter {
       })),
       forwarding: config.forwarding ?? false,
       ...(config.pmtu !== undefined ? { pmtu: { ...config.pmtu } } : {}),
-      filter: true,
+      // A filter that decides nothing (no rules, default allow: also the default without
+      // `filter`) is not asked: every packet would cost two thread hops for an answer known
+      // in advance. PF still runs, ready for nothing; as with Linux's empty netfilter, an
+      // unused filter costs the data path nothing.
+      filter: filterDecides(config.filter),
     };
     const tcpOptions: TcpServerOptions = {
       socketTable: socketTables[0]!, addresses,

@@ -12,7 +12,8 @@ import type { NetSocket } from '../../src/app/net-socket.js';
 test('after a PF crash mid-transfer IP re-asks no verdict still queued to PF or answered; 4 MB intact', { timeout: 120_000 }, async () => {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
   const host = (name: string, ip: string): Promise<Stack> => createStack({
-    name, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+    // One allow rule keeps PF in the path of every packet (an empty filter is not asked).
+    name, filter: 'default allow\nallow', interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
   }, { switches: { sw0: sw } });
   const a = await host('a', '10.0.0.1/24');
   const b = await host('b', '10.0.0.2/24');
