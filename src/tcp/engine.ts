@@ -889,11 +889,18 @@ export class TcpEngine implements EngineContext {
     }
   }
 
-  /** RFC 6056 Algorithm 4 (ephemeral-ports.ts), filtered by tuples in use and the owner's portFilter. */
+  /**
+   * RFC 6056 Algorithm 4 (ephemeral-ports.ts), filtered by tuples in use and the owner's
+   * portFilter. With a filter (a stack replica takes only ports whose replies its RSS entry
+   * steers back to it) each search starts at a random point: Algorithm 4's successive ports,
+   * thinned by the filter, came in runs that a server with replicas of its own (a different
+   * Toeplitz input, linear in the port bits) steered onto few of its queues.
+   */
   private ephemeralPort(la: number, ra: number, rp: number): number {
+    const skip = this.portFilter === undefined ? 0 : this.rng.nextU32() % this.ports.size;
     const port = this.ports.allocate(la, ra, rp, (p) =>
       this.lookup(la, p, ra, rp) === undefined && this.findListenerExact(p) === undefined
-      && (this.portFilter === undefined || this.portFilter(la, p, ra, rp)));
+      && (this.portFilter === undefined || this.portFilter(la, p, ra, rp)), skip);
     if (port === undefined) throw new NewtosError('EADDRNOTAVAIL', 'no ephemeral port free for this destination');
     return port;
   }

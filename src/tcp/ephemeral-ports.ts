@@ -78,11 +78,14 @@ export class EphemeralPorts {
    * of Algorithm 4, and returns the first for which isFree returns true, or
    * undefined if none does.
    */
-  allocate(localAddr: number, remoteAddr: number, remotePort: number, isFree: (port: number) => boolean): number | undefined {
+  allocate(localAddr: number, remoteAddr: number, remotePort: number, isFree: (port: number) => boolean, skip = 0): number | undefined {
     const w = this.words;
     w[0] = localAddr; w[1] = remoteAddr; w[2] = remotePort & 0xffff;
     const offset = this.prf.hashWords(w, 3); // F
     const index = this.prf.hi % this.table.length; // G
+    // `skip`: start that many ports further on (a random skip makes the port random, as
+    // RFC 6056 Algorithm 1; see TcpEngine.ephemeralPort for why replicas want it).
+    this.table[index] = this.table[index]! + skip;
     const n = this.size;
     for (let count = n; count > 0; count--) {
       const port = this.min + ((offset + this.table[index]!) % n);

@@ -18,6 +18,20 @@ test('ephemeral ports: in range, distinct per connection, the owner\'s filter ap
   assert.equal(ports.size, 20);
 });
 
+test('ephemeral ports with a filter (a replica\'s) are spread over the range, not a run of successive ports', () => {
+  // Algorithm 4 gives one destination successive ports; thinned by a replica's filter they
+  // came in runs (every 2nd port here), which a server with replicas of its own steered onto
+  // few of its queues. With a filter each search starts at a random point of the range.
+  const h = new Harness({ ephemeralPortMin: 32768, ephemeralPortMax: 60999, portFilter: (_la, p) => p % 2 === 0 });
+  const ports: number[] = [];
+  for (let i = 0; i < 16; i++) ports.push(h.engine.info(h.engine.connect({ localAddr: LOCAL, remoteAddr: REMOTE, remotePort: 80 }, 0)).localPort);
+  const steps = ports.slice(1).map((p, i) => Math.abs(p - ports[i]!));
+  assert.ok(steps.filter((d) => d === 2).length <= 2, `successive ports: ${ports.join(', ')}`);
+  // Spread: all four quarters of the range are used.
+  const quarters = new Set(ports.map((p) => Math.floor((p - 32768) / ((60999 - 32768 + 1) / 4))));
+  assert.equal(quarters.size, 4, ports.join(', '));
+});
+
 test('ephemeral ports exhausted: EADDRNOTAVAIL', () => {
   const h = new Harness({ ephemeralPortMin: 40000, ephemeralPortMax: 40001 });
   h.engine.connect({ localAddr: LOCAL, remoteAddr: REMOTE, remotePort: 80 }, 0);
