@@ -104,25 +104,20 @@ export class ReplicaMonitor {
   }
 
   /**
-   * Moves table entries toward an even spread over the active replicas: an entry of a
-   * draining replica, or of an active one holding more than its share, moves to the active
-   * replica with the fewest entries, only if it holds no live connection.
+   * Moves table entries toward the spread of a fresh table over the active replicas —
+   * entry e on replica e mod active — but only entries that hold no live connection, so
+   * no established flow changes replica (a draining replica's entries move as they empty).
+   * Interleaved, not in blocks: consecutive client ports hash to entries that differ in
+   * their low bits (Toeplitz is linear in the port), so a contiguous block per replica
+   * could put all of one client's new flows on one replica.
    */
   private rebalance(live: (replica: number, entry: number) => number): number {
-    const counts = new Array<number>(this.options.max).fill(0);
-    for (let e = 0; e < RSS_TABLE_SIZE; e++) counts[this.table[e]!]!++;
-    const share = Math.ceil(RSS_TABLE_SIZE / this.active);
     let moved = 0;
     for (let e = 0; e < RSS_TABLE_SIZE; e++) {
       const r = this.table[e]!;
-      if (r < this.active && counts[r]! <= share) continue;
-      if (live(r, e) > 0) continue;
-      let to = 0;
-      for (let k = 1; k < this.active; k++) if (counts[k]! < counts[to]!) to = k;
-      if (to === r || (r < this.active && counts[to]! + 1 >= counts[r]!)) continue;
+      const to = e % this.active;
+      if (r === to || live(r, e) > 0) continue;
       this.table[e] = to;
-      counts[r]!--;
-      counts[to]!++;
       moved++;
     }
     return moved;

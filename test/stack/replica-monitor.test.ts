@@ -39,6 +39,9 @@ test('monitor: a load step down shrinks to 1 replica, a step up grows back to 4;
   assert.equal(m.activeReplicas, 4);
   assert.deepEqual([...draining], [0, 0, 0, 0]);
   for (let r = 0; r < 4; r++) assert.equal(table.filter((x) => x === r).length, RSS_TABLE_SIZE / 4);
+  // Interleaved again, as a fresh table: a contiguous block per replica would put a client's
+  // consecutive ports (entries differing in their low bits) all on one replica.
+  assert.deepEqual([...table], [...new Uint8Array(createRssTable(4))]);
   const d = m.decisions.at(-1)!;
   assert.equal(d.action, 'grow');
   assert.ok(d.loadFps > 30_000, `decision carries its figures: ${JSON.stringify(d)}`);
