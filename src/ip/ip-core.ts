@@ -451,6 +451,14 @@ export class IpCore {
     }
   }
 
+  /** Would ARP refuse the next hop of a reply to `src` now (ArpCore.wouldRefuse)? */
+  private replyUnsendable(src: number, now: number): boolean {
+    const choice = this.routes.lookup(src);
+    if (choice === null) return false;
+    const i = this.ifByName.get(choice.route.iface);
+    return i !== undefined && this.ifaces[i]!.arp.wouldRefuse(choice.nextHop, now);
+  }
+
   private localInput(ifIndex: number, datagram: Uint8Array, linkBroadcast: boolean, now: number, checksumVerified = false): void {
     const p = parseIpv4(datagram, 0, datagram.length, false);
     if (!p.ok) return this.drop(p.reason); // Cannot happen: validated before the verdict.
@@ -459,6 +467,12 @@ export class IpCore {
     const payload = datagram.subarray(hlen, hlen + r.payloadLen);
     if (r.protocol === IpProtocol.ICMP) return this.icmpInput(ifIndex, r, datagram, payload, linkBroadcast, now);
     if (this.cfg.transports.includes(r.protocol)) {
+      // A SYN (SYN without ACK) whose SYN-ACK ARP could not send — the neighbour table is full
+      // of addresses still resolving and the source is not among them: a random-source SYN
+      // flood — is dropped here, before TCP builds a reply (a SYN cookie) that ARP would drop.
+      if (r.protocol === IpProtocol.TCP && payload.length >= 14 && (payload[13]! & 0x12) === 0x02 && this.replyUnsendable(r.src, now)) {
+        return this.drop('syn-neighbour-table-full');
+      }
       this.counters.delivered++;
       this.out.push({ type: 'deliver', protocol: r.protocol, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload, checksumVerified });
       return;

@@ -107,7 +107,7 @@ export type FrameDropReason = (typeof FRAME_DROP_REASONS)[number];
 export const IP_DROP_REASONS = [
   'truncated', 'bad-version', 'bad-header-length', 'bad-total-length', 'bad-checksum', 'bad-fragment',
   'martian-source', 'martian-destination', 'not-for-us', 'multicast-not-joined', 'no-route', 'ttl-exceeded',
-  'filtered', 'verdict-queue-full', 'verdict-timeout', 'unknown-protocol',
+  'filtered', 'verdict-queue-full', 'verdict-timeout', 'unknown-protocol', 'syn-neighbour-table-full',
   'icmp-truncated', 'icmp-bad-checksum', 'icmp-bad-quote', 'echo-broadcast-ignored',
   'reassembly-overlap', 'reassembly-duplicate', 'reassembly-bad-length', 'reassembly-conflict',
   'reassembly-too-many-fragments', 'reassembly-memory', 'reassembly-too-big',

@@ -478,3 +478,18 @@ test('linksReset (the driver restarted): learnt neighbours are forgotten and our
   const e = parseEthernet(f[0]!.frame);
   assert.ok(e.ok && e.value.ethertype === 0x0806 && e.value.dst === MAC_BROADCAST);
 });
+
+test('a SYN whose SYN-ACK ARP could not send (table full of unresolved neighbours) is dropped before TCP; a known neighbour\'s SYN is delivered', () => {
+  const ip = coreAsB({ arp: { maxEntries: 4 } });
+  // A resolved neighbour (A), then the table filled with addresses that never answer.
+  ip.onFrame(0, arpFrame(2, MAC_A, IP_A, MAC_B, IP_B, MAC_B), 0);
+  for (let k = 0; k < 6; k++) ip.send({ protocol: 6, src: 0, dst: 0x0a630010 + k, payload: new Uint8Array(20), headroom: 34, token: k }, 1);
+  const tcp = (flags: number): Uint8Array => { const t = new Uint8Array(20); t[12] = 0x50; t[13] = flags; return t; };
+  const deliveredFrom = (src: number, flags: number): number => ofType(ip.onFrame(0, ipFrame(MAC_B, MAC_A, { src, dst: IP_B, protocol: 6 }, tcp(flags)), 2), 'deliver').length;
+  assert.equal(deliveredFrom(0x0a630050, 0x02), 0, 'a flood SYN from an unknown source');
+  assert.equal(ip.counters.drops['syn-neighbour-table-full'], 1);
+  assert.equal(deliveredFrom(IP_A, 0x02), 1, 'the known neighbour\'s SYN');
+  assert.equal(deliveredFrom(0x0a630051, 0x10), 1, 'not a SYN (an ACK, maybe of a cookie): delivered');
+  assert.equal(deliveredFrom(0x0a630052, 0x12), 1, 'a SYN-ACK: delivered');
+  assert.equal(ip.counters.drops['syn-neighbour-table-full'], 1);
+});
