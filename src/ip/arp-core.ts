@@ -174,7 +174,12 @@ export class ArpCore<P> {
    * evict): the owner can drop the packet before any further work on it.
    */
   wouldRefuse(ip: number, now: number): boolean {
-    return this.entries.size >= this.config.maxEntries && now < this.noVictimBefore && !this.entries.has(ip);
+    return this.refusing(now) && !this.entries.has(ip);
+  }
+
+  /** True while the table is full with nothing to evict: a new address would be refused. */
+  refusing(now: number): boolean {
+    return this.entries.size >= this.config.maxEntries && now < this.noVictimBefore;
   }
 
   /** The MAC for `ip` without queueing anything; starts a refresh of stale entries. */

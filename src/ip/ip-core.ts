@@ -453,6 +453,8 @@ export class IpCore {
 
   /** Would ARP refuse the next hop of a reply to `src` now (ArpCore.wouldRefuse)? */
   private replyUnsendable(src: number, now: number): boolean {
+    // No route lookup per SYN unless some neighbour table is refusing (a flood).
+    if (!this.ifaces.some((i) => i.arp.refusing(now))) return false;
     const choice = this.routes.lookup(src);
     if (choice === null) return false;
     const i = this.ifByName.get(choice.route.iface);

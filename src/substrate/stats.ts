@@ -38,6 +38,8 @@ export class ControlBlock {
   get generation(): number { return Atomics.load(this.i32, CB_GENERATION); }
   get heartbeat(): number { return Atomics.load(this.i32, CB_HEARTBEAT); }
   get state(): number { return Atomics.load(this.i32, CB_STATE); }
+  get msgsIn(): number { return Atomics.load(this.i32, CB_MSGS_IN) >>> 0; }
+  get busyMs(): number { return this.f64[CB_F64_BUSY_MS]!; }
   set state(s: number) { Atomics.store(this.i32, CB_STATE, s); }
 
   beat(): void { this.i32[CB_HEARTBEAT] = (this.i32[CB_HEARTBEAT]! + 1) | 0; }

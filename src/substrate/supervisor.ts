@@ -815,32 +815,28 @@ export class Supervisor extends EventEmitter {
     const tick = (): void => {
       if (this.stopping) return;
       const samples = [];
-      const groups = new Map<string, GroupRt>();
+      const bells: { name: string; words: Int32Array }[] = [];
       for (const g of this.groups) {
         if (g.state !== 'running') continue;
         const leader = g.servers[0]!;
-        const c = leader.cb.snapshot();
+        const words = new Int32Array(g.doorbell);
         let messages = 0;
-        for (const s of g.servers) messages += s.cb.snapshot().msgsIn;
-        const tid = Atomics.load(new Int32Array(g.doorbell), BELL_TID);
-        samples.push({ thread: leader.spec.name, busyMs: c.busyMs, messages, tid });
-        groups.set(leader.spec.name, g);
+        for (const s of g.servers) messages += s.cb.msgsIn;
+        samples.push({ thread: leader.spec.name, busyMs: leader.cb.busyMs, messages, tid: Atomics.load(words, BELL_TID) });
+        bells.push({ name: leader.spec.name, words });
       }
       const made = monitor.tick(monotonicMs(), samples, runnableNow());
-      for (const [name, g] of groups) {
-        const mode = monitor.modeOf(name);
-        const v = POLL_MODES.indexOf(mode);
-        Atomics.store(new Int32Array(g.doorbell), BELL_POLLING, v < 0 ? POLL_OVERRIDE_NONE : v);
+      for (const { name, words } of bells) {
+        const v = POLL_MODES.indexOf(monitor.modeOf(name));
+        Atomics.store(words, BELL_POLLING, v < 0 ? POLL_OVERRIDE_NONE : v);
       }
       for (const d of made) {
         this.log('thread-monitor', d.thread, undefined, { ...d });
-        if (d.action === 'polling') continue;
-        const g = groups.get(d.thread);
-        const tid = g === undefined ? 0 : Atomics.load(new Int32Array(g.doorbell), BELL_TID);
-        if (tid <= 0) continue;
+        // A pin names the thread by the OS id it had in this tick's sample.
+        if (d.action === 'polling' || d.tid <= 0) continue;
         const list = d.action === 'pin' ? String(allowed[Number(d.to)] ?? d.to) : allowed.join(',');
-        execFile('taskset', ['-pc', list, String(tid)], (err) => {
-          if (err !== null) this.log('thread-monitor', d.thread, undefined, { action: 'pin-failed', cores: list, tid, error: err.message.split('\n')[0] });
+        execFile('taskset', ['-pc', list, String(d.tid)], (err) => {
+          if (err !== null) this.log('thread-monitor', d.thread, undefined, { action: 'pin-failed', cores: list, tid: d.tid, error: err.message.split('\n')[0] });
         });
       }
     };

@@ -89,6 +89,8 @@ interface ThreadState {
   /** Core pinned to (-1: none). */
   pinned: number;
   busyPct: number;
+  /** A decision about its polling was made (a fixed mode is announced once, even unchanged). */
+  announced: boolean;
 }
 
 export class ThreadMonitor {
@@ -130,7 +132,7 @@ export class ThreadMonitor {
     for (const s of samples) {
       let st = this.threads.get(s.thread);
       if (st === undefined) {
-        st = { history: [], messages: s.messages, lastMessageAt: now, mode: 'adaptive', busySince: NaN, tid: s.tid, pinned: -1, busyPct: 0 };
+        st = { history: [], messages: s.messages, lastMessageAt: now, mode: 'adaptive', busySince: NaN, tid: s.tid, pinned: -1, busyPct: 0, announced: o.polling === 'auto' };
         this.threads.set(s.thread, st);
       }
       // A successor thread starts its counters again.
@@ -186,10 +188,12 @@ export class ThreadMonitor {
           : `busy ${st.busyPct.toFixed(0)} % < ${o.spinAbovePct} %`;
       }
       if (want !== 'busy') st.busySince = NaN;
-      if (want !== st.mode || (o.polling !== 'auto' && this.decisions.every((d) => d.thread !== thread || d.action !== 'polling'))) {
+      // A fixed mode is reported once per thread, even when it is the one the thread had.
+      if (want !== st.mode || !st.announced) {
         decide(thread, st, 'polling', st.mode, want, reason);
         st.mode = want;
       }
+      st.announced = true;
     }
 
     // Pins: each spinning thread its own core, from the highest down, never core 0.
