@@ -333,7 +333,8 @@ export class Stack extends EventEmitter {
     const named = (base: string, r: number): string => r === 0 ? base : `${base}-${r}`;
     const replicaServers = (r: number): object[] => [
       server(named('ip', r), '../ip/server.js', { ...ipOptions, counters: replicaCounters[r]!.ip, ...(r > 0 ? { replica: r } : {}) }),
-      server(named('pf', r), '../pf/server.js', pfOptions),
+      // PF builds from its options alone and owns no pool: a warm standby takes over when it dies.
+      { ...server(named('pf', r), '../pf/server.js', pfOptions), standby: true },
       server(named('tcp', r), '../tcp/server.js', {
         ...tcpOptions, socketTable: socketTables[r]!, counters: replicaCounters[r]!.tcp, ...(replicas > 1 ? { replica: { index: r, rssTable, entryLoad } } : {}),
       }),

@@ -65,6 +65,8 @@ export interface OutEndpoint extends OutChannel {
   flush(): number;
   /** True when a reserve() failed for lack of space and space has appeared since. */
   spaceAvailable(): boolean;
+  /** Rings: re-reads the shared indices (a standby built ahead of its predecessor's death). */
+  resync?(): void;
 }
 
 /** Loop-side operations on an input. */
@@ -77,6 +79,8 @@ export interface InEndpoint extends InChannel {
   release(): number;
   /** True when a message is waiting (used right before parking). */
   hasMessage(): boolean;
+  /** Rings: re-reads the shared indices (a standby built ahead of its predecessor's death). */
+  resync?(): void;
 }
 
 export class RingOut implements OutEndpoint {
@@ -109,6 +113,8 @@ export class RingOut implements OutEndpoint {
   }
 
   spaceAvailable(): boolean { return this.waiting && this.writer.free() > 0; }
+
+  resync(): void { this.writer.resync(); this.waiting = false; }
 
   forEachQueued(fn: (m: MessageView) => void): void {
     const view = new MessageView(this.writer.words);
@@ -163,6 +169,8 @@ export class RingIn implements InEndpoint {
   }
 
   hasMessage(): boolean { return this.reader.available() > 0; }
+
+  resync(): void { this.reader.resync(); }
 
   forEachQueued(fn: (m: MessageView) => void): void {
     const view = new MessageView(this.reader.words);

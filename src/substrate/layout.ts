@@ -81,6 +81,14 @@ export const BELL_COUNTED = 2 * LINE_WORDS + 1;
 export const BELL_POLLING = 2 * LINE_WORDS + 2;
 /** The owner thread's OS thread id (Linux TID, 0 unknown), for pinning. Written by the owner at start. */
 export const BELL_TID = 2 * LINE_WORDS + 3;
+/**
+ * The thread's warm standby (takeover.ts STANDBY_*): the successor already built for the next
+ * generation, waiting on this word. Moved by compare-and-swap only: the supervisor arms it,
+ * the standby says it is ready, and the dying thread itself (or the supervisor) promotes it.
+ */
+export const BELL_STANDBY = 2 * LINE_WORDS + 4;
+/** Float64 index: when the thread died (monotonic ms), written by whoever promotes the standby. */
+export const BELL_F64_DEATH_AT = LINE_WORDS + 3;
 export const BELL_WORDS = 3 * LINE_WORDS;
 
 /** BELL_POLLING values. */

@@ -37,6 +37,15 @@ export interface ServerSpec {
    * once, a few ms sooner.
    */
   readonly restartAfterExit?: boolean;
+  /**
+   * Keep a warm standby for the server's thread (supervisor.ts, takeover.ts): a worker that
+   * built the next generation ahead and takes over the moment the thread dies, promoted by
+   * the dying thread itself. Only for a server whose `createServer` may run early: it reads
+   * nothing at build that changes while its predecessor runs (options, a store written once),
+   * touches no shared state, and owns no pool. Used only when every server of the thread
+   * allows it and every channel of theirs is a ring.
+   */
+  readonly standby?: boolean;
 }
 
 export interface ChannelSpec {
@@ -171,9 +180,11 @@ export function validateManifest(input: unknown): ManifestResult {
       }
     }
     if (s.restartAfterExit !== undefined && typeof s.restartAfterExit !== 'boolean') bad(`${f}.restartAfterExit`, 'must be a boolean');
+    if (s.standby !== undefined && typeof s.standby !== 'boolean') bad(`${f}.standby`, 'must be a boolean');
     servers.push({
       name: s.name, module: s.module, options: isObj(s.options) ? s.options : {}, ...(resourceLimits ? { resourceLimits } : {}),
       ...(s.restartAfterExit === true ? { restartAfterExit: true } : {}),
+      ...(s.standby === true ? { standby: true } : {}),
     });
   });
 

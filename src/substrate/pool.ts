@@ -322,8 +322,11 @@ export function reclaimHeldBy(sab: SharedArrayBuffer, holderIndex: number, still
   const g = new PoolGeometry(sab);
   const held = ((holderIndex + 1) << 2) | BUF_HELD;
   let n = 0;
+  const words = g.words;
   for (let i = 0; i < g.count; i++) {
-    if (g.state(i) !== held) continue;
+    // A plain read to find candidates: only the dead holder ever set this state, and no one
+    // else changes a buffer it holds (a successor's takeover runs this on a hot path).
+    if (words[POOL_STATE0 + i] !== held) continue;
     if (stillQueued.has(i)) {
       Atomics.store(g.words, POOL_STATE0 + i, BUF_IN_FLIGHT);
     } else {

@@ -91,6 +91,13 @@ export class RingWriter {
     this.headCache = Atomics.load(a.w, RING_HEAD);
   }
 
+  /** Takes up the ring where the shared words stand now (a standby built ahead, taking over from a dead writer). */
+  resync(): void {
+    this.tail = Atomics.load(this.words, RING_TAIL);
+    this.published = this.tail;
+    this.headCache = Atomics.load(this.words, RING_HEAD);
+  }
+
   /**
    * Word index of the next free slot, or -1 when the ring is full. The slot
    * is not visible to the consumer until `commit()` then `publish()`.
@@ -176,6 +183,13 @@ export class RingReader {
     this.head = Atomics.load(a.w, RING_HEAD);
     this.released = this.head;
     this.tailCache = Atomics.load(a.w, RING_TAIL);
+  }
+
+  /** Takes up the ring where the shared words stand now (a standby built ahead, taking over from a dead reader). */
+  resync(): void {
+    this.head = Atomics.load(this.words, RING_HEAD);
+    this.released = this.head;
+    this.tailCache = Atomics.load(this.words, RING_TAIL);
   }
 
   /** Word index of the next unread slot, or -1 when the ring is empty. */

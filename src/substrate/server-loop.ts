@@ -157,6 +157,17 @@ export class ServerLoop {
     this.blocked = o.servers.map((s) => s.inputs.map(() => false));
   }
 
+  /**
+   * A standby's loop, built ahead, taking over from a dead one: every ring endpoint re-reads
+   * where its ring stands (the predecessor moved them since the build).
+   */
+  resync(): void {
+    for (const s of this.servers) {
+      for (const c of s.inputs) c.resync?.();
+      for (const c of s.outputs) c.resync?.();
+    }
+  }
+
   /** Runs until a 'stop' control message. Throws (crashing the thread) on an injected crash. */
   run(): void {
     this.setRunnable(true);

@@ -16,7 +16,12 @@
  * so the successor runs within a few ms instead of a worker start (~20-25
  * ms here); for servers marked `restartAfterExit` (OS resources that go only
  * with their thread, like the driver's TAP fd) only after the dead thread has
- * exited (reap). Once it says 'running', every peer gets a 'peer-restarted'
+ * exited (reap). A thread whose servers allow it (`standby`) also has a warm
+ * standby that built the next generation ahead and waits on a shared word:
+ * the dying thread promotes it on its way out, so the successor runs without
+ * waiting for this thread at all (takeover.ts); the supervisor learns of it
+ * afterwards, counts the restart and arms the next standby once the restart
+ * policy would restart at once again (no back-off pending). Once it says 'running', every peer gets a 'peer-restarted'
  * control message (onPeerRestart: re-send outstanding requests, drop replies
  * of the old generation). Quick successive restarts back off exponentially;
  * more than maxRestarts within windowMs marks the server failed (crash loop).
@@ -30,7 +35,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { createRing, ringCounters, ringOccupancy } from './ring.js';
 import { createDoorbell, DoorbellRinger } from './doorbell.js';
-import { createPool, poolCensus, PoolGeometry, reclaimHeldBy } from './pool.js';
+import { createPool, poolCensus, PoolGeometry } from './pool.js';
 import { ControlBlock, createControlBlock, monotonicMs, type ServerCounters } from './stats.js';
 import { SupervisorDataStore, type StoreWrite } from './data-store.js';
 import { formatIssues, validateManifest, type ChannelSpec, type Manifest, type ManifestIssue, type PoolManifestSpec, type ServerSpec } from './manifest.js';
@@ -38,9 +43,13 @@ import type { ChannelGrant, HostAssignment, HostReport, ServerAssignment } from 
 import { POLL_MODES, type ControlMessage, type FaultKind } from './server-loop.js';
 import { ThreadMonitor, type ThreadDecision, type ThreadMonitorOptions } from './thread-monitor.js';
 import { execFile } from 'node:child_process';
+import {
+  deathTime, promoteStandby, reclaimFor, releaseDeadLoop, STANDBY_ARMED, STANDBY_ARMING, STANDBY_DROPPED, STANDBY_PROMOTED,
+} from './takeover.js';
+import type { StandbyReport, StandbyTakeover } from './worker-host.js';
 import { readFileSync } from 'node:fs';
 import {
-  BELL_COUNTED, BELL_SLEEPING, MSG_OFFSET, MSG_POOL, MSG_WORDS, RING_HEAD, RING_HEADER_WORDS, RING_TAIL, ServerState,
+  BELL_STANDBY, MSG_WORDS, ServerState,
   SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE, SYS_WORDS, BELL_POLLING, BELL_TID, POLL_OVERRIDE_NONE,
 } from './layout.js';
 import { NewtosError } from '../errors.js';
@@ -48,7 +57,7 @@ import { NewtosError } from '../errors.js';
 export type SupervisorEventType =
   | 'spawn' | 'spare-ready' | 'running' | 'crash' | 'oom' | 'exit' | 'hang' | 'backoff' | 'restart'
   | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log' | 'reaped' | 'recovered'
-  | 'thread-monitor';
+  | 'thread-monitor' | 'standby';
 
 export interface SupervisorEvent {
   /** Monotonic ms (stats.ts monotonicMs). */
@@ -136,6 +145,8 @@ interface ServerRt {
   readonly outputs: ChannelRt[];
   lastHeartbeat: number;
   lastBeatChange: number;
+  /** The generation whose 'running' the supervisor took last (a standby bumps the generation before). */
+  runningGeneration: number;
 }
 
 interface ChannelRt {
@@ -176,6 +187,28 @@ interface GroupRt {
   running: Promise<void>;
   resolveRunning: () => void;
   activatedAt: number;
+  /** The thread's warm standby (built, or being built), if it has one. */
+  standby: StandbyRt | null;
+  /** Whether the thread may have a standby at all (servers allow it, rings only, no pool owned). */
+  standbyAllowed: boolean;
+  standbyTimer: NodeJS.Timeout | undefined;
+}
+
+type RunningReport = { kind: 'running'; receivedAt: number; builtAt: number; standby?: StandbyReport };
+type WorkerReport = HostReport | RunningReport | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'armed' }
+  | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string; name?: string };
+
+interface StandbyRt {
+  readonly worker: Worker;
+  /** The supervisor's end of the standby's control port (the group's once it takes over). */
+  readonly control: MessagePort;
+  /** The generation it built. */
+  readonly generation: number;
+  armed: boolean;
+  /** Its 'running' report, when it came before the supervisor learnt of the death it followed. */
+  pendingRunning: RunningReport | null;
+  /** It died after its promotion, before the supervisor adopted it. */
+  died: { cause: Recovery['cause']; detail: Record<string, unknown> } | null;
 }
 
 interface Spare {
@@ -185,6 +218,10 @@ interface Spare {
 
 const STATE_NAMES = ['starting', 'running', 'dead', 'failed', 'stopped'];
 const REFILL_DELAY_MS = 100;
+/** A standby is armed this long after its thread runs (not to compete with a start or a successor for CPU). */
+const STANDBY_DELAY_MS = 200;
+/** After a standby died before it was needed: wait this long before the next. */
+const STANDBY_RETRY_MS = 2000;
 /**
  * A dead thread of a group with `restartAfterExit` gets this long to exit by
  * itself (a crashed one is still unwinding when its 'crashing' report comes),
@@ -289,7 +326,7 @@ export class Supervisor extends EventEmitter {
       const cb = new ControlBlock(createControlBlock());
       cb.prepareSuccessor(1, false);
       const rt: ServerRt = {
-        spec, index, cb, group: undefined as unknown as GroupRt, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0,
+        spec, index, cb, group: undefined as unknown as GroupRt, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0, runningGeneration: 0,
       };
       this.servers.push(rt); this.byName.set(spec.name, rt);
     });
@@ -303,6 +340,7 @@ export class Supervisor extends EventEmitter {
         id, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
         worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
         restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
+        standby: null, standbyAllowed: false, standbyTimer: undefined,
       };
       for (const s of servers) s.group = g;
       this.groups.push(g);
@@ -326,6 +364,12 @@ export class Supervisor extends EventEmitter {
       const sab = createPool({ id, bufSize: spec.bufSize, count: spec.count });
       this.pools.push({ spec, id, sab, owner: this.byName.get(spec.owner)!, geometry: new PoolGeometry(sab) });
     });
+    for (const g of this.groups) {
+      g.standbyAllowed = m.supervisor.spares > 0
+        && g.servers.every((s) => s.spec.standby === true && s.spec.restartAfterExit !== true)
+        && g.servers.every((s) => [...s.inputs, ...s.outputs].every((c) => c.spec.transport === 'ring'))
+        && !this.pools.some((p) => p.owner.group === g);
+    }
   }
 
   /** A ServerRt for an external party: only its doorbell and channel lists are used. */
@@ -338,7 +382,7 @@ export class Supervisor extends EventEmitter {
     } as unknown as GroupRt;
     const cb = new ControlBlock(createControlBlock());
     const rt: ServerRt = {
-      spec: { name, module: '', options: {} }, index: -1, cb, group, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0,
+      spec: { name, module: '', options: {} }, index: -1, cb, group, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0, runningGeneration: 0,
     };
     group.servers.push(rt);
     return rt;
@@ -394,6 +438,7 @@ export class Supervisor extends EventEmitter {
     }
     this.hangTimer = setInterval(() => this.checkHangs(), this.manifest.supervisor.hangCheckMs);
     this.hangTimer.unref();
+    for (const g of this.groups) this.scheduleStandby(g, STANDBY_DELAY_MS);
   }
 
   private resourceLimitsOf(g: GroupRt): ServerSpec['resourceLimits'] {
@@ -470,9 +515,41 @@ export class Supervisor extends EventEmitter {
 
   /** Hands a ready worker the group's assignment. */
   private activate(g: GroupRt, worker: Worker): void {
-    const generationOf = (s: ServerRt): number => s.cb.generation;
     const control = new MessageChannel();
-    const transfer: MessagePort[] = [control.port2];
+    const { assignment, transfer } = this.assignmentOf(g, 0, control.port2);
+    g.control?.close();
+    g.worker = worker; g.control = control.port1; g.state = 'starting'; g.loopStarted = false; g.deathHandled = false;
+    for (const s of g.servers) { s.cb.state = ServerState.Starting; s.lastHeartbeat = -1; }
+    this.watchWorker(g, worker);
+    g.activatedAt = monotonicMs();
+    worker.postMessage({ kind: 'activate', assignment }, transfer);
+  }
+
+  /** Reports and death events of a group's thread (its current one, or its standby until it takes over). */
+  private watchWorker(g: GroupRt, worker: Worker): void {
+    worker.on('message', (m: WorkerReport) => this.onReport(g, worker, m));
+    worker.on('error', (err: Error & { code?: string }) => {
+      const cause = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : 'crash';
+      if (g.standby?.worker === worker) { this.standbyDied(g, cause, { error: err.message, code: err.code }); return; }
+      if (g.worker !== worker) return;
+      void this.onDeath(g, cause, { error: err.message, code: err.code });
+    });
+    worker.on('exit', (code) => {
+      if (g.standby?.worker === worker) { this.standbyDied(g, 'exit', { code }); return; }
+      if (g.worker !== worker) return;
+      if (g.state === 'stopping' || g.state === 'stopped') { g.state = 'stopped'; return; }
+      void this.onDeath(g, 'exit', { code });
+    });
+  }
+
+  /**
+   * The group's assignment for a thread: its servers at the current generation + `ahead` (1
+   * for a standby built before the death it will follow), every granted channel, pool and
+   * the store as it is now.
+   */
+  private assignmentOf(g: GroupRt, ahead: number, controlEnd: MessagePort): { assignment: HostAssignment; transfer: MessagePort[] } {
+    const generationOf = (s: ServerRt): number => s.cb.generation + ahead;
+    const transfer: MessagePort[] = [controlEnd];
     const peerBell = (s: ServerRt): SharedArrayBuffer => s.group.doorbell;
     const assignments: ServerAssignment[] = g.servers.map((s) => {
       const inputs: ChannelGrant[] = s.inputs.map((c) => {
@@ -494,23 +571,105 @@ export class Supervisor extends EventEmitter {
       };
     });
     const assignment: HostAssignment = {
-      servers: assignments, doorbell: g.doorbell, system: this.system, polling: this.manifest.polling, control: control.port2,
+      servers: assignments, doorbell: g.doorbell, system: this.system, polling: this.manifest.polling, control: controlEnd,
     };
+    return { assignment, transfer };
+  }
+
+  // ---------------------------------------------------------------- warm standby
+
+  /** Arms the group's standby after `delayMs` (and after any back-off the restart policy still holds). */
+  private scheduleStandby(g: GroupRt, delayMs: number): void {
+    if (!g.standbyAllowed || this.stopping || g.standby !== null) return;
+    clearTimeout(g.standbyTimer);
+    g.standbyTimer = setTimeout(() => { g.standbyTimer = undefined; void this.armStandby(g); }, delayMs);
+    g.standbyTimer.unref();
+  }
+
+  /**
+   * Starts a worker, hands it the group's assignment one generation ahead and lets it build
+   * and wait (worker-host.ts). Only while the restart policy would restart the thread at once:
+   * a death within backoffResetMs of the last restart, or one that reaches maxRestarts, goes
+   * the supervisor's way (back-off, crash-loop limit), so no standby is armed then.
+   */
+  private async armStandby(g: GroupRt): Promise<void> {
+    if (!g.standbyAllowed || this.stopping || g.standby !== null) return;
+    if (g.state !== 'running') { this.scheduleStandby(g, STANDBY_DELAY_MS); return; }
+    const p = this.manifest.supervisor.restart;
+    const now = monotonicMs();
+    const recent = g.restartTimes.filter((t) => now - t < p.windowMs);
+    let wait = g.lastRestartAt + p.backoffResetMs - now;
+    if (recent.length >= p.maxRestarts - 1) wait = Math.max(wait, recent[0]! + p.windowMs - now);
+    if (wait > 0) { this.scheduleStandby(g, wait + 1); return; }
+    const bell = new Int32Array(g.doorbell);
+    Atomics.store(bell, BELL_STANDBY, STANDBY_ARMING);
+    const spare = this.spawn(g.limitsKey, this.resourceLimitsOf(g));
+    const control = new MessageChannel();
+    const sb: StandbyRt = { worker: spare.worker, control: control.port1, generation: g.servers[0]!.cb.generation + 1, armed: false, pendingRunning: null, died: null };
+    g.standby = sb;
+    this.watchWorker(g, sb.worker);
+    const ok = await spare.ready;
+    if (g.standby !== sb) return; // dropped meanwhile (and terminated)
+    if (!ok || this.stopping || g.state !== 'running' || g.servers[0]!.cb.generation + 1 !== sb.generation) { this.dropStandby(g); this.scheduleStandby(g, STANDBY_DELAY_MS); return; }
+    const { assignment, transfer } = this.assignmentOf(g, 1, control.port2);
+    const takeover: StandbyTakeover = { reclaimPools: g.servers.map((s) => this.pools.filter((x) => x.owner !== s).map((x) => x.sab)) };
+    sb.worker.postMessage({ kind: 'arm', assignment, takeover }, transfer);
+  }
+
+  /** The standby will not be used (the group restarts another way, or stops): it must never run. */
+  private dropStandby(g: GroupRt): void {
+    const sb = g.standby;
+    if (sb === null) return;
+    g.standby = null;
+    const bell = new Int32Array(g.doorbell);
+    for (const from of [STANDBY_ARMING, STANDBY_ARMED]) Atomics.compareExchange(bell, BELL_STANDBY, from, STANDBY_DROPPED);
+    Atomics.notify(bell, BELL_STANDBY);
+    sb.control.close();
+    void sb.worker.terminate().catch(() => undefined);
+  }
+
+  /** The standby's thread ended: before its promotion, a new one later; after, the group's death once adopted. */
+  private standbyDied(g: GroupRt, cause: Recovery['cause'], detail: Record<string, unknown>): void {
+    const sb = g.standby!;
+    const bell = new Int32Array(g.doorbell);
+    let state = Atomics.compareExchange(bell, BELL_STANDBY, STANDBY_ARMED, STANDBY_DROPPED);
+    if (state === STANDBY_ARMING) state = Atomics.compareExchange(bell, BELL_STANDBY, STANDBY_ARMING, STANDBY_DROPPED);
+    if (state === STANDBY_PROMOTED) { sb.died ??= { cause, detail }; return; }
+    this.log('standby', g.servers[0]!.spec.name, sb.generation, { action: 'died', cause, ...detail });
+    g.standby = null;
+    sb.control.close();
+    this.scheduleStandby(g, STANDBY_RETRY_MS);
+  }
+
+  /**
+   * The group's thread died and its standby was promoted (by the dying thread, or just now by
+   * the supervisor): the restart is counted, the standby becomes the group's thread, and its
+   * 'running' report, if it came first, is taken now.
+   */
+  private adoptStandby(g: GroupRt, cause: Recovery['cause'], detail: Record<string, unknown>, detectedAt: number): void {
+    const sb = g.standby!;
+    g.standby = null;
+    const deathAt = deathTime(g.doorbell);
+    for (const s of g.servers) this.log(cause, s.spec.name, sb.generation - 1, { ...detail, standby: true });
+    const reason = reasonOf(cause, detail);
+    const now = monotonicMs();
+    g.restartTimes = g.restartTimes.filter((t) => detectedAt - t < this.manifest.supervisor.restart.windowMs);
+    g.restartTimes.push(now);
+    g.lastRestartAt = now;
+    g.consecutive = 0;
+    g.pendingRecoveries = g.servers.map((s) => ({
+      server: s.spec.name, generation: sb.generation, cause, reason,
+      downAt: deathAt > 0 ? deathAt : detectedAt, detectedAt, runningAt: NaN, firstMessageAt: NaN, recoveryMs: NaN,
+    }));
+    this.recoveries.push(...g.pendingRecoveries);
+    for (const r of g.pendingRecoveries) this.log('restart', r.server, r.generation, { cause, delayMs: 0, standby: true });
+    this.watchFirstMessages();
     g.control?.close();
-    g.worker = worker; g.control = control.port1; g.state = 'starting'; g.loopStarted = false; g.deathHandled = false;
-    for (const s of g.servers) { s.cb.state = ServerState.Starting; s.lastHeartbeat = -1; }
-    worker.on('message', (m: HostReport | { kind: 'running'; receivedAt: number; builtAt: number } | { kind: 'stopped' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string; name?: string }) => this.onReport(g, worker, m));
-    worker.on('error', (err: Error & { code?: string }) => {
-      if (g.worker !== worker) return;
-      void this.onDeath(g, err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : 'crash', { error: err.message, code: err.code });
-    });
-    worker.on('exit', (code) => {
-      if (g.worker !== worker) return;
-      if (g.state === 'stopping' || g.state === 'stopped') { g.state = 'stopped'; return; }
-      void this.onDeath(g, 'exit', { code });
-    });
-    g.activatedAt = monotonicMs();
-    worker.postMessage({ kind: 'activate', assignment }, transfer);
+    g.worker = sb.worker; g.control = sb.control; g.state = 'starting'; g.loopStarted = false; g.deathHandled = false;
+    for (const s of g.servers) s.lastHeartbeat = -1;
+    g.activatedAt = detectedAt;
+    if (sb.pendingRunning !== null) this.onReport(g, sb.worker, sb.pendingRunning);
+    if (sb.died !== null) void this.onDeath(g, sb.died.cause, sb.died.detail);
   }
 
   /**
@@ -537,8 +696,18 @@ export class Supervisor extends EventEmitter {
     return end;
   }
 
-  private onReport(g: GroupRt, worker: Worker, m: HostReport | { kind: 'running'; receivedAt: number; builtAt: number } | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string; name?: string }): void {
+  private onReport(g: GroupRt, worker: Worker, m: WorkerReport): void {
     if (m.kind === 'store-set' || m.kind === 'store-delete') { this.store.apply(m as StoreWrite); return; }
+    const sb = g.standby;
+    if (sb !== null && sb.worker === worker) {
+      // The standby, before the supervisor adopted it.
+      if (m.kind === 'armed') { sb.armed = true; this.log('standby', g.servers[0]!.spec.name, sb.generation, { action: 'armed', threadId: worker.threadId }); }
+      else if (m.kind === 'running') sb.pendingRunning = m;
+      else if (m.kind === 'crashing') this.standbyDied(g, 'crash', { error: m.error, name: m.name ?? 'Error' });
+      else if (m.kind === 'exiting') this.standbyDied(g, 'exit', { code: m.code });
+      else if (m.kind === 'log') this.log('log', m.server, undefined, { event: m.event, ...(m.detail ?? {}) });
+      return;
+    }
     if (m.kind === 'crashing') {
       // An uncaught error left the server loop; the thread runs no more server code.
       if (g.worker === worker && g.state !== 'stopping' && g.state !== 'stopped') void this.onDeath(g, 'crash', { error: m.error, name: m.name ?? 'Error' });
@@ -555,16 +724,27 @@ export class Supervisor extends EventEmitter {
     if (m.kind === 'running') {
       g.state = 'running'; g.loopStarted = true;
       const now = monotonicMs();
-      const detail = { activatedAt: g.activatedAt, receivedAt: m.receivedAt, builtAt: m.builtAt, threadId: worker.threadId };
+      const detail = {
+        activatedAt: g.activatedAt, receivedAt: m.receivedAt, builtAt: m.builtAt, threadId: worker.threadId,
+        ...(m.standby !== undefined ? { standby: m.standby } : {}),
+      };
       for (const s of g.servers) {
         this.log('running', s.spec.name, s.cb.generation, detail);
         s.lastBeatChange = now;
+        s.runningGeneration = s.cb.generation;
       }
+      // A standby ran before this thread heard of it: its own clock says when.
+      const runningAt = m.standby !== undefined ? m.builtAt : now;
       for (const r of g.pendingRecoveries) {
-        r.runningAt = now;
-        this.log('recovered', r.server, r.generation, { cause: r.cause, reason: r.reason, restartMs: now - r.downAt });
+        r.runningAt = runningAt;
+        this.log('recovered', r.server, r.generation, { cause: r.cause, reason: r.reason, restartMs: runningAt - r.downAt, ...(m.standby !== undefined ? { standby: true } : {}) });
       }
-      if (g.pendingRecoveries.length > 0) { this.notifyPeers(g); this.refillAfter(g); }
+      if (m.standby !== undefined) {
+        g.servers.forEach((s, i) => {
+          for (const x of m.standby!.reclaimed[i] ?? []) this.log('reclaim', s.spec.name, s.cb.generation - 1, { pool: this.pools[x.pool]?.spec.name ?? x.pool, buffers: x.buffers });
+        });
+      }
+      if (g.pendingRecoveries.length > 0) { this.notifyPeers(g); this.refillAfter(g); this.scheduleStandby(g, STANDBY_DELAY_MS); }
       g.resolveRunning();
     } else if (m.kind === 'stopped') {
       g.state = 'stopped';
@@ -585,8 +765,19 @@ export class Supervisor extends EventEmitter {
       return;
     }
     const detectedAt = monotonicMs();
-    g.state = 'dead';
     const old = g.worker;
+    if (g.standby !== null) {
+      // A hung thread must be gone before its standby runs the same servers.
+      if (cause === 'hang' && old !== null && Atomics.load(new Int32Array(g.doorbell), BELL_STANDBY) === STANDBY_ARMED) await this.reap(g, old, true);
+      if (this.stopping) return;
+      const faults = g.servers.map((s) => s.cb.faultAt).filter((t) => t > 0);
+      if (g.standby !== null && promoteStandby(g.doorbell, faults.length > 0 ? Math.min(...faults) : detectedAt)) {
+        this.adoptStandby(g, cause, detail, detectedAt);
+        return;
+      }
+      this.dropStandby(g);
+    }
+    g.state = 'dead';
     for (const s of g.servers) {
       s.cb.state = ServerState.Dead;
       this.log(cause, s.spec.name, s.cb.generation, detail);
@@ -596,9 +787,7 @@ export class Supervisor extends EventEmitter {
     if (old !== null && (cause === 'hang' || g.servers.some((s) => s.spec.restartAfterExit === true))) await this.reap(g, old, cause === 'hang');
     if (this.stopping) return;
     // Take back the dead loop's runnable count if it still held one.
-    const bell = new Int32Array(g.doorbell);
-    if (Atomics.exchange(bell, BELL_COUNTED, 0) === 1) Atomics.sub(this.sys, SYS_RUNNABLE, 1);
-    Atomics.store(bell, BELL_SLEEPING, 0);
+    releaseDeadLoop(new Int32Array(g.doorbell), this.sys);
     g.loopStarted = false;
     // Crash-loop limit and back-off.
     const p = this.manifest.supervisor.restart;
@@ -663,28 +852,11 @@ export class Supervisor extends EventEmitter {
     for (const s of g.servers) this.log('reaped', s.spec.name, s.cb.generation, { waitedMs: monotonicMs() - t0, terminated, exited });
   }
 
-  /** pool.ts reclaimHeldBy for every pool, exempting buffers still queued to `s`. */
+  /** takeover.ts reclaimFor over every pool but the server's own (its successor resets those). */
   private reclaim(s: ServerRt): void {
-    for (const p of this.pools) {
-      if (p.owner === s) continue; // the owner's successor resets its own pools
-      const queued = new Set<number>();
-      const geometry = p.geometry;
-      for (const c of s.inputs) {
-        if (c.sab === null) continue;
-        const w = new Int32Array(c.sab);
-        const cap = c.spec.capacity;
-        const tail = Atomics.load(w, RING_TAIL);
-        for (let i = Atomics.load(w, RING_HEAD); i !== tail; i = (i + 1) | 0) {
-          const at = RING_HEADER_WORDS + (i & (cap - 1)) * MSG_WORDS;
-          if ((w[at + MSG_POOL]! & 0xffff) === p.id) {
-            const idx = geometry.indexOf(w[at + MSG_OFFSET]! >>> 0);
-            if (idx >= 0) queued.add(idx);
-          }
-        }
-      }
-      const n = reclaimHeldBy(p.sab, s.index, queued);
-      if (n > 0) this.log('reclaim', s.spec.name, s.cb.generation, { pool: p.spec.name, buffers: n });
-    }
+    const rings = s.inputs.flatMap((c) => c.sab !== null ? [c.sab] : []);
+    const pools = this.pools.filter((p) => p.owner !== s).map((p) => p.sab);
+    for (const x of reclaimFor(s.index, rings, pools)) this.log('reclaim', s.spec.name, s.cb.generation, { pool: this.pools[x.pool]?.spec.name ?? x.pool, buffers: x.buffers });
   }
 
   private notifyPeers(g: GroupRt): void {
@@ -715,7 +887,9 @@ export class Supervisor extends EventEmitter {
       for (const r of this.recoveries) {
         if (!Number.isNaN(r.firstMessageAt)) continue;
         const s = this.byName.get(r.server)!;
-        if (s.cb.generation !== r.generation) continue; // superseded
+        const gen = s.cb.generation;
+        if (gen > r.generation) continue; // superseded
+        if (gen < r.generation) { pending++; continue; } // a standby that has not yet taken over
         const at = s.cb.firstMessageAt;
         if (at > 0) {
           r.firstMessageAt = at;
@@ -792,7 +966,7 @@ export class Supervisor extends EventEmitter {
     const s = this.byName.get(server);
     if (s === undefined) throw this.unknownServer(server);
     const t0 = monotonicMs();
-    while (!(s.cb.generation >= generation && s.group.state === 'running')) {
+    while (!(s.runningGeneration >= generation && s.group.state === 'running')) {
       if (monotonicMs() - t0 > timeoutMs) throw new NewtosError('ETIMEDOUT', `${server} did not reach generation ${generation}`);
       await new Promise((r) => setTimeout(r, 2));
     }
@@ -885,6 +1059,7 @@ export class Supervisor extends EventEmitter {
     this.threadsUnrefd = true;
     for (const g of this.groups) g.worker?.unref();
     for (const list of this.spares.values()) for (const s of list) s.worker.unref();
+    for (const g of this.groups) g.standby?.worker.unref();
   }
 
   /** Stops every thread (orderly 'stop', then terminate after `graceMs`) and the spares. */
@@ -895,6 +1070,9 @@ export class Supervisor extends EventEmitter {
     if (this.firstMsgTimer) clearInterval(this.firstMsgTimer);
     const waits: Promise<unknown>[] = [];
     for (const g of this.groups) {
+      clearTimeout(g.standbyTimer);
+      const sb = g.standby;
+      if (sb !== null) { this.dropStandby(g); waits.push(sb.worker.terminate().catch(() => undefined)); }
       const w = g.worker;
       if (w === null || g.state === 'dead' || g.state === 'failed' || g.state === 'stopped') { if (w) waits.push(w.terminate()); continue; }
       g.state = 'stopping';

@@ -5,6 +5,11 @@
  * (only the endpoints the manifest grants its servers); it builds them, says
  * 'running' and runs the server loop on this thread until told to stop.
  *
+ * Or the supervisor arms it as its group's warm standby (takeover.ts): it builds
+ * the next generation at once, then waits on the doorbell's standby word; the
+ * dying thread (or the supervisor) promotes it, and it takes over without a
+ * message from anyone.
+ *
  * workerData: { preload: string[] }   (module paths / file URLs)
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -15,10 +20,34 @@ import { createDoorbell, DoorbellSleeper } from './doorbell.js';
 import { RingIn, RingOut } from './channel.js';
 import { DEFAULT_POLLING, ServerLoop } from './server-loop.js';
 import { PoolDirectory } from './pool.js';
-import { BELL_TID, MSG_WORDS, SYS_WORDS } from './layout.js';
+import { BELL_STANDBY, BELL_TID, MSG_WORDS, SYS_WORDS } from './layout.js';
 import { readlinkSync } from 'node:fs';
+import {
+  deathTime, promoteStandby, reclaimFor, releaseDeadLoop, STANDBY_ARMED, STANDBY_ARMING, STANDBY_PROMOTED, type Reclaimed,
+} from './takeover.js';
 
 interface ActivateMessage { readonly kind: 'activate'; readonly assignment: HostAssignment }
+
+/** What a standby must give back before it runs: per server, the pools the dead one may hold buffers of. */
+export interface StandbyTakeover {
+  readonly reclaimPools: readonly (readonly SharedArrayBuffer[])[];
+}
+
+interface ArmMessage { readonly kind: 'arm'; readonly assignment: HostAssignment; readonly takeover: StandbyTakeover }
+
+/** How the standby's takeover went, in its 'running' report. */
+export interface StandbyReport {
+  /** When its predecessor died (the promoter's clock reading). */
+  readonly deathAt: number;
+  /** When it woke on the standby word. */
+  readonly promotedAt: number;
+  /** Per server (assignment order): its injected fault's time, if one was marked; buffers given back. */
+  readonly faultAt: readonly number[];
+  readonly reclaimed: readonly Reclaimed[];
+}
+
+/** How long the standby sleeps on its word between looks at its own event loop (a stop, a terminate). */
+const STANDBY_WAIT_MS = 100;
 
 /**
  * Runs the substrate's hot path once on private memory (a ring between two
@@ -61,21 +90,34 @@ async function main(): Promise<void> {
   warmUp();
   const report = (r: HostReport): void => port.postMessage(r);
   let stopping = false;
-  port.once('message', (msg: ActivateMessage) => {
-    const receivedAt = monotonicMs();
+  port.once('message', (msg: ActivateMessage | ArmMessage) => {
+    let receivedAt = monotonicMs();
+    const bellSab = msg.assignment.doorbell;
     void (async () => {
       const loop = await buildHost(msg.assignment, report);
+      let builtAt = monotonicMs();
+      let standby: StandbyReport | undefined;
+      if (msg.kind === 'arm') {
+        standby = await waitForPromotion(msg, port);
+        if (standby === undefined) return; // dropped: the supervisor terminates this thread
+        loop.resync();
+        receivedAt = standby.promotedAt; builtAt = monotonicMs();
+      }
       // This thread's OS id, for the supervisor's thread monitor to pin it (Linux only).
-      Atomics.store(new Int32Array(msg.assignment.doorbell), BELL_TID, osThreadId());
-      const builtAt = monotonicMs();
-      // An exit() anywhere in a server: tell the supervisor at once.
-      process.on('exit', (code) => { if (!stopping) port.postMessage({ kind: 'exiting', code }); });
-      port.postMessage({ kind: 'running', receivedAt, builtAt });
+      Atomics.store(new Int32Array(bellSab), BELL_TID, osThreadId());
+      // An exit() anywhere in a server: promote the standby and tell the supervisor at once.
+      process.on('exit', (code) => {
+        if (stopping) return;
+        promoteStandby(bellSab, monotonicMs());
+        port.postMessage({ kind: 'exiting', code });
+      });
+      port.postMessage({ kind: 'running', receivedAt, builtAt, ...(standby !== undefined ? { standby } : {}) });
       try {
         loop.run();
       } catch (err) {
-        // Tell the supervisor before the thread unwinds; then crash for real.
+        // Hand over to the standby and tell the supervisor before the thread unwinds; then crash for real.
         stopping = true;
+        promoteStandby(bellSab, monotonicMs());
         port.postMessage({ kind: 'crashing', error: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' });
         throw err;
       }
@@ -88,6 +130,38 @@ async function main(): Promise<void> {
     });
   });
   port.postMessage({ kind: 'spare-ready' });
+}
+
+/**
+ * A built standby: says it is armed (unless the supervisor dropped it meanwhile), sleeps on the
+ * standby word until promoted, then does the dead thread's takeover steps (takeover.ts) and
+ * returns what it found; undefined when dropped.
+ */
+async function waitForPromotion(msg: ArmMessage, port: NonNullable<typeof parentPort>): Promise<StandbyReport | undefined> {
+  const bell = new Int32Array(msg.assignment.doorbell);
+  if (Atomics.compareExchange(bell, BELL_STANDBY, STANDBY_ARMING, STANDBY_ARMED) !== STANDBY_ARMING) return undefined;
+  port.postMessage({ kind: 'armed' });
+  for (;;) {
+    // Atomics.wait blocks this thread's event loop; between waits it runs, so a terminate or
+    // a stop is never held up longer than one wait.
+    Atomics.wait(bell, BELL_STANDBY, STANDBY_ARMED, STANDBY_WAIT_MS);
+    const state = Atomics.load(bell, BELL_STANDBY);
+    if (state === STANDBY_PROMOTED) break;
+    if (state !== STANDBY_ARMED) return undefined;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const promotedAt = monotonicMs();
+  const a = msg.assignment;
+  const faultAt: number[] = [];
+  const reclaimed: Reclaimed[] = [];
+  a.servers.forEach((s, i) => {
+    const cb = new ControlBlock(s.controlBlock);
+    faultAt.push(cb.faultAt);
+    reclaimed.push(reclaimFor(s.index, s.inputs.flatMap((c) => c.sab !== undefined ? [c.sab] : []), msg.takeover.reclaimPools[i] ?? []));
+    cb.prepareSuccessor(s.generation, true);
+  });
+  releaseDeadLoop(bell, new Int32Array(a.system));
+  return { deathAt: deathTime(a.doorbell), promotedAt, faultAt, reclaimed };
 }
 
 void main();

@@ -19,6 +19,8 @@ export interface ChainOptions {
   readonly relay1Limits?: Record<string, number>;
   /** relay1's successor starts only after its dead thread exited (manifest restartAfterExit). */
   readonly relay1RestartAfterExit?: boolean;
+  /** relay1 has a warm standby (manifest standby). */
+  readonly relay1Standby?: boolean;
   /** relay1's options (relay.ts: spinMsPerMessage, buildSpinMsFromGeneration). */
   readonly relay1Options?: Record<string, unknown>;
 }
@@ -40,6 +42,7 @@ export function chainManifest(o: ChainOptions, results: SharedArrayBuffer): Reco
       {
         name: 'relay1', module: exampleModule('relay'), ...(o.relay1Options ? { options: o.relay1Options } : {}), ...(o.relay1Limits ? { resourceLimits: o.relay1Limits } : {}),
         ...(o.relay1RestartAfterExit ? { restartAfterExit: true } : {}),
+        ...(o.relay1Standby ? { standby: true } : {}),
       },
       { name: 'relay2', module: exampleModule('relay') },
       { name: 'sink', module: exampleModule('sink'), options: { results } },
