@@ -816,7 +816,9 @@ export class TcpEngine implements EngineContext {
    * control block (src/tcp/checkpoint.ts restoreTcb) on the given rings; the
    * connection joins the demux and the timer heap and sends at once what is due
    * (its SYN or SYN-ACK again, or an ACK and the unacknowledged data from SND.UNA).
-   * No event is emitted: the application's socket goes on as it was.
+   * No event is emitted (the application's socket goes on as it was), except for a
+   * passive connection that was established but not yet accepted: it joins its
+   * listener's accept queue again with an Incoming event, as when it was established.
    */
   restore(rings: { send: ByteRing; recv: ByteRing; tag: number }, fill: (t: Tcb) => void, now: number): number {
     this.depth++;
@@ -833,6 +835,12 @@ export class TcpEngine implements EngineContext {
         else t.inSynQueue = false;
       }
       this.enter(t);
+      if (l !== undefined && !t.accepted && !t.inSynQueue && t.state !== TcpState.SynReceived) {
+        // Established while its predecessor ran but never accepted (nor handed to the
+        // application): it waits in the accept queue again, and the listener says so.
+        l.acceptQueue.push(t.id);
+        this.emit(TcpEventType.Incoming, l.id);
+      }
       if (t.state === TcpState.SynSent || t.state === TcpState.SynReceived) {
         sendSyn(this, t, now);
         t.rtoAt = now + t.rtt.rto;

@@ -8,6 +8,7 @@ import { restoreTcb, writeCheckpoint } from '../../src/tcp/checkpoint.js';
 import { DEFAULT_CONNECTION_OPTIONS, type CongestionAlgorithm } from '../../src/tcp/config.js';
 import { TcpState } from '../../src/tcp/state.js';
 import { Tcb } from '../../src/tcp/tcb.js';
+import { Harness, runScript } from './harness.js';
 
 function tcb(congestion: CongestionAlgorithm, rings: { send: ByteRing; recv: ByteRing; tag: number }): Tcb {
   const t = new Tcb(1, { ...DEFAULT_CONNECTION_OPTIONS, congestion }, { minRtoMs: 200, maxRtoMs: 60_000, initialRtoMs: 1000 }, 16, 0x0a000001, 80, 0x0a000002, 40000, rings);
@@ -36,3 +37,31 @@ for (const congestion of ['cubic', 'newreno'] as const) {
     assert.equal(after.cc.cwnd, iw, 'the restart window');
   });
 }
+
+test('a connection established but not yet accepted when TCP died is offered to accept() again by the successor', () => {
+  const h = runScript(`
+    0    listen
+    0    < S 0:0(0) win 64240 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
+    0    > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val * ecr 100,nop,wscale 3>
+    +10  < . 1:1(0) ack 1 win 502 <nop,nop,TS val 110 ecr *>
+    +0   event incoming
+  `);
+  // The predecessor dies before anyone accepted: its checkpoint says established, not accepted.
+  const conns = (h.engine as unknown as { conns: (Tcb | undefined)[] }).conns;
+  const before = conns.find((c) => c !== undefined && c.state === TcpState.Established)!;
+  assert.equal(before.accepted, false);
+  const area = new CheckpointArea(new ArrayBuffer(CheckpointArea.bytesNeeded(1)), 0, 1);
+  writeCheckpoint(area, 0, before, 0, { now: h.now, mono: h.now });
+
+  const next = new Harness();
+  next.now = h.now;
+  for (const l of h.engine.listenerParams()) next.engine.listen(l);
+  const ring = (): ByteRing => new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(65536)), 0, 65536);
+  const id = next.engine.restore({ send: ring(), recv: ring(), tag: 0 },
+    (t) => restoreTcb(t, area, 0, area.committedCopy(0), { clock: { now: h.now, mono: h.now }, msl: 30_000, peerFinPublished: false }), next.now);
+  assert.deepEqual(next.events.map((e) => e.type), ['incoming'], 'the listener says a connection is ready');
+  const listener = h.engine.listenerParams()[0]!.id;
+  assert.equal(next.engine.accept(listener), id, 'accept() returns the resumed connection');
+  assert.equal(next.engine.accept(listener), -1);
+  assert.equal(next.engine.info(id).state, 'ESTABLISHED');
+});
