@@ -13,11 +13,15 @@ import { createStack, type Stack } from '../stack/host.js';
 import type { NetSocket } from '../app/net-socket.js';
 import type { FaultKind } from '../substrate/server-loop.js';
 import { monotonicMs } from '../substrate/stats.js';
+import { TAP_NEWTOS_IP, TapRig, tapRowsUnavailable } from './experiment-tap.js';
+import { NewtosError } from '../errors.js';
 
 export const EXPERIMENT_SERVERS = ['pf', 'ip', 'driver', 'udp', 'sock', 'tcp'] as const;
 export const EXPERIMENT_FAULTS = ['crash', 'hang', 'exit'] as const satisfies readonly FaultKind[];
 export type ExperimentServer = (typeof EXPERIMENT_SERVERS)[number];
 export type ExperimentFault = (typeof EXPERIMENT_FAULTS)[number];
+export const EXPERIMENT_LINKS = ['vswitch', 'tap'] as const;
+export type ExperimentLink = (typeof EXPERIMENT_LINKS)[number];
 
 export interface FaultExperimentOptions {
   readonly servers?: readonly ExperimentServer[];
@@ -29,6 +33,12 @@ export interface FaultExperimentOptions {
   /** Stream time after the fault's server runs again, ms (default 1000). */
   readonly afterMs?: number;
   readonly placement?: 'isolated' | 'monolithic';
+  /**
+   * Where the sending peer is: 'vswitch', a second newtos host on the virtual switch;
+   * 'tap', the Linux kernel's TCP in a namespace of the experiment's own behind a TAP device
+   * (root only). Default: both where root, else the virtual switch only.
+   */
+  readonly links?: readonly ExperimentLink[];
   /**
    * Run a first row with no fault (server and fault 'none'): the longest gap the stream shows
    * anyway on this machine (scheduling, the application thread's own stalls), which the other
@@ -42,7 +52,7 @@ export interface FaultExperimentOptions {
 export interface FaultRow {
   readonly server: ExperimentServer | 'none';
   readonly fault: ExperimentFault | 'none';
-  readonly link: 'vswitch';
+  readonly link: ExperimentLink;
   /** Longest time without received data from the fault until the stream's end, ms. */
   readonly gapMs: number;
   /**
@@ -95,13 +105,80 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** One row: a paced stream b → a with `fault` injected into a's `server`. */
-async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fault: ExperimentFault | 'none', o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress' | 'baseline'>>): Promise<FaultRow> {
+/** The sending end of a row's stream. */
+interface RowSender {
+  readonly link: ExperimentLink;
+  /** Connects to the receiving host's port and starts the paced stream. */
+  start(): Promise<void>;
+  /** Ends the stream (its end of the connection closes): what it sent and what became of it. */
+  stop(): Promise<{ sent: number; sha256: string; lost: boolean; retransmits: number }>;
+  dispose(): void;
+}
+
+/** A second newtos host on the virtual switch, pacing from this thread. */
+function vswitchSender(b: Stack, rateBytesPerSec: number): RowSender {
+  const txHash = createHash('sha256');
+  let client: NetSocket | undefined;
+  let sent = 0;
+  let lost = false;
+  let stop = false;
+  let pace: Promise<void> = Promise.resolve();
+  let retransmitsBefore = 0;
+  return {
+    link: 'vswitch',
+    async start() {
+      const c = b.net.connect({ port: PORT, host: '10.0.0.1' });
+      client = c;
+      c.on('error', () => { lost = true; });
+      await new Promise<void>((resolve) => { c.once('connect', resolve); c.once('error', () => resolve()); });
+      retransmitsBefore = retransmitsOf(b);
+      const t0 = performance.now();
+      // The pacer: one chunk whenever the schedule allows and the socket is not full.
+      const pattern = Buffer.alloc(CHUNK);
+      pace = (async () => {
+        let seq = 0;
+        while (!stop && !lost) {
+          const due = t0 + ((sent + CHUNK) / rateBytesPerSec) * 1000;
+          const wait = due - performance.now();
+          if (wait > 0) await sleep(Math.min(wait, 20));
+          if (performance.now() < due) continue;
+          pattern.writeUInt32BE(seq++, 0);
+          pattern.writeUInt32BE(sent >>> 0, 4);
+          txHash.update(pattern);
+          sent += CHUNK;
+          if (!c.write(Buffer.from(pattern))) await drained(c);
+        }
+      })();
+    },
+    async stop() {
+      stop = true;
+      await pace;
+      client?.end();
+      return { sent, sha256: txHash.digest('hex'), lost, retransmits: retransmitsOf(b) - retransmitsBefore };
+    },
+    dispose() { client?.destroy(); },
+  };
+}
+
+/** The Linux kernel's TCP behind a TAP device, pacing from a process in its namespace. */
+function tapSender(rig: TapRig, rateBytesPerSec: number): RowSender {
+  let sender: Awaited<ReturnType<TapRig['startSender']>> | undefined;
+  return {
+    link: 'tap',
+    async start() { sender = await rig.startSender(PORT, rateBytesPerSec); },
+    async stop() {
+      const r = await sender!.stop();
+      return { sent: r.sent, sha256: r.sha256, lost: r.error !== null, retransmits: r.retransmits };
+    },
+    dispose() { /* the process has ended */ },
+  };
+}
+
+/** One row: a paced stream from `sender` to host a, with `fault` injected into a's `server`. */
+async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'none', fault: ExperimentFault | 'none', o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress' | 'baseline' | 'links'>>): Promise<FaultRow> {
   const arrivals: { t: number; n: number }[] = [];
   const rxHash = createHash('sha256');
-  const txHash = createHash('sha256');
   let received = 0;
-  let sent = 0;
   let lost = false;
   let ended = false;
   let resolveEnd: () => void = () => {};
@@ -113,32 +190,16 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fau
     s.on('close', () => resolveEnd());
   });
   await new Promise<void>((r) => listener.listen(PORT, r));
-  const client = b.net.connect({ port: PORT, host: '10.0.0.1' });
-  client.on('error', () => { lost = true; resolveEnd(); });
-  await new Promise<void>((resolve) => { client.once('connect', resolve); client.once('error', () => resolve()); });
-
-  const retransmitsBefore = retransmitsOf(b);
   const restartsBefore = a.supervisor.recoveries.length;
+  try {
+    await sender.start();
+  } catch (e) {
+    listener.close();
+    throw e;
+  }
   const t0 = performance.now();
   let faultAt = Infinity;
   let runningAt = Infinity;
-  let stop = false;
-  // The pacer: one chunk whenever the schedule allows and the socket is not full.
-  const pattern = Buffer.alloc(CHUNK);
-  const pace = (async () => {
-    let seq = 0;
-    while (!stop && !lost) {
-      const due = t0 + ((sent + CHUNK) / o.rateBytesPerSec) * 1000;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(Math.min(wait, 20));
-      if (performance.now() < due) continue;
-      pattern.writeUInt32BE(seq++, 0);
-      pattern.writeUInt32BE(sent >>> 0, 4);
-      txHash.update(pattern);
-      sent += CHUNK;
-      if (!client.write(Buffer.from(pattern))) await drained(client);
-    }
-  })();
 
   await sleep(o.beforeMs);
   faultAt = performance.now();
@@ -153,14 +214,14 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fau
     }
   }
   await sleep(o.afterMs);
-  stop = true;
-  await pace;
-  client.end();
+  const tx = await sender.stop();
   await Promise.race([endSeen, sleep(10_000)]);
-  client.destroy();
+  sender.dispose();
   listener.close();
+  const sent = tx.sent;
+  if (tx.lost) lost = true;
 
-  const intact = ended && !lost && received === sent && rxHash.digest('hex') === txHash.digest('hex');
+  const intact = ended && !lost && received === sent && rxHash.digest('hex') === tx.sha256;
   const end = Math.max(performance.now(), runningAt);
   let gap = 0;
   let last = faultAt;
@@ -193,12 +254,12 @@ async function runRow(a: Stack, b: Stack, server: ExperimentServer | 'none', fau
     }
   }
   return {
-    server, fault, link: 'vswitch',
+    server, fault, link: sender.link,
     gapMs: Math.round(gap * 10) / 10,
     deathGapMs: Math.round(deathGap * 10) / 10,
     bytesLost: intact ? 0 : Math.max(sent - received, received === sent ? sent : 0),
     connectionsLost: ended && !lost ? 0 : 1,
-    peerRetransmits: retransmitsOf(b) - retransmitsBefore,
+    peerRetransmits: tx.retransmits,
     restartMs: rec === undefined ? NaN : Math.round((Number.isFinite(rec.recoveryMs) ? rec.recoveryMs : rec.runningAt - rec.downAt) * 10) / 10,
     bytesSent: sent, bytesReceived: received,
     goodput: buckets, faultAtMs: faultAt - t0,
@@ -210,35 +271,57 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
   const servers = options.servers ?? EXPERIMENT_SERVERS;
   const faults = options.faults ?? EXPERIMENT_FAULTS;
   const o = { rateBytesPerSec: options.rateBytesPerSec ?? 50e6, beforeMs: options.beforeMs ?? 500, afterMs: options.afterMs ?? 1000 };
-  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
-  const host = (name: string, ip: string): Promise<Stack> => createStack({
-    name, placement: options.placement ?? 'isolated',
-    // One allow rule: a filter that decides nothing is not asked, and PF's faults would not show.
-    filter: 'default allow\nallow',
-    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
-  }, { switches: { sw0: sw } });
-  const a = await host('a', '10.0.0.1/24');
+  const tapWhy = tapRowsUnavailable();
+  const links = options.links ?? (tapWhy === '' ? EXPERIMENT_LINKS : ['vswitch']);
+  if (links.includes('tap') && tapWhy !== '') throw new NewtosError('ERR_EXPERIMENT_LINK', `the TAP rows need root and iproute2 (${tapWhy})`);
   const rows: FaultRow[] = [];
-  try {
-    const b = await host('b', '10.0.0.2/24');
-    try {
-      if (options.baseline === true) {
-        const row = await runRow(a, b, 'none', 'none', o);
+  const runRows = async (a: Stack, sender: () => RowSender): Promise<void> => {
+    if (options.baseline === true) {
+      const row = await runRow(a, sender(), 'none', 'none', o);
+      rows.push(row);
+      options.progress?.(rowLine(row));
+    }
+    for (const server of servers) {
+      for (const fault of faults) {
+        const row = await runRow(a, sender(), server, fault, o);
         rows.push(row);
         options.progress?.(rowLine(row));
       }
-      for (const server of servers) {
-        for (const fault of faults) {
-          const row = await runRow(a, b, server, fault, o);
-          rows.push(row);
-          options.progress?.(rowLine(row));
-        }
+    }
+  };
+  // One allow rule: a filter that decides nothing is not asked, and PF's faults would not show.
+  const common = { placement: options.placement ?? 'isolated', filter: 'default allow\nallow' } as const;
+  if (links.includes('vswitch')) {
+    const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+    const host = (name: string, ip: string): Promise<Stack> => createStack({
+      name, ...common, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
+    }, { switches: { sw0: sw } });
+    const a = await host('a', '10.0.0.1/24');
+    try {
+      const b = await host('b', '10.0.0.2/24');
+      try {
+        await runRows(a, () => vswitchSender(b, o.rateBytesPerSec));
+      } finally {
+        await b.close();
       }
     } finally {
-      await b.close();
+      await a.close();
     }
-  } finally {
-    await a.close();
+  }
+  if (links.includes('tap')) {
+    const rig = new TapRig();
+    try {
+      rig.create();
+      const a = await createStack({ name: 'a', ...common, interfaces: [{ name: 'eth0', link: { type: 'tap', device: rig.dev }, addresses: [`${TAP_NEWTOS_IP}/24`] }] });
+      try {
+        rig.attach();
+        await runRows(a, () => tapSender(rig, o.rateBytesPerSec));
+      } finally {
+        await a.close();
+      }
+    } finally {
+      rig.close();
+    }
   }
   return { rows, bucketMs: BUCKET_MS };
 }
@@ -246,7 +329,7 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
 export function rowLine(r: FaultRow): string {
   const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms, gap at the death ${r.deathGapMs} ms`;
   const outcome = r.connectionsLost === 0 && r.bytesLost === 0 ? 'transfer intact' : `connection ${r.connectionsLost ? 'LOST' : 'kept'}, ${r.bytesLost} bytes lost`;
-  return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
+  return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} ${r.link.padEnd(7)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
 }
 
 /** The table as text, one row per server and fault. */
@@ -301,7 +384,8 @@ function escapeXml(s: string): string {
 }
 
 export const EXPERIMENT_USAGE = `newtos experiment faults [--servers pf,ip,driver,udp,sock,tcp] [--faults crash,hang,exit]
-                         [--rate-mbit N] [--placement isolated|monolithic] [--baseline] [--svg FILE] [--json]`;
+                         [--links vswitch,tap] [--rate-mbit N] [--placement isolated|monolithic] [--baseline]
+                         [--svg FILE] [--json]`;
 
 /** `newtos experiment faults ...`: prints the table (or JSON), writes the SVG (and a PNG where ImageMagick is). */
 export async function runExperimentCommand(args: readonly string[], fail: (message: string) => never): Promise<number> {
@@ -310,7 +394,7 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   if (kind !== 'faults') fail(`experiment: the only experiment is 'faults', not '${kind ?? ''}'`);
   const { values } = parseArgs({
     args: rest, strict: true,
-    options: { servers: { type: 'string' }, faults: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' }, baseline: { type: 'boolean' } },
+    options: { servers: { type: 'string' }, faults: { type: 'string' }, links: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' }, baseline: { type: 'boolean' } },
   });
   const list = <T extends string>(flag: string, text: string | undefined, all: readonly T[]): readonly T[] => {
     if (text === undefined) return all;
@@ -321,14 +405,20 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   };
   const servers = list('servers', values.servers, EXPERIMENT_SERVERS);
   const faults = list('faults', values.faults, EXPERIMENT_FAULTS);
+  const tapWhy = tapRowsUnavailable();
+  const links = list('links', values.links, EXPERIMENT_LINKS);
+  const chosen: readonly ExperimentLink[] = values.links !== undefined ? links : tapWhy === '' ? EXPERIMENT_LINKS : ['vswitch'];
+  if (chosen.includes('tap') && tapWhy !== '') fail(`--links tap needs root and iproute2 (${tapWhy})`);
   const rate = values['rate-mbit'] === undefined ? 400 : Number(values['rate-mbit']);
   if (!Number.isFinite(rate) || rate <= 0 || rate > 100_000) fail(`--rate-mbit must be a number from 1 to 100000, not '${values['rate-mbit']}'`);
   const placement = values.placement ?? 'isolated';
   if (placement !== 'isolated' && placement !== 'monolithic') fail(`--placement must be isolated or monolithic, not '${placement}'`);
   const json = values.json === true;
   const say = (line: string): void => { if (!json) process.stdout.write(`${line}\n`); };
-  say(`newtos experiment faults: two hosts on the virtual switch, a ${rate} Mbit/s TCP stream per row, the fault injected into the receiving host (${placement})`);
-  const result = await runFaultExperiment({ servers, faults, rateBytesPerSec: (rate * 1e6) / 8, placement, baseline: values.baseline === true, progress: say });
+  const peers = chosen.map((l) => l === 'vswitch' ? 'from a second newtos host on the virtual switch' : 'from Linux over TAP').join(', then ');
+  say(`newtos experiment faults: a ${rate} Mbit/s TCP stream per row ${peers}, the fault injected into the receiving newtos host (${placement})`);
+  if (values.links === undefined && tapWhy !== '') say(`(no TAP rows: ${tapWhy})`);
+  const result = await runFaultExperiment({ servers, faults, links: chosen, rateBytesPerSec: (rate * 1e6) / 8, placement, baseline: values.baseline === true, progress: say });
   const svgPath = values.svg ?? 'newtos-faults.svg';
   const { writeFileSync } = await import('node:fs');
   writeFileSync(svgPath, faultSvg(result));

@@ -6,10 +6,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli } from '../support/cli.js';
+import { spawnSync } from 'node:child_process';
 import { faultSvg, faultTable, runFaultExperiment } from '../../src/cli/experiment.js';
+import { tapRowsUnavailable } from '../../src/cli/experiment-tap.js';
 
 test('experiment: a PF crash in the receiving host restarts PF and the stream arrives intact', { timeout: 60_000 }, async () => {
-  const r = await runFaultExperiment({ servers: ['pf'], faults: ['crash'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500, baseline: true });
+  const r = await runFaultExperiment({ servers: ['pf'], faults: ['crash'], links: ['vswitch'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500, baseline: true });
   assert.equal(r.rows.length, 2);
   const base = r.rows[0]!;
   assert.deepEqual([base.server, base.fault, base.connectionsLost, base.bytesLost], ['none', 'none', 0, 0], 'the baseline row: no fault');
@@ -31,7 +33,7 @@ test('experiment: a PF crash in the receiving host restarts PF and the stream ar
 test('newtos experiment faults --json prints one object with a row per server and fault, and writes the graph', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'newtos-exp-'));
   const svg = path.join(dir, 'faults.svg');
-  const r = await runCli(['experiment', 'faults', '--servers', 'udp', '--faults', 'crash', '--rate-mbit', '100', '--svg', svg, '--json']);
+  const r = await runCli(['experiment', 'faults', '--servers', 'udp', '--faults', 'crash', '--links', 'vswitch', '--rate-mbit', '100', '--svg', svg, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { rows: { server: string; fault: string; link: string; gapMs: number; bytesLost: number; connectionsLost: number }[] };
   assert.equal(out.rows.length, 1);
@@ -39,6 +41,29 @@ test('newtos experiment faults --json prints one object with a row per server an
   assert.deepEqual([row.server, row.fault, row.link, row.bytesLost, row.connectionsLost], ['udp', 'crash', 'vswitch', 0, 0]);
   assert.equal(typeof row.gapMs, 'number');
   assert.match(readFileSync(svg, 'utf8'), /udp crash/);
+});
+
+test('experiment over TAP: Linux streams into newtos while PF and TCP crash; nothing lost, the peer is the kernel', { timeout: 120_000 }, async (t) => {
+  const why = tapRowsUnavailable();
+  if (why !== '') { t.skip(`needs root and iproute2: ${why}`); return; }
+  const r = await runFaultExperiment({ servers: ['pf', 'tcp'], faults: ['crash'], links: ['tap'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500 });
+  assert.deepEqual(r.rows.map((x) => [x.server, x.fault, x.link]), [['pf', 'crash', 'tap'], ['tcp', 'crash', 'tap']]);
+  for (const row of r.rows) {
+    assert.equal(row.connectionsLost, 0, faultTable(r));
+    assert.equal(row.bytesLost, 0, faultTable(r));
+    assert.ok(row.bytesReceived > 0 && row.bytesReceived === row.bytesSent, faultTable(r));
+    assert.ok(Number.isFinite(row.restartMs), `restarted: ${faultTable(r)}`);
+  }
+  const leftover = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+  assert.doesNotMatch(leftover, /ntos-exp-/, 'the experiment removed its namespace');
+});
+
+test('experiment --links tap without root says why and what it needs', async (t) => {
+  if (tapRowsUnavailable() === '') { t.skip('runs as root here: the TAP rows can run'); return; }
+  await assert.rejects(runFaultExperiment({ servers: ['pf'], faults: ['crash'], links: ['tap'] }), (e: Error & { code?: string }) => e.code === 'ERR_EXPERIMENT_LINK' && /root/.test(e.message));
+  const r = await runCli(['experiment', 'faults', '--servers', 'pf', '--links', 'tap']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--links tap needs root/);
 });
 
 test('newtos experiment refuses an unknown server, naming the flag', async () => {
