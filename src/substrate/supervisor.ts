@@ -460,7 +460,6 @@ export class Supervisor extends EventEmitter {
     forwardOutput(worker.stdout, process.stdout);
     forwardOutput(worker.stderr, process.stderr);
     worker.once('exit', () => this.exitedWorkers.add(worker));
-    if (this.threadsUnrefd) worker.unref();
     this.log('spawn', undefined, undefined, { limits: limitsKey, threadId: worker.threadId });
     const ready = new Promise<boolean>((resolve) => {
       const done = (ok: boolean): void => {
@@ -472,6 +471,8 @@ export class Supervisor extends EventEmitter {
       const onExit = (): void => done(false);
       worker.on('message', onMsg); worker.on('error', onErr); worker.on('exit', onExit);
     });
+    // After the listeners: a 'message' listener added to a worker refs it again in Node 20.
+    if (this.threadsUnrefd) worker.unref();
     return { worker, ready };
   }
 
@@ -521,6 +522,7 @@ export class Supervisor extends EventEmitter {
     g.worker = worker; g.control = control.port1; g.state = 'starting'; g.loopStarted = false; g.deathHandled = false;
     for (const s of g.servers) { s.cb.state = ServerState.Starting; s.lastHeartbeat = -1; }
     this.watchWorker(g, worker);
+    if (this.threadsUnrefd) worker.unref(); // after the listeners (see spawn)
     g.activatedAt = monotonicMs();
     worker.postMessage({ kind: 'activate', assignment }, transfer);
   }
@@ -608,6 +610,7 @@ export class Supervisor extends EventEmitter {
     const sb: StandbyRt = { worker: spare.worker, control: control.port1, generation: g.servers[0]!.cb.generation + 1, armed: false, pendingRunning: null, died: null };
     g.standby = sb;
     this.watchWorker(g, sb.worker);
+    if (this.threadsUnrefd) sb.worker.unref(); // after the listeners (see spawn)
     const ok = await spare.ready;
     if (g.standby !== sb) return; // dropped meanwhile (and terminated)
     if (!ok || this.stopping || g.state !== 'running' || g.servers[0]!.cb.generation + 1 !== sb.generation) { this.dropStandby(g); this.scheduleStandby(g, STANDBY_DELAY_MS); return; }

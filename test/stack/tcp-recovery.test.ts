@@ -15,7 +15,7 @@ import type { NetSocket } from '../../src/app/net-socket.js';
 import type { FaultKind } from '../../src/substrate/server-loop.js';
 import { Stream, listenOn, connectTo, echoOnce, until, streamData } from '../support/tcp-stream.js';
 import { Rig } from '../support/netns.js';
-import { startIn, stop, tapHost, tapTestUnavailable, type TapHost } from '../support/linux-peer.js';
+import { pythonBothWays, startIn, stop, tapHost, tapTestUnavailable, type TapHost } from '../support/linux-peer.js';
 
 const SIZE = 8 * 1024 * 1024;
 /** Over TAP the transfer is faster: more bytes, so that the fault comes in the middle of it. */
@@ -130,37 +130,6 @@ test('a connection in hand when TCP crashes twice in a row is reset alone (ECONN
     await a.close();
   }
 });
-
-/**
- * The Linux end (python3 in the namespace): a connection to newtos's echo port, kept
- * idle; a connection to the transfer port, sending `size` seeded bytes from a thread
- * while reading `size` bytes; then one echo on the idle connection. Prints
- * "sent <sha256>", "recv <sha256> <length> <longest gap between reads, ms>", "echo <text>".
- * Any error (ECONNRESET included) ends it with a traceback and a non-zero status.
- */
-function pythonBothWays(host: string, port: number, echoPort: number, size: number): string {
-  return [
-    'import socket, hashlib, random, threading, time',
-    `data = random.Random(7).randbytes(${size})`,
-    `idle = socket.create_connection(('${host}', ${echoPort}), timeout=60)`,
-    `s = socket.create_connection(('${host}', ${port}), timeout=60)`,
-    'print("sent", hashlib.sha256(data).hexdigest(), flush=True)',
-    'threading.Thread(target=lambda: s.sendall(data), daemon=True).start()',
-    'h = hashlib.sha256(); n = 0; last = None; gap = 0.0',
-    `while n < ${size}:`,
-    '    b = s.recv(262144)',
-    '    if not b: raise SystemExit("EOF after %d bytes" % n)',
-    '    t = time.monotonic()',
-    '    if last is not None: gap = max(gap, t - last)',
-    '    last = t; h.update(b); n += len(b)',
-    'print("recv", h.hexdigest(), n, round(gap * 1000, 1), flush=True)',
-    'idle.sendall(b"still there?")',
-    'got = b""',
-    'while len(got) < 12: got += idle.recv(64)',
-    'print("echo", got.decode(), flush=True)',
-    'time.sleep(1)',
-  ].join('\n');
-}
 
 const linuxSkip = tapTestUnavailable(['python3']);
 

@@ -199,3 +199,34 @@ export function pythonSource(host: string, port: number, size: number, seed: num
     'print(reply.decode().strip(), flush=True)',
   ].join('\n');
 }
+
+/**
+ * The Linux end (python3 in the namespace): a connection to newtos's echo port, kept
+ * idle; a connection to the transfer port, sending `size` seeded bytes from a thread
+ * while reading `size` bytes; then one echo on the idle connection. Prints
+ * "sent <sha256>", "recv <sha256> <length> <longest gap between reads, ms>", "echo <text>".
+ * Any error (ECONNRESET included) ends it with a traceback and a non-zero status.
+ */
+export function pythonBothWays(host: string, port: number, echoPort: number, size: number): string {
+  return [
+    'import socket, hashlib, random, threading, time',
+    `data = random.Random(7).randbytes(${size})`,
+    `idle = socket.create_connection(('${host}', ${echoPort}), timeout=60)`,
+    `s = socket.create_connection(('${host}', ${port}), timeout=60)`,
+    'print("sent", hashlib.sha256(data).hexdigest(), flush=True)',
+    'threading.Thread(target=lambda: s.sendall(data), daemon=True).start()',
+    'h = hashlib.sha256(); n = 0; last = None; gap = 0.0',
+    `while n < ${size}:`,
+    '    b = s.recv(262144)',
+    '    if not b: raise SystemExit("EOF after %d bytes" % n)',
+    '    t = time.monotonic()',
+    '    if last is not None: gap = max(gap, t - last)',
+    '    last = t; h.update(b); n += len(b)',
+    'print("recv", h.hexdigest(), n, round(gap * 1000, 1), flush=True)',
+    'idle.sendall(b"still there?")',
+    'got = b""',
+    'while len(got) < 12: got += idle.recv(64)',
+    'print("echo", got.decode(), flush=True)',
+    'time.sleep(1)',
+  ].join('\n');
+}
