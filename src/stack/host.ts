@@ -373,8 +373,11 @@ export class Stack extends EventEmitter {
     const all = <T>(make: (r: number) => T[]): T[] => Array.from({ length: replicas }, (_, r) => make(r)).flat();
     const manifest = {
       servers: [
-        // Its devices (a TAP fd) are released only when its thread is gone: see manifest.ts.
-        { ...server('driver', '../driver/server.js', driverOptions), restartAfterExit: true },
+        // A UDP link's socket (bound in the driver's I/O bridge thread) is released only when the
+        // thread is gone, so its successor must wait for that (manifest.ts restartAfterExit). TAP
+        // devices are opened here, in the application thread, and the switch is shared memory: a
+        // driver without UDP links restarts at once.
+        { ...server('driver', '../driver/server.js', driverOptions), ...(ifaces.some((i) => i.link.type === 'udp') ? { restartAfterExit: true } : {}) },
         ...all(replicaServers),
         server('sock', '../sock/server.js', replicas > 1 ? { replicas, draining } : {}),
       ],

@@ -49,7 +49,7 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
       // NEWTOS_TAP_WAKER=0: no waker, the device is polled (to measure what the waker gives).
       if (deps.doorbell !== undefined && process.env['NEWTOS_TAP_WAKER'] !== '0') {
         try {
-          await tap.startWaker(deps.doorbell);
+          await tap.startWaker(deps.doorbell, { wait: false });
         } catch {
           // No waker thread: the device still works, the owner polls it.
         }

@@ -51,18 +51,39 @@ export class TapWaker {
 
   /** Starts the waker for `fd`; resolves once it runs (rejects if it could not load the addon). */
   static async start(fd: number, driverDoorbell: SharedArrayBuffer): Promise<TapWaker> {
+    const waker = TapWaker.spawn(fd, driverDoorbell);
+    await waker.ready;
+    return waker;
+  }
+
+  /**
+   * Starts the waker for `fd` without waiting for it: a thread start takes 20-150 ms here,
+   * which a restarting driver should not wait for. Until `running`, its owner polls the fd.
+   * `ready` settles once it runs (rejects if it could not).
+   */
+  static spawn(fd: number, driverDoorbell: SharedArrayBuffer): TapWaker {
     const control = new SharedArrayBuffer(16);
     const data: TapWakerData = { fd, control, driverDoorbell };
     const worker = new Worker(WORKER_URL, { workerData: data });
-    await new Promise<void>((resolve, reject) => {
+    const waker = new TapWaker(worker, control);
+    waker.ready = new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
       worker.once('error', reject);
       worker.once('exit', (code) => reject(new Error(`TAP waker exited with ${code}`)));
+    }).finally(() => {
+      worker.removeAllListeners();
+      worker.on('error', () => { /* seen only after the driver stopped; the driver falls back to nothing */ });
+      worker.unref(); // once it runs: until then it keeps a waiting owner's event loop alive
     });
-    worker.removeAllListeners();
-    worker.on('error', () => { /* seen only after the driver stopped; the driver falls back to nothing */ });
-    worker.unref();
-    return new TapWaker(worker, control);
+    waker.ready.catch(() => { /* the owner keeps polling the device */ });
+    return waker;
+  }
+
+  ready: Promise<void> = Promise.resolve();
+
+  /** True once the thread watches for its owner (before that, the owner polls the device). */
+  get running(): boolean {
+    return Atomics.load(this.words, WAKER_STATE) === WAKER_RUNNING;
   }
 
   /** True when the waker is watching the fd (it will ring when frames arrive). */

@@ -409,14 +409,19 @@ export class TapBackend implements NicBackend {
    * Starts a waker thread (tap-waker.ts) that rings `doorbell` when frames
    * arrive, so the owner may park on it instead of polling the device; then
    * `nextDueMs` says whether frames wait. Rejects if the thread cannot start
-   * (the device still works, polled).
+   * (the device still works, polled). With `wait: false` it returns at once and
+   * the device is polled every millisecond until the thread runs (a driver's
+   * successor does not wait for a thread start).
    */
-  async startWaker(doorbell: SharedArrayBuffer): Promise<void> {
+  async startWaker(doorbell: SharedArrayBuffer, options: { readonly wait?: boolean } = {}): Promise<void> {
     this.assertOpen();
     if (this.waker !== null) return;
-    const waker = await TapWaker.start(this.fd, doorbell);
+    const waker = TapWaker.spawn(this.fd, doorbell);
+    if (options.wait !== false) await waker.ready;
     this.waker = waker;
     this.nextDueMs = (): number => {
+      // Not watching yet (its thread is starting, or could not start): look again in 1 ms.
+      if (!waker.running) return this.lastBatchFull || this.waitReadable(0) ? 0 : wallClockMs() + 1;
       // Look at the device even while the waker watches it: an owner that spins
       // after work (server-loop.ts replySpinUs) then takes the next frame at once
       // instead of after the waker's own wake-up. One poll(2) with no timeout.
