@@ -2,7 +2,7 @@
  * The Linux side of `newtos experiment faults` over TAP (root only): a network namespace
  * of the experiment's own holding the kernel's end of the receiving host's TAP device,
  * and in it a Node process that streams to newtos through the kernel's TCP, paced as the
- * virtual-switch rows are (64 KiB chunks numbered in their first 8 bytes), hashing what
+ * virtual-switch rows are (a write per millisecond, numbered in its first 8 bytes), hashing what
  * it wrote and counting its kernel's retransmissions (/proc/net/snmp of the namespace).
  *
  *   newtos (10.98.0.1) ── TAP fd ══ DEV (10.98.0.2, in NS) ── Linux sender
@@ -25,13 +25,13 @@ export function tapRowsUnavailable(): string {
   return '';
 }
 
-/** The sender: node -e SENDER_JS HOST PORT BYTES_PER_SEC. Stops on stdin's end; prints its result as JSON. */
+/** The sender: node -e SENDER_JS HOST PORT BYTES_PER_SEC CHUNK_BYTES. Stops on stdin's end; prints its result as JSON. */
 const SENDER_JS = `
 const net = require('node:net'); const crypto = require('node:crypto'); const fs = require('node:fs');
-const [host, port, rate] = process.argv.slice(1);
+const [host, port, rate, chunk] = process.argv.slice(1);
 const retrans = () => { const l = fs.readFileSync('/proc/net/snmp', 'utf8').split('\\n').filter((x) => x.startsWith('Tcp:'));
   const k = l[0].split(/\\s+/).indexOf('RetransSegs'); return Number(l[1].split(/\\s+/)[k]); };
-const CHUNK = 65536; const pattern = Buffer.alloc(CHUNK); const hash = crypto.createHash('sha256');
+const CHUNK = Number(chunk); const pattern = Buffer.alloc(CHUNK); const hash = crypto.createHash('sha256');
 let sent = 0, seq = 0, stop = false, error = null; const r0 = retrans();
 const s = net.connect({ host, port: Number(port) });
 s.on('error', (e) => { error = e.code || e.message; stop = true; });
@@ -82,8 +82,8 @@ export class TapRig {
   }
 
   /** Starts a paced stream from Linux to newtos:port; resolves once it is connected. */
-  async startSender(port: number, bytesPerSec: number): Promise<TapSender> {
-    const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, '-e', SENDER_JS, TAP_NEWTOS_IP, String(port), String(bytesPerSec)],
+  async startSender(port: number, bytesPerSec: number, chunkBytes: number): Promise<TapSender> {
+    const child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, '-e', SENDER_JS, TAP_NEWTOS_IP, String(port), String(bytesPerSec), String(chunkBytes)],
       { stdio: ['pipe', 'pipe', 'pipe'] });
     const sender = new TapSender(child);
     await sender.connected();

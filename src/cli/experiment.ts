@@ -68,8 +68,13 @@ export interface FaultRow {
   readonly connectionsLost: number;
   /** Segments the sending host retransmitted during the row. */
   readonly peerRetransmits: number;
-  /** The supervisor's time from the death to the successor's first processed message, or to its running for a server no message reached, ms (NaN: no restart seen). */
+  /** From the death to the successor running, ms (NaN: no restart seen). */
   readonly restartMs: number;
+  /**
+   * From the death to the successor's first processed message, ms (NaN: none within the row). A
+   * server off the stream's path (SOCK, UDP) may get its first message long after it runs.
+   */
+  readonly firstMessageMs: number;
   readonly bytesSent: number;
   readonly bytesReceived: number;
   /** Received bytes per 10 ms bucket from the stream's start; `faultAtMs` is on the same axis. */
@@ -84,7 +89,10 @@ export interface FaultExperimentResult {
 
 const BUCKET_MS = 10;
 const PORT = 5001;
-const CHUNK = 64 * 1024;
+/** A write per millisecond of the stream's rate (1-64 KiB), so that the writes alone never leave a gap. */
+export function chunkBytes(rateBytesPerSec: number): number {
+  return Math.max(1024, Math.min(64 * 1024, Math.round(rateBytesPerSec / 1000)));
+}
 
 function retransmitsOf(s: Stack): number {
   const tcp = s.counters().tcp as Record<string, unknown>;
@@ -134,6 +142,7 @@ function vswitchSender(b: Stack, rateBytesPerSec: number): RowSender {
       retransmitsBefore = retransmitsOf(b);
       const t0 = performance.now();
       // The pacer: one chunk whenever the schedule allows and the socket is not full.
+      const CHUNK = chunkBytes(rateBytesPerSec);
       const pattern = Buffer.alloc(CHUNK);
       pace = (async () => {
         let seq = 0;
@@ -165,7 +174,7 @@ function tapSender(rig: TapRig, rateBytesPerSec: number): RowSender {
   let sender: Awaited<ReturnType<TapRig['startSender']>> | undefined;
   return {
     link: 'tap',
-    async start() { sender = await rig.startSender(PORT, rateBytesPerSec); },
+    async start() { sender = await rig.startSender(PORT, rateBytesPerSec, chunkBytes(rateBytesPerSec)); },
     async stop() {
       const r = await sender!.stop();
       return { sent: r.sent, sha256: r.sha256, lost: r.error !== null, retransmits: r.retransmits };
@@ -260,7 +269,8 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
     bytesLost: intact ? 0 : Math.max(sent - received, received === sent ? sent : 0),
     connectionsLost: ended && !lost ? 0 : 1,
     peerRetransmits: tx.retransmits,
-    restartMs: rec === undefined ? NaN : Math.round((Number.isFinite(rec.recoveryMs) ? rec.recoveryMs : rec.runningAt - rec.downAt) * 10) / 10,
+    restartMs: rec === undefined || Number.isNaN(rec.runningAt) ? NaN : Math.round((rec.runningAt - rec.downAt) * 10) / 10,
+    firstMessageMs: rec === undefined || !Number.isFinite(rec.recoveryMs) ? NaN : Math.round(rec.recoveryMs * 10) / 10,
     bytesSent: sent, bytesReceived: received,
     goodput: buckets, faultAtMs: faultAt - t0,
   };
@@ -334,8 +344,9 @@ export function rowLine(r: FaultRow): string {
 
 /** The table as text, one row per server and fault. */
 export function faultTable(result: FaultExperimentResult): string {
-  const head = ['server', 'fault', 'link', 'gap ms', 'death gap ms', 'restart ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
-  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), Number.isNaN(r.deathGapMs) ? '-' : r.deathGapMs.toFixed(1), Number.isNaN(r.restartMs) ? '-' : r.restartMs.toFixed(1),
+  const head = ['server', 'fault', 'link', 'gap ms', 'death gap ms', 'restart ms', '1st msg ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
+  const ms = (v: number): string => Number.isNaN(v) ? '-' : v.toFixed(1);
+  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), ms(r.deathGapMs), ms(r.restartMs), ms(r.firstMessageMs),
     String(r.bytesLost), String(r.connectionsLost), String(r.peerRetransmits), (r.bytesReceived / 1e6).toFixed(1)]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
@@ -424,7 +435,7 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   writeFileSync(svgPath, faultSvg(result));
   const png = await toPng(svgPath);
   if (json) {
-    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs, deathGapMs: Number.isNaN(r.deathGapMs) ? null : r.deathGapMs }));
+    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs, firstMessageMs: Number.isNaN(r.firstMessageMs) ? null : r.firstMessageMs, deathGapMs: Number.isNaN(r.deathGapMs) ? null : r.deathGapMs }));
     process.stdout.write(`${JSON.stringify({ rows, svg: svgPath, png })}\n`);
   } else {
     say(faultTable(result));
