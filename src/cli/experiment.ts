@@ -75,6 +75,8 @@ export interface FaultRow {
    * server off the stream's path (SOCK, UDP) may get its first message long after it runs.
    */
   readonly firstMessageMs: number;
+  /** The successor was the server's warm standby (PF), woken by the dying thread. */
+  readonly standby: boolean;
   readonly bytesSent: number;
   readonly bytesReceived: number;
   /** Received bytes per 10 ms bucket from the stream's start; `faultAtMs` is on the same axis. */
@@ -271,6 +273,7 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
     peerRetransmits: tx.retransmits,
     restartMs: rec === undefined || Number.isNaN(rec.runningAt) ? NaN : Math.round((rec.runningAt - rec.downAt) * 10) / 10,
     firstMessageMs: rec === undefined || !Number.isFinite(rec.recoveryMs) ? NaN : Math.round(rec.recoveryMs * 10) / 10,
+    standby: rec?.standby === true,
     bytesSent: sent, bytesReceived: received,
     goodput: buckets, faultAtMs: faultAt - t0,
   };
@@ -337,7 +340,7 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
 }
 
 export function rowLine(r: FaultRow): string {
-  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms, gap at the death ${r.deathGapMs} ms`;
+  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms${r.standby ? ' (standby)' : ''}, gap at the death ${r.deathGapMs} ms`;
   const outcome = r.connectionsLost === 0 && r.bytesLost === 0 ? 'transfer intact' : `connection ${r.connectionsLost ? 'LOST' : 'kept'}, ${r.bytesLost} bytes lost`;
   return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} ${r.link.padEnd(7)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
 }

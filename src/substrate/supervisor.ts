@@ -86,6 +86,8 @@ export interface Recovery {
   firstMessageAt: number;
   /** firstMessageAt - downAt, ms (NaN until the successor processed a message). */
   recoveryMs: number;
+  /** The successor was the thread's warm standby (promoted, not activated by the supervisor). */
+  readonly standby?: boolean;
 }
 
 export interface ChannelStats {
@@ -662,7 +664,7 @@ export class Supervisor extends EventEmitter {
     g.consecutive = 0;
     g.pendingRecoveries = g.servers.map((s) => ({
       server: s.spec.name, generation: sb.generation, cause, reason,
-      downAt: deathAt > 0 ? deathAt : detectedAt, detectedAt, runningAt: NaN, firstMessageAt: NaN, recoveryMs: NaN,
+      downAt: deathAt > 0 ? deathAt : detectedAt, detectedAt, runningAt: NaN, firstMessageAt: NaN, recoveryMs: NaN, standby: true,
     }));
     this.recoveries.push(...g.pendingRecoveries);
     for (const r of g.pendingRecoveries) this.log('restart', r.server, r.generation, { cause, delayMs: 0, standby: true });
