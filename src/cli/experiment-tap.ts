@@ -33,7 +33,7 @@ const retrans = () => { const l = fs.readFileSync('/proc/net/snmp', 'utf8').spli
   const k = l[0].split(/\\s+/).indexOf('RetransSegs'); return Number(l[1].split(/\\s+/)[k]); };
 const CHUNK = Number(chunk); const pattern = Buffer.alloc(CHUNK); const hash = crypto.createHash('sha256');
 let sent = 0, seq = 0, stop = false, error = null; const r0 = retrans();
-const s = net.connect({ host, port: Number(port) });
+const s = net.connect({ host, port: Number(port), noDelay: true }); // no Nagle: each write leaves at once
 s.on('error', (e) => { error = e.code || e.message; stop = true; });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 s.once('connect', async () => {

@@ -138,6 +138,8 @@ function vswitchSender(b: Stack, rateBytesPerSec: number): RowSender {
     link: 'vswitch',
     async start() {
       const c = b.net.connect({ port: PORT, host: '10.0.0.1' });
+      // No Nagle: a write per millisecond must leave at once, not wait for the previous one's ACK.
+      c.setNoDelay(true);
       client = c;
       c.on('error', () => { lost = true; });
       await new Promise<void>((resolve) => { c.once('connect', resolve); c.once('error', () => resolve()); });
