@@ -9,6 +9,7 @@
  *
  *   newtos (NEWTOS_IP) ── TAP fd ══ DEV (LINUX_IP, in NS) ── Linux
  */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { rigUnavailableReason, type Rig } from './netns.js';
@@ -16,6 +17,7 @@ import { createStack, type Stack } from '../../src/stack/host.js';
 import { loadTapAddon } from '../../src/driver/nic/tap.js';
 import type { NetServer } from '../../src/app/net-server.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
+import { Stream, listenOn, streamData, until } from './tcp-stream.js';
 
 export function sha(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -229,4 +231,53 @@ export function pythonBothWays(host: string, port: number, echoPort: number, siz
     'print("echo", got.decode(), flush=True)',
     'time.sleep(1)',
   ].join('\n');
+}
+
+/** A two-way transfer between newtos and Linux (pythonBothWays), with an idle echo connection beside it. */
+export interface BothWays {
+  /** newtos's end of the transfer. */
+  readonly ours: Stream;
+  /** newtos's ends of the idle connection (echo server side). */
+  readonly idleSide: Stream[];
+  readonly py: Awaited<ReturnType<typeof startIn>>;
+  readonly toLinux: { readonly bytes: Buffer; readonly sha256: string };
+  readonly echoServer: NetServer;
+}
+
+/**
+ * Starts a transfer of `size` bytes each way between `host`'s newtos (ports 9 and 7) and
+ * python3 in its namespace; the caller stops `py.child` when done (also on failure).
+ */
+export async function startBothWays(host: TapHost, size: number, onPy: (py: BothWays['py']) => void): Promise<BothWays> {
+  const stack = host.stack;
+  const toLinux = streamData(size);
+  const echoServer = stack.net.createServer((s: NetSocket) => s.pipe(s));
+  await new Promise<void>((resolve) => echoServer.listen(7, resolve));
+  const idleSide: Stream[] = [];
+  echoServer.on('connection', (s: NetSocket) => idleSide.push(new Stream(s, Infinity)));
+  const accepted = listenOn(stack, 9);
+  const py = await startIn(host.ns, ['python3', '-u', '-c', pythonBothWays(host.newtosIp, 9, 7, size)], /^sent /m, 30_000);
+  onPy(py);
+  const ours = new Stream(await accepted, size);
+  ours.send(toLinux.bytes);
+  return { ours, idleSide, py, toLinux, echoServer };
+}
+
+/**
+ * Waits for both directions to finish and checks them: the sha256 each end computed, the idle
+ * connection's echo, no error on the Linux side and no error or close seen by newtos's
+ * application. Returns Linux's longest gap between reads, ms.
+ */
+export async function finishBothWays(b: BothWays, timeoutMs: number): Promise<number> {
+  const got = await b.ours.within(timeoutMs);
+  const sent = /^sent ([0-9a-f]{64})/m.exec(b.py.output())![1];
+  assert.equal(got.sha256, sent, 'Linux → newtos intact');
+  assert.ok(await until(() => /^echo /m.test(b.py.output()), timeoutMs), `Linux finished: ${b.py.output()}`);
+  const recv = /^recv ([0-9a-f]{64}) (\d+) ([\d.]+)/m.exec(b.py.output());
+  assert.ok(recv !== null, b.py.output());
+  assert.equal(recv[1], b.toLinux.sha256, 'newtos → Linux intact');
+  assert.match(b.py.output(), /^echo still there\?$/m, 'the idle connection carries on');
+  assert.doesNotMatch(b.py.output(), /Error|Traceback/);
+  for (const s of [b.ours, ...b.idleSide]) assert.deepEqual(s.events, [], 'no error or close seen by the newtos application');
+  return Number(recv[3]);
 }
