@@ -27,8 +27,8 @@ const tcpDrop = (reason: string): CounterMetric => ({ name: 'newtos_tcp_drops_to
 const tcpRecovery = (method: string): CounterMetric => ({ name: 'newtos_tcp_fast_recoveries_total', help: 'Fast recoveries entered (RFC 6675 SACK-based or RFC 6582 NewReno), by method.', labels: { method } });
 
 export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
-  segmentsIn: { name: 'newtos_tcp_segments_total', help: 'TCP segments received and sent.', labels: { direction: 'in' } },
-  segmentsOut: { name: 'newtos_tcp_segments_total', help: 'TCP segments received and sent.', labels: { direction: 'out' } },
+  segmentsIn: { name: 'newtos_tcp_segments_total', help: 'TCP segments received (a coalesced burst counts once) and sent (a TSO burst counts as the segments it is cut into).', labels: { direction: 'in' } },
+  segmentsOut: { name: 'newtos_tcp_segments_total', help: 'TCP segments received (a coalesced burst counts once) and sent (a TSO burst counts as the segments it is cut into).', labels: { direction: 'out' } },
   dropTruncated: tcpDrop('truncated'),
   dropBadDataOffset: tcpDrop('bad-data-offset'),
   dropBadChecksum: tcpDrop('bad-checksum'),

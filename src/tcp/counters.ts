@@ -36,7 +36,9 @@ export class TcpCounters {
   dropNoRoom = 0;
   dropInvalidAddress = 0;
   // output
+  /** Segments sent, a TSO burst counted as the MSS-sized segments it is cut into (Linux OutSegs). */
   segmentsOut = 0;
+  /** Segments retransmitted, in MSS-sized segments. */
   retransmits = 0;
   fastRetransmits = 0;
   rtoTimeouts = 0;

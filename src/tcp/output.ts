@@ -130,7 +130,8 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
     t.ackNow = false;
     if (t.delackAt !== Infinity) t.delackAt = Infinity;
   }
-  ctx.counters.segmentsOut++;
+  // A TSO burst counts as the segments it will be cut into (as retransmits and Linux's OutSegs do).
+  ctx.counters.segmentsOut += gsoMss > 0 ? Math.ceil(len / gsoMss) : 1;
   ctx.transmit(t.localAddr, t.remoteAddr, buf, gsoMss);
   return true;
 }

@@ -60,6 +60,9 @@ for (const c of cases) {
       + `last events ${r.events.join(' | ')}`);
     if (c.link.corrupt) assert.ok(r.dropsBadChecksum > 0, 'corrupted segments were caught by the checksum');
     if (c.tso === true) assert.ok(r.bursts > 0 && r.segments > 2 * r.bursts, `TSO bursts were sent and cut (${r.bursts} bursts, ${r.segments} segments)`);
+    // segmentsOut counts what went on the wire, a TSO burst as the segments it is cut into
+    // (as retransmits do, and Linux's OutSegs): the two are comparable.
+    assert.equal(r.segmentsOut, r.sentSegments, 'segments counted as sent = segments the link carried from A');
   });
 }
 

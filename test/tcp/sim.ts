@@ -59,6 +59,9 @@ export interface TransferResult {
   recvHash: string;
   segments: number;
   bursts: number;
+  /** Segments A put on the link (TSO bursts cut), and what A's engine counted as sent. */
+  sentSegments: number;
+  segmentsOut: number;
   retransmits: number;
   timeouts: number;
   /** Most bytes A handed to the link at one instant of virtual time (a burst; pacing keeps it small). */
@@ -83,6 +86,7 @@ export function transfer(
   let segments = 0;
   /** TSO bursts the sender handed out (each cut into several segments). */
   let bursts = 0;
+  let sentSegments = 0;
   let burstAt = -1;
   let burstBytes = 0;
   let maxBurstBytes = 0;
@@ -129,6 +133,7 @@ export function transfer(
   const send = (to: 0 | 1) => (src: number, dst: number, bytes: Uint8Array): void => {
     segments++;
     if (to === 1) {
+      sentSegments++;
       burstBytes = now === burstAt ? burstBytes + bytes.length : bytes.length;
       burstAt = now;
       if (burstBytes > maxBurstBytes) maxBurstBytes = burstBytes;
@@ -289,6 +294,8 @@ export function transfer(
     recvHash: rh,
     segments,
     bursts,
+    sentSegments,
+    segmentsOut: a.counters.segmentsOut,
     maxBurstBytes,
     retransmits: a.counters.retransmits,
     timeouts: a.counters.rtoTimeouts,
