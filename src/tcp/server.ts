@@ -139,7 +139,6 @@ export function createServer(ctx: ServerContext): ServerCore {
   const pendingTx: PendingTx[] = [];
   /** Messages to SOCK that did not fit; sent first on the next poll. */
   const pendingSock: { type: number; args: number[] }[] = [];
-  let lastAlloc = { i: -1, off: 0 };
   const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
   let nextDebug = 0;
   let now = ctx.now();
@@ -227,7 +226,6 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (i < 0) return undefined;
         const base = pool.payloadOffset(i);
         const off = base + ((align - (pool.bytes.byteOffset + base)) & 7);
-        lastAlloc = { i, off };
         return pool.bytes.subarray(off, off + len);
       },
       // A quarter of the pool (and of the transmit backlog) is kept for existing connections.
@@ -235,9 +233,11 @@ export function createServer(ctx: ServerContext): ServerCore {
       lowOnBuffers: () => pendingTx.length >= 192 || (pool.available < pool.count >> 2 && (pool.sweep(), pool.available < pool.count >> 2)),
     },
     transmit: (src, dst, bytes, gsoMss) => {
-      const { i, off } = lastAlloc;
-      lastAlloc = { i: -1, off: 0 };
-      if (i < 0) throw new Error('tcp server: transmit without alloc');
+      // The segment names its pool buffer by where it lies (the allocator's view into the pool).
+      if (bytes.buffer !== pool.bytes.buffer) throw new Error('tcp server: transmit of bytes not allocated from its pool');
+      const off = bytes.byteOffset - pool.bytes.byteOffset;
+      const i = pool.indexOf(bytes.byteOffset);
+      if (i < 0) throw new Error('tcp server: transmit of bytes outside its pool\'s buffers');
       const tx: PendingTx = { i, off, len: bytes.length, src, dst, gsoMss };
       if (pendingTx.length > 0 || !sendSegment(tx)) pendingTx.push(tx);
     },
