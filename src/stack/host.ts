@@ -456,10 +456,11 @@ export class Stack extends EventEmitter {
    * server. Per incarnation: a restarted server counts from zero again.
    */
   counters(): { ip: CounterTree; tcp: CounterTree; links: LinkStats[] } {
-    return { ...this.replicaCounters(0), links: this.linkStats() };
+    const all = this.counterBlocks.map((_, r) => this.replicaCounters(r));
+    return { ...mergeReplicaCounters(all), links: this.linkStats() };
   }
 
-  /** Replica r's IP and TCP counters (counters() is replica 0's). */
+  /** Replica r's IP and TCP counters (counters() is the whole host's). */
   replicaCounters(r: number): { ip: CounterTree; tcp: CounterTree } {
     const b = this.counterBlocks[r];
     if (b === undefined) throw new NewtosError('ERR_OUT_OF_RANGE', `replica ${r} does not exist (this host has ${this.counterBlocks.length})`);
@@ -591,6 +592,30 @@ export class Stack extends EventEmitter {
 }
 
 /** Field-wise sum of counter objects of one shape (numbers added, objects recursed). */
+/**
+ * The host's IP and TCP counters over its replicas: counts and gauges summed, except that a
+ * listener (which listens in every replica) counts once and TCP's RTT summary is merged
+ * (minimum, maximum, mean weighted by connections).
+ */
+function mergeReplicaCounters(all: readonly { ip: CounterTree; tcp: CounterTree }[]): { ip: CounterTree; tcp: CounterTree } {
+  if (all.length === 1) return all[0]!;
+  type Rtt = { connections: number; minMs: number; meanMs: number; maxMs: number };
+  const tcp = sumCounters(all.map((x) => x.tcp)) as Record<string, unknown>;
+  const states = tcp['connections'] as Record<string, number> | undefined;
+  if (states !== undefined && 'listen' in states) {
+    states['listen'] = Math.max(...all.map((x) => (x.tcp['connections'] as Record<string, number> | undefined)?.['listen'] ?? 0));
+  }
+  if (tcp['rtt'] !== undefined) {
+    const rtts = all.map((x) => x.tcp['rtt'] as Rtt | undefined).filter((r): r is Rtt => r !== undefined && r.connections > 0);
+    const n = rtts.reduce((a, r) => a + r.connections, 0);
+    tcp['rtt'] = n === 0 ? { connections: 0, minMs: 0, meanMs: 0, maxMs: 0 } : {
+      connections: n, minMs: Math.min(...rtts.map((r) => r.minMs)), maxMs: Math.max(...rtts.map((r) => r.maxMs)),
+      meanMs: rtts.reduce((a, r) => a + r.meanMs * r.connections, 0) / n,
+    };
+  }
+  return { ip: sumCounters(all.map((x) => x.ip)), tcp: tcp as CounterTree };
+}
+
 function sumCounters<T>(all: readonly T[]): T {
   const add = (a: unknown, b: unknown): unknown => {
     if (typeof a === 'number' && typeof b === 'number') return a + b;

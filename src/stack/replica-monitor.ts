@@ -57,6 +57,7 @@ export class ReplicaMonitor {
   private history: { at: number; frames: number[] }[] = [];
   /** Since when the wanted count has differed from the active one (NaN: it has not). */
   private differsSince = NaN;
+  /** The decisions made, the latest 500-1000 (older ones are dropped). */
   readonly decisions: MonitorDecision[] = [];
 
   constructor(
@@ -100,6 +101,8 @@ export class ReplicaMonitor {
       perReplicaFps: per.map((x) => Math.round(x)), entriesMoved: moved + this.rebalance(live), entriesPending: this.pending(),
     };
     this.decisions.push(d);
+    // The recent ones only: a host that lives for months under changing load must not grow.
+    if (this.decisions.length > 1000) this.decisions.splice(0, this.decisions.length - 500);
     return d;
   }
 

@@ -46,6 +46,8 @@ test('newtos experiment faults --json prints one object with a row per server an
 test('experiment over TAP: Linux streams into newtos while PF and TCP crash; nothing lost, the peer is the kernel', { timeout: 120_000 }, async (t) => {
   const why = tapRowsUnavailable();
   if (why !== '') { t.skip(`needs root and iproute2: ${why}`); return; }
+  const namespaces = (): string[] => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith('ntos-exp-'));
+  const before = new Set(namespaces());
   const r = await runFaultExperiment({ servers: ['pf', 'tcp'], faults: ['crash'], links: ['tap'], rateBytesPerSec: 20e6, beforeMs: 300, afterMs: 500 });
   assert.deepEqual(r.rows.map((x) => [x.server, x.fault, x.link]), [['pf', 'crash', 'tap'], ['tcp', 'crash', 'tap']]);
   for (const row of r.rows) {
@@ -54,8 +56,7 @@ test('experiment over TAP: Linux streams into newtos while PF and TCP crash; not
     assert.ok(row.bytesReceived > 0 && row.bytesReceived === row.bytesSent, faultTable(r));
     assert.ok(Number.isFinite(row.restartMs), `restarted: ${faultTable(r)}`);
   }
-  const leftover = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
-  assert.doesNotMatch(leftover, /ntos-exp-/, 'the experiment removed its namespace');
+  assert.deepEqual(namespaces().filter((n) => !before.has(n)), [], 'the experiment removed its namespace');
 });
 
 test('experiment --links tap without root says why and what it needs', async (t) => {

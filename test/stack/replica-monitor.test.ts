@@ -58,3 +58,14 @@ test('monitor: a burst shorter than the hold time changes nothing', () => {
   assert.equal(m.decisions.length, 0);
   assert.equal(m.activeReplicas, 2);
 });
+
+test('monitor: its decision list keeps the recent ones only (a host under changing load for months does not grow)', () => {
+  const table = new Uint8Array(createRssTable(2));
+  const m = new ReplicaMonitor({ max: 2, perReplicaFps: 10_000, holdMs: 0, windowMs: 100 }, table, new Int32Array(2));
+  const clock = { now: 0 };
+  const frames = [0, 0];
+  // Load swings between 2k and 15k frames/s every 300 ms: a shrink or a grow each swing.
+  for (let k = 0; k < 1400; k++) feed(m, frames, clock, k % 2 === 0 ? 2_000 : 15_000, 300, () => 0);
+  assert.ok(m.decisions.length >= 500 && m.decisions.length <= 1000, `${m.decisions.length} decisions kept`);
+  assert.equal(m.decisions.at(-1)!.at, Math.max(...m.decisions.map((d) => d.at)), 'the latest is kept');
+});

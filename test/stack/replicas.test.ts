@@ -56,6 +56,9 @@ for (const replicas of [1, 2, 4]) {
       // one of a's four queues could get none, so that is not asserted.
       await echoFlows(a, b, 16, 64 * 1024);
       await echoFlows(b, a, 16, 64 * 1024, '10.0.0.2');
+      // A listener on each host (it listens in every replica), for the host's counters below.
+      const idle = [a, b].map((h) => h.net.createServer(() => {}));
+      await Promise.all(idle.map((l) => new Promise<void>((resolve) => l.listen(9, resolve))));
       // Published every 100 ms while frames move.
       await new Promise((r) => setTimeout(r, 300));
       for (const h of [a, b]) {
@@ -65,8 +68,14 @@ for (const replicas of [1, 2, 4]) {
         let passive = 0;
         for (let r = 0; r < replicas; r++) passive += Number(h.replicaCounters(r).tcp['passiveOpens']);
         assert.equal(passive, 16, 'the one listener of the application accepted all 16, whichever replicas they reached');
+        // The host's counters are all replicas': the same 16, and the listener (in every replica) once.
+        const host = h.counters().tcp;
+        assert.equal(Number(host['passiveOpens']), 16);
+        assert.equal(Number(host['activeOpens']), [...Array(replicas).keys()].reduce((n, r) => n + Number(h.replicaCounters(r).tcp['activeOpens']), 0));
+        assert.equal((host['connections'] as Record<string, number>)['listen'], 1);
       }
       if (replicas > 1) assert.ok(a.supervisor.snapshot().servers.some((s) => s.name === `tcp-${replicas - 1}`));
+      for (const l of idle) l.close();
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
