@@ -206,7 +206,6 @@ interface StandbyRt {
   readonly control: MessagePort;
   /** The generation it built. */
   readonly generation: number;
-  armed: boolean;
   /** Its 'running' report, when it came before the supervisor learnt of the death it followed. */
   pendingRunning: RunningReport | null;
   /** It died after its promotion, before the supervisor adopted it. */
@@ -609,7 +608,7 @@ export class Supervisor extends EventEmitter {
     Atomics.store(bell, BELL_STANDBY, STANDBY_ARMING);
     const spare = this.spawn(g.limitsKey, this.resourceLimitsOf(g));
     const control = new MessageChannel();
-    const sb: StandbyRt = { worker: spare.worker, control: control.port1, generation: g.servers[0]!.cb.generation + 1, armed: false, pendingRunning: null, died: null };
+    const sb: StandbyRt = { worker: spare.worker, control: control.port1, generation: g.servers[0]!.cb.generation + 1, pendingRunning: null, died: null };
     g.standby = sb;
     this.watchWorker(g, sb.worker);
     if (this.threadsUnrefd) sb.worker.unref(); // after the listeners (see spawn)
@@ -617,7 +616,7 @@ export class Supervisor extends EventEmitter {
     if (g.standby !== sb) return; // dropped meanwhile (and terminated)
     if (!ok || this.stopping || g.state !== 'running' || g.servers[0]!.cb.generation + 1 !== sb.generation) { this.dropStandby(g); this.scheduleStandby(g, STANDBY_DELAY_MS); return; }
     const { assignment, transfer } = this.assignmentOf(g, 1, control.port2);
-    const takeover: StandbyTakeover = { reclaimPools: g.servers.map((s) => this.pools.filter((x) => x.owner !== s).map((x) => x.sab)) };
+    const takeover: StandbyTakeover = { reclaimPools: g.servers.map((s) => this.reclaimPoolsOf(s)) };
     sb.worker.postMessage({ kind: 'arm', assignment, takeover }, transfer);
   }
 
@@ -706,7 +705,7 @@ export class Supervisor extends EventEmitter {
     const sb = g.standby;
     if (sb !== null && sb.worker === worker) {
       // The standby, before the supervisor adopted it.
-      if (m.kind === 'armed') { sb.armed = true; this.log('standby', g.servers[0]!.spec.name, sb.generation, { action: 'armed', threadId: worker.threadId }); }
+      if (m.kind === 'armed') { this.log('standby', g.servers[0]!.spec.name, sb.generation, { action: 'armed', threadId: worker.threadId }); }
       else if (m.kind === 'running') sb.pendingRunning = m;
       else if (m.kind === 'crashing') this.standbyDied(g, 'crash', { error: m.error, name: m.name ?? 'Error' });
       else if (m.kind === 'exiting') this.standbyDied(g, 'exit', { code: m.code });
@@ -857,11 +856,15 @@ export class Supervisor extends EventEmitter {
     for (const s of g.servers) this.log('reaped', s.spec.name, s.cb.generation, { waitedMs: monotonicMs() - t0, terminated, exited });
   }
 
-  /** takeover.ts reclaimFor over every pool but the server's own (its successor resets those). */
+  /** The pools whose buffers a dead `s` may hold: every pool but its own (its successor resets those). */
+  private reclaimPoolsOf(s: ServerRt): SharedArrayBuffer[] {
+    return this.pools.filter((p) => p.owner !== s).map((p) => p.sab);
+  }
+
+  /** takeover.ts reclaimFor over reclaimPoolsOf(s), exempting buffers still queued to `s`. */
   private reclaim(s: ServerRt): void {
     const rings = s.inputs.flatMap((c) => c.sab !== null ? [c.sab] : []);
-    const pools = this.pools.filter((p) => p.owner !== s).map((p) => p.sab);
-    for (const x of reclaimFor(s.index, rings, pools)) this.log('reclaim', s.spec.name, s.cb.generation, { pool: this.pools[x.pool]?.spec.name ?? x.pool, buffers: x.buffers });
+    for (const x of reclaimFor(s.index, rings, this.reclaimPoolsOf(s))) this.log('reclaim', s.spec.name, s.cb.generation, { pool: this.pools[x.pool]?.spec.name ?? x.pool, buffers: x.buffers });
   }
 
   private notifyPeers(g: GroupRt): void {

@@ -41,8 +41,7 @@ export interface StandbyReport {
   readonly deathAt: number;
   /** When it woke on the standby word. */
   readonly promotedAt: number;
-  /** Per server (assignment order): its injected fault's time, if one was marked; buffers given back. */
-  readonly faultAt: readonly number[];
+  /** Per server (assignment order): the buffers given back. */
   readonly reclaimed: readonly Reclaimed[];
 }
 
@@ -152,16 +151,14 @@ async function waitForPromotion(msg: ArmMessage, port: NonNullable<typeof parent
   }
   const promotedAt = monotonicMs();
   const a = msg.assignment;
-  const faultAt: number[] = [];
   const reclaimed: Reclaimed[] = [];
   a.servers.forEach((s, i) => {
     const cb = new ControlBlock(s.controlBlock);
-    faultAt.push(cb.faultAt);
     reclaimed.push(reclaimFor(s.index, s.inputs.flatMap((c) => c.sab !== undefined ? [c.sab] : []), msg.takeover.reclaimPools[i] ?? []));
     cb.prepareSuccessor(s.generation, true);
   });
   releaseDeadLoop(bell, new Int32Array(a.system));
-  return { deathAt: deathTime(a.doorbell), promotedAt, faultAt, reclaimed };
+  return { deathAt: deathTime(a.doorbell), promotedAt, reclaimed };
 }
 
 void main();
