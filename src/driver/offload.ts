@@ -23,10 +23,9 @@
  * Both work on plain byte arrays; nothing here allocates per frame.
  */
 import { fold16, sum16 } from '../wire/checksum.js';
+import { EtherType } from '../wire/ethernet.js';
 
 const ETH_LEN = 14;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_VLAN = 0x8100;
 const PROTO_TCP = 6;
 const TCP_FIN = 0x01;
 const TCP_PSH = 0x08;
@@ -52,11 +51,11 @@ export function tcpFrameLayout(f: Uint8Array, off: number, len: number): TcpFram
   if (len < ETH_LEN + 40) return null;
   let ip = off + ETH_LEN;
   let type = (f[off + 12]! << 8) | f[off + 13]!;
-  if (type === ETHERTYPE_VLAN) {
+  if (type === EtherType.VLAN) {
     type = (f[off + 16]! << 8) | f[off + 17]!;
     ip += 4;
   }
-  if (type !== ETHERTYPE_IPV4 || (f[ip]! >>> 4) !== 4) return null;
+  if (type !== EtherType.IPv4 || (f[ip]! >>> 4) !== 4) return null;
   const ipHeaderLen = (f[ip]! & 0x0f) << 2;
   const total = (f[ip + 2]! << 8) | f[ip + 3]!;
   if (ipHeaderLen < 20 || f[ip + 9] !== PROTO_TCP || total > off + len - ip || total < ipHeaderLen + 20) return null;

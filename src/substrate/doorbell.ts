@@ -79,31 +79,36 @@ export class DoorbellSleeper {
    * and return false if anything arrived (then we do not park).
    */
   park(timeoutMs: number, stillIdle: () => boolean): ParkResult {
-    const w = this.words;
-    const v = Atomics.load(w, BELL_COUNT);
-    Atomics.store(w, BELL_SLEEPING, 1);
-    if (!stillIdle()) {
-      Atomics.store(w, BELL_SLEEPING, 0);
-      return 'not-parked';
-    }
-    const r = Atomics.wait(w, BELL_COUNT, v, timeoutMs);
-    Atomics.store(w, BELL_SLEEPING, 0);
+    const v = this.announce(stillIdle);
+    if (v === null) return 'not-parked';
+    const r = Atomics.wait(this.words, BELL_COUNT, v, timeoutMs);
+    Atomics.store(this.words, BELL_SLEEPING, 0);
     return r === 'timed-out' ? 'timed-out' : 'woken';
   }
 
-  /** Non-blocking park for a thread that may not block (the application thread). */
-  /** `ref` false: the pending park does not keep the thread alive (see waitAsync). */
+  /**
+   * Non-blocking park for a thread that may not block (the application thread).
+   * `ref` false: the pending park does not keep the thread alive (see waitAsync).
+   */
   async parkAsync(timeoutMs: number, stillIdle: () => boolean, ref = true): Promise<ParkResult> {
+    const v = this.announce(stillIdle);
+    if (v === null) return 'not-parked';
+    const r = await waitAsync(this.words, BELL_COUNT, v, timeoutMs, ref);
+    Atomics.store(this.words, BELL_SLEEPING, 0);
+    return r === 'timed-out' ? 'timed-out' : 'woken';
+  }
+
+  /**
+   * The first half of a park (the protocol's order): the count to wait on, read before
+   * raising SLEEPING, or null when `stillIdle` found work (SLEEPING lowered again).
+   */
+  private announce(stillIdle: () => boolean): number | null {
     const w = this.words;
     const v = Atomics.load(w, BELL_COUNT);
     Atomics.store(w, BELL_SLEEPING, 1);
-    if (!stillIdle()) {
-      Atomics.store(w, BELL_SLEEPING, 0);
-      return 'not-parked';
-    }
-    const r = await waitAsync(w, BELL_COUNT, v, timeoutMs, ref);
+    if (stillIdle()) return v;
     Atomics.store(w, BELL_SLEEPING, 0);
-    return r === 'timed-out' ? 'timed-out' : 'woken';
+    return null;
   }
 
   /** True (and cleared) if the supervisor flagged a control message. */

@@ -76,9 +76,9 @@ export class RingWriter {
   readonly capacity: number;
   readonly slotWords: number;
   private readonly mask: number;
-  private tail: number;       // local, ahead of the published TAIL by `pending`
-  private headCache: number;  // last HEAD seen
-  private published: number;  // last TAIL stored
+  private tail = 0;       // local, ahead of the published TAIL by `pending`
+  private headCache = 0;  // last HEAD seen
+  private published = 0;  // last TAIL stored
 
   constructor(sab: SharedArrayBuffer) {
     const a = attach(sab);
@@ -86,12 +86,10 @@ export class RingWriter {
     this.capacity = a.capacity;
     this.slotWords = a.slotWords;
     this.mask = a.capacity - 1;
-    this.tail = Atomics.load(a.w, RING_TAIL);
-    this.published = this.tail;
-    this.headCache = Atomics.load(a.w, RING_HEAD);
+    this.resync();
   }
 
-  /** Takes up the ring where the shared words stand now (a standby built ahead, taking over from a dead writer). */
+  /** Takes up the ring where the shared words stand now (at construction, and a standby built ahead taking over from a dead writer). */
   resync(): void {
     this.tail = Atomics.load(this.words, RING_TAIL);
     this.published = this.tail;
@@ -170,9 +168,9 @@ export class RingReader {
   readonly capacity: number;
   readonly slotWords: number;
   private readonly mask: number;
-  private head: number;       // local, ahead of the stored HEAD by `unreleased`
-  private tailCache: number;
-  private released: number;
+  private head = 0;       // local, ahead of the stored HEAD by `unreleased`
+  private tailCache = 0;
+  private released = 0;
 
   constructor(sab: SharedArrayBuffer) {
     const a = attach(sab);
@@ -180,12 +178,10 @@ export class RingReader {
     this.capacity = a.capacity;
     this.slotWords = a.slotWords;
     this.mask = a.capacity - 1;
-    this.head = Atomics.load(a.w, RING_HEAD);
-    this.released = this.head;
-    this.tailCache = Atomics.load(a.w, RING_TAIL);
+    this.resync();
   }
 
-  /** Takes up the ring where the shared words stand now (a standby built ahead, taking over from a dead reader). */
+  /** Takes up the ring where the shared words stand now (at construction, and a standby built ahead taking over from a dead reader). */
   resync(): void {
     this.head = Atomics.load(this.words, RING_HEAD);
     this.released = this.head;

@@ -22,6 +22,8 @@
 import { invalidArg } from '../../errors.js';
 import { DEFAULT_RSS_KEY, ToeplitzHash } from '../../random/toeplitz.js';
 import { RSS_TABLE_SIZE, replicaOfUdpPort } from '../../abi/rss-table.js';
+import { ETH_HEADER_LEN, EtherType } from '../../wire/ethernet.js';
+import { IpProtocol } from '../../wire/ipv4.js';
 
 export { DEFAULT_RSS_KEY, ToeplitzHash };
 
@@ -30,11 +32,6 @@ export { RSS_TABLE_SIZE };
 /** IPv4 4-tuple: 4 + 4 + 2 + 2 bytes. */
 const TUPLE_V4_LEN = 12;
 
-const ETH_HEADER_LEN = 14;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_VLAN = 0x8100;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
 
 /** A flow in the receive direction: as it appears in frames arriving at the NIC. */
 export interface FlowTuple {
@@ -65,7 +62,6 @@ export type SteerReason = 'rule' | 'hash-4tuple' | 'hash-2tuple' | 'not-ipv4' | 
 
 /** First fragments remembered for their followers (replica mode). */
 const FRAGMENTS_REMEMBERED = 1024;
-const IPPROTO_ICMP = 1;
 
 export interface SteerDecision {
   readonly queue: number;
@@ -148,12 +144,12 @@ export class RssSteering {
     if (end - start < ETH_HEADER_LEN) return { queue: 0, reason: 'truncated', hash: 0 };
     let ethertype = (frame[p]! << 8) | frame[p + 1]!;
     p += 2;
-    if (ethertype === ETHERTYPE_VLAN) {
+    if (ethertype === EtherType.VLAN) {
       if (end - p < 4) return { queue: 0, reason: 'truncated', hash: 0 };
       ethertype = (frame[p + 2]! << 8) | frame[p + 3]!;
       p += 4;
     }
-    if (ethertype !== ETHERTYPE_IPV4) return { queue: 0, reason: 'not-ipv4', hash: 0 };
+    if (ethertype !== EtherType.IPv4) return { queue: 0, reason: 'not-ipv4', hash: 0 };
     if (end - p < 20) return { queue: 0, reason: 'truncated', hash: 0 };
     const versionIhl = frame[p]!;
     const ihl = (versionIhl & 0x0f) * 4;
@@ -166,7 +162,7 @@ export class RssSteering {
     // RFC 791: MF flag 0x2000, fragment offset low 13 bits. Any fragment → 2-tuple,
     // so all pieces of one datagram meet in one queue for reassembly.
     const fragmented = (flagsFrag & 0x3fff) !== 0;
-    if ((protocol === IPPROTO_TCP || protocol === IPPROTO_UDP) && !fragmented && end - p >= ihl + 4) {
+    if ((protocol === IpProtocol.TCP || protocol === IpProtocol.UDP) && !fragmented && end - p >= ihl + 4) {
       const srcPort = (frame[p + ihl]! << 8) | frame[p + ihl + 1]!;
       const dstPort = (frame[p + ihl + 2]! << 8) | frame[p + ihl + 3]!;
       if (this.rules.size !== 0) {
@@ -200,12 +196,12 @@ export class RssSteering {
     }
     let d: SteerDecision;
     const l4 = p + ihl;
-    if ((protocol === IPPROTO_TCP || protocol === IPPROTO_UDP) && end - l4 >= 4) {
+    if ((protocol === IpProtocol.TCP || protocol === IpProtocol.UDP) && end - l4 >= 4) {
       const srcPort = (frame[l4]! << 8) | frame[l4 + 1]!;
       const dstPort = (frame[l4 + 2]! << 8) | frame[l4 + 3]!;
-      d = protocol === IPPROTO_UDP ? { queue: replicaOfUdpPort(dstPort, this.queues), reason: 'udp-port', hash: 0 }
+      d = protocol === IpProtocol.UDP ? { queue: replicaOfUdpPort(dstPort, this.queues), reason: 'udp-port', hash: 0 }
         : this.steerTcp(src, dst, srcPort, dstPort);
-    } else if (protocol === IPPROTO_ICMP && end - l4 >= 8) {
+    } else if (protocol === IpProtocol.ICMP && end - l4 >= 8) {
       d = this.steerIcmp(frame, l4, end, src, dst);
     } else {
       const hash = this.hasher.hashV4Addrs(src, dst);
@@ -220,7 +216,7 @@ export class RssSteering {
 
   private steerTcp(src: number, dst: number, srcPort: number, dstPort: number): SteerDecision {
     if (this.rules.size !== 0) {
-      const rule = this.rules.get(ruleKey({ protocol: IPPROTO_TCP, src, dst, srcPort, dstPort }));
+      const rule = this.rules.get(ruleKey({ protocol: IpProtocol.TCP, src, dst, srcPort, dstPort }));
       if (rule !== undefined) return { queue: rule, reason: 'rule', hash: 0 };
     }
     const hash = this.hasher.hashV4(src, dst, srcPort, dstPort);
@@ -239,13 +235,13 @@ export class RssSteering {
       const qihl = (frame[quoted]! & 0x0f) * 4;
       const qproto = frame[quoted + 9]!;
       const q4 = quoted + qihl;
-      if ((qproto === IPPROTO_TCP || qproto === IPPROTO_UDP) && qihl >= 20 && end - q4 >= 4) {
+      if ((qproto === IpProtocol.TCP || qproto === IpProtocol.UDP) && qihl >= 20 && end - q4 >= 4) {
         // The quoted datagram is one we sent: its source is us. Our replica is the one its replies reach.
         const ourAddr = readU32(frame, quoted + 12);
         const peerAddr = readU32(frame, quoted + 16);
         const ourPort = (frame[q4]! << 8) | frame[q4 + 1]!;
         const peerPort = (frame[q4 + 2]! << 8) | frame[q4 + 3]!;
-        if (qproto === IPPROTO_UDP) return { queue: replicaOfUdpPort(ourPort, this.queues), reason: 'icmp-quoted', hash: 0 };
+        if (qproto === IpProtocol.UDP) return { queue: replicaOfUdpPort(ourPort, this.queues), reason: 'icmp-quoted', hash: 0 };
         const d = this.steerTcp(peerAddr, ourAddr, peerPort, ourPort);
         return { ...d, reason: 'icmp-quoted' };
       }
@@ -285,7 +281,7 @@ export class RssSteering {
       if (this.queueOfHash(hash) !== args.queue) continue;
       if (this.rules.size !== 0) {
         const rule = this.rules.get(ruleKey({
-          protocol: args.protocol ?? IPPROTO_TCP, src: args.remote, dst: args.local, srcPort: args.remotePort, dstPort: port,
+          protocol: args.protocol ?? IpProtocol.TCP, src: args.remote, dst: args.local, srcPort: args.remotePort, dstPort: port,
         }));
         if (rule !== undefined && rule !== args.queue) continue;
       }
