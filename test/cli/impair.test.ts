@@ -3,13 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createRig, requireRoot } from '../support/netns.js';
 import { runCli, startCli } from '../support/cli.js';
-
-function hasPing(): boolean {
-  try { execFileSync('ping', ['-V'], { stdio: 'ignore' }); return true; } catch { return false; }
-}
 
 async function bridge(t: import('node:test').TestContext, flags: string[]): Promise<{ rig: ReturnType<typeof createRig>; nsA: string; stop: () => Promise<Record<string, { frames: number; lost: number; sent: number }>> }> {
   const rig = createRig(t);
@@ -40,8 +36,7 @@ async function bridge(t: import('node:test').TestContext, flags: string[]): Prom
 }
 
 test('two namespaces ping each other through `newtos impair` (delay 1 ms, reorder 20 %, seed 7)', { timeout: 60_000 }, async (t) => {
-  if (!requireRoot(t)) return;
-  if (!hasPing()) { t.skip('needs ping (iputils-ping)'); return; }
+  if (!requireRoot(t, ['ping'])) return;
   const { rig, nsA, stop } = await bridge(t, ['--delay', '1', '--reorder', '20%', '--seed', '7']);
   const r = await rig.exec(nsA, ['ping', '-c', '5', '-i', '0.2', '-W', '2', '10.93.0.2'], { allowFailure: true, timeoutMs: 30_000 });
   assert.match(r.stdout, / 0% packet loss/, r.stdout + r.stderr);
@@ -52,8 +47,7 @@ test('two namespaces ping each other through `newtos impair` (delay 1 ms, reorde
 });
 
 test('with --loss 100% nothing crosses the bridge, and every frame is counted lost', { timeout: 60_000 }, async (t) => {
-  if (!requireRoot(t)) return;
-  if (!hasPing()) { t.skip('needs ping (iputils-ping)'); return; }
+  if (!requireRoot(t, ['ping'])) return;
   const { rig, nsA, stop } = await bridge(t, ['--loss', '100%']);
   const r = await rig.exec(nsA, ['ping', '-c', '3', '-i', '0.2', '-W', '1', '10.93.0.2'], { allowFailure: true, timeoutMs: 30_000 });
   assert.notEqual(r.code, 0);

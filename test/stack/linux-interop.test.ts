@@ -25,7 +25,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rig, rigUnavailableReason } from '../support/netns.js';
+import { Rig, missingTools, rigUnavailableReason } from '../support/netns.js';
 import { exited, sha, startIn } from '../support/linux-peer.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import { loadTapAddon } from '../../src/driver/nic/tap.js';
@@ -40,10 +40,6 @@ const LINUX_HTTP_PORT = 8000;
 const LINUX_UDP_PORT = 7000;
 const verbose = process.env['NEWTOS_INTEROP_VERBOSE'] === '1' || Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0) > 0;
 
-function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
 /** Why this file cannot run here, or ''. */
 function unavailable(): string {
   const rig = rigUnavailableReason();
@@ -53,8 +49,8 @@ function unavailable(): string {
   } catch (e) {
     return `needs the TAP addon: ${(e as Error).message}`;
   }
-  const missing = ['ping', 'curl', 'python3', 'nmap', 'tcpdump', 'tshark'].filter((n) => !hasTool(n));
-  if (missing.length > 0) return `needs root and the tools ${missing.join(', ')}`;
+  const missing = missingTools(['ping', 'curl', 'python3', 'nmap', 'tcpdump', 'tshark']);
+  if (missing.length > 0) return `needs the tools ${missing.join(', ')} (not installed)`;
   return '';
 }
 

@@ -37,7 +37,7 @@ const SINK_PORT = 9000;
 const NEWTOS_PORT = 9001;
 const debugMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
 
-const skipReason = tapTestUnavailable(['python3', 'ethtool']);
+const skipReason = tapTestUnavailable(['python3', 'ethtool', 'tcpdump']);
 
 describe('bulk TCP between newtos and Linux through a lossy link (loss 2 %, duplicate 1 %, reorder 10 %, delay 1 ms, both ways)',
   { skip: skipReason === '' ? false : skipReason, timeout: 150_000 }, () => {

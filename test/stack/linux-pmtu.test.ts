@@ -36,7 +36,7 @@ import { exited, pythonSink, sha, startIn, tapHost, tapTestUnavailable, type Tap
 const SIZE = 4 * 1024 * 1024;
 const SINK_PORT = 9000;
 const NARROW_MTU = 1280;
-const skipReason = tapTestUnavailable(['python3', 'tcpdump', 'tshark']);
+const skipReason = tapTestUnavailable(['python3', 'tcpdump', 'tshark', 'ethtool']);
 
 interface Packet {
   src: string; dst: string; df: boolean; mf: boolean; fragOffset: number; id: number; ipLen: number;

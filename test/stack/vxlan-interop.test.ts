@@ -12,7 +12,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { createStack } from '../../src/stack/host.js';
 import { createRig, requireRoot } from '../support/netns.js';
 import { kernelVtep } from '../support/vxlan-peer.js';
@@ -20,9 +19,7 @@ import { kernelVtep } from '../support/vxlan-peer.js';
 const SIZE = 3 * 1024 * 1024;
 
 test('Linux pings and downloads 3 MB (sha256) from a newtos host across a kernel vxlan tunnel', { timeout: 60_000 }, async (t) => {
-  if (!requireRoot(t)) return;
-  const missing = ['ping', 'curl', 'ethtool'].filter((n) => spawnSync('sh', ['-c', `command -v ${n}`]).status !== 0);
-  if (missing.length > 0) { t.skip(`needs ${missing.join(', ')}`); return; }
+  if (!requireRoot(t, ['ping', 'ethtool', 'curl'])) return;
   const rig = createRig(t);
   const sub = 1 + Math.floor(Math.random() * 250);
   const newtosIp = `10.205.${sub}.2`;

@@ -10,9 +10,9 @@
  *   newtos (NEWTOS_IP) ── TAP fd ══ DEV (LINUX_IP, in NS) ── Linux
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { rigUnavailableReason, type Rig } from './netns.js';
+import { missingTools, rigUnavailableReason, type Rig } from './netns.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import { loadTapAddon } from '../../src/driver/nic/tap.js';
 import type { NetServer } from '../../src/app/net-server.js';
@@ -21,10 +21,6 @@ import { Stream, listenOn, streamData, until } from './tcp-stream.js';
 
 export function sha(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
 /** Why a TAP test needing `tools` cannot run here, or ''. */
@@ -36,8 +32,8 @@ export function tapTestUnavailable(tools: readonly string[]): string {
   } catch (e) {
     return `needs the TAP addon: ${(e as Error).message}`;
   }
-  const missing = tools.filter((n) => !hasTool(n));
-  if (missing.length > 0) return `needs root and the tools ${missing.join(', ')}`;
+  const missing = missingTools(tools);
+  if (missing.length > 0) return `needs the tools ${missing.join(', ')} (not installed)`;
   return '';
 }
 

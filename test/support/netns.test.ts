@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Rig, requireRoot, run } from './netns.js';
 
 test('rig: veth between two namespaces carries ping, cleanup removes everything', async (t) => {
-  if (!requireRoot(t)) return;
+  if (!requireRoot(t, ['ping'])) return;
   const rig = new Rig();
   try {
     const left = await rig.netns();

@@ -57,12 +57,22 @@ export function rigUnavailableReason(): string {
   return (rootProbe = '');
 }
 
+/** The commands of `tools` this machine does not have (looked up on PATH). */
+export function missingTools(tools: readonly string[]): string[] {
+  return tools.filter((n) => spawnSync('sh', ['-c', `command -v ${n}`], { stdio: 'ignore' }).status !== 0);
+}
+
 /**
  * Skips the test with "needs root: creates network namespaces" unless the rig can
- * run. Use as `if (!requireRoot(t)) return;`.
+ * run, or with the names of the `tools` it runs that are missing (a fresh machine has no
+ * ping, tcpdump...: the test must say so, not fail on "exec of ping failed"). Use as
+ * `if (!requireRoot(t, ['ping'])) return;`; test/support/tool-guards.test.ts checks that
+ * every test file names the tools it runs.
  */
-export function requireRoot(t: TestContext): boolean {
-  const reason = rigUnavailableReason();
+export function requireRoot(t: TestContext, tools: readonly string[] = []): boolean {
+  let reason = rigUnavailableReason();
+  const missing = reason === '' ? missingTools(tools) : [];
+  if (missing.length > 0) reason = `needs the tools ${missing.join(', ')} (not installed)`;
   if (reason === '') return true;
   t.skip(reason);
   return false;

@@ -40,10 +40,15 @@ export async function packTarball(): Promise<{ tarball: string; files: string[] 
   return { tarball: join(dest, name), files: json[0].files.map((f) => f.path) };
 }
 
-/** A fresh project folder outside the repository with the tarball (and `extra` packages) installed offline. */
+/**
+ * A fresh project folder outside the repository with the tarball (and `extra` packages) installed,
+ * from the npm cache where it can: `npm ci` cached the lockfile's tarballs, but not the registry's
+ * package documents that resolving a range such as `express@^4` needs, so on a fresh machine those
+ * come from the registry (`--offline` failed there with ENOTCACHED).
+ */
 export async function installTarball(tarball: string, extra: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<{ dir: string; output: Output }> {
   const dir = await mkdtemp(join(tmpdir(), 'newtos-app-'));
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'newtos-user', private: true, type: 'module' }) + '\n');
-  const output = await sh(process.execPath, [NPM_CLI, 'install', '--offline', '--no-audit', '--no-fund', tarball, ...extra], { cwd: dir, env, timeoutMs: 300_000 });
+  const output = await sh(process.execPath, [NPM_CLI, 'install', '--prefer-offline', '--no-audit', '--no-fund', tarball, ...extra], { cwd: dir, env, timeoutMs: 300_000 });
   return { dir, output };
 }

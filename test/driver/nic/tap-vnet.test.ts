@@ -32,7 +32,7 @@ async function vnetTap(rig: Rig, t: { after: (fn: () => unknown) => void }, cidr
 }
 
 test('tap vnet: ping works through the virtio-net header path', async (t) => {
-  if (!requireRoot(t)) return;
+  if (!requireRoot(t, ['ping'])) return;
   const rig = createRig(t);
   const { tap, ns } = await vnetTap(rig, t, '10.205.0.1/24');
   const responder = new ArpPingResponder(OUR_MAC, ipv4('10.205.0.2'));
@@ -98,7 +98,7 @@ function tcpSuperFrame(dstMac: Uint8Array, src: number, dst: number, payload: Ui
 }
 
 test('tap vnet: a 14600-byte TCP frame leaves the kernel as ten MTU segments with valid checksums (TSO)', async (t) => {
-  if (!requireRoot(t)) return;
+  if (!requireRoot(t, ['tcpdump', 'ethtool'])) return;
   const rig = createRig(t);
   const { tap, ns } = await vnetTap(rig, t, '10.206.0.1/24');
   const far = await rig.netns();

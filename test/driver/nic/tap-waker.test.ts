@@ -14,7 +14,7 @@ function addonMissing(): string {
 }
 
 test('tap waker: an idle owner parks on its doorbell and is woken by the kernel\'s frame; no ringing while idle', async (t) => {
-  if (!requireRoot(t)) return;
+  if (!requireRoot(t, ['ping'])) return;
   const missing = addonMissing();
   if (missing !== '') { t.skip(`needs the TAP addon: ${missing}`); return; }
   const rig = createRig(t);

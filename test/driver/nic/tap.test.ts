@@ -37,7 +37,7 @@ async function serve(tap: TapBackend, responder: ArpPingResponder, done: Promise
 }
 
 test('tap: the kernel pings through a TAP device answered from TypeScript', async (t) => {
-  if (!requireRoot(t)) return;
+  if (!requireRoot(t, ['ping'])) return;
   const rig = createRig(t);
   const tap = TapBackend.open({ name: rig.linkName('ntos'), mac: OUR_MAC });
   t.after(() => tap.close());
@@ -80,7 +80,7 @@ test('tap: the kernel pings through a TAP device answered from TypeScript', asyn
 });
 
 test('tap: frames larger than the slot are dropped and counted, the link keeps working', async (t) => {
-  if (!requireRoot(t)) return;
+  if (!requireRoot(t, ['ping'])) return;
   const rig = createRig(t);
   const tap = TapBackend.open({ name: rig.linkName('ntos'), mac: OUR_MAC, mtu: 1500 });
   t.after(() => tap.close());

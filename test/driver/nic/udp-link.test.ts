@@ -123,7 +123,7 @@ test('vxlan link: decapsulates its VNI only, counts foreign, malformed and wrong
 });
 
 test('vxlan link: the kernel pings through its vxlan device to a newtos VTEP', async (t) => {
-  if (!requireRoot(t)) return;
+  if (!requireRoot(t, ['ping'])) return;
   const rig = createRig(t);
   const { ns, vx, underRoot, underNs, port } = await kernelVtep(rig, 42, '10.204.0.1/24');
 
