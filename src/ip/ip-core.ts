@@ -23,7 +23,12 @@
  *
  * Ownership: a frame given to onFrame may be modified in place (TTL on
  * forward, link header on output) and outputs may be views into it; a
- * TransportSend payload's headroom is written over with the headers.
+ * TransportSend payload's headroom is written over with the headers. A buffer
+ * given with a token is the caller's until the core says what became of it,
+ * exactly once (IpOutput in ip-types.ts): it left as a frame or delivery that
+ * carries the token, or a `released` output gives it back with a reason. The
+ * core keeps a buffer only in a pending verdict or an ARP queue, both bounded
+ * and timed, so every kept buffer is released or sent in bounded time.
  */
 import { ArpCore, type ArpOutput } from './arp-core.js';
 import { parseArp, emitArp, ARP_PACKET_LEN } from '../wire/arp.js';
@@ -50,9 +55,9 @@ import { RouteTable, type Route } from './route-table.js';
 import { buildTcpReset } from './tcp-reset.js';
 import { TokenBucket } from './token-bucket.js';
 import {
-  DEFAULT_IP_CONFIG, FRAME_DROP_REASONS, IP_DROP_REASONS, TX_DROP_REASONS, zeroCounts,
+  DEFAULT_IP_CONFIG, FRAME_DROP_REASONS, IP_DROP_REASONS, RELEASE_REASONS, TX_DROP_REASONS, zeroCounts,
   type FrameDropReason, type IpConfig, type IpCounters, type IpDropReason, type IpInterfaceConfig, type IpOutput,
-  type TransportSend,
+  type ReleaseReason, type TransportSend,
 } from './ip-types.js';
 
 import { LINK_HEADROOM, SEND_HEADROOM } from '../abi/transport.js';
@@ -92,14 +97,20 @@ interface Iface {
 interface SendContext {
   /** Locally originated (errors go to the transport) or forwarded (errors go to the source). */
   readonly local: boolean;
+  /** Echoed in a send-error (0 when the sender gave none). */
   readonly token: number;
+  /** The token of the caller's buffer the packet lies in; undefined for the core's own memory. */
+  readonly buffer?: number | undefined;
 }
 
 type Pending =
-  | { readonly kind: 'local-in'; readonly deadline: number; readonly ifIndex: number; readonly datagram: Uint8Array; readonly linkBroadcast: boolean; readonly checksumVerified?: boolean }
+  | {
+    readonly kind: 'local-in'; readonly deadline: number; readonly ifIndex: number; readonly datagram: Uint8Array; readonly linkBroadcast: boolean;
+    readonly checksumVerified?: boolean; readonly token: number | undefined;
+  }
   | {
     readonly kind: 'forward-in'; readonly deadline: number; readonly ifIndex: number; readonly pkt: OutPacket;
-    readonly outIf: number; readonly nextHop: number;
+    readonly outIf: number; readonly nextHop: number; readonly token: number | undefined;
   }
   | {
     readonly kind: 'out'; readonly deadline: number; readonly ifIndex: number; readonly pkt: OutPacket;
@@ -128,6 +139,15 @@ export class IpCore {
   /** GSO segment size of the frame being received (a super-frame or merged packet), else 0. */
   private rxGsoSize = 0;
   private out: IpOutput[] = [];
+  /** Tokens of the callers' buffers kept in a pending verdict or an ARP queue. */
+  private readonly holding = new Set<number>();
+  /**
+   * The buffer the running call was given (or the pending verdict it answers): unless
+   * the call keeps, sends or releases it, end() releases it with `currentReason`.
+   */
+  private current: number | undefined;
+  private currentSettled = true;
+  private currentReason: ReleaseReason = 'consumed';
 
   constructor(config: Partial<IpConfig> & Pick<IpConfig, 'interfaces'>, deps: IpCoreDeps, now = 0) {
     this.cfg = { ...DEFAULT_IP_CONFIG, ...config };
@@ -137,7 +157,7 @@ export class IpCore {
       delivered: 0, forwarded: 0, fragmentsHeld: 0, reassembled: 0, reassemblyTimeouts: 0, loopback: 0,
       txPackets: 0, txFrames: 0, txFragments: 0, txDrops: zeroCounts(TX_DROP_REASONS),
       echoReplies: 0, icmpErrorsSent: 0, icmpErrorsRateLimited: 0, icmpErrorsSuppressed: 0, verdictRequests: 0, verdictUnknown: 0,
-      pmtu: this.pmtu.counters,
+      released: zeroCounts(RELEASE_REASONS), pmtu: this.pmtu.counters,
     };
     this.ifaces = this.cfg.interfaces.map((c, index) => {
       this.ifByName.set(c.name, index);
@@ -179,6 +199,12 @@ export class IpCore {
   /** Verdict requests outstanding, in and out (bounded by maxPendingVerdicts). */
   get pendingVerdicts(): number { return this.pending.size; }
 
+  /** Is verdict request `id` still waiting for its answer? */
+  verdictPending(id: number): boolean { return this.pending.has(id); }
+
+  /** Callers' buffers the core keeps now (each still to be sent or released). */
+  get heldBuffers(): number { return this.holding.size; }
+
   /** rxPackets + reassembled − (delivered + forwarded + fragmentsHeld + pendingIn + drops); always 0. */
   inputBalance(): number {
     const c = this.counters;
@@ -215,9 +241,10 @@ export class IpCore {
    * transport checksum; the delivery says so and the transport skips its own check.
    * `gsoSize`: the frame is a TCP super-frame or merged packet made of segments of that
    * many payload bytes; forwarded, it leaves as a burst cut at that size (GSO).
+   * `token`: the frame's buffer is the caller's, to be accounted for (IpOutput).
    */
-  onFrame(ifIndex: number, frame: Uint8Array, now: number, checksumVerified = false, gsoSize = 0): IpOutput[] {
-    const out = this.begin();
+  onFrame(ifIndex: number, frame: Uint8Array, now: number, checksumVerified = false, gsoSize = 0, token?: number): IpOutput[] {
+    const out = this.begin(token);
     this.rxChecksumVerified = checksumVerified;
     this.rxGsoSize = gsoSize;
     this.counters.rxFrames++;
@@ -246,19 +273,20 @@ export class IpCore {
   }
 
   send(d: TransportSend, now: number): IpOutput[] {
-    const out = this.begin();
+    const out = this.begin(d.token);
     this.sendLocal(d, now);
     return this.end(out);
   }
 
   /**
    * A transport asks for an ICMP error about `datagram` (a whole IPv4 datagram
-   * as delivered), e.g. UDP port unreachable (RFC 1122 §4.1.3.1).
+   * as delivered), e.g. UDP port unreachable (RFC 1122 §4.1.3.1). The quote is a copy:
+   * a buffer given with `token` is released by the same call.
    */
   sendIcmpError(
-    datagram: Uint8Array, kind: 'dest-unreachable' | 'parameter-problem', code: number, now: number, linkBroadcast = false,
+    datagram: Uint8Array, kind: 'dest-unreachable' | 'parameter-problem', code: number, now: number, linkBroadcast = false, token?: number,
   ): IpOutput[] {
-    const out = this.begin();
+    const out = this.begin(token);
     const r = parseIpv4(datagram, 0, datagram.length, false);
     if (r.ok) this.icmpErrorAbout(r.value, datagram.subarray(0, ipv4HeaderLen(r.value) + r.value.payloadLen), kind, code, 0, linkBroadcast, now);
     return this.end(out);
@@ -273,6 +301,7 @@ export class IpCore {
     }
     this.pending.delete(id);
     if (p.kind !== 'out') this.pendingInCount--;
+    this.resume(bufferOf(p));
     if (verdict.action === 'allow') this.continueAfterVerdict(p, now);
     else this.refuse(p, verdict, now);
     return this.end(out);
@@ -306,6 +335,7 @@ export class IpCore {
         this.pendingInCount--;
         this.counters.drops['verdict-timeout']++;
       }
+      this.release(bufferOf(p), 'verdict-timeout');
     }
     return this.end(out);
   }
@@ -368,14 +398,18 @@ export class IpCore {
     if (r.moreFragments || r.fragmentOffset !== 0) {
       const res = this.reassembler.add(r, bytes, off, now);
       if (res.type === 'dropped') return this.drop(res.reason);
+      // The reassembler copied the fragment: the frame is done with.
+      this.currentReason = 'reassembly';
       this.counters.fragmentsHeld++;
       if (res.type === 'held') return;
       this.counters.reassembled++;
-      return this.askIn({ kind: 'local-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index, datagram: res.datagram, linkBroadcast }, now);
+      return this.askIn({
+        kind: 'local-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index, datagram: res.datagram, linkBroadcast, token: undefined,
+      }, now);
     }
     this.askIn({
       kind: 'local-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index,
-      datagram: bytes.subarray(off, off + total), linkBroadcast, checksumVerified: this.rxChecksumVerified,
+      datagram: bytes.subarray(off, off + total), linkBroadcast, checksumVerified: this.rxChecksumVerified, token: this.current,
     }, now);
   }
 
@@ -404,7 +438,7 @@ export class IpCore {
     this.askIn({
       kind: 'forward-in', deadline: now + this.cfg.verdictTimeoutMs, ifIndex: iface.index,
       pkt: { buf: bytes, ip: off, len: total, ...(partial ? { checksumPartial: true } : {}), ...(gso > 0 ? { gsoMss: gso } : {}) },
-      outIf, nextHop: choice.nextHop,
+      outIf, nextHop: choice.nextHop, token: this.current,
     }, now);
   }
 
@@ -412,6 +446,7 @@ export class IpCore {
     if (!this.cfg.filter) return this.continueAfterVerdict(p, now);
     if (this.pending.size >= this.cfg.maxPendingVerdicts) return this.drop('verdict-queue-full');
     this.pendingInCount++;
+    this.keep(bufferOf(p));
     this.ask(p);
   }
 
@@ -430,14 +465,14 @@ export class IpCore {
 
   private continueAfterVerdict(p: Pending, now: number): void {
     switch (p.kind) {
-      case 'local-in': return this.localInput(p.ifIndex, p.datagram, p.linkBroadcast, now, p.checksumVerified === true);
+      case 'local-in': return this.localInput(p.ifIndex, p.datagram, p.linkBroadcast, now, p.checksumVerified === true, p.token);
       case 'forward-in': {
         this.counters.forwarded++;
         const b = p.pkt.buf; const at = p.pkt.ip;
         // Too big with DF: report before touching the TTL, so the quote is the datagram as received (as Linux does).
         // A burst whose segments fit is not too big: it is cut on the way out.
         if (p.pkt.len > this.ifaces[p.outIf]!.config.mtu && (b[at + 6]! & 0x40) !== 0 && !this.segmentsFit(p.pkt, this.ifaces[p.outIf]!.config.mtu)) {
-          return this.transmit(p.pkt, p.outIf, p.nextHop, { local: false, token: 0 }, now);
+          return this.transmit(p.pkt, p.outIf, p.nextHop, { local: false, token: 0, buffer: p.token }, now);
         }
         // RFC 1812 §5.3.1: decrement TTL; RFC 1624: update the checksum incrementally.
         const oldWord = (b[at + IPV4_TTL]! << 8) | b[at + IPV4_TTL + 1]!;
@@ -445,7 +480,7 @@ export class IpCore {
         const newWord = (b[at + IPV4_TTL]! << 8) | b[at + IPV4_TTL + 1]!;
         const ck = updateChecksum16((b[at + IPV4_CHECKSUM]! << 8) | b[at + IPV4_CHECKSUM + 1]!, oldWord, newWord);
         b[at + IPV4_CHECKSUM] = ck >>> 8; b[at + IPV4_CHECKSUM + 1] = ck;
-        return this.askOut(p.pkt, p.outIf, p.nextHop, { local: false, token: 0 }, now);
+        return this.askOut(p.pkt, p.outIf, p.nextHop, { local: false, token: 0, buffer: p.token }, now);
       }
       case 'out': return this.transmit(p.pkt, p.ifIndex, p.nextHop, p.ctx, now);
     }
@@ -461,13 +496,13 @@ export class IpCore {
     return i !== undefined && this.ifaces[i]!.arp.wouldRefuse(choice.nextHop, now);
   }
 
-  private localInput(ifIndex: number, datagram: Uint8Array, linkBroadcast: boolean, now: number, checksumVerified = false): void {
+  private localInput(ifIndex: number, datagram: Uint8Array, linkBroadcast: boolean, now: number, checksumVerified: boolean, token: number | undefined): void {
     const p = parseIpv4(datagram, 0, datagram.length, false);
     if (!p.ok) return this.drop(p.reason); // Cannot happen: validated before the verdict.
     const r = p.value;
     const hlen = ipv4HeaderLen(r);
     const payload = datagram.subarray(hlen, hlen + r.payloadLen);
-    if (r.protocol === IpProtocol.ICMP) return this.icmpInput(ifIndex, r, datagram, payload, linkBroadcast, now);
+    if (r.protocol === IpProtocol.ICMP) return this.icmpInput(ifIndex, r, datagram, payload, linkBroadcast, now, token);
     if (this.cfg.transports.includes(r.protocol)) {
       // A SYN (SYN without ACK) whose SYN-ACK ARP could not send — the neighbour table is full
       // of addresses still resolving and the source is not among them: a random-source SYN
@@ -476,7 +511,10 @@ export class IpCore {
         return this.drop('syn-neighbour-table-full');
       }
       this.counters.delivered++;
-      this.out.push({ type: 'deliver', protocol: r.protocol, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload, checksumVerified });
+      this.out.push({
+        type: 'deliver', protocol: r.protocol, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload, checksumVerified,
+        ...this.leaving(token),
+      });
       return;
     }
     // RFC 1122 §3.2.2.1: protocol unreachable for a transport we do not have.
@@ -484,7 +522,9 @@ export class IpCore {
     this.drop('unknown-protocol');
   }
 
-  private icmpInput(ifIndex: number, r: Ipv4Repr, datagram: Uint8Array, payload: Uint8Array, linkBroadcast: boolean, now: number): void {
+  private icmpInput(
+    ifIndex: number, r: Ipv4Repr, datagram: Uint8Array, payload: Uint8Array, linkBroadcast: boolean, now: number, token: number | undefined,
+  ): void {
     const ic = parseIcmp(payload);
     if (!ic.ok) return this.drop(`icmp-${ic.reason}`);
     const m = ic.value;
@@ -522,7 +562,7 @@ export class IpCore {
       default:
         // Echo replies and other messages go to whoever listens for ICMP.
         this.counters.delivered++;
-        this.out.push({ type: 'deliver', protocol: IpProtocol.ICMP, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload });
+        this.out.push({ type: 'deliver', protocol: IpProtocol.ICMP, src: r.src, dst: r.dst, ttl: r.ttl, tos: r.tos, ifIndex, datagram, payload, ...this.leaving(token) });
     }
   }
 
@@ -550,7 +590,8 @@ export class IpCore {
     const total = IPV4_MIN_HEADER_LEN + d.payload.length;
     if (total > IPV4_MAX_PACKET_LEN) {
       this.counters.txDrops['too-big']++;
-      return this.sendError('EMSGSIZE', d.dst, token, 0);
+      this.sendError('EMSGSIZE', d.dst, token, 0);
+      return this.release(d.token, 'dropped');
     }
     let ifIndex: number;
     let nextHop: number;
@@ -561,21 +602,24 @@ export class IpCore {
       nextHop = d.dst;
       if (ifIndex === -1 || this.ifaces[ifIndex] === undefined) {
         this.counters.txDrops['no-route']++;
-        return this.sendError('ENETUNREACH', d.dst, token, 0);
+        this.sendError('ENETUNREACH', d.dst, token, 0);
+        return this.release(d.token, 'dropped');
       }
     } else {
       const choice = this.routes.lookup(d.dst);
       ifIndex = choice === null ? -1 : (this.ifByName.get(choice.route.iface) ?? -1);
       if (choice === null || ifIndex === -1) {
         this.counters.txDrops['no-route']++;
-        return this.sendError('ENETUNREACH', d.dst, token, 0);
+        this.sendError('ENETUNREACH', d.dst, token, 0);
+        return this.release(d.token, 'dropped');
       }
       nextHop = choice.nextHop;
     }
     const src = d.src !== 0 ? d.src : this.ifaceAddress(ifIndex, nextHop);
     if (src === 0) {
       this.counters.txDrops['no-source-address']++;
-      return this.sendError('EHOSTUNREACH', d.dst, token, 0);
+      this.sendError('EHOSTUNREACH', d.dst, token, 0);
+      return this.release(d.token, 'dropped');
     }
     const partial = d.checksumPartial === true && d.protocol === IpProtocol.TCP && (d.gsoMss ?? 0) === 0;
     if (d.src === 0 && !partial) completeTransportChecksum(d.protocol, d.payload, src);
@@ -586,6 +630,7 @@ export class IpCore {
       fragmentOffset: 0, ttl: d.ttl ?? this.cfg.defaultTtl, protocol: d.protocol, src, dst: d.dst, options: EMPTY, payloadLen: d.payload.length,
     };
     let pkt: OutPacket;
+    let buffer = d.token;
     if (d.headroom >= SEND_HEADROOM && d.payload.byteOffset >= SEND_HEADROOM) {
       // Prepend in place: the headers go into the payload buffer's headroom.
       const buf = new Uint8Array(d.payload.buffer, d.payload.byteOffset - SEND_HEADROOM, SEND_HEADROOM + d.payload.length);
@@ -594,10 +639,12 @@ export class IpCore {
       const buf = new Uint8Array(SEND_HEADROOM + d.payload.length);
       buf.set(d.payload, SEND_HEADROOM);
       pkt = { buf, ip: LINK_HEADROOM, len: total, gsoMss: d.gsoMss ?? 0, checksumPartial: partial };
+      this.release(buffer, 'copied');
+      buffer = undefined;
     }
     emitIpv4(repr, pkt.buf, pkt.ip);
     this.counters.txPackets++;
-    this.askOut(pkt, ifIndex, nextHop, { local: true, token }, now);
+    this.askOut(pkt, ifIndex, nextHop, { local: true, token, buffer }, now);
   }
 
   private loopback(d: TransportSend, localIf: number, now: number): void {
@@ -618,6 +665,7 @@ export class IpCore {
       type: 'deliver', protocol: d.protocol, src, dst: d.dst, ttl: repr.ttl, tos: repr.tos, ifIndex: localIf, datagram,
       payload: datagram.subarray(IPV4_MIN_HEADER_LEN),
     });
+    this.release(d.token, 'loopback');
   }
 
   private askOut(pkt: OutPacket, ifIndex: number, nextHop: number, ctx: SendContext, now: number): void {
@@ -627,13 +675,15 @@ export class IpCore {
     // survive to be dropped by ARP after it.
     if (ctx.local && this.ifaces[ifIndex]!.arp.wouldRefuse(nextHop, now)) {
       this.counters.txDrops['arp-cache-full']++;
-      return this.sendError('ENOBUFS', nextHop, ctx.token, 0);
+      this.sendError('ENOBUFS', nextHop, ctx.token, 0);
+      return this.release(ctx.buffer, 'dropped');
     }
     if (this.pending.size >= this.cfg.maxPendingVerdicts) {
       this.counters.txDrops['verdict-queue-full']++;
       if (ctx.local) this.sendError('ENOBUFS', 0, ctx.token, 0);
-      return;
+      return this.release(ctx.buffer, 'dropped');
     }
+    this.keep(ctx.buffer);
     this.ask({ kind: 'out', deadline: now + this.cfg.verdictTimeoutMs, ifIndex, pkt, nextHop, ctx });
   }
 
@@ -663,7 +713,8 @@ export class IpCore {
         // hears EMSGSIZE with the MTU and sends again smaller, cut at the new size.
         this.counters.txDrops['frag-needed']++;
         const v = new DataView(pkt.buf.buffer, pkt.buf.byteOffset + pkt.ip, 20);
-        return this.sendError('EMSGSIZE', v.getUint32(16), ctx.token, mtu);
+        this.sendError('EMSGSIZE', v.getUint32(16), ctx.token, mtu, copyOf(pkt, ctx));
+        return this.release(ctx.buffer, 'dropped');
       }
       // The MSS outgrew this route's MTU: an ordinary (checksummed) datagram, which
       // DF turns into "fragmentation needed" for TCP's path-MTU discovery below.
@@ -676,24 +727,27 @@ export class IpCore {
       pkt = { buf: pkt.buf, ip: pkt.ip, len: pkt.len };
     }
     const p = parseIpv4(pkt.buf, pkt.ip, pkt.ip + pkt.len, false);
-    if (!p.ok) return; // Cannot happen: we built or validated it.
+    if (!p.ok) return this.release(ctx.buffer, 'dropped'); // Cannot happen: we built or validated it.
     const r = p.value;
     if (r.dontFragment) {
       this.counters.txDrops['frag-needed']++;
       // RFC 1191 §4: report the next-hop MTU.
-      if (ctx.local) return this.sendError('EMSGSIZE', r.dst, ctx.token, mtu);
-      this.icmpErrorAbout(r, pkt.buf.subarray(pkt.ip, pkt.ip + pkt.len), 'dest-unreachable', UnreachableCode.FragmentationNeeded, mtu, false, now);
-      return;
+      if (ctx.local) this.sendError('EMSGSIZE', r.dst, ctx.token, mtu, copyOf(pkt, ctx));
+      else this.icmpErrorAbout(r, pkt.buf.subarray(pkt.ip, pkt.ip + pkt.len), 'dest-unreachable', UnreachableCode.FragmentationNeeded, mtu, false, now);
+      return this.release(ctx.buffer, 'dropped');
     }
     const hlen = ipv4HeaderLen(r);
     const frags = fragmentDatagram(r, pkt.buf.subarray(pkt.ip + hlen, pkt.ip + pkt.len), mtu, LINK_HEADROOM);
     if (frags === null) {
       this.counters.txDrops['too-big']++;
-      if (ctx.local) this.sendError('EMSGSIZE', r.dst, ctx.token, mtu);
-      return;
+      if (ctx.local) this.sendError('EMSGSIZE', r.dst, ctx.token, mtu, copyOf(pkt, ctx));
+      return this.release(ctx.buffer, 'dropped');
     }
     this.counters.txFragments += frags.length;
-    for (const f of frags) this.linkOut(iface, { buf: f, ip: LINK_HEADROOM, len: f.length - LINK_HEADROOM }, nextHop, ctx, now);
+    // The fragments are copies: the original's buffer is done with, whatever ARP makes them wait for.
+    const fragCtx: SendContext = { local: ctx.local, token: ctx.token };
+    for (const f of frags) this.linkOut(iface, { buf: f, ip: LINK_HEADROOM, len: f.length - LINK_HEADROOM }, nextHop, fragCtx, now);
+    this.release(ctx.buffer, 'fragmented');
   }
 
   private linkOut(iface: Iface, pkt: OutPacket, nextHop: number, ctx: SendContext, now: number): void {
@@ -702,27 +756,33 @@ export class IpCore {
     else if (isMulticast(nextHop)) mac = 0x01005e000000 + (nextHop & 0x7fffff); // RFC 1112 §6.4
     else {
       const arpOut: ArpOutput<Queued>[] = [];
+      // Kept while ARP queues it; sent or released at once otherwise.
+      this.keep(ctx.buffer);
       mac = iface.arp.resolve(nextHop, { pkt, ctx }, now, arpOut, this.ifaceAddress(iface.index, nextHop));
       this.handleArp(iface, arpOut, now);
     }
-    if (mac !== null) this.emitFrame(iface, pkt, mac);
+    if (mac !== null) this.emitFrame(iface, pkt, mac, ctx.buffer);
   }
 
-  private emitFrame(iface: Iface, pkt: OutPacket, mac: number): void {
+  /** `token`: the caller's buffer `pkt` lies in, which leaves with the frame (or is released when it must be copied). */
+  private emitFrame(iface: Iface, pkt: OutPacket, mac: number, token: number | undefined): void {
     const vlan = iface.config.vlan ?? null;
     const ehl = vlan === null ? ETH_HEADER_LEN : ETH_VLAN_HEADER_LEN;
     let buf = pkt.buf;
     let ip = pkt.ip;
+    let carried = token;
     if (ip < ehl) {
       buf = new Uint8Array(ehl + pkt.len);
       buf.set(pkt.buf.subarray(pkt.ip, pkt.ip + pkt.len), ehl);
       ip = ehl;
+      this.release(token, 'copied');
+      carried = undefined;
     }
     emitEthernet({ dst: mac, src: iface.config.mac, ethertype: EtherType.IPv4, vlan: vlan === null ? null : { pcp: 0, dei: false, vid: vlan } }, buf, ip - ehl);
     this.counters.txFrames++;
     this.out.push({
       type: 'frame', ifIndex: iface.index, frame: buf.subarray(ip - ehl, ip + pkt.len), gsoMss: pkt.gsoMss ?? 0,
-      ...(pkt.checksumPartial === true ? { checksumPartial: true } : {}),
+      ...(pkt.checksumPartial === true ? { checksumPartial: true } : {}), ...this.leaving(carried),
     });
   }
 
@@ -739,17 +799,17 @@ export class IpCore {
           break;
         }
         case 'arp-resolved':
-          for (const q of a.packets) this.emitFrame(iface, q.pkt, a.mac);
+          for (const q of a.packets) this.emitFrame(iface, q.pkt, a.mac, q.ctx.buffer);
           break;
         case 'arp-dropped':
           this.counters.txDrops[`arp-${a.reason}`] += a.packets.length;
-          if (a.reason === 'unresolved') for (const q of a.packets) this.hostUnreachable(q, _now);
-          else {
-            // Queue or cache full: say so for each local datagram, so its buffer goes back to
-            // its pool now. Unreported, the server's sweep gave it back only after 5 s, and the
-            // SYN-ACKs of a random-source SYN flood (each to a source that never answers ARP)
-            // held all of TCP's buffers: the connections in use could not send.
-            for (const q of a.packets) if (q.ctx.local) this.sendError('ENOBUFS', ipv4Dst(q.pkt), q.ctx.token, 0);
+          for (const q of a.packets) {
+            if (a.reason === 'unresolved') this.hostUnreachable(q, _now);
+            else if (q.ctx.local) this.sendError('ENOBUFS', ipv4Dst(q.pkt), q.ctx.token, 0);
+            // At once, not after a delay: the SYN-ACKs of a random-source SYN flood (each to a
+            // source that never answers ARP) would otherwise hold all of TCP's buffers, and the
+            // connections in use could not send.
+            this.release(q.ctx.buffer, `arp-${a.reason}`);
           }
           break;
       }
@@ -764,13 +824,21 @@ export class IpCore {
   private hostUnreachable(q: Queued, now: number): void {
     const r = parseIpv4(q.pkt.buf, q.pkt.ip, q.pkt.ip + q.pkt.len, false);
     if (!r.ok || r.value.fragmentOffset !== 0) return;
-    if (q.ctx.local) return this.sendError('EHOSTUNREACH', r.value.dst, q.ctx.token, 0);
+    if (q.ctx.local) {
+      return this.sendError('EHOSTUNREACH', r.value.dst, q.ctx.token, 0, copyOf(q.pkt, q.ctx));
+    }
     this.icmpErrorAbout(r.value, q.pkt.buf.subarray(q.pkt.ip, q.pkt.ip + q.pkt.len), 'dest-unreachable', UnreachableCode.Host, 0, false, now);
   }
 
   // ---------------------------------------------------------------- refusal and ICMP errors
 
   private refuse(p: Pending, verdict: Verdict, now: number): void {
+    this.refuseWith(p, verdict, now);
+    // After the RST or ICMP error, which copy what they quote.
+    this.release(bufferOf(p), verdict.action === 'reject' ? 'verdict-reject' : 'verdict-drop');
+  }
+
+  private refuseWith(p: Pending, verdict: Verdict, now: number): void {
     if (p.kind === 'out') {
       this.counters.txDrops.filtered++;
       if (p.ctx.local) return this.sendError('EPERM', 0, p.ctx.token, 0);
@@ -813,8 +881,10 @@ export class IpCore {
     this.sendLocal({ protocol: IpProtocol.ICMP, src, dst: orig.src, payload: msg.subarray(SEND_HEADROOM), headroom: SEND_HEADROOM, tos: 0xc0 }, now);
   }
 
-  private sendError(code: 'EHOSTUNREACH' | 'ENETUNREACH' | 'EMSGSIZE' | 'EPERM' | 'ENOBUFS', dst: number, token: number, nextHopMtu: number): void {
-    this.out.push({ type: 'send-error', code, dst, token, nextHopMtu });
+  private sendError(
+    code: 'EHOSTUNREACH' | 'ENETUNREACH' | 'EMSGSIZE' | 'EPERM' | 'ENOBUFS', dst: number, token: number, nextHopMtu: number, datagram?: Uint8Array,
+  ): void {
+    this.out.push(datagram === undefined ? { type: 'send-error', code, dst, token, nextHopMtu } : { type: 'send-error', code, dst, token, nextHopMtu, datagram });
   }
 
   // ---------------------------------------------------------------- addresses
@@ -846,26 +916,75 @@ export class IpCore {
 
   // ---------------------------------------------------------------- plumbing
 
-  private begin(): IpOutput[] {
+  private begin(token?: number): IpOutput[] {
     this.out = [];
+    this.resume(token);
     return this.out;
   }
 
+  /** The call now handles the buffer of `token` (given to it, or kept until now). */
+  private resume(token: number | undefined): void {
+    if (token !== undefined) this.holding.delete(token);
+    this.current = token;
+    this.currentSettled = token === undefined;
+    this.currentReason = 'consumed';
+  }
+
   private end(out: IpOutput[]): IpOutput[] {
+    // Last, after every output that reads the buffer.
+    if (!this.currentSettled) this.release(this.current, this.currentReason);
+    this.current = undefined;
+    this.currentSettled = true;
     return out;
+  }
+
+  /** The core keeps the buffer of `token` (a pending verdict, an ARP queue). */
+  private keep(token: number | undefined): void {
+    if (token === undefined) return;
+    this.holding.add(token);
+    if (token === this.current) this.currentSettled = true;
+  }
+
+  /** The buffer of `token` leaves in the output being built: the fields that say so. */
+  private leaving(token: number | undefined): { token?: number } {
+    if (token === undefined) return {};
+    this.holding.delete(token);
+    if (token === this.current) this.currentSettled = true;
+    return { token };
+  }
+
+  /** Done with the buffer of `token` without sending it: give it back to the caller. */
+  private release(token: number | undefined, reason: ReleaseReason): void {
+    if (token === undefined) return;
+    this.holding.delete(token);
+    if (token === this.current) this.currentSettled = true;
+    this.counters.released[reason]++;
+    this.out.push({ type: 'released', token, reason });
   }
 
   private frameDrop(reason: FrameDropReason): IpOutput[] {
     this.counters.frameDrops[reason]++;
-    return this.out;
+    this.currentReason = 'dropped';
+    return this.end(this.out);
   }
 
   private drop(reason: IpDropReason): void {
     this.counters.drops[reason]++;
+    this.currentReason = 'dropped';
   }
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** A packet the core copied out of its sender's buffer (no longer the sender's to read), for a send-error. */
+function copyOf(pkt: OutPacket, ctx: SendContext): Uint8Array | undefined {
+  return ctx.buffer === undefined ? pkt.buf.subarray(pkt.ip, pkt.ip + pkt.len) : undefined;
+}
+
+/** The token of the caller's buffer a pending packet lies in. */
+function bufferOf(p: Pending): number | undefined {
+  return p.kind === 'out' ? p.ctx.buffer : p.token;
+}
 
 /**
  * How many datagrams `d` becomes on the wire before any fragmentation: a TCP

@@ -67,13 +67,42 @@ export const DEFAULT_IP_CONFIG: Omit<IpConfig, 'interfaces'> = {
   pmtu: {},
 };
 
+/**
+ * Why the core gave up a buffer it was given with a token (a `released` output):
+ * - dropped: the packet was dropped (its reason is in drops, frameDrops or txDrops);
+ * - consumed: the core read it and is done (ARP, an ICMP message it answered or reported);
+ * - copied, loopback, reassembly, fragmented: what goes on is a copy of its bytes (a send
+ *   without headroom, a datagram to ourselves, a fragment kept for reassembly, the
+ *   fragments of a datagram larger than the MTU);
+ * - verdict-drop, verdict-reject, verdict-timeout: the packet filter refused it, or never answered;
+ * - arp-unresolved, arp-queue-full, arp-cache-full: it waited for a next hop that never
+ *   answered, or was pushed out of the neighbour queue or table.
+ */
+export const RELEASE_REASONS = [
+  'dropped', 'consumed', 'copied', 'loopback', 'reassembly', 'fragmented',
+  'verdict-drop', 'verdict-reject', 'verdict-timeout', 'arp-unresolved', 'arp-queue-full', 'arp-cache-full',
+] as const;
+export type ReleaseReason = (typeof RELEASE_REASONS)[number];
+
+/**
+ * Buffer ownership. onFrame, send and sendIcmpError take the caller's buffer with an
+ * optional `token`. The core says exactly once what became of it: a `frame` or `deliver`
+ * output carrying the token (the buffer leaves as that message), or a `released` output
+ * (the core is done with it), in the call's outputs or, when it kept the buffer (a filter
+ * verdict, ARP), in those of a later call. A call whose outputs name neither kept it.
+ * A `released` comes after every output of the same call that reads the buffer (a
+ * send-error, an ICMP error quoting it).
+ */
 export type IpOutput =
-  /** An Ethernet frame to send on interface `ifIndex`. */
-  | { readonly type: 'frame'; readonly ifIndex: number; readonly frame: Uint8Array; readonly gsoMss?: number; readonly checksumPartial?: boolean }
-  /** A datagram for a local transport; `payload` starts after the IP header. */
+  /** An Ethernet frame to send on interface `ifIndex`; `token`: it lies in that caller's buffer. */
+  | {
+    readonly type: 'frame'; readonly ifIndex: number; readonly frame: Uint8Array; readonly gsoMss?: number; readonly checksumPartial?: boolean;
+    readonly token?: number;
+  }
+  /** A datagram for a local transport; `payload` starts after the IP header; `token`: it lies in that caller's buffer. */
   | {
     readonly type: 'deliver'; readonly protocol: number; readonly src: number; readonly dst: number;
-    readonly ttl: number; readonly tos: number; readonly ifIndex: number;
+    readonly ttl: number; readonly tos: number; readonly ifIndex: number; readonly token?: number;
     /** The whole datagram (header included), as needed to quote it in an ICMP error. */
     readonly datagram: Uint8Array; readonly payload: Uint8Array;
     /** The transport checksum was checked already (link offload), or never needed (loopback TSO). */
@@ -95,7 +124,15 @@ export type IpOutput =
   | {
     readonly type: 'send-error'; readonly code: 'EHOSTUNREACH' | 'ENETUNREACH' | 'EMSGSIZE' | 'EPERM' | 'ENOBUFS';
     readonly dst: number; readonly token: number; readonly nextHopMtu: number;
-  };
+    /**
+     * The datagram as sent (IPv4 header first), or its first fragment, when it is no longer
+     * in the sender's buffer (copied, or cut into fragments, and the buffer released): what
+     * the transport is told quotes it.
+     */
+    readonly datagram?: Uint8Array;
+  }
+  /** The core is done with the buffer it was given with `token` (see above). */
+  | { readonly type: 'released'; readonly token: number; readonly reason: ReleaseReason };
 
 export const FRAME_DROP_REASONS = [
   'frame-truncated', 'frame-truncated-vlan', 'frame-not-ethernet-ii', 'frame-stacked-vlan',
@@ -157,6 +194,8 @@ export interface IpCounters {
   icmpErrorsSuppressed: number;
   verdictRequests: number;
   verdictUnknown: number;
+  /** Callers' buffers given up without leaving in a frame or delivery, by reason (a `released` output each). */
+  released: Record<ReleaseReason, number>;
   /** Path MTUs learnt per destination (entries now, learnt, ignored, expired). */
   pmtu: PmtuCounters;
 }

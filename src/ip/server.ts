@@ -10,11 +10,17 @@
  * memory and are copied once into one of this server's pools to travel: `ipsmall`
  * (frame-sized buffers, many) when they fit, else `ip` (segment-sized, few).
  *
- * A buffer the core keeps past the message that brought it (waiting for a
- * filter verdict or for ARP) is *held*; it is transferred when the core emits
- * it, given back when the core reports the send failed, and given back by a
- * sweep after HELD_MAX_MS otherwise (the core does not report every internal
- * drop, e.g. ARP queue overflow or a fragmented original).
+ * Ownership is explicit. Every pool buffer handed to the core (a received
+ * frame, a transport's datagram, a datagram to quote in an ICMP error) goes with
+ * a token, its key, and `held` maps the token to the buffer until the core says,
+ * exactly once, what became of it: a frame or delivery carrying the token (the
+ * buffer leaves in that message, transferred if we held it past its own), or a
+ * `released` output with a reason (given back to its owner at once). A call
+ * whose outputs name neither kept the buffer (a filter verdict, ARP): it is
+ * held past its message until a later output names it. The core keeps buffers
+ * only in bounded, timed queues, so nothing here sweeps or guesses: `held`
+ * empties when traffic stops. Private packets PF must read are copied into our
+ * pool, and that copy is freed once the verdict is answered or timed out.
  *
  * The packet filter: with `filter: true` every packet in and out waits for a
  * VERDICT from the PF server; IP holds the packet, PF only reads it. After a PF
@@ -53,15 +59,15 @@ export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'> &
   readonly replica?: number;
 };
 
-const HELD_MAX_MS = 5_000;
 const CONFIG_KEY = 'config';
 /** Stop taking new packets this close to the core's verdict bound (IpConfig.maxPendingVerdicts, 1024). */
 const VERDICTS_HIGH_WATER = 1024 - 64;
 
 interface Held {
   ptr: RichPointer;
-  since: number;
-  /** For a transport's datagram waiting in the core (ARP): who sent it, to report a failure. */
+  /** Kept past its message (ctx.buffers.hold): transfer it when it leaves. */
+  kept: boolean;
+  /** For a transport's datagram: who sent it, to report a failure. */
   origin?: { src: number; dst: number; protocol: number };
 }
 
@@ -97,10 +103,10 @@ export function createServer(ctx: ServerContext): ServerCore {
   const echo = new EchoClient(randomInt(0x10000));
   const filterOn = config.filter === true && ctx.outputs['pf'] !== undefined;
 
-  /** Buffers the core still references, by pool id << 24 | buffer index. */
+  /** Buffers given to the core, by token (key()), until it sends or releases them. */
   const held = new Map<number, Held>();
-  /** Verdict request id → key of the held buffer to give back when its verdict is done (releaseAfterVerdict). */
-  const verdictBuffers = new Map<number, number>();
+  /** Our copies of private packets for PF to read, by verdict request id. */
+  const verdictCopies = new Map<number, RichPointer>();
   /** Outputs that did not fit in their channel; flushed first on each poll. */
   const backlog: Outgoing[] = [];
   const scratch = new MessageView(new Int32Array(MSG_WORDS));
@@ -109,11 +115,9 @@ export function createServer(ctx: ServerContext): ServerCore {
   const counterBlock = (ctx.options as IpServerOptions).counters;
   const published = counterBlock === undefined ? null : new CounterPublisher(counterBlock);
   const counters = {
-    privateCopies: 0, heldSwept: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0, badIcmpRequests: 0,
+    privateCopies: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0, badIcmpRequests: 0,
     /** ECHO_RESULTs dropped because the application's ring was full (it times the request out). */
     echoResultsDropped: 0, loopbackEchoReplies: 0,
-    /** Held buffers given back as soon as their verdict was done (rather than by the sweep). */
-    releasedAfterVerdict: 0,
     /** Packets dropped because no `ip` pool buffer was free to show them to PF (counted by the core as filtered too). */
     verdictNoBuffer: 0,
     /** Verdict requests asked again after a PF restart (those PF had taken and not answered). */
@@ -122,9 +126,13 @@ export function createServer(ctx: ServerContext): ServerCore {
     txNoBuffer: 0,
   };
 
+  /**
+   * A buffer's token: pool generation, pool id and buffer index, so a buffer of a restarted
+   * owner's pool is not taken for the old one the core may still keep.
+   */
   const key = (p: RichPointer): number => {
     const pg = ctx.buffers.geometry(p.pool);
-    return pg === undefined ? -1 : p.pool * 0x1000000 + pg.indexOf(p.offset);
+    return pg === undefined ? -1 : ((p.poolGen & 0xffff) * 0x100 + (p.pool & 0xff)) * 0x1000000 + pg.indexOf(p.offset);
   };
 
   const withScratch = (p: RichPointer): MessageView => scratch.setPointer(p.pool, p.poolGen, p.offset, p.length);
@@ -162,10 +170,32 @@ export function createServer(ctx: ServerContext): ServerCore {
     return null;
   };
 
-  /** The buffer a pointer names is leaving with a message: if we held it, say so to the pool. */
-  const departing = (p: RichPointer): void => {
-    const k = key(p);
-    if (held.delete(k)) ctx.buffers.transfer(withScratch(p));
+  /** The message's buffer goes to the core under its token; the origin of a transport's datagram goes with it. */
+  const lend = (msg: MessageView, origin?: Held['origin']): number => {
+    const ptr: RichPointer = { pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length };
+    const k = key(ptr);
+    held.set(k, origin === undefined ? { ptr, kept: false } : { ptr, kept: false, origin });
+    return k;
+  };
+
+  /** After the core's call: a buffer it neither sent nor released is kept past its message. */
+  const keepIfKept = (msg: MessageView, k: number): void => {
+    const h = held.get(k);
+    if (h !== undefined && !h.kept) { h.kept = true; ctx.buffers.hold(msg); }
+  };
+
+  /**
+   * The core is done with the buffer of `token`: it leaves in a message now (`inMessage`;
+   * one we kept past its own is transferred before the message is published), or not
+   * (back to its owner). Tokens we never lent (echo requests, private memory) are ignored.
+   */
+  const settle = (token: number | undefined, inMessage: boolean): void => {
+    if (token === undefined) return;
+    const h = held.get(token);
+    if (h === undefined) return;
+    held.delete(token);
+    if (!inMessage) ctx.buffers.giveBack(withScratch(h.ptr));
+    else if (h.kept) ctx.buffers.transfer(withScratch(h.ptr));
   };
 
   const transportChannel = (protocol: number): string | undefined => (protocol === 6 ? 'tcp' : protocol === 17 ? 'udp' : undefined);
@@ -177,7 +207,7 @@ export function createServer(ctx: ServerContext): ServerCore {
    * quoting the transport header's first 8 bytes (ports and TCP sequence number), so a
    * connecting socket fails with EHOSTUNREACH and TCP sends smaller segments.
    */
-  const reportSendError = (code: string, origin: NonNullable<Held['origin']>, segment: Uint8Array, mtu: number): void => {
+  const reportSendError = (code: string, origin: Readonly<NonNullable<Held['origin']>>, segment: Uint8Array, mtu: number): void => {
     const tooBig = code === 'EMSGSIZE' && mtu >= 68 && origin.protocol === IpProtocol.TCP;
     if (code !== 'EHOSTUNREACH' && code !== 'ENETUNREACH' && !tooBig) return;
     const ch = transportChannel(origin.protocol);
@@ -194,30 +224,30 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   const ifIndexOf = (name: string): number => Math.max(0, config.interfaces.findIndex((i) => i.name === name));
 
-  /** Emit the core's outputs. Returns the keys of pool buffers that left in a message. */
-  const handle = (outs: IpOutput[]): Set<number> => {
-    const left = new Set<number>();
+  /** Emit the core's outputs. */
+  const handle = (outs: IpOutput[]): void => {
     for (const o of outs) {
       switch (o.type) {
         case 'frame': {
           const loc = pointerFor(o.frame);
+          settle(o.token, loc !== null && loc.inPlace);
           if (loc === null) { counters.txNoBuffer++; break; }
-          if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
           const partial = o.checksumPartial === true ? TxFlag.ChecksumPartial : 0;
           post({ channel: 'driver', type: DRIVER_MSG.FRAME_TX, ptr: loc.ptr, args: (o.gsoMss ?? 0) > 0 ? [o.ifIndex, TxFlag.Gso | partial, o.gsoMss!] : [o.ifIndex, partial] });
           break;
         }
         case 'deliver': {
-          if (o.protocol === IpProtocol.ICMP) { icmpDelivered(o); break; }
+          // ICMP is read here and its buffer given back.
+          if (o.protocol === IpProtocol.ICMP) { icmpDelivered(o); settle(o.token, false); break; }
           const ch = transportChannel(o.protocol);
-          if (ch === undefined) break;
+          if (ch === undefined) { settle(o.token, false); break; }
           // The IPv4 header travels just before the pointer (a5), so UDP can quote the
           // whole datagram in a port unreachable (SEND_ICMP_ERROR) without a copy.
           const hlen = o.datagram.buffer === o.payload.buffer ? o.payload.byteOffset - o.datagram.byteOffset : 0;
           const withHeader = hlen >= 20 && hlen <= 60;
           const loc = pointerFor(withHeader ? o.datagram.subarray(0, hlen + o.payload.length) : o.payload);
+          settle(o.token, loc !== null && loc.inPlace);
           if (loc === null) break;
-          if (loc.inPlace) { departing(loc.ptr); left.add(key(loc.ptr)); }
           const ptr = withHeader ? { ...loc.ptr, offset: loc.ptr.offset + hlen, length: loc.ptr.length - hlen } : loc.ptr;
           post({ channel: ch, type: IP_MSG.SEG_DELIVER, ptr, args: [o.src, o.dst, o.ifIndex, o.checksumVerified === true ? 1 : 0, o.ttl, withHeader ? hlen : 0] });
           break;
@@ -240,12 +270,12 @@ export function createServer(ctx: ServerContext): ServerCore {
           break;
         }
         case 'verdict-request': {
-          // PF reads the packet where it lies and never holds it; a private packet gets a copy in our pool.
-          const loc = pointerFor(o.packet);
+          // PF reads the packet where it lies (a buffer the core keeps until the verdict) and never
+          // holds it; a private packet gets a copy in our pool (one, however often it is asked).
+          const copy = verdictCopies.get(o.id);
+          const loc = copy !== undefined ? { ptr: copy, inPlace: false } : pointerFor(o.packet);
           if (loc === null) { counters.verdictNoBuffer++; handle(core.onVerdict(o.id, { action: 'drop' }, now)); break; }
-          if (!loc.inPlace) held.set(key(loc.ptr), { ptr: loc.ptr, since: now });
-          // Buffers that are done once the verdict is: our copy for PF, or a received frame.
-          if (!loc.inPlace || o.direction === 'in') verdictBuffers.set(o.id, key(loc.ptr));
+          if (!loc.inPlace) verdictCopies.set(o.id, loc.ptr);
           post({
             channel: 'pf', type: IP_MSG.VERDICT_REQUEST, ptr: loc.ptr,
             args: [o.id, o.direction === 'in' ? Direction.In : Direction.Out, ifIndexOf(o.ifName)],
@@ -258,19 +288,26 @@ export function createServer(ctx: ServerContext): ServerCore {
             if (r !== null) echoResult(r);
             break;
           }
+          // The buffer is still ours to read: the core releases it after this.
           const h = held.get(o.token);
-          if (h !== undefined) {
-            held.delete(o.token);
-            const m = withScratch(h.ptr);
-            const bytes = h.origin !== undefined ? ctx.buffers.view(m) : null;
-            if (bytes !== null) reportSendError(o.code, h.origin!, bytes, o.nextHopMtu);
-            ctx.buffers.giveBack(m);
-          }
+          const bytes = h?.origin !== undefined ? ctx.buffers.view(withScratch(h.ptr)) : null;
+          if (bytes !== null) reportSendError(o.code, h!.origin!, bytes, o.nextHopMtu);
+          else if (o.datagram !== undefined) sendErrorAboutCopy(o.code, o.datagram, o.nextHopMtu);
           break;
         }
+        case 'released':
+          settle(o.token, false);
+          break;
       }
     }
-    return left;
+  };
+
+  /** A send-error about a datagram the core had copied (its sender's buffer given back): quote the copy. */
+  const sendErrorAboutCopy = (code: string, datagram: Uint8Array, mtu: number): void => {
+    const hlen = (datagram[0]! & 0x0f) << 2;
+    if (datagram.length < hlen + 8) return;
+    const v = new DataView(datagram.buffer, datagram.byteOffset, hlen);
+    reportSendError(code, { src: v.getUint32(12), dst: v.getUint32(16), protocol: datagram[9]! }, datagram.subarray(hlen), mtu);
   };
 
   /** Tell the application how an echo request ended; never queued behind frames (it times out instead). */
@@ -314,86 +351,48 @@ export function createServer(ctx: ServerContext): ServerCore {
     }, now));
   };
 
-  /**
-   * The core answered verdict `id`: give back the buffer PF read for it, unless it
-   * left with a message or an output still points into it (a forwarded frame's
-   * verdict out). The private copy made for PF is never what the core emits (it
-   * emits its own bytes), and after an inbound verdict the core has delivered,
-   * answered (copying what it keeps) or dropped the packet: nothing else refers
-   * to those buffers, and holding them until the sweep starved the pools (a
-   * ping burst lost every reply once 256 copies waited in the `ip` pool).
-   */
-  const releaseAfterVerdict = (id: number, outs: IpOutput[], left: Set<number>): void => {
-    const k = verdictBuffers.get(id);
-    if (k === undefined) return;
-    verdictBuffers.delete(id);
-    const h = held.get(k);
-    if (h === undefined || left.has(k)) return;
-    const refers = (bytes: Uint8Array): boolean => {
-      const p = ctx.buffers.pointerOf(bytes);
-      return p !== null && key(p) === k;
-    };
-    for (const o of outs) {
-      // (A transport's delivery in place left with its message; ICMP was handled at once.)
-      if ((o.type === 'verdict-request' && refers(o.packet)) || (o.type === 'frame' && refers(o.frame))) return;
-    }
-    held.delete(k);
-    counters.releasedAfterVerdict++;
-    if (!freeOwn(h.ptr)) ctx.buffers.giveBack(withScratch(h.ptr));
-  };
-
-  /** After the core saw a pooled buffer: it left, it is still referenced (hold it), or it is done (give it back). */
-  const settle = (msg: MessageView, left: Set<number>, maybeRetained: boolean): void => {
-    const p: RichPointer = { pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length };
-    const k = key(p);
-    if (left.has(k)) return;
-    if (maybeRetained) {
-      if (ctx.buffers.hold(msg)) held.set(k, { ptr: p, since: now });
-    } else {
-      ctx.buffers.giveBack(msg);
-    }
+  /** The verdict `id` is done (answered or timed out in the core): our copy of its packet for PF goes back to our pool. */
+  const verdictDone = (id: number): void => {
+    const copy = verdictCopies.get(id);
+    if (copy === undefined) return;
+    verdictCopies.delete(id);
+    freeOwn(copy);
   };
 
   const fromFrame = (msg: MessageView): void => {
     const frame = ctx.buffers.view(msg);
     if (frame === null) { counters.staleInputs++; return; }
-    const outs = core.onFrame(msg.arg(FrameRx.iface), frame, now, (msg.arg(FrameRx.rxFlags) & RxFlag.ChecksumVerified) !== 0, msg.arg(FrameRx.gsoSize));
-    const retained = outs.some((o) => o.type === 'verdict-request' && o.packet.buffer === frame.buffer &&
-      o.packet.byteOffset >= frame.byteOffset && o.packet.byteOffset < frame.byteOffset + frame.length);
-    settle(msg, handle(outs), retained);
+    const k = lend(msg);
+    handle(core.onFrame(msg.arg(FrameRx.iface), frame, now, (msg.arg(FrameRx.rxFlags) & RxFlag.ChecksumVerified) !== 0, msg.arg(FrameRx.gsoSize), k));
+    keepIfKept(msg, k);
   };
 
   /** TCP's SEG_SEND or UDP's DGRAM_SEND: their src, dst and txFlags words are the same (test/abi/message-args.test.ts). */
   const fromTransport = (msg: MessageView, protocol: number): void => {
     const payload = ctx.buffers.view(msg);
     if (payload === null) { counters.staleInputs++; return; }
-    const k = key({ pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length });
-    const outs = core.send({
+    const k = lend(msg, { src: msg.arg(TcpSegSend.src), dst: msg.arg(TcpSegSend.dst), protocol });
+    handle(core.send({
       protocol, src: msg.arg(TcpSegSend.src), dst: msg.arg(TcpSegSend.dst), payload, headroom: ctx.buffers.headroom(msg), token: k,
       ...((msg.arg(TcpSegSend.txFlags) & TxFlag.Gso) !== 0 && protocol === 6 ? { gsoMss: msg.arg(TcpSegSend.gsoMss) } : {}),
       ...((msg.arg(TcpSegSend.txFlags) & TxFlag.ChecksumPartial) !== 0 && protocol === 6 ? { checksumPartial: true } : {}),
       ...((msg.arg(TcpSegSend.txFlags) & TxFlag.DontFragment) !== 0 ? { dontFragment: true } : {}),
-    }, now);
-    const left = handle(outs);
-    const failure = outs.find((o) => o.type === 'send-error' && o.token === k);
-    const origin = { src: msg.arg(TcpSegSend.src), dst: msg.arg(TcpSegSend.dst), protocol };
-    // Failed at once (no route): report it now; a held datagram's later failure is reported by handle().
-    if (failure !== undefined && failure.type === 'send-error') reportSendError(failure.code, origin, payload, failure.nextHopMtu);
-    // Not sent and not failed: the core keeps it (verdict pending, ARP queue) or copied it
-    // (fragments); the sweep returns what it never emits.
-    settle(msg, left, failure === undefined);
-    const h = failure === undefined ? held.get(k) : undefined;
-    if (h !== undefined) h.origin = origin;
+    }, now));
+    keepIfKept(msg, k);
   };
 
   /** A transport asks for an ICMP error about a datagram it was delivered (UDP: port unreachable). */
   const icmpErrorRequest = (msg: MessageView): void => {
     const datagram = msg.hasBuffer ? ctx.buffers.view(msg) : null;
     const type = msg.arg(SendIcmpError.typeCode) >>> 8;
-    if (datagram === null || (type !== 3 && type !== 12)) counters.badIcmpRequests++;
-    else handle(core.sendIcmpError(datagram, type === 3 ? 'dest-unreachable' : 'parameter-problem', msg.arg(SendIcmpError.typeCode) & 0xff, now));
-    // The core copied what it quotes: the buffer goes back to its owner (the driver's rx pool).
-    if (msg.hasBuffer) ctx.buffers.giveBack(msg);
+    if (datagram === null || (type !== 3 && type !== 12)) {
+      counters.badIcmpRequests++;
+      if (msg.hasBuffer) ctx.buffers.giveBack(msg);
+      return;
+    }
+    const k = lend(msg);
+    handle(core.sendIcmpError(datagram, type === 3 ? 'dest-unreachable' : 'parameter-problem', msg.arg(SendIcmpError.typeCode) & 0xff, now, false, k));
+    keepIfKept(msg, k);
   };
 
   const verdictOf = (code: number): Verdict => {
@@ -403,18 +402,6 @@ export function createServer(ctx: ServerContext): ServerCore {
       case VerdictCode.RejectIcmp: return { action: 'reject', icmpCode: 13 };
       default: return { action: 'drop' };
     }
-  };
-
-  const sweep = (): void => {
-    for (const [k, h] of held) {
-      if (now - h.since > HELD_MAX_MS) {
-        held.delete(k);
-        counters.heldSwept++;
-        if (!freeOwn(h.ptr)) ctx.buffers.giveBack(withScratch(h.ptr));
-      }
-    }
-    // Verdicts that never came (timed out in the core) for buffers the sweep took.
-    for (const [id, k] of verdictBuffers) if (!held.has(k)) verdictBuffers.delete(id);
   };
 
   // Say who we are on every link (gratuitous ARP, RFC 5227 §3 announcement).
@@ -427,8 +414,10 @@ export function createServer(ctx: ServerContext): ServerCore {
       // backlog to PF is long could deadlock (PF blocked on its output to us, we on PF's input).
       if (from === fromPf) {
         if (msg.type === PF_MSG.VERDICT) {
-          const outs = core.onVerdict(msg.arg(VerdictReply.request), verdictOf(msg.arg(VerdictReply.verdict)), now);
-          releaseAfterVerdict(msg.arg(VerdictReply.request), outs, handle(outs));
+          const id = msg.arg(VerdictReply.request);
+          handle(core.onVerdict(id, verdictOf(msg.arg(VerdictReply.verdict)), now));
+          // PF has read the packet: answered, or too late (the core timed it out).
+          verdictDone(id);
         }
         return true;
       }
@@ -474,14 +463,16 @@ export function createServer(ctx: ServerContext): ServerCore {
         });
       }
       while (backlog.length > 0 && tryPost(backlog[0]!)) backlog.shift();
-      if (core.pollAt() <= now) handle(core.onTimer(now));
-      if (held.size > 0) sweep();
+      if (core.pollAt() <= now) {
+        handle(core.onTimer(now));
+        for (const id of verdictCopies.keys()) if (!core.verdictPending(id)) verdictDone(id);
+      }
       if (echo.pending > 0 && echo.pollAt() <= now) echo.expire(now);
-      published?.maybePublish(now, () => ({ ...core.counters, server: { ...counters, held: held.size, backlog: backlog.length, poolAvailable: pool.available, smallPoolAvailable: small?.available ?? 0, appBlocked: appBlocked ? 1 : 0 }, echo: { ...echo.counters } }));
+      published?.maybePublish(now, () => ({ ...core.counters, server: { ...counters, held: held.size, verdictCopies: verdictCopies.size, backlog: backlog.length, poolAvailable: pool.available, smallPoolAvailable: small?.available ?? 0, appBlocked: appBlocked ? 1 : 0 }, echo: { ...echo.counters } }));
     },
     pollAt(): number {
       if (backlog.length > 0 || appBlocked) return now + 1;
-      return Math.min(core.pollAt(), held.size > 0 ? now + HELD_MAX_MS : Infinity, echo.pending > 0 ? echo.pollAt() : Infinity,
+      return Math.min(core.pollAt(), echo.pending > 0 ? echo.pollAt() : Infinity,
         published?.pollAt() ?? Infinity);
     },
     onPeerRestart(peer: string, _generation: number, t: number): void {

@@ -109,26 +109,38 @@ test('IP core + PF (sync adapter, stateful rules): 40k frames and sends', () => 
   assert.equal(s.ip.pendingIn, 0, 'the sync adapter answers everything');
 });
 
-test('IP core with async verdicts answered late, out of order, or never: 30k frames', () => {
+test('IP core with async verdicts answered late, out of order, or never: 30k frames, each frame\'s buffer accounted for once', () => {
   const ip = makeIp(true);
   const m = new Mutator(0x777);
   const waiting: number[] = [];
+  // How often each frame's token was sent on or released (exactly once when all is done).
+  const fates = new Map<number, number>();
+  const take = (outs: IpOutput[]): IpOutput[] => {
+    for (const o of outs) {
+      const t = o.type === 'released' || ((o.type === 'frame' || o.type === 'deliver') && o.token !== undefined) ? o.token! : undefined;
+      if (t !== undefined) fates.set(t, (fates.get(t) ?? 0) + 1);
+    }
+    return outs;
+  };
   let now = 0;
   for (let i = 0; i < 30_000; i++) {
     now += m.int(20);
-    for (const o of ip.onFrame(m.int(2), m.next(), now)) if (o.type === 'verdict-request') waiting.push(o.id);
+    for (const o of take(ip.onFrame(m.int(2), m.next(), now, false, 0, i))) if (o.type === 'verdict-request') waiting.push(o.id);
     // Answer a random waiting request (sometimes twice, sometimes a stale id).
     if (waiting.length > 0 && m.int(3) !== 0) {
       const k = m.int(waiting.length);
       const id = waiting[k]!;
       if (m.int(4) !== 0) waiting.splice(k, 1);
       const verdicts = [{ action: 'allow' as const }, { action: 'drop' as const }, { action: 'reject' as const, icmpCode: 13 }];
-      for (const o of ip.onVerdict(id, verdicts[m.int(3)]!, now)) if (o.type === 'verdict-request') waiting.push(o.id);
+      for (const o of take(ip.onVerdict(id, verdicts[m.int(3)]!, now))) if (o.type === 'verdict-request') waiting.push(o.id);
     }
-    if (ip.pollAt() <= now) ip.onTimer(now);
+    if (ip.pollAt() <= now) take(ip.onTimer(now));
     checkIp(ip, `case ${i}`);
   }
   assert.ok(ip.counters.drops['verdict-timeout'] > 0 || ip.counters.verdictUnknown > 0);
+  for (let t = now; t < now + 60_000; t += 500) take(ip.onTimer(t));
+  assert.equal(ip.heldBuffers, 0);
+  for (let i = 0; i < 30_000; i++) assert.equal(fates.get(i), 1, `frame ${i}: ${fates.get(i) ?? 0} fates`);
 });
 
 test('reassembler: 100k mutated fragments, memory bound never exceeded', () => {

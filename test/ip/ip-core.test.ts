@@ -201,7 +201,9 @@ test('send errors: no route, DF too big (EMSGSIZE with MTU), local fragmentation
   const e1 = ofType(ip.send({ protocol: 17, src: 0, dst: 0x08080808, payload: new Uint8Array(8), headroom: 0, token: 7 }, 0), 'send-error');
   assert.deepEqual(e1, [{ type: 'send-error', code: 'ENETUNREACH', dst: 0x08080808, token: 7, nextHopMtu: 0 }]);
   const e2 = ofType(ip.send({ protocol: 17, src: 0, dst: IP_A, payload: new Uint8Array(2000), headroom: 0, dontFragment: true, token: 8 }, 0), 'send-error');
-  assert.deepEqual(e2, [{ type: 'send-error', code: 'EMSGSIZE', dst: IP_A, token: 8, nextHopMtu: 1500 }]);
+  // Sent from a copy (no headroom): the error carries the copy to quote.
+  assert.deepEqual(e2.map(({ datagram: _, ...e }) => e), [{ type: 'send-error', code: 'EMSGSIZE', dst: IP_A, token: 8, nextHopMtu: 1500 }]);
+  assert.equal(e2[0]!.datagram?.length, 2020);
   const f = frames(ip.send({ protocol: 17, src: 0, dst: IP_A, payload: new Uint8Array(2000), headroom: 0 }, 0));
   assert.equal(f.length, 2);
   assert.ok(f.every((x) => x.frame.length - 14 <= 1500));
@@ -447,7 +449,12 @@ test('ARP never answered: local sender gets EHOSTUNREACH once per datagram; forw
   assert.equal(frames(o1).length, 1, 'one ARP request for three fragments');
   let errors: IpOutput[] = [];
   for (let t = 1000; t <= 3000; t += 1000) errors = errors.concat(ip.onTimer(t));
-  assert.deepEqual(ofType(errors, 'send-error'), [{ type: 'send-error', code: 'EHOSTUNREACH', dst: 0x0a630063, token: 5, nextHopMtu: 0 }]);
+  const sendErrors = ofType(errors, 'send-error');
+  assert.deepEqual(sendErrors.map(({ datagram: _, ...e }) => e), [{ type: 'send-error', code: 'EHOSTUNREACH', dst: 0x0a630063, token: 5, nextHopMtu: 0 }]);
+  // The datagram was copied (no headroom) and cut: the error quotes its first fragment.
+  const quoted = sendErrors[0]!.datagram!;
+  assert.equal(quoted[9], 17);
+  assert.equal(new DataView(quoted.buffer, quoted.byteOffset).getUint32(16), 0x0a630063);
   assert.equal(ip.counters.txDrops['arp-unresolved'], 3);
 
   const r = router();
