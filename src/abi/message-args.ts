@@ -81,6 +81,7 @@ export function sendOutgoing(out: OutChannel, o: Outgoing): boolean {
 }
 
 const RESERVED = new Set(['type', 'start', 'write', 'send']);
+if (MSG_ARGS !== 6) throw new Error('message-args.ts: start() clears six argument words');
 const tables = new Map<number, Fields>();
 const kinds = new Map<number, AnyMessageKind>();
 
@@ -112,8 +113,9 @@ function args<const F extends Record<string, number>>(type: number, fields: F & 
   Object.freeze(setter);
   const start = (m: MessageView, seq = 0): ArgSetter<F> => {
     m.setType(type).setSeq(seq);
+    // The six words unrolled: a loop here made per-packet writes about twice as slow.
     const w = m.words; const b = m.base + MSG_ARG0;
-    for (let i = 0; i < MSG_ARGS; i++) w[b + i] = 0;
+    w[b] = 0; w[b + 1] = 0; w[b + 2] = 0; w[b + 3] = 0; w[b + 4] = 0; w[b + 5] = 0;
     target = w; base = m.base;
     return setter as ArgSetter<F>;
   };
