@@ -56,7 +56,6 @@ function recordingOut(slots = Infinity): OutChannel & { readonly sent: MessageVi
     name: 'test', peer: 'peer', sent,
     reserve() { if (sent.length >= slots) return null; staged = new MessageView(new Int32Array(MSG_WORDS).fill(-7)); return staged; },
     commit() { sent.push(staged!); staged = null; },
-    send() { throw new Error('positional send used'); },
     freeSlots() { return slots - sent.length; },
     get pending() { return 0; },
   };

@@ -47,12 +47,6 @@ class RecordingOut implements OutChannel {
     this.messages.push(this.staged);
     this.staged = null;
   }
-  send(type: number, seq: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): boolean {
-    this.reserve().set(type, 0, seq).setPointer(NO_POOL, 0, 0, 0)
-      .setArg(0, a0).setArg(1, a1).setArg(2, a2).setArg(3, a3).setArg(4, a4).setArg(5, a5);
-    this.commit();
-    return true;
-  }
   freeSlots(): number { return Infinity; }
   get pending(): number { return 0; }
   take(): MessageView[] { return this.messages.splice(0); }
