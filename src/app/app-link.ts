@@ -14,6 +14,8 @@ import { DoorbellRinger, DoorbellSleeper } from '../substrate/doorbell.js';
 import { MessageView } from '../substrate/message.js';
 import { NO_POOL } from '../substrate/layout.js';
 import { RingReader, RingWriter } from '../substrate/ring.js';
+import { Outbox } from '../substrate/outbox.js';
+import { outgoing, type AnyMessageKind, type Outgoing, type ValuesOf } from '../abi/message-args.js';
 
 /** Raw shared memory of one application channel, as the supervisor created it. */
 export interface AppChannelMemory {
@@ -24,13 +26,11 @@ export interface AppChannelMemory {
   readonly producerDoorbell?: SharedArrayBuffer;
 }
 
-type Args = [number, number, number, number, number, number];
-
 export class AppOutput {
   private readonly writer: RingWriter;
   private readonly ringer: DoorbellRinger;
   private readonly view: MessageView;
-  private readonly backlog: { type: number; args: Args }[] = [];
+  private readonly backlog = new Outbox<Outgoing>((o) => this.tryPut(o));
   private retry: NodeJS.Timeout | undefined;
   private seq = 0;
   /** Messages published, and how many needed a doorbell notify. */
@@ -43,24 +43,21 @@ export class AppOutput {
     this.view = new MessageView(this.writer.words);
   }
 
-  /** Queue and publish one message; never fails (a full ring defers it). */
-  send(type: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): void {
-    const args: Args = [a0, a1, a2, a3, a4, a5];
-    if (this.backlog.length > 0 || !this.tryPut(type, args)) {
-      this.backlog.push({ type, args });
+  /** Queue and publish one message (`send(TcpKick, { slot })`); never fails (a full ring defers it). */
+  send<K extends AnyMessageKind>(kind: K, values: ValuesOf<K>): void {
+    if (!this.backlog.send(outgoing(kind, values))) {
       this.scheduleRetry();
       return;
     }
     this.flush();
   }
 
-  private tryPut(type: number, args: Args): boolean {
+  private tryPut(o: Outgoing): boolean {
     const at = this.writer.reserve();
     if (at < 0) return false;
     const v = this.view.at(at);
-    v.set(type, this.generation, (this.seq = (this.seq + 1) >>> 0));
+    o.kind.write(v, o.values, (this.seq = (this.seq + 1) >>> 0)).setGen(this.generation);
     v.setPointer(NO_POOL, 0, 0, 0);
-    for (let i = 0; i < 6; i++) v.setArg(i, args[i]!);
     this.writer.commit();
     return true;
   }
@@ -77,7 +74,7 @@ export class AppOutput {
     if (this.retry !== undefined) return;
     this.retry = setTimeout(() => {
       this.retry = undefined;
-      while (this.backlog.length > 0 && this.tryPut(this.backlog[0]!.type, this.backlog[0]!.args)) this.backlog.shift();
+      this.backlog.retry();
       this.flush();
       if (this.backlog.length > 0) this.scheduleRetry();
     }, 1);

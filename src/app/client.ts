@@ -19,12 +19,12 @@ import { KeepAlive } from './keep-alive.js';
 import { parseIpv4 } from '../config/stack-config.js';
 import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
-import { SOCK_MSG, SocketOption, TCP_MSG, unpackSocketHandle } from '../abi/protocol.js';
+import { SOCK_MSG, SocketOption, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
 import { PingClient, type PingOptions, type PingResult } from './ping.js';
 import { UdpClient } from './udp-client.js';
 import type http from 'node:http';
-import { SockAccept, SockConnectReply, SockListenReply } from '../abi/message-args.js';
+import { SockAccept, SockConnect, SockConnectReply, SockListen, SockListenReply, SockUnlisten, TcpKick, TcpSetOption } from '../abi/message-args.js';
 
 export const formatIpv4 = formatIpv4Address;
 
@@ -192,7 +192,7 @@ export class StackClient implements ListenProvider {
       const id = this.nextId++;
       this.connects.set(id, { socket, target: resolved });
       const localPort = typeof opts.localPort === 'number' ? opts.localPort : 0;
-      this.links.toSock.send(SOCK_MSG.CONNECT, id, remote, port, local, localPort);
+      this.links.toSock.send(SockConnect, { socket: id, remoteAddr: remote, remotePort: port, localAddr: local, localPort });
     });
   }
 
@@ -210,7 +210,7 @@ export class StackClient implements ListenProvider {
         sink, local: undefined, requested: { port: options.port, host: options.host },
         resolve: (p) => { release(); resolve(p); }, reject: (e) => { release(); reject(e); },
       });
-      this.links.toSock.send(SOCK_MSG.LISTEN, id, addr, options.port, Math.max(1, Math.min(options.backlog, 4096)));
+      this.links.toSock.send(SockListen, { listener: id, localAddr: addr, localPort: options.port, backlog: Math.max(1, Math.min(options.backlog, 4096)) });
     });
   }
 
@@ -256,7 +256,7 @@ export class StackClient implements ListenProvider {
             release?.();
             release = undefined;
             this.listeners.delete(id);
-            this.links.toSock.send(SOCK_MSG.UNLISTEN, id);
+            this.links.toSock.send(SockUnlisten, { listener: id });
           },
           setRef: (ref) => {
             if (!this.listeners.has(id)) return;
@@ -354,7 +354,7 @@ class FastSocketPort implements SocketPort {
   remote(): SocketAddressInfo { return this.remoteInfo; }
 
   kick(): void {
-    this.toTcp.send(TCP_MSG.KICK, this.slot);
+    this.toTcp.send(TcpKick, { slot: this.slot });
   }
 
   waitForEvent(seenSeq: number, ref: boolean): Promise<void> {
@@ -363,7 +363,7 @@ class FastSocketPort implements SocketPort {
 
   setOption(option: 'noDelay' | 'keepAlive', value: number): void {
     this.block.countControlMessage();
-    this.toTcp.send(TCP_MSG.SET_OPTION, this.slot, option === 'noDelay' ? SocketOption.NoDelay : SocketOption.KeepAlive, value);
+    this.toTcp.send(TcpSetOption, { slot: this.slot, option: option === 'noDelay' ? SocketOption.NoDelay : SocketOption.KeepAlive, value });
   }
 
   close(abort: boolean): void {
@@ -371,7 +371,7 @@ class FastSocketPort implements SocketPort {
     this.closed = true;
     this.block.appSetFlags(abort ? AppFlag.Abort | AppFlag.Close : AppFlag.Close);
     this.block.countControlMessage();
-    this.toTcp.send(TCP_MSG.KICK, this.slot);
+    this.toTcp.send(TcpKick, { slot: this.slot });
     this.onClose(this);
     // A wait still pending on the event word (the socket was destroyed while asleep) would
     // hold its keep-alive until its 60 s timeout, and the process with it: release it now.

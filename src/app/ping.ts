@@ -20,7 +20,7 @@ import { ECHO_MAX_DATA, ECHO_SEND_ERRORS, EchoStatus } from '../abi/echo.js';
 import { IcmpType, UnreachableCode } from '../wire/icmp.js';
 import { IP_MSG } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
-import { EchoResult } from '../abi/message-args.js';
+import { EchoRequest, EchoResult } from '../abi/message-args.js';
 
 export interface PingOptions {
   /** Echo requests to send (default 4). */
@@ -193,7 +193,7 @@ export class PingClient {
       });
       transmitted++;
       // IP forgets the request a little after we stop waiting for it.
-      this.toIp.send(IP_MSG.ECHO_REQUEST, id, dst, size, ttl, timeoutMs + 1000);
+      this.toIp.send(EchoRequest, { request: id, dst, dataBytes: size, ttl, forgetAfterMs: timeoutMs + 1000 });
     });
 
     const all: Promise<void>[] = [];

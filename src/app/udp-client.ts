@@ -25,9 +25,9 @@ import type { SocketTable } from '../abi/socket-table.js';
 import { parseIpv4 } from '../config/stack-config.js';
 import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { DgramSocket, type DgramAddressInfo, type DgramBinder, type DgramPort, type DgramRemoteInfo, type DgramSocketOptions } from './dgram-socket.js';
-import { SOCK_MSG, UDP_MSG, packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
+import { packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
-import { SockUdpBindReply } from '../abi/message-args.js';
+import { SockUdpBind, SockUdpBindReply, SockUdpClose, UdpKick } from '../abi/message-args.js';
 
 function formatIpv4(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
@@ -83,7 +83,7 @@ export class UdpClient implements DgramBinder {
       // Held until SOCK replies (the bound socket then holds its own while ref'd).
       const release = this.pendingHold.hold();
       this.binds.set(id, { resolve: (p) => { release(); resolve(p); }, reject: (e) => { release(); reject(e); }, address, port });
-      this.toSock.send(SOCK_MSG.UDP_BIND, id, addr, port);
+      this.toSock.send(SockUdpBind, { socket: id, localAddr: addr, localPort: port });
     });
   }
 
@@ -200,7 +200,7 @@ class DatagramPort implements DgramPort {
     this.kickScheduled = false;
     if (this.closed || Atomics.load(this.block.ctrl, S_TX_ARMED) === 0) return;
     this.block.counters[C_APP_WAKE_MSGS]! += 1;
-    this.toUdp.send(UDP_MSG.KICK, this.slot);
+    this.toUdp.send(UdpKick, { slot: this.slot });
   };
 
   start(onMessage: (msg: Buffer, rinfo: DgramRemoteInfo) => void, onPortUnreachable?: (remote: DgramAddressInfo) => void): void {
@@ -274,7 +274,7 @@ class DatagramPort implements DgramPort {
     // Queued sends that never reached the ring are dropped, as Node drops a closed socket's queue.
     this.queue.length = 0;
     this.block.counters[C_APP_CONTROL_MSGS]! += 1;
-    this.toSock.send(SOCK_MSG.UDP_CLOSE, packSocketHandle(this.replica, this.slot));
+    this.toSock.send(SockUdpClose, { handle: packSocketHandle(this.replica, this.slot) });
     // Wake our own loop so it ends now.
     Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
     this.onClose(this);

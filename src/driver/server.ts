@@ -19,6 +19,7 @@
  */
 import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
+import { DebugEvery } from '../substrate/debug-log.js';
 import type { PacketPool, PoolGeometry } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import type { InterfaceConfig } from '../config/stack-config.js';
@@ -225,9 +226,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
    */
   const publishRx = (m: MessageView, d: SteerDecision, from: PacketPool, i: number, off: number, len: number, ifIndex: number, frames: number, rxFlags: number, gsoSize: number): void => {
     rxQueueFrames[d.queue]! += frames;
-    m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
     from.lend(m, i, len, off);
-    m.setArg(FrameRx.iface, ifIndex); m.setArg(FrameRx.rxQueue, d.queue); m.setArg(FrameRx.rxFlags, rxFlags); m.setArg(FrameRx.rssHash, d.hash); m.setArg(FrameRx.gsoSize, gsoSize); m.setArg(5, 0);
+    FrameRx.start(m).iface(ifIndex).rxQueue(d.queue).rxFlags(rxFlags).rssHash(d.hash).gsoSize(gsoSize);
     outOf(d.queue).commit();
   };
 
@@ -245,9 +245,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       if (m === null) { pool.free(i); continue; }
       const at = pool.payloadOffset(i);
       pool.bytes.copyWithin(at, off, off + len);
-      m.setType(DRIVER_MSG.FRAME_RX); m.setSeq(0);
       pool.lend(m, i, len, at);
-      m.setArg(FrameRx.iface, ifIndex); m.setArg(FrameRx.rxQueue, q); m.setArg(FrameRx.rxFlags, 0); m.setArg(FrameRx.rssHash, 0); m.setArg(FrameRx.gsoSize, 0); m.setArg(5, 0);
+      FrameRx.start(m).iface(ifIndex).rxQueue(q).rxFlags(0).rssHash(0).gsoSize(0);
       toIps[q]!.commit();
       counters.arpCopies++;
     }
@@ -425,8 +424,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     return true;
   };
 
-  const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
-  let nextDebug = 0;
+  const debug = new DebugEvery();
   const hasPolledLink = links.some((l) => l.backend.nextDueMs === undefined);
   let txBlocked = false;
   let now = ctx.now();
@@ -443,8 +441,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       for (const c of captureTaps) c.sync();
       linkStats?.maybePublish(now, counters.rxFrames + counters.txFrames);
       publishDriverStats(false);
-      if (debugEveryMs > 0 && now >= nextDebug) {
-        nextDebug = now + debugEveryMs;
+      if (debug.due(now)) {
         ctx.log('driver-debug', { ...counters, due: links.map((l) => (l.backend.nextDueMs?.() ?? NaN) - wallClockMs()), posted: links.map((l) => Array.from(l.posted).filter((x) => x >= 0).length), poolAvail: pool.available, links: links.map((l) => l.backend.counters.snapshot()) });
       }
       receive();

@@ -36,6 +36,8 @@
 import { randomInt, webcrypto } from 'node:crypto';
 import { cryptoRng } from '../random/rng.js';
 import type { InChannel } from '../substrate/channel.js';
+import { Outbox } from '../substrate/outbox.js';
+import { DebugEvery } from '../substrate/debug-log.js';
 import { MessageView, type RichPointer } from '../substrate/message.js';
 import { MSG_WORDS } from '../substrate/layout.js';
 import type { PacketPool } from '../substrate/pool.js';
@@ -50,7 +52,10 @@ import type { IpConfig, IpOutput } from './ip-types.js';
 import { EchoClient, type EchoResult } from './echo-client.js';
 import { ECHO_SEND_ERRORS, EchoStatus } from '../abi/echo.js';
 import { CounterPublisher } from '../abi/published-counters.js';
-import { EchoRequest, FrameRx, SendIcmpError, TcpSegSend, VerdictReply, VerdictRequest } from '../abi/message-args.js';
+import {
+  EchoRequest, EchoResult as EchoResultMsg, FrameRx, FrameTx, IcmpError, SegDeliver, SendIcmpError, TcpSegSend, VerdictReply, VerdictRequest,
+  type AnyMessageKind, type ValuesOf,
+} from '../abi/message-args.js';
 
 export type IpServerOptions = Partial<IpConfig> & Pick<IpConfig, 'interfaces'> & {
   /** Where to publish the core's and server's counters (src/abi/published-counters.ts). */
@@ -71,7 +76,7 @@ interface Held {
   origin?: { src: number; dst: number; protocol: number };
 }
 
-interface Outgoing { channel: string; type: number; ptr: RichPointer | null; args: number[] }
+interface Outgoing<K extends AnyMessageKind = AnyMessageKind> { channel: string; ptr: RichPointer | null; kind: K; values: ValuesOf<K> }
 
 export function createServer(ctx: ServerContext): ServerCore {
   const stored = ctx.store.get(CONFIG_KEY) as IpServerOptions | undefined;
@@ -108,10 +113,9 @@ export function createServer(ctx: ServerContext): ServerCore {
   /** Our copies of private packets for PF to read, by verdict request id. */
   const verdictCopies = new Map<number, RichPointer>();
   /** Outputs that did not fit in their channel; flushed first on each poll. */
-  const backlog: Outgoing[] = [];
+  const backlog = new Outbox<Outgoing>((o) => tryPost(o));
   const scratch = new MessageView(new Int32Array(MSG_WORDS));
-  const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
-  let nextDebug = 0;
+  const debug = new DebugEvery();
   const counterBlock = (ctx.options as IpServerOptions).counters;
   const published = counterBlock === undefined ? null : new CounterPublisher(counterBlock);
   const counters = {
@@ -137,19 +141,18 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   const withScratch = (p: RichPointer): MessageView => scratch.setPointer(p.pool, p.poolGen, p.offset, p.length);
 
-  const post = (o: Outgoing): void => {
-    if (backlog.length > 0 || !tryPost(o)) { backlog.push(o); counters.backlogged++; }
+  const post = <K extends AnyMessageKind>(o: Outgoing<K>): void => {
+    if (!backlog.send(o)) counters.backlogged++;
   };
 
-  const tryPost = (o: Outgoing): boolean => {
+  const tryPost = <K extends AnyMessageKind>(o: Outgoing<K>): boolean => {
     const out = ctx.outputs[o.channel];
     if (out === undefined) return true; // no such peer in this host: drop
     const m = out.reserve();
     if (m === null) return false;
-    m.setType(o.type); m.setSeq(0);
+    o.kind.write(m, o.values);
     if (o.ptr === null) m.setPointer(0xffff, 0, 0, 0);
     else m.setPointer(o.ptr.pool, o.ptr.poolGen, o.ptr.offset, o.ptr.length);
-    for (let i = 0; i < 6; i++) m.setArg(i, o.args[i] ?? 0);
     out.commit();
     return true;
   };
@@ -217,8 +220,9 @@ export function createServer(ctx: ServerContext): ServerCore {
     const loc = pointerFor(quoted);
     if (loc === null) return;
     post({
-      channel: ch, type: IP_MSG.ICMP_ERROR, ptr: loc.ptr,
-      args: [(3 << 8) | (tooBig ? 4 : code === 'EHOSTUNREACH' ? 1 : 0), tooBig ? mtu : 0, origin.src, origin.dst, ports, origin.protocol],
+      channel: ch, ptr: loc.ptr, kind: IcmpError, values: {
+        typeCode: (3 << 8) | (tooBig ? 4 : code === 'EHOSTUNREACH' ? 1 : 0), mtu: tooBig ? mtu : 0, quotedSrc: origin.src, quotedDst: origin.dst, ports, protocol: origin.protocol,
+      },
     });
   };
 
@@ -233,7 +237,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           settle(o.token, loc !== null && loc.inPlace);
           if (loc === null) { counters.txNoBuffer++; break; }
           const partial = o.checksumPartial === true ? TxFlag.ChecksumPartial : 0;
-          post({ channel: 'driver', type: DRIVER_MSG.FRAME_TX, ptr: loc.ptr, args: (o.gsoMss ?? 0) > 0 ? [o.ifIndex, TxFlag.Gso | partial, o.gsoMss!] : [o.ifIndex, partial] });
+          post({ channel: 'driver', ptr: loc.ptr, kind: FrameTx, values: (o.gsoMss ?? 0) > 0 ? { iface: o.ifIndex, txFlags: TxFlag.Gso | partial, gsoMss: o.gsoMss! } : { iface: o.ifIndex, txFlags: partial, gsoMss: 0 } });
           break;
         }
         case 'deliver': {
@@ -249,7 +253,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           settle(o.token, loc !== null && loc.inPlace);
           if (loc === null) break;
           const ptr = withHeader ? { ...loc.ptr, offset: loc.ptr.offset + hlen, length: loc.ptr.length - hlen } : loc.ptr;
-          post({ channel: ch, type: IP_MSG.SEG_DELIVER, ptr, args: [o.src, o.dst, o.ifIndex, o.checksumVerified === true ? 1 : 0, o.ttl, withHeader ? hlen : 0] });
+          post({ channel: ch, ptr, kind: SegDeliver, values: { src: o.src, dst: o.dst, iface: o.ifIndex, flags: o.checksumVerified === true ? 1 : 0, ttl: o.ttl, ipHeaderLen: withHeader ? hlen : 0 } });
           break;
         }
         case 'icmp-error': {
@@ -264,8 +268,8 @@ export function createServer(ctx: ServerContext): ServerCore {
           const ports = q.length >= 4 ? ((q[0]! << 24) | (q[1]! << 16) | (q[2]! << 8) | q[3]!) >>> 0 : 0;
           const loc = q.length > 0 ? pointerFor(q.slice()) : null; // always a private copy: small
           post({
-            channel: ch, type: IP_MSG.ICMP_ERROR, ptr: loc?.ptr ?? null,
-            args: [(o.icmpType << 8) | o.icmpCode, o.nextHopMtu, o.origSrc, o.origDst, ports, o.protocol],
+            channel: ch, ptr: loc?.ptr ?? null, kind: IcmpError,
+            values: { typeCode: (o.icmpType << 8) | o.icmpCode, mtu: o.nextHopMtu, quotedSrc: o.origSrc, quotedDst: o.origDst, ports, protocol: o.protocol },
           });
           break;
         }
@@ -277,8 +281,8 @@ export function createServer(ctx: ServerContext): ServerCore {
           if (loc === null) { counters.verdictNoBuffer++; handle(core.onVerdict(o.id, { action: 'drop' }, now)); break; }
           if (!loc.inPlace) verdictCopies.set(o.id, loc.ptr);
           post({
-            channel: 'pf', type: IP_MSG.VERDICT_REQUEST, ptr: loc.ptr,
-            args: [o.id, o.direction === 'in' ? Direction.In : Direction.Out, ifIndexOf(o.ifName)],
+            channel: 'pf', ptr: loc.ptr, kind: VerdictRequest,
+            values: { request: o.id, direction: o.direction === 'in' ? Direction.In : Direction.Out, iface: ifIndexOf(o.ifName) },
           });
           break;
         }
@@ -315,7 +319,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     const detail = r.status === EchoStatus.IcmpError ? r.icmp
       : r.status === EchoStatus.SendFailed ? ECHO_SEND_ERRORS.indexOf(r.error ?? 'ENOBUFS')
         : Math.min(0xffffffff, Math.round(r.rttMs * 1000));
-    if (!tryPost({ channel: 'app', type: IP_MSG.ECHO_RESULT, ptr: null, args: [r.id, r.status, detail, r.from, r.ttl, r.bytes] })) {
+    if (!tryPost({ channel: 'app', ptr: null, kind: EchoResultMsg, values: { request: r.id, status: r.status, detail, from: r.from, ttl: r.ttl, dataBytes: r.bytes } })) {
       counters.echoResultsDropped++;
     }
   };
@@ -452,8 +456,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     poll(t: number): void {
       now = t;
-      if (debugEveryMs > 0 && now >= nextDebug) {
-        nextDebug = now + debugEveryMs;
+      if (debug.due(now)) {
         const c = core.counters;
         const nz = (r: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== 0));
         ctx.log('ip-debug', {
@@ -462,7 +465,7 @@ export function createServer(ctx: ServerContext): ServerCore {
           verdictRequests: c.verdictRequests, verdictUnknown: c.verdictUnknown,
         });
       }
-      while (backlog.length > 0 && tryPost(backlog[0]!)) backlog.shift();
+      backlog.retry();
       if (core.pollAt() <= now) {
         handle(core.onTimer(now));
         for (const id of verdictCopies.keys()) if (!core.verdictPending(id)) verdictDone(id);
@@ -483,7 +486,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (peer === 'pf' && filterOn) {
         const inFlight = new Set<number>();
         ctx.outputs['pf']?.forEachQueued?.((m) => { if (m.type === IP_MSG.VERDICT_REQUEST) inFlight.add(m.arg(VerdictRequest.request)); });
-        for (const o of backlog) if (o.channel === 'pf' && o.type === IP_MSG.VERDICT_REQUEST) inFlight.add(o.args[VerdictRequest.request]!);
+        backlog.forEach((o) => { if (o.channel === 'pf' && o.kind === VerdictRequest) inFlight.add(o.values['request']!); });
         fromPf?.forEachQueued?.((m) => { if (m.type === PF_MSG.VERDICT) inFlight.add(m.arg(VerdictReply.request)); });
         let asked = 0;
         for (const r of core.pendingVerdictRequests()) if (!inFlight.has(r.id)) { handle([r]); asked++; }

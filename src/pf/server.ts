@@ -8,7 +8,7 @@
 import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { Direction, IP_MSG, PF_MSG, Verdict as VerdictCode } from '../abi/protocol.js';
+import { Direction, IP_MSG, Verdict as VerdictCode } from '../abi/protocol.js';
 import { PfCore } from './pf-core.js';
 import { parseRuleSet } from './rule-parser.js';
 import { VerdictReply, VerdictRequest } from '../abi/message-args.js';
@@ -52,10 +52,8 @@ export function createServer(ctx: ServerContext): ServerCore {
             : v.icmpCode === 3 ? VerdictCode.RejectRst : VerdictCode.RejectIcmp;
         }
       }
-      out.setType(PF_MSG.VERDICT); out.setSeq(0);
       out.setPointer(0xffff, 0, 0, 0);
-      out.setArg(VerdictReply.request, msg.arg(VerdictRequest.request)); out.setArg(VerdictReply.verdict, code); out.setArg(VerdictReply.rule, rule);
-      for (let i = 3; i < 6; i++) out.setArg(i, 0); // the words VerdictReply leaves unused
+      VerdictReply.start(out).request(msg.arg(VerdictRequest.request)).verdict(code).rule(rule);
       toIp.commit();
       return true;
     },

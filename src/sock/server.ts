@@ -23,13 +23,16 @@
  * (replicaOfUdpPort); an ephemeral one to the next replica in turn. Handles name
  * the replica (packSocketHandle).
  */
-import type { InChannel, OutChannel } from '../substrate/channel.js';
+import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import { SOCKET_ERROR_CODES } from '../abi/socket-block.js';
 import { SOCK_MSG, TCP_MSG, UDP_MSG, packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import { replicaOfUdpPort } from '../abi/rss-table.js';
-import { SockConnect, SockListen, SockUdpBind, SockUdpClose, SockUnlisten, TcpAccepted, TcpConnectReply, TcpListenReply, UdpBindReply } from '../abi/message-args.js';
+import {
+  SockAccept, SockConnect, SockConnectReply, SockListen, SockListenReply, SockUdpBind, SockUdpBindReply, SockUdpClose, SockUnlisten,
+  TcpAccepted, TcpConnect, TcpConnectReply, TcpListen, TcpListenReply, TcpUnlisten, UdpBind, UdpBindReply, UdpClose,
+} from '../abi/message-args.js';
 
 export interface SockServerOptions {
   /** Stack replicas (default 1). */
@@ -88,9 +91,6 @@ export function createServer(ctx: ServerContext): ServerCore {
   let nextConnect = 0;
   let nextUdp = 0;
 
-  const send = (out: OutChannel, type: number, a: readonly number[]): boolean =>
-    out.send(type, 0, a[0], a[1], a[2], a[3], a[4], a[5]);
-
   /** The next replica in turn that takes new connections (all drained: the next one anyway). */
   const pickReplica = (): number => {
     for (let i = 0; i < replicas; i++) {
@@ -104,14 +104,19 @@ export function createServer(ctx: ServerContext): ServerCore {
     switch (msg.type) {
       case SOCK_MSG.CONNECT: {
         const r = pickReplica();
-        if (!send(toTcp[r]!, TCP_MSG.CONNECT, [msg.arg(SockConnect.socket), msg.arg(SockConnect.remoteAddr), msg.arg(SockConnect.remotePort), msg.arg(SockConnect.localAddr), msg.arg(SockConnect.localPort)])) return false;
+        if (!TcpConnect.send(toTcp[r]!, {
+          request: msg.arg(SockConnect.socket), remoteAddr: msg.arg(SockConnect.remoteAddr), remotePort: msg.arg(SockConnect.remotePort),
+          localAddr: msg.arg(SockConnect.localAddr), localPort: msg.arg(SockConnect.localPort),
+        })) return false;
         nextConnect = r + 1;
         counters.connects++;
         counters.connectsByReplica[r]!++;
         return true;
       }
       case SOCK_MSG.LISTEN:
-        if (!send(toTcp[0]!, TCP_MSG.LISTEN, [msg.arg(SockListen.listener), msg.arg(SockListen.localAddr), msg.arg(SockListen.localPort), msg.arg(SockListen.backlog)])) return false;
+        if (!TcpListen.send(toTcp[0]!, {
+          request: msg.arg(SockListen.listener), localAddr: msg.arg(SockListen.localAddr), localPort: msg.arg(SockListen.localPort), backlog: msg.arg(SockListen.backlog),
+        })) return false;
         counters.listens++;
         if (replicas > 1) pendingListens.set(msg.arg(SockListen.listener), { address: msg.arg(SockListen.localAddr), backlog: msg.arg(SockListen.backlog), port: 0, made: [] });
         return true;
@@ -120,7 +125,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (keys === undefined) return true;
         while (keys.length > 0) {
           const k = keys[keys.length - 1]!;
-          if (!send(toTcp[Math.floor(k / 0x1000000)]!, TCP_MSG.UNLISTEN, [k % 0x1000000])) return false;
+          if (!TcpUnlisten.send(toTcp[Math.floor(k / 0x1000000)]!, { listener: k % 0x1000000 })) return false;
           keys.pop();
           tcpToApp.delete(k);
         }
@@ -129,10 +134,10 @@ export function createServer(ctx: ServerContext): ServerCore {
         return true;
       }
       case SOCK_MSG.UDP_BIND: {
-        if (!hasUdp) return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [msg.arg(SockUdpBind.socket), -1, EINVAL_PLUS_ONE, 0, 0]);
+        if (!hasUdp) return SockUdpBindReply.send(toApp, { socket: msg.arg(SockUdpBind.socket), handle: -1, error: EINVAL_PLUS_ONE, port: 0, address: 0 });
         const port = msg.arg(SockUdpBind.localPort);
         const r = port !== 0 ? replicaOfUdpPort(port, replicas) : nextUdp % replicas;
-        if (!send(toUdp[r]!, UDP_MSG.BIND, [msg.arg(SockUdpBind.socket), msg.arg(SockUdpBind.localAddr), port])) return false;
+        if (!UdpBind.send(toUdp[r]!, { request: msg.arg(SockUdpBind.socket), localAddr: msg.arg(SockUdpBind.localAddr), localPort: port })) return false;
         if (port === 0) nextUdp = r + 1;
         counters.udpBinds++;
         return true;
@@ -140,7 +145,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       case SOCK_MSG.UDP_CLOSE: {
         const h = unpackSocketHandle(msg.arg(SockUdpClose.handle));
         const out = toUdp[h.replica];
-        if (out !== undefined && !send(out, UDP_MSG.CLOSE, [h.slot])) return false;
+        if (out !== undefined && !UdpClose.send(out, { slot: h.slot })) return false;
         counters.udpCloses++;
         return true;
       }
@@ -157,7 +162,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     const error = msg.arg(TcpListenReply.error);
     const pending = pendingListens.get(appId);
     if (pending === undefined || replicas === 1) {
-      if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, error, msg.arg(TcpListenReply.port)])) return false;
+      if (!SockListenReply.send(toApp, { listener: appId, error, port: msg.arg(TcpListenReply.port) })) return false;
       if (tcpId >= 0 && error === 0) {
         tcpToApp.set(listenerKey(r, tcpId), appId);
         appToTcp.set(appId, [listenerKey(r, tcpId)]);
@@ -169,10 +174,10 @@ export function createServer(ctx: ServerContext): ServerCore {
       // Failed in one replica: undo it in those that made it, and tell the app the reason.
       while (pending.made.length > 0) {
         const [mr, mid] = pending.made[pending.made.length - 1]!;
-        if (!send(toTcp[mr]!, TCP_MSG.UNLISTEN, [mid])) return false;
+        if (!TcpUnlisten.send(toTcp[mr]!, { listener: mid })) return false;
         pending.made.pop();
       }
-      if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, error === 0 ? EINVAL_PLUS_ONE : error, 0])) return false;
+      if (!SockListenReply.send(toApp, { listener: appId, error: error === 0 ? EINVAL_PLUS_ONE : error, port: 0 })) return false;
       pendingListens.delete(appId);
       return true;
     }
@@ -180,9 +185,9 @@ export function createServer(ctx: ServerContext): ServerCore {
     if (r === 0) pending.port = msg.arg(TcpListenReply.port);
     if (r + 1 < replicas) {
       // Every replica listens on the port replica 0 chose.
-      return send(toTcp[r + 1]!, TCP_MSG.LISTEN, [appId, pending.address, pending.port, pending.backlog]);
+      return TcpListen.send(toTcp[r + 1]!, { request: appId, localAddr: pending.address, localPort: pending.port, backlog: pending.backlog });
     }
-    if (!send(toApp, SOCK_MSG.LISTEN_REPLY, [appId, 0, pending.port])) return false;
+    if (!SockListenReply.send(toApp, { listener: appId, error: 0, port: pending.port })) return false;
     pendingListens.delete(appId);
     const keys = pending.made.map(([mr, mid]) => listenerKey(mr, mid));
     for (const k of keys) tcpToApp.set(k, appId);
@@ -195,9 +200,10 @@ export function createServer(ctx: ServerContext): ServerCore {
     switch (msg.type) {
       case TCP_MSG.CONNECT_REPLY: {
         const slot = msg.argI32(TcpConnectReply.slot);
-        if (!send(toApp, SOCK_MSG.CONNECT_REPLY, [
-          msg.arg(TcpConnectReply.request), slot < 0 ? -1 : packSocketHandle(r, slot), msg.arg(TcpConnectReply.error), msg.arg(TcpConnectReply.localAddr), msg.arg(TcpConnectReply.localPort),
-        ])) return false;
+        if (!SockConnectReply.send(toApp, {
+          socket: msg.arg(TcpConnectReply.request), handle: slot < 0 ? -1 : packSocketHandle(r, slot), error: msg.arg(TcpConnectReply.error),
+          localAddr: msg.arg(TcpConnectReply.localAddr), localPort: msg.arg(TcpConnectReply.localPort),
+        })) return false;
         if (slot < 0) counters.connectFailures++;
         return true;
       }
@@ -206,17 +212,19 @@ export function createServer(ctx: ServerContext): ServerCore {
       case TCP_MSG.ACCEPTED: {
         const appId = tcpToApp.get(listenerKey(r, msg.arg(TcpAccepted.listener)));
         // A listener the app closed meanwhile: the app will refuse (abort) the socket.
-        if (!send(toApp, SOCK_MSG.ACCEPT, [
-          appId ?? 0, packSocketHandle(r, msg.arg(TcpAccepted.slot)), msg.arg(TcpAccepted.remoteAddr), msg.arg(TcpAccepted.remotePort), msg.arg(TcpAccepted.localAddr), msg.arg(TcpAccepted.localPort),
-        ])) return false;
+        if (!SockAccept.send(toApp, {
+          listener: appId ?? 0, handle: packSocketHandle(r, msg.arg(TcpAccepted.slot)), remoteAddr: msg.arg(TcpAccepted.remoteAddr),
+          remotePort: msg.arg(TcpAccepted.remotePort), localAddr: msg.arg(TcpAccepted.localAddr), localPort: msg.arg(TcpAccepted.localPort),
+        })) return false;
         counters.accepts++;
         return true;
       }
       case UDP_MSG.BIND_REPLY: {
         const slot = msg.argI32(UdpBindReply.slot);
-        return send(toApp, SOCK_MSG.UDP_BIND_REPLY, [
-          msg.arg(UdpBindReply.request), slot < 0 ? -1 : packSocketHandle(r, slot), msg.arg(UdpBindReply.error), msg.arg(UdpBindReply.port), msg.arg(UdpBindReply.address),
-        ]);
+        return SockUdpBindReply.send(toApp, {
+          socket: msg.arg(UdpBindReply.request), handle: slot < 0 ? -1 : packSocketHandle(r, slot), error: msg.arg(UdpBindReply.error),
+          port: msg.arg(UdpBindReply.port), address: msg.arg(UdpBindReply.address),
+        });
       }
       case TCP_MSG.RELEASED:
         counters.releases++;

@@ -38,9 +38,6 @@ export interface OutChannel {
   forEachQueued?(fn: (m: MessageView) => void): void;
   /** Makes the reserved message part of the next publish. */
   commit(): void;
-  /** reserve + header + args + commit in one call; false when full. */
-  /** A message without a buffer (the pointer is cleared: no stale pointer from a reused slot). */
-  send(type: number, seq: number, a0?: number, a1?: number, a2?: number, a3?: number, a4?: number, a5?: number): boolean;
   /**
    * Slots that reserve() can fill right now without failing (Infinity for a
    * MessagePort). A producer that can hold work back (a NIC leaving frames in
@@ -61,6 +58,13 @@ export interface InChannel {
 
 /** Loop-side operations on an output. */
 export interface OutEndpoint extends OutChannel {
+  /**
+   * reserve + header + args + commit in one call; false when full. A message without a
+   * buffer (the pointer is cleared: no stale pointer from a reused slot). The words go by
+   * position: the substrate's own examples and tests use it; servers see only OutChannel
+   * and write through the named writers of src/abi/message-args.ts.
+   */
+  send(type: number, seq: number, a0?: number, a1?: number, a2?: number, a3?: number, a4?: number, a5?: number): boolean;
   /** Publishes committed messages and rings the consumer; returns how many. */
   flush(): number;
   /** True when a reserve() failed for lack of space and space has appeared since. */

@@ -5,6 +5,8 @@
  * builders need supervisor.ts + manifest.ts.
  */
 export { createRing, ringBytes, RingReader, RingWriter, ringOccupancy, ringCounters } from './ring.js';
+export { Outbox } from './outbox.js';
+export { DebugEvery } from './debug-log.js';
 export { MessageView, encodeMessage, decodeMessage, MSG_WORDS, MSG_BYTES, MSG_ARGS, NO_POOL } from './message.js';
 export type { MessageRepr, RichPointer } from './message.js';
 export { MSG_BLOCK, SUBSTRATE_MSG, EXAMPLE_MSG } from './message-types.js';

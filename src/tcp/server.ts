@@ -23,6 +23,8 @@
 import { randomInt, webcrypto } from 'node:crypto';
 import { cryptoRng } from '../random/rng.js';
 import type { InChannel } from '../substrate/channel.js';
+import { Outbox } from '../substrate/outbox.js';
+import { DebugEvery } from '../substrate/debug-log.js';
 import type { MessageView } from '../substrate/message.js';
 import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
@@ -45,7 +47,10 @@ import type { Tcb } from './tcb.js';
 import { TcpState, stateName } from './state.js';
 import { ToeplitzHash } from '../random/toeplitz.js';
 import { entryOfConnection, RSS_TABLE_SIZE } from '../abi/rss-table.js';
-import { IcmpError, SegDeliver, TcpConnect, TcpKick, TcpListen, TcpSegSend, TcpSetOption, TcpUnlisten } from '../abi/message-args.js';
+import {
+  IcmpError, SegDeliver, TcpAccepted, TcpConnect, TcpConnectReply, TcpKick, TcpListen, TcpListenReply, TcpReleased, TcpSegSend, TcpSetOption, TcpUnlisten,
+  outgoing, sendOutgoing, type Outgoing,
+} from '../abi/message-args.js';
 
 export interface TcpServerOptions {
   /** The socket table shared with the application (createSocketTable). */
@@ -136,11 +141,11 @@ export function createServer(ctx: ServerContext): ServerCore {
   const live = new Set<number>();
   /** Slots with new data or space since the last publish (published once per batch). */
   const dirty = new Set<number>();
-  const pendingTx: PendingTx[] = [];
+  /** Segments that did not fit in IP's ring; sent first on the next poll. */
+  const pendingTx = new Outbox<PendingTx>((tx) => sendSegment(tx));
   /** Messages to SOCK that did not fit; sent first on the next poll. */
-  const pendingSock: { type: number; args: number[] }[] = [];
-  const debugEveryMs = Number(process.env['NEWTOS_DEBUG_TCP_MS'] ?? 0);
-  let nextDebug = 0;
+  const pendingSock = new Outbox<Outgoing>((o) => sendOutgoing(toSock, o));
+  const debug = new DebugEvery();
   let now = ctx.now();
   // Checkpoints carry times on a process-wide monotonic clock too: a successor's own clock
   // (its worker's) has another origin.
@@ -148,18 +153,13 @@ export function createServer(ctx: ServerContext): ServerCore {
   const clock = (): CheckpointClock => ({ now, mono: now + monoOffset });
   const published = opts.counters === undefined ? null : new CounterPublisher(opts.counters);
 
-  const trySock = (type: number, a: number[]): boolean => toSock.send(type, 0, a[0], a[1], a[2], a[3], a[4], a[5]);
-  const sendSock = (type: number, args: number[]): void => {
-    if (pendingSock.length > 0 || !trySock(type, args)) pendingSock.push({ type, args });
-  };
-
   const maybeFree = (slot: number): void => {
     const st = slots[slot];
     if (st === undefined || !st.engineDone || (st.handedOut && !st.appClosed)) return;
     slots[slot] = undefined;
     live.delete(slot);
     freeSlots.push(slot);
-    if (st.handedOut) sendSock(TCP_MSG.RELEASED, [slot]);
+    if (st.handedOut) pendingSock.send(outgoing(TcpReleased, { slot }));
   };
 
   // Live connections per indirection-table entry, this replica's row (src/abi/rss-table.ts):
@@ -239,7 +239,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       const i = pool.indexOf(bytes.byteOffset);
       if (i < 0) throw new Error('tcp server: transmit of bytes outside its pool\'s buffers');
       const tx: PendingTx = { i, off, len: bytes.length, src, dst, gsoMss };
-      if (pendingTx.length > 0 || !sendSegment(tx)) pendingTx.push(tx);
+      pendingTx.send(tx);
     },
     onEvent: (type, conn, code) => onEngineEvent(type, conn, code),
     onTimeWaitReleased: (t) => saveTimeWait(t),
@@ -454,12 +454,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   function sendSegment(tx: PendingTx): boolean {
     const m = toIp!.reserve();
     if (m === null) return false;
-    m.setType(TCP_MSG.SEG_SEND); m.setSeq(0);
     pool!.lend(m, tx.i, tx.len, tx.off);
-    m.setArg(TcpSegSend.src, tx.src); m.setArg(TcpSegSend.dst, tx.dst);
-    m.setArg(TcpSegSend.txFlags, txFlags | (tx.gsoMss > 0 ? TxFlag.Gso : 0));
-    m.setArg(TcpSegSend.gsoMss, tx.gsoMss);
-    for (let k = 4; k < 6; k++) m.setArg(k, 0);
+    TcpSegSend.start(m).src(tx.src).dst(tx.dst).txFlags(txFlags | (tx.gsoMss > 0 ? TxFlag.Gso : 0)).gsoMss(tx.gsoMss);
     toIp!.commit();
     return true;
   }
@@ -526,7 +522,9 @@ export function createServer(ctx: ServerContext): ServerCore {
     armAtOpen(st, block);
     block.serverSetFlags(ServerFlag.Connected);
     block.serverPublish();
-    sendSock(TCP_MSG.ACCEPTED, [listenerId, slot, info.remoteAddr, info.remotePort, info.localAddr, info.localPort]);
+    pendingSock.send(outgoing(TcpAccepted, {
+      listener: listenerId, slot, remoteAddr: info.remoteAddr, remotePort: info.remotePort, localAddr: info.localAddr, localPort: info.localPort,
+    }));
   }
 
   function sourceFor(dst: number): number {
@@ -554,10 +552,10 @@ export function createServer(ctx: ServerContext): ServerCore {
       st.handedOut = true;
       table.block(slot).serverSetState(SocketState.Connecting);
       const info = engine.info(conn);
-      sendSock(TCP_MSG.CONNECT_REPLY, [req, slot, 0, info.localAddr, info.localPort]);
+      pendingSock.send(outgoing(TcpConnectReply, { request: req, slot, error: 0, localAddr: info.localAddr, localPort: info.localPort }));
     } catch (e) {
       const code = e instanceof NewtosError ? e.code : 'ENOBUFS';
-      sendSock(TCP_MSG.CONNECT_REPLY, [req, -1, errorIndex(code), 0, 0]);
+      pendingSock.send(outgoing(TcpConnectReply, { request: req, slot: -1, error: errorIndex(code), localAddr: 0, localPort: 0 }));
     }
   }
 
@@ -587,7 +585,9 @@ export function createServer(ctx: ServerContext): ServerCore {
       }
     }
     if (id >= 0) persistListeners();
-    sendSock(TCP_MSG.LISTEN_REPLY, id >= 0 ? [req, id, 0, port] : [req, -1, error || errorIndex('EADDRINUSE'), 0]);
+    pendingSock.send(outgoing(TcpListenReply, id >= 0
+      ? { request: req, listener: id, error: 0, port }
+      : { request: req, listener: -1, error: error || errorIndex('EADDRINUSE'), port: 0 }));
   }
 
   function onKick(slot: number): void {
@@ -759,8 +759,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     poll(t: number): void {
       now = t;
-      if (debugEveryMs > 0 && now >= nextDebug) {
-        nextDebug = now + debugEveryMs;
+      if (debug.due(now)) {
         for (const slot of live) {
           const st = slots[slot]!;
           if (st.conn < 0 || st.engineDone || st.appClosed) continue;
@@ -772,8 +771,8 @@ export function createServer(ctx: ServerContext): ServerCore {
           });
         }
       }
-      while (pendingSock.length > 0 && trySock(pendingSock[0]!.type, pendingSock[0]!.args)) pendingSock.shift();
-      while (pendingTx.length > 0 && sendSegment(pendingTx[0]!)) pendingTx.shift();
+      pendingSock.retry();
+      pendingTx.retry();
       if (engine.pollAt() <= now) engine.onTimer(now);
       else if (pendingTx.length === 0) engine.retryOutput(now);
       rearm();

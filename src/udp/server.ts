@@ -35,9 +35,9 @@
  */
 import { webcrypto } from 'node:crypto';
 import { cryptoRng } from '../random/rng.js';
-import type { InChannel, OutChannel } from '../substrate/channel.js';
+import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
-import { NO_POOL } from '../substrate/layout.js';
+import { Outbox } from '../substrate/outbox.js';
 import type { PacketPool } from '../substrate/pool.js';
 import { replicaOfUdpPort } from '../abi/rss-table.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
@@ -48,7 +48,7 @@ import { UDP_HEADER_LEN } from '../wire/udp.js';
 import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { UdpCore } from './udp-core.js';
 import { UdpStatsWriter } from './udp-stats.js';
-import { IcmpError, SegDeliver, SendIcmpError, UdpBind, UdpClose, UdpDgramSend, UdpKick } from '../abi/message-args.js';
+import { IcmpError, SegDeliver, SendIcmpError, UdpBind, UdpBindReply, UdpClose, UdpDgramSend, UdpKick, type ValuesOf } from '../abi/message-args.js';
 
 export interface UdpServerOptions {
   /** The UDP socket table shared with the application (createSocketTable). */
@@ -103,23 +103,12 @@ export function createServer(ctx: ServerContext): ServerCore {
   /** Slots whose send ring may hold records and which are not armed. */
   const busy = new Set<number>();
   /** Replies to SOCK that did not fit; sent first on the next poll. */
-  const pendingSock: number[][] = [];
+  const pendingSock = new Outbox<ValuesOf<typeof UdpBindReply>>((reply) => UdpBindReply.send(toSock, reply));
   let now = ctx.now();
 
   const persist = (): void => ctx.store.set(BINDINGS_KEY, [...bound.values()]);
 
-  const put = (out: OutChannel, type: number, args: readonly number[]): boolean => {
-    const m = out.reserve();
-    if (m === null) return false;
-    m.setType(type); m.setSeq(0); m.setPointer(NO_POOL, 0, 0, 0);
-    for (let k = 0; k < 6; k++) m.setArg(k, args[k] ?? 0);
-    out.commit();
-    return true;
-  };
-
-  const replySock = (args: number[]): void => {
-    if (pendingSock.length > 0 || !put(toSock, UDP_MSG.BIND_REPLY, args)) pendingSock.push(args);
-  };
+  const replySock = (reply: ValuesOf<typeof UdpBindReply>): void => { pendingSock.send(reply); };
 
   // A successor takes over the bindings of its predecessor; everything else is in the socket table.
   const saved = ctx.store.get(BINDINGS_KEY) as Binding[] | undefined;
@@ -136,14 +125,14 @@ export function createServer(ctx: ServerContext): ServerCore {
     const slot = freeSlots.pop();
     if (slot === undefined) {
       stats.add('bindFailures');
-      replySock([req, -1, errorIndex('ENOBUFS'), 0, 0]);
+      replySock({ request: req, slot: -1, error: errorIndex('ENOBUFS'), port: 0, address: 0 });
       return;
     }
     const r = core.bind(slot, address, msg.arg(UdpBind.localPort));
     if (!r.ok) {
       freeSlots.push(slot);
       stats.add('bindFailures');
-      replySock([req, -1, errorIndex(r.code), 0, 0]);
+      replySock({ request: req, slot: -1, error: errorIndex(r.code), port: 0, address: 0 });
       return;
     }
     table.recycle(slot);
@@ -154,7 +143,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     bound.set(slot, { slot, address, port: r.port });
     persist();
     stats.add('binds');
-    replySock([req, slot, 0, r.port, address]);
+    replySock({ request: req, slot, error: 0, port: r.port, address });
   }
 
   function onClose(slot: number): void {
@@ -211,10 +200,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       const d = core.emitInPlace(slot, h.address, h.port, pool!.bytes, off, h.length);
       records.consume(ring, h);
       if (d === null) { pool!.free(i); continue; }
-      m.setType(UDP_MSG.DGRAM_SEND); m.setSeq(0);
       pool!.lend(m, i, UDP_HEADER_LEN + h.length, off);
-      m.setArg(UdpDgramSend.src, d.src); m.setArg(UdpDgramSend.dst, d.dst); m.setArg(UdpDgramSend.txFlags, 0);
-      for (let k = 3; k < 6; k++) m.setArg(k, 0);
+      UdpDgramSend.start(m).src(d.src).dst(d.dst).txFlags(0);
       toIp!.commit();
       stats.add('sent');
       sent++;
@@ -268,10 +255,8 @@ export function createServer(ctx: ServerContext): ServerCore {
           // The frame goes on to IP with the datagram (IP gives it back to its owner).
           const m = toIp!.reserve();
           if (m !== null) {
-            m.setType(IP_MSG.SEND_ICMP_ERROR); m.setSeq(0);
             m.setPointer(msg.pool, msg.poolGen, msg.offset - hlen, msg.length + hlen);
-            m.setArg(SendIcmpError.typeCode, PORT_UNREACHABLE);
-            for (let k = 1; k < 6; k++) m.setArg(k, 0);
+            SendIcmpError.start(m).typeCode(PORT_UNREACHABLE);
             toIp!.commit();
             stats.add('portUnreachableRequested');
             return;
@@ -329,7 +314,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     poll(t: number): void {
       now = t;
-      while (pendingSock.length > 0 && put(toSock, UDP_MSG.BIND_REPLY, pendingSock[0]!)) pendingSock.shift();
+      pendingSock.retry();
       if (busy.size > 0) for (const slot of [...busy]) service(slot);
     },
     pollAt(): number {

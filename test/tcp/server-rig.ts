@@ -18,7 +18,10 @@ import type { ServerContext, ServerCore } from '../../src/substrate/server.js';
 import { ControlBlock, createControlBlock } from '../../src/substrate/stats.js';
 import { SocketTable, createSocketTable } from '../../src/abi/socket-table.js';
 import type { SocketBlock } from '../../src/abi/socket-block.js';
-import { IP_MSG, TCP_MSG } from '../../src/abi/protocol.js';
+import { TCP_MSG } from '../../src/abi/protocol.js';
+import {
+  SegDeliver, TcpAccepted, TcpConnect, TcpConnectReply, TcpKick, TcpListen, TcpListenReply, TcpSegSend, type AnyMessageKind, type ValuesOf,
+} from '../../src/abi/message-args.js';
 import { TcpEventType, type ConnectionOptions } from '../../src/tcp/config.js';
 import { TcpEngine } from '../../src/tcp/engine.js';
 import { createServer, type TcpServerOptions } from '../../src/tcp/server.js';
@@ -43,12 +46,6 @@ class RecordingOut implements OutChannel {
     if (this.staged === null) throw new Error('commit without reserve');
     this.messages.push(this.staged);
     this.staged = null;
-  }
-  send(type: number, seq: number, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): boolean {
-    this.reserve().set(type, 0, seq).setPointer(NO_POOL, 0, 0, 0)
-      .setArg(0, a0).setArg(1, a1).setArg(2, a2).setArg(3, a3).setArg(4, a4).setArg(5, a5);
-    this.commit();
-    return true;
   }
   freeSlots(): number { return Infinity; }
   get pending(): number { return 0; }
@@ -198,30 +195,28 @@ export class TcpServerRig {
     this.sockMessages.push(...this.sockOut.take());
   }
 
-  private message(type: number, ...args: number[]): MessageView {
-    const v = new MessageView(new Int32Array(MSG_WORDS)).set(type, 1, 0).setPointer(NO_POOL, 0, 0, 0);
-    args.forEach((a, i) => v.setArg(i, a));
-    return v;
+  private message<K extends AnyMessageKind>(kind: K, values: ValuesOf<K>): MessageView {
+    return kind.write(new MessageView(new Int32Array(MSG_WORDS)), values).setGen(1).setPointer(NO_POOL, 0, 0, 0);
   }
 
   /** SOCK asks for an active open to the peer; returns the socket slot. */
   connect(): number {
     const req = this.nextReq++;
-    this.core.onMessage(this.message(TCP_MSG.CONNECT, req, REMOTE, PEER_PORT, 0, 0), this.fromSock, this.now);
+    this.core.onMessage(this.message(TcpConnect, { request: req, remoteAddr: REMOTE, remotePort: PEER_PORT, localAddr: 0, localPort: 0 }), this.fromSock, this.now);
     this.iteration();
-    const reply = this.sockMessages.find((m) => m.type === TCP_MSG.CONNECT_REPLY && m.arg(0) === req);
-    if (reply === undefined || reply.argI32(1) < 0) throw new Error('connect refused by the core');
-    return reply.argI32(1);
+    const reply = this.sockMessages.find((m) => m.type === TCP_MSG.CONNECT_REPLY && m.arg(TcpConnectReply.request) === req);
+    if (reply === undefined || reply.argI32(TcpConnectReply.slot) < 0) throw new Error('connect refused by the core');
+    return reply.argI32(TcpConnectReply.slot);
   }
 
   /** SOCK asks the core to listen on LOCAL:port; returns the listener id. */
   listen(port: number): number {
     const req = this.nextReq++;
-    this.core.onMessage(this.message(TCP_MSG.LISTEN, req, LOCAL, port, 8), this.fromSock, this.now);
+    this.core.onMessage(this.message(TcpListen, { request: req, localAddr: LOCAL, localPort: port, backlog: 8 }), this.fromSock, this.now);
     this.iteration();
-    const reply = this.sockMessages.find((m) => m.type === TCP_MSG.LISTEN_REPLY && m.arg(0) === req);
-    if (reply === undefined || reply.argI32(1) < 0) throw new Error('listen refused by the core');
-    return reply.argI32(1);
+    const reply = this.sockMessages.find((m) => m.type === TCP_MSG.LISTEN_REPLY && m.arg(TcpListenReply.request) === req);
+    if (reply === undefined || reply.argI32(TcpListenReply.listener) < 0) throw new Error('listen refused by the core');
+    return reply.argI32(TcpListenReply.listener);
   }
 
   /** The peer engine opens a connection to the core's LOCAL:port (its SYN waits in toServer). */
@@ -231,7 +226,7 @@ export class TcpServerRig {
 
   /** Slots the core handed to SOCK with ACCEPTED so far. */
   acceptedSlots(): number[] {
-    return this.sockMessages.filter((m) => m.type === TCP_MSG.ACCEPTED).map((m) => m.argI32(1));
+    return this.sockMessages.filter((m) => m.type === TCP_MSG.ACCEPTED).map((m) => m.argI32(TcpAccepted.slot));
   }
 
   block(slot: number): SocketBlock {
@@ -242,7 +237,7 @@ export class TcpServerRig {
   appWrite(slot: number, data: Uint8Array): number {
     const { accepted, kick } = this.block(slot).appWrite(data);
     if (kick) {
-      this.core.onMessage(this.message(TCP_MSG.KICK, slot), this.fromApp, this.now);
+      this.core.onMessage(this.message(TcpKick, { slot }), this.fromApp, this.now);
       this.iteration();
     }
     return accepted;
@@ -255,7 +250,7 @@ export class TcpServerRig {
       const m = this.toPeer.shift()!;
       const bytes = this.buffers.view(m);
       if (bytes === null) throw new Error('SEG_SEND with a bad pointer');
-      this.peer.onSegment(m.arg(0), m.arg(1), bytes.slice(), this.now);
+      this.peer.onSegment(m.arg(TcpSegSend.src), m.arg(TcpSegSend.dst), bytes.slice(), this.now);
       if (this.holdBuffers) this.heldBuffers.push(m);
       else this.buffers.giveBack(m);
       n++;
@@ -276,7 +271,7 @@ export class TcpServerRig {
       if (i < 0) throw new Error('rig: ip pool exhausted');
       const off = this.ipPool.payloadOffset(i);
       this.ipPool.bytes.set(seg, off);
-      const v = this.message(IP_MSG.SEG_DELIVER, REMOTE, LOCAL, 0, 0, 64, 0);
+      const v = this.message(SegDeliver, { src: REMOTE, dst: LOCAL, iface: 0, flags: 0, ttl: 64, ipHeaderLen: 0 });
       this.ipPool.lend(v, i, seg.length, off);
       this.core.onMessage(v, this.fromIp, this.now);
       n++;
