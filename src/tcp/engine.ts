@@ -22,8 +22,8 @@ import {
   TcpFlag, TcpSegment, emitTcpHeader, parseTcpInto, tcpHeaderLenFor, writeTcpChecksum, type TcpHeaderFields,
 } from '../wire/tcp.js';
 import {
-  DEFAULT_CONNECTION_OPTIONS, TSO_MAX_BYTES, TcpEventType, type ConnectionBufferProvider, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
-  type TcpEngineOptions, type TcpEventFn, type TransmitFn,
+  TcpEventType, resolveTcpConfig, type ConnectionBufferProvider, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
+  type TcpConfig, type TcpEngineOptions, type TcpEventFn, type TransmitFn,
 } from './config.js';
 import type { EngineContext } from './context.js';
 import { TcpCounters, tcpGauges, type TcpGauges } from './counters.js';
@@ -110,29 +110,11 @@ export class TcpEngine implements EngineContext {
   readonly counters = new TcpCounters();
   readonly allocator: SegmentAllocator;
   readonly transmit: TransmitFn;
-  readonly checksumOffload: boolean;
-  readonly tsoMaxBytes: number;
-  readonly prr: boolean;
-  /** RACK loss detection (RFC 8985) on SACK connections; see TcpEngineOptions.rack. */
-  readonly rack: boolean;
-  readonly tlp: boolean;
+  readonly config: TcpConfig;
   readonly hdr: TcpHeaderFields = {
     srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, mss: -1, windowScale: -1,
     sackPermitted: false, hasTimestamp: false, tsVal: 0, tsEcr: 0, sack: new Uint32Array(0), sackCount: 0,
   };
-  readonly msl: number;
-  readonly synRetries: number;
-  readonly dataRetries: number;
-  readonly minRto: number;
-  readonly maxRto: number;
-  readonly initialRto: number;
-  readonly synQueueSize: number;
-  readonly synCookies: 'auto' | 'always' | 'never';
-  readonly challengeAckLimit: number;
-  readonly portMin: number;
-  readonly portMax: number;
-  readonly maxOooRanges: number;
-  readonly defaults: ConnectionOptions;
 
   private readonly rng: Rng;
   private readonly rttOptions: RttEstimatorOptions;
@@ -179,30 +161,13 @@ export class TcpEngine implements EngineContext {
     this.onEnter = options.onEnter;
     this.onTimeWaitReleased = options.onTimeWaitReleased;
     this.buffers = options.buffers;
-    this.checksumOffload = options.checksumOffload ?? false;
-    this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
-    this.prr = options.prr ?? true;
-    this.rack = options.rack ?? false;
-    this.tlp = options.tlp ?? true;
-    this.msl = options.msl ?? 30_000;
-    this.synRetries = options.synRetries ?? 6;
-    this.dataRetries = options.dataRetries ?? 15;
-    this.minRto = options.minRto ?? 200;
-    this.maxRto = options.maxRto ?? 120_000;
-    this.initialRto = options.initialRto ?? 1000;
-    this.synQueueSize = options.synQueueSize ?? 256;
-    this.synCookies = options.synCookies ?? 'auto';
-    this.challengeAckLimit = options.challengeAckLimit ?? 1000;
-    this.portMin = options.ephemeralPortMin ?? 32768;
-    this.portMax = options.ephemeralPortMax ?? 60999;
-    this.maxOooRanges = options.maxOooRanges ?? 256;
-    this.defaults = { ...DEFAULT_CONNECTION_OPTIONS, ...options.defaults };
+    const c = this.config = resolveTcpConfig(options);
     this.secrets = new KeyedTcpSecrets(this.rng);
     this.cookies = SynCookies.fromRng(this.rng);
-    this.ports = new EphemeralPorts({ rng: this.rng, min: this.portMin, max: this.portMax });
+    this.ports = new EphemeralPorts({ rng: this.rng, min: c.ephemeralPortMin, max: c.ephemeralPortMax });
     this.portFilter = options.portFilter;
     this.onTableChange = options.onTableChange;
-    this.rttOptions = { minRtoMs: this.minRto, maxRtoMs: this.maxRto, initialRtoMs: this.initialRto };
+    this.rttOptions = { minRtoMs: c.minRto, maxRtoMs: c.maxRto, initialRtoMs: c.initialRto };
   }
 
   // =================================================================== input
@@ -290,7 +255,7 @@ export class TcpEngine implements EngineContext {
       return;
     }
     emitTcpHeader(h, buf);
-    if (!this.checksumOffload) writeTcpChecksum(buf, src, dst);
+    if (!this.config.checksumOffload) writeTcpChecksum(buf, src, dst);
     this.counters.segmentsOut++;
     this.transmit(src, dst, buf, 0);
   }
@@ -314,7 +279,7 @@ export class TcpEngine implements EngineContext {
     if ((f & TcpFlag.RST) !== 0) return; // "An incoming RST segment could not be valid ... ignored"
     if ((f & TcpFlag.ACK) !== 0) {
       // Maybe the third segment of a SYN-cookie handshake; otherwise <SEQ=SEG.ACK><CTL=RST>.
-      if ((f & TcpFlag.SYN) === 0 && this.synCookies !== 'never') {
+      if ((f & TcpFlag.SYN) === 0 && this.config.synCookies !== 'never') {
         const r = this.acceptCookie(l, src, dst, seg, now);
         // A genuine cookie with no room to accept it: dropped without a word, so the
         // peer's retransmission (or its data) tries again later (Linux
@@ -338,11 +303,11 @@ export class TcpEngine implements EngineContext {
       this.counters.dropSynNoBuffers++;
       return;
     }
-    if (this.synCookies === 'always' || (l.synCount >= this.synQueueSize && this.synCookies === 'auto')) {
+    if (this.config.synCookies === 'always' || (l.synCount >= this.config.synQueueSize && this.config.synCookies === 'auto')) {
       this.sendCookieSynAck(l, src, dst, seg, now);
       return;
     }
-    if (l.synCount >= this.synQueueSize) {
+    if (l.synCount >= this.config.synQueueSize) {
       this.counters.dropSynQueueFull++;
       return;
     }
@@ -403,7 +368,7 @@ export class TcpEngine implements EngineContext {
    */
   private acceptCookie(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): CookieAck {
     // Linux tcp_synq_no_recent_overflow: cookie ACKs only shortly after cookies were sent.
-    if (this.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return CookieAck.Invalid;
+    if (this.config.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return CookieAck.Invalid;
     const cookieMss = this.cookies.validate(dst, seg.dstPort, src, seg.srcPort, seg.seq, seg.ack, now);
     if (cookieMss === undefined) {
       this.counters.dropBadCookie++;
@@ -493,7 +458,7 @@ export class TcpEngine implements EngineContext {
       this.challengeWindowStart = now;
       this.challengeCount = 0;
     }
-    return ++this.challengeCount <= this.challengeAckLimit;
+    return ++this.challengeCount <= this.config.challengeAckLimit;
   }
 
   passiveEstablished(t: Tcb): void {
@@ -712,8 +677,8 @@ export class TcpEngine implements EngineContext {
     }
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
     // A private copy: setNoDelay / setKeepAlive change one connection only.
-    const t = new Tcb(id, { ...opts }, this.rttOptions, this.maxOooRanges, la, lp, ra, rp, rings, this.rng);
-    t.rack.enabled = this.rack;
+    const t = new Tcb(id, { ...opts }, this.rttOptions, this.config.maxOooRanges, la, lp, ra, rp, rings, this.rng);
+    t.rack.enabled = this.config.rack;
     t.tsOffset = this.rng.nextU32();
     this.conns[id] = t;
     return t;
@@ -824,8 +789,8 @@ export class TcpEngine implements EngineContext {
     this.depth++;
     try {
       const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
-      const t = new Tcb(id, { ...this.defaults }, this.rttOptions, this.maxOooRanges, 0, 0, 0, 0, rings);
-      t.rack.enabled = this.rack;
+      const t = new Tcb(id, { ...this.config.defaults }, this.rttOptions, this.config.maxOooRanges, 0, 0, 0, 0, rings);
+      t.rack.enabled = this.config.rack;
       fill(t);
       this.conns[id] = t;
       this.insert(t);
@@ -919,7 +884,7 @@ export class TcpEngine implements EngineContext {
   }
 
   private connectionOptions(o: Partial<ConnectionOptions> | undefined): ConnectionOptions {
-    return o === undefined ? this.defaults : { ...this.defaults, ...o };
+    return o === undefined ? this.config.defaults : { ...this.config.defaults, ...o };
   }
 
   /** Passive open. Returns the listener id. */
@@ -1144,7 +1109,7 @@ export class TcpEngine implements EngineContext {
       t.released = true;
       this.shutdownTcb(t, now);
       if (t.state === TcpState.FinWait2 && t.closeAt === Infinity) {
-        t.closeAt = now + 2 * this.msl;
+        t.closeAt = now + 2 * this.config.msl;
         this.timersChanged(t);
       }
       this.releaseTimeWaitRings(t);
