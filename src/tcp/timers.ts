@@ -5,7 +5,7 @@
  * timeout (RFC 9293 §3.8.3, RFC 5482), TIME-WAIT and orphaned FIN-WAIT-2.
  *
  * Each timer is an absolute deadline in the control block (Infinity = off); the
- * engine's heap only decides when to call `connectionTimer`.
+ * heap (timer-heap.ts) only decides when to call `connectionTimer`.
  */
 import { TcpFlag } from '../wire/tcp.js';
 import { TcpEventType } from './config.js';
