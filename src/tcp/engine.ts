@@ -704,6 +704,19 @@ export class TcpEngine implements EngineContext {
     }
   }
 
+  /**
+   * Could the application's reading alone make a window update due (received())? Only
+   * while the window we advertised is at most half of what the buffer could offer:
+   * beyond that, no read passes the test below (the socket layer need not look).
+   */
+  windowUpdateOnRead(conn: number): boolean {
+    const t = this.conn(conn);
+    const s = t.state;
+    if (s !== TcpState.Established && s !== TcpState.FinWait1 && s !== TcpState.FinWait2) return false;
+    const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+    return 2 * cur <= Math.min(t.recvBuf.capacity, 65535 * 2 ** t.rcvWndScale);
+  }
+
   private consumed(t: Tcb, now: number): void {
     const s = t.state;
     if (s !== TcpState.Established && s !== TcpState.FinWait1 && s !== TcpState.FinWait2) return;
