@@ -336,7 +336,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       const ring = (): ByteRing => new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(64)), 0, 64);
       try {
         engine.restore({ send: ring(), recv: ring(), tag: -1 }, (t) => {
-          restoreTcb(t, twScratch, 0, 0, { clock: c, msl: opts.mslMs ?? 30_000, peerFinPublished: false });
+          restoreTcb(t, twScratch, 0, 0, { clock: c, msl: engine.config.msl, peerFinPublished: false });
           // No ring to measure against: the saved sequence space is the truth, nothing to send.
           t.sndUna = fields[CK.sndMax]! >>> 0;
           t.sndNxt = t.sndUna;
@@ -376,7 +376,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (checkpoints.inHand(s) && inHand < 0) inHand = s;
       checkpoints.setInHand(s, false);
     }
-    const rc = { clock: clock(), msl: opts.mslMs ?? 30_000 };
+    const rc = { clock: clock(), msl: engine.config.msl };
     for (let s = table.slots - 1; s >= 0; s--) {
       if (table.generation(s) === 0) { freeSlots.push(s); continue; }
       const strikes = s === inHand ? checkpoints.strikes(s) + 1 : 0;
