@@ -39,6 +39,7 @@
  *    server sets S_TX_ARMED and THEN re-checks the ring before it stops looking,
  *    so one of the two always sees the other (a classic Dekker pair over
  *    sequentially consistent Atomics).
+ * When the TCP server arms which word: src/tcp/socket-arming.ts.
  */
 import { ByteRing } from './byte-ring.js';
 

@@ -212,3 +212,67 @@ export interface TcpEngineOptions {
   /** Defaults for connections created by connect() and by listeners. */
   defaults?: Partial<ConnectionOptions>;
 }
+
+/**
+ * The engine's settings, resolved once: every TcpEngineOptions default filled in,
+ * checked (resolveTcpConfig) and frozen. The engine and the per-connection functions
+ * (through EngineContext.config) read it; nothing copies its fields.
+ */
+export interface TcpConfig {
+  readonly checksumOffload: boolean;
+  /** TSO burst limit in bytes (0: off), at most TSO_MAX_BYTES. */
+  readonly tsoMaxBytes: number;
+  readonly prr: boolean;
+  readonly rack: boolean;
+  readonly tlp: boolean;
+  readonly msl: number;
+  readonly synRetries: number;
+  readonly dataRetries: number;
+  readonly minRto: number;
+  readonly maxRto: number;
+  readonly initialRto: number;
+  readonly synQueueSize: number;
+  readonly synCookies: 'auto' | 'always' | 'never';
+  readonly challengeAckLimit: number;
+  readonly ephemeralPortMin: number;
+  readonly ephemeralPortMax: number;
+  readonly maxOooRanges: number;
+  /** Connection defaults (DEFAULT_CONNECTION_OPTIONS overridden by TcpEngineOptions.defaults), frozen too. */
+  readonly defaults: Readonly<ConnectionOptions>;
+}
+
+/** TcpEngineOptions → the frozen TcpConfig. Throws RangeError on a setting the engine cannot run with. */
+export function resolveTcpConfig(o: Omit<TcpEngineOptions, 'rng' | 'allocator' | 'transmit'>): TcpConfig {
+  const c: TcpConfig = {
+    checksumOffload: o.checksumOffload ?? false,
+    tsoMaxBytes: Math.max(0, Math.min(o.tsoMaxBytes ?? 0, TSO_MAX_BYTES)),
+    prr: o.prr ?? true,
+    rack: o.rack ?? false,
+    tlp: o.tlp ?? true,
+    msl: o.msl ?? 30_000,
+    synRetries: o.synRetries ?? 6,
+    dataRetries: o.dataRetries ?? 15,
+    minRto: o.minRto ?? 200,
+    maxRto: o.maxRto ?? 120_000,
+    initialRto: o.initialRto ?? 1000,
+    synQueueSize: o.synQueueSize ?? 256,
+    synCookies: o.synCookies ?? 'auto',
+    challengeAckLimit: o.challengeAckLimit ?? 1000,
+    ephemeralPortMin: o.ephemeralPortMin ?? 32768,
+    ephemeralPortMax: o.ephemeralPortMax ?? 60999,
+    maxOooRanges: o.maxOooRanges ?? 256,
+    defaults: Object.freeze({ ...DEFAULT_CONNECTION_OPTIONS, ...o.defaults }),
+  };
+  const count = (name: keyof TcpConfig, v: number): void => {
+    if (!(v >= 0) || Number.isNaN(v)) throw new RangeError(`tcp: ${name} must be a number >= 0, not ${v}`);
+  };
+  for (const k of ['msl', 'synRetries', 'dataRetries', 'minRto', 'maxRto', 'initialRto', 'synQueueSize', 'challengeAckLimit', 'maxOooRanges'] as const) count(k, c[k]);
+  if (c.minRto > c.maxRto) throw new RangeError(`tcp: minRto ${c.minRto} is above maxRto ${c.maxRto}`);
+  if (!(c.ephemeralPortMin >= 1 && c.ephemeralPortMin <= c.ephemeralPortMax && c.ephemeralPortMax <= 65535)) {
+    throw new RangeError(`tcp: ephemeral port range ${c.ephemeralPortMin}-${c.ephemeralPortMax} is not within 1-65535`);
+  }
+  if (c.synCookies !== 'auto' && c.synCookies !== 'always' && c.synCookies !== 'never') throw new RangeError(`tcp: synCookies '${String(c.synCookies)}'`);
+  const d = c.defaults;
+  if (!(d.sendBufferSize > 0 && d.recvBufferSize > 0 && d.mss > 0)) throw new RangeError('tcp: connection buffers and MSS must be > 0');
+  return Object.freeze(c);
+}

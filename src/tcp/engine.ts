@@ -1,10 +1,13 @@
 /**
- * TcpEngine: the sans-IO TCP of one host. It demultiplexes segments to
- * connections and listeners, runs their timers from one heap, and offers the
+ * TcpEngine: the sans-IO TCP of one host. It hands each arriving segment to its
+ * connection (found in demux.ts) or to the listener on its port (listener.ts: the
+ * passive open, SYN queue, accept queue and SYN cookies), runs the connections'
+ * timers when the heap (timer-heap.ts) says they are due, and offers the
  * application calls (connect, listen, accept, send, receive, shutdown, close,
  * abort). No clock, no randomness, no I/O of its own: `now` is passed into every
  * call, the Rng, the segment allocator, the transmit function and the event
- * callback are injected (config.ts).
+ * callback are injected, the settings resolved once into a frozen `config`
+ * (config.ts).
  *
  * Read first: RFC 9293 §3.10 (event processing), then input.ts, output.ts,
  * recovery.ts, timers.ts. Addresses are IPv4 uint32 numbers; connection and
@@ -22,26 +25,25 @@ import {
   TcpFlag, TcpSegment, emitTcpHeader, parseTcpInto, tcpHeaderLenFor, writeTcpChecksum, type TcpHeaderFields,
 } from '../wire/tcp.js';
 import {
-  DEFAULT_CONNECTION_OPTIONS, TSO_MAX_BYTES, TcpEventType, type ConnectionBufferProvider, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
-  type TcpEngineOptions, type TcpEventFn, type TransmitFn,
+  TcpEventType, resolveTcpConfig, type ConnectionBufferProvider, type ConnectionOptions, type SegmentAllocator, type TcpErrorCode,
+  type TcpConfig, type TcpEngineOptions, type TcpEventFn, type TransmitFn,
 } from './config.js';
 import type { EngineContext } from './context.js';
 import { TcpCounters, tcpGauges, type TcpGauges } from './counters.js';
 import { armKeepalive, connectionError, segmentArrives } from './input.js';
 import { EphemeralPorts } from './ephemeral-ports.js';
-import { Listener } from './listener.js';
-import { SYN_COOKIE_PERIOD_MS, SynCookies, decodeCookieTimestamp, encodeCookieTimestamp } from './syn-cookies.js';
-import { DEFAULT_MSS, MAX_WSCALE, TS_OPTION_LEN, negotiateOptions, windowScaleFor } from './options.js';
+import { ConnectionTable } from './demux.js';
+import { ListenerTable, type ListenerParams } from './listener.js';
+import { SynCookies } from './syn-cookies.js';
+import { TS_OPTION_LEN, windowScaleFor } from './options.js';
 import { acceptableSeq, output, sendSegment, sendSyn } from './output.js';
 import { KeyedTcpSecrets, type TcpSecrets } from './secrets.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seqnum.js';
 import { TcpState, stateName } from './state.js';
 import { Tcb } from './tcb.js';
 import type { RttEstimatorOptions } from './rtt-estimator.js';
-import { connectionTimer, nextDeadline } from './timers.js';
-
-/** What became of the ACK completing a SYN-cookie handshake (acceptCookie). */
-const enum CookieAck { Accepted, Dropped, Invalid }
+import { TimerHeap } from './timer-heap.js';
+import { connectionTimer } from './timers.js';
 
 export interface ConnectParams {
   localAddr: number;
@@ -110,29 +112,11 @@ export class TcpEngine implements EngineContext {
   readonly counters = new TcpCounters();
   readonly allocator: SegmentAllocator;
   readonly transmit: TransmitFn;
-  readonly checksumOffload: boolean;
-  readonly tsoMaxBytes: number;
-  readonly prr: boolean;
-  /** RACK loss detection (RFC 8985) on SACK connections; see TcpEngineOptions.rack. */
-  readonly rack: boolean;
-  readonly tlp: boolean;
+  readonly config: TcpConfig;
   readonly hdr: TcpHeaderFields = {
     srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, mss: -1, windowScale: -1,
     sackPermitted: false, hasTimestamp: false, tsVal: 0, tsEcr: 0, sack: new Uint32Array(0), sackCount: 0,
   };
-  readonly msl: number;
-  readonly synRetries: number;
-  readonly dataRetries: number;
-  readonly minRto: number;
-  readonly maxRto: number;
-  readonly initialRto: number;
-  readonly synQueueSize: number;
-  readonly synCookies: 'auto' | 'always' | 'never';
-  readonly challengeAckLimit: number;
-  readonly portMin: number;
-  readonly portMax: number;
-  readonly maxOooRanges: number;
-  readonly defaults: ConnectionOptions;
 
   private readonly rng: Rng;
   private readonly rttOptions: RttEstimatorOptions;
@@ -148,19 +132,12 @@ export class TcpEngine implements EngineContext {
   private readonly cookies: SynCookies;
   private readonly ports: EphemeralPorts;
   private readonly portFilter: TcpEngineOptions['portFilter'];
-  private readonly onTableChange: TcpEngineOptions['onTableChange'];
   private readonly seg = new TcpSegment();
-  private readonly conns: (Tcb | undefined)[] = [];
-  private readonly freeIds: number[] = [];
-  private readonly listeners: (Listener | undefined)[] = [];
-  private readonly freeListenerIds: number[] = [];
-  /** Demux: key remoteAddr * 65536 + remotePort → chain of Tcbs (nextInBucket). */
-  private readonly table = new Map<number, Tcb>();
-  /** Listeners by local port. */
-  private readonly byPort = new Map<number, Listener[]>();
-  // Timer heap (parallel arrays: deadline, connection id).
-  private readonly heapAt: number[] = [];
-  private readonly heapId: number[] = [];
+  private readonly conns: ConnectionTable;
+  private readonly listeners: ListenerTable;
+  private readonly timers = new TimerHeap();
+  /** conns.get, bound once (the timer heap's view of the connections). */
+  private readonly connById: (id: number) => Tcb | undefined;
   private readonly blocked: Tcb[] = [];
   private challengeWindowStart = -Infinity;
   // Pending events (parallel arrays, reused) and the engine-call nesting depth.
@@ -179,30 +156,27 @@ export class TcpEngine implements EngineContext {
     this.onEnter = options.onEnter;
     this.onTimeWaitReleased = options.onTimeWaitReleased;
     this.buffers = options.buffers;
-    this.checksumOffload = options.checksumOffload ?? false;
-    this.tsoMaxBytes = Math.max(0, Math.min(options.tsoMaxBytes ?? 0, TSO_MAX_BYTES));
-    this.prr = options.prr ?? true;
-    this.rack = options.rack ?? false;
-    this.tlp = options.tlp ?? true;
-    this.msl = options.msl ?? 30_000;
-    this.synRetries = options.synRetries ?? 6;
-    this.dataRetries = options.dataRetries ?? 15;
-    this.minRto = options.minRto ?? 200;
-    this.maxRto = options.maxRto ?? 120_000;
-    this.initialRto = options.initialRto ?? 1000;
-    this.synQueueSize = options.synQueueSize ?? 256;
-    this.synCookies = options.synCookies ?? 'auto';
-    this.challengeAckLimit = options.challengeAckLimit ?? 1000;
-    this.portMin = options.ephemeralPortMin ?? 32768;
-    this.portMax = options.ephemeralPortMax ?? 60999;
-    this.maxOooRanges = options.maxOooRanges ?? 256;
-    this.defaults = { ...DEFAULT_CONNECTION_OPTIONS, ...options.defaults };
+    const c = this.config = resolveTcpConfig(options);
     this.secrets = new KeyedTcpSecrets(this.rng);
     this.cookies = SynCookies.fromRng(this.rng);
-    this.ports = new EphemeralPorts({ rng: this.rng, min: this.portMin, max: this.portMax });
+    this.ports = new EphemeralPorts({ rng: this.rng, min: c.ephemeralPortMin, max: c.ephemeralPortMax });
     this.portFilter = options.portFilter;
-    this.onTableChange = options.onTableChange;
-    this.rttOptions = { minRtoMs: this.minRto, maxRtoMs: this.maxRto, initialRtoMs: this.initialRto };
+    this.conns = new ConnectionTable(options.onTableChange);
+    this.connById = (id) => this.conns.get(id);
+    this.listeners = new ListenerTable({
+      ctx: this,
+      secrets: this.secrets,
+      cookies: this.cookies,
+      newConnection: (opts, la, lp, ra, rp) => {
+        const t = this.newTcb(opts, la, lp, ra, rp);
+        if (t !== undefined) this.enter(t);
+        return t;
+      },
+      sendStateless: (...a) => this.sendStateless(...a),
+      replyRst: (src, dst, seg) => this.replyRst(src, dst, seg),
+      abort: (t, now) => this.abortTcb(t, now),
+    }, this.conns);
+    this.rttOptions = { minRtoMs: c.minRto, maxRtoMs: c.maxRto, initialRtoMs: c.initialRto };
   }
 
   // =================================================================== input
@@ -226,7 +200,7 @@ export class TcpEngine implements EngineContext {
         c.dropInvalidAddress++;
         return;
       }
-      const t = this.lookup(dst, seg.dstPort, src, seg.srcPort);
+      const t = this.conns.lookup(dst, seg.dstPort, src, seg.srcPort);
       if (t !== undefined) {
         this.enter(t);
         if (t.state === TcpState.TimeWait && this.timeWaitReuse(t, seg)) {
@@ -238,9 +212,9 @@ export class TcpEngine implements EngineContext {
           return;
         }
       }
-      const l = this.findListener(dst, seg.dstPort);
+      const l = this.listeners.find(dst, seg.dstPort);
       if (l !== undefined) {
-        this.listenSegment(l, src, dst, seg, now);
+        this.listeners.segment(l, src, dst, seg, now);
         return;
       }
       c.dropNoSocket++;
@@ -290,168 +264,9 @@ export class TcpEngine implements EngineContext {
       return;
     }
     emitTcpHeader(h, buf);
-    if (!this.checksumOffload) writeTcpChecksum(buf, src, dst);
+    if (!this.config.checksumOffload) writeTcpChecksum(buf, src, dst);
     this.counters.segmentsOut++;
     this.transmit(src, dst, buf, 0);
-  }
-
-  // ---------------------------------------------------------------- LISTEN
-
-  private findListener(addr: number, port: number): Listener | undefined {
-    const list = this.byPort.get(port);
-    if (list === undefined) return undefined;
-    let any: Listener | undefined;
-    for (const l of list) {
-      if (l.addr === addr) return l;
-      if (l.addr === 0) any = l;
-    }
-    return any;
-  }
-
-  /** RFC 9293 §3.10.7.2 "If the state is LISTEN". */
-  private listenSegment(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): void {
-    const f = seg.flags;
-    if ((f & TcpFlag.RST) !== 0) return; // "An incoming RST segment could not be valid ... ignored"
-    if ((f & TcpFlag.ACK) !== 0) {
-      // Maybe the third segment of a SYN-cookie handshake; otherwise <SEQ=SEG.ACK><CTL=RST>.
-      if ((f & TcpFlag.SYN) === 0 && this.synCookies !== 'never') {
-        const r = this.acceptCookie(l, src, dst, seg, now);
-        // A genuine cookie with no room to accept it: dropped without a word, so the
-        // peer's retransmission (or its data) tries again later (Linux
-        // tcp_v4_syn_recv_sock: ListenOverflows, discard; an RST would kill it).
-        if (r !== CookieAck.Invalid) return;
-      }
-      this.counters.dropListenNonSyn++;
-      this.replyRst(src, dst, seg);
-      return;
-    }
-    if ((f & TcpFlag.SYN) === 0) {
-      this.counters.dropListenNonSyn++;
-      return;
-    }
-    if (l.acceptQueue.length >= l.backlog) {
-      // Linux drops SYNs while the accept queue is full; the peer retries.
-      this.counters.dropSynQueueFull++;
-      return;
-    }
-    if (this.allocator.lowOnBuffers?.() === true) {
-      this.counters.dropSynNoBuffers++;
-      return;
-    }
-    if (this.synCookies === 'always' || (l.synCount >= this.synQueueSize && this.synCookies === 'auto')) {
-      this.sendCookieSynAck(l, src, dst, seg, now);
-      return;
-    }
-    if (l.synCount >= this.synQueueSize) {
-      this.counters.dropSynQueueFull++;
-      return;
-    }
-    const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
-    if (t === undefined) return;
-    this.enter(t);
-    t.listenerId = l.id;
-    t.inSynQueue = true;
-    l.synCount++;
-    this.counters.passiveOpens++;
-    t.irs = seg.seq;
-    t.rcvNxt = seqAdd(seg.seq, 1);
-    t.lastAckSent = t.rcvNxt;
-    negotiateOptions(t, seg);
-    t.tsRecentAge = now;
-    t.iss = this.secrets.isn(dst, seg.dstPort, src, seg.srcPort, now);
-    t.sndUna = t.iss;
-    t.sndNxt = t.sndMax = seqAdd(t.iss, 1);
-    t.sndBufSeq = t.sndNxt;
-    t.state = TcpState.SynReceived;
-    this.insert(t);
-    t.rttTime = now;
-    sendSyn(this, t, now);
-    t.rtoAt = now + t.rtt.rto;
-    this.timersChanged(t);
-  }
-
-  /**
-   * SYN cookie SYN-ACK (RFC 4987 §3.6, syn-cookies.ts: Linux's layout): no
-   * state is kept; the ISS encodes the MSS, and with timestamps our TSval's low
-   * bits carry the peer's window scale and SACK-permitted.
-   */
-  private sendCookieSynAck(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): void {
-    const o = l.opts;
-    const peerMss = seg.mss >= 0 ? seg.mss : DEFAULT_MSS;
-    const iss = this.cookies.encode(dst, seg.dstPort, src, seg.srcPort, seg.seq, Math.min(peerMss, o.mss), now);
-    const ts = seg.hasTimestamp && o.timestamps;
-    const wsOk = ts && seg.windowScale >= 0 && o.windowScaling;
-    const sackOk = ts && seg.sackPermitted && o.sack;
-    let tsVal = 0;
-    if (ts) {
-      const base = (Math.floor(now) + this.secrets.hash(dst, seg.dstPort, src, seg.srcPort, 0x75, 0)) >>> 0;
-      tsVal = encodeCookieTimestamp(base, { wscale: wsOk ? seg.windowScale : undefined, sackPermitted: sackOk });
-    }
-    l.lastOverflow = now;
-    this.counters.synCookiesSent++;
-    this.sendStateless(
-      dst, src, seg.dstPort, seg.srcPort, iss, seqAdd(seg.seq, 1), TcpFlag.SYN | TcpFlag.ACK,
-      Math.min(65535, o.recvBufferSize), o.mss, wsOk ? windowScaleFor(o.recvBufferSize) : -1, sackOk, ts, tsVal, seg.tsVal,
-    );
-  }
-
-  /**
-   * The ACK of a SYN-cookie handshake: a connection when the cookie is good and
-   * the accept queue has room (Accepted), a silent drop when it is good but the
-   * queue is full or no control block can be had (Dropped), else Invalid (the
-   * caller answers with RST).
-   */
-  private acceptCookie(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): CookieAck {
-    // Linux tcp_synq_no_recent_overflow: cookie ACKs only shortly after cookies were sent.
-    if (this.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return CookieAck.Invalid;
-    const cookieMss = this.cookies.validate(dst, seg.dstPort, src, seg.srcPort, seg.seq, seg.ack, now);
-    if (cookieMss === undefined) {
-      this.counters.dropBadCookie++;
-      return CookieAck.Invalid;
-    }
-    if (l.acceptQueue.length >= l.backlog) {
-      this.counters.dropCookieAcceptQueueFull++;
-      return CookieAck.Dropped;
-    }
-    const iss = seqAdd(seg.ack, -1);
-    const peerIsn = seqAdd(seg.seq, -1);
-    const t = this.newTcb(l.opts, dst, seg.dstPort, src, seg.srcPort);
-    if (t === undefined) return CookieAck.Dropped;
-    this.enter(t);
-    this.counters.synCookiesAccepted++;
-    this.counters.passiveOpens++;
-    t.listenerId = l.id;
-    t.irs = peerIsn;
-    t.rcvNxt = seg.seq;
-    t.lastAckSent = t.rcvNxt;
-    // The window our cookie SYN-ACK advertised (unscaled, RFC 7323 §2.2).
-    t.rcvAdv = seqAdd(t.rcvNxt, Math.min(65535, l.opts.recvBufferSize));
-    t.iss = iss;
-    t.sndUna = t.iss;
-    t.sndNxt = t.sndMax = seqAdd(iss, 1);
-    t.sndBufSeq = t.sndNxt;
-    const o = l.opts;
-    t.tsEnabled = seg.hasTimestamp && o.timestamps && seg.tsEcr !== 0;
-    let mss = cookieMss;
-    if (t.tsEnabled) {
-      const c = decodeCookieTimestamp(seg.tsEcr);
-      t.sackEnabled = c.sackPermitted && o.sack;
-      if (c.wscale !== undefined && o.windowScaling) {
-        // The bits hold the PEER's shift; ours follows from our buffer, as in the SYN-ACK.
-        t.offeredWscale = true;
-        t.sndWndScale = Math.min(c.wscale, MAX_WSCALE);
-        t.rcvWndScale = windowScaleFor(o.recvBufferSize);
-      }
-      t.tsRecent = seg.tsVal;
-      t.tsRecentAge = now;
-      t.tsOffset = (seg.tsEcr + 64 - Math.floor(now)) >>> 0;
-      mss -= TS_OPTION_LEN;
-    }
-    t.sndMss = Math.max(64, Math.min(mss, o.mss - (t.tsEnabled ? TS_OPTION_LEN : 0)));
-    t.state = TcpState.SynReceived;
-    this.insert(t);
-    segmentArrives(this, t, seg, now);
-    return CookieAck.Accepted;
   }
 
   // =================================================================== context
@@ -477,7 +292,7 @@ export class TcpEngine implements EngineContext {
         const conn = this.evConn[i]!;
         if (type !== TcpEventType.Incoming) {
           // Nothing more for a connection the application has let go of.
-          const t = this.conns[conn];
+          const t = this.conns.get(conn);
           if (t === undefined || t.released) continue;
         }
         fn(type, conn, this.evCode[i]);
@@ -493,49 +308,23 @@ export class TcpEngine implements EngineContext {
       this.challengeWindowStart = now;
       this.challengeCount = 0;
     }
-    return ++this.challengeCount <= this.challengeAckLimit;
+    return ++this.challengeCount <= this.config.challengeAckLimit;
   }
 
   passiveEstablished(t: Tcb): void {
-    const l = this.listeners[t.listenerId];
-    if (t.inSynQueue) {
-      t.inSynQueue = false;
-      if (l !== undefined) l.synCount--;
-    }
-    if (l === undefined) {
-      // The listener went away meanwhile: reset the connection.
-      this.abortTcb(t, 0);
-      return;
-    }
-    l.acceptQueue.push(t.id);
-    this.emit(TcpEventType.Incoming, l.id);
+    this.listeners.established(t);
   }
 
   connectionClosed(t: Tcb): void {
     t.state = TcpState.Closed;
     t.rtoAt = t.delackAt = t.keepaliveAt = t.closeAt = Infinity;
-    this.remove(t);
-    const l = t.listenerId >= 0 ? this.listeners[t.listenerId] : undefined;
-    if (t.inSynQueue) {
-      t.inSynQueue = false;
-      if (l !== undefined) l.synCount--;
-    }
-    if (t.listenerId >= 0 && !t.accepted) {
-      if (l !== undefined) {
-        const i = l.acceptQueue.indexOf(t.id);
-        if (i >= 0) l.acceptQueue.splice(i, 1);
-      }
-      t.released = true;
-    }
+    this.conns.remove(t);
+    this.listeners.closed(t);
     if (t.released) this.free(t);
   }
 
   timersChanged(t: Tcb): void {
-    const d = nextDeadline(t);
-    if (d < t.heapAt) {
-      t.heapAt = d;
-      this.heapPush(d, t.id);
-    }
+    this.timers.schedule(t);
   }
 
   outputBlocked(t: Tcb): void {
@@ -553,40 +342,17 @@ export class TcpEngine implements EngineContext {
    * buffers may have come back (see hasBlockedOutput).
    */
   pollAt(): number {
-    // Timers that were stopped or moved later leave stale heap entries: settle them here.
-    while (this.heapAt.length > 0) {
-      const at = this.heapAt[0]!;
-      const t = this.conns[this.heapId[0]!];
-      if (t === undefined || t.heapAt !== at) {
-        this.heapPop();
-        continue;
-      }
-      const d = nextDeadline(t);
-      if (d <= at) return at;
-      this.heapPop();
-      t.heapAt = Infinity;
-      this.timersChanged(t);
-    }
-    return Infinity;
+    return this.timers.next(this.connById);
   }
 
   onTimer(now: number): void {
     this.depth++;
     try {
       this.retryOutput(now);
-      while (this.heapAt.length > 0 && this.heapAt[0]! <= now) {
-        const at = this.heapAt[0]!;
-        const id = this.heapId[0]!;
-        this.heapPop();
-        const t = this.conns[id];
-        if (t === undefined || t.heapAt !== at) continue;
-        t.heapAt = Infinity;
-        if (nextDeadline(t) <= now) {
-          this.enter(t);
-          connectionTimer(this, t, now);
-        }
-        if (this.conns[id] === t && t.state !== TcpState.Closed) this.timersChanged(t);
-      }
+      this.timers.expire(now, this.connById, (t) => {
+        this.enter(t);
+        connectionTimer(this, t, now);
+      });
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
@@ -609,95 +375,13 @@ export class TcpEngine implements EngineContext {
       const list = this.blocked.splice(0);
       for (const t of list) {
         t.outputBlocked = false;
-        if (this.conns[t.id] === t && t.state !== TcpState.Closed) {
+        if (this.conns.has(t) && t.state !== TcpState.Closed) {
           this.enter(t);
           output(this, t, now);
         }
       }
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
-    }
-  }
-
-  private heapPush(at: number, id: number): void {
-    const a = this.heapAt;
-    const b = this.heapId;
-    let i = a.length;
-    a.push(at);
-    b.push(id);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= at) break;
-      a[i] = a[p]!;
-      b[i] = b[p]!;
-      i = p;
-    }
-    a[i] = at;
-    b[i] = id;
-  }
-
-  private heapPop(): void {
-    const a = this.heapAt;
-    const b = this.heapId;
-    const lastAt = a.pop()!;
-    const lastId = b.pop()!;
-    const n = a.length;
-    if (n === 0) return;
-    let i = 0;
-    for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && a[c + 1]! < a[c]!) c++;
-      if (a[c]! >= lastAt) break;
-      a[i] = a[c]!;
-      b[i] = b[c]!;
-      i = c;
-    }
-    a[i] = lastAt;
-    b[i] = lastId;
-  }
-
-  // =================================================================== demux
-
-  private key(remoteAddr: number, remotePort: number): number {
-    return remoteAddr * 65536 + remotePort;
-  }
-
-  private lookup(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): Tcb | undefined {
-    let t = this.table.get(this.key(remoteAddr, remotePort)) ?? null;
-    while (t !== null) {
-      if (t.localPort === localPort && t.localAddr === localAddr) return t;
-      t = t.nextInBucket;
-    }
-    return undefined;
-  }
-
-  private insert(t: Tcb): void {
-    const k = this.key(t.remoteAddr, t.remotePort);
-    t.nextInBucket = this.table.get(k) ?? null;
-    this.table.set(k, t);
-    this.onTableChange?.(t, 1);
-  }
-
-  private remove(t: Tcb): void {
-    const k = this.key(t.remoteAddr, t.remotePort);
-    let p = this.table.get(k);
-    if (p === undefined) return;
-    if (p === t) {
-      if (t.nextInBucket === null) this.table.delete(k);
-      else this.table.set(k, t.nextInBucket);
-      t.nextInBucket = null;
-      this.onTableChange?.(t, -1);
-      return;
-    }
-    while (p.nextInBucket !== null) {
-      if (p.nextInBucket === t) {
-        p.nextInBucket = t.nextInBucket;
-        t.nextInBucket = null;
-        this.onTableChange?.(t, -1);
-        return;
-      }
-      p = p.nextInBucket;
     }
   }
 
@@ -710,12 +394,12 @@ export class TcpEngine implements EngineContext {
         return undefined;
       }
     }
-    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
+    const id = this.conns.nextId();
     // A private copy: setNoDelay / setKeepAlive change one connection only.
-    const t = new Tcb(id, { ...opts }, this.rttOptions, this.maxOooRanges, la, lp, ra, rp, rings, this.rng);
-    t.rack.enabled = this.rack;
+    const t = new Tcb(id, { ...opts }, this.rttOptions, this.config.maxOooRanges, la, lp, ra, rp, rings, this.rng);
+    t.rack.enabled = this.config.rack;
     t.tsOffset = this.rng.nextU32();
-    this.conns[id] = t;
+    this.conns.add(t);
     return t;
   }
 
@@ -728,7 +412,7 @@ export class TcpEngine implements EngineContext {
    * (of each size) that nothing writes.
    */
   private releaseTimeWaitRings(t: Tcb): void {
-    if (t.state !== TcpState.TimeWait || !t.released || t.bufferTag < 0 || this.conns[t.id] !== t) return;
+    if (t.state !== TcpState.TimeWait || !t.released || t.bufferTag < 0 || !this.conns.has(t)) return;
     this.onTimeWaitReleased?.(t);
     const key = `${t.sendBuf.capacity}/${t.recvBuf.capacity}`;
     let idle = this.idleRings.get(key);
@@ -741,9 +425,7 @@ export class TcpEngine implements EngineContext {
   }
 
   private free(t: Tcb): void {
-    if (this.conns[t.id] !== t) return;
-    this.conns[t.id] = undefined;
-    this.freeIds.push(t.id);
+    if (!this.conns.free(t)) return;
     if (t.bufferTag >= 0) this.buffers?.release(t.bufferTag);
   }
 
@@ -806,7 +488,7 @@ export class TcpEngine implements EngineContext {
     for (let i = 0; i < list.length; i++) {
       const t = list[i]!;
       t.touched = false;
-      if (this.conns[t.id] === t && t.bufferTag >= 0 && t.state !== TcpState.Closed) fn(t);
+      if (this.conns.has(t) && t.bufferTag >= 0 && t.state !== TcpState.Closed) fn(t);
     }
     list.length = 0;
   }
@@ -823,24 +505,13 @@ export class TcpEngine implements EngineContext {
   restore(rings: { send: ByteRing; recv: ByteRing; tag: number }, fill: (t: Tcb) => void, now: number): number {
     this.depth++;
     try {
-      const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.conns.length;
-      const t = new Tcb(id, { ...this.defaults }, this.rttOptions, this.maxOooRanges, 0, 0, 0, 0, rings);
-      t.rack.enabled = this.rack;
+      const t = new Tcb(this.conns.nextId(), { ...this.config.defaults }, this.rttOptions, this.config.maxOooRanges, 0, 0, 0, 0, rings);
+      t.rack.enabled = this.config.rack;
       fill(t);
-      this.conns[id] = t;
-      this.insert(t);
-      const l = t.listenerId >= 0 ? this.listeners[t.listenerId] : undefined;
-      if (t.inSynQueue) {
-        if (l !== undefined) l.synCount++;
-        else t.inSynQueue = false;
-      }
+      this.conns.add(t);
+      this.conns.insert(t);
       this.enter(t);
-      if (l !== undefined && !t.accepted && !t.inSynQueue && t.state !== TcpState.SynReceived) {
-        // Established while its predecessor ran but never accepted (nor handed to the
-        // application): it waits in the accept queue again, and the listener says so.
-        l.acceptQueue.push(t.id);
-        this.emit(TcpEventType.Incoming, l.id);
-      }
+      this.listeners.restored(t);
       if (t.state === TcpState.SynSent || t.state === TcpState.SynReceived) {
         sendSyn(this, t, now);
         t.rtoAt = now + t.rtt.rto;
@@ -849,14 +520,14 @@ export class TcpEngine implements EngineContext {
         if (t.sndUna !== t.sndMax && t.rtoAt === Infinity) t.rtoAt = now + t.rtt.rto;
       }
       this.timersChanged(t);
-      return id;
+      return t.id;
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
   }
 
   private conn(id: number): Tcb {
-    const t = this.conns[id];
+    const t = this.conns.get(id);
     if (t === undefined || t.released) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no connection ${id}`);
     return t;
   }
@@ -871,7 +542,7 @@ export class TcpEngine implements EngineContext {
       let port = p.localPort ?? 0;
       if (port === 0) {
         port = this.ephemeralPort(p.localAddr, p.remoteAddr, p.remotePort);
-      } else if (this.lookup(p.localAddr, port, p.remoteAddr, p.remotePort) !== undefined) {
+      } else if (this.conns.lookup(p.localAddr, port, p.remoteAddr, p.remotePort) !== undefined) {
         throw new NewtosError('EADDRINUSE', `${port} is in use for this remote address`);
       }
       const t = this.newTcb(opts, p.localAddr, port, p.remoteAddr, p.remotePort);
@@ -886,7 +557,7 @@ export class TcpEngine implements EngineContext {
       t.recover = t.iss;
       t.rcvWndScale = opts.windowScaling ? windowScaleFor(opts.recvBufferSize) : 0;
       t.state = TcpState.SynSent;
-      this.insert(t);
+      this.conns.insert(t);
       t.rttTime = now;
       sendSyn(this, t, now);
       t.rtoAt = now + t.rtt.rto;
@@ -907,80 +578,39 @@ export class TcpEngine implements EngineContext {
   private ephemeralPort(la: number, ra: number, rp: number): number {
     const skip = this.portFilter === undefined ? 0 : this.rng.nextU32() % this.ports.size;
     const port = this.ports.allocate(la, ra, rp, (p) =>
-      this.lookup(la, p, ra, rp) === undefined && this.findListenerExact(p) === undefined
+      this.conns.lookup(la, p, ra, rp) === undefined && this.listeners.onPort(p) === undefined
       && (this.portFilter === undefined || this.portFilter(la, p, ra, rp)), skip);
     if (port === undefined) throw new NewtosError('EADDRNOTAVAIL', 'no ephemeral port free for this destination');
     return port;
   }
 
-  private findListenerExact(port: number): Listener | undefined {
-    const list = this.byPort.get(port);
-    return list !== undefined && list.length > 0 ? list[0] : undefined;
-  }
-
   private connectionOptions(o: Partial<ConnectionOptions> | undefined): ConnectionOptions {
-    return o === undefined ? this.defaults : { ...this.defaults, ...o };
+    return o === undefined ? this.config.defaults : { ...this.config.defaults, ...o };
   }
 
   /** Passive open. Returns the listener id. */
   listen(p: ListenParams): number {
-    const list = this.byPort.get(p.port) ?? [];
-    for (const l of list) {
-      if (l.addr === p.addr || l.addr === 0 || p.addr === 0) throw new NewtosError('EADDRINUSE', `port ${p.port} is already listening`);
-    }
-    let id: number;
-    if (p.id !== undefined) {
-      if (!Number.isInteger(p.id) || p.id < 0 || this.listeners[p.id] !== undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `listener id ${p.id} is taken`);
-      id = p.id;
-      for (let k = this.listeners.length; k < id; k++) { this.listeners[k] = undefined; this.freeListenerIds.push(k); }
-      const at = this.freeListenerIds.indexOf(id);
-      if (at >= 0) this.freeListenerIds.splice(at, 1);
-    } else {
-      id = this.freeListenerIds.length > 0 ? this.freeListenerIds.pop()! : this.listeners.length;
-    }
-    const l = new Listener(id, p.addr, p.port, p.backlog ?? 128, this.connectionOptions(p.options));
-    this.listeners[id] = l;
-    list.push(l);
-    this.byPort.set(p.port, list);
-    return id;
+    return this.listeners.add(p, this.connectionOptions(p.options));
   }
 
   /** The listeners, as `listen` would re-create them (id included). */
-  listenerParams(): { id: number; addr: number; port: number; backlog: number }[] {
-    const out: { id: number; addr: number; port: number; backlog: number }[] = [];
-    for (const l of this.listeners) if (l !== undefined) out.push({ id: l.id, addr: l.addr, port: l.port, backlog: l.backlog });
-    return out;
+  listenerParams(): ListenerParams[] {
+    return this.listeners.params();
   }
 
   /** The next established connection of a listener, or -1 when none is ready. */
   accept(listenerId: number): number {
-    const l = this.listeners[listenerId];
-    if (l === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no listener ${listenerId}`);
-    const id = l.acceptQueue.shift();
-    if (id === undefined) return -1;
-    this.conns[id]!.accepted = true;
-    this.enter(this.conns[id]!);
-    return id;
+    const t = this.listeners.accept(listenerId);
+    if (t === undefined) return -1;
+    this.enter(t);
+    return t.id;
   }
 
   /** Stop listening; connections not yet accepted are reset. */
   closeListener(listenerId: number, now: number): void {
     this.depth++;
     try {
-      const l = this.listeners[listenerId];
-      if (l === undefined) return;
-      this.listeners[listenerId] = undefined;
-      this.freeListenerIds.push(listenerId);
-      const list = this.byPort.get(l.port)!;
-      list.splice(list.indexOf(l), 1);
-      if (list.length === 0) this.byPort.delete(l.port);
-      for (const id of l.acceptQueue.splice(0)) {
-        const t = this.conns[id];
-        if (t !== undefined) this.abortTcb(t, now);
-      }
-      for (const t of this.conns) {
-        if (t !== undefined && t.listenerId === listenerId && t.inSynQueue) this.abortTcb(t, now);
-      }
+      this.listeners.close(listenerId, now);
     } finally {
       if (--this.depth === 0 && this.evCount > 0) this.flushEvents();
     }
@@ -1074,6 +704,19 @@ export class TcpEngine implements EngineContext {
     }
   }
 
+  /**
+   * Could the application's reading alone make a window update due (received())? Only
+   * while the window we advertised is at most half of what the buffer could offer:
+   * beyond that, no read passes the test below (the socket layer need not look).
+   */
+  windowUpdateOnRead(conn: number): boolean {
+    const t = this.conn(conn);
+    const s = t.state;
+    if (s !== TcpState.Established && s !== TcpState.FinWait1 && s !== TcpState.FinWait2) return false;
+    const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+    return 2 * cur <= Math.min(t.recvBuf.capacity, 65535 * 2 ** t.rcvWndScale);
+  }
+
   private consumed(t: Tcb, now: number): void {
     const s = t.state;
     if (s !== TcpState.Established && s !== TcpState.FinWait1 && s !== TcpState.FinWait2) return;
@@ -1144,7 +787,7 @@ export class TcpEngine implements EngineContext {
       t.released = true;
       this.shutdownTcb(t, now);
       if (t.state === TcpState.FinWait2 && t.closeAt === Infinity) {
-        t.closeAt = now + 2 * this.msl;
+        t.closeAt = now + 2 * this.config.msl;
         this.timersChanged(t);
       }
       this.releaseTimeWaitRings(t);
@@ -1204,7 +847,7 @@ export class TcpEngine implements EngineContext {
   onIcmpError(e: TcpIcmpError, now: number): void {
     this.depth++;
     try {
-      const t = this.lookup(e.localAddr, e.localPort, e.remoteAddr, e.remotePort);
+      const t = this.conns.lookup(e.localAddr, e.localPort, e.remoteAddr, e.remotePort);
       if (t === undefined) return;
       this.enter(t);
       // RFC 5927 §4.1: only for a sequence number we have in flight.
@@ -1247,7 +890,7 @@ export class TcpEngine implements EngineContext {
 
   /** Snapshot of one connection (tests, statistics, getsockopt-like calls). */
   info(conn: number): ConnectionInfo {
-    const t = this.conns[conn];
+    const t = this.conns.get(conn);
     if (t === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `no connection ${conn}`);
     return {
       state: stateName(t.state),
@@ -1276,7 +919,7 @@ export class TcpEngine implements EngineContext {
 
   /** Raw sequence state of a connection, for debugging logs. */
   debugSeq(conn: number): Record<string, number | boolean> {
-    const t = this.conns[conn];
+    const t = this.conns.get(conn);
     if (t === undefined) return {};
     return { sndUna: t.sndUna >>> 0, sndNxt: t.sndNxt >>> 0, sndMax: t.sndMax >>> 0, sndWnd: t.sndWnd, sndWl1: t.sndWl1 >>> 0, sndWl2: t.sndWl2 >>> 0,
       rcvNxt: t.rcvNxt >>> 0, rcvAdv: t.rcvAdv >>> 0, lastAckSent: t.lastAckSent >>> 0, tsRecent: t.tsRecent >>> 0, sndBufSeq: t.sndBufSeq >>> 0,
@@ -1285,15 +928,11 @@ export class TcpEngine implements EngineContext {
 
   /** Connections by state and the smoothed RTT summary, for statistics (one pass over the control blocks). */
   gauges(): TcpGauges {
-    let listeners = 0;
-    for (const l of this.listeners) if (l !== undefined) listeners++;
-    return tcpGauges(this.conns, listeners);
+    return tcpGauges(this.conns.all(), this.listeners.count());
   }
 
   /** Number of live control blocks (including TIME-WAIT), for tests and statistics. */
   connectionCount(): number {
-    let n = 0;
-    for (const t of this.conns) if (t !== undefined) n++;
-    return n;
+    return this.conns.count();
   }
 }

@@ -212,7 +212,7 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
     if (!rst) {
       if (replyAllowed(t, seg, now)) t.ackNow = true;
       else ctx.counters.outOfWindowAcksNotAnswered++;
-      if (t.state === TcpState.TimeWait && (f & TcpFlag.FIN) !== 0) t.closeAt = now + 2 * ctx.msl;
+      if (t.state === TcpState.TimeWait && (f & TcpFlag.FIN) !== 0) t.closeAt = now + 2 * ctx.config.msl;
     }
     return;
   }
@@ -274,7 +274,7 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
         if (finAcked) {
           t.state = TcpState.FinWait2;
           // Linux tcp_fin_timeout: an orphaned FIN-WAIT-2 does not wait forever.
-          if (t.released) t.closeAt = now + 2 * ctx.msl;
+          if (t.released) t.closeAt = now + 2 * ctx.config.msl;
         }
         break;
       case TcpState.Closing:
@@ -302,7 +302,7 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
     if (t.state === TcpState.TimeWait) {
       // Retransmitted FIN: acknowledge it and restart the 2 MSL timeout.
       t.ackNow = true;
-      t.closeAt = now + 2 * ctx.msl;
+      t.closeAt = now + 2 * ctx.config.msl;
       ctx.timersChanged(t);
       return;
     }
@@ -321,7 +321,7 @@ function enterTimeWait(ctx: EngineContext, t: Tcb, now: number): void {
   t.rtoAt = Infinity;
   t.persisting = false;
   t.keepaliveAt = Infinity;
-  t.closeAt = now + 2 * ctx.msl;
+  t.closeAt = now + 2 * ctx.config.msl;
   ctx.timersChanged(t);
   ctx.emit(TcpEventType.Closed, t.id);
 }

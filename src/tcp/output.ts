@@ -118,7 +118,7 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   }
   // A TSO burst leaves its checksum to whoever cuts it into MSS-sized segments.
   const gsoMss = len > t.sndMss ? t.sndMss : 0;
-  if (!ctx.checksumOffload && gsoMss === 0) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
+  if (!ctx.config.checksumOffload && gsoMss === 0) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
   if ((flags & TcpFlag.ACK) !== 0) {
     if (dsack) {
       // Reported once (RFC 2883 §4: a D-SACK block is not repeated in later ACKs).
@@ -198,7 +198,7 @@ export function output(ctx: EngineContext, t: Tcb, now: number): void {
 function sendData(ctx: EngineContext, t: Tcb, now: number): void {
   const mss = t.sndMss;
   // TSO: up to tsoMaxBytes of new data in one buffer (a whole number of MSS).
-  const burst = paceBurst(t, ctx.tsoMaxBytes > mss ? ctx.tsoMaxBytes - (ctx.tsoMaxBytes % mss) : mss);
+  const burst = paceBurst(t, ctx.config.tsoMaxBytes > mss ? ctx.config.tsoMaxBytes - (ctx.config.tsoMaxBytes % mss) : mss);
   // RFC 6675 §5 (3)/(4): while in recovery, NextSeg: lost holes first (rule 1), then
   // new data (rule 2, the loop below), then holes not yet deemed lost (rule 3).
   if (t.inRecovery && t.sackEnabled) {

@@ -292,7 +292,7 @@ function startRecovery(ctx: EngineContext, t: Tcb, now: number): void {
   t.ptoAt = Infinity;
   t.tlpHighSeq = -1;
   // RFC 6937 for window-based controllers with SACK (BBR keeps its own packet conservation).
-  t.prr = t.sackEnabled && t.cc.wantsRateSamples !== true && ctx.prr;
+  t.prr = t.sackEnabled && t.cc.wantsRateSamples !== true && ctx.config.prr;
   t.prrRecoverFs = flight;
   t.prrDelivered = 0;
   t.prrOut = 0;

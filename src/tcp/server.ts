@@ -7,7 +7,10 @@
  *   (a ConnectionBufferProvider), so the application writes and reads them
  *   directly (fast sockets). The application sends KICK only when this server
  *   asked for it: S_TX_ARMED when every queued byte has been sent once, and
- *   S_RX_ARMED when the receive window has shrunk to half the buffer.
+ *   S_RX_ARMED when the receive window has shrunk to half the buffer. Those
+ *   words are socket-arming.ts's: at the end of each poll it looks at the slots
+ *   marked since (the engine worked on the connection, the app kicked), not at
+ *   every live socket.
  * - Segments are built straight into buffers of this server's pool with
  *   headroom for the IPv4 and Ethernet headers and lent to IP by rich pointer.
  * - Received segments are read in place from the driver's buffer (pointer from
@@ -29,13 +32,14 @@ import type { MessageView } from '../substrate/message.js';
 import type { PacketPool } from '../substrate/pool.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import {
-  ServerFlag, SocketState, AppFlag, AppWait, SOCKET_ERROR_CODES, type SocketErrorCode,
+  ServerFlag, SocketState, AppFlag, SOCKET_ERROR_CODES, type SocketErrorCode,
 } from '../abi/socket-block.js';
 import { SocketTable } from '../abi/socket-table.js';
 import { IP_MSG, SocketOption, TCP_MSG, TxFlag } from '../abi/protocol.js';
 import type { ConnectionOptions, TcpErrorCode } from './config.js';
 import { TcpEventType } from './config.js';
 import { TcpEngine, type IcmpErrorKind } from './engine.js';
+import { SocketArming } from './socket-arming.js';
 import { NewtosError } from '../errors.js';
 import { CounterPublisher } from '../abi/published-counters.js';
 import { monotonicMs } from '../substrate/stats.js';
@@ -99,9 +103,8 @@ interface SlotState {
   appClosed: boolean;
   /** App flags already acted on. */
   seenFlags: number;
+  /** S_TX_ARMED as last stored (written only by socket-arming.ts). */
   txArmed: boolean;
-  /** Receive-ring free space at the last look (app reads grow it). */
-  lastRecvFree: number;
 }
 
 interface PendingTx { i: number; off: number; len: number; src: number; dst: number; gsoMss: number }
@@ -201,7 +204,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (slot === undefined) return undefined;
         table.recycle(slot); // also clears the slot's checkpoint
         const block = table.block(slot);
-        slots[slot] = { conn: -1, engineDone: false, handedOut: false, appClosed: false, seenFlags: 0, txArmed: false, lastRecvFree: block.recv.capacity };
+        slots[slot] = { conn: -1, engineDone: false, handedOut: false, appClosed: false, seenFlags: 0, txArmed: false };
         live.add(slot);
         return { send: block.send, recv: block.recv, tag: slot };
       },
@@ -249,7 +252,20 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (tag >= 0) checkpoints.setInHand(tag, true);
         inHandSlot = tag;
       }
+      // The engine works on the connection: its arming may change (socket-arming.ts).
+      if (tag >= 0) arming.mark(tag);
       if (armedFault !== null && tag >= 0) maybeFault(tag);
+    },
+  });
+
+  /** The fast-socket wake-up words of the slots (socket-arming.ts). */
+  const arming = new SocketArming(table.slots, {
+    engine,
+    block: (slot) => table.block(slot),
+    active: (slot) => {
+      const st = slots[slot];
+      // After close/abort the engine owns the connection alone (its id is no longer the app's).
+      return st === undefined || st.conn < 0 || st.engineDone || st.appClosed ? undefined : st;
     },
   });
 
@@ -320,7 +336,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       const ring = (): ByteRing => new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(64)), 0, 64);
       try {
         engine.restore({ send: ring(), recv: ring(), tag: -1 }, (t) => {
-          restoreTcb(t, twScratch, 0, 0, { clock: c, msl: opts.mslMs ?? 30_000, peerFinPublished: false });
+          restoreTcb(t, twScratch, 0, 0, { clock: c, msl: engine.config.msl, peerFinPublished: false });
           // No ring to measure against: the saved sequence space is the truth, nothing to send.
           t.sndUna = fields[CK.sndMax]! >>> 0;
           t.sndNxt = t.sndUna;
@@ -360,7 +376,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (checkpoints.inHand(s) && inHand < 0) inHand = s;
       checkpoints.setInHand(s, false);
     }
-    const rc = { clock: clock(), msl: opts.mslMs ?? 30_000 };
+    const rc = { clock: clock(), msl: engine.config.msl };
     for (let s = table.slots - 1; s >= 0; s--) {
       if (table.generation(s) === 0) { freeSlots.push(s); continue; }
       const strikes = s === inHand ? checkpoints.strikes(s) + 1 : 0;
@@ -379,7 +395,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         const handedOut = (saved.server & CK_SERVER.handedOut) !== 0;
         const st: SlotState = {
           conn: -1, engineDone: false, handedOut, appClosed: (saved.server & CK_SERVER.appClosed) !== 0,
-          seenFlags: saved.server >>> 8, txArmed: false, lastRecvFree: block.recv.freeSpace(),
+          seenFlags: saved.server >>> 8, txArmed: false,
         };
         slots[s] = st;
         live.add(s);
@@ -405,7 +421,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       }
       reset.push({ slot: s, reason: why });
       const resetNow = saved !== undefined && strikes >= 2;
-      slots[s] = { conn: -1, engineDone: true, handedOut: true, appClosed: false, seenFlags: 0, txArmed: false, lastRecvFree: block.recv.capacity };
+      slots[s] = { conn: -1, engineDone: true, handedOut: true, appClosed: false, seenFlags: 0, txArmed: false };
       if (!ended) block.serverSetError('ECONNRESET');
       block.serverSetState(SocketState.Closed);
       block.serverSetFlags(ServerFlag.Closed);
@@ -477,7 +493,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     switch (type) {
       case TcpEventType.Connected:
         block.serverSetState(SocketState.Open);
-        armAtOpen(st, block);
+        arming.armAtOpen(slot, now);
         block.serverSetFlags(ServerFlag.Connected);
         break;
       case TcpEventType.End:
@@ -498,18 +514,6 @@ export function createServer(ctx: ServerContext): ServerCore {
     block.serverPublish();
   }
 
-  /**
-   * Arm TX before the app can see the connection open: the app may write at once
-   * (its thread runs now), and a write while unarmed sends no kick — with nothing in
-   * flight no ACK would run the output either, and the data sat in the ring until
-   * the peer sent something (a lossy-link interop test stalled 60 s this way).
-   */
-  function armAtOpen(st: SlotState, block: ReturnType<typeof table.block>): void {
-    if (st.txArmed) return;
-    st.txArmed = true;
-    if (block.serverArmTx()) engine.sendQueued(st.conn, now);
-  }
-
   function acceptConnection(listenerId: number, conn: number): void {
     const slot = slotOf(conn);
     const st = slots[slot];
@@ -519,7 +523,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     const info = engine.info(conn);
     const block = table.block(slot);
     block.serverSetState(SocketState.Open);
-    armAtOpen(st, block);
+    arming.armAtOpen(slot, now);
     block.serverSetFlags(ServerFlag.Connected);
     block.serverPublish();
     pendingSock.send(outgoing(TcpAccepted, {
@@ -591,6 +595,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   }
 
   function onKick(slot: number): void {
+    // A kick takes an arming back (or says the app wants something): look at the slot again.
+    arming.mark(slot);
     const st = slots[slot];
     if (st === undefined || st.conn < 0 || st.engineDone || st.appClosed) {
       if (st !== undefined) {
@@ -640,66 +646,6 @@ export function createServer(ctx: ServerContext): ServerCore {
       }, now);
     }
     if (msg.hasBuffer) ctx.buffers.giveBack(msg);
-  }
-
-  /** Keep the arming words true: TX armed when nothing is left unsent, RX armed when the window is small. */
-  function rearm(): void {
-    for (const slot of live) {
-      const st = slots[slot]!;
-      // After close/abort the engine owns the connection alone (its id is no longer the app's).
-      if (st.conn < 0 || st.engineDone || st.appClosed) continue;
-      const block = table.block(slot);
-      // Data the app wrote while no kick was armed, with no prompt ACK coming to carry it
-      // (nothing in flight, or too little for the peer to ACK at once: engine.wantsKick).
-      // TX is disarmed while two or more segments are in flight (their ACK runs the output,
-      // which reads the ring); when the ACK that shrinks the flight is processed just
-      // before the app writes, the write sends no kick and the bytes wait here
-      // (test/tcp/server.test.ts, "data written while the last ACK is being processed").
-      // armAtOpen closes the same gap at connection open one poll sooner.
-      let unsent = engine.unsentBytes(st.conn);
-      if (!st.txArmed && unsent > 0 && engine.wantsKick(st.conn)) {
-        engine.sendQueued(st.conn, now);
-        if (slots[slot] === undefined || st.engineDone || st.appClosed) continue;
-        unsent = engine.unsentBytes(st.conn);
-      }
-      // Armed only when the app's next write would otherwise wait: everything sent and no
-      // prompt ACK to come (one would run the engine's output, which reads the ring).
-      const idle = unsent === 0 && engine.wantsKick(st.conn);
-      if (idle && !st.txArmed) {
-        st.txArmed = true;
-        if (block.serverArmTx()) engine.sendQueued(st.conn, now);
-      } else if (!idle && st.txArmed) {
-        st.txArmed = false;
-        block.serverDisarmTx();
-      }
-      if (slots[slot] === undefined || st.engineDone || st.appClosed) continue;
-      // The app writes the send ring itself, so the engine cannot know it found it
-      // full: wake an app that sleeps for space once a good share is free again.
-      const waiting = block.appWaiting();
-      if (waiting !== 0) {
-        const room = block.send.freeSpace();
-        // A quarter of the ring (at most 64 KiB) free before waking a writer: the ring stays
-        // nearly full, so the window never runs dry waiting for the app.
-        if (((waiting & AppWait.Writable) !== 0 && room >= Math.min(block.send.capacity >>> 2, 64 * 1024)) ||
-          ((waiting & AppWait.Readable) !== 0 && block.recv.available() > 0)) block.serverPublish();
-      }
-      // The app reads the receive ring itself, maybe before we look: let the
-      // engine compare the window it advertised with the free space now (it
-      // decides whether an update is worth a segment). Armed below half free,
-      // the app also kicks us, so an update goes out while we would sleep.
-      const free = block.recv.freeSpace();
-      engine.received(st.conn, now);
-      st.lastRecvFree = free;
-      if (slots[slot] === undefined) continue;
-      const small = free < (block.recv.capacity >>> 1);
-      // The word, not a cached flag: the app's kick takes the arming back (one kick per arming).
-      const armed = block.serverRxArmed();
-      if (small && !armed) {
-        block.serverArmRx();
-        // Re-check after arming: the app may have read just before.
-        if (block.recv.freeSpace() > free) engine.received(st.conn, now);
-      } else if (!small && armed) block.serverDisarmRx();
-    }
   }
 
   /**
@@ -775,7 +721,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       pendingTx.retry();
       if (engine.pollAt() <= now) engine.onTimer(now);
       else if (pendingTx.length === 0) engine.retryOutput(now);
-      rearm();
+      arming.visitMarked(now);
       for (const slot of dirty) if (slots[slot] !== undefined) table.block(slot).serverPublish();
       dirty.clear();
       checkpointChanged();

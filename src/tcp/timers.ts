@@ -5,7 +5,7 @@
  * timeout (RFC 9293 §3.8.3, RFC 5482), TIME-WAIT and orphaned FIN-WAIT-2.
  *
  * Each timer is an absolute deadline in the control block (Infinity = off); the
- * engine's heap only decides when to call `connectionTimer`.
+ * heap (timer-heap.ts) only decides when to call `connectionTimer`.
  */
 import { TcpFlag } from '../wire/tcp.js';
 import { TcpEventType } from './config.js';
@@ -70,19 +70,19 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
     // Zero-window probe, as Linux (tcp_xmit_probe_skb): an ACK with SEG.SEQ = SND.UNA - 1
     // that the receiver must answer with its current window. Probing continues while
     // the peer answers; persistProbes is reset by every acceptable ACK.
-    if (++t.persistProbes > ctx.dataRetries) {
+    if (++t.persistProbes > ctx.config.dataRetries) {
       connectionError(ctx, t, 'ETIMEDOUT');
       return;
     }
     ctx.counters.zeroWindowProbes++;
     sendSegment(ctx, t, TcpFlag.ACK, seqAdd(t.sndUna, -1), 0, now);
     t.persistBackoff++;
-    t.rtoAt = now + Math.min(ctx.maxRto, t.rtt.rto * 2 ** t.persistBackoff);
+    t.rtoAt = now + Math.min(ctx.config.maxRto, t.rtt.rto * 2 ** t.persistBackoff);
     ctx.timersChanged(t);
     return;
   }
   if (t.state === TcpState.SynSent || t.state === TcpState.SynReceived) {
-    if (++t.retries > ctx.synRetries) {
+    if (++t.retries > ctx.config.synRetries) {
       connectionError(ctx, t, 'ETIMEDOUT');
       return;
     }
@@ -97,7 +97,7 @@ function retransmitTimeout(ctx: EngineContext, t: Tcb, now: number): void {
   }
   if (t.sndUna === t.sndMax) return;
   t.retries++;
-  if (t.retries > ctx.dataRetries || (t.opts.userTimeout > 0 && now - t.lastProgress >= t.opts.userTimeout)) {
+  if (t.retries > ctx.config.dataRetries || (t.opts.userTimeout > 0 && now - t.lastProgress >= t.opts.userTimeout)) {
     connectionError(ctx, t, 'ETIMEDOUT');
     return;
   }

@@ -24,7 +24,7 @@ const MIN_PTO_MS = 10;
  * show already; recovery or the RTO deals with them).
  */
 function probing(ctx: EngineContext, t: Tcb): boolean {
-  return ctx.tlp && t.sackEnabled && !t.inRecovery && !t.rtoEpisode && !t.persisting && t.tlpHighSeq < 0
+  return ctx.config.tlp && t.sackEnabled && !t.inRecovery && !t.rtoEpisode && !t.persisting && t.tlpHighSeq < 0
     && t.dupAcks === 0 && t.scoreboard.sackedBytes === 0;
 }
 

@@ -47,7 +47,7 @@ test('a connection established but not yet accepted when TCP died is offered to 
     +0   event incoming
   `);
   // The predecessor dies before anyone accepted: its checkpoint says established, not accepted.
-  const conns = (h.engine as unknown as { conns: (Tcb | undefined)[] }).conns;
+  const conns = (h.engine as unknown as { conns: { all(): readonly (Tcb | undefined)[] } }).conns.all();
   const before = conns.find((c) => c !== undefined && c.state === TcpState.Established)!;
   assert.equal(before.accepted, false);
   const area = new CheckpointArea(new ArrayBuffer(CheckpointArea.bytesNeeded(1)), 0, 1);

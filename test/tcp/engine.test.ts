@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness, LOCAL, REMOTE } from './harness.js';
-import { TcpEventType } from '../../src/tcp/config.js';
+import { TSO_MAX_BYTES, TcpEventType, resolveTcpConfig } from '../../src/tcp/config.js';
 import { transfer } from './sim.js';
 
 // Engine API: ephemeral ports (RFC 6056), ids, event delivery, back-pressure.
@@ -105,8 +105,20 @@ test('setNoDelay changes one connection, not the defaults of others', () => {
   const h = new Harness();
   const a = h.engine.connect({ localAddr: LOCAL, remoteAddr: REMOTE, remotePort: 80 }, 0);
   h.engine.setNoDelay(a, true, 0);
-  assert.equal(h.engine.defaults.noDelay, false);
+  assert.equal(h.engine.config.defaults.noDelay, false);
   const b = h.engine.connect({ localAddr: LOCAL, remoteAddr: REMOTE, remotePort: 81 }, 0);
   assert.notEqual(a, b);
-  assert.equal(h.engine.defaults.noDelay, false);
+  assert.equal(h.engine.config.defaults.noDelay, false);
+});
+
+test('the configuration is resolved once, frozen, and checked', () => {
+  const h = new Harness();
+  assert.ok(Object.isFrozen(h.engine.config));
+  assert.ok(Object.isFrozen(h.engine.config.defaults));
+  assert.equal(h.engine.config.msl, 30_000);
+  assert.equal(resolveTcpConfig({ tsoMaxBytes: 1e9 }).tsoMaxBytes, TSO_MAX_BYTES);
+  assert.throws(() => resolveTcpConfig({ minRto: 500, maxRto: 100 }), RangeError);
+  assert.throws(() => resolveTcpConfig({ ephemeralPortMin: 0 }), RangeError);
+  assert.throws(() => resolveTcpConfig({ msl: -1 }), RangeError);
+  assert.throws(() => resolveTcpConfig({ defaults: { recvBufferSize: 0 } }), RangeError);
 });

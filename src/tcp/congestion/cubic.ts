@@ -15,9 +15,8 @@
  * Not done either: spurious congestion event undo (§4.9) and ECN (§4.6's
  * cwnd >= 1 SMSS case).
  */
-import {
-  checkOptions, initialWindowBytes, type CongestionControl, type CongestionControlOptions,
-} from './congestion-control.js';
+import type { CongestionControlOptions } from './congestion-control.js';
+import { LossBasedControl } from './loss-based.js';
 
 /** RFC 9438 §5: C = 0.4 (segments/s^3). */
 export const CUBIC_C = 0.4;
@@ -25,28 +24,22 @@ export const CUBIC_C = 0.4;
 export const CUBIC_BETA = 0.7;
 /** RFC 9438 §4.3: alpha_cubic = 3 * (1 - beta_cubic) / (1 + beta_cubic). */
 export const CUBIC_ALPHA = (3 * (1 - CUBIC_BETA)) / (1 + CUBIC_BETA);
-const ABC_L = 2;
 
 export interface CubicOptions extends CongestionControlOptions {
   /** RFC 9438 §4.7 fast convergence; default true. */
   readonly fastConvergence?: boolean;
 }
 
-export class Cubic implements CongestionControl {
+export class Cubic extends LossBasedControl {
   readonly name = 'cubic' as const;
-  private mss: number;
-  private readonly iwSegments: number;
+  protected readonly beta = CUBIC_BETA;
   private readonly fastConvergence: boolean;
-  private cwndBytes: number;
-  private ssthreshBytes = Infinity;
-  private recovering = false;
-  private rtoPending = false;
-  private lastAckAt: number;
-  private anyAcked = false;
   private lastRttMs: number | undefined;
   // RFC 9438 state, in segments and seconds.
   /** W_max: window before the last reduction (undefined before any congestion event). */
   private wMax: number | undefined;
+  /** W_max before the last reduction (undo). */
+  private priorWMax: number | undefined;
   /** cwnd_prior: window when ssthresh was last set (for the §4.3 alpha switch). */
   private cwndPrior = 0;
   /** Start of the current congestion avoidance stage (ms), undefined outside one. */
@@ -56,39 +49,13 @@ export class Cubic implements CongestionControl {
   /** The next congestion avoidance stage follows a timeout (§4.8: K = 0, W_max = cwnd_epoch). */
   private afterTimeout = false;
 
-  private readonly abcL: number;
-  /** State before the last reduction (undo): cwnd, ssthresh (bytes), W_max (segments). */
-  private prior = { cwnd: 0, ssthresh: Infinity, wMax: undefined as number | undefined };
-
-  /** Slow-start growth cap per ACK in bytes (RFC 3465 L; unlimited when L is 0). */
-  private abcLimitBytes(): number {
-    return this.abcL > 0 ? this.abcL * this.mss : Infinity;
-  }
-
   constructor(options: CubicOptions) {
-    checkOptions(options);
-    this.mss = options.mss;
-    this.iwSegments = options.initialWindow ?? 10;
-    this.abcL = options.abcLimit ?? ABC_L;
+    super(options);
     this.fastConvergence = options.fastConvergence ?? true;
-    this.cwndBytes = initialWindowBytes(this.mss, this.iwSegments);
-    this.lastAckAt = options.now;
   }
 
   get cwnd(): number {
     return Math.max(this.mss, Math.floor(this.cwndBytes));
-  }
-
-  get ssthresh(): number {
-    return this.ssthreshBytes;
-  }
-
-  resumeSsthresh(ssthresh: number): void {
-    if (Number.isFinite(ssthresh) && ssthresh > 0) this.ssthreshBytes = Math.max(ssthresh, 2 * this.mss);
-  }
-
-  get inRecovery(): boolean {
-    return this.recovering;
   }
 
   /** W_max in segments (diagnostics, tests). */
@@ -112,25 +79,18 @@ export class Cubic implements CongestionControl {
     return CUBIC_C * d * d * d + (this.wMax ?? 0);
   }
 
-  onAck(ackedBytes: number, now: number, rttMs: number | undefined, bytesInFlight: number): void {
-    const previousAck = this.lastAckAt;
-    this.lastAckAt = now;
-    this.rtoPending = false;
+  override onAck(ackedBytes: number, now: number, rttMs: number | undefined, bytesInFlight: number): void {
     if (rttMs !== undefined && rttMs >= 0) this.lastRttMs = rttMs;
-    if (!(ackedBytes > 0)) return;
-    this.anyAcked = true;
-    if (this.recovering) return;
-    if (2 * bytesInFlight < this.cwndBytes) {
-      // Application-limited: no growth, and (RFC 9438 §5.8) the time spent here
-      // should not count towards t, so push the epoch forward by this gap.
-      if (this.epochStart !== undefined) this.epochStart += Math.max(0, now - previousAck);
-      return;
-    }
-    if (this.cwndBytes < this.ssthreshBytes) {
-      // §4.10: Reno slow start (RFC 5681 §3.1 with RFC 3465 byte counting).
-      this.cwndBytes = Math.min(this.cwndBytes + Math.min(ackedBytes, this.abcLimitBytes()), this.ssthreshBytes);
-      return;
-    }
+    super.onAck(ackedBytes, now, rttMs, bytesInFlight);
+  }
+
+  protected override appLimited(gapMs: number): void {
+    // Application-limited: no growth, and (RFC 9438 §5.8) the time spent here
+    // should not count towards t, so push the epoch forward by this gap.
+    if (this.epochStart !== undefined) this.epochStart += Math.max(0, gapMs);
+  }
+
+  protected congestionAvoidance(ackedBytes: number, now: number): void {
     let w = this.cwndBytes / this.mss;
     if (this.epochStart === undefined) this.startEpoch(now, w);
     const t = (now - this.epochStart!) / 1000;
@@ -172,73 +132,43 @@ export class Cubic implements CongestionControl {
     this.afterTimeout = false;
   }
 
-  onCongestionEvent(_now: number, bytesInFlight: number): void {
-    if (this.recovering) return;
-    this.prior = { cwnd: this.cwndBytes, ssthresh: this.ssthreshBytes, wMax: this.wMax };
-    const w = this.cwndBytes / this.mss;
-    this.cwndPrior = w;
+  protected override remember(timeout: boolean): void {
+    this.priorWMax = this.wMax;
+    this.cwndPrior = this.cwndBytes / this.mss;
     // §4.7: "if cwnd < W_max and fast convergence enabled, further reduce W_max:
-    // W_max = cwnd * (1 + beta_cubic) / 2; otherwise, remember cwnd before reduction: W_max = cwnd".
-    this.wMax = this.fastConvergence && this.wMax !== undefined && w < this.wMax ? (w * (1 + CUBIC_BETA)) / 2 : w;
+    // W_max = cwnd * (1 + beta_cubic) / 2; otherwise, remember cwnd before reduction:
+    // W_max = cwnd". After a timeout, §4.8 sets W_max when the next stage starts.
     // §4.6: "ssthresh = flight_size * beta_cubic", "cwnd = max(ssthresh, 2)" (segments),
-    // "ssthresh = max(ssthresh, 2)".
-    this.ssthreshBytes = Math.max(Math.floor(bytesInFlight * CUBIC_BETA), 2 * this.mss);
-    this.cwndBytes = this.ssthreshBytes;
+    // "ssthresh = max(ssthresh, 2)" (loss-based.ts); §4.8: "In the case of a timeout,
+    // CUBIC follows Reno to reduce cwnd [RFC5681] but sets ssthresh using beta_cubic".
+    if (timeout) return;
+    const w = this.cwndPrior;
+    this.wMax = this.fastConvergence && this.wMax !== undefined && w < this.wMax ? (w * (1 + CUBIC_BETA)) / 2 : w;
+  }
+
+  protected newStage(timeout: boolean): void {
     this.epochStart = undefined;
-    this.recovering = true;
+    if (timeout) this.afterTimeout = true;
   }
 
-  onRecoveryEnd(_now: number): void {
-    this.recovering = false;
-  }
-
-  onRetransmitTimeout(_now: number, bytesInFlight: number): void {
-    // §4.8: "In the case of a timeout, CUBIC follows Reno to reduce cwnd [RFC5681] but
-    // sets ssthresh using beta_cubic (same as in Section 4.6)". RFC 5681 §3.1: a
-    // repeated timeout for the same segment holds ssthresh constant.
-    if (!this.rtoPending) {
-      this.prior = { cwnd: this.cwndBytes, ssthresh: this.ssthreshBytes, wMax: this.wMax };
-      this.cwndPrior = this.cwndBytes / this.mss;
-      this.ssthreshBytes = Math.max(Math.floor(bytesInFlight * CUBIC_BETA), 2 * this.mss);
-    }
-    this.rtoPending = true;
-    this.cwndBytes = this.mss;
-    this.epochStart = undefined;
-    this.afterTimeout = true;
-    this.recovering = false;
-  }
-
-  undo(_now: number): void {
+  override undo(now: number): void {
     // RFC 3708 §3 / Linux bictcp's undo: the window, ssthresh and W_max from before the
     // spurious reduction; a new congestion avoidance epoch starts from there.
-    this.cwndBytes = Math.max(this.cwndBytes, this.prior.cwnd);
-    this.ssthreshBytes = Math.max(this.ssthreshBytes, this.prior.ssthresh);
-    this.wMax = this.prior.wMax;
+    super.undo(now);
+    this.wMax = this.priorWMax;
     this.epochStart = undefined;
     this.afterTimeout = false;
-    this.recovering = false;
-    this.rtoPending = false;
   }
 
-  onIdle(now: number, rtoMs: number): void {
-    if (now - this.lastAckAt <= rtoMs) return;
+  override onIdle(now: number, rtoMs: number): void {
     // RFC 5681 §4.1 restart window; the congestion avoidance stage starts afresh.
-    this.cwndBytes = Math.min(initialWindowBytes(this.mss, this.iwSegments), this.cwndBytes);
+    if (now - this.lastAckAt <= rtoMs) return;
+    super.onIdle(now, rtoMs);
     this.epochStart = undefined;
-    this.lastAckAt = now;
   }
 
-  setMss(mss: number): void {
-    checkOptions({ mss, now: 0 });
-    if (!this.anyAcked && !Number.isFinite(this.ssthreshBytes)) {
-      this.cwndBytes = initialWindowBytes(mss, this.iwSegments);
-    } else {
-      // Segment counts (W, W_max, W_est) are unchanged; byte values scale.
-      this.cwndBytes = Math.max(mss, (this.cwndBytes / this.mss) * mss);
-      if (Number.isFinite(this.ssthreshBytes)) {
-        this.ssthreshBytes = Math.max(2 * mss, Math.round((this.ssthreshBytes / this.mss) * mss));
-      }
-    }
-    this.mss = mss;
+  protected scaledCwnd(cwndSegments: number, mss: number): number {
+    // Segment counts (W, W_max, W_est) are unchanged; byte values scale.
+    return cwndSegments * mss;
   }
 }
