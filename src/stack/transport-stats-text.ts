@@ -74,6 +74,7 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   passiveOpens: { name: 'newtos_tcp_passive_opens_total', help: 'Connections accepted by a listener.' },
   synCookiesSent: { name: 'newtos_tcp_syn_cookies_sent_total', help: 'SYN-ACKs sent with a SYN cookie instead of a SYN-queue entry.' },
   synCookiesAccepted: { name: 'newtos_tcp_syn_cookies_accepted_total', help: 'Connections made from a valid SYN cookie.' },
+  synCookiesOverSynReceived: { name: 'newtos_tcp_syn_cookies_over_syn_received_total', help: 'Cookie ACKs that replaced the SYN-RECEIVED entry a repeated SYN had made (the peer completed the cookie handshake).' },
   connectionsReset: { name: 'newtos_tcp_connections_reset_total', help: 'Connections ended by a reset (ECONNRESET or ECONNREFUSED).' },
   connectionsTimedOut: { name: 'newtos_tcp_connections_timed_out_total', help: 'Connections ended by a timeout (ETIMEDOUT).' },
   icmpErrors: { name: 'newtos_tcp_icmp_errors_total', help: 'ICMP errors about TCP segments received.' },

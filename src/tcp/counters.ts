@@ -75,6 +75,8 @@ export class TcpCounters {
   passiveOpens = 0;
   synCookiesSent = 0;
   synCookiesAccepted = 0;
+  /** Cookie ACKs that found the SYN-RECEIVED entry of the same SYN sent again, which gave way to the cookie. */
+  synCookiesOverSynReceived = 0;
   connectionsReset = 0;
   connectionsTimedOut = 0;
   icmpErrors = 0;

@@ -203,7 +203,9 @@ export class TcpEngine implements EngineContext {
       const t = this.conns.lookup(dst, seg.dstPort, src, seg.srcPort);
       if (t !== undefined) {
         this.enter(t);
-        if (t.state === TcpState.TimeWait && this.timeWaitReuse(t, seg)) {
+        if ((t.state === TcpState.TimeWait && this.timeWaitReuse(t, seg)) ||
+          (t.state === TcpState.SynReceived && this.listeners.cookieSupersedes(t, src, dst, seg, now))) {
+          // Gone without a word; the listener takes the segment below.
           t.state = TcpState.Closed;
           this.connectionClosed(t);
         } else {

@@ -18,7 +18,7 @@ import { segmentArrives } from './input.js';
 import { DEFAULT_MSS, MAX_WSCALE, TS_OPTION_LEN, negotiateOptions, windowScaleFor } from './options.js';
 import { sendSyn } from './output.js';
 import type { TcpSecrets } from './secrets.js';
-import { seqAdd } from './seqnum.js';
+import { seqAdd, seqLe, seqLt } from './seqnum.js';
 import { SYN_COOKIE_PERIOD_MS, decodeCookieTimestamp, encodeCookieTimestamp, type SynCookies } from './syn-cookies.js';
 import { TcpState } from './state.js';
 import type { Tcb } from './tcb.js';
@@ -252,6 +252,31 @@ export class ListenerTable {
       dst, src, seg.dstPort, seg.srcPort, iss, seqAdd(seg.seq, 1), TcpFlag.SYN | TcpFlag.ACK,
       Math.min(65535, o.recvBufferSize), o.mss, wsOk ? windowScaleFor(o.recvBufferSize) : -1, sackOk, ts, tsVal, seg.tsVal,
     );
+  }
+
+  /**
+   * A segment for connection t, still SYN-RECEIVED, that ACKs something else: is it the
+   * ACK of a cookie SYN-ACK we sent for the same SYN? It is when t was made from that SYN
+   * sent again (the SYN queue was full the first time, had room the second: two SYN-ACKs
+   * with different ISSs) and the peer completed the handshake it saw first. Then t must
+   * give way (the caller closes it silently) and the cookie path takes the ACK: answered
+   * with RST as an unacceptable ACK, a connection that did nothing wrong was reset (1000
+   * connects at once on a loaded machine reset over 100 of them). Linux has the same window
+   * between a cookie and a later request sock; its SYN timer rarely fires before the first
+   * SYN-ACK is read, ours did under load.
+   */
+  cookieSupersedes(t: Tcb, src: number, dst: number, seg: TcpSegment, now: number): boolean {
+    const h = this.host;
+    const f = seg.flags;
+    if (t.listenerId < 0 || t.state !== TcpState.SynReceived || (f & (TcpFlag.ACK | TcpFlag.SYN | TcpFlag.RST)) !== TcpFlag.ACK) return false;
+    if (seqLt(t.sndUna, seg.ack) && seqLe(seg.ack, t.sndMax)) return false; // its own ACK
+    const l = this.byId[t.listenerId];
+    const cfg = h.ctx.config;
+    if (l === undefined || cfg.synCookies === 'never') return false;
+    if (cfg.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return false;
+    if (h.cookies.validate(dst, seg.dstPort, src, seg.srcPort, seg.seq, seg.ack, now) === undefined) return false;
+    h.ctx.counters.synCookiesOverSynReceived++;
+    return true;
   }
 
   /**

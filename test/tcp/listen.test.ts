@@ -151,3 +151,37 @@ test('SYNs are dropped while the segment buffers left are kept for existing conn
   assert.equal(h.sent[0]!.repr.flags, TcpFlag.SYN | TcpFlag.ACK);
   assert.equal(lid >= 0, true);
 });
+
+test('a cookie ACK that finds the SYN-RECEIVED entry of the same SYN sent again completes the cookie handshake (no RST)', () => {
+  // 1000 connects at once on a loaded machine: the SYN queue overflowed, a SYN was answered
+  // with a cookie, the peer's SYN timer fired before that SYN-ACK reached it and its SYN came
+  // again when the queue had room: a SYN-RECEIVED entry with another ISS. The peer completes
+  // the handshake it saw first (the cookie); answering its ACK with RST reset connections
+  // that had done nothing wrong (test/stack/socket-limits.test.ts under load).
+  const h = new Harness({ synQueueSize: 1 });
+  h.run('0 listen');
+  const seg = (port: number, seq: number, ack: number, flags: number, data = 0): void => {
+    const b = new Uint8Array(40 + data);
+    h.injectBytes(b.subarray(0, emitTcp({ srcPort: port, dstPort: LOCAL_PORT, seq, ack, flags, window: 65535, payload: new Uint8Array(data) }, b, REMOTE, LOCAL)));
+  };
+  seg(41000, PEER_ISN, 0, TcpFlag.SYN); // fills the SYN queue (size 1)
+  seg(41001, PEER_ISN, 0, TcpFlag.SYN); // answered with a cookie
+  const [first, cookie] = h.pending();
+  assert.ok(first !== undefined && cookie !== undefined);
+  h.nextSent(); h.nextSent();
+  assert.equal(h.engine.counters.synCookiesSent, 1);
+  seg(41000, PEER_ISN + 1, (first.seq + 1) >>> 0, TcpFlag.ACK); // the queue has room again
+  seg(41001, PEER_ISN, 0, TcpFlag.SYN); // the same SYN again: a SYN-RECEIVED entry
+  const again = h.pending().find((r) => r.flags === (TcpFlag.SYN | TcpFlag.ACK));
+  assert.ok(again !== undefined && again.seq !== cookie.seq, 'a stateful SYN-ACK with its own ISS');
+  while (h.nextSent() !== undefined) { /* drain */ }
+  // The peer ACKs the cookie SYN-ACK, with data.
+  seg(41001, PEER_ISN + 1, (cookie.seq + 1) >>> 0, TcpFlag.ACK | TcpFlag.PSH, 100);
+  assert.deepEqual(h.pending().filter((r) => (r.flags & TcpFlag.RST) !== 0), [], 'no RST for the cookie the peer completed');
+  assert.equal(h.engine.counters.dropBadAck, 0);
+  assert.ok(h.engine.accept(h.listener) >= 0);
+  const c = h.engine.accept(h.listener);
+  assert.ok(c >= 0, 'the cookie connection is accepted');
+  assert.equal(h.engine.info(c).state, 'ESTABLISHED');
+  assert.equal(h.engine.info(c).recvQueued, 100);
+});
