@@ -27,6 +27,16 @@ export function createEntryLoad(replicas: number): SharedArrayBuffer {
   return new SharedArrayBuffer(replicas * RSS_TABLE_SIZE * 4);
 }
 
+/**
+ * Per entry: TCP frames the driver steered by it so far (Int32, wrapping; written by the
+ * driver only, before it reads the entry). The monitor moves an entry only after it has
+ * been quiet a while: a SYN on its way to a replica, or a SYN-ACK sent with a cookie, is
+ * a connection no table counts yet, and its next segment must reach the same replica.
+ */
+export function createEntryFrames(): SharedArrayBuffer {
+  return new SharedArrayBuffer(RSS_TABLE_SIZE * 4);
+}
+
 /** The table entry of a connection's received frames (remote → local). */
 export function entryOfConnection(hasher: ToeplitzHash, local: number, localPort: number, remote: number, remotePort: number): number {
   return hasher.hashV4(remote, local, remotePort, localPort) & (RSS_TABLE_SIZE - 1);

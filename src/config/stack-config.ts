@@ -92,6 +92,7 @@ export interface StackConfig {
     readonly minReplicas?: number;
     readonly perReplicaFps?: number;
     readonly holdMs?: number;
+    readonly quietMs?: number;
     readonly intervalMs?: number;
     readonly polling?: 'auto' | 'adaptive' | 'busy' | 'sleep';
     readonly pinning?: boolean;
@@ -232,6 +233,7 @@ const stackConfig = object({
     minReplicas: optional(integer(1, 16)),
     perReplicaFps: optional(integer(1, 100_000_000)),
     holdMs: optional(integer(0, 3_600_000)),
+    quietMs: optional(integer(0, 3_600_000)),
     intervalMs: optional(integer(10, 60_000)),
     polling: optional(oneOf(['auto', 'adaptive', 'busy', 'sleep'])),
     pinning: optional(boolean()),

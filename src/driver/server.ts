@@ -53,6 +53,8 @@ export interface DriverServerOptions {
   readonly replicas?: number;
   /** The shared indirection table (src/abi/rss-table.ts), with replicas. */
   readonly rssTable?: SharedArrayBuffer;
+  /** TCP frames steered per table entry (rss-table.ts createEntryFrames), with replicas. */
+  readonly rssEntryFrames?: SharedArrayBuffer;
   /** The driver's own counters (driver-stats.ts). */
   readonly driverStats?: SharedArrayBuffer;
   /** Virtual-switch ports take and deliver TCP bursts whole (virtio-style GSO; needs segment-size rx buffers). */
@@ -140,7 +142,10 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const linkStats = opts.linkStats === undefined ? null : new LinkStatsPublisher(opts.linkStats, links.map((l) => l.backend));
   // Software RSS (Toeplitz over the 4-tuple, as NICs do): every frame to IP names its receive queue and hash.
   const rss = replicas > 1
-    ? new RssSteering({ queues: replicas, replicas: true, ...(opts.rssTable !== undefined ? { table: new Uint8Array(opts.rssTable) } : {}) })
+    ? new RssSteering({
+      queues: replicas, replicas: true, ...(opts.rssTable !== undefined ? { table: new Uint8Array(opts.rssTable) } : {}),
+      ...(opts.rssEntryFrames !== undefined ? { entryFrames: new Int32Array(opts.rssEntryFrames) } : {}),
+    })
     : new RssSteering({ queues: opts.rssQueues ?? 1 });
   /** The ring of queue q's replica. */
   const outOf = (q: number): NonNullable<typeof toIp> => replicas > 1 ? toIps[q]! : toIp;

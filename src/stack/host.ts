@@ -38,7 +38,7 @@ import { TapBackend } from '../driver/nic/tap.js';
 import { parseMac } from '../driver/nic/backend.js';
 import type { PingOptions, PingResult } from '../app/ping.js';
 import { createCounterBlock, readCounterBlock, type CounterTree } from '../abi/published-counters.js';
-import { createEntryLoad, createRssTable, RSS_TABLE_SIZE } from '../abi/rss-table.js';
+import { createEntryFrames, createEntryLoad, createRssTable, RSS_TABLE_SIZE } from '../abi/rss-table.js';
 import { ReplicaMonitor, type MonitorDecision } from './replica-monitor.js';
 import { EventEmitter } from 'node:events';
 
@@ -122,7 +122,7 @@ export class Stack extends EventEmitter {
     private readonly taps: readonly TapBackend[],
     private readonly frameLinks: ReadonlyMap<string, FrameLink>,
     /** Replicas: the driver's indirection table and the per-replica draining words (src/abi/rss-table.ts). */
-    readonly steering: { readonly replicas: number; readonly rssTable: SharedArrayBuffer; readonly draining: SharedArrayBuffer; readonly entryLoad: SharedArrayBuffer },
+    readonly steering: { readonly replicas: number; readonly rssTable: SharedArrayBuffer; readonly draining: SharedArrayBuffer; readonly entryLoad: SharedArrayBuffer; readonly entryFrames: SharedArrayBuffer },
   ) {
     super();
     this.dgram = client.dgram;
@@ -164,10 +164,11 @@ export class Stack extends EventEmitter {
    * replicas. Each decision is emitted as 'monitor' with its figures.
    */
   private startMonitor(o: Exclude<StackConfig['monitor'], false | undefined>): void {
-    const { replicas, rssTable, draining, entryLoad } = this.steering;
+    const { replicas, rssTable, draining, entryLoad, entryFrames } = this.steering;
     const monitor = new ReplicaMonitor({
       max: replicas, min: o.minReplicas ?? 1, perReplicaFps: o.perReplicaFps ?? 20_000, holdMs: o.holdMs ?? 1000,
-    }, new Uint8Array(rssTable), new Int32Array(draining));
+      quietMs: o.quietMs ?? 1000,
+    }, new Uint8Array(rssTable), new Int32Array(draining), new Int32Array(entryFrames));
     const load = new Int32Array(entryLoad);
     const live = (r: number, e: number): number => Atomics.load(load, r * RSS_TABLE_SIZE + e);
     this.monitor = monitor;
@@ -278,6 +279,7 @@ export class Stack extends EventEmitter {
     const rssTable = createRssTable(replicas);
     const draining = new SharedArrayBuffer(4 * replicas);
     const entryLoad = createEntryLoad(replicas);
+    const entryFrames = createEntryFrames();
     const addresses = ifaces.flatMap((i) => i.addresses.map((a) => ({ address: a.address, prefixLength: a.prefixLength })));
 
     const ipOptions: IpServerOptions = {
@@ -321,7 +323,7 @@ export class Stack extends EventEmitter {
     const tapFds: Record<string, number> = {};
     const driverOptions: DriverServerOptions = {
       interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1, vswitchTso, tapFds,
-      ...(replicas > 1 ? { replicas, rssTable } : {}),
+      ...(replicas > 1 ? { replicas, rssTable, rssEntryFrames: entryFrames } : {}),
     };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
@@ -428,7 +430,7 @@ export class Stack extends EventEmitter {
     const captureChannels = new Map(ifaces.map((ifc, i) => [ifc.name, captures[i]!]));
     const frameLinks = new Map([...frameSwitches].map(([name, d]) => [name, new FrameLink(name, d)]));
     return new Stack(config, supervisor, client, udpStatsBlocks, { channels: captureChannels, wake: () => ringDriver.ringAlways() }, linkStats,
-      replicaCounters, driverStats, taps, frameLinks, { replicas, rssTable, draining, entryLoad });
+      replicaCounters, driverStats, taps, frameLinks, { replicas, rssTable, draining, entryLoad, entryFrames });
   }
 
   /**

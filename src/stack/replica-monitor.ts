@@ -33,6 +33,13 @@ export interface MonitorOptions {
    * and the wanted count would never hold still.
    */
   readonly windowMs?: number;
+  /**
+   * An entry moves only after no TCP frame was steered by it for this long (ms, default
+   * 1000; with `entryFrames`): a handshake in progress has no connection any table counts
+   * yet (a SYN still in the rings, a SYN-ACK sent with a cookie), and its next segment must
+   * reach the replica that answered it, not find another one and be reset.
+   */
+  readonly quietMs?: number;
 }
 
 export interface MonitorDecision {
@@ -53,6 +60,10 @@ export class ReplicaMonitor {
   private readonly holdMs: number;
   private active: number;
   private readonly windowMs: number;
+  private readonly quietMs: number;
+  /** Per entry: the frame count last seen, and since when it has not moved (ms). */
+  private readonly lastFrames = new Int32Array(RSS_TABLE_SIZE);
+  private readonly quietSince = new Float64Array(RSS_TABLE_SIZE).fill(-Infinity);
   /** (time, frames per replica) samples covering the window, oldest first. */
   private history: { at: number; frames: number[] }[] = [];
   /** Since when the wanted count has differed from the active one (NaN: it has not). */
@@ -64,10 +75,13 @@ export class ReplicaMonitor {
     private readonly options: MonitorOptions,
     private readonly table: Uint8Array,
     private readonly draining: Int32Array,
+    /** TCP frames the driver steered per entry (rss-table.ts createEntryFrames); without it entries are always quiet. */
+    private readonly entryFrames?: Int32Array,
   ) {
     this.min = Math.max(1, options.min ?? 1);
     this.holdMs = options.holdMs ?? 1000;
     this.windowMs = options.windowMs ?? 500;
+    this.quietMs = options.quietMs ?? 1000;
     this.active = options.max;
   }
 
@@ -85,7 +99,7 @@ export class ReplicaMonitor {
     const per = rxFrames.map((f, r) => base === undefined || dt <= 0 ? 0 : Math.max(0, f - (base.frames[r] ?? 0)) / dt);
     this.history.push({ at: now, frames: rxFrames.slice() });
     // Entries of draining replicas move as they empty, whatever else happens.
-    const moved = this.rebalance(live);
+    const moved = this.rebalance(live, now);
     if (first) return null;
     const load = per.reduce((a, b) => a + b, 0);
     const want = Math.min(this.options.max, Math.max(this.min, Math.ceil(load / this.options.perReplicaFps)));
@@ -98,7 +112,7 @@ export class ReplicaMonitor {
     this.differsSince = NaN;
     const d: MonitorDecision = {
       at: now, action: want > from ? 'grow' : 'shrink', from, to: this.active, loadFps: Math.round(load),
-      perReplicaFps: per.map((x) => Math.round(x)), entriesMoved: moved + this.rebalance(live), entriesPending: this.pending(),
+      perReplicaFps: per.map((x) => Math.round(x)), entriesMoved: moved + this.rebalance(live, now), entriesPending: this.pending(),
     };
     this.decisions.push(d);
     // The recent ones only: a host that lives for months under changing load must not grow.
@@ -108,19 +122,31 @@ export class ReplicaMonitor {
 
   /**
    * Moves table entries toward the spread of a fresh table over the active replicas —
-   * entry e on replica e mod active — but only entries that hold no live connection, so
-   * no established flow changes replica (a draining replica's entries move as they empty).
+   * entry e on replica e mod active — but only entries that hold no live connection and
+   * have been quiet for `quietMs`, so no flow changes replica, established or still in its
+   * handshake (a draining replica's entries move as they empty).
    * Interleaved, not in blocks: consecutive client ports hash to entries that differ in
    * their low bits (Toeplitz is linear in the port), so a contiguous block per replica
    * could put all of one client's new flows on one replica.
    */
-  private rebalance(live: (replica: number, entry: number) => number): number {
+  private rebalance(live: (replica: number, entry: number) => number, now: number): number {
+    const frames = this.entryFrames;
     let moved = 0;
     for (let e = 0; e < RSS_TABLE_SIZE; e++) {
+      const seen = frames === undefined ? 0 : Atomics.load(frames, e);
+      if (seen !== this.lastFrames[e]) { this.lastFrames[e] = seen; this.quietSince[e] = now; }
       const r = this.table[e]!;
       const to = e % this.active;
-      if (r === to || live(r, e) > 0) continue;
-      this.table[e] = to;
+      if (r === to || live(r, e) > 0 || now - this.quietSince[e]! < this.quietMs) continue;
+      Atomics.store(this.table, e, to);
+      // A frame steered between the look above and the store went to r (the driver counts,
+      // then reads the entry): its flow stays there.
+      if (frames !== undefined && Atomics.load(frames, e) !== seen) {
+        Atomics.store(this.table, e, r);
+        this.lastFrames[e] = Atomics.load(frames, e);
+        this.quietSince[e] = now;
+        continue;
+      }
       moved++;
     }
     return moved;

@@ -69,3 +69,33 @@ test('monitor: its decision list keeps the recent ones only (a host under changi
   assert.ok(m.decisions.length >= 500 && m.decisions.length <= 1000, `${m.decisions.length} decisions kept`);
   assert.equal(m.decisions.at(-1)!.at, Math.max(...m.decisions.map((d) => d.at)), 'the latest is kept');
 });
+
+test('monitor: an entry moves only after no TCP frame was steered by it for quietMs (a handshake in flight stays with its replica)', () => {
+  // A SYN steered by entry 5 to replica 1 is still in the rings (no connection counts it):
+  // moving the entry then sent the peer's next segment to replica 0, which reset it.
+  const table = new Uint8Array(createRssTable(2));
+  const draining = new Int32Array(2);
+  const entryFrames = new Int32Array(RSS_TABLE_SIZE);
+  const m = new ReplicaMonitor({ max: 2, perReplicaFps: 10_000, holdMs: 0, quietMs: 300 }, table, draining, entryFrames);
+  const clock = { now: 0 };
+  const frames = [0, 0];
+  const none = (): number => 0;
+  m.tick(clock.now, frames, none);
+  // Entry 5 (replica 1's) carries a frame on every tick while the load drops.
+  for (let i = 0; i < 5; i++) {
+    Atomics.add(entryFrames, 5, 1);
+    clock.now += 100;
+    m.tick(clock.now, frames, none);
+  }
+  assert.equal(m.activeReplicas, 1);
+  assert.equal(table[5], 1, 'a busy entry stays with its replica');
+  assert.equal(table[7], 0, 'a quiet entry of the drained replica moved at once');
+  // Quiet for less than quietMs: still there; after: moved.
+  clock.now += 200;
+  m.tick(clock.now, frames, none);
+  assert.equal(table[5], 1);
+  clock.now += 200;
+  m.tick(clock.now, frames, none);
+  assert.equal(table[5], 0, 'moved once quiet for 300 ms');
+  assert.equal(table.filter((r) => r === 1).length, 0);
+});

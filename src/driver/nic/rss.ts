@@ -55,6 +55,8 @@ export interface RssOptions {
    * first with their first (see steerReplica).
    */
   readonly replicas?: boolean;
+  /** Replica mode: TCP frames steered per table entry, counted here (rss-table.ts createEntryFrames). */
+  readonly entryFrames?: Int32Array;
 }
 
 /** What `steer` decided and why (for counters and tests). */
@@ -83,6 +85,7 @@ export class RssSteering {
   private readonly replicaMode: boolean;
   /** Replica mode: source/destination/protocol/id of a fragmented datagram → its first fragment's queue. */
   private readonly fragments = new Map<string, number>();
+  private readonly entryFrames: Int32Array | undefined;
 
   constructor(options: RssOptions) {
     if (!Number.isInteger(options.queues) || options.queues < 1 || options.queues > RSS_TABLE_SIZE) {
@@ -91,6 +94,7 @@ export class RssSteering {
     this.queues = options.queues;
     this.hasher = new ToeplitzHash(options.key ?? DEFAULT_RSS_KEY);
     this.replicaMode = options.replicas === true;
+    this.entryFrames = options.entryFrames;
     if (options.table !== undefined) {
       if (options.table.length !== RSS_TABLE_SIZE) throw invalidArg('table', `must have ${RSS_TABLE_SIZE} entries`);
       this.table = options.table;
@@ -220,7 +224,11 @@ export class RssSteering {
       if (rule !== undefined) return { queue: rule, reason: 'rule', hash: 0 };
     }
     const hash = this.hasher.hashV4(src, dst, srcPort, dstPort);
-    return { queue: this.queueOfHash(hash), reason: 'hash-4tuple', hash };
+    // Counted before the entry is read: the monitor writes the entry, then reads the count
+    // (ReplicaMonitor.rebalance), so either it sees this frame and puts the entry back, or
+    // this read sees the entry it wrote.
+    if (this.entryFrames !== undefined) Atomics.add(this.entryFrames, hash & (RSS_TABLE_SIZE - 1), 1);
+    return { queue: Atomics.load(this.table, hash & (RSS_TABLE_SIZE - 1)), reason: 'hash-4tuple', hash };
   }
 
   private steerIcmp(frame: Uint8Array, l4: number, end: number, src: number, dst: number): SteerDecision {
