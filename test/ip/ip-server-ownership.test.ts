@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { DRIVER_MSG, IP_MSG, PF_MSG, Verdict } from '../../src/abi/protocol.js';
 import { createCounterBlock, readCounterBlock, type CounterTree } from '../../src/abi/published-counters.js';
 import { createServer, type IpServerOptions } from '../../src/ip/server.js';
-import type { InChannel, OutChannel } from '../../src/substrate/channel.js';
+import type { InChannel } from '../../src/substrate/channel.js';
+import { RecordingOut } from '../support/recording-out.js';
 import { LocalDataStore } from '../../src/substrate/data-store.js';
 import { createDoorbell } from '../../src/substrate/doorbell.js';
 import { BUF_IN_FLIGHT, BUF_RETURNED, MSG_WORDS, NO_POOL } from '../../src/substrate/layout.js';
@@ -19,30 +20,6 @@ import { IP_A, IP_B, IP_B2, IP_C, MAC_A, MAC_B, MAC_C, arpFrame, icmpBytes, ipFr
 const MAC_B2 = 0x02000000001b;
 const IP_INDEX = 0;
 const DRIVER_INDEX = 1;
-
-/** An output that records every committed message (never full). */
-class RecordingOut implements OutChannel {
-  readonly messages: MessageView[] = [];
-  private staged: MessageView | null = null;
-  constructor(readonly name: string, readonly peer: string) {}
-  reserve(): MessageView {
-    this.staged = new MessageView(new Int32Array(MSG_WORDS));
-    return this.staged;
-  }
-  commit(): void {
-    this.messages.push(this.staged!);
-    this.staged = null;
-  }
-  send(type: number, seq: number, ...args: number[]): boolean {
-    const m = this.reserve().set(type, 0, seq).setPointer(NO_POOL, 0, 0, 0);
-    args.forEach((a, i) => m.setArg(i, a));
-    this.commit();
-    return true;
-  }
-  freeSlots(): number { return Infinity; }
-  get pending(): number { return 0; }
-  take(): MessageView[] { return this.messages.splice(0); }
-}
 
 class Rig {
   now = 0;

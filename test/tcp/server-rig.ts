@@ -9,7 +9,8 @@
  * batch, and when idle a park until pollAt or the loop's heartbeat).
  */
 import { SeededRng } from '../../src/random/rng.js';
-import type { InChannel, OutChannel } from '../../src/substrate/channel.js';
+import type { InChannel } from '../../src/substrate/channel.js';
+import { RecordingOut } from '../support/recording-out.js';
 import { LocalDataStore } from '../../src/substrate/data-store.js';
 import { createDoorbell } from '../../src/substrate/doorbell.js';
 import { MessageView, MSG_WORDS, NO_POOL } from '../../src/substrate/message.js';
@@ -32,25 +33,6 @@ export const PEER_PORT = 80;
 
 /** The server loop parks at most this long (src/substrate/server-loop.ts DEFAULT_POLLING.maxParkMs). */
 export const LOOP_MAX_PARK_MS = 50;
-
-/** An output endpoint that records every committed message (never full). */
-class RecordingOut implements OutChannel {
-  readonly messages: MessageView[] = [];
-  private staged: MessageView | null = null;
-  constructor(readonly name: string, readonly peer: string) {}
-  reserve(): MessageView {
-    this.staged = new MessageView(new Int32Array(MSG_WORDS));
-    return this.staged;
-  }
-  commit(): void {
-    if (this.staged === null) throw new Error('commit without reserve');
-    this.messages.push(this.staged);
-    this.staged = null;
-  }
-  freeSlots(): number { return Infinity; }
-  get pending(): number { return 0; }
-  take(): MessageView[] { return this.messages.splice(0); }
-}
 
 export interface RigOptions {
   /** Buffers in the server's `tcp` pool. */
