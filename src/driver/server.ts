@@ -94,7 +94,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const replicas = opts.replicas ?? 1;
   const toIps = Array.from({ length: replicas }, (_, k) => ctx.outputs[k === 0 ? 'ip' : `ip-${k}`]);
   if (toIps.some((o) => o === undefined)) throw new Error(`driver server needs outputs "ip" to "ip-${replicas - 1}"`);
-  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
+  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, rxNoBufferEpisodes: 0, rxNoBufferMs: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
   // Receive offload (GRO) needs segment-size buffers; the host gives the pool when frames are small.
   const groPool: PacketPool | undefined = ctx.pools['gro'];
   const gro = new GroMerger();
@@ -211,8 +211,12 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
           }
         }
       }
-      if (ready === 0) { counters.rxNoBuffer++; starved = true; continue; }
-      starved = false;
+      if (ready === 0) {
+        counters.rxNoBuffer++;
+        if (!starved) { starved = true; starvedSince = now; counters.rxNoBufferEpisodes++; }
+        continue;
+      }
+      if (starved) { starved = false; counters.rxNoBufferMs += now - starvedSince; }
       // Take only what IP has room for: the rest waits in the device (the switch
       // pipe pushes back on its sender) instead of being dropped here.
       const room = ipRoom();
@@ -443,6 +447,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   let txBlocked = false;
   /** The last receive found no free buffer to post: frames waiting in a link are no work until some come back. */
   let starved = false;
+  let starvedSince = 0;
   /** Still no buffer to post (sweeps the buffers borrowers gave back). */
   const stillStarved = (): boolean => starved && pool.available === 0 && pool.sweep() === 0;
   let now = ctx.now();

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DRIVER_MSG } from '../../src/abi/protocol.js';
 import { createServer, type DriverServerOptions } from '../../src/driver/server.js';
+import { createDriverStats, readDriverStats } from '../../src/driver/driver-stats.js';
 import { contiguousSlots } from '../../src/driver/nic/backend.js';
 import { VswitchPort, createVswitch } from '../../src/driver/nic/vswitch.js';
 import { LocalDataStore } from '../../src/substrate/data-store.js';
@@ -27,7 +28,7 @@ function frame(seq: number): Uint8Array {
   return f;
 }
 
-async function rig(): Promise<{ server: ServerCore; peer: VswitchPort; toIp: RecordingOut; pool: PacketPool; buffers: PoolDirectory; now: () => number }> {
+async function rig(): Promise<{ server: ServerCore; peer: VswitchPort; toIp: RecordingOut; pool: PacketPool; buffers: PoolDirectory; stats: SharedArrayBuffer; now: () => number }> {
   const descriptor = createVswitch({ ports: 2 });
   const peer = new VswitchPort(descriptor, 1, { mac: PEER_MAC });
   const rxSab = createPool({ id: 1, bufSize: 2048, count: RX_BUFFERS });
@@ -35,9 +36,11 @@ async function rig(): Promise<{ server: ServerCore; peer: VswitchPort; toIp: Rec
   const buffers = new PoolDirectory(1); // IP's side: gives the frames back
   buffers.add(rxSab);
   const toIp = new RecordingOut('driver.ip', 'ip');
+  const stats = createDriverStats();
   const options: DriverServerOptions = {
     interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw' }, mac: '02:00:00:00:00:01', addresses: [] }],
     vswitchPorts: { eth0: { descriptor, port: 0 } },
+    driverStats: stats,
   };
   const now = (): number => performance.now();
   const ctx: ServerContext = {
@@ -50,7 +53,7 @@ async function rig(): Promise<{ server: ServerCore; peer: VswitchPort; toIp: Rec
     now,
     log: () => {},
   };
-  return { server: await createServer(ctx), peer, toIp, pool, buffers, now };
+  return { server: await createServer(ctx), peer, toIp, pool, buffers, stats, now };
 }
 
 function send(peer: VswitchPort, frames: Uint8Array[]): void {
@@ -60,7 +63,7 @@ function send(peer: VswitchPort, frames: Uint8Array[]): void {
 }
 
 test('driver rx: with every receive buffer lent out, waiting frames are no work until a buffer comes back', async () => {
-  const { server, peer, toIp, buffers, now } = await rig();
+  const { server, peer, toIp, buffers, stats, now } = await rig();
   try {
     send(peer, Array.from({ length: 10 }, (_, i) => frame(i)));
     assert.equal(server.hasWork?.(), true, 'frames wait and buffers are free');
@@ -68,10 +71,10 @@ test('driver rx: with every receive buffer lent out, waiting frames are no work 
     const lent = toIp.take();
     assert.deepEqual(lent.map((m) => m.type), Array(RX_BUFFERS).fill(DRIVER_MSG.FRAME_RX), 'one frame per buffer');
     // IP still holds all of them: the next receive finds no buffer to post.
-    server.poll?.(now());
+    const t = now();
+    server.poll?.(t);
     assert.equal(toIp.take().length, 0);
     assert.equal(server.hasWork?.(), false, 'no buffer to receive into: park, do not spin');
-    const t = now();
     const at = server.pollAt?.() ?? Infinity;
     assert.ok(at > t && at - t <= 1, `looks at the pool again shortly (pollAt ${at - t} ms from now)`);
     // IP gives one back: the frames are work again and the next one comes in.
@@ -82,4 +85,5 @@ test('driver rx: with every receive buffer lent out, waiting frames are no work 
   } finally {
     server.onStop?.();
   }
+  assert.equal(readDriverStats(stats, 1).rxNoBufferEpisodes, 1, 'counted once (published at stop)');
 });
