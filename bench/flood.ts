@@ -63,6 +63,8 @@ interface Phase {
   readonly busyPct?: Record<string, number>;
   /** newtos only: IP's packets in and delivered, and its drops by reason, over the phase (non-zero ones). */
   readonly ip?: Record<string, number>;
+  /** newtos only: times the driver had no receive buffer to read the TAP into, and the ms it spent so. */
+  readonly driver?: Record<string, number>;
 }
 interface HostRun { readonly phases: Phase[]; readonly note?: string }
 
@@ -125,7 +127,7 @@ async function generate(bin: string, ns: string, dev: string, mac: string, dst: 
 /** One flooded (or idle) phase: the client loop beside the generator. */
 async function phase(
   name: Phase['phase'], bin: string, side: { ns: string; dev: string; mac: string; dst: string },
-  counter: () => { processed: number; dropped: number; tcp?: Record<string, number>; busyMs?: Record<string, number>; ip?: Record<string, number> },
+  counter: () => { processed: number; dropped: number; tcp?: Record<string, number>; busyMs?: Record<string, number>; ip?: Record<string, number>; driver?: Record<string, number> },
 ): Promise<Phase> {
   const before = counter();
   const t0 = performance.now();
@@ -143,6 +145,8 @@ async function phase(
     linkDropped: after.dropped - before.dropped,
     ...(after.tcp !== undefined && before.tcp !== undefined
       ? { tcp: Object.fromEntries(Object.entries(after.tcp).map(([k, v]) => [k, v - (before.tcp![k] ?? 0)])) } : {}),
+    ...(after.driver !== undefined && before.driver !== undefined
+      ? { driver: Object.fromEntries(Object.entries(after.driver).map(([k, v]) => [k, round(v - (before.driver![k] ?? 0))])) } : {}),
     ...(after.ip !== undefined && before.ip !== undefined
       ? { ip: Object.fromEntries(Object.entries(after.ip).map(([k, v]) => [k, v - (before.ip![k] ?? 0)]).filter(([, v]) => v !== 0)) } : {}),
     ...(after.busyMs !== undefined && before.busyMs !== undefined
@@ -188,7 +192,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     const memStart = memory();
     log(`newtos memory before any flood: rss ${memStart.rssMB} MB heap ${memStart.heapUsedMB} MB external ${memStart.externalMB} MB`);
     const st = stack;
-    const counter = (): { processed: number; dropped: number; tcp: Record<string, number>; busyMs: Record<string, number>; ip: Record<string, number> } => {
+    const counter = (): { processed: number; dropped: number; tcp: Record<string, number>; busyMs: Record<string, number>; ip: Record<string, number>; driver: Record<string, number> } => {
       const all = st.counters();
       const tcp = all.tcp as Record<string, unknown>;
       const pick = ['synCookiesSent', 'synCookiesAccepted', 'passiveOpens', 'allocFailures', 'dropSynNoBuffers', 'dropCookieAcceptQueueFull', 'segmentsOut'];
@@ -197,6 +201,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
         tcp: Object.fromEntries(pick.map((k) => [k, Number(tcp[k] ?? 0)])),
         busyMs: Object.fromEntries(st.snapshot().servers.map((sv) => [sv.name, sv.busyMs])),
         ip: ipFigures(all.ip),
+        driver: (({ rxNoBufferEpisodes, rxNoBufferMs }) => ({ rxNoBufferEpisodes, rxNoBufferMs }))(st.driverStats()),
       };
     };
     const side = { ns, dev, mac: NEWTOS_MAC, dst: '10.97.0.2' };
@@ -208,6 +213,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
       if (last.busyPct !== undefined) log(`       busy % of a core: ${Object.entries(last.busyPct).map(([k, v]) => `${k} ${v}`).join('  ')}`);
       if (last.ip !== undefined) log(`       ip: ${Object.entries(last.ip).map(([k, v]) => `${k} ${v}`).join('  ')}`);
       if (last.tcp !== undefined) log(`       tcp: ${Object.entries(last.tcp).map(([k, v]) => `${k} ${v}`).join('  ')}`);
+      if (last.driver !== undefined) log(`       driver: ${Object.entries(last.driver).map(([k, v]) => `${k} ${v}`).join('  ')}`);
       await sleep(500);
     }
     let soak: unknown;

@@ -5,13 +5,13 @@
  * (statistics: a torn read is harmless, the next publish repairs it); read by
  * the application, the CLI and Prometheus without a message.
  *
- * Layout (Float64): [0..8] gsoBursts, gsoSegments, gsoMalformed, groPackets,
- * groMerged, groBadChecksums, tsoBursts, rxSuperFrames, checksumsFilled; then
- * one slot per receive queue (RSS_QUEUES_MAX).
+ * Layout (Float64): [0..10] gsoBursts, gsoSegments, gsoMalformed, groPackets,
+ * groMerged, groBadChecksums, tsoBursts, rxSuperFrames, checksumsFilled,
+ * rxNoBufferEpisodes, rxNoBufferMs; then one slot per receive queue (RSS_QUEUES_MAX).
  */
 import { RSS_TABLE_SIZE } from './nic/rss.js';
 
-const FIXED = 9;
+const FIXED = 11;
 /** Receive queues the block has room for (the indirection table's size). */
 export const RSS_QUEUES_MAX = RSS_TABLE_SIZE;
 
@@ -39,6 +39,13 @@ export interface DriverStats {
    * by the driver for a link without offload, or by a switch port for a receiver without it.
    */
   readonly checksumsFilled: number;
+  /**
+   * Times the driver found no receive buffer to post (all lent to IP and the transports
+   * behind it), and the ms it spent so, counted when each such stretch ends (frames then wait
+   * in the link, or the link drops them).
+   */
+  readonly rxNoBufferEpisodes: number;
+  readonly rxNoBufferMs: number;
   /** Frames received per RSS receive queue (length: the configured queues). */
   readonly rxQueueFrames: readonly number[];
 }
@@ -52,6 +59,8 @@ export interface DriverCounts {
   tsoBursts: number;
   rxSuperFrames: number;
   checksumsFilled: number;
+  rxNoBufferEpisodes: number;
+  rxNoBufferMs: number;
 }
 
 /** The driver's side. */
@@ -66,6 +75,7 @@ export class DriverStatsPublisher {
     const v = this.v;
     v[0] = c.gsoBursts; v[1] = c.gsoSegments; v[2] = c.gsoMalformed; v[3] = c.groPackets; v[4] = c.groMerged;
     v[5] = groBadChecksums; v[6] = c.tsoBursts; v[7] = c.rxSuperFrames; v[8] = c.checksumsFilled;
+    v[9] = c.rxNoBufferEpisodes; v[10] = c.rxNoBufferMs;
     const n = Math.min(rxQueueFrames.length, RSS_QUEUES_MAX);
     for (let q = 0; q < n; q++) v[FIXED + q] = rxQueueFrames[q]!;
   }
@@ -75,7 +85,7 @@ export function readDriverStats(sab: SharedArrayBuffer, queues: number): DriverS
   const v = new Float64Array(sab);
   return {
     gsoBursts: v[0]!, gsoSegments: v[1]!, gsoMalformed: v[2]!, groPackets: v[3]!, groMerged: v[4]!, groBadChecksums: v[5]!,
-    tsoBursts: v[6]!, rxSuperFrames: v[7]!, checksumsFilled: v[8]!,
+    tsoBursts: v[6]!, rxSuperFrames: v[7]!, checksumsFilled: v[8]!, rxNoBufferEpisodes: v[9]!, rxNoBufferMs: v[10]!,
     rxQueueFrames: Array.from({ length: Math.min(queues, RSS_QUEUES_MAX) }, (_, q) => v[FIXED + q]!),
   };
 }

@@ -65,6 +65,14 @@ export interface DriverServerOptions {
 
 const RX_POSTED = 64;
 const TAP_POLL_MS = 1; // only for a TAP device whose waker thread could not start
+/**
+ * With every receive buffer lent out (in IP's ring, or delivered on to TCP's), look at the
+ * pool again this often instead of at once: nobody rings us when buffers come back, and
+ * the loop spun on the empty pool (a SYN flood over TAP on 2 cores: 2000-5000 passes per
+ * 100 ms that received nothing, counted idle, not busy) on a core the threads that hold
+ * the buffers needed. A TAP queue of 1000 frames holds 10 ms at 100k frames/s.
+ */
+const RX_NO_BUFFER_RETRY_MS = 0.5;
 const TX_RETRY_MS = 0.05;
 
 interface Link {
@@ -86,7 +94,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const replicas = opts.replicas ?? 1;
   const toIps = Array.from({ length: replicas }, (_, k) => ctx.outputs[k === 0 ? 'ip' : `ip-${k}`]);
   if (toIps.some((o) => o === undefined)) throw new Error(`driver server needs outputs "ip" to "ip-${replicas - 1}"`);
-  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
+  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, rxNoBufferEpisodes: 0, rxNoBufferMs: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
   // Receive offload (GRO) needs segment-size buffers; the host gives the pool when frames are small.
   const groPool: PacketPool | undefined = ctx.pools['gro'];
   const gro = new GroMerger();
@@ -203,7 +211,12 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
           }
         }
       }
-      if (ready === 0) { counters.rxNoBuffer++; continue; }
+      if (ready === 0) {
+        counters.rxNoBuffer++;
+        if (!starved) { starved = true; starvedSince = now; counters.rxNoBufferEpisodes++; }
+        continue;
+      }
+      if (starved) { starved = false; counters.rxNoBufferMs += now - starvedSince; }
       // Take only what IP has room for: the rest waits in the device (the switch
       // pipe pushes back on its sender) instead of being dropped here.
       const room = ipRoom();
@@ -432,6 +445,11 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const debug = new DebugEvery();
   const hasPolledLink = links.some((l) => l.backend.nextDueMs === undefined);
   let txBlocked = false;
+  /** The last receive found no free buffer to post: frames waiting in a link are no work until some come back. */
+  let starved = false;
+  let starvedSince = 0;
+  /** Still no buffer to post (sweeps the buffers borrowers gave back). */
+  const stillStarved = (): boolean => starved && pool.available === 0 && pool.sweep() === 0;
   let now = ctx.now();
 
   return {
@@ -455,7 +473,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       let at = hasPolledLink ? now + TAP_POLL_MS : Infinity;
       if (txBlocked) at = Math.min(at, now + TX_RETRY_MS);
       const wall = wallClockMs();
-      for (const l of links) {
+      if (stillStarved()) at = Math.min(at, now + RX_NO_BUFFER_RETRY_MS);
+      else for (const l of links) {
         if (l.backend.nextDueMs === undefined) continue;
         const due = l.backend.nextDueMs();
         if (due !== Infinity) at = Math.min(at, now + Math.max(0, due - wall));
@@ -467,6 +486,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     hasWork(): boolean {
       // With IP's ring full there is nothing to do: IP rings us when it frees a slot.
       if (ipRoom() === 0) return false;
+      // Nor without a buffer to receive into: pollAt looks at the pool again shortly.
+      if (stillStarved()) return false;
       const wall = wallClockMs();
       for (const l of links) {
         if (l.backend.nextDueMs !== undefined) { if (l.backend.nextDueMs() <= wall) return true; }

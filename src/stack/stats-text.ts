@@ -79,6 +79,8 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
     metric(lines, 'newtos_driver_tso_bursts_total', 'TSO bursts handed whole to a link that segments them (TAP with a virtio-net header).', 'counter', [[{ host }, driver.tsoBursts]]);
     metric(lines, 'newtos_driver_checksums_filled_total', 'Partial TCP checksums filled on the way out for a link or receiver without checksum offload.', 'counter', [[{ host }, driver.checksumsFilled]]);
     metric(lines, 'newtos_driver_rx_super_frames_total', 'Super-frames larger than the MTU received from such a link.', 'counter', [[{ host }, driver.rxSuperFrames]]);
+    metric(lines, 'newtos_driver_rx_no_buffer_total', 'Times the driver had no receive buffer to post (all lent to IP and the transports).', 'counter', [[{ host }, driver.rxNoBufferEpisodes]]);
+    metric(lines, 'newtos_driver_rx_no_buffer_ms_total', 'Milliseconds the driver spent without a receive buffer to post.', 'counter', [[{ host }, driver.rxNoBufferMs]]);
   }
   if (transport !== undefined) {
     const write = (name: string, help: string, type: 'counter' | 'gauge', samples: [Record<string, string>, number][]): void => metric(lines, name, help, type, samples);
