@@ -12,12 +12,12 @@
  *
  * Ownership is explicit. Every pool buffer handed to the core (a received
  * frame, a transport's datagram, a datagram to quote in an ICMP error) goes with
- * a token, its key, and `held` maps the token to the buffer until the core says,
- * exactly once, what became of it: a frame or delivery carrying the token (the
- * buffer leaves in that message, transferred if we held it past its own), or a
- * `released` output with a reason (given back to its owner at once). A call
- * whose outputs name neither kept the buffer (a filter verdict, ARP): it is
- * held past its message until a later output names it. The core keeps buffers
+ * a token (tokenOf), and the core says, exactly once, what became of it: a frame
+ * or delivery carrying the token (the buffer leaves in that message, transferred
+ * if we held it past its own), or a `released` output with a reason (given back
+ * to its owner at once). A call whose outputs name neither kept the buffer (a
+ * filter verdict, ARP): it moves to `held` past its message until a later output
+ * names it. The core keeps buffers
  * only in bounded, timed queues, so nothing here sweeps or guesses: `held`
  * empties when traffic stops. Private packets PF must read are copied into our
  * pool, and that copy is freed once the verdict is answered or timed out.
@@ -68,10 +68,9 @@ const CONFIG_KEY = 'config';
 /** Stop taking new packets this close to the core's verdict bound (IpConfig.maxPendingVerdicts, 1024). */
 const VERDICTS_HIGH_WATER = 1024 - 64;
 
+/** A buffer the core kept past the message that brought it (ctx.buffers.hold): transferred when it leaves. */
 interface Held {
   ptr: RichPointer;
-  /** Kept past its message (ctx.buffers.hold): transfer it when it leaves. */
-  kept: boolean;
   /** For a transport's datagram: who sent it, to report a failure. */
   origin?: { src: number; dst: number; protocol: number };
 }
@@ -108,7 +107,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   const echo = new EchoClient(randomInt(0x10000));
   const filterOn = config.filter === true && ctx.outputs['pf'] !== undefined;
 
-  /** Buffers given to the core, by token (key()), until it sends or releases them. */
+  /** Buffers the core kept past their message, by token, until it sends or releases them. */
   const held = new Map<number, Held>();
   /** Our copies of private packets for PF to read, by verdict request id. */
   const verdictCopies = new Map<number, RichPointer>();
@@ -134,10 +133,7 @@ export function createServer(ctx: ServerContext): ServerCore {
    * A buffer's token: pool generation, pool id and buffer index, so a buffer of a restarted
    * owner's pool is not taken for the old one the core may still keep.
    */
-  const key = (p: RichPointer): number => {
-    const pg = ctx.buffers.geometry(p.pool);
-    return pg === undefined ? -1 : ((p.poolGen & 0xffff) * 0x100 + (p.pool & 0xff)) * 0x1000000 + pg.indexOf(p.offset);
-  };
+  const tokenOf = (pool: number, poolGen: number, index: number): number => ((poolGen & 0xffff) * 0x100 + (pool & 0xff)) * 0x1000000 + index;
 
   const withScratch = (p: RichPointer): MessageView => scratch.setPointer(p.pool, p.poolGen, p.offset, p.length);
 
@@ -173,18 +169,28 @@ export function createServer(ctx: ServerContext): ServerCore {
     return null;
   };
 
+  /**
+   * The buffer of the message in hand, lent to the core for this one call. Most buffers are
+   * sent on or released within the call: they never enter `held` (no map entry, no record per
+   * packet); one the core keeps past the call moves there (keepIfKept).
+   */
+  const inHand = { live: false, token: -1, msg: null as MessageView | null, origin: undefined as Held['origin'] };
+
   /** The message's buffer goes to the core under its token; the origin of a transport's datagram goes with it. */
   const lend = (msg: MessageView, origin?: Held['origin']): number => {
-    const ptr: RichPointer = { pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length };
-    const k = key(ptr);
-    held.set(k, origin === undefined ? { ptr, kept: false } : { ptr, kept: false, origin });
+    const pg = ctx.buffers.geometry(msg.pool);
+    const k = pg === undefined ? -1 : tokenOf(msg.pool, msg.poolGen, pg.indexOf(msg.offset));
+    inHand.live = true; inHand.token = k; inHand.msg = msg; inHand.origin = origin;
     return k;
   };
 
   /** After the core's call: a buffer it neither sent nor released is kept past its message. */
   const keepIfKept = (msg: MessageView, k: number): void => {
-    const h = held.get(k);
-    if (h !== undefined && !h.kept) { h.kept = true; ctx.buffers.hold(msg); }
+    if (!inHand.live || inHand.token !== k) return;
+    inHand.live = false; inHand.msg = null;
+    const ptr: RichPointer = { pool: msg.pool, poolGen: msg.poolGen, offset: msg.offset, length: msg.length };
+    held.set(k, inHand.origin === undefined ? { ptr } : { ptr, origin: inHand.origin });
+    ctx.buffers.hold(msg);
   };
 
   /**
@@ -194,11 +200,24 @@ export function createServer(ctx: ServerContext): ServerCore {
    */
   const settle = (token: number | undefined, inMessage: boolean): void => {
     if (token === undefined) return;
+    if (inHand.live && inHand.token === token) {
+      inHand.live = false;
+      if (!inMessage) ctx.buffers.giveBack(inHand.msg!);
+      inHand.msg = null;
+      return;
+    }
     const h = held.get(token);
     if (h === undefined) return;
     held.delete(token);
-    if (!inMessage) ctx.buffers.giveBack(withScratch(h.ptr));
-    else if (h.kept) ctx.buffers.transfer(withScratch(h.ptr));
+    if (inMessage) ctx.buffers.transfer(withScratch(h.ptr));
+    else ctx.buffers.giveBack(withScratch(h.ptr));
+  };
+
+  /** Where a lent buffer lies and who sent it, while the core has not settled it (send-error reports). */
+  const lentBuffer = (token: number): { view: Uint8Array | null; origin: Held['origin'] } | undefined => {
+    if (inHand.live && inHand.token === token) return { view: ctx.buffers.view(inHand.msg!), origin: inHand.origin };
+    const h = held.get(token);
+    return h === undefined ? undefined : { view: ctx.buffers.view(withScratch(h.ptr)), origin: h.origin };
   };
 
   const transportChannel = (protocol: number): string | undefined => (protocol === 6 ? 'tcp' : protocol === 17 ? 'udp' : undefined);
@@ -293,9 +312,9 @@ export function createServer(ctx: ServerContext): ServerCore {
             break;
           }
           // The buffer is still ours to read: the core releases it after this.
-          const h = held.get(o.token);
-          const bytes = h?.origin !== undefined ? ctx.buffers.view(withScratch(h.ptr)) : null;
-          if (bytes !== null) reportSendError(o.code, h!.origin!, bytes, o.nextHopMtu);
+          const lent = lentBuffer(o.token);
+          const bytes = lent?.origin !== undefined ? lent.view : null;
+          if (bytes !== null) reportSendError(o.code, lent!.origin!, bytes, o.nextHopMtu);
           else if (o.datagram !== undefined) sendErrorAboutCopy(o.code, o.datagram, o.nextHopMtu);
           break;
         }
