@@ -272,11 +272,15 @@ export class ListenerTable {
     if (seqLt(t.sndUna, seg.ack) && seqLe(seg.ack, t.sndMax)) return false; // its own ACK
     const l = this.byId[t.listenerId];
     const cfg = h.ctx.config;
-    if (l === undefined || cfg.synCookies === 'never') return false;
-    if (cfg.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return false;
+    if (l === undefined || cfg.synCookies === 'never' || !this.cookiesRecent(l, now)) return false;
     if (h.cookies.validate(dst, seg.dstPort, src, seg.srcPort, seg.seq, seg.ack, now) === undefined) return false;
     h.ctx.counters.synCookiesOverSynReceived++;
     return true;
+  }
+
+  /** Cookie ACKs are taken only shortly after l sent cookies (Linux tcp_synq_no_recent_overflow). */
+  private cookiesRecent(l: Listener, now: number): boolean {
+    return this.host.ctx.config.synCookies === 'always' || now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS;
   }
 
   /**
@@ -288,8 +292,7 @@ export class ListenerTable {
   private acceptCookie(l: Listener, src: number, dst: number, seg: TcpSegment, now: number): CookieAck {
     const h = this.host;
     const counters = h.ctx.counters;
-    // Linux tcp_synq_no_recent_overflow: cookie ACKs only shortly after cookies were sent.
-    if (h.ctx.config.synCookies !== 'always' && !(now - l.lastOverflow < 2 * SYN_COOKIE_PERIOD_MS)) return CookieAck.Invalid;
+    if (!this.cookiesRecent(l, now)) return CookieAck.Invalid;
     const cookieMss = h.cookies.validate(dst, seg.dstPort, src, seg.srcPort, seg.seq, seg.ack, now);
     if (cookieMss === undefined) {
       counters.dropBadCookie++;
