@@ -473,7 +473,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       let at = hasPolledLink ? now + TAP_POLL_MS : Infinity;
       if (txBlocked) at = Math.min(at, now + TX_RETRY_MS);
       const wall = wallClockMs();
-      if (stillStarved()) at = Math.min(at, now + RX_NO_BUFFER_RETRY_MS);
+      // No sweep here: hasWork, which the loop asks just before it parks, sweeps (and does not park if buffers came back).
+      if (starved && pool.available === 0) at = Math.min(at, now + RX_NO_BUFFER_RETRY_MS);
       else for (const l of links) {
         if (l.backend.nextDueMs === undefined) continue;
         const due = l.backend.nextDueMs();
