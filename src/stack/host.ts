@@ -167,7 +167,7 @@ export class Stack extends EventEmitter {
     const { replicas, rssTable, draining, entryLoad, entryFrames } = this.steering;
     const monitor = new ReplicaMonitor({
       max: replicas, min: o.minReplicas ?? 1, perReplicaFps: o.perReplicaFps ?? 20_000, holdMs: o.holdMs ?? 1000,
-      quietMs: o.quietMs ?? 1000,
+      quietMs: o.quietMs ?? 500,
     }, new Uint8Array(rssTable), new Int32Array(draining), new Int32Array(entryFrames));
     const load = new Int32Array(entryLoad);
     const live = (r: number, e: number): number => Atomics.load(load, r * RSS_TABLE_SIZE + e);

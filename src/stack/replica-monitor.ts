@@ -35,7 +35,7 @@ export interface MonitorOptions {
   readonly windowMs?: number;
   /**
    * An entry moves only after no TCP frame was steered by it for this long (ms, default
-   * 1000; with `entryFrames`): a handshake in progress has no connection any table counts
+   * 500; with `entryFrames`): a handshake in progress has no connection any table counts
    * yet (a SYN still in the rings, a SYN-ACK sent with a cookie), and its next segment must
    * reach the replica that answered it, not find another one and be reset.
    */
@@ -81,7 +81,7 @@ export class ReplicaMonitor {
     this.min = Math.max(1, options.min ?? 1);
     this.holdMs = options.holdMs ?? 1000;
     this.windowMs = options.windowMs ?? 500;
-    this.quietMs = options.quietMs ?? 1000;
+    this.quietMs = options.quietMs ?? 500;
     this.active = options.max;
   }
 
