@@ -17,6 +17,8 @@
  *     S_TX_ARMED    1 = "I drained your send buffer; kick me when you add data"
  *     S_RX_ARMED    1 = "my window is nearly closed; kick me when you free space"
  *                   (the one word the app also stores: its kick consumes the arming, 1 → 0)
+ *     S_CONNECT_REQ the request id + 1 of the CONNECT that opened the socket (0: accepted),
+ *                   so a successor of the server knows which CONNECT a slot answers
  *   line 1  app-owned words (stored only by the application thread)
  *     A_FLAGS       AppFlag bits (SHUT_WR, CLOSE, ABORT, NO_DELAY)
  *     A_WAITING     nonzero while the app sleeps on S_EVENT_SEQ
@@ -92,6 +94,7 @@ export const S_ERROR = 2;
 export const S_EVENT_SEQ = 3;
 export const S_TX_ARMED = 4;
 export const S_RX_ARMED = 5;
+export const S_CONNECT_REQ = 6;
 export const A_FLAGS = LINE / 4;
 export const A_WAITING = LINE / 4 + 1;
 const CTRL_BYTES = 2 * LINE;
@@ -170,6 +173,17 @@ export class SocketBlock {
   serverSetError(code: SocketErrorCode): void {
     Atomics.store(this.ctrl, S_ERROR, SOCKET_ERROR_CODES.indexOf(code));
     Atomics.or(this.ctrl, S_FLAGS, ServerFlag.Error);
+  }
+
+  /** The socket answers the application's CONNECT `request` (connectRequest). */
+  serverSetConnectRequest(request: number): void {
+    Atomics.store(this.ctrl, S_CONNECT_REQ, (request + 1) | 0);
+  }
+
+  /** The request of the CONNECT that opened the socket (serverSetConnectRequest), or undefined. */
+  connectRequest(): number | undefined {
+    const v = Atomics.load(this.ctrl, S_CONNECT_REQ);
+    return v === 0 ? undefined : (v - 1) >>> 0;
   }
 
   /** Ask for a kick when the app adds data; returns true if data is already there (keep going). */

@@ -105,6 +105,8 @@ interface SlotState {
   seenFlags: number;
   /** S_TX_ARMED as last stored (written only by socket-arming.ts). */
   txArmed: boolean;
+  /** The application's CONNECT request the slot answers (-1: an accepted socket). */
+  request?: number;
 }
 
 interface PendingTx { i: number; off: number; len: number; src: number; dst: number; gsoMss: number }
@@ -142,6 +144,13 @@ export function createServer(ctx: ServerContext): ServerCore {
   /** A fault injected into the processing of one connection (injectFault): its local or remote port. */
   let armedFault: { fault: FaultKind; port: number } | null = null;
   const live = new Set<number>();
+  /**
+   * CONNECT request → the slot that answers it, while the slot is taken. A CONNECT can come
+   * twice: the loop re-delivers the messages of a batch whose thread died before it freed
+   * them (server-loop.ts), ours or SOCK's. The second one gets the first one's socket,
+   * not a second socket that no application would ever know of, and so never close.
+   */
+  const byRequest = new Map<number, number>();
   /** Slots with new data or space since the last publish (published once per batch). */
   const dirty = new Set<number>();
   /** Segments that did not fit in IP's ring; sent first on the next poll. */
@@ -161,6 +170,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     if (st === undefined || !st.engineDone || (st.handedOut && !st.appClosed)) return;
     slots[slot] = undefined;
     live.delete(slot);
+    if (st.request !== undefined && byRequest.get(st.request) === slot) byRequest.delete(st.request);
     freeSlots.push(slot);
     if (st.handedOut) pendingSock.send(outgoing(TcpReleased, { slot }));
   };
@@ -399,6 +409,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         };
         slots[s] = st;
         live.add(s);
+        remember(s, st, block.connectRequest());
         // In hand while it is rebuilt: a connection whose restore kills the successor counts a strike.
         checkpoints.setInHand(s, true);
         inHandSlot = s;
@@ -414,14 +425,20 @@ export function createServer(ctx: ServerContext): ServerCore {
           live.delete(s);
         }
       }
-      if (block.state() === SocketState.Free || appGone) {
+      // A connect whose SYN-SENT state has no checkpoint died in the batch that made it:
+      // checkpoints are written before a batch's outputs go out, so the application never
+      // got its reply, and the CONNECT comes again (its batch never freed it).
+      const neverAnswered = saved === undefined && block.state() === SocketState.Connecting;
+      if (block.state() === SocketState.Free || appGone || neverAnswered) {
         checkpoints.clear(s);
         freeSlots.push(s);
         continue;
       }
       reset.push({ slot: s, reason: why });
       const resetNow = saved !== undefined && strikes >= 2;
-      slots[s] = { conn: -1, engineDone: true, handedOut: true, appClosed: false, seenFlags: 0, txArmed: false };
+      const held: SlotState = { conn: -1, engineDone: true, handedOut: true, appClosed: false, seenFlags: 0, txArmed: false };
+      slots[s] = held;
+      remember(s, held, block.connectRequest());
       if (!ended) block.serverSetError('ECONNRESET');
       block.serverSetState(SocketState.Closed);
       block.serverSetFlags(ServerFlag.Closed);
@@ -430,6 +447,13 @@ export function createServer(ctx: ServerContext): ServerCore {
       if (resetNow) resetPeer(s, saved);
     }
     return { connections, reset };
+  }
+
+  /** Slot s answers CONNECT `request` (if it came from one): a second such CONNECT gets s. */
+  function remember(s: number, st: SlotState, request: number | undefined): void {
+    if (request === undefined) return;
+    st.request = request;
+    byRequest.set(request, s);
   }
 
   /** Tell the peer of a connection we reset ourselves (RST from the saved sequence numbers). */
@@ -546,6 +570,16 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   function onConnect(msg: MessageView): void {
     const req = msg.arg(TcpConnect.request);
+    const answered = byRequest.get(req);
+    if (answered !== undefined) {
+      // The same CONNECT again (re-delivered): the socket it already has, replied again in
+      // case the first reply died with a predecessor (the application ignores a second one).
+      const st = slots[answered]!;
+      if (st.appClosed) return;
+      const info = st.conn >= 0 && !st.engineDone ? engine.info(st.conn) : undefined;
+      pendingSock.send(outgoing(TcpConnectReply, { request: req, slot: answered, error: 0, localAddr: info?.localAddr ?? 0, localPort: info?.localPort ?? 0 }));
+      return;
+    }
     const remote = msg.arg(TcpConnect.remoteAddr);
     const local = msg.arg(TcpConnect.localAddr) === 0 ? sourceFor(remote) : msg.arg(TcpConnect.localAddr);
     try {
@@ -555,6 +589,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       st.conn = conn;
       st.handedOut = true;
       table.block(slot).serverSetState(SocketState.Connecting);
+      table.block(slot).serverSetConnectRequest(req);
+      remember(slot, st, req);
       const info = engine.info(conn);
       pendingSock.send(outgoing(TcpConnectReply, { request: req, slot, error: 0, localAddr: info.localAddr, localPort: info.localPort }));
     } catch (e) {
