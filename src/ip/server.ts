@@ -77,6 +77,37 @@ interface Held {
 
 interface Outgoing<K extends AnyMessageKind = AnyMessageKind> { channel: string; ptr: RichPointer | null; kind: K; values: ValuesOf<K> }
 
+/** The server's own counters (beside the core's IpCounters), published under `server` with its gauges. */
+export function newIpServerCounters() {
+  return {
+    privateCopies: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0, badIcmpRequests: 0,
+    /** ECHO_RESULTs dropped because the application's ring was full (it times the request out). */
+    echoResultsDropped: 0, loopbackEchoReplies: 0,
+    /** Packets dropped because no `ip` pool buffer was free to show them to PF (counted by the core as filtered too). */
+    verdictNoBuffer: 0,
+    /** Verdict requests asked again after a PF restart (those PF had taken and not answered). */
+    verdictsReasked: 0,
+    /** Frames dropped because no `ip` pool buffer was free to copy them into. */
+    txNoBuffer: 0,
+  };
+}
+export type IpServerCounters = ReturnType<typeof newIpServerCounters>;
+
+/** What the server publishes under `server` beside its counters: its state now. */
+export interface IpServerGauges {
+  /** Callers' buffers the core keeps past their message (ARP queue, filter verdict). */
+  held: number;
+  /** Our copies of private packets PF is reading. */
+  verdictCopies: number;
+  /** Outputs waiting for room in their channel. */
+  backlog: number;
+  /** Free buffers of the `ip` pool and of the `ipsmall` pool (0 without it). */
+  poolAvailable: number;
+  smallPoolAvailable: number;
+  /** 1 while the application's channel is not read for want of pool buffers. */
+  appBlocked: number;
+}
+
 export function createServer(ctx: ServerContext): ServerCore {
   const stored = ctx.store.get(CONFIG_KEY) as IpServerOptions | undefined;
   const given = stored ?? (ctx.options as unknown as IpServerOptions);
@@ -117,17 +148,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   const debug = new DebugEvery();
   const counterBlock = (ctx.options as IpServerOptions).counters;
   const published = counterBlock === undefined ? null : new CounterPublisher(counterBlock);
-  const counters = {
-    privateCopies: 0, staleInputs: 0, backlogged: 0, unknownMessages: 0, badIcmpRequests: 0,
-    /** ECHO_RESULTs dropped because the application's ring was full (it times the request out). */
-    echoResultsDropped: 0, loopbackEchoReplies: 0,
-    /** Packets dropped because no `ip` pool buffer was free to show them to PF (counted by the core as filtered too). */
-    verdictNoBuffer: 0,
-    /** Verdict requests asked again after a PF restart (those PF had taken and not answered). */
-    verdictsReasked: 0,
-    /** Frames dropped because no `ip` pool buffer was free to copy them into. */
-    txNoBuffer: 0,
-  };
+  const counters = newIpServerCounters();
 
   /**
    * A buffer's token: pool generation, pool id and buffer index, so a buffer of a restarted
@@ -490,7 +511,12 @@ export function createServer(ctx: ServerContext): ServerCore {
         for (const id of verdictCopies.keys()) if (!core.verdictPending(id)) verdictDone(id);
       }
       if (echo.pending > 0 && echo.pollAt() <= now) echo.expire(now);
-      published?.maybePublish(now, () => ({ ...core.counters, server: { ...counters, held: held.size, verdictCopies: verdictCopies.size, backlog: backlog.length, poolAvailable: pool.available, smallPoolAvailable: small?.available ?? 0, appBlocked: appBlocked ? 1 : 0 }, echo: { ...echo.counters } }));
+      published?.maybePublish(now, () => {
+        const gauges: IpServerGauges = {
+          held: held.size, verdictCopies: verdictCopies.size, backlog: backlog.length, poolAvailable: pool.available, smallPoolAvailable: small?.available ?? 0, appBlocked: appBlocked ? 1 : 0,
+        };
+        return { ...core.counters, server: { ...counters, ...gauges }, echo: { ...echo.counters } };
+      });
     },
     pollAt(): number {
       if (backlog.length > 0 || appBlocked) return now + 1;

@@ -13,6 +13,7 @@ import type { UdpStats } from '../udp/udp-stats.js';
 import type { Stack } from './host.js';
 import type { CounterTree } from '../abi/published-counters.js';
 import { tcpLines, tcpPrometheus, udpLine, udpPrometheus } from './transport-stats-text.js';
+import { ipLines, ipPrometheus } from './ip-stats-text.js';
 
 export function statsTable(host: string, s: SystemSnapshot, previous?: SystemSnapshot): string {
   const dt = previous === undefined ? 0 : s.at - previous.at;
@@ -35,8 +36,9 @@ function metric(lines: string[], name: string, help: string, type: 'counter' | '
   }
 }
 
-/** The TCP server's published counters and the UDP server's stats. */
+/** The TCP server's published counters and the UDP server's stats; the IP server's published counters when given. */
 export interface TransportStats {
+  readonly ip?: CounterTree;
   readonly tcp: CounterTree;
   readonly udp: UdpStats;
 }
@@ -84,6 +86,7 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
   }
   if (transport !== undefined) {
     const write = (name: string, help: string, type: 'counter' | 'gauge', samples: [Record<string, string>, number][]): void => metric(lines, name, help, type, samples);
+    if (transport.ip !== undefined) ipPrometheus(write, host, transport.ip);
     tcpPrometheus(write, host, transport.tcp);
     udpPrometheus(write, host, transport.udp);
   }
@@ -103,13 +106,15 @@ export function linkTable(host: string, links: readonly LinkStats[]): string {
   }).join('\n');
 }
 
-/** `newtos stats` of a running host: servers, links, driver, TCP and UDP, all read from shared memory. */
+/** `newtos stats` of a running host: servers, links, driver, IP, TCP and UDP, all read from shared memory. */
 export function hostStatsText(host: string, stack: Stack): string {
+  const { ip, tcp } = stack.counters();
   return `${[statsTable(host, stack.snapshot()), linkTable(host, stack.linkStats()), driverLine(host, stack.driverStats()),
-    tcpLines(host, stack.counters().tcp), udpLine(host, stack.udpStats())].join('\n')}\n`;
+    ipLines(host, ip), tcpLines(host, tcp), udpLine(host, stack.udpStats())].join('\n')}\n`;
 }
 
 /** `/metrics` of a running host: everything hostStatsText shows, as Prometheus text. */
 export function hostPrometheus(host: string, stack: Stack): string {
-  return statsPrometheus(host, stack.snapshot(), stack.socketStats(), stack.linkStats(), stack.driverStats(), { tcp: stack.counters().tcp, udp: stack.udpStats() });
+  const { ip, tcp } = stack.counters();
+  return statsPrometheus(host, stack.snapshot(), stack.socketStats(), stack.linkStats(), stack.driverStats(), { ip, tcp, udp: stack.udpStats() });
 }

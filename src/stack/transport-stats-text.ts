@@ -108,25 +108,25 @@ export const UDP_COUNTER_METRICS: Record<UdpStatName, CounterMetric> = {
 };
 
 /** A number from a published counter tree (0 where absent, e.g. before the first publish). */
-function num(tree: CounterTree | undefined, key: string): number {
+export function num(tree: CounterTree | undefined, key: string): number {
   const v = tree?.[key];
   return typeof v === 'number' ? v : 0;
 }
 
-function sub(tree: CounterTree, key: string): CounterTree | undefined {
-  const v = tree[key];
+export function sub(tree: CounterTree | undefined, key: string): CounterTree | undefined {
+  const v = tree?.[key];
   return typeof v === 'object' && !Array.isArray(v) ? v as CounterTree : undefined;
 }
 
-/** Writes the counters of one table, one family per metric name (in table order), each sample labelled with the host. */
-function writeCounters(write: MetricWriter, host: string, table: Readonly<Record<string, CounterMetric>>, value: (key: string) => number): void {
+/** Writes the counters (or gauges) of one table, one family per metric name (in table order), each sample labelled with the host. */
+export function writeCounters(write: MetricWriter, host: string, table: Readonly<Record<string, CounterMetric>>, value: (key: string) => number, type: 'counter' | 'gauge' = 'counter'): void {
   const families = new Map<string, { help: string; samples: Samples }>();
   for (const [key, m] of Object.entries(table)) {
     let f = families.get(m.name);
     if (f === undefined) { f = { help: m.help, samples: [] }; families.set(m.name, f); }
     f.samples.push([{ host, ...m.labels }, value(key)]);
   }
-  for (const [name, f] of families) write(name, f.help, 'counter', f.samples);
+  for (const [name, f] of families) write(name, f.help, type, f.samples);
 }
 
 /** TCP metrics from the TCP server's published counters (Stack.counters().tcp). */
