@@ -20,11 +20,34 @@
  * - CONTROL is set by the supervisor when it posted a control message on the
  *   thread's MessagePort; the loop swaps it back to 0 and drains the port.
  *
+ * Wake accounting (the loops' spin gate, server-loop.ts): a loop about to park marks its
+ * BELL_COUNTED word PARKED as it takes itself out of SYS_RUNNABLE. A producer whose ring
+ * wakes it counts it back in at once (compare-and-swap PARKED -> COUNTED, then SYS_RUNNABLE
+ * + 1), so the woken thread is counted while it still waits for a core, not only once it
+ * runs: a spinning loop sees it and parks instead of holding the core it needs. The woken
+ * loop, finding itself counted, does not count again. A thread's ringers count into the
+ * block `countWakesIn` gave them (the process's system block); without one they do not.
+ *
  * The application thread, which must not block, uses `waitAsync()` below: it
  * keeps a ref'd timer while the asynchronous wait is pending, because on
  * Node 20 a pending Atomics.waitAsync alone does not keep a thread alive.
  */
-import { BELL_CONTROL, BELL_COUNT, BELL_SLEEPING, BELL_WORDS } from './layout.js';
+import { BELL_CONTROL, BELL_COUNT, BELL_COUNTED, BELL_SLEEPING, BELL_WORDS, COUNTED_IN, COUNTED_PARKED, SYS_RUNNABLE } from './layout.js';
+
+/** The system block this thread's ringers count woken loops into (null: none). */
+let wakeBlock: Int32Array | null = null;
+let wakeBlockSab: SharedArrayBuffer | null = null;
+
+/** Makes this thread's ringers count the loops they wake into `system` (layout.ts SYS_*). */
+export function countWakesIn(system: SharedArrayBuffer): void {
+  wakeBlockSab = system;
+  wakeBlock = new Int32Array(system);
+}
+
+/** The block given to countWakesIn in this thread, to hand to helper threads. */
+export function wakeCountBlock(): SharedArrayBuffer | null {
+  return wakeBlockSab;
+}
 
 export function createDoorbell(): SharedArrayBuffer {
   return new SharedArrayBuffer(BELL_WORDS * 4);
@@ -45,6 +68,9 @@ export class DoorbellRinger {
     if (Atomics.load(this.w, BELL_SLEEPING) === 0) return false;
     Atomics.add(this.w, BELL_COUNT, 1);
     Atomics.notify(this.w, BELL_COUNT, 1);
+    if (wakeBlock !== null && Atomics.compareExchange(this.w, BELL_COUNTED, COUNTED_PARKED, COUNTED_IN) === COUNTED_PARKED) {
+      Atomics.add(wakeBlock, SYS_RUNNABLE, 1);
+    }
     this.notifies++;
     return true;
   }

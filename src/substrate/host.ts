@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { PortIn, PortOut, RingIn, RingOut, type InEndpoint, type OutEndpoint } from './channel.js';
-import { DoorbellSleeper } from './doorbell.js';
+import { countWakesIn, DoorbellSleeper } from './doorbell.js';
 import { PacketPool, PoolDirectory } from './pool.js';
 import { ControlBlock } from './stats.js';
 import { LocalDataStore, type StoreWrite } from './data-store.js';
@@ -64,6 +64,8 @@ export function moduleUrl(module: string): string {
 export async function buildHost(a: HostAssignment, report: (r: HostReport) => void): Promise<ServerLoop> {
   const hosted: HostedServer[] = [];
   for (const s of a.servers) hosted.push(await buildServer(s, a.doorbell, report));
+  // One loop per thread: this thread's ringers count the loops they wake into its system block.
+  countWakesIn(a.system);
   return new ServerLoop({
     servers: hosted,
     sleeper: new DoorbellSleeper(a.doorbell),

@@ -70,10 +70,14 @@ export const BELL_SLEEPING = LINE_WORDS;
 /** 1 when the supervisor has posted a control message on the thread's control port. */
 export const BELL_CONTROL = 2 * LINE_WORDS;
 /**
- * 1 while the owner's loop counts itself in SYS_RUNNABLE. Written by the
- * owner; after the owner died, by the supervisor (to take the count back).
+ * COUNTED_IN while the owner's loop is counted in SYS_RUNNABLE; COUNTED_PARKED while it is
+ * parked (or about to) and not counted; 0 before its loop ran. Moved by the owner, by a
+ * producer that wakes it (PARKED -> IN, doorbell.ts "Wake accounting"), and after the owner
+ * died by the supervisor (to take the count back).
  */
 export const BELL_COUNTED = 2 * LINE_WORDS + 1;
+export const COUNTED_IN = 1;
+export const COUNTED_PARKED = 2;
 /**
  * The polling mode the supervisor's thread monitor chose for this thread (POLL_OVERRIDE_*):
  * 0 keeps the manifest's mode. Written by the supervisor, read by the owner when idle.

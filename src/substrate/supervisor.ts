@@ -34,7 +34,7 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism, loadavg } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { createRing, ringCounters, ringOccupancy } from './ring.js';
-import { createDoorbell, DoorbellRinger } from './doorbell.js';
+import { countWakesIn, createDoorbell, DoorbellRinger } from './doorbell.js';
 import { createPool, poolCensus, PoolGeometry } from './pool.js';
 import { ControlBlock, createControlBlock, monotonicMs, type ServerCounters } from './stats.js';
 import { SupervisorDataStore, type StoreWrite } from './data-store.js';
@@ -267,6 +267,21 @@ function forwardOutput(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): 
   from.on('data', (b: Buffer) => { to.write(b); });
 }
 
+/**
+ * One system block (layout.ts SYS_*) for every host this process runs: the loops' spin gate
+ * counts the runnable server threads of all of them, since they share the machine's cores
+ * (two hosts on a virtual switch, each counting only its own threads, would both spin on
+ * two cores). This thread's ringers (the application's) count the loops they wake into it.
+ */
+let processSystem: SharedArrayBuffer | null = null;
+function processSystemBlock(): SharedArrayBuffer {
+  if (processSystem === null) {
+    processSystem = new SharedArrayBuffer(SYS_WORDS * 4);
+    countWakesIn(processSystem);
+  }
+  return processSystem;
+}
+
 export class Supervisor extends EventEmitter {
   readonly manifest: Manifest;
   readonly events: SupervisorEvent[] = [];
@@ -281,7 +296,8 @@ export class Supervisor extends EventEmitter {
   private readonly groups: GroupRt[] = [];
   private threadMonitor: ThreadMonitor | null = null;
   private threadMonitorTimer: NodeJS.Timeout | undefined;
-  private readonly system = new SharedArrayBuffer(SYS_WORDS * 4);
+  /** The process's system block, shared by every supervisor here (processSystemBlock). */
+  private readonly system = processSystemBlock();
   private readonly sys = new Int32Array(this.system);
   private readonly spares = new Map<string, Spare[]>();
   /** Workers whose thread has exited ('exit' seen). */

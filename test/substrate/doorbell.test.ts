@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { createRing } from '../../src/substrate/ring.js';
-import { createDoorbell, DoorbellRinger, DoorbellSleeper, waitAsync } from '../../src/substrate/doorbell.js';
-import { AdaptivePolling } from '../../src/substrate/server-loop.js';
+import { countWakesIn, createDoorbell, DoorbellRinger, DoorbellSleeper, waitAsync } from '../../src/substrate/doorbell.js';
+import { AdaptivePolling, DEFAULT_POLLING, ServerLoop } from '../../src/substrate/server-loop.js';
 import type { DoorbellStressResult } from './examples/doorbell-stress.js';
-import { BELL_SLEEPING } from '../../src/substrate/layout.js';
+import { BELL_COUNTED, BELL_SLEEPING, COUNTED_IN, COUNTED_PARKED, MSG_WORDS, SYS_CORES, SYS_RUNNABLE, SYS_WORDS } from '../../src/substrate/layout.js';
+import { RingIn } from '../../src/substrate/channel.js';
+import { ControlBlock, createControlBlock } from '../../src/substrate/stats.js';
+import { PoolDirectory } from '../../src/substrate/pool.js';
 
 function run(data: object): Promise<DoorbellStressResult> {
   const url = new URL('./examples/doorbell-stress.js', import.meta.url);
@@ -72,6 +75,7 @@ test('adaptive polling spins only when the next message is likely sooner than a 
   const until = p.spinUntil(1, 2);
   assert.ok(until > 0.995 && until <= 0.995 + 0.2, `spins a little past the last arrival (${until})`);
   assert.equal(p.spinUntil(3, 2), -Infinity, 'more runnable threads than cores: park');
+  assert.equal(p.spinUntil(2, 2), -Infinity, 'as many runnable threads as cores: park, the application needs one too');
   for (let t = 1; t < 20; t += 1) p.onWork(t); // a message every ms
   assert.equal(p.spinUntil(1, 2), -Infinity, 'sparse traffic, no reply window: park');
   assert.equal(new AdaptivePolling('busy', 30, 200).spinUntil(9, 2), Infinity);
@@ -86,4 +90,55 @@ test('adaptive polling waits a short reply window after work, even when traffic 
   const q = new AdaptivePolling('adaptive', 30, 50, 100);
   q.onWork(5);
   assert.ok(Math.abs(q.spinUntil(1, 2) - 5.05) < 1e-9, 'the reply window is capped by maxSpinUs');
+});
+
+test('a producer that wakes a parked loop counts it runnable at once, and the woken loop does not count itself again', () => {
+  const system = new SharedArrayBuffer(SYS_WORDS * 4);
+  const sys = new Int32Array(system);
+  Atomics.store(sys, SYS_CORES, 2);
+  countWakesIn(system);
+  const bell = createDoorbell();
+  const words = new Int32Array(bell);
+  const waker = new DoorbellRinger(bell);
+  const ring = createRing(64, MSG_WORDS);
+  const input = new RingIn('in', 'peer', ring, createDoorbell());
+  // The loop's re-check before it parks (sleeping flag raised, counted out) is where a
+  // producer rings it here: what a producer on another thread would do at that moment.
+  let countedDuringPark = -1;
+  let stateDuringPark = -1;
+  const ringing = Object.create(input) as RingIn;
+  ringing.hasMessage = () => {
+    if (countedDuringPark < 0) {
+      assert.equal(Atomics.load(sys, SYS_RUNNABLE), 0, 'a parking loop is counted out');
+      assert.equal(waker.ring(), true);
+      countedDuringPark = Atomics.load(sys, SYS_RUNNABLE);
+      stateDuringPark = Atomics.load(words, BELL_COUNTED);
+    }
+    return false;
+  };
+  const loop = new ServerLoop({
+    servers: [{ name: 's', core: { onMessage: () => true }, inputs: [ringing], outputs: [], cb: new ControlBlock(createControlBlock()), pools: [], buffers: new PoolDirectory(0) }],
+    sleeper: new DoorbellSleeper(bell),
+    system: sys,
+    polling: { ...DEFAULT_POLLING, mode: 'sleep', maxParkMs: 1 },
+    control: null,
+  });
+  (loop as unknown as { setRunnable(on: boolean): void }).setRunnable(true);
+  assert.equal(Atomics.load(sys, SYS_RUNNABLE), 1);
+  loop.iterate();
+  assert.equal(countedDuringPark, 1, 'the ringer counted the woken loop in before it ran');
+  assert.equal(stateDuringPark, COUNTED_IN);
+  assert.equal(Atomics.load(sys, SYS_RUNNABLE), 1, 'the woken loop found itself counted: not counted twice');
+  // A doorbell whose owner is not a server loop (the application's: never PARKED) is not counted.
+  const appBell = createDoorbell();
+  Atomics.store(new Int32Array(appBell), BELL_SLEEPING, 1);
+  assert.equal(new DoorbellRinger(appBell).ring(), true);
+  assert.equal(Atomics.load(sys, SYS_RUNNABLE), 1);
+  // A parked loop rung twice is counted once.
+  Atomics.store(words, BELL_COUNTED, COUNTED_PARKED);
+  Atomics.sub(sys, SYS_RUNNABLE, 1);
+  Atomics.store(words, BELL_SLEEPING, 1);
+  waker.ring();
+  waker.ring();
+  assert.equal(Atomics.load(sys, SYS_RUNNABLE), 1);
 });

@@ -17,7 +17,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DoorbellRinger, DoorbellSleeper } from '../../substrate/doorbell.js';
+import { countWakesIn, DoorbellRinger, DoorbellSleeper } from '../../substrate/doorbell.js';
 import { contiguousSlots, type NicBackend } from './backend.js';
 import {
   BRIDGE_CLOSED, BRIDGE_FAILED, BRIDGE_RUNNING, BridgeMemory, type BridgeHello, type BridgeWorkerData,
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
+  if (data.system !== null) countWakesIn(data.system);
   const driver = new DoorbellRinger(data.driverDoorbell);
   const sleeper = new DoorbellSleeper(data.bridgeDoorbell);
   let flushPending = false;

@@ -37,7 +37,7 @@ import { align64 } from '../../abi/socket-block.js';
 import { Worker } from 'node:worker_threads';
 import { NewtosError } from '../../errors.js';
 import type { InterfaceConfig } from '../../config/stack-config.js';
-import { DoorbellRinger, createDoorbell, waitAsync } from '../../substrate/doorbell.js';
+import { DoorbellRinger, createDoorbell, waitAsync, wakeCountBlock } from '../../substrate/doorbell.js';
 import {
   ETH_HEADER_LEN, NIC_DROP_REASONS, NicCounters, VLAN_TAG_LEN, wallClockMs,
   type FrameHook, type FrameSlots, type NicBackend,
@@ -125,6 +125,8 @@ export interface BridgeWorkerData {
   readonly bridgeDoorbell: SharedArrayBuffer;
   /** The driver thread's doorbell (the bridge rings it after receiving). */
   readonly driverDoorbell: SharedArrayBuffer;
+  /** The spawning thread's wake-count block (doorbell.ts countWakesIn), if any. */
+  readonly system: SharedArrayBuffer | null;
 }
 
 /** The bridge's first message: the link it opened, or why it could not. */
@@ -181,7 +183,7 @@ export class BridgeLink implements NicBackend {
     const pipeBytes = bridgePipeBytes(ifc.mtu ?? 1500);
     const control = BridgeMemory.create(pipeBytes);
     const bridgeDoorbell = createDoorbell();
-    const data: BridgeWorkerData = { ifc, control, pipeBytes, bridgeDoorbell, driverDoorbell };
+    const data: BridgeWorkerData = { ifc, control, pipeBytes, bridgeDoorbell, driverDoorbell, system: wakeCountBlock() };
     const worker = new Worker(WORKER_URL, { workerData: data, stdout: true, stderr: true });
     const hello = await new Promise<BridgeHello>((resolve, reject) => {
       worker.once('message', resolve);

@@ -5,7 +5,7 @@
  * needs no event loop; it never logs (its parent's event loop does not run).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DoorbellRinger } from '../../substrate/doorbell.js';
+import { countWakesIn, DoorbellRinger } from '../../substrate/doorbell.js';
 import { WAIT_ERROR, WAIT_READABLE, loadTapAddon } from './tap.js';
 import {
   WAKER_ARM, WAKER_RINGS, WAKER_RUNNING, WAKER_STATE, WAKER_STOP, WAKER_STOPPED, type TapWakerData,
@@ -22,6 +22,7 @@ const ERROR_BACKOFF_MS = 100;
 const data = workerData as TapWakerData;
 const addon = loadTapAddon();
 const words = new Int32Array(data.control);
+if (data.system !== null) countWakesIn(data.system);
 const driver = new DoorbellRinger(data.driverDoorbell);
 Atomics.store(words, WAKER_STATE, WAKER_RUNNING);
 parentPort!.postMessage('running');

@@ -24,6 +24,7 @@
  * [2] STATE (waker: 1 running, 3 stopped), [3] rings sent (waker).
  */
 import { Worker } from 'node:worker_threads';
+import { wakeCountBlock } from '../../substrate/doorbell.js';
 
 export const WAKER_ARM = 0;
 export const WAKER_STOP = 1;
@@ -37,6 +38,8 @@ export interface TapWakerData {
   readonly fd: number;
   readonly control: SharedArrayBuffer;
   readonly driverDoorbell: SharedArrayBuffer;
+  /** The spawning thread's wake-count block (doorbell.ts countWakesIn), if any. */
+  readonly system: SharedArrayBuffer | null;
 }
 
 const WORKER_URL = new URL('./tap-waker-worker.js', import.meta.url);
@@ -63,7 +66,7 @@ export class TapWaker {
    */
   static spawn(fd: number, driverDoorbell: SharedArrayBuffer): TapWaker {
     const control = new SharedArrayBuffer(16);
-    const data: TapWakerData = { fd, control, driverDoorbell };
+    const data: TapWakerData = { fd, control, driverDoorbell, system: wakeCountBlock() };
     const worker = new Worker(WORKER_URL, { workerData: data });
     const waker = new TapWaker(worker, control);
     waker.ready = new Promise<void>((resolve, reject) => {
