@@ -1108,6 +1108,9 @@ export class Supervisor extends EventEmitter {
     }
     for (const list of this.spares.values()) for (const s of list.splice(0)) waits.push(s.worker.terminate());
     await Promise.all(waits);
+    // The system block outlives this host (one per process): take back the count of a thread
+    // terminated while counted, and leave no word a late producer could count in again.
+    for (const g of this.groups) releaseDeadLoop(new Int32Array(g.doorbell), this.sys);
     for (const g of this.groups) g.control?.close();
   }
 
