@@ -26,9 +26,10 @@
  * handed back to IP (SEND_ICMP_ERROR, pointer moved back over the IPv4 header
  * IP left in front) for an ICMP port unreachable (RFC 1122 §4.1.3.1).
  *
- * Restarts. Bindings (slot, address, port) are kept in the data store; a
- * successor binds them again, and the socket table (shared memory) still
- * holds every socket's rings.
+ * Restarts. Bindings (slot, address, port, and the BIND request that made
+ * them) are kept in the data store; a successor binds them again, and the
+ * socket table (shared memory) still holds every socket's rings. A BIND can
+ * come twice (see onBind): the second one gets the first one's slot.
  *
  * Inputs: ip (SEG_DELIVER, ICMP_ERROR), sock (BIND, CLOSE), app (KICK).
  * Outputs: ip (DGRAM_SEND, SEND_ICMP_ERROR), sock (BIND_REPLY). Pool: `udp`.
@@ -65,7 +66,13 @@ export interface UdpServerOptions {
   readonly replica?: { readonly index: number; readonly count: number };
 }
 
-interface Binding { readonly slot: number; readonly address: number; readonly port: number }
+interface Binding {
+  readonly slot: number;
+  readonly address: number;
+  readonly port: number;
+  /** The application's BIND request the slot answers (absent in bindings stored before it was kept). */
+  readonly request?: number;
+}
 
 const BINDINGS_KEY = 'bindings';
 /** Records sent from one socket before the next socket gets a turn. */
@@ -99,6 +106,17 @@ export function createServer(ctx: ServerContext): ServerCore {
   const maxPayload = pool.payloadCapacity - UDP_HEADER_LEN;
 
   const bound = new Map<number, Binding>();
+  /**
+   * BIND request → its binding, while the slot is bound. A BIND can come twice: the loop
+   * re-delivers the messages of a batch whose thread died before it freed them
+   * (server-loop.ts), ours (UDP, or a monolithic host's one thread) or SOCK's (its successor
+   * reads the application's unfreed BIND again and sends it on with the same request). The
+   * second one gets the slot (and port) of the first, not a second slot and ephemeral port
+   * that no application would ever know of, and so never close. The request is kept in the
+   * persisted binding, written in the same store write as the binding itself (before the
+   * reply goes out), so a successor knows which BIND each of its slots answers.
+   */
+  const byRequest = new Map<number, Binding>();
   const freeSlots: number[] = [];
   /** Slots whose send ring may hold records and which are not armed. */
   const busy = new Set<number>();
@@ -113,7 +131,10 @@ export function createServer(ctx: ServerContext): ServerCore {
   // A successor takes over the bindings of its predecessor; everything else is in the socket table.
   const saved = ctx.store.get(BINDINGS_KEY) as Binding[] | undefined;
   for (const b of saved ?? []) {
-    if (core.bind(b.slot, b.address, b.port).ok) { bound.set(b.slot, b); busy.add(b.slot); }
+    if (!core.bind(b.slot, b.address, b.port).ok) continue;
+    bound.set(b.slot, b);
+    busy.add(b.slot);
+    if (b.request !== undefined) byRequest.set(b.request, b);
   }
   for (let s = table.slots - 1; s >= 0; s--) if (!bound.has(s)) freeSlots.push(s);
 
@@ -121,6 +142,13 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   function onBind(msg: MessageView): void {
     const req = msg.arg(UdpBind.request);
+    const again = byRequest.get(req);
+    if (again !== undefined) {
+      // The same BIND again (re-delivered): its socket, replied again in case the first
+      // reply died with a predecessor (the application ignores a second one).
+      replySock({ request: req, slot: again.slot, error: 0, port: again.port, address: again.address });
+      return;
+    }
     const address = msg.arg(UdpBind.localAddr);
     const slot = freeSlots.pop();
     if (slot === undefined) {
@@ -140,18 +168,22 @@ export function createServer(ctx: ServerContext): ServerCore {
     block.serverSetState(SocketState.Open);
     // The ring is empty: ask for a kick with the first record.
     block.serverArmTx();
-    bound.set(slot, { slot, address, port: r.port });
+    const b: Binding = { slot, address, port: r.port, request: req };
+    bound.set(slot, b);
+    byRequest.set(req, b);
     persist();
     stats.add('binds');
     replySock({ request: req, slot, error: 0, port: r.port, address });
   }
 
   function onClose(slot: number): void {
-    if (!bound.has(slot)) return;
+    const b = bound.get(slot);
+    if (b === undefined) return;
     // What the app queued before closing still goes out, as far as buffers and the channel allow now.
     if (!drain(slot, Infinity)) stats.add('dropAtClose');
     core.unbind(slot);
     bound.delete(slot);
+    if (b.request !== undefined && byRequest.get(b.request) === b) byRequest.delete(b.request);
     busy.delete(slot);
     persist();
     const block = table.block(slot);

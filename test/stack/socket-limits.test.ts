@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
+import type { DgramSocket } from '../../src/app/dgram-socket.js';
 
 async function twoHosts(maxSockets?: number, placement: 'monolithic' | 'isolated' = 'monolithic'): Promise<[Stack, Stack]> {
   const sw = { descriptor: createVswitch({ ports: 2, mtu: 1500 }), nextPort: 0 };
@@ -142,6 +143,60 @@ for (const [placement, server] of [['monolithic', 'tcp'], ['isolated', 'tcp'], [
       srv.close();
     } finally {
       for (const c of open) c.destroy();
+      await b.close();
+      await a.close();
+    }
+  });
+}
+
+/** A datagram socket of s bound to an ephemeral port once it is bound, or the error of its bind. */
+function udpBound(s: Stack): Promise<DgramSocket | (Error & { code?: string })> {
+  return new Promise((resolve) => {
+    const d = s.dgram.createSocket('udp4');
+    d.once('listening', () => resolve(d));
+    d.once('error', resolve);
+    d.bind(0);
+  });
+}
+
+/** Sends `text` from d to a's echo on 10.0.0.1:7 (again every 100 ms) until it comes back. */
+function echoed(d: DgramSocket, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const send = (): void => { d.send(text, 7, '10.0.0.1'); };
+    const timer = setInterval(send, 100);
+    d.once('message', (m: Buffer) => { clearInterval(timer); resolve(m.toString()); });
+    send();
+  });
+}
+
+// The same for a UDP bind: a BIND re-delivered to the UDP server (its own thread's batch,
+// a monolithic host's one thread, or SOCK's that a successor reads again) must get the slot
+// and port of the first one, not a second slot that no application would know of or close.
+// Three binds in flight, three crashes: each leaked slot would leave one fewer of the four.
+for (const [placement, server] of [['monolithic', 'udp'], ['isolated', 'udp'], ['isolated', 'sock']] as const) {
+  test(`a UDP bind in flight when ${placement === 'monolithic' ? 'the host\'s thread' : `its ${server} server`} dies takes one socket, not two: four fit in four, the fifth gets ENOBUFS, each one works`, { timeout: 60_000 }, async () => {
+    const [a, b] = await twoHosts(4, placement);
+    const open: DgramSocket[] = [];
+    const echo = a.dgram.createSocket('udp4');
+    try {
+      echo.on('message', (m: Buffer, r: { port: number; address: string }) => echo.send(m, r.port, r.address));
+      await new Promise<void>((r) => echo.bind(7, () => r()));
+      for (let i = 0; i < 4; i++) {
+        // The fault fires on the next pass of the loop that moves messages: the BIND's.
+        const first = udpBound(b);
+        if (i < 3) assert.equal((await b.inject(server, 'crash')).cause, 'crash');
+        const d = await first;
+        if (d instanceof Error) assert.fail(`bind ${i + 1} of 4 failed with ${d.code}; restarts: ${restarts(b)}`);
+        open.push(d);
+      }
+      const fifth = await udpBound(b);
+      if (!(fifth instanceof Error)) { open.push(fifth); assert.fail('a fifth bind got a socket'); }
+      assert.equal(fifth.code, 'ENOBUFS');
+      assert.equal(new Set(open.map((d) => d.address().port)).size, 4);
+      for (let i = 0; i < 4; i++) assert.equal(await echoed(open[i]!, `socket ${i}`), `socket ${i}`);
+    } finally {
+      for (const d of open) d.close();
+      echo.close();
       await b.close();
       await a.close();
     }
