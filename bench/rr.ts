@@ -3,7 +3,7 @@
  *   - two newtos hosts on the in-process virtual switch; host b's clients send a
  *     message of 1 byte or 1 KiB, host a's echo server sends it back, and the
  *     client sends the next one when the whole echo arrived; over 1 and over 64
- *     connections at once; for isolated, monolithic and postMessage placements:
+ *     connections at once; for isolated, grouped, monolithic and postMessage placements:
  *     round trips per second (all connections) and p50/p99 round-trip latency;
  *   - the same with Linux's own stack: a Node `net` echo server and client, each
  *     in its own network namespace, over a veth pair (root);
@@ -87,7 +87,7 @@ function sum(x: SocketOpStats, y: SocketOpStats, sign = 1): SocketOpStats {
   return o;
 }
 
-type Placement = 'isolated' | 'monolithic' | 'postmessage';
+type Placement = 'isolated' | 'grouped' | 'monolithic' | 'postmessage';
 
 async function newtosFigures(placement: Placement): Promise<{ figs: Record<string, RrFigure>; withoutMsgPct: number | null }> {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
@@ -214,7 +214,7 @@ const fmt = (f: RrFigure | undefined): string => f === undefined || f.rtPerS ===
 
 log(`bench:rr — request/response, ${SECONDS} s per figure after ${WARMUP_SECONDS} s warm-up, 2 cores (every host's servers and the apps share them)`);
 const placements: Record<Placement, Awaited<ReturnType<typeof newtosFigures>>> = {} as Record<Placement, Awaited<ReturnType<typeof newtosFigures>>>;
-for (const p of ['isolated', 'monolithic', 'postmessage'] as const) {
+for (const p of ['isolated', 'grouped', 'monolithic', 'postmessage'] as const) {
   placements[p] = await newtosFigures(p);
   for (const [k, f] of Object.entries(placements[p].figs)) log(`newtos ${p.padEnd(11)} ${k.padEnd(7)} (connections x bytes): ${fmt(f)}`);
 }
@@ -231,6 +231,9 @@ const out = {
   tap_http_1conn_p50_us: tap.p50Us, tap_http_1conn_p99_us: tap.p99Us, tap_http_1conn_req_per_s: tap.reqPerS,
   rr64_ratio_isolated_vs_postmessage: ratio(iso64, placements.postmessage.figs['64x1']?.rtPerS),
   rr64_ratio_isolated_vs_linux: ratio(iso64, linux.figs['64x1']?.rtPerS),
+  rr1_p50_us_isolated: placements.isolated.figs['1x1']?.p50Us ?? null,
+  rr1_p50_us_grouped: placements.grouped.figs['1x1']?.p50Us ?? null,
+  rr64_ratio_grouped_vs_linux: ratio(placements.grouped.figs['64x1']?.rtPerS, linux.figs['64x1']?.rtPerS),
   rr64_socket_ops_without_message_pct: placements.isolated.withoutMsgPct === null ? null : Number(placements.isolated.withoutMsgPct.toFixed(2)),
   figures: {
     ...Object.fromEntries((Object.keys(placements) as Placement[]).map((p) => [p, placements[p].figs])),

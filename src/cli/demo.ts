@@ -15,7 +15,7 @@ import { withoutMessagePct } from '../abi/socket-block.js';
 import type { SystemSnapshot } from '../substrate/supervisor.js';
 
 export interface DemoOptions {
-  placement?: 'isolated' | 'monolithic' | 'postmessage';
+  placement?: 'isolated' | 'grouped' | 'monolithic' | 'postmessage';
   mtu?: number;
   /** Sizes of the files downloaded and uploaded, bytes. */
   sizes?: number[];

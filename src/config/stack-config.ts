@@ -66,7 +66,13 @@ export interface RouteConfig {
   readonly interface?: string;
 }
 
-export type Placement = 'isolated' | 'monolithic' | 'postmessage';
+/**
+ * Servers on threads: 'isolated' a worker each; 'grouped' two workers per host, the link side
+ * (driver, IP, PF) and the transport side (TCP, UDP, SOCK), for machines with fewer cores than
+ * an isolated host has threads; 'monolithic' one worker; 'postmessage' isolated, with the
+ * server-to-server channels over MessagePort.
+ */
+export type Placement = 'isolated' | 'grouped' | 'monolithic' | 'postmessage';
 
 export interface StackConfig {
   readonly name?: string;
@@ -226,7 +232,7 @@ const stackConfig = object({
   routes: optional(arrayOf(routeConfig)),
   forwarding: optional(boolean()),
   filter: optional(string()),
-  placement: optional(oneOf(['isolated', 'monolithic', 'postmessage'])),
+  placement: optional(oneOf(['isolated', 'grouped', 'monolithic', 'postmessage'])),
   replicas: optional(integer(1, 16)),
   monitor: optional(falseOr(object({
     enabled: optional(boolean()),
