@@ -29,6 +29,11 @@ export interface ArpConfig {
   readonly staleGcMs: number;
   readonly retransmitMs: number;
   readonly maxProbes: number;
+  /**
+   * Packets waiting for one address. Linux keeps up to 101 (unres_qlen, bounded by
+   * unres_qlen_bytes); with 3 (Linux's old default), 64 connections opened at once to a peer
+   * not yet resolved lost 61 SYNs and waited a whole initial RTO (1 s) for them.
+   */
   readonly maxQueuePerAddress: number;
   /**
    * Packets waiting for resolution over all entries. The packets are the senders' pool
@@ -53,7 +58,7 @@ export const DEFAULT_ARP_CONFIG: ArpConfig = {
   staleGcMs: 60_000,
   retransmitMs: 1_000,
   maxProbes: 3,
-  maxQueuePerAddress: 3,
+  maxQueuePerAddress: 64,
   maxQueuedTotal: 64,
   maxEntries: 512,
   requestsPerSecond: 50,

@@ -100,6 +100,28 @@ test('grouped placement: two threads per host; a crash of PF restarts the link s
   }
 });
 
+test('64 connections opened at once to a peer not yet resolved by ARP all wait for the resolution: no SYN dropped, none retransmitted', { timeout: 60_000 }, async () => {
+  const [a, b] = await twoHosts('monolithic');
+  try {
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((resolve) => server.listen(7, resolve));
+    const socks = await Promise.all(Array.from({ length: 64 }, () => new Promise<NetSocket>((resolve, reject) => {
+      const c = b.net.connect({ port: 7, host: '10.0.0.1' }, () => resolve(c));
+      c.once('error', reject);
+    })));
+    const tcp = b.counters().tcp as Record<string, number>;
+    const ip = b.counters().ip as { txDrops: Record<string, number> };
+    assert.equal(ip.txDrops['arp-queue-full'], 0, 'no packet shed while ARP resolved');
+    assert.equal(tcp['rtoTimeouts'], 0, 'no SYN waited for its retransmission');
+    assert.equal(tcp['activeOpens'], 64);
+    for (const s of socks) s.destroy();
+    server.close();
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
 test('TSO/GRO: the same echo with offloads on moves the data through IP in far fewer messages than with them off; bursts cross the switch whole, or are cut and merged in software for a host without TSO', { timeout: 90_000 }, async () => {
   type Offloads = { tso: boolean; gro: boolean };
   const ipMessages = async (offloads: Offloads, check: (a: DriverStats, b: DriverStats) => void, offloadsB = offloads): Promise<number> => {
