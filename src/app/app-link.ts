@@ -141,7 +141,9 @@ export class AppInput {
         // Park until a producer rings (it rings only when we said we sleep).
         // Unref'd: what waits for a message here (a connect, a listener, a ping) holds the
         // process itself; the loop alone must not, or an application could never exit without close().
-        await this.sleeper.parkAsync(1000, () => !this.stopped && this.rings.every((r) => r.reader.peek() < 0), false);
+        // No timeout (stop() rings us): a timed waitAsync leaves a V8 delayed task behind per
+        // park (see FastSocketPort.waitForEvent in client.ts).
+        await this.sleeper.parkAsync(Infinity, () => !this.stopped && this.rings.every((r) => r.reader.peek() < 0), false);
       }
     };
     void loop();

@@ -358,7 +358,12 @@ class FastSocketPort implements SocketPort {
   }
 
   waitForEvent(seenSeq: number, ref: boolean): Promise<void> {
-    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000, ref).then(() => undefined);
+    // No timeout: V8 gives a waitAsync with one a delayed task on the thread's platform queue
+    // that stays there until it fires, even when a notify ended the wait long before, and Node
+    // removes each fired task from that queue by a linear search. With a 60 s timeout, 64
+    // sockets doing ~20k round trips per second piled up over a million tasks and the
+    // application thread spent all its time in that search (bench:rr stalled for minutes).
+    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, Infinity, ref).then(() => undefined);
   }
 
   setOption(option: 'noDelay' | 'keepAlive', value: number): void {
