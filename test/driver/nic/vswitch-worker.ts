@@ -26,6 +26,8 @@ export interface VswitchWorkerResult {
 }
 
 const BATCH = 32;
+/** The echo's hello frame: a minimum-size Ethernet frame, ethertype 0x88b6. */
+const ETH_MIN_FRAME = 60;
 
 function slotsFromPool(pool: PacketPool, n: number): FrameSlots {
   const offsets = new Uint32Array(n);
@@ -46,6 +48,26 @@ function run(data: VswitchWorkerData): VswitchWorkerResult {
   for (let i = 0; i < BATCH; i++) {
     const off = tx.offsets[i]!;
     for (let b = 18; b < data.frameLen; b++) mem[off + b] = (b * 7) & 0xff;
+  }
+  // The switch learns MACs from what ports send, and floods a frame for a MAC it has not seen,
+  // dropping it where the egress ring is full ('tx-egress-full', as a switch does). So the echo
+  // says hello first and the source waits for it: else the source's first window, flooded
+  // before the echo ever sent, could meet a full ring (a large MTU, an echo thread that had not
+  // started reading yet) and be lost, and both sides would wait for it forever.
+  const hello = tx.offsets[0]!;
+  if (data.role === 'echo') {
+    mem.set(data.peerMac, hello);
+    mem.set(data.mac, hello + 6);
+    mem[hello + 12] = 0x88; mem[hello + 13] = 0xb6;
+    const one = { ...tx, offsets: tx.offsets.subarray(0, 1), lengths: Uint32Array.of(ETH_MIN_FRAME) };
+    while (port.transmit(one, 1) === 0) port.waitReadable(1);
+  } else {
+    let greeted = false;
+    while (!greeted) {
+      const n = port.receive(rx, BATCH);
+      for (let i = 0; i < n; i++) if (mem[rx.offsets[i]! + 12] === 0x88 && mem[rx.offsets[i]! + 13] === 0xb6) greeted = true;
+      if (!greeted) port.waitReadable(100);
+    }
   }
   const start = performance.now();
   let sent = 0;
