@@ -72,6 +72,9 @@ interface ListenerEntry {
   requested: { port: number; host: string };
 }
 
+/** How often every socket's event word is notified regardless (StackClient's sweep), ms. */
+const WAKE_SWEEP_MS = 1000;
+
 export class StackClient implements ListenProvider {
   private nextId = 1;
   private readonly connects = new Map<number, PendingConnect>();
@@ -121,7 +124,14 @@ export class StackClient implements ListenProvider {
       links.fromSock.attach(links.fromIp, (msg) => pinger.onMessage(msg));
     }
     links.fromSock.start((msg) => this.onMessage(msg));
+    // Socket waits have no timeout (FastSocketPort.waitForEvent); once a second every socket's
+    // event word is notified all the same, so a wake-up lost by any path costs at most a
+    // second, as the old 60 s timeout bounded it, without a V8 task per wait.
+    this.sweep = setInterval(() => { for (const p of this.ports) Atomics.notify(p.block.ctrl, S_EVENT_SEQ); }, WAKE_SWEEP_MS);
+    this.sweep.unref();
   }
+
+  private readonly sweep: NodeJS.Timeout;
 
   private readonly pinger: PingClient | undefined;
 
@@ -320,6 +330,7 @@ export class StackClient implements ListenProvider {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweep);
     this.keepAlive.clear();
     this.links.fromSock.stop();
     this.links.toSock.close();
