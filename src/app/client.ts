@@ -72,9 +72,6 @@ interface ListenerEntry {
   requested: { port: number; host: string };
 }
 
-/** How often every socket's event word is notified regardless (StackClient's sweep), ms. */
-const WAKE_SWEEP_MS = 1000;
-
 export class StackClient implements ListenProvider {
   private nextId = 1;
   private readonly connects = new Map<number, PendingConnect>();
@@ -124,14 +121,7 @@ export class StackClient implements ListenProvider {
       links.fromSock.attach(links.fromIp, (msg) => pinger.onMessage(msg));
     }
     links.fromSock.start((msg) => this.onMessage(msg));
-    // Socket waits have no timeout (FastSocketPort.waitForEvent); once a second every socket's
-    // event word is notified all the same, so a wake-up lost by any path costs at most a
-    // second, as the old 60 s timeout bounded it, without a V8 task per wait.
-    this.sweep = setInterval(() => { for (const p of this.ports) Atomics.notify(p.block.ctrl, S_EVENT_SEQ); }, WAKE_SWEEP_MS);
-    this.sweep.unref();
   }
-
-  private readonly sweep: NodeJS.Timeout;
 
   private readonly pinger: PingClient | undefined;
 
@@ -330,7 +320,6 @@ export class StackClient implements ListenProvider {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.sweep);
     this.keepAlive.clear();
     this.links.fromSock.stop();
     this.links.toSock.close();
@@ -369,12 +358,14 @@ class FastSocketPort implements SocketPort {
   }
 
   waitForEvent(seenSeq: number, ref: boolean): Promise<void> {
-    // No timeout: V8 gives a waitAsync with one a delayed task on the thread's platform queue
-    // that stays there until it fires, even when a notify ended the wait long before, and Node
-    // removes each fired task from that queue by a linear search. With a 60 s timeout, 64
-    // sockets doing ~20k round trips per second piled up over a million tasks and the
-    // application thread spent all its time in that search (bench:rr stalled for minutes).
-    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, Infinity, ref).then(() => undefined);
+    // A known cost, not yet solved: V8 gives a waitAsync with a timeout a delayed task on the
+    // thread's platform queue that stays there until it fires, even when a notify ended the wait
+    // long before, and Node removes each fired task by a linear search; 64 sockets doing ~20k
+    // round trips per second for minutes pile up over a million and the thread stalls in that
+    // search (bench:rr, postMessage rows last). Without a timeout, a wait was now and then
+    // never resolved (test/app/frame-link.test.ts's paused reader hung in ~1 run of 15, none
+    // in 50 with it), so the timeout stays until the socket waits share one waiter.
+    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000, ref).then(() => undefined);
   }
 
   setOption(option: 'noDelay' | 'keepAlive', value: number): void {
