@@ -102,6 +102,8 @@ export interface StackConfig {
     readonly intervalMs?: number;
     readonly polling?: 'auto' | 'adaptive' | 'busy' | 'sleep';
     readonly pinning?: boolean;
+    /** Busy share of a thread (%) above which the thread monitor may let it spin (default 30). */
+    readonly spinAbovePct?: number;
   };
   readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
   readonly tcp?: {
@@ -243,6 +245,7 @@ const stackConfig = object({
     intervalMs: optional(integer(10, 60_000)),
     polling: optional(oneOf(['auto', 'adaptive', 'busy', 'sleep'])),
     pinning: optional(boolean()),
+    spinAbovePct: optional(integer(1, 100)),
   }))),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),

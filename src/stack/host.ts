@@ -158,6 +158,7 @@ export class Stack extends EventEmitter {
       const m = monitor ?? {};
       supervisor.startThreadMonitor({
         polling: m.polling ?? 'auto', pinning: m.pinning ?? true, intervalMs: m.intervalMs ?? 100,
+        ...(m.spinAbovePct !== undefined ? { spinAbovePct: m.spinAbovePct } : {}),
       });
       supervisor.on('event', (e: SupervisorEvent) => {
         if (e.type === 'thread-monitor' && e.detail?.['action'] !== 'pin-failed') this.emit('thread-monitor', e.detail as unknown as ThreadDecision);

@@ -299,6 +299,8 @@ export class Supervisor extends EventEmitter {
   /** The process's system block, shared by every supervisor here (processSystemBlock). */
   private readonly system = processSystemBlock();
   private readonly sys = new Int32Array(this.system);
+  /** Cores this host's polling and thread monitor assume (SupervisorStartOptions.cores, else the machine's). */
+  private readonly cores: number;
   private readonly spares = new Map<string, Spare[]>();
   /** Workers whose thread has exited ('exit' seen). */
   private readonly exitedWorkers = new WeakSet<Worker>();
@@ -321,7 +323,11 @@ export class Supervisor extends EventEmitter {
     this.manifest = manifest;
     this.workerEntry = opts.workerEntry ?? new URL('./worker-host.js', import.meta.url);
     this.modules = [...new Set(manifest.servers.map((s) => s.module))];
-    Atomics.store(this.sys, SYS_CORES, opts.cores ?? availableParallelism());
+    this.cores = opts.cores ?? availableParallelism();
+    // The block is the process's: the loops' spin gate assumes the most cores any host here was given.
+    for (let c = Atomics.load(this.sys, SYS_CORES); c < this.cores; c = Atomics.load(this.sys, SYS_CORES)) {
+      if (Atomics.compareExchange(this.sys, SYS_CORES, c, this.cores) === c) break;
+    }
     Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(loadavg()[0]! * 100));
     this.build();
   }
@@ -1005,7 +1011,7 @@ export class Supervisor extends EventEmitter {
    */
   startThreadMonitor(options: Omit<ThreadMonitorOptions, 'cores'> & { readonly intervalMs?: number; readonly cores?: number }): ThreadMonitor {
     if (this.threadMonitor !== null) return this.threadMonitor;
-    const cores = options.cores ?? Atomics.load(this.sys, SYS_CORES);
+    const cores = options.cores ?? this.cores;
     // Pins name positions in the CPUs this process may use (a container's cpuset may not start at 0).
     const allowed = allowedCpus();
     const monitor = new ThreadMonitor({ cpus: allowed.length, ...options, cores });
@@ -1062,7 +1068,7 @@ export class Supervisor extends EventEmitter {
     return {
       at: monotonicMs(),
       runnableThreads: Atomics.load(this.sys, SYS_RUNNABLE),
-      cores: Atomics.load(this.sys, SYS_CORES),
+      cores: this.cores,
       servers: this.servers.map((s) => {
         const c = s.cb.snapshot();
         return {

@@ -44,9 +44,13 @@ async function flood(a: Stack, b: Stack): Promise<() => Promise<void>> {
 }
 
 test('thread monitor: a busy monolithic thread spins pinned to its own core, is unpinned when the load stops, and parks when idle', { skip: missing(), timeout: 120_000 }, async () => {
-  // The host is told it has 4 cores, so that a spare core exists for the spin decision on
-  // this 2-core machine whatever else runs; the pin goes to a CPU this process really has.
-  const [a, b] = await twoHosts({ pinning: true }, 4);
+  // The host is told it has 8 cores, so that a spare core exists for the spin decision on
+  // this 2-core machine whatever else runs (under this flood the machine's runnable count
+  // reaches 3-4: with 4 the decision hung on chance); the pin goes to a CPU this process really has.
+  // The receiving thread of this flood is 30-40 % busy on 2 cores (the application thread,
+  // which both hosts' sockets share, sets the pace): 15 % rather than the default 30 % keeps
+  // the busy state from hanging on chance.
+  const [a, b] = await twoHosts({ pinning: true, spinAbovePct: 15 }, 8);
   const seen: ThreadDecision[] = [];
   a.on('thread-monitor', (d: ThreadDecision) => seen.push(d));
   const original = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!;
@@ -57,7 +61,7 @@ test('thread monitor: a busy monolithic thread spins pinned to its own core, is 
     assert.equal(pin.thread, 'driver', 'the one thread is named after its first server');
     assert.ok(pin.tid > 0);
     const spin = seen.find((d) => d.action === 'polling' && d.to === 'busy')!;
-    assert.ok(spin.busyPct >= 30, `spun at ${spin.busyPct} %`);
+    assert.ok(spin.busyPct >= 15, `spun at ${spin.busyPct} %`);
     // What Linux says of the thread (taskset runs asynchronously).
     const allowed = original.split(',').flatMap((r) => { const [x, y] = r.split('-').map(Number); return Array.from({ length: (y ?? x!) - x! + 1 }, (_, i) => x! + i); });
     const cpu = String(allowed[Number(pin.to)]);
