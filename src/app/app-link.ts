@@ -134,11 +134,6 @@ export class AppInput {
     if (this.running) return;
     this.running = true;
     this.rings[0]!.fn = fn;
-    // The park has no timeout; a ring of our own once a second bounds what a lost wake-up
-    // could cost (as the old 1 s timeout did) without a V8 delayed task per park.
-    const ringer = new DoorbellRinger(this.sleeper.words.buffer as SharedArrayBuffer);
-    const sweep = setInterval(() => { ringer.ringAlways(); }, 1000);
-    sweep.unref();
     const loop = async (): Promise<void> => {
       while (!this.stopped) {
         for (const r of this.rings) if (r.fn !== null) AppInput.drainRing(r, r.fn);
@@ -146,11 +141,8 @@ export class AppInput {
         // Park until a producer rings (it rings only when we said we sleep).
         // Unref'd: what waits for a message here (a connect, a listener, a ping) holds the
         // process itself; the loop alone must not, or an application could never exit without close().
-        // No timeout (stop() rings us): a timed waitAsync leaves a V8 delayed task behind per
-        // park (see FastSocketPort.waitForEvent in client.ts).
-        await this.sleeper.parkAsync(Infinity, () => !this.stopped && this.rings.every((r) => r.reader.peek() < 0), false);
+        await this.sleeper.parkAsync(1000, () => !this.stopped && this.rings.every((r) => r.reader.peek() < 0), false);
       }
-      clearInterval(sweep);
     };
     void loop();
   }

@@ -362,9 +362,10 @@ class FastSocketPort implements SocketPort {
     // thread's platform queue that stays there until it fires, even when a notify ended the wait
     // long before, and Node removes each fired task by a linear search; 64 sockets doing ~20k
     // round trips per second for minutes pile up over a million and the thread stalls in that
-    // search (bench:rr, postMessage rows last). Without a timeout, a wait was now and then
-    // never resolved (test/app/frame-link.test.ts's paused reader hung in ~1 run of 15, none
-    // in 50 with it), so the timeout stays until the socket waits share one waiter.
+    // search (bench:rr, postMessage rows last). Without a timeout (here and on the app
+    // channel's doorbell) a wait was now and then never resolved, even when notified again
+    // (test/app/frame-link.test.ts hung in ~1 run of 15), so the timeout stays until the
+    // socket waits share one waiter.
     return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000, ref).then(() => undefined);
   }
 
