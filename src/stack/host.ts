@@ -102,9 +102,13 @@ export function filterDecides(text: string | undefined): boolean {
  * and they restart together, as a monolithic host's do. With replicas: the driver and SOCK
  * in one thread, each replica's IP, PF, TCP and UDP in one of its own.
  */
+/** Replica r's servers and pools: `ip`, `tcp`, ... for r = 0 (as with one replica), `ip-1`, `tcp-1`, ... after. */
+function named(base: string, r: number): string {
+  return r === 0 ? base : `${base}-${r}`;
+}
+
 export function groupedPlacement(replicas: number): string[][] {
   if (replicas === 1) return [['driver', 'ip', 'pf'], ['tcp', 'udp', 'sock']];
-  const named = (base: string, r: number): string => r === 0 ? base : `${base}-${r}`;
   return [['driver', 'sock'], ...Array.from({ length: replicas }, (_, r) => ['ip', 'pf', 'tcp', 'udp'].map((b) => named(b, r)))];
 }
 
@@ -348,8 +352,6 @@ export class Stack extends EventEmitter {
       name, module: moduleOf(module), options: opts, ...(limits ? { resourceLimits: limits } : {}),
     });
     const link = (from: string, to: string, t = transport, capacity = 1024): object => ({ from, to, transport: t, capacity });
-    // Replica r's servers and pools: `ip`, `tcp`, ... for r = 0 (as with one replica), `ip-1`, `tcp-1`, ... after.
-    const named = (base: string, r: number): string => r === 0 ? base : `${base}-${r}`;
     const replicaServers = (r: number): object[] => [
       server(named('ip', r), '../ip/server.js', { ...ipOptions, counters: replicaCounters[r]!.ip, ...(r > 0 ? { replica: r } : {}) }),
       // PF builds from its options alone and owns no pool: a warm standby takes over when it dies.

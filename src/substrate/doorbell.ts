@@ -36,17 +36,15 @@ import { BELL_CONTROL, BELL_COUNT, BELL_COUNTED, BELL_SLEEPING, BELL_WORDS, COUN
 
 /** The system block this thread's ringers count woken loops into (null: none). */
 let wakeBlock: Int32Array | null = null;
-let wakeBlockSab: SharedArrayBuffer | null = null;
 
 /** Makes this thread's ringers count the loops they wake into `system` (layout.ts SYS_*). */
 export function countWakesIn(system: SharedArrayBuffer): void {
-  wakeBlockSab = system;
   wakeBlock = new Int32Array(system);
 }
 
 /** The block given to countWakesIn in this thread, to hand to helper threads. */
 export function wakeCountBlock(): SharedArrayBuffer | null {
-  return wakeBlockSab;
+  return wakeBlock === null ? null : wakeBlock.buffer as SharedArrayBuffer;
 }
 
 export function createDoorbell(): SharedArrayBuffer {

@@ -35,6 +35,7 @@ import type { DoorbellSleeper } from './doorbell.js';
 import type { ServerCore } from './server.js';
 import type { ControlBlock } from './stats.js';
 import type { PacketPool, PoolDirectory } from './pool.js';
+import { releaseDeadLoop } from './takeover.js';
 import { BELL_CONTROL, BELL_COUNTED, BELL_POLLING, COUNTED_IN, COUNTED_PARKED, POLL_OVERRIDE_NONE, ServerState, SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE } from './layout.js';
 
 export type PollingMode = 'adaptive' | 'busy' | 'sleep';
@@ -180,7 +181,7 @@ export class ServerLoop {
       while (!this.stopped) this.iterate();
     } finally {
       // Out for good: 0, not PARKED, so no late producer counts a stopped loop back in.
-      if (Atomics.exchange(this.o.sleeper.words, BELL_COUNTED, 0) === COUNTED_IN) Atomics.sub(this.o.system, SYS_RUNNABLE, 1);
+      releaseDeadLoop(this.o.sleeper.words, this.o.system);
     }
     for (const s of this.servers) { s.core.onStop?.(); s.cb.state = ServerState.Stopped; }
   }

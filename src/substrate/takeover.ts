@@ -26,7 +26,7 @@
  */
 import { PoolGeometry, reclaimHeldBy } from './pool.js';
 import {
-  BELL_COUNTED, BELL_F64_DEATH_AT, BELL_SLEEPING, BELL_STANDBY, MSG_OFFSET, MSG_POOL, MSG_WORDS,
+  BELL_COUNTED, COUNTED_IN, BELL_F64_DEATH_AT, BELL_SLEEPING, BELL_STANDBY, MSG_OFFSET, MSG_POOL, MSG_WORDS,
   RING_CAPACITY, RING_HEAD, RING_HEADER_WORDS, RING_TAIL, SYS_RUNNABLE,
 } from './layout.js';
 
@@ -65,9 +65,9 @@ export function reclaimFor(holderIndex: number, inputRings: readonly SharedArray
   return out;
 }
 
-/** Takes back the dead loop's count in SYS_RUNNABLE if it still held one, and its sleeping flag. */
+/** Takes back an ended (dead or stopped) loop's count in SYS_RUNNABLE if it still held one, and its sleeping flag. */
 export function releaseDeadLoop(bell: Int32Array, system: Int32Array): void {
-  if (Atomics.exchange(bell, BELL_COUNTED, 0) === 1) Atomics.sub(system, SYS_RUNNABLE, 1);
+  if (Atomics.exchange(bell, BELL_COUNTED, 0) === COUNTED_IN) Atomics.sub(system, SYS_RUNNABLE, 1);
   Atomics.store(bell, BELL_SLEEPING, 0);
 }
 
