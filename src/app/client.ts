@@ -123,6 +123,11 @@ export class StackClient implements ListenProvider {
     links.fromSock.start((msg) => this.onMessage(msg));
   }
 
+  /** The TCP socket tables, one per replica (shared memory: rings and connection checkpoints), for diagnostics. */
+  tcpSocketTables(): readonly SocketTable[] {
+    return this.links.tcpTables;
+  }
+
   private readonly pinger: PingClient | undefined;
 
   /** ICMP echo to `address` (see src/app/ping.ts). */

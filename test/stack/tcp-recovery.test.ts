@@ -13,7 +13,7 @@ import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
 import type { FaultKind } from '../../src/substrate/server-loop.js';
-import { Stream, listenOn, connectTo, echoOnce, until, streamData } from '../support/tcp-stream.js';
+import { Stream, listenOn, connectTo, echoOnce, until, streamData, describeConnections } from '../support/tcp-stream.js';
 import { Rig } from '../support/netns.js';
 import { finishBothWays, startBothWays, stop, tapHost, tapTestUnavailable, type BothWays, type TapHost } from '../support/linux-peer.js';
 
@@ -60,13 +60,19 @@ for (const fault of ['crash', 'hang'] as FaultKind[]) {
       const echoServer = b.net.createServer((s: NetSocket) => s.pipe(s));
       await new Promise<void>((resolve) => echoServer.listen(7, resolve));
       const idle = new Stream(await connectTo(a, '10.0.0.2', 7), Infinity);
-      aSide.send(toB.bytes);
-      bSide.send(toA.bytes);
+      // The last MB of each direction is written only after the fault: it can only reach
+      // the other side through a's successor (the rest may all be in flight or in rings).
+      const held = SIZE - 1024 * 1024;
+      aSide.send(toB.bytes.subarray(0, held));
+      bSide.send(toA.bytes.subarray(0, held));
       assert.ok(await until(() => aSide.received > SIZE / 4 && bSide.received > SIZE / 4, 60_000), 'a quarter of each transfer before the fault');
       const runningAt = successorRunning(a);
       const faultAt = performance.now();
       a.supervisor.inject('tcp', fault);
-      const [gotA, gotB] = await Promise.all([aSide.within(60_000), bSide.within(60_000)]);
+      aSide.send(toB.bytes.subarray(held));
+      bSide.send(toA.bytes.subarray(held));
+      const [gotA, gotB] = await Promise.all([aSide.within(60_000), bSide.within(60_000)])
+        .catch((e: Error) => { throw new Error(`${e.message}\n${describeConnections(a)}\n${describeConnections(b)}\nrestored: ${JSON.stringify(restoredLog(a))}`); });
       assert.equal(gotA.sha256, toA.sha256, 'b → a intact');
       assert.equal(gotB.sha256, toB.sha256, 'a → b intact');
       for (const side of [aSide, bSide]) assert.ok(side.arrivals.some((x) => x > runningAt()), 'the fault came mid-transfer: data arrived after the successor ran');

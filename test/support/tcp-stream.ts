@@ -4,6 +4,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
+import { CK, CK_FLAG } from '../../src/abi/tcb-checkpoint.js';
+import { savedConnection } from '../../src/tcp/checkpoint.js';
 
 export async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const t0 = Date.now();
@@ -69,18 +71,25 @@ export class Stream {
     return Promise.race([this.done, late]).finally(() => clearTimeout(timer));
   }
 
-  /** Write all of `bytes` in pieces, waiting for 'drain' when the socket says so. */
+  private readonly outbox: Buffer[] = [];
+  private waitingDrain = false;
+
+  /** Write all of `bytes` in pieces, after what earlier calls queued, waiting for 'drain' when the socket says so. */
   send(bytes: Buffer): void {
     const piece = 256 * 1024;
-    let at = 0;
-    const more = (): void => {
-      while (at < bytes.length) {
-        const ok = this.socket.write(bytes.subarray(at, at + piece));
-        at += piece;
-        if (!ok) { this.socket.once('drain', more); return; }
+    for (let at = 0; at < bytes.length; at += piece) this.outbox.push(bytes.subarray(at, at + piece));
+    if (!this.waitingDrain) this.pump();
+  }
+
+  private pump(): void {
+    this.waitingDrain = false;
+    while (this.outbox.length > 0) {
+      if (!this.socket.write(this.outbox.shift()!)) {
+        this.waitingDrain = true;
+        this.socket.once('drain', () => this.pump());
+        return;
       }
-    };
-    more();
+    }
   }
 
   /** Longest time without a chunk from just before `t0` on (ms). */
@@ -102,4 +111,29 @@ export async function echoOnce(s: Stream, text: string): Promise<string> {
   const got = s.text;
   s.text = '';
   return got;
+}
+
+/**
+ * Every connection `stack`'s TCP servers have a checkpoint for, one line each: state,
+ * sequence space, windows, timers and the rings' fill, read from shared memory. For a
+ * failing test's message (a transfer that stalls says where each side stands).
+ */
+export function describeConnections(stack: Stack): string {
+  const lines: string[] = [];
+  stack.client.tcpSocketTables().forEach((table, replica) => {
+    for (let slot = 0; slot < table.slots; slot++) {
+      const saved = savedConnection(table.checkpoints, slot);
+      if (saved === undefined) continue;
+      const f = table.checkpoints.f64;
+      const b = table.checkpoints.fieldBase(slot, saved.copy);
+      const v = (k: keyof typeof CK): number => f[b + CK[k]]!;
+      const block = table.block(slot);
+      lines.push(`${stack.config.name ?? 'host'}/r${replica}/s${slot} state ${saved.state} :${v('localPort')}→:${v('remotePort')}`
+        + ` una ${v('sndUna')} nxt ${v('sndNxt')} max ${v('sndMax')} wnd ${v('sndWnd')} cwnd ${v('cwnd')} ssthresh ${v('ssthresh')}`
+        + ` rcvNxt ${v('rcvNxt')} rcvAdv ${v('rcvAdv')} ooo ${v('rangeCount')} rto ${v('rto')} rtoAt ${v('rtoAt') - v('now')} retries ${v('retries')}`
+        + ` persisting ${(v('flags') & CK_FLAG.persisting) !== 0} sendRing ${block.send.countDistance(block.send.headCount(), block.send.tailCount())}`
+        + ` recvRing ${block.recv.countDistance(block.recv.headCount(), block.recv.tailCount())} writes ${table.checkpoints.writes(slot)}`);
+    }
+  });
+  return lines.join('\n');
 }
