@@ -363,14 +363,7 @@ class FastSocketPort implements SocketPort {
   }
 
   waitForEvent(seenSeq: number, ref: boolean): Promise<void> {
-    // A known cost, not yet solved: V8 gives a waitAsync with a timeout a delayed task on the
-    // thread's platform queue that stays there until it fires, even when a notify ended the wait
-    // long before, and Node removes each fired task by a linear search; 64 sockets doing ~20k
-    // round trips per second for minutes pile up over a million and the thread stalls in that
-    // search (bench:rr, postMessage rows last). Without a timeout (here and on the app
-    // channel's doorbell) a wait was now and then never resolved, even when notified again
-    // (test/app/frame-link.test.ts hung in ~1 run of 15), so the timeout stays until the
-    // socket waits share one waiter.
+    // The timeout only bounds a lost notify; it is a Node timer, not V8's (see doorbell.ts waitAsync).
     return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000, ref).then(() => undefined);
   }
 

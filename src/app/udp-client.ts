@@ -27,17 +27,12 @@ import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { DgramSocket, type DgramAddressInfo, type DgramBinder, type DgramPort, type DgramRemoteInfo, type DgramSocketOptions } from './dgram-socket.js';
 import { packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
+import { waitAsync } from '../substrate/doorbell.js';
 import { SockUdpBind, SockUdpBindReply, SockUdpClose, UdpKick } from '../abi/message-args.js';
 
 function formatIpv4(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
 }
-
-/** Atomics.waitAsync (ES2024; missing from the ES2022 lib typings). No keep-alive: the socket's own handle does that. */
-type AtomicsWaitAsync = (w: Int32Array, index: number, value: number) =>
-  | { async: false; value: 'not-equal' | 'timed-out' }
-  | { async: true; value: Promise<'ok' | 'timed-out'> };
-const atomicsWaitAsync = (Atomics as unknown as { waitAsync: AtomicsWaitAsync }).waitAsync;
 
 interface PendingBind {
   resolve: (p: DgramPort) => void;
@@ -251,8 +246,8 @@ class DatagramPort implements DgramPort {
         (this.queue.length > 0 && b.send.freeSpace() >= DgramRecordCodec.size(this.queue[0]!.data.length)) ||
         (b.serverFlags() & ServerFlag.Closed) !== 0;
       if (!ready && !this.closed) {
-        const r = atomicsWaitAsync(b.ctrl, S_EVENT_SEQ, seq);
-        if (r.async) await r.value;
+        // Unref'd: the socket's own handle keeps the thread alive. The timeout only bounds a lost notify.
+        await waitAsync(b.ctrl, S_EVENT_SEQ, seq, 60_000, false);
       }
       // Closed while asleep: the slot may already belong to another socket; touch nothing.
       if (this.closed) return;

@@ -147,20 +147,52 @@ type AtomicsWaitAsync = (w: Int32Array, index: number, value: number, timeout?: 
   | { async: false; value: 'not-equal' | 'timed-out' }
   | { async: true; value: Promise<'ok' | 'timed-out'> };
 
+/** Waits that ended by their timeout although the word had changed: a notify that never arrived. */
+let lateWakes = 0;
+
+/** How many asynchronous waits in this thread timed out with their word already changed (a lost notify, caught by the timeout). */
+export function lateAsyncWakes(): number {
+  return lateWakes;
+}
+
 /**
- * Atomics.waitAsync that keeps the thread alive while pending (unless
- * `ref` is false): a ref'd timer is held until the wait settles (Node 20
- * lets a thread exit with only a pending waitAsync). Resolves 'ok',
- * 'not-equal' or 'timed-out'.
+ * Atomics.waitAsync with the timeout kept by a JavaScript timer, not by V8.
+ * Resolves 'ok', 'not-equal' or 'timed-out'. `ref` false: the pending wait does
+ * not keep the thread alive (Node 20 lets a thread exit with only a pending
+ * waitAsync; a ref'd wait holds its timer, which does).
+ *
+ * Why not V8's own timeout: V8 posts a delayed task per timed waitAsync that stays
+ * on the thread's platform queue until its time comes, even when a notify ended the
+ * wait at once, and Node removes each fired task with a linear search. An application
+ * thread doing some 20k socket waits per second with a 60 s timeout piles up about a
+ * million of them and stalls in that search (seen in bench:rr's last rows: round trips
+ * of minutes, the thread at 100 % in PerIsolatePlatformData::DeleteFromScheduledTasks).
+ * A Node timer costs O(1) to start and clear. When it fires, the wait is given up
+ * and the V8 waiter it leaves behind is released with a notify on the same word:
+ * only this thread waits on the words it waits on (a doorbell's owner, a socket's
+ * application), and a stale waiter must not take the single notify a producer sends
+ * (DoorbellRinger.ring) from the next wait.
  */
 export function waitAsync(
   w: Int32Array, index: number, value: number, timeoutMs: number, ref = true,
 ): Promise<'ok' | 'not-equal' | 'timed-out'> {
-  const res = (Atomics as unknown as { waitAsync: AtomicsWaitAsync }).waitAsync(
-    w, index, value, Number.isFinite(timeoutMs) ? timeoutMs : undefined);
+  const res = (Atomics as unknown as { waitAsync: AtomicsWaitAsync }).waitAsync(w, index, value);
   if (!res.async) return Promise.resolve(res.value);
-  if (!ref) return res.value;
-  // The keep-alive: a ref'd interval, cleared when the wait settles.
-  const keepAlive = setInterval(() => { /* keep the event loop alive */ }, 1 << 30);
-  return res.value.then((v) => { clearInterval(keepAlive); return v; });
+  return new Promise((resolve) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      if (Atomics.load(w, index) !== value) lateWakes++;
+      Atomics.notify(w, index);
+      resolve('timed-out');
+    }, Number.isFinite(timeoutMs) ? Math.max(0, timeoutMs) : 2 ** 31 - 1);
+    if (!ref) timer.unref();
+    void res.value.then(() => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve('ok');
+    });
+  });
 }

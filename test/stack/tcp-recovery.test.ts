@@ -13,7 +13,7 @@ import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
 import type { FaultKind } from '../../src/substrate/server-loop.js';
-import { Stream, listenOn, connectTo, echoOnce, until, streamData, describeConnections } from '../support/tcp-stream.js';
+import { Stream, listenOn, connectTo, echoOnce, until, streamData, describeConnections, nonzeroCounters } from '../support/tcp-stream.js';
 import { Rig } from '../support/netns.js';
 import { finishBothWays, startBothWays, stop, tapHost, tapTestUnavailable, type BothWays, type TapHost } from '../support/linux-peer.js';
 
@@ -72,7 +72,7 @@ for (const fault of ['crash', 'hang'] as FaultKind[]) {
       aSide.send(toB.bytes.subarray(held));
       bSide.send(toA.bytes.subarray(held));
       const [gotA, gotB] = await Promise.all([aSide.within(60_000), bSide.within(60_000)])
-        .catch((e: Error) => { throw new Error(`${e.message}\n${describeConnections(a)}\n${describeConnections(b)}\nrestored: ${JSON.stringify(restoredLog(a))}`); });
+        .catch((e: Error) => { throw new Error(`${e.message}\n${describeConnections(a)}\n${describeConnections(b)}\n${nonzeroCounters(a)}\n${nonzeroCounters(b)}\nrestored: ${JSON.stringify(restoredLog(a))}`); });
       assert.equal(gotA.sha256, toA.sha256, 'b → a intact');
       assert.equal(gotB.sha256, toB.sha256, 'a → b intact');
       for (const side of [aSide, bSide]) assert.ok(side.arrivals.some((x) => x > runningAt()), 'the fault came mid-transfer: data arrived after the successor ran');

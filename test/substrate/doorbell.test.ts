@@ -67,6 +67,28 @@ test('waitAsync keeps the application thread alive and resolves on a ring from a
   assert.equal(await waitAsync(new Int32Array(bell), 0, 12345, 1000), 'not-equal');
 });
 
+test('waitAsync: a wait that timed out leaves no waiter behind to take the next single notify; a ring ends the next wait at once', async () => {
+  const bell = createDoorbell();
+  const w = new Int32Array(bell);
+  const t0 = performance.now();
+  assert.equal(await waitAsync(w, 0, 0, 20), 'timed-out');
+  assert.ok(performance.now() - t0 >= 15, 'the timeout is kept');
+  // A producer that sends one notify (DoorbellRinger.ring), from another thread, while the next wait is pending.
+  const code = `
+    const { workerData } = require('node:worker_threads');
+    const w = new Int32Array(workerData);
+    while (Atomics.load(w, ${BELL_SLEEPING}) === 0) {}
+    Atomics.add(w, 0, 1); Atomics.notify(w, 0, 1);`;
+  const wk = new Worker(code, { eval: true, workerData: bell });
+  const next = waitAsync(w, 0, 0, 60_000);
+  Atomics.store(w, BELL_SLEEPING, 1);
+  // Had the timed-out wait's V8 waiter stayed queued, that single notify would have woken it
+  // (waiters are woken in order) and this wait would sit out its 60 s.
+  const r = await Promise.race([next, new Promise((res) => setTimeout(() => res('still waiting after 10 s'), 10_000).unref())]);
+  assert.equal(r, 'ok');
+  await new Promise((res) => wk.once('exit', res));
+});
+
 test('adaptive polling spins only when the next message is likely sooner than a park', () => {
   const p = new AdaptivePolling('adaptive', 30, 200);
   assert.equal(p.spinUntil(1, 2), -Infinity, 'no history: park');

@@ -137,3 +137,16 @@ export function describeConnections(stack: Stack): string {
   });
   return lines.join('\n');
 }
+
+/** The host's TCP and IP counters that are not zero, flattened ("tcp.dropPaws=3 ip.txDrops.filtered=1 ..."): for a failing test's message. */
+export function nonzeroCounters(stack: Stack): string {
+  const out: string[] = [];
+  const walk = (prefix: string, v: unknown): void => {
+    if (typeof v === 'number') { if (v !== 0) out.push(`${prefix}=${Number.isInteger(v) ? v : v.toFixed(1)}`); return; }
+    if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(`${prefix}.${k}`, x);
+  };
+  const c = stack.counters();
+  walk('tcp', c.tcp);
+  walk('ip', c.ip);
+  return `${stack.config.name ?? 'host'}: ${out.join(' ')}`;
+}
