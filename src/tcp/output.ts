@@ -82,6 +82,7 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   h.tsVal = tsNow(t, now);
   h.tsEcr = h.hasTimestamp && (flags & TcpFlag.ACK) !== 0 ? t.tsRecent : 0;
   h.sackCount = 0;
+  const hlNoSack = tcpHeaderLenFor(h);
   const dsack = t.dsackPending && !syn && (flags & TcpFlag.ACK) !== 0;
   if (t.sackEnabled && !syn && (flags & TcpFlag.ACK) !== 0 && (dsack || !t.ooo.isEmpty())) {
     const flat = t.sackOut;
@@ -116,8 +117,15 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
     if (t.rate !== undefined) rateOnSend(t, seq, len, now);
     rackOnSend(t, seq, len, now);
   }
+  // RFC 9293 §3.7.1: the options a segment carries come out of its data. SND.MSS leaves room
+  // for the timestamps only; SACK blocks (12-28 bytes) must come out of the data as well, or a
+  // full segment that carries them exceeds the MTU: with DF set it is never delivered, and a
+  // receiver holding out-of-order data while it sends (a two-way transfer after a loss) resent
+  // it until its connection timed out. Such a segment goes as a burst cut at the smaller size
+  // (Linux's tcp_current_mss subtracts the SACK option the same way).
+  const segMax = syn ? t.sndMss : t.sndMss - (hl - hlNoSack);
   // A TSO burst leaves its checksum to whoever cuts it into MSS-sized segments.
-  const gsoMss = len > t.sndMss ? t.sndMss : 0;
+  const gsoMss = len > segMax ? segMax : 0;
   if (!ctx.config.checksumOffload && gsoMss === 0) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
   if ((flags & TcpFlag.ACK) !== 0) {
     if (dsack) {
