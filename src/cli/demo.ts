@@ -15,7 +15,7 @@ import { withoutMessagePct } from '../abi/socket-block.js';
 import type { SystemSnapshot } from '../substrate/supervisor.js';
 
 export interface DemoOptions {
-  placement?: 'isolated' | 'grouped' | 'monolithic' | 'postmessage';
+  placement?: 'isolated' | 'grouped' | 'monolithic' | 'postmessage' | 'auto';
   mtu?: number;
   /** Sizes of the files downloaded and uploaded, bytes. */
   sizes?: number[];
@@ -125,9 +125,10 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const host = (name: string, ip: string): Promise<Stack> => createStack({
     name, placement, interfaces: [{ name: 'eth0', mtu, link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
   }, { switches: { sw0: sw } });
-  out(`newtos demo: two hosts on an in-process virtual switch (MTU ${mtu}), ${placement} placement: each host runs driver, ip, pf, tcp and sock servers`);
   const server = await host('server', '10.0.0.1/24');
   const client = await host('client', '10.0.0.2/24');
+  const chosen = server.placementDecision === undefined ? '' : ` (auto: ${server.placementDecision.reason})`;
+  out(`newtos demo: two hosts on an in-process virtual switch (MTU ${mtu}), ${server.placement} placement${chosen}: each host runs driver, ip, pf, tcp and sock servers`);
   let live: NodeJS.Timeout | undefined;
   const transfers: DemoResult['transfers'] = [];
   const faults: DemoResult['faults'] = [];

@@ -17,7 +17,7 @@ const LINK = `    LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT 
     --cc cubic|newreno|bbr: TCP congestion control (default cubic)`;
 
 const USAGES: Readonly<Record<string, string>> = {
-  demo: '  newtos demo [--placement isolated|grouped|monolithic|postmessage] [--mtu N]',
+  demo: '  newtos demo [--placement isolated|grouped|monolithic|postmessage|auto] [--mtu N]',
   up: `  newtos up LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] [--mtu N] [--offload on|off] [--cc CC] [--http DIR] [--echo PORT] [--placement P] [--replicas N] [--stats-port PORT]
   newtos up --config FILE [--http DIR] [--echo PORT] [--stats-port PORT]
 ${LINK}`,
@@ -82,7 +82,7 @@ async function main(argv: string[]): Promise<void> {
     case 'demo': {
       const { values } = parseArgs({ args: rest, options: { placement: { type: 'string' }, mtu: { type: 'string' } }, strict: true });
       const placement = values.placement ?? 'isolated';
-      if (!['isolated', 'grouped', 'monolithic', 'postmessage'].includes(placement)) fail(command, `--placement must be isolated, grouped, monolithic or postmessage, not '${placement}'`);
+      if (!['isolated', 'grouped', 'monolithic', 'postmessage', 'auto'].includes(placement)) fail(command, `--placement must be isolated, grouped, monolithic, postmessage or auto, not '${placement}'`);
       const mtu = values.mtu === undefined ? 1500 : Number(values.mtu);
       if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) fail(command, `--mtu must be an integer from 576 to 65535, not '${values.mtu}'`);
       const { runDemo } = await import('./demo.js');

@@ -139,6 +139,7 @@ export async function runUp(args: string[]): Promise<void> {
     const line = recoveryLine(e);
     if (line !== null) process.stdout.write(`${name}: ${line}\n`);
   });
+  if (stack.placementDecision !== undefined) process.stdout.write(`${name}: placement auto → ${stack.placementDecision.placement} (${stack.placementDecision.reason})\n`);
   // The thread monitor's spins and pins (parking an idle thread is routine: not printed).
   stack.on('thread-monitor', (d: ThreadDecision) => {
     if (d.action === 'polling' && d.to !== 'busy' && d.from !== 'busy') return;

@@ -70,9 +70,11 @@ export interface RouteConfig {
  * Servers on threads: 'isolated' a worker each; 'grouped' two workers per host, the link side
  * (driver, IP, PF) and the transport side (TCP, UDP, SOCK), for machines with fewer cores than
  * an isolated host has threads; 'monolithic' one worker; 'postmessage' isolated, with the
- * server-to-server channels over MessagePort.
+ * server-to-server channels over MessagePort; 'auto' isolated when the machine has a core for
+ * every server thread and one for the application, else grouped (createStack decides once, at
+ * start, and says why: Stack.placementDecision).
  */
-export type Placement = 'isolated' | 'grouped' | 'monolithic' | 'postmessage';
+export type Placement = 'isolated' | 'grouped' | 'monolithic' | 'postmessage' | 'auto';
 
 export interface StackConfig {
   readonly name?: string;
@@ -234,7 +236,7 @@ const stackConfig = object({
   routes: optional(arrayOf(routeConfig)),
   forwarding: optional(boolean()),
   filter: optional(string()),
-  placement: optional(oneOf(['isolated', 'grouped', 'monolithic', 'postmessage'])),
+  placement: optional(oneOf(['isolated', 'grouped', 'monolithic', 'postmessage', 'auto'])),
   replicas: optional(integer(1, 16)),
   monitor: optional(falseOr(object({
     enabled: optional(boolean()),

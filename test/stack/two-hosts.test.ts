@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createVswitch } from '../../src/driver/nic/vswitch.js';
-import { createStack, type Stack } from '../../src/stack/host.js';
+import { autoPlacement, createStack, type Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
 import type { DriverStats } from '../../src/driver/driver-stats.js';
 
@@ -64,6 +64,26 @@ for (const placement of ['monolithic', 'grouped', 'isolated'] as const) {
     }
   });
 }
+
+test('placement auto: grouped below a core per isolated server thread plus one for the application, isolated from there; the decision says why', async () => {
+  assert.equal(autoPlacement(1, 2).placement, 'grouped');
+  assert.equal(autoPlacement(1, 6).placement, 'grouped', 'six server threads and the application need seven cores');
+  assert.equal(autoPlacement(1, 7).placement, 'isolated');
+  assert.equal(autoPlacement(2, 8).placement, 'grouped', 'two replicas: driver, SOCK and four servers each');
+  assert.equal(autoPlacement(2, 11).placement, 'isolated');
+  assert.match(autoPlacement(1, 2).reason, /2 cores for 6 isolated server threads/);
+  for (const [cores, placement, threads] of [[2, 'grouped', 2], [16, 'isolated', 6]] as const) {
+    const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+    const s = await createStack({ name: 'h', placement: 'auto', interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] }, { switches: { sw0: sw }, cores });
+    try {
+      assert.equal(s.placement, placement);
+      assert.equal(s.placementDecision?.cores, cores);
+      assert.equal(new Set(s.snapshot().servers.map((x) => x.thread)).size, threads, `${cores} cores: ${threads} server threads`);
+    } finally {
+      await s.close();
+    }
+  }
+});
 
 test('grouped placement: two threads per host; a crash of PF restarts the link side (driver, IP, PF) together, the transport side runs on, and an echo across the crash arrives intact', { timeout: 90_000 }, async () => {
   const [a, b] = await twoHosts('grouped');
