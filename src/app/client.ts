@@ -8,7 +8,7 @@
  */
 import { NewtosError } from '../errors.js';
 import { formatIpv4Address } from '../wire/ipv4-address.js';
-import { waitAsync } from '../substrate/doorbell.js';
+import { lateAsyncWakes, waitAsync } from '../substrate/doorbell.js';
 import type { MessageView } from '../substrate/message.js';
 import { NetServer, type ListenProvider, type NetServerOptions } from './net-server.js';
 import { NetSocket, socketError, type NetSocketOptions } from './net-socket.js';
@@ -301,12 +301,17 @@ export class StackClient implements ListenProvider {
     return port;
   }
 
-  /** Fast-socket operation counts over every socket this client opened (open and closed). */
-  socketStats(): SocketOpStats & { messagesToSock: number } {
+  /**
+   * Fast-socket operation counts over every socket this client opened (open and closed).
+   * `lateWakes`: waits of this thread (sockets, the application channel; every client of the
+   * thread shares the count) that ended by their timeout although their word had changed, a
+   * notify that never came; 0 unless something is wrong.
+   */
+  socketStats(): SocketOpStats & { messagesToSock: number; lateWakes: number } {
     const total = { ...this.closedStats };
     for (const p of this.ports) addOpStats(total, p.block.opStats());
     addOpStats(total, this.udp.opStats());
-    return { ...total, messagesToSock: this.links.toSock.sent };
+    return { ...total, messagesToSock: this.links.toSock.sent, lateWakes: lateAsyncWakes() };
   }
 
   /**
