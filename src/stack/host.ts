@@ -120,10 +120,11 @@ export interface PlacementDecision {
 /**
  * Placement 'auto': isolated when every server thread of an isolated host and the application's
  * thread can each have a core, else grouped. On fewer cores, isolated threads wait for each
- * other's cores on every hop; grouped halves the hops that cross threads (2 cores: a 1-byte round
- * trip between two hosts p50 ~0.25 ms grouped against ~0.36 ms isolated, 64 connections ~25k
- * against ~15k round trips/s) at the price of coarser fault isolation (a PF crash restarts
- * driver, IP and PF together).
+ * other's cores on every hop; grouped cuts the hops that cross threads from eight to two per
+ * round trip and uses less CPU for each (2 cores, two hosts on the virtual switch: 64 connections
+ * of 1-byte round trips 25-27k/s grouped against 15-24k isolated in bench:rr runs; over one
+ * connection the p50s, 0.25-0.57 ms grouped and 0.31-0.69 ms isolated, move 2x between runs and
+ * overlap), at the price of coarser fault isolation (a PF crash restarts driver, IP and PF together).
  */
 export function autoPlacement(replicas: number, cores: number): PlacementDecision {
   const isolatedThreads = replicas === 1 ? 6 : 2 + 4 * replicas;
