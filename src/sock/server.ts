@@ -61,6 +61,24 @@ const listenerKey = (r: number, tcpId: number): number => r * 0x1000000 + tcpId;
 
 interface PendingListen { readonly address: number; readonly backlog: number; port: number; readonly made: [number, number][] }
 
+/**
+ * The replica that gets a new connection or port-0 UDP bind: the application's request number
+ * modulo the replicas (it numbers its requests in turn, so consecutive connects go round-robin),
+ * the next one on when that replica is drained (all drained: the first choice anyway). A pure
+ * function of the request, not a counter in this server's memory: a request SOCK's successor
+ * receives again (SOCK died before freeing its slot) goes to the replica that already has it,
+ * which answers it once; a counter started again from 0 sent it to another replica, which made
+ * a second socket, and the first one leaked.
+ */
+export function replicaForRequest(request: number, replicas: number, drained: (r: number) => boolean): number {
+  const first = (request >>> 0) % replicas;
+  for (let i = 0; i < replicas; i++) {
+    const r = (first + i) % replicas;
+    if (!drained(r)) return r;
+  }
+  return first;
+}
+
 export function createServer(ctx: ServerContext): ServerCore {
   const opts = ctx.options as SockServerOptions;
   const replicas = opts.replicas ?? 1;
@@ -88,27 +106,16 @@ export function createServer(ctx: ServerContext): ServerCore {
     connectsByReplica: new Array<number>(replicas).fill(0),
   };
   const persist = (): void => ctx.store.set('listeners', [...tcpToApp]);
-  let nextConnect = 0;
-  let nextUdp = 0;
-
-  /** The next replica in turn that takes new connections (all drained: the next one anyway). */
-  const pickReplica = (): number => {
-    for (let i = 0; i < replicas; i++) {
-      const r = (nextConnect + i) % replicas;
-      if (draining === null || Atomics.load(draining, r) === 0) return r;
-    }
-    return nextConnect % replicas;
-  };
+  const drained = (r: number): boolean => draining !== null && Atomics.load(draining, r) !== 0;
 
   const fromApplication = (msg: MessageView): boolean => {
     switch (msg.type) {
       case SOCK_MSG.CONNECT: {
-        const r = pickReplica();
+        const r = replicaForRequest(msg.arg(SockConnect.socket), replicas, drained);
         if (!TcpConnect.send(toTcp[r]!, {
           request: msg.arg(SockConnect.socket), remoteAddr: msg.arg(SockConnect.remoteAddr), remotePort: msg.arg(SockConnect.remotePort),
           localAddr: msg.arg(SockConnect.localAddr), localPort: msg.arg(SockConnect.localPort),
         })) return false;
-        nextConnect = r + 1;
         counters.connects++;
         counters.connectsByReplica[r]!++;
         return true;
@@ -136,9 +143,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       case SOCK_MSG.UDP_BIND: {
         if (!hasUdp) return SockUdpBindReply.send(toApp, { socket: msg.arg(SockUdpBind.socket), handle: -1, error: EINVAL_PLUS_ONE, port: 0, address: 0 });
         const port = msg.arg(SockUdpBind.localPort);
-        const r = port !== 0 ? replicaOfUdpPort(port, replicas) : nextUdp % replicas;
+        const r = port !== 0 ? replicaOfUdpPort(port, replicas) : replicaForRequest(msg.arg(SockUdpBind.socket), replicas, () => false);
         if (!UdpBind.send(toUdp[r]!, { request: msg.arg(SockUdpBind.socket), localAddr: msg.arg(SockUdpBind.localAddr), localPort: port })) return false;
-        if (port === 0) nextUdp = r + 1;
         counters.udpBinds++;
         return true;
       }
