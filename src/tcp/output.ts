@@ -203,8 +203,20 @@ export function output(ctx: EngineContext, t: Tcb, now: number): void {
   }
 }
 
+/**
+ * SND.MSS less the SACK option the next data segment will carry (sendSegment cuts a segment
+ * that would exceed it; sizing segments by it here avoids a short piece after each cut). At
+ * most 3 blocks fit beside timestamps, 4 without (40 bytes of options); a guess of more blocks
+ * than sendSegment puts in only makes segments a little smaller.
+ */
+function dataRoom(t: Tcb): number {
+  if (!t.sackEnabled || (!t.dsackPending && t.ooo.isEmpty())) return t.sndMss;
+  const blocks = Math.min((t.dsackPending ? 1 : 0) + t.ooo.rangeCount, t.tsEnabled ? 3 : 4);
+  return t.sndMss - (4 + 8 * blocks);
+}
+
 function sendData(ctx: EngineContext, t: Tcb, now: number): void {
-  const mss = t.sndMss;
+  const mss = dataRoom(t);
   // TSO: up to tsoMaxBytes of new data in one buffer (a whole number of MSS).
   const burst = paceBurst(t, ctx.config.tsoMaxBytes > mss ? ctx.config.tsoMaxBytes - (ctx.config.tsoMaxBytes % mss) : mss);
   // RFC 6675 §5 (3)/(4): while in recovery, NextSeg: lost holes first (rule 1), then
