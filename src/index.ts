@@ -2,7 +2,7 @@
  * The public entry of the newtos package: `import { createStack, createVswitch } from 'newtos'`.
  * Everything a user needs is exported from here; deeper paths are not part of the API.
  */
-export { createStack, Stack, type StackOptions, type SwitchAttachment } from './stack/host.js';
+export { createStack, Stack, type StackOptions, type SwitchAttachment, type PlacementDecision } from './stack/host.js';
 export { createVswitch, Vswitch } from './stack/vswitch-handle.js';
 export type { VswitchOptions, VswitchImpairments, VswitchDescriptor } from './driver/nic/vswitch.js';
 export {
