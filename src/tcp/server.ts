@@ -175,6 +175,23 @@ export function createServer(ctx: ServerContext): ServerCore {
     if (st.handedOut) pendingSock.send(outgoing(TcpReleased, { slot }));
   };
 
+  /**
+   * Out of free slots: take back every slot whose connection is over and whose application
+   * has closed it (AppFlag.Close in the block) but whose kick saying so is still on its way.
+   * The application sends that kick straight to us, a new CONNECT through SOCK; a batch that
+   * drains SOCK's ring first saw the CONNECT while the closed socket still held its slot, and
+   * answered ENOBUFS although the application had made room (socket-limits test, 1 CI run).
+   */
+  const reclaimClosed = (): void => {
+    for (const slot of [...live]) {
+      const st = slots[slot];
+      if (st === undefined || !st.engineDone || !st.handedOut || st.appClosed) continue;
+      if ((table.block(slot).appFlags() & AppFlag.Close) === 0) continue;
+      st.appClosed = true;
+      maybeFree(slot);
+    }
+  };
+
   // Live connections per indirection-table entry, this replica's row (src/abi/rss-table.ts):
   // zeroed here, so a successor counts again the connections it restores.
   const entryLoad = opts.replica?.entryLoad === undefined ? undefined : ((r) => {
@@ -210,6 +227,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     buffers: {
       acquire: () => {
+        if (freeSlots.length === 0) reclaimClosed();
         const slot = freeSlots.pop();
         if (slot === undefined) return undefined;
         table.recycle(slot); // also clears the slot's checkpoint
