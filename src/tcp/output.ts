@@ -11,7 +11,7 @@
  * Hot path: one allocator buffer per segment, header fields written from a
  * scratch object, payload copied straight from the send ring into the buffer.
  */
-import { TcpFlag, emitTcpHeader, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
+import { TcpFlag, emitTcpHeader, sackOptionLen, tcpHeaderLenFor, writeTcpChecksum } from '../wire/tcp.js';
 import type { EngineContext } from './context.js';
 import { seqDiff, seqGt, seqLt } from './seqnum.js';
 import { DUP_THRESH, logRetransmit, pipeBytes, nextLostHole, prrSent, recoveryCwnd, sackedBelow, sackedEndAt } from './recovery.js';
@@ -82,7 +82,6 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   h.tsVal = tsNow(t, now);
   h.tsEcr = h.hasTimestamp && (flags & TcpFlag.ACK) !== 0 ? t.tsRecent : 0;
   h.sackCount = 0;
-  const hlNoSack = tcpHeaderLenFor(h);
   const dsack = t.dsackPending && !syn && (flags & TcpFlag.ACK) !== 0;
   if (t.sackEnabled && !syn && (flags & TcpFlag.ACK) !== 0 && (dsack || !t.ooo.isEmpty())) {
     const flat = t.sackOut;
@@ -123,7 +122,7 @@ export function sendSegment(ctx: EngineContext, t: Tcb, flags: number, seq: numb
   // receiver holding out-of-order data while it sends (a two-way transfer after a loss) resent
   // it until its connection timed out. Such a segment goes as a burst cut at the smaller size
   // (Linux's tcp_current_mss subtracts the SACK option the same way).
-  const segMax = syn ? t.sndMss : t.sndMss - (hl - hlNoSack);
+  const segMax = t.sndMss - sackOptionLen(h, h.sackCount);
   // A TSO burst leaves its checksum to whoever cuts it into MSS-sized segments.
   const gsoMss = len > segMax ? segMax : 0;
   if (!ctx.config.checksumOffload && gsoMss === 0) writeTcpChecksum(buf, t.localAddr, t.remoteAddr);
@@ -205,15 +204,17 @@ export function output(ctx: EngineContext, t: Tcb, now: number): void {
 
 /**
  * SND.MSS less the SACK option the next data segment will carry (sendSegment cuts a segment
- * that would exceed it; sizing segments by it here avoids a short piece after each cut). At
- * most 3 blocks fit beside timestamps, 4 without (40 bytes of options); a guess of more blocks
- * than sendSegment puts in only makes segments a little smaller.
+ * that would exceed it; sizing segments by it here avoids a short piece after each cut). A
+ * guess of more blocks than sendSegment puts in only makes segments a little smaller.
  */
 function dataRoom(t: Tcb): number {
   if (!t.sackEnabled || (!t.dsackPending && t.ooo.isEmpty())) return t.sndMss;
-  const blocks = Math.min((t.dsackPending ? 1 : 0) + t.ooo.rangeCount, t.tsEnabled ? 3 : 4);
-  return t.sndMss - (4 + 8 * blocks);
+  return t.sndMss - sackOptionLen(t.tsEnabled ? DATA_OPTIONS_TS : DATA_OPTIONS, (t.dsackPending ? 1 : 0) + t.ooo.rangeCount);
 }
+
+/** The options beside SACK on a data segment (no MSS or window scale), with and without timestamps. */
+const DATA_OPTIONS = { mss: -1, windowScale: -1, sackPermitted: false, hasTimestamp: false } as const;
+const DATA_OPTIONS_TS = { ...DATA_OPTIONS, hasTimestamp: true } as const;
 
 function sendData(ctx: EngineContext, t: Tcb, now: number): void {
   const mss = dataRoom(t);

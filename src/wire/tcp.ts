@@ -308,12 +308,15 @@ function optionsLenWithoutSack(h: Pick<TcpHeaderFields, 'mss' | 'windowScale' | 
   return n;
 }
 
+/** Bytes the SACK option takes with `want` blocks beside these options (NOP NOP, kind, length, 8 per block that fits); 0 without blocks. */
+export function sackOptionLen(h: Pick<TcpHeaderFields, 'mss' | 'windowScale' | 'sackPermitted' | 'hasTimestamp'>, want: number): number {
+  const blocks = want > 0 ? sackBlocksThatFit(h, want) : 0;
+  return blocks > 0 ? 4 + 8 * blocks : 0;
+}
+
 /** Header length for these fields, options included (always a multiple of 4). */
 export function tcpHeaderLenFor(h: TcpHeaderFields): number {
-  let n = TCP_HEADER_MIN + optionsLenWithoutSack(h);
-  const blocks = h.sackCount > 0 ? sackBlocksThatFit(h, h.sackCount) : 0;
-  if (blocks > 0) n += 4 + 8 * blocks;
-  return n;
+  return TCP_HEADER_MIN + optionsLenWithoutSack(h) + sackOptionLen(h, h.sackCount);
 }
 
 /**
