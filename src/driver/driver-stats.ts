@@ -5,13 +5,13 @@
  * (statistics: a torn read is harmless, the next publish repairs it); read by
  * the application, the CLI and Prometheus without a message.
  *
- * Layout (Float64): [0..10] gsoBursts, gsoSegments, gsoMalformed, groPackets,
+ * Layout (Float64): [0..11] gsoBursts, gsoSegments, gsoMalformed, groPackets,
  * groMerged, groBadChecksums, tsoBursts, rxSuperFrames, checksumsFilled,
- * rxNoBufferEpisodes, rxNoBufferMs; then one slot per receive queue (RSS_QUEUES_MAX).
+ * rxNoBufferEpisodes, rxNoBufferMs, gsoRestarted; then one slot per receive queue (RSS_QUEUES_MAX).
  */
 import { RSS_TABLE_SIZE } from './nic/rss.js';
 
-const FIXED = 11;
+const FIXED = 12;
 /** Receive queues the block has room for (the indirection table's size). */
 export const RSS_QUEUES_MAX = RSS_TABLE_SIZE;
 
@@ -25,6 +25,12 @@ export interface DriverStats {
   readonly gsoSegments: number;
   /** Bursts that were not TCP/IPv4 and were dropped. */
   readonly gsoMalformed: number;
+  /**
+   * Half-sent bursts forgotten: a full link took them only in part and more half-sent bursts
+   * than the driver keeps came after them (if such a message comes again, it is cut again and
+   * its first segments go twice).
+   */
+  readonly gsoRestarted: number;
   /** Merged packets handed to IP, and the frames merged into them. */
   readonly groPackets: number;
   readonly groMerged: number;
@@ -54,6 +60,7 @@ export interface DriverCounts {
   gsoBursts: number;
   gsoSegments: number;
   gsoMalformed: number;
+  gsoRestarted: number;
   groPackets: number;
   groMerged: number;
   tsoBursts: number;
@@ -75,7 +82,7 @@ export class DriverStatsPublisher {
     const v = this.v;
     v[0] = c.gsoBursts; v[1] = c.gsoSegments; v[2] = c.gsoMalformed; v[3] = c.groPackets; v[4] = c.groMerged;
     v[5] = groBadChecksums; v[6] = c.tsoBursts; v[7] = c.rxSuperFrames; v[8] = c.checksumsFilled;
-    v[9] = c.rxNoBufferEpisodes; v[10] = c.rxNoBufferMs;
+    v[9] = c.rxNoBufferEpisodes; v[10] = c.rxNoBufferMs; v[11] = c.gsoRestarted;
     const n = Math.min(rxQueueFrames.length, RSS_QUEUES_MAX);
     for (let q = 0; q < n; q++) v[FIXED + q] = rxQueueFrames[q]!;
   }
@@ -85,7 +92,7 @@ export function readDriverStats(sab: SharedArrayBuffer, queues: number): DriverS
   const v = new Float64Array(sab);
   return {
     gsoBursts: v[0]!, gsoSegments: v[1]!, gsoMalformed: v[2]!, groPackets: v[3]!, groMerged: v[4]!, groBadChecksums: v[5]!,
-    tsoBursts: v[6]!, rxSuperFrames: v[7]!, checksumsFilled: v[8]!, rxNoBufferEpisodes: v[9]!, rxNoBufferMs: v[10]!,
+    tsoBursts: v[6]!, rxSuperFrames: v[7]!, checksumsFilled: v[8]!, rxNoBufferEpisodes: v[9]!, rxNoBufferMs: v[10]!, gsoRestarted: v[11]!,
     rxQueueFrames: Array.from({ length: Math.min(queues, RSS_QUEUES_MAX) }, (_, q) => v[FIXED + q]!),
   };
 }

@@ -94,14 +94,21 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const replicas = opts.replicas ?? 1;
   const toIps = Array.from({ length: replicas }, (_, k) => ctx.outputs[k === 0 ? 'ip' : `ip-${k}`]);
   if (toIps.some((o) => o === undefined)) throw new Error(`driver server needs outputs "ip" to "ip-${replicas - 1}"`);
-  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, rxNoBufferEpisodes: 0, rxNoBufferMs: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
+  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, rxNoBufferEpisodes: 0, rxNoBufferMs: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, gsoRestarted: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
   // Receive offload (GRO) needs segment-size buffers; the host gives the pool when frames are small.
   const groPool: PacketPool | undefined = ctx.pools['gro'];
   const gro = new GroMerger();
-  const gso = new GsoCutter();
-  /** A GSO burst whose frames the link took only in part: the next frame to send (same message again). */
-  let gsoNext = -1;
-  let gsoCount = 0;
+  /**
+   * GSO bursts a full link took only in part, by message (pool and offset): their cut frames
+   * and the next one to send when the message comes again. Each replica's IP has its own
+   * channel to us and a message left queued stops only its own channel, so several bursts
+   * can be half sent at once; each resumes where it stopped (restarting one whenever another
+   * came first would send neither while the link takes less than a burst between tries).
+   */
+  const gsoPartial = new Map<number, { readonly cutter: GsoCutter; readonly length: number; readonly gen: number; next: number; readonly count: number }>();
+  const gsoIdle: GsoCutter[] = [new GsoCutter()];
+  /** Half-sent bursts kept at most (a message that never comes back is forgotten past this). */
+  const GSO_PARTIAL_MAX = 16;
 
   const links: Link[] = [];
   for (const [ifIndex, ifc] of opts.interfaces.entries()) {
@@ -373,7 +380,6 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const g = ctx.buffers.geometry(msg.pool);
     if (l === undefined || g === undefined || ctx.buffers.resolve(msg) === null) {
       counters.txStale++;
-      gsoNext = -1;
       ctx.buffers.giveBack(msg);
       return true;
     }
@@ -408,36 +414,54 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   };
 
   /** Software GSO: cut the burst into frames in scratch memory, send them, resume where the link stopped. */
-  let gsoSlots: FrameSlots | null = null;
   const transmitBurst = (l: Link, g: PoolGeometry, msg: MessageView): boolean => {
-    if (gsoNext < 0) {
+    const key = msg.pool * 2 ** 32 + msg.offset;
+    let p = gsoPartial.get(key);
+    if (p !== undefined && (p.length !== msg.length || p.gen !== msg.poolGen)) {
+      // Not the message we cut (its pool's owner restarted and the buffer is another's now).
+      gsoIdle.push(p.cutter);
+      gsoPartial.delete(key);
+      p = undefined;
+    }
+    if (p === undefined) {
+      const cutter = gsoIdle.pop() ?? new GsoCutter();
       // A link with checksum offload gets the segments with their TCP checksums unfilled.
-      gsoCount = gso.cut(g.bytes, msg.offset, msg.length, msg.arg(FrameTx.gsoMss), l.checksumOffload ? TX_FLAG_CSUM_PARTIAL : 0);
-      if (gsoCount < 0) {
+      const count = cutter.cut(g.bytes, msg.offset, msg.length, msg.arg(FrameTx.gsoMss), l.checksumOffload ? TX_FLAG_CSUM_PARTIAL : 0);
+      if (count < 0) {
+        gsoIdle.push(cutter);
         counters.gsoMalformed++;
         ctx.buffers.giveBack(msg);
         return true;
       }
-      gsoNext = 0;
       counters.gsoBursts++;
+      p = { cutter, length: msg.length, gen: msg.poolGen, next: 0, count };
     }
-    while (gsoNext < gsoCount) {
-      if (gsoSlots === null || gsoSlots.memory !== gso.memory) gsoSlots = { memory: gso.memory, offsets: gso.offsets, lengths: gso.lengths, capacity: 0, txFlags: gso.txFlags };
-      const slots: FrameSlots = gsoNext === 0 ? gsoSlots : {
-        memory: gso.memory, offsets: gso.offsets.subarray(gsoNext), lengths: gso.lengths.subarray(gsoNext), capacity: 0, txFlags: gso.txFlags.subarray(gsoNext),
-      };
-      const sent = l.backend.transmit(slots, gsoCount - gsoNext);
-      gsoNext += sent;
-      counters.txFrames += sent;
-      counters.gsoSegments += sent;
-      if (gsoNext < gsoCount) {
-        counters.txBackpressure++;
-        txBlocked = true;
-        return false;
+    const c = p.cutter;
+    const slots: FrameSlots = p.next === 0 ? { memory: c.memory, offsets: c.offsets, lengths: c.lengths, capacity: 0, txFlags: c.txFlags } : {
+      memory: c.memory, offsets: c.offsets.subarray(p.next), lengths: c.lengths.subarray(p.next), capacity: 0, txFlags: c.txFlags.subarray(p.next),
+    };
+    const sent = l.backend.transmit(slots, p.count - p.next);
+    p.next += sent;
+    counters.txFrames += sent;
+    counters.gsoSegments += sent;
+    if (p.next < p.count) {
+      if (!gsoPartial.has(key)) {
+        if (gsoPartial.size >= GSO_PARTIAL_MAX) {
+          // The oldest is forgotten: if its message comes again it is cut again, its first frames sent twice.
+          const [oldKey, old] = gsoPartial.entries().next().value!;
+          gsoPartial.delete(oldKey);
+          gsoIdle.push(old.cutter);
+          counters.gsoRestarted++;
+        }
+        gsoPartial.set(key, p);
       }
+      counters.txBackpressure++;
+      txBlocked = true;
+      return false;
     }
+    gsoPartial.delete(key);
+    gsoIdle.push(c);
     txBlocked = false;
-    gsoNext = -1;
     ctx.buffers.giveBack(msg);
     return true;
   };
