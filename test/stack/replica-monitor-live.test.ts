@@ -10,6 +10,7 @@ import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
 import type { MonitorDecision } from '../../src/stack/replica-monitor.js';
+import { nonzeroCounters } from '../support/tcp-stream.js';
 
 async function twoHosts(monitor: false | Record<string, unknown>): Promise<[Stack, Stack]> {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
@@ -42,8 +43,21 @@ function nextDecision(a: Stack, action: MonitorDecision['action'], withinMs: num
   });
 }
 
+/** Where received bytes first differ from the sent ones, and what stood around them (a failure says more than two hashes). */
+function difference(got: Buffer, sent: Buffer, port: number, a: Stack): string {
+  let i = 0;
+  while (i < got.length && i < sent.length && got[i] === sent[i]) i++;
+  // Does the received tail match the sent bytes somewhere else (lost, repeated or swapped data)?
+  const probe = got.subarray(i, i + 32);
+  const at = probe.length === 0 ? -1 : sent.indexOf(probe);
+  return `port ${port}: received ${got.length} of ${sent.length} bytes, first difference at ${i}` +
+    `${probe.length > 0 ? `; the bytes received there were sent at ${at}` : ''}` +
+    `; decisions ${JSON.stringify(a.monitorDecisions().map((d) => [Math.round(d.at), d.action, d.entriesMoved]))}` +
+    `; host a counters: ${nonzeroCounters(a)}`;
+}
+
 /** `n` connections from b to a:7, each echoing `size` bytes intact. */
-async function echoFlows(b: Stack, n: number, size: number): Promise<void> {
+async function echoFlows(b: Stack, n: number, size: number, a?: Stack): Promise<void> {
   await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
     const data = randomBytes(size);
     const chunks: Buffer[] = [];
@@ -51,7 +65,11 @@ async function echoFlows(b: Stack, n: number, size: number): Promise<void> {
     c.on('error', reject);
     c.on('connect', () => c.end(data));
     c.on('data', (d: Buffer) => chunks.push(d));
-    c.on('end', () => { try { assert.equal(sha(Buffer.concat(chunks)), sha(data)); resolve(); } catch (e) { reject(e as Error); } });
+    c.on('end', () => {
+      const got = Buffer.concat(chunks);
+      if (sha(got) === sha(data)) resolve();
+      else reject(new Error(`echo not intact: ${a === undefined ? '' : difference(got, data, c.localPort ?? 0, a)}`));
+    });
   })));
 }
 
@@ -77,7 +95,7 @@ test('the monitor drains an idle replica and brings it back under load; an open 
     const table = new Uint8Array(a.steering.rssTable);
     assert.ok(table.filter((r) => r === 1).length <= 1, `entries left on replica 1: ${table.filter((r) => r === 1).length}`);
     const before = passiveOpens(a, 1);
-    await echoFlows(b, 16, 4096);
+    await echoFlows(b, 16, 4096, a);
     // Counters are published every 20 ms: read them after that, not the moment the flows end.
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(passiveOpens(a, 1), before, 'a drained replica takes no new connection');
@@ -85,8 +103,9 @@ test('the monitor drains an idle replica and brings it back under load; an open 
     // Load: flows until the monitor brings replica 1 back.
     const grow = nextDecision(a, 'grow', 60_000, a.monitorDecisions().length);
     let loading = true;
-    const load = (async (): Promise<void> => { while (loading) await echoFlows(b, 4, 256 * 1024); })();
-    const g = await grow;
+    const load = (async (): Promise<void> => { while (loading) await echoFlows(b, 4, 256 * 1024, a); })();
+    // A flow failing under load fails the test here (not as an unhandled rejection later).
+    const g = await Promise.race([grow, load.then(() => Promise.reject(new Error('the load ended before a grow')))]);
     loading = false;
     await load;
     assert.deepEqual([g.from, g.to], [1, 2]);
@@ -98,7 +117,7 @@ test('the monitor drains an idle replica and brings it back under load; an open 
     // last flows touched some of them just now.
     await new Promise((r) => setTimeout(r, 300));
     const back = passiveOpens(a, 1);
-    await echoFlows(b, 16, 4096);
+    await echoFlows(b, 16, 4096, a);
     const last = a.monitorDecisions().at(-1)!;
     // (Counters are published every 20 ms: wait for them, bounded, not the moment the flows end.)
     const t0 = Date.now();
@@ -109,7 +128,8 @@ test('the monitor drains an idle replica and brings it back under load; an open 
     keptOut.push(randomBytes(100_000));
     kept.end(keptOut[1]);
     await new Promise((r) => kept.once('end', r));
-    assert.equal(sha(Buffer.concat(keptIn)), sha(Buffer.concat(keptOut)));
+    const keptGot = Buffer.concat(keptIn);
+    if (sha(keptGot) !== sha(Buffer.concat(keptOut))) assert.fail(`kept connection not intact: ${difference(keptGot, Buffer.concat(keptOut), kept.localPort ?? 0, a)}`);
     server.close();
     assert.ok(a.snapshot().servers.every((s) => s.restarts === 0));
   } finally {
