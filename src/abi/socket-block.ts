@@ -19,8 +19,10 @@
  *                   (the one word the app also stores: its kick consumes the arming, 1 → 0)
  *     S_CONNECT_REQ the request id + 1 of the CONNECT that opened the socket (0: accepted),
  *                   so a successor of the server knows which CONNECT a slot answers
+ *     S_LISTENER    the listener id + 1 of the listener that accepted the connection (0:
+ *                   none), so a successor can announce it again
  *   line 1  app-owned words (stored only by the application thread)
- *     A_FLAGS       AppFlag bits (SHUT_WR, CLOSE, ABORT, NO_DELAY)
+ *     A_FLAGS       AppFlag bits (SHUT_WR, CLOSE, ABORT, NO_DELAY, ADOPTED)
  *     A_WAITING     nonzero while the app sleeps on S_EVENT_SEQ
  *   line 2  counters (Float64, each written by one side only; read racily for stats)
  *   then    send ring (app produces, server consumes)   ByteRing
@@ -78,6 +80,13 @@ export const AppFlag = {
   Close: 2,
   Abort: 4,
   NoDelay: 8,
+  /**
+   * The application has the socket (it took the accept or the connect reply that named this
+   * slot). A successor of the server announces again every connection it resumes without
+   * it, since the announcement may have died with its predecessor; the application ignores
+   * an announcement of a slot it already has.
+   */
+  Adopted: 16,
 } as const;
 
 /** Error codes that can cross from the server to the app, by index (append only: indexes are wire values). */
@@ -95,6 +104,7 @@ export const S_EVENT_SEQ = 3;
 export const S_TX_ARMED = 4;
 export const S_RX_ARMED = 5;
 export const S_CONNECT_REQ = 6;
+export const S_LISTENER = 7;
 export const A_FLAGS = LINE / 4;
 export const A_WAITING = LINE / 4 + 1;
 const CTRL_BYTES = 2 * LINE;
@@ -183,6 +193,17 @@ export class SocketBlock {
   /** The request of the CONNECT that opened the socket (serverSetConnectRequest), or undefined. */
   connectRequest(): number | undefined {
     const v = Atomics.load(this.ctrl, S_CONNECT_REQ);
+    return v === 0 ? undefined : (v - 1) >>> 0;
+  }
+
+  /** The socket is a connection listener `id` accepted (listener()). */
+  serverSetListener(id: number): void {
+    Atomics.store(this.ctrl, S_LISTENER, (id + 1) | 0);
+  }
+
+  /** The listener that accepted the connection (serverSetListener), or undefined. */
+  listener(): number | undefined {
+    const v = Atomics.load(this.ctrl, S_LISTENER);
     return v === 0 ? undefined : (v - 1) >>> 0;
   }
 

@@ -80,6 +80,8 @@ export class StackClient implements ListenProvider {
   /** Counts of the sockets already closed. */
   private readonly closedStats: SocketOpStats = zeroOpStats();
   private closed = false;
+  /** Accepts of a socket we already had (announced again by a restarted TCP server). */
+  private duplicateAnnouncements = 0;
 
   /** `net`-compatible surface. */
   readonly net = {
@@ -272,6 +274,10 @@ export class StackClient implements ListenProvider {
         return;
       }
       case SOCK_MSG.ACCEPT: {
+        // A TCP server's successor announces again the connections it resumed that we had not
+        // taken when it started (the first accept may have died with its predecessor): one we
+        // have is not a new connection.
+        if (this.adopted(msg.arg(SockAccept.handle))) { this.duplicateAnnouncements++; return; }
         const entry = this.listeners.get(msg.arg(SockAccept.listener));
         const port = this.makePort(msg.arg(SockAccept.handle), info(msg.arg(SockAccept.localAddr), msg.arg(SockAccept.localPort)), info(msg.arg(SockAccept.remoteAddr), msg.arg(SockAccept.remotePort)));
         if (entry === undefined || entry.local === undefined) { port.close(true); return; }
@@ -288,11 +294,19 @@ export class StackClient implements ListenProvider {
     }
   }
 
+  /** Have we taken the socket `handle` names (AppFlag.Adopted in its block)? */
+  private adopted(handle: number): boolean {
+    const { replica, slot } = unpackSocketHandle(handle);
+    const table = this.links.tcpTables[replica];
+    return table !== undefined && slot < table.slots && (table.block(slot).appFlags() & AppFlag.Adopted) !== 0;
+  }
+
   private makePort(handle: number, local: SocketAddressInfo, remote: SocketAddressInfo): FastSocketPort {
     const { replica, slot } = unpackSocketHandle(handle);
     const table = this.links.tcpTables[replica];
     const kick = this.links.toTcp[replica];
     if (table === undefined || kick === undefined) throw new NewtosError('ERR_INTERNAL', `socket handle names unknown replica ${replica}`);
+    table.block(slot).appSetFlags(AppFlag.Adopted);
     const port = new FastSocketPort(handle, slot, table, kick, local, remote, (p) => {
       this.ports.delete(p);
       addOpStats(this.closedStats, p.block.opStats());
@@ -305,13 +319,14 @@ export class StackClient implements ListenProvider {
    * Fast-socket operation counts over every socket this client opened (open and closed).
    * `lateWakes`: waits of this thread (sockets, the application channel; every client of the
    * thread shares the count) that ended by their timeout although their word had changed, a
-   * notify that never came; 0 unless something is wrong.
+   * notify that never came; 0 unless something is wrong. `duplicateAccepts`: accepts of a
+   * socket this client already had, announced again by a TCP server's successor (ignored).
    */
-  socketStats(): SocketOpStats & { messagesToSock: number; lateWakes: number } {
+  socketStats(): SocketOpStats & { messagesToSock: number; lateWakes: number; duplicateAccepts: number } {
     const total = { ...this.closedStats };
     for (const p of this.ports) addOpStats(total, p.block.opStats());
     addOpStats(total, this.udp.opStats());
-    return { ...total, messagesToSock: this.links.toSock.sent, lateWakes: lateAsyncWakes() };
+    return { ...total, messagesToSock: this.links.toSock.sent, lateWakes: lateAsyncWakes(), duplicateAccepts: this.duplicateAnnouncements };
   }
 
   /**

@@ -315,7 +315,39 @@ export function createServer(ctx: ServerContext): ServerCore {
   const restored = engine.listenerParams().length;
   const resumed = resumeConnections();
   const timeWait = resumeTimeWaits();
-  if (restored > 0 || resumed.connections > 0 || resumed.reset.length > 0 || timeWait > 0) ctx.log('restored', { listeners: restored, ...resumed, timeWait });
+  const announced = announceUnadopted();
+  if (restored > 0 || resumed.connections > 0 || resumed.reset.length > 0 || timeWait > 0) ctx.log('restored', { listeners: restored, ...resumed, timeWait, announced });
+
+  /**
+   * The accepts and connect replies the application may never have had: the predecessor
+   * handed a slot out (its checkpoint says so) by a message that could still wait in its
+   * memory when it died (SOCK's channel full), or in a batch whose outputs never went out.
+   * Every slot handed out that the application has not taken (AppFlag.Adopted) nor closed
+   * is announced again, as the accept of its listener or the reply to its CONNECT; an
+   * application that did get the first one ignores the second. A connection reset here is
+   * announced too, so the application hears of it and closes the slot.
+   */
+  function announceUnadopted(): number {
+    let n = 0;
+    for (let s = 0; s < table.slots; s++) {
+      const st = slots[s];
+      if (st === undefined) continue;
+      const block = table.block(s);
+      if (!st.handedOut || (block.appFlags() & (AppFlag.Adopted | AppFlag.Close | AppFlag.Abort)) !== 0) continue;
+      const info = st.conn >= 0 && !st.engineDone ? engine.info(st.conn) : undefined;
+      const listener = block.listener();
+      const request = block.connectRequest();
+      if (listener !== undefined) {
+        pendingSock.send(outgoing(TcpAccepted, {
+          listener, slot: s, remoteAddr: info?.remoteAddr ?? 0, remotePort: info?.remotePort ?? 0, localAddr: info?.localAddr ?? 0, localPort: info?.localPort ?? 0,
+        }));
+      } else if (request !== undefined) {
+        pendingSock.send(outgoing(TcpConnectReply, { request, slot: s, error: 0, localAddr: info?.localAddr ?? 0, localPort: info?.localPort ?? 0 }));
+      } else continue;
+      n++;
+    }
+    return n;
+  }
 
   /**
    * TIME-WAIT connections whose application has closed them gave their socket slot back
@@ -567,6 +599,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     block.serverSetState(SocketState.Open);
     arming.armAtOpen(slot, now);
     block.serverSetFlags(ServerFlag.Connected);
+    block.serverSetListener(listenerId);
     block.serverPublish();
     pendingSock.send(outgoing(TcpAccepted, {
       listener: listenerId, slot, remoteAddr: info.remoteAddr, remotePort: info.remotePort, localAddr: info.localAddr, localPort: info.localPort,

@@ -55,7 +55,8 @@ export function streamBytes(from: number, n: number): Uint8Array {
 
 export class TcpServerRig {
   now = 0;
-  readonly core: ServerCore;
+  /** The running core (restart() replaces it with a successor). */
+  core: ServerCore;
   readonly table: SocketTable;
   readonly tcpPool: PacketPool;
   /** Segments the core sent that are not delivered to the peer yet. */
@@ -74,7 +75,12 @@ export class TcpServerRig {
   /** Times at which the core's poll() ran. */
   readonly polls: number[] = [];
   private readonly ipOut: RecordingOut;
-  private readonly sockOut: RecordingOut;
+  /** The core's channel to SOCK (set `full` for a SOCK that does not read). */
+  readonly sockOut: RecordingOut;
+  /** What the core keeps in its data store (a successor starts from it). */
+  private readonly storeSnapshot: Record<string, unknown>;
+  private readonly makeCtx: (generation: number, tcpPool: PacketPool) => ServerContext;
+  private generation = 1;
   // The core tells inputs apart by identity: these are the very objects in its ctx.inputs.
   private readonly fromIp: InChannel;
   private readonly fromSock: InChannel;
@@ -87,8 +93,11 @@ export class TcpServerRig {
   private constructor(core: ServerCore, parts: {
     table: SocketTable; tcpPool: PacketPool; ipPool: PacketPool; buffers: PoolDirectory; ipOut: RecordingOut; sockOut: RecordingOut;
     inputs: Record<'ip' | 'sock' | 'app', InChannel>;
+    storeSnapshot: Record<string, unknown>; makeCtx: (generation: number, tcpPool: PacketPool) => ServerContext;
   }, connection: Partial<ConnectionOptions>) {
     this.core = core;
+    this.storeSnapshot = parts.storeSnapshot;
+    this.makeCtx = parts.makeCtx;
     this.fromIp = parts.inputs.ip;
     this.fromSock = parts.inputs.sock;
     this.fromApp = parts.inputs.app;
@@ -126,23 +135,53 @@ export class TcpServerRig {
     };
     const rigRef: { rig?: TcpServerRig } = {};
     const inputs = { ip: { name: 'tcp.ip', peer: 'ip' }, sock: { name: 'tcp.sock', peer: 'sock' }, app: { name: 'tcp.app', peer: 'app' } };
-    const ctx: ServerContext = {
-      name: 'tcp', index: 0, generation: 1,
+    const storeSnapshot: Record<string, unknown> = {};
+    const stats = createControlBlock();
+    const makeCtx = (generation: number, pool: PacketPool): ServerContext => ({
+      name: 'tcp', index: 0, generation,
       inputs,
       outputs: { ip: ipOut, sock: sockOut },
-      pools: { tcp: tcpPool },
+      pools: { tcp: pool },
       buffers,
-      store: new LocalDataStore('tcp', {}, () => {}),
-      stats: new ControlBlock(createControlBlock()),
+      store: new LocalDataStore('tcp', { ...storeSnapshot }, (w) => {
+        if (w.kind === 'store-set') storeSnapshot[w.key] = w.value;
+        else if (w.kind === 'store-delete') delete storeSnapshot[w.key];
+      }),
+      stats: new ControlBlock(stats),
       options: options as unknown as Record<string, unknown>,
       doorbell: createDoorbell(),
       now: () => rigRef.rig?.now ?? 0,
       log: () => {},
-    };
-    const core = await createServer(ctx);
-    const rig = new TcpServerRig(core, { table: new SocketTable(tableSab), tcpPool, ipPool, buffers, ipOut, sockOut, inputs }, { ...o.connection, ...o.peerConnection });
+    });
+    const core = await createServer(makeCtx(1, tcpPool));
+    const rig = new TcpServerRig(core, {
+      table: new SocketTable(tableSab), tcpPool, ipPool, buffers, ipOut, sockOut, inputs, storeSnapshot, makeCtx,
+    }, { ...o.connection, ...o.peerConnection });
     rigRef.rig = rig;
     return rig;
+  }
+
+  /**
+   * The core dies (whatever it kept only in its memory goes with it) and a successor starts
+   * on the same socket table, pool and data store, as the supervisor would start one; what
+   * it sends at start is collected.
+   */
+  async restart(): Promise<void> {
+    this.generation++;
+    // Segments it sent that are still on their way point into the old pool generation: IP drops them as stale.
+    this.toPeer.length = 0;
+    this.heldBuffers.length = 0;
+    this.core = await createServer(this.makeCtx(this.generation, new PacketPool(this.tcpPoolSab, 0, this.generation)));
+    this.collect();
+  }
+
+  private get tcpPoolSab(): SharedArrayBuffer {
+    return this.tcpPool.bytes.buffer as SharedArrayBuffer;
+  }
+
+  /** The data store's keys as the core left them. */
+  storeKeys(): string[] {
+    return Object.keys(this.storeSnapshot);
   }
 
   private onPeerEvent(type: TcpEventType, conn: number): void {
@@ -179,6 +218,12 @@ export class TcpServerRig {
 
   private message<K extends AnyMessageKind>(kind: K, values: ValuesOf<K>): MessageView {
     return kind.write(new MessageView(new Int32Array(MSG_WORDS)), values).setGen(1).setPointer(NO_POOL, 0, 0, 0);
+  }
+
+  /** SOCK sends CONNECT `request` to the peer (its reply, if any, lands in sockMessages). */
+  sendConnect(request: number): void {
+    this.core.onMessage(this.message(TcpConnect, { request, remoteAddr: REMOTE, remotePort: PEER_PORT, localAddr: 0, localPort: 0 }), this.fromSock, this.now);
+    this.iteration();
   }
 
   /** SOCK asks for an active open to the peer; returns the socket slot. */
