@@ -18,7 +18,7 @@ import { KeepAlive } from './keep-alive.js';
 import { NewtosError } from '../errors.js';
 import type { MessageView } from '../substrate/message.js';
 import {
-  AppWait, C_APP_CONTROL_MSGS, C_APP_DATA_OPS, C_APP_READINESS_CHECKS, C_APP_WAKE_MSGS, C_BYTES_READ, C_BYTES_WRITTEN,
+  AppFlag, AppWait, C_APP_CONTROL_MSGS, C_APP_DATA_OPS, C_APP_READINESS_CHECKS, C_APP_WAKE_MSGS, C_BYTES_READ, C_BYTES_WRITTEN,
   S_EVENT_SEQ, S_TX_ARMED, SOCKET_ERROR_CODES, ServerFlag, addOpStats, zeroOpStats, type SocketBlock, type SocketOpStats,
 } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
@@ -101,6 +101,7 @@ export class UdpClient implements DgramBinder {
       pending.reject(new NewtosError('ERR_INTERNAL', `socket handle names unknown replica ${replica}`));
       return;
     }
+    table.block(slot).appSetFlags(AppFlag.Adopted);
     const local: DgramAddressInfo = { address: formatIpv4(msg.arg(SockUdpBindReply.address)), family: 'IPv4', port: msg.arg(SockUdpBindReply.port) };
     const port = new DatagramPort(replica, slot, table.block(slot), kick, this.toSock, local, (p) => {
       this.ports.delete(p);
