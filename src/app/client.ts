@@ -80,7 +80,7 @@ export class StackClient implements ListenProvider {
   /** Counts of the sockets already closed. */
   private readonly closedStats: SocketOpStats = zeroOpStats();
   private closed = false;
-  /** Accepts of a socket we already had (announced again by a restarted TCP server). */
+  /** Accepts of a socket we already had, and replies to a listen already answered (announced again by a restarted TCP server). */
   private duplicateAnnouncements = 0;
 
   /** `net`-compatible surface. */
@@ -241,6 +241,8 @@ export class StackClient implements ListenProvider {
       case SOCK_MSG.LISTEN_REPLY: {
         const entry = this.listeners.get(msg.arg(SockListenReply.listener));
         if (entry === undefined) return;
+        // A second reply (a restarted TCP answers its restored LISTENs again): it is listening already.
+        if (entry.local !== undefined) { this.duplicateAnnouncements++; return; }
         if (msg.arg(SockListenReply.error) !== 0) {
           this.listeners.delete(msg.arg(SockListenReply.listener));
           const code = errorFromIndex(msg.arg(SockListenReply.error));
@@ -320,7 +322,8 @@ export class StackClient implements ListenProvider {
    * `lateWakes`: waits of this thread (sockets, the application channel; every client of the
    * thread shares the count) that ended by their timeout although their word had changed, a
    * notify that never came; 0 unless something is wrong. `duplicateAccepts`: accepts of a
-   * socket this client already had, announced again by a TCP server's successor (ignored).
+   * socket this client already had and replies to a listen already answered, announced again
+   * by a TCP server's successor (ignored).
    */
   socketStats(): SocketOpStats & { messagesToSock: number; lateWakes: number; duplicateAccepts: number } {
     const total = { ...this.closedStats };

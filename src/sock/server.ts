@@ -167,6 +167,9 @@ export function createServer(ctx: ServerContext): ServerCore {
     const tcpId = msg.argI32(TcpListenReply.listener);
     const error = msg.arg(TcpListenReply.error);
     const pending = pendingListens.get(appId);
+    // A restarted TCP answers again every LISTEN it restored (its first reply may have died
+    // with it); one we already have changes nothing and the application heard of it.
+    if (pending === undefined && error === 0 && tcpId >= 0 && tcpToApp.get(listenerKey(r, tcpId)) === appId) return true;
     if (pending === undefined || replicas === 1) {
       if (!SockListenReply.send(toApp, { listener: appId, error, port: msg.arg(TcpListenReply.port) })) return false;
       if (tcpId >= 0 && error === 0) {

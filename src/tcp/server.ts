@@ -304,10 +304,19 @@ export function createServer(ctx: ServerContext): ServerCore {
   /** Data-store key → when its 2 MSL are over (process-wide monotonic ms). */
   const twExpiry = new Map<string, number>();
   let twPrunedAt = 0;
-  const persistListeners = (): void => ctx.store.set(LISTENERS_KEY, engine.listenerParams());
-  for (const l of (ctx.store.get(LISTENERS_KEY) as ReturnType<TcpEngine['listenerParams']> | undefined) ?? []) {
+  /**
+   * Listener id → the LISTEN request it answers, kept with the listener: a successor answers
+   * every LISTEN again (the reply may have died in its predecessor's memory, SOCK's channel
+   * full, and the application's listen() would wait for ever); one already answered is ignored.
+   */
+  const listenRequests = new Map<number, number>();
+  const persistListeners = (): void => ctx.store.set(LISTENERS_KEY, engine.listenerParams().map((l) => ({ ...l, request: listenRequests.get(l.id) })));
+  for (const l of (ctx.store.get(LISTENERS_KEY) as (ReturnType<TcpEngine['listenerParams']>[number] & { request?: number })[] | undefined) ?? []) {
     try {
-      engine.listen(l);
+      const id = engine.listen(l);
+      if (l.request === undefined) continue;
+      listenRequests.set(id, l.request);
+      pendingSock.send(outgoing(TcpListenReply, { request: l.request, listener: id, error: 0, port: l.port }));
     } catch (e) {
       ctx.log('listener-lost', { id: l.id, port: l.port, error: String(e) });
     }
@@ -675,7 +684,10 @@ export function createServer(ctx: ServerContext): ServerCore {
         if (tryListen(p)) error = 0;
       }
     }
-    if (id >= 0) persistListeners();
+    if (id >= 0) {
+      listenRequests.set(id, req);
+      persistListeners();
+    }
     pendingSock.send(outgoing(TcpListenReply, id >= 0
       ? { request: req, listener: id, error: 0, port }
       : { request: req, listener: -1, error: error || errorIndex('EADDRINUSE'), port: 0 }));
@@ -781,6 +793,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         else if (msg.type === TCP_MSG.LISTEN) onListen(msg);
         else if (msg.type === TCP_MSG.UNLISTEN) {
           engine.closeListener(msg.arg(TcpUnlisten.listener), now);
+          listenRequests.delete(msg.arg(TcpUnlisten.listener));
           persistListeners();
         }
         return true;

@@ -101,3 +101,37 @@ test('2 replicas: a crash of replica 1\'s TCP during transfers restarts only tcp
     await Promise.all([a.close(), b.close()]);
   }
 });
+
+// A restarted TCP answers every LISTEN it restored again (the first reply may have died in its
+// memory); SOCK knows the listener already and must not let the repeat change the listener's
+// mapping to its replicas: closing the listener afterwards still closes it in every replica.
+test('2 replicas: after each replica\'s TCP restarts, the listener accepts in both and closing it closes it in both', { timeout: 120_000 }, async () => {
+  const [a, b] = await twoHosts(2);
+  try {
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((resolve) => server.listen(7, resolve));
+    for (const name of ['tcp', 'tcp-1']) {
+      const before = a.supervisor.snapshot().servers.find((s) => s.name === name)!.generation;
+      a.supervisor.inject(name, 'crash');
+      const t0 = Date.now();
+      while (a.supervisor.snapshot().servers.find((s) => s.name === name)!.generation === before && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const connectOnce = (): Promise<string> => new Promise((resolve) => {
+      const c = b.net.connect({ port: 7, host: '10.0.0.1' });
+      c.on('connect', () => { c.destroy(); resolve('ok'); });
+      c.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
+    });
+    const open = await Promise.all(Array.from({ length: 16 }, connectOnce));
+    assert.deepEqual(open, Array(16).fill('ok'));
+    await new Promise((r) => setTimeout(r, 100)); // counters are published every 20 ms
+    const opens = [0, 1].map((r) => Number((a.replicaCounters(r).tcp as Record<string, unknown>)['passiveOpens']));
+    assert.ok(opens.every((n) => n > 0), `both replicas accepted: passive opens ${opens.join(', ')}`);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = await Promise.all(Array.from({ length: 16 }, connectOnce));
+    assert.deepEqual(closed, Array(16).fill('ECONNREFUSED'), 'no replica still listens');
+    assert.equal(a.client.socketStats().duplicateAccepts, 0, 'SOCK kept the repeated LISTEN replies from the application');
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TCP_MSG } from '../../src/abi/protocol.js';
-import { TcpAccepted, TcpConnectReply } from '../../src/abi/message-args.js';
+import { TcpAccepted, TcpConnectReply, TcpListenReply } from '../../src/abi/message-args.js';
 import { AppFlag, ServerFlag } from '../../src/abi/socket-block.js';
 import { TcpServerRig, streamBytes } from './server-rig.js';
 
@@ -51,4 +51,21 @@ test('a connect reply that died in the TCP server\'s memory is sent again by its
   assert.ok(slot >= 0);
   rig.runUntil(rig.now + 100);
   assert.ok((rig.block(slot).serverFlags() & ServerFlag.Connected) !== 0, 'the resumed connection is established');
+});
+
+test('a LISTEN reply that died in the TCP server\'s memory is sent again by its successor, and the listener works', async () => {
+  const rig = await TcpServerRig.create();
+  rig.sockOut.full = true;
+  rig.sendListen(31, 8081);
+  rig.runUntil(rig.now + 50);
+  assert.equal(rig.sockMessages.length, 0);
+  rig.sockOut.full = false;
+  await rig.restart();
+  const replies = rig.sockMessages.filter((x) => x.type === TCP_MSG.LISTEN_REPLY);
+  assert.equal(replies.length, 1);
+  assert.deepEqual([replies[0]!.arg(TcpListenReply.request), replies[0]!.arg(TcpListenReply.error), replies[0]!.arg(TcpListenReply.port)], [31, 0, 8081]);
+  rig.peerConnect(8081);
+  rig.exchange();
+  assert.equal(rig.acceptedSlots().length, 1, 'the restored listener accepts');
+  assert.equal(rig.sockMessages.filter((m) => m.type === TCP_MSG.ACCEPTED)[0]!.arg(TcpAccepted.listener), replies[0]!.arg(TcpListenReply.listener));
 });

@@ -236,6 +236,12 @@ export class TcpServerRig {
     return reply.argI32(TcpConnectReply.slot);
   }
 
+  /** SOCK sends LISTEN `request` for LOCAL:port (its reply, if any, lands in sockMessages). */
+  sendListen(request: number, port: number): void {
+    this.core.onMessage(this.message(TcpListen, { request, localAddr: LOCAL, localPort: port, backlog: 8 }), this.fromSock, this.now);
+    this.iteration();
+  }
+
   /** SOCK asks the core to listen on LOCAL:port; returns the listener id. */
   listen(port: number): number {
     const req = this.nextReq++;
