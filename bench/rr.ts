@@ -10,7 +10,8 @@
  *   - the share of socket operations done without a message under the 64-connection
  *     load (isolated, 1-byte messages);
  *   - wrk from the kernel side of a TAP device against `newtos up --http` serving a
- *     6-byte file, one connection (root, wrk): p50/p99 and requests/s.
+ *     6-byte file, one connection (root, wrk): p50/p99 and requests/s, with up's default
+ *     placement (auto: what it chose is printed) and with isolated beside it.
  * A figure that could not be measured is null, with a note.
  * --smoke (test/bench): a fraction of a second per figure, only to check it runs.
  */
@@ -174,8 +175,9 @@ function wrkPercentile(text: string, p: string): number | null {
   return Math.round(m[2] === 'us' ? v : m[2] === 'ms' ? v * 1000 : v * 1e6);
 }
 
-async function tapHttpFigures(): Promise<{ p50Us: number | null; p99Us: number | null; reqPerS: number | null; note?: string }> {
-  const none = (note: string): { p50Us: null; p99Us: null; reqPerS: null; note: string } => ({ p50Us: null, p99Us: null, reqPerS: null, note });
+/** wrk over one connection from Linux over TAP against `newtos up --http` with `--placement` (none: up's default), and the placement up ran. */
+async function tapHttpFigures(placement?: string): Promise<{ p50Us: number | null; p99Us: number | null; reqPerS: number | null; placement: string | null; note?: string }> {
+  const none = (note: string): { p50Us: null; p99Us: null; reqPerS: null; placement: null; note: string } => ({ p50Us: null, p99Us: null, reqPerS: null, placement: null, note });
   if (process.getuid?.() !== 0) return none('needs root (a network namespace and a TAP device)');
   try { execFileSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }); } catch { return none('needs wrk (apt-get install wrk)'); }
   const tag = randomBytes(3).toString('hex');
@@ -189,15 +191,22 @@ async function tapHttpFigures(): Promise<{ p50Us: number | null; p99Us: number |
     ip('-n', ns, 'tuntap', 'add', 'dev', dev, 'mode', 'tap');
     ip('-n', ns, 'addr', 'add', '10.96.0.1/24', 'dev', dev); ip('-n', ns, 'link', 'set', dev, 'up');
     const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-    up = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'up', '--tap', dev, '--ip', '10.96.0.2/24', '--http', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    up = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'up', '--tap', dev, '--ip', '10.96.0.2/24', '--http', dir,
+      ...(placement !== undefined ? ['--placement', placement] : [])], { stdio: ['ignore', 'pipe', 'ignore'] });
     const reader = new LineReader(up);
-    for (;;) { const line = await reader.next(30_000); if (/: up \(/.test(line)) break; }
+    let ran: string | null = placement ?? null;
+    for (;;) {
+      const line = await reader.next(30_000);
+      const auto = /placement auto → (\w+)/.exec(line);
+      if (auto !== null) ran = `auto → ${auto[1]}`;
+      if (/: up \(/.test(line)) break;
+    }
     const wrk = (secs: number): string => execFileSync('ip', ['netns', 'exec', ns, 'wrk', '-t1', '-c1', `-d${secs}s`, '--latency', 'http://10.96.0.2/f.txt'],
       { encoding: 'utf8', timeout: secs * 1000 + 30_000 });
     wrk(1); // warm-up
     const out = wrk(Math.max(1, Math.round(SECONDS)));
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-    return { p50Us: wrkPercentile(out, '50'), p99Us: wrkPercentile(out, '99'), reqPerS: rps === null ? null : Math.round(Number(rps[1])) };
+    return { p50Us: wrkPercentile(out, '50'), p99Us: wrkPercentile(out, '99'), reqPerS: rps === null ? null : Math.round(Number(rps[1])), placement: ran };
   } catch (e) {
     return none((e as Error).message.split('\n')[0] ?? 'failed');
   } finally {
@@ -221,14 +230,19 @@ for (const p of ['isolated', 'grouped', 'monolithic', 'postmessage'] as const) {
 const linux = await linuxFigures();
 for (const [k, f] of Object.entries(linux.figs)) log(`Linux veth (Node net) ${k.padEnd(7)}: ${fmt(f)}`);
 if (linux.note !== undefined) log(`Linux veth: ${linux.note}`);
+// What `newtos up` gives by default (placement auto), and the isolated placement beside it.
 const tap = await tapHttpFigures();
-log(`wrk -c1 from Linux over TAP against newtos up --http: ${tap.p50Us === null ? `n/a (${tap.note ?? ''})` : `p50 ${tap.p50Us} us, p99 ${tap.p99Us} us, ${tap.reqPerS} requests/s`}`);
+const tapIsolated = await tapHttpFigures('isolated');
+for (const t of [tap, tapIsolated]) {
+  log(`wrk -c1 from Linux over TAP against newtos up --http (placement ${t.placement ?? '?'}): ${t.p50Us === null ? `n/a (${t.note ?? ''})` : `p50 ${t.p50Us} us, p99 ${t.p99Us} us, ${t.reqPerS} requests/s`}`);
+}
 const ratio = (x: number | null | undefined, y: number | null | undefined): number | null =>
   x === null || x === undefined || y === null || y === undefined || y === 0 ? null : Number((x / y).toFixed(3));
 const iso64 = placements.isolated.figs['64x1']?.rtPerS;
 const out = {
   cores: 2, smoke, seconds: SECONDS,
-  tap_http_1conn_p50_us: tap.p50Us, tap_http_1conn_p99_us: tap.p99Us, tap_http_1conn_req_per_s: tap.reqPerS,
+  tap_http_1conn_p50_us: tap.p50Us, tap_http_1conn_p99_us: tap.p99Us, tap_http_1conn_req_per_s: tap.reqPerS, tap_http_placement: tap.placement,
+  tap_http_1conn_isolated_p50_us: tapIsolated.p50Us, tap_http_1conn_isolated_p99_us: tapIsolated.p99Us, tap_http_1conn_isolated_req_per_s: tapIsolated.reqPerS,
   rr64_ratio_isolated_vs_postmessage: ratio(iso64, placements.postmessage.figs['64x1']?.rtPerS),
   rr64_ratio_isolated_vs_linux: ratio(iso64, linux.figs['64x1']?.rtPerS),
   rr1_p50_us_isolated: placements.isolated.figs['1x1']?.p50Us ?? null,

@@ -86,7 +86,9 @@ export function hostConfigFromFlags(v: HostFlagValues, name: string): Record<str
     ...(replicas !== undefined ? { replicas } : {}),
     interfaces: [{ name: 'eth0', link, addresses: [v.ip], ...(mtu !== undefined ? { mtu } : {}), ...(checksumOffload !== undefined ? { checksumOffload } : {}) }],
     ...(v.gw !== undefined ? { routes: [{ destination: '0.0.0.0/0', gateway: v.gw }] } : {}),
-    ...(v.placement !== undefined ? { placement: v.placement } : {}),
+    // The CLI lets the host choose (isolated with a core per server thread, else grouped):
+    // on a small machine isolated threads take turns on the cores, a wake-up per hop.
+    placement: v.placement ?? 'auto',
     ...(v.dns !== undefined && v.dns.length > 0 ? { dns: { resolvers: [...v.dns] } } : {}),
     ...(v.cc !== undefined ? { tcp: { congestionControl: v.cc } } : {}),
   };

@@ -90,6 +90,7 @@ export async function runUp(args: string[]): Promise<void> {
     // (it validates again, and a validated config no longer has the text forms).
     loadStackConfigFile(values.config);
     config = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown>;
+    config['placement'] ??= 'auto';
   } else {
     config = hostConfigFromFlags(values, 'up');
   }

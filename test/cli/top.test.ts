@@ -19,7 +19,7 @@ test('newtos top --once: servers of every replica, queues, restarts and the moni
   const [upPort, peerPort] = await freeUdpPorts(2) as [number, number];
   const statsPort = await freeTcpPort();
   const up = await startCli(['up', '--udp', `127.0.0.1:${upPort}`, '--remote', `127.0.0.1:${peerPort}`, '--ip', '10.9.3.1/24',
-    '--replicas', '2', '--stats-port', String(statsPort)], /up: up \(eth0/, children);
+    '--replicas', '2', '--placement', 'isolated', '--stats-port', String(statsPort)], /up: up \(eth0/, children);
   // The monitor drains the idle host's second replica about a second after start.
   assert.ok(await until(() => /up: monitor: shrink 2 → 1 replicas/.test(up.output()), 20_000), up.output());
   const inj = await runCli(['inject', 'tcp', '--replica', '2', '--port', String(statsPort)]);
