@@ -42,7 +42,9 @@ export function runPlan(args: string[]): { config: unknown; hosts: Record<string
       if (values[flag] !== undefined) throw bad(`--${flag} and --config both describe the host: give one`);
     }
     loadStackConfigFile(values.config); // refused here with line:column
-    config = JSON.parse(readFileSync(values.config, 'utf8'));
+    const fromFile = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown>;
+    fromFile['placement'] ??= 'auto'; // as with flags (host-flags.ts)
+    config = fromFile;
   } else {
     config = hostConfigFromFlags(values, 'run');
   }
