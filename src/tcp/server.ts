@@ -176,19 +176,19 @@ export function createServer(ctx: ServerContext): ServerCore {
   };
 
   /**
-   * Out of free slots: take back every slot whose connection is over and whose application
-   * has closed it (AppFlag.Close in the block) but whose kick saying so is still on its way.
-   * The application sends that kick straight to us, a new CONNECT through SOCK; a batch that
-   * drains SOCK's ring first saw the CONNECT while the closed socket still held its slot, and
-   * answered ENOBUFS although the application had made room (socket-limits test, 1 CI run).
+   * Out of free slots: act now on every close the application has set in a block (AppFlag
+   * Close or Abort) whose kick is still on its way, as that kick will: the application sends
+   * it straight to us and a new CONNECT through SOCK, and a batch that drains SOCK's ring
+   * first saw the CONNECT while the closed socket still held its slot, and answered ENOBUFS
+   * although the application had made room (socket-limits test, fresh-clone CI runs: once a
+   * connection that was over, once one in TIME-WAIT, whose slot the close gives back at once).
    */
   const reclaimClosed = (): void => {
     for (const slot of [...live]) {
       const st = slots[slot];
-      if (st === undefined || !st.engineDone || !st.handedOut || st.appClosed) continue;
-      if ((table.block(slot).appFlags() & AppFlag.Close) === 0) continue;
-      st.appClosed = true;
-      maybeFree(slot);
+      if (st === undefined || st.appClosed || !st.handedOut) continue;
+      if ((table.block(slot).appFlags() & (AppFlag.Close | AppFlag.Abort)) === 0) continue;
+      onKick(slot);
     }
   };
 

@@ -37,6 +37,8 @@ export const LOOP_MAX_PARK_MS = 50;
 export interface RigOptions {
   /** Buffers in the server's `tcp` pool. */
   readonly tcpPoolBuffers?: number;
+  /** Socket slots in the server's table (default 8). */
+  readonly slots?: number;
   readonly connection?: Partial<ConnectionOptions>;
   /** The peer engine's connection options on top of `connection` (e.g. a longer delayed ACK). */
   readonly peerConnection?: Partial<ConnectionOptions>;
@@ -118,7 +120,7 @@ export class TcpServerRig {
   }
 
   static async create(o: RigOptions = {}): Promise<TcpServerRig> {
-    const tableSab = createSocketTable({ slots: 8, sendCapacity: 64 * 1024, recvCapacity: 64 * 1024 });
+    const tableSab = createSocketTable({ slots: o.slots ?? 8, sendCapacity: 64 * 1024, recvCapacity: 64 * 1024 });
     const tcpPoolSab = createPool({ id: 1, bufSize: 2048, count: o.tcpPoolBuffers ?? 64 });
     const ipPoolSab = createPool({ id: 2, bufSize: 2048, count: 64 });
     const tcpPool = new PacketPool(tcpPoolSab, 0, 1);
@@ -264,6 +266,12 @@ export class TcpServerRig {
 
   block(slot: number): SocketBlock {
     return this.table.block(slot);
+  }
+
+  /** The application kicks the server about `slot` (after it set flags in the block). */
+  kick(slot: number): void {
+    this.core.onMessage(this.message(TcpKick, { slot }), this.fromApp, this.now);
+    this.iteration();
   }
 
   /** The application writes into the send ring and kicks when the block asks for it; returns bytes accepted. */
