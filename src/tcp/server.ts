@@ -299,7 +299,7 @@ export function createServer(ctx: ServerContext): ServerCore {
 
   // Listeners outlive a restart of this server (the restart protocol's state, in the data
   // store): the successor listens again with the same ids, which SOCK maps to the app's.
-  // Connections do not: they died with the predecessor (their slots are orphans, above).
+  // Connections resume from their checkpoints in the socket slots (resumeConnections).
   const twScratch = new CheckpointArea(new ArrayBuffer(CheckpointArea.bytesNeeded(1)), 0, 1);
   /** Data-store key → when its 2 MSL are over (process-wide monotonic ms). */
   const twExpiry = new Map<string, number>();
