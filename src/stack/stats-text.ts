@@ -44,7 +44,7 @@ export interface TransportStats {
 }
 
 /** Prometheus text format (version 0.0.4). */
-export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats & { lateWakes?: number }, links?: readonly LinkStats[], driver?: DriverStats, transport?: TransportStats): string {
+export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: SocketOpStats & { lateWakes?: number; duplicateAccepts?: number }, links?: readonly LinkStats[], driver?: DriverStats, transport?: TransportStats): string {
   const lines: string[] = [];
   const per = (f: (x: SystemSnapshot['servers'][number]) => number): [Record<string, string>, number][] =>
     s.servers.map((sv) => [{ host, server: sv.name }, f(sv)]);
@@ -62,6 +62,7 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
     metric(lines, 'newtos_socket_data_operations_total', 'Socket reads and writes done in shared memory.', 'counter', [[{ host }, sockets.dataOps]]);
     metric(lines, 'newtos_socket_messages_total', 'Socket control and wake-up messages.', 'counter', [[{ host }, sockets.controlMessages + sockets.appWakeMessages + sockets.serverWakeMessages]]);
     if (sockets.lateWakes !== undefined) metric(lines, 'newtos_app_late_wakes_total', 'Application-thread waits that ended by their timeout with their word already changed (a lost notify).', 'counter', [[{ host }, sockets.lateWakes]]);
+    if (sockets.duplicateAccepts !== undefined) metric(lines, 'newtos_app_duplicate_announcements_total', 'Accepts and listen replies a restarted TCP server sent again for sockets the application already had (ignored).', 'counter', [[{ host }, sockets.duplicateAccepts]]);
     metric(lines, 'newtos_socket_ops_without_message_ratio', 'Share of socket operations done without a message.', 'gauge', [[{ host }, withoutMessagePct(sockets) / 100]]);
   }
   if (links !== undefined && links.length > 0) {

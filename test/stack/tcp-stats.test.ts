@@ -206,6 +206,7 @@ test('connections in known states and IP drops for known reasons show in counter
     const { families, samples } = parsePrometheus(statsPrometheus(host, stack.snapshot(), stack.socketStats(), stack.linkStats(), stack.driverStats(), { ip, tcp, udp }));
     assertIpExposed(host, ip, families, samples);
     assert.equal(promValue(samples, 'newtos_app_late_wakes_total', { host }), 0, 'no application-thread wait outlived its notify');
+    assert.equal(promValue(samples, 'newtos_app_duplicate_announcements_total', { host }), 0, 'no server restart: nothing announced twice');
     for (const k of Object.keys(new TcpCounters()) as (keyof TcpCounters)[]) {
       const m = TCP_COUNTER_METRICS[k];
       assert.equal(promValue(samples, m.name, { host, ...m.labels }), tcp[k], `${k} as ${m.name}`);
