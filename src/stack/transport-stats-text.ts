@@ -79,6 +79,7 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   connectionsTimedOut: { name: 'newtos_tcp_connections_timed_out_total', help: 'Connections ended by a timeout (ETIMEDOUT).' },
   icmpErrors: { name: 'newtos_tcp_icmp_errors_total', help: 'ICMP errors about TCP segments received.' },
   pmtuUpdates: { name: 'newtos_tcp_pmtu_updates_total', help: 'Path MTU decreases applied to connections.' },
+  pmtuIgnored: { name: 'newtos_tcp_pmtu_ignored_total', help: '"Fragmentation needed" reports whose MTU left the MSS as it was.' },
 };
 
 const udpDrop = (reason: string): CounterMetric => ({ name: 'newtos_udp_drops_total', help: 'Datagrams UDP dropped or discarded, by reason.', labels: { reason } });

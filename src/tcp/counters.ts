@@ -81,6 +81,8 @@ export class TcpCounters {
   connectionsTimedOut = 0;
   icmpErrors = 0;
   pmtuUpdates = 0;
+  /** "Fragmentation needed" reports whose MTU leaves SND.MSS as it is (nothing smaller to send). */
+  pmtuIgnored = 0;
 }
 
 /**

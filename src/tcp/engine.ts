@@ -870,7 +870,10 @@ export class TcpEngine implements EngineContext {
           const mtu = e.mtu ?? 0;
           if (mtu < 68) return;
           const mss = Math.max(88, mtu - 40 - (t.tsEnabled ? TS_OPTION_LEN : 0));
-          if (mss >= t.sndMss) return;
+          // Nothing smaller to send: a segment of ours was too big although SND.MSS fits the MTU
+          // (a bug of ours: output.ts cuts every segment by the options it carries), or a
+          // stale or forged report. Counted, so a loop of such reports shows.
+          if (mss >= t.sndMss) { this.counters.pmtuIgnored++; return; }
           this.counters.pmtuUpdates++;
           t.sndMss = mss;
           t.cc.setMss(mss);

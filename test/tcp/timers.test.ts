@@ -38,6 +38,17 @@ test('ICMP fragmentation needed: MSS shrinks and the flight is resent in smaller
   `);
 });
 
+test('ICMP fragmentation needed with an MTU that fits SND.MSS changes nothing and is counted', () => {
+  const h = runScript(PASSIVE + `
+    +0   send 1000
+    +0   > P. 1:1001(1000) ack 1
+    +5   icmp frag-needed 1040
+    +0   info sndMss 1000
+  `);
+  assert.equal(h.engine.counters.pmtuIgnored, 1);
+  assert.equal(h.engine.counters.pmtuUpdates, 0);
+});
+
 test('ICMP host unreachable on an established connection is a soft error: ignored', () => {
   runScript(PASSIVE + `
     +0   icmp host-unreachable
