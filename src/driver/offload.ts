@@ -24,6 +24,7 @@
  */
 import { fold16, sum16 } from '../wire/checksum.js';
 import { EtherType } from '../wire/ethernet.js';
+import type { FrameSlots } from './nic/backend.js';
 
 const ETH_LEN = 14;
 const PROTO_TCP = 6;
@@ -122,6 +123,17 @@ export class GsoCutter {
   /** Per-frame transmit flags: TX_FLAG_CSUM_PARTIAL on every frame of a cut that left checksums unfilled. */
   txFlags: Uint8Array = new Uint8Array(0);
   private stride = 0;
+  /** The frame slots over the arrays above (rebuilt when reserve() replaces them). */
+  private all: FrameSlots | null = null;
+
+  /** The frames of the last cut from frame `from` on, as slots a link transmits (no copy; from 0: no allocation). */
+  frames(from: number): FrameSlots {
+    if (this.all === null || this.all.memory !== this.memory || this.all.offsets !== this.offsets) {
+      this.all = { memory: this.memory, offsets: this.offsets, lengths: this.lengths, capacity: 0, txFlags: this.txFlags };
+    }
+    if (from === 0) return this.all;
+    return { memory: this.memory, offsets: this.offsets.subarray(from), lengths: this.lengths.subarray(from), capacity: 0, txFlags: this.txFlags.subarray(from) };
+  }
 
   /**
    * Cuts the burst frame f[off, off + len) into segments of `mss` payload bytes.

@@ -423,10 +423,17 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       gsoPartial.delete(key);
       p = undefined;
     }
-    if (p === undefined) {
-      const cutter = gsoIdle.pop() ?? new GsoCutter();
+    // A burst seen for the first time is cut into an idle cutter; the common case (the link
+    // takes it whole) keeps no record of it.
+    let cutter: GsoCutter;
+    let next = 0;
+    let count: number;
+    if (p !== undefined) {
+      ({ cutter, next, count } = p);
+    } else {
+      cutter = gsoIdle.pop() ?? new GsoCutter();
       // A link with checksum offload gets the segments with their TCP checksums unfilled.
-      const count = cutter.cut(g.bytes, msg.offset, msg.length, msg.arg(FrameTx.gsoMss), l.checksumOffload ? TX_FLAG_CSUM_PARTIAL : 0);
+      count = cutter.cut(g.bytes, msg.offset, msg.length, msg.arg(FrameTx.gsoMss), l.checksumOffload ? TX_FLAG_CSUM_PARTIAL : 0);
       if (count < 0) {
         gsoIdle.push(cutter);
         counters.gsoMalformed++;
@@ -434,18 +441,14 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
         return true;
       }
       counters.gsoBursts++;
-      p = { cutter, length: msg.length, gen: msg.poolGen, next: 0, count };
     }
-    const c = p.cutter;
-    const slots: FrameSlots = p.next === 0 ? { memory: c.memory, offsets: c.offsets, lengths: c.lengths, capacity: 0, txFlags: c.txFlags } : {
-      memory: c.memory, offsets: c.offsets.subarray(p.next), lengths: c.lengths.subarray(p.next), capacity: 0, txFlags: c.txFlags.subarray(p.next),
-    };
-    const sent = l.backend.transmit(slots, p.count - p.next);
-    p.next += sent;
+    const sent = l.backend.transmit(cutter.frames(next), count - next);
+    next += sent;
     counters.txFrames += sent;
     counters.gsoSegments += sent;
-    if (p.next < p.count) {
-      if (!gsoPartial.has(key)) {
+    if (next < count) {
+      if (p !== undefined) p.next = next;
+      else {
         if (gsoPartial.size >= GSO_PARTIAL_MAX) {
           // The oldest is forgotten: if its message comes again it is cut again, its first frames sent twice.
           const [oldKey, old] = gsoPartial.entries().next().value!;
@@ -453,14 +456,14 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
           gsoIdle.push(old.cutter);
           counters.gsoRestarted++;
         }
-        gsoPartial.set(key, p);
+        gsoPartial.set(key, { cutter, length: msg.length, gen: msg.poolGen, next, count });
       }
       counters.txBackpressure++;
       txBlocked = true;
       return false;
     }
-    gsoPartial.delete(key);
-    gsoIdle.push(c);
+    if (p !== undefined) gsoPartial.delete(key);
+    gsoIdle.push(cutter);
     txBlocked = false;
     ctx.buffers.giveBack(msg);
     return true;
