@@ -234,6 +234,14 @@ export class SocketBlock {
     return Atomics.load(this.ctrl, A_FLAGS);
   }
 
+  /**
+   * Has the application taken the socket (AppFlag.Adopted) or let it go (Close, Abort)? A
+   * restarted server announces again only sockets for which neither holds.
+   */
+  appTookOrLeft(): boolean {
+    return (this.appFlags() & (AppFlag.Adopted | AppFlag.Close | AppFlag.Abort)) !== 0;
+  }
+
   // ---- app side ------------------------------------------------------------
 
   state(): SocketState {

@@ -342,7 +342,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       const st = slots[s];
       if (st === undefined) continue;
       const block = table.block(s);
-      if (!st.handedOut || (block.appFlags() & (AppFlag.Adopted | AppFlag.Close | AppFlag.Abort)) !== 0) continue;
+      if (!st.handedOut || block.appTookOrLeft()) continue;
       const info = st.conn >= 0 && !st.engineDone ? engine.info(st.conn) : undefined;
       const listener = block.listener();
       const request = block.connectRequest();

@@ -42,7 +42,7 @@ import { Outbox } from '../substrate/outbox.js';
 import type { PacketPool } from '../substrate/pool.js';
 import { replicaOfUdpPort } from '../abi/rss-table.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
-import { AppFlag, AppWait, SOCKET_ERROR_CODES, ServerFlag, SocketState, type SocketErrorCode } from '../abi/socket-block.js';
+import { AppWait, SOCKET_ERROR_CODES, ServerFlag, SocketState, type SocketErrorCode } from '../abi/socket-block.js';
 import { SocketTable } from '../abi/socket-table.js';
 import { IP_MSG, UDP_MSG } from '../abi/protocol.js';
 import { UDP_HEADER_LEN } from '../wire/udp.js';
@@ -141,7 +141,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   // BIND was consumed: every binding the application has not taken (AppFlag.Adopted) is
   // answered again; an application that had the first reply ignores the second.
   for (const b of bound.values()) {
-    if (b.request === undefined || (table.block(b.slot).appFlags() & (AppFlag.Adopted | AppFlag.Close | AppFlag.Abort)) !== 0) continue;
+    if (b.request === undefined || table.block(b.slot).appTookOrLeft()) continue;
     replySock({ request: b.request, slot: b.slot, error: 0, port: b.port, address: b.address });
   }
 
