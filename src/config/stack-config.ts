@@ -106,6 +106,15 @@ export interface StackConfig {
     readonly pinning?: boolean;
     /** Busy share of a thread (%) above which the thread monitor may let it spin (default 30). */
     readonly spinAbovePct?: number;
+    /**
+     * The placement monitor (src/stack/placement-monitor.ts): moves the running servers between
+     * the 'isolated' and 'grouped' placements as the cores free for them change. Default: on for
+     * placement 'auto', off otherwise. `regroupHoldMs` (default 3000) is how long the cores
+     * must ask for a change, `regroupCooldownMs` (default 30000) how long nothing moves after one.
+     */
+    readonly regroup?: boolean;
+    readonly regroupHoldMs?: number;
+    readonly regroupCooldownMs?: number;
   };
   readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
   readonly tcp?: {
@@ -248,6 +257,9 @@ const stackConfig = object({
     polling: optional(oneOf(['auto', 'adaptive', 'busy', 'sleep'])),
     pinning: optional(boolean()),
     spinAbovePct: optional(integer(1, 100)),
+    regroup: optional(boolean()),
+    regroupHoldMs: optional(integer(0, 3_600_000)),
+    regroupCooldownMs: optional(integer(0, 3_600_000)),
   }))),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),
@@ -321,6 +333,10 @@ function crossCheck(config: StackConfig, sink: IssueSink): void {
       }
     }
   });
+  const regroup = config.monitor === false ? undefined : config.monitor?.regroup;
+  if (regroup === true && (config.placement === 'monolithic' || config.placement === 'postmessage')) {
+    sink.add(['monitor', 'regroup'], `servers move only between the 'isolated' and 'grouped' placements (placement is '${config.placement}')`);
+  }
   const min = config.monitor === false ? undefined : config.monitor?.minReplicas;
   if (min !== undefined && min > (config.replicas ?? 1)) {
     sink.add(['monitor', 'minReplicas'], `${min} is more than replicas (${config.replicas ?? 1}): the monitor drains replicas, it never starts more`);

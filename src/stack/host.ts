@@ -16,7 +16,7 @@ import { formatMac, parseMac as parseMacNumber } from '../wire/ethernet.js';
 import { NewtosError } from '../errors.js';
 import { parseRuleSet } from '../pf/rule-parser.js';
 import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type Placement, type StackConfig } from '../config/stack-config.js';
-import { Supervisor, type ExternalEnds, type SupervisorEvent, type SystemSnapshot } from '../substrate/supervisor.js';
+import { Supervisor, type ExternalEnds, type RegroupResult, type SupervisorEvent, type SystemSnapshot } from '../substrate/supervisor.js';
 import type { ThreadDecision } from '../substrate/thread-monitor.js';
 import type { FaultKind } from '../substrate/server-loop.js';
 import { createSocketTable, SocketTable } from '../abi/socket-table.js';
@@ -42,6 +42,7 @@ import type { PingOptions, PingResult } from '../app/ping.js';
 import { createCounterBlock, readCounterBlock, type CounterTree } from '../abi/published-counters.js';
 import { createEntryFrames, createEntryLoad, createRssTable, RSS_TABLE_SIZE } from '../abi/rss-table.js';
 import { ReplicaMonitor, type MonitorDecision } from './replica-monitor.js';
+import { PlacementMonitor, type RegroupDecision } from './placement-monitor.js';
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 
@@ -173,8 +174,8 @@ export class Stack extends EventEmitter {
     private readonly frameLinks: ReadonlyMap<string, FrameLink>,
     /** Replicas: the driver's indirection table and the per-replica draining words (src/abi/rss-table.ts). */
     readonly steering: { readonly replicas: number; readonly rssTable: SharedArrayBuffer; readonly draining: SharedArrayBuffer; readonly entryLoad: SharedArrayBuffer; readonly entryFrames: SharedArrayBuffer },
-    /** The placement the servers run in (what 'auto' chose, or the configuration's). */
-    readonly placement: Exclude<Placement, 'auto'>,
+    /** The placement the servers run in at start (what 'auto' chose, or the configuration's). */
+    private placementNow: Exclude<Placement, 'auto'>,
     /** Placement 'auto' only: what it chose and why; undefined otherwise. */
     readonly placementDecision: PlacementDecision | undefined,
   ) {
@@ -201,7 +202,70 @@ export class Stack extends EventEmitter {
       supervisor.on('event', (e: SupervisorEvent) => {
         if (e.type === 'thread-monitor' && e.detail?.['action'] !== 'pin-failed') this.emit('thread-monitor', e.detail as unknown as ThreadDecision);
       });
+      const regroup = m.regroup ?? config.placement === 'auto';
+      if (regroup && supervisor.manifest.regroup) this.startPlacementMonitor(m, supervisor.cores);
     }
+  }
+
+  /**
+   * The placement the servers run in now: what 'auto' chose or the configuration said at start,
+   * then what the last regroup made.
+   */
+  get placement(): Exclude<Placement, 'auto'> {
+    return this.placementNow;
+  }
+
+  private placementMonitor: PlacementMonitor | undefined;
+  private placementTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Moves the running servers to another placement, 'isolated' or 'grouped' (Supervisor.regroup:
+   * the moved servers go on from their kept state in their new threads; no connection, socket
+   * or queued message is lost, traffic pauses for the moved servers' restart). For hosts started
+   * 'isolated', 'grouped' or 'auto'. Resolves with what moved; emits 'regroup' with the same.
+   */
+  async regroup(placement: 'isolated' | 'grouped'): Promise<RegroupResult & { readonly placement: 'isolated' | 'grouped' }> {
+    if (placement !== 'isolated' && placement !== 'grouped') {
+      throw new NewtosError('ERR_INVALID_ARG_VALUE', `The argument 'placement' must be 'isolated' or 'grouped'. Received ${JSON.stringify(placement)}`);
+    }
+    const groups = placement === 'grouped' ? groupedPlacement(this.steering.replicas) : this.supervisor.serverNames().map((n) => [n]);
+    const r = await this.supervisor.regroup(groups);
+    this.placementNow = placement;
+    this.placementMonitor?.moved(performance.now());
+    const result = { ...r, placement };
+    this.emit('regroup', result);
+    return result;
+  }
+
+  /** The placement monitor's decisions so far (src/stack/placement-monitor.ts; empty when it does not run). */
+  regroupDecisions(): readonly RegroupDecision[] {
+    return this.placementMonitor?.decisions ?? [];
+  }
+
+  /** Runs the placement monitor on a timer of this thread (off the data path), fed by the thread monitor's load figure. */
+  private startPlacementMonitor(m: Exclude<StackConfig['monitor'], false | undefined>, cores: number): void {
+    const replicas = this.steering.replicas;
+    const monitor = new PlacementMonitor({
+      cores, isolatedThreads: replicas === 1 ? 6 : 2 + 4 * replicas, groupedThreads: groupedPlacement(replicas).length,
+      ...(m.regroupHoldMs !== undefined ? { holdMs: m.regroupHoldMs } : {}),
+      ...(m.regroupCooldownMs !== undefined ? { cooldownMs: m.regroupCooldownMs } : {}),
+    });
+    this.placementMonitor = monitor;
+    let moving = false;
+    this.placementTimer = setInterval(() => {
+      const current = this.placementNow;
+      if (moving || (current !== 'isolated' && current !== 'grouped')) return;
+      const d = monitor.tick(performance.now(), current, this.supervisor.threadOtherLoad());
+      if (d === null) return;
+      this.emit('placement', d);
+      moving = true;
+      this.regroup(d.to).catch((err: unknown) => {
+        // A restart under way or the host stopping: the next ticks decide again.
+        monitor.moved(performance.now());
+        this.emit('placement-failed', { decision: d, error: err instanceof Error ? err.message : String(err) });
+      }).finally(() => { moving = false; });
+    }, m.intervalMs ?? 100);
+    this.placementTimer.unref();
   }
 
   /** The thread monitor's decisions so far: polling modes and pins per server thread (src/substrate/thread-monitor.ts). */
@@ -452,6 +516,8 @@ export class Stack extends EventEmitter {
         : { mode: placement === 'monolithic' ? 'monolithic' : 'isolated' },
       ...(options.polling !== undefined ? { polling: options.polling } : {}),
       doorbells: { driver: driverDoorbell },
+      // Servers may move between the ring placements while they run (Stack.regroup, the placement monitor).
+      regroup: placement === 'isolated' || placement === 'grouped',
     };
     // TAP devices are opened here and their fds handed to the driver, which adopts them: a
     // restarted driver takes over the same device (its kernel-side address, state, MAC and
@@ -640,6 +706,7 @@ export class Stack extends EventEmitter {
 
   async close(): Promise<void> {
     if (this.monitorTimer !== undefined) clearInterval(this.monitorTimer);
+    if (this.placementTimer !== undefined) clearInterval(this.placementTimer);
     this.client.close();
     for (const l of this.frameLinks.values()) l.destroy();
     await this.supervisor.stop();

@@ -28,11 +28,24 @@
  * loop, finding itself counted, does not count again. A thread's ringers count into the
  * block `countWakesIn` gave them (the process's system block); without one they do not.
  *
+ * Forwarding (BELL_FORWARD): on a host whose servers may move between threads each server
+ * has a doorbell of its own, and producers ring that. While the server shares a thread led by
+ * another, its doorbell names the leader's, and a ringer rings that one instead: one more load
+ * per ring. The doorbells a thread may be forwarded to are made known to it with `knowBells`
+ * (the supervisor's thread: when it makes them; a server thread: from its assignment). Why no
+ * wake-up is lost when the supervisor moves a server: it writes the forward before it starts
+ * the thread that now runs the server, and that thread looks at every input before it first
+ * parks; a producer that read the old forward published its message before the write, so
+ * before that first look.
+ *
  * The application thread, which must not block, uses `waitAsync()` below: it
  * keeps a ref'd timer while the asynchronous wait is pending, because on
  * Node 20 a pending Atomics.waitAsync alone does not keep a thread alive.
  */
-import { BELL_CONTROL, BELL_COUNT, BELL_COUNTED, BELL_SLEEPING, BELL_WORDS, COUNTED_IN, COUNTED_PARKED, SYS_RUNNABLE } from './layout.js';
+import { isMainThread } from 'node:worker_threads';
+import {
+  BELL_CONTROL, BELL_COUNT, BELL_COUNTED, BELL_FORWARD, BELL_ID, BELL_SLEEPING, BELL_WORDS, COUNTED_IN, COUNTED_PARKED, SYS_RUNNABLE,
+} from './layout.js';
 
 /** The system block this thread's ringers count woken loops into (null: none). */
 let wakeBlock: Int32Array | null = null;
@@ -47,26 +60,77 @@ export function wakeCountBlock(): SharedArrayBuffer | null {
   return wakeBlock === null ? null : wakeBlock.buffer as SharedArrayBuffer;
 }
 
+/** Doorbells made in this thread so far (their BELL_ID); only the main thread numbers its doorbells. */
+let bellsMade = 0;
+
+/** Doorbells ringers in this thread may be forwarded to, by BELL_ID. */
+const knownBells = new Map<number, Int32Array>();
+
 export function createDoorbell(): SharedArrayBuffer {
-  return new SharedArrayBuffer(BELL_WORDS * 4);
+  const sab = new SharedArrayBuffer(BELL_WORDS * 4);
+  // Forward targets are made where supervisors run (the main thread); a doorbell a server
+  // thread makes for itself is never one (id 0).
+  if (isMainThread) Atomics.store(new Int32Array(sab), BELL_ID, ++bellsMade);
+  return sab;
+}
+
+/** Makes doorbells known to this thread's ringers as forward targets (see the file comment). */
+export function knowBells(bells: readonly SharedArrayBuffer[]): void {
+  for (const b of bells) {
+    const w = new Int32Array(b);
+    const id = Atomics.load(w, BELL_ID);
+    if (id !== 0) knownBells.set(id, w);
+  }
+}
+
+/** Forgets doorbells knowBells made known (a host that stopped). */
+export function forgetBells(bells: readonly SharedArrayBuffer[]): void {
+  for (const b of bells) {
+    const id = Atomics.load(new Int32Array(b), BELL_ID);
+    if (knownBells.get(id)?.buffer === b) knownBells.delete(id);
+  }
+}
+
+/** Rings that found a forward to a doorbell this thread does not know (rang their own instead). */
+let unknownForwards = 0;
+
+/** How many rings in this thread met a forward to an unknown doorbell (a bug if ever non-zero). */
+export function unknownBellForwards(): number {
+  return unknownForwards;
 }
 
 /** Producer-side handle: ring a thread's doorbell. */
 export class DoorbellRinger {
-  private readonly w: Int32Array;
+  private readonly own: Int32Array;
+  /** The last forward met and the doorbell it named (saves the map lookup while it holds). */
+  private forwardId = 0;
+  private forwardTo: Int32Array;
   /** Notifies actually sent (the sleeper was parked or about to). */
   notifies = 0;
 
   constructor(sab: SharedArrayBuffer) {
-    this.w = new Int32Array(sab);
+    this.own = new Int32Array(sab);
+    this.forwardTo = this.own;
   }
 
-  /** Call after publishing. Costs one load when the owner is awake. */
+  /** The doorbell to ring now: this one, or the one it forwards to. */
+  private target(): Int32Array {
+    const f = Atomics.load(this.own, BELL_FORWARD);
+    if (f === 0) return this.own;
+    if (f === this.forwardId) return this.forwardTo;
+    const t = knownBells.get(f);
+    if (t === undefined) { unknownForwards++; return this.own; }
+    this.forwardId = f; this.forwardTo = t;
+    return t;
+  }
+
+  /** Call after publishing. Costs two loads when the owner is awake. */
   ring(): boolean {
-    if (Atomics.load(this.w, BELL_SLEEPING) === 0) return false;
-    Atomics.add(this.w, BELL_COUNT, 1);
-    Atomics.notify(this.w, BELL_COUNT, 1);
-    if (wakeBlock !== null && Atomics.compareExchange(this.w, BELL_COUNTED, COUNTED_PARKED, COUNTED_IN) === COUNTED_PARKED) {
+    const w = this.target();
+    if (Atomics.load(w, BELL_SLEEPING) === 0) return false;
+    Atomics.add(w, BELL_COUNT, 1);
+    Atomics.notify(w, BELL_COUNT, 1);
+    if (wakeBlock !== null && Atomics.compareExchange(w, BELL_COUNTED, COUNTED_PARKED, COUNTED_IN) === COUNTED_PARKED) {
       Atomics.add(wakeBlock, SYS_RUNNABLE, 1);
     }
     this.notifies++;
@@ -75,13 +139,14 @@ export class DoorbellRinger {
 
   /** Rings regardless of the sleeping flag (supervisor control, shutdown). */
   ringAlways(): void {
-    Atomics.add(this.w, BELL_COUNT, 1);
-    Atomics.notify(this.w, BELL_COUNT);
+    const w = this.target();
+    Atomics.add(w, BELL_COUNT, 1);
+    Atomics.notify(w, BELL_COUNT);
   }
 
   /** Supervisor: flags a pending control message and wakes the owner. */
   signalControl(): void {
-    Atomics.store(this.w, BELL_CONTROL, 1);
+    Atomics.store(this.target(), BELL_CONTROL, 1);
     this.ringAlways();
   }
 }

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { PortIn, PortOut, RingIn, RingOut, type InEndpoint, type OutEndpoint } from './channel.js';
-import { countWakesIn, DoorbellSleeper } from './doorbell.js';
+import { countWakesIn, DoorbellSleeper, knowBells } from './doorbell.js';
 import { PacketPool, PoolDirectory } from './pool.js';
 import { ControlBlock } from './stats.js';
 import { LocalDataStore, type StoreWrite } from './data-store.js';
@@ -49,6 +49,8 @@ export interface HostAssignment {
   readonly system: SharedArrayBuffer;
   readonly polling: PollingOptions;
   readonly control: MessagePort | null;
+  /** With manifest.regroup: every server's doorbell, for this thread's ringers to follow forwards. */
+  readonly bells?: readonly SharedArrayBuffer[];
 }
 
 /** Messages a host sends to the supervisor (besides 'running' / 'spare-ready'). */
@@ -62,6 +64,7 @@ export function moduleUrl(module: string): string {
 }
 
 export async function buildHost(a: HostAssignment, report: (r: HostReport) => void): Promise<ServerLoop> {
+  if (a.bells !== undefined) knowBells(a.bells);
   const hosted: HostedServer[] = [];
   for (const s of a.servers) hosted.push(await buildServer(s, a.doorbell, report));
   // One loop per thread: this thread's ringers count the loops they wake into its system block.

@@ -67,6 +67,16 @@ export const NO_POOL = 0xffff;
 export const BELL_COUNT = 0;
 /** 1 while the owner thread is parked (or about to park). Written ONLY by the owner. */
 export const BELL_SLEEPING = LINE_WORDS;
+/**
+ * Forwarding (a host whose servers may move between threads, Supervisor.regroup): every server
+ * then has a doorbell of its own that producers ring, and this word names (by BELL_ID) the
+ * doorbell of the thread that runs the server now, 0 while the server leads its thread and
+ * sleeps on this one. Written by the supervisor only; read by every ringer before SLEEPING,
+ * on the same cache line.
+ */
+export const BELL_FORWARD = LINE_WORDS + 1;
+/** This doorbell's number in its process (doorbell.ts createDoorbell), what BELL_FORWARD names. */
+export const BELL_ID = LINE_WORDS + 2;
 /** 1 when the supervisor has posted a control message on the thread's control port. */
 export const BELL_CONTROL = 2 * LINE_WORDS;
 /**

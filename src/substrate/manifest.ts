@@ -115,6 +115,12 @@ export interface Manifest {
    * arrives) then wakes the server's thread directly.
    */
   readonly doorbells: Readonly<Record<string, SharedArrayBuffer>>;
+  /**
+   * Servers may move between threads while they run (Supervisor.regroup): each has a doorbell
+   * of its own that its producers ring, forwarded to the doorbell of the thread it runs in
+   * (doorbell.ts). Only over rings: a port channel cannot follow a server to another thread.
+   */
+  readonly regroup: boolean;
 }
 
 export interface ManifestIssue {
@@ -275,15 +281,7 @@ export function validateManifest(input: unknown): ManifestResult {
       const g = pl.groups;
       if (!Array.isArray(g) || g.some((x) => !Array.isArray(x) || x.length === 0)) bad('placement.groups', 'must be an array of non-empty arrays of server names');
       else {
-        const seen = new Set<string>();
-        for (const [gi, grp] of (g as unknown[][]).entries()) {
-          for (const n of grp) {
-            if (typeof n !== 'string' || !names.has(n)) bad(`placement.groups[${gi}]`, `unknown server "${String(n)}"`);
-            else if (seen.has(n)) bad(`placement.groups[${gi}]`, `server "${n}" placed twice`);
-            else seen.add(n);
-          }
-        }
-        for (const n of names) if (!seen.has(n)) bad('placement.groups', `server "${n}" is not placed`);
+        for (const issue of partitionIssues(names, g as unknown[][])) bad(issue.field === '' ? 'placement.groups' : `placement.${issue.field}`, issue.reason);
         groups = g as string[][];
       }
     } else if (pl.mode !== undefined && pl.mode !== 'isolated') bad('placement.mode', 'must be "isolated", "monolithic" or "groups"');
@@ -338,14 +336,39 @@ export function validateManifest(input: unknown): ManifestResult {
   }
 
   for (const k of Object.keys(input)) {
-    if (!['servers', 'channels', 'pools', 'placement', 'polling', 'supervisor', 'externals', 'doorbells'].includes(k)) bad(k, 'unknown field');
+    if (!['servers', 'channels', 'pools', 'placement', 'polling', 'supervisor', 'externals', 'doorbells', 'regroup'].includes(k)) bad(k, 'unknown field');
+  }
+  let regroup = false;
+  if (input.regroup !== undefined) {
+    if (typeof input.regroup !== 'boolean') bad('regroup', 'must be true or false');
+    else if (input.regroup && channels.some((c) => c.transport === 'port')) bad('regroup', 'servers can move between threads only over rings (a channel has transport "port")');
+    else regroup = input.regroup;
   }
   if (issues.length > 0) return { ok: false, issues };
   for (const [gi, grp] of groups.entries()) {
     const given = new Set(grp.map((n) => doorbells[n]).filter((d) => d !== undefined));
     if (given.size > 1) bad(`placement.groups[${gi}]`, 'servers placed together were given different doorbells');
   }
-  return { ok: true, value: { servers, channels, pools, groups, polling, supervisor, externals, doorbells } };
+  return { ok: true, value: { servers, channels, pools, groups, polling, supervisor, externals, doorbells, regroup } };
+}
+
+/**
+ * What is wrong with `groups` as a placement of the servers `names`: each must be placed exactly
+ * once, and nothing else. Fields are `groups[i]` ('' for the whole).
+ */
+export function partitionIssues(names: ReadonlySet<string>, groups: readonly (readonly unknown[])[]): ManifestIssue[] {
+  const issues: ManifestIssue[] = [];
+  const seen = new Set<string>();
+  for (const [gi, grp] of groups.entries()) {
+    if (grp.length === 0) issues.push({ field: `groups[${gi}]`, reason: 'is empty' });
+    for (const n of grp) {
+      if (typeof n !== 'string' || !names.has(n)) issues.push({ field: `groups[${gi}]`, reason: `unknown server "${String(n)}"` });
+      else if (seen.has(n)) issues.push({ field: `groups[${gi}]`, reason: `server "${n}" placed twice` });
+      else seen.add(n);
+    }
+  }
+  for (const n of names) if (!seen.has(n)) issues.push({ field: '', reason: `server "${n}" is not placed` });
+  return issues;
 }
 
 /** "field: reason; field: reason" for an error message. */

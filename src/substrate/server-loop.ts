@@ -110,7 +110,9 @@ export type ControlMessage =
   | { readonly kind: 'peer-restarted'; readonly target: string; readonly peer: string; readonly generation: number }
   | { readonly kind: 'fault'; readonly target: string; readonly fault: FaultKind; readonly detail?: Readonly<Record<string, unknown>> }
   | { readonly kind: 'reattach'; readonly target: string; readonly endpoint: string; readonly direction: 'in' | 'out'; readonly port: MessagePort }
-  | { readonly kind: 'stop' };
+  | { readonly kind: 'stop' }
+  /** Leave the loop at once without stopping the servers (no onStop): they go on in another thread (Supervisor.regroup). */
+  | { readonly kind: 'retire' };
 
 export type FaultKind = 'crash' | 'hang' | 'exit' | 'oom';
 
@@ -151,6 +153,8 @@ export class ServerLoop {
   private readonly now: () => number;
   private readonly blocked: boolean[][];
   private stopped = false;
+  /** Left the loop for a 'retire': the servers go on elsewhere, the thread ends. */
+  retired = false;
   private pendingFault: { server: HostedServer; fault: FaultKind; at: number } | null = null;
   private woken = true;
 
@@ -183,7 +187,7 @@ export class ServerLoop {
       // Out for good: 0, not PARKED, so no late producer counts a stopped loop back in.
       releaseDeadLoop(this.o.sleeper.words, this.o.system);
     }
-    for (const s of this.servers) { s.core.onStop?.(); s.cb.state = ServerState.Stopped; }
+    for (const s of this.servers) { if (!this.retired) s.core.onStop?.(); s.cb.state = ServerState.Stopped; }
   }
 
   /** One pass: drain, poll, publish, release, then spin or park if idle. */
@@ -289,6 +293,7 @@ export class ServerLoop {
       if (got === undefined) break;
       const m = got.message as ControlMessage;
       if (m.kind === 'stop') { this.stopped = true; continue; }
+      if (m.kind === 'retire') { this.stopped = true; this.retired = true; continue; }
       const s = this.servers.find((x) => x.name === m.target);
       if (s === undefined) continue;
       if (m.kind === 'peer-restarted') s.core.onPeerRestart?.(m.peer, m.generation, this.now());

@@ -34,11 +34,11 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism, loadavg } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { createRing, ringCounters, ringOccupancy } from './ring.js';
-import { countWakesIn, createDoorbell, DoorbellRinger } from './doorbell.js';
+import { countWakesIn, createDoorbell, DoorbellRinger, forgetBells, knowBells } from './doorbell.js';
 import { createPool, poolCensus, PoolGeometry } from './pool.js';
 import { ControlBlock, createControlBlock, monotonicMs, type ServerCounters } from './stats.js';
 import { SupervisorDataStore, type StoreWrite } from './data-store.js';
-import { formatIssues, validateManifest, type ChannelSpec, type Manifest, type ManifestIssue, type PoolManifestSpec, type ServerSpec } from './manifest.js';
+import { formatIssues, partitionIssues, validateManifest, type ChannelSpec, type Manifest, type ManifestIssue, type PoolManifestSpec, type ServerSpec } from './manifest.js';
 import type { ChannelGrant, HostAssignment, HostReport, ServerAssignment } from './host.js';
 import { POLL_MODES, type ControlMessage, type FaultKind } from './server-loop.js';
 import { ThreadMonitor, type ThreadDecision, type ThreadMonitorOptions } from './thread-monitor.js';
@@ -49,7 +49,7 @@ import {
 import type { StandbyReport, StandbyTakeover } from './worker-host.js';
 import { readFileSync } from 'node:fs';
 import {
-  BELL_STANDBY, MSG_WORDS, ServerState,
+  BELL_FORWARD, BELL_ID, BELL_STANDBY, MSG_WORDS, ServerState,
   SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE, SYS_WORDS, BELL_POLLING, BELL_TID, POLL_OVERRIDE_NONE,
 } from './layout.js';
 import { NewtosError } from '../errors.js';
@@ -57,7 +57,7 @@ import { NewtosError } from '../errors.js';
 export type SupervisorEventType =
   | 'spawn' | 'spare-ready' | 'running' | 'crash' | 'oom' | 'exit' | 'hang' | 'backoff' | 'restart'
   | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log' | 'reaped' | 'recovered'
-  | 'thread-monitor' | 'standby';
+  | 'thread-monitor' | 'standby' | 'regroup';
 
 export interface SupervisorEvent {
   /** Monotonic ms (stats.ts monotonicMs). */
@@ -142,6 +142,11 @@ interface ServerRt {
   readonly spec: ServerSpec;
   readonly index: number;
   readonly cb: ControlBlock;
+  /**
+   * The doorbell its producers ring: its thread's, or with manifest.regroup one of its own,
+   * forwarded to its thread's while another server leads that thread (doorbell.ts).
+   */
+  bell: SharedArrayBuffer;
   group: GroupRt;
   readonly inputs: ChannelRt[];
   readonly outputs: ChannelRt[];
@@ -194,10 +199,24 @@ interface GroupRt {
   /** Whether the thread may have a standby at all (servers allow it, rings only, no pool owned). */
   standbyAllowed: boolean;
   standbyTimer: NodeJS.Timeout | undefined;
+  /** Started by a regroup: tell the peers once it runs, as after a restart. */
+  regrouped: boolean;
+}
+
+/** What Supervisor.regroup did. */
+export interface RegroupResult {
+  /** The threads before and after, by server names. */
+  readonly from: readonly (readonly string[])[];
+  readonly to: readonly (readonly string[])[];
+  /** Threads stopped and started (threads whose servers stayed together kept running). */
+  readonly stopped: number;
+  readonly started: number;
+  /** From the first thread told to stop until every new thread ran, ms. */
+  readonly durationMs: number;
 }
 
 type RunningReport = { kind: 'running'; receivedAt: number; builtAt: number; standby?: StandbyReport };
-type WorkerReport = HostReport | RunningReport | { kind: 'stopped' } | { kind: 'spare-ready' } | { kind: 'armed' }
+type WorkerReport = HostReport | RunningReport | { kind: 'stopped' } | { kind: 'retired' } | { kind: 'spare-ready' } | { kind: 'armed' }
   | { kind: 'exiting'; code: number } | { kind: 'crashing'; error: string; name?: string };
 
 interface StandbyRt {
@@ -230,6 +249,8 @@ const STANDBY_RETRY_MS = 2000;
  * starts anyway (and may find the resource busy: a crash and a retry).
  */
 const EXIT_WAIT_MS = 500;
+/** A thread told to retire (Supervisor.regroup) that has not ended after this long is terminated. */
+const RETIRE_WAIT_MS = 1000;
 
 export interface ExternalInput {
   readonly ring: SharedArrayBuffer;
@@ -300,7 +321,7 @@ export class Supervisor extends EventEmitter {
   private readonly system = processSystemBlock();
   private readonly sys = new Int32Array(this.system);
   /** Cores this host's polling and thread monitor assume (SupervisorStartOptions.cores, else the machine's). */
-  private readonly cores: number;
+  readonly cores: number;
   private readonly spares = new Map<string, Spare[]>();
   /** Workers whose thread has exited ('exit' seen). */
   private readonly exitedWorkers = new WeakSet<Worker>();
@@ -349,25 +370,20 @@ export class Supervisor extends EventEmitter {
       const cb = new ControlBlock(createControlBlock());
       cb.prepareSuccessor(1, false);
       const rt: ServerRt = {
-        spec, index, cb, group: undefined as unknown as GroupRt, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0, runningGeneration: 0,
+        spec, index, cb, bell: m.doorbells[spec.name] ?? (m.regroup ? createDoorbell() : undefined as unknown as SharedArrayBuffer),
+        group: undefined as unknown as GroupRt, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0, runningGeneration: 0,
       };
       this.servers.push(rt); this.byName.set(spec.name, rt);
     });
-    m.groups.forEach((names, id) => {
-      const doorbell = names.map((n) => m.doorbells[n]).find((d) => d !== undefined) ?? createDoorbell();
+    if (m.regroup) knowBells(this.servers.map((s) => s.bell));
+    for (const names of m.groups) {
       const servers = names.map((n) => this.byName.get(n)!);
-      const limits = servers.find((s) => s.spec.resourceLimits)?.spec.resourceLimits;
-      let resolveRunning = (): void => {};
-      const running = new Promise<void>((res) => { resolveRunning = res; });
-      const g: GroupRt = {
-        id, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
-        worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
-        restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
-        standby: null, standbyAllowed: false, standbyTimer: undefined,
-      };
-      for (const s of servers) s.group = g;
+      if (m.regroup) { this.groups.push(this.newGroup(servers)); continue; }
+      const doorbell = names.map((n) => m.doorbells[n]).find((d) => d !== undefined) ?? createDoorbell();
+      const g = this.newGroup(servers, doorbell);
+      for (const s of servers) s.bell = doorbell;
       this.groups.push(g);
-    });
+    }
     for (const name of m.externals) this.externalRts.set(name, this.externalStandIn(name));
     const party = (name: string): ServerRt => this.byName.get(name) ?? this.externalRts.get(name)!;
     for (const spec of m.channels) {
@@ -387,12 +403,44 @@ export class Supervisor extends EventEmitter {
       const sab = createPool({ id, bufSize: spec.bufSize, count: spec.count });
       this.pools.push({ spec, id, sab, owner: this.byName.get(spec.owner)!, geometry: new PoolGeometry(sab) });
     });
-    for (const g of this.groups) {
-      g.standbyAllowed = m.supervisor.spares > 0
-        && g.servers.every((s) => s.spec.standby === true && s.spec.restartAfterExit !== true)
-        && g.servers.every((s) => [...s.inputs, ...s.outputs].every((c) => c.spec.transport === 'ring'))
-        && !this.pools.some((p) => p.owner.group === g);
+    for (const g of this.groups) g.standbyAllowed = this.standbyAllowed(g);
+  }
+
+  private nextGroupId = 0;
+
+  /**
+   * A thread for `servers` (not started). Its doorbell: `doorbell`, or with manifest.regroup
+   * its leader's own, where the others' forward to (a server with a doorbell made elsewhere
+   * leads, so whatever rings that doorbell need not know of forwards).
+   */
+  private newGroup(list: readonly ServerRt[], doorbell?: SharedArrayBuffer): GroupRt {
+    const servers = [...list];
+    if (doorbell === undefined) {
+      const lead = servers.findIndex((s) => this.manifest.doorbells[s.spec.name] !== undefined);
+      if (lead > 0) servers.unshift(...servers.splice(lead, 1));
+      doorbell = servers[0]!.bell;
+      const leaderId = Atomics.load(new Int32Array(doorbell), BELL_ID);
+      for (const s of servers) Atomics.store(new Int32Array(s.bell), BELL_FORWARD, s === servers[0] ? 0 : leaderId);
     }
+    const limits = servers.find((s) => s.spec.resourceLimits)?.spec.resourceLimits;
+    let resolveRunning = (): void => {};
+    const running = new Promise<void>((res) => { resolveRunning = res; });
+    const g: GroupRt = {
+      id: this.nextGroupId++, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
+      worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
+      restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
+      standby: null, standbyAllowed: false, standbyTimer: undefined, regrouped: false,
+    };
+    for (const s of servers) s.group = g;
+    return g;
+  }
+
+  /** Whether a thread may have a warm standby: its servers allow it, rings only, no pool owned. */
+  private standbyAllowed(g: GroupRt): boolean {
+    return this.manifest.supervisor.spares > 0
+      && g.servers.every((s) => s.spec.standby === true && s.spec.restartAfterExit !== true)
+      && g.servers.every((s) => [...s.inputs, ...s.outputs].every((c) => c.spec.transport === 'ring'))
+      && !this.pools.some((p) => p.owner.group === g);
   }
 
   /** A ServerRt for an external party: only its doorbell and channel lists are used. */
@@ -405,7 +453,7 @@ export class Supervisor extends EventEmitter {
     } as unknown as GroupRt;
     const cb = new ControlBlock(createControlBlock());
     const rt: ServerRt = {
-      spec: { name, module: '', options: {} }, index: -1, cb, group, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0, runningGeneration: 0,
+      spec: { name, module: '', options: {} }, index: -1, cb, bell: doorbell, group, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0, runningGeneration: 0,
     };
     group.servers.push(rt);
     return rt;
@@ -423,8 +471,8 @@ export class Supervisor extends EventEmitter {
     if (rt === undefined) throw new NewtosError('ERR_INVALID_ARG_VALUE', `"${name}" is not an external party of this manifest`);
     const inputs: Record<string, ExternalInput> = {};
     const outputs: Record<string, ExternalOutput> = {};
-    for (const c of rt.inputs) inputs[c.toEndpoint] = { ring: c.sab!, doorbell: rt.group.doorbell, producerDoorbell: c.from.group.doorbell, peer: c.from.spec.name };
-    for (const c of rt.outputs) outputs[c.fromEndpoint] = { ring: c.sab!, doorbell: c.to.group.doorbell, peer: c.to.spec.name };
+    for (const c of rt.inputs) inputs[c.toEndpoint] = { ring: c.sab!, doorbell: rt.group.doorbell, producerDoorbell: c.from.bell, peer: c.from.spec.name };
+    for (const c of rt.outputs) outputs[c.fromEndpoint] = { ring: c.sab!, doorbell: c.to.bell, peer: c.to.spec.name };
     return { doorbell: rt.group.doorbell, inputs, outputs };
   }
 
@@ -575,7 +623,7 @@ export class Supervisor extends EventEmitter {
   private assignmentOf(g: GroupRt, ahead: number, controlEnd: MessagePort): { assignment: HostAssignment; transfer: MessagePort[] } {
     const generationOf = (s: ServerRt): number => s.cb.generation + ahead;
     const transfer: MessagePort[] = [controlEnd];
-    const peerBell = (s: ServerRt): SharedArrayBuffer => s.group.doorbell;
+    const peerBell = (s: ServerRt): SharedArrayBuffer => s.bell;
     const assignments: ServerAssignment[] = g.servers.map((s) => {
       const inputs: ChannelGrant[] = s.inputs.map((c) => {
         let port: MessagePort | undefined;
@@ -597,6 +645,7 @@ export class Supervisor extends EventEmitter {
     });
     const assignment: HostAssignment = {
       servers: assignments, doorbell: g.doorbell, system: this.system, polling: this.manifest.polling, control: controlEnd,
+      ...(this.manifest.regroup ? { bells: this.servers.map((s) => s.bell) } : {}),
     };
     return { assignment, transfer };
   }
@@ -770,7 +819,10 @@ export class Supervisor extends EventEmitter {
           for (const x of m.standby!.reclaimed[i] ?? []) this.log('reclaim', s.spec.name, s.cb.generation - 1, { pool: this.pools[x.pool]?.spec.name ?? x.pool, buffers: x.buffers });
         });
       }
-      if (g.pendingRecoveries.length > 0) { this.notifyPeers(g); this.refillAfter(g); this.scheduleStandby(g, STANDBY_DELAY_MS); }
+      if (g.pendingRecoveries.length > 0 || g.regrouped) {
+        g.regrouped = false;
+        this.notifyPeers(g); this.refillAfter(g); this.scheduleStandby(g, STANDBY_DELAY_MS);
+      }
       g.resolveRunning();
     } else if (m.kind === 'stopped') {
       g.state = 'stopped';
@@ -964,6 +1016,107 @@ export class Supervisor extends EventEmitter {
 
   // ---------------------------------------------------------------- public API
 
+  private regrouping = false;
+
+  /** The threads now, each as its servers' names (leader first). */
+  threads(): string[][] {
+    return this.groups.map((g) => g.servers.map((s) => s.spec.name));
+  }
+
+  /**
+   * Moves servers between threads while they run (manifest.regroup): `groups` is the new
+   * placement, every server in exactly one group. Threads whose servers stay together go on
+   * untouched; every other thread is told to leave its loop at the next pass (no onStop: its
+   * servers are not stopped, they move), and once it has ended, its servers are started in the
+   * new threads as their next generation, from the state they kept in shared memory and the
+   * store, on the same rings, the doorbells forwarded, and their peers told as after a restart
+   * (outstanding requests sent again). Nothing queued is lost: it waits in the rings. Not a
+   * failure: no restart is counted. Rejects with ERR_INVALID_ARG_VALUE for a bad placement,
+   * ERR_REGROUP_UNSUPPORTED without manifest.regroup, EBUSY while a thread restarts or another
+   * regroup runs.
+   */
+  async regroup(groups: readonly (readonly string[])[], timeoutMs = START_TIMEOUT_MS): Promise<RegroupResult> {
+    if (!this.manifest.regroup) throw new NewtosError('ERR_REGROUP_UNSUPPORTED', 'this host was not started with servers that may move between threads (manifest regroup: true; placements "isolated", "grouped" and "auto")');
+    if (!Array.isArray(groups)) throw new NewtosError('ERR_INVALID_ARG_TYPE', 'groups must be an array of arrays of server names');
+    const issues = partitionIssues(new Set(this.byName.keys()), groups.map((g) => (Array.isArray(g) ? g : [g]) as unknown[]));
+    if (issues.length > 0) throw new NewtosError('ERR_INVALID_ARG_VALUE', `invalid placement: ${formatIssues(issues)}`);
+    if (this.stopping) throw new NewtosError('ERR_SERVER_STOPPED', 'the host is stopping');
+    if (this.regrouping) throw new NewtosError('EBUSY', 'another regroup is running');
+    const notRunning = this.groups.filter((g) => g.state !== 'running').flatMap((g) => g.servers.map((s) => s.spec.name));
+    if (notRunning.length > 0) throw new NewtosError('EBUSY', `${notRunning.join(', ')} not running (a restart is under way)`);
+    const from = this.threads();
+    const key = (names: readonly string[]): string => [...names].sort().join(',');
+    const wanted = new Set(groups.map(key));
+    const kept = this.groups.filter((g) => wanted.has(key(g.servers.map((s) => s.spec.name))));
+    const keptKeys = new Set(kept.map((g) => key(g.servers.map((s) => s.spec.name))));
+    const leaving = this.groups.filter((g) => !kept.includes(g));
+    const arriving = groups.filter((names) => !keptKeys.has(key(names)));
+    if (leaving.length === 0) return { from, to: from, stopped: 0, started: 0, durationMs: 0 };
+    this.regrouping = true;
+    const t0 = monotonicMs();
+    try {
+      this.log('regroup', undefined, undefined, { action: 'start', from, to: groups });
+      for (const g of leaving) { clearTimeout(g.standbyTimer); this.dropStandby(g); }
+      await Promise.all(leaving.map((g) => this.retire(g)));
+      for (const g of leaving) {
+        releaseDeadLoop(new Int32Array(g.doorbell), this.sys);
+        g.control?.close(); g.control = null;
+        for (const s of g.servers) {
+          this.reclaim(s);
+          s.cb.prepareSuccessor(s.cb.generation + 1, false);
+        }
+      }
+      const fresh = arriving.map((names) => this.newGroup(names.map((n: string) => this.byName.get(n)!)));
+      this.groups.splice(0, this.groups.length, ...kept, ...fresh);
+      for (const g of fresh) {
+        g.standbyAllowed = this.standbyAllowed(g);
+        g.regrouped = true;
+      }
+      this.watchFirstMessages();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new NewtosError('ETIMEDOUT', `regroup timed out: ${fresh.filter((g) => g.state !== 'running').flatMap((g) => g.servers.map((s) => s.spec.name)).join(', ')} not running after ${timeoutMs} ms`)), timeoutMs);
+        timer.unref();
+      });
+      try {
+        await Promise.race([(async () => {
+          const workers = await Promise.all(fresh.map((g) => this.takeSpare(g)));
+          if (this.stopping) { for (const w of workers) void w.terminate(); return; }
+          fresh.forEach((g, i) => this.activate(g, workers[i]!));
+          await Promise.all(fresh.map((g) => g.running));
+        })(), timedOut]);
+      } finally {
+        clearTimeout(timer);
+      }
+      const to = this.threads();
+      const result: RegroupResult = { from, to, stopped: leaving.length, started: fresh.length, durationMs: monotonicMs() - t0 };
+      this.log('regroup', undefined, undefined, { action: 'done', ...result });
+      for (const k of new Set(fresh.map((g) => g.limitsKey))) setTimeout(() => this.fillSpares(k), REFILL_DELAY_MS).unref();
+      return result;
+    } finally {
+      this.regrouping = false;
+    }
+  }
+
+  /**
+   * Tells a thread to leave its loop for good without stopping its servers, and waits until it
+   * has ended (RETIRE_WAIT_MS, then it is terminated: a thread that does not answer is hung,
+   * and its servers' successors must not run beside it).
+   */
+  private retire(g: GroupRt): Promise<void> {
+    const w = g.worker;
+    g.state = 'stopping';
+    if (w === null || this.exitedWorkers.has(w)) { g.state = 'stopped'; return Promise.resolve(); }
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log('regroup', g.servers[0]!.spec.name, undefined, { action: 'terminate', waitedMs: RETIRE_WAIT_MS });
+        void w.terminate().catch(() => undefined);
+      }, RETIRE_WAIT_MS);
+      w.once('exit', () => { clearTimeout(timer); g.state = 'stopped'; resolve(); });
+      this.control(g, { kind: 'retire' });
+    });
+  }
+
   /**
    * Fault injection: make a named server crash, hang, exit or run out of memory. With
    * `detail`, a server that knows the target fires it itself when it meets it (the TCP
@@ -1049,6 +1202,11 @@ export class Supervisor extends EventEmitter {
     return monitor;
   }
 
+  /** The thread monitor's figure for the load of everything but this host's server threads (0 when it does not run). */
+  threadOtherLoad(): number {
+    return this.threadMonitor?.otherLoad ?? 0;
+  }
+
   /** The thread monitor's decisions so far (empty when it does not run). */
   threadDecisions(): readonly ThreadDecision[] {
     return this.threadMonitor?.decisions ?? [];
@@ -1118,6 +1276,7 @@ export class Supervisor extends EventEmitter {
     // terminated while counted, and leave no word a late producer could count in again.
     for (const g of this.groups) releaseDeadLoop(new Int32Array(g.doorbell), this.sys);
     for (const g of this.groups) g.control?.close();
+    if (this.manifest.regroup) forgetBells(this.servers.map((s) => s.bell));
   }
 
   private control(g: GroupRt, m: ControlMessage, transfer: MessagePort[] = []): void {

@@ -95,6 +95,8 @@ interface ThreadState {
 
 export class ThreadMonitor {
   readonly decisions: ThreadDecision[] = [];
+  /** The load of everything but this host's server threads (threads, over the window), as of the last tick. */
+  otherLoad = 0;
   private readonly threads = new Map<string, ThreadState>();
   private readonly runnable: { at: number; n: number }[] = [];
   private readonly o: Required<ThreadMonitorOptions>;
@@ -153,6 +155,7 @@ export class ThreadMonitor {
     let ours = 0;
     for (const st of this.threads.values()) ours += st.mode === 'busy' ? 1 : st.busyPct / 100;
     const otherLoad = Math.max(0, loadAvg - ours);
+    this.otherLoad = otherLoad;
     const n = this.threads.size;
     const coreFree = n + Math.max(1, otherLoad) <= o.cores;
     const decide = (thread: string, st: ThreadState, action: ThreadDecision['action'], from: string, to: string, reason: string): void => {

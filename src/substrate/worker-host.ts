@@ -121,6 +121,11 @@ async function main(): Promise<void> {
         throw err;
       }
       stopping = true;
+      if (loop.retired) {
+        // Its servers go on in another thread: end this one (a TAP fd closes with it).
+        port.postMessage({ kind: 'retired' });
+        process.exit(0);
+      }
       port.postMessage({ kind: 'stopped' });
       port.close();
     })().catch((err: unknown) => {

@@ -1,0 +1,118 @@
+// Servers move between threads while they run (issue 15): Stack.regroup and the placement
+// monitor. Two hosts on the virtual switch; host a's servers move from one thread each to the
+// grouped threads and back while a connection carries several MB each way and another sits
+// idle: every byte arrives intact, no socket sees an error or a close, no restart is counted,
+// the moved servers run as their next generation in the threads the placement names. On a host
+// told it has 2 cores, the placement monitor groups an isolated host by itself.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createVswitch } from '../../src/driver/nic/vswitch.js';
+import { createStack, type Stack } from '../../src/stack/host.js';
+import type { StackConfig } from '../../src/config/stack-config.js';
+import type { NetSocket } from '../../src/app/net-socket.js';
+import type { RegroupDecision } from '../../src/stack/placement-monitor.js';
+import { Stream, listenOn, connectTo, echoOnce, until, streamData, describeConnections, nonzeroCounters } from '../support/tcp-stream.js';
+import { unknownBellForwards } from '../../src/substrate/doorbell.js';
+
+const SIZE = 8 * 1024 * 1024;
+
+async function twoHosts(a: Partial<StackConfig>, cores?: number): Promise<[Stack, Stack]> {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const host = (name: string, ip: string, extra: Partial<StackConfig>, c?: number): Promise<Stack> => createStack({
+    name, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }], ...extra,
+  }, { switches: { sw0: sw }, ...(c !== undefined ? { cores: c } : {}) });
+  return [await host('a', '10.0.0.1/24', a, cores), await host('b', '10.0.0.2/24', {})];
+}
+
+const threadsOf = (s: Stack): string[][] => s.supervisor.threads().map((t) => [...t].sort());
+const sorted = (groups: string[][]): string[][] => groups.map((g) => [...g].sort()).sort((x, y) => x.join().localeCompare(y.join()));
+const restarts = (s: Stack): number => s.snapshot().servers.reduce((n, x) => n + x.restarts, 0);
+
+test('regroup: isolated → grouped → isolated mid-transfer: 8 MB each way intact, the idle connection echoes, no error, no restart counted', { timeout: 120_000 }, async () => {
+  const [a, b] = await twoHosts({ placement: 'isolated' });
+  try {
+    assert.equal(a.placement, 'isolated');
+    assert.equal(threadsOf(a).length, 6);
+    const toB = streamData(SIZE);
+    const toA = streamData(SIZE);
+    const accepted = listenOn(a, 9);
+    const bSide = new Stream(await connectTo(b, '10.0.0.1', 9), SIZE);
+    const aSide = new Stream(await accepted, SIZE);
+    const echoServer = b.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((r) => echoServer.listen(7, r));
+    const idle = new Stream(await connectTo(a, '10.0.0.2', 7), Infinity);
+    assert.equal(await echoOnce(idle, 'before'), 'before');
+    const generations = Object.fromEntries(a.supervisor.serverNames().map((n) => [n, a.supervisor.generation(n)]));
+    aSide.send(toB.bytes);
+    bSide.send(toA.bytes);
+    await until(() => bSide.received > SIZE / 4 && aSide.received > SIZE / 4, 30_000);
+    const grouped = await a.regroup('grouped');
+    assert.equal(a.placement, 'grouped');
+    assert.deepEqual(sorted(threadsOf(a)), sorted([['driver', 'ip', 'pf'], ['tcp', 'udp', 'sock']]));
+    assert.equal(grouped.stopped, 6);
+    assert.equal(grouped.started, 2);
+    for (const n of a.supervisor.serverNames()) assert.equal(a.supervisor.generation(n), generations[n]! + 1, `${n} runs as its next generation`);
+    assert.equal(await echoOnce(idle, 'between'), 'between');
+    await until(() => bSide.received > SIZE / 2 && aSide.received > SIZE / 2, 30_000);
+    const back = await a.regroup('isolated');
+    assert.equal(a.placement, 'isolated');
+    assert.equal(back.stopped, 2);
+    assert.equal(back.started, 6);
+    assert.equal(threadsOf(a).length, 6);
+    const [gotB, gotA] = await Promise.all([bSide.within(60_000), aSide.within(60_000)]).catch((e: Error) => {
+      throw new Error(`${e.message}\na: ${describeConnections(a)}\nb: ${describeConnections(b)}\na counters: ${nonzeroCounters(a)}`);
+    });
+    assert.equal(gotB.sha256, toB.sha256, 'b received what a sent');
+    assert.equal(gotA.sha256, toA.sha256, 'a received what b sent');
+    assert.equal(await echoOnce(idle, 'after'), 'after');
+    assert.deepEqual([...aSide.events, ...bSide.events, ...idle.events], [], 'no socket saw an error, an end or a close');
+    assert.equal(restarts(a), 0, 'a move is not a restart');
+    assert.equal(a.supervisor.recoveries.length, 0);
+    const events = a.supervisor.events.filter((e) => e.type === 'regroup' && e.detail?.['action'] === 'done');
+    assert.equal(events.length, 2);
+    assert.equal(unknownBellForwards(), 0, 'every forward named a doorbell this thread knows');
+    // A bad placement is refused with the reason; the host runs on.
+    await assert.rejects(a.supervisor.regroup([['driver', 'ip'], ['pf', 'tcp', 'udp']]), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_VALUE' && /sock.*not placed/.test(e.message));
+    await assert.rejects(a.regroup('monolithic' as 'grouped'), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.equal(await echoOnce(idle, 'still'), 'still');
+    echoServer.close();
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
+test('regroup: a host told it has 2 cores, started isolated with the placement monitor on, groups itself and carries on', { timeout: 60_000 }, async () => {
+  const [a, b] = await twoHosts({ placement: 'isolated', monitor: { regroup: true, regroupHoldMs: 300 } }, 2);
+  try {
+    const echoServer = b.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((r) => echoServer.listen(7, r));
+    const idle = new Stream(await connectTo(a, '10.0.0.2', 7), Infinity);
+    assert.equal(await echoOnce(idle, 'before'), 'before');
+    assert.ok(await until(() => a.placement === 'grouped', 20_000), `not grouped: ${JSON.stringify(a.regroupDecisions())}`);
+    const decisions: readonly RegroupDecision[] = a.regroupDecisions();
+    assert.equal(decisions.length, 1);
+    assert.equal(decisions[0]!.from, 'isolated');
+    assert.equal(decisions[0]!.to, 'grouped');
+    assert.match(decisions[0]!.reason, /cores left/);
+    assert.deepEqual(sorted(threadsOf(a)), sorted([['driver', 'ip', 'pf'], ['tcp', 'udp', 'sock']]));
+    assert.equal(await echoOnce(idle, 'after'), 'after');
+    assert.deepEqual(idle.events, []);
+    echoServer.close();
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
+test('regroup: refused for a monolithic host, and a monolithic host with the placement monitor asked for is a configuration error', { timeout: 30_000 }, async () => {
+  const [a, b] = await twoHosts({ placement: 'monolithic', monitor: false });
+  try {
+    await assert.rejects(a.regroup('isolated'), { code: 'ERR_REGROUP_UNSUPPORTED' });
+  } finally {
+    await b.close();
+    await a.close();
+  }
+  await assert.rejects(createStack({ placement: 'monolithic', monitor: { regroup: true }, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] },
+    { switches: { sw0: { descriptor: createVswitch({ ports: 2 }), nextPort: 0 } } }), (e: Error & { code?: string }) => e.code === 'ERR_NEWTOS_CONFIG' && /monitor\.regroup/.test(e.message));
+});
