@@ -18,11 +18,11 @@ const STATUS: Readonly<Record<string, number>> = {
   ERR_UNKNOWN_SERVER: 404, ERR_INVALID_ARG_VALUE: 400, ERR_OUT_OF_RANGE: 400, ERR_INVALID_STATE: 409, ERR_SERVER_FAILED: 409, ETIMEDOUT: 504,
 };
 
-function isLoopback(address: string | undefined): boolean {
+export function isLoopback(address: string | undefined): boolean {
   return address !== undefined && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
 }
 
-function answer(res: http.ServerResponse, status: number, body: unknown): void {
+export function answer(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(`${JSON.stringify(body)}\n`);
 }

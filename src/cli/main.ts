@@ -31,6 +31,7 @@ ${LINK}`,
   run: `  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
 ${LINK}`,
   inject: '  newtos inject SERVER --port PORT [--fault crash|hang|exit|oom] [--replica N] [--json]\n    SERVER: driver, ip, pf, tcp, udp or sock of the `newtos up --stats-port PORT` host; prints the restart',
+  regroup: '  newtos regroup isolated|grouped --port PORT [--json]\n    moves the servers of the `newtos up --stats-port PORT` host to that placement while they run; prints what moved',
   experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--baseline] [--svg FILE] [--json]',
   impair: `  newtos impair --tap A --tap B [--loss P] [--duplicate P] [--reorder P] [--delay MS] [--rate R] [--seed N]
     an impairing bridge between two TAP devices (root), as netem: P is 0..1 or N%, R e.g. 100mbit;
@@ -46,6 +47,7 @@ ${USAGES['stats']}
 ${USAGES['top']!.split('\n')[0]}
 ${USAGES['capture']}
 ${USAGES['inject']!.split('\n')[0]}
+${USAGES['regroup']!.split('\n')[0]}
 ${USAGES['impair']!.split('\n')[0]}
 ${USAGES['experiment']}
   newtos COMMAND --help | newtos --version`;
@@ -105,6 +107,11 @@ async function main(argv: string[]): Promise<void> {
     case 'inject': {
       const { runInject } = await import('./inject.js');
       process.exitCode = await runInject(rest, (m) => fail('inject', m));
+      return;
+    }
+    case 'regroup': {
+      const { runRegroup } = await import('./regroup.js');
+      process.exitCode = await runRegroup(rest, (m) => fail('regroup', m));
       return;
     }
     case 'experiment': {

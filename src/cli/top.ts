@@ -25,6 +25,9 @@ export interface TopSnapshot {
   /** Per thread (named by its first server): the polling mode and core the thread monitor chose. */
   readonly threads: readonly { readonly thread: string; readonly polling: string; readonly core: string }[];
   readonly threadDecisions: readonly { readonly at: number; readonly thread: string; readonly action: string; readonly from: string; readonly to: string; readonly reason: string }[];
+  /** The placement the servers run in now, and the placement monitor's last decisions. */
+  readonly placement: string;
+  readonly placementDecisions: readonly { readonly at: number; readonly from: string; readonly to: string; readonly reason: string }[];
 }
 
 export function topSnapshot(name: string, stack: Stack): TopSnapshot {
@@ -39,6 +42,8 @@ export function topSnapshot(name: string, stack: Stack): TopSnapshot {
     monitor: stack.monitorDecisions().slice(-5).map((d) => ({ at: d.at, action: d.action, from: d.from, to: d.to, loadFps: d.loadFps })),
     threads: threadPlacement(stack, sys.servers.filter((s) => s.thread === s.name).map((s) => s.name)),
     threadDecisions: stack.threadDecisions().slice(-5).map((d) => ({ at: d.at, thread: d.thread, action: d.action, from: d.from, to: d.to, reason: d.reason })),
+    placement: stack.placement,
+    placementDecisions: stack.regroupDecisions().slice(-3).map((d) => ({ at: d.at, from: d.from, to: d.to, reason: d.reason })),
   };
 }
 
@@ -87,6 +92,8 @@ export function renderTop(prev: TopSnapshot, cur: TopSnapshot): string {
   for (const d of cur.monitor) lines.push(`  ${(d.at / 1000).toFixed(1)} s: ${d.action} ${d.from} → ${d.to} at ${d.loadFps} frames/s`);
   lines.push('', `THREADS: ${cur.threads.map((t) => `${t.thread} ${t.polling}${t.core === 'any' ? '' : ` @core ${t.core}`}`).join('  ')}`);
   for (const d of cur.threadDecisions) lines.push(`  ${(d.at / 1000).toFixed(1)} s: ${d.thread} ${d.action} ${d.from} → ${d.to} (${d.reason})`);
+  lines.push(`PLACEMENT: ${cur.placement} (${cur.threads.length} server threads)`);
+  for (const d of cur.placementDecisions ?? []) lines.push(`  ${(d.at / 1000).toFixed(1)} s: ${d.from} → ${d.to} (${d.reason})`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -14,6 +14,7 @@
 import { topSnapshot } from './top.js';
 import type { MonitorDecision } from '../stack/replica-monitor.js';
 import type { ThreadDecision } from '../substrate/thread-monitor.js';
+import type { RegroupDecision } from '../stack/placement-monitor.js';
 import http from 'node:http';
 import type { EventEmitter } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack, type Stack } from '../stack/host.js';
 import type { SupervisorEvent } from '../substrate/supervisor.js';
 import { serveInject } from './inject.js';
+import { regroupLine, serveRegroup } from './regroup.js';
 import { hostPrometheus, hostStatsText } from '../stack/stats-text.js';
 import { serveCapture, stopCapture, type CaptureRegistry } from './capture.js';
 import { HOST_FLAGS, hostConfigFromFlags } from './host-flags.js';
@@ -147,6 +149,10 @@ export async function runUp(args: string[]): Promise<void> {
     const what = d.action === 'polling' ? `polling ${d.from} → ${d.to}` : d.action === 'pin' ? `pinned to core ${d.to}` : 'unpinned';
     process.stdout.write(`${name}: monitor: thread ${d.thread} ${what} (${d.reason})\n`);
   });
+  // The placement monitor's decisions and every regroup (by it or by `newtos regroup`).
+  stack.on('placement', (d: RegroupDecision) => process.stdout.write(`${name}: monitor: placement ${d.from} → ${d.to} (${d.reason})\n`));
+  stack.on('placement-failed', (f: { error: string }) => process.stdout.write(`${name}: monitor: regroup failed: ${f.error}\n`));
+  stack.on('regroup', (r: Parameters<typeof regroupLine>[0]) => process.stdout.write(`${name}: regrouped ${regroupLine(r)}\n`));
   // The replica monitor's decisions, with the figures behind them.
   stack.on('monitor', (d: MonitorDecision) => {
     process.stdout.write(`${name}: monitor: ${d.action} ${d.from} → ${d.to} replicas (load ${d.loadFps} frames/s; per replica ${d.perReplicaFps.join(', ')}; ${d.entriesMoved} table entries moved, ${d.entriesPending} waiting for their connections)\n`);
@@ -196,11 +202,12 @@ export function recoveryLine(e: SupervisorEvent): string | null {
   return null;
 }
 
-/** The loopback control endpoint: /stats (text), /metrics (Prometheus), /top.json (top.ts), /capture (capture.ts), POST /inject (inject.ts). */
+/** The loopback control endpoint: /stats (text), /metrics (Prometheus), /top.json (top.ts), /capture (capture.ts), POST /inject (inject.ts), POST /regroup (regroup.ts). */
 function statsServer(stack: Stack, name: string): http.Server {
   const captures: CaptureRegistry = new Map();
   return http.createServer((req, res) => {
     if (req.url?.startsWith('/inject') === true) { void serveInject(stack, req, res); return; }
+    if (req.url?.startsWith('/regroup') === true) { void serveRegroup(stack, req, res); return; }
     if (req.url?.startsWith('/capture/stop') === true) { void stopCapture(stack, captures, req, res); return; }
     if (req.url?.startsWith('/capture') === true) { void serveCapture(stack, captures, req, res); return; }
     if (req.url === '/top.json') {

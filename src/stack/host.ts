@@ -231,9 +231,11 @@ export class Stack extends EventEmitter {
     const groups = placement === 'grouped' ? groupedPlacement(this.steering.replicas) : this.supervisor.serverNames().map((n) => [n]);
     const r = await this.supervisor.regroup(groups);
     this.placementNow = placement;
-    this.placementMonitor?.moved(performance.now());
     const result = { ...r, placement };
-    this.emit('regroup', result);
+    if (r.stopped > 0) {
+      this.placementMonitor?.moved(performance.now());
+      this.emit('regroup', result);
+    }
     return result;
   }
 

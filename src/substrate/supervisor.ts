@@ -833,7 +833,8 @@ export class Supervisor extends EventEmitter {
   // ---------------------------------------------------------------- failure handling
 
   private async onDeath(g: GroupRt, cause: Recovery['cause'], detail: Record<string, unknown>): Promise<void> {
-    if (g.deathHandled || this.stopping) return;
+    // A thread told to stop or retire (regroup) is not restarted: its servers stop, or go on elsewhere.
+    if (g.deathHandled || this.stopping || g.state === 'stopping' || g.state === 'stopped') return;
     g.deathHandled = true;
     if (this.failStart !== null) {
       const names = g.servers.map((s) => s.spec.name).join(', ');

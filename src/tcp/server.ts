@@ -192,14 +192,25 @@ export function createServer(ctx: ServerContext): ServerCore {
     }
   };
 
-  // Live connections per indirection-table entry, this replica's row (src/abi/rss-table.ts):
-  // zeroed here, so a successor counts again the connections it restores.
+  // Live connections per indirection-table entry, this replica's row (src/abi/rss-table.ts). A
+  // successor counts the connections it restores apart and then writes its whole row at once
+  // (publishEntryLoad): until then the row keeps its predecessor's counts. Zeroed first, the
+  // row said "no connection" for a moment, and a replica monitor looking then, with the flows
+  // quiet (a regroup pauses every server), moved the entries of live connections to another
+  // replica, which answered their segments with resets.
+  let restoring: Int32Array | null = new Int32Array(RSS_TABLE_SIZE);
   const entryLoad = opts.replica?.entryLoad === undefined ? undefined : ((r) => {
     const row = new Int32Array(r.entryLoad!, r.index * RSS_TABLE_SIZE * 4, RSS_TABLE_SIZE);
-    for (let i = 0; i < RSS_TABLE_SIZE; i++) Atomics.store(row, i, 0);
     const hasher = new ToeplitzHash();
-    return (t: Tcb, delta: 1 | -1): void => {
-      Atomics.add(row, entryOfConnection(hasher, t.localAddr, t.localPort, t.remoteAddr, t.remotePort), delta);
+    return {
+      change: (t: Tcb, delta: 1 | -1): void => {
+        const e = entryOfConnection(hasher, t.localAddr, t.localPort, t.remoteAddr, t.remotePort);
+        if (restoring !== null) restoring[e]! += delta;
+        else Atomics.add(row, e, delta);
+      },
+      publish: (): void => {
+        for (let i = 0; i < RSS_TABLE_SIZE; i++) Atomics.store(row, i, restoring![i]!);
+      },
     };
   })(opts.replica);
 
@@ -219,7 +230,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     ...(opts.rack !== undefined ? { rack: opts.rack } : {}),
     ...(opts.tlp !== undefined ? { tlp: opts.tlp } : {}),
     ...(replicaPorts !== undefined ? { portFilter: replicaPorts } : {}),
-    ...(entryLoad !== undefined ? { onTableChange: entryLoad } : {}),
+    ...(entryLoad !== undefined ? { onTableChange: entryLoad.change } : {}),
     defaults: {
       ...opts.connection,
       sendBufferSize: table.sendCapacity,
@@ -324,6 +335,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   const restored = engine.listenerParams().length;
   const resumed = resumeConnections();
   const timeWait = resumeTimeWaits();
+  entryLoad?.publish();
+  restoring = null;
   const announced = announceUnadopted();
   if (restored > 0 || resumed.connections > 0 || resumed.reset.length > 0 || timeWait > 0) ctx.log('restored', { listeners: restored, ...resumed, timeWait, announced });
 
