@@ -40,7 +40,7 @@ export async function serveRegroup(stack: Stack, req: http.IncomingMessage, res:
 export function regroupLine(r: Answer): string {
   if (r.stopped === 0) return `already ${r.placement}: nothing moved`;
   const threads = (g: readonly (readonly string[])[]): string => g.map((t) => t.join('+')).join(' | ');
-  return `${r.placement}: ${r.stopped} threads stopped, ${r.started} started in ${Math.round(r.durationMs)} ms (${threads(r.from)} → ${threads(r.to)})`;
+  return `${r.placement}: ${r.stopped} threads stopped, ${r.started} started in ${Math.round(r.durationMs)} ms, servers paused ${Math.round(r.pauseMs)} ms (${threads(r.from)} → ${threads(r.to)})`;
 }
 
 /** The client: `newtos regroup isolated|grouped --port PORT [--json]`; exit code. */

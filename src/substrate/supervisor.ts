@@ -211,8 +211,10 @@ export interface RegroupResult {
   /** Threads stopped and started (threads whose servers stayed together kept running). */
   readonly stopped: number;
   readonly started: number;
-  /** From the first thread told to stop until every new thread ran, ms. */
+  /** From the call until every new thread ran, ms (the new threads' workers start first). */
   readonly durationMs: number;
+  /** From the first thread told to stop until every new thread ran, ms: what the moved servers paused. */
+  readonly pauseMs: number;
 }
 
 type RunningReport = { kind: 'running'; receivedAt: number; builtAt: number; standby?: StandbyReport };
@@ -569,13 +571,17 @@ export class Supervisor extends EventEmitter {
    * machine's time, which would delay the successor we are starting right now
    * (its activation message, its build, its first messages).
    */
-  private async takeSpare(g: GroupRt): Promise<Worker> {
-    const list = this.spares.get(g.limitsKey) ?? [];
+  private takeSpare(g: GroupRt): Promise<Worker> {
+    return this.takeSpareOf(g.limitsKey, this.resourceLimitsOf(g));
+  }
+
+  private async takeSpareOf(limitsKey: string, limits: ServerSpec['resourceLimits']): Promise<Worker> {
+    const list = this.spares.get(limitsKey) ?? [];
     while (list.length > 0) {
       const s = list.shift()!;
       if (await s.ready) return s.worker;
     }
-    const s = this.spawn(g.limitsKey, this.resourceLimitsOf(g));
+    const s = this.spawn(limitsKey, limits);
     if (!(await s.ready)) throw new NewtosError('ERR_WORKER_START', 'a server thread failed to start');
     return s.worker;
   }
@@ -1052,11 +1058,23 @@ export class Supervisor extends EventEmitter {
     const keptKeys = new Set(kept.map((g) => key(g.servers.map((s) => s.spec.name))));
     const leaving = this.groups.filter((g) => !kept.includes(g));
     const arriving = groups.filter((names) => !keptKeys.has(key(names)));
-    if (leaving.length === 0) return { from, to: from, stopped: 0, started: 0, durationMs: 0 };
+    if (leaving.length === 0) return { from, to: from, stopped: 0, started: 0, durationMs: 0, pauseMs: 0 };
     this.regrouping = true;
     const t0 = monotonicMs();
     try {
       this.log('regroup', undefined, undefined, { action: 'start', from, to: groups });
+      // The new threads' workers first (a worker start costs ~20 ms of CPU, hundreds of ms on a
+      // busy small machine): nothing stops before they are ready, so the pause is the moved
+      // servers' hand-over, not thread start-up.
+      const workers = await Promise.all(arriving.map((names) => {
+        const limits = names.map((n: string) => this.byName.get(n)!.spec.resourceLimits).find((l: ServerSpec['resourceLimits']) => l !== undefined);
+        return this.takeSpareOf(JSON.stringify(limits ?? {}), limits);
+      }));
+      const readyAt = monotonicMs();
+      if (this.stopping || this.groups.some((g) => g.state !== 'running')) {
+        for (const w of workers) void w.terminate();
+        throw new NewtosError('EBUSY', this.stopping ? 'the host is stopping' : 'a thread restarted while the new threads started');
+      }
       for (const g of leaving) { clearTimeout(g.standbyTimer); this.dropStandby(g); }
       await Promise.all(leaving.map((g) => this.retire(g)));
       for (const g of leaving) {
@@ -1081,7 +1099,6 @@ export class Supervisor extends EventEmitter {
       });
       try {
         await Promise.race([(async () => {
-          const workers = await Promise.all(fresh.map((g) => this.takeSpare(g)));
           if (this.stopping) { for (const w of workers) void w.terminate(); return; }
           fresh.forEach((g, i) => this.activate(g, workers[i]!));
           await Promise.all(fresh.map((g) => g.running));
@@ -1090,7 +1107,8 @@ export class Supervisor extends EventEmitter {
         clearTimeout(timer);
       }
       const to = this.threads();
-      const result: RegroupResult = { from, to, stopped: leaving.length, started: fresh.length, durationMs: monotonicMs() - t0 };
+      const now = monotonicMs();
+      const result: RegroupResult = { from, to, stopped: leaving.length, started: fresh.length, durationMs: now - t0, pauseMs: now - readyAt };
       this.log('regroup', undefined, undefined, { action: 'done', ...result });
       for (const k of new Set(fresh.map((g) => g.limitsKey))) setTimeout(() => this.fillSpares(k), REFILL_DELAY_MS).unref();
       return result;
@@ -1108,12 +1126,18 @@ export class Supervisor extends EventEmitter {
     const w = g.worker;
     g.state = 'stopping';
     if (w === null || this.exitedWorkers.has(w)) { g.state = 'stopped'; return Promise.resolve(); }
+    // Its 'retired' report is the last thing its loop does before process.exit(): no server code
+    // runs there after it. Servers whose OS resources go only with their thread wait for the exit.
+    const untilExit = g.servers.some((s) => s.spec.restartAfterExit === true);
     return new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); w.off('message', onMsg); g.state = 'stopped'; resolve(); };
       const timer = setTimeout(() => {
         this.log('regroup', g.servers[0]!.spec.name, undefined, { action: 'terminate', waitedMs: RETIRE_WAIT_MS });
         void w.terminate().catch(() => undefined);
       }, RETIRE_WAIT_MS);
-      w.once('exit', () => { clearTimeout(timer); g.state = 'stopped'; resolve(); });
+      const onMsg = (m: { kind?: string }): void => { if (m.kind === 'retired' && !untilExit) done(); };
+      w.on('message', onMsg);
+      w.once('exit', done);
       this.control(g, { kind: 'retire' });
     });
   }

@@ -31,7 +31,7 @@ test('newtos regroup: a running host moves between placements; up prints it, top
   for (const to of [other, first]) {
     const r = await runCli(['regroup', to, '--port', String(statsPort)]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`^${to}: \\d+ threads stopped, \\d+ started in \\d+ ms \\(.* → .*\\)$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^${to}: \\d+ threads stopped, \\d+ started in \\d+ ms, servers paused \\d+ ms \\(.* → .*\\)$`, 'm'));
     assert.ok(await until(() => new RegExp(`up: regrouped ${to}: `).test(up.output()), 10_000), up.output());
     const top = await runCli(['top', '--port', String(statsPort), '--once', '--interval-ms', '100']);
     assert.equal(top.code, 0, top.stderr);

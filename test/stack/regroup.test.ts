@@ -70,8 +70,8 @@ test('regroup: isolated → grouped → isolated mid-transfer: 8 MB each way int
     assert.equal(gotA.sha256, toA.sha256, 'a received what b sent');
     // What the moves cost (not asserted: timing is not behaviour): each regroup's duration and the
     // longest pause of the two directions after it.
-    t.diagnostic(`isolated → grouped ${grouped.durationMs.toFixed(1)} ms, pause b→a ${aSide.gapAfter(t0).toFixed(1)} / a→b ${bSide.gapAfter(t0).toFixed(1)} ms; ` +
-      `grouped → isolated ${back.durationMs.toFixed(1)} ms, pause after it ${aSide.gapAfter(t1).toFixed(1)} / ${bSide.gapAfter(t1).toFixed(1)} ms`);
+    t.diagnostic(`isolated → grouped ${grouped.durationMs.toFixed(1)} ms (servers paused ${grouped.pauseMs.toFixed(1)} ms), pause b→a ${aSide.gapAfter(t0).toFixed(1)} / a→b ${bSide.gapAfter(t0).toFixed(1)} ms; ` +
+      `grouped → isolated ${back.durationMs.toFixed(1)} ms (servers paused ${back.pauseMs.toFixed(1)} ms), pause after it ${aSide.gapAfter(t1).toFixed(1)} / ${bSide.gapAfter(t1).toFixed(1)} ms`);
     assert.equal(await echoOnce(idle, 'after'), 'after');
     assert.deepEqual([...aSide.events, ...bSide.events, ...idle.events], [], 'no socket saw an error, an end or a close');
     assert.equal(restarts(a), 0, 'a move is not a restart');
