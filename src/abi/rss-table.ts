@@ -28,14 +28,29 @@ export function createEntryLoad(replicas: number): SharedArrayBuffer {
 }
 
 /**
- * Per entry: TCP frames the driver steered by it so far (Int32, wrapping; written by the
- * driver only, before it reads the entry). The monitor moves an entry only after it has
- * been quiet a while: a SYN on its way to a replica, or a SYN-ACK sent with a cookie, is
- * a connection no table counts yet, and its next segment must reach the same replica.
+ * Per entry: TCP frames the driver steered by it so far (Int32; the count in the low
+ * ENTRY_COUNT_BITS, kept below its top by the driver). The monitor moves an entry only after
+ * it has been quiet a while: a SYN on its way to a replica, or a SYN-ACK sent with a cookie,
+ * is a connection no table counts yet, and its next segment must reach the same replica.
+ *
+ * Moving an entry without a frame going the wrong way: the monitor takes the entry with a
+ * compare-and-swap of the count it saw quiet to the same count | ENTRY_MOVING — it fails if a
+ * frame was counted since — then writes the entry and clears ENTRY_MOVING. The driver counts
+ * a frame (Atomics.add, which returns the word before) and, if ENTRY_MOVING was set, waits for
+ * it to clear before it reads the entry. So a frame counted before the swap makes the move
+ * fail and reads the old entry; a frame counted after it reads the new one. (The monitor used
+ * to write the entry, read the count again and put the entry back if it had moved: a frame
+ * that had read the new entry in between then went to a replica its flow would not see again.)
  */
 export function createEntryFrames(): SharedArrayBuffer {
   return new SharedArrayBuffer(RSS_TABLE_SIZE * 4);
 }
+
+/** Set in an entry's frame count while the monitor moves the entry (see createEntryFrames). */
+export const ENTRY_MOVING = 1 << 30;
+/** The frame count's bits; the driver halves the count before it reaches ENTRY_MOVING. */
+export const ENTRY_COUNT_BITS = 29;
+export const ENTRY_COUNT_MASK = (1 << ENTRY_COUNT_BITS) - 1;
 
 /** The table entry of a connection's received frames (remote → local). */
 export function entryOfConnection(hasher: ToeplitzHash, local: number, localPort: number, remote: number, remotePort: number): number {

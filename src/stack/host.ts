@@ -137,6 +137,16 @@ export function autoPlacement(replicas: number, cores: number): PlacementDecisio
   return { placement, cores, isolatedThreads, groupedThreads, reason };
 }
 
+/**
+ * Replicas when the configuration leaves it to the host (placement 'auto', no `replicas`): the
+ * most whose isolated server threads (4 each, plus the driver and SOCK) and the application's
+ * thread each have a core, at least 1, at most 16. 2 cores: 1; 8: 1; 11: 2; 16: 3; 67: 16. The
+ * replica monitor drains those the load does not need and brings them back.
+ */
+export function autoReplicas(cores: number): number {
+  return Math.max(1, Math.min(16, Math.floor((cores - 3) / 4)));
+}
+
 export function groupedPlacement(replicas: number): string[][] {
   if (replicas === 1) return [['driver', 'ip', 'pf'], ['tcp', 'udp', 'sock']];
   return [['driver', 'sock'], ...Array.from({ length: replicas }, (_, r) => ['ip', 'pf', 'tcp', 'udp'].map((b) => named(b, r)))];
@@ -324,7 +334,10 @@ export class Stack extends EventEmitter {
     if (offloadIf >= 0) {
       throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: interfaces[${offloadIf}].checksumOffload: ${config.interfaces[offloadIf]!.link.type} links cannot complete checksums (virtual-switch ports and TAP devices with a virtio-net header can)`);
     }
-    const replicas = config.replicas ?? 1;
+    // Unset, with placement 'auto': as many replicas as the cores hold (the replica monitor then
+    // drains those the load does not need); else one.
+    const replicas = config.replicas ?? (config.placement === 'auto' && config.forwarding !== true && config.rss?.queues === undefined
+      ? autoReplicas(options.cores ?? availableParallelism()) : 1);
     if (replicas > 1 && config.rss?.queues !== undefined && config.rss.queues !== replicas) {
       throw new NewtosError('ERR_NEWTOS_CONFIG', `invalid configuration:\nconfig: rss.queues: ${config.rss.queues} differs from replicas: ${replicas} (each replica has one receive queue)`);
     }

@@ -17,7 +17,7 @@
  * driver publishes frames per receive queue, each replica's TCP its live connections per
  * table entry (rss-table.ts createEntryLoad).
  */
-import { RSS_TABLE_SIZE } from '../abi/rss-table.js';
+import { ENTRY_MOVING, RSS_TABLE_SIZE } from '../abi/rss-table.js';
 
 export interface MonitorOptions {
   /** Replicas started (the most that can be active). */
@@ -138,15 +138,17 @@ export class ReplicaMonitor {
       const r = this.table[e]!;
       const to = e % this.active;
       if (r === to || live(r, e) > 0 || now - this.quietSince[e]! < this.quietMs) continue;
-      Atomics.store(this.table, e, to);
-      // A frame steered between the look above and the store went to r (the driver counts,
-      // then reads the entry): its flow stays there.
-      if (frames !== undefined && Atomics.load(frames, e) !== seen) {
-        Atomics.store(this.table, e, r);
-        this.lastFrames[e] = Atomics.load(frames, e);
+      if (frames === undefined) { Atomics.store(this.table, e, to); moved++; continue; }
+      // Taken only if no frame was counted since `seen` (rss-table.ts createEntryFrames): such a
+      // frame read the old entry and its flow stays there. Frames counted from here on wait
+      // for the entry to be written and go to `to`.
+      if (Atomics.compareExchange(frames, e, seen, seen | ENTRY_MOVING) !== seen) {
+        this.lastFrames[e] = Atomics.load(frames, e) & ~ENTRY_MOVING;
         this.quietSince[e] = now;
         continue;
       }
+      Atomics.store(this.table, e, to);
+      Atomics.and(frames, e, ~ENTRY_MOVING);
       moved++;
     }
     return moved;

@@ -71,3 +71,27 @@ test('placement monitor: a regroup made by hand starts the cooldown', () => {
   assert.equal(m.tick(5000, 'isolated', 1), null);
   assert.equal(m.tick(10_000, 'isolated', 1)?.to, 'grouped');
 });
+
+test('replicas left to the host (placement auto): as many as the cores hold, isolated threads and the application each a core', async () => {
+  const { autoReplicas, createStack } = await import('../../src/stack/host.js');
+  const { createVswitch } = await import('../../src/driver/nic/vswitch.js');
+  assert.deepEqual([1, 2, 7, 8, 10, 11, 14, 15, 16, 67, 200].map(autoReplicas), [1, 1, 1, 1, 1, 2, 2, 3, 3, 16, 16]);
+  // A host told it has 11 cores starts 2 replicas, isolated; one with 2 cores, 1, grouped.
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const config = { placement: 'auto', interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] };
+  const big = await createStack(config, { switches: { sw0: sw }, cores: 11 });
+  try {
+    assert.equal(big.steering.replicas, 2);
+    assert.equal(big.placement, 'isolated');
+    assert.equal(big.supervisor.threads().length, 10);
+  } finally {
+    await big.close();
+  }
+  const small = await createStack(config, { switches: { sw0: sw }, cores: 2 });
+  try {
+    assert.equal(small.steering.replicas, 1);
+    assert.equal(small.placement, 'grouped');
+  } finally {
+    await small.close();
+  }
+});

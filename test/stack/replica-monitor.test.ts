@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplicaMonitor } from '../../src/stack/replica-monitor.js';
-import { RSS_TABLE_SIZE, createRssTable } from '../../src/abi/rss-table.js';
+import { ENTRY_MOVING, RSS_TABLE_SIZE, createRssTable } from '../../src/abi/rss-table.js';
 
 /** Feeds the monitor `fps` frames/s spread evenly over the replicas for `ms`, one tick per 100 ms. */
 function feed(m: ReplicaMonitor, frames: number[], clock: { now: number }, fps: number, ms: number, live: (r: number, e: number) => number): void {
@@ -98,4 +98,33 @@ test('monitor: an entry moves only after no TCP frame was steered by it for quie
   m.tick(clock.now, frames, none);
   assert.equal(table[5], 0, 'moved once quiet for 300 ms');
   assert.equal(table.filter((r) => r === 1).length, 0);
+});
+
+test('monitor: a frame counted between its look at an entry and the move keeps the entry where it is (compare-and-swap of the count); moved once quiet again', () => {
+  const table = new Uint8Array(createRssTable(2));
+  const draining = new Int32Array(2);
+  const entryFrames = new Int32Array(RSS_TABLE_SIZE);
+  const m = new ReplicaMonitor({ max: 2, perReplicaFps: 10_000, holdMs: 0, quietMs: 300 }, table, draining, entryFrames);
+  const clock = { now: 0 };
+  const frames = [0, 0];
+  // The driver counts a frame of entry 7 (replica 1's) just after the monitor looked at the
+  // count of the quiet entry, while it asks for the entry's live connections (the step before
+  // the move): once, on the first tick that would move it.
+  let raced = 0;
+  const live = (_r: number, e: number): number => {
+    if (e === 7 && raced === 0) { Atomics.add(entryFrames, 7, 1); raced = clock.now; }
+    return 0;
+  };
+  m.tick(clock.now, frames, live);
+  for (let i = 0; i < 10 && raced === 0; i++) { clock.now += 100; m.tick(clock.now, frames, live); }
+  assert.ok(raced > 0, 'the monitor got to the point of moving entry 7');
+  assert.equal(m.activeReplicas, 1);
+  assert.equal(table[7], 1, 'the frame counted after the look keeps the entry on its replica');
+  assert.equal(Atomics.load(entryFrames, 7) & ENTRY_MOVING, 0, 'never left taken');
+  // Quiet again for quietMs from that frame on: then it moves.
+  clock.now += 200; m.tick(clock.now, frames, live);
+  assert.equal(table[7], 1, 'not before quietMs after the frame');
+  for (let i = 0; i < 3; i++) { clock.now += 100; m.tick(clock.now, frames, live); }
+  assert.equal(table[7], 0, 'moved once quiet for quietMs');
+  assert.equal(Atomics.load(entryFrames, 7) & ENTRY_MOVING, 0);
 });

@@ -72,7 +72,8 @@ test('placement auto: grouped below a core per isolated server thread plus one f
   assert.equal(autoPlacement(2, 8).placement, 'grouped', 'two replicas: driver, SOCK and four servers each');
   assert.equal(autoPlacement(2, 11).placement, 'isolated');
   assert.match(autoPlacement(1, 2).reason, /2 cores for 6 isolated server threads/);
-  for (const [cores, placement, threads] of [[2, 'grouped', 2], [16, 'isolated', 6]] as const) {
+  // Replicas left to the host too (autoReplicas): 1 up to 10 cores, 3 at 16 (2 + 4 × 3 threads).
+  for (const [cores, placement, threads] of [[2, 'grouped', 2], [10, 'isolated', 6], [16, 'isolated', 14]] as const) {
     const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
     const s = await createStack({ name: 'h', placement: 'auto', interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] }, { switches: { sw0: sw }, cores });
     try {

@@ -21,7 +21,7 @@
  */
 import { invalidArg } from '../../errors.js';
 import { DEFAULT_RSS_KEY, ToeplitzHash } from '../../random/toeplitz.js';
-import { RSS_TABLE_SIZE, replicaOfUdpPort } from '../../abi/rss-table.js';
+import { ENTRY_COUNT_BITS, ENTRY_COUNT_MASK, ENTRY_MOVING, RSS_TABLE_SIZE, replicaOfUdpPort } from '../../abi/rss-table.js';
 import { ETH_HEADER_LEN, EtherType } from '../../wire/ethernet.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 
@@ -76,6 +76,9 @@ export interface SteerDecision {
  * Steering state of one NIC: key, indirection table, flow-director rules.
  * Not shared between threads; the driver owns it.
  */
+/** How long a frame waits at most for the monitor to finish moving its entry (rss-table.ts createEntryFrames). */
+const MOVING_WAIT_MS = 50;
+
 export class RssSteering {
   readonly hasher: ToeplitzHash;
   readonly queues: number;
@@ -86,6 +89,8 @@ export class RssSteering {
   /** Replica mode: source/destination/protocol/id of a fragmented datagram → its first fragment's queue. */
   private readonly fragments = new Map<string, number>();
   private readonly entryFrames: Int32Array | undefined;
+  /** Spins a frame waited for an entry the monitor was moving (rss-table.ts createEntryFrames). */
+  movingWaits = 0;
 
   constructor(options: RssOptions) {
     if (!Number.isInteger(options.queues) || options.queues < 1 || options.queues > RSS_TABLE_SIZE) {
@@ -224,11 +229,24 @@ export class RssSteering {
       if (rule !== undefined) return { queue: rule, reason: 'rule', hash: 0 };
     }
     const hash = this.hasher.hashV4(src, dst, srcPort, dstPort);
-    // Counted before the entry is read: the monitor writes the entry, then reads the count
-    // (ReplicaMonitor.rebalance), so either it sees this frame and puts the entry back, or
-    // this read sees the entry it wrote.
-    if (this.entryFrames !== undefined) Atomics.add(this.entryFrames, hash & (RSS_TABLE_SIZE - 1), 1);
-    return { queue: Atomics.load(this.table, hash & (RSS_TABLE_SIZE - 1)), reason: 'hash-4tuple', hash };
+    const e = hash & (RSS_TABLE_SIZE - 1);
+    // Counted before the entry is read, and not read while the monitor moves it (rss-table.ts
+    // createEntryFrames): either the move fails for this frame or this read sees the new entry.
+    const frames = this.entryFrames;
+    if (frames !== undefined) {
+      const before = Atomics.add(frames, e, 1);
+      if ((before & ENTRY_MOVING) !== 0) {
+        // The monitor is between its three stores; bounded (MOVING_WAIT_MS), should its thread be
+        // descheduled there for longer than that.
+        const t0 = performance.now();
+        while ((Atomics.load(frames, e) & ENTRY_MOVING) !== 0) {
+          if ((++this.movingWaits & 1023) === 0 && performance.now() - t0 > MOVING_WAIT_MS) break;
+        }
+      }
+      // Kept below ENTRY_MOVING: a count that changes is all the monitor looks for.
+      if ((before & ENTRY_COUNT_MASK) >= ENTRY_COUNT_MASK - 1) Atomics.and(frames, e, ~(1 << (ENTRY_COUNT_BITS - 1)));
+    }
+    return { queue: Atomics.load(this.table, e), reason: 'hash-4tuple', hash };
   }
 
   private steerIcmp(frame: Uint8Array, l4: number, end: number, src: number, dst: number): SteerDecision {

@@ -165,3 +165,38 @@ test('findPortForQueue: respects the range, wraps from startAt, and reports exha
   assert.equal(rss.findPortForQueue({ ...args, queue: 0, low: 5000, high: 5031, startAt: last + 1 }), q0[0]);
   assert.equal(rss.findPortForQueue({ ...args, queue: 0, low: 5000, high: 5031, inUse: () => true }), undefined);
 });
+
+test('replica steering: a frame counted while the monitor moves its entry waits for the move and goes to the new replica; the count stays below the moving bit', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const { ENTRY_MOVING, ENTRY_COUNT_MASK } = await import('../../../src/abi/rss-table.js');
+  const table = new Uint8Array(new SharedArrayBuffer(RSS_TABLE_SIZE));
+  const frames = new Int32Array(new SharedArrayBuffer(RSS_TABLE_SIZE * 4));
+  for (let e = 0; e < RSS_TABLE_SIZE; e++) table[e] = 1;
+  const rss = new RssSteering({ queues: 2, replicas: true, table, entryFrames: frames });
+  const frame = ipv4Frame({ protocol: 6, src: V0.src, dst: V0.dst, sport: V0.sport, dport: V0.dport });
+  const e = V0.tcp & (RSS_TABLE_SIZE - 1);
+  assert.equal(rss.steer(frame).queue, 1);
+  assert.equal(Atomics.load(frames, e), 1, 'counted');
+  // Another thread plays the monitor: takes the entry, holds it 20 ms, writes replica 0, lets go.
+  const sync = new Int32Array(new SharedArrayBuffer(4));
+  const w = new Worker(`
+    const { workerData: { table, frames, sync, e, MOVING } } = require('node:worker_threads');
+    const t = new Uint8Array(table), f = new Int32Array(frames), s = new Int32Array(sync);
+    Atomics.or(f, e, MOVING);
+    Atomics.store(s, 0, 1); Atomics.notify(s, 0);
+    const until = Date.now() + 20; while (Date.now() < until) {}
+    Atomics.store(t, e, 0);
+    Atomics.and(f, e, ~MOVING);
+  `, { eval: true, workerData: { table: table.buffer, frames: frames.buffer, sync: sync.buffer, e, MOVING: ENTRY_MOVING } });
+  const exited = new Promise((r) => w.once('exit', r));
+  Atomics.wait(sync, 0, 0, 10_000);
+  assert.equal(rss.steer(frame).queue, 0, 'read after the move, not the old replica');
+  assert.ok(rss.movingWaits > 0, 'it waited');
+  await exited;
+  // Near the top of the count, the driver takes it down, never into the moving bit.
+  Atomics.store(frames, e, ENTRY_COUNT_MASK - 1);
+  rss.steer(frame);
+  const after = Atomics.load(frames, e);
+  assert.equal(after & ENTRY_MOVING, 0);
+  assert.ok(after < ENTRY_COUNT_MASK, `count ${after}`);
+});
