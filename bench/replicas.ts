@@ -4,7 +4,8 @@
  * close, `conns` of them, 16 at a time) and the aggregate throughput of `flows` flows
  * echoing `bytes` each at once, beside the process's CPU time. Then a crash of replica 1's
  * TCP during such transfers: how many connections of other replicas were lost (hash of
- * the bytes received). Runs unchanged on a larger machine; on 2 cores the replicas share
+ * the bytes received) and their longest pause, beside the same run without a crash; and the
+ * servers moved to the grouped placement and back during such transfers (Stack.regroup). Runs unchanged on a larger machine; on 2 cores the replicas share
  * the same two cores, so more replicas cannot go faster here (see README).
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -33,15 +34,15 @@ async function hosts(replicas: number, monitor: Record<string, unknown> = { enab
   return [await host('a', '10.0.0.1/24'), await host('b', '10.0.0.2/24')];
 }
 
-/** One echo flow; resolves true when the bytes came back intact. */
-function echo(b: Stack, size: number): Promise<boolean> {
+/** One echo flow; resolves true when the bytes came back intact. `arrivals` gets the time of every chunk back. */
+function echo(b: Stack, size: number, arrivals?: number[]): Promise<boolean> {
   return new Promise((resolve) => {
     const data = randomBytes(size);
     const chunks: Buffer[] = [];
     const c = b.net.connect({ port: 7, host: '10.0.0.1' });
     c.on('error', () => resolve(false));
     c.on('connect', () => c.end(data));
-    c.on('data', (d: Buffer) => chunks.push(d));
+    c.on('data', (d: Buffer) => { chunks.push(d); arrivals?.push(performance.now()); });
     c.on('end', () => resolve(sha(Buffer.concat(chunks)) === sha(data)));
   });
 }
@@ -108,17 +109,59 @@ async function run(replicas: number): Promise<Record<string, unknown>> {
   }
 }
 
-async function crash(): Promise<number> {
+/** The longest time without a chunk in any of `flows` from `t0` on, ms. */
+function longestGap(flows: readonly number[][], t0: number): number {
+  let gap = 0;
+  for (const a of flows) {
+    const after = a.filter((x) => x >= t0);
+    for (let i = 1; i < after.length; i++) gap = Math.max(gap, after[i]! - after[i - 1]!);
+  }
+  return Math.round(gap * 10) / 10;
+}
+
+/**
+ * 2 replicas, `flows` echo flows, and 100 ms in: a crash of replica 1's TCP (`fault` true) or
+ * nothing (the baseline). Replica 0's flows' connections lost and their longest pause.
+ */
+async function crash(fault: boolean): Promise<{ lost: number; gapMs: number }> {
   const [a, b] = await hosts(2);
   try {
     const server = a.net.createServer((s: NetSocket) => s.pipe(s));
     await new Promise<void>((r) => server.listen(7, r));
-    const results = Array.from({ length: flows }, () => echo(b, bytes));
+    const arrivals = Array.from({ length: flows }, (): number[] => []);
+    const results = arrivals.map((x) => echo(b, bytes, x));
     await new Promise((r) => setTimeout(r, 100));
-    a.supervisor.inject('tcp-1', 'crash');
+    const t0 = performance.now();
+    if (fault) a.supervisor.inject('tcp-1', 'crash');
     const ok = await Promise.all(results);
     // Connections alternate over replicas (SOCK turns); those of replica 0 are the even ones.
-    return ok.filter((x, i) => i % 2 === 0 && !x).length;
+    const even = (_: unknown, i: number): boolean => i % 2 === 0;
+    return { lost: ok.filter((x, i) => even(x, i) && !x).length, gapMs: longestGap(arrivals.filter(even), t0) };
+  } finally {
+    await Promise.allSettled([a.close(), b.close()]);
+  }
+}
+
+/**
+ * 2 replicas placed isolated, `flows` echo flows, and 100 ms in the servers move to the grouped
+ * placement and, once that is done, back (Stack.regroup): flows intact, the pauses.
+ */
+async function regroup(): Promise<Record<string, number>> {
+  const [a, b] = await hosts(2);
+  try {
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((r) => server.listen(7, r));
+    const arrivals = Array.from({ length: flows }, (): number[] => []);
+    const results = arrivals.map((x) => echo(b, bytes, x));
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    const there = await a.regroup('grouped');
+    const back = await a.regroup('isolated');
+    const ok = await Promise.all(results);
+    return {
+      flows_intact: ok.filter(Boolean).length, to_grouped_pause_ms: Math.round(there.pauseMs), to_isolated_pause_ms: Math.round(back.pauseMs),
+      to_grouped_total_ms: Math.round(there.durationMs), to_isolated_total_ms: Math.round(back.durationMs), longest_flow_gap_ms: longestGap(arrivals, t0),
+    };
   } finally {
     await Promise.allSettled([a.close(), b.close()]);
   }
@@ -128,13 +171,17 @@ const rows = [];
 for (const n of counts) rows.push(await run(n));
 const withMonitor = await monitored(Math.max(...counts));
 rows.push(withMonitor);
-const lost = await crash();
+const baseline = await crash(false);
+const crashed = await crash(true);
+const moved = await regroup();
 const out = {
-  smoke, cores: cpus().length, rows, max_replicas: Math.max(...counts), other_replica_connections_lost_on_crash: lost,
-  monitor_decisions: (withMonitor['decisions'] as string[]).length,
+  smoke, cores: cpus().length, rows, max_replicas: Math.max(...counts), other_replica_connections_lost_on_crash: crashed.lost,
+  other_replica_longest_gap_ms_on_crash: crashed.gapMs, other_replica_longest_gap_ms_without_crash: baseline.gapMs,
+  monitor_decisions: (withMonitor['decisions'] as string[]).length, regroup: moved,
 };
 if (!json) {
   for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
-  process.stdout.write(`other replicas' connections lost on a tcp-1 crash: ${lost}\n`);
+  process.stdout.write(`other replicas' connections lost on a tcp-1 crash: ${crashed.lost}; their longest pause ${crashed.gapMs} ms (${baseline.gapMs} ms in the same run without a crash)\n`);
+  process.stdout.write(`regroup isolated → grouped → isolated during ${flows} flows: ${JSON.stringify(moved)}\n`);
 }
 process.stdout.write(`${JSON.stringify(out)}\n`);
