@@ -1,7 +1,8 @@
 /**
- * A newtos host with 2 replicas against Linux over TAP (root, test/support/netns.ts): ping
- * (ARP to every replica, ICMP), 8 connections from Linux to a newtos listener and 8 from
- * newtos to a Linux listener, every byte hashed, and frames on both receive queues.
+ * A newtos host with 1, 2 and 4 replicas against Linux over TAP (root, test/support/netns.ts):
+ * ping (ARP to every replica, ICMP), 8 connections from Linux to a newtos listener and 8 from
+ * newtos to a Linux listener (they go to the replicas in turn), every byte hashed, and frames
+ * on every receive queue.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,10 +32,10 @@ function pythonHashServer(host: string, port: number): string {
   ].join('\n');
 }
 
-test('2 replicas against Linux over TAP: ping, connections both ways, both queues used', { skip: skip || false, timeout: 120_000 }, async () => {
+for (const replicas of [1, 2, 4]) test(`${replicas} replica${replicas > 1 ? 's' : ''} against Linux over TAP: ping, connections both ways, every queue used`, { skip: skip || false, timeout: 120_000 }, async () => {
   const rig = new Rig();
   let stop1: (() => Promise<void>) | undefined;
-  const h = await tapHost(rig, 'rep', { config: { replicas: 2, monitor: { enabled: false } } });
+  const h = await tapHost(rig, `rep${replicas}`, { config: { replicas, monitor: { enabled: false } } });
   try {
     const ping = await rig.exec(h.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', h.newtosIp], { allowFailure: true, timeoutMs: 20_000 });
     assert.match(ping.stdout, /3 received/);
@@ -61,8 +62,8 @@ test('2 replicas against Linux over TAP: ping, connections both ways, both queue
     })));
     await new Promise((r) => setTimeout(r, 300));
     const q = h.stack.driverStats().rxQueueFrames;
-    assert.equal(q.length, 2);
-    assert.ok(q[0]! > 0 && q[1]! > 0, `frames per queue: ${q.join(', ')}`);
+    assert.equal(q.length, replicas);
+    assert.ok(q.every((f) => f > 0), `frames per queue: ${q.join(', ')}`);
   } finally {
     await stop1?.();
     await h.stack.close();
