@@ -119,6 +119,16 @@ function longestGap(flows: readonly number[][], t0: number): number {
   return Math.round(gap * 10) / 10;
 }
 
+/** An echo listener on a and `flows` echo flows from b, 100 ms under way: their arrival times and results. */
+async function flowsUnderWay(a: Stack, b: Stack): Promise<{ arrivals: number[][]; results: Promise<boolean>[] }> {
+  const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+  await new Promise<void>((r) => server.listen(7, r));
+  const arrivals = Array.from({ length: flows }, (): number[] => []);
+  const results = arrivals.map((x) => echo(b, bytes, x));
+  await new Promise((r) => setTimeout(r, 100));
+  return { arrivals, results };
+}
+
 /**
  * 2 replicas, `flows` echo flows, and 100 ms in: a crash of replica 1's TCP (`fault` true) or
  * nothing (the baseline). Replica 0's flows' connections lost and their longest pause.
@@ -126,11 +136,7 @@ function longestGap(flows: readonly number[][], t0: number): number {
 async function crash(fault: boolean): Promise<{ lost: number; gapMs: number }> {
   const [a, b] = await hosts(2);
   try {
-    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
-    await new Promise<void>((r) => server.listen(7, r));
-    const arrivals = Array.from({ length: flows }, (): number[] => []);
-    const results = arrivals.map((x) => echo(b, bytes, x));
-    await new Promise((r) => setTimeout(r, 100));
+    const { arrivals, results } = await flowsUnderWay(a, b);
     const t0 = performance.now();
     if (fault) a.supervisor.inject('tcp-1', 'crash');
     const ok = await Promise.all(results);
@@ -149,11 +155,7 @@ async function crash(fault: boolean): Promise<{ lost: number; gapMs: number }> {
 async function regroup(): Promise<Record<string, number>> {
   const [a, b] = await hosts(2);
   try {
-    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
-    await new Promise<void>((r) => server.listen(7, r));
-    const arrivals = Array.from({ length: flows }, (): number[] => []);
-    const results = arrivals.map((x) => echo(b, bytes, x));
-    await new Promise((r) => setTimeout(r, 100));
+    const { arrivals, results } = await flowsUnderWay(a, b);
     const t0 = performance.now();
     const there = await a.regroup('grouped');
     const back = await a.regroup('isolated');

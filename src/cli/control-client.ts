@@ -30,3 +30,21 @@ export async function fetchControl(port: number, path: string, signal?: AbortSig
   }
   return res;
 }
+
+/**
+ * POST http://127.0.0.1:PORT/PATH to a host's control endpoint that answers JSON (inject,
+ * regroup): the body, or a NewtosError with the code and message of the host's
+ * `{ error: { code, message } }`, or one saying the port is not a newtos host's.
+ */
+export async function postControl<T>(port: number, path: string, timeoutMs: number): Promise<T> {
+  const res = await fetchControl(port, path, AbortSignal.timeout(timeoutMs), 'POST');
+  const text = await res.text();
+  let body: { error?: { code: string; message: string } };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    throw new NewtosError('ERR_NEWTOS_CONTROL', `127.0.0.1:${port} answered ${res.status} ${res.statusText}, not a newtos host's control port`);
+  }
+  if (body.error !== undefined) throw new NewtosError(body.error.code, body.error.message);
+  return body as T;
+}

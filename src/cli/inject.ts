@@ -8,10 +8,9 @@
  */
 import type http from 'node:http';
 import { parseArgs } from 'node:util';
-import { NewtosError } from '../errors.js';
 import { FAULT_KINDS, type InjectResult, type Stack } from '../stack/host.js';
 import type { FaultKind } from '../substrate/server-loop.js';
-import { fetchControl } from './control-client.js';
+import { postControl } from './control-client.js';
 
 /** HTTP status per error code of Stack.inject. */
 const STATUS: Readonly<Record<string, number>> = {
@@ -68,16 +67,7 @@ export async function runInject(args: string[], usage: (message: string) => neve
   const replica = values.replica ?? '1';
   if (!/^[0-9]{1,4}$/.test(replica) || Number(replica) < 1) usage(`--replica must be a positive integer, not '${replica}'`);
   const q = new URLSearchParams({ server, fault, replica });
-  const res = await fetchControl(port, `/inject?${q.toString()}`, AbortSignal.timeout(30_000), 'POST');
-  const text = await res.text();
-  let body: { error?: { code: string; message: string } } & Partial<InjectResult>;
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    throw new NewtosError('ERR_NEWTOS_CONTROL', `127.0.0.1:${port} answered ${res.status} ${res.statusText}, not a newtos host's control port`);
-  }
-  if (body.error !== undefined) throw new NewtosError(body.error.code, body.error.message);
-  if (values.json === true) process.stdout.write(`${JSON.stringify(body)}\n`);
-  else process.stdout.write(`${injectLine(body as InjectResult)}\n`);
+  const body = await postControl<InjectResult>(port, `/inject?${q.toString()}`, 30_000);
+  process.stdout.write(values.json === true ? `${JSON.stringify(body)}\n` : `${injectLine(body)}\n`);
   return 0;
 }

@@ -7,10 +7,9 @@
  */
 import type http from 'node:http';
 import { parseArgs } from 'node:util';
-import { NewtosError } from '../errors.js';
 import type { Stack } from '../stack/host.js';
 import type { RegroupResult } from '../substrate/supervisor.js';
-import { fetchControl } from './control-client.js';
+import { postControl } from './control-client.js';
 import { answer, isLoopback } from './inject.js';
 
 const PLACEMENTS = ['isolated', 'grouped'] as const;
@@ -54,15 +53,7 @@ export async function runRegroup(args: string[], usage: (message: string) => nev
   const portText = values.port ?? '';
   const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) usage(`--port must name the stats port of a running \`newtos up\` (1 to 65535), not '${portText}'`);
-  const res = await fetchControl(port, `/regroup?${new URLSearchParams({ placement: positionals[0]! }).toString()}`, AbortSignal.timeout(60_000), 'POST');
-  const text = await res.text();
-  let body: { error?: { code: string; message: string } } & Partial<Answer>;
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    throw new NewtosError('ERR_NEWTOS_CONTROL', `127.0.0.1:${port} answered ${res.status} ${res.statusText}, not a newtos host's control port`);
-  }
-  if (body.error !== undefined) throw new NewtosError(body.error.code, body.error.message);
-  process.stdout.write(values.json === true ? `${JSON.stringify(body)}\n` : `${regroupLine(body as Answer)}\n`);
+  const body = await postControl<Answer>(port, `/regroup?${new URLSearchParams({ placement: positionals[0]! }).toString()}`, 60_000);
+  process.stdout.write(values.json === true ? `${JSON.stringify(body)}\n` : `${regroupLine(body)}\n`);
   return 0;
 }

@@ -6,12 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { freeTcpPort, freeUdpPorts, runCli, startCli } from '../support/cli.js';
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const t0 = Date.now();
-  while (!cond() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-}
+import { until } from '../support/tcp-stream.js';
 
 test('newtos regroup: a running host moves between placements; up prints it, top shows it, ping goes through', { timeout: 90_000 }, async (t) => {
   const children: ChildProcess[] = [];
