@@ -13,7 +13,7 @@ import { countWakesIn, DoorbellSleeper, knowBells } from './doorbell.js';
 import { PacketPool, PoolDirectory } from './pool.js';
 import { ControlBlock } from './stats.js';
 import { LocalDataStore, type StoreWrite } from './data-store.js';
-import { ServerLoop, type HostedServer, type PollingOptions } from './server-loop.js';
+import { ServerLoop, type HostedServer, type PeerWatch, type PollingOptions } from './server-loop.js';
 import type { ServerContext, ServerFactory } from './server.js';
 import { NewtosError } from '../errors.js';
 
@@ -27,6 +27,8 @@ export interface ChannelGrant {
   readonly port?: MessagePort;
   /** Doorbell of the peer's thread (consumer for outputs, producer for inputs). */
   readonly peerBell: SharedArrayBuffer;
+  /** The peer server's control block (absent for an external party): its generation word says when it restarted. */
+  readonly peerControlBlock?: SharedArrayBuffer;
 }
 
 export interface ServerAssignment {
@@ -117,8 +119,15 @@ async function buildServer(s: ServerAssignment, doorbell: SharedArrayBuffer, rep
     throw new NewtosError('ERR_SERVER_MODULE', `${s.module} does not export a createServer(ctx) function`);
   }
   const core = await mod.createServer(ctx);
+  // Every peer server once, with the generation it has now: the loop watches for the next.
+  const peers = new Map<string, PeerWatch>();
+  for (const g of [...s.inputs, ...s.outputs]) {
+    if (g.peerControlBlock === undefined || peers.has(g.peer)) continue;
+    const pcb = new ControlBlock(g.peerControlBlock);
+    peers.set(g.peer, { name: g.peer, cb: pcb, seen: pcb.generation });
+  }
   return {
-    name: s.name, core, inputs, outputs, cb, pools: Object.values(pools), buffers,
+    name: s.name, core, inputs, outputs, cb, pools: Object.values(pools), buffers, peers: [...peers.values()],
     reattach(endpoint, direction, port) {
       if (direction === 'in') (inByName[endpoint] as PortIn | undefined)?.replacePort?.(port);
       else (outByName[endpoint] as PortOut | undefined)?.replacePort?.(port);

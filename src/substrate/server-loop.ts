@@ -116,6 +116,14 @@ export type ControlMessage =
 
 export type FaultKind = 'crash' | 'hang' | 'exit' | 'oom';
 
+/** A peer server whose restarts a server learns of from its generation word (ServerLoop.watchPeers). */
+export interface PeerWatch {
+  readonly name: string;
+  readonly cb: ControlBlock;
+  /** The generation this server last heard of (built with, seen, or told by the supervisor). */
+  seen: number;
+}
+
 /** One server as the loop drives it. */
 export interface HostedServer {
   readonly name: string;
@@ -125,6 +133,8 @@ export interface HostedServer {
   readonly cb: ControlBlock;
   readonly pools: readonly PacketPool[];
   readonly buffers: PoolDirectory;
+  /** Its peer servers (external parties have no generation word). */
+  readonly peers?: readonly PeerWatch[];
   /** Re-points a port-transport endpoint after its peer restarted. */
   reattach?(endpoint: string, direction: 'in' | 'out', port: MessagePort): void;
 }
@@ -164,7 +174,13 @@ export class ServerLoop {
     this.policy = new AdaptivePolling(o.polling.mode, o.polling.parkCostUs, o.polling.maxSpinUs, o.polling.replySpinUs);
     this.now = o.now ?? (() => performance.now());
     this.blocked = o.servers.map((s) => s.inputs.map(() => false));
+    // Servers of this thread restart together: none is told of the others' restarts.
+    const here = new Set(o.servers.map((s) => s.name));
+    this.watched = o.servers.map((s) => (s.peers ?? []).filter((p) => !here.has(p.name)));
   }
+
+  /** Per server, the peers in other threads whose generation words watchPeers reads. */
+  private readonly watched: readonly (readonly PeerWatch[])[];
 
   /**
    * A standby's loop, built ahead, taking over from a dead one: every ring endpoint re-reads
@@ -190,11 +206,40 @@ export class ServerLoop {
     for (const s of this.servers) { if (!this.retired) s.core.onStop?.(); s.cb.state = ServerState.Stopped; }
   }
 
+  /**
+   * A peer restarted: its successor's generation is `generation`. Told once per generation, by
+   * whichever comes first: the peer's generation word (watchPeers, at the next pass after the
+   * successor was given its generation) or the supervisor's 'peer-restarted' message, which
+   * comes only after the successor said it runs and the supervisor's thread got to it.
+   */
+  private peerRestarted(s: HostedServer, peer: string, generation: number, now: number): void {
+    const w = s.peers?.find((p) => p.name === peer);
+    if (w !== undefined) {
+      if (generation <= w.seen) return;
+      w.seen = generation;
+    }
+    s.core.onPeerRestart?.(peer, generation, now);
+  }
+
+  /** One load per peer: a generation word that moved means the peer restarted (peerRestarted). */
+  private watchPeers(now: number): void {
+    for (let si = 0; si < this.servers.length; si++) {
+      const s = this.servers[si]!;
+      const peers = this.watched[si]!;
+      for (let i = 0; i < peers.length; i++) {
+        const p = peers[i]!;
+        const g = p.cb.generation;
+        if (g > p.seen) this.peerRestarted(s, p.name, g, now);
+      }
+    }
+  }
+
   /** One pass: drain, poll, publish, release, then spin or park if idle. */
   iterate(): void {
     const t0 = this.now();
     if (this.o.control !== null && this.o.sleeper.takeControl()) this.drainControl();
     if (this.stopped) return;
+    this.watchPeers(t0);
     let work = 0;
     const batch = this.o.polling.batch;
     for (let si = 0; si < this.servers.length; si++) {
@@ -296,7 +341,7 @@ export class ServerLoop {
       if (m.kind === 'retire') { this.stopped = true; this.retired = true; continue; }
       const s = this.servers.find((x) => x.name === m.target);
       if (s === undefined) continue;
-      if (m.kind === 'peer-restarted') s.core.onPeerRestart?.(m.peer, m.generation, this.now());
+      if (m.kind === 'peer-restarted') this.peerRestarted(s, m.peer, m.generation, this.now());
       else if (m.kind === 'fault') {
         // A targeted fault the core takes fires when the core meets its target.
         if (m.detail === undefined || s.core.injectFault?.(m.fault, m.detail) !== true) this.pendingFault = { server: s, fault: m.fault, at: this.now() };

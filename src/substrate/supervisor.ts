@@ -630,16 +630,18 @@ export class Supervisor extends EventEmitter {
     const generationOf = (s: ServerRt): number => s.cb.generation + ahead;
     const transfer: MessagePort[] = [controlEnd];
     const peerBell = (s: ServerRt): SharedArrayBuffer => s.bell;
+    // A server peer's control block (not an external party's stand-in): its generation word.
+    const peerCb = (s: ServerRt): { peerControlBlock?: SharedArrayBuffer } => (s.index >= 0 ? { peerControlBlock: s.cb.sab } : {});
     const assignments: ServerAssignment[] = g.servers.map((s) => {
       const inputs: ChannelGrant[] = s.inputs.map((c) => {
         let port: MessagePort | undefined;
         if (c.spec.transport === 'port') { port = this.portEnd(c, 'to', g); transfer.push(port); }
-        return { endpoint: c.toEndpoint, peer: c.from.spec.name, transport: c.spec.transport, ...(c.sab ? { sab: c.sab } : {}), ...(port ? { port } : {}), peerBell: peerBell(c.from) };
+        return { endpoint: c.toEndpoint, peer: c.from.spec.name, transport: c.spec.transport, ...(c.sab ? { sab: c.sab } : {}), ...(port ? { port } : {}), peerBell: peerBell(c.from), ...peerCb(c.from) };
       });
       const outputs: ChannelGrant[] = s.outputs.map((c) => {
         let port: MessagePort | undefined;
         if (c.spec.transport === 'port') { port = this.portEnd(c, 'from', g); transfer.push(port); }
-        return { endpoint: c.fromEndpoint, peer: c.to.spec.name, transport: c.spec.transport, ...(c.sab ? { sab: c.sab } : {}), ...(port ? { port } : {}), peerBell: peerBell(c.to) };
+        return { endpoint: c.fromEndpoint, peer: c.to.spec.name, transport: c.spec.transport, ...(c.sab ? { sab: c.sab } : {}), ...(port ? { port } : {}), peerBell: peerBell(c.to), ...peerCb(c.to) };
       });
       return {
         name: s.spec.name, index: s.index, generation: generationOf(s), module: s.spec.module, options: s.spec.options,

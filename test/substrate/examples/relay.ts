@@ -10,6 +10,7 @@
  *   (a successor slow to start).
  */
 import type { ServerContext, ServerCore } from '../../../src/substrate/server.js';
+import { monotonicMs } from '../../../src/substrate/stats.js';
 
 export function createServer(ctx: ServerContext): ServerCore {
   const out = ctx.outputs.out!;
@@ -30,7 +31,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       // A stateless forwarder has nothing outstanding: the rings kept every
       // message, and the sink dedups re-deliveries (restart-protocol.ts).
       peerRestarts++;
-      ctx.log('peer-restart-seen', { peer, generation, peerRestarts });
+      ctx.log('peer-restart-seen', { peer, generation, peerRestarts, at: monotonicMs() });
     },
   };
 }
