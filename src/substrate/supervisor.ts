@@ -904,6 +904,7 @@ export class Supervisor extends EventEmitter {
     // Give back what the dead servers held, then the new generation.
     for (const s of g.servers) this.reclaim(s);
     for (const s of g.servers) s.cb.prepareSuccessor(s.cb.generation + 1, true);
+    this.wakePeers(g.servers);
     this.recoveries.push(...g.pendingRecoveries);
     for (const r of g.pendingRecoveries) this.log('restart', r.server, r.generation, { cause, delayMs: delay });
     this.watchFirstMessages();
@@ -937,6 +938,23 @@ export class Supervisor extends EventEmitter {
       exited = await gone();
     }
     for (const s of g.servers) this.log('reaped', s.spec.name, s.cb.generation, { waitedMs: monotonicMs() - t0, terminated, exited });
+  }
+
+  /**
+   * Rings the doorbell of every peer of `servers` (their generations just went up): a parked
+   * peer looks at the generation words at once (server-loop.ts watchPeers), not at its next
+   * message, which may only come from the successor.
+   */
+  private wakePeers(servers: readonly ServerRt[]): void {
+    const rung = new Set<SharedArrayBuffer>();
+    for (const s of servers) {
+      for (const c of [...s.inputs, ...s.outputs]) {
+        const peer = c.from === s ? c.to : c.from;
+        if (peer.index < 0 || rung.has(peer.bell)) continue;
+        rung.add(peer.bell);
+        new DoorbellRinger(peer.bell).ringAlways();
+      }
+    }
   }
 
   /** The pools whose buffers a dead `s` may hold: every pool but its own (its successor resets those). */
@@ -1086,6 +1104,7 @@ export class Supervisor extends EventEmitter {
           this.reclaim(s);
           s.cb.prepareSuccessor(s.cb.generation + 1, false);
         }
+        this.wakePeers(g.servers);
       }
       const fresh = arriving.map((names) => this.newGroup(names.map((n: string) => this.byName.get(n)!)));
       this.groups.splice(0, this.groups.length, ...kept, ...fresh);

@@ -16,7 +16,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { buildHost, moduleUrl, type HostAssignment, type HostReport } from './host.js';
 import { ControlBlock, createControlBlock, monotonicMs } from './stats.js';
 import { createRing } from './ring.js';
-import { createDoorbell, DoorbellSleeper } from './doorbell.js';
+import { createDoorbell, DoorbellRinger, DoorbellSleeper } from './doorbell.js';
 import { RingIn, RingOut } from './channel.js';
 import { DEFAULT_POLLING, ServerLoop } from './server-loop.js';
 import { PoolDirectory } from './pool.js';
@@ -162,6 +162,9 @@ async function waitForPromotion(msg: ArmMessage, port: NonNullable<typeof parent
     reclaimed.push(reclaimFor(s.index, s.inputs.flatMap((c) => c.sab !== undefined ? [c.sab] : []), msg.takeover.reclaimPools[i] ?? []));
     cb.prepareSuccessor(s.generation, true);
   });
+  // The peers look at the generation words at once (server-loop.ts watchPeers).
+  const bells = new Set(a.servers.flatMap((s) => [...s.inputs, ...s.outputs].map((g) => g.peerBell)));
+  for (const b of bells) if (b !== a.doorbell) new DoorbellRinger(b).ringAlways();
   releaseDeadLoop(bell, new Int32Array(a.system));
   return { deathAt: deathTime(a.doorbell), promotedAt, reclaimed };
 }
