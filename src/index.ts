@@ -20,6 +20,7 @@ export type { PingOptions, PingResult } from './app/ping.js';
 export type { LinkStats } from './driver/nic/link-stats.js';
 export type { DriverStats } from './driver/driver-stats.js';
 export type { UdpStats } from './udp/udp-stats.js';
-export type { SystemSnapshot } from './substrate/supervisor.js';
+export type { SystemSnapshot, RegroupResult } from './substrate/supervisor.js';
+export type { RegroupDecision } from './stack/placement-monitor.js';
 export type { CounterTree } from './abi/published-counters.js';
 export type { LiveCapture, LiveCaptureOptions, CapturedFrameSink } from './driver/nic/capture-channel.js';
