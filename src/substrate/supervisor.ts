@@ -199,8 +199,6 @@ interface GroupRt {
   /** Whether the thread may have a standby at all (servers allow it, rings only, no pool owned). */
   standbyAllowed: boolean;
   standbyTimer: NodeJS.Timeout | undefined;
-  /** Started by a regroup: tell the peers once it runs, as after a restart. */
-  regrouped: boolean;
 }
 
 /** What Supervisor.regroup did. */
@@ -431,7 +429,7 @@ export class Supervisor extends EventEmitter {
       id: this.nextGroupId++, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
       worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
       restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
-      standby: null, standbyAllowed: false, standbyTimer: undefined, regrouped: false,
+      standby: null, standbyAllowed: false, standbyTimer: undefined,
     };
     for (const s of servers) s.group = g;
     return g;
@@ -811,6 +809,8 @@ export class Supervisor extends EventEmitter {
         activatedAt: g.activatedAt, receivedAt: m.receivedAt, builtAt: m.builtAt, threadId: worker.threadId,
         ...(m.standby !== undefined ? { standby: m.standby } : {}),
       };
+      // Successors (after a restart or a regroup), not a first start: their peers must hear of it.
+      const successors = g.servers.some((s) => s.runningGeneration > 0 && s.cb.generation > s.runningGeneration);
       for (const s of g.servers) {
         this.log('running', s.spec.name, s.cb.generation, detail);
         s.lastBeatChange = now;
@@ -827,8 +827,7 @@ export class Supervisor extends EventEmitter {
           for (const x of m.standby!.reclaimed[i] ?? []) this.log('reclaim', s.spec.name, s.cb.generation - 1, { pool: this.pools[x.pool]?.spec.name ?? x.pool, buffers: x.buffers });
         });
       }
-      if (g.pendingRecoveries.length > 0 || g.regrouped) {
-        g.regrouped = false;
+      if (successors) {
         this.notifyPeers(g); this.refillAfter(g); this.scheduleStandby(g, STANDBY_DELAY_MS);
       }
       g.resolveRunning();
@@ -1108,10 +1107,7 @@ export class Supervisor extends EventEmitter {
       }
       const fresh = arriving.map((names) => this.newGroup(names.map((n: string) => this.byName.get(n)!)));
       this.groups.splice(0, this.groups.length, ...kept, ...fresh);
-      for (const g of fresh) {
-        g.standbyAllowed = this.standbyAllowed(g);
-        g.regrouped = true;
-      }
+      for (const g of fresh) g.standbyAllowed = this.standbyAllowed(g);
       this.watchFirstMessages();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<never>((_, reject) => {

@@ -198,10 +198,10 @@ export function createServer(ctx: ServerContext): ServerCore {
   // row said "no connection" for a moment, and a replica monitor looking then, with the flows
   // quiet (a regroup pauses every server), moved the entries of live connections to another
   // replica, which answered their segments with resets.
-  let restoring: Int32Array | null = new Int32Array(RSS_TABLE_SIZE);
   const entryLoad = opts.replica?.entryLoad === undefined ? undefined : ((r) => {
     const row = new Int32Array(r.entryLoad!, r.index * RSS_TABLE_SIZE * 4, RSS_TABLE_SIZE);
     const hasher = new ToeplitzHash();
+    let restoring: Int32Array | null = new Int32Array(RSS_TABLE_SIZE);
     return {
       change: (t: Tcb, delta: 1 | -1): void => {
         const e = entryOfConnection(hasher, t.localAddr, t.localPort, t.remoteAddr, t.remotePort);
@@ -210,6 +210,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       },
       publish: (): void => {
         for (let i = 0; i < RSS_TABLE_SIZE; i++) Atomics.store(row, i, restoring![i]!);
+        restoring = null;
       },
     };
   })(opts.replica);
@@ -336,7 +337,6 @@ export function createServer(ctx: ServerContext): ServerCore {
   const resumed = resumeConnections();
   const timeWait = resumeTimeWaits();
   entryLoad?.publish();
-  restoring = null;
   const announced = announceUnadopted();
   if (restored > 0 || resumed.connections > 0 || resumed.reset.length > 0 || timeWait > 0) ctx.log('restored', { listeners: restored, ...resumed, timeWait, announced });
 
