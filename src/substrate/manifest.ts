@@ -87,8 +87,14 @@ export interface RestartPolicy {
 export interface SupervisorOptions {
   /** Warm spare threads kept ready per resource-limit profile. */
   readonly spares: number;
-  /** Heartbeat unchanged this long while work is queued = hang. */
+  /** Heartbeat unchanged this long while work is queued = hang (a thread blocked, or one that cannot be timed). */
   readonly hangTimeoutMs: number;
+  /**
+   * Heartbeat unchanged while the thread ran this long on a CPU = hang, queued work or not (a
+   * loop that spins without passes). Read from the thread's own CPU clock (Linux
+   * /proc/self/task/TID/schedstat), so a thread that waits for a core is never taken for hung.
+   */
+  readonly hangCpuMs: number;
   /** How often the hang detector looks. */
   readonly hangCheckMs: number;
   readonly restart: RestartPolicy;
@@ -133,7 +139,7 @@ export const DEFAULT_RESTART: RestartPolicy = {
 };
 
 export const DEFAULT_SUPERVISOR: SupervisorOptions = {
-  spares: 1, hangTimeoutMs: 500, hangCheckMs: 50, restart: DEFAULT_RESTART,
+  spares: 1, hangTimeoutMs: 500, hangCpuMs: 60, hangCheckMs: 10, restart: DEFAULT_RESTART,
 };
 
 type Obj = Record<string, unknown>;
@@ -329,6 +335,7 @@ export function validateManifest(input: unknown): ManifestResult {
       supervisor = {
         spares: num(s, 'spares', 'supervisor', DEFAULT_SUPERVISOR.spares, 0, 64),
         hangTimeoutMs: num(s, 'hangTimeoutMs', 'supervisor', DEFAULT_SUPERVISOR.hangTimeoutMs, 10, 600_000),
+        hangCpuMs: num(s, 'hangCpuMs', 'supervisor', DEFAULT_SUPERVISOR.hangCpuMs, 5, 600_000),
         hangCheckMs: num(s, 'hangCheckMs', 'supervisor', DEFAULT_SUPERVISOR.hangCheckMs, 1, 60_000),
         restart,
       };

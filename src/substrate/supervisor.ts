@@ -7,7 +7,8 @@
  *
  * - crash: the worker's 'error' (uncaught exception; ERR_WORKER_OUT_OF_MEMORY
  *   when resourceLimits are hit) or 'exit' events;
- * - hang: a server's heartbeat word unchanged for hangTimeoutMs while its
+ * - hang: a thread's heartbeat words unchanged while it ran hangCpuMs on a CPU (its own
+ *   clock, so waiting for a core never counts), or unchanged for hangTimeoutMs while its
  *   input rings hold messages (the thread is then terminated).
  *
  * Restart: buffers the dead servers HELD go back to their owners (pool.ts),
@@ -50,7 +51,7 @@ import type { StandbyReport, StandbyTakeover } from './worker-host.js';
 import { readFileSync } from 'node:fs';
 import {
   BELL_FORWARD, BELL_ID, BELL_STANDBY, MSG_WORDS, ServerState,
-  SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE, SYS_WORDS, BELL_POLLING, BELL_TID, POLL_OVERRIDE_NONE,
+  SYS_CORES, SYS_LOADAVG_X100, SYS_RUNNABLE, SYS_WORDS, BELL_POLLING, BELL_SLEEPING, BELL_TID, POLL_OVERRIDE_NONE,
 } from './layout.js';
 import { NewtosError } from '../errors.js';
 
@@ -199,6 +200,8 @@ interface GroupRt {
   /** Whether the thread may have a standby at all (servers allow it, rings only, no pool owned). */
   standbyAllowed: boolean;
   standbyTimer: NodeJS.Timeout | undefined;
+  /** The thread's CPU time (ns) when the hang detector first saw its heartbeat still while it ran; NaN: none. */
+  hangCpuFromNs: number;
 }
 
 /** What Supervisor.regroup did. */
@@ -429,7 +432,7 @@ export class Supervisor extends EventEmitter {
       id: this.nextGroupId++, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
       worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
       restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
-      standby: null, standbyAllowed: false, standbyTimer: undefined,
+      standby: null, standbyAllowed: false, standbyTimer: undefined, hangCpuFromNs: NaN,
     };
     for (const s of servers) s.group = g;
     return g;
@@ -1013,9 +1016,9 @@ export class Supervisor extends EventEmitter {
   private checkHangs(): void {
     Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(loadavg()[0]! * 100));
     const now = monotonicMs();
-    const timeout = this.manifest.supervisor.hangTimeoutMs;
+    const { hangTimeoutMs: timeout, hangCpuMs } = this.manifest.supervisor;
     for (const g of this.groups) {
-      if (g.state !== 'running' || !g.loopStarted) continue;
+      if (g.state !== 'running' || !g.loopStarted) { g.hangCpuFromNs = NaN; continue; }
       // A hang is the thread's, not one server's: the servers of a thread (every server of
       // a monolithic host) share one loop, so while one of them works through a long batch
       // the others' heartbeats stand still with messages queued. Any heartbeat of the
@@ -1026,12 +1029,24 @@ export class Supervisor extends EventEmitter {
         const hb = s.cb.heartbeat;
         if (hb !== s.lastHeartbeat) { s.lastHeartbeat = hb; s.lastBeatChange = now; moved = true; }
       }
-      if (moved) { for (const s of g.servers) s.lastBeatChange = now; continue; }
+      if (moved) { for (const s of g.servers) s.lastBeatChange = now; g.hangCpuFromNs = NaN; continue; }
       const lead = g.servers[0]!;
       const silent = now - lead.lastBeatChange;
+      // A loop that runs without beating: the thread's own CPU clock says whether it ran or
+      // waited for a core, so this rule holds on a machine with more threads than cores. A
+      // parked thread (sleeping flag up) runs nothing; its clock is not read.
+      const words = new Int32Array(g.doorbell);
+      const tid = Atomics.load(words, BELL_TID);
+      if (tid > 0 && Atomics.load(words, BELL_SLEEPING) === 0) {
+        const cpu = threadCpuNs(tid);
+        if (Number.isNaN(g.hangCpuFromNs)) g.hangCpuFromNs = cpu;
+        else if (cpu - g.hangCpuFromNs >= hangCpuMs * 1e6) {
+          void this.onDeath(g, 'hang', { heartbeat: lead.cb.heartbeat, queued: queuedFor(g), silentMs: Math.round(silent), cpuMs: Math.round((cpu - g.hangCpuFromNs) / 1e6) });
+          continue;
+        }
+      } else g.hangCpuFromNs = NaN;
       if (silent < timeout) continue;
-      let queued = 0;
-      for (const s of g.servers) for (const c of s.inputs) if (c.sab !== null) queued += ringOccupancy(new Int32Array(c.sab));
+      const queued = queuedFor(g);
       // An idle loop still beats: it parks for at most polling.maxParkMs. So a heartbeat
       // silent for twice the timeout is a hang even with nothing queued (a server hung
       // while its host was idle), where the park bound is well below the timeout.
@@ -1371,7 +1386,8 @@ function runnableNow(): number {
 function reasonOf(cause: Recovery['cause'], detail: Readonly<Record<string, unknown>>): string {
   if (cause === 'hang') {
     const queued = Number(detail['queued'] ?? 0);
-    return `no heartbeat for ${String(detail['silentMs'])} ms${queued > 0 ? ` with ${queued} messages waiting` : ''}`;
+    const cpu = detail['cpuMs'];
+    return `no heartbeat for ${String(detail['silentMs'])} ms${typeof cpu === 'number' ? ` while it ran ${cpu} ms on a CPU` : ''}${queued > 0 ? ` with ${queued} messages waiting` : ''}`;
   }
   if (cause === 'oom') return `out of memory${typeof detail['error'] === 'string' ? ` (${detail['error']})` : ''}`;
   if (cause === 'exit') return `exit code ${String(detail['code'])}`;
@@ -1384,4 +1400,25 @@ export function manifestError(issues: readonly ManifestIssue[]): NewtosError & {
   const err = new NewtosError('ERR_MANIFEST', `invalid manifest: ${formatIssues(issues)}`) as NewtosError & { issues: readonly ManifestIssue[] };
   err.issues = issues;
   return err;
+}
+
+/** Messages waiting in a thread's input rings. */
+function queuedFor(g: GroupRt): number {
+  let queued = 0;
+  for (const s of g.servers) for (const c of s.inputs) if (c.sab !== null) queued += ringOccupancy(new Int32Array(c.sab));
+  return queued;
+}
+
+/**
+ * CPU time a thread of this process has run, ns (Linux: the first field of
+ * /proc/self/task/TID/schedstat); NaN where it cannot be read, which never counts as a hang.
+ */
+export function threadCpuNs(tid: number): number {
+  try {
+    const text = readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1');
+    const ns = Number(text.slice(0, text.indexOf(' ')));
+    return Number.isFinite(ns) ? ns : NaN;
+  } catch {
+    return NaN;
+  }
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chain, sleep, until } from './examples/chain-run.js';
 import { SINK_RESULT } from './examples/sink.js';
+import { threadCpuNs } from '../../src/substrate/supervisor.js';
 
 
 function exactlyOnce(r: Int32Array, count: number): void {
@@ -12,7 +13,10 @@ function exactlyOnce(r: Int32Array, count: number): void {
 
 test('out of memory under worker resourceLimits is detected as oom and restarted; nothing lost', async () => {
   const count = 40_000;
-  const { sup, r } = await chain({ count, ratePerMs: 40, relay1Limits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }, supervisor: { spares: 1, hangTimeoutMs: 10_000 } });
+  // A thread that allocates without a pass until its heap limit also runs without a heartbeat:
+  // with the default hangCpuMs the hang rule takes it first (cause 'hang'); this test is about the
+  // worker's own out-of-memory exit, so both hang rules are set out of its way.
+  const { sup, r } = await chain({ count, ratePerMs: 40, relay1Limits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }, supervisor: { spares: 1, hangTimeoutMs: 10_000, hangCpuMs: 10_000 } });
   try {
     await sleep(200);
     sup.inject('relay1', 'oom');
@@ -24,6 +28,38 @@ test('out of memory under worker resourceLimits is detected as oom and restarted
   } finally {
     await sup.stop();
   }
+});
+
+test('a thread that spins without a heartbeat is taken for hung by its own CPU clock, long before the wall-clock timeout', async () => {
+  const count = 40_000;
+  // hangTimeoutMs a minute: only the CPU rule (hangCpuMs of CPU time without a pass) can see this hang in time.
+  const { sup, r } = await chain({ count, ratePerMs: 40, supervisor: { spares: 1, hangTimeoutMs: 60_000, hangCpuMs: 50 } });
+  try {
+    await sleep(200);
+    sup.inject('relay1', 'hang');
+    await sup.whenRunning('relay1', 2, 20_000);
+    await until(() => Atomics.load(r, SINK_RESULT.NEXT) >= count, 90_000, 'all messages');
+    exactlyOnce(r, count);
+    const hang = sup.events.find((e) => e.type === 'hang' && e.server === 'relay1');
+    assert.ok(hang !== undefined, 'a hang event');
+    const cpuMs = hang.detail!['cpuMs'] as number;
+    assert.ok(cpuMs >= 50, `it ran ${cpuMs} ms on a CPU without a heartbeat`);
+    assert.equal(sup.recoveries[0]!.cause, 'hang');
+    console.log(`# CPU-rule hang: ${String(hang.detail!['silentMs'])} ms silent, ${cpuMs} ms on a CPU, restarted in ${sup.recoveries[0]!.recoveryMs.toFixed(1)} ms to the first message`);
+  } finally {
+    await sup.stop();
+  }
+});
+
+test('threadCpuNs reads a thread\'s own CPU clock: it grows while the thread runs; NaN for a thread that is not ours', () => {
+  if (process.platform !== 'linux') return;
+  const before = threadCpuNs(process.pid);
+  assert.ok(Number.isFinite(before) && before > 0, `the main thread's clock (${before})`);
+  const t0 = performance.now();
+  while (performance.now() - t0 < 30) { /* run */ }
+  const ranMs = (threadCpuNs(process.pid) - before) / 1e6;
+  assert.ok(ranMs >= 20, `ran ${ranMs} ms of a 30 ms spin`);
+  assert.ok(Number.isNaN(threadCpuNs(0x7fffffff)));
 });
 
 test('crash loop: past maxRestarts within the window the server is marked failed, with back-off between restarts', async () => {
