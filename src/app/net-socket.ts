@@ -247,6 +247,15 @@ export class NetSocket extends Duplex {
   }
 
   /** Fast-socket counters of this socket (operations vs messages). */
+  /**
+   * @internal Where the stack publishes received bytes for this socket (the receive ring's
+   * tail word): an observer thread may watch it to time deliveries apart from this thread's
+   * event loop (`newtos experiment faults`). Undefined before the socket is attached.
+   */
+  receiveTailWord(): ReturnType<SocketPort['block']['recv']['tailWord']> | undefined {
+    return this.port?.block.recv.tailWord();
+  }
+
   fastSocketStats(): ReturnType<SocketPort['block']['opStats']> | undefined {
     return this.port?.block.opStats() ?? this.finalStats;
   }

@@ -13,6 +13,7 @@ import { createStack, type Stack } from '../stack/host.js';
 import type { NetSocket } from '../app/net-socket.js';
 import type { FaultKind } from '../substrate/server-loop.js';
 import { monotonicMs } from '../substrate/stats.js';
+import { DeliverySampler } from './delivery-sampler.js';
 import { TAP_NEWTOS_IP, TapRig, tapRowsUnavailable } from './experiment-tap.js';
 import { NewtosError } from '../errors.js';
 
@@ -62,6 +63,14 @@ export interface FaultRow {
    * row shows them).
    */
   readonly deathGapMs: number;
+  /**
+   * gapMs and deathGapMs again, timed where the stack delivers (TCP publishing bytes into the
+   * socket's receive ring, watched every ~0.25 ms from a thread of its own, delivery-sampler.ts)
+   * instead of where the application's thread gets to its 'data' events: without that thread's
+   * own timer and GC stalls. NaN where the ring cannot be watched.
+   */
+  readonly deliveryGapMs: number;
+  readonly deliveryDeathGapMs: number;
   /** Bytes the sender wrote that did not arrive intact (all unverified bytes on a hash mismatch). */
   readonly bytesLost: number;
   /** 1 when the stream's connection ended with an error or before its end, else 0. */
@@ -196,7 +205,10 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
   let ended = false;
   let resolveEnd: () => void = () => {};
   const endSeen = new Promise<void>((r) => { resolveEnd = r; });
+  let sampler: DeliverySampler | undefined;
   const listener = a.net.createServer((s: NetSocket) => {
+    const word = s.receiveTailWord();
+    if (sampler === undefined && word !== undefined && word.buffer instanceof SharedArrayBuffer) sampler = DeliverySampler.start(word);
     s.on('data', (d: Buffer) => { arrivals.push({ t: performance.now(), n: d.length }); received += d.length; rxHash.update(d); });
     s.on('end', () => { ended = true; resolveEnd(); });
     s.on('error', () => { lost = true; resolveEnd(); });
@@ -229,6 +241,7 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
   await sleep(o.afterMs);
   const tx = await sender.stop();
   await Promise.race([endSeen, sleep(10_000)]);
+  const deliveries = (await sampler?.stop()) ?? [];
   sender.dispose();
   listener.close();
   const sent = tx.sent;
@@ -256,20 +269,26 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
   const deathAt = rec === undefined ? NaN : rec.downAt - shift;
   const upAt = rec === undefined || Number.isNaN(rec.runningAt) ? end : rec.runningAt - shift;
   // The longest gap that overlaps the time the server was down (death to successor running).
-  let deathGap = NaN;
-  if (!Number.isNaN(deathAt)) {
-    deathGap = 0;
-    let prev = t0;
-    for (const { t } of [...arrivals, { t: end }]) {
-      if (t > deathAt && prev < upAt) deathGap = Math.max(deathGap, t - prev);
-      prev = t;
-      if (prev >= upAt) break;
+  const deathGap = gapOver(arrivals.map((x) => x.t), t0, end, deathAt, upAt);
+  // The same two gaps where the stack delivered (monotonic clock: shift to performance.now()'s).
+  const delivered = deliveries.map((x) => x.t - shift);
+  let deliveryGap = NaN;
+  if (delivered.length > 0) {
+    deliveryGap = 0;
+    let lastD = faultAt;
+    for (const t of delivered) {
+      if (t < faultAt) continue;
+      deliveryGap = Math.max(deliveryGap, t - lastD);
+      lastD = t;
     }
   }
+  const deliveryDeathGap = delivered.length > 0 ? gapOver(delivered, t0, end, deathAt, upAt) : NaN;
   return {
     server, fault, link: sender.link,
     gapMs: Math.round(gap * 10) / 10,
     deathGapMs: Math.round(deathGap * 10) / 10,
+    deliveryGapMs: Math.round(deliveryGap * 10) / 10,
+    deliveryDeathGapMs: Math.round(deliveryDeathGap * 10) / 10,
     bytesLost: intact ? 0 : Math.max(sent - received, received === sent ? sent : 0),
     connectionsLost: ended && !lost ? 0 : 1,
     peerRetransmits: tx.retransmits,
@@ -279,6 +298,23 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
     bytesSent: sent, bytesReceived: received,
     goodput: buckets, faultAtMs: faultAt - t0,
   };
+}
+
+/**
+ * The longest interval between consecutive times (after `from`, up to `end`) that overlaps
+ * [downAt, upAt]: the gap a server's death caused. NaN when no death was seen.
+ */
+function gapOver(times: readonly number[], from: number, end: number, downAt: number, upAt: number): number {
+  if (Number.isNaN(downAt)) return NaN;
+  let gap = 0;
+  let prev = from;
+  for (const t of [...times, end]) {
+    if (t < from) continue;
+    if (t > downAt && prev < upAt) gap = Math.max(gap, t - prev);
+    prev = t;
+    if (prev >= upAt) break;
+  }
+  return gap;
 }
 
 /** Runs every server × fault row on one pair of hosts (a fresh stream per row). */
@@ -342,16 +378,16 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
 }
 
 export function rowLine(r: FaultRow): string {
-  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms${r.standby ? ' (standby)' : ''}, gap at the death ${r.deathGapMs} ms`;
+  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms${r.standby ? ' (standby)' : ''}, gap at the death ${r.deathGapMs} ms (${Number.isNaN(r.deliveryDeathGapMs) ? '-' : r.deliveryDeathGapMs} ms where the stack delivers)`;
   const outcome = r.connectionsLost === 0 && r.bytesLost === 0 ? 'transfer intact' : `connection ${r.connectionsLost ? 'LOST' : 'kept'}, ${r.bytesLost} bytes lost`;
   return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} ${r.link.padEnd(7)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
 }
 
 /** The table as text, one row per server and fault. */
 export function faultTable(result: FaultExperimentResult): string {
-  const head = ['server', 'fault', 'link', 'gap ms', 'death gap ms', 'restart ms', '1st msg ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
+  const head = ['server', 'fault', 'link', 'gap ms', 'death gap ms', 'stack gap ms', 'stack death gap ms', 'restart ms', '1st msg ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
   const ms = (v: number): string => Number.isNaN(v) ? '-' : v.toFixed(1);
-  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), ms(r.deathGapMs), ms(r.restartMs), ms(r.firstMessageMs),
+  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), ms(r.deathGapMs), ms(r.deliveryGapMs), ms(r.deliveryDeathGapMs), ms(r.restartMs), ms(r.firstMessageMs),
     String(r.bytesLost), String(r.connectionsLost), String(r.peerRetransmits), (r.bytesReceived / 1e6).toFixed(1)]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
@@ -440,7 +476,8 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   writeFileSync(svgPath, faultSvg(result));
   const png = await toPng(svgPath);
   if (json) {
-    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs, firstMessageMs: Number.isNaN(r.firstMessageMs) ? null : r.firstMessageMs, deathGapMs: Number.isNaN(r.deathGapMs) ? null : r.deathGapMs }));
+    const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs, firstMessageMs: Number.isNaN(r.firstMessageMs) ? null : r.firstMessageMs, deathGapMs: Number.isNaN(r.deathGapMs) ? null : r.deathGapMs,
+      deliveryGapMs: Number.isNaN(r.deliveryGapMs) ? null : r.deliveryGapMs, deliveryDeathGapMs: Number.isNaN(r.deliveryDeathGapMs) ? null : r.deliveryDeathGapMs }));
     process.stdout.write(`${JSON.stringify({ rows, svg: svgPath, png })}\n`);
   } else {
     say(faultTable(result));

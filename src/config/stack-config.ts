@@ -117,6 +117,13 @@ export interface StackConfig {
     readonly regroupCooldownMs?: number;
   };
   readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
+  /**
+   * The supervisor's hang rules. A server thread whose heartbeat stands still while it runs
+   * `hangCpuMs` (default 60) on a CPU, by its own clock (so waiting for a core never counts), or
+   * for `hangTimeoutMs` (default 500) of wall time with messages waiting for it, is taken for
+   * hung: terminated and restarted like a crashed one.
+   */
+  readonly watchdog?: { readonly hangCpuMs?: number; readonly hangTimeoutMs?: number };
   readonly tcp?: {
     readonly congestionControl?: 'cubic' | 'newreno' | 'bbr';
     readonly sendBufferBytes?: number;
@@ -261,6 +268,10 @@ const stackConfig = object({
     regroupHoldMs: optional(integer(0, 3_600_000)),
     regroupCooldownMs: optional(integer(0, 3_600_000)),
   }))),
+  watchdog: optional(object({
+    hangCpuMs: optional(integer(5, 600_000)),
+    hangTimeoutMs: optional(integer(10, 600_000)),
+  })),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),
     maxSockets: optional(integer(1, MAX_SOCKETS)),

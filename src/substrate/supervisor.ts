@@ -105,6 +105,12 @@ export interface ServerSnapshot extends ServerCounters {
   /** Name of the first server of its thread (owner of the loop counters). */
   readonly thread: string;
   readonly stateName: string;
+  /**
+   * The longest CPU time its thread ran without a heartbeat that the watchdog saw, ms: the
+   * margin against watchdog.hangCpuMs. Timed from the watchdog's first look at a still
+   * heartbeat, so it understates by up to hangCheckMs (0: none seen).
+   */
+  readonly longestSilentCpuMs: number;
   readonly inputs: readonly ChannelStats[];
   readonly outputs: readonly ChannelStats[];
 }
@@ -202,6 +208,8 @@ interface GroupRt {
   standbyTimer: NodeJS.Timeout | undefined;
   /** The thread's CPU time (ns) when the hang detector first saw its heartbeat still while it ran; NaN: none. */
   hangCpuFromNs: number;
+  /** The longest CPU time (ms) the thread ran without a heartbeat that the hang detector saw end. */
+  longestSilentCpuMs: number;
 }
 
 /** What Supervisor.regroup did. */
@@ -432,7 +440,7 @@ export class Supervisor extends EventEmitter {
       id: this.nextGroupId++, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
       worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
       restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
-      standby: null, standbyAllowed: false, standbyTimer: undefined, hangCpuFromNs: NaN,
+      standby: null, standbyAllowed: false, standbyTimer: undefined, hangCpuFromNs: NaN, longestSilentCpuMs: 0,
     };
     for (const s of servers) s.group = g;
     return g;
@@ -1029,7 +1037,16 @@ export class Supervisor extends EventEmitter {
         const hb = s.cb.heartbeat;
         if (hb !== s.lastHeartbeat) { s.lastHeartbeat = hb; s.lastBeatChange = now; moved = true; }
       }
-      if (moved) { for (const s of g.servers) s.lastBeatChange = now; g.hangCpuFromNs = NaN; continue; }
+      if (moved) {
+        for (const s of g.servers) s.lastBeatChange = now;
+        if (!Number.isNaN(g.hangCpuFromNs)) {
+          // A silent run that ended: how close it came to the CPU rule (one read, only after a silence).
+          const ran = (threadCpuNs(Atomics.load(new Int32Array(g.doorbell), BELL_TID)) - g.hangCpuFromNs) / 1e6;
+          if (ran > g.longestSilentCpuMs) g.longestSilentCpuMs = ran;
+          g.hangCpuFromNs = NaN;
+        }
+        continue;
+      }
       const lead = g.servers[0]!;
       const silent = now - lead.lastBeatChange;
       // A loop that runs without beating: the thread's own CPU clock says whether it ran or
@@ -1288,6 +1305,7 @@ export class Supervisor extends EventEmitter {
         const c = s.cb.snapshot();
         return {
           ...c, name: s.spec.name, thread: s.group.servers[0]!.spec.name, stateName: STATE_NAMES[c.state] ?? String(c.state),
+          longestSilentCpuMs: Math.round(s.group.longestSilentCpuMs * 10) / 10,
           inputs: s.inputs.map((x) => chan(x, false)), outputs: s.outputs.map((x) => chan(x, true)),
         };
       }),

@@ -106,6 +106,8 @@ test('3000 frames written at once all reach the driver', { timeout: 60_000 }, as
 test('writes wait while the ring towards the driver is full (driver hung), and drain after its restart', { timeout: 60_000 }, async () => {
   const a = await createStack({
     name: 'a', placement: 'isolated', interfaces: [{ name: 'eth0', link: { type: 'frames' }, addresses: ['10.0.0.1/24'] }],
+    // The CPU rule would end the hang in ~100 ms, before the writes below fill the ring: leave it to the wall-clock rule.
+    watchdog: { hangCpuMs: 600_000 },
   });
   try {
     const link = a.frameLink('eth0');
@@ -122,7 +124,7 @@ test('writes wait while the ring towards the driver is full (driver hung), and d
     let refused = 0;
     for (let i = 0; i < total; i++) if (!link.write(frame)) refused++;
     assert.ok(refused > 0, 'write() returned false');
-    // The supervisor finds a hang by a server's queued channel messages; the frame ring is not one,
+    // The wall-clock hang rule looks for a server's queued channel messages; the frame ring is not one,
     // so give the driver a message (IP's ARP request for the ping) to have the hang found.
     void a.ping('10.0.0.2', { count: 1, timeoutMs: 500 }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 100));
