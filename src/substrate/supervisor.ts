@@ -210,6 +210,12 @@ interface GroupRt {
   hangCpuFromNs: number;
   /** The longest CPU time (ms) the thread ran without a heartbeat that the hang detector saw end. */
   longestSilentCpuMs: number;
+  /**
+   * Whether the CPU hang rule applies: rings only. A port channel takes any number of messages
+   * in one pass (no back-pressure), so a thread may flush thousands in one long silent stretch
+   * (24-52 ms of CPU seen for 20000 messages); such threads have the wall-clock rule alone.
+   */
+  cpuRule: boolean;
 }
 
 /** What Supervisor.regroup did. */
@@ -414,7 +420,7 @@ export class Supervisor extends EventEmitter {
       const sab = createPool({ id, bufSize: spec.bufSize, count: spec.count });
       this.pools.push({ spec, id, sab, owner: this.byName.get(spec.owner)!, geometry: new PoolGeometry(sab) });
     });
-    for (const g of this.groups) g.standbyAllowed = this.standbyAllowed(g);
+    for (const g of this.groups) { g.standbyAllowed = this.standbyAllowed(g); g.cpuRule = ringsOnly(g); }
   }
 
   private nextGroupId = 0;
@@ -440,7 +446,7 @@ export class Supervisor extends EventEmitter {
       id: this.nextGroupId++, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
       worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
       restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
-      standby: null, standbyAllowed: false, standbyTimer: undefined, hangCpuFromNs: NaN, longestSilentCpuMs: 0,
+      standby: null, standbyAllowed: false, standbyTimer: undefined, hangCpuFromNs: NaN, longestSilentCpuMs: 0, cpuRule: true,
     };
     for (const s of servers) s.group = g;
     return g;
@@ -1054,7 +1060,7 @@ export class Supervisor extends EventEmitter {
       // parked thread (sleeping flag up) runs nothing; its clock is not read.
       const words = new Int32Array(g.doorbell);
       const tid = Atomics.load(words, BELL_TID);
-      if (tid > 0 && Atomics.load(words, BELL_SLEEPING) === 0) {
+      if (tid > 0 && g.cpuRule && Atomics.load(words, BELL_SLEEPING) === 0) {
         const cpu = threadCpuNs(tid);
         if (Number.isNaN(g.hangCpuFromNs)) g.hangCpuFromNs = cpu;
         else if (cpu - g.hangCpuFromNs >= hangCpuMs * 1e6) {
@@ -1139,7 +1145,7 @@ export class Supervisor extends EventEmitter {
       }
       const fresh = arriving.map((names) => this.newGroup(names.map((n: string) => this.byName.get(n)!)));
       this.groups.splice(0, this.groups.length, ...kept, ...fresh);
-      for (const g of fresh) g.standbyAllowed = this.standbyAllowed(g);
+      for (const g of fresh) { g.standbyAllowed = this.standbyAllowed(g); g.cpuRule = ringsOnly(g); }
       this.watchFirstMessages();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<never>((_, reject) => {
@@ -1418,6 +1424,11 @@ export function manifestError(issues: readonly ManifestIssue[]): NewtosError & {
   const err = new NewtosError('ERR_MANIFEST', `invalid manifest: ${formatIssues(issues)}`) as NewtosError & { issues: readonly ManifestIssue[] };
   err.issues = issues;
   return err;
+}
+
+/** Whether every channel of a thread's servers is a ring. */
+function ringsOnly(g: GroupRt): boolean {
+  return g.servers.every((s) => [...s.inputs, ...s.outputs].every((c) => c.spec.transport === 'ring'));
 }
 
 /** Messages waiting in a thread's input rings. */
