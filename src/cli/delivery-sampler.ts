@@ -11,6 +11,7 @@
  * the ring and closes the window, and that shows here too.
  */
 import { Worker } from 'node:worker_threads';
+import { waitAsync } from '../substrate/doorbell.js';
 
 /** Pairs (time ms, tail) the sampler can hold: ~16 s of samples at one per 0.25 ms. */
 const MAX_SAMPLES = 1 << 16;
@@ -24,6 +25,8 @@ const control = new Int32Array(ctl);
 const max = samples.length >> 1;
 let n = 0;
 let last = -1;
+Atomics.store(control, 2, 1);
+Atomics.notify(control, 2);
 while (Atomics.load(control, 0) === 0) {
   const v = Atomics.load(tail, index) >>> 0;
   if (v !== last && n < max) {
@@ -51,11 +54,17 @@ export class DeliverySampler {
   static start(word: { readonly buffer: ArrayBuffer | SharedArrayBuffer; readonly index: number }, periodMs = 0.25): DeliverySampler {
     if (!(word.buffer instanceof SharedArrayBuffer)) throw new TypeError('the receive ring is not in shared memory: nothing to watch from another thread');
     const out = new SharedArrayBuffer(MAX_SAMPLES * 2 * 8);
-    const ctl = new SharedArrayBuffer(8);
+    const ctl = new SharedArrayBuffer(12);
     const worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { buffer: word.buffer, index: word.index, out, ctl, periodMs } });
     worker.unref();
     worker.on('error', () => { /* the samples so far stay readable */ });
     return new DeliverySampler(worker, out, new Int32Array(ctl));
+  }
+
+  /** Resolves once the sampler's thread watches (a worker takes some ms to start). */
+  async ready(): Promise<void> {
+    for (let i = 0; i < 50 && Atomics.load(this.ctl, 2) === 0; i++) await waitAsync(this.ctl, 2, 0, 200);
+    if (Atomics.load(this.ctl, 2) === 0) throw new Error('the delivery sampler did not start within 10 s');
   }
 
   /** Stops the sampler and returns what it saw, oldest first. */

@@ -23,6 +23,9 @@ test('experiment: a PF crash in the receiving host restarts PF and the stream ar
   assert.equal(row.bytesLost, 0, faultTable(r));
   assert.ok(Number.isFinite(row.restartMs), `PF restarted: ${faultTable(r)}`);
   assert.ok(Number.isFinite(row.deathGapMs) && row.deathGapMs > 0, `the gap at the death is measured: ${faultTable(r)}`);
+  // The same gaps where the stack delivers, timed from the sampler thread.
+  assert.ok(Number.isFinite(row.deliveryDeathGapMs) && row.deliveryDeathGapMs > 0, `the stack's gap at the death is measured: ${faultTable(r)}`);
+  assert.ok(Number.isFinite(row.deliveryGapMs) && Number.isFinite(base.deliveryGapMs) && Number.isNaN(base.deliveryDeathGapMs));
   assert.ok(row.bytesReceived > 0 && row.bytesReceived === row.bytesSent);
   assert.ok(row.goodput.some((b) => b > 0));
   const svg = faultSvg(r);

@@ -30,13 +30,14 @@ test('a crashed server\'s successor is the spare started before the crash; its r
 });
 
 test('a thread busy with long batches is not taken for hung, even where its other servers wait with messages queued', async () => {
-  // Monolithic: one thread. relay1 burns 60 ms per message in batches of 10 (600 ms a
+  // Monolithic: one thread. relay1 burns 30 ms per message in batches of 20 (600 ms a
   // pass, over the 400 ms hang timeout); meanwhile relay2 has the previous batch queued
   // and its own heartbeat stands still. The thread works the whole time: no restart.
-  const count = 40;
+  // (The loop beats per message, so each 30 ms stays under the CPU rule's 60 ms as well.)
+  const count = 80;
   const { sup, r } = await chain({
-    count, ratePerMs: 0, placement: 'monolithic', relay1Options: { spinMsPerMessage: 60 },
-    polling: { batch: 10 }, supervisor: { spares: 1, hangTimeoutMs: 400, hangCheckMs: 20 },
+    count, ratePerMs: 0, placement: 'monolithic', relay1Options: { spinMsPerMessage: 30 },
+    polling: { batch: 20 }, supervisor: { spares: 1, hangTimeoutMs: 400, hangCheckMs: 20 },
   });
   try {
     await until(() => Atomics.load(r, SINK_RESULT.NEXT) >= count, 60_000, 'all messages');
