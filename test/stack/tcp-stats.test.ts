@@ -207,6 +207,10 @@ test('connections in known states and IP drops for known reasons show in counter
     assertIpExposed(host, ip, families, samples);
     assert.equal(promValue(samples, 'newtos_app_late_wakes_total', { host }), 0, 'no application-thread wait outlived its notify');
     assert.equal(promValue(samples, 'newtos_app_duplicate_announcements_total', { host }), 0, 'no server restart: nothing announced twice');
+    for (const sv of stack.snapshot().servers) {
+      const v = promValue(samples, 'newtos_server_longest_silent_cpu_seconds', { host, server: sv.name });
+      assert.ok(v >= 0 && v < 0.06, `${sv.name}: its longest silent CPU run (${v} s) is under the watchdog's 60 ms`);
+    }
     for (const k of Object.keys(new TcpCounters()) as (keyof TcpCounters)[]) {
       const m = TCP_COUNTER_METRICS[k];
       assert.equal(promValue(samples, m.name, { host, ...m.labels }), tcp[k], `${k} as ${m.name}`);
