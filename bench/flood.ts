@@ -17,6 +17,8 @@
  * `--soak SECONDS` also floods newtos at the highest rate for that long and prints the
  * process's RSS, heap and external memory every 2 s during the flood and for 20 s after.
  * `--smoke`: short phases at a low rate (the test command runs it). `--json`: one JSON object.
+ * `--placement P` places the newtos host's servers (default isolated, as createStack);
+ * `--txqueuelen N` sets the TAP device's kernel queue (frames waiting for the driver; default 1000).
  * Needs root, the TAP addon, cc, curl; otherwise every figure is null with the reason.
  * Frames go only into the TAP device and veth pair made here; everything is removed again.
  */
@@ -43,6 +45,10 @@ const numArg = (name: string, dflt: number): number => {
 const RATE = numArg('--rate', smoke ? 2000 : 100_000);
 const PHASE_S = numArg('--seconds', smoke ? 1.5 : 8);
 const SOAK_S = numArg('--soak', 0);
+const strArg = (name: string): string | undefined => { const i = args.indexOf(name); return i < 0 ? undefined : args[i + 1]; };
+const PLACEMENT = (strArg('--placement') ?? 'isolated') as 'isolated' | 'grouped' | 'monolithic' | 'auto';
+if (!['isolated', 'grouped', 'monolithic', 'auto'].includes(PLACEMENT)) throw new Error(`--placement must be isolated, grouped, monolithic or auto, got '${PLACEMENT}'`);
+const TXQLEN = strArg('--txqueuelen');
 const only = args.includes('--newtos-only') ? 'newtos' : args.includes('--linux-only') ? 'linux' : 'both';
 const log = (s: string): void => { if (!json) console.log(s); };
 
@@ -180,12 +186,13 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     sh('ip', 'netns', 'add', ns);
     sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
     stack = await createStack({
-      name: 'bench-flood',
+      name: 'bench-flood', placement: PLACEMENT,
       interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, mac: NEWTOS_MAC, addresses: ['10.97.0.2/16'] }],
     });
     const server = http.createServer((_req, res) => res.end(PAGE));
     stack.http.serve(server, 80);
     sh('ip', 'link', 'set', dev, 'netns', ns);
+    if (TXQLEN !== undefined) sh('ip', '-n', ns, 'link', 'set', dev, 'txqueuelen', TXQLEN);
     sh('ip', '-n', ns, 'addr', 'add', '10.97.0.1/16', 'dev', dev);
     sh('ip', '-n', ns, 'link', 'set', dev, 'up');
     await sleep(300);
