@@ -181,7 +181,12 @@ export const TcpConnectReply = args(TCP_MSG.CONNECT_REPLY, { request: 0, slot: 1
 export const TcpListen = args(TCP_MSG.LISTEN, { request: 0, localAddr: 1, localPort: 2, backlog: 3 });
 /** listener: -1 on failure (argI32). */
 export const TcpListenReply = args(TCP_MSG.LISTEN_REPLY, { request: 0, listener: 1, error: 2, port: 3 });
-export const TcpAccepted = args(TCP_MSG.ACCEPTED, { listener: 0, slot: 1, remoteAddr: 2, remotePort: 3, localAddr: 4, localPort: 5 });
+/**
+ * ports: remotePort << 16 | localPort (packPorts). generation: the slot's generation when it was
+ * handed out (socket-table.ts): an accept announced again after the slot went to another
+ * connection names an older one, and the application drops it.
+ */
+export const TcpAccepted = args(TCP_MSG.ACCEPTED, { listener: 0, slot: 1, remoteAddr: 2, localAddr: 3, ports: 4, generation: 5 });
 export const TcpUnlisten = args(TCP_MSG.UNLISTEN, { listener: 0 });
 export const TcpKick = args(TCP_MSG.KICK, { slot: 0 });
 /** option: SocketOption. */
@@ -200,7 +205,17 @@ export const SockConnect = args(SOCK_MSG.CONNECT, { socket: 0, remoteAddr: 1, re
 export const SockConnectReply = args(SOCK_MSG.CONNECT_REPLY, { socket: 0, handle: 1, error: 2, localAddr: 3, localPort: 4 });
 export const SockListen = args(SOCK_MSG.LISTEN, { listener: 0, localAddr: 1, localPort: 2, backlog: 3 });
 export const SockListenReply = args(SOCK_MSG.LISTEN_REPLY, { listener: 0, error: 1, port: 2 });
-export const SockAccept = args(SOCK_MSG.ACCEPT, { listener: 0, handle: 1, remoteAddr: 2, remotePort: 3, localAddr: 4, localPort: 5 });
+/** ports and generation as in TcpAccepted. */
+export const SockAccept = args(SOCK_MSG.ACCEPT, { listener: 0, handle: 1, remoteAddr: 2, localAddr: 3, ports: 4, generation: 5 });
+
+/** Two 16-bit ports in one argument word: remote in the high half, local in the low. */
+export function packPorts(remotePort: number, localPort: number): number {
+  return (((remotePort & 0xffff) << 16) | (localPort & 0xffff)) >>> 0;
+}
+
+export function unpackPorts(word: number): { remotePort: number; localPort: number } {
+  return { remotePort: (word >>> 16) & 0xffff, localPort: word & 0xffff };
+}
 export const SockUnlisten = args(SOCK_MSG.UNLISTEN, { listener: 0 });
 export const SockUdpBind = args(SOCK_MSG.UDP_BIND, { socket: 0, localAddr: 1, localPort: 2 });
 export const SockUdpBindReply = args(SOCK_MSG.UDP_BIND_REPLY, { socket: 0, handle: 1, error: 2, port: 3, address: 4 });

@@ -24,7 +24,7 @@ import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
 import { PingClient, type PingOptions, type PingResult } from './ping.js';
 import { UdpClient } from './udp-client.js';
 import type http from 'node:http';
-import { SockAccept, SockConnect, SockConnectReply, SockListen, SockListenReply, SockUnlisten, TcpKick, TcpSetOption } from '../abi/message-args.js';
+import { SockAccept, SockConnect, unpackPorts, SockConnectReply, SockListen, SockListenReply, SockUnlisten, TcpKick, TcpSetOption } from '../abi/message-args.js';
 
 export const formatIpv4 = formatIpv4Address;
 
@@ -279,9 +279,12 @@ export class StackClient implements ListenProvider {
         // A TCP server's successor announces again the connections it resumed that we had not
         // taken when it started (the first accept may have died with its predecessor): one we
         // have is not a new connection.
-        if (this.adopted(msg.arg(SockAccept.handle))) { this.duplicateAnnouncements++; return; }
+        // An accept for an earlier use of the slot (announced again after we took, closed and
+        // the server gave the slot to a newer connection) is not this one's either.
+        if (this.adopted(msg.arg(SockAccept.handle)) || !this.current(msg.arg(SockAccept.handle), msg.arg(SockAccept.generation))) { this.duplicateAnnouncements++; return; }
         const entry = this.listeners.get(msg.arg(SockAccept.listener));
-        const port = this.makePort(msg.arg(SockAccept.handle), info(msg.arg(SockAccept.localAddr), msg.arg(SockAccept.localPort)), info(msg.arg(SockAccept.remoteAddr), msg.arg(SockAccept.remotePort)));
+        const { remotePort, localPort } = unpackPorts(msg.arg(SockAccept.ports));
+        const port = this.makePort(msg.arg(SockAccept.handle), info(msg.arg(SockAccept.localAddr), localPort), info(msg.arg(SockAccept.remoteAddr), remotePort));
         if (entry === undefined || entry.local === undefined) { port.close(true); return; }
         const socket = new NetSocket();
         socket._attach(port, true);
@@ -301,6 +304,13 @@ export class StackClient implements ListenProvider {
     const { replica, slot } = unpackSocketHandle(handle);
     const table = this.links.tcpTables[replica];
     return table !== undefined && slot < table.slots && (table.block(slot).appFlags() & AppFlag.Adopted) !== 0;
+  }
+
+  /** Is `generation` the slot's current one (the slot has not gone to another connection since)? */
+  private current(handle: number, generation: number): boolean {
+    const { replica, slot } = unpackSocketHandle(handle);
+    const table = this.links.tcpTables[replica];
+    return table !== undefined && slot < table.slots && (table.generation(slot) >>> 0) === (generation >>> 0);
   }
 
   private makePort(handle: number, local: SocketAddressInfo, remote: SocketAddressInfo): FastSocketPort {

@@ -223,7 +223,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         // A listener the app closed meanwhile: the app will refuse (abort) the socket.
         if (!SockAccept.send(toApp, {
           listener: appId ?? 0, handle: packSocketHandle(r, msg.arg(TcpAccepted.slot)), remoteAddr: msg.arg(TcpAccepted.remoteAddr),
-          remotePort: msg.arg(TcpAccepted.remotePort), localAddr: msg.arg(TcpAccepted.localAddr), localPort: msg.arg(TcpAccepted.localPort),
+          localAddr: msg.arg(TcpAccepted.localAddr), ports: msg.arg(TcpAccepted.ports), generation: msg.arg(TcpAccepted.generation),
         })) return false;
         counters.accepts++;
         return true;

@@ -53,7 +53,7 @@ import { ToeplitzHash } from '../random/toeplitz.js';
 import { entryOfConnection, RSS_TABLE_SIZE } from '../abi/rss-table.js';
 import {
   IcmpError, SegDeliver, TcpAccepted, TcpConnect, TcpConnectReply, TcpKick, TcpListen, TcpListenReply, TcpReleased, TcpSegSend, TcpSetOption, TcpUnlisten,
-  outgoing, sendOutgoing, type Outgoing,
+  outgoing, packPorts, sendOutgoing, type Outgoing,
 } from '../abi/message-args.js';
 
 export interface TcpServerOptions {
@@ -361,7 +361,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       const request = block.connectRequest();
       if (listener !== undefined) {
         pendingSock.send(outgoing(TcpAccepted, {
-          listener, slot: s, remoteAddr: info?.remoteAddr ?? 0, remotePort: info?.remotePort ?? 0, localAddr: info?.localAddr ?? 0, localPort: info?.localPort ?? 0,
+          listener, slot: s, remoteAddr: info?.remoteAddr ?? 0, localAddr: info?.localAddr ?? 0,
+          ports: packPorts(info?.remotePort ?? 0, info?.localPort ?? 0), generation: table.generation(s),
         }));
       } else if (request !== undefined) {
         pendingSock.send(outgoing(TcpConnectReply, { request, slot: s, error: 0, localAddr: info?.localAddr ?? 0, localPort: info?.localPort ?? 0 }));
@@ -624,7 +625,8 @@ export function createServer(ctx: ServerContext): ServerCore {
     block.serverSetListener(listenerId);
     block.serverPublish();
     pendingSock.send(outgoing(TcpAccepted, {
-      listener: listenerId, slot, remoteAddr: info.remoteAddr, remotePort: info.remotePort, localAddr: info.localAddr, localPort: info.localPort,
+      listener: listenerId, slot, remoteAddr: info.remoteAddr, localAddr: info.localAddr,
+      ports: packPorts(info.remotePort, info.localPort), generation: table.generation(slot),
     }));
   }
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DRIVER_MSG, IP_MSG, PF_MSG, SOCK_MSG, TCP_MSG, UDP_MSG } from '../../src/abi/protocol.js';
 import {
-  FrameRx, messageArgs, messageKind, outgoing, sendOutgoing, TcpAccepted, TcpKick, TcpSegSend, UdpBindReply, UdpDgramSend,
+  FrameRx, messageArgs, messageKind, outgoing, packPorts, unpackPorts, sendOutgoing, TcpAccepted, TcpKick, TcpSegSend, UdpBindReply, UdpDgramSend,
 } from '../../src/abi/message-args.js';
 import type { OutChannel } from '../../src/substrate/channel.js';
 import { MessageView, MSG_ARGS, MSG_WORDS, NO_POOL } from '../../src/substrate/message.js';
@@ -111,8 +111,10 @@ test('the wire layout is unchanged: named writers put the words where the positi
   const m = new MessageView(new Int32Array(MSG_WORDS));
   FrameRx.start(m).iface(1).rxQueue(2).rxFlags(3).rssHash(4).gsoSize(5);
   assert.deepEqual([...m.words.subarray(MSG_ARG0)], [1, 2, 3, 4, 5, 0]);
-  TcpAccepted.write(m, { listener: 1, slot: 2, remoteAddr: 3, remotePort: 4, localAddr: 5, localPort: 6 });
+  TcpAccepted.write(m, { listener: 1, slot: 2, remoteAddr: 3, localAddr: 4, ports: 5, generation: 6 });
   assert.deepEqual([...m.words.subarray(MSG_ARG0)], [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(unpackPorts(packPorts(65535, 80)), { remotePort: 65535, localPort: 80 });
+  assert.equal(packPorts(65535, 65535), 0xffffffff);
   UdpBindReply.write(m, { request: 9, slot: -1, error: 3, port: 0, address: 0 });
   assert.deepEqual([...m.words.subarray(MSG_ARG0)], [9, -1, 3, 0, 0, 0]);
   assert.equal(m.argI32(UdpBindReply.slot), -1);
