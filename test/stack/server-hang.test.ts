@@ -62,3 +62,25 @@ test('a server that hangs on an idle host (nothing queued to it) is found and re
     await a.close();
   }
 });
+
+// The watchdog section of the configuration reaches the supervisor: with the CPU rule out of the
+// way (hangCpuMs of ten minutes) the same hang is found by the wall-clock rule instead, after
+// hangTimeoutMs (twice that with nothing queued), and the reason says so.
+test('watchdog configuration: hangCpuMs and hangTimeoutMs decide which rule finds a hang', { timeout: 60_000 }, async () => {
+  for (const [watchdog, cpuRule] of [[{ hangCpuMs: 20 }, true], [{ hangCpuMs: 600_000, hangTimeoutMs: 250 }, false]] as const) {
+    const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+    const a = await createStack({ watchdog, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] }, { switches: { sw0: sw } });
+    try {
+      const r = await a.inject('pf', 'hang', { timeoutMs: 20_000 });
+      assert.equal(r.cause, 'hang');
+      if (cpuRule) assert.match(r.reason, /while it ran \d+ ms on a CPU/, JSON.stringify(watchdog));
+      else {
+        assert.doesNotMatch(r.reason, /on a CPU/, JSON.stringify(watchdog));
+        const silent = Number(/no heartbeat for (\d+) ms/.exec(r.reason)?.[1]);
+        assert.ok(silent >= 500, `found after twice hangTimeoutMs with nothing queued (${r.reason})`);
+      }
+    } finally {
+      await a.close();
+    }
+  }
+});
