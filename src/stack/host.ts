@@ -655,7 +655,8 @@ export class Stack extends EventEmitter {
    * exit (process.exit in its thread) or run out of memory (only with `limits.maxHeapMb`,
    * which bounds the thread's heap). Resolves once the supervisor has restarted it, with
    * the cause and the restart time; rejects with ERR_UNKNOWN_SERVER (naming the servers),
-   * ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE (replica), ERR_INVALID_STATE (oom without a heap limit), ERR_SERVER_FAILED (crash loop: not
+   * ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE (replica), ERR_INVALID_STATE (oom without a heap limit), EBUSY (its thread is
+   * restarting, or the servers are moving between threads), ERR_SERVER_FAILED (crash loop: not
    * restarted) or ETIMEDOUT.
    */
   inject(server: string, fault: FaultKind = 'crash', options: InjectOptions = {}): Promise<InjectResult> {

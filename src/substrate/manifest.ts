@@ -139,7 +139,7 @@ export const DEFAULT_RESTART: RestartPolicy = {
 };
 
 export const DEFAULT_SUPERVISOR: SupervisorOptions = {
-  spares: 1, hangTimeoutMs: 500, hangCpuMs: 60, hangCheckMs: 10, restart: DEFAULT_RESTART,
+  spares: 1, hangTimeoutMs: 500, hangCpuMs: 150, hangCheckMs: 10, restart: DEFAULT_RESTART,
 };
 
 type Obj = Record<string, unknown>;

@@ -209,7 +209,7 @@ test('connections in known states and IP drops for known reasons show in counter
     assert.equal(promValue(samples, 'newtos_app_duplicate_announcements_total', { host }), 0, 'no server restart: nothing announced twice');
     for (const sv of stack.snapshot().servers) {
       const v = promValue(samples, 'newtos_server_longest_silent_cpu_seconds', { host, server: sv.name });
-      assert.ok(v >= 0 && v < 0.06, `${sv.name}: its longest silent CPU run (${v} s) is under the watchdog's 60 ms`);
+      assert.ok(v >= 0 && v < 0.15, `${sv.name}: its longest silent CPU run (${v} s) is under the watchdog's 150 ms`);
     }
     for (const k of Object.keys(new TcpCounters()) as (keyof TcpCounters)[]) {
       const m = TCP_COUNTER_METRICS[k];

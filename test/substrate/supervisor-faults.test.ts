@@ -104,6 +104,25 @@ test('data store outlives a restart: the source resumes from its stored position
   }
 });
 
+test('inject into a server whose thread is restarting throws EBUSY (the fault would have nowhere to go)', async () => {
+  const { sup } = await chain({ count: 1_000_000, ratePerMs: 20, supervisor: { spares: 1 } });
+  try {
+    let during: unknown;
+    sup.on('event', (e: { type: string; server?: string }) => {
+      if (e.type === 'crash' && e.server === 'relay1' && during === undefined) {
+        try { sup.inject('relay1', 'crash'); during = 'accepted'; } catch (err) { during = err; }
+      }
+    });
+    sup.inject('relay1', 'crash');
+    await sup.whenRunning('relay1', 2, 60_000);
+    assert.equal((during as { code?: string }).code, 'EBUSY', String(during));
+    assert.match(String((during as Error).message), /relay1 is restarting/);
+    assert.equal(sup.recoveries.length, 1, 'one fault, one restart');
+  } finally {
+    await sup.stop();
+  }
+});
+
 test('inject on an unknown server throws ERR_UNKNOWN_SERVER', async () => {
   const { sup } = await chain({ count: 10 });
   try {
