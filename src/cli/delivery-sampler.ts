@@ -3,11 +3,12 @@
  *
  * The fault experiment's receiver timestamps 'data' events on the application's thread, which
  * also runs the supervisor, the pacing of the virtual-switch sender and both hosts' sockets: its
- * own timer and GC stalls (5-20 ms on this 2-core machine) show up as gaps in goodput although
+ * own timer and GC stalls (5-20 ms on a 2-core machine) could show up as gaps in goodput where
  * the stack delivered on time. This sampler watches the ring's tail word (bytes TCP published)
  * every ~0.25 ms from a worker and records when it moved, on the process's monotonic clock
  * (`monotonicMs`), so a row can give the gap the stack itself left beside the one the
- * application saw. It observes only: it never consumes, so a stalled application still fills
+ * application saw (on 2 cores the two came out within a millisecond or two of each other: the
+ * pauses are the stack threads' and the sender's scheduling). It observes only: it never consumes, so a stalled application still fills
  * the ring and closes the window, and that shows here too.
  */
 import { Worker } from 'node:worker_threads';

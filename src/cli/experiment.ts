@@ -249,14 +249,8 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
 
   const intact = ended && !lost && received === sent && rxHash.digest('hex') === tx.sha256;
   const end = Math.max(performance.now(), runningAt);
-  let gap = 0;
-  let last = faultAt;
-  for (const { t } of arrivals) {
-    if (t < faultAt) continue;
-    gap = Math.max(gap, t - last);
-    last = t;
-  }
-  if (!ended || lost) gap = Math.max(gap, end - last);
+  let gap = gapAfter(arrivals.map((x) => x.t), faultAt);
+  if (!ended || lost) gap = Math.max(gap, end - Math.max(faultAt, arrivals.at(-1)?.t ?? faultAt));
   const buckets: number[] = [];
   for (const { t, n } of arrivals) {
     const i = Math.floor((t - t0) / BUCKET_MS);
@@ -272,16 +266,7 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
   const deathGap = gapOver(arrivals.map((x) => x.t), t0, end, deathAt, upAt);
   // The same two gaps where the stack delivered (monotonic clock: shift to performance.now()'s).
   const delivered = deliveries.map((x) => x.t - shift);
-  let deliveryGap = NaN;
-  if (delivered.length > 0) {
-    deliveryGap = 0;
-    let lastD = faultAt;
-    for (const t of delivered) {
-      if (t < faultAt) continue;
-      deliveryGap = Math.max(deliveryGap, t - lastD);
-      lastD = t;
-    }
-  }
+  const deliveryGap = delivered.length > 0 ? gapAfter(delivered, faultAt) : NaN;
   const deliveryDeathGap = delivered.length > 0 ? gapOver(delivered, t0, end, deathAt, upAt) : NaN;
   return {
     server, fault, link: sender.link,
@@ -298,6 +283,18 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
     bytesSent: sent, bytesReceived: received,
     goodput: buckets, faultAtMs: faultAt - t0,
   };
+}
+
+/** The longest interval between `from` and the times after it, or between two of them. */
+function gapAfter(times: readonly number[], from: number): number {
+  let gap = 0;
+  let last = from;
+  for (const t of times) {
+    if (t < from) continue;
+    gap = Math.max(gap, t - last);
+    last = t;
+  }
+  return gap;
 }
 
 /**
