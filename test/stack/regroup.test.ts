@@ -185,3 +185,19 @@ test('regroup: refused for a monolithic host, and a monolithic host with the pla
   await assert.rejects(createStack({ placement: 'monolithic', monitor: { regroup: true }, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] },
     { switches: { sw0: { descriptor: createVswitch({ ports: 2 }), nextPort: 0 } } }), (e: Error & { code?: string }) => e.code === 'ERR_NEWTOS_CONFIG' && /monitor\.regroup/.test(e.message));
 });
+
+// A fault injected while the servers move would go to a thread that is leaving: it is refused
+// at once (EBUSY), and the regroup goes on; after it, inject works again.
+test('regroup: an inject while the servers move is refused with EBUSY; after the move it restarts the server', { timeout: 60_000 }, async () => {
+  const [a, b] = await twoHosts({ placement: 'isolated', monitor: false });
+  try {
+    const moving = a.regroup('grouped');
+    await assert.rejects(a.inject('pf', 'crash'), (e: Error & { code?: string }) => e.code === 'EBUSY' && /moving between threads/.test(e.message));
+    await moving;
+    const r = await a.inject('pf', 'crash');
+    assert.equal(r.cause, 'crash');
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
