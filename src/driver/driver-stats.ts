@@ -7,11 +7,11 @@
  *
  * Layout (Float64): [0..11] gsoBursts, gsoSegments, gsoMalformed, groPackets,
  * groMerged, groBadChecksums, tsoBursts, rxSuperFrames, checksumsFilled,
- * rxNoBufferEpisodes, rxNoBufferMs, gsoRestarted; then one slot per receive queue (RSS_QUEUES_MAX).
+ * rxNoBufferEpisodes, rxNoBufferMs, gsoRestarted, rxCopied; then one slot per receive queue (RSS_QUEUES_MAX).
  */
 import { RSS_TABLE_SIZE } from './nic/rss.js';
 
-const FIXED = 12;
+const FIXED = 13;
 /** Receive queues the block has room for (the indirection table's size). */
 export const RSS_QUEUES_MAX = RSS_TABLE_SIZE;
 
@@ -52,6 +52,8 @@ export interface DriverStats {
    */
   readonly rxNoBufferEpisodes: number;
   readonly rxNoBufferMs: number;
+  /** Small frames read into a segment-size buffer and handed on in a frame-size copy (copybreak). */
+  readonly rxCopied: number;
   /** Frames received per RSS receive queue (length: the configured queues). */
   readonly rxQueueFrames: readonly number[];
 }
@@ -68,6 +70,7 @@ export interface DriverCounts {
   checksumsFilled: number;
   rxNoBufferEpisodes: number;
   rxNoBufferMs: number;
+  rxCopied: number;
 }
 
 /** The driver's side. */
@@ -82,7 +85,7 @@ export class DriverStatsPublisher {
     const v = this.v;
     v[0] = c.gsoBursts; v[1] = c.gsoSegments; v[2] = c.gsoMalformed; v[3] = c.groPackets; v[4] = c.groMerged;
     v[5] = groBadChecksums; v[6] = c.tsoBursts; v[7] = c.rxSuperFrames; v[8] = c.checksumsFilled;
-    v[9] = c.rxNoBufferEpisodes; v[10] = c.rxNoBufferMs; v[11] = c.gsoRestarted;
+    v[9] = c.rxNoBufferEpisodes; v[10] = c.rxNoBufferMs; v[11] = c.gsoRestarted; v[12] = c.rxCopied;
     const n = Math.min(rxQueueFrames.length, RSS_QUEUES_MAX);
     for (let q = 0; q < n; q++) v[FIXED + q] = rxQueueFrames[q]!;
   }
@@ -92,7 +95,7 @@ export function readDriverStats(sab: SharedArrayBuffer, queues: number): DriverS
   const v = new Float64Array(sab);
   return {
     gsoBursts: v[0]!, gsoSegments: v[1]!, gsoMalformed: v[2]!, groPackets: v[3]!, groMerged: v[4]!, groBadChecksums: v[5]!,
-    tsoBursts: v[6]!, rxSuperFrames: v[7]!, checksumsFilled: v[8]!, rxNoBufferEpisodes: v[9]!, rxNoBufferMs: v[10]!, gsoRestarted: v[11]!,
+    tsoBursts: v[6]!, rxSuperFrames: v[7]!, checksumsFilled: v[8]!, rxNoBufferEpisodes: v[9]!, rxNoBufferMs: v[10]!, gsoRestarted: v[11]!, rxCopied: v[12]!,
     rxQueueFrames: Array.from({ length: Math.min(queues, RSS_QUEUES_MAX) }, (_, q) => v[FIXED + q]!),
   };
 }

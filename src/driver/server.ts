@@ -94,9 +94,11 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
   const replicas = opts.replicas ?? 1;
   const toIps = Array.from({ length: replicas }, (_, k) => ctx.outputs[k === 0 ? 'ip' : `ip-${k}`]);
   if (toIps.some((o) => o === undefined)) throw new Error(`driver server needs outputs "ip" to "ip-${replicas - 1}"`);
-  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, rxNoBufferEpisodes: 0, rxNoBufferMs: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, gsoRestarted: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
+  const counters = { rxQueueFull: 0, arpCopies: 0, rxFrames: 0, txFrames: 0, rxNoBuffer: 0, rxNoBufferEpisodes: 0, rxNoBufferMs: 0, rxCopied: 0, txStale: 0, txBackpressure: 0, groMerged: 0, groPackets: 0, gsoBursts: 0, gsoSegments: 0, gsoMalformed: 0, gsoRestarted: 0, tsoBursts: 0, rxSuperFrames: 0, checksumsFilled: 0 };
   // Receive offload (GRO) needs segment-size buffers; the host gives the pool when frames are small.
   const groPool: PacketPool | undefined = ctx.pools['gro'];
+  // Copybreak (host.ts): small frames leave in frame-size buffers, the segment-size one stays posted.
+  const smallPool: PacketPool | undefined = ctx.pools['rxsmall'];
   const gro = new GroMerger();
   /**
    * GSO bursts a full link took only in part, by message (pool and offset): their cut frames
@@ -294,7 +296,21 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       return true;
     }
     if (replicas > 1 && d.reason === 'not-ipv4') copyArpToReplicas(pool.bytes, off, len, l.ifIndex);
-    publishRx(m, d, pool, l.posted[k]!, off, len, l.ifIndex, 1, rxFlags, l.slots.gsoSizes?.[k] ?? 0);
+    const gsoSize = l.slots.gsoSizes?.[k] ?? 0;
+    if (smallPool !== undefined && gsoSize === 0 && len + 7 <= smallPool.payloadCapacity) {
+      const s = smallPool.alloc();
+      if (s >= 0) {
+        // Same address residue mod 8 as where it was read (the payload copies further on move words).
+        const base = smallPool.payloadOffset(s);
+        const at = base + ((pool.bytes.byteOffset + off - smallPool.bytes.byteOffset - base) & 7);
+        smallPool.bytes.set(pool.bytes.subarray(off, off + len), at);
+        publishRx(m, d, smallPool, s, at, len, l.ifIndex, 1, rxFlags, 0);
+        counters.rxFrames++;
+        counters.rxCopied++;
+        return true;
+      }
+    }
+    publishRx(m, d, pool, l.posted[k]!, off, len, l.ifIndex, 1, rxFlags, gsoSize);
     l.posted[k] = -1;
     counters.rxFrames++;
     return true;

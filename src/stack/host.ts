@@ -524,6 +524,10 @@ export class Stack extends EventEmitter {
       ],
       pools: [
         { name: 'rx', owner: 'driver', size: rxSize, count: rxSize === 'segment' ? 512 : 2048 },
+        // Copybreak: with segment-size receive buffers (a TAP's super-frames) a frame that fits a
+        // frame-size buffer is copied into one of these and the big buffer stays posted, so a burst
+        // of small frames (a SYN flood, ACKs, requests) holds 2048 small buffers, not 512 big ones.
+        ...(rxSize === 'segment' && frameSize === 'frame' ? [{ name: 'rxsmall', owner: 'driver', size: 'frame', count: 2048 }] : []),
         ...(gro ? [{ name: 'gro', owner: 'driver', size: 'segment', count: 128 }] : []),
         ...all(replicaPools),
       ],

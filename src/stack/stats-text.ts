@@ -86,6 +86,7 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
     metric(lines, 'newtos_driver_rx_super_frames_total', 'Super-frames larger than the MTU received from such a link.', 'counter', [[{ host }, driver.rxSuperFrames]]);
     metric(lines, 'newtos_driver_rx_no_buffer_total', 'Times the driver had no receive buffer to post (all lent to IP and the transports).', 'counter', [[{ host }, driver.rxNoBufferEpisodes]]);
     metric(lines, 'newtos_driver_rx_no_buffer_ms_total', 'Milliseconds the driver spent without a receive buffer to post.', 'counter', [[{ host }, driver.rxNoBufferMs]]);
+    metric(lines, 'newtos_driver_rx_copied_total', 'Small frames the driver handed on in a frame-size copy, keeping its large receive buffer posted (copybreak).', 'counter', [[{ host }, driver.rxCopied]]);
   }
   if (transport !== undefined) {
     const write = (name: string, help: string, type: 'counter' | 'gauge', samples: [Record<string, string>, number][]): void => metric(lines, name, help, type, samples);
