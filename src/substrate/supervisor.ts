@@ -1206,11 +1206,14 @@ export class Supervisor extends EventEmitter {
   inject(server: string, fault: FaultKind, detail?: Readonly<Record<string, unknown>>): void {
     const s = this.byName.get(server);
     if (s === undefined) throw this.unknownServer(server);
-    // A thread that is not running (restarting, failed) or moving (regroup) has no loop to take the
-    // fault: it would be dropped, and whoever waits for the restart would wait for nothing.
+    // A thread that is dead (between its death and its successor), failed or moving (regroup) has no
+    // loop to take the fault: it would be dropped, and whoever waits for the restart would wait for nothing.
     if (s.group.state === 'failed') throw new NewtosError('ERR_SERVER_FAILED', `${server} has failed (crash loop) and is not restarted: nothing to inject into`);
     if (this.regrouping) throw new NewtosError('EBUSY', `the servers are moving between threads (regroup): inject into ${server} once that is done`);
-    if (s.group.state !== 'running') throw new NewtosError('EBUSY', `${server} is restarting (its thread is ${s.group.state}): inject once it runs again`);
+    // A successor that is starting has its control port already: the fault waits there and fires when it runs.
+    if (s.group.control === null || (s.group.state !== 'running' && s.group.state !== 'starting')) {
+      throw new NewtosError('EBUSY', `${server} is restarting (its thread is ${s.group.state}): inject once it runs again`);
+    }
     this.log('fault-injected', server, s.cb.generation, { fault, ...(detail ?? {}) });
     this.control(s.group, { kind: 'fault', target: server, fault, ...(detail !== undefined ? { detail } : {}) });
   }
