@@ -106,8 +106,8 @@ export class ByteRing {
    * Where the producer's published-bytes counter (the tail) lives: a reader in another thread
    * may Atomics.load it (an observer, never a side of the ring) to see when bytes are published.
    */
-  tailWord(): { readonly buffer: ArrayBuffer | SharedArrayBuffer; readonly index: number; readonly capacity: number } {
-    return { buffer: this.ctrl.buffer, index: (this.ctrl.byteOffset >> 2) + TAIL, capacity: this.capacity };
+  tailWord(): { readonly buffer: ArrayBuffer | SharedArrayBuffer; readonly index: number } {
+    return { buffer: this.ctrl.buffer, index: (this.ctrl.byteOffset >> 2) + TAIL };
   }
 
   /** Empty the ring. Only when neither side is concurrently using it. */

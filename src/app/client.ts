@@ -301,16 +301,21 @@ export class StackClient implements ListenProvider {
 
   /** Have we taken the socket `handle` names (AppFlag.Adopted in its block)? */
   private adopted(handle: number): boolean {
+    const at = this.slotOf(handle);
+    return at !== undefined && (at.table.block(at.slot).appFlags() & AppFlag.Adopted) !== 0;
+  }
+
+  /** The TCP socket table and slot a handle names; undefined for one no table has. */
+  private slotOf(handle: number): { table: SocketTable; slot: number } | undefined {
     const { replica, slot } = unpackSocketHandle(handle);
     const table = this.links.tcpTables[replica];
-    return table !== undefined && slot < table.slots && (table.block(slot).appFlags() & AppFlag.Adopted) !== 0;
+    return table !== undefined && slot < table.slots ? { table, slot } : undefined;
   }
 
   /** Is `generation` the slot's current one (the slot has not gone to another connection since)? */
   private current(handle: number, generation: number): boolean {
-    const { replica, slot } = unpackSocketHandle(handle);
-    const table = this.links.tcpTables[replica];
-    return table !== undefined && slot < table.slots && (table.generation(slot) >>> 0) === (generation >>> 0);
+    const at = this.slotOf(handle);
+    return at !== undefined && (at.table.generation(at.slot) >>> 0) === (generation >>> 0);
   }
 
   private makePort(handle: number, local: SocketAddressInfo, remote: SocketAddressInfo): FastSocketPort {

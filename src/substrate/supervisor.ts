@@ -456,7 +456,7 @@ export class Supervisor extends EventEmitter {
   private standbyAllowed(g: GroupRt): boolean {
     return this.manifest.supervisor.spares > 0
       && g.servers.every((s) => s.spec.standby === true && s.spec.restartAfterExit !== true)
-      && g.servers.every((s) => [...s.inputs, ...s.outputs].every((c) => c.spec.transport === 'ring'))
+      && ringsOnly(g)
       && !this.pools.some((p) => p.owner.group === g);
   }
 
@@ -1043,11 +1043,13 @@ export class Supervisor extends EventEmitter {
         const hb = s.cb.heartbeat;
         if (hb !== s.lastHeartbeat) { s.lastHeartbeat = hb; s.lastBeatChange = now; moved = true; }
       }
+      const words = new Int32Array(g.doorbell);
+      const tid = Atomics.load(words, BELL_TID);
       if (moved) {
         for (const s of g.servers) s.lastBeatChange = now;
         if (!Number.isNaN(g.hangCpuFromNs)) {
           // A silent run that ended: how close it came to the CPU rule (one read, only after a silence).
-          const ran = (threadCpuNs(Atomics.load(new Int32Array(g.doorbell), BELL_TID)) - g.hangCpuFromNs) / 1e6;
+          const ran = (threadCpuNs(tid) - g.hangCpuFromNs) / 1e6;
           if (ran > g.longestSilentCpuMs) g.longestSilentCpuMs = ran;
           g.hangCpuFromNs = NaN;
         }
@@ -1058,8 +1060,6 @@ export class Supervisor extends EventEmitter {
       // A loop that runs without beating: the thread's own CPU clock says whether it ran or
       // waited for a core, so this rule holds on a machine with more threads than cores. A
       // parked thread (sleeping flag up) runs nothing; its clock is not read.
-      const words = new Int32Array(g.doorbell);
-      const tid = Atomics.load(words, BELL_TID);
       if (tid > 0 && g.cpuRule && Atomics.load(words, BELL_SLEEPING) === 0) {
         const cpu = threadCpuNs(tid);
         if (Number.isNaN(g.hangCpuFromNs)) g.hangCpuFromNs = cpu;
