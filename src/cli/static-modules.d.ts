@@ -24,3 +24,13 @@ declare module 'serve-index' {
     (req: IncomingMessage, res: ServerResponse, next: (err?: Error & { status?: number }) => void) => void;
   export default serveIndex;
 }
+
+declare module 'etag' {
+  import type { Stats } from 'node:fs';
+  function etag(entity: string | Buffer | Stats, options?: { readonly weak?: boolean }): string;
+  export default etag;
+}
+
+declare module 'mime-types' {
+  export function contentType(typeOrExtension: string): string | false;
+}
