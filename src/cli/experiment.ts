@@ -46,6 +46,11 @@ export interface FaultExperimentOptions {
    * rows' gaps include.
    */
   readonly baseline?: boolean;
+  /**
+   * Rows per server and fault (and baseline), each with a fresh stream (default 1): one gap
+   * says little on a busy 2-core machine, a distribution does (faultSummary).
+   */
+  readonly repeat?: number;
   /** A line of progress per row (default: none). */
   readonly progress?: (line: string) => void;
 }
@@ -60,7 +65,8 @@ export interface FaultRow {
    * The gap the fault itself caused: the longest time without data that overlaps the time
    * the server was down (its death to its successor running), ms (NaN: no death seen). gapMs,
    * the longest gap after the fault, also holds later stalls of a busy machine (the baseline
-   * row shows them).
+   * row shows them). In a baseline row: the gap around the instant a fault would have been
+   * injected (what an instant of the stream looks like with no fault: the reference).
    */
   readonly deathGapMs: number;
   /**
@@ -99,6 +105,8 @@ export interface FaultExperimentResult {
 }
 
 const BUCKET_MS = 10;
+/** Longest wait for a row's sender to stop, ms. */
+const STOP_BOUND_MS = 10_000;
 const PORT = 5001;
 /** A write per millisecond of the stream's rate (1-64 KiB), so that the writes alone never leave a gap. */
 export function chunkBytes(rateBytesPerSec: number): number {
@@ -174,7 +182,11 @@ function vswitchSender(b: Stack, rateBytesPerSec: number): RowSender {
     },
     async stop() {
       stop = true;
-      await pace;
+      // Bounded: a stream that stopped moving (its 'drain' never comes) is a lost connection.
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = await Promise.race([pace.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), STOP_BOUND_MS); })]);
+      clearTimeout(timer);
+      if (stalled) { lost = true; client?.destroy(); }
       client?.end();
       return { sent, sha256: txHash.digest('hex'), lost, retransmits: retransmitsOf(b) - retransmitsBefore };
     },
@@ -197,7 +209,7 @@ function tapSender(rig: TapRig, rateBytesPerSec: number): RowSender {
 }
 
 /** One row: a paced stream from `sender` to host a, with `fault` injected into a's `server`. */
-async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'none', fault: ExperimentFault | 'none', o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress' | 'baseline' | 'links'>>): Promise<FaultRow> {
+async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'none', fault: ExperimentFault | 'none', o: Required<Omit<FaultExperimentOptions, 'servers' | 'faults' | 'placement' | 'progress' | 'baseline' | 'links' | 'repeat'>>): Promise<FaultRow> {
   const arrivals: { t: number; n: number }[] = [];
   const rxHash = createHash('sha256');
   let received = 0;
@@ -260,8 +272,9 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
   const rec = a.supervisor.recoveries.slice(restartsBefore).find((r) => r.server === server);
   // The death and the successor's start on this clock (the supervisor's is process.hrtime's).
   const shift = monotonicMs() - performance.now();
-  const deathAt = rec === undefined ? NaN : rec.downAt - shift;
-  const upAt = rec === undefined || Number.isNaN(rec.runningAt) ? end : rec.runningAt - shift;
+  // A baseline row's reference: the gap around the instant the fault would have come.
+  const deathAt = server === 'none' ? faultAt : rec === undefined ? NaN : rec.downAt - shift;
+  const upAt = server === 'none' ? faultAt : rec === undefined || Number.isNaN(rec.runningAt) ? end : rec.runningAt - shift;
   // The longest gap that overlaps the time the server was down (death to successor running).
   const deathGap = gapOver(arrivals.map((x) => x.t), t0, end, deathAt, upAt);
   // The same two gaps where the stack delivered (monotonic clock: shift to performance.now()'s).
@@ -307,7 +320,7 @@ function gapOver(times: readonly number[], from: number, end: number, downAt: nu
   let prev = from;
   for (const t of [...times, end]) {
     if (t < from) continue;
-    if (t > downAt && prev < upAt) gap = Math.max(gap, t - prev);
+    if (t >= downAt && prev <= upAt) gap = Math.max(gap, t - prev);
     prev = t;
     if (prev >= upAt) break;
   }
@@ -322,15 +335,14 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
   const tapWhy = tapRowsUnavailable();
   const links = options.links ?? (tapWhy === '' ? EXPERIMENT_LINKS : ['vswitch']);
   if (links.includes('tap') && tapWhy !== '') throw new NewtosError('ERR_EXPERIMENT_LINK', `the TAP rows need root and iproute2 (${tapWhy})`);
+  const repeat = options.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new NewtosError('ERR_INVALID_ARG_VALUE', `repeat must be an integer from 1 to 1000, not ${repeat}`);
   const rows: FaultRow[] = [];
   const runRows = async (a: Stack, sender: () => RowSender): Promise<void> => {
-    if (options.baseline === true) {
-      const row = await runRow(a, sender(), 'none', 'none', o);
-      rows.push(row);
-      options.progress?.(rowLine(row));
-    }
-    for (const server of servers) {
-      for (const fault of faults) {
+    const kinds: [ExperimentServer | 'none', ExperimentFault | 'none'][] = options.baseline === true ? [['none', 'none']] : [];
+    for (const server of servers) for (const fault of faults) kinds.push([server, fault]);
+    for (const [server, fault] of kinds) {
+      for (let k = 0; k < repeat; k++) {
         const row = await runRow(a, sender(), server, fault, o);
         rows.push(row);
         options.progress?.(rowLine(row));
@@ -338,7 +350,12 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
     }
   };
   // One allow rule: a filter that decides nothing is not asked, and PF's faults would not show.
-  const common = { placement: options.placement ?? 'isolated', filter: 'default allow\nallow' } as const;
+  // Every injected fault counts toward the crash-loop limit (restart.maxRestarts, 5 in 10 s by
+  // default): rows 1.5 s apart would have a repeated server given up at its sixth.
+  const common = {
+    placement: options.placement ?? 'isolated', filter: 'default allow\nallow',
+    restart: { maxRestarts: Math.max(5, repeat * faults.length + 5) },
+  } as const;
   if (links.includes('vswitch')) {
     const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
     const host = (name: string, ip: string): Promise<Stack> => createStack({
@@ -375,7 +392,7 @@ export async function runFaultExperiment(options: FaultExperimentOptions = {}): 
 }
 
 export function rowLine(r: FaultRow): string {
-  const restart = r.server === 'none' ? 'no fault (baseline)' : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms${r.standby ? ' (standby)' : ''}, gap at the death ${r.deathGapMs} ms (${Number.isNaN(r.deliveryDeathGapMs) ? '-' : r.deliveryDeathGapMs} ms where the stack delivers)`;
+  const restart = r.server === 'none' ? `no fault (baseline), gap at the would-be fault ${r.deathGapMs} ms` : Number.isNaN(r.restartMs) ? 'no restart seen' : `restarted in ${r.restartMs} ms${r.standby ? ' (standby)' : ''}, gap at the death ${r.deathGapMs} ms (${Number.isNaN(r.deliveryDeathGapMs) ? '-' : r.deliveryDeathGapMs} ms where the stack delivers)`;
   const outcome = r.connectionsLost === 0 && r.bytesLost === 0 ? 'transfer intact' : `connection ${r.connectionsLost ? 'LOST' : 'kept'}, ${r.bytesLost} bytes lost`;
   return `${r.server.padEnd(6)} ${r.fault.padEnd(5)} ${r.link.padEnd(7)} → ${restart}, gap ${r.gapMs} ms, ${outcome}, ${r.peerRetransmits} retransmissions by the peer`;
 }
@@ -386,6 +403,66 @@ export function faultTable(result: FaultExperimentResult): string {
   const ms = (v: number): string => Number.isNaN(v) ? '-' : v.toFixed(1);
   const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), ms(r.deathGapMs), ms(r.deliveryGapMs), ms(r.deliveryDeathGapMs), ms(r.restartMs), ms(r.firstMessageMs),
     String(r.bytesLost), String(r.connectionsLost), String(r.peerRetransmits), (r.bytesReceived / 1e6).toFixed(1)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  return [fmt(head), ...lines.map(fmt)].join('\n');
+}
+
+/** One server, fault and link over its repeated rows. */
+export interface FaultSummary {
+  readonly server: ExperimentServer | 'none';
+  readonly fault: ExperimentFault | 'none';
+  readonly link: ExperimentLink;
+  readonly runs: number;
+  /** Death gaps (baseline: gaps at the would-be fault), ms: median, 90th percentile (nearest rank), largest. */
+  readonly deathGapP50Ms: number;
+  readonly deathGapP90Ms: number;
+  readonly deathGapMaxMs: number;
+  /** The same where the stack delivers (NaN where not watched). */
+  readonly stackDeathGapP50Ms: number;
+  readonly stackDeathGapMaxMs: number;
+  /** Runs whose death gap was at most 10 ms. */
+  readonly deathGapsUpTo10Ms: number;
+  readonly restartP50Ms: number;
+  readonly bytesLost: number;
+  readonly connectionsLost: number;
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const v = values.filter((x) => !Number.isNaN(x)).sort((x, y) => x - y);
+  if (v.length === 0) return NaN;
+  return v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))]!;
+}
+
+/** The rows grouped by server, fault and link, in the order they ran. */
+export function faultSummary(result: FaultExperimentResult): FaultSummary[] {
+  const groups = new Map<string, FaultRow[]>();
+  for (const r of result.rows) {
+    const key = `${r.server}/${r.fault}/${r.link}`;
+    const g = groups.get(key);
+    if (g === undefined) groups.set(key, [r]); else g.push(r);
+  }
+  return [...groups.values()].map((g) => {
+    const d = g.map((r) => r.deathGapMs);
+    const sd = g.map((r) => r.deliveryDeathGapMs);
+    return {
+      server: g[0]!.server, fault: g[0]!.fault, link: g[0]!.link, runs: g.length,
+      deathGapP50Ms: quantile(d, 0.5), deathGapP90Ms: quantile(d, 0.9), deathGapMaxMs: quantile(d, 1),
+      stackDeathGapP50Ms: quantile(sd, 0.5), stackDeathGapMaxMs: quantile(sd, 1),
+      deathGapsUpTo10Ms: d.filter((x) => x <= 10).length,
+      restartP50Ms: quantile(g.map((r) => r.restartMs), 0.5),
+      bytesLost: g.reduce((n, r) => n + r.bytesLost, 0),
+      connectionsLost: g.reduce((n, r) => n + r.connectionsLost, 0),
+    };
+  });
+}
+
+/** The summary as text, one line per server, fault and link. */
+export function summaryTable(summary: readonly FaultSummary[]): string {
+  const head = ['server', 'fault', 'link', 'runs', 'death gap p50', 'p90', 'max', '<=10 ms', 'stack p50', 'stack max', 'restart p50', 'bytes lost', 'conns lost'];
+  const ms = (v: number): string => Number.isNaN(v) ? '-' : v.toFixed(1);
+  const lines = summary.map((x) => [x.server, x.fault, x.link, String(x.runs), ms(x.deathGapP50Ms), ms(x.deathGapP90Ms), ms(x.deathGapMaxMs), `${x.deathGapsUpTo10Ms}/${x.runs}`,
+    ms(x.stackDeathGapP50Ms), ms(x.stackDeathGapMaxMs), ms(x.restartP50Ms), String(x.bytesLost), String(x.connectionsLost)]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
   return [fmt(head), ...lines.map(fmt)].join('\n');
@@ -434,7 +511,7 @@ function escapeXml(s: string): string {
 
 export const EXPERIMENT_USAGE = `newtos experiment faults [--servers pf,ip,driver,udp,sock,tcp] [--faults crash,hang,exit]
                          [--links vswitch,tap] [--rate-mbit N] [--placement isolated|monolithic] [--baseline]
-                         [--svg FILE] [--json]`;
+                         [--repeat N] [--svg FILE] [--json]`;
 
 /** `newtos experiment faults ...`: prints the table (or JSON), writes the SVG (and a PNG where ImageMagick is). */
 export async function runExperimentCommand(args: readonly string[], fail: (message: string) => never): Promise<number> {
@@ -443,7 +520,7 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   if (kind !== 'faults') fail(`experiment: the only experiment is 'faults', not '${kind ?? ''}'`);
   const { values } = parseArgs({
     args: rest, strict: true,
-    options: { servers: { type: 'string' }, faults: { type: 'string' }, links: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' }, baseline: { type: 'boolean' } },
+    options: { servers: { type: 'string' }, faults: { type: 'string' }, links: { type: 'string' }, 'rate-mbit': { type: 'string' }, placement: { type: 'string' }, svg: { type: 'string' }, json: { type: 'boolean' }, baseline: { type: 'boolean' }, repeat: { type: 'string' } },
   });
   const list = <T extends string>(flag: string, text: string | undefined, all: readonly T[]): readonly T[] => {
     if (text === undefined) return all;
@@ -462,12 +539,15 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   if (!Number.isFinite(rate) || rate <= 0 || rate > 100_000) fail(`--rate-mbit must be a number from 1 to 100000, not '${values['rate-mbit']}'`);
   const placement = values.placement ?? 'isolated';
   if (placement !== 'isolated' && placement !== 'monolithic') fail(`--placement must be isolated or monolithic, not '${placement}'`);
+  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) fail(`--repeat must be an integer from 1 to 1000, not '${values.repeat}'`);
   const json = values.json === true;
   const say = (line: string): void => { if (!json) process.stdout.write(`${line}\n`); };
   const peers = chosen.map((l) => l === 'vswitch' ? 'from a second newtos host on the virtual switch' : 'from Linux over TAP').join(', then ');
   say(`newtos experiment faults: a ${rate} Mbit/s TCP stream per row ${peers}, the fault injected into the receiving newtos host (${placement})`);
   if (values.links === undefined && tapWhy !== '') say(`(no TAP rows: ${tapWhy})`);
-  const result = await runFaultExperiment({ servers, faults, links: chosen, rateBytesPerSec: (rate * 1e6) / 8, placement, baseline: values.baseline === true, progress: say });
+  const result = await runFaultExperiment({ servers, faults, links: chosen, rateBytesPerSec: (rate * 1e6) / 8, placement, baseline: values.baseline === true, repeat, progress: say });
+  const summary = faultSummary(result);
   const svgPath = values.svg ?? 'newtos-faults.svg';
   const { writeFileSync } = await import('node:fs');
   writeFileSync(svgPath, faultSvg(result));
@@ -475,9 +555,11 @@ export async function runExperimentCommand(args: readonly string[], fail: (messa
   if (json) {
     const rows = result.rows.map(({ goodput: _g, faultAtMs: _f, ...r }) => ({ ...r, restartMs: Number.isNaN(r.restartMs) ? null : r.restartMs, firstMessageMs: Number.isNaN(r.firstMessageMs) ? null : r.firstMessageMs, deathGapMs: Number.isNaN(r.deathGapMs) ? null : r.deathGapMs,
       deliveryGapMs: Number.isNaN(r.deliveryGapMs) ? null : r.deliveryGapMs, deliveryDeathGapMs: Number.isNaN(r.deliveryDeathGapMs) ? null : r.deliveryDeathGapMs }));
-    process.stdout.write(`${JSON.stringify({ rows, svg: svgPath, png })}\n`);
+    const nulls = (x: FaultSummary): Record<string, unknown> => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, typeof v === 'number' && Number.isNaN(v) ? null : v]));
+    process.stdout.write(`${JSON.stringify({ rows, summary: summary.map(nulls), svg: svgPath, png })}\n`);
   } else {
     say(faultTable(result));
+    if (repeat > 1) say(`\nover ${repeat} runs each (death gap: no data across the server's death to its successor running; baseline: across the instant a fault would have come):\n${summaryTable(summary)}`);
     say(`graph: ${svgPath}${png !== null ? ` and ${png}` : ''}`);
   }
   return result.rows.every((r) => r.connectionsLost === 0 && r.bytesLost === 0) ? 0 : 1;

@@ -124,6 +124,15 @@ export interface StackConfig {
    * hung: terminated and restarted like a crashed one.
    */
   readonly watchdog?: { readonly hangCpuMs?: number; readonly hangTimeoutMs?: number };
+  /**
+   * The supervisor's restart policy: a server that dies more than `maxRestarts` times within
+   * `windowMs` is given up (failed: a crash loop); restarts within `backoffResetMs` of the last
+   * wait min(backoffBaseMs * 2^(n-1), backoffMaxMs) before the n-th (and take no warm standby).
+   */
+  readonly restart?: {
+    readonly maxRestarts?: number; readonly windowMs?: number;
+    readonly backoffBaseMs?: number; readonly backoffMaxMs?: number; readonly backoffResetMs?: number;
+  };
   readonly tcp?: {
     readonly congestionControl?: 'cubic' | 'newreno' | 'bbr';
     readonly sendBufferBytes?: number;
@@ -271,6 +280,13 @@ const stackConfig = object({
   watchdog: optional(object({
     hangCpuMs: optional(integer(5, 600_000)),
     hangTimeoutMs: optional(integer(10, 600_000)),
+  })),
+  restart: optional(object({
+    maxRestarts: optional(integer(0, 1_000_000)),
+    windowMs: optional(integer(1, 86_400_000)),
+    backoffBaseMs: optional(integer(0, 600_000)),
+    backoffMaxMs: optional(integer(0, 3_600_000)),
+    backoffResetMs: optional(integer(0, 3_600_000)),
   })),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),

@@ -534,7 +534,8 @@ export class Stack extends EventEmitter {
       placement: placement === 'grouped' ? { groups: groupedPlacement(replicas) }
         : { mode: placement === 'monolithic' ? 'monolithic' : 'isolated' },
       ...(options.polling !== undefined ? { polling: options.polling } : {}),
-      ...(config.watchdog !== undefined ? { supervisor: { ...config.watchdog } } : {}),
+      ...(config.watchdog !== undefined || config.restart !== undefined
+        ? { supervisor: { ...config.watchdog, ...(config.restart !== undefined ? { restart: { ...config.restart } } : {}) } } : {}),
       doorbells: { driver: driverDoorbell },
       // Servers may move between the ring placements while they run (Stack.regroup, the placement monitor).
       regroup: placement === 'isolated' || placement === 'grouped',

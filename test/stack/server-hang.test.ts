@@ -84,3 +84,29 @@ test('watchdog configuration: hangCpuMs and hangTimeoutMs decide which rule find
     }
   }
 });
+
+// The restart section reaches the supervisor too: with maxRestarts 1 a server restarted once is
+// given up at its next death (failed, ERR_SERVER_FAILED for the next inject); the default (5)
+// restarts it again.
+test('restart configuration: maxRestarts decides when a server is given up', { timeout: 60_000 }, async () => {
+  for (const [restart, failsAtSecond] of [[{ maxRestarts: 1, windowMs: 60_000 }, true], [undefined, false]] as const) {
+    const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+    const a = await createStack({ ...(restart !== undefined ? { restart } : {}), interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] }, { switches: { sw0: sw } });
+    try {
+      await a.inject('udp', 'crash', { timeoutMs: 20_000 });
+      if (failsAtSecond) {
+        await assert.rejects(a.inject('udp', 'crash', { timeoutMs: 3_000 }));
+        const t0 = Date.now();
+        while (a.supervisor.snapshot().servers.find((s) => s.name === 'udp')!.stateName !== 'failed' && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(a.supervisor.snapshot().servers.find((s) => s.name === 'udp')!.stateName, 'failed');
+        assert.ok(a.supervisor.events.some((e) => e.type === 'failed' && e.server === 'udp'));
+        await assert.rejects(a.inject('udp', 'crash'), (e: Error & { code?: string }) => e.code === 'ERR_SERVER_FAILED');
+      } else {
+        const r = await a.inject('udp', 'crash', { timeoutMs: 20_000 });
+        assert.equal(r.generation, 3);
+      }
+    } finally {
+      await a.close();
+    }
+  }
+});
