@@ -11,7 +11,9 @@
  *     load (isolated, 1-byte messages);
  *   - wrk from the kernel side of a TAP device against `newtos up --http` serving a
  *     6-byte file, one connection (root, wrk): p50/p99 and requests/s, with up's default
- *     placement (auto: what it chose is printed) and with isolated beside it.
+ *     placement (auto: what it chose is printed) and with isolated and monolithic beside it;
+ *     and the reference: the same wrk against a minimal Node http server answering the same
+ *     6 bytes on Linux's own stack, from another namespace over a veth.
  * A figure that could not be measured is null, with a note.
  * --smoke (test/bench): a fraction of a second per figure, only to check it runs.
  */
@@ -167,6 +169,43 @@ async function linuxFigures(): Promise<{ figs: Record<string, RrFigure>; note?: 
   }
 }
 
+const HTTP_SERVER_JS = `
+require('node:http').createServer((req, res) => { res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 6 }); res.end('hello\\n'); })
+  .listen(80, process.argv[1], () => console.log('ready'));
+`;
+
+/** The reference of the TAP figure: wrk over one connection against a minimal Node http server on Linux's stack, over a veth. */
+async function linuxHttpFigures(): Promise<{ p50Us: number | null; p99Us: number | null; reqPerS: number | null; note?: string }> {
+  const none = (note: string): { p50Us: null; p99Us: null; reqPerS: null; note: string } => ({ p50Us: null, p99Us: null, reqPerS: null, note });
+  if (process.getuid?.() !== 0) return none('needs root (network namespaces)');
+  try { execFileSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }); } catch { return none('needs wrk (apt-get install wrk)'); }
+  const tag = randomBytes(3).toString('hex');
+  const n1 = `nrh1${tag}`; const n2 = `nrh2${tag}`;
+  const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: 'ignore' }); };
+  let server: ChildProcess | undefined;
+  try {
+    ip('netns', 'add', n1); ip('netns', 'add', n2);
+    ip('link', 'add', `h1${tag}`, 'netns', n1, 'type', 'veth', 'peer', 'name', `h2${tag}`, 'netns', n2);
+    ip('-n', n1, 'addr', 'add', '10.98.0.1/24', 'dev', `h1${tag}`); ip('-n', n2, 'addr', 'add', '10.98.0.2/24', 'dev', `h2${tag}`);
+    for (const [ns, dev] of [[n1, `h1${tag}`], [n2, `h2${tag}`]] as const) { ip('-n', ns, 'link', 'set', dev, 'up'); ip('-n', ns, 'link', 'set', 'lo', 'up'); }
+    server = spawn('ip', ['netns', 'exec', n1, process.execPath, '-e', HTTP_SERVER_JS, '10.98.0.1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ready = await new LineReader(server).next(20_000);
+    if (ready !== 'ready') throw new Error(`http server said '${ready}'`);
+    const wrk = (secs: number): string => execFileSync('ip', ['netns', 'exec', n2, 'wrk', '-t1', '-c1', `-d${secs}s`, '--latency', 'http://10.98.0.1/f.txt'],
+      { encoding: 'utf8', timeout: secs * 1000 + 30_000 });
+    wrk(1); // warm-up
+    const out = wrk(Math.max(1, Math.round(SECONDS)));
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+    return { p50Us: wrkPercentile(out, '50'), p99Us: wrkPercentile(out, '99'), reqPerS: rps === null ? null : Math.round(Number(rps[1])) };
+  } catch (e) {
+    return none((e as Error).message.split('\n')[0] ?? 'failed');
+  } finally {
+    server?.kill('SIGKILL');
+    try { ip('netns', 'del', n1); } catch { /* gone */ }
+    try { ip('netns', 'del', n2); } catch { /* gone */ }
+  }
+}
+
 /** wrk's "50%   1.32ms" lines, in microseconds. */
 function wrkPercentile(text: string, p: string): number | null {
   const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text);
@@ -233,9 +272,12 @@ if (linux.note !== undefined) log(`Linux veth: ${linux.note}`);
 // What `newtos up` gives by default (placement auto), and the isolated placement beside it.
 const tap = await tapHttpFigures();
 const tapIsolated = await tapHttpFigures('isolated');
-for (const t of [tap, tapIsolated]) {
+const tapMonolithic = await tapHttpFigures('monolithic');
+for (const t of [tap, tapIsolated, tapMonolithic]) {
   log(`wrk -c1 from Linux over TAP against newtos up --http (placement ${t.placement ?? '?'}): ${t.p50Us === null ? `n/a (${t.note ?? ''})` : `p50 ${t.p50Us} us, p99 ${t.p99Us} us, ${t.reqPerS} requests/s`}`);
 }
+const linuxHttp = await linuxHttpFigures();
+log(`wrk -c1 against a minimal Node http server on Linux's stack over a veth (the reference): ${linuxHttp.p50Us === null ? `n/a (${linuxHttp.note ?? ''})` : `p50 ${linuxHttp.p50Us} us, p99 ${linuxHttp.p99Us} us, ${linuxHttp.reqPerS} requests/s`}`);
 const ratio = (x: number | null | undefined, y: number | null | undefined): number | null =>
   x === null || x === undefined || y === null || y === undefined || y === 0 ? null : Number((x / y).toFixed(3));
 const iso64 = placements.isolated.figs['64x1']?.rtPerS;
@@ -243,6 +285,8 @@ const out = {
   cores: 2, smoke, seconds: SECONDS,
   tap_http_1conn_p50_us: tap.p50Us, tap_http_1conn_p99_us: tap.p99Us, tap_http_1conn_req_per_s: tap.reqPerS, tap_http_placement: tap.placement,
   tap_http_1conn_isolated_p50_us: tapIsolated.p50Us, tap_http_1conn_isolated_p99_us: tapIsolated.p99Us, tap_http_1conn_isolated_req_per_s: tapIsolated.reqPerS,
+  tap_http_1conn_monolithic_p50_us: tapMonolithic.p50Us, tap_http_1conn_monolithic_p99_us: tapMonolithic.p99Us, tap_http_1conn_monolithic_req_per_s: tapMonolithic.reqPerS,
+  linux_http_1conn_p50_us: linuxHttp.p50Us, linux_http_1conn_p99_us: linuxHttp.p99Us, linux_http_1conn_req_per_s: linuxHttp.reqPerS,
   rr64_ratio_isolated_vs_postmessage: ratio(iso64, placements.postmessage.figs['64x1']?.rtPerS),
   rr64_ratio_isolated_vs_linux: ratio(iso64, linux.figs['64x1']?.rtPerS),
   rr1_p50_us_isolated: placements.isolated.figs['1x1']?.p50Us ?? null,
@@ -253,7 +297,7 @@ const out = {
     ...Object.fromEntries((Object.keys(placements) as Placement[]).map((p) => [p, placements[p].figs])),
     linux_veth: linux.figs,
   },
-  notes: { ...(linux.note !== undefined ? { linux_veth: linux.note } : {}), ...(tap.note !== undefined ? { tap_http: tap.note } : {}) },
+  notes: { ...(linux.note !== undefined ? { linux_veth: linux.note } : {}), ...(tap.note !== undefined ? { tap_http: tap.note } : {}), ...(linuxHttp.note !== undefined ? { linux_http: linuxHttp.note } : {}) },
 };
 log(`64 connections, 1 byte: isolated/postMessage ${out.rr64_ratio_isolated_vs_postmessage ?? 'n/a'}, isolated/Linux ${out.rr64_ratio_isolated_vs_linux ?? 'n/a'}; socket operations without a message ${out.rr64_socket_ops_without_message_pct ?? 'n/a'} %`);
 if (json) console.log(JSON.stringify(out));

@@ -47,9 +47,10 @@ test('the installed package says the truth about itself', async () => {
   const pkg = JSON.parse(await readFile(join(app, 'node_modules', 'newtos', 'package.json'), 'utf8')) as Record<string, unknown>;
   const repoPkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
   assert.equal(pkg['version'], repoPkg.version);
-  // Two runtime dependencies, both for `newtos up --http` (Express's static file server and
-  // directory listing); the library itself needs none.
-  assert.deepEqual(Object.keys(pkg['dependencies'] as object).sort(), ['serve-index', 'serve-static'], 'runtime dependencies');
+  // Four runtime dependencies, all for `newtos up --http`: Express's static file server and
+  // directory listing, and the two libraries `send` makes its headers with (etag, mime-types),
+  // for the small-file fast path in front of them; the library itself needs none.
+  assert.deepEqual(Object.keys(pkg['dependencies'] as object).sort(), ['etag', 'mime-types', 'serve-index', 'serve-static'], 'runtime dependencies');
   // The addon was built (this machine has a compiler), its status recorded.
   const status = JSON.parse(await readFile(join(app, 'node_modules', 'newtos', 'native', 'build', 'status.json'), 'utf8')) as { ok: boolean };
   assert.equal(status.ok, true, installOutput);
