@@ -103,3 +103,36 @@ test('memory is bounded: the oldest transmission is forgotten', () => {
   assert.equal(r.records, 0);
   assert.throws(() => new DeliveryRateEstimator({ maxRecords: 0 }), RangeError);
 });
+
+test('a burst acknowledged in part: each ACK that moves SND.UNA into it gives a sample from its snapshot (as Linux on a TSO skb)', () => {
+  const r = new DeliveryRateEstimator();
+  r.onSend(0, 4 * MSS, 0, true, false); // one TSO burst of four segments
+  r.onSend(4 * MSS, 4 * MSS, 1, false, false);
+  const first = r.onAck(20, 2 * MSS, 2 * MSS, undefined);
+  assert.ok(first && first.deliveryRate > 0, 'half of the first burst: a valid sample');
+  assert.equal(first.delivered, 2 * MSS);
+  assert.equal(first.priorDelivered, 0);
+  assert.equal(first.rtt, 20);
+  assert.equal(r.records, 2, 'the burst stays for the rest');
+  const second = r.onAck(21, 4 * MSS, 4 * MSS, undefined);
+  assert.ok(second && second.deliveryRate > 0);
+  assert.equal(second.delivered, 4 * MSS, 'from the same snapshot');
+  assert.equal(r.records, 1);
+  const third = r.onAck(30, 6 * MSS, 6 * MSS, undefined);
+  assert.ok(third && third.deliveryRate > 0, 'into the second burst');
+  assert.equal(third.priorDelivered, 0, 'the second burst was sent before anything was delivered');
+});
+
+test('an ACK that yields no sample has priorDelivered 0, so it starts no BBR round', () => {
+  const r = new DeliveryRateEstimator();
+  r.onSend(0, MSS, 0, true, false);
+  r.onSend(MSS, 4 * MSS, 1, false, false);
+  assert.ok(r.onAck(10, MSS, MSS, undefined));
+  // SACK of one segment inside the burst: delivered, but no transmission is fully delivered.
+  const rs = r.onAck(11, MSS, 2 * MSS, (s, e) => s === 2 * MSS && e === 3 * MSS);
+  assert.ok(rs);
+  assert.equal(rs.newlyDelivered, MSS);
+  assert.equal(rs.deliveryRate, 0);
+  assert.equal(rs.interval, -1);
+  assert.equal(rs.priorDelivered, 0);
+});
