@@ -31,6 +31,7 @@ ${LINK}`,
   run: `  newtos run (LINK --ip A.B.C.D/N [--gw A.B.C.D] [--dns A.B.C.D[:PORT] ...] | --config FILE) [--host NAME=A.B.C.D ...] -- node app.js [args]
 ${LINK}`,
   inject: '  newtos inject SERVER --port PORT [--fault crash|hang|exit|oom] [--replica N] [--json]\n    SERVER: driver, ip, pf, tcp, udp or sock of the `newtos up --stats-port PORT` host; prints the restart',
+  revive: '  newtos revive SERVER --port PORT [--replica N] [--json]\n    brings back a server of the `newtos up --stats-port PORT` host that a crash loop had given up (failed)',
   regroup: '  newtos regroup isolated|grouped --port PORT [--json]\n    moves the servers of the `newtos up --stats-port PORT` host to that placement while they run; prints what moved',
   experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--baseline] [--svg FILE] [--json]',
   impair: `  newtos impair --tap A --tap B [--loss P] [--duplicate P] [--reorder P] [--delay MS] [--rate R] [--seed N]
@@ -47,6 +48,7 @@ ${USAGES['stats']}
 ${USAGES['top']!.split('\n')[0]}
 ${USAGES['capture']}
 ${USAGES['inject']!.split('\n')[0]}
+${USAGES['revive']!.split('\n')[0]}
 ${USAGES['regroup']!.split('\n')[0]}
 ${USAGES['impair']!.split('\n')[0]}
 ${USAGES['experiment']}
@@ -103,6 +105,11 @@ async function main(argv: string[]): Promise<void> {
       const { runPing } = await import('./ping.js');
       process.exitCode = await runPing(rest);
       return;
+    }
+    case 'revive': {
+      const { runRevive } = await import('./inject.js');
+      process.exitCode = await runRevive(rest, (m) => fail('revive', m));
+      break;
     }
     case 'inject': {
       const { runInject } = await import('./inject.js');

@@ -24,7 +24,7 @@ import { NewtosError } from '../errors.js';
 import { loadStackConfigFile } from '../config/stack-config.js';
 import { createStack, type Stack } from '../stack/host.js';
 import type { SupervisorEvent } from '../substrate/supervisor.js';
-import { serveInject } from './inject.js';
+import { serveInject, serveRevive } from './inject.js';
 import { regroupLine, serveRegroup } from './regroup.js';
 import { hostPrometheus, hostStatsText } from '../stack/stats-text.js';
 import { serveCapture, stopCapture, type CaptureRegistry } from './capture.js';
@@ -197,16 +197,17 @@ export function recoveryLine(e: SupervisorEvent): string | null {
     return `${e.server} ${DEATHS[cause] ?? cause} (${String(d['reason'])}) → restarted in ${Math.round(Number(d['restartMs']))} ms (generation ${e.generation})`;
   }
   if (e.type === 'failed') {
-    return `${e.server} ${DEATHS[String(d['cause'])] ?? 'died'} (${String(d['reason'])}) → NOT restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop)`;
+    return `${e.server} ${DEATHS[String(d['cause'])] ?? 'died'} (${String(d['reason'])}) → NOT restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop; \`newtos revive ${e.server} --port PORT\` brings it back)`;
   }
   return null;
 }
 
-/** The loopback control endpoint: /stats (text), /metrics (Prometheus), /top.json (top.ts), /capture (capture.ts), POST /inject (inject.ts), POST /regroup (regroup.ts). */
+/** The loopback control endpoint: /stats (text), /metrics (Prometheus), /top.json (top.ts), /capture (capture.ts), POST /inject and /revive (inject.ts), POST /regroup (regroup.ts). */
 function statsServer(stack: Stack, name: string): http.Server {
   const captures: CaptureRegistry = new Map();
   return http.createServer((req, res) => {
     if (req.url?.startsWith('/inject') === true) { void serveInject(stack, req, res); return; }
+    if (req.url?.startsWith('/revive') === true) { void serveRevive(stack, req, res); return; }
     if (req.url?.startsWith('/regroup') === true) { void serveRegroup(stack, req, res); return; }
     if (req.url?.startsWith('/capture/stop') === true) { void stopCapture(stack, captures, req, res); return; }
     if (req.url?.startsWith('/capture') === true) { void serveCapture(stack, captures, req, res); return; }

@@ -712,6 +712,54 @@ export class Stack extends EventEmitter {
     });
   }
 
+  /**
+   * Brings back a server the crash-loop limit gave up (`restart.maxRestarts` deaths within
+   * `restart.windowMs`: it is 'failed' and, for PF, IP or the driver, the host passes no traffic):
+   * its thread restarts as after a death, with a fresh restart window, and its successor takes
+   * over what the checkpoints kept (TCP connections included). Resolves once it runs, with the
+   * failure's cause and reason and the time from the death that failed it; rejects with
+   * ERR_UNKNOWN_SERVER, ERR_OUT_OF_RANGE / ERR_INVALID_ARG_VALUE (replica), ERR_INVALID_STATE (the
+   * server has not failed), ERR_SERVER_FAILED (it failed again at once) or ETIMEDOUT.
+   */
+  revive(server: string, options: InjectOptions = {}): Promise<Omit<InjectResult, 'fault'>> {
+    const names = this.supervisor.serverNames();
+    if (typeof server !== 'string' || !names.includes(server)) {
+      return Promise.reject(new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${String(server)}" (servers: ${names.join(', ')})`));
+    }
+    const replica = options.replica ?? 1;
+    const replicas = this.config.replicas ?? 1;
+    if (!Number.isInteger(replica) || replica < 1 || replica > replicas) {
+      return Promise.reject(new NewtosError('ERR_OUT_OF_RANGE', `replica must be an integer from 1 to ${replicas}, not ${String(replica)}`));
+    }
+    const target = replica === 1 || /-\d+$/.test(server) ? server : `${server}-${replica - 1}`;
+    if (!names.includes(target)) {
+      return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `${server} is shared by every replica: it has no replica ${replica}`));
+    }
+    const timeoutMs = options.timeoutMs ?? 15_000;
+    const sup = this.supervisor;
+    const next = sup.generation(target) + 1;
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | null, r?: Omit<InjectResult, 'fault'>): void => {
+        clearTimeout(timer);
+        sup.off('event', onEvent);
+        if (err !== null) reject(err); else resolve(r!);
+      };
+      const onEvent = (e: SupervisorEvent): void => {
+        if (e.server !== target || (e.generation ?? 0) < next) return;
+        const d = e.detail ?? {};
+        if (e.type === 'recovered') done(null, { server: target, cause: String(d['cause']), reason: String(d['reason']), generation: e.generation!, restartMs: Number(d['restartMs']) });
+        else if (e.type === 'failed') done(new NewtosError('ERR_SERVER_FAILED', `${target} failed again after its revival`));
+      };
+      const timer = setTimeout(() => done(new NewtosError('ETIMEDOUT', `${target} did not run again within ${timeoutMs} ms of its revival`)), timeoutMs);
+      sup.on('event', onEvent);
+      try {
+        sup.revive(target);
+      } catch (e) {
+        done(e as Error);
+      }
+    });
+  }
+
   /** Fast-socket operation counts of this application. */
   socketStats(): ReturnType<StackClient['socketStats']> {
     return this.client.socketStats();

@@ -58,7 +58,7 @@ import { NewtosError } from '../errors.js';
 export type SupervisorEventType =
   | 'spawn' | 'spare-ready' | 'running' | 'crash' | 'oom' | 'exit' | 'hang' | 'backoff' | 'restart'
   | 'failed' | 'first-message' | 'peer-notified' | 'reclaim' | 'fault-injected' | 'stopped' | 'log' | 'reaped' | 'recovered'
-  | 'thread-monitor' | 'standby' | 'regroup';
+  | 'thread-monitor' | 'standby' | 'regroup' | 'revive';
 
 export interface SupervisorEvent {
   /** Monotonic ms (stats.ts monotonicMs). */
@@ -197,6 +197,8 @@ interface GroupRt {
   restartTimes: number[];
   consecutive: number;
   lastRestartAt: number;
+  /** Why the crash-loop limit gave the thread up (state 'failed'), for revive(). */
+  failure: { readonly cause: Recovery['cause']; readonly reason: string; readonly at: number } | null;
   pendingRecoveries: Recovery[];
   running: Promise<void>;
   resolveRunning: () => void;
@@ -445,7 +447,7 @@ export class Supervisor extends EventEmitter {
     const g: GroupRt = {
       id: this.nextGroupId++, servers, doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: JSON.stringify(limits ?? {}),
       worker: null, control: null, state: 'starting', loopStarted: false, deathHandled: false,
-      restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
+      restartTimes: [], consecutive: 0, lastRestartAt: -Infinity, failure: null, pendingRecoveries: [], running, resolveRunning, activatedAt: 0,
       standby: null, standbyAllowed: false, standbyTimer: undefined, hangCpuFromNs: NaN, longestSilentCpuMs: 0, cpuRule: true,
     };
     for (const s of servers) s.group = g;
@@ -466,7 +468,7 @@ export class Supervisor extends EventEmitter {
     const group = {
       id: -1, servers: [], doorbell, ringer: new DoorbellRinger(doorbell), limitsKey: '', worker: null, control: null,
       state: 'running', loopStarted: false, deathHandled: false, restartTimes: [], consecutive: 0,
-      lastRestartAt: -Infinity, pendingRecoveries: [], running: Promise.resolve(), resolveRunning: () => {},
+      lastRestartAt: -Infinity, failure: null, pendingRecoveries: [], running: Promise.resolve(), resolveRunning: () => {},
     } as unknown as GroupRt;
     const cb = new ControlBlock(createControlBlock());
     const rt: ServerRt = {
@@ -897,6 +899,7 @@ export class Supervisor extends EventEmitter {
     g.restartTimes = g.restartTimes.filter((t) => detectedAt - t < p.windowMs);
     if (g.restartTimes.length >= p.maxRestarts) {
       g.state = 'failed';
+      g.failure = { cause, reason: reasonOf(cause, detail), at: g.servers[0]!.cb.faultAt > 0 ? g.servers[0]!.cb.faultAt : detectedAt };
       for (const s of g.servers) {
         s.cb.state = ServerState.Failed;
         this.log('failed', s.spec.name, s.cb.generation, { cause, reason: reasonOf(cause, detail), restartsInWindow: g.restartTimes.length, windowMs: p.windowMs });
@@ -905,17 +908,22 @@ export class Supervisor extends EventEmitter {
     }
     g.consecutive = detectedAt - g.lastRestartAt < p.backoffResetMs ? g.consecutive + 1 : 0;
     const delay = g.consecutive === 0 ? 0 : Math.min(p.backoffBaseMs * 2 ** (g.consecutive - 1), p.backoffMaxMs);
-    const reason = reasonOf(cause, detail);
+    await this.restartGroup(g, cause, reasonOf(cause, detail), (s) => s.cb.faultAt > 0 ? s.cb.faultAt : detectedAt, detectedAt, delay);
+  }
+
+  /** The dead thread's successor: after `delayMs` (back-off), a new generation of its servers on a spare worker. */
+  private async restartGroup(g: GroupRt, cause: Recovery['cause'], reason: string, downAt: (s: ServerRt) => number, detectedAt: number, delay: number, counted = true): Promise<void> {
     g.pendingRecoveries = g.servers.map((s) => ({
       server: s.spec.name, generation: s.cb.generation + 1, cause, reason,
-      downAt: s.cb.faultAt > 0 ? s.cb.faultAt : detectedAt, detectedAt, runningAt: NaN, firstMessageAt: NaN, recoveryMs: NaN,
+      downAt: downAt(s), detectedAt, runningAt: NaN, firstMessageAt: NaN, recoveryMs: NaN,
     }));
     if (delay > 0) {
       for (const s of g.servers) this.log('backoff', s.spec.name, s.cb.generation, { delayMs: delay });
       await new Promise((r) => setTimeout(r, delay));
       if (this.stopping) return;
     }
-    g.restartTimes.push(monotonicMs());
+    // A revival is not counted toward the crash-loop limit (it starts a fresh window).
+    if (counted) g.restartTimes.push(monotonicMs());
     g.lastRestartAt = monotonicMs();
     // Give back what the dead servers held, then the new generation.
     for (const s of g.servers) this.reclaim(s);
@@ -1216,6 +1224,30 @@ export class Supervisor extends EventEmitter {
     }
     this.log('fault-injected', server, s.cb.generation, { fault, ...(detail ?? {}) });
     this.control(s.group, { kind: 'fault', target: server, fault, ...(detail !== undefined ? { detail } : {}) });
+  }
+
+  /**
+   * Brings back a server the crash-loop limit gave up (failed): its thread restarts as after a
+   * death, on a spare worker, with a fresh restart window (the limit counts again from zero).
+   * What it held is taken back and its peers are told, as in any restart; its successor takes
+   * over the connections, verdicts and routes the checkpoints kept. The recovery it makes
+   * (recoveries, the 'recovered' event) has the failure's cause and reason, and its restart time
+   * runs from the death that failed it. Throws ERR_UNKNOWN_SERVER, or ERR_INVALID_STATE when the
+   * server's thread has not failed.
+   */
+  revive(server: string): void {
+    const s = this.byName.get(server);
+    if (s === undefined) throw this.unknownServer(server);
+    const g = s.group;
+    if (g.state !== 'failed' || g.failure === null) throw new NewtosError('ERR_INVALID_STATE', `${server} is ${g.state}, not failed: only a server the crash-loop limit gave up is revived`);
+    if (this.stopping) throw new NewtosError('ERR_INVALID_STATE', 'the supervisor is stopping');
+    const f = g.failure;
+    g.failure = null;
+    g.state = 'dead';
+    g.restartTimes = [];
+    g.consecutive = 0;
+    for (const x of g.servers) this.log('revive', x.spec.name, x.cb.generation, { cause: f.cause, reason: f.reason, failedForMs: monotonicMs() - f.at });
+    void this.restartGroup(g, f.cause, `revived after a crash loop (${f.reason})`, () => f.at, monotonicMs(), 0, false);
   }
 
   /** The names of the servers, in manifest order. */

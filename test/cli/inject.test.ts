@@ -7,6 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createStack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
 import { freeTcpPort, freeUdpPorts, runCli, startCli } from '../support/cli.js';
@@ -104,4 +107,45 @@ test('newtos inject: usage errors exit 2, nothing listening is one line and exit
   const help = await runCli(['inject', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /newtos inject SERVER --port PORT \[--fault crash\|hang\|exit\|oom\] \[--replica N\]/);
+});
+
+// `newtos revive` brings back a server a crash loop had given up: a host whose configuration
+// allows one restart (restart.maxRestarts 1) prints "NOT restarted" with the command to run at
+// the second crash, and `newtos revive udp --port` has it running again.
+test('newtos revive: a server given up after a crash loop runs again; one that has not failed is refused', { timeout: 90_000 }, async (t) => {
+  const children: ChildProcess[] = [];
+  t.after(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+  const [upPort, peerPort] = await freeUdpPorts(2) as [number, number];
+  const statsPort = await freeTcpPort();
+  const dir = mkdtempSync(join(tmpdir(), 'newtos-revive-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'host.json');
+  writeFileSync(config, JSON.stringify({
+    name: 'rv', restart: { maxRestarts: 1, windowMs: 600_000 },
+    interfaces: [{ name: 'eth0', addresses: ['10.9.4.1/24'], link: { type: 'udp', mode: 'dgram', local: `127.0.0.1:${upPort}`, remote: `127.0.0.1:${peerPort}` } }],
+  }));
+  const up = await startCli(['up', '--config', config, '--stats-port', String(statsPort)], /rv: up \(/, children);
+  const first = await runCli(['inject', 'udp', '--port', String(statsPort)]);
+  assert.equal(first.code, 0, first.stderr);
+  const second = await runCli(['inject', 'udp', '--port', String(statsPort)]);
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, /udp was not restarted: 1 restarts within 600000 ms \(crash loop\)/);
+  assert.ok(await until(() => /NOT restarted/.test(up.output()), 5_000), up.output());
+  assert.match(up.output(), /udp crashed \(Error: injected crash in udp\) → NOT restarted: 1 restarts within 600000 ms \(crash loop; `newtos revive udp --port PORT` brings it back\)/);
+
+  const r = await runCli(['revive', 'udp', '--port', String(statsPort)]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^udp revived \(it had failed: revived after a crash loop \(Error: injected crash in udp\)\) → running again, generation 3, \d+ ms after the death that failed it\n$/);
+  assert.ok(await until(() => /udp crashed .* → restarted in \d+ ms \(generation 3\)/.test(up.output()), 5_000), up.output());
+  const again = await runCli(['revive', 'udp', '--port', String(statsPort), '--json']);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /udp is running, not failed/);
+  const usage = await runCli(['revive', '--port', String(statsPort)]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /revive needs one server name/);
+  const get = await fetch(`http://127.0.0.1:${statsPort}/revive?server=udp`);
+  assert.equal(get.status, 405);
+  up.child.kill('SIGTERM');
+  const [code] = await once(up.child, 'exit') as [number | null];
+  assert.equal(code, 0, up.output());
 });
