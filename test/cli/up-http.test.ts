@@ -51,7 +51,9 @@ test('newtos up --http serves DIR only: traversal refused, index, listing, types
   const children: ChildProcess[] = [];
   t.after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
   const [upPort, peerPort] = await freeUdpPorts(2) as [number, number];
-  await startCli(['up', '--udp', `127.0.0.1:${upPort}`, '--remote', `127.0.0.1:${peerPort}`, '--ip', '10.9.3.1/24', '--http', www], /up: up \(/, children);
+  const up = await startCli(['up', '--udp', `127.0.0.1:${upPort}`, '--remote', `127.0.0.1:${peerPort}`, '--ip', '10.9.3.1/24', '--http', www], /up: up \(/, children);
+  // A file server's send rings are 4 MiB (Linux's tcp_wmem maximum), which leaves room for 481 sockets.
+  assert.match(up.output(), /serving .* over http on port 80 \(send buffers 4 MiB, at most 481 TCP sockets\)/);
   const peer = await createStack({
     interfaces: [{ name: 'eth0', addresses: ['10.9.3.2/24'], link: { type: 'udp', mode: 'dgram', local: `127.0.0.1:${peerPort}`, remote: `127.0.0.1:${upPort}` } }],
   });
