@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['channels', 'wire', 'tcp', 'nic', 'stack', 'rr', 'app', 'loss', 'cc', 'replicas'] as const;
+const BENCHES = ['channels', 'wire', 'tcp', 'nic', 'stack', 'rr', 'app', 'loss', 'cc', 'replicas', 'http'] as const;
 
 function runBench(name: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const file = fileURLToPath(new URL(`../../bench/${name}.js`, import.meta.url));
