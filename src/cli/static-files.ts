@@ -150,7 +150,12 @@ async function streamFile(f: BigFile, res: ServerResponse): Promise<void> {
   try {
     fh = await openFile(f.path, 'r');
   } catch {
-    res.destroy();
+    // Gone since its stat: a 404, as the libraries answer a missing file.
+    if (res.headersSent) { res.destroy(); return; }
+    for (const [k] of f.headers) res.removeHeader(k);
+    const body = '404 Not Found\n';
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
     return;
   }
   let gone = false;
