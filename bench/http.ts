@@ -14,8 +14,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LineReader } from './stack-tap.js';
+import { tapUp, vethPair, type TapUp, type VethPair } from './netns.js';
 
 const json = process.argv.includes('--json');
 const smoke = process.argv.includes('--smoke');
@@ -58,55 +58,33 @@ function side(runs: number[]): Side {
   return { runsGbps: runs, medianGbps: sorted[Math.floor(sorted.length / 2)] ?? null, bestGbps: sorted.at(-1) ?? null };
 }
 
-const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: 'ignore' }); };
-
-/** Waits for `child` to print a line matching `re` (30 s). */
-async function waitFor(child: ChildProcess, re: RegExp): Promise<void> {
-  const reader = new LineReader(child);
-  for (;;) if (re.test(await reader.next(30_000))) return;
-}
-
 async function newtosSide(dir: string): Promise<Side> {
-  const tag = randomBytes(3).toString('hex');
-  const ns = `nbh${tag}`; const dev = `nbh${tag}`;
-  let up: ChildProcess | undefined;
+  let up: TapUp | undefined;
   try {
-    ip('netns', 'add', ns); ip('-n', ns, 'link', 'set', 'lo', 'up');
-    ip('-n', ns, 'tuntap', 'add', 'dev', dev, 'mode', 'tap');
-    ip('-n', ns, 'addr', 'add', '10.95.0.1/24', 'dev', dev); ip('-n', ns, 'link', 'set', dev, 'up');
-    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-    up = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'up', '--tap', dev, '--ip', '10.95.0.2/24', '--http', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
-    await waitFor(up, /: up \(/);
-    return side(curlRuns(ns, 'http://10.95.0.2/big.bin'));
+    up = await tapUp('nbh', '10.95.0', ['--http', dir]);
+    return side(curlRuns(up.ns, 'http://10.95.0.2/big.bin'));
   } catch (e) {
     return none((e as Error).message.split('\n')[0] ?? 'failed');
   } finally {
-    up?.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    up?.kill('SIGKILL');
-    try { ip('netns', 'del', ns); } catch { /* gone */ }
+    await up?.close();
   }
 }
 
 async function linuxSide(dir: string): Promise<Side> {
-  const tag = randomBytes(3).toString('hex');
-  const n1 = `nbl1${tag}`; const n2 = `nbl2${tag}`;
+  let pair: VethPair | undefined;
   let server: ChildProcess | undefined;
   try {
-    ip('netns', 'add', n1); ip('netns', 'add', n2);
-    ip('link', 'add', `b1${tag}`, 'netns', n1, 'type', 'veth', 'peer', 'name', `b2${tag}`, 'netns', n2);
-    ip('-n', n1, 'addr', 'add', '10.94.0.1/24', 'dev', `b1${tag}`); ip('-n', n2, 'addr', 'add', '10.94.0.2/24', 'dev', `b2${tag}`);
-    for (const [ns, dev] of [[n1, `b1${tag}`], [n2, `b2${tag}`]] as const) { ip('-n', ns, 'link', 'set', dev, 'up'); ip('-n', ns, 'link', 'set', 'lo', 'up'); }
-    server = spawn('ip', ['netns', 'exec', n1, 'python3', '-u', '-m', 'http.server', '80', '--bind', '10.94.0.1', '--directory', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    pair = vethPair('nbl', '10.94.0');
+    server = spawn('ip', ['netns', 'exec', pair.n1, 'python3', '-u', '-m', 'http.server', '80', '--bind', '10.94.0.1', '--directory', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
     // http.server says "Serving HTTP on ..." once it listens.
-    await waitFor(server, /Serving HTTP/);
-    return side(curlRuns(n2, 'http://10.94.0.1/big.bin'));
+    const reader = new LineReader(server);
+    for (;;) if (/Serving HTTP/.test(await reader.next(30_000))) break;
+    return side(curlRuns(pair.n2, 'http://10.94.0.1/big.bin'));
   } catch (e) {
     return none((e as Error).message.split('\n')[0] ?? 'failed');
   } finally {
     server?.kill('SIGKILL');
-    try { ip('netns', 'del', n1); } catch { /* gone */ }
-    try { ip('netns', 'del', n2); } catch { /* gone */ }
+    pair?.close();
   }
 }
 

@@ -21,12 +21,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
 import { createVswitch } from '../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
 import { withoutMessagePct, type SocketOpStats } from '../src/abi/socket-block.js';
 import { LineReader } from './stack-tap.js';
+import { tapUp, vethPair, type TapUp, type VethPair } from './netns.js';
 
 const json = process.argv.includes('--json');
 const smoke = process.argv.includes('--smoke');
@@ -139,22 +138,17 @@ rrLoop(() => new Promise((resolve, reject) => { const c = net.connect({ port: 7,
 
 async function linuxFigures(): Promise<{ figs: Record<string, RrFigure>; note?: string }> {
   if (process.getuid?.() !== 0) return { figs: {}, note: 'needs root (network namespaces)' };
-  const tag = randomBytes(3).toString('hex');
-  const n1 = `nrr1${tag}`; const n2 = `nrr2${tag}`;
-  const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: 'ignore' }); };
+  let pair: VethPair | undefined;
   let server: ChildProcess | undefined;
   const figs: Record<string, RrFigure> = {};
   try {
-    ip('netns', 'add', n1); ip('netns', 'add', n2);
-    ip('link', 'add', `r1${tag}`, 'netns', n1, 'type', 'veth', 'peer', 'name', `r2${tag}`, 'netns', n2);
-    ip('-n', n1, 'addr', 'add', '10.97.0.1/24', 'dev', `r1${tag}`); ip('-n', n2, 'addr', 'add', '10.97.0.2/24', 'dev', `r2${tag}`);
-    for (const [ns, dev] of [[n1, `r1${tag}`], [n2, `r2${tag}`]] as const) { ip('-n', ns, 'link', 'set', dev, 'up'); ip('-n', ns, 'link', 'set', 'lo', 'up'); }
-    server = spawn('ip', ['netns', 'exec', n1, process.execPath, '-e', SERVER_JS, '10.97.0.1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    pair = vethPair('nrr', '10.97.0');
+    server = spawn('ip', ['netns', 'exec', pair.n1, process.execPath, '-e', SERVER_JS, '10.97.0.1'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const ready = await new LineReader(server).next(20_000);
     if (ready !== 'ready') throw new Error(`echo server said '${ready}'`);
     for (const conns of CONNS) {
       for (const size of SIZES) {
-        const out = execFileSync('ip', ['netns', 'exec', n2, process.execPath, '-e', CLIENT_JS, '10.97.0.1', String(conns), String(size), String(WARMUP_SECONDS), String(SECONDS)],
+        const out = execFileSync('ip', ['netns', 'exec', pair.n2, process.execPath, '-e', CLIENT_JS, '10.97.0.1', String(conns), String(size), String(WARMUP_SECONDS), String(SECONDS)],
           { encoding: 'utf8', timeout: (SECONDS + WARMUP_SECONDS) * 1000 + 60_000, maxBuffer: 256 << 20 });
         figs[`${conns}x${size}`] = figure(JSON.parse(out.trim().split('\n').pop()!) as RrResult, SECONDS);
       }
@@ -164,8 +158,7 @@ async function linuxFigures(): Promise<{ figs: Record<string, RrFigure>; note?: 
     return { figs, note: (e as Error).message.split('\n')[0] };
   } finally {
     server?.kill('SIGKILL');
-    try { ip('netns', 'del', n1); } catch { /* gone */ }
-    try { ip('netns', 'del', n2); } catch { /* gone */ }
+    pair?.close();
   }
 }
 
@@ -174,37 +167,7 @@ require('node:http').createServer((req, res) => { res.writeHead(200, { 'content-
   .listen(80, process.argv[1], () => console.log('ready'));
 `;
 
-/** The reference of the TAP figure: wrk over one connection against a minimal Node http server on Linux's stack, over a veth. */
-async function linuxHttpFigures(): Promise<{ p50Us: number | null; p99Us: number | null; reqPerS: number | null; note?: string }> {
-  const none = (note: string): { p50Us: null; p99Us: null; reqPerS: null; note: string } => ({ p50Us: null, p99Us: null, reqPerS: null, note });
-  if (process.getuid?.() !== 0) return none('needs root (network namespaces)');
-  try { execFileSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }); } catch { return none('needs wrk (apt-get install wrk)'); }
-  const tag = randomBytes(3).toString('hex');
-  const n1 = `nrh1${tag}`; const n2 = `nrh2${tag}`;
-  const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: 'ignore' }); };
-  let server: ChildProcess | undefined;
-  try {
-    ip('netns', 'add', n1); ip('netns', 'add', n2);
-    ip('link', 'add', `h1${tag}`, 'netns', n1, 'type', 'veth', 'peer', 'name', `h2${tag}`, 'netns', n2);
-    ip('-n', n1, 'addr', 'add', '10.98.0.1/24', 'dev', `h1${tag}`); ip('-n', n2, 'addr', 'add', '10.98.0.2/24', 'dev', `h2${tag}`);
-    for (const [ns, dev] of [[n1, `h1${tag}`], [n2, `h2${tag}`]] as const) { ip('-n', ns, 'link', 'set', dev, 'up'); ip('-n', ns, 'link', 'set', 'lo', 'up'); }
-    server = spawn('ip', ['netns', 'exec', n1, process.execPath, '-e', HTTP_SERVER_JS, '10.98.0.1'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const ready = await new LineReader(server).next(20_000);
-    if (ready !== 'ready') throw new Error(`http server said '${ready}'`);
-    const wrk = (secs: number): string => execFileSync('ip', ['netns', 'exec', n2, 'wrk', '-t1', '-c1', `-d${secs}s`, '--latency', 'http://10.98.0.1/f.txt'],
-      { encoding: 'utf8', timeout: secs * 1000 + 30_000 });
-    wrk(1); // warm-up
-    const out = wrk(Math.max(1, Math.round(SECONDS)));
-    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-    return { p50Us: wrkPercentile(out, '50'), p99Us: wrkPercentile(out, '99'), reqPerS: rps === null ? null : Math.round(Number(rps[1])) };
-  } catch (e) {
-    return none((e as Error).message.split('\n')[0] ?? 'failed');
-  } finally {
-    server?.kill('SIGKILL');
-    try { ip('netns', 'del', n1); } catch { /* gone */ }
-    try { ip('netns', 'del', n2); } catch { /* gone */ }
-  }
-}
+interface WrkFigure { p50Us: number | null; p99Us: number | null; reqPerS: number | null; note?: string }
 
 /** wrk's "50%   1.32ms" lines, in microseconds. */
 function wrkPercentile(text: string, p: string): number | null {
@@ -214,45 +177,60 @@ function wrkPercentile(text: string, p: string): number | null {
   return Math.round(m[2] === 'us' ? v : m[2] === 'ms' ? v * 1000 : v * 1e6);
 }
 
+/** Why wrk over namespaces cannot run here, or null. */
+function wrkMissing(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, a TAP device)';
+  try { execFileSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }); } catch { return 'needs wrk (apt-get install wrk)'; }
+  return null;
+}
+
+/** wrk -c1 from namespace `ns` against `url`, one warm-up second first. */
+function wrk1(ns: string, url: string): WrkFigure {
+  const run = (secs: number): string => execFileSync('ip', ['netns', 'exec', ns, 'wrk', '-t1', '-c1', `-d${secs}s`, '--latency', url],
+    { encoding: 'utf8', timeout: secs * 1000 + 30_000 });
+  run(1); // warm-up
+  const out = run(Math.max(1, Math.round(SECONDS)));
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  return { p50Us: wrkPercentile(out, '50'), p99Us: wrkPercentile(out, '99'), reqPerS: rps === null ? null : Math.round(Number(rps[1])) };
+}
+
+const noWrk = (note: string): WrkFigure & { placement: null } => ({ p50Us: null, p99Us: null, reqPerS: null, placement: null, note });
+
+/** The reference of the TAP figure: wrk over one connection against a minimal Node http server on Linux's stack, over a veth. */
+async function linuxHttpFigures(): Promise<WrkFigure> {
+  const why = wrkMissing();
+  if (why !== null) return noWrk(why);
+  let pair: VethPair | undefined;
+  let server: ChildProcess | undefined;
+  try {
+    pair = vethPair('nrh', '10.98.0');
+    server = spawn('ip', ['netns', 'exec', pair.n1, process.execPath, '-e', HTTP_SERVER_JS, '10.98.0.1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ready = await new LineReader(server).next(20_000);
+    if (ready !== 'ready') throw new Error(`http server said '${ready}'`);
+    return wrk1(pair.n2, 'http://10.98.0.1/f.txt');
+  } catch (e) {
+    return noWrk((e as Error).message.split('\n')[0] ?? 'failed');
+  } finally {
+    server?.kill('SIGKILL');
+    pair?.close();
+  }
+}
+
 /** wrk over one connection from Linux over TAP against `newtos up --http` with `--placement` (none: up's default), and the placement up ran. */
-async function tapHttpFigures(placement?: string): Promise<{ p50Us: number | null; p99Us: number | null; reqPerS: number | null; placement: string | null; note?: string }> {
-  const none = (note: string): { p50Us: null; p99Us: null; reqPerS: null; placement: null; note: string } => ({ p50Us: null, p99Us: null, reqPerS: null, placement: null, note });
-  if (process.getuid?.() !== 0) return none('needs root (a network namespace and a TAP device)');
-  try { execFileSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }); } catch { return none('needs wrk (apt-get install wrk)'); }
-  const tag = randomBytes(3).toString('hex');
-  const ns = `nrrt${tag}`; const dev = `nrt${tag}`;
-  const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: 'ignore' }); };
+async function tapHttpFigures(placement?: string): Promise<WrkFigure & { placement: string | null }> {
+  const why = wrkMissing();
+  if (why !== null) return noWrk(why);
   const dir = mkdtempSync(join(tmpdir(), 'newtos-rr-'));
   writeFileSync(join(dir, 'f.txt'), 'hello\n');
-  let up: ChildProcess | undefined;
+  let up: TapUp | undefined;
   try {
-    ip('netns', 'add', ns); ip('-n', ns, 'link', 'set', 'lo', 'up');
-    ip('-n', ns, 'tuntap', 'add', 'dev', dev, 'mode', 'tap');
-    ip('-n', ns, 'addr', 'add', '10.96.0.1/24', 'dev', dev); ip('-n', ns, 'link', 'set', dev, 'up');
-    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-    up = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'up', '--tap', dev, '--ip', '10.96.0.2/24', '--http', dir,
-      ...(placement !== undefined ? ['--placement', placement] : [])], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const reader = new LineReader(up);
-    let ran: string | null = placement ?? null;
-    for (;;) {
-      const line = await reader.next(30_000);
-      const auto = /placement auto → (\w+)/.exec(line);
-      if (auto !== null) ran = `auto → ${auto[1]}`;
-      if (/: up \(/.test(line)) break;
-    }
-    const wrk = (secs: number): string => execFileSync('ip', ['netns', 'exec', ns, 'wrk', '-t1', '-c1', `-d${secs}s`, '--latency', 'http://10.96.0.2/f.txt'],
-      { encoding: 'utf8', timeout: secs * 1000 + 30_000 });
-    wrk(1); // warm-up
-    const out = wrk(Math.max(1, Math.round(SECONDS)));
-    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-    return { p50Us: wrkPercentile(out, '50'), p99Us: wrkPercentile(out, '99'), reqPerS: rps === null ? null : Math.round(Number(rps[1])), placement: ran };
+    up = await tapUp('nrt', '10.96.0', ['--http', dir, ...(placement !== undefined ? ['--placement', placement] : [])]);
+    const auto = up.lines.map((l) => /placement auto → (\w+)/.exec(l)).find((m) => m !== null);
+    return { ...wrk1(up.ns, 'http://10.96.0.2/f.txt'), placement: auto !== undefined && auto !== null ? `auto → ${auto[1]}` : placement ?? null };
   } catch (e) {
-    return none((e as Error).message.split('\n')[0] ?? 'failed');
+    return noWrk((e as Error).message.split('\n')[0] ?? 'failed');
   } finally {
-    up?.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    up?.kill('SIGKILL');
-    try { ip('netns', 'del', ns); } catch { /* gone */ }
+    await up?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
