@@ -209,7 +209,8 @@ export function recoveryLine(e: SupervisorEvent): string | null {
     return `${e.server} ${DEATHS[cause] ?? cause} (${String(d['reason'])}) → restarted in ${Math.round(Number(d['restartMs']))} ms (generation ${e.generation})`;
   }
   if (e.type === 'failed') {
-    return `${e.server} ${DEATHS[String(d['cause'])] ?? 'died'} (${String(d['reason'])}) → NOT restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop; \`newtos revive ${e.server} --port PORT\` brings it back)`;
+    const retry = typeof d['retryAfterMs'] === 'number' ? `revived by itself in ${d['retryAfterMs']} ms, or at once with` : 'brought back with';
+    return `${e.server} ${DEATHS[String(d['cause'])] ?? 'died'} (${String(d['reason'])}) → NOT restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop; ${retry} \`newtos revive ${e.server} --port PORT\`)`;
   }
   return null;
 }

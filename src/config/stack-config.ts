@@ -132,6 +132,8 @@ export interface StackConfig {
   readonly restart?: {
     readonly maxRestarts?: number; readonly windowMs?: number;
     readonly backoffBaseMs?: number; readonly backoffMaxMs?: number; readonly backoffResetMs?: number;
+    /** A failed server is revived by itself this long after it failed (0, the default: never). */
+    readonly retryAfterMs?: number;
   };
   readonly tcp?: {
     readonly congestionControl?: 'cubic' | 'newreno' | 'bbr';
@@ -287,6 +289,7 @@ const stackConfig = object({
     backoffBaseMs: optional(integer(0, 600_000)),
     backoffMaxMs: optional(integer(0, 3_600_000)),
     backoffResetMs: optional(integer(0, 3_600_000)),
+    retryAfterMs: optional(integer(0, 86_400_000)),
   })),
   limits: optional(object({
     maxHeapMb: optional(integer(16, 16384)),

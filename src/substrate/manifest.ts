@@ -82,6 +82,8 @@ export interface RestartPolicy {
   /** More than maxRestarts within windowMs: the server is marked failed (crash loop). */
   readonly maxRestarts: number;
   readonly windowMs: number;
+  /** A failed server is revived this long after it failed (Supervisor.revive); 0: never, it stays failed. */
+  readonly retryAfterMs?: number;
 }
 
 export interface SupervisorOptions {
@@ -329,6 +331,7 @@ export function validateManifest(input: unknown): ManifestResult {
             backoffResetMs: num(r, 'backoffResetMs', 'supervisor.restart', DEFAULT_RESTART.backoffResetMs, 0, 3_600_000),
             maxRestarts: num(r, 'maxRestarts', 'supervisor.restart', DEFAULT_RESTART.maxRestarts, 0, 1_000_000),
             windowMs: num(r, 'windowMs', 'supervisor.restart', DEFAULT_RESTART.windowMs, 1, 86_400_000),
+            retryAfterMs: num(r, 'retryAfterMs', 'supervisor.restart', 0, 0, 86_400_000),
           };
         }
       }

@@ -131,7 +131,7 @@ test('newtos revive: a server given up after a crash loop runs again; one that h
   assert.equal(second.code, 1);
   assert.match(second.stderr, /udp was not restarted: 1 restarts within 600000 ms \(crash loop\)/);
   assert.ok(await until(() => /NOT restarted/.test(up.output()), 5_000), up.output());
-  assert.match(up.output(), /udp crashed \(Error: injected crash in udp\) → NOT restarted: 1 restarts within 600000 ms \(crash loop; `newtos revive udp --port PORT` brings it back\)/);
+  assert.match(up.output(), /udp crashed \(Error: injected crash in udp\) → NOT restarted: 1 restarts within 600000 ms \(crash loop; brought back with `newtos revive udp --port PORT`\)/);
 
   const r = await runCli(['revive', 'udp', '--port', String(statsPort)]);
   assert.equal(r.code, 0, r.stderr);

@@ -87,7 +87,7 @@ test('watchdog configuration: hangCpuMs and hangTimeoutMs decide which rule find
 
 // The restart section reaches the supervisor too: with maxRestarts 1 a server restarted once is
 // given up at its next death (failed, ERR_SERVER_FAILED for the next inject); the default (5)
-// restarts it again.
+// restarts it again; with retryAfterMs a failed server comes back by itself.
 test('restart configuration: maxRestarts decides when a server is given up', { timeout: 60_000 }, async () => {
   for (const [restart, failsAtSecond] of [[{ maxRestarts: 1, windowMs: 60_000 }, true], [undefined, false]] as const) {
     const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
@@ -101,6 +101,9 @@ test('restart configuration: maxRestarts decides when a server is given up', { t
         assert.equal(a.supervisor.snapshot().servers.find((s) => s.name === 'udp')!.stateName, 'failed');
         assert.ok(a.supervisor.events.some((e) => e.type === 'failed' && e.server === 'udp'));
         await assert.rejects(a.inject('udp', 'crash'), (e: Error & { code?: string }) => e.code === 'ERR_SERVER_FAILED');
+        // No retry configured: still failed a while later.
+        await new Promise((r) => setTimeout(r, 600));
+        assert.equal(a.supervisor.snapshot().servers.find((s) => s.name === 'udp')!.stateName, 'failed');
       } else {
         const r = await a.inject('udp', 'crash', { timeoutMs: 20_000 });
         assert.equal(r.generation, 3);
@@ -108,5 +111,24 @@ test('restart configuration: maxRestarts decides when a server is given up', { t
     } finally {
       await a.close();
     }
+  }
+});
+
+test('restart.retryAfterMs: a server given up comes back by itself after the cool-down, with a fresh window', { timeout: 60_000 }, async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const a = await createStack({ restart: { maxRestarts: 1, windowMs: 600_000, retryAfterMs: 300 }, interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }] }, { switches: { sw0: sw } });
+  try {
+    await a.inject('udp', 'crash', { timeoutMs: 20_000 });
+    await assert.rejects(a.inject('udp', 'crash', { timeoutMs: 3_000 }), (e: Error & { code?: string }) => e.code === 'ERR_SERVER_FAILED');
+    const failed = a.supervisor.events.find((e) => e.type === 'failed' && e.server === 'udp')!;
+    assert.equal(failed.detail!['retryAfterMs'], 300);
+    await a.supervisor.whenRunning('udp', 3, 20_000);
+    const revived = a.supervisor.events.find((e) => e.type === 'revive' && e.server === 'udp')!;
+    assert.ok(revived.t - failed.t >= 290, `revived ${Math.round(revived.t - failed.t)} ms after it failed`);
+    // A fresh window: the next crash restarts it at once instead of failing it again.
+    const r = await a.inject('udp', 'crash', { timeoutMs: 20_000 });
+    assert.equal(r.generation, 4);
+  } finally {
+    await a.close();
   }
 });
