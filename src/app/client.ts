@@ -281,7 +281,7 @@ export class StackClient implements ListenProvider {
         // have is not a new connection.
         // An accept for an earlier use of the slot (announced again after we took, closed and
         // the server gave the slot to a newer connection) is not this one's either.
-        if (this.adopted(msg.arg(SockAccept.handle)) || !this.current(msg.arg(SockAccept.handle), msg.arg(SockAccept.generation))) { this.duplicateAnnouncements++; return; }
+        if (!this.newAccept(msg.arg(SockAccept.handle), msg.arg(SockAccept.generation))) { this.duplicateAnnouncements++; return; }
         const entry = this.listeners.get(msg.arg(SockAccept.listener));
         const { remotePort, localPort } = unpackPorts(msg.arg(SockAccept.ports));
         const port = this.makePort(msg.arg(SockAccept.handle), info(msg.arg(SockAccept.localAddr), localPort), info(msg.arg(SockAccept.remoteAddr), remotePort));
@@ -299,23 +299,16 @@ export class StackClient implements ListenProvider {
     }
   }
 
-  /** Have we taken the socket `handle` names (AppFlag.Adopted in its block)? */
-  private adopted(handle: number): boolean {
-    const at = this.slotOf(handle);
-    return at !== undefined && (at.table.block(at.slot).appFlags() & AppFlag.Adopted) !== 0;
-  }
-
-  /** The TCP socket table and slot a handle names; undefined for one no table has. */
-  private slotOf(handle: number): { table: SocketTable; slot: number } | undefined {
+  /**
+   * Is an accept for `handle` at slot `generation` one we have not taken? Not when we have
+   * (AppFlag.Adopted in its block), nor when the slot went to another connection since (its
+   * generation moved on), nor for a slot no table has.
+   */
+  private newAccept(handle: number, generation: number): boolean {
     const { replica, slot } = unpackSocketHandle(handle);
     const table = this.links.tcpTables[replica];
-    return table !== undefined && slot < table.slots ? { table, slot } : undefined;
-  }
-
-  /** Is `generation` the slot's current one (the slot has not gone to another connection since)? */
-  private current(handle: number, generation: number): boolean {
-    const at = this.slotOf(handle);
-    return at !== undefined && (at.table.generation(at.slot) >>> 0) === (generation >>> 0);
+    if (table === undefined || slot >= table.slots) return false;
+    return (table.block(slot).appFlags() & AppFlag.Adopted) === 0 && (table.generation(slot) >>> 0) === (generation >>> 0);
   }
 
   private makePort(handle: number, local: SocketAddressInfo, remote: SocketAddressInfo): FastSocketPort {

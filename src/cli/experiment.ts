@@ -261,7 +261,8 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
 
   const intact = ended && !lost && received === sent && rxHash.digest('hex') === tx.sha256;
   const end = Math.max(performance.now(), runningAt);
-  let gap = gapAfter(arrivals.map((x) => x.t), faultAt);
+  const times = arrivals.map((x) => x.t);
+  let gap = gapAfter(times, faultAt);
   if (!ended || lost) gap = Math.max(gap, end - Math.max(faultAt, arrivals.at(-1)?.t ?? faultAt));
   const buckets: number[] = [];
   for (const { t, n } of arrivals) {
@@ -276,7 +277,7 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
   const deathAt = server === 'none' ? faultAt : rec === undefined ? NaN : rec.downAt - shift;
   const upAt = server === 'none' ? faultAt : rec === undefined || Number.isNaN(rec.runningAt) ? end : rec.runningAt - shift;
   // The longest gap that overlaps the time the server was down (death to successor running).
-  const deathGap = gapOver(arrivals.map((x) => x.t), t0, end, deathAt, upAt);
+  const deathGap = gapOver(times, t0, end, deathAt, upAt);
   // The same two gaps where the stack delivered (monotonic clock: shift to performance.now()'s).
   const delivered = deliveries.map((x) => x.t - shift);
   const deliveryGap = delivered.length > 0 ? gapAfter(delivered, faultAt) : NaN;
@@ -404,10 +405,14 @@ export function rowLine(r: FaultRow): string {
 export function faultTable(result: FaultExperimentResult): string {
   const head = ['server', 'fault', 'link', 'gap ms', 'death gap ms', 'stack gap ms', 'stack death gap ms', 'restart ms', '1st msg ms', 'bytes lost', 'conns lost', 'peer rexmit', 'MB moved'];
   const ms = (v: number): string => Number.isNaN(v) ? '-' : v.toFixed(1);
-  const lines = result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), ms(r.deathGapMs), ms(r.deliveryGapMs), ms(r.deliveryDeathGapMs), ms(r.restartMs), ms(r.firstMessageMs),
-    String(r.bytesLost), String(r.connectionsLost), String(r.peerRetransmits), (r.bytesReceived / 1e6).toFixed(1)]);
+  return textTable(head, result.rows.map((r) => [r.server, r.fault, r.link, r.gapMs.toFixed(1), ms(r.deathGapMs), ms(r.deliveryGapMs), ms(r.deliveryDeathGapMs), ms(r.restartMs), ms(r.firstMessageMs),
+    String(r.bytesLost), String(r.connectionsLost), String(r.peerRetransmits), (r.bytesReceived / 1e6).toFixed(1)]));
+}
+
+/** Right-aligned columns under `head`, two spaces apart. */
+function textTable(head: readonly string[], lines: readonly (readonly string[])[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  const fmt = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
   return [fmt(head), ...lines.map(fmt)].join('\n');
 }
 
@@ -464,11 +469,8 @@ export function faultSummary(result: FaultExperimentResult): FaultSummary[] {
 export function summaryTable(summary: readonly FaultSummary[]): string {
   const head = ['server', 'fault', 'link', 'runs', 'death gap p50', 'p90', 'max', '<=10 ms', 'stack p50', 'stack max', 'restart p50', 'bytes lost', 'conns lost'];
   const ms = (v: number): string => Number.isNaN(v) ? '-' : v.toFixed(1);
-  const lines = summary.map((x) => [x.server, x.fault, x.link, String(x.runs), ms(x.deathGapP50Ms), ms(x.deathGapP90Ms), ms(x.deathGapMaxMs), `${x.deathGapsUpTo10Ms}/${x.runs}`,
-    ms(x.stackDeathGapP50Ms), ms(x.stackDeathGapMaxMs), ms(x.restartP50Ms), String(x.bytesLost), String(x.connectionsLost)]);
-  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-  return [fmt(head), ...lines.map(fmt)].join('\n');
+  return textTable(head, summary.map((x) => [x.server, x.fault, x.link, String(x.runs), ms(x.deathGapP50Ms), ms(x.deathGapP90Ms), ms(x.deathGapMaxMs), `${x.deathGapsUpTo10Ms}/${x.runs}`,
+    ms(x.stackDeathGapP50Ms), ms(x.stackDeathGapMaxMs), ms(x.restartP50Ms), String(x.bytesLost), String(x.connectionsLost)]));
 }
 
 /** Goodput of every row as small multiples: Mbit/s per 10 ms bucket, the fault as a red line. */

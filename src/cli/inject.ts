@@ -27,23 +27,34 @@ export function answer(res: http.ServerResponse, status: number, body: unknown):
   res.end(`${JSON.stringify(body)}\n`);
 }
 
+/**
+ * A control request from loopback only, by POST: its query, or null when refused (answered).
+ * `what` completes "... from this machine only", `usage` the 405's message.
+ */
+function controlQuery(req: http.IncomingMessage, res: http.ServerResponse, what: string, usage: string): URLSearchParams | null {
+  const fail = (status: number, code: string, message: string): void => answer(res, status, { error: { code, message } });
+  if (!isLoopback(req.socket.remoteAddress)) { fail(403, 'ERR_ACCESS_DENIED', `${what} from this machine only`); return null; }
+  if (req.method !== 'POST') { res.setHeader('allow', 'POST'); fail(405, 'ERR_METHOD_NOT_ALLOWED', usage); return null; }
+  return new URL(req.url ?? '/', 'http://localhost').searchParams;
+}
+
+/** Answers with `run`'s result, or its error as JSON with the HTTP status of its code. */
+async function answerWith(stack: Stack, res: http.ServerResponse, run: () => Promise<unknown>, fallbackCode: string): Promise<void> {
+  try {
+    answer(res, 200, await run());
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? fallbackCode;
+    answer(res, STATUS[code] ?? 500, { error: { code, message: (e as Error).message }, ...(code === 'ERR_UNKNOWN_SERVER' ? { servers: stack.supervisor.serverNames() } : {}) });
+  }
+}
+
+const replicaOf = (q: URLSearchParams): number => { const t = q.get('replica'); return t === null ? 1 : Number(t); };
+
 /** The host's side: POST /inject?server=tcp&fault=crash&replica=1 from loopback only. */
 export async function serveInject(stack: Stack, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const fail = (status: number, code: string, message: string, extra: object = {}): void => answer(res, status, { error: { code, message }, ...extra });
-  if (!isLoopback(req.socket.remoteAddress)) { fail(403, 'ERR_ACCESS_DENIED', 'faults are injected from this machine only'); return; }
-  if (req.method !== 'POST') { res.setHeader('allow', 'POST'); fail(405, 'ERR_METHOD_NOT_ALLOWED', 'POST /inject?server=NAME[&fault=crash|hang|exit|oom][&replica=N]'); return; }
-  const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
-  const server = q.get('server') ?? '';
-  const fault = (q.get('fault') ?? 'crash') as FaultKind;
-  const replicaText = q.get('replica');
-  const replica = replicaText === null ? 1 : Number(replicaText);
-  try {
-    const r = await stack.inject(server, fault, { replica });
-    answer(res, 200, r);
-  } catch (e) {
-    const code = (e as { code?: string }).code ?? 'ERR_INJECT';
-    fail(STATUS[code] ?? 500, code, (e as Error).message, code === 'ERR_UNKNOWN_SERVER' ? { servers: stack.supervisor.serverNames() } : {});
-  }
+  const q = controlQuery(req, res, 'faults are injected', 'POST /inject?server=NAME[&fault=crash|hang|exit|oom][&replica=N]');
+  if (q === null) return;
+  await answerWith(stack, res, () => stack.inject(q.get('server') ?? '', (q.get('fault') ?? 'crash') as FaultKind, { replica: replicaOf(q) }), 'ERR_INJECT');
 }
 
 /** How `newtos inject` prints a restart. */
@@ -52,22 +63,31 @@ export function injectLine(r: InjectResult): string {
   return `${r.server} ${did} (${r.reason}) → restarted in ${Math.round(r.restartMs)} ms (generation ${r.generation})`;
 }
 
+/** The command's one server name and the `--port` of the running `newtos up` (usage() on a bad one). */
+function serverAndPort(command: string, positionals: readonly string[], portText: string, usage: (message: string) => never): { server: string; port: number } {
+  if (positionals.length !== 1) usage(`${command} needs one server name (driver, ip, pf, tcp, udp, sock)${positionals.length > 1 ? `, not ${positionals.length}` : ''}`);
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 1 && port <= 65535)) usage(`--port must name the stats port of a running \`newtos up\` (1 to 65535), not '${portText}'`);
+  return { server: positionals[0]!, port };
+}
+
+/** `--replica N` as given (default '1'), or usage(). */
+function replicaFlag(text: string | undefined, usage: (message: string) => never): string {
+  const replica = text ?? '1';
+  if (!/^[0-9]{1,4}$/.test(replica) || Number(replica) < 1) usage(`--replica must be a positive integer, not '${replica}'`);
+  return replica;
+}
+
 /** The client: `newtos inject SERVER --port PORT [--fault F] [--replica N] [--json]`; exit code. */
 export async function runInject(args: string[], usage: (message: string) => never): Promise<number> {
   const { values, positionals } = parseArgs({
     args, strict: true, allowPositionals: true,
     options: { port: { type: 'string' }, fault: { type: 'string' }, replica: { type: 'string' }, json: { type: 'boolean' } },
   });
-  if (positionals.length !== 1) usage(`inject needs one server name (driver, ip, pf, tcp, udp, sock)${positionals.length > 1 ? `, not ${positionals.length}` : ''}`);
-  const server = positionals[0]!;
-  const portText = values.port ?? '';
-  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 1 && port <= 65535)) usage(`--port must name the stats port of a running \`newtos up\` (1 to 65535), not '${portText}'`);
+  const { server, port } = serverAndPort('inject', positionals, values.port ?? '', usage);
   const fault = values.fault ?? 'crash';
   if (!(FAULT_KINDS as readonly string[]).includes(fault)) usage(`--fault must be one of ${FAULT_KINDS.join(', ')}, not '${fault}'`);
-  const replica = values.replica ?? '1';
-  if (!/^[0-9]{1,4}$/.test(replica) || Number(replica) < 1) usage(`--replica must be a positive integer, not '${replica}'`);
-  const q = new URLSearchParams({ server, fault, replica });
+  const q = new URLSearchParams({ server, fault, replica: replicaFlag(values.replica, usage) });
   const body = await postControl<InjectResult>(port, `/inject?${q.toString()}`, 30_000);
   process.stdout.write(values.json === true ? `${JSON.stringify(body)}\n` : `${injectLine(body)}\n`);
   return 0;
@@ -75,17 +95,9 @@ export async function runInject(args: string[], usage: (message: string) => neve
 
 /** The host's side of `newtos revive`: POST /revive?server=pf&replica=1 from loopback only. */
 export async function serveRevive(stack: Stack, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const fail = (status: number, code: string, message: string, extra: object = {}): void => answer(res, status, { error: { code, message }, ...extra });
-  if (!isLoopback(req.socket.remoteAddress)) { fail(403, 'ERR_ACCESS_DENIED', 'servers are revived from this machine only'); return; }
-  if (req.method !== 'POST') { res.setHeader('allow', 'POST'); fail(405, 'ERR_METHOD_NOT_ALLOWED', 'POST /revive?server=NAME[&replica=N]'); return; }
-  const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
-  const replicaText = q.get('replica');
-  try {
-    answer(res, 200, await stack.revive(q.get('server') ?? '', { replica: replicaText === null ? 1 : Number(replicaText) }));
-  } catch (e) {
-    const code = (e as { code?: string }).code ?? 'ERR_REVIVE';
-    fail(STATUS[code] ?? 500, code, (e as Error).message, code === 'ERR_UNKNOWN_SERVER' ? { servers: stack.supervisor.serverNames() } : {});
-  }
+  const q = controlQuery(req, res, 'servers are revived', 'POST /revive?server=NAME[&replica=N]');
+  if (q === null) return;
+  await answerWith(stack, res, () => stack.revive(q.get('server') ?? '', { replica: replicaOf(q) }), 'ERR_REVIVE');
 }
 
 /** The client: `newtos revive SERVER --port PORT [--replica N] [--json]`; exit code. */
@@ -94,13 +106,8 @@ export async function runRevive(args: string[], usage: (message: string) => neve
     args, strict: true, allowPositionals: true,
     options: { port: { type: 'string' }, replica: { type: 'string' }, json: { type: 'boolean' } },
   });
-  if (positionals.length !== 1) usage(`revive needs one server name (driver, ip, pf, tcp, udp, sock)${positionals.length > 1 ? `, not ${positionals.length}` : ''}`);
-  const portText = values.port ?? '';
-  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 1 && port <= 65535)) usage(`--port must name the stats port of a running \`newtos up\` (1 to 65535), not '${portText}'`);
-  const replica = values.replica ?? '1';
-  if (!/^[0-9]{1,4}$/.test(replica) || Number(replica) < 1) usage(`--replica must be a positive integer, not '${replica}'`);
-  const q = new URLSearchParams({ server: positionals[0]!, replica });
+  const { server, port } = serverAndPort('revive', positionals, values.port ?? '', usage);
+  const q = new URLSearchParams({ server, replica: replicaFlag(values.replica, usage) });
   const body = await postControl<Omit<InjectResult, 'fault'>>(port, `/revive?${q.toString()}`, 30_000);
   process.stdout.write(values.json === true ? `${JSON.stringify(body)}\n` : `${body.server} revived (it had failed: ${body.reason}) → running again, generation ${body.generation}, ${Math.round(body.restartMs)} ms after the death that failed it\n`);
   return 0;

@@ -33,7 +33,7 @@ ${LINK}`,
   inject: '  newtos inject SERVER --port PORT [--fault crash|hang|exit|oom] [--replica N] [--json]\n    SERVER: driver, ip, pf, tcp, udp or sock of the `newtos up --stats-port PORT` host; prints the restart',
   revive: '  newtos revive SERVER --port PORT [--replica N] [--json]\n    brings back a server of the `newtos up --stats-port PORT` host that a crash loop had given up (failed)',
   regroup: '  newtos regroup isolated|grouped --port PORT [--json]\n    moves the servers of the `newtos up --stats-port PORT` host to that placement while they run; prints what moved',
-  experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--rate-mbit N] [--placement P] [--baseline] [--svg FILE] [--json]',
+  experiment: '  newtos experiment faults [--servers LIST] [--faults LIST] [--links LIST] [--rate-mbit N] [--placement P] [--baseline] [--repeat N] [--svg FILE] [--json]',
   impair: `  newtos impair --tap A --tap B [--loss P] [--duplicate P] [--reorder P] [--delay MS] [--rate R] [--seed N]
     an impairing bridge between two TAP devices (root), as netem: P is 0..1 or N%, R e.g. 100mbit;
     move each TAP into the namespace of one end (ip link set A netns NS); counters as JSON on SIGINT/SIGTERM`,

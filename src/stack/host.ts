@@ -665,51 +665,15 @@ export class Stack extends EventEmitter {
    * restarted) or ETIMEDOUT.
    */
   inject(server: string, fault: FaultKind = 'crash', options: InjectOptions = {}): Promise<InjectResult> {
-    const names = this.supervisor.serverNames();
-    if (typeof server !== 'string' || !names.includes(server)) {
-      return Promise.reject(new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${String(server)}" (servers: ${names.join(', ')})`));
-    }
-    if (!FAULT_KINDS.includes(fault)) {
-      return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `fault must be one of ${FAULT_KINDS.join(', ')}, not '${String(fault)}'`));
-    }
-    const replica = options.replica ?? 1;
-    const replicas = this.config.replicas ?? 1;
-    if (!Number.isInteger(replica) || replica < 1 || replica > replicas) {
-      return Promise.reject(new NewtosError('ERR_OUT_OF_RANGE', `replica must be an integer from 1 to ${replicas} (this host runs ${replicas === 1 ? 'one replica' : `${replicas} replicas`}), not ${String(replica)}`));
-    }
-    const target = replica === 1 || /-\d+$/.test(server) ? server : `${server}-${replica - 1}`;
-    if (!names.includes(target)) {
-      return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `${server} is shared by every replica: it has no replica ${replica} (replicated servers: ${names.filter((n) => /-\d+$/.test(n)).join(', ')})`));
-    }
-    if (fault === 'oom' && this.config.limits?.maxHeapMb === undefined) {
-      return Promise.reject(new NewtosError('ERR_INVALID_STATE', 'an oom fault needs the host configured with limits.maxHeapMb (without it the thread would fill the machine\'s memory before it dies)'));
-    }
-    const timeoutMs = options.timeoutMs ?? 15_000;
-    const sup = this.supervisor;
-    const next = sup.generation(target) + 1;
-    return new Promise<InjectResult>((resolve, reject) => {
-      const done = (err: Error | null, r?: InjectResult): void => {
-        clearTimeout(timer);
-        sup.off('event', onEvent);
-        if (err !== null) reject(err); else resolve(r!);
-      };
-      const onEvent = (e: SupervisorEvent): void => {
-        if (e.server !== target || (e.generation ?? 0) < (e.type === 'failed' ? next - 1 : next)) return;
-        const d = e.detail ?? {};
-        if (e.type === 'recovered') {
-          done(null, { server: target, fault, cause: String(d['cause']), reason: String(d['reason']), generation: e.generation!, restartMs: Number(d['restartMs']) });
-        } else if (e.type === 'failed') {
-          done(new NewtosError('ERR_SERVER_FAILED', `${target} was not restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop)`));
-        }
-      };
-      const timer = setTimeout(() => done(new NewtosError('ETIMEDOUT', `${target} did not run again within ${timeoutMs} ms after the ${fault} fault`)), timeoutMs);
-      sup.on('event', onEvent);
-      try {
-        sup.inject(target, fault);
-      } catch (e) {
-        done(e as Error);
-      }
-    });
+    return this.untilRecovered(server, options, {
+      after: `after the ${fault} fault`,
+      checkKind: () => FAULT_KINDS.includes(fault) ? null : new NewtosError('ERR_INVALID_ARG_VALUE', `fault must be one of ${FAULT_KINDS.join(', ')}, not '${String(fault)}'`),
+      checkTarget: () => fault === 'oom' && this.config.limits?.maxHeapMb === undefined
+        ? new NewtosError('ERR_INVALID_STATE', 'an oom fault needs the host configured with limits.maxHeapMb (without it the thread would fill the machine\'s memory before it dies)')
+        : null,
+      act: (target) => this.supervisor.inject(target, fault),
+      failed: (target, d) => new NewtosError('ERR_SERVER_FAILED', `${target} was not restarted: ${String(d['restartsInWindow'])} restarts within ${String(d['windowMs'])} ms (crash loop)`),
+    }).then((r) => ({ ...r, fault }));
   }
 
   /**
@@ -722,19 +686,43 @@ export class Stack extends EventEmitter {
    * server has not failed), ERR_SERVER_FAILED (it failed again at once) or ETIMEDOUT.
    */
   revive(server: string, options: InjectOptions = {}): Promise<Omit<InjectResult, 'fault'>> {
+    return this.untilRecovered(server, options, {
+      after: 'of its revival',
+      act: (target) => this.supervisor.revive(target),
+      failed: (target) => new NewtosError('ERR_SERVER_FAILED', `${target} failed again after its revival`),
+    });
+  }
+
+  /**
+   * inject and revive: the server `options.replica` names (checked in this order: the name,
+   * `checkKind`, the replica, `checkTarget`), `act` on it, then wait for its next generation's
+   * 'recovered' event (resolves) or 'failed' one (rejects with `failed`).
+   */
+  private untilRecovered(server: string, options: InjectOptions, how: {
+    readonly after: string;
+    readonly checkKind?: () => Error | null;
+    readonly checkTarget?: () => Error | null;
+    readonly act: (target: string) => void;
+    readonly failed: (target: string, detail: Readonly<Record<string, unknown>>) => Error;
+  }): Promise<Omit<InjectResult, 'fault'>> {
+    const { after, act, failed } = how;
     const names = this.supervisor.serverNames();
     if (typeof server !== 'string' || !names.includes(server)) {
       return Promise.reject(new NewtosError('ERR_UNKNOWN_SERVER', `no server named "${String(server)}" (servers: ${names.join(', ')})`));
     }
+    const kindError = how.checkKind?.() ?? null;
+    if (kindError !== null) return Promise.reject(kindError);
     const replica = options.replica ?? 1;
     const replicas = this.config.replicas ?? 1;
     if (!Number.isInteger(replica) || replica < 1 || replica > replicas) {
-      return Promise.reject(new NewtosError('ERR_OUT_OF_RANGE', `replica must be an integer from 1 to ${replicas}, not ${String(replica)}`));
+      return Promise.reject(new NewtosError('ERR_OUT_OF_RANGE', `replica must be an integer from 1 to ${replicas} (this host runs ${replicas === 1 ? 'one replica' : `${replicas} replicas`}), not ${String(replica)}`));
     }
     const target = replica === 1 || /-\d+$/.test(server) ? server : `${server}-${replica - 1}`;
     if (!names.includes(target)) {
-      return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `${server} is shared by every replica: it has no replica ${replica}`));
+      return Promise.reject(new NewtosError('ERR_INVALID_ARG_VALUE', `${server} is shared by every replica: it has no replica ${replica} (replicated servers: ${names.filter((n) => /-\d+$/.test(n)).join(', ')})`));
     }
+    const targetError = how.checkTarget?.() ?? null;
+    if (targetError !== null) return Promise.reject(targetError);
     const timeoutMs = options.timeoutMs ?? 15_000;
     const sup = this.supervisor;
     const next = sup.generation(target) + 1;
@@ -745,15 +733,16 @@ export class Stack extends EventEmitter {
         if (err !== null) reject(err); else resolve(r!);
       };
       const onEvent = (e: SupervisorEvent): void => {
-        if (e.server !== target || (e.generation ?? 0) < next) return;
+        // A server given up fails in the generation that died (inject), or the revived one.
+        if (e.server !== target || (e.generation ?? 0) < (e.type === 'failed' ? next - 1 : next)) return;
         const d = e.detail ?? {};
         if (e.type === 'recovered') done(null, { server: target, cause: String(d['cause']), reason: String(d['reason']), generation: e.generation!, restartMs: Number(d['restartMs']) });
-        else if (e.type === 'failed') done(new NewtosError('ERR_SERVER_FAILED', `${target} failed again after its revival`));
+        else if (e.type === 'failed') done(failed(target, d));
       };
-      const timer = setTimeout(() => done(new NewtosError('ETIMEDOUT', `${target} did not run again within ${timeoutMs} ms of its revival`)), timeoutMs);
+      const timer = setTimeout(() => done(new NewtosError('ETIMEDOUT', `${target} did not run again within ${timeoutMs} ms ${after}`)), timeoutMs);
       sup.on('event', onEvent);
       try {
-        sup.revive(target);
+        act(target);
       } catch (e) {
         done(e as Error);
       }

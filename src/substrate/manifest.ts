@@ -83,7 +83,7 @@ export interface RestartPolicy {
   readonly maxRestarts: number;
   readonly windowMs: number;
   /** A failed server is revived this long after it failed (Supervisor.revive); 0: never, it stays failed. */
-  readonly retryAfterMs?: number;
+  readonly retryAfterMs: number;
 }
 
 export interface SupervisorOptions {
@@ -137,7 +137,7 @@ export interface ManifestIssue {
 }
 
 export const DEFAULT_RESTART: RestartPolicy = {
-  backoffBaseMs: 20, backoffMaxMs: 2000, backoffResetMs: 1000, maxRestarts: 5, windowMs: 10_000,
+  backoffBaseMs: 20, backoffMaxMs: 2000, backoffResetMs: 1000, maxRestarts: 5, windowMs: 10_000, retryAfterMs: 0,
 };
 
 export const DEFAULT_SUPERVISOR: SupervisorOptions = {
@@ -331,7 +331,7 @@ export function validateManifest(input: unknown): ManifestResult {
             backoffResetMs: num(r, 'backoffResetMs', 'supervisor.restart', DEFAULT_RESTART.backoffResetMs, 0, 3_600_000),
             maxRestarts: num(r, 'maxRestarts', 'supervisor.restart', DEFAULT_RESTART.maxRestarts, 0, 1_000_000),
             windowMs: num(r, 'windowMs', 'supervisor.restart', DEFAULT_RESTART.windowMs, 1, 86_400_000),
-            retryAfterMs: num(r, 'retryAfterMs', 'supervisor.restart', 0, 0, 86_400_000),
+            retryAfterMs: num(r, 'retryAfterMs', 'supervisor.restart', DEFAULT_RESTART.retryAfterMs, 0, 86_400_000),
           };
         }
       }

@@ -902,10 +902,10 @@ export class Supervisor extends EventEmitter {
       g.failure = { cause, reason: reasonOf(cause, detail), at: g.servers[0]!.cb.faultAt > 0 ? g.servers[0]!.cb.faultAt : detectedAt };
       for (const s of g.servers) {
         s.cb.state = ServerState.Failed;
-        this.log('failed', s.spec.name, s.cb.generation, { cause, reason: reasonOf(cause, detail), restartsInWindow: g.restartTimes.length, windowMs: p.windowMs, ...(p.retryAfterMs ? { retryAfterMs: p.retryAfterMs } : {}) });
+        this.log('failed', s.spec.name, s.cb.generation, { cause, reason: reasonOf(cause, detail), restartsInWindow: g.restartTimes.length, windowMs: p.windowMs, ...(p.retryAfterMs > 0 ? { retryAfterMs: p.retryAfterMs } : {}) });
       }
       // restart.retryAfterMs: revived by itself after a cool-down (a revive by hand meanwhile wins).
-      if (p.retryAfterMs !== undefined && p.retryAfterMs > 0) {
+      if (p.retryAfterMs > 0) {
         const failure = g.failure;
         const timer = setTimeout(() => {
           if (this.stopping || g.state !== 'failed' || g.failure !== failure) return;
