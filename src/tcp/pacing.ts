@@ -11,6 +11,9 @@
 import type { EngineContext } from './context.js';
 import type { Tcb } from './tcb.js';
 
+/** How late a pace timer may fire and still be made up for (ms); see paceSent. */
+export const PACE_JITTER_MS = 0.5;
+
 /**
  * May a data segment go now? If not, arms the pace timer and returns false.
  * Always true when the controller does not pace.
@@ -36,9 +39,12 @@ export function paceBurst(t: Tcb, burst: number): number {
 export function paceSent(t: Tcb, len: number, now: number): void {
   const rate = t.cc.pacingRate;
   if (rate === undefined || !(rate > 0)) return;
-  // Idle time earns no credit beyond one send quantum: that much covers a pace
-  // timer that fired late (the server loop wakes with some latency), more
-  // would let a long pause be followed by a line-rate burst.
-  const slack = (t.cc.sendQuantum ?? t.sndMss) / rate;
+  // A pace timer fires late: the server loop parks in a futex whose timeout the
+  // kernel stretches (50 µs of timer slack) and wakes on a busy core. Lateness
+  // up to PACE_JITTER_MS (or one send quantum, if longer) is made up by sending
+  // sooner, so the average rate is the pacing rate; idle time beyond it earns
+  // nothing, so a long pause is not followed by a line-rate burst. With one
+  // quantum only, one stream on the virtual switch reached ~60 % of BBR's rate.
+  const slack = Math.max((t.cc.sendQuantum ?? t.sndMss) / rate, PACE_JITTER_MS);
   t.paceNext = Math.max(t.paceNext, now - slack) + len / rate;
 }

@@ -23,10 +23,20 @@
  * to at least what it was before (Linux restores on leaving its Loss state;
  * the engine does not tell a controller when that happens, a round is close).
  *
+ * ACK aggregation (as Linux since 4.19, its "extra_acked"): where ACKs come in
+ * bursts — a batching receiver, delayed ACKs, a stack whose threads wake with
+ * some latency — data is delivered in lumps, and a window of gain * BDP, with
+ * BDP taken from the minimum RTT, runs dry between lumps. An aggregation epoch
+ * starts whenever the ACKs fall behind what BtlBw predicts; the data ACKed in
+ * the epoch beyond BtlBw * its age is the excess; the window target grows by
+ * the largest excess of the last 5-10 rounds (two windows of 5 rounds), at
+ * most cwnd and 100 ms at BtlBw, once the pipe was found full. Without it one
+ * stream between two hosts on the virtual switch ran at half of CUBIC's rate:
+ * its minimum RTT (~0.1 ms) was a tenth of what a busy pipeline's ACKs take.
+ *
  * Not done: the draft's per-ACK "rs.losses" deduction (the engine does not
- * report losses per ACK; packet conservation bounds the window instead), BBRv2/v3's
- * loss- and ECN-driven inflight bounds, and ACK aggregation compensation
- * (Linux's extra_acked).
+ * report losses per ACK; packet conservation bounds the window instead), and
+ * BBRv2/v3's loss- and ECN-driven inflight bounds.
  */
 import type { Rng } from '../../random/rng.js';
 import {
@@ -48,6 +58,12 @@ export const BBR_PROBE_RTT_MS = 200;
 /** §4.3.2.2: STARTUP ends after 3 rounds without 25 % bandwidth growth. */
 const FULL_BW_THRESH = 1.25;
 const FULL_BW_COUNT = 3;
+/** ACK aggregation: rounds per window of the excess's maximum (two windows are kept). */
+export const BBR_EXTRA_ACKED_WINDOW_ROUNDS = 5;
+/** ACK aggregation: the excess adds at most this many ms of data at BtlBw to the window. */
+export const BBR_EXTRA_ACKED_MAX_MS = 100;
+/** ACK aggregation: an epoch that has ACKed this many segments starts again. */
+const EXTRA_ACKED_EPOCH_RESET_SEGMENTS = 2 ** 20;
 
 export type BbrState = 'startup' | 'drain' | 'probe_bw' | 'probe_rtt';
 
@@ -96,6 +112,13 @@ export class Bbr implements CongestionControl {
   private pacing: number;
   private quantum: number;
   private recovering = false;
+  /** ACK aggregation: when the current epoch began (ms) and what it has ACKed (bytes). */
+  private epochStart = 0;
+  private epochAcked = 0;
+  /** ACK aggregation: the largest excess of each of two windows, the current one's index, its rounds. */
+  private readonly extraAcked = [0, 0];
+  private extraAckedIdx = 0;
+  private extraAckedRounds = 0;
   private estimator: { markAppLimited(pipe: number): void } | undefined;
 
   constructor(options: BbrOptions) {
@@ -217,6 +240,7 @@ export class Bbr implements CongestionControl {
       if (this.btlBw === 0) this.pacing = (BBR_HIGH_GAIN * this.iwBytes) / rs.rtt;
     }
     this.updateBtlBw(rs);
+    this.updateAckAggregation(rs, now);
     this.checkCyclePhase(now, priorInflight);
     this.checkFullPipe(rs);
     this.checkDrain(now, bytesInFlight);
@@ -239,6 +263,33 @@ export class Bbr implements CongestionControl {
     if (rs.deliveryRate > 0 && (rs.deliveryRate >= this.btlBw || !rs.isAppLimited)) {
       this.btlBwFilter.update(rs.deliveryRate, this.roundCount);
     }
+  }
+
+  /** ACK aggregation: the excess of this epoch's ACKs over what BtlBw predicts (see the file comment). */
+  private updateAckAggregation(rs: RateSample, now: number): void {
+    const acked = rs.newlyDelivered;
+    if (acked <= 0 || rs.interval <= 0) return;
+    if (this.roundStart && ++this.extraAckedRounds >= BBR_EXTRA_ACKED_WINDOW_ROUNDS) {
+      this.extraAckedRounds = 0;
+      this.extraAckedIdx ^= 1;
+      this.extraAcked[this.extraAckedIdx] = 0;
+    }
+    let expected = this.btlBw * (now - this.epochStart);
+    // ACKs at or below the predicted rate: no aggregation now, a new epoch starts.
+    if (this.epochAcked <= expected || this.epochAcked + acked >= EXTRA_ACKED_EPOCH_RESET_SEGMENTS * this.mss) {
+      this.epochAcked = 0;
+      this.epochStart = now;
+      expected = 0;
+    }
+    this.epochAcked += acked;
+    const extra = Math.min(this.epochAcked - expected, this.cwndBytes);
+    if (extra > this.extraAcked[this.extraAckedIdx]!) this.extraAcked[this.extraAckedIdx] = extra;
+  }
+
+  /** What ACK aggregation adds to the window target (bytes): nothing before the pipe was full. */
+  get aggregationCwnd(): number {
+    if (!this.filledPipe) return 0;
+    return Math.min(Math.max(this.extraAcked[0]!, this.extraAcked[1]!), this.btlBw * BBR_EXTRA_ACKED_MAX_MS);
   }
 
   /** §4.3.2.2 BBRCheckFullPipe. */
@@ -382,7 +433,7 @@ export class Bbr implements CongestionControl {
       this.afterRto = false;
       this.cwndBytes = Math.max(this.cwndBytes, this.priorCwnd);
     }
-    const target = this.inflight(this.cwndGain);
+    const target = this.inflight(this.cwndGain) + this.aggregationCwnd;
     if (this.packetConservation) {
       this.cwndBytes = Math.max(this.cwndBytes, bytesInFlight + acked);
     } else if (this.filledPipe) {

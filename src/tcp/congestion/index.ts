@@ -12,7 +12,7 @@ export type { CongestionControl, CongestionControlName, CongestionControlOptions
 export { initialWindowBytes } from './congestion-control.js';
 export { Cubic, CUBIC_ALPHA, CUBIC_BETA, CUBIC_C, type CubicOptions } from './cubic.js';
 export { NewReno } from './newreno.js';
-export { Bbr, BBR_GAIN_CYCLE, BBR_HIGH_GAIN, BBR_PROBE_RTT_MS, BBR_RTPROP_FILTER_MS, type BbrOptions, type BbrState } from './bbr.js';
+export { Bbr, BBR_EXTRA_ACKED_MAX_MS, BBR_GAIN_CYCLE, BBR_HIGH_GAIN, BBR_PROBE_RTT_MS, BBR_RTPROP_FILTER_MS, type BbrOptions, type BbrState } from './bbr.js';
 export { DeliveryRateEstimator, type RateSample, type SackedFn } from './delivery-rate.js';
 
 /** The names createCongestionControl knows (configuration checks list them). */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Bbr, BBR_GAIN_CYCLE, DeliveryRateEstimator, BBR_HIGH_GAIN, BBR_PROBE_RTT_MS, BBR_RTPROP_FILTER_MS, createCongestionControl, type RateSample,
+  Bbr, BBR_EXTRA_ACKED_MAX_MS, BBR_GAIN_CYCLE, DeliveryRateEstimator, BBR_HIGH_GAIN, BBR_PROBE_RTT_MS, BBR_RTPROP_FILTER_MS, createCongestionControl, type RateSample,
 } from '../../../src/tcp/congestion/index.js';
 import { WindowedMax } from '../../../src/tcp/congestion/windowed-filter.js';
 import { SeededRng } from '../../../src/random/rng.js';
@@ -143,8 +143,44 @@ test('PROBE_BW: cwnd is capped at cwnd_gain x BDP + 3 send quanta', () => {
   const f = toDrain(new SeededRng(5));
   const cc = f.cc;
   f.ack({ rate: 8000, inflight: 50_000, round: false });
-  for (let i = 0; i < 200; i++) f.ack({ newly: 10_000, rate: 8000, inflight: 80_000, dt: 0.01, round: false });
-  assert.ok(Math.abs(cc.cwnd - Math.floor(2 * 8000 * RTT + 3 * cc.sendQuantum)) <= 1, `cwnd ${cc.cwnd}`);
+  // ACKs at exactly BtlBw (800 bytes every 0.1 ms): no aggregation beyond one ACK's data.
+  for (let i = 0; i < 2000; i++) f.ack({ newly: 800, rate: 8000, inflight: 80_000, dt: 0.1, round: false });
+  assert.ok(cc.aggregationCwnd <= MSS + 1e-6, `aggregation ${cc.aggregationCwnd}`);
+  assert.ok(Math.abs(cc.cwnd - Math.floor(2 * 8000 * RTT + 3 * cc.sendQuantum + cc.aggregationCwnd)) <= 1, `cwnd ${cc.cwnd}`);
+});
+
+test('ACK aggregation: data ACKed in lumps beyond BtlBw widens the window by the largest lump, for 5-10 rounds', () => {
+  const start = new Feeder(new Bbr({ mss: MSS, now: 0 }));
+  for (const r of [1000, 2000, 4000]) start.ack({ newly: 40_000, rate: r, inflight: 300_000, dt: 0.1 });
+  assert.equal(start.cc.state, 'startup');
+  assert.equal(start.cc.aggregationCwnd, 0, 'nothing before the pipe was full');
+  const f = toDrain(new SeededRng(5));
+  const cc = f.cc;
+  f.ack({ rate: 8000, inflight: 50_000, round: false });
+  const target = (): number => Math.floor(2 * 8000 * RTT + 3 * cc.sendQuantum);
+  // The same average rate (8000 B/ms), ACKed in 40 KB lumps every 5 ms: each lump is 40 KB the window must hold.
+  for (let i = 0; i < 40; i++) f.ack({ newly: 40_000, rate: 8000, inflight: 80_000, dt: 5, round: i % 2 === 0 });
+  assert.ok(Math.abs(cc.aggregationCwnd - 40_000) <= 1, `aggregation ${cc.aggregationCwnd}`);
+  assert.ok(Math.abs(cc.cwnd - (target() + 40_000)) <= 1, `cwnd ${cc.cwnd}`);
+  // Lumps far above BtlBw: the excess counts from the epoch's start, capped at cwnd.
+  for (let i = 0; i < 5; i++) f.ack({ newly: 100_000, rate: 8000, inflight: 80_000, dt: 0.5, round: false });
+  assert.ok(cc.aggregationCwnd > 40_000 && cc.aggregationCwnd <= cc.cwnd, `aggregation ${cc.aggregationCwnd}, cwnd ${cc.cwnd}`);
+  // A pause (the lumps' data had run ahead of BtlBw), then smooth ACKs: the lumps are forgotten after two windows of 5 rounds.
+  f.ack({ newly: 8000, rate: 8000, inflight: 80_000, dt: 100 });
+  for (let r = 0; r < 11; r++) f.ack({ newly: 8000, rate: 8000, inflight: 80_000, dt: 1 });
+  assert.ok(cc.aggregationCwnd <= 8000, `aggregation ${cc.aggregationCwnd}`);
+  for (let i = 0; i < 400; i++) f.ack({ newly: 800, rate: 8000, inflight: 80_000, dt: 0.1, round: false });
+  assert.ok(cc.cwnd <= target() + 8000, `cwnd ${cc.cwnd} back near ${target()}`);
+});
+
+test('ACK aggregation: at most 100 ms of data at BtlBw', () => {
+  const f = toDrain(new SeededRng(5));
+  const cc = f.cc;
+  f.ack({ rate: 8000, inflight: 50_000, round: false });
+  // A window already wide (10 MB), then one ACK of 5 MB after a pause: the excess is capped at 100 ms * BtlBw.
+  for (let i = 0; i < 200; i++) f.ack({ newly: 50_000, rate: 8000, inflight: 80_000, dt: 0.001, round: false });
+  assert.ok(cc.cwnd > 8000 * BBR_EXTRA_ACKED_MAX_MS, `cwnd ${cc.cwnd}`);
+  assert.equal(cc.aggregationCwnd, 8000 * BBR_EXTRA_ACKED_MAX_MS);
 });
 
 test('BtlBw: a windowed maximum over 10 rounds; app-limited samples below it are ignored', () => {
@@ -224,7 +260,7 @@ test('retransmission timeout: one segment, growth by what is delivered, the old 
   const f = toDrain();
   const cc = f.cc;
   f.ack({ rate: 8000, inflight: 50_000, round: false });
-  for (let i = 0; i < 50; i++) f.ack({ newly: 10_000, rate: 8000, inflight: 150_000, dt: 0.1, round: false });
+  for (let i = 0; i < 500; i++) f.ack({ newly: 800, rate: 8000, inflight: 150_000, dt: 0.1, round: false });
   const before = cc.cwnd;
   cc.onRetransmitTimeout(f.now, 150_000);
   assert.equal(cc.cwnd, MSS);
