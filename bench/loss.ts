@@ -14,10 +14,11 @@
  * driver cuts as one). newtos rows also give the retransmissions its D-SACKs
  * showed spurious.
  *
- * `--json` prints one JSON line with `time_ratio_vs_linux_bbr` (newtos time / BBR
- * time, worst scenario; newtos's default CUBIC), `time_ratio_newtos_bbr_vs_linux_bbr` (newtos with
- * BBR, like with like) and `spurious_retransmit_pct` (newtos, worst scenario).
- * `--size MB` (default 50), `--senders newtos,newtos-rack,newtos-bbr,linux-bbr` (default all five; newtos-rack is newtos's CUBIC with `tcp.rack: true`), `--smoke` (1 MB, first scenario with 20 ms instead
+ * `--json` prints one JSON line with `time_ratio_vs_linux_bbr` (newtos time / Linux
+ * BBR time, worst scenario; newtos's default, BBR) and `spurious_retransmit_pct`
+ * (the same rows), and the same for newtos with CUBIC (`..._cubic`) and with CUBIC
+ * and RACK (`..._rack`). `--size MB` (default 50), `--senders
+ * newtos,newtos-cubic,newtos-rack,linux-cubic,linux-bbr` (default all five), `--smoke` (1 MB, first scenario with 20 ms instead
  * of 50, for test/bench/smoke.test.ts), `--timeout S` per transfer (default 300).
  * Needs root (namespaces, TAP devices), the TAP addon and a kernel with bbr;
  * otherwise every row is null with a note. Everything made is removed again.
@@ -50,14 +51,14 @@ const SCENARIOS: Scenario[] = smoke
     { name: 'loss5_reorder25_delay2ms', impair: ['--loss', '5%', '--reorder', '25%', '--delay', '2'] },
     { name: 'loss1_delay50ms', impair: ['--loss', '1%', '--delay', '50'] },
   ];
-type Sender = 'newtos' | 'newtos-rack' | 'newtos-bbr' | 'linux-cubic' | 'linux-bbr';
-const ALL_SENDERS: Sender[] = ['newtos', 'newtos-rack', 'newtos-bbr', 'linux-cubic', 'linux-bbr'];
+type Sender = 'newtos' | 'newtos-cubic' | 'newtos-rack' | 'linux-cubic' | 'linux-bbr';
+const ALL_SENDERS: Sender[] = ['newtos', 'newtos-cubic', 'newtos-rack', 'linux-cubic', 'linux-bbr'];
 /** `--senders newtos,linux-bbr`: only these rows (default all). */
 const SENDERS: Sender[] = (() => {
   const i = args.indexOf('--senders');
   if (i < 0) return ALL_SENDERS;
   const want = (args[i + 1] ?? '').split(',');
-  for (const w of want) if (!ALL_SENDERS.includes(w as Sender)) throw new Error(`--senders: unknown '${w}' (newtos, newtos-rack, newtos-bbr, linux-cubic, linux-bbr)`);
+  for (const w of want) if (!ALL_SENDERS.includes(w as Sender)) throw new Error(`--senders: unknown '${w}' (newtos, newtos-cubic, newtos-rack, linux-cubic, linux-bbr)`);
   return want as Sender[];
 })();
 
@@ -248,12 +249,12 @@ async function main(): Promise<void> {
         sh(['ip', '-n', ns, 'link', 'set', 'br0', 'up']);
       }
       // The newtos hosts: a TAP each (plain frames, as they cross the bridge), its kernel end in a bridge.
-      // a sends with CUBIC (the default), c with BBR; b receives from both.
-      for (const [name, ns, ip, cc, rack] of [['a', nsA, '10.66.0.11/24', 'cubic', false], ['b', nsB, '10.66.0.12/24', 'cubic', false], ['c', nsA, '10.66.0.13/24', 'bbr', false], ['d', nsA, '10.66.0.14/24', 'cubic', true]] as const) {
+      // a sends with the default (BBR), c with CUBIC, d with CUBIC and RACK; b receives from all.
+      for (const [name, ns, ip, cc, rack] of [['a', nsA, '10.66.0.11/24', undefined, false], ['b', nsB, '10.66.0.12/24', undefined, false], ['c', nsA, '10.66.0.13/24', 'cubic', false], ['d', nsA, '10.66.0.14/24', 'cubic', true]] as const) {
         const dev = `nt${tag}${name}`;
         const stack = await createStack({
           name, interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev, vnetHeader: false }, addresses: [ip] }],
-          tcp: { sendBufferBytes: 4 << 20, receiveBufferBytes: 4 << 20, congestionControl: cc, rack },
+          tcp: { sendBufferBytes: 4 << 20, receiveBufferBytes: 4 << 20, ...(cc !== undefined ? { congestionControl: cc } : {}), rack },
         });
         stacks.push(stack);
         sh(['ip', 'link', 'set', dev, 'netns', ns]);
@@ -264,8 +265,8 @@ async function main(): Promise<void> {
         for (const sender of SENDERS) {
           const im = await startImpair(tag, nsA, nsB, sc.impair);
           let row: Row;
-          if (sender === 'newtos' || sender === 'newtos-bbr' || sender === 'newtos-rack') {
-            const from = stacks[sender === 'newtos' ? 0 : sender === 'newtos-bbr' ? 2 : 3]!;
+          if (sender === 'newtos' || sender === 'newtos-cubic' || sender === 'newtos-rack') {
+            const from = stacks[sender === 'newtos' ? 0 : sender === 'newtos-cubic' ? 2 : 3]!;
             const before = newtosTcp(from);
             const secs = await newtosTransfer(from, stacks[1]!, port++);
             await new Promise((r) => setTimeout(r, 100)); // counters are published every ~20 ms
@@ -296,24 +297,27 @@ async function main(): Promise<void> {
     }
   }
   let ratio: number | null = null;
-  let ratioBbr: number | null = null;
+  let ratioCubic: number | null = null;
+  let spuriousCubic: number | null = null;
   let spurious: number | null = null;
   let ratioRack: number | null = null;
   let spuriousRack: number | null = null;
   for (const sc of SCENARIOS) {
     const ntRack = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos-rack');
     const nt = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos');
-    const ntBbr = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos-bbr');
+    const ntCubic = rows.find((r) => r.scenario === sc.name && r.sender === 'newtos-cubic');
     const bbr = rows.find((r) => r.scenario === sc.name && r.sender === 'linux-bbr');
     if (nt?.seconds != null && bbr?.seconds != null) ratio = Math.max(ratio ?? 0, Math.round((nt.seconds / bbr.seconds) * 100) / 100);
-    if (ntBbr?.seconds != null && bbr?.seconds != null) ratioBbr = Math.max(ratioBbr ?? 0, Math.round((ntBbr.seconds / bbr.seconds) * 100) / 100);
+    if (ntCubic?.seconds != null && bbr?.seconds != null) ratioCubic = Math.max(ratioCubic ?? 0, Math.round((ntCubic.seconds / bbr.seconds) * 100) / 100);
+    if (ntCubic?.spurious_retransmit_pct != null) spuriousCubic = Math.max(spuriousCubic ?? 0, ntCubic.spurious_retransmit_pct);
     if (nt?.spurious_retransmit_pct != null) spurious = Math.max(spurious ?? 0, nt.spurious_retransmit_pct);
     if (ntRack?.seconds != null && bbr?.seconds != null) ratioRack = Math.max(ratioRack ?? 0, Math.round((ntRack.seconds / bbr.seconds) * 100) / 100);
     if (ntRack?.spurious_retransmit_pct != null) spuriousRack = Math.max(spuriousRack ?? 0, ntRack.spurious_retransmit_pct);
   }
-  // time_ratio_vs_linux_bbr and spurious_retransmit_pct are newtos's default (CUBIC); the BBR
-  // ratio compares like with like (newtos with tcp.congestionControl 'bbr').
-  const result = { bench: 'loss', smoke, size_bytes: SIZE, time_ratio_vs_linux_bbr: ratio, time_ratio_newtos_bbr_vs_linux_bbr: ratioBbr, spurious_retransmit_pct: spurious,
+  // time_ratio_vs_linux_bbr and spurious_retransmit_pct are newtos's default (BBR, like with like);
+  // the cubic and rack keys are newtos with tcp.congestionControl 'cubic' (and tcp.rack).
+  const result = { bench: 'loss', smoke, size_bytes: SIZE, time_ratio_vs_linux_bbr: ratio, spurious_retransmit_pct: spurious,
+    time_ratio_newtos_cubic_vs_linux_bbr: ratioCubic, spurious_retransmit_pct_cubic: spuriousCubic,
     time_ratio_newtos_rack_vs_linux_bbr: ratioRack, spurious_retransmit_pct_rack: spuriousRack, rows, ...(notes.length > 0 ? { notes } : {}) };
   if (json) console.log(JSON.stringify(result));
   else log(`time_ratio_vs_linux_bbr ${ratio ?? 'n/a'} (worst)  spurious_retransmit_pct ${spurious ?? 'n/a'} (worst, newtos)`);

@@ -50,7 +50,8 @@ function run(mss: number, totalBytes: number, checksumOffload: boolean, bufSize 
     },
     onEvent,
     checksumOffload,
-    defaults: { mss, sendBufferSize: bufSize, recvBufferSize: bufSize, noDelay: true },
+    // CUBIC: time stands still in this loop (now = 1), so a pacing controller (BBR) would wait forever.
+    defaults: { mss, sendBufferSize: bufSize, recvBufferSize: bufSize, noDelay: true, congestion: 'cubic' },
     minRto: 200,
   });
   let aConn = -1;

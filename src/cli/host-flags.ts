@@ -21,7 +21,7 @@
  *                                                offload, so only off is accepted there
  *   --dns A.B.C.D[:PORT]                       a DNS resolver (repeatable): names resolve
  *                                                over the host's own UDP
- *   --cc cubic|newreno|bbr                     TCP congestion control (default cubic)
+ *   --cc cubic|newreno|bbr                     TCP congestion control (default bbr)
  */
 import { NewtosError } from '../errors.js';
 import { validateStackConfig } from '../config/stack-config.js';

@@ -14,7 +14,7 @@ import { NewtosError } from '../errors.js';
 const LINK = `    LINK: --tap DEV (root), or --udp HOST:PORT --remote HOST:PORT [--mode dgram|stream|vxlan] [--vni N]
           (Ethernet over UDP as QEMU's -netdev dgram / stream or Linux VXLAN send it; no privileges)
     --offload on|off: a TAP's virtio-net offloads (default on; off: tcpdump on the TAP shows plain frames)
-    --cc cubic|newreno|bbr: TCP congestion control (default cubic)
+    --cc cubic|newreno|bbr: TCP congestion control (default bbr)
     --placement isolated|grouped|monolithic|postmessage|auto: server threads (default auto: isolated
           when the machine has a core for each server thread and the application, else grouped)`;
 

@@ -114,7 +114,7 @@ export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
   keepAliveInterval: 75_000,
   keepAliveCount: 9,
   userTimeout: 0,
-  congestion: 'cubic',
+  congestion: 'bbr',
   timestamps: true,
   windowScaling: true,
   sack: true,

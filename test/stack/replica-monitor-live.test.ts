@@ -11,6 +11,8 @@ import { createStack, type Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
 import type { MonitorDecision } from '../../src/stack/replica-monitor.js';
 import { nonzeroCounters } from '../support/tcp-stream.js';
+import { entryOfConnection } from '../../src/abi/rss-table.js';
+import { ToeplitzHash } from '../../src/random/toeplitz.js';
 
 async function twoHosts(monitor: false | Record<string, unknown>): Promise<[Stack, Stack]> {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
@@ -57,8 +59,9 @@ function difference(got: Buffer, sent: Buffer, port: number, a: Stack): string {
 }
 
 /** `n` connections from b to a:7, each echoing `size` bytes intact. */
-async function echoFlows(b: Stack, n: number, size: number, a?: Stack): Promise<void> {
-  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+/** n echo flows of `size` bytes each, checked; resolves to their local ports. */
+async function echoFlows(b: Stack, n: number, size: number, a?: Stack): Promise<number[]> {
+  return Promise.all(Array.from({ length: n }, () => new Promise<number>((resolve, reject) => {
     const data = randomBytes(size);
     const chunks: Buffer[] = [];
     const c = b.net.connect({ port: 7, host: '10.0.0.1' });
@@ -67,7 +70,7 @@ async function echoFlows(b: Stack, n: number, size: number, a?: Stack): Promise<
     c.on('data', (d: Buffer) => chunks.push(d));
     c.on('end', () => {
       const got = Buffer.concat(chunks);
-      if (sha(got) === sha(data)) resolve();
+      if (sha(got) === sha(data)) resolve(c.localPort ?? 0);
       else reject(new Error(`echo not intact: ${a === undefined ? '' : difference(got, data, c.localPort ?? 0, a)}`));
     });
   })));
@@ -95,10 +98,14 @@ test('the monitor drains an idle replica and brings it back under load; an open 
     const table = new Uint8Array(a.steering.rssTable);
     assert.ok(table.filter((r) => r === 1).length <= 1, `entries left on replica 1: ${table.filter((r) => r === 1).length}`);
     const before = passiveOpens(a, 1);
-    await echoFlows(b, 16, 4096, a);
+    const ports = await echoFlows(b, 16, 4096, a);
     // Counters are published every 20 ms: read them after that, not the moment the flows end.
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(passiveOpens(a, 1), before, 'a drained replica takes no new connection');
+    // A new flow may still land in replica 1 through the entry the kept connection holds there (the
+    // ports are random, so about one run in ten has one): those are allowed, no other.
+    const hasher = new ToeplitzHash();
+    const viaKept = ports.filter((p) => table[entryOfConnection(hasher, 0x0a000001, 7, 0x0a000002, p)] === 1).length;
+    assert.equal(passiveOpens(a, 1) - before, viaKept, 'a drained replica takes no new connection but through an entry a live one holds');
 
     // Load: flows until the monitor brings replica 1 back.
     const grow = nextDecision(a, 'grow', 60_000, a.monitorDecisions().length);

@@ -84,6 +84,9 @@ export class Harness {
         this.events.push({ at: this.now, type: EVENT_NAMES[type]!, conn, ...(code ? { code } : {}) });
       },
       ...options,
+      // The scripts are written against the loss-based controllers (windows in segments, reductions on loss, no
+      // pacing in virtual time); BBR, the stack's default, has its own tests (congestion/bbr.test.ts, sim.test.ts).
+      defaults: { congestion: 'cubic', ...options.defaults },
     });
   }
 

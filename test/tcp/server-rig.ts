@@ -130,10 +130,13 @@ export class TcpServerRig {
     buffers.add(ipPoolSab);
     const ipOut = new RecordingOut('tcp.ip', 'ip');
     const sockOut = new RecordingOut('tcp.sock', 'sock');
+    // CUBIC unless a test says otherwise: the rig's time moves only when a test moves it, and
+    // BBR (the stack's default) paces, so its output would wait for time the tests never give.
+    const connection: Partial<ConnectionOptions> = { congestion: 'cubic', ...o.connection };
     const options: TcpServerOptions = {
       socketTable: tableSab,
       addresses: [{ address: LOCAL, prefixLength: 24 }],
-      ...(o.connection !== undefined ? { connection: o.connection } : {}),
+      connection,
     };
     const rigRef: { rig?: TcpServerRig } = {};
     const inputs = { ip: { name: 'tcp.ip', peer: 'ip' }, sock: { name: 'tcp.sock', peer: 'sock' }, app: { name: 'tcp.app', peer: 'app' } };
@@ -158,7 +161,7 @@ export class TcpServerRig {
     const core = await createServer(makeCtx(1, tcpPool));
     const rig = new TcpServerRig(core, {
       table: new SocketTable(tableSab), tcpPool, ipPool, buffers, ipOut, sockOut, inputs, storeSnapshot, makeCtx,
-    }, { ...o.connection, ...o.peerConnection });
+    }, { ...connection, ...o.peerConnection });
     rigRef.rig = rig;
     return rig;
   }
