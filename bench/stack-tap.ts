@@ -202,7 +202,7 @@ async function newtosToLinux(stack: Stack, receiver: LineReader, total: number):
 }
 
 /** Both TAP figures (Gbit/s, receiving side), or nulls with the reason. */
-export async function tapFigures(total: number, smoke = false): Promise<{ linuxToNewtos: TapFigure; newtosToLinux: TapFigure }> {
+export async function tapFigures(total: number, smoke = false, cc?: 'cubic' | 'newreno' | 'bbr'): Promise<{ linuxToNewtos: TapFigure; newtosToLinux: TapFigure }> {
   const why = unavailable();
   if (why !== '') return { linuxToNewtos: { gbps: null, note: why }, newtosToLinux: { gbps: null, note: why } };
   const tag = randomBytes(3).toString('hex');
@@ -218,7 +218,7 @@ export async function tapFigures(total: number, smoke = false): Promise<{ linuxT
     stack = await createStack({
       name: 'bench-tap',
       interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, addresses: [`${NEWTOS_IP}/24`] }],
-      tcp: { sendBufferBytes: 4 * 1024 * 1024, receiveBufferBytes: 4 * 1024 * 1024 },
+      tcp: { sendBufferBytes: 4 * 1024 * 1024, receiveBufferBytes: 4 * 1024 * 1024, ...(cc !== undefined ? { congestionControl: cc } : {}) },
     });
     ip('link', 'set', dev, 'netns', ns);
     ip('-n', ns, 'addr', 'add', `${LINUX_IP}/24`, 'dev', dev);

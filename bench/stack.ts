@@ -8,6 +8,7 @@
  *   - the share of socket operations done without a message during the bulk transfers.
  * `--json` prints one JSON object; a figure that could not be measured is null.
  * - Linux ⇄ newtos over a TAP device, each way (root; bench/stack-tap.ts).
+ * `--cc=cubic` (or newreno, bbr) sets every newtos host's congestion control (default: the stack's).
  */
 import { execFileSync } from 'node:child_process';
 import { createVswitch } from '../src/driver/nic/vswitch.js';
@@ -16,6 +17,13 @@ import { withoutMessagePct, type SocketOpStats } from '../src/abi/socket-block.j
 import { LineReader, RECEIVER_PY, SENDER_PY, startAgent, tapFigures } from './stack-tap.js';
 
 const json = process.argv.includes('--json');
+/** --cc=cubic|newreno|bbr: every newtos host's congestion control (default: the stack's, BBR). */
+const ccArg = process.argv.find((a) => a.startsWith('--cc='))?.slice(5);
+if (ccArg !== undefined && !['cubic', 'newreno', 'bbr'].includes(ccArg)) {
+  console.error(`bench:stack: --cc takes cubic, newreno or bbr, not '${ccArg}'`);
+  process.exit(2);
+}
+const CC = ccArg as 'cubic' | 'newreno' | 'bbr' | undefined;
 /** --smoke (test/bench): 1 MiB transfers, one warm-up and one timed each, only to check that it runs. */
 const smoke = process.argv.includes('--smoke');
 const bytesArg = process.argv.find((a) => a.startsWith('--bytes='));
@@ -96,7 +104,7 @@ async function newtosRun(placement: 'isolated' | 'monolithic' | 'postmessage', m
   const sw = { descriptor: createVswitch({ ports: 2, mtu }), nextPort: 0 };
   const host = (name: string, ip: string): Promise<Stack> => createStack({
     name, placement, interfaces: [{ name: 'eth0', mtu, link: { type: 'vswitch', switch: 'sw0' }, addresses: [ip] }],
-    tcp: { sendBufferBytes: SOCKET_BUFFER, receiveBufferBytes: SOCKET_BUFFER },
+    tcp: { sendBufferBytes: SOCKET_BUFFER, receiveBufferBytes: SOCKET_BUFFER, ...(CC !== undefined ? { congestionControl: CC } : {}) },
   }, { switches: { sw0: sw } });
   const a = await host('a', '10.0.0.1/24');
   const b = await host('b', '10.0.0.2/24');
@@ -187,7 +195,7 @@ const ratio = (x: Run, y: Run): number | null => x.gbps !== null && y.gbps !== n
 const pct = isolated1500.stats === null ? null : withoutMessagePct(isolated1500.stats);
 log(`ratios: isolated/postMessage ${ratio(isolated1500, pm1500)?.toFixed(2) ?? 'n/a'}, isolated/monolithic ${ratio(isolated1500, mono1500)?.toFixed(2) ?? 'n/a'}, newtos isolated/Linux veth ${ratio(isolated1500, veth)?.toFixed(4) ?? 'n/a'}`);
 log(`socket operations without a message (isolated, MTU 1500 bulk transfer): ${pct === null ? 'n/a' : pct.toFixed(2) + ' %'}`);
-const tap = await tapFigures(TOTAL, smoke);
+const tap = await tapFigures(TOTAL, smoke, CC);
 log(`Linux → newtos over TAP, MTU 1500 : ${fmt({ ...tap.linuxToNewtos, stats: null })} (2 cores)`);
 log(`newtos → Linux over TAP, MTU 1500 : ${fmt({ ...tap.newtosToLinux, stats: null })} (2 cores)`);
 log('(TAP links with a virtio-net header: TSO/GSO and checksum offload with the kernel; python3 on the Linux side, 1 MiB send/recv, as in the veth run)');
