@@ -12,6 +12,7 @@
  * the segments it sent. The impairments apply both ways (ACKs are lost too).
  * `--json` prints one JSON object; `--smoke` runs tiny transfers only to check
  * that it works; `--bytes=N` sets the lossy transfers' size (default 20 MiB),
+ * `--clean-bytes=N` the clean ones' (default 64 MiB),
  * `--profiles=clean,lossy,longfat` picks profiles.
  */
 import { createVswitch, type VswitchImpairments } from '../src/driver/nic/vswitch.js';
@@ -31,7 +32,7 @@ for (const cc of ccs) {
 }
 const MiB = 2 ** 20;
 const LOSSY_BYTES = smoke ? MiB / 2 : Number(arg('bytes') ?? 20 * MiB);
-const CLEAN_BYTES = smoke ? MiB : 64 * MiB;
+const CLEAN_BYTES = smoke ? MiB : Number(arg('clean-bytes') ?? 64 * MiB);
 const CLEAN_WARMUP = smoke ? 1 : 6;
 const CLEAN_TIMED = smoke ? 1 : 3;
 /** Socket buffers: 16 MiB holds the 50 ms profile's window (100 ms RTT) at ~1 Gbit/s. */

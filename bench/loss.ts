@@ -16,7 +16,7 @@
  *
  * `--json` prints one JSON line with `time_ratio_vs_linux_bbr` (newtos time / Linux
  * BBR time, worst scenario; newtos's default, BBR) and `spurious_retransmit_pct`
- * (the same rows), and the same for newtos with CUBIC (`..._cubic`) and with CUBIC
+ * (the same rows), and the same for newtos with CUBIC (`..._cubic`) and with BBR
  * and RACK (`..._rack`). `--size MB` (default 50), `--senders
  * newtos,newtos-cubic,newtos-rack,linux-cubic,linux-bbr` (default all five), `--smoke` (1 MB, first scenario with 20 ms instead
  * of 50, for test/bench/smoke.test.ts), `--timeout S` per transfer (default 300).
@@ -249,8 +249,8 @@ async function main(): Promise<void> {
         sh(['ip', '-n', ns, 'link', 'set', 'br0', 'up']);
       }
       // The newtos hosts: a TAP each (plain frames, as they cross the bridge), its kernel end in a bridge.
-      // a sends with the default (BBR), c with CUBIC, d with CUBIC and RACK; b receives from all.
-      for (const [name, ns, ip, cc, rack] of [['a', nsA, '10.66.0.11/24', undefined, false], ['b', nsB, '10.66.0.12/24', undefined, false], ['c', nsA, '10.66.0.13/24', 'cubic', false], ['d', nsA, '10.66.0.14/24', 'cubic', true]] as const) {
+      // a sends with the default (BBR), c with CUBIC, d with the default and RACK; b receives from all.
+      for (const [name, ns, ip, cc, rack] of [['a', nsA, '10.66.0.11/24', undefined, false], ['b', nsB, '10.66.0.12/24', undefined, false], ['c', nsA, '10.66.0.13/24', 'cubic', false], ['d', nsA, '10.66.0.14/24', undefined, true]] as const) {
         const dev = `nt${tag}${name}`;
         const stack = await createStack({
           name, interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev, vnetHeader: false }, addresses: [ip] }],

@@ -119,7 +119,7 @@ export interface StackConfig {
   readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
   /**
    * The supervisor's hang rules. A server thread whose heartbeat stands still while it runs
-   * `hangCpuMs` (default 150: above the longest major GC pause seen in a server thread, 17-38 ms) on a CPU, by its own clock (so waiting for a core never counts), or
+   * `hangCpuMs` (default 120: over twice the longest silent run seen in a server thread, 52 ms, GC included; 24 ms in a whole test-suite run) on a CPU, by its own clock (so waiting for a core never counts), or
    * for `hangTimeoutMs` (default 500) of wall time with messages waiting for it, is taken for
    * hung: terminated and restarted like a crashed one.
    */

@@ -141,7 +141,7 @@ export const DEFAULT_RESTART: RestartPolicy = {
 };
 
 export const DEFAULT_SUPERVISOR: SupervisorOptions = {
-  spares: 1, hangTimeoutMs: 500, hangCpuMs: 150, hangCheckMs: 10, restart: DEFAULT_RESTART,
+  spares: 1, hangTimeoutMs: 500, hangCpuMs: 120, hangCheckMs: 10, restart: DEFAULT_RESTART,
 };
 
 type Obj = Record<string, unknown>;
