@@ -133,7 +133,7 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
   }
   if (t.reordering > DUP_THRESH) applyDupThresh(t);
   const rack = t.rack.enabled && t.sackEnabled;
-  if (!rack && t.inRecovery && t.rtxLog.length > 0 && sackNew > 0) detectLostRetransmits(ctx, t);
+  if (!rack && t.inRecovery && t.rtxLog.length > 0 && sackNew > 0) detectLostRetransmits(ctx, t, ack);
   const wnd = seg.window * 2 ** t.sndWndScale;
   if (seqGt(ack, t.sndUna)) {
     newAck(ctx, t, seg, ack, now);
@@ -298,7 +298,9 @@ function startRecovery(ctx: EngineContext, t: Tcb, now: number): void {
   t.prrOut = 0;
   t.prrCwnd = t.cc.cwnd;
   startUndoEpisode(t, false);
-  t.rtxLog.length = 0;
+  // The log is kept: the scoreboard keeps its retransmitted marks from an earlier recovery
+  // (only an RTO clears them), and a mark whose retransmission was lost, with no log entry
+  // left to find it, held its hole until the RTO.
   if (t.sackEnabled) ctx.counters.sackRecoveries++;
   else ctx.counters.newRenoRecoveries++;
   ctx.counters.fastRetransmits++;
@@ -402,14 +404,17 @@ function dsackArrived(ctx: EngineContext, t: Tcb, start: number, end: number, no
 
 // ---------------------------------------------------------------- lost retransmissions
 
-/** Bound on logged retransmissions (triples); the oldest go first. */
-const RTX_LOG_MAX = 3 * 1024;
+/** Bound on logged retransmissions (four numbers each); the oldest go first. */
+const RTX_LOG_MAX = 4 * 1024;
 
-/** Remember a retransmission of [seq, seq+len) and what SND.MAX was when it left. */
+/**
+ * Remember a retransmission of [seq, seq+len) in send order: what SND.MAX was when it
+ * left, and (0 so far) how many segments retransmitted after it have been delivered.
+ */
 export function logRetransmit(t: Tcb, seq: number, len: number): void {
   if (!t.inRecovery) return;
-  if (t.rtxLog.length >= RTX_LOG_MAX) t.rtxLog.splice(0, 3);
-  t.rtxLog.push(seq, (seq + len) >>> 0, t.sndMax);
+  if (t.rtxLog.length >= RTX_LOG_MAX) t.rtxLog.splice(0, 4);
+  t.rtxLog.push(seq, (seq + len) >>> 0, t.sndMax, 0);
 }
 
 /**
@@ -417,29 +422,47 @@ export function logRetransmit(t: Tcb, seq: number, len: number): void {
  * retransmitted until the RTO, which then goes back over everything in flight.
  * As Linux before RACK (tcp_mark_lost_retrans) and in RACK's spirit (RFC 8985
  * §6.2: a segment is lost when one sent after it was delivered, beyond the
- * reordering window): when data first sent after a retransmission is SACKed
- * more than DupThresh segments beyond it, while the retransmitted range is
- * still neither SACKed nor acknowledged, the retransmission was lost: its mark
- * goes, and NextSeg rule (1) sends it again within this recovery.
+ * reordering window), a retransmission whose range is still neither SACKed nor
+ * acknowledged was lost when more than DupThresh segments sent after it have
+ * been delivered: new data first sent after it and SACKed that far beyond it,
+ * or later retransmissions (the log is in send order) — the only evidence at
+ * the tail of a transfer, where nothing new is left to send and the rule on
+ * new data alone waited for the RTO (and its back-off, when the RTO's
+ * retransmission was lost too). Its mark goes, and NextSeg rule (1) sends it
+ * again within this recovery.
  */
-function detectLostRetransmits(ctx: EngineContext, t: Tcb): void {
+function detectLostRetransmits(ctx: EngineContext, t: Tcb, ack: number): void {
+  // This ACK's cumulative part counts as delivered (SND.UNA moves on after this runs).
+  const una = seqGt(ack, t.sndUna) ? ack : t.sndUna;
   const high = t.scoreboard.highestSacked;
   if (high === undefined) return;
   const log = t.rtxLog;
-  let w = 0;
-  for (let r = 0; r < log.length; r += 3) {
+  const thresh = t.scoreboard.dupThresh;
+  // Newest first: segments of later retransmissions found delivered in this pass count
+  // for every older one (each delivered entry leaves the log, so it counts once).
+  let deliveredAfter = 0;
+  for (let r = log.length - 4; r >= 0; r -= 4) {
     const seq = log[r]!;
     const end = log[r + 1]!;
-    const sndMaxThen = log[r + 2]!;
-    if (seqLe(end, t.sndUna) || t.scoreboard.sackedIn(seq, end) === seqDiff(end, seq)) continue; // delivered
-    if (seqDiff(high, sndMaxThen) > t.scoreboard.dupThresh * t.sndMss) {
-      t.scoreboard.unmarkRetransmitted(seq, seqDiff(end, seq));
-      ctx.counters.lostRetransmits++;
+    if (seqLe(end, una) || t.scoreboard.sackedIn(seq, end) === seqDiff(end, seq)) {
+      deliveredAfter += Math.ceil(seqDiff(end, seq) / t.sndMss);
+      log[r + 1] = seq; // delivered: dropped below
       continue;
     }
-    log[w++] = seq;
-    log[w++] = end;
-    log[w++] = sndMaxThen;
+    log[r + 3] = log[r + 3]! + deliveredAfter;
+    if (seqDiff(high, log[r + 2]!) > thresh * t.sndMss || log[r + 3]! > thresh) {
+      t.scoreboard.unmarkRetransmitted(seq, seqDiff(end, seq));
+      ctx.counters.lostRetransmits++;
+      log[r + 1] = seq; // lost: dropped below
+    }
+  }
+  let w = 0;
+  for (let r = 0; r < log.length; r += 4) {
+    if (log[r + 1] === log[r]) continue;
+    log[w++] = log[r]!;
+    log[w++] = log[r + 1]!;
+    log[w++] = log[r + 2]!;
+    log[w++] = log[r + 3]!;
   }
   log.length = w;
 }

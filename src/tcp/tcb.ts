@@ -150,9 +150,10 @@ export class Tcb {
   undoMarker = 0;
   undoRetrans = 0;
   /**
-   * Retransmissions of this recovery as [seq, end, SND.MAX then] triples: one
-   * is lost when data first sent after it is SACKed beyond the reordering
-   * allowance (recovery.ts detectLostRetransmits).
+   * Retransmissions since the last RTO, in send order, as [seq, end, SND.MAX then,
+   * segments sent after it delivered] fours: one is lost when data first sent after it is
+   * SACKed, or later retransmissions are delivered, beyond the reordering allowance
+   * (recovery.ts detectLostRetransmits).
    */
   readonly rtxLog: number[] = [];
   /** The current recovery episode started with an RTO (go-back-N resends are not reordering evidence). */

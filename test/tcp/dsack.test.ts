@@ -166,6 +166,86 @@ test('a lost retransmission is sent again once data sent after it is SACKed beyo
   `, { rack: false }); // RACK off: it finds the lost retransmission by time at the first SACK above it (rack.ts); this is the SACK-distance path
 });
 
+test('at the tail (no new data to send), a lost retransmission is sent again once retransmissions sent after it are SACKed beyond DupThresh (no RTO)', () => {
+  runScript(PASSIVE_SACK + `
+    +0   send 10000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 5001:6001(1000) ack 1
+    +0   > . 6001:7001(1000) ack 1
+    +0   > . 7001:8001(1000) ack 1
+    +0   > . 8001:9001(1000) ack 1
+    +0   > P. 9001:10001(1000) ack 1
+    // Two holes, both lost: everything is retransmitted, nothing new is left to send.
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:2001 6001:10001>
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 5001:6001(1000) ack 1
+    // The retransmissions sent after the first arrive; the first does not.
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:3001 6001:10001>
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:4001 6001:10001>
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:5001 6001:10001>
+    +0   counter lostRetransmits 0
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:10001>
+    +0   counter lostRetransmits 1
+    +0   > . 1:1001(1000) ack 1
+    +10  < . 1:1(0) ack 10001 win 65535
+    +0   counter rtoTimeouts 0
+  `, { rack: false }); // RACK off: this is the SACK-distance path (RACK finds it by time)
+});
+
+test('a retransmission of one recovery lost again is still found in the next (its mark outlives the recovery, so must its log entry)', () => {
+  // Recovery 1 (recover 10001) retransmits 10001 and 12001, above its recovery point; it ends at ACK 10001, and
+  // recovery 2 starts with the head. 12001's retransmission was lost: the data sent after it is SACKed.
+  runScript(PASSIVE_SACK + `
+    +0   send 10000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 5001:6001(1000) ack 1
+    +0   > . 6001:7001(1000) ack 1
+    +0   > . 7001:8001(1000) ack 1
+    +0   > . 8001:9001(1000) ack 1
+    +0   > P. 9001:10001(1000) ack 1
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:4001>
+    +0   > . 1:1001(1000) ack 1
+    +0   send 10000
+    +0   < . 1:1(0) ack 1 win 65535 <sack 1001:10001>
+    +0   > . 10001:11001(1000) ack 1
+    +0   > . 11001:12001(1000) ack 1
+    +0   > . 12001:13001(1000) ack 1
+    +0   > . 13001:14001(1000) ack 1
+    +0   > . 14001:15001(1000) ack 1
+    +0   > . 15001:16001(1000) ack 1
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:10001 11001:12001 13001:16001>
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 10001:11001(1000) ack 1
+    +0   > . 12001:13001(1000) ack 1
+    +0   > . 16001:17001(1000) ack 1
+    +0   > . 17001:18001(1000) ack 1
+    +0   > . 18001:19001(1000) ack 1
+    +0   > P. 19001:20001(1000) ack 1
+    +10  < . 1:1(0) ack 10001 win 65535 <sack 11001:12001 13001:16001>
+    +0   counter sackRecoveries 1
+    +0   < . 1:1(0) ack 10001 win 65535 <sack 11001:12001 13001:17001>
+    +0   counter sackRecoveries 2
+    +0   > . 10001:11001(1000) ack 1
+    +0   counter lostRetransmits 1
+    +10  < . 1:1(0) ack 12001 win 65535 <sack 13001:20001>
+    +0   counter lostRetransmits 2
+    +0   > . 12001:13001(1000) ack 1
+    +10  < . 1:1(0) ack 20001 win 65535
+    +0   counter rtoTimeouts 0
+  `, { rack: false }); // RACK off: the SACK-distance path
+});
+
 test('going back after an RTO, a segment stops at SACKed data and the piece before it still goes (RFC 6675 §5.1)', () => {
   runScript(PASSIVE_SACK + `
     +0   send 3000
