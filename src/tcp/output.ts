@@ -241,7 +241,7 @@ function sendData(ctx: EngineContext, t: Tcb, now: number): void {
       markRetransmit(ctx, t, now, len);
       prrSent(t, len);
       t.scoreboard.markRetransmitted(hole, len);
-      logRetransmit(t, hole, len);
+      logRetransmit(t, hole, len, now);
       t.highRxt = (hole + len) >>> 0;
       t.rttTime = -1; // Karn
       armRto(ctx, t, now);

@@ -133,7 +133,7 @@ export function processAck(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: num
   }
   if (t.reordering > DUP_THRESH) applyDupThresh(t);
   const rack = t.rack.enabled && t.sackEnabled;
-  if (!rack && t.inRecovery && t.rtxLog.length > 0 && sackNew > 0) detectLostRetransmits(ctx, t, ack);
+  if (!rack && t.inRecovery && t.rtxLog.length > 0 && sackNew > 0) detectLostRetransmits(ctx, t, ack, now);
   const wnd = seg.window * 2 ** t.sndWndScale;
   if (seqGt(ack, t.sndUna)) {
     newAck(ctx, t, seg, ack, now);
@@ -336,7 +336,7 @@ export function retransmitHead(ctx: EngineContext, t: Tcb, now: number): void {
   prrSent(t, len);
   if (t.sackEnabled) {
     t.scoreboard.markRetransmitted(t.sndUna, len);
-    logRetransmit(t, t.sndUna, len);
+    logRetransmit(t, t.sndUna, len, now);
   }
   t.rttTime = -1;
   const end = (t.sndUna + len + ((flags & TcpFlag.FIN) !== 0 ? 1 : 0)) >>> 0;
@@ -404,17 +404,19 @@ function dsackArrived(ctx: EngineContext, t: Tcb, start: number, end: number, no
 
 // ---------------------------------------------------------------- lost retransmissions
 
-/** Bound on logged retransmissions (four numbers each); the oldest go first. */
-const RTX_LOG_MAX = 4 * 1024;
+/** Numbers per logged retransmission: seq, end, SND.MAX then, segments sent after it delivered, send time. */
+const RTX_ENTRY = 5;
+/** Bound on logged retransmissions; the oldest go first. */
+const RTX_LOG_MAX = RTX_ENTRY * 1024;
 
 /**
  * Remember a retransmission of [seq, seq+len) in send order: what SND.MAX was when it
- * left, and (0 so far) how many segments retransmitted after it have been delivered.
+ * left, how many segments retransmitted after it have been delivered (0 so far), and when.
  */
-export function logRetransmit(t: Tcb, seq: number, len: number): void {
+export function logRetransmit(t: Tcb, seq: number, len: number, now: number): void {
   if (!t.inRecovery) return;
-  if (t.rtxLog.length >= RTX_LOG_MAX) t.rtxLog.splice(0, 4);
-  t.rtxLog.push(seq, (seq + len) >>> 0, t.sndMax, 0);
+  if (t.rtxLog.length >= RTX_LOG_MAX) t.rtxLog.splice(0, RTX_ENTRY);
+  t.rtxLog.push(seq, (seq + len) >>> 0, t.sndMax, 0, now);
 }
 
 /**
@@ -423,25 +425,30 @@ export function logRetransmit(t: Tcb, seq: number, len: number): void {
  * As Linux before RACK (tcp_mark_lost_retrans) and in RACK's spirit (RFC 8985
  * §6.2: a segment is lost when one sent after it was delivered, beyond the
  * reordering window), a retransmission whose range is still neither SACKed nor
- * acknowledged was lost when more than DupThresh segments sent after it have
- * been delivered: new data first sent after it and SACKed that far beyond it,
- * or later retransmissions (the log is in send order) — the only evidence at
- * the tail of a transfer, where nothing new is left to send and the rule on
- * new data alone waited for the RTO (and its back-off, when the RTO's
- * retransmission was lost too). Its mark goes, and NextSeg rule (1) sends it
- * again within this recovery.
+ * acknowledged was lost
+ *  - when more than DupThresh segments sent after it have been delivered: new
+ *    data first sent after it and SACKed that far beyond it, or later
+ *    retransmissions (the log is in send order) — the only evidence at the tail
+ *    of a transfer, where nothing new is left to send; or
+ *  - when anything sent after it was delivered and two smoothed RTTs have
+ *    passed since it left (RACK's rule by time, for retransmissions only): a
+ *    reordering degree counted in segments grows with the sending rate (a path
+ *    that holds frames back 2 ms reorders by hundreds of segments at a few
+ *    hundred Mbit/s, and DupThresh follows, up to 300), and a retransmission
+ *    lost near the end of a transfer then waited for the RTO.
+ * Its mark goes, and NextSeg rule (1) sends it again within this recovery.
  */
-function detectLostRetransmits(ctx: EngineContext, t: Tcb, ack: number): void {
+function detectLostRetransmits(ctx: EngineContext, t: Tcb, ack: number, now: number): void {
   // This ACK's cumulative part counts as delivered (SND.UNA moves on after this runs).
   const una = seqGt(ack, t.sndUna) ? ack : t.sndUna;
   const high = t.scoreboard.highestSacked;
-  if (high === undefined) return;
   const log = t.rtxLog;
   const thresh = t.scoreboard.dupThresh;
+  const srtt = t.rtt.srtt;
   // Newest first: segments of later retransmissions found delivered in this pass count
   // for every older one (each delivered entry leaves the log, so it counts once).
   let deliveredAfter = 0;
-  for (let r = log.length - 4; r >= 0; r -= 4) {
+  for (let r = log.length - RTX_ENTRY; r >= 0; r -= RTX_ENTRY) {
     const seq = log[r]!;
     const end = log[r + 1]!;
     if (seqLe(end, una) || t.scoreboard.sackedIn(seq, end) === seqDiff(end, seq)) {
@@ -449,20 +456,20 @@ function detectLostRetransmits(ctx: EngineContext, t: Tcb, ack: number): void {
       log[r + 1] = seq; // delivered: dropped below
       continue;
     }
-    log[r + 3] = log[r + 3]! + deliveredAfter;
-    if (seqDiff(high, log[r + 2]!) > thresh * t.sndMss || log[r + 3]! > thresh) {
+    const after = log[r + 3]! + deliveredAfter;
+    log[r + 3] = after;
+    const newDataBeyond = high === undefined ? 0 : seqDiff(high, log[r + 2]!);
+    const evidence = after > 0 || newDataBeyond > 0;
+    if (newDataBeyond > thresh * t.sndMss || after > thresh || (evidence && srtt !== undefined && now - log[r + 4]! > 2 * srtt)) {
       t.scoreboard.unmarkRetransmitted(seq, seqDiff(end, seq));
       ctx.counters.lostRetransmits++;
       log[r + 1] = seq; // lost: dropped below
     }
   }
   let w = 0;
-  for (let r = 0; r < log.length; r += 4) {
+  for (let r = 0; r < log.length; r += RTX_ENTRY) {
     if (log[r + 1] === log[r]) continue;
-    log[w++] = log[r]!;
-    log[w++] = log[r + 1]!;
-    log[w++] = log[r + 2]!;
-    log[w++] = log[r + 3]!;
+    for (let k = 0; k < RTX_ENTRY; k++) log[w++] = log[r + k]!;
   }
   log.length = w;
 }

@@ -151,9 +151,9 @@ export class Tcb {
   undoRetrans = 0;
   /**
    * Retransmissions since the last RTO, in send order, as [seq, end, SND.MAX then,
-   * segments sent after it delivered] fours: one is lost when data first sent after it is
-   * SACKed, or later retransmissions are delivered, beyond the reordering allowance
-   * (recovery.ts detectLostRetransmits).
+   * segments sent after it delivered, send time] entries: one is lost when data first
+   * sent after it is SACKed, or later retransmissions are delivered, beyond the
+   * reordering allowance, or two SRTTs after it left (recovery.ts detectLostRetransmits).
    */
   readonly rtxLog: number[] = [];
   /** The current recovery episode started with an RTO (go-back-N resends are not reordering evidence). */

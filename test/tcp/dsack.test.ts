@@ -246,6 +246,35 @@ test('a retransmission of one recovery lost again is still found in the next (it
   `, { rack: false }); // RACK off: the SACK-distance path
 });
 
+test('a lost retransmission with fewer than DupThresh segments delivered after it is sent again two SRTTs after it left (RACK-like, by time)', () => {
+  // SRTT is 10 ms here. Three holes retransmitted at once; the later two arrive, the first does not: one
+  // segment after it at +5 ms (too soon), two at +25 ms (still below DupThresh, but 2 SRTTs have passed).
+  runScript(PASSIVE_SACK + `
+    +0   send 10000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 5001:6001(1000) ack 1
+    +0   > . 6001:7001(1000) ack 1
+    +0   > . 7001:8001(1000) ack 1
+    +0   > . 8001:9001(1000) ack 1
+    +0   > P. 9001:10001(1000) ack 1
+    +10  < . 1:1(0) ack 1 win 65535 <sack 1001:4001 5001:6001 7001:10001>
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 6001:7001(1000) ack 1
+    +5   < . 1:1(0) ack 1 win 65535 <sack 1001:6001 7001:10001>
+    +0   counter lostRetransmits 0
+    +20  < . 1:1(0) ack 1 win 65535 <sack 1001:10001>
+    +0   counter lostRetransmits 1
+    +0   > . 1:1001(1000) ack 1
+    +10  < . 1:1(0) ack 10001 win 65535
+    +0   counter rtoTimeouts 0
+  `, { rack: false }); // RACK off: RACK finds it by time on its own path
+});
+
 test('going back after an RTO, a segment stops at SACKed data and the piece before it still goes (RFC 6675 §5.1)', () => {
   runScript(PASSIVE_SACK + `
     +0   send 3000
