@@ -1,5 +1,5 @@
 import { test } from 'node:test';
-import { PASSIVE_SACK, SEND_FIVE, runScript } from './harness.js';
+import { PASSIVE_SACK, SEND_FIVE, SEND_TEN, runScript } from './harness.js';
 
 // D-SACK (RFC 2883), spurious-retransmission detection and undo (RFC 3708),
 // the reordering-adaptive duplicate-ACK threshold (Linux tp->reordering).
@@ -99,18 +99,7 @@ test('sender: a spurious RTO undone by D-SACK restores the window (RFC 3708 for 
 });
 
 test('reordering seen in SACKs raises DupThresh at once: the late segment is not retransmitted', () => {
-  runScript(PASSIVE_SACK + `
-    +0   send 10000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > . 4001:5001(1000) ack 1
-    +0   > . 5001:6001(1000) ack 1
-    +0   > . 6001:7001(1000) ack 1
-    +0   > . 7001:8001(1000) ack 1
-    +0   > . 8001:9001(1000) ack 1
-    +0   > P. 9001:10001(1000) ack 1
+  runScript(PASSIVE_SACK + SEND_TEN + `
     // 5 and 6 arrive first, then 3 and 4 (never retransmitted: reordering, degree 4),
     // which is the third duplicate ACK: with DupThresh 3 segment 2 would be resent.
     +10  < . 1:1(0) ack 1001 win 65535
@@ -127,18 +116,7 @@ test('reordering seen in SACKs raises DupThresh at once: the late segment is not
 });
 
 test('a lost retransmission is sent again once data sent after it is SACKed beyond DupThresh (no RTO)', () => {
-  runScript(PASSIVE_SACK + `
-    +0   send 10000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > . 4001:5001(1000) ack 1
-    +0   > . 5001:6001(1000) ack 1
-    +0   > . 6001:7001(1000) ack 1
-    +0   > . 7001:8001(1000) ack 1
-    +0   > . 8001:9001(1000) ack 1
-    +0   > P. 9001:10001(1000) ack 1
+  runScript(PASSIVE_SACK + SEND_TEN + `
     +10  < . 1:1(0) ack 1 win 65535 <sack 1001:2001>
     +0   < . 1:1(0) ack 1 win 65535 <sack 1001:3001>
     +0   < . 1:1(0) ack 1 win 65535 <sack 1001:4001>
@@ -167,18 +145,7 @@ test('a lost retransmission is sent again once data sent after it is SACKed beyo
 });
 
 test('at the tail (no new data to send), a lost retransmission is sent again once retransmissions sent after it are SACKed beyond DupThresh (no RTO)', () => {
-  runScript(PASSIVE_SACK + `
-    +0   send 10000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > . 4001:5001(1000) ack 1
-    +0   > . 5001:6001(1000) ack 1
-    +0   > . 6001:7001(1000) ack 1
-    +0   > . 7001:8001(1000) ack 1
-    +0   > . 8001:9001(1000) ack 1
-    +0   > P. 9001:10001(1000) ack 1
+  runScript(PASSIVE_SACK + SEND_TEN + `
     // Two holes, both lost: everything is retransmitted, nothing new is left to send.
     +10  < . 1:1(0) ack 1 win 65535 <sack 1001:2001 6001:10001>
     +0   > . 1:1001(1000) ack 1
@@ -202,18 +169,7 @@ test('at the tail (no new data to send), a lost retransmission is sent again onc
 test('a retransmission of one recovery lost again is still found in the next (its mark outlives the recovery, so must its log entry)', () => {
   // Recovery 1 (recover 10001) retransmits 10001 and 12001, above its recovery point; it ends at ACK 10001, and
   // recovery 2 starts with the head. 12001's retransmission was lost: the data sent after it is SACKed.
-  runScript(PASSIVE_SACK + `
-    +0   send 10000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > . 4001:5001(1000) ack 1
-    +0   > . 5001:6001(1000) ack 1
-    +0   > . 6001:7001(1000) ack 1
-    +0   > . 7001:8001(1000) ack 1
-    +0   > . 8001:9001(1000) ack 1
-    +0   > P. 9001:10001(1000) ack 1
+  runScript(PASSIVE_SACK + SEND_TEN + `
     +10  < . 1:1(0) ack 1 win 65535 <sack 1001:4001>
     +0   > . 1:1001(1000) ack 1
     +0   send 10000
@@ -249,18 +205,7 @@ test('a retransmission of one recovery lost again is still found in the next (it
 test('a lost retransmission with fewer than DupThresh segments delivered after it is sent again two SRTTs after it left (RACK-like, by time)', () => {
   // SRTT is 10 ms here. Three holes retransmitted at once; the later two arrive, the first does not: one
   // segment after it at +5 ms (too soon), two at +25 ms (still below DupThresh, but 2 SRTTs have passed).
-  runScript(PASSIVE_SACK + `
-    +0   send 10000
-    +0   > . 1:1001(1000) ack 1
-    +0   > . 1001:2001(1000) ack 1
-    +0   > . 2001:3001(1000) ack 1
-    +0   > . 3001:4001(1000) ack 1
-    +0   > . 4001:5001(1000) ack 1
-    +0   > . 5001:6001(1000) ack 1
-    +0   > . 6001:7001(1000) ack 1
-    +0   > . 7001:8001(1000) ack 1
-    +0   > . 8001:9001(1000) ack 1
-    +0   > P. 9001:10001(1000) ack 1
+  runScript(PASSIVE_SACK + SEND_TEN + `
     +10  < . 1:1(0) ack 1 win 65535 <sack 1001:4001 5001:6001 7001:10001>
     +0   > . 1:1001(1000) ack 1
     +0   > . 4001:5001(1000) ack 1

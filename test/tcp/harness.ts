@@ -403,6 +403,21 @@ export const SEND_FIVE = `
     +0   > P. 4001:5001(1000) ack 1
 `;
 
+/** The application sends 10000 bytes: the initial window, ten segments of 1000. */
+export const SEND_TEN = `
+    +0   send 10000
+    +0   > . 1:1001(1000) ack 1
+    +0   > . 1001:2001(1000) ack 1
+    +0   > . 2001:3001(1000) ack 1
+    +0   > . 3001:4001(1000) ack 1
+    +0   > . 4001:5001(1000) ack 1
+    +0   > . 5001:6001(1000) ack 1
+    +0   > . 6001:7001(1000) ack 1
+    +0   > . 7001:8001(1000) ack 1
+    +0   > . 8001:9001(1000) ack 1
+    +0   > P. 9001:10001(1000) ack 1
+`;
+
 export function runScript(script: string, options: Partial<TcpEngineOptions> = {}): Harness {
   const h = new Harness(options);
   h.run(script);
