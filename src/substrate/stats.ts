@@ -13,7 +13,7 @@
 import {
   CB_BACKPRESSURE, CB_BYTES, CB_F64_BUSY_MS, CB_F64_FAULT_AT, CB_F64_FIRST_MSG_AT, CB_F64_IDLE_MS,
   CB_GENERATION, CB_HEARTBEAT, CB_MSGS_IN, CB_MSGS_OUT, CB_PARKS, CB_POOL_EXHAUSTED, CB_RESTARTS,
-  CB_SPINS, CB_STALE_DROPS, CB_STATE, CB_WAKEUPS,
+  CB_SPINS, CB_STALE_DROPS, CB_STATE, CB_WAKEUPS, ServerState,
 } from './layout.js';
 
 export function createControlBlock(): SharedArrayBuffer {
@@ -41,6 +41,12 @@ export class ControlBlock {
   get msgsIn(): number { return Atomics.load(this.i32, CB_MSGS_IN) >>> 0; }
   get busyMs(): number { return this.f64[CB_F64_BUSY_MS]!; }
   set state(s: number) { Atomics.store(this.i32, CB_STATE, s); }
+  /**
+   * Starting → Running, unless the thread already moved on. The supervisor calls it when the
+   * thread says it runs: the thread's own store (its loop's first step) may come later, and
+   * whoever reads the state after the 'recovered' event must not see 'starting'.
+   */
+  markRunning(): void { Atomics.compareExchange(this.i32, CB_STATE, ServerState.Starting, ServerState.Running); }
 
   beat(): void { this.i32[CB_HEARTBEAT] = (this.i32[CB_HEARTBEAT]! + 1) | 0; }
   addIn(n: number): void { this.i32[CB_MSGS_IN] = (this.i32[CB_MSGS_IN]! + n) | 0; }

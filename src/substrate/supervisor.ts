@@ -831,6 +831,7 @@ export class Supervisor extends EventEmitter {
       // Successors (after a restart or a regroup), not a first start: their peers must hear of it.
       const successors = g.servers.some((s) => s.runningGeneration > 0 && s.cb.generation > s.runningGeneration);
       for (const s of g.servers) {
+        s.cb.markRunning();
         this.log('running', s.spec.name, s.cb.generation, detail);
         s.lastBeatChange = now;
         s.runningGeneration = s.cb.generation;
