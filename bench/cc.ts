@@ -18,15 +18,15 @@
 import { createVswitch, type VswitchImpairments } from '../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
 import type { CounterTree } from '../src/abi/published-counters.js';
+import { CONGESTION_CONTROL_NAMES, type CongestionControlName as Cc } from '../src/tcp/congestion/index.js';
 
-type Cc = 'cubic' | 'newreno' | 'bbr';
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const json = process.argv.includes('--json');
 const smoke = process.argv.includes('--smoke');
 const ccs = (arg('cc') ?? 'cubic,bbr').split(',') as Cc[];
 for (const cc of ccs) {
-  if (!['cubic', 'newreno', 'bbr'].includes(cc)) {
-    console.error(`bench:cc: --cc takes cubic, newreno or bbr (comma-separated), not '${cc}'`);
+  if (!CONGESTION_CONTROL_NAMES.includes(cc)) {
+    console.error(`bench:cc: --cc takes ${CONGESTION_CONTROL_NAMES.join(', ')} (comma-separated), not '${cc}'`);
     process.exit(2);
   }
 }

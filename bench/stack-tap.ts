@@ -25,6 +25,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createStack, type Stack } from '../src/stack/host.js';
 import { loadTapAddon } from '../src/driver/nic/tap.js';
+import type { CongestionControlName } from '../src/tcp/congestion/index.js';
 
 export interface TapFigure { readonly gbps: number | null; readonly note?: string; readonly warmup?: number[]; readonly runs?: number[] }
 
@@ -202,7 +203,7 @@ async function newtosToLinux(stack: Stack, receiver: LineReader, total: number):
 }
 
 /** Both TAP figures (Gbit/s, receiving side), or nulls with the reason. */
-export async function tapFigures(total: number, smoke = false, cc?: 'cubic' | 'newreno' | 'bbr'): Promise<{ linuxToNewtos: TapFigure; newtosToLinux: TapFigure }> {
+export async function tapFigures(total: number, smoke = false, cc?: CongestionControlName): Promise<{ linuxToNewtos: TapFigure; newtosToLinux: TapFigure }> {
   const why = unavailable();
   if (why !== '') return { linuxToNewtos: { gbps: null, note: why }, newtosToLinux: { gbps: null, note: why } };
   const tag = randomBytes(3).toString('hex');

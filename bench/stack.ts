@@ -14,16 +14,17 @@ import { execFileSync } from 'node:child_process';
 import { createVswitch } from '../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
 import { withoutMessagePct, type SocketOpStats } from '../src/abi/socket-block.js';
+import { CONGESTION_CONTROL_NAMES, type CongestionControlName } from '../src/tcp/congestion/index.js';
 import { LineReader, RECEIVER_PY, SENDER_PY, startAgent, tapFigures } from './stack-tap.js';
 
 const json = process.argv.includes('--json');
 /** --cc=cubic|newreno|bbr: every newtos host's congestion control (default: the stack's, BBR). */
 const ccArg = process.argv.find((a) => a.startsWith('--cc='))?.slice(5);
-if (ccArg !== undefined && !['cubic', 'newreno', 'bbr'].includes(ccArg)) {
-  console.error(`bench:stack: --cc takes cubic, newreno or bbr, not '${ccArg}'`);
+if (ccArg !== undefined && !(CONGESTION_CONTROL_NAMES as readonly string[]).includes(ccArg)) {
+  console.error(`bench:stack: --cc takes ${CONGESTION_CONTROL_NAMES.join(', ')}, not '${ccArg}'`);
   process.exit(2);
 }
-const CC = ccArg as 'cubic' | 'newreno' | 'bbr' | undefined;
+const CC = ccArg as CongestionControlName | undefined;
 /** --smoke (test/bench): 1 MiB transfers, one warm-up and one timed each, only to check that it runs. */
 const smoke = process.argv.includes('--smoke');
 const bytesArg = process.argv.find((a) => a.startsWith('--bytes='));
