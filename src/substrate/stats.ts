@@ -42,11 +42,16 @@ export class ControlBlock {
   get busyMs(): number { return this.f64[CB_F64_BUSY_MS]!; }
   set state(s: number) { Atomics.store(this.i32, CB_STATE, s); }
   /**
-   * Starting → Running, unless the thread already moved on. The supervisor calls it when the
-   * thread says it runs: the thread's own store (its loop's first step) may come later, and
-   * whoever reads the state after the 'recovered' event must not see 'starting'.
+   * Starting or Dead → Running. The supervisor calls it when the current thread says it runs:
+   * the thread's own store (its loop's first step) may come after that report, or before the
+   * supervisor's own Starting/Dead store (a standby the dying thread promoted runs before the
+   * supervisor handles the death), and whoever reads the state after the 'recovered' event
+   * must see 'running'. Any other state (Stopped, Failed) is the thread's or a later decision.
    */
-  markRunning(): void { Atomics.compareExchange(this.i32, CB_STATE, ServerState.Starting, ServerState.Running); }
+  markRunning(): void {
+    const s = this.state;
+    if (s === ServerState.Starting || s === ServerState.Dead) this.state = ServerState.Running;
+  }
 
   beat(): void { this.i32[CB_HEARTBEAT] = (this.i32[CB_HEARTBEAT]! + 1) | 0; }
   addIn(n: number): void { this.i32[CB_MSGS_IN] = (this.i32[CB_MSGS_IN]! + n) | 0; }

@@ -59,7 +59,7 @@ export const BBR_PROBE_RTT_MS = 200;
 const FULL_BW_THRESH = 1.25;
 const FULL_BW_COUNT = 3;
 /** ACK aggregation: rounds per window of the excess's maximum (two windows are kept). */
-export const BBR_EXTRA_ACKED_WINDOW_ROUNDS = 5;
+const BBR_EXTRA_ACKED_WINDOW_ROUNDS = 5;
 /** ACK aggregation: the excess adds at most this many ms of data at BtlBw to the window. */
 export const BBR_EXTRA_ACKED_MAX_MS = 100;
 /** ACK aggregation: an epoch that has ACKed this many segments starts again. */
