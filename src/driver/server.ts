@@ -534,7 +534,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
       if (stillStarved()) return false;
       const wall = wallClockMs();
       for (const l of links) {
-        if (l.backend.nextDueMs !== undefined) { if (l.backend.nextDueMs() <= wall) return true; }
+        if (l.backend.nextDueMs !== undefined) { if (l.backend.nextDueMs(true) <= wall) return true; }
         else if (l.backend.waitReadable?.(0) === true) return true;
       }
       return false;

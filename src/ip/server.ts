@@ -51,7 +51,7 @@ import { SEND_HEADROOM } from '../abi/transport.js';
 import type { IpConfig, IpOutput } from './ip-types.js';
 import { EchoClient, type EchoResult } from './echo-client.js';
 import { ECHO_SEND_ERRORS, EchoStatus } from '../abi/echo.js';
-import { CounterPublisher } from '../abi/published-counters.js';
+import { CounterPublisher, type CounterTree } from '../abi/published-counters.js';
 import {
   EchoRequest, EchoResult as EchoResultMsg, FrameRx, FrameTx, IcmpError, SegDeliver, SendIcmpError, TcpSegSend, VerdictReply, VerdictRequest,
   type AnyMessageKind, type ValuesOf,
@@ -148,6 +148,13 @@ export function createServer(ctx: ServerContext): ServerCore {
   const debug = new DebugEvery();
   const counterBlock = (ctx.options as IpServerOptions).counters;
   const published = counterBlock === undefined ? null : new CounterPublisher(counterBlock);
+  /** What the counter block shows (published-counters.ts). */
+  const readCounters = (): CounterTree => {
+    const gauges: IpServerGauges = {
+      held: held.size, verdictCopies: verdictCopies.size, backlog: backlog.length, poolAvailable: pool.available, smallPoolAvailable: small?.available ?? 0, appBlocked: appBlocked ? 1 : 0,
+    };
+    return { ...core.counters, server: { ...counters, ...gauges }, echo: { ...echo.counters } };
+  };
   const counters = newIpServerCounters();
 
   /**
@@ -511,12 +518,10 @@ export function createServer(ctx: ServerContext): ServerCore {
         for (const id of verdictCopies.keys()) if (!core.verdictPending(id)) verdictDone(id);
       }
       if (echo.pending > 0 && echo.pollAt() <= now) echo.expire(now);
-      published?.maybePublish(now, () => {
-        const gauges: IpServerGauges = {
-          held: held.size, verdictCopies: verdictCopies.size, backlog: backlog.length, poolAvailable: pool.available, smallPoolAvailable: small?.available ?? 0, appBlocked: appBlocked ? 1 : 0,
-        };
-        return { ...core.counters, server: { ...counters, ...gauges }, echo: { ...echo.counters } };
-      });
+      published?.maybePublish(now, readCounters);
+    },
+    onIdle(t: number): void {
+      published?.publishIdle(t, readCounters);
     },
     pollAt(): number {
       if (backlog.length > 0 || appBlocked) return now + 1;

@@ -288,6 +288,7 @@ export class ServerLoop {
   }
 
   private idle(now: number): void {
+    for (let si = 0; si < this.servers.length; si++) this.servers[si]!.core.onIdle?.(now);
     const sys = this.o.system;
     // Runnable threads: ours (exact) or the whole machine's (load average), whichever is more.
     const runnable = Math.max(Atomics.load(sys, SYS_RUNNABLE), Atomics.load(sys, SYS_LOADAVG_X100) / 100);

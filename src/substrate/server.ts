@@ -105,6 +105,12 @@ export interface ServerCore {
    */
   hasWork?(): boolean;
   /**
+   * The thread found nothing to do (called before it spins or parks, so often: keep it cheap
+   * when there is nothing to do). For work that should not sit on a message's way through
+   * the thread, such as publishing statistics.
+   */
+  onIdle?(now: number): void;
+  /**
    * A fault injected with a target (Supervisor.inject's `detail`, e.g. one TCP connection):
    * true when the core arms it and fires it itself at the moment it chooses (it throws for
    * a crash, spins for a hang, as the loop would); false leaves it to the loop.

@@ -41,7 +41,7 @@ import { TcpEventType } from './config.js';
 import { TcpEngine, type IcmpErrorKind } from './engine.js';
 import { SocketArming } from './socket-arming.js';
 import { NewtosError } from '../errors.js';
-import { CounterPublisher } from '../abi/published-counters.js';
+import { CounterPublisher, type CounterTree } from '../abi/published-counters.js';
 import { monotonicMs } from '../substrate/stats.js';
 import { ByteRing } from '../abi/byte-ring.js';
 import type { FaultKind } from '../substrate/server-loop.js';
@@ -164,6 +164,8 @@ export function createServer(ctx: ServerContext): ServerCore {
   const monoOffset = monotonicMs() - now;
   const clock = (): CheckpointClock => ({ now, mono: now + monoOffset });
   const published = opts.counters === undefined ? null : new CounterPublisher(opts.counters);
+  /** What the counter block shows (published-counters.ts). */
+  const readCounters = (): CounterTree => ({ ...engine.counters, ...engine.gauges() });
 
   const maybeFree = (slot: number): void => {
     const st = slots[slot];
@@ -842,7 +844,10 @@ export function createServer(ctx: ServerContext): ServerCore {
       checkpointChanged();
       // Running counts and what the engine holds now (connections by state, RTTs): one
       // pass over the control blocks at most every 20 ms, only when something ran.
-      published?.maybePublish(now, () => ({ ...engine.counters, ...engine.gauges() }));
+      published?.maybePublish(now, readCounters);
+    },
+    onIdle(t: number): void {
+      published?.publishIdle(t, readCounters);
     },
     pollAt(): number {
       // Output that found the pool empty waits for buffers that IP or the driver give back

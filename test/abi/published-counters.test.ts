@@ -7,30 +7,56 @@ test('published counters: nothing published reads as {}; a publish reads back wh
   const sab = createCounterBlock();
   assert.deepEqual(readCounterBlock(sab), {});
   const p = new CounterPublisher(sab, 20);
-  p.maybePublish(0, () => ({ rx: 1, drops: { 'bad-checksum': 2 }, links: [{ lastError: '' }] }));
+  p.maybePublish(0, () => ({ rx: 1, drops: { 'bad-checksum': 2 }, links: [{ lastError: '' }] }), true);
   assert.deepEqual(readCounterBlock(sab), { rx: 1, drops: { 'bad-checksum': 2 }, links: [{ lastError: '' }] });
 });
 
-test('published counters: a change inside the rate limit waits for pollAt, then goes out', () => {
+test('published counters: a change is copied when the thread goes idle, not on the poll that noted it', () => {
   const sab = createCounterBlock();
   const p = new CounterPublisher(sab, 20);
-  p.maybePublish(100, () => ({ n: 1 }));
-  assert.equal(p.pollAt(), Infinity, 'nothing skipped');
-  p.maybePublish(110, () => ({ n: 2 }));
+  let reads = 0;
+  const read = (n: number) => () => { reads++; return { n }; };
+  p.maybePublish(100, read(1));
+  assert.equal(reads, 0, 'the poll on a message\'s way makes no copy');
+  assert.deepEqual(readCounterBlock(sab), {});
+  assert.equal(p.pollAt(), 0, 'due at once (the thread\'s next idle pass takes it)');
+  p.publishIdle(100, read(1));
   assert.deepEqual(readCounterBlock(sab), { n: 1 });
-  assert.equal(p.pollAt(), 120, 'the skipped change is due at the end of the interval');
-  p.maybePublish(120, () => ({ n: 2 }));
+  assert.equal(p.pollAt(), Infinity, 'nothing left');
+  p.publishIdle(101, read(9));
+  assert.equal(reads, 1, 'idle with nothing noted: no copy');
+  // Inside the rate limit: noted, held back until the interval ends, then copied when idle.
+  p.maybePublish(110, read(2));
+  p.publishIdle(110, read(2));
+  assert.deepEqual(readCounterBlock(sab), { n: 1 });
+  assert.equal(p.pollAt(), 120, 'the held-back change is due at the end of the interval');
+  p.maybePublish(120, read(2));
+  assert.deepEqual(readCounterBlock(sab), { n: 1 }, 'still not on the poll');
+  p.publishIdle(120, read(2));
   assert.deepEqual(readCounterBlock(sab), { n: 2 });
   assert.equal(p.pollAt(), Infinity);
-  p.maybePublish(121, () => ({ n: 3 }), true);
+  p.maybePublish(121, read(3), true);
   assert.deepEqual(readCounterBlock(sab), { n: 3 }, 'force ignores the rate limit');
+});
+
+test('published counters: a thread that never goes idle still publishes once a change waited a whole interval', () => {
+  const sab = createCounterBlock();
+  const p = new CounterPublisher(sab, 20);
+  for (let t = 0; t < 20; t += 5) p.maybePublish(t, () => ({ t }));
+  assert.deepEqual(readCounterBlock(sab), {});
+  p.maybePublish(20, () => ({ t: 20 }));
+  assert.deepEqual(readCounterBlock(sab), { t: 20 });
+  for (let t = 25; t < 40; t += 5) p.maybePublish(t, () => ({ t }));
+  assert.deepEqual(readCounterBlock(sab), { t: 20 }, 'at most one copy per interval');
+  p.maybePublish(45, () => ({ t: 45 }));
+  assert.deepEqual(readCounterBlock(sab), { t: 45 });
 });
 
 test('published counters: a copy larger than the block is counted, the last good copy stays', () => {
   const sab = createCounterBlock(64);
   const p = new CounterPublisher(sab, 0);
-  p.maybePublish(0, () => ({ a: 1 }));
-  p.maybePublish(1, () => ({ long: 'x'.repeat(100) }));
+  p.maybePublish(0, () => ({ a: 1 }), true);
+  p.maybePublish(1, () => ({ long: 'x'.repeat(100) }), true);
   assert.equal(p.oversize, 1);
   assert.deepEqual(readCounterBlock(sab), { a: 1 });
 });
@@ -42,7 +68,7 @@ test('published counters: a reader never sees a torn copy while a worker publish
     const { workerData } = require('node:worker_threads');
     import(workerData.url).then(({ CounterPublisher }) => {
       const p = new CounterPublisher(workerData.sab, 0);
-      for (let i = 0; ; i++) p.maybePublish(i, () => ({ i, twice: 2 * i, pad: 'y'.repeat(i % 200) }));
+      for (let i = 0; ; i++) p.maybePublish(i, () => ({ i, twice: 2 * i, pad: 'y'.repeat(i % 200) }), true);
     });
   `, { eval: true, workerData: { sab, url } });
   let reads = 0;

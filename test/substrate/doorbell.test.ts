@@ -7,7 +7,7 @@ import { countWakesIn, createDoorbell, DoorbellRinger, DoorbellSleeper, waitAsyn
 import { AdaptivePolling, DEFAULT_POLLING, ServerLoop } from '../../src/substrate/server-loop.js';
 import type { DoorbellStressResult } from './examples/doorbell-stress.js';
 import { BELL_COUNTED, BELL_SLEEPING, COUNTED_IN, COUNTED_PARKED, MSG_WORDS, SYS_CORES, SYS_RUNNABLE, SYS_WORDS } from '../../src/substrate/layout.js';
-import { RingIn } from '../../src/substrate/channel.js';
+import { RingIn, RingOut } from '../../src/substrate/channel.js';
 import { ControlBlock, createControlBlock } from '../../src/substrate/stats.js';
 import { PoolDirectory } from '../../src/substrate/pool.js';
 
@@ -163,4 +163,33 @@ test('a producer that wakes a parked loop counts it runnable at once, and the wo
   waker.ring();
   waker.ring();
   assert.equal(Atomics.load(sys, SYS_RUNNABLE), 1);
+});
+
+test('a loop calls its servers\' onIdle only on a pass that found nothing to do, never on a message\'s pass', () => {
+  const system = new SharedArrayBuffer(SYS_WORDS * 4);
+  const sys = new Int32Array(system);
+  Atomics.store(sys, SYS_CORES, 2);
+  const bell = createDoorbell();
+  const ring = createRing(64, MSG_WORDS);
+  const out = new RingOut('out', 's', ring, bell);
+  const input = new RingIn('in', 'peer', ring, createDoorbell());
+  const events: string[] = [];
+  const loop = new ServerLoop({
+    servers: [{
+      name: 's', inputs: [input], outputs: [], cb: new ControlBlock(createControlBlock()), pools: [], buffers: new PoolDirectory(0),
+      core: { onMessage: (m) => { events.push(`message ${m.seq}`); return true; }, poll: () => { events.push('poll'); }, onIdle: () => { events.push('idle'); } },
+    }],
+    sleeper: new DoorbellSleeper(bell),
+    system: sys,
+    polling: { ...DEFAULT_POLLING, mode: 'sleep', maxParkMs: 1 },
+    control: null,
+  });
+  out.send(1, 7);
+  out.flush();
+  loop.iterate();
+  assert.deepEqual(events, ['message 7', 'poll'], 'the pass that took the message: no idle work on its way');
+  events.length = 0;
+  loop.iterate();
+  assert.equal(events.filter((e) => e === 'idle').length, 1, 'the next pass found nothing: idle work once, then it parks');
+  assert.equal(events.at(-1), 'idle');
 });

@@ -193,10 +193,12 @@ export interface NicBackend {
    * Links that wake their owner themselves (a doorbell rung when frames
    * arrive: virtual-switch ports, I/O-bridged sockets, TAP with its waker):
    * the wall-clock ms at which `receive` next has a frame — at or before now
-   * when one is waiting, Infinity when none is (the link will ring). A link
+   * when one is waiting, Infinity when none is (the link will ring, once asked
+   * with `aboutToPark`: the owner's last look before it parks, its sleeping flag
+   * raised; a link that must be told to watch, TAP's waker, is told then). A link
    * without it can only be polled (`waitReadable(0)`).
    */
-  nextDueMs?(): number;
+  nextDueMs?(aboutToPark?: boolean): number;
 
   /**
    * Event-driven links (sockets served by the event loop) call `listener` when

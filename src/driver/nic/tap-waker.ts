@@ -9,7 +9,8 @@
  * asks it to (armed), so a busy driver costs it nothing and it never spins on
  * a readable fd the driver has not drained yet:
  *
- *   driver, about to park (hasWork → nextDueMs):
+ *   driver, about to park (hasWork → nextDueMs(true); its pollAt on every pass
+ *   asks nextDueMs() without arming):
  *       ARM == 1            → Infinity   (the waker is watching and will ring)
  *       fd readable now     → 0          (do not park)
  *       else  ARM := 1, notify → Infinity

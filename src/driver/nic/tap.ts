@@ -130,9 +130,12 @@ export class TapBackend implements NicBackend {
   private waker: TapWaker | null = null;
   /**
    * Present once a waker runs (NicBackend.nextDueMs): 0 when frames wait,
-   * Infinity when none do — then the waker is armed and will ring.
+   * Infinity when none do. With `aboutToPark` (the owner's hasWork, its
+   * sleeping flag raised) the waker is armed then and will ring; without it
+   * nothing is armed (the owner's pollAt, on every pass: arming wakes the
+   * waker's thread, which has no place on a frame's way through the loop).
    */
-  nextDueMs?: () => number;
+  nextDueMs?: (aboutToPark?: boolean) => number;
   /** The last read filled every slot it was given: more frames very likely wait (no poll(2) needed to know). */
   private lastBatchFull = false;
   /** Scratch for transmit batches that contain frames to drop. */
@@ -419,7 +422,7 @@ export class TapBackend implements NicBackend {
     const waker = TapWaker.spawn(this.fd, doorbell);
     if (options.wait !== false) await waker.ready;
     this.waker = waker;
-    this.nextDueMs = (): number => {
+    this.nextDueMs = (aboutToPark = false): number => {
       // Not watching yet (its thread is starting, or could not start): look again in 1 ms.
       if (!waker.running) return this.lastBatchFull || this.waitReadable(0) ? 0 : wallClockMs() + 1;
       // Look at the device even while the waker watches it: an owner that spins
@@ -429,8 +432,7 @@ export class TapBackend implements NicBackend {
       // 200k frames/s SYN flood the poll took a quarter of the driver's time).
       if (this.lastBatchFull) return 0;
       if (this.waitReadable(0)) return 0;
-      if (waker.armed) return Infinity;
-      waker.arm();
+      if (aboutToPark && !waker.armed) waker.arm();
       return Infinity;
     };
   }
