@@ -98,6 +98,7 @@ class Rig {
 
   serverCounters(): Record<string, number> {
     this.server.poll?.(this.now);
+    this.server.onIdle?.(this.now); // as the loop's next pass, which finds nothing to do, publishes
     return (readCounterBlock(this.counterBlock) as Record<string, CounterTree>)['server'] as unknown as Record<string, number>;
   }
 }
