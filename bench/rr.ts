@@ -13,7 +13,12 @@
  *     6-byte file, one connection (root, wrk): p50/p99 and requests/s, with up's default
  *     placement (auto: what it chose is printed) and with isolated and monolithic beside it;
  *     and the reference: the same wrk against a minimal Node http server answering the same
- *     6 bytes on Linux's own stack, from another namespace over a veth.
+ *     6 bytes on Linux's own stack, from another namespace over a veth;
+ *   - ping from the kernel side of the TAP against the idle `newtos up` host (default placement),
+ *     one every 50 ms and one every 2 ms: p50 round trip; beside it, the same pings against
+ *     the floor of any user-space responder behind a TAP here (bench/tap-echo-responder.ts: one
+ *     Node thread blocked in poll(2) that answers ARP and echo requests, nothing else) and
+ *     against Linux's own stack over a veth (the kernel answers; no user space at all).
  * A figure that could not be measured is null, with a note.
  * --smoke (test/bench): a fraction of a second per figure, only to check it runs.
  */
@@ -21,6 +26,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { createVswitch } from '../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../src/stack/host.js';
 import { withoutMessagePct, type SocketOpStats } from '../src/abi/socket-block.js';
@@ -194,6 +201,67 @@ function wrk1(ns: string, url: string): WrkFigure {
   return { p50Us: wrkPercentile(out, '50'), p99Us: wrkPercentile(out, '99'), reqPerS: rps === null ? null : Math.round(Number(rps[1])) };
 }
 
+/** ping p50 (µs) from namespace `ns` to `addr`, one echo request every `intervalS` seconds (a few first, not counted). */
+function pingP50(ns: string, addr: string, intervalS: number): number | null {
+  const count = smoke ? 3 : intervalS >= 0.01 ? 60 : 300;
+  const run = (n: number): string => execFileSync('ip', ['netns', 'exec', ns, 'ping', '-n', '-c', String(n), '-i', String(intervalS), '-W', '1', addr],
+    { encoding: 'utf8', timeout: n * intervalS * 1000 + 30_000 });
+  run(3);
+  const times = [...run(count).matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b);
+  return times.length === 0 ? null : Math.round(times[Math.floor(times.length / 2)]!);
+}
+
+interface IdlePing { idle50P50Us: number | null; idle2P50Us: number | null; note?: string }
+const noPing = (note: string): IdlePing => ({ idle50P50Us: null, idle2P50Us: null, note });
+const pingBoth = (ns: string, addr: string): IdlePing => ({ idle50P50Us: pingP50(ns, addr, 0.05), idle2P50Us: pingP50(ns, addr, 0.002) });
+
+/** Why the ping figures cannot run here, or null. */
+function pingMissing(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, a TAP device)';
+  try { execFileSync('sh', ['-c', 'command -v ping'], { stdio: 'ignore' }); } catch { return 'needs ping (apt-get install iputils-ping)'; }
+  return null;
+}
+
+/** Idle pings against the floor: a one-thread user-space responder behind a TAP (tap-echo-responder.ts). */
+async function responderPing(): Promise<IdlePing> {
+  const why = pingMissing();
+  if (why !== null) return noPing(why);
+  const tag = randomBytes(3).toString('hex');
+  const ns = `nre${tag}`; const dev = `nre${tag}`;
+  let child: ChildProcess | undefined;
+  try {
+    execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', ns, 'tuntap', 'add', 'dev', dev, 'mode', 'tap']);
+    execFileSync('ip', ['-n', ns, 'addr', 'add', '10.95.0.1/24', 'dev', dev]);
+    execFileSync('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+    const script = fileURLToPath(new URL('./tap-echo-responder.js', import.meta.url));
+    child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, dev, '10.95.0.2'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ready = await new LineReader(child).next(20_000);
+    if (ready !== 'ready') throw new Error(`the responder said '${ready}'`);
+    return pingBoth(ns, '10.95.0.2');
+  } catch (e) {
+    return noPing((e as Error).message.split('\n')[0] ?? 'failed');
+  } finally {
+    child?.kill('SIGKILL');
+    try { execFileSync('ip', ['netns', 'del', ns]); } catch { /* gone */ }
+  }
+}
+
+/** Idle pings against Linux's own stack over a veth. */
+function linuxPing(): IdlePing {
+  const why = pingMissing();
+  if (why !== null) return noPing(why);
+  let pair: VethPair | undefined;
+  try {
+    pair = vethPair('nrp', '10.94.0');
+    return pingBoth(pair.n2, '10.94.0.1');
+  } catch (e) {
+    return noPing((e as Error).message.split('\n')[0] ?? 'failed');
+  } finally {
+    pair?.close();
+  }
+}
+
 const noWrk = (note: string): WrkFigure & { placement: null } => ({ p50Us: null, p99Us: null, reqPerS: null, placement: null, note });
 
 /** The reference of the TAP figure: wrk over one connection against a minimal Node http server on Linux's stack, over a veth. */
@@ -217,16 +285,19 @@ async function linuxHttpFigures(): Promise<WrkFigure> {
 }
 
 /** wrk over one connection from Linux over TAP against `newtos up --http` with `--placement` (none: up's default), and the placement up ran. */
-async function tapHttpFigures(placement?: string): Promise<WrkFigure & { placement: string | null }> {
+async function tapHttpFigures(placement?: string, ping = false): Promise<WrkFigure & { placement: string | null; ping?: IdlePing }> {
   const why = wrkMissing();
-  if (why !== null) return noWrk(why);
+  if (why !== null) return { ...noWrk(why), ...(ping ? { ping: noPing(why) } : {}) };
   const dir = mkdtempSync(join(tmpdir(), 'newtos-rr-'));
   writeFileSync(join(dir, 'f.txt'), 'hello\n');
   let up: TapUp | undefined;
   try {
     up = await tapUp('nrt', '10.96.0', ['--http', dir, ...(placement !== undefined ? ['--placement', placement] : [])]);
     const auto = up.lines.map((l) => /placement auto → (\w+)/.exec(l)).find((m) => m !== null);
-    return { ...wrk1(up.ns, 'http://10.96.0.2/f.txt'), placement: auto !== undefined && auto !== null ? `auto → ${auto[1]}` : placement ?? null };
+    const figure = wrk1(up.ns, 'http://10.96.0.2/f.txt');
+    // Then quiet, pings only: what an idle host's answer costs.
+    const pings = ping ? { ping: pingMissing() === null ? pingBoth(up.ns, '10.96.0.2') : noPing(pingMissing()!) } : {};
+    return { ...figure, ...pings, placement: auto !== undefined && auto !== null ? `auto → ${auto[1]}` : placement ?? null };
   } catch (e) {
     return noWrk((e as Error).message.split('\n')[0] ?? 'failed');
   } finally {
@@ -248,7 +319,7 @@ const linux = await linuxFigures();
 for (const [k, f] of Object.entries(linux.figs)) log(`Linux veth (Node net) ${k.padEnd(7)}: ${fmt(f)}`);
 if (linux.note !== undefined) log(`Linux veth: ${linux.note}`);
 // What `newtos up` gives by default (placement auto), and the isolated placement beside it.
-const tap = await tapHttpFigures();
+const tap = await tapHttpFigures(undefined, true);
 const tapIsolated = await tapHttpFigures('isolated');
 const tapMonolithic = await tapHttpFigures('monolithic');
 for (const t of [tap, tapIsolated, tapMonolithic]) {
@@ -256,6 +327,13 @@ for (const t of [tap, tapIsolated, tapMonolithic]) {
 }
 const linuxHttp = await linuxHttpFigures();
 log(`wrk -c1 against a minimal Node http server on Linux's stack over a veth (the reference): ${linuxHttp.p50Us === null ? `n/a (${linuxHttp.note ?? ''})` : `p50 ${linuxHttp.p50Us} us, p99 ${linuxHttp.p99Us} us, ${linuxHttp.reqPerS} requests/s`}`);
+const tapPing = tap.ping ?? noPing('not measured');
+const responder = await responderPing();
+const kernelPing = linuxPing();
+const pingLine = (p: IdlePing): string => p.idle50P50Us === null ? `n/a (${p.note ?? ''})` : `p50 ${p.idle50P50Us} us every 50 ms, ${p.idle2P50Us ?? 'n/a'} us every 2 ms`;
+log(`ping from Linux over TAP, idle newtos up (placement ${tap.placement ?? '?'}): ${pingLine(tapPing)}`);
+log(`ping from Linux over TAP, a one-thread user-space responder (the floor behind a TAP here): ${pingLine(responder)}`);
+log(`ping over a veth, Linux's own stack answering: ${pingLine(kernelPing)}`);
 const ratio = (x: number | null | undefined, y: number | null | undefined): number | null =>
   x === null || x === undefined || y === null || y === undefined || y === 0 ? null : Number((x / y).toFixed(3));
 const iso64 = placements.isolated.figs['64x1']?.rtPerS;
@@ -265,6 +343,9 @@ const out = {
   tap_http_1conn_isolated_p50_us: tapIsolated.p50Us, tap_http_1conn_isolated_p99_us: tapIsolated.p99Us, tap_http_1conn_isolated_req_per_s: tapIsolated.reqPerS,
   tap_http_1conn_monolithic_p50_us: tapMonolithic.p50Us, tap_http_1conn_monolithic_p99_us: tapMonolithic.p99Us, tap_http_1conn_monolithic_req_per_s: tapMonolithic.reqPerS,
   linux_http_1conn_p50_us: linuxHttp.p50Us, linux_http_1conn_p99_us: linuxHttp.p99Us, linux_http_1conn_req_per_s: linuxHttp.reqPerS,
+  tap_ping_idle50_p50_us: tapPing.idle50P50Us, tap_ping_idle2_p50_us: tapPing.idle2P50Us,
+  tap_responder_ping_idle50_p50_us: responder.idle50P50Us, tap_responder_ping_idle2_p50_us: responder.idle2P50Us,
+  linux_veth_ping_idle50_p50_us: kernelPing.idle50P50Us, linux_veth_ping_idle2_p50_us: kernelPing.idle2P50Us,
   rr64_ratio_isolated_vs_postmessage: ratio(iso64, placements.postmessage.figs['64x1']?.rtPerS),
   rr64_ratio_isolated_vs_linux: ratio(iso64, linux.figs['64x1']?.rtPerS),
   rr1_p50_us_isolated: placements.isolated.figs['1x1']?.p50Us ?? null,
@@ -275,7 +356,10 @@ const out = {
     ...Object.fromEntries((Object.keys(placements) as Placement[]).map((p) => [p, placements[p].figs])),
     linux_veth: linux.figs,
   },
-  notes: { ...(linux.note !== undefined ? { linux_veth: linux.note } : {}), ...(tap.note !== undefined ? { tap_http: tap.note } : {}), ...(linuxHttp.note !== undefined ? { linux_http: linuxHttp.note } : {}) },
+  notes: {
+    ...(linux.note !== undefined ? { linux_veth: linux.note } : {}), ...(tap.note !== undefined ? { tap_http: tap.note } : {}), ...(linuxHttp.note !== undefined ? { linux_http: linuxHttp.note } : {}),
+    ...(tapPing.note !== undefined ? { tap_ping: tapPing.note } : {}), ...(responder.note !== undefined ? { tap_responder_ping: responder.note } : {}), ...(kernelPing.note !== undefined ? { linux_veth_ping: kernelPing.note } : {}),
+  },
 };
 log(`64 connections, 1 byte: isolated/postMessage ${out.rr64_ratio_isolated_vs_postmessage ?? 'n/a'}, isolated/Linux ${out.rr64_ratio_isolated_vs_linux ?? 'n/a'}; socket operations without a message ${out.rr64_socket_ops_without_message_pct ?? 'n/a'} %`);
 if (json) console.log(JSON.stringify(out));
