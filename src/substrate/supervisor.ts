@@ -270,6 +270,8 @@ const STANDBY_RETRY_MS = 2000;
 const EXIT_WAIT_MS = 500;
 /** A thread told to retire (Supervisor.regroup) that has not ended after this long is terminated. */
 const RETIRE_WAIT_MS = 1000;
+/** After a thread's 'error' event, the longest wait for its 'crashing' report or 'exit' before restarting it (watchWorker). */
+const ERROR_EXIT_WAIT_MS = 100;
 
 export interface ExternalInput {
   readonly ring: SharedArrayBuffer;
@@ -624,17 +626,29 @@ export class Supervisor extends EventEmitter {
   /** Reports and death events of a group's thread (its current one, or its standby until it takes over). */
   private watchWorker(g: GroupRt, worker: Worker): void {
     worker.on('message', (m: WorkerReport) => this.onReport(g, worker, m));
+    /**
+     * The thread's error, kept until its restart may begin. The 'error' event comes on a channel
+     * of its own and can overtake the thread's last reports: its store writes (a UDP binding
+     * written just before the crash; seen in 1 of 5 runs of socket-limits' "UDP bind in flight")
+     * and its 'crashing' report. A successor built then would start from a store without them.
+     * So the restart waits for the 'crashing' report (onReport, after every earlier message) or
+     * the 'exit' event, which Node emits only after every message the thread posted; bounded.
+     */
+    let error: { cause: 'oom' | 'crash'; detail: Record<string, unknown> } | null = null;
     worker.on('error', (err: Error & { code?: string }) => {
       const cause = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : 'crash';
       if (g.standby?.worker === worker) { this.standbyDied(g, cause, { error: err.message, code: err.code }); return; }
       if (g.worker !== worker) return;
-      void this.onDeath(g, cause, { error: err.message, code: err.code });
+      error = { cause, detail: { error: err.message, code: err.code } };
+      const e = error;
+      setTimeout(() => { if (g.worker === worker) void this.onDeath(g, e.cause, e.detail); }, ERROR_EXIT_WAIT_MS).unref();
     });
     worker.on('exit', (code) => {
       if (g.standby?.worker === worker) { this.standbyDied(g, 'exit', { code }); return; }
       if (g.worker !== worker) return;
       if (g.state === 'stopping' || g.state === 'stopped') { g.state = 'stopped'; return; }
-      void this.onDeath(g, 'exit', { code });
+      if (error !== null) void this.onDeath(g, error.cause, error.detail);
+      else void this.onDeath(g, 'exit', { code });
     });
   }
 
