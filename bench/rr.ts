@@ -184,12 +184,14 @@ function wrkPercentile(text: string, p: string): number | null {
   return Math.round(m[2] === 'us' ? v : m[2] === 'ms' ? v * 1000 : v * 1e6);
 }
 
-/** Why wrk over namespaces cannot run here, or null. */
-function wrkMissing(): string | null {
+/** Why a figure that needs root (namespaces, a TAP device) and `tool` cannot run here, or null. */
+function rootToolMissing(tool: string, pkg: string): string | null {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, a TAP device)';
-  try { execFileSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }); } catch { return 'needs wrk (apt-get install wrk)'; }
+  try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (apt-get install ${pkg})`; }
   return null;
 }
+const wrkMissing = (): string | null => rootToolMissing('wrk', 'wrk');
+const pingMissing = (): string | null => rootToolMissing('ping', 'iputils-ping');
 
 /** wrk -c1 from namespace `ns` against `url`, one warm-up second first. */
 function wrk1(ns: string, url: string): WrkFigure {
@@ -228,13 +230,6 @@ function pingBoth(ns: string, addr: string): IdlePing {
   } catch (e) {
     return noPing((e as Error).message.split('\n')[0] ?? 'failed');
   }
-}
-
-/** Why the ping figures cannot run here, or null. */
-function pingMissing(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (network namespaces, a TAP device)';
-  try { execFileSync('sh', ['-c', 'command -v ping'], { stdio: 'ignore' }); } catch { return 'needs ping (apt-get install iputils-ping)'; }
-  return null;
 }
 
 /** Idle pings against the floor: a one-thread user-space responder behind a TAP (tap-echo-responder.ts). */
@@ -311,7 +306,8 @@ async function tapHttpFigures(placement?: string, ping = false): Promise<WrkFigu
     const auto = up.lines.map((l) => /placement auto → (\w+)/.exec(l)).find((m) => m !== null);
     const figure = wrk1(up.ns, 'http://10.96.0.2/f.txt');
     // Then quiet, pings only: what an idle host's answer costs.
-    const pings = ping ? { ping: pingMissing() === null ? pingBoth(up.ns, '10.96.0.2') : noPing(pingMissing()!) } : {};
+    const noPingTool = ping ? pingMissing() : null;
+    const pings = ping ? { ping: noPingTool === null ? pingBoth(up.ns, '10.96.0.2') : noPing(noPingTool) } : {};
     return { ...figure, ...pings, placement: auto !== undefined && auto !== null ? `auto → ${auto[1]}` : placement ?? null };
   } catch (e) {
     return noWrk((e as Error).message.split('\n')[0] ?? 'failed');
