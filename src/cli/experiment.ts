@@ -299,12 +299,17 @@ async function runRow(a: Stack, sender: RowSender, server: ExperimentServer | 'n
   };
 }
 
-/** The longest interval between `from` and the times after it, or between two of them. */
+/**
+ * The longest interval between consecutive times from `from` on, the one that spans `from`
+ * included (from the last time before it; from `from` itself when there is none): a gap
+ * that began just before the fault is a gap around the fault, and gapOver, which measures
+ * the gap at the death, counts it too, so gapMs is never the smaller of the two.
+ */
 function gapAfter(times: readonly number[], from: number): number {
   let gap = 0;
   let last = from;
   for (const t of times) {
-    if (t < from) continue;
+    if (t < from) { last = t; continue; }
     gap = Math.max(gap, t - last);
     last = t;
   }

@@ -59,8 +59,15 @@ for (const replicas of [1, 2, 4]) {
       // A listener on each host (it listens in every replica), for the host's counters below.
       const idle = [a, b].map((h) => h.net.createServer(() => {}));
       await Promise.all(idle.map((l) => new Promise<void>((resolve) => l.listen(9, resolve))));
-      // Published every 100 ms while frames move.
-      await new Promise((r) => setTimeout(r, 300));
+      // The servers publish their counters when their thread runs out of work (at most every
+      // 20 ms); the driver's every 100 ms while frames move. Under a loaded machine that can
+      // lag, so wait (bounded) until both hosts show the listener and the 16 accepted flows.
+      const settled = (h: Stack): boolean => {
+        const tcp = h.counters().tcp;
+        return Number(tcp['passiveOpens']) === 16 && (tcp['connections'] as Record<string, number> | undefined)?.['listen'] === 1 &&
+          h.driverStats().rxQueueFrames.every((n) => n > 0);
+      };
+      for (const t0 = Date.now(); !(settled(a) && settled(b)) && Date.now() - t0 < 5_000;) await new Promise((r) => setTimeout(r, 50));
       for (const h of [a, b]) {
         const q = h.driverStats().rxQueueFrames;
         assert.equal(q.length, replicas);
