@@ -17,6 +17,7 @@ import { inPrefix } from '../wire/ipv4-address.js';
 import { summarizePacket, type PacketSummary } from './packet-summary.js';
 import { TcpFlag, type AddressMatch, type PortRange, type Rule, type RuleSet } from './rules.js';
 import { ALLOW, DROP, type Direction, type Verdict } from '../abi/verdict.js';
+import { FlowTable, flowTableBytes } from './flow-table.js';
 
 export interface PfConfig {
   readonly maxStates: number;
@@ -58,23 +59,86 @@ export interface PfRequest {
   readonly packet: Uint8Array;
 }
 
-interface State { expiresAt: number; closing: boolean; readonly protocol: number }
+const COUNTER_NAMES: readonly (keyof PfCounters)[] = [
+  'evaluated', 'allowed', 'dropped', 'rejected', 'unparseable', 'stateHits', 'statesCreated', 'statesExpired', 'stateTableFull', 'defaultHits',
+];
+
+/*
+ * The filter's memory (pfMemoryBytes): a header, the counters, the hits of up to
+ * `ruleCapacity` rules (float64 each) and the flow table. The packet filter server keeps it
+ * in memory that outlives its thread, so a restarted filter goes on with every flow it had
+ * admitted and every count.
+ */
+const MEM_MAGIC = 0;
+const MEM_MAX_STATES = 1;
+const MAGIC = 0x50463031; // "PF01"
+const COUNTERS_AT = 64;
+const HITS_AT = COUNTERS_AT + 16 * 8;
+
+/** Bytes of memory a PfCore with `maxStates` states and hits for `ruleCapacity` rules uses. */
+export function pfMemoryBytes(maxStates: number = DEFAULT_PF_CONFIG.maxStates, ruleCapacity = 0): number {
+  return HITS_AT + ruleCapacity * 8 + flowTableBytes(maxStates);
+}
+
+/** The counters as properties over float64 slots (so `counters.allowed++` lands in the memory). */
+function countersOver(f: Float64Array): PfCounters {
+  const c = {} as PfCounters;
+  COUNTER_NAMES.forEach((name, i) => {
+    Object.defineProperty(c, name, { enumerable: true, get: () => f[i]!, set: (v: number) => { f[i] = v; } });
+  });
+  return c;
+}
 
 export class PfCore {
   readonly config: PfConfig;
-  readonly counters: PfCounters = {
-    evaluated: 0, allowed: 0, dropped: 0, rejected: 0, unparseable: 0, stateHits: 0, statesCreated: 0,
-    statesExpired: 0, stateTableFull: 0, defaultHits: 0,
-  };
+  readonly counters: PfCounters;
   private ruleSet: RuleSet;
-  private ruleHits: number[];
-  private readonly states = new Map<string, State>();
+  private ruleHits: Float64Array;
+  private readonly memory: ArrayBufferLike;
+  private readonly ruleCapacity: number;
+  private readonly states: FlowTable;
+  private opened = false;
   private nextSweep = Infinity;
 
-  constructor(ruleSet: RuleSet, config: Partial<PfConfig> = {}) {
+  /**
+   * `memory`: pfMemoryBytes(config.maxStates, n) bytes, zeroed or as a predecessor left them
+   * (its flows, counters and, for the first n rules, hits go on); without, a private buffer.
+   * Nothing is written to it before the first check(), onTimer() or open().
+   */
+  constructor(ruleSet: RuleSet, config: Partial<PfConfig> = {}, memory?: ArrayBufferLike) {
     this.config = { ...DEFAULT_PF_CONFIG, ...config };
+    const tableBytes = flowTableBytes(this.config.maxStates);
+    this.memory = memory ?? new ArrayBuffer(pfMemoryBytes(this.config.maxStates, ruleSet.rules.length));
+    this.ruleCapacity = Math.floor((this.memory.byteLength - HITS_AT - tableBytes) / 8);
+    if (this.ruleCapacity < 0) throw new RangeError(`packet filter memory of ${this.memory.byteLength} bytes is too small for ${this.config.maxStates} states`);
+    this.counters = countersOver(new Float64Array(this.memory, COUNTERS_AT, COUNTER_NAMES.length));
     this.ruleSet = ruleSet;
-    this.ruleHits = ruleSet.rules.map(() => 0);
+    this.ruleHits = this.hitsFor(ruleSet);
+    this.states = new FlowTable(this.memory, HITS_AT + this.ruleCapacity * 8, this.config.maxStates);
+  }
+
+  private hitsFor(ruleSet: RuleSet): Float64Array {
+    const n = ruleSet.rules.length;
+    // Rules beyond the memory's room count in private memory (lost with the thread).
+    return n <= this.ruleCapacity ? new Float64Array(this.memory, HITS_AT, n) : new Float64Array(n);
+  }
+
+  /**
+   * Takes the memory over (idempotent; check() and onTimer() call it): a fresh one is laid
+   * out, a predecessor's is checked and, if it died mid-change, repaired.
+   */
+  open(now: number): void {
+    if (this.opened) return;
+    const h = new Int32Array(this.memory, 0, 2);
+    if (h[MEM_MAGIC] === 0) {
+      h[MEM_MAX_STATES] = this.config.maxStates;
+      h[MEM_MAGIC] = MAGIC;
+    } else if (h[MEM_MAGIC] !== MAGIC || h[MEM_MAX_STATES] !== this.config.maxStates) {
+      throw new RangeError(`packet filter memory holds another layout (magic ${h[MEM_MAGIC]}, ${h[MEM_MAX_STATES]} states)`);
+    }
+    this.states.open();
+    this.opened = true;
+    this.nextSweep = this.states.size > 0 ? now + this.config.sweepIntervalMs : Infinity;
   }
 
   get rules(): RuleSet { return this.ruleSet; }
@@ -82,15 +146,20 @@ export class PfCore {
   /** Replace the rules (hit counters restart; states stay, so open connections survive a reload). */
   setRules(ruleSet: RuleSet): void {
     this.ruleSet = ruleSet;
-    this.ruleHits = ruleSet.rules.map(() => 0);
+    this.ruleHits = this.hitsFor(ruleSet);
+    this.ruleHits.fill(0);
   }
 
   /** Hits per rule, in rule order. */
-  hits(): readonly number[] { return this.ruleHits; }
+  hits(): readonly number[] { return Array.from(this.ruleHits); }
 
   get stateCount(): number { return this.states.size; }
 
+  /** Flow-table repairs made after a predecessor died mid-change (0 or 1 per open). */
+  get stateRepairs(): number { return this.states.repairs; }
+
   check(req: PfRequest, now: number): Verdict {
+    if (!this.opened) this.open(now);
     this.counters.evaluated++;
     const s = summarizePacket(req.packet);
     if (s === null) {
@@ -130,13 +199,9 @@ export class PfCore {
   }
 
   onTimer(now: number): void {
+    if (!this.opened) this.open(now);
     if (now < this.nextSweep) return;
-    for (const [k, st] of this.states) {
-      if (st.expiresAt <= now) {
-        this.states.delete(k);
-        this.counters.statesExpired++;
-      }
-    }
+    this.counters.statesExpired += this.states.sweep(now);
     this.nextSweep = this.states.size > 0 ? now + this.config.sweepIntervalMs : Infinity;
   }
 
@@ -147,46 +212,49 @@ export class PfCore {
     if (s.inner !== null) {
       // An ICMP error about a packet of a tracked flow (RFC 792 quote) is related traffic.
       const inner = s.inner;
-      return this.live(flowKey(inner.protocol, inner.src, portOf(inner, true), inner.dst, portOf(inner, false)), now) !== null ||
-        this.live(flowKey(inner.protocol, inner.dst, portOf(inner, false), inner.src, portOf(inner, true)), now) !== null;
+      return this.live(inner.protocol, inner.src, portOf(inner, true), inner.dst, portOf(inner, false), now) >= 0 ||
+        this.live(inner.protocol, inner.dst, portOf(inner, false), inner.src, portOf(inner, true), now) >= 0;
     }
     if (!s.hasL4 && (s.protocol === IpProtocol.TCP || s.protocol === IpProtocol.UDP || s.protocol === IpProtocol.ICMP)) return false;
-    const fwd = this.live(flowKey(s.protocol, s.src, portOf(s, true), s.dst, portOf(s, false)), now);
-    const st = fwd ?? this.live(flowKey(s.protocol, s.dst, portOf(s, false), s.src, portOf(s, true)), now);
-    if (st === null) return false;
-    if (s.protocol === IpProtocol.TCP && (s.tcpFlags & (TcpFlag.FIN | TcpFlag.RST)) !== 0) st.closing = true;
-    st.expiresAt = now + this.idle(st);
+    let e = this.live(s.protocol, s.src, portOf(s, true), s.dst, portOf(s, false), now);
+    if (e < 0) e = this.live(s.protocol, s.dst, portOf(s, false), s.src, portOf(s, true), now);
+    if (e < 0) return false;
+    if (s.protocol === IpProtocol.TCP && (s.tcpFlags & (TcpFlag.FIN | TcpFlag.RST)) !== 0) this.states.setClosing(e);
+    this.states.setExpiresAt(e, now + this.idle(this.states.protocol(e), this.states.closing(e)));
     return true;
   }
 
-  private live(key: string, now: number): State | null {
-    const st = this.states.get(key);
-    if (st === undefined) return null;
-    if (st.expiresAt <= now) {
-      this.states.delete(key);
+  /** The unexpired entry of the flow, or -1 (an expired one is removed). */
+  private live(protocol: number, a: number, ap: number, b: number, bp: number, now: number): number {
+    const e = this.states.find(protocol, a, ap, b, bp);
+    if (e < 0) return -1;
+    if (this.states.expiresAt(e) <= now) {
+      this.states.remove(e);
       this.counters.statesExpired++;
-      return null;
+      return -1;
     }
-    return st;
+    return e;
   }
 
   private createState(s: PacketSummary, now: number): void {
     if (!s.hasL4 && (s.protocol === IpProtocol.TCP || s.protocol === IpProtocol.UDP || s.protocol === IpProtocol.ICMP)) return;
     if (s.protocol === IpProtocol.ICMP && s.icmpType !== IcmpType.EchoRequest) return;
-    if (this.states.size >= this.config.maxStates) {
+    const src = portOf(s, true);
+    const dst = portOf(s, false);
+    const expiresAt = now + this.idle(s.protocol, false);
+    const e = this.states.find(s.protocol, s.src, src, s.dst, dst);
+    if (e >= 0) { this.states.setExpiresAt(e, expiresAt); return; } // an expired twin, found by a rule
+    if (this.states.insert(s.protocol, s.src, src, s.dst, dst, expiresAt) < 0) {
       this.counters.stateTableFull++;
       return;
     }
-    const st: State = { expiresAt: 0, closing: false, protocol: s.protocol };
-    st.expiresAt = now + this.idle(st);
-    this.states.set(flowKey(s.protocol, s.src, portOf(s, true), s.dst, portOf(s, false)), st);
     this.counters.statesCreated++;
     if (this.nextSweep === Infinity) this.nextSweep = now + this.config.sweepIntervalMs;
   }
 
-  private idle(st: State): number {
-    switch (st.protocol) {
-      case IpProtocol.TCP: return st.closing ? this.config.tcpClosingMs : this.config.tcpIdleMs;
+  private idle(protocol: number, closing: boolean): number {
+    switch (protocol) {
+      case IpProtocol.TCP: return closing ? this.config.tcpClosingMs : this.config.tcpIdleMs;
       case IpProtocol.UDP: return this.config.udpIdleMs;
       case IpProtocol.ICMP: return this.config.icmpIdleMs;
       default: return this.config.otherIdleMs;
@@ -197,10 +265,6 @@ export class PfCore {
 function portOf(s: PacketSummary, source: boolean): number {
   if (s.protocol === IpProtocol.ICMP) return s.icmpIdent;
   return source ? s.srcPort : s.dstPort;
-}
-
-function flowKey(protocol: number, a: number, ap: number, b: number, bp: number): string {
-  return `${protocol}|${a}:${ap}|${b}:${bp}`;
 }
 
 function addressMatches(m: AddressMatch | null, address: number): boolean {

@@ -3,7 +3,9 @@
  * with a rich pointer into a pool; PF reads the bytes where they lie and
  * answers. It never holds a packet, so a PF crash only means IP asks again.
  * Rules come from the data store (set from the host configuration on first
- * start), so a restarted filter has the same rules at once.
+ * start), so a restarted filter has the same rules at once; the flows admitted
+ * with "keep state", the counters and the rule hits are in memory that outlives
+ * the thread (ServerContext.shared), so its successor goes on with them.
  */
 import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
@@ -26,7 +28,10 @@ export function createServer(ctx: ServerContext): ServerCore {
   ctx.store.set('rules', text);
   const parsed = parseRuleSet(text);
   if (!parsed.ok) throw new Error(`pf: invalid rules: ${parsed.errors.map((e) => `line ${e.line}: ${e.reason}`).join('; ')}`);
-  const core = new PfCore(parsed.value);
+  // Its memory outlives the thread (the flows it admitted, its counters): a successor goes on
+  // with them. Opened at the first message or poll, never here: a standby is built while its
+  // predecessor still writes there.
+  const core = new PfCore(parsed.value, {}, ctx.shared);
   const toIp = ctx.outputs['ip'];
   if (toIp === undefined) throw new Error('pf server needs output "ip"');
   let now = ctx.now();
@@ -59,6 +64,7 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     poll(t: number): void {
       now = t;
+      core.open(now);
       if (core.pollAt() <= now) core.onTimer(now);
     },
     pollAt(): number {

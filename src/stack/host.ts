@@ -27,6 +27,7 @@ import type { IpServerOptions } from '../ip/server.js';
 import type { TcpServerOptions } from '../tcp/server.js';
 import { TSO_MAX_BYTES } from '../tcp/config.js';
 import type { PfServerOptions } from '../pf/server.js';
+import { DEFAULT_PF_CONFIG, pfMemoryBytes } from '../pf/pf-core.js';
 import type { DriverServerOptions } from '../driver/server.js';
 import type { UdpServerOptions } from '../udp/server.js';
 import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js';
@@ -454,6 +455,9 @@ export class Stack extends EventEmitter {
     };
     const udpOptions: UdpServerOptions = { socketTable: udpTables[0]!, stats: udpStatsBlocks[0]!, addresses: addresses.map((a) => a.address) };
     const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
+    // PF's flow table, counters and rule hits live in memory that outlives its thread.
+    const pfRules = parseRuleSet(config.filter ?? '');
+    const pfShared = pfMemoryBytes(DEFAULT_PF_CONFIG.maxStates, pfRules.ok ? pfRules.value.rules.length : 0);
     /** Filled below, once the TAP devices are open (before the driver starts). */
     const tapFds: Record<string, number> = {};
     const driverOptions: DriverServerOptions = {
@@ -469,7 +473,7 @@ export class Stack extends EventEmitter {
     const replicaServers = (r: number): object[] => [
       server(named('ip', r), '../ip/server.js', { ...ipOptions, counters: replicaCounters[r]!.ip, ...(r > 0 ? { replica: r } : {}) }),
       // PF builds from its options alone and owns no pool: a warm standby takes over when it dies.
-      { ...server(named('pf', r), '../pf/server.js', pfOptions), standby: true },
+      { ...server(named('pf', r), '../pf/server.js', pfOptions), standby: true, sharedBytes: pfShared },
       server(named('tcp', r), '../tcp/server.js', {
         ...tcpOptions, socketTable: socketTables[r]!, counters: replicaCounters[r]!.tcp, ...(replicas > 1 ? { replica: { index: r, rssTable, entryLoad } } : {}),
       }),

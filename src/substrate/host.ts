@@ -38,6 +38,8 @@ export interface ServerAssignment {
   readonly module: string;
   readonly options: Readonly<Record<string, unknown>>;
   readonly controlBlock: SharedArrayBuffer;
+  /** The server's memory that outlives its threads (ServerSpec.sharedBytes). */
+  readonly shared?: SharedArrayBuffer;
   readonly inputs: readonly ChannelGrant[];
   readonly outputs: readonly ChannelGrant[];
   readonly ownedPools: readonly { readonly name: string; readonly sab: SharedArrayBuffer }[];
@@ -109,6 +111,7 @@ async function buildServer(s: ServerAssignment, doorbell: SharedArrayBuffer, rep
     buffers,
     store: new LocalDataStore(s.name, s.store, report),
     stats: cb,
+    ...(s.shared !== undefined ? { shared: s.shared } : {}),
     options: s.options,
     doorbell,
     now: () => performance.now(),

@@ -46,6 +46,12 @@ export interface ServerSpec {
    * allows it and every channel of theirs is a ring.
    */
   readonly standby?: boolean;
+  /**
+   * Bytes of shared memory that outlive the server's threads (ServerContext.shared): zeroed
+   * before the first start, handed to every successor as its predecessor left it. For state
+   * a successor must find exactly as it was (a packet filter's flow table and counters).
+   */
+  readonly sharedBytes?: number;
 }
 
 export interface ChannelSpec {
@@ -147,6 +153,8 @@ export const DEFAULT_SUPERVISOR: SupervisorOptions = {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** The most shared memory one server may ask for (ServerSpec.sharedBytes). */
+export const SHARED_BYTES_MAX = 256 * 1024 * 1024;
 
 export type ManifestResult =
   | { readonly ok: true; readonly value: Manifest }
@@ -195,10 +203,14 @@ export function validateManifest(input: unknown): ManifestResult {
     }
     if (s.restartAfterExit !== undefined && typeof s.restartAfterExit !== 'boolean') bad(`${f}.restartAfterExit`, 'must be a boolean');
     if (s.standby !== undefined && typeof s.standby !== 'boolean') bad(`${f}.standby`, 'must be a boolean');
+    if (s.sharedBytes !== undefined && (typeof s.sharedBytes !== 'number' || !Number.isSafeInteger(s.sharedBytes) || s.sharedBytes < 0 || s.sharedBytes > SHARED_BYTES_MAX)) {
+      bad(`${f}.sharedBytes`, `must be an integer from 0 to ${SHARED_BYTES_MAX}`);
+    }
     servers.push({
       name: s.name, module: s.module, options: isObj(s.options) ? s.options : {}, ...(resourceLimits ? { resourceLimits } : {}),
       ...(s.restartAfterExit === true ? { restartAfterExit: true } : {}),
       ...(s.standby === true ? { standby: true } : {}),
+      ...(typeof s.sharedBytes === 'number' && s.sharedBytes > 0 ? { sharedBytes: s.sharedBytes } : {}),
     });
   });
 

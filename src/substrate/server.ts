@@ -77,6 +77,14 @@ export interface ServerContext {
   readonly store: DataStore;
   /** This server's shared-memory counters. */
   readonly stats: ControlBlock;
+  /**
+   * Memory that outlives this server's threads (manifest `sharedBytes`; absent without):
+   * zeroed before the first start, exactly as the predecessor left it after a restart, so
+   * state kept here survives a crash at any instant if every change is made so that a
+   * half-done one is recognisable. A warm standby is built while its predecessor still writes
+   * here: read it only once running (at the first message), not in createServer.
+   */
+  readonly shared?: SharedArrayBuffer;
   /** Manifest `servers[].options`, verbatim. */
   readonly options: Readonly<Record<string, unknown>>;
   /**

@@ -149,6 +149,8 @@ interface ServerRt {
   readonly spec: ServerSpec;
   readonly index: number;
   readonly cb: ControlBlock;
+  /** Its memory that outlives its threads (spec.sharedBytes), made once. */
+  readonly shared?: SharedArrayBuffer;
   /**
    * The doorbell its producers ring: its thread's, or with manifest.regroup one of its own,
    * forwarded to its thread's while another server leads that thread (doorbell.ts).
@@ -391,7 +393,7 @@ export class Supervisor extends EventEmitter {
       const cb = new ControlBlock(createControlBlock());
       cb.prepareSuccessor(1, false);
       const rt: ServerRt = {
-        spec, index, cb, bell: m.doorbells[spec.name] ?? (m.regroup ? createDoorbell() : undefined as unknown as SharedArrayBuffer),
+        spec, index, cb, ...(spec.sharedBytes !== undefined ? { shared: new SharedArrayBuffer(spec.sharedBytes) } : {}), bell: m.doorbells[spec.name] ?? (m.regroup ? createDoorbell() : undefined as unknown as SharedArrayBuffer),
         group: undefined as unknown as GroupRt, inputs: [], outputs: [], lastHeartbeat: -1, lastBeatChange: 0, runningGeneration: 0,
       };
       this.servers.push(rt); this.byName.set(spec.name, rt);
@@ -676,7 +678,7 @@ export class Supervisor extends EventEmitter {
       });
       return {
         name: s.spec.name, index: s.index, generation: generationOf(s), module: s.spec.module, options: s.spec.options,
-        controlBlock: s.cb.sab, inputs, outputs,
+        controlBlock: s.cb.sab, ...(s.shared !== undefined ? { shared: s.shared } : {}), inputs, outputs,
         ownedPools: this.pools.filter((p) => p.owner === s).map((p) => ({ name: p.spec.as ?? p.spec.name, sab: p.sab })),
         readablePools: this.pools.filter((p) => p.spec.readers.includes(s.spec.name)).map((p) => p.sab),
         store: this.store.snapshot(s.spec.name),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PfCore } from '../../src/pf/pf-core.js';
+import { PfCore, pfMemoryBytes } from '../../src/pf/pf-core.js';
 import { parseRuleSet } from '../../src/pf/rule-parser.js';
 import type { RuleSet } from '../../src/pf/rules.js';
 import type { Direction, Verdict } from '../../src/abi/verdict.js';
@@ -143,4 +143,24 @@ test('setRules keeps states and restarts hit counters', () => {
   pf.setRules(rules('default drop'));
   assert.deepEqual(pf.hits(), []);
   assert.equal(pf.check({ direction: 'in', ifName: 'e', packet: pkt({ proto: 17, src: A, dst: B, sport: 2, dport: 1 }) }, 1).action, 'allow');
+});
+
+test('a successor PfCore over its predecessor\'s memory keeps the admitted flows, counters and rule hits', () => {
+  const parsed = { value: rules('default drop\nallow in proto tcp to any port 7 flags S/SA keep state') };
+  const memory = new SharedArrayBuffer(pfMemoryBytes(1024, parsed.value.rules.length));
+  const first = new PfCore(parsed.value, { maxStates: 1024 }, memory);
+  const syn = pkt({ proto: 6, src: B, dst: A, sport: 40000, dport: 7, flags: 0x02 });
+  const reply = pkt({ proto: 6, src: A, dst: B, sport: 7, dport: 40000, flags: 0x12 });
+  assert.equal(first.check({ direction: 'in', ifName: 'eth0', packet: syn }, 0).action, 'allow');
+  assert.equal(first.check({ direction: 'out', ifName: 'eth0', packet: reply }, 1).action, 'allow');
+  // The successor: built over the same memory (as a standby is, before it takes over).
+  const next = new PfCore(parsed.value, { maxStates: 1024 }, memory);
+  assert.equal(next.check({ direction: 'out', ifName: 'eth0', packet: reply }, 2).action, 'allow', 'the reply still passes: the flow survived');
+  assert.equal(next.stateCount, 1);
+  assert.deepEqual(next.hits(), [1]);
+  assert.equal(next.counters.evaluated, 3);
+  assert.equal(next.counters.stateHits, 2);
+  // Without the memory, the same reply would be refused (the default drops it).
+  const fresh = new PfCore(parsed.value, { maxStates: 1024 });
+  assert.equal(fresh.check({ direction: 'out', ifName: 'eth0', packet: reply }, 2).action, 'drop');
 });

@@ -55,3 +55,44 @@ test('after a PF crash mid-transfer IP re-asks no verdict still queued to PF or 
     await a.close();
   }
 });
+
+// A stateful firewall: only the flows PF admitted with "keep state" may send back. Its flow
+// table lives in memory that outlives the PF thread, so after a PF crash the server's replies
+// on an open connection still pass (a successor with an empty table would drop them all).
+test('a stateful filter keeps its flows across a PF crash: an open connection still echoes', { timeout: 60_000 }, async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const a = await createStack({
+    name: 'a', filter: 'default drop\nallow in proto tcp to any port 7 flags S/SA keep state',
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }],
+  }, { switches: { sw0: sw } });
+  const b = await createStack({ name: 'b', interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.2/24'] }] }, { switches: { sw0: sw } });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((r) => server.listen(7, r));
+    const c = b.net.connect({ port: 7, host: '10.0.0.1' });
+    await new Promise<void>((resolve, reject) => { c.once('connect', resolve); c.once('error', reject); });
+    let echoed = '';
+    c.on('data', (d: Buffer) => { echoed += d.toString(); });
+    const echoedBy = (text: string, what: string): Promise<void> => new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: echoed so far ${JSON.stringify(echoed)}`)), 10_000);
+      const look = (): void => { if (echoed.endsWith(text)) { clearTimeout(timer); resolve(); } else setTimeout(look, 10); };
+      look();
+    });
+    c.write('before ');
+    await echoedBy('before ', 'the echo before the crash');
+    const gen = a.supervisor.generation('pf');
+    a.supervisor.inject('pf', 'crash');
+    await a.supervisor.whenRunning('pf', gen + 1, 20_000);
+    c.write('after');
+    await echoedBy('after', 'the echo after the PF crash (its replies need the flow PF admitted before)');
+    assert.equal(echoed, 'before after');
+    assert.equal(a.snapshot().servers.find((s) => s.name === 'pf')!.restarts, 1);
+    c.destroy();
+    server.close();
+  } finally {
+    clearTimeout(timer);
+    await b.close();
+    await a.close();
+  }
+});

@@ -27,6 +27,8 @@ const cases: [string, (m: Record<string, unknown>) => unknown, string, RegExp][]
   ['bad polling mode', (m) => ({ ...m, polling: { mode: 'fast' } }), 'polling.mode', /adaptive/],
   ['bad resource limit', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', resourceLimits: { maxOldGenerationSizeMb: 1 } }, { name: 'b', module: 'm' }] }), 'servers[0].resourceLimits.maxOldGenerationSizeMb', /from 4/],
   ['restartAfterExit not a boolean', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', restartAfterExit: 'yes' }, { name: 'b', module: 'm' }] }), 'servers[0].restartAfterExit', /boolean/],
+  ['sharedBytes not an integer', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', sharedBytes: 1.5 }, { name: 'b', module: 'm' }] }), 'servers[0].sharedBytes', /integer from 0/],
+  ['sharedBytes too large', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', sharedBytes: 2 ** 40 }, { name: 'b', module: 'm' }] }), 'servers[0].sharedBytes', /integer from 0 to 268435456/],
   ['bad restart policy', (m) => ({ ...m, supervisor: { restart: { maxRestarts: -1 } } }), 'supervisor.restart.maxRestarts', /integer/],
   ['unknown top-level field', (m) => ({ ...m, servres: [] }), 'servres', /unknown field/],
 ];
