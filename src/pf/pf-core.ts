@@ -80,6 +80,24 @@ export function pfMemoryBytes(maxStates: number = DEFAULT_PF_CONFIG.maxStates, r
   return HITS_AT + ruleCapacity * 8 + flowTableBytes(maxStates);
 }
 
+/** A packet filter's figures as read from its memory (by anyone, while it runs). */
+export interface PfStats extends PfCounters {
+  /** Flows in the state table now. */
+  readonly states: number;
+  /** Hits per rule, for the rules whose hits are in the memory. */
+  readonly ruleHits: readonly number[];
+}
+
+/** Reads the figures of a PfCore's memory (zero for one not used yet). */
+export function readPfMemory(memory: ArrayBufferLike, maxStates: number = DEFAULT_PF_CONFIG.maxStates, rules = Infinity): PfStats {
+  const ruleCapacity = Math.max(0, Math.floor((memory.byteLength - HITS_AT - flowTableBytes(maxStates)) / 8));
+  const f = new Float64Array(memory, COUNTERS_AT, COUNTER_NAMES.length);
+  const out: Record<string, unknown> = {};
+  COUNTER_NAMES.forEach((name, i) => { out[name] = f[i]!; });
+  const table = new FlowTable(memory, HITS_AT + ruleCapacity * 8, maxStates);
+  return { ...(out as unknown as PfCounters), states: table.size, ruleHits: Array.from(new Float64Array(memory, HITS_AT, Math.min(ruleCapacity, rules))) };
+}
+
 /** The counters as properties over float64 slots (so `counters.allowed++` lands in the memory). */
 function countersOver(f: Float64Array): PfCounters {
   const c = {} as PfCounters;

@@ -27,7 +27,7 @@ import type { IpServerOptions } from '../ip/server.js';
 import type { TcpServerOptions } from '../tcp/server.js';
 import { TSO_MAX_BYTES } from '../tcp/config.js';
 import type { PfServerOptions } from '../pf/server.js';
-import { DEFAULT_PF_CONFIG, pfMemoryBytes } from '../pf/pf-core.js';
+import { DEFAULT_PF_CONFIG, pfMemoryBytes, readPfMemory, type PfStats } from '../pf/pf-core.js';
 import type { DriverServerOptions } from '../driver/server.js';
 import type { UdpServerOptions } from '../udp/server.js';
 import { createUdpStats, readUdpStats, type UdpStats } from '../udp/udp-stats.js';
@@ -613,6 +613,22 @@ export class Stack extends EventEmitter {
     const b = this.counterBlocks[r];
     if (b === undefined) throw new NewtosError('ERR_OUT_OF_RANGE', `replica ${r} does not exist (this host has ${this.counterBlocks.length})`);
     return { ip: readCounterBlock(b.ip), tcp: readCounterBlock(b.tcp) };
+  }
+
+  /**
+   * The packet filters' counters, flows in their state tables and hits per rule, read from their
+   * memory (summed over replicas). They outlive a PF restart, as the flows do.
+   */
+  pfStats(): PfStats {
+    const rules = parseRuleSet(this.config.filter ?? '');
+    const n = rules.ok ? rules.value.rules.length : 0;
+    const all = this.counterBlocks.map((_, r) => this.supervisor.sharedMemory(named('pf', r))).filter((m) => m !== undefined)
+      .map((m) => readPfMemory(m, DEFAULT_PF_CONFIG.maxStates, n));
+    if (all.length === 0) all.push(readPfMemory(new ArrayBuffer(pfMemoryBytes(DEFAULT_PF_CONFIG.maxStates, n)), DEFAULT_PF_CONFIG.maxStates, n));
+    if (all.length === 1) return all[0]!;
+    const sum: Record<string, unknown> = {};
+    for (const s of all) for (const [k, v] of Object.entries(s)) if (typeof v === 'number') sum[k] = (sum[k] as number | undefined ?? 0) + v;
+    return { ...(sum as unknown as PfStats), ruleHits: Array.from({ length: n }, (_, i) => all.reduce((t, s) => t + (s.ruleHits[i] ?? 0), 0)) };
   }
 
   /** The UDP servers' counters, read from shared memory (summed over replicas). */

@@ -11,6 +11,7 @@ import { NIC_DROP_REASONS } from '../driver/nic/backend.js';
 import type { LinkStats } from '../driver/nic/link-stats.js';
 import type { UdpStats } from '../udp/udp-stats.js';
 import type { Stack } from './host.js';
+import type { PfStats } from '../pf/pf-core.js';
 import type { CounterTree } from '../abi/published-counters.js';
 import { tcpLines, tcpPrometheus, udpLine, udpPrometheus } from './transport-stats-text.js';
 import { ipLines, ipPrometheus } from './ip-stats-text.js';
@@ -41,6 +42,7 @@ export interface TransportStats {
   readonly ip?: CounterTree;
   readonly tcp: CounterTree;
   readonly udp: UdpStats;
+  readonly pf?: PfStats;
 }
 
 /** Prometheus text format (version 0.0.4). */
@@ -91,6 +93,7 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
   if (transport !== undefined) {
     const write = (name: string, help: string, type: 'counter' | 'gauge', samples: [Record<string, string>, number][]): void => metric(lines, name, help, type, samples);
     if (transport.ip !== undefined) ipPrometheus(write, host, transport.ip);
+    if (transport.pf !== undefined) pfPrometheus(lines, host, transport.pf);
     tcpPrometheus(write, host, transport.tcp);
     udpPrometheus(write, host, transport.udp);
   }
@@ -114,11 +117,32 @@ export function linkTable(host: string, links: readonly LinkStats[]): string {
 export function hostStatsText(host: string, stack: Stack): string {
   const { ip, tcp } = stack.counters();
   return `${[statsTable(host, stack.snapshot()), linkTable(host, stack.linkStats()), driverLine(host, stack.driverStats()),
-    ipLines(host, ip), tcpLines(host, tcp), udpLine(host, stack.udpStats())].join('\n')}\n`;
+    ipLines(host, ip), pfLine(host, stack.pfStats()), tcpLines(host, tcp), udpLine(host, stack.udpStats())].join('\n')}\n`;
+}
+
+/** The packet filter's verdicts, state table and rule hits on one line. */
+export function pfLine(host: string, p: PfStats): string {
+  return `${host.padEnd(10)} pf      evaluated ${p.evaluated}  allowed ${p.allowed} (by state ${p.stateHits}) dropped ${p.dropped} rejected ${p.rejected} `
+    + `unparseable ${p.unparseable}  default ${p.defaultHits}  states ${p.states} (created ${p.statesCreated} expired ${p.statesExpired} table full ${p.stateTableFull})`
+    + `  rule hits ${p.ruleHits.length === 0 ? 'none' : p.ruleHits.join('/')}`;
+}
+
+function pfPrometheus(lines: string[], host: string, p: PfStats): void {
+  metric(lines, 'newtos_pf_packets_evaluated_total', 'Packets the packet filter gave a verdict.', 'counter', [[{ host }, p.evaluated]]);
+  metric(lines, 'newtos_pf_verdicts_total', 'Packet filter verdicts, by verdict.', 'counter',
+    [[{ host, verdict: 'allow' }, p.allowed], [{ host, verdict: 'drop' }, p.dropped], [{ host, verdict: 'reject' }, p.rejected]]);
+  metric(lines, 'newtos_pf_state_hits_total', 'Packets allowed by a flow in the state table (keep state).', 'counter', [[{ host }, p.stateHits]]);
+  metric(lines, 'newtos_pf_unparseable_total', 'Packets the filter could not parse (dropped).', 'counter', [[{ host }, p.unparseable]]);
+  metric(lines, 'newtos_pf_default_hits_total', 'Packets no rule matched (the default action).', 'counter', [[{ host }, p.defaultHits]]);
+  metric(lines, 'newtos_pf_states', 'Flows in the packet filter\'s state table now.', 'gauge', [[{ host }, p.states]]);
+  metric(lines, 'newtos_pf_states_created_total', 'Flows added to the state table.', 'counter', [[{ host }, p.statesCreated]]);
+  metric(lines, 'newtos_pf_states_expired_total', 'Flows removed from the state table when idle.', 'counter', [[{ host }, p.statesExpired]]);
+  metric(lines, 'newtos_pf_state_table_full_total', 'Flows not tracked because the state table was full.', 'counter', [[{ host }, p.stateTableFull]]);
+  if (p.ruleHits.length > 0) metric(lines, 'newtos_pf_rule_hits_total', 'Packets each rule matched (rule: its index, from 0).', 'counter', p.ruleHits.map((n, i) => [{ host, rule: String(i) }, n]));
 }
 
 /** `/metrics` of a running host: everything hostStatsText shows, as Prometheus text. */
 export function hostPrometheus(host: string, stack: Stack): string {
   const { ip, tcp } = stack.counters();
-  return statsPrometheus(host, stack.snapshot(), stack.socketStats(), stack.linkStats(), stack.driverStats(), { ip, tcp, udp: stack.udpStats() });
+  return statsPrometheus(host, stack.snapshot(), stack.socketStats(), stack.linkStats(), stack.driverStats(), { ip, tcp, udp: stack.udpStats(), pf: stack.pfStats() });
 }

@@ -1290,6 +1290,11 @@ export class Supervisor extends EventEmitter {
     return this.byName.get(server)?.cb.generation ?? 0;
   }
 
+  /** A server's memory that outlives its threads (manifest sharedBytes), if it has some: for reading its figures. */
+  sharedMemory(server: string): SharedArrayBuffer | undefined {
+    return this.byName.get(server)?.shared;
+  }
+
   /** Resolves when every thread is running (e.g. after a restart). */
   async whenRunning(server: string, generation: number, timeoutMs = 30_000): Promise<void> {
     const s = this.byName.get(server);

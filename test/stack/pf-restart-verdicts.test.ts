@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
+import { hostPrometheus, hostStatsText } from '../../src/stack/stats-text.js';
 
 test('after a PF crash mid-transfer IP re-asks no verdict still queued to PF or answered; 4 MB intact', { timeout: 120_000 }, async () => {
   const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
@@ -81,12 +82,21 @@ test('a stateful filter keeps its flows across a PF crash: an open connection st
     });
     c.write('before ');
     await echoedBy('before ', 'the echo before the crash');
+    const before = a.pfStats();
+    assert.deepEqual([before.states, before.statesCreated, before.ruleHits], [1, 1, [1]], 'one flow, admitted by the SYN rule');
     const gen = a.supervisor.generation('pf');
     a.supervisor.inject('pf', 'crash');
     await a.supervisor.whenRunning('pf', gen + 1, 20_000);
     c.write('after');
     await echoedBy('after', 'the echo after the PF crash (its replies need the flow PF admitted before)');
     assert.equal(echoed, 'before after');
+    // The counters went on from where the dead filter left them.
+    const after = a.pfStats();
+    assert.equal(after.states, 1);
+    assert.ok(after.evaluated > before.evaluated && after.stateHits > before.stateHits, `evaluated ${before.evaluated} -> ${after.evaluated}, state hits ${before.stateHits} -> ${after.stateHits}`);
+    assert.deepEqual(after.ruleHits, [1]);
+    assert.match(hostPrometheus('a', a), /^newtos_pf_states\{host="a"\} 1$/m);
+    assert.match(hostStatsText('a', a), /pf +evaluated \d+ .*states 1 /);
     assert.equal(a.snapshot().servers.find((s) => s.name === 'pf')!.restarts, 1);
     c.destroy();
     server.close();
