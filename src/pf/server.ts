@@ -11,7 +11,7 @@ import type { InChannel } from '../substrate/channel.js';
 import type { MessageView } from '../substrate/message.js';
 import type { ServerContext, ServerCore } from '../substrate/server.js';
 import { Direction, IP_MSG, Verdict as VerdictCode } from '../abi/protocol.js';
-import { PfCore } from './pf-core.js';
+import { PfCore, rehearseFilter } from './pf-core.js';
 import { parseRuleSet } from './rule-parser.js';
 import { VerdictReply, VerdictRequest } from '../abi/message-args.js';
 
@@ -69,6 +69,11 @@ export function createServer(ctx: ServerContext): ServerCore {
     },
     pollAt(): number {
       return core.pollAt();
+    },
+    rehearse(): void {
+      const t0 = ctx.now();
+      const verdicts = rehearseFilter(parsed.value, opts.interfaces[0] ?? '');
+      ctx.log('rehearsed', { verdicts, ms: Math.round((ctx.now() - t0) * 100) / 100 });
     },
   };
 }

@@ -193,6 +193,11 @@ export class ServerLoop {
     }
   }
 
+  /** A standby's loop, built ahead: each server rehearses its hot path on private data (ServerCore.rehearse). */
+  rehearse(): void {
+    for (const s of this.servers) s.core.rehearse?.();
+  }
+
   /** Runs until a 'stop' control message. Throws (crashing the thread) on an injected crash. */
   run(): void {
     this.setRunnable(true);

@@ -124,6 +124,13 @@ export interface ServerCore {
    * a crash, spins for a hang, as the loop would); false leaves it to the loop.
    */
   injectFault?(fault: FaultKind, detail: Readonly<Record<string, unknown>>): boolean;
+  /**
+   * A warm standby calls this once, built and before it sleeps: run the hot path on private
+   * data (a scratch copy of the server's engine, made-up packets) so that its code is compiled
+   * and optimised when the standby takes over, instead of running cold right when a gap is
+   * open. Must touch nothing shared: the predecessor still runs.
+   */
+  rehearse?(): void;
   /** A peer restarted with a new generation. */
   onPeerRestart?(peer: string, generation: number, now: number): void;
   /** Orderly shutdown. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PfCore, pfMemoryBytes } from '../../src/pf/pf-core.js';
+import { PfCore, pfMemoryBytes, rehearseFilter } from '../../src/pf/pf-core.js';
 import { parseRuleSet } from '../../src/pf/rule-parser.js';
 import type { RuleSet } from '../../src/pf/rules.js';
 import type { Direction, Verdict } from '../../src/abi/verdict.js';
@@ -163,4 +163,10 @@ test('a successor PfCore over its predecessor\'s memory keeps the admitted flows
   // Without the memory, the same reply would be refused (the default drops it).
   const fresh = new PfCore(parsed.value, { maxStates: 1024 });
   assert.equal(fresh.check({ direction: 'out', ifName: 'eth0', packet: reply }, 2).action, 'drop');
+});
+
+test('rehearseFilter runs the hot path on made-up packets with any rule set, on a scratch core', () => {
+  for (const text of [R, STATEFUL, 'default allow', 'default drop\nallow in proto tcp to any port 80 flags S/SA keep state']) {
+    assert.equal(rehearseFilter(rules(text), 'eth0', 1000), 1000);
+  }
 });

@@ -82,6 +82,13 @@ test('a stateful filter keeps its flows across a PF crash: an open connection st
     });
     c.write('before ');
     await echoedBy('before ', 'the echo before the crash');
+    // PF's warm standby: it rehearsed the filter's hot path (on made-up packets) before it said armed.
+    const armed = (): boolean => a.supervisor.events.some((e) => e.type === 'standby' && e.server === 'pf' && e.detail?.['action'] === 'armed');
+    for (const t0 = Date.now(); !armed() && Date.now() - t0 < 10_000;) await new Promise((r) => setTimeout(r, 20));
+    const pfEvents = a.supervisor.events.filter((e) => e.server === 'pf');
+    const rehearsed = pfEvents.findIndex((e) => e.type === 'log' && e.detail?.['event'] === 'rehearsed');
+    assert.ok(rehearsed >= 0 && rehearsed < pfEvents.findIndex((e) => e.type === 'standby' && e.detail?.['action'] === 'armed'), 'the standby rehearsed, then said armed');
+    assert.equal(pfEvents[rehearsed]!.detail?.['verdicts'], 4000);
     const before = a.pfStats();
     assert.deepEqual([before.states, before.statesCreated, before.ruleHits], [1, 1, [1]], 'one flow, admitted by the SYN rule');
     const gen = a.supervisor.generation('pf');
@@ -98,6 +105,7 @@ test('a stateful filter keeps its flows across a PF crash: an open connection st
     assert.match(hostPrometheus('a', a), /^newtos_pf_states\{host="a"\} 1$/m);
     assert.match(hostStatsText('a', a), /pf +evaluated \d+ .*states 1 /);
     assert.equal(a.snapshot().servers.find((s) => s.name === 'pf')!.restarts, 1);
+    assert.equal(a.supervisor.recoveries.find((r) => r.server === 'pf')?.standby, true, 'the standby took over');
     c.destroy();
     server.close();
   } finally {
