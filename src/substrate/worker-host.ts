@@ -21,7 +21,7 @@ import { RingIn, RingOut } from './channel.js';
 import { DEFAULT_POLLING, ServerLoop } from './server-loop.js';
 import { PoolDirectory } from './pool.js';
 import { BELL_STANDBY, BELL_TID, MSG_WORDS, SYS_WORDS } from './layout.js';
-import { readlinkSync } from 'node:fs';
+import { osThreadId, yieldTheCpu } from './thread-os.js';
 import {
   deathTime, promoteStandby, reclaimFor, releaseDeadLoop, STANDBY_ARMED, STANDBY_ARMING, STANDBY_PROMOTED, type Reclaimed,
 } from './takeover.js';
@@ -72,16 +72,6 @@ function warmUp(): void {
   }
 }
 
-/** The calling thread's OS thread id from /proc/thread-self ("PID/task/TID"); 0 where there is none. */
-function osThreadId(): number {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isInteger(tid) && tid > 0 ? tid : 0;
-  } catch {
-    return 0;
-  }
-}
-
 async function main(): Promise<void> {
   const port = parentPort!;
   const preload = ((workerData as { preload?: string[] } | null)?.preload) ?? [];
@@ -104,11 +94,13 @@ async function main(): Promise<void> {
         receivedAt = standby.promotedAt; builtAt = monotonicMs();
       }
       // This thread's OS id, for the supervisor's thread monitor to pin it (Linux only).
-      Atomics.store(new Int32Array(bellSab), BELL_TID, osThreadId());
+      const tid = osThreadId();
+      Atomics.store(new Int32Array(bellSab), BELL_TID, tid);
       // An exit() anywhere in a server: promote the standby and tell the supervisor at once.
       process.on('exit', (code) => {
         if (stopping) return;
         promoteStandby(bellSab, monotonicMs());
+        yieldTheCpu(tid);
         port.postMessage({ kind: 'exiting', code });
       });
       port.postMessage({ kind: 'running', receivedAt, builtAt, ...(standby !== undefined ? { standby } : {}) });
@@ -118,6 +110,7 @@ async function main(): Promise<void> {
         // Hand over to the standby and tell the supervisor before the thread unwinds; then crash for real.
         stopping = true;
         promoteStandby(bellSab, monotonicMs());
+        yieldTheCpu(tid);
         port.postMessage({ kind: 'crashing', error: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' });
         throw err;
       }
