@@ -35,6 +35,16 @@ test('experiment: a PF crash in the receiving host restarts PF and the stream ar
   assert.match(svg, /pf crash: gap/);
 });
 
+test('newtos experiment faults: a bad --sender-placement is refused naming the flag and its values; the header names the sender\'s placement', { timeout: 60_000 }, async () => {
+  const bad = await runCli(['experiment', 'faults', '--servers', 'udp', '--faults', 'crash', '--links', 'vswitch', '--sender-placement', 'everywhere']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--sender-placement must be grouped, isolated or monolithic, not 'everywhere'/);
+  const dir = mkdtempSync(path.join(tmpdir(), 'newtos-exp-'));
+  const ok = await runCli(['experiment', 'faults', '--servers', 'udp', '--faults', 'crash', '--links', 'vswitch', '--rate-mbit', '100', '--sender-placement', 'monolithic', '--svg', path.join(dir, 'f.svg')]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /from a second newtos host \(monolithic\) on the virtual switch/);
+});
+
 test('newtos experiment faults --json prints one object with a row per server and fault, and writes the graph', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'newtos-exp-'));
   const svg = path.join(dir, 'faults.svg');
