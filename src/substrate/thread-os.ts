@@ -3,9 +3,11 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 /**
- * A dying thread's last courtesy: the lowest CPU priority for what it still does (unwinding,
- * the isolate's teardown, several ms of CPU), so that on a machine with few cores its
- * successor and the threads carrying traffic run first. Linux takes a thread id here.
+ * A dying thread's last courtesy once its warm standby took over: the lowest CPU priority for
+ * what it still does (unwinding, the isolate's teardown, several ms of CPU), so that on a
+ * machine with few cores its successor and the threads carrying traffic run first. Not for a
+ * thread without a standby: a successor that waits for its exit (restartAfterExit) would wait
+ * longer. Linux takes a thread id here.
  */
 export function yieldTheCpu(tid: number): void {
   if (tid <= 0) return;

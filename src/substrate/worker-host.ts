@@ -99,8 +99,8 @@ async function main(): Promise<void> {
       // An exit() anywhere in a server: promote the standby and tell the supervisor at once.
       process.on('exit', (code) => {
         if (stopping) return;
-        promoteStandby(bellSab, monotonicMs());
-        yieldTheCpu(tid);
+        // Its standby runs on: what is left of this thread must not take CPU from it.
+        if (promoteStandby(bellSab, monotonicMs())) yieldTheCpu(tid);
         port.postMessage({ kind: 'exiting', code });
       });
       port.postMessage({ kind: 'running', receivedAt, builtAt, ...(standby !== undefined ? { standby } : {}) });
@@ -109,8 +109,8 @@ async function main(): Promise<void> {
       } catch (err) {
         // Hand over to the standby and tell the supervisor before the thread unwinds; then crash for real.
         stopping = true;
-        promoteStandby(bellSab, monotonicMs());
-        yieldTheCpu(tid);
+        // Its standby runs on: what is left of this thread must not take CPU from it.
+        if (promoteStandby(bellSab, monotonicMs())) yieldTheCpu(tid);
         port.postMessage({ kind: 'crashing', error: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' });
         throw err;
       }
