@@ -52,8 +52,7 @@ export class FlowTable {
   private readonly mask: number;
   /** Word index of entry 0. */
   private readonly base: number;
-  /** Chain steps taken by lookups (a long chain shows here), and repairs made. */
-  probes = 0;
+  /** Repairs made (a predecessor died mid-change). */
   repairs = 0;
 
   /** `buffer` from `byteOffset` (a multiple of 8) holds flowTableBytes(capacity) bytes. */
@@ -104,7 +103,6 @@ export class FlowTable {
       const e = link - 1;
       const at = this.base + e * ENTRY_WORDS;
       if (w[at + E_A] === (a | 0) && w[at + E_B] === (b | 0) && w[at + E_PORTS] === ports && w[at + E_PROTO] === proto) return e;
-      this.probes++;
       link = w[at + E_NEXT]!;
     }
     return -1;

@@ -80,6 +80,11 @@ export function pfMemoryBytes(maxStates: number = DEFAULT_PF_CONFIG.maxStates, r
   return HITS_AT + ruleCapacity * 8 + flowTableBytes(maxStates);
 }
 
+/** How many rules' hits memory of `byteLength` bytes has room for beside a table of `maxStates` (negative: too small). */
+function ruleCapacityOf(byteLength: number, maxStates: number): number {
+  return Math.floor((byteLength - HITS_AT - flowTableBytes(maxStates)) / 8);
+}
+
 /** A packet filter's figures as read from its memory (by anyone, while it runs). */
 export interface PfStats extends PfCounters {
   /** Flows in the state table now. */
@@ -90,12 +95,10 @@ export interface PfStats extends PfCounters {
 
 /** Reads the figures of a PfCore's memory (zero for one not used yet). */
 export function readPfMemory(memory: ArrayBufferLike, maxStates: number = DEFAULT_PF_CONFIG.maxStates, rules = Infinity): PfStats {
-  const ruleCapacity = Math.max(0, Math.floor((memory.byteLength - HITS_AT - flowTableBytes(maxStates)) / 8));
-  const f = new Float64Array(memory, COUNTERS_AT, COUNTER_NAMES.length);
-  const out: Record<string, unknown> = {};
-  COUNTER_NAMES.forEach((name, i) => { out[name] = f[i]!; });
+  const ruleCapacity = Math.max(0, ruleCapacityOf(memory.byteLength, maxStates));
+  const counters = new MemoryCounters(new Float64Array(memory, COUNTERS_AT, COUNTER_NAMES.length)).toJSON();
   const table = new FlowTable(memory, HITS_AT + ruleCapacity * 8, maxStates);
-  return { ...(out as unknown as PfCounters), states: table.size, ruleHits: Array.from(new Float64Array(memory, HITS_AT, Math.min(ruleCapacity, rules))) };
+  return { ...counters, states: table.size, ruleHits: Array.from(new Float64Array(memory, HITS_AT, Math.min(ruleCapacity, rules))) };
 }
 
 /**
@@ -150,9 +153,8 @@ export class PfCore {
    */
   constructor(ruleSet: RuleSet, config: Partial<PfConfig> = {}, memory?: ArrayBufferLike) {
     this.config = { ...DEFAULT_PF_CONFIG, ...config };
-    const tableBytes = flowTableBytes(this.config.maxStates);
     this.memory = memory ?? new ArrayBuffer(pfMemoryBytes(this.config.maxStates, ruleSet.rules.length));
-    this.ruleCapacity = Math.floor((this.memory.byteLength - HITS_AT - tableBytes) / 8);
+    this.ruleCapacity = ruleCapacityOf(this.memory.byteLength, this.config.maxStates);
     if (this.ruleCapacity < 0) throw new RangeError(`packet filter memory of ${this.memory.byteLength} bytes is too small for ${this.config.maxStates} states`);
     this.counters = new MemoryCounters(new Float64Array(this.memory, COUNTERS_AT, COUNTER_NAMES.length));
     this.ruleSet = ruleSet;
@@ -197,9 +199,6 @@ export class PfCore {
   hits(): readonly number[] { return Array.from(this.ruleHits); }
 
   get stateCount(): number { return this.states.size; }
-
-  /** Flow-table repairs made after a predecessor died mid-change (0 or 1 per open). */
-  get stateRepairs(): number { return this.states.repairs; }
 
   check(req: PfRequest, now: number): Verdict {
     if (!this.opened) this.open(now);
@@ -284,10 +283,8 @@ export class PfCore {
     if (s.protocol === IpProtocol.ICMP && s.icmpType !== IcmpType.EchoRequest) return;
     const src = portOf(s, true);
     const dst = portOf(s, false);
-    const expiresAt = now + this.idle(s.protocol, false);
-    const e = this.states.find(s.protocol, s.src, src, s.dst, dst);
-    if (e >= 0) { this.states.setExpiresAt(e, expiresAt); return; } // an expired twin, found by a rule
-    if (this.states.insert(s.protocol, s.src, src, s.dst, dst, expiresAt) < 0) {
+    // Absent: stateAllows looked the flow up both ways just before (and removed it if expired).
+    if (this.states.insert(s.protocol, s.src, src, s.dst, dst, now + this.idle(s.protocol, false)) < 0) {
       this.counters.stateTableFull++;
       return;
     }

@@ -620,15 +620,9 @@ export class Stack extends EventEmitter {
    * memory (summed over replicas). They outlive a PF restart, as the flows do.
    */
   pfStats(): PfStats {
-    const rules = parseRuleSet(this.config.filter ?? '');
-    const n = rules.ok ? rules.value.rules.length : 0;
-    const all = this.counterBlocks.map((_, r) => this.supervisor.sharedMemory(named('pf', r))).filter((m) => m !== undefined)
-      .map((m) => readPfMemory(m, DEFAULT_PF_CONFIG.maxStates, n));
-    if (all.length === 0) all.push(readPfMemory(new ArrayBuffer(pfMemoryBytes(DEFAULT_PF_CONFIG.maxStates, n)), DEFAULT_PF_CONFIG.maxStates, n));
-    if (all.length === 1) return all[0]!;
-    const sum: Record<string, unknown> = {};
-    for (const s of all) for (const [k, v] of Object.entries(s)) if (typeof v === 'number') sum[k] = (sum[k] as number | undefined ?? 0) + v;
-    return { ...(sum as unknown as PfStats), ruleHits: Array.from({ length: n }, (_, i) => all.reduce((t, s) => t + (s.ruleHits[i] ?? 0), 0)) };
+    // Every replica's PF has its memory (the manifest above), sized for the configuration's rules.
+    const all = this.counterBlocks.map((_, r) => readPfMemory(this.supervisor.sharedMemory(named('pf', r))!));
+    return all.length === 1 ? all[0]! : sumCounters(all);
   }
 
   /** The UDP servers' counters, read from shared memory (summed over replicas). */
@@ -822,6 +816,7 @@ function mergeReplicaCounters(all: readonly { ip: CounterTree; tcp: CounterTree 
 function sumCounters<T>(all: readonly T[]): T {
   const add = (a: unknown, b: unknown): unknown => {
     if (typeof a === 'number' && typeof b === 'number') return a + b;
+    if (Array.isArray(a) && Array.isArray(b)) return a.map((v: unknown, i) => add(v, b[i]));
     if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
       return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, add(v, (b as Record<string, unknown>)[k])]));
     }
