@@ -121,9 +121,11 @@ export interface StackConfig {
    * The supervisor's hang rules. A server thread whose heartbeat stands still while it runs
    * `hangCpuMs` (default 120: over twice the longest silent run seen in a server thread, 52 ms, GC included; 24 ms in a whole test-suite run) on a CPU, by its own clock (so waiting for a core never counts), or
    * for `hangTimeoutMs` (default 500) of wall time with messages waiting for it, is taken for
-   * hung: terminated and restarted like a crashed one.
+   * hung: terminated and restarted like a crashed one. A thread that holds only packet servers
+   * (driver, IP, PF, UDP: small heaps, short GC pauses) is held to `packetHangCpuMs` instead
+   * (default 30; hangCpuMs when only that is given), so a hang there costs less.
    */
-  readonly watchdog?: { readonly hangCpuMs?: number; readonly hangTimeoutMs?: number };
+  readonly watchdog?: { readonly hangCpuMs?: number; readonly packetHangCpuMs?: number; readonly hangTimeoutMs?: number };
   /**
    * The supervisor's restart policy: a server that dies more than `maxRestarts` times within
    * `windowMs` is given up (failed: a crash loop); restarts within `backoffResetMs` of the last
@@ -167,6 +169,14 @@ export interface StackConfig {
 }
 
 /** Most sockets of one kind a host may have (a socket table's slots). */
+/**
+ * Default CPU hang rule (ms) of threads that hold only packet servers (driver, IP, PF, UDP):
+ * their heaps stay small, so a GC pause there is short; see StackConfig.watchdog.
+ */
+export const PACKET_HANG_CPU_MS = 30;
+/** Default CPU hang rule (ms) of every other thread (TCP and SOCK hold per-connection state). */
+export const HANG_CPU_MS = 120;
+
 export const MAX_SOCKETS = 65536;
 /** Default tcp.sendBufferBytes and tcp.receiveBufferBytes. */
 export const DEFAULT_TCP_BUFFER_BYTES = 256 * 1024;
@@ -281,6 +291,7 @@ const stackConfig = object({
   }))),
   watchdog: optional(object({
     hangCpuMs: optional(integer(5, 600_000)),
+    packetHangCpuMs: optional(integer(5, 600_000)),
     hangTimeoutMs: optional(integer(10, 600_000)),
   })),
   restart: optional(object({

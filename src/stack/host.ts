@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { formatMac, parseMac as parseMacNumber } from '../wire/ethernet.js';
 import { NewtosError } from '../errors.js';
 import { parseRuleSet } from '../pf/rule-parser.js';
-import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, type InterfaceConfig, type Placement, type StackConfig } from '../config/stack-config.js';
+import { checkStackConfig, defaultMaxSockets, DEFAULT_TCP_BUFFER_BYTES, HANG_CPU_MS, PACKET_HANG_CPU_MS, type InterfaceConfig, type Placement, type StackConfig } from '../config/stack-config.js';
 import { Supervisor, type ExternalEnds, type RegroupResult, type SupervisorEvent, type SystemSnapshot } from '../substrate/supervisor.js';
 import type { ThreadDecision } from '../substrate/thread-monitor.js';
 import type { FaultKind } from '../substrate/server-loop.js';
@@ -466,20 +466,26 @@ export class Stack extends EventEmitter {
     };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
     const limits = config.limits?.maxHeapMb !== undefined ? { maxOldGenerationSizeMb: config.limits.maxHeapMb } : undefined;
-    const server = (name: string, module: string, opts: object): object => ({
+    // Threads of packet servers only (driver, IP, PF, UDP) are held to a shorter hang rule
+    // than those with TCP or SOCK (StackConfig.watchdog): a thread takes its servers' longest.
+    const hangCpuMs = config.watchdog?.hangCpuMs ?? HANG_CPU_MS;
+    // A hangCpuMs given alone holds every thread, as before there were two rules.
+    const packetHangCpuMs = config.watchdog?.packetHangCpuMs ?? config.watchdog?.hangCpuMs ?? PACKET_HANG_CPU_MS;
+    const server = (name: string, module: string, opts: object, packet = false): object => ({
       name, module: moduleOf(module), options: opts, ...(limits ? { resourceLimits: limits } : {}),
+      hangCpuMs: packet ? packetHangCpuMs : hangCpuMs,
     });
     const link = (from: string, to: string, t = transport, capacity = 1024): object => ({ from, to, transport: t, capacity });
     const replicaServers = (r: number): object[] => [
-      server(named('ip', r), '../ip/server.js', { ...ipOptions, counters: replicaCounters[r]!.ip, ...(r > 0 ? { replica: r } : {}) }),
+      server(named('ip', r), '../ip/server.js', { ...ipOptions, counters: replicaCounters[r]!.ip, ...(r > 0 ? { replica: r } : {}) }, true),
       // PF builds from its options alone and owns no pool: a warm standby takes over when it dies.
-      { ...server(named('pf', r), '../pf/server.js', pfOptions), standby: true, sharedBytes: pfShared },
+      { ...server(named('pf', r), '../pf/server.js', pfOptions, true), standby: true, sharedBytes: pfShared },
       server(named('tcp', r), '../tcp/server.js', {
         ...tcpOptions, socketTable: socketTables[r]!, counters: replicaCounters[r]!.tcp, ...(replicas > 1 ? { replica: { index: r, rssTable, entryLoad } } : {}),
       }),
       server(named('udp', r), '../udp/server.js', {
         ...udpOptions, socketTable: udpTables[r]!, stats: udpStatsBlocks[r]!, ...(replicas > 1 ? { replica: { index: r, count: replicas } } : {}),
-      }),
+      }, true),
     ];
     const replicaChannels = (r: number): object[] => {
       const [ip, pf, tcp, udp] = ['ip', 'pf', 'tcp', 'udp'].map((b) => named(b, r));
@@ -516,7 +522,7 @@ export class Stack extends EventEmitter {
         // thread is gone, so its successor must wait for that (manifest.ts restartAfterExit). TAP
         // devices are opened here, in the application thread, and the switch is shared memory: a
         // driver without UDP links restarts at once.
-        { ...server('driver', '../driver/server.js', driverOptions), ...(ifaces.some((i) => i.link.type === 'udp') ? { restartAfterExit: true } : {}) },
+        { ...server('driver', '../driver/server.js', driverOptions, true), ...(ifaces.some((i) => i.link.type === 'udp') ? { restartAfterExit: true } : {}) },
         ...all(replicaServers),
         server('sock', '../sock/server.js', replicas > 1 ? { replicas, draining } : {}),
       ],
@@ -539,7 +545,7 @@ export class Stack extends EventEmitter {
         : { mode: placement === 'monolithic' ? 'monolithic' : 'isolated' },
       ...(options.polling !== undefined ? { polling: options.polling } : {}),
       ...(config.watchdog !== undefined || config.restart !== undefined
-        ? { supervisor: { ...config.watchdog, ...(config.restart !== undefined ? { restart: { ...config.restart } } : {}) } } : {}),
+        ? { supervisor: { ...(config.watchdog?.hangCpuMs !== undefined ? { hangCpuMs: config.watchdog.hangCpuMs } : {}), ...(config.watchdog?.hangTimeoutMs !== undefined ? { hangTimeoutMs: config.watchdog.hangTimeoutMs } : {}), ...(config.restart !== undefined ? { restart: { ...config.restart } } : {}) } } : {}),
       doorbells: { driver: driverDoorbell },
       // Servers may move between the ring placements while they run (Stack.regroup, the placement monitor).
       regroup: placement === 'isolated' || placement === 'grouped',

@@ -59,7 +59,8 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
   metric(lines, 'newtos_server_backpressure_total', 'Messages left queued because an output was full.', 'counter', per((x) => x.backpressure));
   metric(lines, 'newtos_server_busy_seconds_total', 'Time the server loop did work.', 'counter', per((x) => x.busyMs / 1000));
   metric(lines, 'newtos_server_idle_seconds_total', 'Time the server loop was idle.', 'counter', per((x) => x.idleMs / 1000));
-  metric(lines, 'newtos_server_longest_silent_cpu_seconds', 'Longest CPU time the server\'s thread ran without a heartbeat, as the watchdog saw it (hung at watchdog.hangCpuMs).', 'gauge', per((x) => x.longestSilentCpuMs / 1000));
+  metric(lines, 'newtos_server_longest_silent_cpu_seconds', 'Longest CPU time the server\'s thread ran without a heartbeat, as the watchdog saw it (hung at its thread\'s rule, newtos_server_hang_rule_seconds).', 'gauge', per((x) => x.longestSilentCpuMs / 1000));
+  metric(lines, 'newtos_server_hang_rule_seconds', 'CPU time without a heartbeat after which the server\'s thread is taken for hung (watchdog.hangCpuMs, or packetHangCpuMs for a thread of packet servers only).', 'gauge', per((x) => x.hangRuleMs / 1000));
   metric(lines, 'newtos_server_queue_depth', 'Messages waiting in a server\'s input rings.', 'gauge', per((x) => x.inputs.reduce((n, c) => n + c.occupancy, 0)));
   if (sockets !== undefined) {
     metric(lines, 'newtos_socket_data_operations_total', 'Socket reads and writes done in shared memory.', 'counter', [[{ host }, sockets.dataOps]]);

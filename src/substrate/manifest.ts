@@ -52,6 +52,12 @@ export interface ServerSpec {
    * a successor must find exactly as it was (a packet filter's flow table and counters).
    */
   readonly sharedBytes?: number;
+  /**
+   * The CPU hang rule for this server's thread, ms (SupervisorOptions.hangCpuMs when absent). A
+   * thread holding several servers takes the longest rule among them: a server with a large
+   * heap (long GC pauses) must not be taken for hung because a small one shares its thread.
+   */
+  readonly hangCpuMs?: number;
 }
 
 export interface ChannelSpec {
@@ -206,11 +212,15 @@ export function validateManifest(input: unknown): ManifestResult {
     if (s.sharedBytes !== undefined && (typeof s.sharedBytes !== 'number' || !Number.isSafeInteger(s.sharedBytes) || s.sharedBytes < 0 || s.sharedBytes > SHARED_BYTES_MAX)) {
       bad(`${f}.sharedBytes`, `must be an integer from 0 to ${SHARED_BYTES_MAX}`);
     }
+    if (s.hangCpuMs !== undefined && (typeof s.hangCpuMs !== 'number' || !Number.isFinite(s.hangCpuMs) || s.hangCpuMs < 5 || s.hangCpuMs > 600_000)) {
+      bad(`${f}.hangCpuMs`, 'must be a number from 5 to 600000');
+    }
     servers.push({
       name: s.name, module: s.module, options: isObj(s.options) ? s.options : {}, ...(resourceLimits ? { resourceLimits } : {}),
       ...(s.restartAfterExit === true ? { restartAfterExit: true } : {}),
       ...(s.standby === true ? { standby: true } : {}),
       ...(typeof s.sharedBytes === 'number' && s.sharedBytes > 0 ? { sharedBytes: s.sharedBytes } : {}),
+      ...(typeof s.hangCpuMs === 'number' ? { hangCpuMs: s.hangCpuMs } : {}),
     });
   });
 

@@ -8,7 +8,8 @@
  * - crash: the worker's 'error' (uncaught exception; ERR_WORKER_OUT_OF_MEMORY
  *   when resourceLimits are hit) or 'exit' events;
  * - hang: a thread's heartbeat words unchanged while it ran hangCpuMs on a CPU (its own
- *   clock, so waiting for a core never counts), or unchanged for hangTimeoutMs while its
+ *   clock, so waiting for a core never counts; a server's own hangCpuMs, the longest of a
+ *   thread's servers, replaces it), or unchanged for hangTimeoutMs while its
  *   input rings hold messages (the thread is then terminated).
  *
  * Restart: buffers the dead servers HELD go back to their owners (pool.ts),
@@ -107,10 +108,12 @@ export interface ServerSnapshot extends ServerCounters {
   readonly stateName: string;
   /**
    * The longest CPU time its thread ran without a heartbeat that the watchdog saw, ms: the
-   * margin against watchdog.hangCpuMs. Timed from the watchdog's first look at a still
+   * margin against `hangRuleMs`. Timed from the watchdog's first look at a still
    * heartbeat, so it understates by up to hangCheckMs (0: none seen).
    */
   readonly longestSilentCpuMs: number;
+  /** The CPU hang rule of its thread now, ms (the longest of its servers' hangCpuMs; the supervisor's for those without). */
+  readonly hangRuleMs: number;
   readonly inputs: readonly ChannelStats[];
   readonly outputs: readonly ChannelStats[];
 }
@@ -1097,8 +1100,8 @@ export class Supervisor extends EventEmitter {
       if (tid > 0 && g.cpuRule && Atomics.load(words, BELL_SLEEPING) === 0) {
         const cpu = threadCpuNs(tid);
         if (Number.isNaN(g.hangCpuFromNs)) g.hangCpuFromNs = cpu;
-        else if (cpu - g.hangCpuFromNs >= hangCpuMs * 1e6) {
-          void this.onDeath(g, 'hang', { heartbeat: lead.cb.heartbeat, queued: queuedFor(g), silentMs: Math.round(silent), cpuMs: Math.round((cpu - g.hangCpuFromNs) / 1e6) });
+        else if (cpu - g.hangCpuFromNs >= hangRuleOf(g.servers, hangCpuMs) * 1e6) {
+          void this.onDeath(g, 'hang', { heartbeat: lead.cb.heartbeat, queued: queuedFor(g), silentMs: Math.round(silent), cpuMs: Math.round((cpu - g.hangCpuFromNs) / 1e6), ruleMs: hangRuleOf(g.servers, hangCpuMs) });
           continue;
         }
       } else g.hangCpuFromNs = NaN;
@@ -1383,6 +1386,7 @@ export class Supervisor extends EventEmitter {
         return {
           ...c, name: s.spec.name, thread: s.group.servers[0]!.spec.name, stateName: STATE_NAMES[c.state] ?? String(c.state),
           longestSilentCpuMs: Math.round(s.group.longestSilentCpuMs * 10) / 10,
+          hangRuleMs: hangRuleOf(s.group.servers, this.manifest.supervisor.hangCpuMs),
           inputs: s.inputs.map((x) => chan(x, false)), outputs: s.outputs.map((x) => chan(x, true)),
         };
       }),
@@ -1477,12 +1481,20 @@ function runnableNow(): number {
   return loadavg()[0]!;
 }
 
+/** The CPU hang rule of a thread holding `servers`, ms: the longest of their own rules, `dflt` for a server without one. */
+function hangRuleOf(servers: readonly { readonly spec: ServerSpec }[], dflt: number): number {
+  let rule = 0;
+  for (const s of servers) rule = Math.max(rule, s.spec.hangCpuMs ?? dflt);
+  return rule;
+}
+
 /** A death's cause and detail in words, for logs and `newtos up`. */
 function reasonOf(cause: Recovery['cause'], detail: Readonly<Record<string, unknown>>): string {
   if (cause === 'hang') {
     const queued = Number(detail['queued'] ?? 0);
     const cpu = detail['cpuMs'];
-    return `no heartbeat for ${String(detail['silentMs'])} ms${typeof cpu === 'number' ? ` while it ran ${cpu} ms on a CPU` : ''}${queued > 0 ? ` with ${queued} messages waiting` : ''}`;
+    const rule = typeof detail['ruleMs'] === 'number' ? ` (its rule: ${detail['ruleMs']} ms)` : '';
+    return `no heartbeat for ${String(detail['silentMs'])} ms${typeof cpu === 'number' ? ` while it ran ${cpu} ms on a CPU${rule}` : ''}${queued > 0 ? ` with ${queued} messages waiting` : ''}`;
   }
   if (cause === 'oom') return `out of memory${typeof detail['error'] === 'string' ? ` (${detail['error']})` : ''}`;
   if (cause === 'exit') return `exit code ${String(detail['code'])}`;

@@ -52,6 +52,7 @@ const bad: { name: string; config: unknown; path: string; reason: RegExp }[] = [
   { name: 'udp endpoint without port', config: { interfaces: [{ ...good.interfaces[0], link: { type: 'udp', mode: 'dgram', local: '127.0.0.1', remote: '127.0.0.1:5000' } }] }, path: 'interfaces[0].link.local', reason: /host:port/ },
   { name: 'vxlan without a vni', config: { interfaces: [{ ...good.interfaces[0], link: { type: 'udp', mode: 'vxlan', local: '127.0.0.1:1', remote: '127.0.0.1:2' } }] }, path: 'interfaces[0].link.vni', reason: /is required with mode 'vxlan'/ },
   { name: 'a hang rule below its floor', config: { ...good, watchdog: { hangCpuMs: 1 } }, path: 'watchdog.hangCpuMs', reason: /from 5 to 600000/ },
+  { name: 'a packet hang rule above its ceiling', config: { ...good, watchdog: { packetHangCpuMs: 600_001 } }, path: 'watchdog.packetHangCpuMs', reason: /from 5 to 600000/ },
   { name: 'a negative restart limit', config: { ...good, restart: { maxRestarts: -1 } }, path: 'restart.maxRestarts', reason: /from 0 to 1000000/ },
   { name: 'an unknown restart field', config: { ...good, restart: { retries: 3 } }, path: 'restart.retries', reason: /not a known field .*maxRestarts/ },
   { name: 'an unknown watchdog field', config: { ...good, watchdog: { hangMs: 100 } }, path: 'watchdog.hangMs', reason: /not a known field .*hangCpuMs/ },

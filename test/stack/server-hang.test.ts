@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createVswitch } from '../../src/driver/nic/vswitch.js';
 import { createStack, type Stack } from '../../src/stack/host.js';
+import { hostPrometheus } from '../../src/stack/stats-text.js';
 import { Stream, listenOn, connectTo, until, streamData } from '../support/tcp-stream.js';
 
 const SIZE = 4 * 1024 * 1024;
@@ -57,7 +58,7 @@ test('a server that hangs on an idle host (nothing queued to it) is found and re
     assert.equal(r.cause, 'hang');
     assert.equal(r.generation, 2);
     // Found by the CPU rule (it spins) or, where the thread's clock cannot be read, by the wall-clock one.
-    assert.match(r.reason, /^no heartbeat for \d+ ms( while it ran \d+ ms on a CPU)?$/, 'nothing was waiting for it');
+    assert.match(r.reason, /^no heartbeat for \d+ ms( while it ran \d+ ms on a CPU \(its rule: \d+ ms\))?$/, 'nothing was waiting for it');
   } finally {
     await a.close();
   }
@@ -78,6 +79,41 @@ test('watchdog configuration: hangCpuMs and hangTimeoutMs decide which rule find
         assert.doesNotMatch(r.reason, /on a CPU/, JSON.stringify(watchdog));
         const silent = Number(/no heartbeat for (\d+) ms/.exec(r.reason)?.[1]);
         assert.ok(silent >= 500, `found after twice hangTimeoutMs with nothing queued (${r.reason})`);
+      }
+    } finally {
+      await a.close();
+    }
+  }
+});
+
+// Each thread has the CPU hang rule of its servers: threads of packet servers only (driver, IP,
+// PF, UDP) watchdog.packetHangCpuMs, threads with TCP or SOCK watchdog.hangCpuMs; a thread that
+// holds both kinds (grouped's transport thread, a monolithic host's one thread) the longer. A
+// packet server's hang is found by its own rule: with hangCpuMs at ten minutes, IP's hang would
+// otherwise wait for the wall-clock rule.
+test('watchdog: packet threads are held to packetHangCpuMs, the others to hangCpuMs, a mixed thread to the longer', { timeout: 60_000 }, async () => {
+  const rules = (st: Stack): Record<string, number> => Object.fromEntries(st.supervisor.snapshot().servers.map((x) => [x.name, x.hangRuleMs]));
+  const cases = [
+    ['isolated', { hangCpuMs: 600_000, packetHangCpuMs: 25 }, { driver: 25, ip: 25, pf: 25, udp: 25, tcp: 600_000, sock: 600_000 }],
+    ['grouped', undefined, { driver: 30, ip: 30, pf: 30, udp: 120, tcp: 120, sock: 120 }],
+    ['monolithic', undefined, { driver: 120, ip: 120, pf: 120, udp: 120, tcp: 120, sock: 120 }],
+    ['isolated', { hangCpuMs: 20 }, { driver: 20, ip: 20, pf: 20, udp: 20, tcp: 20, sock: 20 }],
+  ] as const;
+  for (const [placement, watchdog, want] of cases) {
+    const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+    const a = await createStack({
+      placement, ...(watchdog !== undefined ? { watchdog } : {}), interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }],
+    }, { switches: { sw0: sw } });
+    try {
+      assert.deepEqual(rules(a), want, `${placement} ${JSON.stringify(watchdog)}`);
+      if (watchdog?.hangCpuMs === 600_000) {
+        const r = await a.inject('ip', 'hang', { timeoutMs: 20_000 });
+        assert.equal(r.cause, 'hang');
+        assert.match(r.reason, /while it ran (\d+) ms on a CPU \(its rule: 25 ms\)/);
+        assert.ok(Number(/while it ran (\d+) ms/.exec(r.reason)![1]) >= 25, r.reason);
+        // The metric says the same.
+        const text = hostPrometheus('a', a);
+        assert.match(text, /newtos_server_hang_rule_seconds\{[^}]*server="ip"[^}]*\} 0\.025\b/);
       }
     } finally {
       await a.close();

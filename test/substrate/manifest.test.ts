@@ -29,6 +29,8 @@ const cases: [string, (m: Record<string, unknown>) => unknown, string, RegExp][]
   ['restartAfterExit not a boolean', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', restartAfterExit: 'yes' }, { name: 'b', module: 'm' }] }), 'servers[0].restartAfterExit', /boolean/],
   ['sharedBytes not an integer', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', sharedBytes: 1.5 }, { name: 'b', module: 'm' }] }), 'servers[0].sharedBytes', /integer from 0/],
   ['sharedBytes too large', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', sharedBytes: 2 ** 40 }, { name: 'b', module: 'm' }] }), 'servers[0].sharedBytes', /integer from 0 to 268435456/],
+  ['hangCpuMs below its floor', (m) => ({ ...m, servers: [{ name: 'a', module: 'm', hangCpuMs: 1 }, { name: 'b', module: 'm' }] }), 'servers[0].hangCpuMs', /number from 5 to 600000/],
+  ['hangCpuMs not a number', (m) => ({ ...m, servers: [{ name: 'a', module: 'm' }, { name: 'b', module: 'm', hangCpuMs: '30' }] }), 'servers[1].hangCpuMs', /number from 5 to 600000/],
   ['bad restart policy', (m) => ({ ...m, supervisor: { restart: { maxRestarts: -1 } } }), 'supervisor.restart.maxRestarts', /integer/],
   ['unknown top-level field', (m) => ({ ...m, servres: [] }), 'servres', /unknown field/],
 ];
