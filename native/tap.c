@@ -22,7 +22,11 @@
  *   wait(fd, events, timeoutMs[, fd2])        -> revents (0 on timeout or EINTR)
  *       events/revents: 1 readable, 2 writable, 4 error/hangup
  *       With fd2 (same events), fd2's revents are shifted left by 8: one
- *       thread can block on two devices (the `newtos impair` bridge).
+ *       thread can block on two devices (the `newtos impair` bridge), or on
+ *       its device and an eventfd that other threads write to wake it.
+ *   eventfd()                                 -> fd (non-blocking, close-on-exec)
+ *       A counter any thread wakes a wait() on by writing 8 bytes (Node's
+ *       fs.writeSync does); the waiter reads it back to zero (fs.readSync).
  *
  * Every fd open() returns belongs to the calling thread's environment (each
  * worker loads its own instance): when that environment is torn down, for a
@@ -52,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -369,6 +374,17 @@ static napi_value js_wait(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* eventfd() -> fd, remembered like a device's (closed with the environment unless close()d). */
+static napi_value js_eventfd(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "eventfd", errno);
+  remember_fd(env_state(env), fd);
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -378,6 +394,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "readBatch", NULL, js_read_batch, NULL, NULL, NULL, napi_enumerable, NULL },
     { "writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_enumerable, NULL },
     { "wait", NULL, js_wait, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "eventfd", NULL, js_eventfd, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   struct env_fds *st = calloc(1, sizeof *st);

@@ -61,6 +61,12 @@ export interface DriverServerOptions {
   readonly vswitchTso?: boolean;
   /** TAP fds the application thread opened and keeps, by interface name (the driver adopts them). */
   readonly tapFds?: Readonly<Record<string, number>>;
+  /**
+   * An eventfd the application thread made and keeps open for the host's life (filled once the
+   * TAP devices are open): the driver's thread sleeps in poll(2) on its first TAP device and
+   * this, and ringers write it (open.ts).
+   */
+  readonly tapWake?: { readonly eventFd?: number };
 }
 
 const RX_POSTED = 64;
@@ -118,6 +124,8 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const tapFd = opts.tapFds?.[ifc.name];
     const backend = await openNicBackend(ifc, {
       ...(tapFd !== undefined ? { tapFd } : {}),
+      ...(opts.tapWake?.eventFd !== undefined && ctx.sleepBeside !== undefined
+        ? { wakeFd: opts.tapWake.eventFd, sleepBeside: (w: (t: number) => boolean, fd: number) => ctx.sleepBeside!(w, fd) } : {}),
       doorbell: ctx.doorbell, // socket links: their I/O bridge thread rings us
       vswitchPort: () => {
         const at = opts.vswitchPorts[ifc.name];

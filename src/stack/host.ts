@@ -460,8 +460,9 @@ export class Stack extends EventEmitter {
     const pfShared = pfMemoryBytes(DEFAULT_PF_CONFIG.maxStates, pfRules.ok ? pfRules.value.rules.length : 0);
     /** Filled below, once the TAP devices are open (before the driver starts). */
     const tapFds: Record<string, number> = {};
+    const tapWake: { eventFd?: number } = {};
     const driverOptions: DriverServerOptions = {
-      interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1, vswitchTso, tapFds,
+      interfaces: ifaces, vswitchPorts, captures, linkStats, driverStats, rssQueues: config.rss?.queues ?? 1, vswitchTso, tapFds, tapWake,
       ...(replicas > 1 ? { replicas, rssTable, rssEntryFrames: entryFrames } : {}),
     };
     const transport = placement === 'postmessage' ? 'port' : 'ring';
@@ -562,6 +563,10 @@ export class Stack extends EventEmitter {
         taps.push(TapBackend.open({ name: ifc.link.device, vnetHdr: ifc.link.vnetHeader !== false, mtu: ifc.mtu ?? 1500, ...(mac ? { mac } : {}) }));
       }
       ifaces.filter((i) => i.link.type === 'tap').forEach((i, k) => { tapFds[i.name] = taps[k]!.fd; });
+      // The driver's thread sleeps beside its first TAP device, woken by ringers through this
+      // eventfd: it lives as long as the first device's handle here, longer than any ringer.
+      const eventFd = taps.length > 0 ? taps[0]!.wakeEventFd() : -1;
+      if (eventFd >= 0) tapWake.eventFd = eventFd;
       supervisor = await Supervisor.start(manifest, options.cores !== undefined ? { cores: options.cores } : {});
     } catch (e) {
       for (const t of taps) await t.close();

@@ -28,6 +28,13 @@
  * loop, finding itself counted, does not count again. A thread's ringers count into the
  * block `countWakesIn` gave them (the process's system block); without one they do not.
  *
+ * Sleeping beside a device (BELL_WAKE_FD, ServerContext.parkOn): a thread that owns a device
+ * (a NIC driver's TAP) may sleep in poll(2) on the device and an eventfd instead of on COUNT,
+ * so a frame wakes it straight from the kernel, not through a helper thread's ring. The
+ * protocol is the same: a producer that finds SLEEPING set bumps COUNT, notifies, and also
+ * writes the eventfd named in BELL_WAKE_FD, which wakes the poll(2); the sleeper reads the
+ * eventfd back to zero after it woke. The eventfd outlives every thread that may ring.
+ *
  * Forwarding (BELL_FORWARD): on a host whose servers may move between threads each server
  * has a doorbell of its own, and producers ring that. While the server shares a thread led by
  * another, its doorbell names the leader's, and a ringer rings that one instead: one more load
@@ -42,10 +49,26 @@
  * keeps a ref'd timer while the asynchronous wait is pending, because on
  * Node 20 a pending Atomics.waitAsync alone does not keep a thread alive.
  */
+import { writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import {
-  BELL_CONTROL, BELL_COUNT, BELL_COUNTED, BELL_FORWARD, BELL_ID, BELL_SLEEPING, BELL_WORDS, COUNTED_IN, COUNTED_PARKED, SYS_RUNNABLE,
+  BELL_CONTROL, BELL_COUNT, BELL_COUNTED, BELL_FORWARD, BELL_ID, BELL_SLEEPING, BELL_WAKE_FD, BELL_WORDS, COUNTED_IN, COUNTED_PARKED, SYS_RUNNABLE,
 } from './layout.js';
+
+/** What a ringer writes to a sleeper's eventfd (a 64-bit 1). */
+const EVENTFD_ONE = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
+
+/** Wakes a sleeper that sleeps beside a device (BELL_WAKE_FD): one write(2) to its eventfd. */
+function wakeFd(w: Int32Array): void {
+  const f = Atomics.load(w, BELL_WAKE_FD);
+  if (f === 0) return;
+  try {
+    writeSync(f - 1, EVENTFD_ONE);
+  } catch {
+    // EAGAIN: the counter is full, so the sleeper is being woken anyway. EBADF cannot
+    // happen while its host runs (the eventfd outlives every ringer); nothing to do either way.
+  }
+}
 
 /** The system block this thread's ringers count woken loops into (null: none). */
 let wakeBlock: Int32Array | null = null;
@@ -130,6 +153,7 @@ export class DoorbellRinger {
     if (Atomics.load(w, BELL_SLEEPING) === 0) return false;
     Atomics.add(w, BELL_COUNT, 1);
     Atomics.notify(w, BELL_COUNT, 1);
+    wakeFd(w);
     if (wakeBlock !== null && Atomics.compareExchange(w, BELL_COUNTED, COUNTED_PARKED, COUNTED_IN) === COUNTED_PARKED) {
       Atomics.add(wakeBlock, SYS_RUNNABLE, 1);
     }
@@ -142,6 +166,7 @@ export class DoorbellRinger {
     const w = this.target();
     Atomics.add(w, BELL_COUNT, 1);
     Atomics.notify(w, BELL_COUNT);
+    wakeFd(w);
   }
 
   /** Supervisor: flags a pending control message and wakes the owner. */
@@ -157,9 +182,26 @@ export type ParkResult = 'woken' | 'timed-out' | 'not-parked';
 /** Owner-side handle: park until rung. Only the owning thread may use it. */
 export class DoorbellSleeper {
   readonly words: Int32Array;
+  /**
+   * Set by `sleepBeside`: sleeps in poll(2) on a device and the doorbell's eventfd for at most
+   * the given ms instead of on COUNT; true if something woke it.
+   */
+  private fdWait: ((timeoutMs: number) => boolean) | null = null;
 
   constructor(sab: SharedArrayBuffer) {
     this.words = new Int32Array(sab);
+  }
+
+  /**
+   * From now on park in `wait` (poll(2) on a device and on `eventFd`), and have ringers write
+   * `eventFd` too (BELL_WAKE_FD). One per doorbell: false if another wait was set already.
+   * `eventFd` must stay open as long as anything may ring this doorbell.
+   */
+  sleepBeside(wait: (timeoutMs: number) => boolean, eventFd: number): boolean {
+    if (this.fdWait !== null || !Number.isInteger(eventFd) || eventFd < 0) return false;
+    this.fdWait = wait;
+    Atomics.store(this.words, BELL_WAKE_FD, eventFd + 1);
+    return true;
   }
 
   /**
@@ -170,6 +212,12 @@ export class DoorbellSleeper {
   park(timeoutMs: number, stillIdle: () => boolean): ParkResult {
     const v = this.announce(stillIdle);
     if (v === null) return 'not-parked';
+    if (this.fdWait !== null) {
+      // A ring that came between the announce and the poll(2) wrote the eventfd: poll returns at once.
+      const woken = this.fdWait(timeoutMs) || Atomics.load(this.words, BELL_COUNT) !== v;
+      Atomics.store(this.words, BELL_SLEEPING, 0);
+      return woken ? 'woken' : 'timed-out';
+    }
     const r = Atomics.wait(this.words, BELL_COUNT, v, timeoutMs);
     Atomics.store(this.words, BELL_SLEEPING, 0);
     return r === 'timed-out' ? 'timed-out' : 'woken';

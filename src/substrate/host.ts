@@ -16,6 +16,7 @@ import { LocalDataStore, type StoreWrite } from './data-store.js';
 import { ServerLoop, type HostedServer, type PeerWatch, type PollingOptions } from './server-loop.js';
 import type { ServerContext, ServerFactory } from './server.js';
 import { NewtosError } from '../errors.js';
+import { BELL_WAKE_FD } from './layout.js';
 
 /** One granted channel end. */
 export interface ChannelGrant {
@@ -70,19 +71,23 @@ export function moduleUrl(module: string): string {
 export async function buildHost(a: HostAssignment, report: (r: HostReport) => void): Promise<ServerLoop> {
   if (a.bells !== undefined) knowBells(a.bells);
   const hosted: HostedServer[] = [];
-  for (const s of a.servers) hosted.push(await buildServer(s, a.doorbell, report));
+  // A doorbell another thread slept on beside a device (before a regroup) is not this one's
+  // until a server of this thread asks again (ServerContext.sleepBeside).
+  Atomics.store(new Int32Array(a.doorbell), BELL_WAKE_FD, 0);
+  const sleeper = new DoorbellSleeper(a.doorbell);
+  for (const s of a.servers) hosted.push(await buildServer(s, a.doorbell, sleeper, report));
   // One loop per thread: this thread's ringers count the loops they wake into its system block.
   countWakesIn(a.system);
   return new ServerLoop({
     servers: hosted,
-    sleeper: new DoorbellSleeper(a.doorbell),
+    sleeper,
     system: new Int32Array(a.system),
     polling: a.polling,
     control: a.control,
   });
 }
 
-async function buildServer(s: ServerAssignment, doorbell: SharedArrayBuffer, report: (r: HostReport) => void): Promise<HostedServer> {
+async function buildServer(s: ServerAssignment, doorbell: SharedArrayBuffer, sleeper: DoorbellSleeper, report: (r: HostReport) => void): Promise<HostedServer> {
   const inputs: InEndpoint[] = [];
   const outputs: OutEndpoint[] = [];
   const inByName: Record<string, InEndpoint> = {};
@@ -114,6 +119,7 @@ async function buildServer(s: ServerAssignment, doorbell: SharedArrayBuffer, rep
     ...(s.shared !== undefined ? { shared: s.shared } : {}),
     options: s.options,
     doorbell,
+    sleepBeside: (wait, eventFd) => sleeper.sleepBeside(wait, eventFd),
     now: () => performance.now(),
     log: (event, detail) => report({ kind: 'log', server: s.name, event, ...(detail ? { detail } : {}) }),
   };

@@ -77,6 +77,12 @@ export const BELL_SLEEPING = LINE_WORDS;
 export const BELL_FORWARD = LINE_WORDS + 1;
 /** This doorbell's number in its process (doorbell.ts createDoorbell), what BELL_FORWARD names. */
 export const BELL_ID = LINE_WORDS + 2;
+/**
+ * An eventfd + 1 (0: none) that the owner may sleep on instead of the count word, beside a
+ * device's fd (ServerContext.parkOn): a ringer that finds the owner sleeping writes to it
+ * too. Written by the owner before its loop runs; the fd outlives every thread that rings.
+ */
+export const BELL_WAKE_FD = LINE_WORDS + 3;
 /** 1 when the supervisor has posted a control message on the thread's control port. */
 export const BELL_CONTROL = 2 * LINE_WORDS;
 /**

@@ -93,6 +93,15 @@ export interface ServerContext {
    * thread; it must then also implement `hasWork`.
    */
   readonly doorbell: SharedArrayBuffer;
+  /**
+   * Lets this thread sleep in poll(2) beside a device it owns instead of on its doorbell alone
+   * (doorbell.ts DoorbellSleeper.sleepBeside): `wait(timeoutMs)` returns when the device has
+   * input, when `eventFd` was written (ringers write it while the thread sleeps) or after
+   * timeoutMs, true if something woke it. `eventFd` must outlive every thread that may ring.
+   * One per thread: false if another server of the thread took it, or where the host has no
+   * doorbell to sleep on; the device then needs a helper that rings the doorbell.
+   */
+  sleepBeside?(wait: (timeoutMs: number) => boolean, eventFd: number): boolean;
   /** Monotonic ms (same clock as the `now` the loop passes). */
   now(): number;
   /** Records an event in the supervisor's log (off the data path). */

@@ -6,7 +6,9 @@ import { createRing } from '../../src/substrate/ring.js';
 import { countWakesIn, createDoorbell, DoorbellRinger, DoorbellSleeper, waitAsync } from '../../src/substrate/doorbell.js';
 import { AdaptivePolling, DEFAULT_POLLING, ServerLoop } from '../../src/substrate/server-loop.js';
 import type { DoorbellStressResult } from './examples/doorbell-stress.js';
-import { BELL_COUNTED, BELL_SLEEPING, COUNTED_IN, COUNTED_PARKED, MSG_WORDS, SYS_CORES, SYS_RUNNABLE, SYS_WORDS } from '../../src/substrate/layout.js';
+import { readSync, writeSync } from 'node:fs';
+import { loadTapAddon, WAIT_READABLE, type TapAddon } from '../../src/driver/nic/tap.js';
+import { BELL_COUNTED, BELL_SLEEPING, BELL_WAKE_FD, COUNTED_IN, COUNTED_PARKED, MSG_WORDS, SYS_CORES, SYS_RUNNABLE, SYS_WORDS } from '../../src/substrate/layout.js';
 import { RingIn, RingOut } from '../../src/substrate/channel.js';
 import { ControlBlock, createControlBlock } from '../../src/substrate/stats.js';
 import { PoolDirectory } from '../../src/substrate/pool.js';
@@ -49,6 +51,60 @@ test('doorbell stress with random pauses on both sides: no lost wake-up, no lost
     assert.ok(p.notifies >= c.wakeups);
     console.log(`# doorbell stress seed ${seed}: ${c.parks} parks, ${c.wakeups} wake-ups, ${p.notifies} notifies`);
   }
+});
+
+function tapAddon(): TapAddon | string {
+  try { return loadTapAddon(); } catch (e) { return (e as Error).message; }
+}
+
+// A thread that owns a device sleeps in poll(2) beside it (a driver beside its TAP): ringers
+// then wake it through the doorbell's eventfd. The same stress as above, with the consumer
+// sleeping beside a "device" that never has input: every wake-up comes through the eventfd.
+test('a sleeper beside a device is woken through its eventfd: no lost wake-up under the stress', async (t) => {
+  const addon = tapAddon();
+  if (typeof addon === 'string') { t.skip(`needs the TAP addon (its eventfd and poll): ${addon}`); return; }
+  const device = addon.eventfd();
+  const wake = addon.eventfd();
+  t.after(() => { addon.close(device); addon.close(wake); });
+  const count = 30_000;
+  const ring = createRing(64, 1);
+  const bell = createDoorbell();
+  const [p, c] = await Promise.all([
+    run({ role: 'producer', ring, bell, count, seed: 17, parkTimeoutMs: 10_000 }),
+    run({ role: 'consumer', ring, bell, count, seed: 5, parkTimeoutMs: 10_000, besideFds: { device, wake } }),
+  ]);
+  assert.equal(c.received, count);
+  assert.equal(c.errors, 0, 'every message, in order');
+  assert.equal(c.timeouts, 0, 'no park outlived a waiting message (a lost wake-up would time out after 10 s)');
+  assert.ok(c.parks > 100, `the consumer really parked (${c.parks})`);
+  assert.equal(new Int32Array(bell)[BELL_WAKE_FD], wake + 1, 'ringers find the eventfd in the doorbell');
+  console.log(`# doorbell stress beside a device: ${c.parks} parks, ${c.wakeups} wake-ups, ${p.notifies} notifies`);
+});
+
+test('a sleeper beside a device: the device wakes it, a second sleepBeside is refused, nothing times it out early', (t) => {
+  const addon = tapAddon();
+  if (typeof addon === 'string') { t.skip(`needs the TAP addon (its eventfd and poll): ${addon}`); return; }
+  const device = addon.eventfd();
+  const wake = addon.eventfd();
+  t.after(() => { addon.close(device); addon.close(wake); });
+  const sleeper = new DoorbellSleeper(createDoorbell());
+  const drain = new Uint8Array(8);
+  const wait = (ms: number): boolean => {
+    const ev = addon.wait(device, WAIT_READABLE, Math.max(1, Math.ceil(ms)), wake);
+    if ((ev >>> 8) !== 0) readSync(wake, drain);
+    return ev !== 0;
+  };
+  assert.equal(sleeper.sleepBeside(wait, wake), true);
+  assert.equal(sleeper.sleepBeside(wait, wake), false, 'one per doorbell');
+  assert.equal(sleeper.park(20, () => true), 'timed-out', 'nothing on either fd');
+  writeSync(device, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]));
+  assert.equal(sleeper.park(10_000, () => true), 'woken', 'the device has input');
+  readSync(device, drain);
+  // A ring from the sleeper's own stillIdle (the race the protocol covers): the eventfd is
+  // written before the poll, which returns at once.
+  const ringer = new DoorbellRinger(sleeper.words.buffer as SharedArrayBuffer);
+  assert.equal(sleeper.park(10_000, () => { assert.equal(ringer.ring(), true); return true; }), 'woken');
+  assert.equal(addon.wait(wake, WAIT_READABLE, 0), 0, 'the sleeper drained its eventfd');
 });
 
 test('waitAsync keeps the application thread alive and resolves on a ring from another thread', async () => {

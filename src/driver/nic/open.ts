@@ -32,6 +32,14 @@ export interface OpenNicDeps {
    * driver takes over the same device.
    */
   readonly tapFd?: number;
+  /**
+   * The caller's thread may sleep beside a device (ServerContext.sleepBeside) with this
+   * eventfd: the first TAP device then wakes the thread itself, with no waker thread between
+   * (a frame on an idle host costs one thread wake-up instead of two). Other TAP devices of
+   * the thread get a waker.
+   */
+  readonly sleepBeside?: (wait: (timeoutMs: number) => boolean, eventFd: number) => boolean;
+  readonly wakeFd?: number;
 }
 
 export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {}): Promise<NicBackend> {
@@ -46,8 +54,11 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
       const tap = deps.tapFd !== undefined
         ? TapBackend.adopt({ fd: deps.tapFd, name: link.device, vnetHdr: link.vnetHeader !== false, ...common })
         : TapBackend.open({ name: link.device, vnetHdr: link.vnetHeader !== false, ...common });
-      // NEWTOS_TAP_WAKER=0: no waker, the device is polled (to measure what the waker gives).
-      if (deps.doorbell !== undefined && process.env['NEWTOS_TAP_WAKER'] !== '0') {
+      // NEWTOS_TAP_WAKER=0: no waker, the device is polled (to measure what the waker gives);
+      // =1: a waker even where the thread could sleep beside the device (to measure that).
+      const env = process.env['NEWTOS_TAP_WAKER'];
+      if (deps.sleepBeside !== undefined && deps.wakeFd !== undefined && env !== '0' && env !== '1' && tap.sleepBeside(deps.sleepBeside, deps.wakeFd)) return tap;
+      if (deps.doorbell !== undefined && env !== '0') {
         try {
           await tap.startWaker(deps.doorbell, { wait: false });
         } catch {

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { NewtosError } from '../../errors.js';
@@ -42,6 +42,8 @@ export interface TapAddon {
     count: number, stats: Uint32Array, headers?: Uint8Array, hdrLen?: number): number;
   /** poll(2) on fd (and fd2, whose revents come shifted left by 8). */
   wait(fd: number, events: number, timeoutMs: number, fd2?: number): number;
+  /** A non-blocking eventfd: a wait() on it wakes when another thread writes 8 bytes to it. */
+  eventfd(): number;
 }
 
 export const TAP_OPEN_VNET_HDR = 1;
@@ -437,6 +439,50 @@ export class TapBackend implements NicBackend {
     };
   }
 
+  /**
+   * Instead of a waker thread: the owner's thread sleeps in poll(2) on this device and on
+   * `eventFd` (ServerContext.sleepBeside), so a frame wakes it straight from the kernel and
+   * a ring from another thread through the eventfd. False (nothing changed) if the thread
+   * sleeps beside something else already; the caller then starts a waker.
+   */
+  sleepBeside(sleepBeside: (wait: (timeoutMs: number) => boolean, eventFd: number) => boolean, eventFd: number): boolean {
+    this.assertOpen();
+    if (this.waker !== null || this.sleepsBeside) return false;
+    const addon = this.addon;
+    const fd = this.fd;
+    const drain = new Uint8Array(8);
+    const wait = (timeoutMs: number): boolean => {
+      // Whole ms, rounded up: a wait of 0 would return at once and the loop would spin.
+      const r = addon.wait(fd, WAIT_READABLE, Math.max(1, Math.ceil(timeoutMs)), eventFd);
+      if (((r >>> 8) & (WAIT_READABLE | WAIT_ERROR)) !== 0) {
+        try { readSync(eventFd, drain); } catch { /* EAGAIN: another wake drained it */ }
+      }
+      return r !== 0;
+    };
+    if (!sleepBeside(wait, eventFd)) return false;
+    this.sleepsBeside = true;
+    this.nextDueMs = (): number => (this.lastBatchFull || this.waitReadable(0) ? 0 : Infinity);
+    return true;
+  }
+
+  /** True once the owner's thread sleeps beside this device (sleepBeside). */
+  sleepsBeside = false;
+
+  private eventFd = -1;
+
+  /**
+   * An eventfd that lives as long as this handle (made on the first call, closed by close()):
+   * the one a driver thread sleeping beside a device is woken through (sleepBeside). Made
+   * where the devices are opened and kept, so it outlives every driver thread and ringer.
+   * -1 with an addon that cannot make one.
+   */
+  wakeEventFd(): number {
+    this.assertOpen();
+    // An addon built before eventfd() existed: no eventfd, the driver keeps its waker thread.
+    if (this.eventFd < 0 && typeof this.addon.eventfd === 'function') this.eventFd = this.addon.eventfd();
+    return this.eventFd;
+  }
+
   /** Doorbell rings sent by the waker (0 without one). */
   get wakerRings(): number {
     return this.waker?.rings ?? 0;
@@ -458,6 +504,7 @@ export class TapBackend implements NicBackend {
       if (!waker.stopped) await waker.terminate();
     }
     if (this.ownsFd) this.addon.close(this.fd);
+    if (this.eventFd >= 0) { this.addon.close(this.eventFd); this.eventFd = -1; }
   }
 
   private assertOpen(): void {

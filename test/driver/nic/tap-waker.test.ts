@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { contiguousSlots } from '../../../src/driver/nic/backend.js';
 import { TapBackend, loadTapAddon } from '../../../src/driver/nic/tap.js';
 import { DoorbellSleeper, createDoorbell } from '../../../src/substrate/doorbell.js';
+import { BELL_SLEEPING } from '../../../src/substrate/layout.js';
 import { createRig, requireRoot } from '../../support/netns.js';
 
 function addonMissing(): string {
@@ -69,7 +70,68 @@ test('tap waker: an idle owner parks on its doorbell and is woken by the kernel\
   await ping;
 });
 
-test('tap waker in the stack: an idle driver with a TAP device parks instead of polling it every millisecond', async (t) => {
+// Without a waker: the owner's thread sleeps in poll(2) on the device and the doorbell's
+// eventfd (TapBackend.sleepBeside), so the kernel's frame wakes it directly and a ring from
+// another thread through the eventfd.
+test('tap: an owner sleeping beside its device is woken by the kernel\'s frame and by a ring, with no waker thread', async (t) => {
+  if (!requireRoot(t, ['ping'])) return;
+  const missing = addonMissing();
+  if (missing !== '') { t.skip(`needs the TAP addon: ${missing}`); return; }
+  const rig = createRig(t);
+  const bell = createDoorbell();
+  const tap = TapBackend.open({ name: rig.linkName('ntb') });
+  rig.adoptRootLink(tap.name);
+  t.after(() => tap.close());
+  const sleeper = new DoorbellSleeper(bell);
+  const wake = tap.wakeEventFd();
+  assert.ok(wake >= 0);
+  assert.equal(tap.wakeEventFd(), wake, 'one eventfd per device handle');
+  assert.equal(tap.sleepBeside((w, fd) => sleeper.sleepBeside(w, fd), wake), true);
+  assert.equal(tap.sleepBeside((w, fd) => sleeper.sleepBeside(w, fd), wake), false, 'once');
+  assert.equal(tap.wakerRings, 0);
+  const ns = await rig.netns();
+  await rig.moveLink(tap.name, ns);
+  await rig.exec(ns, ['sysctl', '-q', '-w', `net.ipv6.conf.${tap.name}.disable_ipv6=1`]);
+  await rig.addr(ns, tap.name, '10.208.0.1/24');
+  await rig.up(ns, tap.name, 'arp', 'on');
+  const slots = contiguousSlots(new Uint8Array(new SharedArrayBuffer(32 * 2048)), 32, 2048);
+  await sleep(300);
+  while (tap.receive(slots, 32) > 0) { /* drain */ }
+  const idle = (): boolean => tap.nextDueMs!(true) === Infinity;
+  assert.ok(idle());
+  assert.equal(sleeper.park(30, idle), 'timed-out', 'no frame, no ring');
+
+  // The kernel ARPs for an address on the link: poll(2) on the device returns. The park blocks
+  // this thread, so the ping runs from a child process started first.
+  const ping = rig.exec(ns, ['ping', '-c', '1', '-W', '1', '10.208.0.2'], { allowFailure: true });
+  let woke: string = 'not-parked';
+  for (let i = 0; i < 50 && woke !== 'woken'; i++) {
+    woke = sleeper.park(100, idle);
+    if (woke !== 'woken') await sleep(20);
+  }
+  assert.equal(woke, 'woken');
+  assert.equal(tap.nextDueMs!(true), 0, 'a frame is waiting');
+  const n = tap.receive(slots, 32);
+  assert.ok(Array.from({ length: n }, (_, i) => slots.memory.subarray(slots.offsets[i]!, slots.offsets[i]! + slots.lengths[i]!))
+    .some((f) => f[12] === 0x08 && f[13] === 0x06), 'the kernel\'s ARP request');
+  await ping;
+  while (tap.receive(slots, 32) > 0) { /* drain the rest */ }
+
+  // A ring from another thread wakes it through the eventfd.
+  const { Worker } = await import('node:worker_threads');
+  const ringer = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    const w = new Int32Array(workerData.bell);
+    import(workerData.doorbell).then(({ DoorbellRinger }) => {
+      while (Atomics.load(w, ${BELL_SLEEPING}) === 0) { /* wait for the sleeper */ }
+      new DoorbellRinger(workerData.bell).ring();
+    });`, { eval: true, workerData: { bell, doorbell: new URL('../../../src/substrate/doorbell.js', import.meta.url).href } });
+  t.after(() => ringer.terminate());
+  assert.equal(sleeper.park(10_000, idle), 'woken');
+  assert.equal(tap.wakerRings, 0, 'no waker thread rang');
+});
+
+test('tap in the stack: an idle driver with a TAP device parks instead of polling it every millisecond', async (t) => {
   if (!requireRoot(t)) return;
   const missing = addonMissing();
   if (missing !== '') { t.skip(`needs the TAP addon: ${missing}`); return; }

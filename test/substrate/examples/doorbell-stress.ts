@@ -10,7 +10,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { RingReader, RingWriter } from '../../../src/substrate/ring.js';
+import { readSync } from 'node:fs';
 import { DoorbellRinger, DoorbellSleeper } from '../../../src/substrate/doorbell.js';
+import { loadTapAddon, WAIT_READABLE } from '../../../src/driver/nic/tap.js';
 
 export interface DoorbellStressData {
   role: 'producer' | 'consumer';
@@ -19,6 +21,11 @@ export interface DoorbellStressData {
   count: number;
   seed: number;
   parkTimeoutMs: number;
+  /**
+   * The consumer sleeps beside a "device" (an eventfd nobody writes) in poll(2) instead of on
+   * the count word, woken through this eventfd (DoorbellSleeper.sleepBeside; needs the addon).
+   */
+  besideFds?: { readonly device: number; readonly wake: number };
 }
 
 export interface DoorbellStressResult {
@@ -65,6 +72,17 @@ function produce(d: DoorbellStressData): DoorbellStressResult {
 function consume(d: DoorbellStressData): DoorbellStressResult {
   const rd = new RingReader(d.ring);
   const sleeper = new DoorbellSleeper(d.bell);
+  if (d.besideFds !== undefined) {
+    const addon = loadTapAddon();
+    const { device, wake } = d.besideFds;
+    const drain = new Uint8Array(8);
+    const ok = sleeper.sleepBeside((t) => {
+      const ev = addon.wait(device, WAIT_READABLE, Math.max(1, Math.ceil(t)), wake);
+      if ((ev >>> 8) !== 0) { try { readSync(wake, drain); } catch { /* drained */ } }
+      return ev !== 0;
+    }, wake);
+    if (!ok) throw new Error('sleepBeside refused');
+  }
   const r = rng(d.seed);
   const res = { received: 0, errors: 0, parks: 0, wakeups: 0, timeouts: 0, notifies: 0 };
   const dst = [0];
