@@ -72,7 +72,9 @@ export async function buildHost(a: HostAssignment, report: (r: HostReport) => vo
   if (a.bells !== undefined) knowBells(a.bells);
   const hosted: HostedServer[] = [];
   // A doorbell another thread slept on beside a device (before a regroup) is not this one's
-  // until a server of this thread asks again (ServerContext.sleepBeside).
+  // until a server of this thread asks again (ServerContext.sleepBeside). Safe for a warm
+  // standby built on a running thread's doorbell too: a thread with a standby holds only
+  // servers that allow one, and a server that sleeps beside a device owns it (the driver).
   Atomics.store(new Int32Array(a.doorbell), BELL_WAKE_FD, 0);
   const sleeper = new DoorbellSleeper(a.doorbell);
   for (const s of a.servers) hosted.push(await buildServer(s, a.doorbell, sleeper, report));
