@@ -17,7 +17,9 @@
  *     W_STRIKES    consecutive crashes with this connection in hand
  *     W_WRITES     checkpoints written (statistics and tests)
  *   copy A   CK_FIELDS Float64 fields (CK below), then CK_MAX_RANGES pairs of
- *            Uint32 (out-of-order ranges beyond RCV.NXT: offset, length)
+ *            Uint32 (out-of-order ranges beyond RCV.NXT: offset, length), then
+ *            CK_MAX_SACKED pairs of Uint32 (the sender's SACK scoreboard: ranges
+ *            above SND.UNA the peer SACKed, start sequence number and length)
  *   copy B   the same
  *
  * Two copies, written alternately, and W_COMMITTED switched only after the new
@@ -87,11 +89,18 @@ export const CK = {
   rangeCount: 48,
   /** The transport server's own per-slot state (CK_SERVER bits, app flags it acted on << 8). */
   server: 49,
+  /** Number of SACKed ranges stored (the sender's scoreboard, lowest first). */
+  sackedCount: 50,
 } as const;
 
 export const CK_FIELDS = 56;
 /** Out-of-order ranges kept per checkpoint; a receiver with more loses the rest (the peer resends them). */
 export const CK_MAX_RANGES = 32;
+/**
+ * SACKed ranges kept per checkpoint, the lowest (nearest SND.UNA, where a successor resends
+ * first); a scoreboard with more loses the highest, which the peer's next ACKs SACK again.
+ */
+export const CK_MAX_SACKED = 16;
 
 /** CK.flags bits. */
 export const CK_FLAG = {
@@ -120,7 +129,7 @@ export const W_STRIKES = 2;
 export const W_WRITES = 3;
 
 const LINE = 64;
-const COPY_BYTES = CK_FIELDS * 8 + CK_MAX_RANGES * 2 * 4;
+const COPY_BYTES = CK_FIELDS * 8 + CK_MAX_RANGES * 2 * 4 + CK_MAX_SACKED * 2 * 4;
 export const CHECKPOINT_SLOT_BYTES = LINE + 2 * COPY_BYTES;
 if (CHECKPOINT_SLOT_BYTES % LINE !== 0) throw new Error('checkpoint slot size must be a multiple of 64');
 
@@ -155,6 +164,11 @@ export class CheckpointArea {
   /** Uint32 index of the first range word of `copy` of `slot`. */
   rangeBase(slot: number, copy: number): number {
     return (slot * CHECKPOINT_SLOT_BYTES + LINE + copy * COPY_BYTES + CK_FIELDS * 8) / 4;
+  }
+
+  /** Uint32 index of the first SACKed-range word of `copy` of `slot` (after its out-of-order ranges). */
+  sackedBase(slot: number, copy: number): number {
+    return this.rangeBase(slot, copy) + CK_MAX_RANGES * 2;
   }
 
   /** The copy (0 or 1) a new checkpoint of `slot` goes to: the one not committed. */

@@ -32,9 +32,11 @@
  *   most RCV.NXT + the ring's free space now, which the successor offers.
  * - A FIN the predecessor published to the app (ServerFlag.PeerFin) after the
  *   checkpoint is applied (RCV.NXT + 1 and the state that follows).
- * The SACK scoreboard is not saved: the peer's next ACKs carry its SACK blocks again.
+ * - The sender's SACK scoreboard (its lowest CK_MAX_SACKED ranges) is SACKed again, so
+ *   the successor's resend from SND.UNA skips what the peer holds already (a peer that
+ *   SACKed a range and then reneged re-opens it by its next ACKs and the RTO, as ever).
  */
-import { CK, CK_FLAG, CK_MAX_RANGES, type CheckpointArea } from '../abi/tcb-checkpoint.js';
+import { CK, CK_FLAG, CK_MAX_RANGES, CK_MAX_SACKED, type CheckpointArea } from '../abi/tcb-checkpoint.js';
 import { tsNow } from './output.js';
 import { seqAdd, seqDiff, seqGt, seqMax } from './seqnum.js';
 import { TcpState } from './state.js';
@@ -114,6 +116,15 @@ export function writeCheckpoint(area: CheckpointArea, slot: number, t: Tcb, serv
     u[r + 2 * k + 1] = t.ooo.rangeEnd(k) - start;
   }
   f[b + CK.rangeCount] = n;
+  const sb = t.scoreboard;
+  const m = t.sackEnabled ? Math.min(sb.sackedRangeCount, CK_MAX_SACKED) : 0;
+  const q = area.sackedBase(slot, copy);
+  for (let k = 0; k < m; k++) {
+    const [start, end] = sb.sackedRange(k);
+    u[q + 2 * k] = start;
+    u[q + 2 * k + 1] = seqDiff(end, start);
+  }
+  f[b + CK.sackedCount] = m;
   area.commit(slot, copy);
 }
 
@@ -187,9 +198,18 @@ export function restoreTcb(t: Tcb, area: CheckpointArea, slot: number, copy: num
   t.sndBufSeq = seqAdd(g(CK.sndBufSeq), acked);
   t.sndUna = synchronized ? seqMax(g(CK.sndUna), t.sndBufSeq) : g(CK.sndUna) >>> 0;
   t.sndMax = seqMax(g(CK.sndMax), t.sndUna);
-  // Go back to SND.UNA: what the peer has not acknowledged is sent again (output skips
-  // nothing: the scoreboard starts empty), within the restart window.
+  // Go back to SND.UNA: what the peer has not acknowledged is sent again, within the restart
+  // window, but for what it SACKed (the scoreboard as saved; output skips SACKed ranges).
   t.sndNxt = synchronized ? t.sndUna : g(CK.sndNxt) >>> 0;
+  if (synchronized && t.sackEnabled) {
+    const q = area.sackedBase(slot, copy);
+    const ranges: [number, number][] = [];
+    for (let k = 0; k < g(CK.sackedCount); k++) {
+      const start = area.u32[q + 2 * k]!;
+      ranges.push([start, seqAdd(start, area.u32[q + 2 * k + 1]!)]);
+    }
+    t.scoreboard.restoreSacked(t.sndUna, t.sndMax, ranges);
+  }
   t.sndWnd = g(CK.sndWnd);
   t.sndWl1 = g(CK.sndWl1) >>> 0;
   t.sndWl2 = g(CK.sndWl2) >>> 0;

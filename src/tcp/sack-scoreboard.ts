@@ -275,6 +275,37 @@ export class SackScoreboard {
     return this.highRxtOffset === 0 ? undefined : (this.base + this.highRxtOffset) >>> 0;
   }
 
+  /** How many SACKed ranges the scoreboard holds (sackedRange(k) for k below it, lowest first). */
+  get sackedRangeCount(): number {
+    return this.sacked.count;
+  }
+
+  /** The k-th SACKed range, lowest first: [start, end) as sequence numbers. */
+  sackedRange(k: number): readonly [number, number] {
+    return [(this.base + this.sacked.starts[k]!) >>> 0, (this.base + this.sacked.ends[k]!) >>> 0];
+  }
+
+  /**
+   * A successor taking over a connection (tcp/checkpoint.ts): the ranges its predecessor's
+   * peer had SACKed, above `sndUna` and below `sndMax`, are SACKed again (retransmission and
+   * lost marks are not: the successor resends what it must from SND.UNA). Replaces what the
+   * scoreboard held; returns the octets SACKed now.
+   */
+  restoreSacked(sndUna: number, sndMax: number, ranges: readonly (readonly [number, number])[]): number {
+    this.clear();
+    this.base = sndUna >>> 0;
+    this.baseSet = true;
+    const limit = seqDiff(sndMax, this.base);
+    for (const [start, end] of ranges) {
+      const s = Math.max(0, seqDiff(start, this.base));
+      const e = Math.min(seqDiff(end, this.base), limit);
+      if (e > s) this.sacked.add(s, e);
+    }
+    while (this.sacked.count > this.maxRanges) this.sacked.popHighest();
+    this.sackedTotal = this.sacked.overlap(0, Infinity);
+    return this.sackedTotal;
+  }
+
   /** SND.UNA moved to `sndUna`: drop everything below it. */
   advance(sndUna: number): void {
     if (!this.baseSet) {

@@ -65,3 +65,37 @@ test('a connection established but not yet accepted when TCP died is offered to 
   assert.equal(next.engine.accept(listener), -1);
   assert.equal(next.engine.info(id).state, 'ESTABLISHED');
 });
+
+// The sender's SACK scoreboard is part of the checkpoint: a successor resending from SND.UNA
+// skips what the peer holds already, instead of resending it and waiting for the peer's next
+// ACKs to SACK it again.
+test('a resumed connection keeps its SACK scoreboard: the ranges the peer SACKed above SND.UNA, the lowest CK_MAX_SACKED of them', () => {
+  const ring = (): ByteRing => new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(1 << 20)), 0, 1 << 20);
+  const rings = { send: ring(), recv: ring(), tag: 0 };
+  const area = new CheckpointArea(new ArrayBuffer(CheckpointArea.bytesNeeded(1)), 0, 1);
+  const before = tcb('cubic', rings);
+  before.sackEnabled = true;
+  const una = 1_000_000;
+  before.sndUna = una; before.sndNxt = una + 200 * 1460; before.sndMax = before.sndNxt; before.sndBufSeq = una;
+  // The peer SACKed every other segment above a lost first one: 20 ranges (CK_MAX_SACKED is 16).
+  const blocks = Array.from({ length: 20 }, (_, k) => ({ start: una + (2 * k + 1) * 1460, end: una + (2 * k + 2) * 1460 }));
+  for (let k = 0; k < blocks.length; k += 4) before.scoreboard.update(una, blocks.slice(k, k + 4), before.sndMax);
+  assert.equal(before.scoreboard.sackedRangeCount, 20);
+  writeCheckpoint(area, 0, before, 0, { now: 1200, mono: 1200 });
+  const after = tcb('cubic', rings);
+  restoreTcb(after, area, 0, area.committedCopy(0), { clock: { now: 5, mono: 1210 }, msl: 30_000, peerFinPublished: false });
+  assert.equal(after.sndUna, una);
+  assert.equal(after.sndNxt, una, 'the successor resends from SND.UNA');
+  assert.equal(after.scoreboard.sackedRangeCount, 16);
+  for (let k = 0; k < 16; k++) assert.deepEqual(after.scoreboard.sackedRange(k), [blocks[k]!.start, blocks[k]!.end]);
+  assert.equal(after.scoreboard.sackedBytes, 16 * 1460);
+  assert.equal(after.scoreboard.highestSacked, blocks[15]!.end);
+
+  // Without SACK negotiated nothing is restored.
+  const plain = tcb('cubic', rings);
+  plain.sndUna = una; plain.sndNxt = una + 4 * 1460; plain.sndMax = plain.sndNxt;
+  writeCheckpoint(area, 0, plain, 0, { now: 1300, mono: 1300 });
+  const plainAfter = tcb('cubic', rings);
+  restoreTcb(plainAfter, area, 0, area.committedCopy(0), { clock: { now: 5, mono: 1310 }, msl: 30_000, peerFinPublished: false });
+  assert.equal(plainAfter.scoreboard.sackedBytes, 0);
+});
