@@ -168,7 +168,6 @@ export interface StackConfig {
   readonly dns?: { readonly resolvers: readonly Endpoint[]; readonly timeoutMs?: number; readonly attempts?: number };
 }
 
-/** Most sockets of one kind a host may have (a socket table's slots). */
 /**
  * Default CPU hang rule (ms) of threads that hold only packet servers (driver, IP, PF, UDP):
  * their heaps stay small, so a GC pause there is short; see StackConfig.watchdog.
@@ -177,6 +176,7 @@ export const PACKET_HANG_CPU_MS = 30;
 /** Default CPU hang rule (ms) of every other thread (TCP and SOCK hold per-connection state). */
 export const HANG_CPU_MS = 120;
 
+/** Most sockets of one kind a host may have (a socket table's slots). */
 export const MAX_SOCKETS = 65536;
 /** Default tcp.sendBufferBytes and tcp.receiveBufferBytes. */
 export const DEFAULT_TCP_BUFFER_BYTES = 256 * 1024;

@@ -28,7 +28,7 @@
  * loop, finding itself counted, does not count again. A thread's ringers count into the
  * block `countWakesIn` gave them (the process's system block); without one they do not.
  *
- * Sleeping beside a device (BELL_WAKE_FD, ServerContext.parkOn): a thread that owns a device
+ * Sleeping beside a device (BELL_WAKE_FD, ServerContext.sleepBeside): a thread that owns a device
  * (a NIC driver's TAP) may sleep in poll(2) on the device and an eventfd instead of on COUNT,
  * so a frame wakes it straight from the kernel, not through a helper thread's ring. The
  * protocol is the same: a producer that finds SLEEPING set bumps COUNT, notifies, and also

@@ -79,7 +79,7 @@ export const BELL_FORWARD = LINE_WORDS + 1;
 export const BELL_ID = LINE_WORDS + 2;
 /**
  * An eventfd + 1 (0: none) that the owner may sleep on instead of the count word, beside a
- * device's fd (ServerContext.parkOn): a ringer that finds the owner sleeping writes to it
+ * device's fd (ServerContext.sleepBeside): a ringer that finds the owner sleeping writes to it
  * too. Written by the owner before its loop runs; the fd outlives every thread that rings.
  */
 export const BELL_WAKE_FD = LINE_WORDS + 3;
