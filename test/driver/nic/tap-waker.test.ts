@@ -1,7 +1,7 @@
 // The TAP waker: a helper thread blocked in poll(2) on the TAP fd rings the
 // owner's doorbell when the kernel sends a frame; the owner still reads the
 // frames itself. Needs root (a TAP device in a namespace the test makes).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { contiguousSlots } from '../../../src/driver/nic/backend.js';
@@ -14,23 +14,36 @@ function addonMissing(): string {
   try { loadTapAddon(); return ''; } catch (e) { return (e as Error).message; }
 }
 
-test('tap waker: an idle owner parks on its doorbell and is woken by the kernel\'s frame; no ringing while idle', async (t) => {
-  if (!requireRoot(t, ['ping'])) return;
+/** A TAP device this test owns (root, the addon), or undefined when the test skipped. */
+function testTap(t: TestContext, prefix: string): { rig: ReturnType<typeof createRig>; bell: SharedArrayBuffer; tap: TapBackend } | undefined {
+  if (!requireRoot(t, ['ping'])) return undefined;
   const missing = addonMissing();
-  if (missing !== '') { t.skip(`needs the TAP addon: ${missing}`); return; }
+  if (missing !== '') { t.skip(`needs the TAP addon: ${missing}`); return undefined; }
   const rig = createRig(t);
   const bell = createDoorbell();
-  const tap = TapBackend.open({ name: rig.linkName('ntw') });
+  const tap = TapBackend.open({ name: rig.linkName(prefix) });
   rig.adoptRootLink(tap.name);
   t.after(() => tap.close());
-  assert.equal(tap.nextDueMs, undefined, 'no waker yet: the device can only be polled');
-  await tap.startWaker(bell);
+  return { rig, bell, tap };
+}
+
+/** Moves the test's TAP into a namespace of its own, address `addr`, without IPv6 (only the frames the test causes). */
+async function tapInNamespace(rig: ReturnType<typeof createRig>, tap: TapBackend, addr: string): Promise<string> {
   const ns = await rig.netns();
   await rig.moveLink(tap.name, ns);
-  // No IPv6 on the link: only the frames this test causes (the kernel's ARP).
   await rig.exec(ns, ['sysctl', '-q', '-w', `net.ipv6.conf.${tap.name}.disable_ipv6=1`]);
-  await rig.addr(ns, tap.name, '10.206.0.1/24');
+  await rig.addr(ns, tap.name, addr);
   await rig.up(ns, tap.name, 'arp', 'on');
+  return ns;
+}
+
+test('tap waker: an idle owner parks on its doorbell and is woken by the kernel\'s frame; no ringing while idle', async (t) => {
+  const own = testTap(t, 'ntw');
+  if (own === undefined) return;
+  const { rig, bell, tap } = own;
+  assert.equal(tap.nextDueMs, undefined, 'no waker yet: the device can only be polled');
+  await tap.startWaker(bell);
+  const ns = await tapInNamespace(rig, tap, '10.206.0.1/24');
   const slots = contiguousSlots(new Uint8Array(new SharedArrayBuffer(32 * 2048)), 32, 2048);
   // Drain what bringing the link up produced (IPv6 router solicitations and such), then wait idle.
   await sleep(300);
@@ -74,14 +87,9 @@ test('tap waker: an idle owner parks on its doorbell and is woken by the kernel\
 // eventfd (TapBackend.sleepBeside), so the kernel's frame wakes it directly and a ring from
 // another thread through the eventfd.
 test('tap: an owner sleeping beside its device is woken by the kernel\'s frame and by a ring, with no waker thread', async (t) => {
-  if (!requireRoot(t, ['ping'])) return;
-  const missing = addonMissing();
-  if (missing !== '') { t.skip(`needs the TAP addon: ${missing}`); return; }
-  const rig = createRig(t);
-  const bell = createDoorbell();
-  const tap = TapBackend.open({ name: rig.linkName('ntb') });
-  rig.adoptRootLink(tap.name);
-  t.after(() => tap.close());
+  const own = testTap(t, 'ntb');
+  if (own === undefined) return;
+  const { rig, bell, tap } = own;
   const sleeper = new DoorbellSleeper(bell);
   const wake = tap.wakeEventFd();
   assert.ok(wake >= 0);
@@ -89,11 +97,7 @@ test('tap: an owner sleeping beside its device is woken by the kernel\'s frame a
   assert.equal(tap.sleepBeside((w, fd) => sleeper.sleepBeside(w, fd), wake), true);
   assert.equal(tap.sleepBeside((w, fd) => sleeper.sleepBeside(w, fd), wake), false, 'once');
   assert.equal(tap.wakerRings, 0);
-  const ns = await rig.netns();
-  await rig.moveLink(tap.name, ns);
-  await rig.exec(ns, ['sysctl', '-q', '-w', `net.ipv6.conf.${tap.name}.disable_ipv6=1`]);
-  await rig.addr(ns, tap.name, '10.208.0.1/24');
-  await rig.up(ns, tap.name, 'arp', 'on');
+  const ns = await tapInNamespace(rig, tap, '10.208.0.1/24');
   const slots = contiguousSlots(new Uint8Array(new SharedArrayBuffer(32 * 2048)), 32, 2048);
   await sleep(300);
   while (tap.receive(slots, 32) > 0) { /* drain */ }
