@@ -469,7 +469,7 @@ export class TapBackend implements NicBackend {
     this.sleepsBeside = true;
     // About to park: no look, the park's poll(2) on the device returns at once if a frame
     // waits. On the loop's other passes (pollAt: several per request on an idle host, a poll(2)
-    // each, ~40 % of the driver thread's time outside its parks in a profile of 300 fetches),
+    // each, 8 % of the thread's time outside its parks in a profile of 300 fetches, monolithic),
     // look at most every LOOK_EVERY_MS since the last look or read: a busy loop that never parks
     // still takes a frame within that, and an idle one is woken by the device itself.
     this.nextDueMs = (aboutToPark = false): number => {
