@@ -96,43 +96,35 @@ export interface PfStats extends PfCounters {
 /** Reads the figures of a PfCore's memory (zero for one not used yet). */
 export function readPfMemory(memory: ArrayBufferLike, maxStates: number = DEFAULT_PF_CONFIG.maxStates, rules = Infinity): PfStats {
   const ruleCapacity = Math.max(0, ruleCapacityOf(memory.byteLength, maxStates));
-  const counters = new MemoryCounters(new Float64Array(memory, COUNTERS_AT, COUNTER_NAMES.length)).toJSON();
+  const counters = memoryCounters(new Float64Array(memory, COUNTERS_AT, COUNTER_NAMES.length)).toJSON();
   const table = new FlowTable(memory, HITS_AT + ruleCapacity * 8, maxStates);
   return { ...counters, states: table.size, ruleHits: Array.from(new Float64Array(memory, HITS_AT, Math.min(ruleCapacity, rules))) };
 }
 
 /**
- * The counters over float64 slots (so `counters.allowed++` lands in the memory). A class, not
- * accessors per object: every PfCore's counters then share one shape, and code compiled for
- * a rehearsal's scratch core (rehearseFilter) runs on the real one without deoptimising.
+ * The counters over float64 slots (so `counters.allowed++` lands in the memory). A class whose
+ * accessors sit on its prototype, one per COUNTER_NAMES entry (defined below), not accessors
+ * per object: every PfCore's counters then share one shape, and code compiled for a
+ * rehearsal's scratch core (rehearseFilter) runs on the real one without deoptimising.
  */
-class MemoryCounters implements PfCounters {
-  constructor(private readonly f: Float64Array) {}
-  get evaluated(): number { return this.f[0]!; }
-  set evaluated(v: number) { this.f[0] = v; }
-  get allowed(): number { return this.f[1]!; }
-  set allowed(v: number) { this.f[1] = v; }
-  get dropped(): number { return this.f[2]!; }
-  set dropped(v: number) { this.f[2] = v; }
-  get rejected(): number { return this.f[3]!; }
-  set rejected(v: number) { this.f[3] = v; }
-  get unparseable(): number { return this.f[4]!; }
-  set unparseable(v: number) { this.f[4] = v; }
-  get stateHits(): number { return this.f[5]!; }
-  set stateHits(v: number) { this.f[5] = v; }
-  get statesCreated(): number { return this.f[6]!; }
-  set statesCreated(v: number) { this.f[6] = v; }
-  get statesExpired(): number { return this.f[7]!; }
-  set statesExpired(v: number) { this.f[7] = v; }
-  get stateTableFull(): number { return this.f[8]!; }
-  set stateTableFull(v: number) { this.f[8] = v; }
-  get defaultHits(): number { return this.f[9]!; }
-  set defaultHits(v: number) { this.f[9] = v; }
+class MemoryCounters {
+  constructor(readonly slots: Float64Array) {}
   toJSON(): PfCounters {
     const out: Record<string, number> = {};
-    COUNTER_NAMES.forEach((name, i) => { out[name] = this.f[i]!; });
+    COUNTER_NAMES.forEach((name, i) => { out[name] = this.slots[i]!; });
     return out as unknown as PfCounters;
   }
+}
+COUNTER_NAMES.forEach((name, i) => {
+  Object.defineProperty(MemoryCounters.prototype, name, {
+    get(this: MemoryCounters): number { return this.slots[i]!; },
+    set(this: MemoryCounters, v: number): void { this.slots[i] = v; },
+  });
+});
+
+/** The counters in `slots` (MemoryCounters with its accessors typed). */
+function memoryCounters(slots: Float64Array): MemoryCounters & PfCounters {
+  return new MemoryCounters(slots) as MemoryCounters & PfCounters;
 }
 
 export class PfCore {
@@ -156,7 +148,7 @@ export class PfCore {
     this.memory = memory ?? new ArrayBuffer(pfMemoryBytes(this.config.maxStates, ruleSet.rules.length));
     this.ruleCapacity = ruleCapacityOf(this.memory.byteLength, this.config.maxStates);
     if (this.ruleCapacity < 0) throw new RangeError(`packet filter memory of ${this.memory.byteLength} bytes is too small for ${this.config.maxStates} states`);
-    this.counters = new MemoryCounters(new Float64Array(this.memory, COUNTERS_AT, COUNTER_NAMES.length));
+    this.counters = memoryCounters(new Float64Array(this.memory, COUNTERS_AT, COUNTER_NAMES.length));
     this.ruleSet = ruleSet;
     this.ruleHits = this.hitsFor(ruleSet);
     this.states = new FlowTable(this.memory, HITS_AT + this.ruleCapacity * 8, this.config.maxStates);

@@ -11,9 +11,9 @@ import { NIC_DROP_REASONS } from '../driver/nic/backend.js';
 import type { LinkStats } from '../driver/nic/link-stats.js';
 import type { UdpStats } from '../udp/udp-stats.js';
 import type { Stack } from './host.js';
-import type { PfStats } from '../pf/pf-core.js';
+import type { PfCounters, PfStats } from '../pf/pf-core.js';
 import type { CounterTree } from '../abi/published-counters.js';
-import { tcpLines, tcpPrometheus, udpLine, udpPrometheus } from './transport-stats-text.js';
+import { tcpLines, tcpPrometheus, udpLine, udpPrometheus, writeCounters, type CounterMetric, type MetricWriter } from './transport-stats-text.js';
 import { ipLines, ipPrometheus } from './ip-stats-text.js';
 
 export function statsTable(host: string, s: SystemSnapshot, previous?: SystemSnapshot): string {
@@ -94,7 +94,7 @@ export function statsPrometheus(host: string, s: SystemSnapshot, sockets?: Socke
   if (transport !== undefined) {
     const write = (name: string, help: string, type: 'counter' | 'gauge', samples: [Record<string, string>, number][]): void => metric(lines, name, help, type, samples);
     if (transport.ip !== undefined) ipPrometheus(write, host, transport.ip);
-    if (transport.pf !== undefined) pfPrometheus(lines, host, transport.pf);
+    if (transport.pf !== undefined) pfPrometheus(write, host, transport.pf);
     tcpPrometheus(write, host, transport.tcp);
     udpPrometheus(write, host, transport.udp);
   }
@@ -128,18 +128,26 @@ export function pfLine(host: string, p: PfStats): string {
     + `  rule hits ${p.ruleHits.length === 0 ? 'none' : p.ruleHits.join('/')}`;
 }
 
-function pfPrometheus(lines: string[], host: string, p: PfStats): void {
-  metric(lines, 'newtos_pf_packets_evaluated_total', 'Packets the packet filter gave a verdict.', 'counter', [[{ host }, p.evaluated]]);
-  metric(lines, 'newtos_pf_verdicts_total', 'Packet filter verdicts, by verdict.', 'counter',
-    [[{ host, verdict: 'allow' }, p.allowed], [{ host, verdict: 'drop' }, p.dropped], [{ host, verdict: 'reject' }, p.rejected]]);
-  metric(lines, 'newtos_pf_state_hits_total', 'Packets allowed by a flow in the state table (keep state).', 'counter', [[{ host }, p.stateHits]]);
-  metric(lines, 'newtos_pf_unparseable_total', 'Packets the filter could not parse (dropped).', 'counter', [[{ host }, p.unparseable]]);
-  metric(lines, 'newtos_pf_default_hits_total', 'Packets no rule matched (the default action).', 'counter', [[{ host }, p.defaultHits]]);
-  metric(lines, 'newtos_pf_states', 'Flows in the packet filter\'s state table now.', 'gauge', [[{ host }, p.states]]);
-  metric(lines, 'newtos_pf_states_created_total', 'Flows added to the state table.', 'counter', [[{ host }, p.statesCreated]]);
-  metric(lines, 'newtos_pf_states_expired_total', 'Flows removed from the state table when idle.', 'counter', [[{ host }, p.statesExpired]]);
-  metric(lines, 'newtos_pf_state_table_full_total', 'Flows not tracked because the state table was full.', 'counter', [[{ host }, p.stateTableFull]]);
-  if (p.ruleHits.length > 0) metric(lines, 'newtos_pf_rule_hits_total', 'Packets each rule matched (rule: its index, from 0).', 'counter', p.ruleHits.map((n, i) => [{ host, rule: String(i) }, n]));
+const pfVerdict = (verdict: string): CounterMetric => ({ name: 'newtos_pf_verdicts_total', help: 'Packet filter verdicts, by verdict.', labels: { verdict } });
+
+/** Every packet filter counter's metric; typed by the counters' names, so a counter added without one does not compile. */
+const PF_COUNTER_METRICS: Record<keyof PfCounters, CounterMetric> = {
+  evaluated: { name: 'newtos_pf_packets_evaluated_total', help: 'Packets the packet filter gave a verdict.' },
+  allowed: pfVerdict('allow'),
+  dropped: pfVerdict('drop'),
+  rejected: pfVerdict('reject'),
+  stateHits: { name: 'newtos_pf_state_hits_total', help: 'Packets allowed by a flow in the state table (keep state).' },
+  unparseable: { name: 'newtos_pf_unparseable_total', help: 'Packets the filter could not parse (dropped).' },
+  defaultHits: { name: 'newtos_pf_default_hits_total', help: 'Packets no rule matched (the default action).' },
+  statesCreated: { name: 'newtos_pf_states_created_total', help: 'Flows added to the state table.' },
+  statesExpired: { name: 'newtos_pf_states_expired_total', help: 'Flows removed from the state table when idle.' },
+  stateTableFull: { name: 'newtos_pf_state_table_full_total', help: 'Flows not tracked because the state table was full.' },
+};
+
+function pfPrometheus(write: MetricWriter, host: string, p: PfStats): void {
+  writeCounters(write, host, PF_COUNTER_METRICS, (k) => p[k as keyof PfCounters]);
+  write('newtos_pf_states', 'Flows in the packet filter\'s state table now.', 'gauge', [[{ host }, p.states]]);
+  if (p.ruleHits.length > 0) write('newtos_pf_rule_hits_total', 'Packets each rule matched (rule: its index, from 0).', 'counter', p.ruleHits.map((n, i) => [{ host, rule: String(i) }, n]));
 }
 
 /** `/metrics` of a running host: everything hostStatsText shows, as Prometheus text. */

@@ -1099,9 +1099,10 @@ export class Supervisor extends EventEmitter {
       // parked thread (sleeping flag up) runs nothing; its clock is not read.
       if (tid > 0 && g.cpuRule && Atomics.load(words, BELL_SLEEPING) === 0) {
         const cpu = threadCpuNs(tid);
+        const ruleMs = hangRuleOf(g.servers, hangCpuMs);
         if (Number.isNaN(g.hangCpuFromNs)) g.hangCpuFromNs = cpu;
-        else if (cpu - g.hangCpuFromNs >= hangRuleOf(g.servers, hangCpuMs) * 1e6) {
-          void this.onDeath(g, 'hang', { heartbeat: lead.cb.heartbeat, queued: queuedFor(g), silentMs: Math.round(silent), cpuMs: Math.round((cpu - g.hangCpuFromNs) / 1e6), ruleMs: hangRuleOf(g.servers, hangCpuMs) });
+        else if (cpu - g.hangCpuFromNs >= ruleMs * 1e6) {
+          void this.onDeath(g, 'hang', { heartbeat: lead.cb.heartbeat, queued: queuedFor(g), silentMs: Math.round(silent), cpuMs: Math.round((cpu - g.hangCpuFromNs) / 1e6), ruleMs });
           continue;
         }
       } else g.hangCpuFromNs = NaN;

@@ -96,11 +96,13 @@ async function main(): Promise<void> {
       // This thread's OS id, for the supervisor's thread monitor to pin it (Linux only).
       const tid = osThreadId();
       Atomics.store(new Int32Array(bellSab), BELL_TID, tid);
+      // A dying thread hands over to its standby, which runs on: what is left of this thread
+      // must not take CPU from it.
+      const handOver = (): void => { if (promoteStandby(bellSab, monotonicMs())) yieldTheCpu(tid); };
       // An exit() anywhere in a server: promote the standby and tell the supervisor at once.
       process.on('exit', (code) => {
         if (stopping) return;
-        // Its standby runs on: what is left of this thread must not take CPU from it.
-        if (promoteStandby(bellSab, monotonicMs())) yieldTheCpu(tid);
+        handOver();
         port.postMessage({ kind: 'exiting', code });
       });
       port.postMessage({ kind: 'running', receivedAt, builtAt, ...(standby !== undefined ? { standby } : {}) });
@@ -109,8 +111,7 @@ async function main(): Promise<void> {
       } catch (err) {
         // Hand over to the standby and tell the supervisor before the thread unwinds; then crash for real.
         stopping = true;
-        // Its standby runs on: what is left of this thread must not take CPU from it.
-        if (promoteStandby(bellSab, monotonicMs())) yieldTheCpu(tid);
+        handOver();
         port.postMessage({ kind: 'crashing', error: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' });
         throw err;
       }
