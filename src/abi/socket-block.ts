@@ -23,7 +23,8 @@
  *                   none), so a successor can announce it again
  *   line 1  app-owned words (stored only by the application thread)
  *     A_FLAGS       AppFlag bits (SHUT_WR, CLOSE, ABORT, NO_DELAY, ADOPTED)
- *     A_WAITING     nonzero while the app sleeps on S_EVENT_SEQ
+ *     A_WAITING     nonzero while the app waits for an event of the socket (on S_EVENT_SEQ,
+ *                   or on its table's word: table-events.ts)
  *   line 2  counters (Float64, each written by one side only; read racily for stats)
  *   then    send ring (app produces, server consumes)   ByteRing
  *   then    receive ring (server produces, app consumes) ByteRing
@@ -38,7 +39,10 @@
  *    so an event published in between is never lost (waitAsync returns at once
  *    when the word already differs).
  *  - The server publishes (data into the receive ring, flags) and THEN bumps
- *    S_EVENT_SEQ, and notifies only when A_WAITING is set.
+ *    S_EVENT_SEQ, and notifies only when A_WAITING is set. In a table with one
+ *    wake-up for all its sockets (TCP's; table-events.ts) it marks the slot ready
+ *    there instead, and the application waits on the table's word, not on
+ *    S_EVENT_SEQ: the same order holds with the mark in place of the notify.
  *  - The app publishes data into the send ring and THEN reads S_TX_ARMED; the
  *    server sets S_TX_ARMED and THEN re-checks the ring before it stops looking,
  *    so one of the two always sees the other (a classic Dekker pair over
@@ -46,6 +50,7 @@
  * When the TCP server arms which word: src/tcp/socket-arming.ts.
  */
 import { ByteRing } from './byte-ring.js';
+import type { TableEvents } from './table-events.js';
 
 export const SocketState = {
   Free: 0,
@@ -143,6 +148,10 @@ export class SocketBlock {
     readonly byteOffset: number,
     readonly sendCapacity: number,
     readonly recvCapacity: number,
+    /** The table's wake-up, when the application waits on it rather than on S_EVENT_SEQ. */
+    private readonly events?: TableEvents,
+    /** This block's slot in that table. */
+    private readonly slot = -1,
   ) {
     this.ctrl = new Int32Array(buffer, byteOffset, CTRL_BYTES / 4);
     this.counters = new Float64Array(buffer, byteOffset + CTRL_BYTES, COUNTERS);
@@ -161,10 +170,15 @@ export class SocketBlock {
 
   // ---- server side -------------------------------------------------------
 
-  /** Publish a state change to the app, waking it if it sleeps. Returns true if a wake-up was sent. */
+  /**
+   * Publish a state change to the app, waking it if it sleeps (in a table with one wake-up:
+   * marking the slot ready, which wakes the app only if it sleeps on the table). Returns true
+   * if a wake-up was sent.
+   */
   serverPublish(): boolean {
     Atomics.add(this.ctrl, S_EVENT_SEQ, 1);
     if (Atomics.load(this.ctrl, A_WAITING) !== 0) {
+      if (this.events !== undefined) return this.events.markReady(this.slot);
       Atomics.notify(this.ctrl, S_EVENT_SEQ);
       this.counters[C_SERVER_WAKE_MSGS]! += 1;
       return true;
@@ -278,7 +292,8 @@ export class SocketBlock {
     this.counters[C_APP_DATA_OPS]! += 1;
     this.counters[C_BYTES_WRITTEN]! += accepted;
     const kick = accepted > 0 && Atomics.load(this.ctrl, S_TX_ARMED) !== 0;
-    if (kick) this.counters[C_APP_WAKE_MSGS]! += 1;
+    // A table's kick is a mark; the table counts the rings that woke its server.
+    if (kick && this.events === undefined) this.counters[C_APP_WAKE_MSGS]! += 1;
     return { accepted, kick };
   }
 
@@ -289,7 +304,7 @@ export class SocketBlock {
     this.counters[C_BYTES_READ]! += read;
     // One kick per arming: the first read after the server armed takes the arming back.
     const kick = read > 0 && Atomics.load(this.ctrl, S_RX_ARMED) !== 0 && Atomics.compareExchange(this.ctrl, S_RX_ARMED, 1, 0) === 1;
-    if (kick) this.counters[C_APP_WAKE_MSGS]! += 1;
+    if (kick && this.events === undefined) this.counters[C_APP_WAKE_MSGS]! += 1;
     return { read, kick };
   }
 

@@ -52,6 +52,16 @@ export class AppOutput {
     this.flush();
   }
 
+  /**
+   * Wakes the server at the other end if it sleeps, with no message (it has work marked in
+   * shared memory: table-events.ts kicks). true if it slept.
+   */
+  wake(): boolean {
+    if (!this.ringer.ring()) return false;
+    this.wakeups++;
+    return true;
+  }
+
   private tryPut(o: Outgoing): boolean {
     const at = this.writer.reserve();
     if (at < 0) return false;

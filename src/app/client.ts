@@ -8,7 +8,7 @@
  */
 import { NewtosError } from '../errors.js';
 import { formatIpv4Address } from '../wire/ipv4-address.js';
-import { lateAsyncWakes, waitAsync } from '../substrate/doorbell.js';
+import { lateAsyncWakes } from '../substrate/doorbell.js';
 import type { MessageView } from '../substrate/message.js';
 import { NetServer, type ListenProvider, type NetServerOptions } from './net-server.js';
 import { NetSocket, socketError, type NetSocketOptions } from './net-socket.js';
@@ -16,9 +16,11 @@ import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from '
 import { createHttpAgent, serveHttp } from './http.js';
 import { normalizeConnectArgs, notFound, resolveHost, type ConnectOptions, type LookupFunction } from './connect-options.js';
 import { KeepAlive } from './keep-alive.js';
+import { SocketEvents } from './socket-events.js';
 import { parseIpv4 } from '../config/stack-config.js';
-import { AppFlag, SOCKET_ERROR_CODES, S_EVENT_SEQ, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
+import { AppFlag, SOCKET_ERROR_CODES, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
+import type { TableEvents } from '../abi/table-events.js';
 import { SOCK_MSG, SocketOption, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
 import { PingClient, type PingOptions, type PingResult } from './ping.js';
@@ -111,12 +113,20 @@ export class StackClient implements ListenProvider {
   };
 
   private readonly udp: UdpClient;
+  /** Per TCP replica: the loop that ends its sockets' waits (socket-events.ts), and its kicks' ring. */
+  private readonly tcpEvents: readonly SocketEvents[];
+  private readonly kickRings: readonly KickRing[];
   /** `dgram`-compatible surface (UDP over fast datagram sockets). */
   readonly dgram: UdpClient['dgram'];
 
   constructor(private readonly links: ClientLinks) {
     this.udp = new UdpClient(links.toSock, links.toUdp ?? [], links.udpTables ?? []);
     this.dgram = this.udp.dgram;
+    this.tcpEvents = links.tcpTables.map((t) => {
+      if (t.events === undefined) throw new NewtosError('ERR_INTERNAL', 'a TCP socket table without its wake-up word');
+      return new SocketEvents(t.events);
+    });
+    this.kickRings = links.tcpTables.map((t, r) => new KickRing(links.toTcp[r]!, t.events!));
     if (links.toIp !== undefined && links.fromIp !== undefined) {
       const pinger = new PingClient(links.toIp);
       this.pinger = pinger;
@@ -315,9 +325,11 @@ export class StackClient implements ListenProvider {
     const { replica, slot } = unpackSocketHandle(handle);
     const table = this.links.tcpTables[replica];
     const kick = this.links.toTcp[replica];
-    if (table === undefined || kick === undefined) throw new NewtosError('ERR_INTERNAL', `socket handle names unknown replica ${replica}`);
+    const events = this.tcpEvents[replica];
+    const ring = this.kickRings[replica];
+    if (table === undefined || kick === undefined || events === undefined || ring === undefined) throw new NewtosError('ERR_INTERNAL', `socket handle names unknown replica ${replica}`);
     table.block(slot).appSetFlags(AppFlag.Adopted);
-    const port = new FastSocketPort(handle, slot, table, kick, local, remote, (p) => {
+    const port = new FastSocketPort(handle, slot, table, kick, ring, events, local, remote, (p) => {
       this.ports.delete(p);
       addOpStats(this.closedStats, p.block.opStats());
     });
@@ -336,6 +348,11 @@ export class StackClient implements ListenProvider {
   socketStats(): SocketOpStats & { messagesToSock: number; lateWakes: number; duplicateAccepts: number } {
     const total = { ...this.closedStats };
     for (const p of this.ports) addOpStats(total, p.block.opStats());
+    // TCP and the application wake each other once per table, not per socket (table-events.ts).
+    for (const t of this.links.tcpTables) {
+      total.serverWakeMessages += t.events?.wakes() ?? 0;
+      total.appWakeMessages += t.events?.kickWakes() ?? 0;
+    }
     addOpStats(total, this.udp.opStats());
     return { ...total, messagesToSock: this.links.toSock.sent, lateWakes: lateAsyncWakes(), duplicateAccepts: this.duplicateAnnouncements };
   }
@@ -343,14 +360,14 @@ export class StackClient implements ListenProvider {
   /**
    * After the servers stopped: every socket still open is told its connection is gone (the
    * Closed flag a TCP server sets when it releases one) and woken. Readers see the end of the
-   * stream, pending writes fail with EPIPE, and no socket keeps waiting on its event word — a
-   * pending wait holds a ref'd timer, so the process would never exit.
+   * stream, pending writes fail with EPIPE, and no socket keeps waiting for an event.
    */
   abandonSockets(): void {
     for (const p of [...this.ports]) {
       p.block.serverSetFlags(ServerFlag.Closed);
       p.block.serverPublish();
     }
+    for (const e of this.tcpEvents) e.close();
   }
 
   close(): void {
@@ -369,9 +386,28 @@ export class StackClient implements ListenProvider {
   }
 }
 
+/** One ring of a TCP server's doorbell for all kicks of one turn of the application's event loop. */
+class KickRing {
+  private pending = false;
+
+  constructor(private readonly toTcp: AppOutput, private readonly table: TableEvents) {}
+
+  request(): void {
+    if (this.pending) return;
+    this.pending = true;
+    queueMicrotask(this.fire);
+  }
+
+  private readonly fire = (): void => {
+    this.pending = false;
+    if (this.toTcp.wake()) this.table.kickWoke();
+  };
+}
+
 /** SocketPort over a TCP socket block. */
 class FastSocketPort implements SocketPort {
   readonly block;
+  private readonly table: TableEvents;
   private closed = false;
 
   constructor(
@@ -379,23 +415,29 @@ class FastSocketPort implements SocketPort {
     private readonly slot: number,
     table: SocketTable,
     private readonly toTcp: AppOutput,
+    private readonly ring: KickRing,
+    private readonly events: SocketEvents,
     private readonly localInfo: SocketAddressInfo,
     private readonly remoteInfo: SocketAddressInfo,
     private readonly onClose: (p: FastSocketPort) => void,
   ) {
     this.block = table.block(slot);
+    this.table = table.events!;
   }
 
   local(): SocketAddressInfo { return this.localInfo; }
   remote(): SocketAddressInfo { return this.remoteInfo; }
 
   kick(): void {
-    this.toTcp.send(TcpKick, { slot: this.slot });
+    // A mark in the table (table-events.ts), and one ring for every kick of this turn of
+    // the event loop, which wakes TCP only if it sleeps: the sockets an event batch serves
+    // kick one after the other, and a ring per kick would find TCP still asleep each time.
+    this.table.markKick(this.slot);
+    this.ring.request();
   }
 
-  waitForEvent(seenSeq: number, ref: boolean): Promise<void> {
-    // The timeout only bounds a lost notify; it is a Node timer, not V8's (see doorbell.ts waitAsync).
-    return waitAsync(this.block.ctrl, S_EVENT_SEQ, seenSeq, 60_000, ref).then(() => undefined);
+  waitForEvent(seenSeq: number): Promise<void> {
+    return this.events.wait(this.slot, this.block, seenSeq);
   }
 
   setOption(option: 'noDelay' | 'keepAlive', value: number): void {
@@ -410,8 +452,7 @@ class FastSocketPort implements SocketPort {
     this.block.countControlMessage();
     this.toTcp.send(TcpKick, { slot: this.slot });
     this.onClose(this);
-    // A wait still pending on the event word (the socket was destroyed while asleep) would
-    // hold its keep-alive until its 60 s timeout, and the process with it: release it now.
-    Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
+    // A wait still pending (the socket was destroyed while waiting) ends now.
+    this.events.cancel(this.slot);
   }
 }

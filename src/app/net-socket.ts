@@ -429,7 +429,7 @@ export class NetSocket extends Duplex {
       return;
     }
     this.updateKeepAlive();
-    port.waitForEvent(seq, false).then(() => {
+    port.waitForEvent(seq).then(() => {
       this.waiting = false;
       this.updateKeepAlive();
       if (this.port !== port) return;

@@ -22,9 +22,9 @@ export interface SocketPort {
   kick(): void;
   /**
    * Resolve once the block's event sequence differs from `seenSeq` (at once if
-   * it already does). While pending it keeps the process alive if `ref`.
+   * it already does). A pending wait does not keep the process alive.
    */
-  waitForEvent(seenSeq: number, ref: boolean): Promise<void>;
+  waitForEvent(seenSeq: number): Promise<void>;
   /** A socket option changed (no-delay, keepalive); applied by the transport server. */
   setOption(option: 'noDelay' | 'keepAlive', value: number): void;
   /** The app is done with the socket: FIN (graceful) or RST (abort) and release the block. */

@@ -836,6 +836,8 @@ export function createServer(ctx: ServerContext): ServerCore {
       }
       pendingSock.retry();
       pendingTx.retry();
+      // The application's kicks come as marks in the table (table-events.ts), not messages.
+      table.events?.takeKicks(onKick);
       if (engine.pollAt() <= now) engine.onTimer(now);
       else if (pendingTx.length === 0) engine.retryOutput(now);
       arming.visitMarked(now);
@@ -852,8 +854,13 @@ export function createServer(ctx: ServerContext): ServerCore {
     pollAt(): number {
       // Output that found the pool empty waits for buffers that IP or the driver give back
       // by a state word in the pool, with no message to wake us: look again in 1 ms.
+      if (table.events?.kicksPending() === true) return now;
       const retry = pendingTx.length > 0 || pendingSock.length > 0 || engine.hasBlockedOutput();
       return Math.min(retry ? now + 1 : engine.pollAt(), published?.pollAt() ?? Infinity);
+    },
+    hasWork(): boolean {
+      // A kick marked after the loop's last pass: it rang our doorbell only if we slept.
+      return table.events?.kicksPending() === true;
     },
   };
 }

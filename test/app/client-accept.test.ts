@@ -11,7 +11,7 @@ import { MSG_WORDS } from '../../src/substrate/layout.js';
 import type { NetSocket } from '../../src/app/net-socket.js';
 
 test('an accept naming an older generation of its slot is dropped; the current one is taken', async () => {
-  const table = new SocketTable(createSocketTable({ slots: 4, sendCapacity: 4096, recvCapacity: 4096 }));
+  const table = new SocketTable(createSocketTable({ slots: 4, sendCapacity: 4096, recvCapacity: 4096, tableEvents: true }));
   let deliver: (m: MessageView) => void = () => {};
   const toSock: { kind: unknown; values: Record<string, number> }[] = [];
   const links = {
