@@ -16,11 +16,10 @@ import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from '
 import { createHttpAgent, serveHttp } from './http.js';
 import { normalizeConnectArgs, notFound, resolveHost, type ConnectOptions, type LookupFunction } from './connect-options.js';
 import { KeepAlive } from './keep-alive.js';
-import { SocketEvents } from './socket-events.js';
+import { KickRing, SocketEvents } from './socket-events.js';
 import { parseIpv4 } from '../config/stack-config.js';
 import { AppFlag, SOCKET_ERROR_CODES, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
-import type { TableEvents } from '../abi/table-events.js';
 import { SOCK_MSG, SocketOption, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppChannelMemory, AppInput, AppOutput } from './app-link.js';
 import { PingClient, type PingOptions, type PingResult } from './ping.js';
@@ -386,28 +385,9 @@ export class StackClient implements ListenProvider {
   }
 }
 
-/** One ring of a TCP server's doorbell for all kicks of one turn of the application's event loop. */
-class KickRing {
-  private pending = false;
-
-  constructor(private readonly toTcp: AppOutput, private readonly table: TableEvents) {}
-
-  request(): void {
-    if (this.pending) return;
-    this.pending = true;
-    queueMicrotask(this.fire);
-  }
-
-  private readonly fire = (): void => {
-    this.pending = false;
-    if (this.toTcp.wake()) this.table.kickWoke();
-  };
-}
-
 /** SocketPort over a TCP socket block. */
 class FastSocketPort implements SocketPort {
   readonly block;
-  private readonly table: TableEvents;
   private closed = false;
 
   constructor(
@@ -422,18 +402,14 @@ class FastSocketPort implements SocketPort {
     private readonly onClose: (p: FastSocketPort) => void,
   ) {
     this.block = table.block(slot);
-    this.table = table.events!;
   }
 
   local(): SocketAddressInfo { return this.localInfo; }
   remote(): SocketAddressInfo { return this.remoteInfo; }
 
   kick(): void {
-    // A mark in the table (table-events.ts), and one ring for every kick of this turn of
-    // the event loop, which wakes TCP only if it sleeps: the sockets an event batch serves
-    // kick one after the other, and a ring per kick would find TCP still asleep each time.
-    this.table.markKick(this.slot);
-    this.ring.request();
+    // A mark in the table and one ring per event-loop turn (socket-events.ts KickRing).
+    this.ring.kick(this.slot);
   }
 
   waitForEvent(seenSeq: number): Promise<void> {

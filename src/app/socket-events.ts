@@ -10,6 +10,7 @@
 import { S_EVENT_SEQ, type SocketBlock } from '../abi/socket-block.js';
 import { H_APP_SEQ, type TableEvents } from '../abi/table-events.js';
 import { waitAsync } from '../substrate/doorbell.js';
+import type { AppOutput } from './app-link.js';
 
 /**
  * How long the loop keeps looking without finding a ready socket before it sleeps. A look
@@ -118,4 +119,29 @@ export class SocketEvents {
       this.look();
     });
   }
+}
+
+/**
+ * The kicks' side: one ring of a transport server's doorbell for all kicks of one turn of the
+ * application's event loop (a microtask), which wakes the server only if it sleeps. The
+ * sockets an event batch serves kick one after the other, and a ring per kick would find the
+ * server still asleep each time (a woken thread takes tens of microseconds to run here).
+ */
+export class KickRing {
+  private pending = false;
+
+  constructor(private readonly toServer: AppOutput, private readonly table: TableEvents) {}
+
+  /** `slot` has work for the server: mark it, ring once this turn. */
+  kick(slot: number): void {
+    this.table.markKick(slot);
+    if (this.pending) return;
+    this.pending = true;
+    queueMicrotask(this.fire);
+  }
+
+  private readonly fire = (): void => {
+    this.pending = false;
+    if (this.toServer.wake()) this.table.kickWoke();
+  };
 }

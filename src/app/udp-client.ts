@@ -28,6 +28,7 @@ import { DgramSocket, type DgramAddressInfo, type DgramBinder, type DgramPort, t
 import { packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
 import { waitAsync } from '../substrate/doorbell.js';
+import { KickRing, SocketEvents } from './socket-events.js';
 import { SockUdpBind, SockUdpBindReply, SockUdpClose, UdpKick } from '../abi/message-args.js';
 
 function formatIpv4(a: number): string {
@@ -63,7 +64,16 @@ export class UdpClient implements DgramBinder {
     /** Per replica: the app → UDP kick channel and the UDP socket table. */
     private readonly toUdp: readonly AppOutput[],
     private readonly tables: readonly SocketTable[],
-  ) {}
+  ) {
+    // Per replica: the loop that ends its sockets' waits and the ring of its kicks (tables
+    // with one wake-up for all their sockets, table-events.ts; a table without keeps per-socket
+    // waits and kick messages).
+    this.events = tables.map((t) => (t.events === undefined ? undefined : new SocketEvents(t.events)));
+    this.kickRings = tables.map((t, r) => (t.events === undefined || toUdp[r] === undefined ? undefined : new KickRing(toUdp[r]!, t.events)));
+  }
+
+  private readonly events: readonly (SocketEvents | undefined)[];
+  private readonly kickRings: readonly (KickRing | undefined)[];
 
   bind(address: string, port: number): Promise<DgramPort> {
     const addr = address === '0.0.0.0' ? 0 : parseIpv4(address === 'localhost' ? '127.0.0.1' : address);
@@ -103,7 +113,7 @@ export class UdpClient implements DgramBinder {
     }
     table.block(slot).appSetFlags(AppFlag.Adopted);
     const local: DgramAddressInfo = { address: formatIpv4(msg.arg(SockUdpBindReply.address)), family: 'IPv4', port: msg.arg(SockUdpBindReply.port) };
-    const port = new DatagramPort(replica, slot, table.block(slot), kick, this.toSock, local, (p) => {
+    const port = new DatagramPort(replica, slot, table.block(slot), kick, this.toSock, local, this.events[replica], this.kickRings[replica], (p) => {
       this.ports.delete(p);
       addOpStats(this.closedStats, p.block.opStats());
     });
@@ -115,6 +125,11 @@ export class UdpClient implements DgramBinder {
   opStats(): SocketOpStats {
     const total = { ...this.closedStats };
     for (const p of this.ports) addOpStats(total, p.block.opStats());
+    // Wake-ups of tables with one for all their sockets are the table's (table-events.ts).
+    for (const t of this.tables) {
+      total.serverWakeMessages += t.events?.wakes() ?? 0;
+      total.appWakeMessages += t.events?.kickWakes() ?? 0;
+    }
     return total;
   }
 
@@ -124,6 +139,7 @@ export class UdpClient implements DgramBinder {
     for (const b of this.binds.values()) b.reject(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
     this.binds.clear();
     for (const p of [...this.ports]) p.close();
+    for (const e of this.events) e?.close();
   }
 }
 
@@ -146,6 +162,9 @@ class DatagramPort implements DgramPort {
     private readonly toUdp: AppOutput,
     private readonly toSock: AppOutput,
     private readonly localInfo: DgramAddressInfo,
+    /** The table's wake-up loop and kick ring (undefined: per-socket waits, kick messages). */
+    private readonly events: SocketEvents | undefined,
+    private readonly kickRing: KickRing | undefined,
     private readonly onClose: (p: DatagramPort) => void,
   ) {
     this.keepAlive = setInterval(() => { /* a handle, like a bound socket's */ }, 1 << 30);
@@ -167,7 +186,13 @@ class DatagramPort implements DgramPort {
     this.queue.push({ address: addr, port, data, cb });
     if (this.queue.length === 1) this.flushSends();
     // Still queued: the loop must wait for room too (it may be asleep for readability only).
-    if (this.queue.length > 0) Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
+    if (this.queue.length > 0) this.wakeLoop();
+  }
+
+  /** Ends the loop's wait, if it waits (it must look at the queue, or stop). */
+  private wakeLoop(): void {
+    if (this.events !== undefined) this.events.cancel(this.slot);
+    else Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
   }
 
   /** Move queued datagrams into the send ring; kick the server once if it armed. */
@@ -195,6 +220,10 @@ class DatagramPort implements DgramPort {
   private readonly kickIfArmed = (): void => {
     this.kickScheduled = false;
     if (this.closed || Atomics.load(this.block.ctrl, S_TX_ARMED) === 0) return;
+    if (this.kickRing !== undefined) {
+      this.kickRing.kick(this.slot);
+      return;
+    }
     this.block.counters[C_APP_WAKE_MSGS]! += 1;
     this.toUdp.send(UdpKick, { slot: this.slot });
   };
@@ -248,7 +277,8 @@ class DatagramPort implements DgramPort {
         (b.serverFlags() & ServerFlag.Closed) !== 0;
       if (!ready && !this.closed) {
         // Unref'd: the socket's own handle keeps the thread alive. The timeout only bounds a lost notify.
-        await waitAsync(b.ctrl, S_EVENT_SEQ, seq, 60_000, false);
+        if (this.events !== undefined) await this.events.wait(this.slot, b, seq);
+        else await waitAsync(b.ctrl, S_EVENT_SEQ, seq, 60_000, false);
       }
       // Closed while asleep: the slot may already belong to another socket; touch nothing.
       if (this.closed) return;
@@ -272,7 +302,7 @@ class DatagramPort implements DgramPort {
     this.block.counters[C_APP_CONTROL_MSGS]! += 1;
     this.toSock.send(SockUdpClose, { handle: packSocketHandle(this.replica, this.slot) });
     // Wake our own loop so it ends now.
-    Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
+    this.wakeLoop();
     this.onClose(this);
   }
 }

@@ -408,7 +408,7 @@ export class Stack extends EventEmitter {
     // Per replica: its own socket tables (each replica's TCP and UDP own their slots), counters.
     const socketTables = Array.from({ length: replicas }, () => reserve('TCP', () => createSocketTable({ slots: maxSockets, sendCapacity: sendBytes, recvCapacity: recvBytes, tableEvents: true })));
     // UDP sockets: a send ring holds at least one largest datagram record (RFC 768 over IPv4: 65507 bytes).
-    const udpTables = Array.from({ length: replicas }, () => reserve('UDP', () => createSocketTable({ slots: maxSockets, sendCapacity: 128 * 1024, recvCapacity: 256 * 1024 })));
+    const udpTables = Array.from({ length: replicas }, () => reserve('UDP', () => createSocketTable({ slots: maxSockets, sendCapacity: 128 * 1024, recvCapacity: 256 * 1024, tableEvents: true })));
     const udpStatsBlocks = Array.from({ length: replicas }, () => createUdpStats());
     // Where the driver, IP and TCP servers publish their named counters (Stack.counters()).
     const replicaCounters = Array.from({ length: replicas }, () => ({ ip: createCounterBlock(), tcp: createCounterBlock() }));

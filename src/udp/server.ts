@@ -346,7 +346,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         else stats.add('unknownMessages');
         return true;
       }
-      // The application: kicks.
+      // The application: kicks (as messages from a table without table events).
       if (msg.type === UDP_MSG.KICK && msg.arg(UdpKick.slot) < table.slots) onKick(msg.arg(UdpKick.slot));
       else stats.add('unknownMessages');
       return true;
@@ -354,10 +354,17 @@ export function createServer(ctx: ServerContext): ServerCore {
     poll(t: number): void {
       now = t;
       pendingSock.retry();
+      // The application's kicks come as marks in the table (table-events.ts), not messages.
+      table.events?.takeKicks((slot) => { if (slot < table.slots) onKick(slot); });
       if (busy.size > 0) for (const slot of [...busy]) service(slot);
     },
     pollAt(): number {
+      if (table.events?.kicksPending() === true) return now;
       return busy.size > 0 || pendingSock.length > 0 ? now + 1 : Infinity;
+    },
+    hasWork(): boolean {
+      // A kick marked after the loop's last pass: it rang our doorbell only if we slept.
+      return table.events?.kicksPending() === true;
     },
   };
 }
