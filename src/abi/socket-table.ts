@@ -8,8 +8,8 @@
  * when the table has one); then per-slot generation words follow in their own
  * region: a slot's generation is bumped by the owner each time it is handed
  * out, so a handle of an old generation can be recognised after reuse or a
- * restart. Then the ready bitmap and its summary (table-events.ts; empty
- * without), every slot's connection checkpoint (tcb-checkpoint.ts: the
+ * restart. Then the ready and kick bitmaps with their summaries
+ * (table-events.ts; none without), every slot's connection checkpoint (tcb-checkpoint.ts: the
  * transport server's copy of the connection's state, from which a successor
  * resumes it), then the socket blocks.
  */
@@ -35,7 +35,7 @@ export interface SocketTableGeometry {
   /**
    * The server marks ready sockets in the table and wakes the application once for all of
    * them (table-events.ts), instead of a wake-up per socket. The application side must wait
-   * the same way (the stack client does for TCP tables).
+   * the same way (the stack client does for its TCP and UDP tables).
    */
   readonly tableEvents?: boolean;
 }

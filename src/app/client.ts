@@ -16,7 +16,7 @@ import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from '
 import { createHttpAgent, serveHttp } from './http.js';
 import { normalizeConnectArgs, notFound, resolveHost, type ConnectOptions, type LookupFunction } from './connect-options.js';
 import { KeepAlive } from './keep-alive.js';
-import { KickRing, SocketEvents } from './socket-events.js';
+import { addTableWakes, KickRing, SocketEvents } from './socket-events.js';
 import { parseIpv4 } from '../config/stack-config.js';
 import { AppFlag, SOCKET_ERROR_CODES, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
@@ -348,10 +348,7 @@ export class StackClient implements ListenProvider {
     const total = { ...this.closedStats };
     for (const p of this.ports) addOpStats(total, p.block.opStats());
     // TCP and the application wake each other once per table, not per socket (table-events.ts).
-    for (const t of this.links.tcpTables) {
-      total.serverWakeMessages += t.events?.wakes() ?? 0;
-      total.appWakeMessages += t.events?.kickWakes() ?? 0;
-    }
+    addTableWakes(total, this.links.tcpTables);
     addOpStats(total, this.udp.opStats());
     return { ...total, messagesToSock: this.links.toSock.sent, lateWakes: lateAsyncWakes(), duplicateAccepts: this.duplicateAnnouncements };
   }

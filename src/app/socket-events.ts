@@ -7,7 +7,8 @@
  * the server's events cost it memory writes and the application no wake-up at all; idle,
  * the application sleeps and one notify wakes it for every socket marked meanwhile.
  */
-import { S_EVENT_SEQ, type SocketBlock } from '../abi/socket-block.js';
+import { S_EVENT_SEQ, type SocketBlock, type SocketOpStats } from '../abi/socket-block.js';
+import type { SocketTable } from '../abi/socket-table.js';
 import { H_APP_SEQ, type TableEvents } from '../abi/table-events.js';
 import { waitAsync } from '../substrate/doorbell.js';
 import type { AppOutput } from './app-link.js';
@@ -144,4 +145,13 @@ export class KickRing {
     this.pending = false;
     if (this.toServer.wake()) this.table.kickWoke();
   };
+}
+
+/** Adds the wake-ups of tables with one for all their sockets (counted by the table, not its sockets). */
+export function addTableWakes(into: SocketOpStats, tables: readonly SocketTable[]): SocketOpStats {
+  for (const t of tables) {
+    into.serverWakeMessages += t.events?.wakes() ?? 0;
+    into.appWakeMessages += t.events?.kickWakes() ?? 0;
+  }
+  return into;
 }

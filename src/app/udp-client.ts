@@ -28,7 +28,7 @@ import { DgramSocket, type DgramAddressInfo, type DgramBinder, type DgramPort, t
 import { packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
 import { waitAsync } from '../substrate/doorbell.js';
-import { KickRing, SocketEvents } from './socket-events.js';
+import { addTableWakes, KickRing, SocketEvents } from './socket-events.js';
 import { SockUdpBind, SockUdpBindReply, SockUdpClose, UdpKick } from '../abi/message-args.js';
 
 function formatIpv4(a: number): string {
@@ -59,21 +59,23 @@ export class UdpClient implements DgramBinder {
       new DgramSocket(this, options, listener),
   };
 
+  /**
+   * Per replica: the loop that ends its sockets' waits and the ring of its kicks (tables with
+   * one wake-up for all their sockets, table-events.ts; a table without keeps per-socket waits
+   * and kick messages).
+   */
+  private readonly events: readonly (SocketEvents | undefined)[];
+  private readonly kickRings: readonly (KickRing | undefined)[];
+
   constructor(
     private readonly toSock: AppOutput,
     /** Per replica: the app → UDP kick channel and the UDP socket table. */
     private readonly toUdp: readonly AppOutput[],
     private readonly tables: readonly SocketTable[],
   ) {
-    // Per replica: the loop that ends its sockets' waits and the ring of its kicks (tables
-    // with one wake-up for all their sockets, table-events.ts; a table without keeps per-socket
-    // waits and kick messages).
     this.events = tables.map((t) => (t.events === undefined ? undefined : new SocketEvents(t.events)));
     this.kickRings = tables.map((t, r) => (t.events === undefined || toUdp[r] === undefined ? undefined : new KickRing(toUdp[r]!, t.events)));
   }
-
-  private readonly events: readonly (SocketEvents | undefined)[];
-  private readonly kickRings: readonly (KickRing | undefined)[];
 
   bind(address: string, port: number): Promise<DgramPort> {
     const addr = address === '0.0.0.0' ? 0 : parseIpv4(address === 'localhost' ? '127.0.0.1' : address);
@@ -125,12 +127,7 @@ export class UdpClient implements DgramBinder {
   opStats(): SocketOpStats {
     const total = { ...this.closedStats };
     for (const p of this.ports) addOpStats(total, p.block.opStats());
-    // Wake-ups of tables with one for all their sockets are the table's (table-events.ts).
-    for (const t of this.tables) {
-      total.serverWakeMessages += t.events?.wakes() ?? 0;
-      total.appWakeMessages += t.events?.kickWakes() ?? 0;
-    }
-    return total;
+    return addTableWakes(total, this.tables);
   }
 
   close(): void {
