@@ -354,6 +354,8 @@ export class Supervisor extends EventEmitter {
   private readonly workerEntry: URL;
   private readonly modules: string[];
   private hangTimer: NodeJS.Timeout | null = null;
+  /** When checkHangs last read the load average (monotonic ms). */
+  private loadavgReadAt = -Infinity;
   private firstMsgTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   /**
@@ -1065,8 +1067,14 @@ export class Supervisor extends EventEmitter {
   }
 
   private checkHangs(): void {
-    Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(loadavg()[0]! * 100));
     const now = monotonicMs();
+    // The kernel moves the 1-minute load average every 5 s: once a second is fresh enough, and
+    // the read (a system call, tens of microseconds when cold) stays off most of these ticks,
+    // which run on the application's thread.
+    if (now - this.loadavgReadAt >= 1000) {
+      this.loadavgReadAt = now;
+      Atomics.store(this.sys, SYS_LOADAVG_X100, Math.round(loadavg()[0]! * 100));
+    }
     const { hangTimeoutMs: timeout, hangCpuMs } = this.manifest.supervisor;
     for (const g of this.groups) {
       if (g.state !== 'running' || !g.loopStarted) { g.hangCpuFromNs = NaN; continue; }
