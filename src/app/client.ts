@@ -121,11 +121,12 @@ export class StackClient implements ListenProvider {
   constructor(private readonly links: ClientLinks) {
     this.udp = new UdpClient(links.toSock, links.toUdp ?? [], links.udpTables ?? []);
     this.dgram = this.udp.dgram;
-    this.tcpEvents = links.tcpTables.map((t) => {
+    const wakeUps = links.tcpTables.map((t) => {
       if (t.events === undefined) throw new NewtosError('ERR_INTERNAL', 'a TCP socket table without its wake-up word');
-      return new SocketEvents(t.events);
+      return t.events;
     });
-    this.kickRings = links.tcpTables.map((t, r) => new KickRing(links.toTcp[r]!, t.events!));
+    this.tcpEvents = wakeUps.map((e) => new SocketEvents(e));
+    this.kickRings = wakeUps.map((e, r) => new KickRing(links.toTcp[r]!, e));
     if (links.toIp !== undefined && links.fromIp !== undefined) {
       const pinger = new PingClient(links.toIp);
       this.pinger = pinger;

@@ -4,13 +4,15 @@
  * server; UDP_BIND_REPLY comes back on the app's input ring); closing too
  * (UDP_CLOSE). Datagrams never travel in a message: they are records
  * (src/abi/dgram-record.ts) in the socket block's rings, and the UDP server is
- * kicked only when it armed S_TX_ARMED.
+ * kicked (a mark in its table, socket-events.ts KickRing) only when it armed
+ * S_TX_ARMED.
  *
  * Each bound socket runs one asynchronous loop: deliver every record in the
- * receive ring, move queued sends into the send ring, then sleep on the
- * block's event sequence (A_WAITING set first, readiness checked again, then
- * Atomics.waitAsync with the sequence read before the check: socket-block.ts's
- * rule, so a datagram published meanwhile is never slept through). Sends that
+ * receive ring, move queued sends into the send ring, then wait for the
+ * block's next event (A_WAITING set first, readiness checked again, then a
+ * wait with the sequence read before the check through the table's one
+ * wake-up: socket-block.ts's rule, so a datagram published meanwhile is never
+ * slept through). Sends that
  * do not fit wait in the socket (like libuv's send queue) until the UDP server
  * drains the ring and publishes.
  */
@@ -18,8 +20,8 @@ import { KeepAlive } from './keep-alive.js';
 import { NewtosError } from '../errors.js';
 import type { MessageView } from '../substrate/message.js';
 import {
-  AppFlag, AppWait, C_APP_CONTROL_MSGS, C_APP_DATA_OPS, C_APP_READINESS_CHECKS, C_APP_WAKE_MSGS, C_BYTES_READ, C_BYTES_WRITTEN,
-  S_EVENT_SEQ, S_TX_ARMED, SOCKET_ERROR_CODES, ServerFlag, addOpStats, zeroOpStats, type SocketBlock, type SocketOpStats,
+  AppFlag, AppWait, C_APP_CONTROL_MSGS, C_APP_DATA_OPS, C_APP_READINESS_CHECKS, C_BYTES_READ, C_BYTES_WRITTEN,
+  S_TX_ARMED, SOCKET_ERROR_CODES, ServerFlag, addOpStats, zeroOpStats, type SocketBlock, type SocketOpStats,
 } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
 import { parseIpv4 } from '../config/stack-config.js';
@@ -27,9 +29,8 @@ import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { DgramSocket, type DgramAddressInfo, type DgramBinder, type DgramPort, type DgramRemoteInfo, type DgramSocketOptions } from './dgram-socket.js';
 import { packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
-import { waitAsync } from '../substrate/doorbell.js';
 import { addTableWakes, KickRing, SocketEvents } from './socket-events.js';
-import { SockUdpBind, SockUdpBindReply, SockUdpClose, UdpKick } from '../abi/message-args.js';
+import { SockUdpBind, SockUdpBindReply, SockUdpClose } from '../abi/message-args.js';
 
 function formatIpv4(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
@@ -59,13 +60,9 @@ export class UdpClient implements DgramBinder {
       new DgramSocket(this, options, listener),
   };
 
-  /**
-   * Per replica: the loop that ends its sockets' waits and the ring of its kicks (tables with
-   * one wake-up for all their sockets, table-events.ts; a table without keeps per-socket waits
-   * and kick messages).
-   */
-  private readonly events: readonly (SocketEvents | undefined)[];
-  private readonly kickRings: readonly (KickRing | undefined)[];
+  /** Per replica: the loop that ends its sockets' waits and the ring of its kicks (table-events.ts). */
+  private readonly events: readonly SocketEvents[];
+  private readonly kickRings: readonly KickRing[];
 
   constructor(
     private readonly toSock: AppOutput,
@@ -73,8 +70,12 @@ export class UdpClient implements DgramBinder {
     private readonly toUdp: readonly AppOutput[],
     private readonly tables: readonly SocketTable[],
   ) {
-    this.events = tables.map((t) => (t.events === undefined ? undefined : new SocketEvents(t.events)));
-    this.kickRings = tables.map((t, r) => (t.events === undefined || toUdp[r] === undefined ? undefined : new KickRing(toUdp[r]!, t.events)));
+    const wakeUps = tables.map((t) => {
+      if (t.events === undefined) throw new NewtosError('ERR_INTERNAL', 'a UDP socket table without its wake-up word');
+      return t.events;
+    });
+    this.events = wakeUps.map((e) => new SocketEvents(e));
+    this.kickRings = wakeUps.map((e, r) => new KickRing(toUdp[r]!, e));
   }
 
   bind(address: string, port: number): Promise<DgramPort> {
@@ -108,14 +109,15 @@ export class UdpClient implements DgramBinder {
     }
     const { replica, slot } = unpackSocketHandle(msg.arg(SockUdpBindReply.handle));
     const table = this.tables[replica];
-    const kick = this.toUdp[replica];
-    if (table === undefined || kick === undefined) {
+    const events = this.events[replica];
+    const kickRing = this.kickRings[replica];
+    if (table === undefined || events === undefined || kickRing === undefined) {
       pending.reject(new NewtosError('ERR_INTERNAL', `socket handle names unknown replica ${replica}`));
       return;
     }
     table.block(slot).appSetFlags(AppFlag.Adopted);
     const local: DgramAddressInfo = { address: formatIpv4(msg.arg(SockUdpBindReply.address)), family: 'IPv4', port: msg.arg(SockUdpBindReply.port) };
-    const port = new DatagramPort(replica, slot, table.block(slot), kick, this.toSock, local, this.events[replica], this.kickRings[replica], (p) => {
+    const port = new DatagramPort(replica, slot, table.block(slot), this.toSock, local, events, kickRing, (p) => {
       this.ports.delete(p);
       addOpStats(this.closedStats, p.block.opStats());
     });
@@ -136,7 +138,7 @@ export class UdpClient implements DgramBinder {
     for (const b of this.binds.values()) b.reject(new NewtosError('ERR_STACK_CLOSED', 'the newtos stack is closed'));
     this.binds.clear();
     for (const p of [...this.ports]) p.close();
-    for (const e of this.events) e?.close();
+    for (const e of this.events) e.close();
   }
 }
 
@@ -148,7 +150,6 @@ class DatagramPort implements DgramPort {
   private onUnreachable: ((remote: DgramAddressInfo) => void) | undefined;
   private closed = false;
   private running = false;
-  private kickScheduled = false;
   /** Keeps the event loop alive while the socket is open and ref'd (a pending waitAsync does not). */
   private readonly keepAlive: NodeJS.Timeout;
 
@@ -156,12 +157,11 @@ class DatagramPort implements DgramPort {
     private readonly replica: number,
     private readonly slot: number,
     readonly block: SocketBlock,
-    private readonly toUdp: AppOutput,
     private readonly toSock: AppOutput,
     private readonly localInfo: DgramAddressInfo,
-    /** The table's wake-up loop and kick ring (undefined: per-socket waits, kick messages). */
-    private readonly events: SocketEvents | undefined,
-    private readonly kickRing: KickRing | undefined,
+    /** The table's wake-up loop and kick ring (socket-events.ts). */
+    private readonly events: SocketEvents,
+    private readonly kickRing: KickRing,
     private readonly onClose: (p: DatagramPort) => void,
   ) {
     this.keepAlive = setInterval(() => { /* a handle, like a bound socket's */ }, 1 << 30);
@@ -183,13 +183,7 @@ class DatagramPort implements DgramPort {
     this.queue.push({ address: addr, port, data, cb });
     if (this.queue.length === 1) this.flushSends();
     // Still queued: the loop must wait for room too (it may be asleep for readability only).
-    if (this.queue.length > 0) this.wakeLoop();
-  }
-
-  /** Ends the loop's wait, if it waits (it must look at the queue, or stop). */
-  private wakeLoop(): void {
-    if (this.events !== undefined) this.events.cancel(this.slot);
-    else Atomics.notify(this.block.ctrl, S_EVENT_SEQ);
+    if (this.queue.length > 0) this.events.cancel(this.slot);
   }
 
   /** Move queued datagrams into the send ring; kick the server once if it armed. */
@@ -205,25 +199,11 @@ class DatagramPort implements DgramPort {
       wrote = true;
       q.cb(null);
     }
-    // One kick per turn of the event loop at most: an app sending in a loop publishes record
-    // after record and the server, once kicked, drains them all. The armed word is read after
-    // the records were published (in the microtask), which is all the Dekker pair needs.
-    if (wrote && !this.kickScheduled) {
-      this.kickScheduled = true;
-      queueMicrotask(this.kickIfArmed);
-    }
+    // The armed word is read after the records were published, which is all the Dekker pair
+    // needs. A kick is a mark (the same slot's marks are one) and the ring goes once per turn
+    // of the event loop (KickRing): an app sending in a loop wakes the server once.
+    if (wrote && Atomics.load(b.ctrl, S_TX_ARMED) !== 0) this.kickRing.kick(this.slot);
   }
-
-  private readonly kickIfArmed = (): void => {
-    this.kickScheduled = false;
-    if (this.closed || Atomics.load(this.block.ctrl, S_TX_ARMED) === 0) return;
-    if (this.kickRing !== undefined) {
-      this.kickRing.kick(this.slot);
-      return;
-    }
-    this.block.counters[C_APP_WAKE_MSGS]! += 1;
-    this.toUdp.send(UdpKick, { slot: this.slot });
-  };
 
   start(onMessage: (msg: Buffer, rinfo: DgramRemoteInfo) => void, onPortUnreachable?: (remote: DgramAddressInfo) => void): void {
     this.onMessage = onMessage;
@@ -273,9 +253,8 @@ class DatagramPort implements DgramPort {
         (this.queue.length > 0 && b.send.freeSpace() >= DgramRecordCodec.size(this.queue[0]!.data.length)) ||
         (b.serverFlags() & ServerFlag.Closed) !== 0;
       if (!ready && !this.closed) {
-        // Unref'd: the socket's own handle keeps the thread alive. The timeout only bounds a lost notify.
-        if (this.events !== undefined) await this.events.wait(this.slot, b, seq);
-        else await waitAsync(b.ctrl, S_EVENT_SEQ, seq, 60_000, false);
+        // Does not keep the thread alive: the socket's own handle does.
+        await this.events.wait(this.slot, b, seq);
       }
       // Closed while asleep: the slot may already belong to another socket; touch nothing.
       if (this.closed) return;
@@ -298,8 +277,8 @@ class DatagramPort implements DgramPort {
     this.queue.length = 0;
     this.block.counters[C_APP_CONTROL_MSGS]! += 1;
     this.toSock.send(SockUdpClose, { handle: packSocketHandle(this.replica, this.slot) });
-    // Wake our own loop so it ends now.
-    this.wakeLoop();
+    // End our own loop's wait so it stops now.
+    this.events.cancel(this.slot);
     this.onClose(this);
   }
 }

@@ -125,7 +125,7 @@ export async function createServer(ctx: ServerContext): Promise<ServerCore> {
     const backend = await openNicBackend(ifc, {
       ...(tapFd !== undefined ? { tapFd } : {}),
       ...(opts.tapWake?.eventFd !== undefined && ctx.sleepBeside !== undefined
-        ? { wakeFd: opts.tapWake.eventFd, sleepBeside: (w: (t: number) => boolean, fd: number) => ctx.sleepBeside!(w, fd) } : {}),
+        ? { sleepBeside: { eventFd: opts.tapWake.eventFd, sleep: ctx.sleepBeside.bind(ctx) } } : {}),
       doorbell: ctx.doorbell, // socket links: their I/O bridge thread rings us
       vswitchPort: () => {
         const at = opts.vswitchPorts[ifc.name];

@@ -355,7 +355,7 @@ export function createServer(ctx: ServerContext): ServerCore {
       now = t;
       pendingSock.retry();
       // The application's kicks come as marks in the table (table-events.ts), not messages.
-      table.events?.takeKicks((slot) => { if (slot < table.slots) onKick(slot); });
+      table.events?.takeKicks(onKick);
       if (busy.size > 0) for (const slot of [...busy]) service(slot);
     },
     pollAt(): number {

@@ -85,11 +85,9 @@ for (const placement of ['isolated', 'grouped', 'monolithic'] as const) {
       ]);
       assert.deepEqual(results, new Array<number>(2 * CONNS).fill(ROUNDS), 'every echo whole');
       const after = b.socketStats();
-      const ops = after.dataOps - before.dataOps;
-      const wakes = (after.serverWakeMessages - before.serverWakeMessages) + (after.appWakeMessages - before.appWakeMessages);
-      // Counted (by the tables), and never more than one per operation.
-      assert.ok(after.serverWakeMessages > 0, 'the servers woke the application now and then');
-      assert.ok(wakes <= ops, `wake-ups ${wakes}, operations ${ops}`);
+      // Counted (by the tables). Not compared with the operations: when every event finds the
+      // other side asleep (a slow run), a round trip may cost more wake-ups than data operations.
+      assert.ok(after.serverWakeMessages > before.serverWakeMessages, 'the servers woke the application now and then');
       assert.equal(after.lateWakes, 0, 'no wait ended by its timeout with its word changed');
       server.close();
       for (const u of udp) u.close();

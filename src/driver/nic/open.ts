@@ -33,13 +33,15 @@ export interface OpenNicDeps {
    */
   readonly tapFd?: number;
   /**
-   * The caller's thread may sleep beside a device (ServerContext.sleepBeside) with this
-   * eventfd: the first TAP device then wakes the thread itself, with no waker thread between
-   * (a frame on an idle host costs one thread wake-up instead of two). Other TAP devices of
-   * the thread get a waker.
+   * The caller's thread may sleep beside a device (`sleep`: ServerContext.sleepBeside) with the
+   * eventfd `eventFd`: the first TAP device then wakes the thread itself, with no waker thread
+   * between (a frame on an idle host costs one thread wake-up instead of two). Other TAP devices
+   * of the thread get a waker.
    */
-  readonly sleepBeside?: (wait: (timeoutMs: number) => boolean, eventFd: number) => boolean;
-  readonly wakeFd?: number;
+  readonly sleepBeside?: {
+    readonly eventFd: number;
+    readonly sleep: (wait: (timeoutMs: number) => boolean, eventFd: number) => boolean;
+  };
 }
 
 export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {}): Promise<NicBackend> {
@@ -57,7 +59,7 @@ export async function openNicBackend(ifc: InterfaceConfig, deps: OpenNicDeps = {
       // NEWTOS_TAP_WAKER=0: no waker, the device is polled (to measure what the waker gives);
       // =1: a waker even where the thread could sleep beside the device (to measure that).
       const env = process.env['NEWTOS_TAP_WAKER'];
-      if (deps.sleepBeside !== undefined && deps.wakeFd !== undefined && env !== '0' && env !== '1' && tap.sleepBeside(deps.sleepBeside, deps.wakeFd)) return tap;
+      if (deps.sleepBeside !== undefined && env !== '0' && env !== '1' && tap.sleepBeside(deps.sleepBeside.sleep, deps.sleepBeside.eventFd)) return tap;
       if (deps.doorbell !== undefined && env !== '0') {
         try {
           await tap.startWaker(deps.doorbell, { wait: false });
