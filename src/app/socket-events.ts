@@ -1,11 +1,12 @@
 /**
  * The application's side of a socket table's one wake-up (src/abi/table-events.ts): the
- * sockets of the table that wait for an event register here, and one loop per table takes
- * the slots the server marked ready and ends their waits. While it keeps finding some, the
- * loop looks again from setImmediate instead of sleeping, and after LOOK_MS without any it
- * sleeps on the table's word (one waitAsync for every socket of the table). So under load
- * the server's events cost it memory writes and the application no wake-up at all; idle,
- * the application sleeps and one notify wakes it for every socket marked meanwhile.
+ * sockets of the table that wait for an event register here, and one loop per application
+ * thread (over all its tables) takes the slots the servers marked ready and ends their
+ * waits. While it keeps finding some, the loop looks again from setImmediate instead of
+ * sleeping, and after LOOK_MS without any it parks every table (one waitAsync for all the
+ * sockets of a table). So under load the servers' events cost them memory writes and the
+ * application no wake-up at all; idle, the application sleeps and one notify wakes it for
+ * every socket marked meanwhile, in every table.
  */
 import { S_EVENT_SEQ, type SocketBlock, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
@@ -31,14 +32,18 @@ interface Waiter {
 const enum LoopState { Idle, Looking, Sleeping }
 
 export class SocketEvents {
-  private readonly waiters = new Map<number, Waiter>();
-  private state = LoopState.Idle;
-  private lastFound = 0;
-  private closed = false;
-  /** Times the loop slept, and woke because the server notified (stats and tests). */
+  /** @internal The looker's bookkeeping of this table. */
+  readonly waiters = new Map<number, Waiter>();
+  /** @internal Parked: H_APP_PARKED is ours and a notify would wake us. */
+  sleeping = false;
+  /** @internal A waitAsync on H_APP_SEQ is outstanding (at most one per table). */
+  pending = false;
+  /** @internal */
+  closed = false;
+  /** Times the table slept, and woke because the server notified (stats and tests). */
   sleeps = 0;
 
-  constructor(private readonly events: TableEvents) {}
+  constructor(readonly events: TableEvents, private readonly looker: Looker = threadLooker()) {}
 
   /**
    * Resolves once the socket at `slot` has an event after `seenSeq` (its S_EVENT_SEQ
@@ -52,11 +57,7 @@ export class SocketEvents {
     return new Promise<void>((resolve) => {
       this.waiters.get(slot)?.resolve();
       this.waiters.set(slot, { block, seq: seenSeq, resolve });
-      if (this.state === LoopState.Idle) {
-        this.state = LoopState.Looking;
-        this.lastFound = performance.now();
-        setImmediate(this.look);
-      }
+      this.looker.activate(this);
     });
   }
 
@@ -70,12 +71,20 @@ export class SocketEvents {
 
   /**
    * The servers are gone and every socket was told so (StackClient.abandonSockets): ends
-   * every wait and the loop.
+   * every wait and the table's part in the loop.
    */
   close(): void {
     this.closed = true;
     for (const slot of [...this.waiters.keys()]) this.cancel(slot);
-    if (this.state === LoopState.Sleeping) this.events.wakeSelf();
+    this.sleeping = false;
+    this.events.parked(false);
+    // The outstanding waitAsync (its timer) goes now rather than at its timeout.
+    if (this.pending) this.events.wakeSelf();
+  }
+
+  /** @internal Ends the waits of the slots the server marked; how many it found. */
+  take(): number {
+    return this.events.takeReady(this.onReady);
   }
 
   private readonly onReady = (slot: number): void => {
@@ -85,11 +94,45 @@ export class SocketEvents {
     this.waiters.delete(slot);
     w.resolve();
   };
+}
+
+/**
+ * The loop of one application thread over every table it waits on (a stack's TCP and UDP
+ * tables, its replicas' tables, several stacks in one process): it looks at all of them
+ * from setImmediate while any yields events and parks all of them only after LOOK_MS
+ * without any. A table parked while the thread is busy with another would cost a notify
+ * (a message) for each of its events; a table that wakes the thread un-parks the others.
+ * Each parked table has one waitAsync outstanding, kept across parks until a notify or
+ * its timeout ends it: the park protocol (table-events.ts: park, then look once more) lets
+ * a wait registered earlier stand for a later park.
+ */
+export class Looker {
+  private readonly active = new Set<SocketEvents>();
+  private state = LoopState.Idle;
+  private lastFound = 0;
+
+  /** `t` has a new wait: make sure the loop covers it. */
+  activate(t: SocketEvents): void {
+    this.active.add(t);
+    if (this.state === LoopState.Idle) {
+      this.state = LoopState.Looking;
+      this.lastFound = performance.now();
+      setImmediate(this.look);
+    } else if (this.state === LoopState.Sleeping && !t.sleeping && !this.park(t)) {
+      this.wakeAll();
+      setImmediate(this.look);
+    }
+  }
 
   private readonly look = (): void => {
     const now = performance.now();
-    if (this.events.takeReady(this.onReady) > 0) this.lastFound = now;
-    if (this.waiters.size === 0 || this.closed) {
+    let found = 0;
+    for (const t of this.active) {
+      found += t.take();
+      if (t.waiters.size === 0 || t.closed) this.active.delete(t);
+    }
+    if (found > 0) this.lastFound = now;
+    if (this.active.size === 0) {
       this.state = LoopState.Idle;
       return;
     }
@@ -97,29 +140,61 @@ export class SocketEvents {
       setImmediate(this.look);
       return;
     }
-    this.sleep();
+    this.state = LoopState.Sleeping;
+    for (const t of this.active) {
+      if (!this.park(t)) {
+        this.wakeAll();
+        setImmediate(this.look);
+        return;
+      }
+    }
   };
 
-  private sleep(): void {
-    const seq = this.events.seq();
-    this.events.parked(true);
-    if (this.events.takeReady(this.onReady) > 0) {
-      this.events.parked(false);
-      this.lastFound = performance.now();
-      setImmediate(this.look);
-      return;
+  /**
+   * Parks table `t` (table-events.ts's order: read H_APP_SEQ, raise H_APP_PARKED, look once
+   * more, wait on the value read). False when that last look found events (not parked).
+   */
+  private park(t: SocketEvents): boolean {
+    const seq = t.events.seq();
+    t.events.parked(true);
+    if (t.take() > 0) {
+      t.events.parked(false);
+      return false;
     }
-    this.state = LoopState.Sleeping;
-    this.sleeps++;
-    // Unref'd: a socket's wait does not keep the process alive (its owner holds what should).
-    // The timeout only bounds a lost notify (doorbell.ts counts those as late wakes).
-    void waitAsync(this.events.header, H_APP_SEQ, seq, 60_000, false).then(() => {
-      this.events.parked(false);
-      this.state = LoopState.Looking;
-      this.lastFound = performance.now();
-      this.look();
-    });
+    t.sleeping = true;
+    t.sleeps++;
+    if (!t.pending) {
+      t.pending = true;
+      // Unref'd: a socket's wait does not keep the process alive (its owner holds what should).
+      // The timeout only bounds a lost notify (doorbell.ts counts those as late wakes).
+      void waitAsync(t.events.header, H_APP_SEQ, seq, 60_000, false).then(() => {
+        t.pending = false;
+        if (!t.sleeping) return; // un-parked meanwhile: the loop looks at it anyway
+        this.wakeAll();
+        this.look();
+      });
+    }
+    return true;
   }
+
+  /** Un-parks every table (the thread is up and will look at all of them). */
+  private wakeAll(): void {
+    for (const t of this.active) {
+      if (!t.sleeping) continue;
+      t.sleeping = false;
+      t.events.parked(false);
+    }
+    this.state = LoopState.Looking;
+    this.lastFound = performance.now();
+  }
+}
+
+let looker: Looker | undefined;
+
+/** This thread's loop (module state is per thread: each worker has its own). */
+function threadLooker(): Looker {
+  looker ??= new Looker();
+  return looker;
 }
 
 /**

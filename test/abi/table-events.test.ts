@@ -82,27 +82,56 @@ test('socket events: a wait ends at once when its event came before it, at an ev
   await pending;
 });
 
-test('socket events: a server thread publishes one event at a time at random moments, each alone: every one ends its wait (no lost wake-up)', async () => {
+test('socket events: one loop for a thread\'s tables: a table that wakes the thread un-parks the others, whose events then cost no notify', async () => {
+  const ta = table(8), tb = table(8);
+  const ea = new SocketEvents(ta.events!), eb = new SocketEvents(tb.events!);
+  const a = ta.block(1), b = tb.block(2);
+  a.reset(); b.reset();
+  a.setAppWaiting(AppWait.Readable); b.setAppWaiting(AppWait.Readable);
+  const wa = ea.wait(1, a, a.eventSeq());
+  const wb = eb.wait(2, b, b.eventSeq());
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(Atomics.load(ta.events!.header, H_APP_PARKED), 1, 'idle: table A parked');
+  assert.equal(Atomics.load(tb.events!.header, H_APP_PARKED), 1, 'idle: table B parked');
+  assert.equal(a.serverPublish(), true, 'A\'s event notifies the parked thread');
+  await wa;
+  assert.equal(Atomics.load(tb.events!.header, H_APP_PARKED), 0, 'the woken loop un-parked B');
+  assert.equal(b.serverPublish(), false, 'B\'s event while the loop looks: a mark, no notify');
+  await wb;
+  assert.equal(ta.events!.wakes() + tb.events!.wakes(), 1, 'one notify for both events');
+  // Parked again, B's outstanding wait (kept from its first park) still wakes it.
+  b.setAppWaiting(AppWait.Readable);
+  const wb2 = eb.wait(2, b, b.eventSeq());
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(Atomics.load(tb.events!.header, H_APP_PARKED), 1, 'B parked again');
+  assert.equal(b.serverPublish(), true);
+  await wb2;
+  ea.close(); eb.close();
+});
+
+test('socket events: a server thread publishes one event at a time at random moments on either of two tables, each alone: every one ends its wait (no lost wake-up)', async () => {
   // Each event must end its socket's wait with no later event to help it (a lost notify would
   // leave the marked slot for the next mark): the worker waits for the application's
-  // acknowledgement before the next one, bounded; a wait that does not end stalls it.
+  // acknowledgement before the next one, bounded; a wait that does not end stalls it. Two
+  // tables share the application thread's loop: a table parks while the other wakes it, and
+  // keeps its outstanding wait across parks.
   const SLOTS = 40;
   const EVENTS = 3000;
-  const sab = createSocketTable({ slots: SLOTS, sendCapacity: 1024, recvCapacity: 1024, tableEvents: true });
-  const t = new SocketTable(sab);
-  for (let s = 0; s < SLOTS; s++) t.block(s).reset();
+  const sabs = [0, 1].map(() => createSocketTable({ slots: SLOTS, sendCapacity: 1024, recvCapacity: 1024, tableEvents: true }));
+  const tables = sabs.map((sab) => new SocketTable(sab));
+  for (const t of tables) for (let s = 0; s < SLOTS; s++) t.block(s).reset();
   const ack = new Int32Array(new SharedArrayBuffer(4));
-  const events = new SocketEvents(t.events!);
+  const events = tables.map((t) => new SocketEvents(t.events!));
   const tableUrl = new URL('../../src/abi/socket-table.js', import.meta.url).href;
   const worker = new Worker(`
     const { workerData, parentPort } = require('node:worker_threads');
     import(${JSON.stringify(tableUrl)}).then(({ SocketTable }) => {
-      const t = new SocketTable(workerData.sab);
+      const ts = workerData.sabs.map((sab) => new SocketTable(sab));
       const ack = new Int32Array(workerData.ack);
       let x = 12345;
       for (let i = 0; i < workerData.events; i++) {
         x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
-        const b = t.block((x >>> 8) % workerData.slots);
+        const b = ts[(x >>> 4) & 1].block((x >>> 8) % workerData.slots);
         for (let k = 0; b.appWaiting() === 0; k++) {
           if (k > 200000) { parentPort.postMessage({ stalled: i, why: 'the application never waited again' }); return; }
           Atomics.wait(ack, 0, Atomics.load(ack, 0), 0.01);
@@ -116,23 +145,23 @@ test('socket events: a server thread publishes one event at a time at random mom
       }
       parentPort.postMessage({ done: true });
     });
-  `, { eval: true, workerData: { sab, ack: ack.buffer, slots: SLOTS, events: EVENTS } });
-  const arm = (s: number): void => {
-    const b = t.block(s);
+  `, { eval: true, workerData: { sabs, ack: ack.buffer, slots: SLOTS, events: EVENTS } });
+  const arm = (k: number, s: number): void => {
+    const b = tables[k]!.block(s);
     const seq = b.eventSeq();
     b.setAppWaiting(AppWait.Readable | AppWait.State);
-    void events.wait(s, b, seq).then(() => {
+    void events[k]!.wait(s, b, seq).then(() => {
       b.setAppWaiting(0);
       Atomics.add(ack, 0, 1);
       Atomics.notify(ack, 0);
-      arm(s);
+      arm(k, s);
     });
   };
-  for (let s = 0; s < SLOTS; s++) arm(s);
+  for (let k = 0; k < 2; k++) for (let s = 0; s < SLOTS; s++) arm(k, s);
   const result = await new Promise<{ done?: true; stalled?: number; why?: string }>((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
   await worker.terminate();
-  events.close();
+  for (const e of events) e.close();
   assert.deepEqual(result, { done: true }, `event ${result.stalled}: ${result.why}`);
   assert.equal(Atomics.load(ack, 0), EVENTS, 'one wait ended per event');
-  assert.ok(events.sleeps > 0, 'the loop slept between events (the notify path ran)');
+  assert.ok(events[0]!.sleeps > 0 && events[1]!.sleeps > 0, 'both tables slept between events (the notify path ran)');
 });
