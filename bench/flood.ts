@@ -19,6 +19,9 @@
  * `--smoke`: short phases at a low rate (the test command runs it). `--json`: one JSON object.
  * `--placement P` places the newtos host's servers (default isolated, as createStack);
  * `--txqueuelen N` sets the TAP device's kernel queue (frames waiting for the driver; default 1000).
+ * `--filter` gives the newtos host a stateful server filter (SYNs to port 80 open a state,
+ * everything else needs one), so every spoofed SYN takes a place in its state table; the
+ * phases then also show the filter's states, evictions and refusals.
  * Needs root, the TAP addon, cc, curl; otherwise every figure is null with the reason.
  * Frames go only into the TAP device and veth pair made here; everything is removed again.
  */
@@ -49,6 +52,7 @@ const strArg = (name: string): string | undefined => { const i = args.indexOf(na
 const PLACEMENT = (strArg('--placement') ?? 'isolated') as 'isolated' | 'grouped' | 'monolithic' | 'auto';
 if (!['isolated', 'grouped', 'monolithic', 'auto'].includes(PLACEMENT)) throw new Error(`--placement must be isolated, grouped, monolithic or auto, got '${PLACEMENT}'`);
 const TXQLEN = strArg('--txqueuelen');
+const FILTER = args.includes('--filter') ? 'default drop\nallow in proto tcp to any port 80 flags S/SA keep state\n' : undefined;
 const only = args.includes('--newtos-only') ? 'newtos' : args.includes('--linux-only') ? 'linux' : 'both';
 const log = (s: string): void => { if (!json) console.log(s); };
 
@@ -71,6 +75,8 @@ interface Phase {
   readonly ip?: Record<string, number>;
   /** newtos only: times the driver had no receive buffer to read the TAP into, and the ms it spent so. */
   readonly driver?: Record<string, number>;
+  /** newtos with --filter: the filter's states made, evicted and refused (table full) and its drops over the phase. */
+  readonly pf?: Record<string, number>;
 }
 interface HostRun { readonly phases: Phase[]; readonly note?: string }
 
@@ -133,7 +139,7 @@ async function generate(bin: string, ns: string, dev: string, mac: string, dst: 
 /** One flooded (or idle) phase: the client loop beside the generator. */
 async function phase(
   name: Phase['phase'], bin: string, side: { ns: string; dev: string; mac: string; dst: string },
-  counter: () => { processed: number; dropped: number; tcp?: Record<string, number>; busyMs?: Record<string, number>; ip?: Record<string, number>; driver?: Record<string, number> },
+  counter: () => { processed: number; dropped: number; tcp?: Record<string, number>; busyMs?: Record<string, number>; ip?: Record<string, number>; driver?: Record<string, number>; pf?: Record<string, number> },
 ): Promise<Phase> {
   const before = counter();
   const t0 = performance.now();
@@ -151,6 +157,8 @@ async function phase(
     linkDropped: after.dropped - before.dropped,
     ...(after.tcp !== undefined && before.tcp !== undefined
       ? { tcp: Object.fromEntries(Object.entries(after.tcp).map(([k, v]) => [k, v - (before.tcp![k] ?? 0)])) } : {}),
+    ...(after.pf !== undefined && before.pf !== undefined
+      ? { pf: Object.fromEntries(Object.entries(after.pf).map(([k, v]) => [k, v - (before.pf![k] ?? 0)])) } : {}),
     ...(after.driver !== undefined && before.driver !== undefined
       ? { driver: Object.fromEntries(Object.entries(after.driver).map(([k, v]) => [k, round(v - (before.driver![k] ?? 0))])) } : {}),
     ...(after.ip !== undefined && before.ip !== undefined
@@ -186,7 +194,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     sh('ip', 'netns', 'add', ns);
     sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
     stack = await createStack({
-      name: 'bench-flood', placement: PLACEMENT,
+      name: 'bench-flood', placement: PLACEMENT, ...(FILTER !== undefined ? { filter: FILTER } : {}),
       interfaces: [{ name: 'eth0', link: { type: 'tap', device: dev }, mac: NEWTOS_MAC, addresses: ['10.97.0.2/16'] }],
     });
     const server = http.createServer((_req, res) => res.end(PAGE));
@@ -199,7 +207,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
     const memStart = memory();
     log(`newtos memory before any flood: rss ${memStart.rssMB} MB heap ${memStart.heapUsedMB} MB external ${memStart.externalMB} MB`);
     const st = stack;
-    const counter = (): { processed: number; dropped: number; tcp: Record<string, number>; busyMs: Record<string, number>; ip: Record<string, number>; driver: Record<string, number> } => {
+    const counter = (): { processed: number; dropped: number; tcp: Record<string, number>; busyMs: Record<string, number>; ip: Record<string, number>; driver: Record<string, number>; pf?: Record<string, number> } => {
       const all = st.counters();
       const tcp = all.tcp as Record<string, unknown>;
       const pick = ['synCookiesSent', 'synCookiesAccepted', 'passiveOpens', 'allocFailures', 'dropSynNoBuffers', 'dropCookieAcceptQueueFull', 'segmentsOut'];
@@ -209,6 +217,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
         busyMs: Object.fromEntries(st.snapshot().servers.map((sv) => [sv.name, sv.busyMs])),
         ip: ipFigures(all.ip),
         driver: (({ rxNoBufferEpisodes, rxNoBufferMs }) => ({ rxNoBufferEpisodes, rxNoBufferMs }))(st.driverStats()),
+        ...(FILTER !== undefined ? { pf: (({ statesCreated, statesEvicted, stateTableFull, dropped }) => ({ statesCreated, statesEvicted, stateTableFull, dropped }))(st.pfStats()) } : {}),
       };
     };
     const side = { ns, dev, mac: NEWTOS_MAC, dst: '10.97.0.2' };
@@ -220,6 +229,7 @@ async function runNewtos(bin: string, tag: string): Promise<{ run: HostRun; soak
       if (last.busyPct !== undefined) log(`       busy % of a core: ${Object.entries(last.busyPct).map(([k, v]) => `${k} ${v}`).join('  ')}`);
       if (last.ip !== undefined) log(`       ip: ${Object.entries(last.ip).map(([k, v]) => `${k} ${v}`).join('  ')}`);
       if (last.tcp !== undefined) log(`       tcp: ${Object.entries(last.tcp).map(([k, v]) => `${k} ${v}`).join('  ')}`);
+      if (last.pf !== undefined) log(`       pf: ${Object.entries(last.pf).map(([k, v]) => `${k} ${v}`).join('  ')}  states now ${stack.pfStats().states}`);
       if (last.driver !== undefined) log(`       driver: ${Object.entries(last.driver).map(([k, v]) => `${k} ${v}`).join('  ')}`);
       await sleep(500);
     }

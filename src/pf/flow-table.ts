@@ -30,7 +30,8 @@ const E_PROTO = 1;
 const E_A = 2;
 const E_B = 3;
 const E_PORTS = 4;
-const E_CLOSING = 5;
+/** The flow's phase (FlowPhase), which its timeout and whether it may be evicted follow. */
+const E_PHASE = 5;
 /** A float64 over words 6-7 (entries start on an even word). */
 const E_EXPIRES = 6;
 const ENTRY_WORDS = 8;
@@ -46,7 +47,17 @@ export function flowTableBytes(capacity: number): number {
   return (HEADER_WORDS + bucketCount(capacity) + capacity * ENTRY_WORDS) * 4;
 }
 
+/**
+ * Where a flow stands. New: only its first direction seen. Replied: the other side answered
+ * (a TCP SYN-ACK). Established: a TCP flow whose initiator acknowledged the answer (the
+ * handshake completed), any other flow once answered. Closing: a TCP FIN or RST seen.
+ * (Closing is 1 as the flag this word was before.)
+ */
+export const FlowPhase = { New: 0, Closing: 1, Replied: 2, Established: 3 } as const;
+export type FlowPhase = typeof FlowPhase[keyof typeof FlowPhase];
+
 export class FlowTable {
+  private evictCursor = 0;
   private readonly w: Int32Array;
   private readonly f: Float64Array;
   private readonly mask: number;
@@ -126,7 +137,7 @@ export class FlowTable {
     const at = this.base + e * ENTRY_WORDS;
     const ports = ((ap & 0xffff) << 16) | (bp & 0xffff);
     const bucket = HEADER_WORDS + this.hash(proto, a, ports, b);
-    w[at + E_PROTO] = proto; w[at + E_A] = a | 0; w[at + E_B] = b | 0; w[at + E_PORTS] = ports; w[at + E_CLOSING] = 0;
+    w[at + E_PROTO] = proto; w[at + E_A] = a | 0; w[at + E_B] = b | 0; w[at + E_PORTS] = ports; w[at + E_PHASE] = FlowPhase.New;
     this.f[(at + E_EXPIRES) / 2] = expiresAt;
     w[at + E_NEXT] = w[bucket]!;
     w[bucket] = e + 1; // visible from here on
@@ -157,10 +168,27 @@ export class FlowTable {
   }
 
   protocol(e: number): number { return this.w[this.base + e * ENTRY_WORDS + E_PROTO]!; }
-  closing(e: number): boolean { return this.w[this.base + e * ENTRY_WORDS + E_CLOSING] !== 0; }
-  setClosing(e: number): void { this.w[this.base + e * ENTRY_WORDS + E_CLOSING] = 1; }
+  phase(e: number): FlowPhase { return this.w[this.base + e * ENTRY_WORDS + E_PHASE]! as FlowPhase; }
+  setPhase(e: number, p: FlowPhase): void { this.w[this.base + e * ENTRY_WORDS + E_PHASE] = p; }
   expiresAt(e: number): number { return this.f[(this.base + e * ENTRY_WORDS + E_EXPIRES) / 2]!; }
   setExpiresAt(e: number, t: number): void { this.f[(this.base + e * ENTRY_WORDS + E_EXPIRES) / 2] = t; }
+
+  /**
+   * Frees one linked entry whose phase `evictable` accepts, looking at up to `max` entries
+   * from where the last call stopped (so successive calls go round the table, oldest slots
+   * first after a flood filled it in order); the entry freed, or -1.
+   */
+  evictOne(evictable: (phase: FlowPhase) => boolean, max: number): number {
+    const high = this.w[H_HIGH]!;
+    if (high === 0) return -1;
+    for (let k = 0; k < max && k < high; k++) {
+      const e = this.evictCursor % high;
+      this.evictCursor = e + 1;
+      // remove() is false for an entry in the free list (not linked): look further.
+      if (evictable(this.phase(e)) && this.remove(e)) return e;
+    }
+    return -1;
+  }
 
   /** Removes every entry that expired by `now`; how many. */
   sweep(now: number): number {

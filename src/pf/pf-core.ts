@@ -7,9 +7,13 @@
  * direction (same 5-tuple, or reversed = the replies), and ICMP errors quoting
  * a packet of the flow, pass without consulting the rules. For ICMP echo the
  * identifier stands in for the ports. Entries expire after an idle timeout per
- * protocol; TCP entries shorten to `tcpClosingMs` once a FIN or RST is seen.
- * The table is bounded; when full, packets still get their rule's verdict but
- * no state (counted as stateTableFull).
+ * protocol; a TCP entry lives `tcpOpeningMs` until its handshake completed (the initiator
+ * acknowledged the answer), `tcpIdleMs` after, and `tcpClosingMs` once a FIN or RST is seen.
+ * The table is bounded; when it is full a new flow takes the place of one that never
+ * completed (a half-open TCP flow, an unanswered UDP or ICMP one; counted as statesEvicted),
+ * so a flood of spoofed SYNs cannot lock real connections out, and an established flow is
+ * never evicted. With no such entry, packets still get their rule's verdict but no state
+ * (counted as stateTableFull).
  */
 import { emitIpv4, IpProtocol } from '../wire/ipv4.js';
 import { IcmpType } from '../wire/icmp.js';
@@ -17,10 +21,12 @@ import { inPrefix } from '../wire/ipv4-address.js';
 import { summarizePacket, type PacketSummary } from './packet-summary.js';
 import { TcpFlag, type AddressMatch, type PortRange, type Rule, type RuleSet } from './rules.js';
 import { ALLOW, DROP, type Direction, type Verdict } from '../abi/verdict.js';
-import { FlowTable, flowTableBytes } from './flow-table.js';
+import { FlowPhase, FlowTable, flowTableBytes } from './flow-table.js';
 
 export interface PfConfig {
   readonly maxStates: number;
+  /** A TCP flow whose handshake has not completed (a half-open one). */
+  readonly tcpOpeningMs: number;
   readonly tcpIdleMs: number;
   readonly tcpClosingMs: number;
   readonly udpIdleMs: number;
@@ -32,6 +38,7 @@ export interface PfConfig {
 
 export const DEFAULT_PF_CONFIG: PfConfig = {
   maxStates: 65_536,
+  tcpOpeningMs: 30_000,
   tcpIdleMs: 3_600_000,
   tcpClosingMs: 30_000,
   udpIdleMs: 60_000,
@@ -51,6 +58,8 @@ export interface PfCounters {
   statesExpired: number;
   stateTableFull: number;
   defaultHits: number;
+  /** Flows that never completed, dropped from a full table to make room for a new one. */
+  statesEvicted: number;
 }
 
 export interface PfRequest {
@@ -60,7 +69,7 @@ export interface PfRequest {
 }
 
 const COUNTER_NAMES: readonly (keyof PfCounters)[] = [
-  'evaluated', 'allowed', 'dropped', 'rejected', 'unparseable', 'stateHits', 'statesCreated', 'statesExpired', 'stateTableFull', 'defaultHits',
+  'evaluated', 'allowed', 'dropped', 'rejected', 'unparseable', 'stateHits', 'statesCreated', 'statesExpired', 'stateTableFull', 'defaultHits', 'statesEvicted',
 ];
 
 /*
@@ -250,11 +259,24 @@ export class PfCore {
         this.live(inner.protocol, inner.dst, portOf(inner, false), inner.src, portOf(inner, true), now) >= 0;
     }
     if (!s.hasL4 && (s.protocol === IpProtocol.TCP || s.protocol === IpProtocol.UDP || s.protocol === IpProtocol.ICMP)) return false;
+    // The entry's first direction is its initiator's (createState).
+    let reverse = false;
     let e = this.live(s.protocol, s.src, portOf(s, true), s.dst, portOf(s, false), now);
-    if (e < 0) e = this.live(s.protocol, s.dst, portOf(s, false), s.src, portOf(s, true), now);
+    if (e < 0) {
+      e = this.live(s.protocol, s.dst, portOf(s, false), s.src, portOf(s, true), now);
+      reverse = true;
+    }
     if (e < 0) return false;
-    if (s.protocol === IpProtocol.TCP && (s.tcpFlags & (TcpFlag.FIN | TcpFlag.RST)) !== 0) this.states.setClosing(e);
-    this.states.setExpiresAt(e, now + this.idle(this.states.protocol(e), this.states.closing(e)));
+    const protocol = this.states.protocol(e);
+    let phase = this.states.phase(e);
+    if (phase !== FlowPhase.Closing) {
+      const tcp = protocol === IpProtocol.TCP;
+      if (tcp && (s.tcpFlags & (TcpFlag.FIN | TcpFlag.RST)) !== 0) phase = FlowPhase.Closing;
+      else if (reverse && phase === FlowPhase.New) phase = tcp ? FlowPhase.Replied : FlowPhase.Established;
+      else if (!reverse && phase === FlowPhase.Replied && (s.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.ACK) phase = FlowPhase.Established;
+      this.states.setPhase(e, phase);
+    }
+    this.states.setExpiresAt(e, now + this.idle(protocol, phase));
     return true;
   }
 
@@ -276,23 +298,34 @@ export class PfCore {
     const src = portOf(s, true);
     const dst = portOf(s, false);
     // Absent: stateAllows looked the flow up both ways just before (and removed it if expired).
-    if (this.states.insert(s.protocol, s.src, src, s.dst, dst, now + this.idle(s.protocol, false)) < 0) {
-      this.counters.stateTableFull++;
-      return;
+    const expires = now + this.idle(s.protocol, FlowPhase.New);
+    if (this.states.insert(s.protocol, s.src, src, s.dst, dst, expires) < 0) {
+      // Full: the new flow takes the place of one that never completed, if one is near.
+      if (this.states.evictOne(neverCompleted, EVICT_LOOK) < 0 || this.states.insert(s.protocol, s.src, src, s.dst, dst, expires) < 0) {
+        this.counters.stateTableFull++;
+        return;
+      }
+      this.counters.statesEvicted++;
     }
     this.counters.statesCreated++;
     if (this.nextSweep === Infinity) this.nextSweep = now + this.config.sweepIntervalMs;
   }
 
-  private idle(protocol: number, closing: boolean): number {
+  private idle(protocol: number, phase: FlowPhase): number {
     switch (protocol) {
-      case IpProtocol.TCP: return closing ? this.config.tcpClosingMs : this.config.tcpIdleMs;
+      case IpProtocol.TCP:
+        return phase === FlowPhase.Closing ? this.config.tcpClosingMs : phase === FlowPhase.Established ? this.config.tcpIdleMs : this.config.tcpOpeningMs;
       case IpProtocol.UDP: return this.config.udpIdleMs;
       case IpProtocol.ICMP: return this.config.icmpIdleMs;
       default: return this.config.otherIdleMs;
     }
   }
 }
+
+/** Entries a full table looks at for one to evict before it gives up (stateTableFull). */
+const EVICT_LOOK = 64;
+
+const neverCompleted = (p: FlowPhase): boolean => p === FlowPhase.New || p === FlowPhase.Replied;
 
 function portOf(s: PacketSummary, source: boolean): number {
   if (s.protocol === IpProtocol.ICMP) return s.icmpIdent;

@@ -124,7 +124,7 @@ export function hostStatsText(host: string, stack: Stack): string {
 /** The packet filter's verdicts, state table and rule hits on one line. */
 export function pfLine(host: string, p: PfStats): string {
   return `${host.padEnd(10)} pf      evaluated ${p.evaluated}  allowed ${p.allowed} (by state ${p.stateHits}) dropped ${p.dropped} rejected ${p.rejected} `
-    + `unparseable ${p.unparseable}  default ${p.defaultHits}  states ${p.states} (created ${p.statesCreated} expired ${p.statesExpired} table full ${p.stateTableFull})`
+    + `unparseable ${p.unparseable}  default ${p.defaultHits}  states ${p.states} (created ${p.statesCreated} expired ${p.statesExpired} evicted ${p.statesEvicted} table full ${p.stateTableFull})`
     + `  rule hits ${p.ruleHits.length === 0 ? 'none' : p.ruleHits.join('/')}`;
 }
 
@@ -142,6 +142,7 @@ const PF_COUNTER_METRICS: Record<keyof PfCounters, CounterMetric> = {
   statesCreated: { name: 'newtos_pf_states_created_total', help: 'Flows added to the state table.' },
   statesExpired: { name: 'newtos_pf_states_expired_total', help: 'Flows removed from the state table when idle.' },
   stateTableFull: { name: 'newtos_pf_state_table_full_total', help: 'Flows not tracked because the state table was full.' },
+  statesEvicted: { name: 'newtos_pf_states_evicted_total', help: 'Flows that never completed, removed from a full state table to make room for a new one.' },
 };
 
 function pfPrometheus(write: MetricWriter, host: string, p: PfStats): void {

@@ -2,7 +2,7 @@
 // Map, and a successor's view after its predecessor died in the middle of a change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlowTable, flowTableBytes } from '../../src/pf/flow-table.js';
+import { FlowPhase, FlowTable, flowTableBytes } from '../../src/pf/flow-table.js';
 
 /** A small deterministic generator (tests must be repeatable). */
 function rng(seed: number): () => number {
@@ -46,12 +46,12 @@ test('flow table: inserts, finds, removes and sweeps as a Map would, over 20000 
   for (const { flow, expiresAt } of model.values()) assert.equal(t.expiresAt(t.find(...flow)), expiresAt);
 });
 
-test('flow table: a successor over the same memory finds every flow, its expiry and closing flag', () => {
+test('flow table: a successor over the same memory finds every flow, its expiry and phase', () => {
   const sab = new SharedArrayBuffer(flowTableBytes(64));
   const a = new FlowTable(sab, 0, 64);
   a.open();
   const e = a.insert(6, 0x0a000001, 80, 0x0a000002, 40000, 1234.5);
-  a.setClosing(e);
+  a.setPhase(e, FlowPhase.Closing);
   a.insert(17, 0x0a000001, 53, 0x0a000003, 5353, 99);
   const b = new FlowTable(sab, 0, 64);
   b.open();
@@ -59,7 +59,7 @@ test('flow table: a successor over the same memory finds every flow, its expiry 
   const f = b.find(6, 0x0a000001, 80, 0x0a000002, 40000);
   assert.ok(f >= 0);
   assert.equal(b.expiresAt(f), 1234.5);
-  assert.equal(b.closing(f), true);
+  assert.equal(b.phase(f), FlowPhase.Closing);
   assert.equal(b.find(6, 0x0a000002, 40000, 0x0a000001, 80), -1, 'a flow is keyed by the direction that made it');
   assert.equal(b.repairs, 0, 'nothing was half done');
   assert.throws(() => new FlowTable(sab, 0, 63).open(), /laid out for 64 entries/);

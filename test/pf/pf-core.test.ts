@@ -130,11 +130,21 @@ test('state timeouts: idle entries expire; FIN shortens TCP entries', () => {
   assert.equal(pf.pollAt(), Infinity);
 });
 
-test('state table bound: rule verdict still applies, no state created', () => {
+test('state table bound: a new flow takes an unanswered one\'s place; with only answered flows, the rule verdict still applies and no state is made', () => {
   const pf = new PfCore(rules(STATEFUL), { maxStates: 2 });
-  for (let p = 1; p <= 3; p++) pf.check({ direction: 'out', ifName: 'e', packet: pkt({ proto: 17, src: B, dst: A, sport: p, dport: 9 }) }, 0);
+  const out = (sport: number, now: number): string => pf.check({ direction: 'out', ifName: 'e', packet: pkt({ proto: 17, src: B, dst: A, sport, dport: 9 }) }, now).action;
+  const back = (dport: number, now: number): string => pf.check({ direction: 'in', ifName: 'e', packet: pkt({ proto: 17, src: A, dst: B, sport: 9, dport }) }, now).action;
+  out(1, 0); out(2, 0);
+  assert.equal(back(1, 1), 'allow', 'flow 1 answered');
+  out(3, 2); // full: takes unanswered flow 2's place
+  assert.equal(pf.counters.statesEvicted, 1);
+  assert.equal(back(2, 3), 'drop', 'flow 2 was evicted');
+  assert.equal(back(3, 3), 'allow', 'flow 3 has state (and is answered now)');
+  assert.equal(back(1, 3), 'allow', 'the answered flow stays');
+  out(4, 4); // full of answered flows: no state
   assert.equal(pf.stateCount, 2);
   assert.equal(pf.counters.stateTableFull, 1);
+  assert.equal(back(4, 5), 'drop');
 });
 
 test('setRules keeps states and restarts hit counters', () => {
@@ -169,4 +179,45 @@ test('rehearseFilter runs the hot path on made-up packets with any rule set, on 
   for (const text of [R, STATEFUL, 'default allow', 'default drop\nallow in proto tcp to any port 80 flags S/SA keep state']) {
     assert.equal(rehearseFilter(rules(text), 'eth0', 1000), 1000);
   }
+});
+
+/** A server's filter: SYNs to port 80 open state, everything else needs one (the replies too). */
+const SERVER = 'default drop\nallow in proto tcp to any port 80 flags S/SA keep state';
+
+test('a SYN flood from random sources cannot take the state table from real connections: half-open states are evicted when it is full, established ones never', () => {
+  const pf = new PfCore(rules(SERVER), { maxStates: 64 });
+  const v = (direction: Direction, p: Parameters<typeof pkt>[0], now: number): string => pf.check({ direction, ifName: 'e', packet: pkt(p) }, now).action;
+  // A real client connects first and completes its handshake.
+  assert.equal(v('in', { proto: 6, src: A, dst: B, sport: 5000, dport: 80, flags: 0x02 }, 0), 'allow');
+  assert.equal(v('out', { proto: 6, src: B, dst: A, sport: 80, dport: 5000, flags: 0x12 }, 0), 'allow');
+  assert.equal(v('in', { proto: 6, src: A, dst: B, sport: 5000, dport: 80, flags: 0x10 }, 0), 'allow');
+  // The flood: 10x the table, random sources, each SYN answered (SYN-ACK out), never completed.
+  let x = 7;
+  for (let i = 0; i < 640; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const src = 0x0b000000 | (x >>> 8);
+    assert.equal(v('in', { proto: 6, src, dst: B, sport: x & 0xffff, dport: 80, flags: 0x02 }, 1 + i), 'allow');
+    assert.equal(v('out', { proto: 6, src: B, dst: src, sport: 80, dport: x & 0xffff, flags: 0x12 }, 1 + i), 'allow', `flood SYN-ACK ${i}: its state was just made`);
+  }
+  assert.equal(pf.stateCount, 64);
+  assert.ok(pf.counters.statesEvicted >= 640 - 63, `half-open states evicted (${pf.counters.statesEvicted})`);
+  assert.equal(pf.counters.stateTableFull, 0);
+  // The established connection still passes both ways.
+  assert.equal(v('out', { proto: 6, src: B, dst: A, sport: 80, dport: 5000, flags: 0x18 }, 700), 'allow', 'established flow kept');
+  // A new real client still gets its handshake through while the table is full of the flood.
+  assert.equal(v('in', { proto: 6, src: A, dst: B, sport: 5001, dport: 80, flags: 0x02 }, 701), 'allow');
+  assert.equal(v('out', { proto: 6, src: B, dst: A, sport: 80, dport: 5001, flags: 0x12 }, 701), 'allow', 'its SYN-ACK finds its state');
+  assert.equal(v('in', { proto: 6, src: A, dst: B, sport: 5001, dport: 80, flags: 0x10 }, 702), 'allow');
+});
+
+test('half-open TCP states expire after tcpOpeningMs; established ones after tcpIdleMs', () => {
+  const pf = new PfCore(rules(SERVER), { tcpOpeningMs: 1000, tcpIdleMs: 100_000 });
+  const v = (direction: Direction, p: Parameters<typeof pkt>[0], now: number): string => pf.check({ direction, ifName: 'e', packet: pkt(p) }, now).action;
+  v('in', { proto: 6, src: A, dst: B, sport: 6000, dport: 80, flags: 0x02 }, 0);
+  v('out', { proto: 6, src: B, dst: A, sport: 80, dport: 6000, flags: 0x12 }, 0);
+  assert.equal(v('out', { proto: 6, src: B, dst: A, sport: 80, dport: 6000, flags: 0x12 }, 1001), 'drop', 'half-open: gone after tcpOpeningMs');
+  v('in', { proto: 6, src: A, dst: B, sport: 6001, dport: 80, flags: 0x02 }, 2000);
+  v('out', { proto: 6, src: B, dst: A, sport: 80, dport: 6001, flags: 0x12 }, 2000);
+  v('in', { proto: 6, src: A, dst: B, sport: 6001, dport: 80, flags: 0x10 }, 2000);
+  assert.equal(v('out', { proto: 6, src: B, dst: A, sport: 80, dport: 6001, flags: 0x18 }, 50_000), 'allow', 'established: kept past tcpOpeningMs');
 });
