@@ -45,6 +45,7 @@ export const TCP_COUNTER_METRICS: Record<keyof TcpCounters, CounterMetric> = {
   dropOooLimit: tcpDrop('out-of-order-limit'),
   dropNoRoom: tcpDrop('no-room'),
   dropInvalidAddress: tcpDrop('invalid-address'),
+  timeWaitOverflow: { name: 'newtos_tcp_time_wait_overflow_total', help: 'Connections closed at once instead of waiting in TIME-WAIT (the TIME-WAIT limit was reached).' },
   outOfWindowAcksNotAnswered: { name: 'newtos_tcp_out_of_window_acks_not_answered_total', help: 'Pure ACKs outside the window dropped without the reply ACK (rate limit).' },
   pawsDisorderedAcks: { name: 'newtos_tcp_paws_disordered_acks_total', help: 'Reordered duplicate ACKs that failed PAWS and were accepted (as Linux does).' },
   pawsAcksNotAnswered: { name: 'newtos_tcp_paws_acks_not_answered_total', help: 'Pure ACKs dropped by PAWS without the reply ACK (rate limit).' },

@@ -179,6 +179,12 @@ export interface TcpEngineOptions {
   tlp?: boolean;
   /** Maximum segment lifetime in ms; TIME-WAIT lasts 2 MSL (RFC 9293 §3.4.2). Default 30 s (Linux's 60 s TIME-WAIT). */
   msl?: number;
+  /**
+   * Connections waiting in TIME-WAIT at most (Linux tcp_max_tw_buckets); one that would
+   * be one more closes at once, after the ACK of its peer's FIN. Default 32768 (each keeps
+   * its control block, ~3 KB, for 2 MSL).
+   */
+  maxTimeWait?: number;
   /** SYN retransmissions before ETIMEDOUT (Linux tcp_syn_retries = 6). */
   synRetries?: number;
   /** Data retransmissions before ETIMEDOUT (Linux tcp_retries2 = 15). */
@@ -226,6 +232,7 @@ export interface TcpConfig {
   readonly rack: boolean;
   readonly tlp: boolean;
   readonly msl: number;
+  readonly maxTimeWait: number;
   readonly synRetries: number;
   readonly dataRetries: number;
   readonly minRto: number;
@@ -250,6 +257,7 @@ export function resolveTcpConfig(o: Omit<TcpEngineOptions, 'rng' | 'allocator' |
     rack: o.rack ?? false,
     tlp: o.tlp ?? true,
     msl: o.msl ?? 30_000,
+    maxTimeWait: o.maxTimeWait ?? 32_768,
     synRetries: o.synRetries ?? 6,
     dataRetries: o.dataRetries ?? 15,
     minRto: o.minRto ?? 200,
@@ -266,7 +274,7 @@ export function resolveTcpConfig(o: Omit<TcpEngineOptions, 'rng' | 'allocator' |
   const count = (name: keyof TcpConfig, v: number): void => {
     if (!(v >= 0) || Number.isNaN(v)) throw new RangeError(`tcp: ${name} must be a number >= 0, not ${v}`);
   };
-  for (const k of ['msl', 'synRetries', 'dataRetries', 'minRto', 'maxRto', 'initialRto', 'synQueueSize', 'challengeAckLimit', 'maxOooRanges'] as const) count(k, c[k]);
+  for (const k of ['msl', 'maxTimeWait', 'synRetries', 'dataRetries', 'minRto', 'maxRto', 'initialRto', 'synQueueSize', 'challengeAckLimit', 'maxOooRanges'] as const) count(k, c[k]);
   if (c.minRto > c.maxRto) throw new RangeError(`tcp: minRto ${c.minRto} is above maxRto ${c.maxRto}`);
   if (!(c.ephemeralPortMin >= 1 && c.ephemeralPortMin <= c.ephemeralPortMax && c.ephemeralPortMax <= 65535)) {
     throw new RangeError(`tcp: ephemeral port range ${c.ephemeralPortMin}-${c.ephemeralPortMax} is not within 1-65535`);

@@ -21,6 +21,11 @@ export interface EngineContext {
   challengeAckAllowed(now: number): boolean;
   /** A passive connection reached ESTABLISHED: queue it for accept(). */
   passiveEstablished(t: Tcb): void;
+  /**
+   * May `t` wait in TIME-WAIT? False when `config.maxTimeWait` connections already do (Linux
+   * tcp_max_tw_buckets): it closes at once instead (counted as timeWaitOverflow).
+   */
+  admitTimeWait(t: Tcb): boolean;
   /** The connection reached CLOSED: remove it from the demux (and free it if released). */
   connectionClosed(t: Tcb): void;
   /** Timer fields of t changed: make sure the timer heap will wake for them. */

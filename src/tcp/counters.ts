@@ -35,6 +35,8 @@ export class TcpCounters {
   dropOooLimit = 0;
   dropNoRoom = 0;
   dropInvalidAddress = 0;
+  /** Connections that closed at once instead of waiting in TIME-WAIT: maxTimeWait were waiting (Linux TCPTimeWaitOverflow). */
+  timeWaitOverflow = 0;
   // output
   /** Segments sent, a TSO burst counted as the MSS-sized segments it is cut into (Linux OutSegs). */
   segmentsOut = 0;

@@ -146,6 +146,8 @@ export class TcpEngine implements EngineContext {
   private readonly evCode: (TcpErrorCode | undefined)[] = [];
   private evCount = 0;
   private depth = 0;
+  /** Connections in TIME-WAIT now (admitTimeWait, connectionClosed). */
+  private timeWaits = 0;
   private challengeCount = 0;
 
   constructor(options: TcpEngineOptions) {
@@ -317,7 +319,22 @@ export class TcpEngine implements EngineContext {
     this.listeners.established(t);
   }
 
+  admitTimeWait(t: Tcb): boolean {
+    if (t.timeWaitCounted) return true;
+    if (this.timeWaits >= this.config.maxTimeWait) {
+      this.counters.timeWaitOverflow++;
+      return false;
+    }
+    this.timeWaits++;
+    t.timeWaitCounted = true;
+    return true;
+  }
+
   connectionClosed(t: Tcb): void {
+    if (t.timeWaitCounted) {
+      t.timeWaitCounted = false;
+      this.timeWaits--;
+    }
     t.state = TcpState.Closed;
     t.rtoAt = t.delackAt = t.keepaliveAt = t.closeAt = Infinity;
     this.conns.remove(t);
@@ -510,6 +527,11 @@ export class TcpEngine implements EngineContext {
       const t = new Tcb(this.conns.nextId(), { ...this.config.defaults }, this.rttOptions, this.config.maxOooRanges, 0, 0, 0, 0, rings);
       t.rack.enabled = this.config.rack;
       fill(t);
+      // A restored TIME-WAIT counts toward the limit (admitted whatever the count: it waits already).
+      if (t.state === TcpState.TimeWait) {
+        this.timeWaits++;
+        t.timeWaitCounted = true;
+      }
       this.conns.add(t);
       this.conns.insert(t);
       this.enter(t);

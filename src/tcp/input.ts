@@ -317,6 +317,15 @@ function synchronized(ctx: EngineContext, t: Tcb, seg: TcpSegment, now: number):
 }
 
 function enterTimeWait(ctx: EngineContext, t: Tcb, now: number): void {
+  if (!ctx.admitTimeWait(t)) {
+    // Too many wait already (Linux tcp_max_tw_buckets): send the ACK the peer's FIN is
+    // owed, then close without waiting.
+    if (t.ackNow) output(ctx, t, now);
+    t.state = TcpState.Closed;
+    ctx.emit(TcpEventType.Closed, t.id);
+    ctx.connectionClosed(t);
+    return;
+  }
   t.state = TcpState.TimeWait;
   t.rtoAt = Infinity;
   t.persisting = false;

@@ -36,6 +36,8 @@ export class Tcb {
   inSynQueue = false;
   /** The application called close(): the id is freed once the protocol reaches CLOSED. */
   released = false;
+  /** Counted among the connections in TIME-WAIT (engine admitTimeWait). */
+  timeWaitCounted = false;
   /** Changed since the owner last took the list of changed connections (TcpEngine.drainTouched). */
   touched = false;
   /** Next connection in the same demux hash bucket (intrusive chain). */

@@ -24,6 +24,45 @@ test('active close: FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT → CLOSED after 2 M
   `, MSL);
 });
 
+test('TIME-WAIT limit (maxTimeWait, Linux tcp_max_tw_buckets): with the limit reached the connection ACKs the peer\'s FIN and closes at once', () => {
+  runScript(PASSIVE + `
+    +0   shutdown
+    +0   > F. 1:1(0) ack 1
+    +10  < . 1:1(0) ack 2 win 65535
+    +0   state FIN-WAIT-2
+    +10  < F. 1:1(0) ack 2 win 65535
+    +0   > . 2:2(0) ack 2
+    +0   event end
+    +0   event closed
+    +0   state CLOSED
+    +0   close
+    +0   state GONE
+    +0   counter timeWaitOverflow 1
+  `, { ...MSL, maxTimeWait: 0 });
+});
+
+test('TIME-WAIT limit: a connection that leaves TIME-WAIT makes room for the next one', () => {
+  const closeToTimeWait = `
+    +0   shutdown
+    +0   > F. 1:1(0) ack 1
+    +10  < . 1:1(0) ack 2 win 65535
+    +10  < F. 1:1(0) ack 2 win 65535
+    +0   > . 2:2(0) ack 2
+    +0   state TIME-WAIT
+    +0   close
+  `;
+  runScript(PASSIVE + closeToTimeWait + `
+    +2000 state GONE
+    +0   newiss
+    +0   < S 0:0(0) win 65535 <mss 1000>
+    +0   > S. 0:0(0) ack 1 <mss 1460>
+    +10  < . 1:1(0) ack 1 win 65535
+    +0   accept
+  ` + closeToTimeWait + `
+    +0   counter timeWaitOverflow 0
+  `, { ...MSL, maxTimeWait: 1 });
+});
+
 test('FIN after queued data: data, then FIN on the last segment', () => {
   runScript(PASSIVE + `
     +0   send 1500
