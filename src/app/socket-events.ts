@@ -10,7 +10,7 @@
  */
 import { S_EVENT_SEQ, type SocketBlock, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
-import { H_APP_SEQ, type TableEvents } from '../abi/table-events.js';
+import { H_APP_PARKED, H_APP_SEQ, type TableEvents } from '../abi/table-events.js';
 import { waitAsync } from '../substrate/doorbell.js';
 import type { AppOutput } from './app-link.js';
 
@@ -166,8 +166,11 @@ export class Looker {
     if (!t.pending) {
       t.pending = true;
       // Unref'd: a socket's wait does not keep the process alive (its owner holds what should).
-      // The timeout only bounds a lost notify (doorbell.ts counts those as late wakes).
-      void waitAsync(t.events.header, H_APP_SEQ, seq, 60_000, false).then(() => {
+      // The timeout only bounds a lost notify (doorbell.ts counts those as late wakes): one
+      // was lost if the table is parked and a server took the parked word (it notifies then).
+      // H_APP_SEQ itself moves while the table is un-parked with this wait outstanding.
+      const late = (): boolean => t.sleeping && Atomics.load(t.events.header, H_APP_PARKED) === 0;
+      void waitAsync(t.events.header, H_APP_SEQ, seq, 60_000, false, late).then(() => {
         t.pending = false;
         if (!t.sleeping) return; // un-parked meanwhile: the loop looks at it anyway
         this.wakeAll();

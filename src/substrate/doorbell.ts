@@ -285,9 +285,12 @@ export function lateAsyncWakes(): number {
  * only this thread waits on the words it waits on (a doorbell's owner, a socket's
  * application), and a stale waiter must not take the single notify a producer sends
  * (DoorbellRinger.ring) from the next wait.
+ * `late`: whether a timeout means a notify that never arrived, where the word having changed
+ * does not say it (a socket table's wait, kept across parks while the word moves; default:
+ * the word changed).
  */
 export function waitAsync(
-  w: Int32Array, index: number, value: number, timeoutMs: number, ref = true,
+  w: Int32Array, index: number, value: number, timeoutMs: number, ref = true, late?: () => boolean,
 ): Promise<'ok' | 'not-equal' | 'timed-out'> {
   const res = (Atomics as unknown as { waitAsync: AtomicsWaitAsync }).waitAsync(w, index, value);
   if (!res.async) return Promise.resolve(res.value);
@@ -296,7 +299,7 @@ export function waitAsync(
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      if (Atomics.load(w, index) !== value) lateWakes++;
+      if (late !== undefined ? late() : Atomics.load(w, index) !== value) lateWakes++;
       Atomics.notify(w, index);
       resolve('timed-out');
     }, Number.isFinite(timeoutMs) ? Math.max(0, timeoutMs) : 2 ** 31 - 1);
