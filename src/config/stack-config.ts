@@ -116,7 +116,7 @@ export interface StackConfig {
     readonly regroupHoldMs?: number;
     readonly regroupCooldownMs?: number;
   };
-  readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number };
+  readonly limits?: { readonly maxHeapMb?: number; readonly maxSockets?: number; readonly poolBuffers?: number; readonly filterStates?: number };
   /**
    * The supervisor's hang rules. A server thread whose heartbeat stands still while it runs
    * `hangCpuMs` (default 120: over twice the longest silent run seen in a server thread, 52 ms, GC included; 24 ms in a whole test-suite run) on a CPU, by its own clock (so waiting for a core never counts), or
@@ -306,6 +306,7 @@ const stackConfig = object({
     maxHeapMb: optional(integer(16, 16384)),
     maxSockets: optional(integer(1, MAX_SOCKETS)),
     poolBuffers: optional(integer(64, 1_000_000)),
+    filterStates: optional(integer(16, 1_048_576)),
   })),
   tcp: optional(object({
     congestionControl: optional(oneOf(['cubic', 'newreno', 'bbr'])),

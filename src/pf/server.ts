@@ -20,6 +20,8 @@ export interface PfServerOptions {
   readonly rules: string;
   /** Interface names by index, as IP numbers them. */
   readonly interfaces: readonly string[];
+  /** Flows the state table holds (default DEFAULT_PF_CONFIG.maxStates); the shared memory is sized for it. */
+  readonly maxStates?: number;
 }
 
 export function createServer(ctx: ServerContext): ServerCore {
@@ -31,7 +33,7 @@ export function createServer(ctx: ServerContext): ServerCore {
   // Its memory outlives the thread (the flows it admitted, its counters): a successor goes on
   // with them. Opened at the first message or poll, never here: a standby is built while its
   // predecessor still writes there.
-  const core = new PfCore(parsed.value, {}, ctx.shared);
+  const core = new PfCore(parsed.value, opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}, ctx.shared);
   const toIp = ctx.outputs['ip'];
   if (toIp === undefined) throw new Error('pf server needs output "ip"');
   let now = ctx.now();

@@ -454,10 +454,11 @@ export class Stack extends EventEmitter {
       ...(tso ? { tsoMaxBytes: TSO_MAX_BYTES } : {}),
     };
     const udpOptions: UdpServerOptions = { socketTable: udpTables[0]!, stats: udpStatsBlocks[0]!, addresses: addresses.map((a) => a.address) };
-    const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name) };
+    const pfStates = config.limits?.filterStates ?? DEFAULT_PF_CONFIG.maxStates;
+    const pfOptions: PfServerOptions = { rules: config.filter ?? '', interfaces: ifaces.map((i) => i.name), maxStates: pfStates };
     // PF's flow table, counters and rule hits live in memory that outlives its thread.
     const pfRules = parseRuleSet(config.filter ?? '');
-    const pfShared = pfMemoryBytes(DEFAULT_PF_CONFIG.maxStates, pfRules.ok ? pfRules.value.rules.length : 0);
+    const pfShared = pfMemoryBytes(pfStates, pfRules.ok ? pfRules.value.rules.length : 0);
     /** Filled below, once the TAP devices are open (before the driver starts). */
     const tapFds: Record<string, number> = {};
     const tapWake: { eventFd?: number } = {};
@@ -632,7 +633,8 @@ export class Stack extends EventEmitter {
    */
   pfStats(): PfStats {
     // Every replica's PF has its memory (the manifest above), sized for the configuration's rules.
-    const all = this.counterBlocks.map((_, r) => readPfMemory(this.supervisor.sharedMemory(named('pf', r))!));
+    const states = this.config.limits?.filterStates ?? DEFAULT_PF_CONFIG.maxStates;
+    const all = this.counterBlocks.map((_, r) => readPfMemory(this.supervisor.sharedMemory(named('pf', r))!, states));
     return all.length === 1 ? all[0]! : sumCounters(all);
   }
 

@@ -114,3 +114,45 @@ test('a stateful filter keeps its flows across a PF crash: an open connection st
     await a.close();
   }
 });
+
+// limits.filterStates sizes the state table; a full one gives a new flow the place of one
+// that never completed (here unanswered UDP flows), so a real connection still gets its state.
+test('limits.filterStates bounds the state table; a full table of unanswered flows still admits a TCP connection', { timeout: 60_000 }, async () => {
+  const sw = { descriptor: createVswitch({ ports: 2 }), nextPort: 0 };
+  const a = await createStack({
+    name: 'a', limits: { filterStates: 16 },
+    filter: 'default drop\nallow in proto udp to any port 9 keep state\nallow in proto tcp to any port 7 flags S/SA keep state',
+    interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.1/24'] }],
+  }, { switches: { sw0: sw } });
+  const b = await createStack({ name: 'b', interfaces: [{ name: 'eth0', link: { type: 'vswitch', switch: 'sw0' }, addresses: ['10.0.0.2/24'] }] }, { switches: { sw0: sw } });
+  const udp: { close(): void }[] = [];
+  try {
+    // 40 UDP flows to the discard port (nobody answers): each takes a state.
+    for (let i = 0; i < 40; i++) {
+      const d = b.dgram.createSocket('udp4');
+      udp.push(d);
+      await new Promise<void>((resolve, reject) => d.send(Buffer.from('x'), 9, '10.0.0.1', (err) => (err ? reject(err) : resolve())));
+    }
+    for (const t0 = Date.now(); a.pfStats().statesCreated < 40 && Date.now() - t0 < 10_000;) await new Promise((r) => setTimeout(r, 20));
+    const full = a.pfStats();
+    assert.equal(full.statesCreated, 40);
+    assert.equal(full.states, 16, 'the table holds limits.filterStates flows');
+    assert.equal(full.statesEvicted, 24, 'each flow past 16 took an unanswered one\'s place');
+    const server = a.net.createServer((s: NetSocket) => s.pipe(s));
+    await new Promise<void>((r) => server.listen(7, r));
+    const c = b.net.connect({ port: 7, host: '10.0.0.1' });
+    await new Promise<void>((resolve, reject) => { c.once('connect', resolve); c.once('error', reject); });
+    const echoed = await new Promise<string>((resolve) => { c.once('data', (d: Buffer) => resolve(d.toString())); c.write('hello'); });
+    assert.equal(echoed, 'hello', 'the connection\'s replies found its state');
+    const after = a.pfStats();
+    assert.equal(after.stateTableFull, 0);
+    assert.ok(after.statesEvicted >= 25, `the SYN's flow took a place too (${after.statesEvicted})`);
+    assert.match(hostPrometheus('a', a), /^newtos_pf_states_evicted_total\{host="a"\} \d+$/m);
+    c.destroy();
+    server.close();
+  } finally {
+    for (const d of udp) d.close();
+    await b.close();
+    await a.close();
+  }
+});
