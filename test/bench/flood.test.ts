@@ -11,12 +11,12 @@ import { rigUnavailableReason } from '../support/netns.js';
 
 const BENCH = fileURLToPath(new URL('../../bench/flood.js', import.meta.url));
 
-interface Phase { phase: string; fetches: { count: number; ok: number }; synsOfferedPerS: number; synsProcessedPerS: number | null }
+interface Phase { phase: string; fetches: { count: number; ok: number }; synsOfferedPerS: number; synsProcessedPerS: number | null; pf?: Record<string, number> }
 interface Result { newtos: { phases: Phase[]; note?: string } | null; linux: { phases: Phase[]; note?: string } | null; note?: string }
 
-function runBench(): Promise<{ code: number; stdout: string; stderr: string }> {
+function runBench(...extra: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BENCH, '--smoke', '--json'], { timeout: 90_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BENCH, '--smoke', '--json', ...extra], { timeout: 90_000, encoding: 'utf8' }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
     });
   });
@@ -46,4 +46,19 @@ test('bench:flood --smoke --json completes and prints figures for both hosts (ro
     assert.ok(host.phases[1]!.synsOfferedPerS > 0, 'the generator sent SYNs');
     assert.ok(host.phases[0]!.fetches.ok > 0, 'fetches succeed without a flood');
   }
+});
+
+test('bench:flood --filter: the newtos host runs a stateful filter and the phases carry its figures (root)', async (t) => {
+  const why = rigUnavailableReason();
+  if (why !== '') { t.skip(why); return; }
+  const r = await runBench('--filter', '--newtos-only');
+  assert.equal(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout.trim()) as Result;
+  assert.ok(result.newtos !== null && result.newtos.note === undefined, result.newtos?.note);
+  assert.equal(result.linux, null);
+  for (const p of result.newtos.phases) {
+    assert.ok(p.pf !== undefined, `${p.phase}: the filter's figures`);
+    assert.ok(p.fetches.ok > 0, `${p.phase}: fetches pass the filter`);
+  }
+  assert.ok(result.newtos.phases[1]!.pf!['statesCreated']! > result.newtos.phases[0]!.pf!['statesCreated']!, 'the flood\'s SYNs made states');
 });
