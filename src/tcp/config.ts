@@ -130,6 +130,13 @@ export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
  */
 export interface ConnectionBufferProvider {
   acquire(sendSize: number, recvSize: number): { send: ByteRing; recv: ByteRing; tag: number } | undefined;
+  /**
+   * How many connections' rings acquire could give now (at least). A SYN makes a half-open
+   * connection, which holds rings, only while they outnumber the listener's half-open ones:
+   * past that it is answered with a SYN cookie, which holds nothing, so a SYN flood cannot take
+   * every socket (undefined: no such limit).
+   */
+  free?(): number;
   release(tag: number): void;
 }
 

@@ -27,7 +27,10 @@ export class TcpCounters {
   dropBadAck = 0;
   dropListenNonSyn = 0;
   dropSynQueueFull = 0;
-  /** SYNs dropped because the segment buffers left are kept for existing connections (SegmentAllocator.lowOnBuffers). */
+  /**
+   * SYNs dropped because the buffers left are kept for existing connections: segment buffers
+   * (SegmentAllocator.lowOnBuffers), or, with SYN cookies off, sockets (ConnectionBufferProvider.free).
+   */
   dropSynNoBuffers = 0;
   dropBadCookie = 0;
   /** ACKs with a valid SYN cookie dropped (no RST) while the accept queue was full: the peer retries (Linux ListenOverflows). */

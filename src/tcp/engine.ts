@@ -169,6 +169,7 @@ export class TcpEngine implements EngineContext {
       ctx: this,
       secrets: this.secrets,
       cookies: this.cookies,
+      freeRings: () => this.buffers?.free?.() ?? Infinity,
       newConnection: (opts, la, lp, ra, rp) => {
         const t = this.newTcb(opts, la, lp, ra, rp);
         if (t !== undefined) this.enter(t);

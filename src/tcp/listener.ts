@@ -51,6 +51,8 @@ export interface ListenHost {
   readonly ctx: EngineContext;
   readonly secrets: TcpSecrets;
   readonly cookies: SynCookies;
+  /** Rings free for new connections now (ConnectionBufferProvider.free); Infinity when unknown. */
+  freeRings(): number;
   /** A new connection with its id and rings, in hand, not yet in the demux; undefined when no rings could be had. */
   newConnection(opts: ConnectionOptions, la: number, lp: number, ra: number, rp: number): Tcb | undefined;
   /** A segment that belongs to no control block (RST replies, cookie SYN-ACKs). */
@@ -197,12 +199,20 @@ export class ListenerTable {
       counters.dropSynNoBuffers++;
       return;
     }
-    if (cfg.synCookies === 'always' || (l.synCount >= cfg.synQueueSize && cfg.synCookies === 'auto')) {
+    // Half-open connections hold sockets (their rings): at most as many as stay free, so a
+    // flood leaves half of the free sockets to everything else (SYN cookies answer the rest).
+    const queueFull = l.synCount >= cfg.synQueueSize;
+    const noRoom = !queueFull && l.synCount >= h.freeRings();
+    if (cfg.synCookies === 'always' || ((queueFull || noRoom) && cfg.synCookies === 'auto')) {
       this.sendCookieSynAck(l, src, dst, seg, now);
       return;
     }
-    if (l.synCount >= cfg.synQueueSize) {
+    if (queueFull) {
       counters.dropSynQueueFull++;
+      return;
+    }
+    if (noRoom) {
+      counters.dropSynNoBuffers++;
       return;
     }
     const t = h.newConnection(l.opts, dst, seg.dstPort, src, seg.srcPort);

@@ -250,6 +250,7 @@ export function createServer(ctx: ServerContext): ServerCore {
         live.add(slot);
         return { send: block.send, recv: block.recv, tag: slot };
       },
+      free: () => freeSlots.length,
       release: (slot) => {
         const st = slots[slot];
         if (st === undefined) return;

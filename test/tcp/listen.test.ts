@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness, LOCAL, LOCAL_PORT, PEER_ISN, REMOTE, runScript } from './harness.js';
 import { TcpFlag, emitTcp } from '../../src/wire/tcp.js';
+import { ByteRing } from '../../src/abi/byte-ring.js';
 
 // LISTEN: SYN queue, accept queue (backlog), SYN cookies (RFC 4987 §3.6).
 
@@ -184,4 +185,43 @@ test('a cookie ACK that finds the SYN-RECEIVED entry of the same SYN sent again 
   assert.ok(c >= 0, 'the cookie connection is accepted');
   assert.equal(h.engine.info(c).state, 'ESTABLISHED');
   assert.equal(h.engine.info(c).recvQueued, 100);
+});
+
+test('a SYN flood cannot take every socket: half-open connections stay within the free rings, SYN cookies answer the rest, and a real client still connects', () => {
+  // A socket table of 8 connections' rings (the TCP server's provider, in small).
+  const RINGS = 8;
+  let free = RINGS;
+  const h = new Harness({
+    buffers: {
+      acquire: () => {
+        if (free === 0) return undefined;
+        free--;
+        const ring = new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(4096)), 0, 4096);
+        return { send: ring, recv: new ByteRing(new ArrayBuffer(ByteRing.bytesNeeded(4096)), 0, 4096), tag: free };
+      },
+      release: () => { free++; },
+      free: () => free,
+    },
+  });
+  h.run('0 listen 16');
+  const seg = (port: number, seq: number, ack: number, flags: number): void => {
+    const b = new Uint8Array(40);
+    h.injectBytes(b.subarray(0, emitTcp({ srcPort: port, dstPort: LOCAL_PORT, seq, ack, flags, window: 65535 }, b, REMOTE, LOCAL)));
+  };
+  // 100 spoofed SYNs (different ports), never completed.
+  for (let p = 0; p < 100; p++) seg(20000 + p, PEER_ISN, 0, TcpFlag.SYN);
+  assert.equal(h.pending().filter((r) => r.flags === (TcpFlag.SYN | TcpFlag.ACK)).length, 100, 'every SYN answered');
+  assert.equal(h.engine.connectionCount(), 4, 'half-open connections: as many as the rings left free');
+  assert.equal(free, 4);
+  assert.equal(h.engine.counters.synCookiesSent, 96);
+  assert.equal(h.engine.counters.dropNoBuffers, 0);
+  // A real client: its SYN gets a cookie, its ACK a connection (rings were left for it).
+  while (h.pending().length > 0) h.nextSent();
+  seg(41000, PEER_ISN, 0, TcpFlag.SYN);
+  const synAck = h.pending()[0]!;
+  h.nextSent();
+  seg(41000, PEER_ISN + 1, (synAck.seq + 1) >>> 0, TcpFlag.ACK);
+  assert.equal(h.engine.counters.synCookiesAccepted, 1);
+  assert.ok(h.engine.accept(h.listener) >= 0, 'the real client\'s connection is accepted');
+  assert.equal(free, 3);
 });
