@@ -85,7 +85,15 @@ export class CounterPublisher {
   }
 }
 
-/** The last published copy, or {} if nothing was published yet. */
+/** The last copy read from each block: what a reader gets while the writer holds the block. */
+const lastRead = new WeakMap<SharedArrayBuffer, CounterTree>();
+
+/**
+ * The last published copy, or {} if nothing was published yet. A writer preempted in the middle
+ * of a publication (a busy machine with more threads than cores) holds the block for as long as
+ * it waits for a core: the reader does not wait for it, it gets the copy it read last (a
+ * publication older), never an empty tree.
+ */
 export function readCounterBlock(sab: SharedArrayBuffer): CounterTree {
   const words = new Int32Array(sab, 0, 2);
   const bytes = new Uint8Array(sab, HEADER_BYTES);
@@ -96,7 +104,9 @@ export function readCounterBlock(sab: SharedArrayBuffer): CounterTree {
     if (len === 0) return {};
     const copy = bytes.slice(0, Math.min(len, bytes.length));
     if (Atomics.load(words, SEQ) !== s1) continue;
-    return JSON.parse(new TextDecoder().decode(copy)) as CounterTree;
+    const tree = JSON.parse(new TextDecoder().decode(copy)) as CounterTree;
+    lastRead.set(sab, tree);
+    return tree;
   }
-  return {};
+  return lastRead.get(sab) ?? {};
 }

@@ -92,3 +92,17 @@ test('published counters: a reader never sees a torn copy while a worker publish
   }
   assert.ok(reads > 0);
 });
+
+test('published counters: while the writer holds the block (preempted mid-publication), a reader gets the copy it read last, not {}', () => {
+  const sab = createCounterBlock();
+  const p = new CounterPublisher(sab, 0);
+  p.maybePublish(0, () => ({ n: 1 }), true);
+  assert.deepEqual(readCounterBlock(sab), { n: 1 });
+  const seq = new Int32Array(sab, 0, 1);
+  Atomics.add(seq, 0, 1); // a publication begun, not finished
+  assert.deepEqual(readCounterBlock(sab), { n: 1 });
+  assert.deepEqual(readCounterBlock(createCounterBlock()), {}, 'another block: nothing read yet');
+  Atomics.add(seq, 0, 1);
+  p.maybePublish(1, () => ({ n: 2 }), true);
+  assert.deepEqual(readCounterBlock(sab), { n: 2 });
+});

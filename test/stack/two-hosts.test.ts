@@ -130,8 +130,16 @@ test('64 connections opened at once to a peer not yet resolved by ARP all wait f
       const c = b.net.connect({ port: 7, host: '10.0.0.1' }, () => resolve(c));
       c.once('error', reject);
     })));
+    // IP and TCP publish their counters to shared memory at most every 20 ms: the connects can
+    // finish before IP's first publication, so wait for it (bounded).
+    let ip = b.counters().ip as { txDrops?: Record<string, number> };
+    for (const t0 = Date.now(); ip.txDrops === undefined && Date.now() - t0 < 5000; ip = b.counters().ip as { txDrops?: Record<string, number> }) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 50)); // and one more publication of both after the last SYN-ACK
+    ip = b.counters().ip as { txDrops?: Record<string, number> };
     const tcp = b.counters().tcp as Record<string, number>;
-    const ip = b.counters().ip as { txDrops: Record<string, number> };
+    assert.ok(ip.txDrops !== undefined, 'IP published its counters');
     assert.equal(ip.txDrops['arp-queue-full'], 0, 'no packet shed while ARP resolved');
     assert.equal(tcp['rtoTimeouts'], 0, 'no SYN waited for its retransmission');
     assert.equal(tcp['activeOpens'], 64);
