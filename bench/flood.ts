@@ -21,7 +21,9 @@
  * `--txqueuelen N` sets the TAP device's kernel queue (frames waiting for the driver; default 1000).
  * `--filter` gives the newtos host a stateful server filter (SYNs to port 80 open a state,
  * everything else needs one), so every spoofed SYN takes a place in its state table; the
- * phases then also show the filter's states, evictions and refusals.
+ * phases then also show the filter's states, evictions and refusals; the Linux host gets the
+ * same filter with nftables and conntrack (`ct state established,related accept`, new SYNs to
+ * port 80 accepted, default drop both ways) where `nft` is installed, and says so where not.
  * Needs root, the TAP addon, cc, curl; otherwise every figure is null with the reason.
  * Frames go only into the TAP device and veth pair made here; everything is removed again.
  */
@@ -78,7 +80,13 @@ interface Phase {
   /** newtos with --filter: the filter's states made, evicted and refused (table full) and its drops over the phase. */
   readonly pf?: Record<string, number>;
 }
-interface HostRun { readonly phases: Phase[]; readonly note?: string }
+interface HostRun { readonly phases: Phase[]; readonly note?: string; readonly filter?: string }
+
+/** The Linux host's counterpart of FILTER (nftables; conntrack tracks the flows). */
+const NFT_FILTER = `table inet newtosbench {
+  chain in { type filter hook input priority 0; policy drop; iif lo accept; ct state established,related accept; tcp dport 80 tcp flags & (syn | ack) == syn ct state new accept; }
+  chain out { type filter hook output priority 0; policy drop; oif lo accept; ct state established,related accept; }
+}`;
 
 function unavailable(): string {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'needs root (network namespaces, a TAP device, AF_PACKET)';
@@ -305,6 +313,16 @@ async function runLinux(bin: string, tag: string): Promise<HostRun> {
     sh('ip', '-n', lns, 'link', 'set', b, 'up');
     // Linux's defaults, said out loud: SYN cookies when the SYN queue overflows.
     sh('ip', 'netns', 'exec', lns, 'sysctl', '-q', '-w', 'net.ipv4.tcp_syncookies=1');
+    let filter: string | undefined;
+    if (FILTER !== undefined) {
+      try {
+        execFileSync('ip', ['netns', 'exec', lns, 'nft', '-f', '-'], { input: NFT_FILTER, stdio: ['pipe', 'ignore', 'pipe'] });
+        filter = 'nftables: conntrack, new SYNs to port 80 accepted, default drop both ways';
+      } catch (e) {
+        filter = `none (nft: ${(e as Error).message.split('\n')[0]!})`;
+      }
+      log(`linux  filter: ${filter}`);
+    }
     server = await linuxServer(lns);
     const mac = (JSON.parse(sh('ip', '-n', lns, '-j', 'link', 'show', b)) as { address: string }[])[0]!.address;
     const counter = (): { processed: number; dropped: number } =>
@@ -314,9 +332,12 @@ async function runLinux(bin: string, tag: string): Promise<HostRun> {
     for (const p of ['idle', 'fixed', 'max'] as const) {
       phases.push(await phase(p, bin, side, counter));
       log(`linux  ${line(phases[phases.length - 1]!)}`);
+      if (filter !== undefined) {
+        try { log(`       conntrack entries now ${sh('ip', 'netns', 'exec', lns, 'cat', '/proc/sys/net/netfilter/nf_conntrack_count').trim()}`); } catch { /* no conntrack figures */ }
+      }
       await sleep(500);
     }
-    return { phases };
+    return { phases, ...(filter !== undefined ? { filter } : {}) };
   } finally {
     server?.kill('SIGKILL');
     for (const ns of [gns, lns]) { try { sh('ip', 'netns', 'del', ns); } catch { /* gone */ } }
