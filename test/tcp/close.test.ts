@@ -6,6 +6,16 @@ import { PASSIVE, runScript } from './harness.js';
 
 const MSL = { msl: 1000 };
 
+/** Active close after PASSIVE up to the ACK of the peer's FIN (FIN-WAIT-1, FIN-WAIT-2, the peer's FIN). */
+const CLOSE_TO_PEER_FIN = `
+    +0   shutdown
+    +0   > F. 1:1(0) ack 1
+    +10  < . 1:1(0) ack 2 win 65535
+    +0   state FIN-WAIT-2
+    +10  < F. 1:1(0) ack 2 win 65535
+    +0   > . 2:2(0) ack 2
+`;
+
 test('active close: FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT → CLOSED after 2 MSL', () => {
   runScript(PASSIVE + `
     +0   shutdown
@@ -25,13 +35,7 @@ test('active close: FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT → CLOSED after 2 M
 });
 
 test('TIME-WAIT limit (maxTimeWait, Linux tcp_max_tw_buckets): with the limit reached the connection ACKs the peer\'s FIN and closes at once', () => {
-  runScript(PASSIVE + `
-    +0   shutdown
-    +0   > F. 1:1(0) ack 1
-    +10  < . 1:1(0) ack 2 win 65535
-    +0   state FIN-WAIT-2
-    +10  < F. 1:1(0) ack 2 win 65535
-    +0   > . 2:2(0) ack 2
+  runScript(PASSIVE + CLOSE_TO_PEER_FIN + `
     +0   event end
     +0   event closed
     +0   state CLOSED
@@ -42,12 +46,7 @@ test('TIME-WAIT limit (maxTimeWait, Linux tcp_max_tw_buckets): with the limit re
 });
 
 test('TIME-WAIT limit: a connection that leaves TIME-WAIT makes room for the next one', () => {
-  const closeToTimeWait = `
-    +0   shutdown
-    +0   > F. 1:1(0) ack 1
-    +10  < . 1:1(0) ack 2 win 65535
-    +10  < F. 1:1(0) ack 2 win 65535
-    +0   > . 2:2(0) ack 2
+  const closeToTimeWait = CLOSE_TO_PEER_FIN + `
     +0   state TIME-WAIT
     +0   close
   `;
