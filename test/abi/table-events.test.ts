@@ -88,9 +88,14 @@ test('socket events: one loop for a thread\'s tables: a table that wakes the thr
   const a = ta.block(1), b = tb.block(2);
   a.reset(); b.reset();
   a.setAppWaiting(AppWait.Readable); b.setAppWaiting(AppWait.Readable);
+  // The loop parks after LOOK_MS without events: wait for it (bounded; a fixed sleep can end
+  // before the loop's next turn on a busy machine, timers running first).
+  const parked = async (...tables: SocketTable[]): Promise<void> => {
+    for (let i = 0; i < 1000 && tables.some((t) => Atomics.load(t.events!.header, H_APP_PARKED) === 0); i++) await new Promise((r) => setTimeout(r, 2));
+  };
   const wa = ea.wait(1, a, a.eventSeq());
   const wb = eb.wait(2, b, b.eventSeq());
-  await new Promise((r) => setTimeout(r, 5));
+  await parked(ta, tb);
   assert.equal(Atomics.load(ta.events!.header, H_APP_PARKED), 1, 'idle: table A parked');
   assert.equal(Atomics.load(tb.events!.header, H_APP_PARKED), 1, 'idle: table B parked');
   assert.equal(a.serverPublish(), true, 'A\'s event notifies the parked thread');
@@ -102,7 +107,7 @@ test('socket events: one loop for a thread\'s tables: a table that wakes the thr
   // Parked again, B's outstanding wait (kept from its first park) still wakes it.
   b.setAppWaiting(AppWait.Readable);
   const wb2 = eb.wait(2, b, b.eventSeq());
-  await new Promise((r) => setTimeout(r, 5));
+  await parked(tb);
   assert.equal(Atomics.load(tb.events!.header, H_APP_PARKED), 1, 'B parked again');
   assert.equal(b.serverPublish(), true);
   await wb2;
