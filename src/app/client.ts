@@ -16,7 +16,7 @@ import type { ListenerPort, ListenerSink, SocketAddressInfo, SocketPort } from '
 import { createHttpAgent, serveHttp } from './http.js';
 import { normalizeConnectArgs, notFound, resolveHost, type ConnectOptions, type LookupFunction } from './connect-options.js';
 import { KeepAlive } from './keep-alive.js';
-import { addTableWakes, KickRing, SocketEvents } from './socket-events.js';
+import { addTableWakes, tableWakeUps, type KickRing, type SocketEvents } from './socket-events.js';
 import { parseIpv4 } from '../config/stack-config.js';
 import { AppFlag, SOCKET_ERROR_CODES, ServerFlag, addOpStats, zeroOpStats, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
@@ -121,12 +121,7 @@ export class StackClient implements ListenProvider {
   constructor(private readonly links: ClientLinks) {
     this.udp = new UdpClient(links.toSock, links.toUdp ?? [], links.udpTables ?? []);
     this.dgram = this.udp.dgram;
-    const wakeUps = links.tcpTables.map((t) => {
-      if (t.events === undefined) throw new NewtosError('ERR_INTERNAL', 'a TCP socket table without its wake-up word');
-      return t.events;
-    });
-    this.tcpEvents = wakeUps.map((e) => new SocketEvents(e));
-    this.kickRings = wakeUps.map((e, r) => new KickRing(links.toTcp[r]!, e));
+    ({ events: this.tcpEvents, kickRings: this.kickRings } = tableWakeUps('TCP', links.tcpTables, links.toTcp));
     if (links.toIp !== undefined && links.fromIp !== undefined) {
       const pinger = new PingClient(links.toIp);
       this.pinger = pinger;

@@ -11,6 +11,7 @@
 import { S_EVENT_SEQ, type SocketBlock, type SocketOpStats } from '../abi/socket-block.js';
 import type { SocketTable } from '../abi/socket-table.js';
 import { H_APP_PARKED, H_APP_SEQ, type TableEvents } from '../abi/table-events.js';
+import { NewtosError } from '../errors.js';
 import { waitAsync } from '../substrate/doorbell.js';
 import type { AppOutput } from './app-link.js';
 
@@ -61,7 +62,10 @@ export class SocketEvents {
     });
   }
 
-  /** Ends the wait of `slot` (its socket is closing); its owner sees the socket gone. */
+  /**
+   * Ends the wait of `slot` now: its socket is closing (its owner then sees it gone), or its
+   * owner has something else to wait for (a UDP socket's queued sends need room too).
+   */
   cancel(slot: number): void {
     const w = this.waiters.get(slot);
     if (w === undefined) return;
@@ -223,6 +227,22 @@ export class KickRing {
     this.pending = false;
     if (this.toServer.wake()) this.table.kickWoke();
   };
+}
+
+/**
+ * Per replica's table: the loop that ends its sockets' waits and the ring of its kicks to the
+ * server behind `toServer[r]`. The clients require the table's wake-up (ERR_INTERNAL without).
+ */
+export function tableWakeUps(kind: 'TCP' | 'UDP', tables: readonly SocketTable[], toServer: readonly AppOutput[]): { events: SocketEvents[]; kickRings: KickRing[] } {
+  const events: SocketEvents[] = [];
+  const kickRings: KickRing[] = [];
+  tables.forEach((t, r) => {
+    const out = toServer[r];
+    if (t.events === undefined || out === undefined) throw new NewtosError('ERR_INTERNAL', `a ${kind} socket table without its wake-up word or its server's channel`);
+    events.push(new SocketEvents(t.events));
+    kickRings.push(new KickRing(out, t.events));
+  });
+  return { events, kickRings };
 }
 
 /** Adds the wake-ups of tables with one for all their sockets (counted by the table, not its sockets). */

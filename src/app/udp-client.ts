@@ -29,7 +29,7 @@ import { DgramRecordCodec } from '../abi/dgram-record.js';
 import { DgramSocket, type DgramAddressInfo, type DgramBinder, type DgramPort, type DgramRemoteInfo, type DgramSocketOptions } from './dgram-socket.js';
 import { packSocketHandle, unpackSocketHandle } from '../abi/protocol.js';
 import type { AppOutput } from './app-link.js';
-import { addTableWakes, KickRing, SocketEvents } from './socket-events.js';
+import { addTableWakes, tableWakeUps, type KickRing, type SocketEvents } from './socket-events.js';
 import { SockUdpBind, SockUdpBindReply, SockUdpClose } from '../abi/message-args.js';
 
 function formatIpv4(a: number): string {
@@ -70,12 +70,7 @@ export class UdpClient implements DgramBinder {
     private readonly toUdp: readonly AppOutput[],
     private readonly tables: readonly SocketTable[],
   ) {
-    const wakeUps = tables.map((t) => {
-      if (t.events === undefined) throw new NewtosError('ERR_INTERNAL', 'a UDP socket table without its wake-up word');
-      return t.events;
-    });
-    this.events = wakeUps.map((e) => new SocketEvents(e));
-    this.kickRings = wakeUps.map((e, r) => new KickRing(toUdp[r]!, e));
+    ({ events: this.events, kickRings: this.kickRings } = tableWakeUps('UDP', tables, toUdp));
   }
 
   bind(address: string, port: number): Promise<DgramPort> {

@@ -6,6 +6,12 @@ import { ByteRing } from '../../src/abi/byte-ring.js';
 
 // LISTEN: SYN queue, accept queue (backlog), SYN cookies (RFC 4987 §3.6).
 
+/** Injects one segment from REMOTE:port to the listener's port (with `data` zero bytes of payload). */
+function injectSeg(h: Harness, port: number, seq: number, ack: number, flags: number, data = 0): void {
+  const b = new Uint8Array(40 + data);
+  h.injectBytes(b.subarray(0, emitTcp({ srcPort: port, dstPort: LOCAL_PORT, seq, ack, flags, window: 65535, payload: new Uint8Array(data) }, b, REMOTE, LOCAL)));
+}
+
 test('SYN cookies when the SYN queue is full: stateless SYN-ACK, options restored from the cookie', () => {
   const h = runScript(`
     0    listen
@@ -56,10 +62,7 @@ test('a forged cookie is answered with RST and creates nothing', () => {
 test('a valid cookie ACK while the accept queue is full is dropped silently (no RST); its retry is accepted later', () => {
   const h = new Harness({ synCookies: 'always' });
   h.run('0 listen 1');
-  const seg = (port: number, seq: number, ack: number, flags: number): void => {
-    const b = new Uint8Array(40);
-    h.injectBytes(b.subarray(0, emitTcp({ srcPort: port, dstPort: LOCAL_PORT, seq, ack, flags, window: 65535 }, b, REMOTE, LOCAL)));
-  };
+  const seg = (port: number, seq: number, ack: number, flags: number): void => injectSeg(h, port, seq, ack, flags);
   // Two SYNs answered with cookies while the accept queue is still empty.
   seg(41001, PEER_ISN, 0, TcpFlag.SYN);
   seg(41002, PEER_ISN, 0, TcpFlag.SYN);
@@ -161,10 +164,7 @@ test('a cookie ACK that finds the SYN-RECEIVED entry of the same SYN sent again 
   // that had done nothing wrong (test/stack/socket-limits.test.ts under load).
   const h = new Harness({ synQueueSize: 1 });
   h.run('0 listen');
-  const seg = (port: number, seq: number, ack: number, flags: number, data = 0): void => {
-    const b = new Uint8Array(40 + data);
-    h.injectBytes(b.subarray(0, emitTcp({ srcPort: port, dstPort: LOCAL_PORT, seq, ack, flags, window: 65535, payload: new Uint8Array(data) }, b, REMOTE, LOCAL)));
-  };
+  const seg = (port: number, seq: number, ack: number, flags: number, data = 0): void => injectSeg(h, port, seq, ack, flags, data);
   seg(41000, PEER_ISN, 0, TcpFlag.SYN); // fills the SYN queue (size 1)
   seg(41001, PEER_ISN, 0, TcpFlag.SYN); // answered with a cookie
   const [first, cookie] = h.pending();
@@ -204,10 +204,7 @@ test('a SYN flood cannot take every socket: half-open connections stay within th
     },
   });
   h.run('0 listen 16');
-  const seg = (port: number, seq: number, ack: number, flags: number): void => {
-    const b = new Uint8Array(40);
-    h.injectBytes(b.subarray(0, emitTcp({ srcPort: port, dstPort: LOCAL_PORT, seq, ack, flags, window: 65535 }, b, REMOTE, LOCAL)));
-  };
+  const seg = (port: number, seq: number, ack: number, flags: number): void => injectSeg(h, port, seq, ack, flags);
   // 100 spoofed SYNs (different ports), never completed.
   for (let p = 0; p < 100; p++) seg(20000 + p, PEER_ISN, 0, TcpFlag.SYN);
   assert.equal(h.pending().filter((r) => r.flags === (TcpFlag.SYN | TcpFlag.ACK)).length, 100, 'every SYN answered');

@@ -143,13 +143,13 @@ export class TapBackend implements NicBackend {
    * waker's thread, which has no place on a frame's way through the loop).
    */
   nextDueMs?: (aboutToPark?: boolean) => number;
-  /** The last read filled every slot it was given: more frames very likely wait (no poll(2) needed to know). */
   /** When the device was last read or looked at (performance.now ms), for the sleeping-beside owner's pollAt. */
   private lookedAt = -Infinity;
   /** True once the owner's thread sleeps beside this device (sleepBeside). */
   sleepsBeside = false;
   /** The eventfd wakeEventFd made (-1: none yet). */
   private eventFd = -1;
+  /** The last read filled every slot it was given: more frames very likely wait (no poll(2) needed to know). */
   private lastBatchFull = false;
   /** Scratch for transmit batches that contain frames to drop. */
   private scratchOffsets = new Uint32Array(0);
